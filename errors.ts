@@ -1,0 +1,299 @@
+/**
+ * Python's socket exceptions: `OSError` and the subclasses CPython picks from
+ * the errno, plus `gaierror`, `herror`, `ValueError` and `OverflowError`.
+ *
+ * As in Python, constructing `OSError` with an errno gives the subclass for
+ * that errno, and the message reads `[Errno N] text`.
+ *
+ * @example Catch a refused connection by class or by errno
+ * ```ts
+ * import { ConnectionRefusedError, OSError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const e = new OSError(111, "Connection refused");
+ * assert.ok(e instanceof ConnectionRefusedError);
+ * assert.equal(e.errno, 111);
+ * assert.equal(e.message, "[Errno 111] Connection refused");
+ * ```
+ *
+ * @module
+ */
+import { errno as E } from "./constants.ts";
+import { STRERROR } from "./_strerror.ts";
+
+/**
+ * Python's `OSError`: a failure reported by the operating system.
+ *
+ * `errno` and `strerror` are set when the failure has an errno, and the
+ * message is then `[Errno N] strerror`. Constructed with an errno, it returns
+ * the subclass Python would raise (`new OSError(111, "...")` is a
+ * `ConnectionRefusedError`).
+ *
+ * @example Raise and inspect
+ * ```ts
+ * import { OSError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const e = new OSError(98);
+ * assert.equal(e.errno, 98);
+ * assert.equal(e.strerror, "Address already in use");
+ * assert.equal(String(e), "OSError: [Errno 98] Address already in use");
+ * assert.equal(new OSError("AF_UNIX path too long").errno, null);
+ * ```
+ */
+export class OSError extends Error {
+  /** The errno number, or `null` when the error has none. */
+  readonly errno: number | null;
+  /** The operating system's text for `errno`, or `null`. */
+  readonly strerror: string | null;
+
+  /**
+   * Make an OSError (or the subclass for `errno`).
+   *
+   * @param errnoOrMessage An errno number, or a message for an error without one.
+   * @param strerror The text for the errno; defaults to the platform's.
+   * @param options Standard `Error` options (`cause`).
+   */
+  constructor(
+    errnoOrMessage?: number | string | null,
+    strerror?: string | null,
+    options?: ErrorOptions,
+  ) {
+    const n = typeof errnoOrMessage === "number" ? errnoOrMessage : null;
+    const text = n === null
+      ? null
+      : strerror ?? STRERROR[n] ?? `Unknown error ${n}`;
+    super(
+      n === null ? (errnoOrMessage ?? "") as string : `[Errno ${n}] ${text}`,
+      options,
+    );
+    if (new.target === OSError && n !== null) {
+      const Class = errnoClass(n);
+      // Python's OSError.__new__ picks the subclass from the errno.
+      if (Class !== OSError) return new Class(n, text, options);
+    }
+    this.errno = n;
+    this.strerror = text;
+  }
+}
+OSError.prototype.name = "OSError";
+
+/** Python's `socket.error`, an alias of {@linkcode OSError}. */
+export const error: typeof OSError = OSError;
+
+/** An operation would block on a non-blocking socket (EAGAIN, EINPROGRESS, EALREADY). */
+export class BlockingIOError extends OSError {}
+BlockingIOError.prototype.name = "BlockingIOError";
+
+/** Base class of the connection errors. */
+export class ConnectionError extends OSError {}
+ConnectionError.prototype.name = "ConnectionError";
+
+/** Writing to a stream whose other end is gone (EPIPE, ESHUTDOWN). */
+export class BrokenPipeError extends ConnectionError {}
+BrokenPipeError.prototype.name = "BrokenPipeError";
+
+/** The connection was aborted (ECONNABORTED). */
+export class ConnectionAbortedError extends ConnectionError {}
+ConnectionAbortedError.prototype.name = "ConnectionAbortedError";
+
+/** The peer refused the connection (ECONNREFUSED). */
+export class ConnectionRefusedError extends ConnectionError {}
+ConnectionRefusedError.prototype.name = "ConnectionRefusedError";
+
+/** The peer reset the connection (ECONNRESET). */
+export class ConnectionResetError extends ConnectionError {}
+ConnectionResetError.prototype.name = "ConnectionResetError";
+
+/** A path exists already (EEXIST). */
+export class FileExistsError extends OSError {}
+FileExistsError.prototype.name = "FileExistsError";
+
+/** A path does not exist (ENOENT). */
+export class FileNotFoundError extends OSError {}
+FileNotFoundError.prototype.name = "FileNotFoundError";
+
+/** A system call was interrupted (EINTR). */
+export class InterruptedError extends OSError {}
+InterruptedError.prototype.name = "InterruptedError";
+
+/** A directory was given where a file was expected (EISDIR). */
+export class IsADirectoryError extends OSError {}
+IsADirectoryError.prototype.name = "IsADirectoryError";
+
+/** A path component is not a directory (ENOTDIR). */
+export class NotADirectoryError extends OSError {}
+NotADirectoryError.prototype.name = "NotADirectoryError";
+
+/**
+ * Not allowed (EPERM, EACCES), including a Deno permission that was not
+ * granted: the message then names the flag to run with.
+ */
+export class PermissionError extends OSError {}
+PermissionError.prototype.name = "PermissionError";
+
+/** No such process (ESRCH). */
+export class ProcessLookupError extends OSError {}
+ProcessLookupError.prototype.name = "ProcessLookupError";
+
+/** A child process operation failed (ECHILD). */
+export class ChildProcessError extends OSError {}
+ChildProcessError.prototype.name = "ChildProcessError";
+
+/**
+ * A timeout: ETIMEDOUT from the system, or a socket timeout, which has errno
+ * and strerror `null` and the message `timed out`, as in Python.
+ *
+ * @example A socket timeout
+ * ```ts
+ * import { TimeoutError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const e = new TimeoutError("timed out");
+ * assert.equal(e.errno, null);
+ * assert.equal(e.message, "timed out");
+ * ```
+ */
+export class TimeoutError extends OSError {}
+TimeoutError.prototype.name = "TimeoutError";
+
+/** Python's `socket.timeout`, an alias of {@linkcode TimeoutError}. */
+export const timeout: typeof TimeoutError = TimeoutError;
+
+const GAI_TEXT: Readonly<Record<number, string>> = {
+  [-1]: "Bad value for ai_flags",
+  [-2]: "Name or service not known",
+  [-3]: "Temporary failure in name resolution",
+  [-4]: "Non-recoverable failure in name resolution",
+  [-5]: "No address associated with hostname",
+  [-6]: "ai_family not supported",
+  [-7]: "ai_socktype not supported",
+  [-8]: "Servname not supported for ai_socktype",
+  [-9]: "Address family for hostname not supported",
+  [-10]: "Memory allocation failure",
+  [-11]: "System error",
+  [-12]: "Argument buffer overflow",
+};
+
+/**
+ * An address lookup failed (`getaddrinfo`); `errno` is the negative `EAI_*`
+ * code.
+ *
+ * @example
+ * ```ts
+ * import { gaierror } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const e = new gaierror(-2);
+ * assert.equal(e.message, "[Errno -2] Name or service not known");
+ * ```
+ */
+export class gaierror extends OSError {
+  /**
+   * Make a gaierror.
+   *
+   * @param code The `EAI_*` code, or a message.
+   * @param text The text; defaults to glibc's `gai_strerror()`.
+   */
+  constructor(code?: number | string | null, text?: string | null) {
+    super(
+      code,
+      typeof code === "number"
+        ? text ?? GAI_TEXT[code] ?? `Unknown error ${code}`
+        : text,
+    );
+  }
+}
+gaierror.prototype.name = "gaierror";
+
+const H_TEXT: Readonly<Record<number, string>> = {
+  1: "Unknown host",
+  2: "Host name lookup failure",
+  3: "Unknown server error",
+  4: "No address associated with name",
+};
+
+/** A host lookup failed (`gethostbyaddr`); `errno` is the `h_errno` code. */
+export class herror extends OSError {
+  /**
+   * Make an herror.
+   *
+   * @param code The `h_errno` code, or a message.
+   * @param text The text; defaults to `hstrerror()`.
+   */
+  constructor(code?: number | string | null, text?: string | null) {
+    super(
+      code,
+      typeof code === "number"
+        ? text ?? H_TEXT[code] ?? "Resolver internal error"
+        : text,
+    );
+  }
+}
+herror.prototype.name = "herror";
+
+/**
+ * Python's `ValueError`: an argument of the right type with a bad value
+ * (`recv(-1)`, `settimeout(-1)`). Extends the built-in `RangeError`.
+ *
+ * @example
+ * ```ts
+ * import { ValueError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(new ValueError("negative buffersize in recv") instanceof RangeError);
+ * ```
+ */
+export class ValueError extends RangeError {}
+ValueError.prototype.name = "ValueError";
+
+/**
+ * Python's `OverflowError`: a number out of range (a port outside 0-65535).
+ * Extends the built-in `RangeError`.
+ */
+export class OverflowError extends RangeError {}
+OverflowError.prototype.name = "OverflowError";
+
+const ERRNO_CLASSES: ReadonlyMap<number, typeof OSError> = new Map<
+  number,
+  typeof OSError
+>([
+  [E.EAGAIN, BlockingIOError],
+  [E.EALREADY, BlockingIOError],
+  [E.EINPROGRESS, BlockingIOError],
+  [E.ECHILD, ChildProcessError],
+  [E.EPIPE, BrokenPipeError],
+  [E.ESHUTDOWN, BrokenPipeError],
+  [E.ECONNABORTED, ConnectionAbortedError],
+  [E.ECONNREFUSED, ConnectionRefusedError],
+  [E.ECONNRESET, ConnectionResetError],
+  [E.EEXIST, FileExistsError],
+  [E.ENOENT, FileNotFoundError],
+  [E.EISDIR, IsADirectoryError],
+  [E.ENOTDIR, NotADirectoryError],
+  [E.EINTR, InterruptedError],
+  [E.EACCES, PermissionError],
+  [E.EPERM, PermissionError],
+  [E.ESRCH, ProcessLookupError],
+  [E.ETIMEDOUT, TimeoutError],
+]);
+
+/**
+ * The class Python raises for an errno (`OSError` when none is more
+ * specific).
+ *
+ * @param n An errno number.
+ * @returns The exception class.
+ *
+ * @example
+ * ```ts
+ * import { errnoClass, ConnectionResetError, OSError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(errnoClass(104), ConnectionResetError);
+ * assert.equal(errnoClass(22), OSError);
+ * ```
+ */
+export function errnoClass(n: number): typeof OSError {
+  return ERRNO_CLASSES.get(n) ?? OSError;
+}
