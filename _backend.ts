@@ -144,7 +144,7 @@ export function raceWait<T>(
   wait: Wait,
 ): Promise<T | typeof EXPIRED> {
   if (wait === null) return promise;
-  let timer = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<typeof EXPIRED>((resolve) => {
     timer = setTimeout(() => resolve(EXPIRED), wait);
   });

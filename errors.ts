@@ -67,13 +67,13 @@ export class OSError extends Error {
       n === null ? (errnoOrMessage ?? "") as string : `[Errno ${n}] ${text}`,
       options,
     );
+    this.errno = n;
+    this.strerror = text;
     if (new.target === OSError && n !== null) {
       const Class = errnoClass(n);
       // Python's OSError.__new__ picks the subclass from the errno.
       if (Class !== OSError) return new Class(n, text, options);
     }
-    this.errno = n;
-    this.strerror = text;
   }
 }
 OSError.prototype.name = "OSError";
