@@ -17,6 +17,72 @@
  * @module
  */
 
+// Address families
+/** Address family `AF_ALG`. */
+export const AF_ALG = 38;
+/** Address family `AF_APPLETALK`. */
+export const AF_APPLETALK = 5;
+/** Address family `AF_ASH`. */
+export const AF_ASH = 18;
+/** Address family `AF_ATMPVC`. */
+export const AF_ATMPVC = 8;
+/** Address family `AF_ATMSVC`. */
+export const AF_ATMSVC = 20;
+/** Address family `AF_AX25`. */
+export const AF_AX25 = 3;
+/** Address family `AF_BRIDGE`. */
+export const AF_BRIDGE = 7;
+/** Address family `AF_CAN`. */
+export const AF_CAN = 29;
+/** Address family `AF_ECONET`. */
+export const AF_ECONET = 19;
+/** IPv4. */
+export const AF_INET = 2;
+/** IPv6. */
+export const AF_INET6 = 10;
+/** Address family `AF_IPX`. */
+export const AF_IPX = 4;
+/** Address family `AF_IRDA`. */
+export const AF_IRDA = 23;
+/** Address family `AF_KEY`. */
+export const AF_KEY = 15;
+/** Address family `AF_LLC`. */
+export const AF_LLC = 26;
+/** Address family `AF_NETBEUI`. */
+export const AF_NETBEUI = 13;
+/** Address family `AF_NETLINK`. */
+export const AF_NETLINK = 16;
+/** Address family `AF_NETROM`. */
+export const AF_NETROM = 6;
+/** Raw link-level packets. */
+export const AF_PACKET = 17;
+/** Address family `AF_PPPOX`. */
+export const AF_PPPOX = 24;
+/** Address family `AF_QIPCRTR`. */
+export const AF_QIPCRTR = 42;
+/** Address family `AF_RDS`. */
+export const AF_RDS = 21;
+/** Address family `AF_ROSE`. */
+export const AF_ROSE = 11;
+/** Address family `AF_ROUTE`. */
+export const AF_ROUTE = 16;
+/** Address family `AF_SECURITY`. */
+export const AF_SECURITY = 14;
+/** Address family `AF_SNA`. */
+export const AF_SNA = 22;
+/** Address family `AF_TIPC`. */
+export const AF_TIPC = 30;
+/** Unix domain sockets (paths and abstract names). */
+export const AF_UNIX = 1;
+/** Any family (for getaddrinfo). */
+export const AF_UNSPEC = 0;
+/** Address family `AF_VSOCK`. */
+export const AF_VSOCK = 40;
+/** Address family `AF_WANPIPE`. */
+export const AF_WANPIPE = 25;
+/** Address family `AF_X25`. */
+export const AF_X25 = 9;
+
 // Protocol families
 /** Protocol family `PF_CAN`. */
 export const PF_CAN = 29;
@@ -24,6 +90,22 @@ export const PF_CAN = 29;
 export const PF_PACKET = 17;
 /** Protocol family `PF_RDS`. */
 export const PF_RDS = 21;
+
+// Socket types
+/** socket() type flag: close on exec. */
+export const SOCK_CLOEXEC = 524288;
+/** Datagrams (UDP, unix datagram). */
+export const SOCK_DGRAM = 2;
+/** socket() type flag: open non-blocking. */
+export const SOCK_NONBLOCK = 2048;
+/** Raw protocol access (needs CAP_NET_RAW; libc backend). */
+export const SOCK_RAW = 3;
+/** Reliably delivered messages (the kernel decides support). */
+export const SOCK_RDM = 4;
+/** Reliable, message-preserving (unix seqpacket; libc backend). */
+export const SOCK_SEQPACKET = 5;
+/** Reliable byte stream (TCP, unix stream). */
+export const SOCK_STREAM = 1;
 
 // Socket option levels
 /** Option level `SOL_ALG`. */
@@ -315,6 +397,36 @@ export const UDPLITE_RECV_CSCOV = 11;
 /** UDP-Lite socket option `UDPLITE_SEND_CSCOV`. */
 export const UDPLITE_SEND_CSCOV = 10;
 
+// Message flags for send and recv
+/** Message flag `MSG_CMSG_CLOEXEC`. */
+export const MSG_CMSG_CLOEXEC = 1073741824;
+/** Message flag `MSG_CONFIRM`. */
+export const MSG_CONFIRM = 2048;
+/** Message flag `MSG_CTRUNC`. */
+export const MSG_CTRUNC = 8;
+/** Message flag `MSG_DONTROUTE`. */
+export const MSG_DONTROUTE = 4;
+/** Do not wait, for this call only. */
+export const MSG_DONTWAIT = 64;
+/** Message flag `MSG_EOR`. */
+export const MSG_EOR = 128;
+/** Message flag `MSG_ERRQUEUE`. */
+export const MSG_ERRQUEUE = 8192;
+/** Message flag `MSG_FASTOPEN`. */
+export const MSG_FASTOPEN = 536870912;
+/** Message flag `MSG_MORE`. */
+export const MSG_MORE = 32768;
+/** No SIGPIPE on a broken stream. */
+export const MSG_NOSIGNAL = 16384;
+/** Message flag `MSG_OOB`. */
+export const MSG_OOB = 1;
+/** Return data without removing it. */
+export const MSG_PEEK = 2;
+/** Message flag `MSG_TRUNC`. */
+export const MSG_TRUNC = 32;
+/** Wait for the full request. */
+export const MSG_WAITALL = 256;
+
 // shutdown() directions
 /** No more receives. */
 export const SHUT_RD = 0;
@@ -322,6 +434,22 @@ export const SHUT_RD = 0;
 export const SHUT_RDWR = 2;
 /** No more sends (sends FIN). */
 export const SHUT_WR = 1;
+
+// getaddrinfo() flags
+/** getaddrinfo() flag `AI_ADDRCONFIG`. */
+export const AI_ADDRCONFIG = 32;
+/** getaddrinfo() flag `AI_ALL`. */
+export const AI_ALL = 16;
+/** getaddrinfo() flag `AI_CANONNAME`. */
+export const AI_CANONNAME = 2;
+/** getaddrinfo() flag `AI_NUMERICHOST`. */
+export const AI_NUMERICHOST = 4;
+/** getaddrinfo() flag `AI_NUMERICSERV`. */
+export const AI_NUMERICSERV = 1024;
+/** getaddrinfo() flag `AI_PASSIVE`. */
+export const AI_PASSIVE = 1;
+/** getaddrinfo() flag `AI_V4MAPPED`. */
+export const AI_V4MAPPED = 8;
 
 // getnameinfo() flags
 /** getnameinfo() flag `NI_DGRAM`. */

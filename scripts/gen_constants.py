@@ -68,7 +68,7 @@ def names_with(prefix, taken):
     out = []
     for n in sorted(dir(socket)):
         v = getattr(socket, n)
-        if n.startswith(prefix) and n.isupper() and type(v) is int and n not in taken:
+        if n.startswith(prefix) and n.isupper() and isinstance(v, int) and not isinstance(v, bool) and n not in taken:
             out.append((n, int(v)))
     return out
 
