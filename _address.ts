@@ -1,0 +1,246 @@
+// Python-style addresses: checked, parsed and resolved once, above the
+// backends, with CPython 3.11's error classes and messages.
+import {
+  AF_INET,
+  AF_INET6,
+  AF_UNIX,
+  EAI_ADDRFAMILY,
+  EAI_NONAME,
+} from "./constants.ts";
+import { gaierror, OSError, OverflowError } from "./errors.ts";
+import type { SockAddr } from "./_backend.ts";
+import { inet_ntop, inet_pton } from "./_inet.ts";
+import { getaddrinfo } from "./_resolve.ts";
+
+/** An address as users pass it: a tuple (array) for IP, a path or bytes for unix. */
+export type Address =
+  | readonly [host: string, port: number]
+  | readonly [host: string, port: number, flowinfo?: number, scope_id?: number]
+  | string
+  | Uint8Array;
+
+/** An IP address after its shape was checked; the host may still be a name. */
+interface IpParts {
+  host: string;
+  port: number;
+  flowinfo: number;
+  scope_id: number;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Python's name for a value's type, for TypeError messages. */
+export function pyType(value: unknown): string {
+  if (value === null || value === undefined) return "NoneType";
+  if (typeof value === "string") return "str";
+  if (typeof value === "boolean") return "bool";
+  if (typeof value === "number") {
+    return Number.isInteger(value) ? "int" : "float";
+  }
+  if (typeof value === "bigint") return "int";
+  if (Array.isArray(value)) return "tuple";
+  if (value instanceof Uint8Array) return "bytes";
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) {
+    return "memoryview";
+  }
+  if (typeof value === "function") return "function";
+  return "dict";
+}
+
+/**
+ * An integer argument as Python's `__index__` takes it: a number with no
+ * fraction, a bigint or a boolean; anything else is a TypeError.
+ */
+export function toInt(value: unknown): number {
+  if (typeof value === "number") {
+    if (Number.isInteger(value)) return value;
+  } else if (typeof value === "bigint") {
+    return Number(value);
+  } else if (typeof value === "boolean") {
+    return value ? 1 : 0;
+  }
+  throw new TypeError(
+    `'${pyType(value)}' object cannot be interpreted as an integer`,
+  );
+}
+
+/** Bytes of a bytes-like value (a view, not a copy), or null if it is not one. */
+export function bytesLike(value: unknown): Uint8Array | null {
+  if (value instanceof Uint8Array) return value;
+  if (ArrayBuffer.isView(value)) {
+    return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  }
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  return null;
+}
+
+function hostString(value: unknown): string {
+  if (typeof value === "string") return value;
+  const b = bytesLike(value);
+  if (b !== null) return decoder.decode(b);
+  throw new TypeError(`str, bytes or bytearray expected, not ${pyType(value)}`);
+}
+
+function ipParts(family: number, address: unknown, method: string): IpParts {
+  const name = family === AF_INET ? "AF_INET" : "AF_INET6";
+  if (!Array.isArray(address)) {
+    throw new TypeError(
+      `${method}(): ${name} address must be tuple, not ${pyType(address)}`,
+    );
+  }
+  if (
+    family === AF_INET
+      ? address.length !== 2
+      : address.length < 2 || address.length > 4
+  ) {
+    throw new TypeError(
+      family === AF_INET
+        ? "AF_INET address must be a pair (host, port)"
+        : "AF_INET6 address must be a tuple (host, port[, flowinfo[, scopeid]])",
+    );
+  }
+  const host = hostString(address[0]);
+  const port = toInt(address[1]);
+  if (port < 0 || port > 0xffff) {
+    throw new OverflowError(`${method}(): port must be 0-65535.`);
+  }
+  let flowinfo = 0, scope_id = 0;
+  if (address.length > 2) {
+    flowinfo = toInt(address[2]);
+    if (flowinfo < 0 || flowinfo > 0xfffff) {
+      throw new OverflowError(`${method}(): flowinfo must be 0-1048575.`);
+    }
+  }
+  if (address.length > 3) {
+    scope_id = toInt(address[3]);
+    if (scope_id < 0 || scope_id > 0xffffffff) {
+      throw new OverflowError(`${method}(): scope_id must be 0-4294967295.`);
+    }
+  }
+  return { host, port, flowinfo, scope_id };
+}
+
+function unixAddress(address: unknown): SockAddr {
+  let bytes: Uint8Array;
+  let result: SockAddr;
+  if (typeof address === "string") {
+    bytes = encoder.encode(address);
+    result = address;
+  } else {
+    const b = bytesLike(address);
+    if (b === null) {
+      throw new TypeError(
+        `a bytes-like object is required, not '${pyType(address)}'`,
+      );
+    }
+    bytes = b;
+    // Abstract names stay bytes; paths become strings, as the backends expect.
+    result = b.length > 0 && b[0] === 0 ? b.slice() : decoder.decode(b);
+  }
+  // sun_path is 108 bytes: a path needs its terminating NUL, an abstract name does not.
+  const limit = bytes.length > 0 && bytes[0] === 0 ? 108 : 107;
+  if (bytes.length > limit) throw new OSError("AF_UNIX path too long");
+  return result;
+}
+
+/** A numeric host, or null when it is a name that needs a lookup. */
+function numericHost(family: number, host: string): string | null {
+  if (family === AF_INET) {
+    if (host === "") return "0.0.0.0";
+    if (host === "<broadcast>") return "255.255.255.255";
+    if (isNumeric(AF_INET, host)) return host;
+    if (host.includes(":") && isNumeric(AF_INET6, host)) {
+      throw new gaierror(EAI_ADDRFAMILY);
+    }
+  } else {
+    if (host === "") return "::";
+    if (host === "<broadcast>") throw new gaierror(EAI_NONAME);
+    if (isNumeric(AF_INET6, host)) return canonical6(host);
+    if (isNumeric(AF_INET, host)) throw new gaierror(EAI_ADDRFAMILY);
+  }
+  if (host === "localhost") return family === AF_INET ? "127.0.0.1" : "::1";
+  return null;
+}
+
+function isNumeric(family: number, host: string): boolean {
+  try {
+    inet_pton(family, host);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function canonical6(host: string): string {
+  return inet_ntop(AF_INET6, inet_pton(AF_INET6, host));
+}
+
+function build(family: number, host: string, p: IpParts): SockAddr {
+  return family === AF_INET
+    ? [host, p.port]
+    : [host, p.port, p.flowinfo, p.scope_id];
+}
+
+/**
+ * Check an address for `bind` (synchronous in Python and here): IP hosts must
+ * be numeric, `''`, `'<broadcast>'` or `'localhost'`, since Deno has no
+ * synchronous name lookup.
+ */
+export function addressForBind(
+  family: number,
+  address: unknown,
+  method: string,
+): SockAddr {
+  if (family === AF_UNIX) return unixAddress(address);
+  if (family !== AF_INET && family !== AF_INET6) return opaque(address, method);
+  const p = ipParts(family, address, method);
+  const host = numericHost(family, p.host);
+  if (host === null) {
+    throw new gaierror(
+      EAI_NONAME,
+      `${method}() takes a numeric host, '' or 'localhost' (got '${p.host}'): ` +
+        "resolve names first with getaddrinfo()",
+    );
+  }
+  return build(family, host, p);
+}
+
+/**
+ * Check an address and resolve its host (for connect and sendto): numeric
+ * hosts at once, names through getaddrinfo(), first result of the family.
+ */
+export function addressForConnect(
+  family: number,
+  type: number,
+  address: unknown,
+  method: string,
+): SockAddr | Promise<SockAddr> {
+  if (family === AF_UNIX) return unixAddress(address);
+  if (family !== AF_INET && family !== AF_INET6) return opaque(address, method);
+  const p = ipParts(family, address, method);
+  const host = numericHost(family, p.host);
+  if (host !== null) return build(family, host, p);
+  return getaddrinfo(p.host, p.port, family, type).then((infos) => {
+    const sa = infos[0][4];
+    return build(family, sa[0], p);
+  });
+}
+
+/** Families this layer does not parse (AF_PACKET, AF_NETLINK...) pass raw bytes to libc. */
+function opaque(address: unknown, method: string): SockAddr {
+  const b = bytesLike(address);
+  if (b !== null) return b.slice();
+  if (Array.isArray(address)) return address as SockAddr;
+  throw new TypeError(
+    `${method}(): address must be bytes or a tuple, not ${pyType(address)}`,
+  );
+}
+
+/** The address a backend returned, in the shape Python returns (AF_INET6 as a 4-tuple). */
+export function normalize(family: number, addr: SockAddr): SockAddr {
+  if (family === AF_INET6 && Array.isArray(addr) && addr.length === 2) {
+    return [addr[0], addr[1], 0, 0];
+  }
+  return addr;
+}

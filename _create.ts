@@ -1,0 +1,202 @@
+// Python's socket.py conveniences: create_connection, create_server,
+// has_dualstack_ipv6 (CPython 3.11 Lib/socket.py, same order of steps).
+import {
+  AF_INET,
+  AF_INET6,
+  has_ipv6,
+  IPPROTO_IPV6,
+  IPV6_V6ONLY,
+  SO_REUSEADDR,
+  SO_REUSEPORT,
+  SOCK_STREAM,
+  SOL_SOCKET,
+} from "./constants.ts";
+import { OSError, ValueError } from "./errors.ts";
+import type { Address } from "./_address.ts";
+import { libcAvailable } from "./_libc_backend.ts";
+import { getaddrinfo } from "./_resolve.ts";
+import { Socket, socket } from "./socket.ts";
+
+/**
+ * Connect to `[host, port]`, trying every address `getaddrinfo()` gives in
+ * turn: Python's `socket.create_connection`.
+ *
+ * @param address `[host, port]`; the host may be a name.
+ * @param timeout Seconds for the new socket, `null` for blocking; omitted,
+ *   the default timeout applies.
+ * @param source_address `[host, port]` to bind first. Deno's networking
+ *   cannot bind before connecting, so this uses the libc backend
+ *   (`--allow-ffi`).
+ * @returns The connected socket.
+ * @throws {OSError} The last address's error (`ConnectionRefusedError`...).
+ * @throws {gaierror} The name could not be resolved.
+ *
+ * @example
+ * ```ts
+ * import { create_connection, create_server } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * using server = create_server(["127.0.0.1", 0]);
+ * const [, port] = server.getsockname() as [string, number];
+ * using client = await create_connection(["localhost", port], 5);
+ * const [conn] = await server.accept();
+ * using _conn = conn;
+ * assert.equal(client.gettimeout(), 5);
+ * ```
+ */
+export async function create_connection(
+  address: readonly [host: string, port: number | string],
+  timeout?: number | null,
+  source_address?: Address | null,
+): Promise<Socket> {
+  if (!Array.isArray(address) || address.length !== 2) {
+    throw new TypeError(
+      "create_connection() address must be a pair (host, port)",
+    );
+  }
+  const [host, port] = address;
+  let last: unknown = null;
+  for (
+    const [family, type, proto, , sa] of await getaddrinfo(
+      host,
+      port,
+      0,
+      SOCK_STREAM,
+    )
+  ) {
+    let sock: Socket | null = null;
+    try {
+      sock = socket(
+        family,
+        type,
+        proto,
+        source_address ? { backend: "libc" } : undefined,
+      );
+      if (timeout !== undefined) sock.settimeout(timeout);
+      if (source_address) sock.bind(source_address);
+      await sock.connect(sa);
+      return sock;
+    } catch (e) {
+      last = e;
+      sock?.close();
+      if (!(e instanceof OSError)) throw e;
+    }
+  }
+  throw last ?? new OSError("getaddrinfo returns an empty list");
+}
+
+/** Options of {@linkcode create_server}, as Python's keyword arguments. */
+export interface CreateServerOptions {
+  /** `AF_INET` (default) or `AF_INET6`. */
+  family?: number;
+  /** The listen backlog; the default is Python's. */
+  backlog?: number | null;
+  /** Set SO_REUSEPORT (libc backend). */
+  reuse_port?: boolean;
+  /** An AF_INET6 socket that also accepts IPv4. */
+  dualstack_ipv6?: boolean;
+}
+
+/**
+ * A listening TCP socket bound to `address`: Python's
+ * `socket.create_server`. Sets SO_REUSEADDR; on AF_INET6 sets IPV6_V6ONLY
+ * unless `dualstack_ipv6`.
+ *
+ * @param address `[host, port]`.
+ * @param options Family, backlog, reuse_port, dualstack_ipv6.
+ * @returns The listening socket.
+ * @throws {ValueError} `dualstack_ipv6` without AF_INET6.
+ * @throws {OSError} The bind failed; the message names the address.
+ *
+ * @example
+ * ```ts
+ * import { create_server } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * using server = create_server(["127.0.0.1", 0], { backlog: 16 });
+ * assert.ok((server.getsockname() as [string, number])[1] > 0);
+ * ```
+ */
+export function create_server(
+  address: Address,
+  options: CreateServerOptions = {},
+): Socket {
+  const {
+    family = AF_INET,
+    backlog = null,
+    reuse_port = false,
+    dualstack_ipv6 = false,
+  } = options;
+  if (dualstack_ipv6) {
+    if (!has_dualstack_ipv6()) {
+      throw new ValueError("dualstack_ipv6 not supported on this platform");
+    }
+    if (family !== AF_INET6) {
+      throw new ValueError("dualstack_ipv6 requires AF_INET6 family");
+    }
+  }
+  // Deno's listeners cannot set SO_REUSEPORT or IPV6_V6ONLY: when those are
+  // asked for and FFI is there, the kernel's socket does it exactly.
+  const wantsOptions = reuse_port || family === AF_INET6;
+  const sock = socket(
+    family,
+    SOCK_STREAM,
+    0,
+    wantsOptions && libcReady() ? { backend: "libc" } : undefined,
+  );
+  try {
+    try {
+      sock.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
+    } catch (e) {
+      if (!(e instanceof OSError)) throw e;
+    }
+    if (reuse_port) sock.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
+    if (has_ipv6 && family === AF_INET6 && sock.backend === "libc") {
+      sock.setsockopt(IPPROTO_IPV6, IPV6_V6ONLY, dualstack_ipv6 ? 0 : 1);
+    }
+    try {
+      sock.bind(address);
+    } catch (e) {
+      if (e instanceof OSError && e.errno !== null) {
+        throw new OSError(
+          e.errno,
+          `${e.strerror} (while attempting to bind on address ${
+            JSON.stringify(address)
+          })`,
+        );
+      }
+      throw e;
+    }
+    if (backlog === null) sock.listen();
+    else sock.listen(backlog);
+    return sock;
+  } catch (e) {
+    sock.close();
+    throw e;
+  }
+}
+
+function libcReady(): boolean {
+  try {
+    return libcAvailable();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether an AF_INET6 socket can also accept IPv4 (Python's
+ * `socket.has_dualstack_ipv6()`).
+ *
+ * @returns `true` on Linux with IPv6.
+ *
+ * @example
+ * ```ts
+ * import { has_dualstack_ipv6 } from "./mod.ts";
+ *
+ * console.log(has_dualstack_ipv6());
+ * ```
+ */
+export function has_dualstack_ipv6(): boolean {
+  return has_ipv6;
+}

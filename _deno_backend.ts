@@ -1,0 +1,1054 @@
+// The Deno backend: TCP and unix stream sockets on Deno.listen / Deno.connect,
+// UDP on node:dgram (no --unstable-net needed). It emulates the kernel's
+// socket state machine where Deno's API has none, and reports what Deno
+// cannot do as an OSError that names the libc backend.
+import dgram from "node:dgram";
+import {
+  AF_INET,
+  AF_INET6,
+  AF_UNIX,
+  errno as E,
+  IP_TTL,
+  IPPROTO_IP,
+  IPPROTO_TCP,
+  MSG_CMSG_CLOEXEC,
+  MSG_DONTWAIT,
+  MSG_NOSIGNAL,
+  MSG_PEEK,
+  MSG_WAITALL,
+  SHUT_RD,
+  SHUT_WR,
+  SO_ACCEPTCONN,
+  SO_BROADCAST,
+  SO_DOMAIN,
+  SO_ERROR,
+  SO_KEEPALIVE,
+  SO_PROTOCOL,
+  SO_REUSEADDR,
+  SO_TYPE,
+  SOCK_DGRAM,
+  SOCK_STREAM,
+  SOL_SOCKET,
+  TCP_NODELAY,
+} from "./constants.ts";
+import { OSError, PermissionError } from "./errors.ts";
+import {
+  type Backend,
+  type BackendSocket,
+  badFd,
+  EXPIRED,
+  raceWait,
+  type SockAddr,
+  type Wait,
+  waitExpired,
+} from "./_backend.ts";
+
+const LIBC_HINT = 'use socket(..., { backend: "libc" }) (needs --allow-ffi)';
+const RECV_FLAGS = MSG_PEEK | MSG_WAITALL | MSG_DONTWAIT | MSG_NOSIGNAL |
+  MSG_CMSG_CLOEXEC;
+const SEND_FLAGS = MSG_DONTWAIT | MSG_NOSIGNAL;
+// One write-behind chunk at most (see DenoStream.send).
+const CHUNK = 1 << 18;
+const READ_BUFFER = 1 << 16;
+
+const CLASS_ERRNO: ReadonlyArray<[string, number]> = [
+  ["ConnectionRefused", E.ECONNREFUSED],
+  ["ConnectionReset", E.ECONNRESET],
+  ["ConnectionAborted", E.ECONNABORTED],
+  ["NotConnected", E.ENOTCONN],
+  ["AddrInUse", E.EADDRINUSE],
+  ["AddrNotAvailable", E.EADDRNOTAVAIL],
+  ["BrokenPipe", E.EPIPE],
+  ["AlreadyExists", E.EEXIST],
+  ["NotFound", E.ENOENT],
+  ["PermissionDenied", E.EACCES],
+  ["TimedOut", E.ETIMEDOUT],
+  ["WouldBlock", E.EAGAIN],
+  ["InvalidData", E.EINVAL],
+  ["NetworkUnreachable", E.ENETUNREACH],
+  ["IsADirectory", E.EISDIR],
+  ["NotADirectory", E.ENOTDIR],
+  ["BadResource", E.EBADF],
+  ["Interrupted", E.EBADF],
+];
+
+/**
+ * Any error from Deno or node:* as the OSError Python would raise. A missing
+ * permission becomes a PermissionError that keeps Deno's text, which names
+ * the flag to run with.
+ */
+export function translate(e: unknown): Error {
+  if (
+    e instanceof OSError || e instanceof TypeError || e instanceof RangeError
+  ) return e;
+  if (e instanceof Deno.errors.NotCapable) {
+    return new PermissionError(E.EACCES, (e as Error).message, { cause: e });
+  }
+  const err = e as { code?: unknown; name?: string; message?: string };
+  if (typeof err?.code === "string") {
+    const n = (E as Record<string, number>)[err.code];
+    if (n !== undefined) return new OSError(n, undefined, { cause: e });
+  }
+  for (const [name, n] of CLASS_ERRNO) {
+    const Class = (Deno.errors as Record<string, unknown>)[name];
+    if (typeof Class === "function" && e instanceof (Class as typeof Error)) {
+      return n === E.EBADF ? badFd() : new OSError(n, undefined, { cause: e });
+    }
+  }
+  return new OSError(
+    `${err?.name ?? "Error"}: ${err?.message ?? String(e)}`,
+    null,
+    { cause: e },
+  );
+}
+
+// Deno exposes no descriptors; these stand in, far above any real one so a
+// pseudo number is never mistaken for a real descriptor.
+let nextFd = 0x40000000;
+
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+function unixPath(addr: SockAddr): string {
+  return typeof addr === "string" ? addr : decoder.decode(addr as Uint8Array);
+}
+
+function fromDeno(family: number, addr: Deno.Addr): SockAddr {
+  if (addr.transport === "unix" || addr.transport === "unixpacket") {
+    const path = (addr as Deno.UnixAddr).path ?? "";
+    return path.startsWith("\0") ? encoder.encode(path) : path;
+  }
+  const { hostname, port } = addr as Deno.NetAddr;
+  return family === AF_INET6 ? [hostname, port, 0, 0] : [hostname, port];
+}
+
+function unboundName(family: number): SockAddr {
+  if (family === AF_UNIX) return "";
+  return family === AF_INET6 ? ["::", 0, 0, 0] : ["0.0.0.0", 0];
+}
+
+/** Python's socket options that Deno can honour, with their recorded values. */
+class Options {
+  readonly values = new Map<string, number>();
+  constructor(readonly family: number, readonly type: number) {}
+
+  set(level: number, option: number, value: number | Uint8Array): number {
+    const known = (level === SOL_SOCKET &&
+      (option === SO_REUSEADDR || option === SO_KEEPALIVE ||
+        option === SO_BROADCAST)) ||
+      (level === IPPROTO_TCP && option === TCP_NODELAY &&
+        this.type === SOCK_STREAM) ||
+      (level === IPPROTO_IP && option === IP_TTL && this.type === SOCK_DGRAM);
+    if (!known) {
+      throw new OSError(
+        E.ENOPROTOOPT,
+        `Protocol not available: option (${level}, ${option}) cannot be set through Deno's networking; ${LIBC_HINT}`,
+      );
+    }
+    const v = typeof value === "number"
+      ? value
+      : value.length >= 4
+      ? new DataView(value.buffer, value.byteOffset).getInt32(0, true)
+      : 0;
+    this.values.set(`${level}:${option}`, v);
+    return v;
+  }
+
+  get(level: number, option: number, listening: boolean): number {
+    if (level === SOL_SOCKET) {
+      if (option === SO_TYPE) return this.type;
+      if (option === SO_DOMAIN) return this.family;
+      if (option === SO_ERROR) return 0;
+      if (option === SO_ACCEPTCONN) return listening ? 1 : 0;
+      if (option === SO_PROTOCOL) {
+        return this.family === AF_UNIX ? 0 : this.type === SOCK_STREAM ? 6 : 17;
+      }
+    }
+    const v = this.values.get(`${level}:${option}`);
+    if (v !== undefined) return v === 0 ? 0 : option === IP_TTL ? v : 1;
+    if (level === IPPROTO_IP && option === IP_TTL && this.type === SOCK_DGRAM) {
+      return 64;
+    }
+    if (
+      (level === SOL_SOCKET &&
+        (option === SO_REUSEADDR || option === SO_KEEPALIVE ||
+          option === SO_BROADCAST)) ||
+      (level === IPPROTO_TCP && option === TCP_NODELAY &&
+        this.type === SOCK_STREAM)
+    ) return 0;
+    throw new OSError(
+      E.ENOPROTOOPT,
+      `Protocol not available: option (${level}, ${option}) cannot be read through Deno's networking; ${LIBC_HINT}`,
+    );
+  }
+
+  flag(level: number, option: number): boolean {
+    return (this.values.get(`${level}:${option}`) ?? 0) !== 0;
+  }
+}
+
+function noDescriptor(what: string): OSError {
+  return new OSError(
+    E.EOPNOTSUPP,
+    `${what}: Deno's networking has no descriptors; ${LIBC_HINT}`,
+  );
+}
+
+/** A TCP or unix stream socket on Deno.listen / Deno.connect. */
+class DenoStream implements BackendSocket {
+  readonly #family: number;
+  readonly #fd = nextFd++;
+  readonly #opts: Options;
+  #closed = false;
+  #listener: Deno.Listener | null = null;
+  // A bound TCP socket that is not listening yet: its name, port resolved.
+  // Deno cannot bind without listening, so bind() reserves the port, notes
+  // the name and lets go; listen() takes it with the backlog. Until then a
+  // connect to it is refused, as in Python.
+  #bound: [string, number] | null = null;
+  #listening = false;
+  #pendingAccept: Promise<Deno.Conn> | null = null;
+  #conn: Deno.Conn | null = null;
+  #connecting: Promise<void> | null = null;
+  #connectError: Error | null = null;
+  #anonymous = false;
+  // Receiving: a read that outlived its caller's wait lands in #inner and
+  // waits in #stash for the next recv, so a timeout never loses data.
+  #inner: Uint8Array | null = null;
+  #stash: Uint8Array = new Uint8Array(0);
+  #pendingRead: Promise<void> | null = null;
+  #readError: Error | null = null;
+  #eof = false;
+  #shutRd = false;
+  // Sending: a write that outlived its caller's wait (a copy of the chunk)
+  // goes on in #inflight; the next send waits for it first.
+  #inflight: Promise<void> | null = null;
+  #writeError: Error | null = null;
+  #shutWr = false;
+
+  constructor(family: number, conn: Deno.Conn | null = null) {
+    this.#family = family;
+    this.#opts = new Options(family, SOCK_STREAM);
+    if (conn !== null) this.#adopt(conn);
+  }
+
+  /** Mark a socketpair end: its names read as '' like Linux's unnamed pair. */
+  anonymous(): this {
+    this.#anonymous = true;
+    return this;
+  }
+
+  #adopt(conn: Deno.Conn): void {
+    this.#conn = conn;
+    if (this.#family !== AF_UNIX) {
+      const tcp = conn as Deno.TcpConn;
+      if (this.#opts.flag(IPPROTO_TCP, TCP_NODELAY)) tcp.setNoDelay(true);
+      if (this.#opts.flag(SOL_SOCKET, SO_KEEPALIVE)) tcp.setKeepAlive(true);
+    }
+  }
+
+  #check(): void {
+    if (this.#closed) throw badFd();
+  }
+
+  fileno(): number {
+    return this.#closed ? -1 : this.#fd;
+  }
+
+  #listen(addr: SockAddr, backlog?: number): Deno.Listener {
+    try {
+      if (this.#family === AF_UNIX) {
+        return Deno.listen({ transport: "unix", path: unixPath(addr) });
+      }
+      const [hostname, port] = addr as [string, number];
+      return Deno.listen({
+        transport: "tcp",
+        hostname,
+        port,
+        tcpBacklog: backlog,
+      });
+    } catch (e) {
+      throw translate(e);
+    }
+  }
+
+  // Linux autobinds a unix socket to an abstract name of five hex digits.
+  #autobindUnix(): Deno.Listener {
+    for (let i = 0;; i++) {
+      const name = "\0" +
+        Math.floor(Math.random() * 0x100000).toString(16).padStart(5, "0");
+      try {
+        return Deno.listen({ transport: "unix", path: name });
+      } catch (e) {
+        const err = translate(e);
+        if (!(err instanceof OSError && err.errno === E.EADDRINUSE) || i > 64) {
+          throw err;
+        }
+      }
+    }
+  }
+
+  bind(addr: SockAddr): void {
+    this.#check();
+    if (this.#listener || this.#bound || this.#conn || this.#connecting) {
+      throw new OSError(E.EINVAL);
+    }
+    if (this.#family === AF_UNIX) {
+      this.#listener = unixPath(addr) === ""
+        ? this.#autobindUnix()
+        : this.#listen(addr);
+      return;
+    }
+    const probe = this.#listen(addr);
+    this.#bound = fromDeno(AF_INET, probe.addr) as [string, number];
+    probe.close();
+  }
+
+  listen(backlog: number): void {
+    this.#check();
+    if (this.#conn || this.#connecting) throw new OSError(E.EINVAL);
+    if (this.#listening) return;
+    if (this.#family === AF_UNIX) {
+      this.#listener ??= this.#autobindUnix();
+    } else {
+      const wildcard: [string, number] = [
+        this.#family === AF_INET6 ? "::" : "0.0.0.0",
+        0,
+      ];
+      this.#listener = this.#listen(
+        this.#bound ?? wildcard,
+        Math.max(backlog, 1),
+      );
+      this.#bound = null;
+    }
+    this.#listening = true;
+  }
+
+  async accept(wait: Wait): Promise<[BackendSocket, SockAddr | null]> {
+    this.#check();
+    const listener = this.#listener;
+    if (!this.#listening || listener === null) throw new OSError(E.EINVAL);
+    if (this.#pendingAccept === null) {
+      const p = listener.accept();
+      p.catch(() => {});
+      this.#pendingAccept = p;
+    }
+    const pending = this.#pendingAccept;
+    let conn: Deno.Conn | typeof EXPIRED;
+    try {
+      conn = await raceWait(pending, wait);
+    } catch (e) {
+      if (this.#pendingAccept === pending) this.#pendingAccept = null;
+      throw this.#closed ? badFd() : translate(e);
+    }
+    if (conn === EXPIRED) throw waitExpired(wait);
+    this.#pendingAccept = null;
+    if (this.#closed) {
+      conn.close();
+      throw badFd();
+    }
+    return [
+      new DenoStream(this.#family, conn),
+      fromDeno(this.#family, conn.remoteAddr),
+    ];
+  }
+
+  async connect(addr: SockAddr, wait: Wait): Promise<void> {
+    this.#check();
+    if (this.#conn) throw new OSError(E.EISCONN);
+    if (this.#connecting) {
+      // A non-blocking connect is under way: report as the kernel would.
+      const r = await raceWait(this.#connecting, 0);
+      if (r === EXPIRED) throw new OSError(E.EALREADY);
+      const err = this.#connectError;
+      this.#connecting = null;
+      this.#connectError = null;
+      if (err) throw err;
+      return;
+    }
+    if (this.#listening) throw new OSError(E.EISCONN);
+    if (this.#listener || this.#bound) {
+      throw new OSError(
+        E.EOPNOTSUPP,
+        `connect() after bind() (a source address) is not possible with Deno's networking; ${LIBC_HINT}`,
+      );
+    }
+    const controller = wait !== null && wait > 0 ? new AbortController() : null;
+    const options: Deno.ConnectOptions | Deno.UnixConnectOptions =
+      this.#family === AF_UNIX ? { transport: "unix", path: unixPath(addr) } : {
+        transport: "tcp",
+        hostname: (addr as [string, number])[0],
+        port: (addr as [string, number])[1],
+        signal: controller?.signal,
+      };
+    const started = Deno.connect(options as Deno.ConnectOptions);
+    const done = started.then(
+      (conn) => {
+        if (this.#closed) conn.close();
+        else this.#adopt(conn);
+      },
+      (e) => {
+        this.#connectError = this.#closed ? badFd() : translate(e);
+      },
+    );
+    if (wait === 0) {
+      this.#connecting = done;
+      throw waitExpired(0, E.EINPROGRESS);
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    if (controller) timer = setTimeout(() => controller.abort(), wait!);
+    this.#connecting = done;
+    try {
+      await done;
+    } finally {
+      clearTimeout(timer);
+      this.#connecting = null;
+    }
+    const err = this.#connectError;
+    this.#connectError = null;
+    if (err) {
+      if (controller?.signal.aborted) throw waitExpired(wait);
+      throw err;
+    }
+    if (this.#closed) throw badFd();
+  }
+
+  // The connection, once a non-blocking connect has finished.
+  async #connected(wait: Wait, unconnected: number): Promise<Deno.Conn> {
+    if (this.#conn === null && this.#connecting) {
+      const r = await raceWait(this.#connecting, wait);
+      if (r === EXPIRED) throw waitExpired(wait);
+      this.#connecting = null;
+      const err = this.#connectError;
+      this.#connectError = null;
+      if (err) throw err;
+    }
+    this.#check();
+    if (this.#conn === null) throw new OSError(unconnected);
+    return this.#conn;
+  }
+
+  async recv(buf: Uint8Array, flags: number, wait: Wait): Promise<number> {
+    this.#check();
+    if (flags & ~RECV_FLAGS) throw unsupportedFlags(flags & ~RECV_FLAGS);
+    const conn = await this.#connected(wait, E.ENOTCONN);
+    if (this.#shutRd) return 0;
+    const peek = (flags & MSG_PEEK) !== 0;
+    if (!(flags & MSG_WAITALL) || peek) {
+      return await this.#read(conn, buf, peek, wait);
+    }
+    // MSG_WAITALL: fill the buffer unless EOF comes first; on a timeout keep
+    // what arrived rather than lose it.
+    const deadline = wait === null || wait === 0
+      ? wait
+      : performance.now() + wait;
+    let got = 0;
+    while (got < buf.length) {
+      const left = deadline === null || deadline === 0
+        ? deadline
+        : Math.max(0, deadline - performance.now());
+      let n: number;
+      try {
+        n = await this.#read(
+          conn,
+          buf.subarray(got),
+          false,
+          got > 0 && left === 0 ? 0 : left,
+        );
+      } catch (e) {
+        if (got > 0 && e instanceof OSError && e.errno !== E.EBADF) return got;
+        throw e;
+      }
+      if (n === 0) break;
+      got += n;
+    }
+    return got;
+  }
+
+  async #read(
+    conn: Deno.Conn,
+    buf: Uint8Array,
+    peek: boolean,
+    wait: Wait,
+  ): Promise<number> {
+    if (this.#stash.length === 0 && !this.#eof && this.#readError === null) {
+      if (this.#pendingRead === null && wait === null && !peek) {
+        // Hot path: no wait to honour, so read straight into the caller's buffer.
+        let n: number | null;
+        try {
+          n = await conn.read(buf);
+        } catch (e) {
+          this.#eof = true;
+          throw this.#closed ? badFd() : translate(e);
+        }
+        if (n === null) {
+          this.#eof = true;
+          return 0;
+        }
+        return n;
+      }
+      this.#pendingRead ??= this.#readAhead(conn);
+      if (await raceWait(this.#pendingRead, wait) === EXPIRED) {
+        throw waitExpired(wait);
+      }
+    }
+    if (this.#readError !== null) {
+      const err = this.#readError;
+      this.#readError = null;
+      throw err;
+    }
+    const stash = this.#stash;
+    const n = Math.min(buf.length, stash.length);
+    buf.set(stash.subarray(0, n));
+    if (!peek) this.#stash = stash.subarray(n);
+    return n;
+  }
+
+  #readAhead(conn: Deno.Conn): Promise<void> {
+    const inner = this.#inner ??= new Uint8Array(READ_BUFFER);
+    return conn.read(inner).then(
+      (n) => {
+        this.#pendingRead = null;
+        if (n === null) this.#eof = true;
+        else this.#stash = inner.subarray(0, n);
+      },
+      (e) => {
+        this.#pendingRead = null;
+        this.#eof = true;
+        this.#readError = this.#closed ? badFd() : translate(e);
+      },
+    );
+  }
+
+  recvfrom(
+    buf: Uint8Array,
+    flags: number,
+    wait: Wait,
+  ): Promise<[number, SockAddr | null]> {
+    return this.recv(buf, flags, wait).then((n) => [n, null]);
+  }
+
+  async send(data: Uint8Array, flags: number, wait: Wait): Promise<number> {
+    this.#check();
+    if (flags & ~SEND_FLAGS) throw unsupportedFlags(flags & ~SEND_FLAGS);
+    const conn = await this.#connected(wait, E.EPIPE);
+    if (this.#shutWr) throw new OSError(E.EPIPE);
+    if (this.#inflight !== null) {
+      if (await raceWait(this.#inflight, wait) === EXPIRED) {
+        throw waitExpired(wait);
+      }
+    }
+    this.#throwWriteError();
+    if (data.length === 0) return 0;
+    if (wait === null) {
+      try {
+        return await conn.write(data);
+      } catch (e) {
+        throw this.#closed ? badFd() : translate(e);
+      }
+    }
+    // A write cannot be cancelled, so one that outlives the wait must own its
+    // bytes: it goes on as write-behind and the bytes count as sent.
+    const chunk = data.slice(0, CHUNK);
+    const p = this.#writeAll(conn, chunk);
+    if (await raceWait(p, wait) === EXPIRED) this.#inflight = p;
+    else this.#throwWriteError();
+    return chunk.length;
+  }
+
+  #throwWriteError(): void {
+    const err = this.#writeError;
+    if (err !== null) {
+      this.#writeError = null;
+      throw err;
+    }
+  }
+
+  #writeAll(conn: Deno.Conn, chunk: Uint8Array): Promise<void> {
+    const p: Promise<void> = (async () => {
+      for (let off = 0; off < chunk.length;) {
+        off += await conn.write(chunk.subarray(off));
+      }
+    })().then(
+      () => {
+        if (this.#inflight === p) this.#inflight = null;
+      },
+      (e) => {
+        if (this.#inflight === p) this.#inflight = null;
+        this.#writeError = this.#closed ? badFd() : translate(e);
+      },
+    );
+    return p;
+  }
+
+  sendto(
+    data: Uint8Array,
+    flags: number,
+    _addr: SockAddr,
+    wait: Wait,
+  ): Promise<number> {
+    // Linux ignores the address on a connected stream socket.
+    if (this.#conn === null && !this.#connecting) {
+      return Promise.reject(
+        new OSError(this.#listener || this.#bound ? E.ENOTCONN : E.EPIPE),
+      );
+    }
+    return this.send(data, flags, wait);
+  }
+
+  shutdown(how: number): void {
+    this.#check();
+    const conn = this.#conn;
+    if (conn === null) throw new OSError(E.ENOTCONN);
+    if (how !== SHUT_WR) this.#shutRd = true;
+    if (how !== SHUT_RD && !this.#shutWr) {
+      this.#shutWr = true;
+      // The FIN goes after any write-behind data.
+      const after = this.#inflight ?? Promise.resolve();
+      after.then(() => conn.closeWrite()).catch(() => {});
+    }
+  }
+
+  getsockname(): SockAddr {
+    this.#check();
+    if (this.#anonymous) return "";
+    if (this.#conn) return fromDeno(this.#family, this.#conn.localAddr);
+    if (this.#listener) return fromDeno(this.#family, this.#listener.addr);
+    if (this.#bound) {
+      return fromDeno(this.#family, {
+        transport: "tcp",
+        hostname: this.#bound[0],
+        port: this.#bound[1],
+      });
+    }
+    return unboundName(this.#family);
+  }
+
+  getpeername(): SockAddr {
+    this.#check();
+    if (this.#conn === null) throw new OSError(E.ENOTCONN);
+    if (this.#anonymous) return "";
+    return fromDeno(this.#family, this.#conn.remoteAddr);
+  }
+
+  setsockopt(level: number, option: number, value: number | Uint8Array): void {
+    this.#check();
+    const v = this.#opts.set(level, option, value);
+    const tcp = this.#conn as Deno.TcpConn | null;
+    if (tcp && this.#family !== AF_UNIX) {
+      if (level === IPPROTO_TCP && option === TCP_NODELAY) {
+        tcp.setNoDelay(v !== 0);
+      }
+      if (level === SOL_SOCKET && option === SO_KEEPALIVE) {
+        tcp.setKeepAlive(v !== 0);
+      }
+    }
+  }
+
+  getsockopt(
+    level: number,
+    option: number,
+    buflen: number,
+  ): number | Uint8Array {
+    this.#check();
+    const v = this.#opts.get(level, option, this.#listening);
+    if (buflen === 0) return v;
+    const out = new Uint8Array(Math.min(buflen, 4));
+    new DataView(new ArrayBuffer(4)).setInt32(0, v, true);
+    const bytes = new Uint8Array(4);
+    new DataView(bytes.buffer).setInt32(0, v, true);
+    out.set(bytes.subarray(0, out.length));
+    return out;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#listener?.close();
+    this.#listener = null;
+    const conn = this.#conn;
+    this.#conn = null;
+    if (conn) {
+      try {
+        conn.close();
+      } catch {
+        // Already closed by Deno (the peer went away): nothing to release.
+      }
+    }
+  }
+
+  detach(): number {
+    throw noDescriptor("detach()");
+  }
+
+  dup(): BackendSocket {
+    this.#check();
+    throw noDescriptor("dup()");
+  }
+}
+
+function unsupportedFlags(flags: number): OSError {
+  return new OSError(
+    E.EOPNOTSUPP,
+    `Operation not supported: flags 0x${
+      flags.toString(16)
+    } need the kernel's socket; ${LIBC_HINT}`,
+  );
+}
+
+interface Datagram {
+  data: Uint8Array;
+  from: SockAddr;
+}
+
+// Like the kernel's receive buffer: past this, new datagrams are dropped.
+const QUEUE_BYTES = 4 << 20;
+const QUEUE_COUNT = 4096;
+
+/** A UDP socket on node:dgram, which needs no --unstable-net. */
+class DenoUdp implements BackendSocket {
+  readonly #family: number;
+  readonly #fd = nextFd++;
+  readonly #opts: Options;
+  #sock: dgram.Socket | null = null;
+  #closed = false;
+  #peer: [string, number] | null = null;
+  #queue: Datagram[] = [];
+  #head = 0;
+  #queued = 0;
+  #arrived: PromiseWithResolvers<void> | null = null;
+  #waiting = 0;
+  #shutRd = false;
+
+  constructor(family: number) {
+    this.#family = family;
+    this.#opts = new Options(family, SOCK_DGRAM);
+  }
+
+  fileno(): number {
+    return this.#closed ? -1 : this.#fd;
+  }
+
+  #check(): void {
+    if (this.#closed) throw badFd();
+  }
+
+  bind(addr: SockAddr): void {
+    this.#check();
+    if (this.#sock) throw new OSError(E.EINVAL);
+    this.#open(addr as [string, number]);
+  }
+
+  #open([host, port]: [string, number]): dgram.Socket {
+    // A lookup that answers synchronously makes node:dgram bind synchronously,
+    // so getsockname() and EADDRINUSE are right when bind() returns.
+    const v6 = this.#family === AF_INET6;
+    const sock = dgram.createSocket({
+      type: v6 ? "udp6" : "udp4",
+      reuseAddr: this.#opts.flag(SOL_SOCKET, SO_REUSEADDR),
+      lookup: ((
+        address: string,
+        _o: unknown,
+        cb: (e: null, a: string, f: number) => void,
+      ) => cb(null, address, v6 ? 6 : 4)) as unknown as dgram.SocketOptions[
+        "lookup"
+      ],
+    });
+    let failure: unknown = null;
+    const onError = (e: unknown) => failure = e;
+    sock.once("error", onError);
+    try {
+      sock.bind({ port, address: host });
+    } catch (e) {
+      failure = e;
+    }
+    sock.off("error", onError);
+    if (failure === null) {
+      try {
+        sock.address();
+      } catch (e) {
+        failure = e;
+      }
+    }
+    if (failure !== null) {
+      try {
+        sock.close();
+      } catch {
+        // Never opened: nothing to release.
+      }
+      throw translate(failure);
+    }
+    sock.on("error", () => {});
+    sock.on(
+      "message",
+      (msg: Uint8Array, rinfo: dgram.RemoteInfo) => this.#deliver(msg, rinfo),
+    );
+    // Like a kernel socket, an idle one does not keep the process alive.
+    sock.unref();
+    if (this.#opts.flag(SOL_SOCKET, SO_BROADCAST)) sock.setBroadcast(true);
+    this.#sock = sock;
+    return sock;
+  }
+
+  #autobind(toward?: string): dgram.Socket {
+    if (this.#sock) return this.#sock;
+    // Route selection is the kernel's; for a loopback peer the source is loopback.
+    const v6 = this.#family === AF_INET6;
+    const host = toward === "::1"
+      ? "::1"
+      : toward?.startsWith("127.")
+      ? "127.0.0.1"
+      : v6
+      ? "::"
+      : "0.0.0.0";
+    return this.#open([host, 0]);
+  }
+
+  #deliver(msg: Uint8Array, rinfo: dgram.RemoteInfo): void {
+    const peer = this.#peer;
+    if (peer && (rinfo.port !== peer[1] || rinfo.address !== peer[0])) return;
+    if (
+      this.#queue.length - this.#head >= QUEUE_COUNT ||
+      this.#queued + msg.length > QUEUE_BYTES
+    ) return;
+    const from: SockAddr = this.#family === AF_INET6
+      ? [rinfo.address, rinfo.port, 0, 0]
+      : [rinfo.address, rinfo.port];
+    this.#queue.push({ data: msg, from });
+    this.#queued += msg.length;
+    this.#arrived?.resolve();
+    this.#arrived = null;
+  }
+
+  listen(_backlog: number): void {
+    this.#check();
+    throw new OSError(E.EOPNOTSUPP);
+  }
+
+  accept(_wait: Wait): Promise<[BackendSocket, SockAddr | null]> {
+    return Promise.reject(this.#closed ? badFd() : new OSError(E.EOPNOTSUPP));
+  }
+
+  connect(addr: SockAddr, _wait: Wait): Promise<void> {
+    try {
+      this.#check();
+      const [host, port] = addr as [string, number];
+      this.#autobind(host);
+      this.#peer = [host, port];
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  async recv(buf: Uint8Array, flags: number, wait: Wait): Promise<number> {
+    return (await this.recvfrom(buf, flags, wait))[0];
+  }
+
+  async recvfrom(
+    buf: Uint8Array,
+    flags: number,
+    wait: Wait,
+  ): Promise<[number, SockAddr | null]> {
+    this.#check();
+    if (flags & ~RECV_FLAGS) throw unsupportedFlags(flags & ~RECV_FLAGS);
+    if (this.#shutRd) return [0, null];
+    while (this.#head === this.#queue.length) {
+      if (wait === 0) throw waitExpired(0);
+      await this.#nextArrival(wait);
+      this.#check();
+    }
+    const d = this.#queue[this.#head];
+    if (!(flags & MSG_PEEK)) {
+      this.#queue[this.#head++] = undefined as unknown as Datagram;
+      this.#queued -= d.data.length;
+      if (this.#head === this.#queue.length) {
+        this.#queue = [];
+        this.#head = 0;
+      }
+    }
+    // A datagram longer than the buffer is truncated, as the kernel does.
+    const n = Math.min(buf.length, d.data.length);
+    buf.set(d.data.subarray(0, n));
+    return [n, d.from];
+  }
+
+  async #nextArrival(wait: Wait): Promise<void> {
+    const arrived = this.#arrived ??= Promise.withResolvers<void>();
+    this.#waiting++;
+    this.#sock?.ref();
+    try {
+      if (await raceWait(arrived.promise, wait) === EXPIRED) {
+        throw waitExpired(wait);
+      }
+    } finally {
+      if (--this.#waiting === 0) this.#sock?.unref();
+    }
+  }
+
+  send(data: Uint8Array, flags: number, wait: Wait): Promise<number> {
+    if (this.#closed) return Promise.reject(badFd());
+    if (this.#peer === null) return Promise.reject(new OSError(E.EDESTADDRREQ));
+    return this.sendto(data, flags, this.#peer, wait);
+  }
+
+  sendto(
+    data: Uint8Array,
+    flags: number,
+    addr: SockAddr,
+    _wait: Wait,
+  ): Promise<number> {
+    try {
+      this.#check();
+      if (flags & ~SEND_FLAGS) throw unsupportedFlags(flags & ~SEND_FLAGS);
+      const [host, port] = addr as [string, number];
+      if (
+        host === "255.255.255.255" && !this.#opts.flag(SOL_SOCKET, SO_BROADCAST)
+      ) {
+        throw new OSError(E.EACCES);
+      }
+      if (port === 0) throw new OSError(E.EINVAL);
+      const limit = this.#family === AF_INET6 ? 65527 : 65507;
+      if (data.length > limit) throw new OSError(E.EMSGSIZE);
+      const sock = this.#autobind();
+      const { promise, resolve, reject } = Promise.withResolvers<number>();
+      sock.send(
+        data,
+        port,
+        host,
+        (e) =>
+          e
+            ? reject(this.#closed ? badFd() : translate(e))
+            : resolve(data.length),
+      );
+      return promise;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  shutdown(how: number): void {
+    this.#check();
+    if (this.#peer === null) throw new OSError(E.ENOTCONN);
+    if (how !== SHUT_WR) {
+      this.#shutRd = true;
+      this.#arrived?.resolve();
+    }
+  }
+
+  getsockname(): SockAddr {
+    this.#check();
+    if (this.#sock === null) return unboundName(this.#family);
+    const { address, port } = this.#sock.address();
+    return this.#family === AF_INET6 ? [address, port, 0, 0] : [address, port];
+  }
+
+  getpeername(): SockAddr {
+    this.#check();
+    if (this.#peer === null) throw new OSError(E.ENOTCONN);
+    return this.#family === AF_INET6 ? [...this.#peer, 0, 0] : [...this.#peer];
+  }
+
+  setsockopt(level: number, option: number, value: number | Uint8Array): void {
+    this.#check();
+    const v = this.#opts.set(level, option, value);
+    if (this.#sock === null) return;
+    if (level === SOL_SOCKET && option === SO_BROADCAST) {
+      this.#sock.setBroadcast(v !== 0);
+    }
+    if (level === IPPROTO_IP && option === IP_TTL) this.#sock.setTTL(v);
+  }
+
+  getsockopt(
+    level: number,
+    option: number,
+    buflen: number,
+  ): number | Uint8Array {
+    this.#check();
+    const v = this.#opts.get(level, option, false);
+    if (buflen === 0) return v;
+    const bytes = new Uint8Array(4);
+    new DataView(bytes.buffer).setInt32(0, v, true);
+    return bytes.slice(0, Math.min(buflen, 4));
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#queue = [];
+    this.#head = 0;
+    this.#arrived?.resolve();
+    this.#arrived = null;
+    const sock = this.#sock;
+    this.#sock = null;
+    if (sock) {
+      try {
+        sock.close();
+      } catch {
+        // Already closed: nothing to release.
+      }
+    }
+  }
+
+  detach(): number {
+    throw noDescriptor("detach()");
+  }
+
+  dup(): BackendSocket {
+    this.#check();
+    throw noDescriptor("dup()");
+  }
+}
+
+/** Deno's own networking as a backend. */
+export const denoBackend: Backend = {
+  name: "deno",
+  open(family: number, type: number, proto: number): BackendSocket {
+    const tcp = family !== AF_UNIX;
+    if (type === SOCK_STREAM) {
+      if (proto !== 0 && !(tcp ? proto === 6 : proto === 1)) {
+        throw new OSError(E.EPROTONOSUPPORT);
+      }
+      return new DenoStream(family);
+    }
+    if (type === SOCK_DGRAM && tcp) {
+      if (proto !== 0 && proto !== 17) throw new OSError(E.EPROTONOSUPPORT);
+      return new DenoUdp(family);
+    }
+    throw new OSError(
+      E.EOPNOTSUPP,
+      `this socket type needs the kernel's socket; ${LIBC_HINT}`,
+    );
+  },
+  async socketpair(
+    family: number,
+    type: number,
+    _proto: number,
+  ): Promise<[BackendSocket, BackendSocket]> {
+    if (family !== AF_UNIX || type !== SOCK_STREAM) {
+      throw new OSError(E.EOPNOTSUPP, `socketpair() of this type ${LIBC_HINT}`);
+    }
+    // An abstract name: nothing on disk to clean up, and gone with the listener.
+    const path = `\0deno-socketpair-${crypto.randomUUID()}`;
+    let listener: Deno.Listener;
+    try {
+      listener = Deno.listen({ transport: "unix", path });
+    } catch (e) {
+      throw translate(e);
+    }
+    try {
+      const [a, b] = await Promise.all([
+        Deno.connect({ transport: "unix", path }),
+        listener.accept(),
+      ]);
+      return [
+        new DenoStream(AF_UNIX, a).anonymous(),
+        new DenoStream(AF_UNIX, b).anonymous(),
+      ];
+    } catch (e) {
+      throw translate(e);
+    } finally {
+      listener.close();
+    }
+  },
+};

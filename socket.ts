@@ -1,0 +1,1262 @@
+/**
+ * `socket()` and the `Socket` class: Python's socket object, with Python's
+ * names, defaults, numbers and errors. What blocks in Python returns a
+ * Promise here.
+ *
+ * @example Echo one message over TCP on loopback
+ * ```ts
+ * import { socket } from "./socket.ts";
+ * import assert from "node:assert/strict";
+ *
+ * using server = socket();
+ * server.bind(["127.0.0.1", 0]);
+ * server.listen();
+ * using client = socket();
+ * await client.connect(server.getsockname());
+ * const [conn] = await server.accept();
+ * using _conn = conn;
+ * await client.sendall(new TextEncoder().encode("hi"));
+ * assert.equal(new TextDecoder().decode(await conn.recv(1024)), "hi");
+ * ```
+ *
+ * @module
+ */
+import {
+  AF_INET,
+  AF_INET6,
+  AF_UNIX,
+  MSG_DONTWAIT,
+  SHUT_RD,
+  SHUT_RDWR,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  SOCK_NONBLOCK,
+  SOCK_STREAM,
+  SOMAXCONN,
+} from "./constants.ts";
+import { errno as E } from "./constants.ts";
+import { OSError, TimeoutError, ValueError } from "./errors.ts";
+import {
+  type Address,
+  addressForBind,
+  addressForConnect,
+  bytesLike,
+  normalize,
+  pyType,
+  toInt,
+} from "./_address.ts";
+import {
+  type Backend,
+  type BackendSocket,
+  badFd,
+  type SockAddr,
+  type Wait,
+} from "./_backend.ts";
+import { denoBackend } from "./_deno_backend.ts";
+import { libcAvailable, libcBackend } from "./_libc_backend.ts";
+
+export type { Address } from "./_address.ts";
+export type { SockAddr } from "./_backend.ts";
+
+/** Options for {@linkcode socket} and the {@linkcode Socket} constructor. */
+export interface SocketOptions {
+  /** Adopt this open descriptor (libc backend); Python's `fileno` argument. */
+  fileno?: number;
+  /**
+   * Which backend moves the bytes: `"deno"` (Deno's own networking, the
+   * default for TCP, UDP and unix stream sockets) or `"libc"` (FFI: raw,
+   * seqpacket, socket options, real descriptors; needs `--allow-ffi`).
+   */
+  backend?: "deno" | "libc";
+}
+
+let defaultTimeout: number | null = null;
+
+/**
+ * The timeout new sockets start with, in seconds; `null` (the default) means
+ * blocking.
+ *
+ * @returns The default timeout.
+ *
+ * @example
+ * ```ts
+ * import { getdefaulttimeout } from "./socket.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(getdefaulttimeout(), null);
+ * ```
+ */
+export function getdefaulttimeout(): number | null {
+  return defaultTimeout;
+}
+
+/**
+ * Set the timeout new sockets (and accepted ones) start with.
+ *
+ * @param timeout Seconds, or `null` for blocking.
+ * @throws {ValueError} A negative or NaN timeout.
+ * @throws {TypeError} Not a number or null.
+ *
+ * @example
+ * ```ts
+ * import { getdefaulttimeout, setdefaulttimeout, socket } from "./socket.ts";
+ * import assert from "node:assert/strict";
+ *
+ * setdefaulttimeout(2.5);
+ * try {
+ *   using s = socket();
+ *   assert.equal(s.gettimeout(), 2.5);
+ * } finally {
+ *   setdefaulttimeout(null);
+ * }
+ * assert.equal(getdefaulttimeout(), null);
+ * ```
+ */
+export function setdefaulttimeout(timeout: number | null): void {
+  defaultTimeout = checkTimeout(timeout);
+}
+
+function checkTimeout(value: unknown): number | null {
+  if (value === null || value === undefined) return null;
+  let t: number;
+  if (typeof value === "number") t = value;
+  else if (typeof value === "boolean") t = value ? 1 : 0;
+  else {throw new TypeError(
+      `'${pyType(value)}' object cannot be interpreted as an integer`,
+    );}
+  if (Number.isNaN(t)) throw new ValueError("Invalid value NaN (not a number)");
+  if (t < 0) throw new ValueError("Timeout value out of range");
+  return t;
+}
+
+/** The bytes of data to send; a string is a TypeError, as in Python. */
+function sendable(data: unknown): Uint8Array {
+  const b = bytesLike(data);
+  if (b === null) {
+    throw new TypeError(
+      `a bytes-like object is required, not '${pyType(data)}'`,
+    );
+  }
+  return b;
+}
+
+function checkSize(value: unknown, method: string): number {
+  const n = toInt(value);
+  if (n < 0) throw new ValueError(`negative buffersize in ${method}`);
+  return n;
+}
+
+/** A receive buffer's bytes, and how many of them to fill. */
+function intoTarget(
+  buffer: unknown,
+  nbytes: unknown,
+  method: string,
+): Uint8Array {
+  const b = bytesLike(buffer);
+  if (b === null) {
+    throw new TypeError(
+      `${method}() argument 'buffer' must be read-write bytes-like object, not ${
+        pyType(buffer)
+      }`,
+    );
+  }
+  const n = toInt(nbytes);
+  if (n < 0) throw new ValueError(`negative buffersize in ${method}`);
+  if (n > b.length) {
+    throw new ValueError("buffer too small for requested bytes");
+  }
+  return n === 0 ? b : b.subarray(0, n);
+}
+
+// Linux answers for sockets that only the libc backend could open, so that
+// without FFI the error is still the kernel's where we know it.
+function kernelRefusal(family: number, type: number, proto: number): number {
+  if (family < 0 || family > 45) return E.EAFNOSUPPORT;
+  if (type < 1 || type > 10 || (type > 6 && type !== 10)) return E.EINVAL;
+  if (family === AF_INET || family === AF_INET6) {
+    if (type === 4 || type === 5) return E.ESOCKTNOSUPPORT;
+    if (type === SOCK_STREAM && proto !== 0 && proto !== 6 && proto !== 262) {
+      return E.EPROTONOSUPPORT;
+    }
+    if (type === SOCK_DGRAM && proto !== 0 && proto !== 17 && proto !== 136) {
+      return E.EPROTONOSUPPORT;
+    }
+  }
+  if (family === AF_UNIX && (type === 3 || type === 4)) {
+    return E.ESOCKTNOSUPPORT;
+  }
+  if (family === AF_UNIX && proto !== 0 && proto !== 1) {
+    return E.EPROTONOSUPPORT;
+  }
+  return 0;
+}
+
+// AF_UNIX datagrams are left out: Deno has them only behind --unstable-net.
+function denoCan(family: number, type: number): boolean {
+  if (family === AF_UNIX) return type === SOCK_STREAM;
+  return (family === AF_INET || family === AF_INET6) &&
+    (type === SOCK_STREAM || type === SOCK_DGRAM);
+}
+
+function needLibc(what: string): Backend {
+  if (!libcAvailable()) {
+    // libcAvailable() raises PermissionError naming --allow-ffi when FFI is denied.
+    throw new OSError(
+      E.EOPNOTSUPP,
+      `${what} needs the libc backend, which is not available on this platform`,
+    );
+  }
+  return libcBackend;
+}
+
+// Set by wrapSocket() just before `new Socket()`, read by the constructor:
+// how accept(), dup() and socketpair() make a Socket around a backend socket.
+let wrapping: {
+  backend: Backend;
+  sock: BackendSocket;
+  family: number;
+  type: number;
+  proto: number;
+} | null = null;
+
+/**
+ * A socket, as Python's `socket.socket`. Make one with {@linkcode socket} or
+ * `new Socket(family, type, proto, options)`.
+ *
+ * @example A UDP round trip
+ * ```ts
+ * import { AF_INET, SOCK_DGRAM, socket } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * using a = socket(AF_INET, SOCK_DGRAM);
+ * using b = socket(AF_INET, SOCK_DGRAM);
+ * a.bind(["127.0.0.1", 0]);
+ * await b.sendto(new Uint8Array([1, 2, 3]), a.getsockname());
+ * const [data, from] = await a.recvfrom(1024);
+ * assert.deepEqual(data, new Uint8Array([1, 2, 3]));
+ * // b was bound by sendto() to ("0.0.0.0", port); the sender seen is loopback.
+ * assert.deepEqual(from, ["127.0.0.1", (b.getsockname() as [string, number])[1]]);
+ * ```
+ */
+export class Socket {
+  readonly #family: number;
+  readonly #type: number;
+  readonly #proto: number;
+  readonly #backend: Backend;
+  #sock: BackendSocket | null;
+  #timeout: number | null;
+
+  /**
+   * Open a socket (Python's `socket.socket(family, type, proto, fileno)`).
+   *
+   * @param family `AF_INET` (default), `AF_INET6`, `AF_UNIX`, ...
+   * @param type `SOCK_STREAM` (default), `SOCK_DGRAM`, `SOCK_RAW`, ...;
+   *   `SOCK_NONBLOCK` makes it non-blocking, `SOCK_CLOEXEC` is accepted.
+   * @param proto The protocol, `0` for the default.
+   * @param fileno A descriptor to adopt, or {@linkcode SocketOptions}.
+   * @throws {OSError} What the kernel says (`[Errno 94]` for SOCK_RDM on AF_INET).
+   * @throws {PermissionError} A libc socket without `--allow-ffi`, or a raw
+   *   socket without CAP_NET_RAW (errno 1).
+   */
+  constructor(
+    family?: number,
+    type?: number,
+    proto?: number,
+    fileno?: number | SocketOptions | null,
+  ) {
+    if (wrapping !== null) {
+      const w = wrapping;
+      wrapping = null;
+      this.#backend = w.backend;
+      this.#sock = w.sock;
+      this.#family = w.family;
+      this.#type = w.type;
+      this.#proto = w.proto;
+      this.#timeout = defaultTimeout;
+      return;
+    }
+    const options: SocketOptions = typeof fileno === "object" && fileno !== null
+      ? fileno
+      : { fileno: fileno ?? undefined };
+    let fam = family === undefined ? -1 : toInt(family);
+    let typ = type === undefined ? -1 : toInt(type);
+    let pro = proto === undefined ? -1 : toInt(proto);
+    let timeout = defaultTimeout;
+    if (typ !== -1) {
+      if (typ & SOCK_NONBLOCK) timeout = 0;
+      typ &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+    }
+    if (options.fileno !== undefined && options.fileno !== null) {
+      const fd = toInt(options.fileno);
+      if (fd < 0) throw new ValueError("negative file descriptor");
+      if (options.backend === "deno") {
+        throw new OSError(
+          E.EOPNOTSUPP,
+          'adopting a descriptor needs backend: "libc"',
+        );
+      }
+      const backend = needLibc("socket(fileno=...)");
+      const adopted = backend.adopt!(fd, fam === -1 ? 0 : fam, typ, pro);
+      this.#backend = backend;
+      [this.#sock, fam, typ, pro] = adopted;
+    } else {
+      if (fam === -1) fam = AF_INET;
+      if (typ === -1) typ = SOCK_STREAM;
+      if (pro === -1) pro = 0;
+      let backend: Backend;
+      if (options.backend === "libc") {
+        backend = needLibc('backend: "libc"');
+      } else if (options.backend === "deno" || denoCan(fam, typ)) {
+        if (!denoCan(fam, typ)) {
+          const refusal = kernelRefusal(fam, typ, pro);
+          throw new OSError(
+            refusal || E.EOPNOTSUPP,
+            refusal
+              ? undefined
+              : "Deno's networking only has stream and datagram sockets on " +
+                'AF_INET, AF_INET6 and AF_UNIX: use backend: "libc" (needs --allow-ffi)',
+          );
+        }
+        backend = denoBackend;
+      } else {
+        // Raw, seqpacket and other families: the kernel decides, through libc.
+        const refusal = kernelRefusal(fam, typ, pro);
+        if (refusal && !libcAvailableQuiet()) throw new OSError(refusal);
+        backend = needLibc(`socket(${fam}, ${typ}, ${pro})`);
+      }
+      this.#backend = backend;
+      this.#sock = backend.open(fam, typ, pro);
+    }
+    this.#family = fam;
+    this.#type = typ;
+    this.#proto = pro;
+    this.#timeout = timeout;
+  }
+
+  /** The address family (`AF_INET`, ...); readable after close. */
+  get family(): number {
+    return this.#family;
+  }
+
+  /** The socket type (`SOCK_STREAM`, ...), without SOCK_NONBLOCK/SOCK_CLOEXEC. */
+  get type(): number {
+    return this.#type;
+  }
+
+  /** The protocol number. */
+  get proto(): number {
+    return this.#proto;
+  }
+
+  /** The timeout in seconds, or `null`; same as {@linkcode Socket.gettimeout}. */
+  get timeout(): number | null {
+    return this.#timeout;
+  }
+
+  /** Which backend this socket runs on: `"deno"` or `"libc"`. */
+  get backend(): "deno" | "libc" {
+    return this.#backend.name;
+  }
+
+  #live(): BackendSocket {
+    if (this.#sock === null) throw badFd();
+    return this.#sock;
+  }
+
+  #wait(flags: number): Wait {
+    if (flags & MSG_DONTWAIT) return 0;
+    const t = this.#timeout;
+    return t === null ? null : t * 1000;
+  }
+
+  /**
+   * Bind the socket to a local address.
+   *
+   * @param address `[host, port]` (host `""` is any address), a unix path, or
+   *   bytes for an abstract unix name. Hosts must be numeric or
+   *   `"localhost"` (bind is synchronous).
+   * @throws {OSError} `[Errno 98]` address in use, `[Errno 22]` already bound.
+   * @throws {OverflowError} A port outside 0-65535.
+   * @throws {TypeError} An address of the wrong shape.
+   *
+   * @example Port 0 is resolved at once
+   * ```ts
+   * import { socket } from "./socket.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using s = socket();
+   * s.bind(["127.0.0.1", 0]);
+   * const [host, port] = s.getsockname() as [string, number];
+   * assert.equal(host, "127.0.0.1");
+   * assert.ok(port > 0);
+   * ```
+   */
+  bind(address: Address): void {
+    const addr = addressForBind(this.#family, address, "bind");
+    this.#live().bind(addr);
+  }
+
+  /**
+   * Listen for connections.
+   *
+   * @param backlog Pending connections to queue; default min(SOMAXCONN, 128).
+   *   The Deno backend's listeners use Deno's backlog; libc honours this one.
+   * @throws {OSError} `[Errno 95]` on a datagram socket.
+   *
+   * @example
+   * ```ts
+   * import { socket } from "./socket.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using s = socket();
+   * s.listen(); // autobinds an ephemeral port, as Python does
+   * assert.ok((s.getsockname() as [string, number])[1] > 0);
+   * ```
+   */
+  listen(backlog?: number): void {
+    let n = backlog === undefined ? Math.min(SOMAXCONN, 128) : toInt(backlog);
+    if (n < 0) n = 0;
+    this.#live().listen(n);
+  }
+
+  /**
+   * Accept a connection.
+   *
+   * @returns The new socket (blocking, unless a default timeout is set) and
+   *   the peer's address.
+   * @throws {TimeoutError} The timeout passed first.
+   * @throws {BlockingIOError} Non-blocking and no connection is waiting.
+   * @throws {OSError} `[Errno 22]` not listening; `[Errno 9]` closed.
+   *
+   * @example
+   * ```ts
+   * import { socket } from "./socket.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using server = socket();
+   * server.bind(["127.0.0.1", 0]);
+   * server.listen();
+   * using client = socket();
+   * await client.connect(server.getsockname());
+   * const [conn, address] = await server.accept();
+   * using _conn = conn;
+   * assert.deepEqual(address, client.getsockname());
+   * ```
+   */
+  async accept(): Promise<[Socket, SockAddr]> {
+    const [sock, addr] = await this.#live().accept(this.#wait(0));
+    const conn = wrapSocket(
+      this.#backend,
+      sock,
+      this.#family,
+      this.#type,
+      this.#proto,
+    );
+    return [conn, addr === null ? "" : normalize(this.#family, addr)];
+  }
+
+  /**
+   * Connect to a remote address. Names are looked up first (getaddrinfo).
+   *
+   * @param address `[host, port]`, a unix path, or abstract bytes.
+   * @throws {ConnectionRefusedError} `[Errno 111]` nothing listens there.
+   * @throws {TimeoutError} The timeout passed first.
+   * @throws {BlockingIOError} Non-blocking: `[Errno 115]`, the connection goes on.
+   * @throws {gaierror} The name could not be resolved.
+   *
+   * @example
+   * ```ts
+   * import { ConnectionRefusedError, socket } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using probe = socket();
+   * probe.bind(["127.0.0.1", 0]);
+   * const closedPort = probe.getsockname();
+   * probe.close();
+   * using s = socket();
+   * await assert.rejects(s.connect(closedPort), ConnectionRefusedError);
+   * ```
+   */
+  async connect(address: Address): Promise<void> {
+    this.#live();
+    const addr = await addressForConnect(
+      this.#family,
+      this.#type,
+      address,
+      "connect",
+    );
+    await this.#live().connect(addr, this.#wait(0));
+  }
+
+  /**
+   * Connect, reporting failure as an errno instead of throwing.
+   *
+   * @param address As for {@linkcode Socket.connect}.
+   * @returns 0 on success, else the errno (111 refused, 115 in progress,
+   *   11 timed out, 9 closed).
+   * @throws {TypeError} A bad address still throws, as in Python.
+   * @throws {OverflowError} A port outside 0-65535.
+   * @throws {gaierror} An unknown host.
+   *
+   * @example A port checker
+   * ```ts
+   * import { socket } from "./socket.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using server = socket();
+   * server.bind(["127.0.0.1", 0]);
+   * server.listen();
+   * using s = socket();
+   * assert.equal(await s.connect_ex(server.getsockname()), 0);
+   * ```
+   */
+  async connect_ex(address: Address): Promise<number> {
+    const addr = await addressForConnect(
+      this.#family,
+      this.#type,
+      address,
+      "connect_ex",
+    );
+    try {
+      await this.#live().connect(addr, this.#wait(0));
+      return 0;
+    } catch (e) {
+      if (e instanceof TimeoutError && e.errno === null) return E.EAGAIN;
+      if (e instanceof OSError && e.errno !== null) return e.errno;
+      throw e;
+    }
+  }
+
+  /**
+   * Receive up to `bufsize` bytes.
+   *
+   * Resolves with an empty array when the peer has closed its side (orderly
+   * EOF), again and again. Honours the timeout: `null` waits, `0` never
+   * waits; a timeout loses no data.
+   *
+   * @param bufsize The most bytes to return; `0` resolves at once.
+   * @param flags `MSG_*` flags, OR-ed together.
+   * @returns The bytes received.
+   * @throws {TimeoutError} The timeout passed first; no data is lost.
+   * @throws {BlockingIOError} Non-blocking, and nothing has arrived.
+   * @throws {OSError} The socket is closed (errno 9) or not connected (107).
+   * @throws {ValueError} A negative `bufsize`.
+   *
+   * @example Echo one message
+   * ```ts
+   * import { socket } from "./socket.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using server = socket();
+   * server.bind(["127.0.0.1", 0]);
+   * server.listen();
+   * using client = socket();
+   * await client.connect(server.getsockname());
+   * const [conn] = await server.accept();
+   * using _conn = conn;
+   * await client.sendall(new TextEncoder().encode("hi"));
+   * assert.deepEqual(await conn.recv(2), new TextEncoder().encode("hi"));
+   * ```
+   */
+  async recv(bufsize: number, flags = 0): Promise<Uint8Array> {
+    const size = checkSize(bufsize, "recv");
+    const f = toInt(flags);
+    if (size === 0) return new Uint8Array(0);
+    const buf = new Uint8Array(size);
+    const n = await this.#live().recv(buf, f, this.#wait(f));
+    return trim(buf, n);
+  }
+
+  /**
+   * Receive up to `bufsize` bytes and the sender's address.
+   *
+   * @param bufsize The most bytes to return (a longer datagram is truncated).
+   * @param flags `MSG_*` flags.
+   * @returns The bytes and the sender (`null` on a connected stream).
+   * @throws {TimeoutError} The timeout passed first.
+   * @throws {BlockingIOError} Non-blocking, and nothing has arrived.
+   * @throws {ValueError} A negative `bufsize`.
+   *
+   * @example
+   * ```ts
+   * import { AF_INET, SOCK_DGRAM, socket } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using a = socket(AF_INET, SOCK_DGRAM);
+   * a.bind(["127.0.0.1", 0]);
+   * using b = socket(AF_INET, SOCK_DGRAM);
+   * await b.sendto(new Uint8Array(0), a.getsockname());
+   * const [data, from] = await a.recvfrom(100);
+   * assert.equal(data.length, 0); // empty datagrams are delivered
+   * assert.equal((from as [string, number])[1], (b.getsockname() as [string, number])[1]);
+   * ```
+   */
+  async recvfrom(
+    bufsize: number,
+    flags = 0,
+  ): Promise<[Uint8Array, SockAddr | null]> {
+    const size = checkSize(bufsize, "recvfrom");
+    const f = toInt(flags);
+    const buf = new Uint8Array(size);
+    const [n, addr] = await this.#live().recvfrom(buf, f, this.#wait(f));
+    return [trim(buf, n), addr === null ? null : normalize(this.#family, addr)];
+  }
+
+  /**
+   * Receive into a buffer the caller owns.
+   *
+   * @param buffer Where to write.
+   * @param nbytes The most bytes to receive; `0` means the whole buffer.
+   * @param flags `MSG_*` flags.
+   * @returns How many bytes were written (0 at EOF).
+   * @throws {ValueError} `nbytes` negative or larger than the buffer.
+   * @throws {TimeoutError} The timeout passed first.
+   *
+   * @example
+   * ```ts
+   * import { socketpair } from "./socket.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const [a, b] = await socketpair();
+   * using _a = a, _b = b;
+   * await a.sendall(new Uint8Array([7, 8, 9]));
+   * const buf = new Uint8Array(8);
+   * assert.equal(await b.recv_into(buf), 3);
+   * assert.deepEqual(buf.subarray(0, 3), new Uint8Array([7, 8, 9]));
+   * ```
+   */
+  async recv_into(
+    buffer: ArrayBufferView | ArrayBuffer,
+    nbytes = 0,
+    flags = 0,
+  ): Promise<number> {
+    const target = intoTarget(buffer, nbytes, "recv_into");
+    const f = toInt(flags);
+    if (target.length === 0) return 0;
+    return await this.#live().recv(target, f, this.#wait(f));
+  }
+
+  /**
+   * Receive into a buffer, with the sender's address.
+   *
+   * @param buffer Where to write.
+   * @param nbytes The most bytes; `0` means the whole buffer.
+   * @param flags `MSG_*` flags.
+   * @returns The count and the sender (`null` where there is none).
+   * @throws {ValueError} `nbytes` negative or larger than the buffer.
+   * @throws {TimeoutError} The timeout passed first.
+   *
+   * @example
+   * ```ts
+   * import { AF_INET, SOCK_DGRAM, socket } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using a = socket(AF_INET, SOCK_DGRAM);
+   * a.bind(["127.0.0.1", 0]);
+   * using b = socket(AF_INET, SOCK_DGRAM);
+   * await b.sendto(new Uint8Array([1, 2]), a.getsockname());
+   * const [n, from] = await a.recvfrom_into(new Uint8Array(16));
+   * assert.equal(n, 2);
+   * assert.deepEqual(from, ["127.0.0.1", (b.getsockname() as [string, number])[1]]);
+   * ```
+   */
+  async recvfrom_into(
+    buffer: ArrayBufferView | ArrayBuffer,
+    nbytes = 0,
+    flags = 0,
+  ): Promise<[number, SockAddr | null]> {
+    const target = intoTarget(buffer, nbytes, "recvfrom_into");
+    const f = toInt(flags);
+    const [n, addr] = await this.#live().recvfrom(target, f, this.#wait(f));
+    return [n, addr === null ? null : normalize(this.#family, addr)];
+  }
+
+  /**
+   * Send data; may send less than all of it.
+   *
+   * @param data The bytes (a string is a TypeError, as in Python).
+   * @param flags `MSG_*` flags.
+   * @returns How many bytes were sent.
+   * @throws {BrokenPipeError} The stream is shut down or the peer is gone.
+   * @throws {OSError} `[Errno 89]` an unconnected datagram socket.
+   * @throws {TypeError} `data` is not bytes-like.
+   *
+   * @example
+   * ```ts
+   * import { socketpair } from "./socket.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const [a, b] = await socketpair();
+   * using _a = a, _b = b;
+   * assert.equal(await a.send(new Uint8Array([1, 2, 3])), 3);
+   * assert.deepEqual(await b.recv(3), new Uint8Array([1, 2, 3]));
+   * ```
+   */
+  async send(data: ArrayBufferView | ArrayBuffer, flags = 0): Promise<number> {
+    const bytes = sendable(data);
+    const f = toInt(flags);
+    return await this.#live().send(bytes, f, this.#wait(f));
+  }
+
+  /**
+   * Send all of the data, or fail. The timeout is one deadline for the whole
+   * call.
+   *
+   * @param data The bytes.
+   * @param flags `MSG_*` flags.
+   * @throws {TimeoutError} The deadline passed; part of the data may be sent.
+   * @throws {BlockingIOError} Non-blocking and the send buffer is full.
+   * @throws {BrokenPipeError} The peer is gone.
+   *
+   * @example
+   * ```ts
+   * import { socketpair } from "./socket.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const [a, b] = await socketpair();
+   * using _a = a, _b = b;
+   * await a.sendall(new TextEncoder().encode("all of it"));
+   * a.shutdown(1);
+   * let got = "";
+   * for (let chunk; (chunk = await b.recv(4)).length > 0;) {
+   *   got += new TextDecoder().decode(chunk);
+   * }
+   * assert.equal(got, "all of it");
+   * ```
+   */
+  async sendall(data: ArrayBufferView | ArrayBuffer, flags = 0): Promise<void> {
+    let bytes = sendable(data);
+    const f = toInt(flags);
+    const sock = this.#live();
+    const wait = this.#wait(f);
+    const deadline = wait === null || wait === 0
+      ? wait
+      : performance.now() + wait;
+    do {
+      let left: Wait = deadline;
+      if (deadline !== null && deadline !== 0) {
+        left = deadline - performance.now();
+        if (left <= 0) throw new TimeoutError("timed out");
+      }
+      const n = await (this.#sock ?? sock).send(bytes, f, left);
+      bytes = bytes.subarray(n);
+    } while (bytes.length > 0);
+  }
+
+  /**
+   * Send a datagram to an address (`sendto(data, address)` or
+   * `sendto(data, flags, address)`). An unbound socket is bound first.
+   *
+   * @param data The bytes.
+   * @param flagsOrAddress `MSG_*` flags, or the address.
+   * @param address The address, when flags are given.
+   * @returns How many bytes were sent.
+   * @throws {OSError} `[Errno 90]` datagram too long.
+   * @throws {PermissionError} `[Errno 13]` broadcast without SO_BROADCAST.
+   * @throws {OverflowError} A port outside 0-65535.
+   *
+   * @example
+   * ```ts
+   * import { AF_INET, SOCK_DGRAM, socket } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using a = socket(AF_INET, SOCK_DGRAM);
+   * a.bind(["127.0.0.1", 0]);
+   * using b = socket(AF_INET, SOCK_DGRAM);
+   * assert.equal(await b.sendto(new Uint8Array(5), 0, a.getsockname()), 5);
+   * assert.equal((await a.recv(10)).length, 5);
+   * ```
+   */
+  async sendto(
+    data: ArrayBufferView | ArrayBuffer,
+    flagsOrAddress: number | Address,
+    address?: Address,
+  ): Promise<number> {
+    const bytes = sendable(data);
+    let f = 0;
+    let target: unknown = flagsOrAddress;
+    if (address !== undefined) {
+      f = toInt(flagsOrAddress);
+      target = address;
+    }
+    this.#live();
+    const addr = await addressForConnect(
+      this.#family,
+      this.#type,
+      target,
+      "sendto",
+    );
+    return await this.#live().sendto(bytes, f, addr, this.#wait(f));
+  }
+
+  /**
+   * Set the timeout for blocking operations.
+   *
+   * @param value Seconds; `0` is non-blocking, `null` blocks forever.
+   * @throws {ValueError} Negative or NaN.
+   * @throws {OSError} `[Errno 9]` the socket is closed.
+   *
+   * @example
+   * ```ts
+   * import { socket } from "./socket.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using s = socket();
+   * s.settimeout(2);
+   * assert.equal(s.gettimeout(), 2);
+   * assert.equal(s.getblocking(), true);
+   * s.settimeout(0);
+   * assert.equal(s.getblocking(), false);
+   * ```
+   */
+  settimeout(value: number | null): void {
+    const t = checkTimeout(value);
+    this.#live();
+    this.#timeout = t;
+  }
+
+  /**
+   * The timeout in seconds, or `null` when blocking without one.
+   *
+   * @returns The timeout.
+   *
+   * @example
+   * ```ts
+   * import { socket } from "./socket.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using s = socket();
+   * assert.equal(s.gettimeout(), null);
+   * ```
+   */
+  gettimeout(): number | null {
+    return this.#timeout;
+  }
+
+  /**
+   * Blocking (`true`: `settimeout(null)`) or non-blocking (`false`:
+   * `settimeout(0)`).
+   *
+   * @param flag Whether to block.
+   * @throws {OSError} `[Errno 9]` the socket is closed.
+   *
+   * @example
+   * ```ts
+   * import { socket } from "./socket.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using s = socket();
+   * s.setblocking(false);
+   * assert.equal(s.gettimeout(), 0);
+   * ```
+   */
+  setblocking(flag: boolean): void {
+    this.settimeout(flag ? null : 0);
+  }
+
+  /**
+   * Whether the socket blocks (its timeout is not 0).
+   *
+   * @returns `false` when non-blocking.
+   *
+   * @example
+   * ```ts
+   * import { socket } from "./socket.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using s = socket();
+   * assert.equal(s.getblocking(), true);
+   * ```
+   */
+  getblocking(): boolean {
+    return this.#timeout !== 0;
+  }
+
+  /**
+   * The socket's own address.
+   *
+   * @returns `[host, port]` (AF_INET6: 4 items), a unix path (`""` unbound),
+   *   or bytes for an abstract name.
+   * @throws {OSError} `[Errno 9]` closed.
+   *
+   * @example
+   * ```ts
+   * import { socket } from "./socket.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using s = socket();
+   * assert.deepEqual(s.getsockname(), ["0.0.0.0", 0]);
+   * ```
+   */
+  getsockname(): SockAddr {
+    return normalize(this.#family, this.#live().getsockname());
+  }
+
+  /**
+   * The connected peer's address.
+   *
+   * @returns The address, as {@linkcode Socket.getsockname}.
+   * @throws {OSError} `[Errno 107]` not connected.
+   *
+   * @example
+   * ```ts
+   * import { OSError, socket } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using s = socket();
+   * assert.throws(() => s.getpeername(), (e) => e instanceof OSError && e.errno === 107);
+   * ```
+   */
+  getpeername(): SockAddr {
+    return normalize(this.#family, this.#live().getpeername());
+  }
+
+  /**
+   * Set a socket option.
+   *
+   * @param level `SOL_SOCKET`, `IPPROTO_TCP`, ...
+   * @param option `SO_REUSEADDR`, `TCP_NODELAY`, ...
+   * @param value An integer (booleans count as 0/1) or raw bytes.
+   * @throws {OSError} `[Errno 92]` an option the backend cannot set (the
+   *   Deno backend has a few; libc has all of the kernel's).
+   * @throws {TypeError} A value that is neither.
+   *
+   * @example
+   * ```ts
+   * import { IPPROTO_TCP, socket, TCP_NODELAY } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using s = socket();
+   * s.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
+   * assert.notEqual(s.getsockopt(IPPROTO_TCP, TCP_NODELAY), 0);
+   * ```
+   */
+  setsockopt(
+    level: number,
+    option: number,
+    value: number | boolean | ArrayBufferView | ArrayBuffer,
+  ): void {
+    const l = toInt(level), o = toInt(option);
+    let v: number | Uint8Array;
+    if (
+      typeof value === "number" || typeof value === "boolean" ||
+      typeof value === "bigint"
+    ) {
+      v = toInt(value);
+    } else {
+      const b = bytesLike(value);
+      if (b === null) {
+        throw new TypeError(
+          `a bytes-like object is required, not '${pyType(value)}'`,
+        );
+      }
+      v = b;
+    }
+    this.#live().setsockopt(l, o, v);
+  }
+
+  /**
+   * Read a socket option.
+   *
+   * @param level The option level.
+   * @param option The option.
+   * @param buflen `0` (default) for an integer, else the most bytes to return.
+   * @returns The integer value, or the raw bytes.
+   * @throws {OSError} `[Errno 92]` unknown option; `getsockopt buflen out of range`.
+   *
+   * @example
+   * ```ts
+   * import { SO_TYPE, SOCK_STREAM, socket, SOL_SOCKET } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using s = socket();
+   * assert.equal(s.getsockopt(SOL_SOCKET, SO_TYPE), SOCK_STREAM);
+   * ```
+   */
+  getsockopt(level: number, option: number, buflen = 0): number | Uint8Array {
+    const l = toInt(level), o = toInt(option), n = toInt(buflen);
+    if (n < 0 || n > 1024) throw new OSError("getsockopt buflen out of range");
+    return this.#live().getsockopt(l, o, n);
+  }
+
+  /**
+   * Shut down one or both directions.
+   *
+   * @param how `SHUT_RD`, `SHUT_WR` or `SHUT_RDWR`.
+   * @throws {OSError} `[Errno 107]` not connected; `[Errno 22]` a bad `how`.
+   *
+   * @example Half-close: the peer sees EOF, the other direction still works
+   * ```ts
+   * import { SHUT_WR, socketpair } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const [a, b] = await socketpair();
+   * using _a = a, _b = b;
+   * a.shutdown(SHUT_WR);
+   * assert.equal((await b.recv(10)).length, 0);
+   * await b.sendall(new Uint8Array([1]));
+   * assert.deepEqual(await a.recv(10), new Uint8Array([1]));
+   * ```
+   */
+  shutdown(how: number): void {
+    const h = toInt(how);
+    const sock = this.#live();
+    if (h < SHUT_RD || h > SHUT_RDWR) throw new OSError(E.EINVAL);
+    sock.shutdown(h);
+  }
+
+  /**
+   * The descriptor: the real one on the libc backend, a stable pseudo number
+   * on the Deno backend (Deno exposes none); -1 once closed.
+   *
+   * @returns The descriptor.
+   *
+   * @example
+   * ```ts
+   * import { socket } from "./socket.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const s = socket();
+   * assert.ok(s.fileno() >= 0);
+   * s.close();
+   * assert.equal(s.fileno(), -1);
+   * ```
+   */
+  fileno(): number {
+    return this.#sock === null ? -1 : this.#sock.fileno();
+  }
+
+  /**
+   * Close the socket. Idempotent; calls still pending reject with
+   * `OSError` errno 9.
+   *
+   * @example
+   * ```ts
+   * import { socket } from "./socket.ts";
+   *
+   * const s = socket();
+   * s.close();
+   * s.close(); // fine
+   * ```
+   */
+  close(): void {
+    const sock = this.#sock;
+    if (sock === null) return;
+    this.#sock = null;
+    sock.close();
+  }
+
+  /**
+   * Close the socket object without closing the descriptor (libc backend).
+   *
+   * @returns The descriptor, or -1 if already closed.
+   * @throws {OSError} The Deno backend has no descriptor to hand over.
+   *
+   * @example
+   * ```ts
+   * import { socket } from "./socket.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const s = socket();
+   * s.close();
+   * assert.equal(s.detach(), -1);
+   * ```
+   */
+  detach(): number {
+    const sock = this.#sock;
+    if (sock === null) return -1;
+    const fd = sock.detach();
+    this.#sock = null;
+    return fd;
+  }
+
+  /**
+   * A new socket on a duplicate of the descriptor (libc backend), with the
+   * same timeout.
+   *
+   * @returns The duplicate.
+   * @throws {OSError} `[Errno 9]` closed; the Deno backend cannot duplicate.
+   *
+   * @example
+   * ```ts
+   * import { socket } from "./socket.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const s = socket();
+   * s.close();
+   * assert.throws(() => s.dup());
+   * ```
+   */
+  dup(): Socket {
+    const copy = wrapSocket(
+      this.#backend,
+      this.#live().dup(),
+      this.#family,
+      this.#type,
+      this.#proto,
+    );
+    copy.#timeout = this.#timeout;
+    return copy;
+  }
+
+  /** Close the socket at the end of a `using` block. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** Close the socket at the end of an `await using` block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return Promise.resolve();
+  }
+
+  /** Python's repr: `<socket.socket fd=3, family=2, type=1, proto=0, laddr=...>`. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return this.toString();
+  }
+
+  /**
+   * Python's repr of the socket.
+   *
+   * @returns `<socket.socket fd=3, family=2, type=1, proto=0, laddr=('127.0.0.1', 80)>`.
+   */
+  toString(): string {
+    const closed = this.#sock === null;
+    let s = `<socket.socket${
+      closed ? " [closed]" : ""
+    } fd=${this.fileno()}, family=${this.#family}, type=${this.#type}, proto=${this.#proto}`;
+    if (!closed) {
+      try {
+        const laddr = this.getsockname();
+        if (
+          laddr !== "" &&
+          !(Array.isArray(laddr) && laddr[1] === 0 &&
+            /^(0\.0\.0\.0|::)$/.test(laddr[0]))
+        ) {
+          s += `, laddr=${pyRepr(laddr)}`;
+        }
+        s += `, raddr=${pyRepr(this.getpeername())}`;
+      } catch {
+        // Not connected: Python leaves raddr out.
+      }
+    }
+    return s + ">";
+  }
+}
+
+function pyRepr(addr: SockAddr): string {
+  if (typeof addr === "string") return `'${addr}'`;
+  if (addr instanceof Uint8Array) {
+    return `b'${
+      [...addr].map((c) =>
+        c >= 32 && c < 127
+          ? String.fromCharCode(c)
+          : `\\x${c.toString(16).padStart(2, "0")}`
+      ).join("")
+    }'`;
+  }
+  return `(${
+    addr.map((v) => typeof v === "string" ? `'${v}'` : String(v)).join(", ")
+  })`;
+}
+
+function trim(buf: Uint8Array, n: number): Uint8Array {
+  if (n === buf.length) return buf;
+  // A small result copies out so a large buffer is not kept alive by it.
+  return n * 2 < buf.length ? buf.slice(0, n) : buf.subarray(0, n);
+}
+
+function libcAvailableQuiet(): boolean {
+  try {
+    return libcAvailable();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Open a socket: Python's `socket.socket(family, type, proto, fileno)`.
+ *
+ * TCP, UDP and unix stream sockets run on Deno's own networking; raw and
+ * seqpacket sockets, adopted descriptors and `{ backend: "libc" }` run on
+ * libc through FFI (`--allow-ffi`).
+ *
+ * @param family `AF_INET` (default), `AF_INET6`, `AF_UNIX`, ...
+ * @param type `SOCK_STREAM` (default), `SOCK_DGRAM`, `SOCK_RAW`, ...
+ * @param proto The protocol, `0` for the default.
+ * @param fileno A descriptor to adopt, or {@linkcode SocketOptions}.
+ * @returns The new socket.
+ * @throws {OSError} What the kernel says, e.g. `[Errno 94]` for SOCK_RDM.
+ * @throws {PermissionError} A libc socket without `--allow-ffi`.
+ *
+ * @example
+ * ```ts
+ * import { AF_INET, SOCK_STREAM, socket } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * using s = socket(AF_INET, SOCK_STREAM);
+ * assert.equal(s.family, AF_INET);
+ * assert.equal(s.type, SOCK_STREAM);
+ * ```
+ */
+export function socket(
+  family?: number,
+  type?: number,
+  proto?: number,
+  fileno?: number | SocketOptions | null,
+): Socket {
+  return new Socket(family, type, proto, fileno);
+}
+
+/**
+ * A pair of connected sockets: Python's `socket.socketpair()`. Uses
+ * socketpair(2) on the libc backend when FFI is allowed; otherwise a unix
+ * stream pair made through Deno's networking.
+ *
+ * @param family `AF_UNIX` (default).
+ * @param type `SOCK_STREAM` (default) or `SOCK_DGRAM` / `SOCK_SEQPACKET` (libc).
+ * @param proto `0`.
+ * @returns The two ends.
+ * @throws {OSError} `[Errno 95]` for AF_INET, as on Linux.
+ *
+ * @example
+ * ```ts
+ * import { socketpair } from "./socket.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const [a, b] = await socketpair();
+ * using _a = a, _b = b;
+ * await a.sendall(new Uint8Array([42]));
+ * assert.deepEqual(await b.recv(1), new Uint8Array([42]));
+ * ```
+ */
+export async function socketpair(
+  family: number = AF_UNIX,
+  type: number = SOCK_STREAM,
+  proto = 0,
+): Promise<[Socket, Socket]> {
+  const fam = toInt(family), pro = toInt(proto);
+  let typ = toInt(type);
+  const nonblock = (typ & SOCK_NONBLOCK) !== 0;
+  typ &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fam !== AF_UNIX) throw new OSError(E.EOPNOTSUPP);
+  const backend = libcAvailableQuiet() ? libcBackend : denoBackend;
+  const [x, y] = await backend.socketpair(fam, typ, pro);
+  const pair: [Socket, Socket] = [
+    wrapSocket(backend, x, fam, typ, pro),
+    wrapSocket(backend, y, fam, typ, pro),
+  ];
+  if (nonblock) { for (const s of pair) s.settimeout(0); }
+  return pair;
+}
+
+function wrapSocket(
+  backend: Backend,
+  sock: BackendSocket,
+  family: number,
+  type: number,
+  proto: number,
+): Socket {
+  wrapping = { backend, sock, family, type, proto };
+  return new Socket();
+}
