@@ -745,9 +745,17 @@ export const SO_VM_SOCKETS_BUFFER_SIZE = 0;
 /** ioctl number `IOCTL_VM_SOCKETS_GET_LOCAL_CID`. */
 export const IOCTL_VM_SOCKETS_GET_LOCAL_CID = 1977;
 
-// Other constants
+// Other constants of Python's socket module
+/** Python's `socket.EAGAIN`. */
+export const EAGAIN = 11;
+/** Python's `socket.EBADF`. */
+export const EBADF = 9;
+/** Python's `socket.EWOULDBLOCK`. */
+export const EWOULDBLOCK = 11;
 /** The kernel's maximum listen backlog. */
 export const SOMAXCONN = 4096;
+/** Python's `socket.VM_SOCKETS_INVALID_VERSION`. */
+export const VM_SOCKETS_INVALID_VERSION = 4294967295;
 
 /** Whether the platform supports IPv6 (Python's `socket.has_ipv6`). */
 export const has_ipv6: boolean = true;

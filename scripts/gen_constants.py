@@ -111,10 +111,10 @@ def main():
             print("/** %s */" % desc)
             print("export const %s = %s;" % (n, v if v >= 0 or prefix == "EAI_" else v))
     print()
-    print("// Other constants")
-    for n in ("SOMAXCONN",):
-        print("/** %s */" % SPECIAL[n])
-        print("export const %s = %d;" % (n, getattr(socket, n)))
+    print("// Other constants of Python's socket module")
+    for n, v in names_with("", taken):
+        print("/** %s */" % SPECIAL.get(n, "Python's `socket.%s`." % n))
+        print("export const %s = %d;" % (n, v))
     print()
     print("/** Whether the platform supports IPv6 (Python's `socket.has_ipv6`). */")
     print("export const has_ipv6: boolean = %s;" % ("true" if socket.has_ipv6 else "false"))
