@@ -15,7 +15,7 @@ import { OSError, ValueError } from "./errors.ts";
 import type { Address } from "./_address.ts";
 import { libcAvailable } from "./_libc_backend.ts";
 import { getaddrinfo } from "./_resolve.ts";
-import { Socket, socket } from "./socket.ts";
+import { type Socket, socket } from "./socket.ts";
 
 /**
  * Connect to `[host, port]`, trying every address `getaddrinfo()` gives in

@@ -469,29 +469,29 @@ export const NI_NUMERICSERV = 2;
 
 // getaddrinfo() error codes (negative, as gaierror.errno)
 /** getaddrinfo() error code `EAI_ADDRFAMILY`. */
-export const EAI_ADDRFAMILY = -9;
+export const EAI_ADDRFAMILY: number = -9;
 /** getaddrinfo() error code `EAI_AGAIN`. */
-export const EAI_AGAIN = -3;
+export const EAI_AGAIN: number = -3;
 /** getaddrinfo() error code `EAI_BADFLAGS`. */
-export const EAI_BADFLAGS = -1;
+export const EAI_BADFLAGS: number = -1;
 /** getaddrinfo() error code `EAI_FAIL`. */
-export const EAI_FAIL = -4;
+export const EAI_FAIL: number = -4;
 /** getaddrinfo() error code `EAI_FAMILY`. */
-export const EAI_FAMILY = -6;
+export const EAI_FAMILY: number = -6;
 /** getaddrinfo() error code `EAI_MEMORY`. */
-export const EAI_MEMORY = -10;
+export const EAI_MEMORY: number = -10;
 /** getaddrinfo() error code `EAI_NODATA`. */
-export const EAI_NODATA = -5;
+export const EAI_NODATA: number = -5;
 /** getaddrinfo() error code `EAI_NONAME`. */
-export const EAI_NONAME = -2;
+export const EAI_NONAME: number = -2;
 /** getaddrinfo() error code `EAI_OVERFLOW`. */
-export const EAI_OVERFLOW = -12;
+export const EAI_OVERFLOW: number = -12;
 /** getaddrinfo() error code `EAI_SERVICE`. */
-export const EAI_SERVICE = -8;
+export const EAI_SERVICE: number = -8;
 /** getaddrinfo() error code `EAI_SOCKTYPE`. */
-export const EAI_SOCKTYPE = -7;
+export const EAI_SOCKTYPE: number = -7;
 /** getaddrinfo() error code `EAI_SYSTEM`. */
-export const EAI_SYSTEM = -11;
+export const EAI_SYSTEM: number = -11;
 
 // IPv4 addresses, as host-order numbers
 /** IPv4 address `INADDR_ALLHOSTS_GROUP`. */
@@ -697,7 +697,7 @@ export const TIPC_SUB_SERVICE = 2;
 /** TIPC constant `TIPC_TOP_SRV`. */
 export const TIPC_TOP_SRV = 1;
 /** TIPC constant `TIPC_WAIT_FOREVER`. */
-export const TIPC_WAIT_FOREVER = -1;
+export const TIPC_WAIT_FOREVER: number = -1;
 /** TIPC constant `TIPC_WITHDRAWN`. */
 export const TIPC_WITHDRAWN = 2;
 /** TIPC constant `TIPC_ZONE_SCOPE`. */

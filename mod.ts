@@ -70,3 +70,5 @@ export {
   getservbyname,
   getservbyport,
 } from "./_resolve.ts";
+export type { BytesLike } from "./_inet.ts";
+export type { AddrInfo, SockAddrTuple } from "./_resolve.ts";

@@ -109,7 +109,7 @@ def main():
         for n, v in rows:
             desc = SPECIAL.get(n, "%s `%s`." % (kind, n))
             print("/** %s */" % desc)
-            print("export const %s = %s;" % (n, v if v >= 0 or prefix == "EAI_" else v))
+            print(("export const %s = %d;" if v >= 0 else "export const %s: number = %d;") % (n, v))
     print()
     print("// Other constants of Python's socket module")
     for n, v in names_with("", taken):
