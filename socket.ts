@@ -1209,9 +1209,10 @@ export function socket(
 }
 
 /**
- * A pair of connected sockets: Python's `socket.socketpair()`. Uses
- * socketpair(2) on the libc backend when FFI is allowed; otherwise a unix
- * stream pair made through Deno's networking.
+ * A pair of connected sockets: Python's `socket.socketpair()`. A unix
+ * stream pair runs on Deno's networking, as `socket(AF_UNIX, SOCK_STREAM)`
+ * does; SOCK_DGRAM and SOCK_SEQPACKET pairs are socketpair(2) on the libc
+ * backend (`--allow-ffi`).
  *
  * @param family `AF_UNIX` (default).
  * @param type `SOCK_STREAM` (default) or `SOCK_DGRAM` / `SOCK_SEQPACKET` (libc).
@@ -1240,7 +1241,10 @@ export async function socketpair(
   const nonblock = (typ & SOCK_NONBLOCK) !== 0;
   typ &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (fam !== AF_UNIX) throw new OSError(E.EOPNOTSUPP);
-  const backend = libcAvailableQuiet() ? libcBackend : denoBackend;
+  // Same choice as socket(): unix stream on Deno's networking, the rest on libc.
+  const backend = typ === SOCK_STREAM
+    ? denoBackend
+    : needLibc(`socketpair(${fam}, ${typ})`);
   const [x, y] = await backend.socketpair(fam, typ, pro);
   const pair: [Socket, Socket] = [
     wrapSocket(backend, x, fam, typ, pro),
