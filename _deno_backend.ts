@@ -428,7 +428,32 @@ class DenoStream implements BackendSocket {
     return this.#conn;
   }
 
-  async recv(buf: Uint8Array, flags: number, wait: Wait): Promise<number> {
+  recv(buf: Uint8Array, flags: number, wait: Wait): Promise<number> {
+    const conn = this.#conn;
+    if (
+      conn !== null && flags === 0 && wait === null &&
+      this.#stash.length === 0 &&
+      this.#pendingRead === null && !this.#eof && !this.#shutRd &&
+      this.#readError === null
+    ) {
+      // Hot path: a blocking read straight into the caller's buffer.
+      return conn.read(buf).then(
+        (n) => n === null ? this.#sawEof() : n,
+        (e) => {
+          this.#eof = true;
+          throw this.#closed ? badFd() : translate(e);
+        },
+      );
+    }
+    return this.#recv(buf, flags, wait);
+  }
+
+  #sawEof(): number {
+    this.#eof = true;
+    return 0;
+  }
+
+  async #recv(buf: Uint8Array, flags: number, wait: Wait): Promise<number> {
     this.#check();
     if (flags & ~RECV_FLAGS) throw unsupportedFlags(flags & ~RECV_FLAGS);
     const conn = await this.#connected(wait, E.ENOTCONN);
@@ -528,7 +553,22 @@ class DenoStream implements BackendSocket {
     return this.recv(buf, flags, wait).then((n) => [n, null]);
   }
 
-  async send(data: Uint8Array, flags: number, wait: Wait): Promise<number> {
+  send(data: Uint8Array, flags: number, wait: Wait): Promise<number> {
+    const conn = this.#conn;
+    if (
+      conn !== null && wait === null && (flags & ~SEND_FLAGS) === 0 &&
+      !this.#shutWr &&
+      this.#inflight === null && this.#writeError === null && data.length > 0
+    ) {
+      // Hot path: a blocking write of the caller's bytes, no copy.
+      return conn.write(data).catch((e) => {
+        throw this.#closed ? badFd() : translate(e);
+      });
+    }
+    return this.#send(data, flags, wait);
+  }
+
+  async #send(data: Uint8Array, flags: number, wait: Wait): Promise<number> {
     this.#check();
     if (flags & ~SEND_FLAGS) throw unsupportedFlags(flags & ~SEND_FLAGS);
     const conn = await this.#connected(wait, E.EPIPE);
