@@ -1,0 +1,544 @@
+// getaddrinfo() and the other lookups, against what CPython 3.11.7 does on
+// Linux (glibc 2.36), and live against the python3 on this machine.
+import assert from "node:assert/strict";
+import {
+  AF_INET,
+  AF_INET6,
+  AI_CANONNAME,
+  AI_NUMERICHOST,
+  AI_NUMERICSERV,
+  AI_PASSIVE,
+  AI_V4MAPPED,
+  IPPROTO_SCTP,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  NI_DGRAM,
+  NI_NAMEREQD,
+  NI_NUMERICHOST,
+  NI_NUMERICSERV,
+  SOCK_DGRAM,
+  SOCK_RAW,
+  SOCK_SEQPACKET,
+  SOCK_STREAM,
+} from "../constants.ts";
+import { gaierror, herror, OSError, OverflowError } from "../errors.ts";
+import {
+  getaddrinfo,
+  getfqdn,
+  gethostbyname,
+  gethostbyname_ex,
+  gethostname,
+  getnameinfo,
+  getservbyname,
+  getservbyport,
+} from "../_resolve.ts";
+
+/** An assertion that `promise` rejects with gaierror `errno`. */
+async function rejectsGai(
+  promise: Promise<unknown>,
+  errno: number,
+): Promise<void> {
+  await assert.rejects(promise, (e: unknown) => {
+    assert.ok(e instanceof gaierror, `not a gaierror: ${e}`);
+    assert.equal(e.errno, errno);
+    return true;
+  });
+}
+
+const LOOP4: [string, number] = ["127.0.0.1", 80];
+const LOOP6: [string, number, number, number] = ["::1", 80, 0, 0];
+
+Deno.test("getaddrinfo() lists each address once per socket type, as glibc", async () => {
+  assert.deepEqual(await getaddrinfo("127.0.0.1", 80), [
+    [AF_INET, SOCK_STREAM, IPPROTO_TCP, "", LOOP4],
+    [AF_INET, SOCK_DGRAM, IPPROTO_UDP, "", LOOP4],
+    [AF_INET, SOCK_RAW, 0, "", LOOP4],
+  ]);
+  assert.deepEqual(await getaddrinfo("::1", 80), [
+    [AF_INET6, SOCK_STREAM, IPPROTO_TCP, "", LOOP6],
+    [AF_INET6, SOCK_DGRAM, IPPROTO_UDP, "", LOOP6],
+    [AF_INET6, SOCK_RAW, 0, "", LOOP6],
+  ]);
+});
+
+Deno.test("getaddrinfo(null) gives loopback, or the wildcards with AI_PASSIVE", async () => {
+  const addrs = async (flags: number, family = 0) =>
+    (await getaddrinfo(null, 80, family, SOCK_STREAM, 0, flags)).map((i) =>
+      i[4]
+    );
+  assert.deepEqual(await addrs(0), [LOOP6, LOOP4]);
+  assert.deepEqual(await addrs(AI_PASSIVE), [["0.0.0.0", 80], [
+    "::",
+    80,
+    0,
+    0,
+  ]]);
+  assert.deepEqual(await addrs(AI_PASSIVE, AF_INET6), [["::", 80, 0, 0]]);
+  assert.deepEqual(await addrs(0, AF_INET), [LOOP4]);
+  assert.equal((await getaddrinfo(null, 80, 0, 0, 0, AI_PASSIVE)).length, 6);
+});
+
+Deno.test("getaddrinfo() reads every inet_aton form as numeric", async () => {
+  for (const host of ["127.1", "0x7f.1", "2130706433", "0177.0.0.1"]) {
+    const [info] = await getaddrinfo(host, 80, 0, SOCK_STREAM);
+    assert.deepEqual(
+      info,
+      [AF_INET, SOCK_STREAM, IPPROTO_TCP, "", LOOP4],
+      host,
+    );
+  }
+});
+
+Deno.test("getaddrinfo() reads ports as glibc does", async () => {
+  const port = async (p: string | number | null) =>
+    (await getaddrinfo("127.0.0.1", p, 0, SOCK_STREAM))[0][4][1];
+  assert.equal(await port("80"), 80);
+  assert.equal(await port(" 80"), 80);
+  assert.equal(await port("+80"), 80);
+  assert.equal(await port("00080"), 80);
+  assert.equal(await port(""), 0);
+  assert.equal(await port(null), 0);
+  assert.equal(await port("domain"), 53);
+  // CPython 3.11 passes the number as text; glibc keeps the low 16 bits.
+  assert.equal(await port(70000), 4464);
+  assert.equal(await port(65536), 0);
+  assert.equal(await port(2 ** 32), 0);
+  for (
+    const bad of [-1, "-1", "80a", "80 ", "0x10", "nosuchservice", 2 ** 31]
+  ) {
+    await rejectsGai(getaddrinfo("127.0.0.1", bad), -8);
+  }
+  await rejectsGai(
+    getaddrinfo("127.0.0.1", "domain", 0, 0, 0, AI_NUMERICSERV),
+    -2,
+  );
+});
+
+Deno.test("getaddrinfo() rejects bad argument types as Python does", async () => {
+  await assert.rejects(
+    getaddrinfo("127.0.0.1", 2 ** 63),
+    (e: unknown) =>
+      e instanceof OverflowError &&
+      e.message === "Python int too large to convert to C long",
+  );
+  for (const port of [1.5, true, {}]) {
+    await assert.rejects(
+      getaddrinfo("127.0.0.1", port as unknown as number),
+      (e: unknown) =>
+        e instanceof OSError && e.message === "Int or String expected",
+    );
+  }
+  await assert.rejects(
+    getaddrinfo(1234 as unknown as string, 80),
+    (e: unknown) =>
+      e instanceof TypeError &&
+      e.message === "getaddrinfo() argument 1 must be string or None",
+  );
+  await assert.rejects(getaddrinfo("127.0.0.1", 80, 1.5), TypeError);
+  await assert.rejects(getaddrinfo("127.0.0.1", 80, 2 ** 31), OverflowError);
+});
+
+Deno.test("getaddrinfo() errors carry glibc's EAI codes", async () => {
+  await rejectsGai(getaddrinfo("", 80), -2);
+  await rejectsGai(getaddrinfo(null, null), -2);
+  await rejectsGai(getaddrinfo("localhost", 80, 0, 0, 0, AI_NUMERICHOST), -2);
+  await rejectsGai(getaddrinfo("127.0.0.1", 80, AF_INET6), -9);
+  await rejectsGai(getaddrinfo("::1", 80, AF_INET), -9);
+  await rejectsGai(getaddrinfo("127.0.0.1", 80, 99), -6);
+  await rejectsGai(getaddrinfo("127.0.0.1", 80, 0, 99), -7);
+  await rejectsGai(
+    getaddrinfo("127.0.0.1", 80, 0, SOCK_STREAM, IPPROTO_UDP),
+    -7,
+  );
+  await rejectsGai(getaddrinfo("127.0.0.1", 80, 0, SOCK_RAW), -8);
+  await rejectsGai(getaddrinfo("127.0.0.1", 80, 0, 0, 99), -8);
+  await rejectsGai(getaddrinfo("127.0.0.1", 80, 0, 0, 0, 0x800), -1);
+  await rejectsGai(getaddrinfo(null, 80, 0, 0, 0, AI_CANONNAME), -1);
+  await rejectsGai(getaddrinfo("::1%lo", 80), -2);
+  await rejectsGai(getaddrinfo("::1%4294967296", 80), -2);
+  await rejectsGai(getaddrinfo("1.2.3.4%1", 80), -2);
+  await assert.rejects(getaddrinfo("", 80), {
+    message: "[Errno -2] Name or service not known",
+  });
+  await assert.rejects(getaddrinfo("127.0.0.1", 80, AF_INET6), {
+    message: "[Errno -9] Address family for hostname not supported",
+  });
+});
+
+Deno.test("getaddrinfo() follows glibc's socket type table", async () => {
+  const triples = async (
+    type: number,
+    proto: number,
+    port: number | null = 80,
+  ) =>
+    (await getaddrinfo("127.0.0.1", port, 0, type, proto)).map((
+      i,
+    ) => [i[1], i[2]]);
+  assert.deepEqual(await triples(SOCK_SEQPACKET, 0), [[
+    SOCK_SEQPACKET,
+    IPPROTO_SCTP,
+  ]]);
+  assert.deepEqual(await triples(0, IPPROTO_SCTP), [[
+    SOCK_STREAM,
+    IPPROTO_SCTP,
+  ]]);
+  assert.deepEqual(await triples(0, IPPROTO_UDP), [[SOCK_DGRAM, IPPROTO_UDP]]);
+  assert.deepEqual(await triples(SOCK_DGRAM, 0), [[SOCK_DGRAM, IPPROTO_UDP]]);
+  assert.deepEqual(await triples(0, 99, null), [[SOCK_RAW, 99]]);
+  assert.deepEqual(await triples(SOCK_RAW, 0, null), [[SOCK_RAW, 0]]);
+  assert.deepEqual(
+    (await getaddrinfo("127.0.0.1", "domain")).map((
+      i,
+    ) => [i[1], i[2], i[4][1]]),
+    [[SOCK_STREAM, IPPROTO_TCP, 53], [SOCK_DGRAM, IPPROTO_UDP, 53]],
+  );
+});
+
+Deno.test("getaddrinfo() maps and unmaps IPv4 as glibc does", async () => {
+  const [a] = await getaddrinfo(
+    "127.0.0.1",
+    80,
+    AF_INET6,
+    SOCK_STREAM,
+    0,
+    AI_V4MAPPED,
+  );
+  assert.deepEqual(a[4], ["::ffff:127.0.0.1", 80, 0, 0]);
+  const [b] = await getaddrinfo("::ffff:1.2.3.4", 80, AF_INET, SOCK_STREAM);
+  assert.deepEqual(b, [AF_INET, SOCK_STREAM, IPPROTO_TCP, "", ["1.2.3.4", 80]]);
+});
+
+Deno.test("getaddrinfo() keeps a numeric IPv6 scope id", async () => {
+  const [info] = await getaddrinfo("fe80::1%7", 80, 0, SOCK_STREAM);
+  assert.deepEqual(info[4], ["fe80::1", 80, 0, 7]);
+  const [v6] = await getaddrinfo("::1%4294967295", 80, 0, SOCK_STREAM);
+  assert.deepEqual(v6[4], ["::1", 80, 0, 4294967295]);
+});
+
+Deno.test("getaddrinfo() fills canonname on the first result only", async () => {
+  const infos = await getaddrinfo("127.1", 80, 0, 0, 0, AI_CANONNAME);
+  assert.deepEqual(infos.map((i) => i[3]), ["127.1", "", ""]);
+});
+
+Deno.test("getaddrinfo() resolves localhost through the system resolver", async () => {
+  const infos = await getaddrinfo("localhost", 80, 0, SOCK_STREAM);
+  assert.ok(infos.length >= 1);
+  for (const [family, type, proto, , sa] of infos) {
+    assert.equal(type, SOCK_STREAM);
+    assert.equal(proto, IPPROTO_TCP);
+    assert.ok(
+      family === AF_INET ? sa[0].startsWith("127.") : sa[0] === "::1",
+      String(sa),
+    );
+  }
+  await rejectsGai(getaddrinfo("nonexistent.invalid", 80), -2);
+});
+
+Deno.test("gethostbyname() follows CPython's special cases", async () => {
+  assert.equal(await gethostbyname(""), "0.0.0.0");
+  assert.equal(await gethostbyname("<broadcast>"), "255.255.255.255");
+  assert.equal(await gethostbyname("1.2"), "1.0.0.2");
+  assert.equal(await gethostbyname("01.2.3.4"), "1.2.3.4");
+  assert.equal(await gethostbyname("::ffff:1.2.3.4"), "1.2.3.4");
+  assert.ok((await gethostbyname("localhost")).startsWith("127."));
+  await rejectsGai(gethostbyname("::1"), -9);
+  await rejectsGai(gethostbyname("999.1.1.1"), -2);
+  await assert.rejects(
+    gethostbyname(null as unknown as string),
+    (e: unknown) =>
+      e instanceof TypeError &&
+      e.message ===
+        "gethostbyname() argument 1 must be str, bytes or bytearray, not None",
+  );
+  await assert.rejects(gethostbyname("a\0b"), TypeError);
+});
+
+Deno.test("gethostbyname_ex() is stricter than getaddrinfo, as glibc's gethostbyname", async () => {
+  assert.deepEqual(await gethostbyname_ex("127.0.0.1"), ["127.0.0.1", [], [
+    "127.0.0.1",
+  ]]);
+  assert.deepEqual(await gethostbyname_ex("1.2"), ["1.2", [], ["1.0.0.2"]]);
+  await assert.rejects(
+    gethostbyname_ex("0x7f.1"),
+    (e: unknown) =>
+      e instanceof herror && e.errno === 1 && e.strerror === "Unknown host",
+  );
+  await assert.rejects(
+    gethostbyname_ex(""),
+    (e: unknown) => e instanceof herror && e.errno === 3,
+  );
+  // glibc's code for this one depends on the DNS server's answer.
+  await assert.rejects(gethostbyname_ex("<broadcast>"), herror);
+  await rejectsGai(gethostbyname_ex("::1"), -9);
+});
+
+Deno.test("getnameinfo() with numeric flags needs no lookup", async () => {
+  const N = NI_NUMERICHOST | NI_NUMERICSERV;
+  assert.deepEqual(await getnameinfo(["127.0.0.1", 80], N), [
+    "127.0.0.1",
+    "80",
+  ]);
+  assert.deepEqual(await getnameinfo(["127.1", 80], N), ["127.0.0.1", "80"]);
+  assert.deepEqual(await getnameinfo(["::1", 80, 0, 0], N), ["::1", "80"]);
+  assert.deepEqual(await getnameinfo(["::1", 80, 0, 99], N), ["::1%99", "80"]);
+  assert.deepEqual(await getnameinfo(["127.0.0.1", 70000], N), [
+    "127.0.0.1",
+    "4464",
+  ]);
+  assert.deepEqual(await getnameinfo(["127.0.0.1", 80], NI_NUMERICHOST), [
+    "127.0.0.1",
+    "http",
+  ]);
+  assert.deepEqual(
+    await getnameinfo(["127.0.0.1", 53], NI_NUMERICHOST | NI_DGRAM),
+    [
+      "127.0.0.1",
+      "domain",
+    ],
+  );
+});
+
+Deno.test("getnameinfo() rejects what CPython rejects", async () => {
+  await rejectsGai(getnameinfo(["localhost", 80], 0), -2);
+  await rejectsGai(
+    getnameinfo(["127.0.0.1", 80], NI_NUMERICHOST | NI_NAMEREQD),
+    -2,
+  );
+  await rejectsGai(getnameinfo(["127.0.0.1", 80], 256), -1);
+  await rejectsGai(getnameinfo(["127.0.0.1", -1], 1), -8);
+  await assert.rejects(
+    getnameinfo(["127.0.0.1", 80, 0] as unknown as [string, number], 0),
+    (e: unknown) =>
+      e instanceof OSError && e.message === "IPv4 sockaddr must be 2 tuple",
+  );
+  await assert.rejects(
+    getnameinfo(["::1", 80, 1048576, 0], 1),
+    (e: unknown) =>
+      e instanceof OverflowError &&
+      e.message === "getnameinfo(): flowinfo must be 0-1048575.",
+  );
+  await assert.rejects(
+    getnameinfo(["127.0.0.1"] as unknown as [string, number], 0),
+    (e: unknown) =>
+      e instanceof TypeError &&
+      e.message === "getnameinfo(): illegal sockaddr argument",
+  );
+  await assert.rejects(
+    getnameinfo("127.0.0.1" as unknown as [string, number], 0),
+    (e: unknown) =>
+      e instanceof TypeError &&
+      e.message === "getnameinfo() argument 1 must be a tuple",
+  );
+});
+
+Deno.test("getservbyname() and getservbyport() read /etc/services", () => {
+  assert.equal(getservbyname("http"), 80);
+  assert.equal(getservbyname("http", "tcp"), 80);
+  assert.equal(getservbyname("domain", "udp"), 53);
+  assert.equal(getservbyport(80), "http");
+  assert.equal(getservbyport(53, "udp"), "domain");
+  assert.throws(() => getservbyname("HTTP"), {
+    name: "OSError",
+    message: "service/proto not found",
+  });
+  assert.throws(() => getservbyport(80, "TCP"), {
+    name: "OSError",
+    message: "port/proto not found",
+  });
+  assert.throws(
+    () => getservbyport(65536),
+    (e: unknown) =>
+      e instanceof OverflowError &&
+      e.message === "getservbyport: port must be 0-65535.",
+  );
+  assert.throws(() => getservbyname(1 as unknown as string), {
+    name: "TypeError",
+    message: "getservbyname() argument 1 must be str, not int",
+  });
+});
+
+Deno.test("gethostname() is the machine's name, and getfqdn() falls back to its argument", async () => {
+  assert.equal(gethostname(), Deno.hostname());
+  assert.equal(await getfqdn("nonexistent.invalid"), "nonexistent.invalid");
+});
+
+// ---------------------------------------------------------------------------
+// Permissions: a subprocess without flags
+
+Deno.test("lookups without permissions raise PermissionError naming the flag", async () => {
+  const script = `
+    import * as r from ${JSON.stringify(import.meta.resolve("../_resolve.ts"))};
+    const out = [];
+    async function run(f) {
+      try { out.push(JSON.stringify(await f())); }
+      catch (e) { out.push(e.name + ": " + e.message); }
+    }
+    await run(() => r.getaddrinfo("127.0.0.1", 80, 0, 1));
+    await run(() => r.getaddrinfo("localhost", 80, 0, 1));
+    await run(() => r.getaddrinfo("127.0.0.1", "http", 0, 1));
+    await run(() => r.gethostname());
+    await run(() => r.getservbyname("http"));
+    await run(() => r.getnameinfo(["127.0.0.1", 80], 3));
+    console.log(JSON.stringify(out));
+  `;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-prompt", "--no-config", "-"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(script));
+  await writer.close();
+  const { code, stdout, stderr } = await child.output();
+  assert.equal(code, 0, new TextDecoder().decode(stderr));
+  assert.deepEqual(JSON.parse(new TextDecoder().decode(stdout)), [
+    JSON.stringify([[2, 1, 6, "", ["127.0.0.1", 80]]]),
+    "PermissionError: getaddrinfo needs --allow-net (to look up 'localhost')",
+    "gaierror: [Errno -8] Servname not supported for ai_socktype",
+    "PermissionError: gethostname needs --allow-sys",
+    "PermissionError: getservbyname needs --allow-read (to read /etc/services)",
+    JSON.stringify(["127.0.0.1", "80"]),
+  ]);
+});
+
+// ---------------------------------------------------------------------------
+// Live comparison with python3
+
+function pythonWorks(): boolean {
+  try {
+    return new Deno.Command("python3", {
+      args: ["-c", "import socket"],
+      stdout: "null",
+      stderr: "null",
+    }).outputSync().success;
+  } catch {
+    return false;
+  }
+}
+const hasPython = pythonWorks();
+
+const PY_RESOLVE = `
+import json, socket, sys
+def norm(v):
+    if isinstance(v, (list, tuple)): return [norm(x) for x in v]
+    if isinstance(v, bool): return v
+    if isinstance(v, int): return int(v)
+    return v
+out = []
+for fn, args in json.load(sys.stdin):
+    if fn == "getnameinfo" and isinstance(args[0], list): args[0] = tuple(args[0])
+    try:
+        out.append({"ok": norm(getattr(socket, fn)(*args))})
+    except Exception as e:
+        out.append({"err": type(e).__name__, "errno": e.errno if isinstance(e, OSError) else None, "msg": str(e)})
+print(json.dumps(out))
+`;
+
+// Calls whose answers depend on this machine (/etc/hosts, /etc/services,
+// interfaces), so they are compared live rather than pinned.
+const LIVE: [string, unknown[]][] = [
+  ["getaddrinfo", ["localhost", 80]],
+  ["getaddrinfo", ["LOCALHOST", 80, 0, SOCK_STREAM, 0, AI_CANONNAME]],
+  ["getaddrinfo", ["localhost", 80, AF_INET]],
+  ["getaddrinfo", ["localhost", 80, AF_INET6]],
+  ["getaddrinfo", ["localhost", 80, AF_INET6, 0, 0, AI_V4MAPPED]],
+  ["getaddrinfo", ["localhost", "http"]],
+  ["getaddrinfo", ["localhost", "nosuchservice"]],
+  ["getaddrinfo", ["127.0.0.1", 80]],
+  ["getaddrinfo", ["::1", 80]],
+  ["getaddrinfo", [null, 80]],
+  ["getaddrinfo", [null, 80, 0, 0, 0, AI_PASSIVE]],
+  ["getaddrinfo", [null, "domain", AF_INET6]],
+  ["getaddrinfo", ["", 80]],
+  ["getaddrinfo", ["127.0.0.1", "echo"]],
+  ["getaddrinfo", ["127.0.0.1", "www"]],
+  ["getaddrinfo", ["127.0.0.1", "syslog"]],
+  ["getaddrinfo", ["127.0.0.1", "http", 0, SOCK_RAW]],
+  ["getaddrinfo", ["127.0.0.1", "http", 0, 0, IPPROTO_UDP]],
+  ["getaddrinfo", ["fe80::1%lo", 80]],
+  ["getaddrinfo", ["fe80::1%nosuch", 80]],
+  ["getaddrinfo", ["ff02::1%lo", 80]],
+  ["getaddrinfo", ["127.0.0.1 ", 80]],
+  ["getaddrinfo", ["nonexistent.invalid", 80]],
+  ["getaddrinfo", ["<broadcast>", 80]],
+  ["getaddrinfo", ["127.0.0.1", "80\u0000"]],
+  ["getaddrinfo", ["127.0.0.1", "18446744073709551615"]],
+  ["getaddrinfo", ["127.0.0.1", -(2 ** 31) - 1]],
+  ["gethostbyname", ["localhost"]],
+  ["gethostbyname", ["nonexistent.invalid"]],
+  ["gethostbyname", ["fe80::1%lo"]],
+  ["gethostbyname_ex", ["localhost"]],
+  ["gethostbyname_ex", ["LOCALHOST"]],
+  ["gethostbyaddr", ["127.0.0.1"]],
+  ["gethostbyaddr", ["::1"]],
+  ["gethostbyaddr", ["192.0.2.99"]],
+  ["gethostbyaddr", [""]],
+  ["getnameinfo", [["127.0.0.1", 80], 0]],
+  ["getnameinfo", [["127.0.0.1", 7], NI_DGRAM]],
+  ["getnameinfo", [["127.0.0.1", 12345], 0]],
+  ["getnameinfo", [["::1", 80, 0, 0], 0]],
+  ["getnameinfo", [["fe80::1", 80, 0, 1], NI_NUMERICHOST]],
+  ["getnameinfo", [["fe80::1%lo", 80], NI_NUMERICHOST]],
+  ["getnameinfo", [["192.0.2.99", 80], NI_NAMEREQD]],
+  ["getnameinfo", [["192.0.2.99", 80], 0]],
+  ["getnameinfo", [["::ffff:127.0.0.1", 80], 0]],
+  ["getnameinfo", [["::", 0], 0]],
+  ["getnameinfo", [["::1", 80, 0, -1], NI_NUMERICHOST]],
+  ["getservbyname", ["www"]],
+  ["getservbyname", ["http", "udp"]],
+  ["getservbyname", ["nosuch"]],
+  ["getservbyport", [7]],
+  ["getservbyport", [12345]],
+  ["getfqdn", []],
+  ["getfqdn", ["127.0.0.1"]],
+  ["getfqdn", [" localhost "]],
+  ["gethostname", []],
+];
+
+Deno.test({
+  name: "lookups agree with the python3 on this machine",
+  ignore: !hasPython,
+  async fn() {
+    const child = new Deno.Command("python3", {
+      args: ["-c", PY_RESOLVE],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(JSON.stringify(LIVE)));
+    await writer.close();
+    const { code, stdout, stderr } = await child.output();
+    assert.equal(code, 0, new TextDecoder().decode(stderr));
+    const want = JSON.parse(new TextDecoder().decode(stdout)) as unknown[];
+
+    const mod = await import("../_resolve.ts") as unknown as Record<
+      string,
+      (...args: unknown[]) => unknown
+    >;
+    const mismatches: string[] = [];
+    for (let i = 0; i < LIVE.length; i++) {
+      const [fn, args] = LIVE[i];
+      let got: unknown;
+      try {
+        got = { ok: await mod[fn](...args) };
+      } catch (e) {
+        const err = e as {
+          name: string;
+          errno?: number | null;
+          message: string;
+        };
+        got = { err: err.name, errno: err.errno ?? null, msg: err.message };
+      }
+      if (JSON.stringify(got) !== JSON.stringify(want[i])) {
+        mismatches.push(
+          `${fn}(${JSON.stringify(args)}): ${JSON.stringify(got)} != ${
+            JSON.stringify(want[i])
+          }`,
+        );
+      }
+    }
+    assert.deepEqual(mismatches, []);
+  },
+});
