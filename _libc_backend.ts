@@ -1,0 +1,520 @@
+// The libc backend: sockets as real descriptors, driven through Deno FFI.
+//
+// Every descriptor is non-blocking and close-on-exec. Each operation makes
+// its syscall synchronously on the main thread first and reads errno at
+// once; only on EAGAIN / EINPROGRESS does it wait on the shared poller
+// (_poller.ts), then try again. Nothing is read before the descriptor is
+// ready, so a wait that runs out never loses data.
+import {
+  type Backend,
+  type BackendSocket,
+  badFd,
+  type SockAddr,
+  type Wait,
+  waitExpired,
+} from "./_backend.ts";
+import { errno, lastError, type Libc, libc, LINUX as L } from "./_ffi.ts";
+import { type PollEntry, type Poller, poller } from "./_poller.ts";
+import {
+  decodeSockAddr,
+  encodeSockAddr,
+  type InterfaceIndex,
+  SOCKADDR_MAX,
+} from "./_sockaddr.ts";
+import { errno as E } from "./constants.ts";
+import { OSError } from "./errors.ts";
+
+export { libcAvailable } from "./_ffi.ts";
+
+const EAGAIN = E.EAGAIN;
+const EINTR = E.EINTR;
+const EINPROGRESS = E.EINPROGRESS;
+const OPEN_FLAGS = L.SOCK_NONBLOCK | L.SOCK_CLOEXEC;
+const GETSOCKOPT_MAX = 1024;
+
+// What a garbage-collected socket leaves for its finalizer.
+interface Handle {
+  fd: number;
+  entry: PollEntry | null;
+}
+
+// Set up on first use (see state()): the symbols, the poller, and scratch
+// buffers for synchronous calls only. No buffer here is ever given to the
+// poller's nonblocking call.
+let C: Libc;
+let P: Poller;
+let registry: FinalizationRegistry<Handle>;
+let addrIn: Uint8Array;
+let addrOut: Uint8Array;
+let lenBuf: Uint8Array;
+let lenU32: Uint32Array;
+let optBuf: Uint8Array;
+let optI32: Int32Array;
+let pairBuf: Uint8Array;
+let pairI32: Int32Array;
+let ifindex: InterfaceIndex;
+let ready = false;
+
+function state(): void {
+  if (ready) return;
+  C = libc();
+  P = poller();
+  addrIn = new Uint8Array(SOCKADDR_MAX);
+  addrOut = new Uint8Array(SOCKADDR_MAX);
+  lenBuf = new Uint8Array(4);
+  lenU32 = new Uint32Array(lenBuf.buffer);
+  optBuf = new Uint8Array(4);
+  optI32 = new Int32Array(optBuf.buffer);
+  pairBuf = new Uint8Array(8);
+  pairI32 = new Int32Array(pairBuf.buffer);
+  const encoder = new TextEncoder();
+  ifindex = (name) => C.if_nametoindex(encoder.encode(name + "\0"));
+  // A backstop for sockets dropped without close(): their descriptors would
+  // otherwise stay open for the life of the process.
+  registry = new FinalizationRegistry((h: Handle) => {
+    if (h.entry !== null) P.cancel(h.entry, badFd());
+    C.close(h.fd);
+    P.release();
+  });
+  ready = true;
+}
+
+function getInt(fd: number, level: number, option: number): number {
+  optI32[0] = 0;
+  lenU32[0] = 4;
+  if (C.getsockopt(fd, level, option, optBuf, lenBuf) < 0) throw lastError();
+  return optI32[0];
+}
+
+// After a wake-up the syscall said EAGAIN again `spins` times in a row: the
+// descriptor reports ready but is not (a unix datagram peer with a full
+// queue, a unix listener's full backlog, a reader that lost a race). Back off
+// on a timer instead of spinning.
+function backoff(spins: number): number {
+  return Math.min(1 << (spins - 3), 16);
+}
+
+/** One socket of the libc backend: a real non-blocking descriptor. */
+class LibcSocket implements BackendSocket {
+  #fd: number;
+  readonly #family: number;
+  readonly #type: number;
+  readonly #proto: number;
+  readonly #h: Handle;
+
+  constructor(fd: number, family: number, type: number, proto: number) {
+    this.#fd = fd;
+    this.#family = family;
+    this.#type = type;
+    this.#proto = proto;
+    this.#h = { fd, entry: null };
+    registry.register(this, this.#h, this);
+    P.retain();
+  }
+
+  fileno(): number {
+    return this.#fd;
+  }
+
+  bind(addr: SockAddr): void {
+    const fd = this.#live();
+    const len = encodeSockAddr(this.#family, addr, addrIn, ifindex);
+    if (C.bind(fd, addrIn, len) < 0) throw lastError();
+  }
+
+  listen(backlog: number): void {
+    if (C.listen(this.#live(), backlog) < 0) throw lastError();
+  }
+
+  async accept(wait: Wait): Promise<[BackendSocket, SockAddr | null]> {
+    let start = 0;
+    let spins = 0;
+    for (;;) {
+      const fd = this.#live();
+      lenU32[0] = SOCKADDR_MAX;
+      const r = C.accept4(fd, addrOut, lenBuf, OPEN_FLAGS);
+      if (r >= 0) {
+        const sock = new LibcSocket(r, this.#family, this.#type, this.#proto);
+        return [sock, decodeSockAddr(addrOut, lenU32[0])];
+      }
+      const e = errno();
+      if (e === EINTR) continue;
+      if (e !== EAGAIN) throw new OSError(e);
+      if (wait === 0) throw waitExpired(0);
+      if (start === 0 && wait !== null) start = performance.now();
+      if (!await this.#ready(L.EPOLLIN, wait, start, spins++)) {
+        throw waitExpired(wait);
+      }
+    }
+  }
+
+  async connect(addr: SockAddr, wait: Wait): Promise<void> {
+    let fd = this.#live();
+    let len = encodeSockAddr(this.#family, addr, addrIn, ifindex);
+    let start = 0;
+    let spins = 0;
+    for (;;) {
+      if (C.connect(fd, addrIn, len) === 0) return;
+      const e = errno();
+      if (e === EINPROGRESS || e === EINTR) {
+        // The kernel goes on connecting; its outcome is SO_ERROR once the
+        // descriptor turns writable.
+        if (wait === 0) throw waitExpired(0, EINPROGRESS);
+        if (start === 0 && wait !== null) start = performance.now();
+        if (!await this.#ready(L.EPOLLOUT, wait, start, 0)) {
+          throw waitExpired(wait);
+        }
+        fd = this.#live();
+        const err = getInt(fd, L.SOL_SOCKET, L.SO_ERROR);
+        if (err !== 0) throw new OSError(err);
+        // Linux marks the socket connected only when connect() is called
+        // again (it then returns 0); a blocking connect would have done so,
+        // and a later connect() must say EISCONN, as in Python.
+        len = encodeSockAddr(this.#family, addr, addrIn, ifindex);
+        C.connect(fd, addrIn, len);
+        return;
+      }
+      // A unix listener with a full backlog: a blocking connect would wait
+      // for room, so wait (there is no readiness to poll for: back off).
+      if (e !== EAGAIN || this.#family !== L.AF_UNIX) throw new OSError(e);
+      if (wait === 0) throw waitExpired(0);
+      if (start === 0 && wait !== null) start = performance.now();
+      if (!await this.#ready(L.EPOLLOUT, wait, start, 3 + spins++)) {
+        throw waitExpired(wait);
+      }
+      fd = this.#live();
+      len = encodeSockAddr(this.#family, addr, addrIn, ifindex);
+    }
+  }
+
+  async recv(buf: Uint8Array, flags: number, wait: Wait): Promise<number> {
+    const n = Number(C.recv(this.#live(), buf, BigInt(buf.length), flags));
+    if (n >= 0) {
+      if (n === 0 || n === buf.length || wait === 0 || !this.#waitAll(flags)) {
+        return n;
+      }
+      return await this.#recvRest(buf, flags, wait, n);
+    }
+    const e = errno();
+    if (e !== EAGAIN && e !== EINTR) throw new OSError(e);
+    if (wait === 0 && e === EAGAIN) throw waitExpired(0);
+    return await this.#recvRest(buf, flags, wait, 0);
+  }
+
+  async recvfrom(
+    buf: Uint8Array,
+    flags: number,
+    wait: Wait,
+  ): Promise<[number, SockAddr | null]> {
+    let start = 0;
+    let spins = 0;
+    for (;;) {
+      const fd = this.#live();
+      lenU32[0] = SOCKADDR_MAX;
+      const n = Number(
+        C.recvfrom(fd, buf, BigInt(buf.length), flags, addrOut, lenBuf),
+      );
+      if (n >= 0) {
+        const from = decodeSockAddr(addrOut, lenU32[0]);
+        if (
+          n === 0 || n === buf.length || wait === 0 || !this.#waitAll(flags)
+        ) {
+          return [n, from];
+        }
+        return [await this.#recvRest(buf, flags, wait, n), from];
+      }
+      const e = errno();
+      if (e === EINTR) continue;
+      if (e !== EAGAIN) throw new OSError(e);
+      if (wait === 0) throw waitExpired(0);
+      if (start === 0 && wait !== null) start = performance.now();
+      if (!await this.#ready(this.#readEvents(flags), wait, start, spins++)) {
+        throw waitExpired(wait);
+      }
+    }
+  }
+
+  async send(data: Uint8Array, flags: number, wait: Wait): Promise<number> {
+    // MSG_NOSIGNAL: a broken pipe is EPIPE (BrokenPipeError), never SIGPIPE.
+    const f = flags | L.MSG_NOSIGNAL;
+    const size = BigInt(data.length);
+    let n = Number(C.send(this.#live(), data, size, f));
+    if (n >= 0) return n;
+    let e = errno();
+    let start = 0;
+    let spins = 0;
+    while (e === EAGAIN || e === EINTR) {
+      if (e === EAGAIN) {
+        if (wait === 0) throw waitExpired(0);
+        if (start === 0 && wait !== null) start = performance.now();
+        if (!await this.#ready(L.EPOLLOUT, wait, start, spins++)) {
+          throw waitExpired(wait);
+        }
+      }
+      n = Number(C.send(this.#live(), data, size, f));
+      if (n >= 0) return n;
+      e = errno();
+    }
+    throw new OSError(e);
+  }
+
+  async sendto(
+    data: Uint8Array,
+    flags: number,
+    addr: SockAddr,
+    wait: Wait,
+  ): Promise<number> {
+    const f = flags | L.MSG_NOSIGNAL;
+    const size = BigInt(data.length);
+    let start = 0;
+    let spins = 0;
+    for (;;) {
+      const fd = this.#live();
+      // Encoded again on every try: the scratch buffer is shared and other
+      // sockets use it while this one waits.
+      const len = encodeSockAddr(this.#family, addr, addrIn, ifindex);
+      const n = Number(C.sendto(fd, data, size, f, addrIn, len));
+      if (n >= 0) return n;
+      const e = errno();
+      if (e === EINTR) continue;
+      if (e !== EAGAIN) throw new OSError(e);
+      if (wait === 0) throw waitExpired(0);
+      if (start === 0 && wait !== null) start = performance.now();
+      if (!await this.#ready(L.EPOLLOUT, wait, start, spins++)) {
+        throw waitExpired(wait);
+      }
+    }
+  }
+
+  shutdown(how: number): void {
+    if (C.shutdown(this.#live(), how) < 0) throw lastError();
+  }
+
+  getsockname(): SockAddr {
+    lenU32[0] = SOCKADDR_MAX;
+    if (C.getsockname(this.#live(), addrOut, lenBuf) < 0) throw lastError();
+    return this.#name(decodeSockAddr(addrOut, lenU32[0]));
+  }
+
+  getpeername(): SockAddr {
+    lenU32[0] = SOCKADDR_MAX;
+    if (C.getpeername(this.#live(), addrOut, lenBuf) < 0) throw lastError();
+    return this.#name(decodeSockAddr(addrOut, lenU32[0]));
+  }
+
+  setsockopt(level: number, option: number, value: number | Uint8Array): void {
+    const fd = this.#live();
+    let r: number;
+    if (typeof value === "number") {
+      optI32[0] = value;
+      r = C.setsockopt(fd, level, option, optBuf, 4);
+    } else {
+      r = C.setsockopt(fd, level, option, value, value.length);
+    }
+    if (r < 0) throw lastError();
+  }
+
+  getsockopt(
+    level: number,
+    option: number,
+    buflen: number,
+  ): number | Uint8Array {
+    const fd = this.#live();
+    if (buflen === 0) return getInt(fd, level, option);
+    if (!(buflen > 0 && buflen <= GETSOCKOPT_MAX)) {
+      throw new OSError("getsockopt buflen out of range");
+    }
+    const out = new Uint8Array(buflen);
+    lenU32[0] = buflen;
+    if (C.getsockopt(fd, level, option, out, lenBuf) < 0) throw lastError();
+    const got = Math.min(lenU32[0], buflen);
+    return got === buflen ? out : out.slice(0, got);
+  }
+
+  close(): void {
+    const fd = this.#fd;
+    if (fd < 0) return;
+    this.#forget();
+    C.close(fd);
+  }
+
+  detach(): number {
+    const fd = this.#fd;
+    if (fd >= 0) this.#forget();
+    return fd;
+  }
+
+  dup(): BackendSocket {
+    const fd = C.fcntl(this.#live(), L.F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) throw lastError();
+    return new LibcSocket(fd, this.#family, this.#type, this.#proto);
+  }
+
+  #live(): number {
+    const fd = this.#fd;
+    if (fd < 0) throw badFd();
+    return fd;
+  }
+
+  // Pending waits reject with EBADF first, then the poller forgets the
+  // descriptor; the caller closes it (or not, for detach).
+  #forget(): void {
+    this.#fd = -1;
+    const entry = this.#h.entry;
+    if (entry !== null) P.cancel(entry, badFd());
+    this.#h.entry = null;
+    registry.unregister(this);
+    P.release();
+  }
+
+  #name(addr: SockAddr | null): SockAddr {
+    return addr ?? (this.#family === L.AF_UNIX ? "" : new Uint8Array(0));
+  }
+
+  #waitAll(flags: number): boolean {
+    // On a non-blocking stream the kernel returns what is there; the loop
+    // gathers the rest. A peek re-reads the same bytes, so it is not looped.
+    return (flags & (L.MSG_WAITALL | L.MSG_PEEK)) === L.MSG_WAITALL &&
+      this.#type === L.SOCK_STREAM;
+  }
+
+  #readEvents(flags: number): number {
+    return (flags & L.MSG_OOB) !== 0 ? L.EPOLLPRI : L.EPOLLIN;
+  }
+
+  // Wait for readiness; false once `wait` (ms since `start`) has run out.
+  #ready(
+    events: number,
+    wait: Wait,
+    start: number,
+    spins: number,
+  ): Promise<boolean> | boolean {
+    let ms: number | null = null;
+    if (wait !== null) {
+      ms = start + wait - performance.now();
+      if (ms <= 0) return false;
+    }
+    const entry = this.#h.entry ??= P.entry(this.#fd);
+    if (spins >= 3) {
+      const pause = backoff(spins);
+      return P.sleep(entry, ms === null ? pause : Math.min(pause, ms));
+    }
+    return P.wait(entry, events, ms);
+  }
+
+  // The rest of a recv that must wait: for the first bytes, or for the rest
+  // of an MSG_WAITALL. A wait that runs out after some bytes returns them.
+  async #recvRest(
+    buf: Uint8Array,
+    flags: number,
+    wait: Wait,
+    got: number,
+  ): Promise<number> {
+    const events = this.#readEvents(flags);
+    const start = wait === null ? 0 : performance.now();
+    let spins = 0;
+    for (;;) {
+      if (!await this.#ready(events, wait, start, spins)) {
+        if (got > 0) return got;
+        throw waitExpired(wait);
+      }
+      const view = got === 0 ? buf : buf.subarray(got);
+      const n = Number(C.recv(this.#live(), view, BigInt(view.length), flags));
+      if (n > 0) {
+        got += n;
+        if (got === buf.length || !this.#waitAll(flags)) return got;
+        spins = 0;
+        continue;
+      }
+      if (n === 0) return got;
+      const e = errno();
+      if (e === EAGAIN || e === EINTR) {
+        spins++;
+        continue;
+      }
+      // Bytes already received are returned; the error (a reset) is
+      // reported again by the next call.
+      if (got > 0) return got;
+      throw new OSError(e);
+    }
+  }
+}
+
+/**
+ * The libc backend: any family, type and protocol the kernel has, through
+ * Deno FFI (`--allow-ffi`, Linux with glibc). Opened on first use; opening a
+ * socket without `--allow-ffi` throws `PermissionError` (errno 13) whose
+ * message names the flag.
+ *
+ * libc stays loaded for the life of the process (loading it again costs
+ * milliseconds). Deno's resource sanitizer counts it as a resource, so a
+ * test module should call `libcAvailable()` at its top level, outside any
+ * test. The example is not run by `deno test --doc` for that reason.
+ *
+ * @example A SOCK_SEQPACKET pair keeps message boundaries
+ * ```ts ignore
+ * import { libcAvailable, libcBackend } from "./_libc_backend.ts";
+ * import assert from "node:assert/strict";
+ *
+ * if (libcAvailable()) {
+ *   const AF_UNIX = 1, SOCK_SEQPACKET = 5;
+ *   const [a, b] = await libcBackend.socketpair(AF_UNIX, SOCK_SEQPACKET, 0);
+ *   await a.send(new TextEncoder().encode("hello world"), 0, null);
+ *   const buf = new Uint8Array(5);
+ *   assert.equal(await b.recv(buf, 0, null), 5);
+ *   assert.equal(new TextDecoder().decode(buf), "hello");
+ *   a.close();
+ *   b.close();
+ * }
+ * ```
+ */
+export const libcBackend: Backend = {
+  name: "libc",
+
+  open(family: number, type: number, proto: number): BackendSocket {
+    state();
+    const fd = C.socket(family, type | OPEN_FLAGS, proto);
+    if (fd < 0) throw lastError();
+    return new LibcSocket(fd, family, type, proto);
+  },
+
+  socketpair(
+    family: number,
+    type: number,
+    proto: number,
+  ): Promise<[BackendSocket, BackendSocket]> {
+    try {
+      state();
+      if (C.socketpair(family, type | OPEN_FLAGS, proto, pairBuf) < 0) {
+        throw lastError();
+      }
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return Promise.resolve([
+      new LibcSocket(pairI32[0], family, type, proto),
+      new LibcSocket(pairI32[1], family, type, proto),
+    ]);
+  },
+
+  adopt(
+    fd: number,
+    family: number,
+    type: number,
+    proto: number,
+  ): [BackendSocket, number, number, number] {
+    state();
+    // Reading SO_DOMAIN also proves `fd` is an open socket (EBADF 9,
+    // ENOTSOCK 88 otherwise). The descriptor stays the caller's on failure.
+    const domain = getInt(fd, L.SOL_SOCKET, L.SO_DOMAIN);
+    if (family <= 0) family = domain;
+    if (type <= 0) type = getInt(fd, L.SOL_SOCKET, L.SO_TYPE);
+    if (proto < 0) proto = getInt(fd, L.SOL_SOCKET, L.SO_PROTOCOL);
+    const fl = C.fcntl(fd, L.F_GETFL, 0);
+    if (fl < 0) throw lastError();
+    if ((fl & L.O_NONBLOCK) === 0) {
+      if (C.fcntl(fd, L.F_SETFL, fl | L.O_NONBLOCK) < 0) throw lastError();
+    }
+    return [new LibcSocket(fd, family, type, proto), family, type, proto];
+  },
+};

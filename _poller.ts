@@ -1,0 +1,430 @@
+// The libc backend's one readiness poller. Sockets are non-blocking and every
+// syscall runs on the main thread; only when one says EAGAIN does its caller
+// wait here. A single `epoll_wait`, the one FFI call declared nonblocking,
+// runs on Deno's FFI thread pool while anything waits, and stops when nothing
+// does, so a script that closes its sockets exits on its own.
+//
+// Descriptors are armed EPOLLONESHOT with a token that is never reused, so an
+// event reported for a descriptor closed since (and maybe reused) is ignored,
+// and interest added while `epoll_wait` is in flight needs no wake-up: the
+// kernel sees it at once. An eventfd wakes the call only to stop it.
+//
+// Deno's test sanitizers fail a test that ends with the FFI call in flight.
+// So when the last waiter goes away (timeout, close) while the call is in
+// flight, the poller wakes it and settles that waiter only once the call has
+// returned: whoever awaits the outcome then finds nothing pending.
+import { errno, type Libc, libc, LINUX as L } from "./_ffi.ts";
+import { OSError } from "./errors.ts";
+
+/** A descriptor's place in the poller; one per socket that ever waited. */
+export class PollEntry {
+  /** The descriptor. */
+  readonly fd: number;
+  /** Never reused: the epoll data of this entry. */
+  readonly token: number;
+  /** Pending waits on this descriptor (and cancellable sleeps). */
+  waiters: Waiter[] = [];
+  /** Events armed in epoll (one-shot); 0 when not armed. */
+  armed = 0;
+  /** Whether epoll knows this descriptor (EPOLL_CTL_ADD done). */
+  added = false;
+
+  /**
+   * Make an entry; use {@linkcode Poller.entry}.
+   *
+   * @param fd The descriptor.
+   * @param token A number never used for another entry.
+   */
+  constructor(fd: number, token: number) {
+    this.fd = fd;
+    this.token = token;
+  }
+}
+
+/** One pending wait (or sleep) on a {@linkcode PollEntry}. */
+export interface Waiter {
+  /** The descriptor waited on. */
+  entry: PollEntry;
+  /** EPOLLIN / EPOLLOUT / EPOLLPRI wanted; 0 for a sleep. */
+  events: number;
+  /** Settles the wait: `true` ready, `false` expired. */
+  resolve: (ready: boolean) => void;
+  /** Settles the wait with an error (the socket was closed). */
+  reject: (reason: unknown) => void;
+  /** The timer of a bounded wait or a sleep. */
+  timer: ReturnType<typeof setTimeout> | null;
+}
+
+// How a deferred waiter settles once the in-flight call returns.
+type Outcome = { waiter: Waiter; ready: boolean; error: unknown };
+
+const EVENTFD_TOKEN = 0;
+const WAKE_ANY = L.EPOLLERR | L.EPOLLHUP;
+const MAX_EVENTS = 4096;
+
+function expire(p: Poller, w: Waiter): void {
+  w.timer = null;
+  p.drop(w, false, null);
+}
+
+function wakeSleeper(p: Poller, w: Waiter): void {
+  w.timer = null;
+  p.drop(w, true, null);
+}
+
+/**
+ * The readiness poller: waits for many descriptors with one `epoll_wait`
+ * on Deno's FFI thread pool, and wakes every ready waiter of a round at once.
+ *
+ * @example Wait up to a second for a descriptor to be readable
+ * ```ts ignore
+ * import { poller } from "./_poller.ts";
+ *
+ * const EPOLLIN = 1;
+ * const fd = 3; // a non-blocking socket
+ * const p = poller();
+ * const entry = p.entry(fd);
+ * const ready = await p.wait(entry, EPOLLIN, 1000); // false: timed out
+ * p.cancel(entry, new Error("done"));
+ * ```
+ */
+export class Poller {
+  #lib: Libc | null = null;
+  #epfd = -1;
+  #efd = -1;
+  #nextToken = 1;
+  readonly #entries = new Map<number, PollEntry>();
+  #waiting = 0;
+  #users = 0;
+  #running = false;
+  #inFlight = false;
+  #woken = false;
+  #deferred: Outcome[] = [];
+  #cap = 64;
+  #events = new Uint8Array(0);
+  #stride = 12;
+  #dataAt = 4;
+  readonly #ctl = new Uint8Array(16);
+  readonly #one = new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]);
+  readonly #drain = new Uint8Array(8);
+  /** How many `epoll_wait` rounds have returned (for tests and benchmarks). */
+  rounds = 0;
+
+  /** Whether an `epoll_wait` loop is running. */
+  get running(): boolean {
+    return this.#running;
+  }
+
+  /** How many waits on readiness are pending. */
+  get waiting(): number {
+    return this.#waiting;
+  }
+
+  /** Whether the epoll and eventfd descriptors are open. */
+  get open(): boolean {
+    return this.#epfd >= 0;
+  }
+
+  /** Count one more live socket: the poller's descriptors stay open for it. */
+  retain(): void {
+    this.#users++;
+  }
+
+  /** Count one live socket less; with none left, idle descriptors close. */
+  release(): void {
+    if (--this.#users <= 0) {
+      this.#users = 0;
+      if (!this.#running) this.#close();
+    }
+  }
+
+  /**
+   * A new entry for `fd`; waits on the descriptor go through it.
+   *
+   * @param fd The descriptor.
+   * @returns The entry.
+   */
+  entry(fd: number): PollEntry {
+    return new PollEntry(fd, this.#nextToken++);
+  }
+
+  /**
+   * Wait until `entry`'s descriptor reports one of `events` (or an error or
+   * hang-up, which the next syscall will report).
+   *
+   * @param entry The descriptor's entry.
+   * @param events `EPOLLIN`, `EPOLLOUT`, `EPOLLPRI`, OR-ed.
+   * @param ms The most milliseconds to wait, `null` for no limit.
+   * @returns `true` when ready, `false` when `ms` ran out.
+   * @throws {OSError} epoll refused the descriptor.
+   */
+  wait(entry: PollEntry, events: number, ms: number | null): Promise<boolean> {
+    this.#setup();
+    const { promise, resolve, reject } = Promise.withResolvers<boolean>();
+    const w: Waiter = { entry, events, resolve, reject, timer: null };
+    if ((entry.armed & events) !== events) {
+      const err = this.#arm(entry, entry.armed | events);
+      if (err !== 0) {
+        if (!this.#running && this.#users === 0) this.#close();
+        throw new OSError(err);
+      }
+    }
+    entry.waiters.push(w);
+    this.#waiting++;
+    this.#entries.set(entry.token, entry);
+    if (ms !== null) w.timer = setTimeout(expire, ms, this, w);
+    if (!this.#running) this.#run();
+    return promise;
+  }
+
+  /**
+   * Sleep `ms` milliseconds as a wait on `entry`, so that
+   * {@linkcode Poller.cancel} ends it too. Used to back off where readiness
+   * cannot be polled (a unix datagram peer with a full queue).
+   *
+   * @param entry The descriptor's entry.
+   * @param ms Milliseconds.
+   * @returns `true` when the time has passed.
+   */
+  sleep(entry: PollEntry, ms: number): Promise<boolean> {
+    const { promise, resolve, reject } = Promise.withResolvers<boolean>();
+    const w: Waiter = { entry, events: 0, resolve, reject, timer: null };
+    entry.waiters.push(w);
+    w.timer = setTimeout(wakeSleeper, ms, this, w);
+    return promise;
+  }
+
+  /**
+   * End every wait on `entry` with `error` and forget the descriptor (before
+   * it is closed or detached).
+   *
+   * @param entry The descriptor's entry.
+   * @param error What pending waits reject with.
+   */
+  cancel(entry: PollEntry, error: unknown): void {
+    while (entry.waiters.length > 0) {
+      this.drop(entry.waiters[entry.waiters.length - 1], false, error);
+    }
+    this.#entries.delete(entry.token);
+    if (entry.added && this.#epfd >= 0) {
+      // May fail (EBADF) when the descriptor was closed behind our back.
+      this.#lib!.epoll_ctl(this.#epfd, L.EPOLL_CTL_DEL, entry.fd, this.#ctl);
+    }
+    entry.added = false;
+    entry.armed = 0;
+  }
+
+  /**
+   * Remove one waiter and settle it: ready, expired, or rejected with
+   * `error` when it is not null. Internal to the poller and its timers.
+   *
+   * @param w The waiter.
+   * @param ready What it resolves with.
+   * @param error What it rejects with, if not null.
+   */
+  drop(w: Waiter, ready: boolean, error: unknown): void {
+    const list = w.entry.waiters;
+    const i = list.indexOf(w);
+    if (i < 0) return;
+    list.splice(i, 1);
+    if (w.timer !== null) {
+      clearTimeout(w.timer);
+      w.timer = null;
+    }
+    if (w.events !== 0 && --this.#waiting === 0 && this.#inFlight) {
+      this.#deferred.push({ waiter: w, ready, error });
+      this.#wake();
+      return;
+    }
+    if (error !== null) w.reject(error);
+    else w.resolve(ready);
+  }
+
+  #setup(): void {
+    if (this.#epfd >= 0) return;
+    const lib = this.#lib ??= libc();
+    // x86_64 packs struct epoll_event (12 bytes); aarch64 aligns it (16).
+    const packed = Deno.build.arch === "x86_64";
+    this.#stride = packed ? 12 : 16;
+    this.#dataAt = packed ? 4 : 8;
+    this.#events = new Uint8Array(this.#cap * this.#stride);
+    const epfd = lib.epoll_create1(L.EPOLL_CLOEXEC);
+    if (epfd < 0) throw new OSError(errno());
+    const efd = lib.eventfd(0, L.EFD_NONBLOCK | L.EFD_CLOEXEC);
+    if (efd < 0) {
+      const err = errno();
+      lib.close(epfd);
+      throw new OSError(err);
+    }
+    this.#fillCtl(L.EPOLLIN, EVENTFD_TOKEN);
+    if (lib.epoll_ctl(epfd, L.EPOLL_CTL_ADD, efd, this.#ctl) < 0) {
+      const err = errno();
+      lib.close(efd);
+      lib.close(epfd);
+      throw new OSError(err);
+    }
+    this.#epfd = epfd;
+    this.#efd = efd;
+    this.#woken = false;
+  }
+
+  #close(): void {
+    if (this.#epfd < 0) return;
+    this.#lib!.close(this.#efd);
+    this.#lib!.close(this.#epfd);
+    this.#epfd = this.#efd = -1;
+    for (const e of this.#entries.values()) {
+      e.added = false;
+      e.armed = 0;
+    }
+    this.#entries.clear();
+  }
+
+  #fillCtl(events: number, token: number): void {
+    const c = this.#ctl;
+    c.fill(0);
+    c[0] = events & 0xff;
+    c[1] = (events >>> 8) & 0xff;
+    c[2] = (events >>> 16) & 0xff;
+    c[3] = (events >>> 24) & 0xff;
+    const at = this.#dataAt;
+    c[at] = token & 0xff;
+    c[at + 1] = (token >>> 8) & 0xff;
+    c[at + 2] = (token >>> 16) & 0xff;
+    c[at + 3] = (token >>> 24) & 0xff;
+  }
+
+  // Arm `entry` for `mask` (one-shot); returns 0 or the errno.
+  #arm(entry: PollEntry, mask: number): number {
+    const lib = this.#lib!;
+    this.#fillCtl(mask | L.EPOLLONESHOT, entry.token);
+    let op = entry.added ? L.EPOLL_CTL_MOD : L.EPOLL_CTL_ADD;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (lib.epoll_ctl(this.#epfd, op, entry.fd, this.#ctl) === 0) {
+        entry.added = true;
+        entry.armed = mask;
+        return 0;
+      }
+      const err = errno();
+      // The descriptor left epoll when its file was closed, or is known
+      // already: switch between ADD and MOD once.
+      if (err === 2 /* ENOENT */) op = L.EPOLL_CTL_ADD;
+      else if (err === 17 /* EEXIST */) op = L.EPOLL_CTL_MOD;
+      else return err;
+    }
+    return errno();
+  }
+
+  #wake(): void {
+    if (this.#woken || this.#efd < 0) return;
+    this.#woken = true;
+    this.#lib!.write(this.#efd, this.#one, 8n);
+  }
+
+  async #run(): Promise<void> {
+    const lib = this.#lib!;
+    this.#running = true;
+    let failures = 0;
+    try {
+      while (this.#waiting > 0) {
+        this.#inFlight = true;
+        const n = await lib.epoll_wait(
+          this.#epfd,
+          this.#events,
+          this.#cap,
+          -1,
+        );
+        this.#inFlight = false;
+        this.rounds++;
+        if (this.#deferred.length > 0) this.#settleDeferred();
+        if (n < 0) {
+          // errno is lost on the thread pool; EINTR is the expected case.
+          if (++failures > 100) this.#failAll();
+          continue;
+        }
+        failures = 0;
+        this.#dispatch(n);
+        if (n === this.#cap && this.#cap < MAX_EVENTS) {
+          this.#cap *= 2;
+          this.#events = new Uint8Array(this.#cap * this.#stride);
+        }
+      }
+    } finally {
+      this.#running = false;
+      if (this.#users === 0) this.#close();
+    }
+  }
+
+  #settleDeferred(): void {
+    const list = this.#deferred;
+    this.#deferred = [];
+    for (const { waiter, ready, error } of list) {
+      if (error !== null) waiter.reject(error);
+      else waiter.resolve(ready);
+    }
+  }
+
+  #dispatch(n: number): void {
+    const buf = this.#events;
+    const stride = this.#stride;
+    const at = this.#dataAt;
+    for (let i = 0; i < n; i++) {
+      const o = i * stride;
+      const revents = buf[o] | (buf[o + 1] << 8) | (buf[o + 2] << 16);
+      const token = (buf[o + at] | (buf[o + at + 1] << 8) |
+        (buf[o + at + 2] << 16) | (buf[o + at + 3] << 24)) >>> 0;
+      if (token === EVENTFD_TOKEN) {
+        this.#lib!.read(this.#efd, this.#drain, 8n);
+        this.#woken = false;
+        continue;
+      }
+      const entry = this.#entries.get(token);
+      if (entry === undefined) continue;
+      this.#fire(entry, revents);
+    }
+  }
+
+  #fire(entry: PollEntry, revents: number): void {
+    entry.armed = 0;
+    const list = entry.waiters;
+    let keep = 0;
+    let mask = 0;
+    for (let i = 0; i < list.length; i++) {
+      const w = list[i];
+      if (w.events !== 0 && (revents & (w.events | WAKE_ANY)) !== 0) {
+        if (w.timer !== null) {
+          clearTimeout(w.timer);
+          w.timer = null;
+        }
+        this.#waiting--;
+        w.resolve(true);
+      } else {
+        list[keep++] = w;
+        mask |= w.events;
+      }
+    }
+    list.length = keep;
+    if (mask !== 0) {
+      const err = this.#arm(entry, mask);
+      if (err !== 0) this.cancel(entry, new OSError(err));
+    }
+  }
+
+  #failAll(): void {
+    const error = new OSError(
+      "the libc poller failed: epoll_wait keeps failing",
+    );
+    for (const entry of [...this.#entries.values()]) this.cancel(entry, error);
+  }
+}
+
+let shared: Poller | null = null;
+
+/**
+ * The process's shared poller, made on first use.
+ *
+ * @returns The poller.
+ */
+export function poller(): Poller {
+  return shared ??= new Poller();
+}

@@ -1,0 +1,178 @@
+import assert from "node:assert/strict";
+import { libc, LINUX as L } from "./_ffi.ts";
+import { Poller, poller } from "./_poller.ts";
+import { OSError } from "./errors.ts";
+
+const C = libc();
+
+// A non-blocking unix stream socketpair on raw descriptors.
+function pair(): { a: number; b: number } & Disposable {
+  const sv = new Int32Array(2);
+  const r = C.socketpair(
+    L.AF_UNIX,
+    L.SOCK_STREAM | L.SOCK_NONBLOCK | L.SOCK_CLOEXEC,
+    0,
+    new Uint8Array(sv.buffer),
+  );
+  assert.equal(r, 0);
+  return {
+    a: sv[0],
+    b: sv[1],
+    [Symbol.dispose]() {
+      C.close(sv[0]);
+      C.close(sv[1]);
+    },
+  };
+}
+
+function put(fd: number, text = "x"): void {
+  const b = new TextEncoder().encode(text);
+  assert.equal(
+    Number(C.send(fd, b, BigInt(b.length), L.MSG_NOSIGNAL)),
+    b.length,
+  );
+}
+
+function take(fd: number): string {
+  const b = new Uint8Array(64);
+  const n = Number(C.recv(fd, b, BigInt(b.length), 0));
+  return n < 0 ? "" : new TextDecoder().decode(b.subarray(0, n));
+}
+
+Deno.test("Poller.wait() resolves true once the descriptor is readable, then stops", async () => {
+  using p2 = pair();
+  const p = new Poller();
+  const e = p.entry(p2.a);
+  const ready = p.wait(e, L.EPOLLIN, null);
+  assert.equal(p.running, true);
+  assert.equal(p.waiting, 1);
+  put(p2.b, "hi");
+  assert.equal(await ready, true);
+  assert.equal(take(p2.a), "hi");
+  assert.equal(p.waiting, 0);
+  p.cancel(e, new Error("unused"));
+  // The loop ends by itself once nothing waits, closing its descriptors.
+  assert.equal(p.running, false);
+  assert.equal(p.open, false);
+});
+
+Deno.test("Poller.wait() resolves false when the time runs out, and the data stays", async () => {
+  using p2 = pair();
+  const p = new Poller();
+  const e = p.entry(p2.a);
+  const t0 = performance.now();
+  assert.equal(await p.wait(e, L.EPOLLIN, 30), false);
+  assert.ok(performance.now() - t0 >= 25);
+  assert.equal(p.running, false);
+  put(p2.b, "late");
+  assert.equal(await p.wait(e, L.EPOLLIN, 1000), true);
+  assert.equal(take(p2.a), "late");
+  p.cancel(e, null);
+});
+
+Deno.test("Poller.wait() for writability of an idle socket resolves at once", async () => {
+  using p2 = pair();
+  const p = new Poller();
+  const e = p.entry(p2.a);
+  assert.equal(await p.wait(e, L.EPOLLOUT, 1000), true);
+  p.cancel(e, null);
+});
+
+Deno.test("Poller.wait() wakes readers on hang-up", async () => {
+  const p2 = pair();
+  const p = new Poller();
+  const e = p.entry(p2.a);
+  const ready = p.wait(e, L.EPOLLIN, 2000);
+  C.close(p2.b);
+  assert.equal(await ready, true);
+  assert.equal(take(p2.a), "");
+  p.cancel(e, null);
+  C.close(p2.a);
+});
+
+Deno.test("Poller wakes every ready waiter in one round", async () => {
+  const pairs = Array.from({ length: 40 }, pair);
+  try {
+    const p = new Poller();
+    const entries = pairs.map((x) => p.entry(x.a));
+    const waits = entries.map((e) => p.wait(e, L.EPOLLIN, 3000));
+    // Let the first epoll_wait start, then make everything ready at once.
+    await new Promise((r) => setTimeout(r, 20));
+    const before = p.rounds;
+    for (const x of pairs) put(x.b);
+    assert.deepEqual(await Promise.all(waits), pairs.map(() => true));
+    assert.ok(p.rounds - before <= 2, `${p.rounds - before} rounds`);
+    for (const e of entries) p.cancel(e, null);
+  } finally {
+    for (const x of pairs) x[Symbol.dispose]();
+  }
+});
+
+Deno.test("Poller sees interest added while epoll_wait is in flight", async () => {
+  using one = pair();
+  using two = pair();
+  const p = new Poller();
+  const e1 = p.entry(one.a);
+  const e2 = p.entry(two.a);
+  const first = p.wait(e1, L.EPOLLIN, 3000);
+  await new Promise((r) => setTimeout(r, 10));
+  const second = p.wait(e2, L.EPOLLIN, 3000);
+  put(two.b);
+  assert.equal(await second, true);
+  put(one.b);
+  assert.equal(await first, true);
+  p.cancel(e1, null);
+  p.cancel(e2, null);
+});
+
+Deno.test("Poller.wait() serves a reader and a writer of one descriptor", async () => {
+  using p2 = pair();
+  const p = new Poller();
+  const e = p.entry(p2.a);
+  const reader = p.wait(e, L.EPOLLIN, 3000);
+  const writer = p.wait(e, L.EPOLLOUT, 3000);
+  assert.equal(await writer, true);
+  put(p2.b);
+  assert.equal(await reader, true);
+  p.cancel(e, null);
+});
+
+Deno.test("Poller.cancel() rejects pending waits at once and leaves nothing running", async () => {
+  using p2 = pair();
+  const p = new Poller();
+  const e = p.entry(p2.a);
+  const a = p.wait(e, L.EPOLLIN, null);
+  const b = p.wait(e, L.EPOLLIN, 5000);
+  const t0 = performance.now();
+  p.cancel(e, new OSError(9));
+  const [ra, rb] = await Promise.allSettled([a, b]);
+  assert.ok(ra.status === "rejected" && ra.reason.errno === 9);
+  assert.ok(rb.status === "rejected" && rb.reason instanceof OSError);
+  assert.ok(performance.now() - t0 < 500);
+  // Settled only after the in-flight call returned: the sanitizers agree.
+  assert.equal(p.running, false);
+});
+
+Deno.test("Poller.sleep() resolves after the time, and cancel() ends it", async () => {
+  using p2 = pair();
+  const p = new Poller();
+  const e = p.entry(p2.a);
+  assert.equal(await p.sleep(e, 5), true);
+  const s = p.sleep(e, 10_000);
+  p.cancel(e, new OSError(9));
+  await assert.rejects(s, OSError);
+});
+
+Deno.test("Poller.wait() on a descriptor that is not open throws EBADF", () => {
+  const p = new Poller();
+  const e = p.entry(1_000_000);
+  assert.throws(
+    () => p.wait(e, L.EPOLLIN, null),
+    (err: unknown) => err instanceof OSError && err.errno === 9,
+  );
+  assert.equal(p.waiting, 0);
+});
+
+Deno.test("poller() is one shared instance", () => {
+  assert.equal(poller(), poller());
+});
