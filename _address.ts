@@ -9,7 +9,14 @@ import {
 } from "./constants.ts";
 import { gaierror, OSError, OverflowError } from "./errors.ts";
 import type { SockAddr } from "./_backend.ts";
-import { inet_ntop, inet_pton } from "./_inet.ts";
+import {
+  bytesView,
+  inet_ntop,
+  inet_pton,
+  parsePton4,
+  parsePton6,
+  pyTypeName,
+} from "./_inet.ts";
 import { getaddrinfo } from "./_resolve.ts";
 
 /** An address as users pass it: a tuple (array) for IP, a path or bytes for unix. */
@@ -30,24 +37,6 @@ interface IpParts {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Python's name for a value's type, for TypeError messages. */
-export function pyType(value: unknown): string {
-  if (value === null || value === undefined) return "NoneType";
-  if (typeof value === "string") return "str";
-  if (typeof value === "boolean") return "bool";
-  if (typeof value === "number") {
-    return Number.isInteger(value) ? "int" : "float";
-  }
-  if (typeof value === "bigint") return "int";
-  if (Array.isArray(value)) return "tuple";
-  if (value instanceof Uint8Array) return "bytes";
-  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) {
-    return "memoryview";
-  }
-  if (typeof value === "function") return "function";
-  return "dict";
-}
-
 /**
  * An integer argument as Python's `__index__` takes it: a number with no
  * fraction, a bigint or a boolean; anything else is a TypeError.
@@ -61,32 +50,24 @@ export function toInt(value: unknown): number {
     return value ? 1 : 0;
   }
   throw new TypeError(
-    `'${pyType(value)}' object cannot be interpreted as an integer`,
+    `'${pyTypeName(value)}' object cannot be interpreted as an integer`,
   );
-}
-
-/** Bytes of a bytes-like value (a view, not a copy), or null if it is not one. */
-export function bytesLike(value: unknown): Uint8Array | null {
-  if (value instanceof Uint8Array) return value;
-  if (ArrayBuffer.isView(value)) {
-    return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-  }
-  if (value instanceof ArrayBuffer) return new Uint8Array(value);
-  return null;
 }
 
 function hostString(value: unknown): string {
   if (typeof value === "string") return value;
-  const b = bytesLike(value);
+  const b = bytesView(value);
   if (b !== null) return decoder.decode(b);
-  throw new TypeError(`str, bytes or bytearray expected, not ${pyType(value)}`);
+  throw new TypeError(
+    `str, bytes or bytearray expected, not ${pyTypeName(value)}`,
+  );
 }
 
 function ipParts(family: number, address: unknown, method: string): IpParts {
   const name = family === AF_INET ? "AF_INET" : "AF_INET6";
   if (!Array.isArray(address)) {
     throw new TypeError(
-      `${method}(): ${name} address must be tuple, not ${pyType(address)}`,
+      `${method}(): ${name} address must be tuple, not ${pyTypeName(address)}`,
     );
   }
   if (
@@ -128,10 +109,10 @@ function unixAddress(address: unknown): SockAddr {
     bytes = encoder.encode(address);
     result = address;
   } else {
-    const b = bytesLike(address);
+    const b = bytesView(address);
     if (b === null) {
       throw new TypeError(
-        `a bytes-like object is required, not '${pyType(address)}'`,
+        `a bytes-like object is required, not '${pyTypeName(address)}'`,
       );
     }
     bytes = b;
@@ -163,13 +144,12 @@ function numericHost(family: number, host: string): string | null {
   return null;
 }
 
+const scratch = new Uint8Array(16);
+
 function isNumeric(family: number, host: string): boolean {
-  try {
-    inet_pton(family, host);
-    return true;
-  } catch {
-    return false;
-  }
+  return family === AF_INET
+    ? parsePton4(host, 0, host.length, scratch, 0)
+    : parsePton6(host, 0, host.length, scratch, 0);
 }
 
 function canonical6(host: string): string {
@@ -223,17 +203,19 @@ export function addressForConnect(
   if (host !== null) return build(family, host, p);
   return getaddrinfo(p.host, p.port, family, type).then((infos) => {
     const sa = infos[0][4];
-    return build(family, sa[0], p);
+    // A link-local name may come back with its interface's scope id.
+    const scope_id = p.scope_id || (sa.length === 4 ? sa[3] : 0);
+    return build(family, sa[0], { ...p, scope_id });
   });
 }
 
 /** Families this layer does not parse (AF_PACKET, AF_NETLINK...) pass raw bytes to libc. */
 function opaque(address: unknown, method: string): SockAddr {
-  const b = bytesLike(address);
+  const b = bytesView(address);
   if (b !== null) return b.slice();
   if (Array.isArray(address)) return address as SockAddr;
   throw new TypeError(
-    `${method}(): address must be bytes or a tuple, not ${pyType(address)}`,
+    `${method}(): address must be bytes or a tuple, not ${pyTypeName(address)}`,
   );
 }
 

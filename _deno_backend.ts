@@ -47,6 +47,8 @@ const LIBC_HINT = 'use socket(..., { backend: "libc" }) (needs --allow-ffi)';
 const RECV_FLAGS = MSG_PEEK | MSG_WAITALL | MSG_DONTWAIT | MSG_NOSIGNAL |
   MSG_CMSG_CLOEXEC;
 const SEND_FLAGS = MSG_DONTWAIT | MSG_NOSIGNAL;
+// accept() errors that mean only that this one client is already gone.
+const DEAD_PEER = new Set<number>([E.ENOTCONN, E.ECONNRESET, E.ECONNABORTED]);
 // One write-behind chunk at most (see DenoStream.send).
 const CHUNK = 1 << 18;
 const READ_BUFFER = 1 << 16;
@@ -328,18 +330,32 @@ class DenoStream implements BackendSocket {
     this.#check();
     const listener = this.#listener;
     if (!this.#listening || listener === null) throw new OSError(E.EINVAL);
-    if (this.#pendingAccept === null) {
-      const p = listener.accept();
-      p.catch(() => {});
-      this.#pendingAccept = p;
-    }
-    const pending = this.#pendingAccept;
+    const deadline = wait === null || wait === 0
+      ? wait
+      : performance.now() + wait;
     let conn: Deno.Conn | typeof EXPIRED;
-    try {
-      conn = await raceWait(pending, wait);
-    } catch (e) {
-      if (this.#pendingAccept === pending) this.#pendingAccept = null;
-      throw this.#closed ? badFd() : translate(e);
+    for (;;) {
+      if (this.#pendingAccept === null) {
+        const p = listener.accept();
+        p.catch(() => {});
+        this.#pendingAccept = p;
+      }
+      const pending = this.#pendingAccept;
+      const left = deadline === null || deadline === 0
+        ? deadline
+        : Math.max(0, deadline - performance.now());
+      try {
+        conn = await raceWait(pending, left);
+        break;
+      } catch (e) {
+        if (this.#pendingAccept === pending) this.#pendingAccept = null;
+        if (this.#closed) throw badFd();
+        const err = translate(e);
+        // A client that connected and reset before Deno could read its
+        // address: the kernel had a connection, but it is gone. The listener
+        // carries on with the next one, as a server wants.
+        if (!(err instanceof OSError) || !DEAD_PEER.has(err.errno!)) throw err;
+      }
     }
     if (conn === EXPIRED) throw waitExpired(wait);
     this.#pendingAccept = null;
@@ -758,6 +774,7 @@ class DenoUdp implements BackendSocket {
   #queued = 0;
   #arrived: PromiseWithResolvers<void> | null = null;
   #waiting = 0;
+  #keepAlive: ReturnType<typeof setInterval> | undefined;
   #shutRd = false;
 
   constructor(family: number) {
@@ -794,6 +811,10 @@ class DenoUdp implements BackendSocket {
         "lookup"
       ],
     });
+    // Deno's dgram honours unref() only for receives started after it, so it
+    // comes before bind(): an idle socket never keeps the process alive, as
+    // in Python; a pending blocking recv holds it open instead (#nextArrival).
+    sock.unref();
     let failure: unknown = null;
     const onError = (e: unknown) => failure = e;
     sock.once("error", onError);
@@ -823,8 +844,6 @@ class DenoUdp implements BackendSocket {
       "message",
       (msg: Uint8Array, rinfo: dgram.RemoteInfo) => this.#deliver(msg, rinfo),
     );
-    // Like a kernel socket, an idle one does not keep the process alive.
-    sock.unref();
     if (this.#opts.flag(SOL_SOCKET, SO_BROADCAST)) sock.setBroadcast(true);
     this.#sock = sock;
     return sock;
@@ -915,14 +934,17 @@ class DenoUdp implements BackendSocket {
 
   async #nextArrival(wait: Wait): Promise<void> {
     const arrived = this.#arrived ??= Promise.withResolvers<void>();
-    this.#waiting++;
-    this.#sock?.ref();
+    // The receive loop is unref'd; while a call waits, this interval keeps
+    // the process alive for it.
+    if (this.#waiting++ === 0) {
+      this.#keepAlive = setInterval(() => {}, 0x7fffffff);
+    }
     try {
       if (await raceWait(arrived.promise, wait) === EXPIRED) {
         throw waitExpired(wait);
       }
     } finally {
-      if (--this.#waiting === 0) this.#sock?.unref();
+      if (--this.#waiting === 0) clearInterval(this.#keepAlive);
     }
   }
 

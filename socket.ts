@@ -40,11 +40,10 @@ import {
   type Address,
   addressForBind,
   addressForConnect,
-  bytesLike,
   normalize,
-  pyType,
   toInt,
 } from "./_address.ts";
+import { bytesView, pyTypeName } from "./_inet.ts";
 import {
   type Backend,
   type BackendSocket,
@@ -122,7 +121,7 @@ function checkTimeout(value: unknown): number | null {
   if (typeof value === "number") t = value;
   else if (typeof value === "boolean") t = value ? 1 : 0;
   else {throw new TypeError(
-      `'${pyType(value)}' object cannot be interpreted as an integer`,
+      `'${pyTypeName(value)}' object cannot be interpreted as an integer`,
     );}
   if (Number.isNaN(t)) throw new ValueError("Invalid value NaN (not a number)");
   if (t < 0) throw new ValueError("Timeout value out of range");
@@ -131,10 +130,10 @@ function checkTimeout(value: unknown): number | null {
 
 /** The bytes of data to send; a string is a TypeError, as in Python. */
 function sendable(data: unknown): Uint8Array {
-  const b = bytesLike(data);
+  const b = bytesView(data);
   if (b === null) {
     throw new TypeError(
-      `a bytes-like object is required, not '${pyType(data)}'`,
+      `a bytes-like object is required, not '${pyTypeName(data)}'`,
     );
   }
   return b;
@@ -152,18 +151,22 @@ function intoTarget(
   nbytes: unknown,
   method: string,
 ): Uint8Array {
-  const b = bytesLike(buffer);
+  const b = bytesView(buffer);
   if (b === null) {
     throw new TypeError(
       `${method}() argument 'buffer' must be read-write bytes-like object, not ${
-        pyType(buffer)
+        pyTypeName(buffer)
       }`,
     );
   }
   const n = toInt(nbytes);
   if (n < 0) throw new ValueError(`negative buffersize in ${method}`);
   if (n > b.length) {
-    throw new ValueError("buffer too small for requested bytes");
+    throw new ValueError(
+      method === "recvfrom_into"
+        ? "nbytes is greater than the length of the buffer"
+        : "buffer too small for requested bytes",
+    );
   }
   return n === 0 ? b : b.subarray(0, n);
 }
@@ -944,10 +947,10 @@ export class Socket {
     ) {
       v = toInt(value);
     } else {
-      const b = bytesLike(value);
+      const b = bytesView(value);
       if (b === null) {
         throw new TypeError(
-          `a bytes-like object is required, not '${pyType(value)}'`,
+          `a bytes-like object is required, not '${pyTypeName(value)}'`,
         );
       }
       v = b;

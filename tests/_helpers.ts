@@ -1,0 +1,364 @@
+// Fixtures shared by the conformance and interop suites: sockets made on a
+// chosen backend, connected pairs that close everything when disposed, and
+// small assertions for Python's typed errors. Every wait here is bounded, so a
+// hang fails its test instead of stalling the run.
+import assert from "node:assert/strict";
+import {
+  AF_INET,
+  AF_INET6,
+  OSError,
+  SOCK_DGRAM,
+  SOCK_STREAM,
+  type Socket,
+  socket,
+} from "../mod.ts";
+
+/** Every backend the conformance suite runs on. */
+export const BACKENDS = ["deno", "libc"] as const;
+/** One of {@linkcode BACKENDS}. */
+export type BackendName = typeof BACKENDS[number];
+/** An address as `bind()` takes it. */
+export type Addr = Parameters<Socket["bind"]>[0];
+
+// The libc backend opens libc.so.6 once per process and keeps it. Open it
+// here, outside any test, so the resource sanitizer does not charge that to
+// whichever libc test happens to run first.
+socket(AF_INET, SOCK_STREAM, 0, { backend: "libc" }).close();
+
+/** The longest a single awaited step may take before its test fails. */
+export const STEP_MS = 3000;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** The UTF-8 bytes of `s`. */
+export function bytes(s: string): Uint8Array {
+  return encoder.encode(s);
+}
+
+/** The UTF-8 text of `b`. */
+export function text(b: Uint8Array): string {
+  return decoder.decode(b);
+}
+
+/** `n` bytes of a pattern that shows reordering, loss and duplication. */
+export function pattern(n: number, seed = 0): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = (seed * 2654435761 + 12345) >>> 0;
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    out[i] = x >>> 24;
+  }
+  return out;
+}
+
+/** Hex SHA-256 of `b`. */
+export async function sha256(b: Uint8Array): Promise<string> {
+  const d = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", b as Uint8Array<ArrayBuffer>),
+  );
+  return Array.from(d, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/** Resolve after `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * `promise`, or a rejection once `ms` milliseconds passed, so that a hang
+ * fails the test. The timer is always cleared (the op sanitizer sees it).
+ */
+export function withTimeout<T>(
+  promise: Promise<T>,
+  ms: number = STEP_MS,
+  what = "operation",
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${what} did not settle within ${ms} ms`)),
+      ms,
+    );
+  });
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+}
+
+/** A socket on `backend`. */
+export function sock(
+  backend: BackendName,
+  family: number = AF_INET,
+  type: number = SOCK_STREAM,
+  proto = 0,
+): Socket {
+  return socket(family, type, proto, { backend });
+}
+
+/** A temp dir holding one unix socket path; the dir goes on dispose. */
+export interface TempUnixPath extends Disposable {
+  readonly dir: string;
+  readonly path: string;
+}
+
+/** A fresh temp dir and a socket path inside it, removed on dispose. */
+export function tempUnixPath(name = "s"): TempUnixPath {
+  const dir = Deno.makeTempDirSync({ prefix: "pysock-" });
+  return {
+    dir,
+    path: `${dir}/${name}`,
+    [Symbol.dispose]() {
+      try {
+        Deno.removeSync(dir, { recursive: true });
+      } catch {
+        // Already gone.
+      }
+    },
+  };
+}
+
+/** A unique Linux abstract unix name (leading NUL byte). */
+export function abstractName(): Uint8Array {
+  return bytes(`\0pysock-test-${crypto.randomUUID()}`);
+}
+
+/** Where a fixture binds: loopback for IP, a temp path or abstract name for unix. */
+export type Where = "path" | "abstract";
+
+/** A listening socket and the address to connect to. */
+export interface Listener extends Disposable, AsyncDisposable {
+  readonly sock: Socket;
+  readonly addr: Addr;
+}
+
+function closeAll(items: (Socket | Disposable | undefined)[]): void {
+  for (const item of items) {
+    if (item === undefined) continue;
+    try {
+      if ("close" in item) item.close();
+      else item[Symbol.dispose]();
+    } catch {
+      // Disposal goes on; the test reports its own failure.
+    }
+  }
+}
+
+function disposable<T extends object>(
+  value: T,
+  items: (Socket | Disposable | undefined)[],
+): T & Disposable & AsyncDisposable {
+  return Object.assign(value, {
+    [Symbol.dispose]: () => closeAll(items),
+    [Symbol.asyncDispose]: () => Promise.resolve(closeAll(items)),
+  });
+}
+
+/** Bind `s` to a fresh loopback / temp address for `family`; returns the temp dir to drop. */
+function bindLocal(
+  s: Socket,
+  family: number,
+  where: Where = "path",
+): TempUnixPath | undefined {
+  if (family === AF_INET) s.bind(["127.0.0.1", 0]);
+  else if (family === AF_INET6) s.bind(["::1", 0]);
+  else if (where === "abstract") s.bind(abstractName());
+  else {
+    const tmp = tempUnixPath();
+    try {
+      s.bind(tmp.path);
+    } catch (e) {
+      tmp[Symbol.dispose]();
+      throw e;
+    }
+    return tmp;
+  }
+  return undefined;
+}
+
+/** What to connect to for a socket bound by {@linkcode bindLocal}. */
+function connectAddr(s: Socket, family: number): Addr {
+  const name = s.getsockname() as Addr;
+  // Helpers connect with the 2-tuple; the 4-tuple has a test of its own.
+  if (family === AF_INET6 && Array.isArray(name)) return [name[0], name[1]];
+  return name;
+}
+
+/** A listening stream socket on loopback (or a temp unix path). */
+export function listener(
+  backend: BackendName,
+  family: number = AF_INET,
+  where: Where = "path",
+): Listener {
+  const s = sock(backend, family);
+  let tmp: TempUnixPath | undefined;
+  try {
+    tmp = bindLocal(s, family, where);
+    s.listen();
+    return disposable({ sock: s, addr: connectAddr(s, family) }, [s, tmp]);
+  } catch (e) {
+    closeAll([s, tmp]);
+    throw e;
+  }
+}
+
+/** A connected stream pair: `client` connected to `listener`, `server` accepted. */
+export interface Pair extends Disposable, AsyncDisposable {
+  readonly client: Socket;
+  readonly server: Socket;
+  readonly listener: Socket;
+  readonly addr: Addr;
+}
+
+/** A connected stream pair, all of it closed on dispose. */
+export async function connectedPair(
+  backend: BackendName,
+  family: number = AF_INET,
+  where: Where = "path",
+): Promise<Pair> {
+  const l = listener(backend, family, where);
+  const client = sock(backend, family);
+  let server: Socket | undefined;
+  try {
+    const [, accepted] = await withTimeout(
+      Promise.all([client.connect(l.addr), l.sock.accept()]),
+      STEP_MS,
+      "connect + accept",
+    );
+    server = accepted[0];
+    return disposable(
+      { client, server, listener: l.sock, addr: l.addr },
+      [client, server, l],
+    );
+  } catch (e) {
+    closeAll([client, server, l]);
+    throw e;
+  }
+}
+
+/** Two bound datagram sockets. */
+export interface DgramPair extends Disposable, AsyncDisposable {
+  readonly a: Socket;
+  readonly b: Socket;
+  readonly aAddr: Addr;
+  readonly bAddr: Addr;
+}
+
+/** Two datagram sockets bound on loopback (or temp unix paths). */
+export function udpPair(
+  backend: BackendName,
+  family: number = AF_INET,
+): DgramPair {
+  const a = sock(backend, family, SOCK_DGRAM);
+  const b = sock(backend, family, SOCK_DGRAM);
+  const tmps: (TempUnixPath | undefined)[] = [];
+  try {
+    tmps.push(bindLocal(a, family));
+    tmps.push(bindLocal(b, family));
+    return disposable(
+      { a, b, aAddr: connectAddr(a, family), bAddr: connectAddr(b, family) },
+      [a, b, ...tmps],
+    );
+  } catch (e) {
+    closeAll([a, b, ...tmps]);
+    throw e;
+  }
+}
+
+/** A port on 127.0.0.1 nothing listens on (TCP and UDP), just released. */
+export function deadPort(backend: BackendName, type = SOCK_STREAM): number {
+  using s = sock(backend, AF_INET, type);
+  s.bind(["127.0.0.1", 0]);
+  return (s.getsockname() as [string, number])[1];
+}
+
+/** Read exactly `n` bytes (or up to EOF), bounded by `ms` in all. */
+export async function recvExactly(
+  s: Socket,
+  n: number,
+  ms: number = STEP_MS,
+): Promise<Uint8Array> {
+  const out = new Uint8Array(n);
+  let got = 0;
+  const deadline = Date.now() + ms;
+  while (got < n) {
+    const left = deadline - Date.now();
+    if (left <= 0) throw new Error(`only ${got} of ${n} bytes within ${ms} ms`);
+    const chunk = await withTimeout(
+      s.recv(Math.min(n - got, 1 << 20)),
+      left,
+      "recv",
+    );
+    if (chunk.length === 0) break;
+    out.set(chunk, got);
+    got += chunk.length;
+  }
+  return out.subarray(0, got);
+}
+
+type ErrorClass = abstract new (...args: never[]) => Error;
+
+/** What an expected error must carry: errno, message, or both. */
+export interface Expect {
+  errno?: number | null;
+  message?: string | RegExp;
+}
+
+function check(e: unknown, Class: ErrorClass, expect: Expect): Error {
+  assert.ok(
+    e instanceof Class,
+    `expected ${Class.name}, got ${
+      e instanceof Error ? `${e.name}: ${e.message}` : String(e)
+    }`,
+  );
+  if ("errno" in expect) {
+    assert.equal((e as OSError).errno, expect.errno, `errno of ${e}`);
+  }
+  if (typeof expect.message === "string") {
+    assert.equal(e.message, expect.message);
+  } else if (expect.message) {
+    assert.match(e.message, expect.message);
+  }
+  return e;
+}
+
+/**
+ * `fn` throws or rejects (either is fine for an async method) with an
+ * instance of `Class` carrying `expect`; bounded in time.
+ */
+export async function raises(
+  fn: () => unknown,
+  Class: ErrorClass,
+  expect: Expect = {},
+  ms: number = STEP_MS,
+): Promise<Error> {
+  let result: unknown;
+  try {
+    result = fn();
+    if (result instanceof Promise) result = await withTimeout(result, ms);
+  } catch (e) {
+    return check(e, Class, expect);
+  }
+  assert.fail(`expected ${Class.name}, but it returned ${String(result)}`);
+}
+
+/** `fn` throws synchronously an instance of `Class` carrying `expect`. */
+export function raisesSync(
+  fn: () => unknown,
+  Class: ErrorClass,
+  expect: Expect = {},
+): Error {
+  let result: unknown;
+  try {
+    result = fn();
+  } catch (e) {
+    return check(e, Class, expect);
+  }
+  if (result instanceof Promise) result.catch(() => {});
+  assert.fail(`expected ${Class.name} thrown, but it returned ${result}`);
+}
+
+/** The typed OSError the deno backend raises for what only libc can do. */
+export function needsLibc(e: Error): void {
+  check(e, OSError, { message: /backend: "libc"/ });
+}
+
+export { hasPython, python, type PythonPeer } from "./_python.ts";

@@ -1,0 +1,100 @@
+// python3 peers for the interop and live-comparison tests. Imports nothing
+// from the module under test, so errors and constants tests load without it.
+
+/** The longest a single awaited step may take before its test fails. */
+const STEP_MS = 3000;
+
+/**
+ * \`promise\`, or a rejection once \`ms\` milliseconds passed; the timer is
+ * always cleared.
+ */
+function withTimeout<T>(
+  promise: Promise<T>,
+  ms: number,
+  what: string,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${what} did not settle within ${ms} ms`)),
+      ms,
+    );
+  });
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+}
+
+/** Whether python3 runs here. */
+export const hasPython: boolean = (() => {
+  try {
+    return new Deno.Command("python3", {
+      args: ["-c", "pass"],
+      stdout: "null",
+      stderr: "null",
+    }).outputSync().success;
+  } catch {
+    return false;
+  }
+})();
+
+/** A python3 child whose stdout lines can be read; killed and awaited on dispose. */
+export interface PythonPeer extends AsyncDisposable {
+  /** The next line the child printed (without the newline), bounded in time. */
+  line(ms?: number): Promise<string>;
+  /** Wait for the child to exit; its status and stderr. */
+  finish(ms?: number): Promise<{ code: number; stderr: string }>;
+}
+
+/** Run `python3 -c code ...args` (`sys.argv[1:]`), its stdout read line by line. */
+export function python(code: string, ...args: (string | number)[]): PythonPeer {
+  const child = new Deno.Command("python3", {
+    args: ["-c", code, ...args.map(String)],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const stderr = new Response(child.stderr).text();
+  let buffered = "";
+  let done = false;
+  let finished: Promise<{ code: number; stderr: string }> | undefined;
+  const finish = () =>
+    finished ??= (async () => {
+      while (!done) {
+        const r = await reader.read();
+        if (r.done) done = true;
+      }
+      reader.releaseLock();
+      const status = await child.status;
+      return { code: status.code, stderr: await stderr };
+    })();
+  return {
+    async line(ms = STEP_MS) {
+      const deadline = Date.now() + ms;
+      while (!buffered.includes("\n")) {
+        if (done) throw new Error(`python exited; stderr: ${await stderr}`);
+        const r = await withTimeout(
+          reader.read(),
+          Math.max(1, deadline - Date.now()),
+          "python output",
+        );
+        if (r.done) done = true;
+        else buffered += r.value;
+      }
+      const i = buffered.indexOf("\n");
+      const out = buffered.slice(0, i);
+      buffered = buffered.slice(i + 1);
+      return out;
+    },
+    finish(ms = STEP_MS) {
+      return withTimeout(finish(), ms, "python exit");
+    },
+    async [Symbol.asyncDispose]() {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // It has exited already.
+      }
+      await finish();
+    },
+  };
+}
