@@ -4,7 +4,6 @@
 // cannot do as an OSError that names the libc backend.
 import dgram from "node:dgram";
 import {
-  AF_INET,
   AF_INET6,
   AF_UNIX,
   errno as E,
@@ -202,12 +201,11 @@ class DenoStream implements BackendSocket {
   readonly #fd = nextFd++;
   readonly #opts: Options;
   #closed = false;
+  // Deno cannot bind without listening, so bind() listens at once: the port
+  // is held from bind() on (a bind-release-listen dance would let another
+  // socket take an ephemeral port in between), and listen() only starts
+  // accept(). Deno's backlog (511) applies.
   #listener: Deno.Listener | null = null;
-  // A bound TCP socket that is not listening yet: its name, port resolved.
-  // Deno cannot bind without listening, so bind() reserves the port, notes
-  // the name and lets go; listen() takes it with the backlog. Until then a
-  // connect to it is refused, as in Python.
-  #bound: [string, number] | null = null;
   #listening = false;
   #pendingAccept: Promise<Deno.Conn> | null = null;
   #conn: Deno.Conn | null = null;
@@ -257,18 +255,13 @@ class DenoStream implements BackendSocket {
     return this.#closed ? -1 : this.#fd;
   }
 
-  #listen(addr: SockAddr, backlog?: number): Deno.Listener {
+  #listen(addr: SockAddr): Deno.Listener {
     try {
       if (this.#family === AF_UNIX) {
         return Deno.listen({ transport: "unix", path: unixPath(addr) });
       }
       const [hostname, port] = addr as [string, number];
-      return Deno.listen({
-        transport: "tcp",
-        hostname,
-        port,
-        tcpBacklog: backlog,
-      });
+      return Deno.listen({ transport: "tcp", hostname, port });
     } catch (e) {
       throw translate(e);
     }
@@ -292,36 +285,20 @@ class DenoStream implements BackendSocket {
 
   bind(addr: SockAddr): void {
     this.#check();
-    if (this.#listener || this.#bound || this.#conn || this.#connecting) {
+    if (this.#listener || this.#conn || this.#connecting) {
       throw new OSError(E.EINVAL);
     }
-    if (this.#family === AF_UNIX) {
-      this.#listener = unixPath(addr) === ""
-        ? this.#autobindUnix()
-        : this.#listen(addr);
-      return;
-    }
-    const probe = this.#listen(addr);
-    this.#bound = fromDeno(AF_INET, probe.addr) as [string, number];
-    probe.close();
+    const empty = this.#family === AF_UNIX && unixPath(addr) === "";
+    this.#listener = empty ? this.#autobindUnix() : this.#listen(addr);
   }
 
-  listen(backlog: number): void {
+  listen(_backlog: number): void {
     this.#check();
     if (this.#conn || this.#connecting) throw new OSError(E.EINVAL);
-    if (this.#listening) return;
-    if (this.#family === AF_UNIX) {
-      this.#listener ??= this.#autobindUnix();
-    } else {
-      const wildcard: [string, number] = [
-        this.#family === AF_INET6 ? "::" : "0.0.0.0",
-        0,
-      ];
-      this.#listener = this.#listen(
-        this.#bound ?? wildcard,
-        Math.max(backlog, 1),
-      );
-      this.#bound = null;
+    if (this.#listener === null) {
+      this.#listener = this.#family === AF_UNIX
+        ? this.#autobindUnix()
+        : this.#listen(this.#family === AF_INET6 ? ["::", 0] : ["0.0.0.0", 0]);
     }
     this.#listening = true;
   }
@@ -383,7 +360,7 @@ class DenoStream implements BackendSocket {
       return;
     }
     if (this.#listening) throw new OSError(E.EISCONN);
-    if (this.#listener || this.#bound) {
+    if (this.#listener) {
       throw new OSError(
         E.EOPNOTSUPP,
         `connect() after bind() (a source address) is not possible with Deno's networking; ${LIBC_HINT}`,
@@ -646,7 +623,7 @@ class DenoStream implements BackendSocket {
     // Linux ignores the address on a connected stream socket.
     if (this.#conn === null && !this.#connecting) {
       return Promise.reject(
-        new OSError(this.#listener || this.#bound ? E.ENOTCONN : E.EPIPE),
+        new OSError(this.#listener ? E.ENOTCONN : E.EPIPE),
       );
     }
     return this.send(data, flags, wait);
@@ -670,13 +647,6 @@ class DenoStream implements BackendSocket {
     if (this.#anonymous) return "";
     if (this.#conn) return fromDeno(this.#family, this.#conn.localAddr);
     if (this.#listener) return fromDeno(this.#family, this.#listener.addr);
-    if (this.#bound) {
-      return fromDeno(this.#family, {
-        transport: "tcp",
-        hostname: this.#bound[0],
-        port: this.#bound[1],
-      });
-    }
     return unboundName(this.#family);
   }
 

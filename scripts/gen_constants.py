@@ -2,9 +2,10 @@
 """Writes constants.ts from CPython's socket, errno and os modules on this machine.
 
 The numbers users see in Python are the numbers this module exports, so they
-are read from Python itself rather than typed in. Run on Linux:
-    python3 scripts/gen_constants.py > constants.ts
-    python3 scripts/gen_constants.py strerror > _strerror.ts
+are read from Python itself rather than typed in. Run on Linux with a CPython built with every optional family (Debian's
+/usr/bin/python3 has Bluetooth; some builds leave it out):
+    /usr/bin/python3 scripts/gen_constants.py > constants.ts
+    /usr/bin/python3 scripts/gen_constants.py strerror > _strerror.ts
     deno fmt constants.ts _strerror.ts
 """
 import errno
@@ -34,6 +35,8 @@ GROUPS = [
     ("EAI_", "getaddrinfo() error codes (negative, as gaierror.errno)", "getaddrinfo() error code"),
     ("INADDR_", "IPv4 addresses, as host-order numbers", "IPv4 address"),
     ("PACKET_", "AF_PACKET packet types", "AF_PACKET packet type"),
+    ("BTPROTO_", "AF_BLUETOOTH protocols", "Bluetooth protocol"),
+    ("HCI_", "Bluetooth HCI options", "Bluetooth HCI option"),
     ("NETLINK_", "AF_NETLINK protocols", "Netlink protocol"),
     ("CAN_", "AF_CAN protocols and options", "CAN constant"),
     ("J1939_", "CAN J1939 constants", "J1939 constant"),
