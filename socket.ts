@@ -730,7 +730,7 @@ export class Socket {
   async sendall(data: ArrayBufferView | ArrayBuffer, flags = 0): Promise<void> {
     let bytes = sendable(data);
     const f = toInt(flags);
-    const sock = this.#live();
+    this.#live();
     const wait = this.#wait(f);
     const deadline = wait === null || wait === 0
       ? wait
@@ -741,7 +741,8 @@ export class Socket {
         left = deadline - performance.now();
         if (left <= 0) throw new TimeoutError("timed out");
       }
-      const n = await (this.#sock ?? sock).send(bytes, f, left);
+      // #live() each time: a close() during the call stops it with EBADF.
+      const n = await this.#live().send(bytes, f, left);
       bytes = bytes.subarray(n);
     } while (bytes.length > 0);
   }
