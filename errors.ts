@@ -43,9 +43,9 @@ import { STRERROR } from "./_strerror.ts";
  */
 export class OSError extends Error {
   /** The errno number, or `null` when the error has none. */
-  readonly errno: number | null;
+  readonly errno!: number | null;
   /** The operating system's text for `errno`, or `null`. */
-  readonly strerror: string | null;
+  readonly strerror!: string | null;
 
   /**
    * Make an OSError (or the subclass for `errno`).
@@ -63,17 +63,18 @@ export class OSError extends Error {
     const text = n === null
       ? null
       : strerror ?? STRERROR[n] ?? `Unknown error ${n}`;
+    if (new.target === OSError && n !== null) {
+      const Class = errnoClass(n);
+      // Python's OSError.__new__ picks the subclass from the errno; choosing
+      // before super() builds one error, not two.
+      if (Class !== OSError) return new Class(n, text, options);
+    }
     super(
       n === null ? (errnoOrMessage ?? "") as string : `[Errno ${n}] ${text}`,
       options,
     );
     this.errno = n;
     this.strerror = text;
-    if (new.target === OSError && n !== null) {
-      const Class = errnoClass(n);
-      // Python's OSError.__new__ picks the subclass from the errno.
-      if (Class !== OSError) return new Class(n, text, options);
-    }
   }
 }
 OSError.prototype.name = "OSError";
