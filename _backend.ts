@@ -55,6 +55,15 @@ export interface BackendSocket {
     flags: number,
     wait: Wait,
   ): Promise<[number, SockAddr | null]>;
+  /**
+   * Optional: recvfrom(2) that returns the bytes received, sized to what
+   * came (recv(bufsize) then needs no zero-filled buffer of bufsize).
+   */
+  recvBytes?(
+    size: number,
+    flags: number,
+    wait: Wait,
+  ): Promise<[Uint8Array, SockAddr | null]>;
   /** send(2): resolves with the bytes accepted (may be fewer than given). */
   send(data: Uint8Array, flags: number, wait: Wait): Promise<number>;
   /** sendto(2); autobinds an unbound socket as the kernel does. */

@@ -1,36 +1,23 @@
-// The Deno backend: TCP and unix stream sockets on Deno.listen / Deno.connect,
-// UDP on node:dgram (no --unstable-net needed). It emulates the kernel's
+// The Deno backend: TCP and unix stream sockets on Deno.listen / Deno.connect
+// (UDP is in _deno_udp.ts). It emulates the kernel's
 // socket state machine where Deno's API has none, and reports what Deno
 // cannot do as an OSError that names the libc backend.
-import dgram from "node:dgram";
 import {
   AF_INET6,
   AF_UNIX,
   errno as E,
-  IP_TTL,
-  IPPROTO_IP,
   IPPROTO_TCP,
-  MSG_CMSG_CLOEXEC,
-  MSG_DONTWAIT,
-  MSG_NOSIGNAL,
   MSG_PEEK,
   MSG_WAITALL,
   SHUT_RD,
   SHUT_WR,
-  SO_ACCEPTCONN,
-  SO_BROADCAST,
-  SO_DOMAIN,
-  SO_ERROR,
   SO_KEEPALIVE,
-  SO_PROTOCOL,
-  SO_REUSEADDR,
-  SO_TYPE,
   SOCK_DGRAM,
   SOCK_STREAM,
   SOL_SOCKET,
   TCP_NODELAY,
 } from "./constants.ts";
-import { OSError, PermissionError } from "./errors.ts";
+import { OSError } from "./errors.ts";
 import {
   type Backend,
   type BackendSocket,
@@ -41,71 +28,25 @@ import {
   type Wait,
   waitExpired,
 } from "./_backend.ts";
+import {
+  LIBC_HINT,
+  noDescriptor,
+  optionBytes,
+  Options,
+  pseudoFd,
+  RECV_FLAGS,
+  SEND_FLAGS,
+  translate,
+  unboundName,
+  unsupportedFlags,
+} from "./_deno_common.ts";
+import { DenoUdp } from "./_deno_udp.ts";
 
-const LIBC_HINT = 'use socket(..., { backend: "libc" }) (needs --allow-ffi)';
-const RECV_FLAGS = MSG_PEEK | MSG_WAITALL | MSG_DONTWAIT | MSG_NOSIGNAL |
-  MSG_CMSG_CLOEXEC;
-const SEND_FLAGS = MSG_DONTWAIT | MSG_NOSIGNAL;
 // accept() errors that mean only that this one client is already gone.
 const DEAD_PEER = new Set<number>([E.ENOTCONN, E.ECONNRESET, E.ECONNABORTED]);
 // One write-behind chunk at most (see DenoStream.send).
 const CHUNK = 1 << 18;
 const READ_BUFFER = 1 << 16;
-
-const CLASS_ERRNO: ReadonlyArray<[string, number]> = [
-  ["ConnectionRefused", E.ECONNREFUSED],
-  ["ConnectionReset", E.ECONNRESET],
-  ["ConnectionAborted", E.ECONNABORTED],
-  ["NotConnected", E.ENOTCONN],
-  ["AddrInUse", E.EADDRINUSE],
-  ["AddrNotAvailable", E.EADDRNOTAVAIL],
-  ["BrokenPipe", E.EPIPE],
-  ["AlreadyExists", E.EEXIST],
-  ["NotFound", E.ENOENT],
-  ["PermissionDenied", E.EACCES],
-  ["TimedOut", E.ETIMEDOUT],
-  ["WouldBlock", E.EAGAIN],
-  ["InvalidData", E.EINVAL],
-  ["NetworkUnreachable", E.ENETUNREACH],
-  ["IsADirectory", E.EISDIR],
-  ["NotADirectory", E.ENOTDIR],
-  ["BadResource", E.EBADF],
-  ["Interrupted", E.EBADF],
-];
-
-/**
- * Any error from Deno or node:* as the OSError Python would raise. A missing
- * permission becomes a PermissionError that keeps Deno's text, which names
- * the flag to run with.
- */
-export function translate(e: unknown): Error {
-  if (
-    e instanceof OSError || e instanceof TypeError || e instanceof RangeError
-  ) return e;
-  if (e instanceof Deno.errors.NotCapable) {
-    return new PermissionError(E.EACCES, (e as Error).message, { cause: e });
-  }
-  const err = e as { code?: unknown; name?: string; message?: string };
-  if (typeof err?.code === "string") {
-    const n = (E as Record<string, number>)[err.code];
-    if (n !== undefined) return new OSError(n, undefined, { cause: e });
-  }
-  for (const [name, n] of CLASS_ERRNO) {
-    const Class = (Deno.errors as Record<string, unknown>)[name];
-    if (typeof Class === "function" && e instanceof (Class as typeof Error)) {
-      return n === E.EBADF ? badFd() : new OSError(n, undefined, { cause: e });
-    }
-  }
-  return new OSError(
-    `${err?.name ?? "Error"}: ${err?.message ?? String(e)}`,
-    null,
-    { cause: e },
-  );
-}
-
-// Deno exposes no descriptors; these stand in, far above any real one so a
-// pseudo number is never mistaken for a real descriptor.
-let nextFd = 0x40000000;
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
@@ -123,82 +64,10 @@ function fromDeno(family: number, addr: Deno.Addr): SockAddr {
   return family === AF_INET6 ? [hostname, port, 0, 0] : [hostname, port];
 }
 
-function unboundName(family: number): SockAddr {
-  if (family === AF_UNIX) return "";
-  return family === AF_INET6 ? ["::", 0, 0, 0] : ["0.0.0.0", 0];
-}
-
-/** Python's socket options that Deno can honour, with their recorded values. */
-class Options {
-  readonly values = new Map<string, number>();
-  constructor(readonly family: number, readonly type: number) {}
-
-  set(level: number, option: number, value: number | Uint8Array): number {
-    const known = (level === SOL_SOCKET &&
-      (option === SO_REUSEADDR || option === SO_KEEPALIVE ||
-        option === SO_BROADCAST)) ||
-      (level === IPPROTO_TCP && option === TCP_NODELAY &&
-        this.type === SOCK_STREAM) ||
-      (level === IPPROTO_IP && option === IP_TTL && this.type === SOCK_DGRAM);
-    if (!known) {
-      throw new OSError(
-        E.ENOPROTOOPT,
-        `Protocol not available: option (${level}, ${option}) cannot be set through Deno's networking; ${LIBC_HINT}`,
-      );
-    }
-    const v = typeof value === "number"
-      ? value
-      : value.length >= 4
-      ? new DataView(value.buffer, value.byteOffset).getInt32(0, true)
-      : 0;
-    this.values.set(`${level}:${option}`, v);
-    return v;
-  }
-
-  get(level: number, option: number, listening: boolean): number {
-    if (level === SOL_SOCKET) {
-      if (option === SO_TYPE) return this.type;
-      if (option === SO_DOMAIN) return this.family;
-      if (option === SO_ERROR) return 0;
-      if (option === SO_ACCEPTCONN) return listening ? 1 : 0;
-      if (option === SO_PROTOCOL) {
-        return this.family === AF_UNIX ? 0 : this.type === SOCK_STREAM ? 6 : 17;
-      }
-    }
-    const v = this.values.get(`${level}:${option}`);
-    if (v !== undefined) return v === 0 ? 0 : option === IP_TTL ? v : 1;
-    if (level === IPPROTO_IP && option === IP_TTL && this.type === SOCK_DGRAM) {
-      return 64;
-    }
-    if (
-      (level === SOL_SOCKET &&
-        (option === SO_REUSEADDR || option === SO_KEEPALIVE ||
-          option === SO_BROADCAST)) ||
-      (level === IPPROTO_TCP && option === TCP_NODELAY &&
-        this.type === SOCK_STREAM)
-    ) return 0;
-    throw new OSError(
-      E.ENOPROTOOPT,
-      `Protocol not available: option (${level}, ${option}) cannot be read through Deno's networking; ${LIBC_HINT}`,
-    );
-  }
-
-  flag(level: number, option: number): boolean {
-    return (this.values.get(`${level}:${option}`) ?? 0) !== 0;
-  }
-}
-
-function noDescriptor(what: string): OSError {
-  return new OSError(
-    E.EOPNOTSUPP,
-    `${what}: Deno's networking has no descriptors; ${LIBC_HINT}`,
-  );
-}
-
 /** A TCP or unix stream socket on Deno.listen / Deno.connect. */
 class DenoStream implements BackendSocket {
   readonly #family: number;
-  readonly #fd = nextFd++;
+  readonly #fd = pseudoFd();
   readonly #opts: Options;
   #closed = false;
   // Deno cannot bind without listening, so bind() listens at once: the port
@@ -678,13 +547,7 @@ class DenoStream implements BackendSocket {
   ): number | Uint8Array {
     this.#check();
     const v = this.#opts.get(level, option, this.#listening);
-    if (buflen === 0) return v;
-    const out = new Uint8Array(Math.min(buflen, 4));
-    new DataView(new ArrayBuffer(4)).setInt32(0, v, true);
-    const bytes = new Uint8Array(4);
-    new DataView(bytes.buffer).setInt32(0, v, true);
-    out.set(bytes.subarray(0, out.length));
-    return out;
+    return buflen === 0 ? v : optionBytes(v, buflen);
   }
 
   close(): void {
@@ -699,325 +562,6 @@ class DenoStream implements BackendSocket {
         conn.close();
       } catch {
         // Already closed by Deno (the peer went away): nothing to release.
-      }
-    }
-  }
-
-  detach(): number {
-    throw noDescriptor("detach()");
-  }
-
-  dup(): BackendSocket {
-    this.#check();
-    throw noDescriptor("dup()");
-  }
-}
-
-function unsupportedFlags(flags: number): OSError {
-  return new OSError(
-    E.EOPNOTSUPP,
-    `Operation not supported: flags 0x${
-      flags.toString(16)
-    } need the kernel's socket; ${LIBC_HINT}`,
-  );
-}
-
-interface Datagram {
-  data: Uint8Array;
-  from: SockAddr;
-}
-
-// Like the kernel's receive buffer: past this, new datagrams are dropped.
-const QUEUE_BYTES = 4 << 20;
-const QUEUE_COUNT = 4096;
-
-/** A UDP socket on node:dgram, which needs no --unstable-net. */
-class DenoUdp implements BackendSocket {
-  readonly #family: number;
-  readonly #fd = nextFd++;
-  readonly #opts: Options;
-  #sock: dgram.Socket | null = null;
-  #closed = false;
-  #peer: [string, number] | null = null;
-  #queue: Datagram[] = [];
-  #head = 0;
-  #queued = 0;
-  #arrived: PromiseWithResolvers<void> | null = null;
-  #waiting = 0;
-  #keepAlive: ReturnType<typeof setInterval> | undefined;
-  #shutRd = false;
-
-  constructor(family: number) {
-    this.#family = family;
-    this.#opts = new Options(family, SOCK_DGRAM);
-  }
-
-  fileno(): number {
-    return this.#closed ? -1 : this.#fd;
-  }
-
-  #check(): void {
-    if (this.#closed) throw badFd();
-  }
-
-  bind(addr: SockAddr): void {
-    this.#check();
-    if (this.#sock) throw new OSError(E.EINVAL);
-    this.#open(addr as [string, number]);
-  }
-
-  #open([host, port]: [string, number]): dgram.Socket {
-    // A lookup that answers synchronously makes node:dgram bind synchronously,
-    // so getsockname() and EADDRINUSE are right when bind() returns.
-    const v6 = this.#family === AF_INET6;
-    const sock = dgram.createSocket({
-      type: v6 ? "udp6" : "udp4",
-      reuseAddr: this.#opts.flag(SOL_SOCKET, SO_REUSEADDR),
-      lookup: ((
-        address: string,
-        _o: unknown,
-        cb: (e: null, a: string, f: number) => void,
-      ) => cb(null, address, v6 ? 6 : 4)) as unknown as dgram.SocketOptions[
-        "lookup"
-      ],
-    });
-    // Deno's dgram honours unref() only for receives started after it, so it
-    // comes before bind(): an idle socket never keeps the process alive, as
-    // in Python; a pending blocking recv holds it open instead (#nextArrival).
-    sock.unref();
-    let failure: unknown = null;
-    const onError = (e: unknown) => failure = e;
-    sock.once("error", onError);
-    try {
-      sock.bind({ port, address: host });
-    } catch (e) {
-      failure = e;
-    }
-    sock.off("error", onError);
-    if (failure === null) {
-      try {
-        sock.address();
-      } catch (e) {
-        failure = e;
-      }
-    }
-    if (failure !== null) {
-      try {
-        sock.close();
-      } catch {
-        // Never opened: nothing to release.
-      }
-      throw translate(failure);
-    }
-    sock.on("error", () => {});
-    sock.on(
-      "message",
-      (msg: Uint8Array, rinfo: dgram.RemoteInfo) => this.#deliver(msg, rinfo),
-    );
-    if (this.#opts.flag(SOL_SOCKET, SO_BROADCAST)) sock.setBroadcast(true);
-    this.#sock = sock;
-    return sock;
-  }
-
-  #autobind(toward?: string): dgram.Socket {
-    if (this.#sock) return this.#sock;
-    // Route selection is the kernel's; for a loopback peer the source is loopback.
-    const v6 = this.#family === AF_INET6;
-    const host = toward === "::1"
-      ? "::1"
-      : toward?.startsWith("127.")
-      ? "127.0.0.1"
-      : v6
-      ? "::"
-      : "0.0.0.0";
-    return this.#open([host, 0]);
-  }
-
-  #deliver(msg: Uint8Array, rinfo: dgram.RemoteInfo): void {
-    const peer = this.#peer;
-    if (peer && (rinfo.port !== peer[1] || rinfo.address !== peer[0])) return;
-    if (
-      this.#queue.length - this.#head >= QUEUE_COUNT ||
-      this.#queued + msg.length > QUEUE_BYTES
-    ) return;
-    const from: SockAddr = this.#family === AF_INET6
-      ? [rinfo.address, rinfo.port, 0, 0]
-      : [rinfo.address, rinfo.port];
-    this.#queue.push({ data: msg, from });
-    this.#queued += msg.length;
-    this.#arrived?.resolve();
-    this.#arrived = null;
-  }
-
-  listen(_backlog: number): void {
-    this.#check();
-    throw new OSError(E.EOPNOTSUPP);
-  }
-
-  accept(_wait: Wait): Promise<[BackendSocket, SockAddr | null]> {
-    return Promise.reject(this.#closed ? badFd() : new OSError(E.EOPNOTSUPP));
-  }
-
-  connect(addr: SockAddr, _wait: Wait): Promise<void> {
-    try {
-      this.#check();
-      const [host, port] = addr as [string, number];
-      this.#autobind(host);
-      this.#peer = [host, port];
-      return Promise.resolve();
-    } catch (e) {
-      return Promise.reject(e);
-    }
-  }
-
-  async recv(buf: Uint8Array, flags: number, wait: Wait): Promise<number> {
-    return (await this.recvfrom(buf, flags, wait))[0];
-  }
-
-  async recvfrom(
-    buf: Uint8Array,
-    flags: number,
-    wait: Wait,
-  ): Promise<[number, SockAddr | null]> {
-    this.#check();
-    if (flags & ~RECV_FLAGS) throw unsupportedFlags(flags & ~RECV_FLAGS);
-    if (this.#shutRd) return [0, null];
-    while (this.#head === this.#queue.length) {
-      if (wait === 0) throw waitExpired(0);
-      await this.#nextArrival(wait);
-      this.#check();
-    }
-    const d = this.#queue[this.#head];
-    if (!(flags & MSG_PEEK)) {
-      this.#queue[this.#head++] = undefined as unknown as Datagram;
-      this.#queued -= d.data.length;
-      if (this.#head === this.#queue.length) {
-        this.#queue = [];
-        this.#head = 0;
-      }
-    }
-    // A datagram longer than the buffer is truncated, as the kernel does.
-    const n = Math.min(buf.length, d.data.length);
-    buf.set(d.data.subarray(0, n));
-    return [n, d.from];
-  }
-
-  async #nextArrival(wait: Wait): Promise<void> {
-    const arrived = this.#arrived ??= Promise.withResolvers<void>();
-    // The receive loop is unref'd; while a call waits, this interval keeps
-    // the process alive for it.
-    if (this.#waiting++ === 0) {
-      this.#keepAlive = setInterval(() => {}, 0x7fffffff);
-    }
-    try {
-      if (await raceWait(arrived.promise, wait) === EXPIRED) {
-        throw waitExpired(wait);
-      }
-    } finally {
-      if (--this.#waiting === 0) clearInterval(this.#keepAlive);
-    }
-  }
-
-  send(data: Uint8Array, flags: number, wait: Wait): Promise<number> {
-    if (this.#closed) return Promise.reject(badFd());
-    if (this.#peer === null) return Promise.reject(new OSError(E.EDESTADDRREQ));
-    return this.sendto(data, flags, this.#peer, wait);
-  }
-
-  sendto(
-    data: Uint8Array,
-    flags: number,
-    addr: SockAddr,
-    _wait: Wait,
-  ): Promise<number> {
-    try {
-      this.#check();
-      if (flags & ~SEND_FLAGS) throw unsupportedFlags(flags & ~SEND_FLAGS);
-      const [host, port] = addr as [string, number];
-      if (
-        host === "255.255.255.255" && !this.#opts.flag(SOL_SOCKET, SO_BROADCAST)
-      ) {
-        throw new OSError(E.EACCES);
-      }
-      if (port === 0) throw new OSError(E.EINVAL);
-      const limit = this.#family === AF_INET6 ? 65527 : 65507;
-      if (data.length > limit) throw new OSError(E.EMSGSIZE);
-      const sock = this.#autobind();
-      const { promise, resolve, reject } = Promise.withResolvers<number>();
-      sock.send(
-        data,
-        port,
-        host,
-        (e) =>
-          e
-            ? reject(this.#closed ? badFd() : translate(e))
-            : resolve(data.length),
-      );
-      return promise;
-    } catch (e) {
-      return Promise.reject(e);
-    }
-  }
-
-  shutdown(how: number): void {
-    this.#check();
-    if (this.#peer === null) throw new OSError(E.ENOTCONN);
-    if (how !== SHUT_WR) {
-      this.#shutRd = true;
-      this.#arrived?.resolve();
-    }
-  }
-
-  getsockname(): SockAddr {
-    this.#check();
-    if (this.#sock === null) return unboundName(this.#family);
-    const { address, port } = this.#sock.address();
-    return this.#family === AF_INET6 ? [address, port, 0, 0] : [address, port];
-  }
-
-  getpeername(): SockAddr {
-    this.#check();
-    if (this.#peer === null) throw new OSError(E.ENOTCONN);
-    return this.#family === AF_INET6 ? [...this.#peer, 0, 0] : [...this.#peer];
-  }
-
-  setsockopt(level: number, option: number, value: number | Uint8Array): void {
-    this.#check();
-    const v = this.#opts.set(level, option, value);
-    if (this.#sock === null) return;
-    if (level === SOL_SOCKET && option === SO_BROADCAST) {
-      this.#sock.setBroadcast(v !== 0);
-    }
-    if (level === IPPROTO_IP && option === IP_TTL) this.#sock.setTTL(v);
-  }
-
-  getsockopt(
-    level: number,
-    option: number,
-    buflen: number,
-  ): number | Uint8Array {
-    this.#check();
-    const v = this.#opts.get(level, option, false);
-    if (buflen === 0) return v;
-    const bytes = new Uint8Array(4);
-    new DataView(bytes.buffer).setInt32(0, v, true);
-    return bytes.slice(0, Math.min(buflen, 4));
-  }
-
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#queue = [];
-    this.#head = 0;
-    this.#arrived?.resolve();
-    this.#arrived = null;
-    const sock = this.#sock;
-    this.#sock = null;
-    if (sock) {
-      try {
-        sock.close();
-      } catch {
-        // Already closed: nothing to release.
       }
     }
   }

@@ -20,7 +20,6 @@
  *
  * @module
  */
-import { lookup, lookupService } from "node:dns";
 import {
   AF_INET,
   AF_INET6,
@@ -375,12 +374,20 @@ interface LookupResult {
   family: number;
 }
 
+// node:dns pulls in Node compatibility (several MiB of RSS): loaded on the
+// first name lookup, not at import.
+let dns: Promise<typeof import("node:dns")> | null = null;
+function nodeDns(): Promise<typeof import("node:dns")> {
+  return dns ??= import("node:dns");
+}
+
 /** `node:dns` lookup, as a Promise of its results or a Python error. */
-function systemLookup(
+async function systemLookup(
   name: string,
   family: Family,
   caller: string,
 ): Promise<LookupResult[]> {
+  const { lookup } = await nodeDns();
   return new Promise((resolve, reject) => {
     try {
       lookup(
@@ -941,10 +948,11 @@ export async function gethostbyname_ex(
 }
 
 /** The host name for an address from the system resolver, or `null`. */
-function reverseLookup(
+async function reverseLookup(
   address: string,
   caller: string,
 ): Promise<string | null> {
+  const { lookupService } = await nodeDns();
   return new Promise((resolve, reject) => {
     try {
       lookupService(address, 0, (err, hostname) => {

@@ -565,9 +565,12 @@ export class Socket {
     const size = checkSize(bufsize, "recv");
     const f = toInt(flags);
     if (size === 0) return new Uint8Array(0);
+    const sock = this.#live();
+    if (sock.recvBytes) {
+      return (await sock.recvBytes(size, f, this.#wait(f)))[0];
+    }
     const buf = new Uint8Array(size);
-    const n = await this.#live().recv(buf, f, this.#wait(f));
-    return trim(buf, n);
+    return trim(buf, await sock.recv(buf, f, this.#wait(f)));
   }
 
   /**
@@ -600,8 +603,13 @@ export class Socket {
   ): Promise<[Uint8Array, SockAddr | null]> {
     const size = checkSize(bufsize, "recvfrom");
     const f = toInt(flags);
+    const sock = this.#live();
+    if (sock.recvBytes) {
+      const [data, from] = await sock.recvBytes(size, f, this.#wait(f));
+      return [data, from === null ? null : normalize(this.#family, from)];
+    }
     const buf = new Uint8Array(size);
-    const [n, addr] = await this.#live().recvfrom(buf, f, this.#wait(f));
+    const [n, addr] = await sock.recvfrom(buf, f, this.#wait(f));
     return [trim(buf, n), addr === null ? null : normalize(this.#family, addr)];
   }
 

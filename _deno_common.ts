@@ -1,0 +1,185 @@
+// What the Deno backend's stream and datagram sockets share: error
+// translation, the socket options Deno can honour, pseudo descriptors.
+import {
+  AF_INET6,
+  AF_UNIX,
+  errno as E,
+  IP_TTL,
+  IPPROTO_IP,
+  IPPROTO_TCP,
+  MSG_CMSG_CLOEXEC,
+  MSG_DONTWAIT,
+  MSG_NOSIGNAL,
+  MSG_PEEK,
+  MSG_WAITALL,
+  SO_ACCEPTCONN,
+  SO_BROADCAST,
+  SO_DOMAIN,
+  SO_ERROR,
+  SO_KEEPALIVE,
+  SO_PROTOCOL,
+  SO_REUSEADDR,
+  SO_TYPE,
+  SOCK_DGRAM,
+  SOCK_STREAM,
+  SOL_SOCKET,
+  TCP_NODELAY,
+} from "./constants.ts";
+import { OSError, PermissionError } from "./errors.ts";
+import { badFd, type SockAddr } from "./_backend.ts";
+
+export const LIBC_HINT =
+  'use socket(..., { backend: "libc" }) (needs --allow-ffi)';
+export const RECV_FLAGS = MSG_PEEK | MSG_WAITALL | MSG_DONTWAIT | MSG_NOSIGNAL |
+  MSG_CMSG_CLOEXEC;
+export const SEND_FLAGS = MSG_DONTWAIT | MSG_NOSIGNAL;
+const CLASS_ERRNO: ReadonlyArray<[string, number]> = [
+  ["ConnectionRefused", E.ECONNREFUSED],
+  ["ConnectionReset", E.ECONNRESET],
+  ["ConnectionAborted", E.ECONNABORTED],
+  ["NotConnected", E.ENOTCONN],
+  ["AddrInUse", E.EADDRINUSE],
+  ["AddrNotAvailable", E.EADDRNOTAVAIL],
+  ["BrokenPipe", E.EPIPE],
+  ["AlreadyExists", E.EEXIST],
+  ["NotFound", E.ENOENT],
+  ["PermissionDenied", E.EACCES],
+  ["TimedOut", E.ETIMEDOUT],
+  ["WouldBlock", E.EAGAIN],
+  ["InvalidData", E.EINVAL],
+  ["NetworkUnreachable", E.ENETUNREACH],
+  ["IsADirectory", E.EISDIR],
+  ["NotADirectory", E.ENOTDIR],
+  ["BadResource", E.EBADF],
+  ["Interrupted", E.EBADF],
+];
+
+/**
+ * Any error from Deno or node:* as the OSError Python would raise. A missing
+ * permission becomes a PermissionError that keeps Deno's text, which names
+ * the flag to run with.
+ */
+export function translate(e: unknown): Error {
+  if (
+    e instanceof OSError || e instanceof TypeError || e instanceof RangeError
+  ) return e;
+  if (e instanceof Deno.errors.NotCapable) {
+    return new PermissionError(E.EACCES, (e as Error).message, { cause: e });
+  }
+  const err = e as { code?: unknown; name?: string; message?: string };
+  if (typeof err?.code === "string") {
+    const n = (E as Record<string, number>)[err.code];
+    if (n !== undefined) return new OSError(n, undefined, { cause: e });
+  }
+  for (const [name, n] of CLASS_ERRNO) {
+    const Class = (Deno.errors as Record<string, unknown>)[name];
+    if (typeof Class === "function" && e instanceof (Class as typeof Error)) {
+      return n === E.EBADF ? badFd() : new OSError(n, undefined, { cause: e });
+    }
+  }
+  return new OSError(
+    `${err?.name ?? "Error"}: ${err?.message ?? String(e)}`,
+    null,
+    { cause: e },
+  );
+}
+
+// Deno exposes no descriptors; these stand in, far above any real one so a
+// pseudo number is never mistaken for a real descriptor.
+let nextFd = 0x40000000;
+
+/** A new pseudo descriptor for a Deno-backed socket. */
+export function pseudoFd(): number {
+  return nextFd++;
+}
+
+/** getsockname() of an unbound socket. */
+export function unboundName(family: number): SockAddr {
+  if (family === AF_UNIX) return "";
+  return family === AF_INET6 ? ["::", 0, 0, 0] : ["0.0.0.0", 0];
+}
+
+/** Python's socket options that Deno can honour, with their recorded values. */
+export class Options {
+  readonly values = new Map<string, number>();
+  constructor(readonly family: number, readonly type: number) {}
+
+  set(level: number, option: number, value: number | Uint8Array): number {
+    const known = (level === SOL_SOCKET &&
+      (option === SO_REUSEADDR || option === SO_KEEPALIVE ||
+        option === SO_BROADCAST)) ||
+      (level === IPPROTO_TCP && option === TCP_NODELAY &&
+        this.type === SOCK_STREAM) ||
+      (level === IPPROTO_IP && option === IP_TTL && this.type === SOCK_DGRAM);
+    if (!known) {
+      throw new OSError(
+        E.ENOPROTOOPT,
+        `Protocol not available: option (${level}, ${option}) cannot be set through Deno's networking; ${LIBC_HINT}`,
+      );
+    }
+    const v = typeof value === "number"
+      ? value
+      : value.length >= 4
+      ? new DataView(value.buffer, value.byteOffset).getInt32(0, true)
+      : 0;
+    this.values.set(`${level}:${option}`, v);
+    return v;
+  }
+
+  get(level: number, option: number, listening: boolean): number {
+    if (level === SOL_SOCKET) {
+      if (option === SO_TYPE) return this.type;
+      if (option === SO_DOMAIN) return this.family;
+      if (option === SO_ERROR) return 0;
+      if (option === SO_ACCEPTCONN) return listening ? 1 : 0;
+      if (option === SO_PROTOCOL) {
+        return this.family === AF_UNIX ? 0 : this.type === SOCK_STREAM ? 6 : 17;
+      }
+    }
+    const v = this.values.get(`${level}:${option}`);
+    if (v !== undefined) return v === 0 ? 0 : option === IP_TTL ? v : 1;
+    if (level === IPPROTO_IP && option === IP_TTL && this.type === SOCK_DGRAM) {
+      return 64;
+    }
+    if (
+      (level === SOL_SOCKET &&
+        (option === SO_REUSEADDR || option === SO_KEEPALIVE ||
+          option === SO_BROADCAST)) ||
+      (level === IPPROTO_TCP && option === TCP_NODELAY &&
+        this.type === SOCK_STREAM)
+    ) return 0;
+    throw new OSError(
+      E.ENOPROTOOPT,
+      `Protocol not available: option (${level}, ${option}) cannot be read through Deno's networking; ${LIBC_HINT}`,
+    );
+  }
+
+  flag(level: number, option: number): boolean {
+    return (this.values.get(`${level}:${option}`) ?? 0) !== 0;
+  }
+}
+
+/** The error for what needs a real descriptor. */
+export function noDescriptor(what: string): OSError {
+  return new OSError(
+    E.EOPNOTSUPP,
+    `${what}: Deno's networking has no descriptors; ${LIBC_HINT}`,
+  );
+}
+
+/** An int option as getsockopt(level, option, buflen) returns it for buflen > 0. */
+export function optionBytes(value: number, buflen: number): Uint8Array {
+  const bytes = new Uint8Array(4);
+  new DataView(bytes.buffer).setInt32(0, value, true);
+  return bytes.slice(0, Math.min(buflen, 4));
+}
+
+/** The error for MSG_* flags Deno's networking cannot honour. */
+export function unsupportedFlags(flags: number): OSError {
+  return new OSError(
+    E.EOPNOTSUPP,
+    `Operation not supported: flags 0x${
+      flags.toString(16)
+    } need the kernel's socket; ${LIBC_HINT}`,
+  );
+}

@@ -1,0 +1,565 @@
+// UDP on the Deno backend. Deno.listenDatagram when it is there
+// (--unstable-net: the fast one), else node:dgram, which needs no flag. Both
+// sit behind UdpIo; DenoUdp adds what Python expects on top: connect()
+// filtering, autobind, the broadcast check, timeouts that lose nothing.
+import type * as NodeDgram from "node:dgram";
+import {
+  AF_INET6,
+  errno as E,
+  IP_TTL,
+  IPPROTO_IP,
+  MSG_PEEK,
+  SHUT_WR,
+  SO_BROADCAST,
+  SO_REUSEADDR,
+  SOCK_DGRAM,
+  SOL_SOCKET,
+} from "./constants.ts";
+import { OSError } from "./errors.ts";
+import {
+  type BackendSocket,
+  badFd,
+  EXPIRED,
+  raceWait,
+  type SockAddr,
+  type Wait,
+  waitExpired,
+} from "./_backend.ts";
+import {
+  LIBC_HINT,
+  noDescriptor,
+  optionBytes,
+  Options,
+  pseudoFd,
+  RECV_FLAGS,
+  SEND_FLAGS,
+  translate,
+  unboundName,
+  unsupportedFlags,
+} from "./_deno_common.ts";
+
+/** One datagram and its sender. */
+interface Datagram {
+  data: Uint8Array;
+  host: string;
+  port: number;
+}
+
+/** How datagrams move: Deno.listenDatagram or node:dgram. */
+interface UdpIo {
+  address(): [host: string, port: number];
+  /** The next datagram; written into `into` (truncated to it) when given. */
+  receive(into?: Uint8Array): Promise<Datagram>;
+  send(data: Uint8Array, host: string, port: number): Promise<void>;
+  setOption(level: number, option: number, value: number): void;
+  close(): void;
+}
+
+// The largest UDP payload: receives that outlive their caller land here.
+const MAX_DATAGRAM = 65536;
+
+/** Deno.listenDatagram (unstable): reads straight into the caller's buffer. */
+class DenoIo implements UdpIo {
+  readonly #conn: Deno.DatagramConn;
+
+  constructor(host: string, port: number, reuse: boolean) {
+    try {
+      this.#conn = Deno.listenDatagram({
+        transport: "udp",
+        hostname: host,
+        port,
+        reuseAddress: reuse,
+      });
+    } catch (e) {
+      throw translate(e);
+    }
+    // An idle socket does not keep the process alive, as in Python; a
+    // waiting call holds it open instead (DenoUdp.#waitFor).
+    // unref() is there at run time in Deno 2.9, not yet in its types.
+    (this.#conn as Deno.DatagramConn & { unref?(): void }).unref?.();
+  }
+
+  address(): [string, number] {
+    const { hostname, port } = this.#conn.addr as Deno.NetAddr;
+    return [hostname, port];
+  }
+
+  async receive(into?: Uint8Array): Promise<Datagram> {
+    const [data, from] = await this.#conn.receive(into);
+    const { hostname, port } = from as Deno.NetAddr;
+    return { data, host: hostname, port };
+  }
+
+  async send(data: Uint8Array, host: string, port: number): Promise<void> {
+    await this.#conn.send(data, { transport: "udp", hostname: host, port });
+  }
+
+  setOption(level: number, option: number, _value: number): void {
+    // Deno's UDP sockets always allow broadcast (the check is DenoUdp's);
+    // only IP_TTL is out of reach.
+    if (!(level === IPPROTO_IP && option === IP_TTL)) return;
+    throw new OSError(
+      E.ENOPROTOOPT,
+      `Protocol not available: option (${level}, ${option}) cannot be set on Deno.listenDatagram after bind(); set it before bind() or ${LIBC_HINT}`,
+    );
+  }
+
+  close(): void {
+    this.#conn.close();
+  }
+}
+
+// Like the kernel's receive buffer: past this, new datagrams are dropped.
+const QUEUE_BYTES = 4 << 20;
+const QUEUE_COUNT = 4096;
+
+type Dgram = typeof NodeDgram;
+let dgramModule: Dgram | null = null;
+
+// node:dgram pulls in Node compatibility (several MiB): loaded on the first
+// UDP bind, synchronously, as bind() is.
+function nodeDgram(): Dgram {
+  if (dgramModule !== null) return dgramModule;
+  const proc =
+    (globalThis as { process?: { getBuiltinModule?(id: string): unknown } })
+      .process;
+  if (typeof proc?.getBuiltinModule !== "function") {
+    throw new OSError(
+      E.EOPNOTSUPP,
+      `UDP on Deno's networking needs node:dgram or --unstable-net; ${LIBC_HINT}`,
+    );
+  }
+  return dgramModule = proc.getBuiltinModule("node:dgram") as Dgram;
+}
+
+/** node:dgram: no flag needed; messages are queued as they arrive. */
+class NodeIo implements UdpIo {
+  readonly #sock: NodeDgram.Socket;
+  #queue: Datagram[] = [];
+  #head = 0;
+  #queued = 0;
+  #arrived: PromiseWithResolvers<void> | null = null;
+  #closed = false;
+
+  constructor(v6: boolean, host: string, port: number, reuse: boolean) {
+    // A lookup that answers synchronously makes node:dgram bind
+    // synchronously, so getsockname() and EADDRINUSE are right when bind()
+    // returns.
+    const lookup = (
+      address: string,
+      _o: unknown,
+      cb: (e: null, a: string, f: number) => void,
+    ) => cb(null, address, v6 ? 6 : 4);
+    const sock = nodeDgram().createSocket({
+      type: v6 ? "udp6" : "udp4",
+      reuseAddr: reuse,
+      lookup: lookup as unknown as NodeDgram.SocketOptions["lookup"],
+    });
+    // Deno's dgram honours unref() only for receives started after it, so it
+    // comes before bind(): an idle socket never keeps the process alive.
+    sock.unref();
+    let failure: unknown = null;
+    const onError = (e: unknown) => failure = e;
+    sock.once("error", onError);
+    try {
+      sock.bind({ port, address: host });
+      sock.address();
+    } catch (e) {
+      failure ??= e;
+    }
+    sock.off("error", onError);
+    if (failure !== null) {
+      try {
+        sock.close();
+      } catch {
+        // Never opened: nothing to release.
+      }
+      throw translate(failure);
+    }
+    sock.on("error", () => {});
+    sock.on("message", (msg: Uint8Array, rinfo: NodeDgram.RemoteInfo) => {
+      if (
+        this.#queue.length - this.#head >= QUEUE_COUNT ||
+        this.#queued + msg.length > QUEUE_BYTES
+      ) return;
+      this.#queue.push({ data: msg, host: rinfo.address, port: rinfo.port });
+      this.#queued += msg.length;
+      this.#arrived?.resolve();
+      this.#arrived = null;
+    });
+    this.#sock = sock;
+  }
+
+  address(): [string, number] {
+    const { address, port } = this.#sock.address();
+    return [address, port];
+  }
+
+  async receive(into?: Uint8Array): Promise<Datagram> {
+    while (this.#head === this.#queue.length) {
+      if (this.#closed) throw badFd();
+      await (this.#arrived ??= Promise.withResolvers<void>()).promise;
+    }
+    const d = this.#queue[this.#head];
+    this.#queue[this.#head++] = undefined as unknown as Datagram;
+    this.#queued -= d.data.length;
+    if (this.#head === this.#queue.length) {
+      this.#queue = [];
+      this.#head = 0;
+    }
+    if (into === undefined) return d;
+    const n = Math.min(into.length, d.data.length);
+    into.set(d.data.subarray(0, n));
+    return { data: into.subarray(0, n), host: d.host, port: d.port };
+  }
+
+  send(data: Uint8Array, host: string, port: number): Promise<void> {
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    this.#sock.send(
+      data,
+      port,
+      host,
+      (e) => e ? reject(translate(e)) : resolve(),
+    );
+    return promise;
+  }
+
+  setOption(level: number, option: number, value: number): void {
+    if (level === SOL_SOCKET && option === SO_BROADCAST) {
+      this.#sock.setBroadcast(value !== 0);
+    }
+    if (level === IPPROTO_IP && option === IP_TTL) this.#sock.setTTL(value);
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#queue = [];
+    this.#head = 0;
+    this.#arrived?.resolve();
+    try {
+      this.#sock.close();
+    } catch {
+      // Already closed: nothing to release.
+    }
+  }
+}
+
+/** A UDP socket on Deno's networking, with Python's semantics. */
+export class DenoUdp implements BackendSocket {
+  readonly #family: number;
+  readonly #fd = pseudoFd();
+  readonly #opts: Options;
+  #io: UdpIo | null = null;
+  #closed = false;
+  readonly #closing = Promise.withResolvers<void>();
+  #peer: [string, number] | null = null;
+  // A receive that outlived its caller's wait lands in #held for the next
+  // call, so a timeout never loses a datagram.
+  #inner: Uint8Array | null = null;
+  #innerBusy = false;
+  #pending: Promise<void> | null = null;
+  #held: Datagram | null = null;
+  #heldError: Error | null = null;
+  #waiting = 0;
+  #keepAlive: ReturnType<typeof setInterval> | undefined;
+  #shutRd = false;
+
+  constructor(family: number) {
+    this.#family = family;
+    this.#opts = new Options(family, SOCK_DGRAM);
+  }
+
+  fileno(): number {
+    return this.#closed ? -1 : this.#fd;
+  }
+
+  #check(): void {
+    if (this.#closed) throw badFd();
+  }
+
+  bind(addr: SockAddr): void {
+    this.#check();
+    if (this.#io) throw new OSError(E.EINVAL);
+    this.#open(addr as [string, number]);
+  }
+
+  #open([host, port]: [string, number]): UdpIo {
+    const reuse = this.#opts.flag(SOL_SOCKET, SO_REUSEADDR);
+    // Deno.listenDatagram cannot set IP_TTL; node:dgram can.
+    const fast = typeof Deno.listenDatagram === "function" &&
+      !this.#opts.values.has(`${IPPROTO_IP}:${IP_TTL}`);
+    const io = fast
+      ? new DenoIo(host, port, reuse)
+      : new NodeIo(this.#family === AF_INET6, host, port, reuse);
+    if (this.#opts.flag(SOL_SOCKET, SO_BROADCAST)) {
+      io.setOption(SOL_SOCKET, SO_BROADCAST, 1);
+    }
+    const ttl = this.#opts.values.get(`${IPPROTO_IP}:${IP_TTL}`);
+    if (ttl !== undefined) io.setOption(IPPROTO_IP, IP_TTL, ttl);
+    this.#io = io;
+    return io;
+  }
+
+  #autobind(toward?: string): UdpIo {
+    if (this.#io) return this.#io;
+    // Route selection is the kernel's; for a loopback peer the source is loopback.
+    const v6 = this.#family === AF_INET6;
+    const host = toward === "::1"
+      ? "::1"
+      : toward?.startsWith("127.")
+      ? "127.0.0.1"
+      : v6
+      ? "::"
+      : "0.0.0.0";
+    return this.#open([host, 0]);
+  }
+
+  listen(_backlog: number): void {
+    this.#check();
+    throw new OSError(E.EOPNOTSUPP);
+  }
+
+  accept(_wait: Wait): Promise<[BackendSocket, SockAddr | null]> {
+    return Promise.reject(this.#closed ? badFd() : new OSError(E.EOPNOTSUPP));
+  }
+
+  connect(addr: SockAddr, _wait: Wait): Promise<void> {
+    try {
+      this.#check();
+      const [host, port] = addr as [string, number];
+      this.#autobind(host);
+      this.#peer = [host, port];
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  #from(d: Datagram): SockAddr {
+    return this.#family === AF_INET6
+      ? [d.host, d.port, 0, 0]
+      : [d.host, d.port];
+  }
+
+  // A connected socket only hears from its peer, as the kernel filters.
+  #wanted(d: Datagram): boolean {
+    const peer = this.#peer;
+    return peer === null || (d.port === peer[1] && d.host === peer[0]);
+  }
+
+  // While a call waits, this interval keeps the process alive for it: the
+  // sockets themselves are unref'd.
+  async #waitFor<T>(
+    promise: Promise<T>,
+    wait: Wait,
+  ): Promise<T | typeof EXPIRED> {
+    if (this.#waiting++ === 0) {
+      this.#keepAlive = setInterval(() => {}, 0x7fffffff);
+    }
+    try {
+      return await raceWait(promise, wait);
+    } finally {
+      if (--this.#waiting === 0) clearInterval(this.#keepAlive);
+    }
+  }
+
+  async recv(buf: Uint8Array, flags: number, wait: Wait): Promise<number> {
+    return (await this.recvfrom(buf, flags, wait))[0];
+  }
+
+  async recvfrom(
+    buf: Uint8Array,
+    flags: number,
+    wait: Wait,
+  ): Promise<[number, SockAddr | null]> {
+    this.#check();
+    if (flags & ~RECV_FLAGS) throw unsupportedFlags(flags & ~RECV_FLAGS);
+    if (this.#shutRd) return [0, null];
+    const io = this.#io;
+    if (io !== null && wait === null && !(flags & MSG_PEEK) && this.#ready()) {
+      // Hot path: the datagram goes straight into the caller's buffer.
+      for (;;) {
+        const d = await this.#receive(io, buf);
+        if (this.#wanted(d)) return [d.data.length, this.#from(d)];
+      }
+    }
+    const d = await this.#take(flags, wait);
+    const n = Math.min(buf.length, d.data.length);
+    buf.set(d.data.subarray(0, n));
+    return [n, this.#from(d)];
+  }
+
+  /**
+   * recvfrom() that returns the bytes it got, sized to the datagram: no
+   * zero-filled buffer of `size` per call.
+   */
+  async recvBytes(
+    size: number,
+    flags: number,
+    wait: Wait,
+  ): Promise<[Uint8Array, SockAddr | null]> {
+    this.#check();
+    if (flags & ~RECV_FLAGS) throw unsupportedFlags(flags & ~RECV_FLAGS);
+    if (this.#shutRd) return [new Uint8Array(0), null];
+    const io = this.#io;
+    if (
+      io !== null && wait === null && !(flags & MSG_PEEK) && this.#ready() &&
+      !this.#innerBusy
+    ) {
+      this.#innerBusy = true;
+      try {
+        for (;;) {
+          const d = await this.#receive(
+            io,
+            this.#inner ??= new Uint8Array(MAX_DATAGRAM),
+          );
+          if (this.#wanted(d)) return [d.data.slice(0, size), this.#from(d)];
+        }
+      } finally {
+        this.#innerBusy = false;
+      }
+    }
+    const d = await this.#take(flags, wait);
+    return [d.data.slice(0, size), this.#from(d)];
+  }
+
+  #ready(): boolean {
+    return this.#held === null && this.#pending === null &&
+      this.#heldError === null;
+  }
+
+  async #receive(io: UdpIo, into: Uint8Array): Promise<Datagram> {
+    try {
+      const d = await this.#waitFor(io.receive(into), null);
+      return d as Datagram;
+    } catch (e) {
+      throw this.#closed ? badFd() : translate(e);
+    }
+  }
+
+  // The next wanted datagram, waiting at most `wait`; kept for the next call
+  // with MSG_PEEK.
+  async #take(flags: number, wait: Wait): Promise<Datagram> {
+    while (this.#held === null && this.#heldError === null) {
+      const io = this.#io;
+      // Unbound: nothing can arrive (as on Linux); wait for the timeout or close().
+      const next = io === null
+        ? this.#closing.promise
+        : this.#pending ??= this.#receiveAhead(io);
+      if (await this.#waitFor(next, wait) === EXPIRED) throw waitExpired(wait);
+      this.#check();
+    }
+    if (this.#heldError !== null) {
+      const e = this.#heldError;
+      this.#heldError = null;
+      throw e;
+    }
+    const d = this.#held!;
+    if (!(flags & MSG_PEEK)) this.#held = null;
+    return d;
+  }
+
+  async #receiveAhead(io: UdpIo): Promise<void> {
+    // Not the caller's buffer: this receive may outlive the call.
+    const inner = new Uint8Array(MAX_DATAGRAM);
+    try {
+      for (;;) {
+        const d = await io.receive(inner);
+        if (this.#wanted(d)) {
+          this.#held = d;
+          break;
+        }
+      }
+    } catch (e) {
+      this.#heldError = this.#closed ? badFd() : translate(e);
+    } finally {
+      this.#pending = null;
+    }
+  }
+
+  send(data: Uint8Array, flags: number, wait: Wait): Promise<number> {
+    if (this.#closed) return Promise.reject(badFd());
+    if (this.#peer === null) return Promise.reject(new OSError(E.EDESTADDRREQ));
+    return this.sendto(data, flags, this.#peer, wait);
+  }
+
+  async sendto(
+    data: Uint8Array,
+    flags: number,
+    addr: SockAddr,
+    _wait: Wait,
+  ): Promise<number> {
+    this.#check();
+    if (flags & ~SEND_FLAGS) throw unsupportedFlags(flags & ~SEND_FLAGS);
+    const [host, port] = addr as [string, number];
+    if (
+      host === "255.255.255.255" && !this.#opts.flag(SOL_SOCKET, SO_BROADCAST)
+    ) {
+      throw new OSError(E.EACCES);
+    }
+    if (port === 0) throw new OSError(E.EINVAL);
+    if (data.length > (this.#family === AF_INET6 ? 65527 : 65507)) {
+      throw new OSError(E.EMSGSIZE);
+    }
+    const io = this.#autobind();
+    try {
+      await io.send(data, host, port);
+    } catch (e) {
+      throw this.#closed ? badFd() : translate(e);
+    }
+    return data.length;
+  }
+
+  shutdown(how: number): void {
+    this.#check();
+    if (this.#peer === null) throw new OSError(E.ENOTCONN);
+    if (how !== SHUT_WR) this.#shutRd = true;
+  }
+
+  getsockname(): SockAddr {
+    this.#check();
+    if (this.#io === null) return unboundName(this.#family);
+    const [host, port] = this.#io.address();
+    return this.#family === AF_INET6 ? [host, port, 0, 0] : [host, port];
+  }
+
+  getpeername(): SockAddr {
+    this.#check();
+    if (this.#peer === null) throw new OSError(E.ENOTCONN);
+    return this.#family === AF_INET6 ? [...this.#peer, 0, 0] : [...this.#peer];
+  }
+
+  setsockopt(level: number, option: number, value: number | Uint8Array): void {
+    this.#check();
+    const v = this.#opts.set(level, option, value);
+    this.#io?.setOption(level, option, v);
+  }
+
+  getsockopt(
+    level: number,
+    option: number,
+    buflen: number,
+  ): number | Uint8Array {
+    this.#check();
+    const v = this.#opts.get(level, option, false);
+    return buflen === 0 ? v : optionBytes(v, buflen);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closing.resolve();
+    const io = this.#io;
+    this.#io = null;
+    io?.close();
+  }
+
+  detach(): number {
+    throw noDescriptor("detach()");
+  }
+
+  dup(): BackendSocket {
+    this.#check();
+    throw noDescriptor("dup()");
+  }
+}
