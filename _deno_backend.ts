@@ -191,6 +191,7 @@ class DenoStream implements BackendSocket {
         ? deadline
         : Math.max(0, deadline - performance.now());
       try {
+        listener.ref();
         conn = await raceWait(pending, left);
         break;
       } catch (e) {
@@ -203,7 +204,11 @@ class DenoStream implements BackendSocket {
         if (!(err instanceof OSError) || !DEAD_PEER.has(err.errno!)) throw err;
       }
     }
-    if (conn === EXPIRED) throw waitExpired(wait);
+    if (conn === EXPIRED) {
+      // As for reads: a pending accept does not keep the process alive.
+      listener.unref();
+      throw waitExpired(wait);
+    }
     this.#pendingAccept = null;
     if (this.#closed) {
       conn.close();
@@ -375,7 +380,11 @@ class DenoStream implements BackendSocket {
         return n;
       }
       this.#pendingRead ??= this.#readAhead(conn);
+      conn.ref();
       if (await raceWait(this.#pendingRead, wait) === EXPIRED) {
+        // A read left pending by a timeout must not keep the process alive,
+        // as a Python socket would not; the next caller to wait refs it.
+        if (this.#pendingRead !== null) conn.unref();
         throw waitExpired(wait);
       }
     }
@@ -396,6 +405,7 @@ class DenoStream implements BackendSocket {
     return conn.read(inner).then(
       (n) => {
         this.#pendingRead = null;
+        conn.ref();
         if (n === null) this.#eof = true;
         else this.#stash = inner.subarray(0, n);
       },

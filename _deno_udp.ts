@@ -52,6 +52,8 @@ interface UdpIo {
   receive(into?: Uint8Array): Promise<Datagram>;
   send(data: Uint8Array, host: string, port: number): Promise<void>;
   setOption(level: number, option: number, value: number): void;
+  /** Keep the process alive (a call waits) or not (idle, as in Python). */
+  hold(on: boolean): void;
   close(): void;
 }
 
@@ -75,8 +77,18 @@ class DenoIo implements UdpIo {
     }
     // An idle socket does not keep the process alive, as in Python; a
     // waiting call holds it open instead (DenoUdp.#waitFor).
-    // unref() is there at run time in Deno 2.9, not yet in its types.
-    (this.#conn as Deno.DatagramConn & { unref?(): void }).unref?.();
+    this.hold(false);
+  }
+
+  hold(on: boolean): void {
+    // ref()/unref() are there at run time in Deno 2.9, not yet in its types;
+    // they apply to a receive already pending.
+    const conn = this.#conn as Deno.DatagramConn & {
+      ref?(): void;
+      unref?(): void;
+    };
+    if (on) conn.ref?.();
+    else conn.unref?.();
   }
 
   address(): [string, number] {
@@ -140,6 +152,7 @@ class NodeIo implements UdpIo {
   #queued = 0;
   #arrived: PromiseWithResolvers<void> | null = null;
   #closed = false;
+  #keepAlive: ReturnType<typeof setInterval> | undefined;
 
   constructor(v6: boolean, host: string, port: number, reuse: boolean) {
     // A lookup that answers synchronously makes node:dgram bind
@@ -224,6 +237,16 @@ class NodeIo implements UdpIo {
     return promise;
   }
 
+  hold(on: boolean): void {
+    // The receive loop is unref'd for good (see the constructor): an interval
+    // holds the process while a call waits.
+    if (on) this.#keepAlive ??= setInterval(() => {}, 0x7fffffff);
+    else {
+      clearInterval(this.#keepAlive);
+      this.#keepAlive = undefined;
+    }
+  }
+
   setOption(level: number, option: number, value: number): void {
     if (level === SOL_SOCKET && option === SO_BROADCAST) {
       this.#sock.setBroadcast(value !== 0);
@@ -233,6 +256,7 @@ class NodeIo implements UdpIo {
 
   close(): void {
     this.#closed = true;
+    this.hold(false);
     this.#queue = [];
     this.#head = 0;
     this.#arrived?.resolve();
@@ -347,19 +371,24 @@ export class DenoUdp implements BackendSocket {
     return peer === null || (d.port === peer[1] && d.host === peer[0]);
   }
 
-  // While a call waits, this interval keeps the process alive for it: the
-  // sockets themselves are unref'd.
+  // While a call waits, the process stays alive for it; idle, the socket
+  // does not hold it (an unbound one has no I/O: an interval holds it).
   async #waitFor<T>(
     promise: Promise<T>,
     wait: Wait,
   ): Promise<T | typeof EXPIRED> {
+    const io = this.#io;
     if (this.#waiting++ === 0) {
-      this.#keepAlive = setInterval(() => {}, 0x7fffffff);
+      if (io) io.hold(true);
+      else this.#keepAlive = setInterval(() => {}, 0x7fffffff);
     }
     try {
       return await raceWait(promise, wait);
     } finally {
-      if (--this.#waiting === 0) clearInterval(this.#keepAlive);
+      if (--this.#waiting === 0) {
+        if (io) io.hold(false);
+        clearInterval(this.#keepAlive);
+      }
     }
   }
 

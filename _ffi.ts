@@ -90,6 +90,8 @@ const SYMBOLS = {
     nonblocking: true,
   },
   if_nametoindex: { parameters: ["buffer"], result: "u32" },
+  // Synchronous, timeout 0 only: a readiness check on one descriptor.
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The libc functions the backend calls, as Deno FFI symbols. */

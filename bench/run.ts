@@ -114,12 +114,18 @@ function clientArgs(p: Plan): string[] {
   const trips = p.trips ?? (p.quick ? 5000 : null);
   if (mib !== null) a.push("--mib", String(mib));
   if (trips !== null) a.push("--trips", String(trips));
+  // deno-native runs with --unstable-net (Deno.listenDatagram), so ours do
+  // too; project-deno-stable shows the flag-free UDP path (node:dgram).
   for (const backend of ["deno", "libc"]) {
     a.push(
       "--client",
-      `project-${backend}=${DENO} run -A ${HERE}client.ts --backend ${backend}`,
+      `project-${backend}=${DENO} run -A --unstable-net ${HERE}client.ts --backend ${backend}`,
     );
   }
+  a.push(
+    "--client",
+    `project-deno-stable=${DENO} run -A ${HERE}client.ts --backend deno`,
+  );
   return a;
 }
 
