@@ -89,6 +89,12 @@ const SYMBOLS = {
     result: "i32",
     nonblocking: true,
   },
+  // The same call, synchronous with timeout 0: harvests what is ready now.
+  epoll_wait_now: {
+    name: "epoll_wait",
+    parameters: ["i32", "buffer", "i32", "i32"],
+    result: "i32",
+  },
   if_nametoindex: { parameters: ["buffer"], result: "u32" },
   // Synchronous, timeout 0 only: a readiness check on one descriptor.
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
