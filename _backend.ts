@@ -153,11 +153,29 @@ export function raceWait<T>(
   wait: Wait,
 ): Promise<T | typeof EXPIRED> {
   if (wait === null) return promise;
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let cancel = () => {};
   const timeout = new Promise<typeof EXPIRED>((resolve) => {
-    timer = setTimeout(() => resolve(EXPIRED), wait);
+    cancel = longTimeout(() => resolve(EXPIRED), wait);
   });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  return Promise.race([promise, timeout]).finally(() => cancel());
+}
+
+/** The longest delay one timer takes (2^31-1 ms, about 24.8 days). */
+export const MAX_TIMER = 0x7fffffff;
+
+/**
+ * setTimeout() for any delay: a longer one than {@linkcode MAX_TIMER} would
+ * fire at once, so it is re-armed in steps. Returns the canceller.
+ */
+export function longTimeout(fn: () => void, ms: number): () => void {
+  let timer: ReturnType<typeof setTimeout>;
+  const arm = (left: number) => {
+    timer = left > MAX_TIMER
+      ? setTimeout(() => arm(left - MAX_TIMER), MAX_TIMER)
+      : setTimeout(fn, left);
+  };
+  arm(ms);
+  return () => clearTimeout(timer);
 }
 
 /** What {@linkcode raceWait} resolves with when the wait ran out. */

@@ -234,6 +234,10 @@ class DenoStream implements BackendSocket {
       return;
     }
     if (this.#listening) throw new OSError(E.EISCONN);
+    // Linux refuses port 0 at once; Deno would throw a RangeError.
+    if (this.#family !== AF_UNIX && (addr as [string, number])[1] === 0) {
+      throw new OSError(E.ECONNREFUSED);
+    }
     if (this.#listener) {
       throw new OSError(
         E.EOPNOTSUPP,

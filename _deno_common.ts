@@ -179,7 +179,7 @@ export function unsupportedFlags(flags: number): OSError {
   return new OSError(
     E.EOPNOTSUPP,
     `Operation not supported: flags 0x${
-      flags.toString(16)
+      (flags >>> 0).toString(16)
     } need the kernel's socket; ${LIBC_HINT}`,
   );
 }

@@ -9,6 +9,7 @@ import {
   type Backend,
   type BackendSocket,
   badFd,
+  MAX_TIMER,
   type SockAddr,
   type Wait,
   waitExpired,
@@ -458,7 +459,18 @@ class LibcSocket implements BackendSocket {
     ms: number | null,
   ): Promise<boolean> {
     const t0 = performance.now();
-    const ready = await P.wait(entry, events, ms);
+    let ready: boolean;
+    // A timer fires at once past MAX_TIMER: a longer wait goes in steps.
+    while (
+      !(ready = await P.wait(
+        entry,
+        events,
+        ms === null ? null : Math.min(ms, MAX_TIMER),
+      ))
+    ) {
+      if (ms === null || ms <= MAX_TIMER) break;
+      ms -= MAX_TIMER;
+    }
     this.#quick = ready && performance.now() - t0 < QUICK_MS;
     return ready;
   }

@@ -35,7 +35,7 @@ import {
   SOMAXCONN,
 } from "./constants.ts";
 import { errno as E } from "./constants.ts";
-import { OSError, TimeoutError, ValueError } from "./errors.ts";
+import { OSError, OverflowError, TimeoutError, ValueError } from "./errors.ts";
 import {
   type Address,
   addressForBind,
@@ -43,7 +43,7 @@ import {
   normalize,
   toInt,
 } from "./_address.ts";
-import { bytesView, pyTypeName } from "./_inet.ts";
+import { bytesView, pyTypeName, toCInt } from "./_inet.ts";
 import {
   type Backend,
   type BackendSocket,
@@ -115,16 +115,28 @@ export function setdefaulttimeout(timeout: number | null): void {
   defaultTimeout = checkTimeout(timeout);
 }
 
+// CPython keeps timeouts as int64 nanoseconds and converts through time_t.
+const MAX_TIMEOUT = 9223372036.854775;
+
 function checkTimeout(value: unknown): number | null {
   if (value === null || value === undefined) return null;
   let t: number;
   if (typeof value === "number") t = value;
   else if (typeof value === "boolean") t = value ? 1 : 0;
-  else {throw new TypeError(
+  else {
+    throw new TypeError(
       `'${pyTypeName(value)}' object cannot be interpreted as an integer`,
-    );}
+    );
+  }
   if (Number.isNaN(t)) throw new ValueError("Invalid value NaN (not a number)");
   if (t < 0) throw new ValueError("Timeout value out of range");
+  if (t > MAX_TIMEOUT) {
+    throw new OverflowError(
+      Number.isInteger(t) && t >= 2 ** 63
+        ? "timestamp too large to convert to C _PyTime_t"
+        : "timestamp out of range for platform time_t",
+    );
+  }
   return t;
 }
 
@@ -139,10 +151,18 @@ function sendable(data: unknown): Uint8Array {
   return b;
 }
 
+// What one recv allocates at most: a receive may return less than bufsize,
+// and no socket hands over more at once (Python would try, and may raise
+// MemoryError).
+const MAX_RECV = 1 << 24;
+
 function checkSize(value: unknown, method: string): number {
   const n = toInt(value);
   if (n < 0) throw new ValueError(`negative buffersize in ${method}`);
-  return n;
+  if (n >= 2 ** 63) {
+    throw new OverflowError("Python int too large to convert to C ssize_t");
+  }
+  return Math.min(n, MAX_RECV);
 }
 
 /** A receive buffer's bytes, and how many of them to fill. */
@@ -563,7 +583,7 @@ export class Socket {
    */
   async recv(bufsize: number, flags = 0): Promise<Uint8Array> {
     const size = checkSize(bufsize, "recv");
-    const f = toInt(flags);
+    const f = toCInt(flags);
     if (size === 0) return new Uint8Array(0);
     const sock = this.#live();
     if (sock.recvBytes) {
@@ -602,7 +622,7 @@ export class Socket {
     flags = 0,
   ): Promise<[Uint8Array, SockAddr | null]> {
     const size = checkSize(bufsize, "recvfrom");
-    const f = toInt(flags);
+    const f = toCInt(flags);
     const sock = this.#live();
     if (sock.recvBytes) {
       const [data, from] = await sock.recvBytes(size, f, this.#wait(f));
@@ -642,7 +662,7 @@ export class Socket {
     flags = 0,
   ): Promise<number> {
     const target = intoTarget(buffer, nbytes, "recv_into");
-    const f = toInt(flags);
+    const f = toCInt(flags);
     if (target.length === 0) return 0;
     return await this.#live().recv(target, f, this.#wait(f));
   }
@@ -677,7 +697,7 @@ export class Socket {
     flags = 0,
   ): Promise<[number, SockAddr | null]> {
     const target = intoTarget(buffer, nbytes, "recvfrom_into");
-    const f = toInt(flags);
+    const f = toCInt(flags);
     const [n, addr] = await this.#live().recvfrom(target, f, this.#wait(f));
     return [n, addr === null ? null : normalize(this.#family, addr)];
   }
@@ -705,7 +725,7 @@ export class Socket {
    */
   async send(data: ArrayBufferView | ArrayBuffer, flags = 0): Promise<number> {
     const bytes = sendable(data);
-    const f = toInt(flags);
+    const f = toCInt(flags);
     return await this.#live().send(bytes, f, this.#wait(f));
   }
 
@@ -737,7 +757,7 @@ export class Socket {
    */
   async sendall(data: ArrayBufferView | ArrayBuffer, flags = 0): Promise<void> {
     let bytes = sendable(data);
-    const f = toInt(flags);
+    const f = toCInt(flags);
     this.#live();
     const wait = this.#wait(f);
     const deadline = wait === null || wait === 0
@@ -788,7 +808,7 @@ export class Socket {
     let f = 0;
     let target: unknown = flagsOrAddress;
     if (address !== undefined) {
-      f = toInt(flagsOrAddress);
+      f = toCInt(flagsOrAddress);
       target = address;
     }
     this.#live();
