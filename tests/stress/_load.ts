@@ -1,0 +1,361 @@
+// Load and leak fixtures shared by the fast reliability suite and the stress
+// run: a many-connection echo with random chunk sizes checked by hash, a
+// child process that counts its own descriptors around connect/accept/close
+// cycles, and a slow peer for recv timeouts interleaved with data.
+import assert from "node:assert/strict";
+import {
+  AF_INET,
+  SHUT_WR,
+  SOCK_DGRAM,
+  type Socket,
+  TimeoutError,
+} from "../../mod.ts";
+import {
+  type BackendName,
+  bytes,
+  sleep,
+  sock,
+  withTimeout,
+} from "../_helpers.ts";
+
+/** A small seeded PRNG (xorshift32): the same seed gives the same run. */
+export function rng(seed: number): () => number {
+  let x = (seed * 2654435761 + 0x9e3779b9) >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x;
+  };
+}
+
+/** FNV-1a over a stream of chunks: order-sensitive, so reordering shows. */
+export class Hash {
+  #h = 0x811c9dc5;
+  #n = 0;
+  /** Feed bytes. */
+  update(b: Uint8Array): void {
+    let h = this.#h;
+    for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i], 16777619);
+    this.#h = h >>> 0;
+    this.#n += b.length;
+  }
+  /** Byte count and hash, e.g. `262144:1a2b3c4d`. */
+  digest(): string {
+    return `${this.#n}:${this.#h.toString(16).padStart(8, "0")}`;
+  }
+}
+
+/** What an echo load run moved. */
+export interface LoadResult {
+  connections: number;
+  bytesEachWay: number;
+  chunksSent: number;
+  ms: number;
+}
+
+/**
+ * A server made with the module echoes `conns` concurrent clients; each sends
+ * `bytesPer` bytes in chunks of random size (1..maxChunk), half-closes, and
+ * checks what comes back by length and hash. All connections are open at
+ * once before any data moves.
+ */
+export async function echoLoad(
+  backend: BackendName,
+  conns: number,
+  bytesPer: number,
+  maxChunk: number,
+  seed: number,
+  ms: number,
+): Promise<LoadResult> {
+  const started = performance.now();
+  const server = sock(backend);
+  const clients: Socket[] = [];
+  const accepted: Socket[] = [];
+  let chunksSent = 0;
+  try {
+    server.bind(["127.0.0.1", 0]);
+    server.listen(Math.min(conns, 4096));
+    const addr = server.getsockname();
+    const serve = (async () => {
+      const echoes: Promise<void>[] = [];
+      for (let i = 0; i < conns; i++) {
+        const [conn] = await server.accept();
+        accepted.push(conn);
+        echoes.push((async () => {
+          for (;;) {
+            const chunk = await conn.recv(65536);
+            if (chunk.length === 0) break;
+            await conn.sendall(chunk);
+          }
+          conn.close();
+        })());
+      }
+      await Promise.all(echoes);
+    })();
+    // Connect everyone first: every connection is open at the same time.
+    await Promise.all(
+      Array.from({ length: conns }, async () => {
+        const c = sock(backend);
+        clients.push(c);
+        await c.connect(addr);
+      }),
+    );
+    const talk = clients.map(async (c, i) => {
+      const next = rng(seed * 100003 + i);
+      const sent = new Hash();
+      const got = new Hash();
+      const receiving = (async () => {
+        for (;;) {
+          const chunk = await c.recv(65536);
+          if (chunk.length === 0) break;
+          got.update(chunk);
+        }
+      })();
+      let left = bytesPer;
+      while (left > 0) {
+        const n = Math.min(left, 1 + (next() % maxChunk));
+        const chunk = new Uint8Array(n);
+        for (let j = 0; j < n; j += 4) {
+          const r = next();
+          chunk[j] = r;
+          if (j + 1 < n) chunk[j + 1] = r >>> 8;
+          if (j + 2 < n) chunk[j + 2] = r >>> 16;
+          if (j + 3 < n) chunk[j + 3] = r >>> 24;
+        }
+        sent.update(chunk);
+        await c.sendall(chunk);
+        chunksSent++;
+        left -= n;
+      }
+      c.shutdown(SHUT_WR);
+      await receiving;
+      assert.equal(
+        got.digest(),
+        sent.digest(),
+        `connection ${i}: echo differs`,
+      );
+      c.close();
+    });
+    await withTimeout(
+      Promise.all([serve, ...talk]),
+      ms,
+      `${conns} concurrent echoes`,
+    );
+  } finally {
+    for (const c of clients) c.close();
+    for (const c of accepted) c.close();
+    server.close();
+  }
+  return {
+    connections: conns,
+    bytesEachWay: conns * bytesPer,
+    chunksSent,
+    ms: Math.round(performance.now() - started),
+  };
+}
+
+/** Descriptor counts a child process reported around its cycles. */
+export interface CycleReport {
+  backend: string;
+  cycles: number;
+  /** Before any socket was opened. */
+  base: number;
+  /** After the listener and 20 warm-up cycles. */
+  before: number;
+  after: number;
+  afterClose: number;
+  ms: number;
+}
+
+const CYCLE_CHILD = (modUrl: string) => `
+import { AF_INET, SOCK_STREAM, socket, TimeoutError } from ${
+  JSON.stringify(modUrl)
+};
+const [backend, n] = [Deno.args[0], Number(Deno.args[1])];
+const fds = () => [...Deno.readDirSync("/proc/self/fd")].length;
+// Deno opens a unix socketpair of its own ~500 ms after start: baseline later.
+await new Promise((r) => setTimeout(r, 1100));
+const base = fds();
+const l = socket(AF_INET, SOCK_STREAM, 0, { backend });
+l.bind(["127.0.0.1", 0]);
+l.listen(128);
+const addr = l.getsockname();
+async function cycle(i) {
+  const c = socket(AF_INET, SOCK_STREAM, 0, { backend });
+  const [, [conn]] = await Promise.all([c.connect(addr), l.accept()]);
+  if (i % 10 === 0) {
+    // Now and then a timed-out recv too, so timers are in the cycle.
+    c.settimeout(0.001);
+    try { await c.recv(1); } catch (e) { if (!(e instanceof TimeoutError)) throw e; }
+  }
+  // The server side closes first: TIME_WAIT stays on the listening port.
+  conn.close();
+  c.close();
+}
+for (let i = 0; i < 20; i++) await cycle(i);
+const before = fds();
+const t0 = performance.now();
+for (let i = 0; i < n; i++) await cycle(i);
+const ms = Math.round(performance.now() - t0);
+const after = fds();
+l.close();
+await new Promise((r) => setTimeout(r, 50));
+console.log(JSON.stringify({ backend, cycles: n, base, before, after, afterClose: fds(), ms }));
+// No Deno.exit(): the script must end on its own, with no timer or op left.
+`;
+
+/**
+ * Run `n` connect/accept/close cycles in a child `deno run` and report its
+ * descriptor counts. The child must also exit by itself within `ms`: a leaked
+ * timer or pending op would keep it alive.
+ */
+export async function cyclesInChild(
+  backend: BackendName,
+  n: number,
+  ms: number,
+): Promise<CycleReport> {
+  const dir = Deno.makeTempDirSync({ prefix: "pysock-cycles-" });
+  try {
+    const script = `${dir}/cycles.mjs`;
+    Deno.writeTextFileSync(
+      script,
+      CYCLE_CHILD(import.meta.resolve("../../mod.ts")),
+    );
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--no-check", script, backend, String(n)],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const hung = new Promise<"hung">((resolve) => {
+      timer = setTimeout(() => {
+        child.kill("SIGKILL");
+        resolve("hung");
+      }, ms);
+    });
+    try {
+      const out = await Promise.race([child.output(), hung]);
+      if (out === "hung") {
+        throw new Error(
+          `${backend}: the cycle child did not exit within ${ms} ms`,
+        );
+      }
+      const stderr = new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 0, stderr);
+      return JSON.parse(new TextDecoder().decode(out.stdout));
+    } finally {
+      clearTimeout(timer);
+      await child.status;
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
+/** What a timeout run saw. */
+export interface TimeoutResult {
+  timeouts: number;
+  recvs: number;
+  bytes: number;
+}
+
+/**
+ * A peer sends `chunks` pieces of a known stream with random pauses while the
+ * reader polls with a tiny timeout: every TimeoutError must lose nothing, and
+ * the stream arrives whole and in order.
+ */
+export async function streamTimeouts(
+  a: Socket,
+  b: Socket,
+  chunks: number,
+  seed: number,
+  ms: number,
+): Promise<TimeoutResult> {
+  const next = rng(seed);
+  const pieces = Array.from({ length: chunks }, (_, i) => {
+    const n = 1 + (next() % 3000);
+    const p = new Uint8Array(n);
+    for (let j = 0; j < n; j++) p[j] = (i * 31 + j * 7 + seed) & 0xff;
+    return p;
+  });
+  const total = pieces.reduce((s, p) => s + p.length, 0);
+  const expected = new Hash();
+  for (const p of pieces) expected.update(p);
+  const writer = (async () => {
+    for (const p of pieces) {
+      const pause = next() % 4;
+      if (pause > 0) await sleep(pause * 3);
+      await b.sendall(p);
+    }
+  })();
+  const got = new Hash();
+  let have = 0, timeouts = 0, recvs = 0;
+  const reader = (async () => {
+    a.settimeout(0.002);
+    while (have < total) {
+      recvs++;
+      try {
+        const d = await a.recv(1 + (next() % 4096));
+        assert.ok(d.length > 0, "EOF before the whole stream arrived");
+        got.update(d);
+        have += d.length;
+      } catch (e) {
+        if (!(e instanceof TimeoutError)) throw e;
+        assert.equal(e.errno, null);
+        timeouts++;
+      }
+    }
+  })();
+  await withTimeout(Promise.all([writer, reader]), ms, "timeout run");
+  assert.equal(got.digest(), expected.digest(), "the stream differs");
+  return { timeouts, recvs, bytes: total };
+}
+
+/**
+ * The datagram version: `count` numbered datagrams with random pauses, read
+ * with a tiny timeout; all arrive, in order, none twice.
+ */
+export async function datagramTimeouts(
+  backend: BackendName,
+  count: number,
+  seed: number,
+  ms: number,
+): Promise<TimeoutResult> {
+  using a = sock(backend, AF_INET, SOCK_DGRAM);
+  using b = sock(backend, AF_INET, SOCK_DGRAM);
+  a.bind(["127.0.0.1", 0]);
+  b.bind(["127.0.0.1", 0]);
+  const to = a.getsockname();
+  const next = rng(seed);
+  let bytesSent = 0;
+  const writer = (async () => {
+    for (let i = 0; i < count; i++) {
+      const pause = next() % 4;
+      if (pause > 0) await sleep(pause * 3);
+      const msg = bytes(`${i}:${"x".repeat(next() % 500)}`);
+      bytesSent += msg.length;
+      await b.sendto(msg, to);
+    }
+  })();
+  let timeouts = 0, recvs = 0, want = 0;
+  const reader = (async () => {
+    a.settimeout(0.002);
+    while (want < count) {
+      recvs++;
+      try {
+        const [d] = await a.recvfrom(1024);
+        const n = Number(new TextDecoder().decode(d).split(":")[0]);
+        assert.equal(n, want, "datagram lost, repeated or reordered");
+        want++;
+      } catch (e) {
+        if (!(e instanceof TimeoutError)) throw e;
+        timeouts++;
+      }
+    }
+  })();
+  await withTimeout(Promise.all([writer, reader]), ms, "datagram timeouts");
+  return { timeouts, recvs, bytes: bytesSent };
+}
