@@ -107,6 +107,12 @@ function backoff(spins: number): number {
   return Math.min(1 << (spins - 3), 16);
 }
 
+/** Where a call that waits for readiness stands: since when, how many EAGAINs. */
+interface WaitState {
+  start: number;
+  spins: number;
+}
+
 /** One socket of the libc backend: a real non-blocking descriptor. */
 class LibcSocket implements BackendSocket {
   #fd: number;
@@ -141,8 +147,7 @@ class LibcSocket implements BackendSocket {
   }
 
   async accept(wait: Wait): Promise<[BackendSocket, SockAddr | null]> {
-    let start = 0;
-    let spins = 0;
+    let w: WaitState | null = null;
     for (;;) {
       const fd = this.#live();
       lenU32[0] = SOCKADDR_MAX;
@@ -151,14 +156,13 @@ class LibcSocket implements BackendSocket {
         const sock = new LibcSocket(r, this.#family, this.#type, this.#proto);
         return [sock, decodeSockAddr(addrOut, lenU32[0])];
       }
-      const e = errno();
-      if (e === EINTR) continue;
-      if (e !== EAGAIN) throw new OSError(e);
-      if (wait === 0) throw waitExpired(0);
-      if (start === 0 && wait !== null) start = performance.now();
-      if (!await this.#ready(L.EPOLLIN, wait, start, spins++)) {
-        throw waitExpired(wait);
-      }
+      const again = this.#again(
+        errno(),
+        L.EPOLLIN,
+        wait,
+        w ??= { start: 0, spins: 0 },
+      );
+      if (again !== undefined) await again;
     }
   }
 
@@ -220,8 +224,7 @@ class LibcSocket implements BackendSocket {
     flags: number,
     wait: Wait,
   ): Promise<[number, SockAddr | null]> {
-    let start = 0;
-    let spins = 0;
+    let w: WaitState | null = null;
     for (;;) {
       const fd = this.#live();
       lenU32[0] = SOCKADDR_MAX;
@@ -237,14 +240,13 @@ class LibcSocket implements BackendSocket {
         }
         return [await this.#recvRest(buf, flags, wait, n), from];
       }
-      const e = errno();
-      if (e === EINTR) continue;
-      if (e !== EAGAIN) throw new OSError(e);
-      if (wait === 0) throw waitExpired(0);
-      if (start === 0 && wait !== null) start = performance.now();
-      if (!await this.#ready(this.#readEvents(flags), wait, start, spins++)) {
-        throw waitExpired(wait);
-      }
+      const again = this.#again(
+        errno(),
+        this.#readEvents(flags),
+        wait,
+        w ??= { start: 0, spins: 0 },
+      );
+      if (again !== undefined) await again;
     }
   }
 
@@ -258,8 +260,7 @@ class LibcSocket implements BackendSocket {
       const [n, from] = await this.recvfrom(buf, flags, wait);
       return [n === size ? buf : buf.slice(0, n), from];
     }
-    let start = 0;
-    let spins = 0;
+    let w: WaitState | null = null;
     for (;;) {
       const fd = this.#live();
       lenU32[0] = SOCKADDR_MAX;
@@ -271,14 +272,13 @@ class LibcSocket implements BackendSocket {
       if (n >= 0) {
         return [scratch.slice(0, n), decodeSockAddr(addrOut, lenU32[0])];
       }
-      const e = errno();
-      if (e === EINTR) continue;
-      if (e !== EAGAIN) throw new OSError(e);
-      if (wait === 0) throw waitExpired(0);
-      if (start === 0 && wait !== null) start = performance.now();
-      if (!await this.#ready(this.#readEvents(flags), wait, start, spins++)) {
-        throw waitExpired(wait);
-      }
+      const again = this.#again(
+        errno(),
+        this.#readEvents(flags),
+        wait,
+        w ??= { start: 0, spins: 0 },
+      );
+      if (again !== undefined) await again;
     }
   }
 
@@ -288,22 +288,18 @@ class LibcSocket implements BackendSocket {
     const size = BigInt(data.length);
     let n = Number(C.send(this.#live(), data, size, f));
     if (n >= 0) return n;
-    let e = errno();
-    let start = 0;
-    let spins = 0;
-    while (e === EAGAIN || e === EINTR) {
-      if (e === EAGAIN) {
-        if (wait === 0) throw waitExpired(0);
-        if (start === 0 && wait !== null) start = performance.now();
-        if (!await this.#ready(L.EPOLLOUT, wait, start, spins++)) {
-          throw waitExpired(wait);
-        }
-      }
+    let w: WaitState | null = null;
+    for (;;) {
+      const again = this.#again(
+        errno(),
+        L.EPOLLOUT,
+        wait,
+        w ??= { start: 0, spins: 0 },
+      );
+      if (again !== undefined) await again;
       n = Number(C.send(this.#live(), data, size, f));
       if (n >= 0) return n;
-      e = errno();
     }
-    throw new OSError(e);
   }
 
   async sendto(
@@ -314,8 +310,7 @@ class LibcSocket implements BackendSocket {
   ): Promise<number> {
     const f = flags | L.MSG_NOSIGNAL;
     const size = BigInt(data.length);
-    let start = 0;
-    let spins = 0;
+    let w: WaitState | null = null;
     for (;;) {
       const fd = this.#live();
       // Encoded again on every try: the scratch buffer is shared and other
@@ -323,14 +318,13 @@ class LibcSocket implements BackendSocket {
       const len = encodeSockAddr(this.#family, addr, addrIn, ifindex);
       const n = Number(C.sendto(fd, data, size, f, addrIn, len));
       if (n >= 0) return n;
-      const e = errno();
-      if (e === EINTR) continue;
-      if (e !== EAGAIN) throw new OSError(e);
-      if (wait === 0) throw waitExpired(0);
-      if (start === 0 && wait !== null) start = performance.now();
-      if (!await this.#ready(L.EPOLLOUT, wait, start, spins++)) {
-        throw waitExpired(wait);
-      }
+      const again = this.#again(
+        errno(),
+        L.EPOLLOUT,
+        wait,
+        w ??= { start: 0, spins: 0 },
+      );
+      if (again !== undefined) await again;
     }
   }
 
@@ -451,6 +445,27 @@ class LibcSocket implements BackendSocket {
       spins === 0 && this.#quick && P.waiting === 0 && this.#spin(events, ms)
     ) return true;
     return this.#park(entry, events, ms);
+  }
+
+  // After a syscall failed with errno `e`: returns to retry at once (EINTR),
+  // or a promise that settles when it is worth retrying (EAGAIN); throws the
+  // error otherwise, or when the wait runs out.
+  #again(
+    e: number,
+    events: number,
+    wait: Wait,
+    w: WaitState,
+  ): Promise<void> | undefined {
+    if (e === EINTR) return;
+    if (e !== EAGAIN) throw new OSError(e);
+    if (wait === 0) throw waitExpired(0);
+    if (w.start === 0 && wait !== null) w.start = performance.now();
+    const ready = this.#ready(events, wait, w.start, w.spins++);
+    if (ready === true) return;
+    if (ready === false) throw waitExpired(wait);
+    return ready.then((ok) => {
+      if (!ok) throw waitExpired(wait);
+    });
   }
 
   async #park(

@@ -3,6 +3,7 @@
 // small assertions for Python's typed errors. Every wait here is bounded, so a
 // hang fails its test instead of stalling the run.
 import assert from "node:assert/strict";
+import { STEP_MS, withTimeout } from "./_python.ts";
 import {
   AF_INET,
   AF_INET6,
@@ -24,9 +25,6 @@ export type Addr = Parameters<Socket["bind"]>[0];
 // here, outside any test, so the resource sanitizer does not charge that to
 // whichever libc test happens to run first.
 socket(AF_INET, SOCK_STREAM, 0, { backend: "libc" }).close();
-
-/** The longest a single awaited step may take before its test fails. */
-export const STEP_MS = 3000;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -63,25 +61,6 @@ export async function sha256(b: Uint8Array): Promise<string> {
 /** Resolve after `ms` milliseconds. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/**
- * `promise`, or a rejection once `ms` milliseconds passed, so that a hang
- * fails the test. The timer is always cleared (the op sanitizer sees it).
- */
-export function withTimeout<T>(
-  promise: Promise<T>,
-  ms: number = STEP_MS,
-  what = "operation",
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`${what} did not settle within ${ms} ms`)),
-      ms,
-    );
-  });
-  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }
 
 /** A socket on `backend`. */
@@ -361,4 +340,10 @@ export function needsLibc(e: Error): void {
   check(e, OSError, { message: /backend: "libc"/ });
 }
 
-export { hasPython, python, type PythonPeer } from "./_python.ts";
+export {
+  hasPython,
+  python,
+  type PythonPeer,
+  STEP_MS,
+  withTimeout,
+} from "./_python.ts";

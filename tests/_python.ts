@@ -2,16 +2,16 @@
 // from the module under test, so errors and constants tests load without it.
 
 /** The longest a single awaited step may take before its test fails. */
-const STEP_MS = 3000;
+export const STEP_MS = 3000;
 
 /**
- * \`promise\`, or a rejection once \`ms\` milliseconds passed; the timer is
- * always cleared.
+ * `promise`, or a rejection once `ms` milliseconds passed, so that a hang
+ * fails the test. The timer is always cleared (the op sanitizer sees it).
  */
-function withTimeout<T>(
+export function withTimeout<T>(
   promise: Promise<T>,
-  ms: number,
-  what: string,
+  ms: number = STEP_MS,
+  what = "operation",
 ): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const expired = new Promise<never>((_, reject) => {
