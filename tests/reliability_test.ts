@@ -10,7 +10,6 @@ import {
   OverflowError,
   SHUT_WR,
   SOCK_DGRAM,
-  type Socket,
   TimeoutError,
 } from "../mod.ts";
 import {
@@ -27,7 +26,6 @@ import {
   sha256,
   sleep,
   sock,
-  STEP_MS,
   tempUnixPath,
   text,
   withTimeout,
@@ -46,40 +44,6 @@ function isPrefix(got: Uint8Array, data: Uint8Array): boolean {
   if (got.length > data.length) return false;
   for (let i = 0; i < got.length; i++) if (got[i] !== data[i]) return false;
   return true;
-}
-
-/** Read until no byte comes for `quietMs` (or EOF), bounded by `ms`. */
-async function drain(
-  s: Socket,
-  quietMs: number,
-  ms: number,
-): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  const deadline = Date.now() + ms;
-  const saved = s.gettimeout();
-  s.settimeout(quietMs / 1000);
-  try {
-    while (Date.now() < deadline) {
-      let d: Uint8Array;
-      try {
-        d = await withTimeout(s.recv(1 << 20), STEP_MS, "drain recv");
-      } catch (e) {
-        if (e instanceof TimeoutError) break;
-        throw e;
-      }
-      if (d.length === 0) break;
-      parts.push(d);
-    }
-  } finally {
-    s.settimeout(saved);
-  }
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** A python3 client: connects to argv[1], fills the pipe, then resets (SO_LINGER 0). */

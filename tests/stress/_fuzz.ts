@@ -12,7 +12,7 @@
 // strings the parser must reject; free-form strings only reach bind() (no
 // lookup) or getaddrinfo() with AI_NUMERICHOST. Unix paths that bind() could
 // create live in one temp dir; everything else is an abstract name.
-import fc from "npm:fast-check@3";
+import fc from "fast-check";
 import assert from "node:assert/strict";
 import * as errors from "../../errors.ts";
 import * as mod from "../../mod.ts";
