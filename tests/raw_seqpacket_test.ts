@@ -231,3 +231,117 @@ Deno.test({
     assert.equal((await cli.finish()).code, 0);
   },
 });
+
+/** The Internet checksum (RFC 1071). */
+function checksum(data: Uint8Array): number {
+  let sum = 0;
+  for (let i = 0; i + 1 < data.length; i += 2) {
+    sum += (data[i] << 8) | data[i + 1];
+  }
+  if (data.length % 2) sum += data[data.length - 1] << 8;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+/** An ICMP echo request of `type` (8 for IPv4, 128 for IPv6) with id and sequence. */
+function echo(type: number, id: number, seq: number): Uint8Array {
+  const p = new Uint8Array(16);
+  const v = new DataView(p.buffer);
+  v.setUint8(0, type);
+  v.setUint16(4, id);
+  v.setUint16(6, seq);
+  p.set(bytes("pysocket"), 8);
+  if (type === 8) v.setUint16(2, checksum(p));
+  return p;
+}
+
+Deno.test({
+  name:
+    "SOCK_RAW ICMPv6: an echo request to ::1 gets its reply (id and sequence kept)",
+  ignore: !isRoot,
+  async fn() {
+    const { AF_INET6, IPPROTO_ICMPV6, SOCK_RAW } = await import("../mod.ts");
+    using s = sock("libc", AF_INET6, SOCK_RAW, IPPROTO_ICMPV6);
+    s.settimeout(2);
+    // The kernel fills in the ICMPv6 checksum on a raw ICMPv6 socket.
+    await withTimeout(s.sendto(echo(128, 0x1234, 7), ["::1", 0]));
+    for (;;) {
+      const [reply, from] = await withTimeout(s.recvfrom(1500));
+      const v = new DataView(reply.buffer, reply.byteOffset, reply.byteLength);
+      if (reply[0] !== 129) continue; // our own request, looped back
+      assert.equal(v.getUint16(4), 0x1234);
+      assert.equal(v.getUint16(6), 7);
+      assert.equal(text(reply.subarray(8)), "pysocket");
+      assert.equal((from as [string, number, number, number])[0], "::1");
+      assert.equal((from as unknown[]).length, 4);
+      break;
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "IPPROTO_RAW sends a whole IPv4 packet (IP_HDRINCL); the echo reply comes back with a valid checksum",
+  ignore: !isRoot,
+  async fn() {
+    const {
+      AF_INET,
+      IP_HDRINCL,
+      IPPROTO_ICMP,
+      IPPROTO_IP,
+      IPPROTO_RAW,
+      SOCK_RAW,
+    } = await import(
+      "../mod.ts"
+    );
+    using raw = sock("libc", AF_INET, SOCK_RAW, IPPROTO_RAW);
+    assert.equal(raw.getsockopt(IPPROTO_IP, IP_HDRINCL), 1); // implied by IPPROTO_RAW
+    using icmp = sock("libc", AF_INET, SOCK_RAW, IPPROTO_ICMP);
+    icmp.settimeout(2);
+    const body = echo(8, 0x4242, 3);
+    const packet = new Uint8Array(20 + body.length);
+    const v = new DataView(packet.buffer);
+    v.setUint8(0, 0x45); // IPv4, header of 5 words
+    v.setUint16(2, packet.length);
+    v.setUint8(8, 64); // TTL
+    v.setUint8(9, 1); // ICMP
+    packet.set([127, 0, 0, 1], 12);
+    packet.set([127, 0, 0, 1], 16);
+    v.setUint16(10, checksum(packet.subarray(0, 20)));
+    packet.set(body, 20);
+    assert.equal(
+      await withTimeout(raw.sendto(packet, ["127.0.0.1", 0])),
+      packet.length,
+    );
+    for (;;) {
+      const [reply] = await withTimeout(icmp.recvfrom(1500));
+      const ihl = (reply[0] & 0x0f) * 4;
+      const msg = reply.subarray(ihl);
+      const m = new DataView(msg.buffer, msg.byteOffset, msg.byteLength);
+      if (msg[0] !== 0 || m.getUint16(4) !== 0x4242) continue;
+      assert.equal(m.getUint16(6), 3);
+      assert.equal(checksum(msg), 0);
+      break;
+    }
+  },
+});
+
+Deno.test("create_connection(source_address) binds first, on the libc backend", async () => {
+  const { create_connection, create_server } = await import("../mod.ts");
+  using server = create_server(["127.0.0.1", 0]);
+  using probe = sock("libc");
+  probe.bind(["127.0.0.1", 0]);
+  const port = (probe.getsockname() as [string, number])[1];
+  probe.close();
+  using client = await withTimeout(
+    create_connection(server.getsockname() as [string, number], 2, [
+      "127.0.0.1",
+      port,
+    ]),
+  );
+  assert.equal(client.backend, "libc");
+  assert.deepEqual(client.getsockname(), ["127.0.0.1", port]);
+  const [conn, addr] = await withTimeout(server.accept());
+  using _conn = conn;
+  assert.deepEqual(addr, ["127.0.0.1", port]);
+});
