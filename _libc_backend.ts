@@ -441,8 +441,11 @@ class LibcSocket implements BackendSocket {
       const pause = backoff(spins);
       return P.sleep(entry, ms === null ? pause : Math.min(pause, ms));
     }
+    // Only reads spin: a round trip's answer is near; room in a full send
+    // buffer comes in big steps, and spinning for it would only burn CPU.
     if (
-      spins === 0 && this.#quick && P.waiting === 0 && this.#spin(events, ms)
+      spins === 0 && this.#quick && events !== L.EPOLLOUT && P.waiting === 0 &&
+      this.#spin(events, ms)
     ) return true;
     return this.#park(entry, events, ms);
   }
