@@ -30,6 +30,7 @@ export { libcAvailable } from "./_ffi.ts";
 const EAGAIN = E.EAGAIN;
 const EINTR = E.EINTR;
 const EINPROGRESS = E.EINPROGRESS;
+const ECONNABORTED = E.ECONNABORTED;
 const OPEN_FLAGS = L.SOCK_NONBLOCK | L.SOCK_CLOEXEC;
 const GETSOCKOPT_MAX = 1024;
 
@@ -171,9 +172,17 @@ class LibcSocket implements BackendSocket {
     let len = encodeSockAddr(this.#family, addr, addrIn, ifindex);
     let start = 0;
     let spins = 0;
+    let retried = false;
     for (;;) {
       if (C.connect(fd, addrIn, len) === 0) return;
       const e = errno();
+      // After a failed attempt Linux answers the next connect() on a
+      // non-blocking descriptor with ECONNABORTED; CPython's blocking
+      // connect makes a fresh attempt instead (111 again), so do the same.
+      if (e === ECONNABORTED && wait === null && !retried) {
+        retried = true;
+        continue;
+      }
       if (e === EINPROGRESS || e === EINTR) {
         // The kernel goes on connecting; its outcome is SO_ERROR once the
         // descriptor turns writable.

@@ -514,6 +514,20 @@ for (const backend of BACKENDS) {
     }
   });
 
+  test("connect() refused again on a blocking socket is ConnectionRefusedError 111 each time", async () => {
+    const port = deadPort(backend);
+    using s = sock(backend);
+    for (let i = 0; i < 3; i++) {
+      await raises(
+        () => s.connect(["127.0.0.1", port]),
+        ConnectionRefusedError,
+        {
+          errno: 111,
+        },
+      );
+    }
+  });
+
   test("connect() to a closed port raises ConnectionRefusedError 111; connect_ex() returns 111", async () => {
     const port = deadPort(backend);
     using s = sock(backend);
