@@ -63,6 +63,8 @@ const MAX_DATAGRAM = 65536;
 /** Deno.listenDatagram (unstable): reads straight into the caller's buffer. */
 class DenoIo implements UdpIo {
   readonly #conn: Deno.DatagramConn;
+  #receiving = 0;
+  #held = true;
 
   constructor(host: string, port: number, reuse: boolean) {
     try {
@@ -75,12 +77,16 @@ class DenoIo implements UdpIo {
     } catch (e) {
       throw translate(e);
     }
-    // An idle socket does not keep the process alive, as in Python; a
-    // waiting call holds it open instead (DenoUdp.#waitFor).
-    this.hold(false);
+    // Idle, it holds nothing: only a pending receive keeps the process
+    // alive, and one is pending while a call waits, or after a timeout left
+    // it running (then hold(false) unrefs it).
   }
 
   hold(on: boolean): void {
+    if (on === this.#held) return;
+    // Only when a receive outlived its call: no ref()/unref() per call.
+    if (!on && this.#receiving === 0) return;
+    this.#held = on;
     // ref()/unref() are there at run time in Deno 2.9, not yet in its types;
     // they apply to a receive already pending.
     const conn = this.#conn as Deno.DatagramConn & {
@@ -97,9 +103,14 @@ class DenoIo implements UdpIo {
   }
 
   async receive(into?: Uint8Array): Promise<Datagram> {
-    const [data, from] = await this.#conn.receive(into);
-    const { hostname, port } = from as Deno.NetAddr;
-    return { data, host: hostname, port };
+    this.#receiving++;
+    try {
+      const [data, from] = await this.#conn.receive(into);
+      const { hostname, port } = from as Deno.NetAddr;
+      return { data, host: hostname, port };
+    } finally {
+      this.#receiving--;
+    }
   }
 
   async send(data: Uint8Array, host: string, port: number): Promise<void> {
