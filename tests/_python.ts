@@ -98,3 +98,24 @@ export function python(code: string, ...args: (string | number)[]): PythonPeer {
     },
   };
 }
+
+/** Run `script` in python3 with `input` as JSON on stdin; its JSON stdout. */
+export async function pythonJson(
+  script: string,
+  input: unknown,
+): Promise<unknown> {
+  const child = new Deno.Command("python3", {
+    args: ["-c", script],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(JSON.stringify(input)));
+  await writer.close();
+  const { code, stdout, stderr } = await child.output();
+  if (code !== 0) {
+    throw new Error(`python3 failed: ${new TextDecoder().decode(stderr)}`);
+  }
+  return JSON.parse(new TextDecoder().decode(stdout));
+}

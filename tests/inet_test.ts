@@ -2,6 +2,7 @@
 // checked against vectors taken from CPython 3.11.7 on Linux (glibc 2.36),
 // and live against the python3 on this machine when there is one.
 import assert from "node:assert/strict";
+import { hasPython, pythonJson } from "./_python.ts";
 import { AF_INET, AF_INET6, AF_UNIX } from "../constants.ts";
 import { OSError, OverflowError, ValueError } from "../errors.ts";
 import {
@@ -386,35 +387,6 @@ Deno.test("htons() and friends swap bytes and check ranges like Python", () => {
 // ---------------------------------------------------------------------------
 // Live comparison with python3
 
-function pythonWorks(): boolean {
-  try {
-    return new Deno.Command("python3", {
-      args: ["-c", "import socket"],
-      stdout: "null",
-      stderr: "null",
-    }).outputSync().success;
-  } catch {
-    return false;
-  }
-}
-const hasPython = pythonWorks();
-
-/** Run `script` in python3 with `input` as JSON on stdin; its JSON stdout. */
-async function runPython(script: string, input: unknown): Promise<unknown> {
-  const child = new Deno.Command("python3", {
-    args: ["-c", script],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(JSON.stringify(input)));
-  await writer.close();
-  const { code, stdout, stderr } = await child.output();
-  assert.equal(code, 0, new TextDecoder().decode(stderr));
-  return JSON.parse(new TextDecoder().decode(stdout));
-}
-
 const PY_INET = `
 import json, socket, sys
 def run(kind, arg):
@@ -558,7 +530,7 @@ Deno.test({
   ignore: !hasPython,
   async fn() {
     const inputs = generateInputs(1500);
-    const want = await runPython(PY_INET, inputs) as string[];
+    const want = await pythonJson(PY_INET, inputs) as string[];
     const mismatches: string[] = [];
     inputs.forEach(([kind, arg], i) => {
       const got = runTs(kind, arg);

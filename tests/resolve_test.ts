@@ -1,6 +1,7 @@
 // getaddrinfo() and the other lookups, against what CPython 3.11.7 does on
 // Linux (glibc 2.36), and live against the python3 on this machine.
 import assert from "node:assert/strict";
+import { hasPython, pythonJson } from "./_python.ts";
 import {
   AF_INET,
   AF_INET6,
@@ -405,19 +406,6 @@ Deno.test("lookups without permissions raise PermissionError naming the flag", a
 // ---------------------------------------------------------------------------
 // Live comparison with python3
 
-function pythonWorks(): boolean {
-  try {
-    return new Deno.Command("python3", {
-      args: ["-c", "import socket"],
-      stdout: "null",
-      stderr: "null",
-    }).outputSync().success;
-  } catch {
-    return false;
-  }
-}
-const hasPython = pythonWorks();
-
 const PY_RESOLVE = `
 import json, socket, sys
 def norm(v):
@@ -500,18 +488,7 @@ Deno.test({
   name: "lookups agree with the python3 on this machine",
   ignore: !hasPython,
   async fn() {
-    const child = new Deno.Command("python3", {
-      args: ["-c", PY_RESOLVE],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(JSON.stringify(LIVE)));
-    await writer.close();
-    const { code, stdout, stderr } = await child.output();
-    assert.equal(code, 0, new TextDecoder().decode(stderr));
-    const want = JSON.parse(new TextDecoder().decode(stdout)) as unknown[];
+    const want = await pythonJson(PY_RESOLVE, LIVE) as unknown[];
 
     const mod = await import("../_resolve.ts") as unknown as Record<
       string,
