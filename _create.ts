@@ -13,7 +13,7 @@ import {
 } from "./constants.ts";
 import { OSError, ValueError } from "./errors.ts";
 import type { Address } from "./_address.ts";
-import { libcAvailable } from "./_libc_backend.ts";
+import { libcUsable } from "./_libc_backend.ts";
 import { getaddrinfo } from "./_resolve.ts";
 import { type Socket, socket } from "./socket.ts";
 
@@ -142,7 +142,7 @@ export function create_server(
     family,
     SOCK_STREAM,
     0,
-    wantsOptions && libcReady() ? { backend: "libc" } : undefined,
+    wantsOptions && libcUsable() ? { backend: "libc" } : undefined,
   );
   try {
     try {
@@ -173,14 +173,6 @@ export function create_server(
   } catch (e) {
     sock.close();
     throw e;
-  }
-}
-
-function libcReady(): boolean {
-  try {
-    return libcAvailable();
-  } catch {
-    return false;
   }
 }
 

@@ -146,6 +146,20 @@ export function libcAvailable(): boolean {
 }
 
 /**
+ * {@linkcode libcAvailable} without the PermissionError: `false` where FFI
+ * is missing or not allowed.
+ *
+ * @returns `true` when libc sockets can be opened.
+ */
+export function libcUsable(): boolean {
+  try {
+    return libcAvailable();
+  } catch {
+    return false;
+  }
+}
+
+/**
  * libc's symbols, opened on the first call.
  *
  * @returns The FFI symbols.

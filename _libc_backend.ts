@@ -25,7 +25,7 @@ import {
 import { errno as E } from "./constants.ts";
 import { OSError } from "./errors.ts";
 
-export { libcAvailable } from "./_ffi.ts";
+export { libcAvailable, libcUsable } from "./_ffi.ts";
 
 const EAGAIN = E.EAGAIN;
 const EINTR = E.EINTR;

@@ -52,7 +52,7 @@ import {
   type Wait,
 } from "./_backend.ts";
 import { denoBackend } from "./_deno_backend.ts";
-import { libcAvailable, libcBackend } from "./_libc_backend.ts";
+import { libcAvailable, libcBackend, libcUsable } from "./_libc_backend.ts";
 
 export type { Address } from "./_address.ts";
 export type { SockAddr } from "./_backend.ts";
@@ -344,7 +344,7 @@ export class Socket {
       } else {
         // Raw, seqpacket and other families: the kernel decides, through libc.
         const refusal = kernelRefusal(fam, typ, pro);
-        if (refusal && !libcAvailableQuiet()) throw new OSError(refusal);
+        if (refusal && !libcUsable()) throw new OSError(refusal);
         backend = needLibc(`socket(${fam}, ${typ}, ${pro})`);
       }
       this.#backend = backend;
@@ -1196,14 +1196,6 @@ function trim(buf: Uint8Array, n: number): Uint8Array {
   if (n === buf.length) return buf;
   // A small result copies out so a large buffer is not kept alive by it.
   return n * 2 < buf.length ? buf.slice(0, n) : buf.subarray(0, n);
-}
-
-function libcAvailableQuiet(): boolean {
-  try {
-    return libcAvailable();
-  } catch {
-    return false;
-  }
 }
 
 /**
