@@ -124,6 +124,10 @@ export interface Backend {
     type: number,
     proto: number,
   ): [BackendSocket, number, number, number];
+  /** dup(2) of any descriptor, close-on-exec (libc only). */
+  dupFd?(fd: number): number;
+  /** close(2) of any descriptor (libc only). */
+  closeFd?(fd: number): void;
 }
 
 /**

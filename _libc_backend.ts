@@ -629,4 +629,14 @@ export const libcBackend: Backend = {
     }
     return [new LibcSocket(fd, family, type, proto), family, type, proto];
   },
+  dupFd(fd: number): number {
+    state();
+    const copy = C.fcntl(fd, L.F_DUPFD_CLOEXEC, 0);
+    if (copy < 0) throw lastError();
+    return copy;
+  },
+  closeFd(fd: number): void {
+    state();
+    if (C.close(fd) < 0) throw lastError();
+  },
 };

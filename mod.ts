@@ -35,6 +35,8 @@
 export * from "./constants.ts";
 export * from "./errors.ts";
 export {
+  close,
+  fromfd,
   getdefaulttimeout,
   setdefaulttimeout,
   Socket,

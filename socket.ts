@@ -1233,6 +1233,77 @@ export function socket(
 }
 
 /**
+ * A socket on a duplicate of the descriptor `fd`: Python's `socket.fromfd`.
+ * The original stays open, and stays yours to close. Uses the libc backend
+ * (`--allow-ffi`).
+ *
+ * @param fd An open socket descriptor.
+ * @param family Its address family (`0` reads it from the descriptor).
+ * @param type Its socket type (`0` reads it from the descriptor).
+ * @param proto Its protocol.
+ * @returns The new socket.
+ * @throws {OSError} `[Errno 9]` not an open descriptor; `[Errno 88]` not a socket.
+ * @throws {PermissionError} Without `--allow-ffi`.
+ *
+ * @example Not run by `deno test --doc`: the first libc socket loads libc,
+ * which the resource sanitizer counts against the example (README, Testing
+ * code that uses libc sockets).
+ * ```ts ignore
+ * import { AF_INET, fromfd, SOCK_STREAM, socket } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * using original = socket(AF_INET, SOCK_STREAM, 0, { backend: "libc" });
+ * original.bind(["127.0.0.1", 0]);
+ * using copy = fromfd(original.fileno(), AF_INET, SOCK_STREAM);
+ * assert.notEqual(copy.fileno(), original.fileno());
+ * assert.deepEqual(copy.getsockname(), original.getsockname());
+ * ```
+ */
+export function fromfd(
+  fd: number,
+  family: number,
+  type: number,
+  proto = 0,
+): Socket {
+  const n = toInt(fd);
+  const fam = toInt(family),
+    typ = toInt(type) & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+  const pro = toInt(proto);
+  const backend = needLibc("fromfd()");
+  const copy = backend.dupFd!(n);
+  try {
+    const [sock, f, t, p] = backend.adopt!(copy, fam, typ, pro);
+    return wrapSocket(backend, sock, f, t, p);
+  } catch (e) {
+    backend.closeFd!(copy);
+    throw e;
+  }
+}
+
+/**
+ * Close a descriptor: Python's `socket.close(fd)`, for one taken with
+ * {@linkcode Socket.detach}. Uses the libc backend (`--allow-ffi`).
+ *
+ * @param fd The descriptor.
+ * @throws {OSError} `[Errno 9]` not an open descriptor.
+ * @throws {PermissionError} Without `--allow-ffi`.
+ *
+ * @example Not run by `deno test --doc`, for the same reason as fromfd's.
+ * ```ts ignore
+ * import { close, OSError, socket } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const s = socket(undefined, undefined, undefined, { backend: "libc" });
+ * const fd = s.detach();
+ * close(fd);
+ * assert.throws(() => close(fd), (e) => e instanceof OSError && e.errno === 9);
+ * ```
+ */
+export function close(fd: number): void {
+  needLibc("close()").closeFd!(toInt(fd));
+}
+
+/**
  * A pair of connected sockets: Python's `socket.socketpair()`. A unix
  * stream pair runs on Deno's networking, as `socket(AF_UNIX, SOCK_STREAM)`
  * does; SOCK_DGRAM and SOCK_SEQPACKET pairs are socketpair(2) on the libc

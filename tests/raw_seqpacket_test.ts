@@ -345,3 +345,57 @@ Deno.test("create_connection(source_address) binds first, on the libc backend", 
   using _conn = conn;
   assert.deepEqual(addr, ["127.0.0.1", port]);
 });
+
+Deno.test("fromfd() makes a socket on a duplicate; the original stays open", async () => {
+  const { fromfd, AF_INET, SOCK_STREAM } = await import("../mod.ts");
+  using server = sock("libc");
+  server.bind(["127.0.0.1", 0]);
+  server.listen();
+  using copy = fromfd(server.fileno(), AF_INET, SOCK_STREAM);
+  assert.notEqual(copy.fileno(), server.fileno());
+  assert.equal(copy.backend, "libc");
+  assert.deepEqual(copy.getsockname(), server.getsockname());
+  copy.close();
+  // The original still listens after the copy is closed.
+  using client = sock("libc");
+  await withTimeout(client.connect(server.getsockname()));
+  const [conn] = await withTimeout(server.accept());
+  conn.close();
+  // family/type 0 read them from the descriptor, as the kernel knows them.
+  using again = fromfd(server.fileno(), 0, 0);
+  assert.equal(again.family, AF_INET);
+  assert.equal(again.type, SOCK_STREAM);
+});
+
+Deno.test("fromfd() of a bad or non-socket descriptor raises OSError 9 / 88", async () => {
+  const { fromfd, OSError } = await import("../mod.ts");
+  assert.throws(
+    () => fromfd(-1, 2, 1),
+    (e) => e instanceof OSError && e.errno === 9,
+  );
+  // A descriptor the process has open on a file: open, but not a socket.
+  const file = [...Deno.readDirSync("/proc/self/fd")].map((e) => Number(e.name))
+    .find((fd) => {
+      try {
+        return Deno.readLinkSync(`/proc/self/fd/${fd}`).startsWith("/");
+      } catch {
+        return false;
+      }
+    });
+  assert.ok(file !== undefined, "no file descriptor to try");
+  // 88 (not a socket); 9 only if a parallel test module closed it meanwhile.
+  assert.throws(
+    () => fromfd(file, 2, 1),
+    (e) => e instanceof OSError && (e.errno === 88 || e.errno === 9),
+  );
+});
+
+Deno.test("close(fd) closes a detached descriptor; a second close is OSError 9", async () => {
+  const { close, OSError } = await import("../mod.ts");
+  const s = sock("libc");
+  const fd = s.detach();
+  assert.ok(fd >= 0);
+  assert.equal(s.fileno(), -1);
+  close(fd);
+  assert.throws(() => close(fd), (e) => e instanceof OSError && e.errno === 9);
+});
