@@ -308,20 +308,25 @@ class DenoStream implements BackendSocket {
       this.#readError === null
     ) {
       // Hot path: a blocking read straight into the caller's buffer.
-      return conn.read(buf).then(
-        (n) => n === null ? this.#sawEof() : n,
-        (e) => {
-          this.#eof = true;
-          throw this.#closed ? badFd() : translate(e);
-        },
-      );
+      return this.#readDirect(conn, buf);
     }
     return this.#recv(buf, flags, wait);
   }
 
-  #sawEof(): number {
-    this.#eof = true;
-    return 0;
+  // A read with no wait to honour goes straight into the caller's buffer;
+  // null from Deno is EOF, and after an error the stream reads as ended.
+  #readDirect(conn: Deno.Conn, buf: Uint8Array): Promise<number> {
+    return conn.read(buf).then(
+      (n) => {
+        if (n !== null) return n;
+        this.#eof = true;
+        return 0;
+      },
+      (e) => {
+        this.#eof = true;
+        throw this.#closed ? badFd() : translate(e);
+      },
+    );
   }
 
   async #recv(buf: Uint8Array, flags: number, wait: Wait): Promise<number> {
@@ -369,19 +374,7 @@ class DenoStream implements BackendSocket {
   ): Promise<number> {
     if (this.#stash.length === 0 && !this.#eof && this.#readError === null) {
       if (this.#pendingRead === null && wait === null && !peek) {
-        // Hot path: no wait to honour, so read straight into the caller's buffer.
-        let n: number | null;
-        try {
-          n = await conn.read(buf);
-        } catch (e) {
-          this.#eof = true;
-          throw this.#closed ? badFd() : translate(e);
-        }
-        if (n === null) {
-          this.#eof = true;
-          return 0;
-        }
-        return n;
+        return await this.#readDirect(conn, buf);
       }
       this.#pendingRead ??= this.#readAhead(conn);
       conn.ref();
