@@ -8,7 +8,9 @@
  * Groups: address parsing (`addressForConnect` / `addressForBind`), error
  * construction and Deno error translation, `inet_pton`, and a 64-byte
  * send + recv round trip on a connected loopback pair, on each backend, with
- * Deno's own `Deno.Conn` as the baseline of that group.
+ * Deno's own `Deno.Conn` as the baseline of that group. The UDP group needs
+ * `--unstable-net` for its baseline (`Deno.listenDatagram`, which the Deno
+ * backend then uses too): `deno bench -A --unstable-net bench/hot_paths_bench.ts`.
  *
  * @module
  */
@@ -16,6 +18,7 @@ import {
   AF_INET,
   AF_INET6,
   IPPROTO_TCP,
+  SOCK_DGRAM,
   SOCK_STREAM,
   type Socket,
   socket,
@@ -211,3 +214,50 @@ Deno.bench("socketpair (unix, deno): sendall + recv_into", {
   await ua.sendall(msg);
   await recvIntoAll(ub);
 });
+
+// UDP: a 64-byte datagram there and back between two loopback sockets.
+const hasDatagram = typeof Deno.listenDatagram === "function";
+const noDatagram = "needs --unstable-net (Deno.listenDatagram)";
+const dgram = (): Deno.DatagramConn =>
+  Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+const [da, db] = hasDatagram ? [dgram(), dgram()] : [];
+const dbuf = new Uint8Array(65536);
+
+Deno.bench("Deno.DatagramConn send + receive(buf) (baseline)", {
+  group: "udp",
+  baseline: true,
+  ignore: !hasDatagram,
+}, async () => {
+  await da!.send(msg, db!.addr);
+  await db!.receive(dbuf);
+});
+
+async function udpPair(backend: "deno" | "libc"): Promise<[Socket, Socket]> {
+  const a = socket(AF_INET, SOCK_DGRAM, 0, { backend });
+  const b = socket(AF_INET, SOCK_DGRAM, 0, { backend });
+  b.bind(["127.0.0.1", 0]);
+  await a.connect(b.getsockname());
+  return [a, b];
+}
+
+const udp = hasDatagram
+  ? { deno: await udpPair("deno"), libc: await udpPair("libc") }
+  : null;
+for (const backend of ["deno", "libc"] as const) {
+  const [a, b] = udp?.[backend] ?? [];
+  Deno.bench(`${backend}: udp send + recv`, {
+    group: "udp",
+    ignore: a === undefined,
+  }, async () => {
+    await a!.send(msg);
+    await b!.recv(65536);
+  });
+  Deno.bench(`${backend}: udp send + recv_into`, {
+    group: "udp",
+    ignore: a === undefined,
+  }, async () => {
+    await a!.send(msg);
+    await b!.recv_into(dbuf);
+  });
+}
+if (!hasDatagram) console.error(`# udp group skipped: ${noDatagram}`);
