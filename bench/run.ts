@@ -126,6 +126,11 @@ function clientArgs(p: Plan): string[] {
     "--client",
     `project-deno-stable=${DENO} run -A ${HERE}client.ts --backend deno`,
   );
+  // The control: Deno's own client with a reused UDP receive buffer.
+  a.push(
+    "--client",
+    `deno-native-reuse=${DENO} run --allow-net --unstable-net ${HERE}deno_reuse_client.ts`,
+  );
   return a;
 }
 
