@@ -1808,15 +1808,28 @@ console.log(JSON.stringify(out));
   assert.match(libc[2], /--allow-ffi/);
 });
 
-for (const backend of BACKENDS) {
-  Deno.test(`${backend}: a script exits once its sockets are idle or closed`, async () => {
-    using tmp = tempUnixPath();
-    const script = `${tmp.dir}/exit.ts`;
-    Deno.writeTextFileSync(
-      script,
-      `import { socket, SOCK_DGRAM, TimeoutError } from ${
-        JSON.stringify(import.meta.resolve("../mod.ts"))
-      };
+// Deno's UDP runs on node:dgram, or on Deno.listenDatagram with
+// --unstable-net: each keeps the process alive its own way.
+const EXIT_CASES: [string, string[]][] = BACKENDS.flatMap((
+  backend,
+): [string, string[]][] =>
+  backend === "deno"
+    ? [[backend, []], [backend, ["--unstable-net"]]]
+    : [[backend, []]]
+);
+for (const [backend, flags] of EXIT_CASES) {
+  Deno.test(
+    `${backend}${
+      flags.length ? ` ${flags.join(" ")}` : ""
+    }: a script exits once its sockets are idle or closed`,
+    async () => {
+      using tmp = tempUnixPath();
+      const script = `${tmp.dir}/exit.ts`;
+      Deno.writeTextFileSync(
+        script,
+        `import { socket, SOCK_DGRAM, TimeoutError } from ${
+          JSON.stringify(import.meta.resolve("../mod.ts"))
+        };
 const backend = ${JSON.stringify(backend)};
 const l = socket(2, 1, 0, { backend });
 l.bind(["127.0.0.1", 0]);
@@ -1828,35 +1841,46 @@ c.settimeout(0.05);
 try { await c.recv(1); } catch (e) { if (!(e instanceof TimeoutError)) throw e; }
 const u = socket(2, SOCK_DGRAM, 0, { backend });
 u.bind(["127.0.0.1", 0]);
+// A receive left running by a timeout must not hold the process either.
+u.settimeout(0.05);
+try { await u.recv(1); } catch (e) { if (!(e instanceof TimeoutError)) throw e; }
+const p = socket(2, SOCK_DGRAM, 0, { backend });
+await p.sendto(new Uint8Array([1]), u.getsockname());
+u.settimeout(null);
+if ((await u.recv(1))[0] !== 1) throw new Error("lost the datagram");
+u.settimeout(0.05);
+try { await u.recv(1); } catch (e) { if (!(e instanceof TimeoutError)) throw e; }
+p.close();
 conn.close();
 c.close();
 // The listener and the UDP socket stay open but idle, as in a Python
 // script that ends without closing them.
 console.log("done");
 `,
-    );
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--no-check", script],
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const killed = new Promise<"hung">((resolve) => {
-      timer = setTimeout(() => {
-        child.kill("SIGKILL");
-        resolve("hung");
-      }, 5000);
-    });
-    try {
-      const out = await Promise.race([child.output(), killed]);
-      assert.notEqual(out, "hung", "the script did not exit within 5 s");
-      if (out === "hung") return;
-      const text = new TextDecoder();
-      assert.equal(out.code, 0, text.decode(out.stderr));
-      assert.equal(text.decode(out.stdout).trim(), "done");
-    } finally {
-      clearTimeout(timer);
-      await child.status;
-    }
-  });
+      );
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--no-check", ...flags, script],
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const killed = new Promise<"hung">((resolve) => {
+        timer = setTimeout(() => {
+          child.kill("SIGKILL");
+          resolve("hung");
+        }, 5000);
+      });
+      try {
+        const out = await Promise.race([child.output(), killed]);
+        assert.notEqual(out, "hung", "the script did not exit within 5 s");
+        if (out === "hung") return;
+        const text = new TextDecoder();
+        assert.equal(out.code, 0, text.decode(out.stderr));
+        assert.equal(text.decode(out.stdout).trim(), "done");
+      } finally {
+        clearTimeout(timer);
+        await child.status;
+      }
+    },
+  );
 }
