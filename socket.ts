@@ -771,6 +771,7 @@ export class Socket {
       }
       // #live() each time: a close() during the call stops it with EBADF.
       const n = await this.#live().send(bytes, f, left);
+      if (n >= bytes.length) return;
       bytes = bytes.subarray(n);
     } while (bytes.length > 0);
   }
