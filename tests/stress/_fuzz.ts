@@ -338,8 +338,15 @@ export function unixAddress(): fc.Arbitrary<unknown> {
     },
     { weight: 1, arbitrary: fc.constant("") },
     { weight: 1, arbitrary: fc.tuple(fc.constant("127.0.0.1"), port) },
-    { weight: 1, arbitrary: junk },
+    // Junk that is a path (a string or bytes) would bind in the working
+    // directory, as in Python: only the temp dir's paths may be paths.
+    { weight: 1, arbitrary: junk.filter((v) => !isPathLike(v)) },
   );
+}
+
+function isPathLike(v: unknown): boolean {
+  return typeof v === "string" || v instanceof String ||
+    ArrayBuffer.isView(v) || v instanceof ArrayBuffer;
 }
 
 /** Bytes to send: arrays and views of every kind, sometimes not bytes at all. */
@@ -856,7 +863,11 @@ export const moduleCall: fc.Arbitrary<readonly [string, () => unknown]> = fc
       fc.oneof(
         fc.constant(undefined),
         fc.record({
-          family: fc.oneof(fc.constantFrom(AF_INET, AF_INET6), intArg),
+          // Not AF_UNIX: a junk address could then bind in the working dir.
+          family: fc.oneof(
+            fc.constantFrom(AF_INET, AF_INET6),
+            intArg.filter((f) => f !== AF_UNIX),
+          ),
           backlog: intArg,
           reuse_port: junk,
           dualstack_ipv6: junk,
