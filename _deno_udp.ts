@@ -386,26 +386,35 @@ export class DenoUdp implements BackendSocket {
     wait: Wait,
   ): Promise<T | typeof EXPIRED> {
     const io = this.#io;
-    if (this.#waiting++ === 0) {
-      if (io) io.hold(true);
-      else this.#keepAlive = setInterval(() => {}, 0x7fffffff);
-    }
+    this.#enter(io);
     try {
       return await raceWait(promise, wait);
     } finally {
-      if (--this.#waiting === 0) {
-        if (io) io.hold(false, this.#pending !== null);
-        if (this.#keepAlive !== undefined) {
-          clearInterval(this.#keepAlive);
-          this.#keepAlive = undefined;
-        }
-      }
+      this.#leave(io);
+    }
+  }
+
+  #enter(io: UdpIo | null): void {
+    if (this.#waiting++ > 0) return;
+    if (io) io.hold(true);
+    else this.#keepAlive = setInterval(() => {}, 0x7fffffff);
+  }
+
+  #leave(io: UdpIo | null): void {
+    if (--this.#waiting > 0) return;
+    if (io) io.hold(false, this.#pending !== null);
+    if (this.#keepAlive !== undefined) {
+      clearInterval(this.#keepAlive);
+      this.#keepAlive = undefined;
     }
   }
 
   async recv(buf: Uint8Array, flags: number, wait: Wait): Promise<number> {
     const io = this.#io;
-    if (io !== null && wait === null && flags === 0 && this.#direct()) {
+    if (
+      io !== null && wait === null && flags === 0 && !this.#closed &&
+      !this.#shutRd && this.#ready()
+    ) {
       // The hot path: one layer of ours over Deno's receive.
       return (await this.#receiveWanted(io, buf))[0].length;
     }
@@ -440,12 +449,14 @@ export class DenoUdp implements BackendSocket {
     flags: number,
     wait: Wait,
   ): Promise<[Uint8Array, SockAddr | null]> {
+    this.#check();
+    if (flags & ~RECV_FLAGS) throw unsupportedFlags(flags & ~RECV_FLAGS);
+    if (this.#shutRd) return [new Uint8Array(0), null];
     const io = this.#io;
     if (
       io !== null && wait === null && !(flags & MSG_PEEK) &&
-      !this.#innerBusy && this.#direct()
+      !this.#innerBusy && this.#ready()
     ) {
-      if (flags & ~RECV_FLAGS) throw unsupportedFlags(flags & ~RECV_FLAGS);
       this.#innerBusy = true;
       try {
         const d = await this.#receiveWanted(
@@ -457,22 +468,13 @@ export class DenoUdp implements BackendSocket {
         this.#innerBusy = false;
       }
     }
-    this.#check();
-    if (flags & ~RECV_FLAGS) throw unsupportedFlags(flags & ~RECV_FLAGS);
-    if (this.#shutRd) return [new Uint8Array(0), null];
     const d = await this.#take(flags, wait);
     return [d[0].slice(0, size), this.#from(d)];
   }
 
-  // Nothing held back, no receive left running by a timeout: the next
-  // datagram can go straight into the caller's buffer.
-  #direct(): boolean {
-    return !this.#closed && !this.#shutRd && this.#ready();
-  }
-
   // The next datagram from the peer (any sender when unconnected).
   async #receiveWanted(io: UdpIo, into: Uint8Array): Promise<Datagram> {
-    if (this.#waiting++ === 0) io.hold(true);
+    this.#enter(io);
     try {
       for (;;) {
         const d = await io.receive(into);
@@ -481,10 +483,12 @@ export class DenoUdp implements BackendSocket {
     } catch (e) {
       throw this.#closed ? badFd() : translate(e);
     } finally {
-      if (--this.#waiting === 0) io.hold(false, this.#pending !== null);
+      this.#leave(io);
     }
   }
 
+  // Nothing held back, no receive left running by a timeout: the next
+  // datagram can go straight into the caller's buffer.
   #ready(): boolean {
     return this.#held === null && this.#pending === null &&
       this.#heldError === null;
