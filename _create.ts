@@ -13,7 +13,7 @@ import {
 } from "./constants.ts";
 import { OSError, ValueError } from "./errors.ts";
 import type { Address } from "./_address.ts";
-import { libcUsable } from "./_libc_backend.ts";
+import { libcUsable } from "./_libc/socket.ts";
 import { getaddrinfo } from "./_resolve.ts";
 import { type Socket, socket } from "./socket.ts";
 

@@ -51,8 +51,8 @@ import {
   type SockAddr,
   type Wait,
 } from "./_backend.ts";
-import { denoBackend } from "./_deno_backend.ts";
-import { libcAvailable, libcBackend, libcUsable } from "./_libc_backend.ts";
+import { denoBackend } from "./_deno/stream.ts";
+import { libcAvailable, libcBackend, libcUsable } from "./_libc/socket.ts";
 
 export type { Address } from "./_address.ts";
 export type { SockAddr } from "./_backend.ts";

@@ -27,7 +27,7 @@ import {
 } from "../mod.ts";
 import { OSError } from "../errors.ts";
 import { addressForBind, addressForConnect } from "../_address.ts";
-import { translate } from "../_deno_common.ts";
+import { translate } from "../_deno/common.ts";
 import { inet_pton } from "../_inet.ts";
 
 // --- address parsing -------------------------------------------------------

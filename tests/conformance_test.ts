@@ -1,5 +1,5 @@
 // The conformance suite: every case runs on each backend. Expected values are
-// CPython 3.11's on Linux (/work/shared/reference/python-socket-behaviour.md),
+// CPython 3.11's on Linux (the steering notes' python-socket-behaviour.md),
 // rechecked with python3 where the reference is silent. Where the deno backend
 // cannot do a thing, its case asserts the typed OSError that says to use
 // `backend: "libc"`, and the libc case asserts the real behaviour.

@@ -1,5 +1,5 @@
 // The Deno backend: TCP and unix stream sockets on Deno.listen / Deno.connect
-// (UDP is in _deno_udp.ts). It emulates the kernel's
+// (UDP is in udp.ts). It emulates the kernel's
 // socket state machine where Deno's API has none, and reports what Deno
 // cannot do as an OSError that names the libc backend.
 import {
@@ -16,8 +16,8 @@ import {
   SOCK_STREAM,
   SOL_SOCKET,
   TCP_NODELAY,
-} from "./constants.ts";
-import { OSError } from "./errors.ts";
+} from "../constants.ts";
+import { OSError } from "../errors.ts";
 import {
   type Backend,
   type BackendSocket,
@@ -27,7 +27,7 @@ import {
   type SockAddr,
   type Wait,
   waitExpired,
-} from "./_backend.ts";
+} from "../_backend.ts";
 import {
   LIBC_HINT,
   noDescriptor,
@@ -39,8 +39,8 @@ import {
   translate,
   unboundName,
   unsupportedFlags,
-} from "./_deno_common.ts";
-import { DenoUdp } from "./_deno_udp.ts";
+} from "./common.ts";
+import { DenoUdp } from "./udp.ts";
 
 // accept() errors that mean only that this one client is already gone.
 const DEAD_PEER = new Set<number>([E.ENOTCONN, E.ECONNRESET, E.ECONNABORTED]);

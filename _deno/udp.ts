@@ -14,8 +14,8 @@ import {
   SO_REUSEADDR,
   SOCK_DGRAM,
   SOL_SOCKET,
-} from "./constants.ts";
-import { OSError } from "./errors.ts";
+} from "../constants.ts";
+import { OSError } from "../errors.ts";
 import {
   type BackendSocket,
   badFd,
@@ -24,7 +24,7 @@ import {
   type SockAddr,
   type Wait,
   waitExpired,
-} from "./_backend.ts";
+} from "../_backend.ts";
 import {
   LIBC_HINT,
   noDescriptor,
@@ -36,7 +36,7 @@ import {
   translate,
   unboundName,
   unsupportedFlags,
-} from "./_deno_common.ts";
+} from "./common.ts";
 
 /** One datagram and its sender: the shape Deno.DatagramConn gives. */
 type Datagram = readonly [data: Uint8Array, from: Sender];

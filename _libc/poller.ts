@@ -13,8 +13,8 @@
 // So when the last waiter goes away (timeout, close) while the call is in
 // flight, the poller wakes it and settles that waiter only once the call has
 // returned: whoever awaits the outcome then finds nothing pending.
-import { errno, type Libc, libc, LINUX as L } from "./_ffi.ts";
-import { OSError } from "./errors.ts";
+import { errno, type Libc, libc, LINUX as L } from "./ffi.ts";
+import { OSError } from "../errors.ts";
 
 /** A descriptor's place in the poller; one per socket that ever waited. */
 export class PollEntry {
@@ -79,7 +79,7 @@ function wakeSleeper(p: Poller, w: Waiter): void {
  *
  * @example Wait up to a second for a descriptor to be readable
  * ```ts ignore
- * import { poller } from "./_poller.ts";
+ * import { poller } from "./poller.ts";
  *
  * const EPOLLIN = 1;
  * const fd = 3; // a non-blocking socket

@@ -3,7 +3,7 @@
 // Every descriptor is non-blocking and close-on-exec. Each operation makes
 // its syscall synchronously on the main thread first and reads errno at
 // once; only on EAGAIN / EINPROGRESS does it wait on the shared poller
-// (_poller.ts), then try again. Nothing is read before the descriptor is
+// (poller.ts), then try again. Nothing is read before the descriptor is
 // ready, so a wait that runs out never loses data.
 import {
   type Backend,
@@ -13,19 +13,19 @@ import {
   type SockAddr,
   type Wait,
   waitExpired,
-} from "./_backend.ts";
-import { errno, lastError, type Libc, libc, LINUX as L } from "./_ffi.ts";
-import { type PollEntry, type Poller, poller } from "./_poller.ts";
+} from "../_backend.ts";
+import { errno, lastError, type Libc, libc, LINUX as L } from "./ffi.ts";
+import { type PollEntry, type Poller, poller } from "./poller.ts";
 import {
   decodeSockAddr,
   encodeSockAddr,
   type InterfaceIndex,
   SOCKADDR_MAX,
-} from "./_sockaddr.ts";
-import { errno as E } from "./constants.ts";
-import { OSError } from "./errors.ts";
+} from "./sockaddr.ts";
+import { errno as E } from "../constants.ts";
+import { OSError } from "../errors.ts";
 
-export { libcAvailable, libcUsable } from "./_ffi.ts";
+export { libcAvailable, libcUsable } from "./ffi.ts";
 
 const EAGAIN = E.EAGAIN;
 const EINTR = E.EINTR;
@@ -565,7 +565,7 @@ class LibcSocket implements BackendSocket {
  *
  * @example A SOCK_SEQPACKET pair keeps message boundaries
  * ```ts ignore
- * import { libcAvailable, libcBackend } from "./_libc_backend.ts";
+ * import { libcAvailable, libcBackend } from "./socket.ts";
  * import assert from "node:assert/strict";
  *
  * if (libcAvailable()) {

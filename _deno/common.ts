@@ -24,9 +24,9 @@ import {
   SOCK_STREAM,
   SOL_SOCKET,
   TCP_NODELAY,
-} from "./constants.ts";
-import { OSError, PermissionError } from "./errors.ts";
-import { badFd, type SockAddr } from "./_backend.ts";
+} from "../constants.ts";
+import { OSError, PermissionError } from "../errors.ts";
+import { badFd, type SockAddr } from "../_backend.ts";
 
 export const LIBC_HINT =
   'use socket(..., { backend: "libc" }) (needs --allow-ffi)';

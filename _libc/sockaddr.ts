@@ -2,15 +2,15 @@
 // sockaddr_in6 and sockaddr_un as Linux lays them out (the same on x86_64 and
 // aarch64). Pure JavaScript, no FFI: every read is bounded by both the buffer
 // and the length the kernel reported.
-import type { SockAddr } from "./_backend.ts";
-import { gaierror, OSError } from "./errors.ts";
+import type { SockAddr } from "../_backend.ts";
+import { gaierror, OSError } from "../errors.ts";
 import {
   formatIPv6,
   inet_ntop,
   inet_pton,
   parsePton4,
   parsePton6,
-} from "./_inet.ts";
+} from "../_inet.ts";
 
 const AF_UNIX = 1;
 const AF_INET = 2;
@@ -93,7 +93,7 @@ function getU32(b: Uint8Array, at: number, le: boolean): number {
  *
  * @example
  * ```ts
- * import { sockaddrFamily } from "./_sockaddr.ts";
+ * import { sockaddrFamily } from "./sockaddr.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(sockaddrFamily(new Uint8Array([2, 0, 0, 80]), 4), 2);
@@ -146,7 +146,7 @@ function scoped(
  *
  * @example
  * ```ts
- * import { encodeSockAddr, SOCKADDR_MAX } from "./_sockaddr.ts";
+ * import { encodeSockAddr, SOCKADDR_MAX } from "./sockaddr.ts";
  * import assert from "node:assert/strict";
  *
  * const out = new Uint8Array(SOCKADDR_MAX);
@@ -230,7 +230,7 @@ export function encodeSockAddr(
  *
  * @example
  * ```ts
- * import { decodeSockAddr } from "./_sockaddr.ts";
+ * import { decodeSockAddr } from "./sockaddr.ts";
  * import assert from "node:assert/strict";
  *
  * const sin = new Uint8Array([2, 0, 0x1f, 0x90, 127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);

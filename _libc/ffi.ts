@@ -1,8 +1,8 @@
 // libc through Deno FFI, opened on first use: nothing here runs at import
 // time, so the module loads where there is no FFI (Deno Deploy) and only a
 // libc socket asks for --allow-ffi.
-import { OSError, PermissionError } from "./errors.ts";
-import { errno as E } from "./constants.ts";
+import { OSError, PermissionError } from "../errors.ts";
+import { errno as E } from "../constants.ts";
 
 /**
  * Linux ABI numbers the libc backend passes to the kernel (the same on x86_64

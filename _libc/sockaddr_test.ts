@@ -4,8 +4,8 @@ import {
   encodeSockAddr,
   SOCKADDR_MAX,
   sockaddrFamily,
-} from "./_sockaddr.ts";
-import { gaierror, OSError } from "./errors.ts";
+} from "./sockaddr.ts";
+import { gaierror, OSError } from "../errors.ts";
 
 const AF_UNIX = 1, AF_INET = 2, AF_INET6 = 10, AF_PACKET = 17;
 const enc = new TextEncoder();

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import type { BackendSocket } from "./_backend.ts";
-import { libc, LINUX as L } from "./_ffi.ts";
-import { libcAvailable, libcBackend as B } from "./_libc_backend.ts";
-import { poller } from "./_poller.ts";
+import type { BackendSocket } from "../_backend.ts";
+import { libc, LINUX as L } from "./ffi.ts";
+import { libcAvailable, libcBackend as B } from "./socket.ts";
+import { poller } from "./poller.ts";
 import {
   BlockingIOError,
   BrokenPipeError,
@@ -10,7 +10,7 @@ import {
   FileNotFoundError,
   OSError,
   TimeoutError,
-} from "./errors.ts";
+} from "../errors.ts";
 
 const AF_UNIX = 1, AF_INET = 2, AF_INET6 = 10;
 const SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_RAW = 3, SOCK_SEQPACKET = 5;
@@ -663,7 +663,7 @@ Deno.test("no descriptor leaks over 2000 open/close cycles, error paths included
   const r = await runChild(
     `
 import { libcBackend as B } from "MODULE";
-import { poller } from "${new URL("./_poller.ts", import.meta.url).href}";
+import { poller } from "${new URL("./poller.ts", import.meta.url).href}";
 const fdCount = () => [...Deno.readDirSync("/proc/self/fd")].length;
 const check = (ok, what) => { if (!ok) throw new Error(what); };
 const closed = B.open(2, 1, 0);
@@ -728,7 +728,7 @@ async function runChild(code: string, args: string[]) {
       file,
       code.replaceAll(
         "MODULE",
-        new URL("./_libc_backend.ts", import.meta.url).href,
+        new URL("./socket.ts", import.meta.url).href,
       ),
     );
     const t0 = performance.now();

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { libc, LINUX as L } from "./_ffi.ts";
-import { Poller, poller } from "./_poller.ts";
-import { OSError } from "./errors.ts";
+import { libc, LINUX as L } from "./ffi.ts";
+import { Poller, poller } from "./poller.ts";
+import { OSError } from "../errors.ts";
 
 const C = libc();
 
