@@ -9,14 +9,8 @@ import {
 } from "./constants.ts";
 import { gaierror, OSError, OverflowError } from "./errors.ts";
 import type { SockAddr } from "./_backend.ts";
-import {
-  bytesView,
-  inet_ntop,
-  inet_pton,
-  parsePton4,
-  parsePton6,
-  pyTypeName,
-} from "./_inet.ts";
+import { bytesView, pyTypeName, requireBytes, toInt } from "./_args.ts";
+import { inet_ntop, inet_pton, parsePton4, parsePton6 } from "./_inet.ts";
 import { getaddrinfo } from "./_resolve.ts";
 
 /** An address as users pass it: a tuple (array) for IP, a path or bytes for unix. */
@@ -36,23 +30,6 @@ interface IpParts {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-/**
- * An integer argument as Python's `__index__` takes it: a number with no
- * fraction, a bigint or a boolean; anything else is a TypeError.
- */
-export function toInt(value: unknown): number {
-  if (typeof value === "number") {
-    if (Number.isInteger(value)) return value;
-  } else if (typeof value === "bigint") {
-    return Number(value);
-  } else if (typeof value === "boolean") {
-    return value ? 1 : 0;
-  }
-  throw new TypeError(
-    `'${pyTypeName(value)}' object cannot be interpreted as an integer`,
-  );
-}
 
 function hostString(value: unknown): string {
   if (typeof value === "string") return value;
@@ -109,12 +86,7 @@ function unixAddress(address: unknown): SockAddr {
     bytes = encoder.encode(address);
     result = address;
   } else {
-    const b = bytesView(address);
-    if (b === null) {
-      throw new TypeError(
-        `a bytes-like object is required, not '${pyTypeName(address)}'`,
-      );
-    }
+    const b = requireBytes(address);
     bytes = b;
     // Abstract names stay bytes; paths become strings, as the backends expect.
     result = b.length > 0 && b[0] === 0 ? b.slice() : decoder.decode(b);
@@ -125,8 +97,11 @@ function unixAddress(address: unknown): SockAddr {
   return result;
 }
 
-/** A numeric host, or null when it is a name that needs a lookup. */
-function numericHost(family: number, host: string): string | null {
+/**
+ * A socket address's host made numeric without a lookup (`""`, `"<broadcast>"`,
+ * `"localhost"`, literals), or null when it is a name that needs one.
+ */
+function literalHost(family: number, host: string): string | null {
   if (family === AF_INET) {
     if (host === "") return "0.0.0.0";
     if (host === "<broadcast>") return "255.255.255.255";
@@ -175,7 +150,7 @@ export function addressForBind(
   if (family === AF_UNIX) return unixAddress(address);
   if (family !== AF_INET && family !== AF_INET6) return opaque(address, method);
   const p = ipParts(family, address, method);
-  const host = numericHost(family, p.host);
+  const host = literalHost(family, p.host);
   if (host === null) {
     throw new gaierror(
       EAI_NONAME,
@@ -199,7 +174,7 @@ export function addressForConnect(
   if (family === AF_UNIX) return unixAddress(address);
   if (family !== AF_INET && family !== AF_INET6) return opaque(address, method);
   const p = ipParts(family, address, method);
-  const host = numericHost(family, p.host);
+  const host = literalHost(family, p.host);
   if (host !== null) return build(family, host, p);
   return getaddrinfo(p.host, p.port, family, type).then((infos) => {
     const sa = infos[0][4];

@@ -20,148 +20,15 @@
  */
 import { AF_INET, AF_INET6, errno } from "./constants.ts";
 import { OSError, OverflowError, ValueError } from "./errors.ts";
+import {
+  type BytesLike,
+  pyArgName,
+  pyTypeName,
+  requireBytes,
+  toCInt,
+} from "./_args.ts";
 
-const INT_MAX = 2 ** 31 - 1;
-const INT_MIN = -(2 ** 31);
-const LONG_MAX = 2 ** 63; // first value past C long (exact as a double)
 const ULONG_LIMIT = 2 ** 64;
-
-/** Bytes-like values Python's `bytes`, `bytearray` and `memoryview` map to. */
-export type BytesLike = Uint8Array | ArrayBufferView | ArrayBuffer;
-
-/**
- * The Python type name for a JavaScript value, for `TypeError` messages that
- * read like Python's (`'float' object cannot be interpreted as an integer`).
- *
- * @param value Any value.
- * @returns `"NoneType"`, `"bool"`, `"int"`, `"float"`, `"str"`, `"bytes"`,
- *   `"list"`, `"dict"` or the constructor's name.
- *
- * @example
- * ```ts
- * import { pyTypeName } from "./_inet.ts";
- * import assert from "node:assert/strict";
- *
- * assert.equal(pyTypeName(1.5), "float");
- * assert.equal(pyTypeName(null), "NoneType");
- * ```
- */
-export function pyTypeName(value: unknown): string {
-  if (value === null || value === undefined) return "NoneType";
-  switch (typeof value) {
-    case "boolean":
-      return "bool";
-    case "number":
-      return Number.isInteger(value) ? "int" : "float";
-    case "bigint":
-      return "int";
-    case "string":
-      return "str";
-    case "function":
-      return "function";
-  }
-  if (Array.isArray(value)) return "list";
-  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return "bytes";
-  const proto = Object.getPrototypeOf(value);
-  if (proto === Object.prototype || proto === null) return "dict";
-  return (proto.constructor?.name as string | undefined) ?? "object";
-}
-
-/**
- * Check a C `int` argument as CPython's argument parser does (`"i"` format).
- *
- * @param value The argument.
- * @returns The value, an integer within C `int`.
- * @throws {TypeError} `value` is not an integer number.
- * @throws {OverflowError} `value` does not fit a C `int`.
- *
- * @example
- * ```ts
- * import { toCInt } from "./_inet.ts";
- * import assert from "node:assert/strict";
- *
- * assert.equal(toCInt(10), 10);
- * assert.throws(() => toCInt(2 ** 31), RangeError);
- * ```
- */
-export function toCInt(value: unknown): number {
-  if (typeof value !== "number" || !Number.isInteger(value)) {
-    throw new TypeError(
-      `'${pyTypeName(value)}' object cannot be interpreted as an integer`,
-    );
-  }
-  if (value > INT_MAX || value < INT_MIN) {
-    throw new OverflowError(
-      value >= LONG_MAX || value < -LONG_MAX
-        ? "Python int too large to convert to C long"
-        : value > INT_MAX
-        ? "signed integer is greater than maximum"
-        : "signed integer is less than minimum",
-    );
-  }
-  return value;
-}
-
-/**
- * View a bytes-like value as bytes, without copying.
- *
- * @param value The value.
- * @returns A `Uint8Array` over the same memory, or `null` if `value` is not
- *   bytes-like.
- *
- * @example
- * ```ts
- * import { bytesView } from "./_inet.ts";
- * import assert from "node:assert/strict";
- *
- * assert.equal(bytesView(new Uint16Array(2))?.length, 4);
- * assert.equal(bytesView("abc"), null);
- * ```
- */
-export function bytesView(value: unknown): Uint8Array | null {
-  if (value instanceof Uint8Array) return value;
-  if (ArrayBuffer.isView(value)) {
-    return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-  }
-  if (
-    value instanceof ArrayBuffer ||
-    (typeof SharedArrayBuffer === "function" &&
-      value instanceof SharedArrayBuffer)
-  ) {
-    return new Uint8Array(value);
-  }
-  return null;
-}
-
-function requireBytes(value: unknown): Uint8Array {
-  const bytes = bytesView(value);
-  if (bytes === null) {
-    throw new TypeError(
-      `a bytes-like object is required, not '${pyTypeName(value)}'`,
-    );
-  }
-  return bytes;
-}
-
-/**
- * Python's "argument N must be X, not Y" name for a value: `None` for
- * `null`, else its type name.
- *
- * @param value Any value.
- * @returns `"None"` or {@linkcode pyTypeName}'s answer.
- *
- * @example
- * ```ts
- * import { pyArgName } from "./_inet.ts";
- * import assert from "node:assert/strict";
- *
- * assert.equal(pyArgName(null), "None");
- * assert.equal(pyArgName(1), "int");
- * ```
- */
-export function pyArgName(value: unknown): string {
-  return value === null || value === undefined ? "None" : pyTypeName(value);
-}
 
 function requireStr(value: unknown, fn: string, position: number): string {
   if (typeof value !== "string") {
@@ -665,27 +532,10 @@ export function inet_ntop(
   throw new ValueError(`unknown address family ${address_family}`);
 }
 
-function requireIntArg(x: unknown): number {
-  if (typeof x !== "number" || !Number.isInteger(x)) {
-    throw new TypeError(
-      `'${pyTypeName(x)}' object cannot be interpreted as an integer`,
-    );
-  }
-  return x;
-}
-
 function check16(x: unknown, fn: string): number {
-  const n = requireIntArg(x);
+  // C int first (TypeError, OverflowError as CPython), then 16 bits.
+  const n = toCInt(x);
   if (n < 0 || n > 0xffff) {
-    if (n >= LONG_MAX || n < -LONG_MAX) {
-      throw new OverflowError("Python int too large to convert to C long");
-    }
-    if (n > INT_MAX) {
-      throw new OverflowError("signed integer is greater than maximum");
-    }
-    if (n < INT_MIN) {
-      throw new OverflowError("signed integer is less than minimum");
-    }
     throw new OverflowError(
       n < 0
         ? `${fn}: can't convert negative Python int to C 16-bit unsigned integer`

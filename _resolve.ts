@@ -62,15 +62,8 @@ import {
   PermissionError,
   ValueError,
 } from "./errors.ts";
-import {
-  formatIPv6,
-  parseAton,
-  parsePton4,
-  parsePton6,
-  pyArgName,
-  pyTypeName,
-  toCInt,
-} from "./_inet.ts";
+import { pyArgName, pyTypeName, toCInt } from "./_args.ts";
+import { formatIPv6, parseAton, parsePton4, parsePton6 } from "./_inet.ts";
 
 // Not among Python's constants on Linux, but in glibc's getaddrinfo table.
 const SOCK_DCCP = 6;
@@ -495,7 +488,7 @@ function scopeId(bytes: Uint8Array, scope: string, caller: string): number {
  * A numeric host by glibc's rules (inet_aton forms, then IPv6 with an
  * optional `%scope`), filtered by `family`. `null` when `host` is a name.
  */
-function numericHost(
+function glibcNumericHost(
   host: string,
   family: number,
   flags: number,
@@ -682,7 +675,7 @@ async function hostAddresses(
     // 0.0.0.0 before :: (the unspecified address has the lowest precedence).
     return { addrs: passive ? [v4, v6] : [v6, v4], canon: "" };
   }
-  const numeric = numericHost(host, family, flags, caller);
+  const numeric = glibcNumericHost(host, family, flags, caller);
   if (numeric !== null) return { addrs: [numeric], canon: host };
   if (flags & AI_NUMERICHOST) throw new gaierror(EAI_NONAME);
   if (host === "") throw new gaierror(EAI_NONAME);

@@ -1,0 +1,248 @@
+/**
+ * Python-style argument coercion, in one place: integers as `__index__` and
+ * C `int` take them, bytes-like values, and the Python type names that
+ * CPython's TypeError messages use.
+ *
+ * @example
+ * ```ts
+ * import { requireBytes, toInt } from "./_args.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(toInt(true), 1);
+ * assert.throws(() => requireBytes("text"), TypeError);
+ * ```
+ *
+ * @module
+ */
+import { OverflowError, ValueError } from "./errors.ts";
+
+const INT_MAX = 2 ** 31 - 1;
+const INT_MIN = -(2 ** 31);
+const LONG_MAX = 2 ** 63; // first value past C long (exact as a double)
+
+/** Bytes-like values Python's `bytes`, `bytearray` and `memoryview` map to. */
+export type BytesLike = Uint8Array | ArrayBufferView | ArrayBuffer;
+
+/**
+ * The Python type name for a JavaScript value, for `TypeError` messages that
+ * read like Python's (`'float' object cannot be interpreted as an integer`).
+ *
+ * @param value Any value.
+ * @returns `"NoneType"`, `"bool"`, `"int"`, `"float"`, `"str"`, `"bytes"`,
+ *   `"list"`, `"dict"` or the constructor's name.
+ *
+ * @example
+ * ```ts
+ * import { pyTypeName } from "./_args.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(pyTypeName(1.5), "float");
+ * assert.equal(pyTypeName(null), "NoneType");
+ * ```
+ */
+export function pyTypeName(value: unknown): string {
+  if (value === null || value === undefined) return "NoneType";
+  switch (typeof value) {
+    case "boolean":
+      return "bool";
+    case "number":
+      return Number.isInteger(value) ? "int" : "float";
+    case "bigint":
+      return "int";
+    case "string":
+      return "str";
+    case "function":
+      return "function";
+  }
+  if (Array.isArray(value)) return "list";
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return "bytes";
+  const proto = Object.getPrototypeOf(value);
+  if (proto === Object.prototype || proto === null) return "dict";
+  return (proto.constructor?.name as string | undefined) ?? "object";
+}
+
+/**
+ * Check a C `int` argument as CPython's argument parser does (`"i"` format).
+ *
+ * @param value The argument.
+ * @returns The value, an integer within C `int`.
+ * @throws {TypeError} `value` is not an integer number.
+ * @throws {OverflowError} `value` does not fit a C `int`.
+ *
+ * @example
+ * ```ts
+ * import { toCInt } from "./_args.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(toCInt(10), 10);
+ * assert.throws(() => toCInt(2 ** 31), RangeError);
+ * ```
+ */
+export function toCInt(value: unknown): number {
+  if (typeof value !== "number" || !Number.isInteger(value)) {
+    throw new TypeError(
+      `'${pyTypeName(value)}' object cannot be interpreted as an integer`,
+    );
+  }
+  if (value > INT_MAX || value < INT_MIN) {
+    throw new OverflowError(
+      value >= LONG_MAX || value < -LONG_MAX
+        ? "Python int too large to convert to C long"
+        : value > INT_MAX
+        ? "signed integer is greater than maximum"
+        : "signed integer is less than minimum",
+    );
+  }
+  return value;
+}
+
+/**
+ * View a bytes-like value as bytes, without copying.
+ *
+ * @param value The value.
+ * @returns A `Uint8Array` over the same memory, or `null` if `value` is not
+ *   bytes-like.
+ *
+ * @example
+ * ```ts
+ * import { bytesView } from "./_args.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(bytesView(new Uint16Array(2))?.length, 4);
+ * assert.equal(bytesView("abc"), null);
+ * ```
+ */
+export function bytesView(value: unknown): Uint8Array | null {
+  if (value instanceof Uint8Array) return value;
+  if (ArrayBuffer.isView(value)) {
+    return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  }
+  if (
+    value instanceof ArrayBuffer ||
+    (typeof SharedArrayBuffer === "function" &&
+      value instanceof SharedArrayBuffer)
+  ) {
+    return new Uint8Array(value);
+  }
+  return null;
+}
+
+/**
+ * Python's "argument N must be X, not Y" name for a value: `None` for
+ * `null`, else its type name.
+ *
+ * @param value Any value.
+ * @returns `"None"` or {@linkcode pyTypeName}'s answer.
+ *
+ * @example
+ * ```ts
+ * import { pyArgName } from "./_args.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(pyArgName(null), "None");
+ * assert.equal(pyArgName(1), "int");
+ * ```
+ */
+export function pyArgName(value: unknown): string {
+  return value === null || value === undefined ? "None" : pyTypeName(value);
+}
+
+/**
+ * An integer argument as Python's `__index__` takes it: a number with no
+ * fraction, a bigint or a boolean.
+ *
+ * @param value The argument.
+ * @returns The integer.
+ * @throws {TypeError} Anything else.
+ *
+ * @example
+ * ```ts
+ * import { toInt } from "./_args.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(toInt(3n), 3);
+ * assert.throws(() => toInt(1.5), TypeError);
+ * ```
+ */
+export function toInt(value: unknown): number {
+  if (typeof value === "number") {
+    if (Number.isInteger(value)) return value;
+  } else if (typeof value === "bigint") {
+    return Number(value);
+  } else if (typeof value === "boolean") {
+    return value ? 1 : 0;
+  }
+  throw new TypeError(
+    `'${pyTypeName(value)}' object cannot be interpreted as an integer`,
+  );
+}
+
+/**
+ * A bytes-like argument as bytes, without copying; anything else is
+ * Python's `a bytes-like object is required, not 'str'`.
+ *
+ * @param value The argument.
+ * @returns A `Uint8Array` over the same memory.
+ * @throws {TypeError} `value` is not bytes-like.
+ *
+ * @example
+ * ```ts
+ * import { requireBytes } from "./_args.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(requireBytes(new ArrayBuffer(3)).length, 3);
+ * ```
+ */
+export function requireBytes(value: unknown): Uint8Array {
+  const bytes = bytesView(value);
+  if (bytes === null) {
+    throw new TypeError(
+      `a bytes-like object is required, not '${pyTypeName(value)}'`,
+    );
+  }
+  return bytes;
+}
+
+// CPython keeps timeouts as int64 nanoseconds and converts through time_t.
+const MAX_TIMEOUT = 9223372036.854775;
+
+/**
+ * A socket timeout as `settimeout()` takes it: seconds as a number (a bool
+ * counts as an int), or `null`/`undefined` for none; CPython's errors.
+ *
+ * @param value The argument.
+ * @returns The seconds, or `null`.
+ * @throws {TypeError} Not a number.
+ * @throws {ValueError} Negative or NaN.
+ * @throws {OverflowError} Past what CPython's clock holds.
+ *
+ * @example
+ * ```ts
+ * import { toTimeout } from "./_args.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(toTimeout(1.5), 1.5);
+ * assert.throws(() => toTimeout(-1), RangeError);
+ * ```
+ */
+export function toTimeout(value: unknown): number | null {
+  if (value === null || value === undefined) return null;
+  let t: number;
+  if (typeof value === "number") t = value;
+  else if (typeof value === "boolean") t = value ? 1 : 0;
+  else {
+    throw new TypeError(
+      `'${pyTypeName(value)}' object cannot be interpreted as an integer`,
+    );
+  }
+  if (Number.isNaN(t)) throw new ValueError("Invalid value NaN (not a number)");
+  if (t < 0) throw new ValueError("Timeout value out of range");
+  if (t > MAX_TIMEOUT) {
+    throw new OverflowError(
+      Number.isInteger(t) && t >= 2 ** 63
+        ? "timestamp too large to convert to C _PyTime_t"
+        : "timestamp out of range for platform time_t",
+    );
+  }
+  return t;
+}
