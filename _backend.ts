@@ -6,8 +6,28 @@
 // types and values, address parsing and name resolution (backends get numeric
 // hosts), timeout to `Wait` conversion, `recv(0)`, sendall's loop and its one
 // deadline, MSG_DONTWAIT (as wait 0; libc also passes the flag on).
-import { errno as E } from "./constants.ts";
-import { BlockingIOError, OSError, TimeoutError } from "./errors.ts";
+import {
+  AF_INET,
+  AF_INET6,
+  AF_UNIX,
+  errno as E,
+  IPPROTO_ICMP,
+  IPPROTO_ICMPV6,
+  IPPROTO_MPTCP,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  IPPROTO_UDPLITE,
+  SOCK_DGRAM,
+  SOCK_RAW,
+  SOCK_RDM,
+  SOCK_SEQPACKET,
+  SOCK_STREAM,
+} from "./constants.ts";
+import { OSError } from "./errors.ts";
+import { denoBackend } from "./_deno/backend.ts";
+import { libcAvailable, libcBackend, libcUsable } from "./_libc/socket.ts";
+
+import type { Wait } from "./_wait.ts";
 
 /**
  * An address in Python's shape, hosts already numeric:
@@ -20,12 +40,6 @@ export type SockAddr =
   | [host: string, port: number, flowinfo: number, scope_id: number]
   | string
   | Uint8Array;
-
-/**
- * How long one backend call may wait for readiness: `null` forever, `0` not
- * at all (non-blocking), otherwise milliseconds (> 0).
- */
-export type Wait = number | null;
 
 /** What the Python layer needs from one open socket of a backend. */
 export interface BackendSocket {
@@ -63,7 +77,7 @@ export interface BackendSocket {
     size: number,
     flags: number,
     wait: Wait,
-  ): Promise<[Uint8Array, SockAddr | null]>;
+  ): Promise<[Uint8Array<ArrayBuffer>, SockAddr | null]>;
   /** send(2): resolves with the bytes accepted (may be fewer than given). */
   send(data: Uint8Array, flags: number, wait: Wait): Promise<number>;
   /** sendto(2); autobinds an unbound socket as the kernel does. */
@@ -114,73 +128,132 @@ export interface Backend {
     type: number,
     proto: number,
   ): Promise<[BackendSocket, BackendSocket]>;
+}
+
+/** The libc backend: a Backend that also works on raw descriptors. */
+export interface LibcBackend extends Backend {
+  /** `"libc"`. */
+  readonly name: "libc";
   /**
-   * Adopt an open descriptor (libc only); family, type and proto are read
-   * from it when not given (0 / -1).
+   * Adopt an open descriptor; family, type and proto are read from it when
+   * not given (0 / -1).
    */
-  adopt?(
+  adopt(
     fd: number,
     family: number,
     type: number,
     proto: number,
   ): [BackendSocket, number, number, number];
-  /** dup(2) of any descriptor, close-on-exec (libc only). */
-  dupFd?(fd: number): number;
-  /** close(2) of any descriptor (libc only). */
-  closeFd?(fd: number): void;
+  /** dup(2) of any descriptor, close-on-exec. */
+  dupFd(fd: number): number;
+  /** close(2) of any descriptor. */
+  closeFd(fd: number): void;
+}
+
+/** A backend by name, as `SocketOptions.backend` takes it. */
+export type BackendName = "deno" | "libc";
+
+/** What a caller asks of {@linkcode chooseBackend}. */
+export interface BackendRequest {
+  /** The backend the user named, if any. */
+  backend?: BackendName | undefined;
+  /**
+   * The socket needs what only the kernel's socket can set
+   * (create_server's SO_REUSEPORT, IPV6_V6ONLY): libc when it is usable,
+   * else the default.
+   */
+  kernelOptions?: boolean;
+}
+
+// Deno's own networking: TCP and UDP on AF_INET / AF_INET6, unix stream.
+// Everything else (raw, seqpacket, unix datagrams, ping sockets (datagrams
+// with IPPROTO_ICMP/ICMPV6), MPTCP, UDP-Lite) is the kernel's, through libc.
+function denoCan(family: number, type: number, proto: number): boolean {
+  if (family === AF_UNIX) {
+    return type === SOCK_STREAM && (proto === 0 || proto === AF_UNIX);
+  }
+  if (family !== AF_INET && family !== AF_INET6) return false;
+  if (type === SOCK_STREAM) return proto === 0 || proto === IPPROTO_TCP;
+  if (type === SOCK_DGRAM) return proto === 0 || proto === IPPROTO_UDP;
+  return false;
+}
+
+// Linux's answer for sockets it refuses, so that without FFI the error is
+// still the kernel's where we know it; 0 where it would open the socket.
+function kernelRefusal(family: number, type: number, proto: number): number {
+  if (family < 0 || family > 45) return E.EAFNOSUPPORT;
+  if (type < SOCK_STREAM || type > 10 || (type > 6 && type !== 10)) {
+    return E.EINVAL;
+  }
+  if (family === AF_INET || family === AF_INET6) {
+    if (type === SOCK_RDM || type === SOCK_SEQPACKET) {
+      return E.ESOCKTNOSUPPORT;
+    }
+    if (
+      type === SOCK_STREAM && proto !== 0 && proto !== IPPROTO_TCP &&
+      proto !== IPPROTO_MPTCP
+    ) return E.EPROTONOSUPPORT;
+    if (
+      type === SOCK_DGRAM && proto !== 0 && proto !== IPPROTO_UDP &&
+      proto !== IPPROTO_UDPLITE &&
+      proto !== (family === AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6)
+    ) return E.EPROTONOSUPPORT;
+  }
+  if (family === AF_UNIX) {
+    if (type === SOCK_RAW || type === SOCK_RDM) return E.ESOCKTNOSUPPORT;
+    if (proto !== 0 && proto !== AF_UNIX) return E.EPROTONOSUPPORT;
+  }
+  return 0;
 }
 
 /**
- * The error for a wait that ran out: BlockingIOError (EAGAIN, or `errno` such
- * as EINPROGRESS) when the call was not to wait, else Python's
- * `TimeoutError("timed out")`.
+ * The libc backend, or the error that says why it cannot run here
+ * (PermissionError naming --allow-ffi where FFI is denied).
+ *
+ * @param what The call that needs it, for the message.
  */
-export function waitExpired(wait: Wait, errno: number = E.EAGAIN): OSError {
-  return wait === 0
-    ? new BlockingIOError(errno)
-    : new TimeoutError("timed out");
-}
-
-/** A socket that is closed, or closed under a pending call: OSError(EBADF). */
-export function badFd(): OSError {
-  return new OSError(E.EBADF);
+export function needLibc(what: string): LibcBackend {
+  if (!libcAvailable()) {
+    throw new OSError(
+      E.EOPNOTSUPP,
+      `${what} needs the libc backend, which is not available on this platform`,
+    );
+  }
+  return libcBackend;
 }
 
 /**
- * Race `promise` against `wait`. Resolves with the promise's value, or with
- * `EXPIRED` when the wait ran out first. The promise is left running: the
- * caller keeps it so that nothing it later yields is lost. Wait 0 allows one
- * turn of the event loop, so a result that is already there is taken.
+ * The one backend choice, for every socket the module opens (the Socket
+ * constructor, socketpair, create_connection, create_server).
+ *
+ * @param family, type, proto The socket's kind (type without flag bits).
+ * @param request What the caller asks for.
+ * @returns The backend to open the socket on.
+ * @throws {OSError} The kernel's refusal where known without FFI; EOPNOTSUPP
+ *   for `backend: "deno"` on a kind Deno's networking does not have.
+ * @throws {PermissionError} The socket needs libc and FFI is denied.
  */
-export function raceWait<T>(
-  promise: Promise<T>,
-  wait: Wait,
-): Promise<T | typeof EXPIRED> {
-  if (wait === null) return promise;
-  let cancel = () => {};
-  const timeout = new Promise<typeof EXPIRED>((resolve) => {
-    cancel = longTimeout(() => resolve(EXPIRED), wait);
-  });
-  return Promise.race([promise, timeout]).finally(() => cancel());
+export function chooseBackend(
+  family: number,
+  type: number,
+  proto: number,
+  request: BackendRequest = {},
+): Backend {
+  if (request.backend === "libc") return needLibc('backend: "libc"');
+  if (denoCan(family, type, proto)) {
+    if (request.kernelOptions && request.backend !== "deno" && libcUsable()) {
+      return libcBackend;
+    }
+    return denoBackend;
+  }
+  const refusal = kernelRefusal(family, type, proto);
+  if (request.backend === "deno") {
+    throw new OSError(
+      refusal || E.EOPNOTSUPP,
+      refusal ? undefined : "Deno's networking only has stream and datagram " +
+        'sockets on AF_INET, AF_INET6 and AF_UNIX: use backend: "libc" (needs --allow-ffi)',
+    );
+  }
+  if (refusal && !libcUsable()) throw new OSError(refusal);
+  return needLibc(`socket(${family}, ${type}, ${proto})`);
 }
-
-/** The longest delay one timer takes (2^31-1 ms, about 24.8 days). */
-export const MAX_TIMER = 0x7fffffff;
-
-/**
- * setTimeout() for any delay: a longer one than {@linkcode MAX_TIMER} would
- * fire at once, so it is re-armed in steps. Returns the canceller.
- */
-export function longTimeout(fn: () => void, ms: number): () => void {
-  let timer: ReturnType<typeof setTimeout>;
-  const arm = (left: number) => {
-    timer = left > MAX_TIMER
-      ? setTimeout(() => arm(left - MAX_TIMER), MAX_TIMER)
-      : setTimeout(fn, left);
-  };
-  arm(ms);
-  return () => clearTimeout(timer);
-}
-
-/** What {@linkcode raceWait} resolves with when the wait ran out. */
-export const EXPIRED: unique symbol = Symbol("expired");

@@ -13,9 +13,18 @@ import {
 } from "./constants.ts";
 import { OSError, ValueError } from "./errors.ts";
 import type { Address } from "./_address.ts";
-import { libcUsable } from "./_libc/socket.ts";
+import { chooseBackend } from "./_backend.ts";
 import { getaddrinfo } from "./_resolve.ts";
 import { type Socket, socket } from "./socket.ts";
+
+// getaddrinfo() and create_server() give only these families here.
+type InetFamily = typeof AF_INET | typeof AF_INET6;
+
+/** A TCP socket on IPv4 or IPv6, whose addresses are `[host, port, ...]`. */
+export type TcpSocket = Socket<
+  | [host: string, port: number]
+  | [host: string, port: number, flowinfo: number, scope_id: number]
+>;
 
 /**
  * Connect to `[host, port]`, trying every address `getaddrinfo()` gives in
@@ -48,7 +57,7 @@ export async function create_connection(
   address: readonly [host: string, port: number | string],
   timeout?: number | null,
   source_address?: Address | null,
-): Promise<Socket> {
+): Promise<TcpSocket> {
   if (!Array.isArray(address) || address.length !== 2) {
     throw new TypeError(
       "create_connection() address must be a pair (host, port)",
@@ -64,11 +73,11 @@ export async function create_connection(
       SOCK_STREAM,
     )
   ) {
-    let sock: Socket | null = null;
+    let sock: TcpSocket | null = null;
     try {
       sock = socket(
-        family,
-        type,
+        family as InetFamily,
+        type as typeof SOCK_STREAM,
         proto,
         source_address ? { backend: "libc" } : undefined,
       );
@@ -120,7 +129,7 @@ export interface CreateServerOptions {
 export function create_server(
   address: Address,
   options: CreateServerOptions = {},
-): Socket {
+): TcpSocket {
   const {
     family = AF_INET,
     backlog = null,
@@ -137,13 +146,12 @@ export function create_server(
   }
   // Deno's listeners cannot set SO_REUSEPORT or IPV6_V6ONLY: when those are
   // asked for and FFI is there, the kernel's socket does it exactly.
-  const wantsOptions = reuse_port || family === AF_INET6;
-  const sock = socket(
-    family,
-    SOCK_STREAM,
-    0,
-    wantsOptions && libcUsable() ? { backend: "libc" } : undefined,
-  );
+  const backend = chooseBackend(family, SOCK_STREAM, 0, {
+    kernelOptions: reuse_port || family === AF_INET6,
+  });
+  const sock: TcpSocket = socket(family as InetFamily, SOCK_STREAM, 0, {
+    backend: backend.name,
+  });
   try {
     try {
       sock.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);

@@ -44,12 +44,13 @@ export {
   type SocketOptions,
   socketpair,
 } from "./socket.ts";
-export type { Address, SockAddr } from "./socket.ts";
+export type { Address, AddressOf, SenderOf, SockAddr } from "./socket.ts";
 export {
   create_connection,
   create_server,
   type CreateServerOptions,
   has_dualstack_ipv6,
+  type TcpSocket,
 } from "./_create.ts";
 export {
   htonl,
@@ -72,5 +73,5 @@ export {
   getservbyname,
   getservbyport,
 } from "./_resolve.ts";
-export type { BytesLike } from "./_inet.ts";
+export type { BytesLike } from "./_args.ts";
 export type { AddrInfo, SockAddrTuple } from "./_resolve.ts";

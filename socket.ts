@@ -23,13 +23,13 @@
  */
 import {
   AF_INET,
-  AF_INET6,
+  type AF_INET6,
   AF_UNIX,
   MSG_DONTWAIT,
   SHUT_RD,
   SHUT_RDWR,
   SOCK_CLOEXEC,
-  SOCK_DGRAM,
+  type SOCK_DGRAM,
   SOCK_NONBLOCK,
   SOCK_STREAM,
   SOMAXCONN,
@@ -41,21 +41,51 @@ import {
   addressForBind,
   addressForConnect,
   normalize,
-  toInt,
 } from "./_address.ts";
-import { bytesView, pyTypeName, toCInt } from "./_inet.ts";
+import {
+  bytesView,
+  pyTypeName,
+  requireBytes,
+  toCInt,
+  toInt,
+  toTimeout,
+} from "./_args.ts";
 import {
   type Backend,
   type BackendSocket,
-  badFd,
+  chooseBackend,
+  needLibc,
   type SockAddr,
-  type Wait,
 } from "./_backend.ts";
-import { denoBackend } from "./_deno/stream.ts";
-import { libcAvailable, libcBackend, libcUsable } from "./_libc/socket.ts";
+import { badFd, Deadline, type Wait } from "./_wait.ts";
 
 export type { Address } from "./_address.ts";
 export type { SockAddr } from "./_backend.ts";
+
+/**
+ * The address a socket of family `F` returns (getsockname, accept,
+ * recvfrom): `[host, port]` for AF_INET, the 4-tuple for AF_INET6, a path or
+ * bytes for AF_UNIX, and the general {@linkcode SockAddr} when the family is
+ * not known at compile time.
+ */
+export type AddressOf<F extends number> = number extends F ? SockAddr
+  : F extends typeof AF_INET ? [host: string, port: number]
+  : F extends typeof AF_INET6
+    ? [host: string, port: number, flowinfo: number, scope_id: number]
+  : F extends typeof AF_UNIX ? string | Uint8Array
+  : SockAddr;
+
+/**
+ * The sender {@linkcode Socket.recvfrom} gives on a socket of family `F` and
+ * type `T`: always an address for UDP, else possibly `null` (a stream
+ * socket, an unnamed unix peer).
+ */
+export type SenderOf<F extends number, T extends number> = number extends T
+  ? AddressOf<F> | null
+  : T extends typeof SOCK_DGRAM
+    ? F extends typeof AF_INET | typeof AF_INET6 ? AddressOf<F>
+    : AddressOf<F> | null
+  : AddressOf<F> | null;
 
 /** Options for {@linkcode socket} and the {@linkcode Socket} constructor. */
 export interface SocketOptions {
@@ -112,43 +142,7 @@ export function getdefaulttimeout(): number | null {
  * ```
  */
 export function setdefaulttimeout(timeout: number | null): void {
-  defaultTimeout = checkTimeout(timeout);
-}
-
-// CPython keeps timeouts as int64 nanoseconds and converts through time_t.
-const MAX_TIMEOUT = 9223372036.854775;
-
-function checkTimeout(value: unknown): number | null {
-  if (value === null || value === undefined) return null;
-  let t: number;
-  if (typeof value === "number") t = value;
-  else if (typeof value === "boolean") t = value ? 1 : 0;
-  else {
-    throw new TypeError(
-      `'${pyTypeName(value)}' object cannot be interpreted as an integer`,
-    );
-  }
-  if (Number.isNaN(t)) throw new ValueError("Invalid value NaN (not a number)");
-  if (t < 0) throw new ValueError("Timeout value out of range");
-  if (t > MAX_TIMEOUT) {
-    throw new OverflowError(
-      Number.isInteger(t) && t >= 2 ** 63
-        ? "timestamp too large to convert to C _PyTime_t"
-        : "timestamp out of range for platform time_t",
-    );
-  }
-  return t;
-}
-
-/** The bytes of data to send; a string is a TypeError, as in Python. */
-function sendable(data: unknown): Uint8Array {
-  const b = bytesView(data);
-  if (b === null) {
-    throw new TypeError(
-      `a bytes-like object is required, not '${pyTypeName(data)}'`,
-    );
-  }
-  return b;
+  defaultTimeout = toTimeout(timeout);
 }
 
 // What one recv allocates at most: a receive may return less than bufsize,
@@ -191,56 +185,30 @@ function intoTarget(
   return n === 0 ? b : b.subarray(0, n);
 }
 
-// Linux answers for sockets that only the libc backend could open, so that
-// without FFI the error is still the kernel's where we know it.
-function kernelRefusal(family: number, type: number, proto: number): number {
-  if (family < 0 || family > 45) return E.EAFNOSUPPORT;
-  if (type < 1 || type > 10 || (type > 6 && type !== 10)) return E.EINVAL;
-  if (family === AF_INET || family === AF_INET6) {
-    if (type === 4 || type === 5) return E.ESOCKTNOSUPPORT;
-    if (type === SOCK_STREAM && proto !== 0 && proto !== 6 && proto !== 262) {
-      return E.EPROTONOSUPPORT;
-    }
-    if (type === SOCK_DGRAM && proto !== 0 && proto !== 17 && proto !== 136) {
-      return E.EPROTONOSUPPORT;
-    }
-  }
-  if (family === AF_UNIX && (type === 3 || type === 4)) {
-    return E.ESOCKTNOSUPPORT;
-  }
-  if (family === AF_UNIX && proto !== 0 && proto !== 1) {
-    return E.EPROTONOSUPPORT;
-  }
-  return 0;
+// The internal path to a Socket around a backend socket that is already
+// open (accept, dup, socketpair, fromfd), as CPython's accept() calls
+// socket(family, type, proto, fileno=fd): an options object that only this
+// module can make, passed to the constructor.
+const OPENED: unique symbol = Symbol("opened");
+
+class Opened {
+  constructor(readonly backend: Backend, readonly sock: BackendSocket) {}
 }
 
-// AF_UNIX datagrams are left out: Deno has them only behind --unstable-net.
-function denoCan(family: number, type: number): boolean {
-  if (family === AF_UNIX) return type === SOCK_STREAM;
-  return (family === AF_INET || family === AF_INET6) &&
-    (type === SOCK_STREAM || type === SOCK_DGRAM);
+interface InternalOptions extends SocketOptions {
+  readonly [OPENED]: Opened;
 }
 
-function needLibc(what: string): Backend {
-  if (!libcAvailable()) {
-    // libcAvailable() raises PermissionError naming --allow-ffi when FFI is denied.
-    throw new OSError(
-      E.EOPNOTSUPP,
-      `${what} needs the libc backend, which is not available on this platform`,
-    );
-  }
-  return libcBackend;
+function wrapSocket<A extends SockAddr, S extends SockAddr | null>(
+  backend: Backend,
+  sock: BackendSocket,
+  family: number,
+  type: number,
+  proto: number,
+): Socket<A, S> {
+  const options: InternalOptions = { [OPENED]: new Opened(backend, sock) };
+  return new Socket<A, S>(family, type, proto, options);
 }
-
-// Set by wrapSocket() just before `new Socket()`, read by the constructor:
-// how accept(), dup() and socketpair() make a Socket around a backend socket.
-let wrapping: {
-  backend: Backend;
-  sock: BackendSocket;
-  family: number;
-  type: number;
-  proto: number;
-} | null = null;
 
 /**
  * A socket, as Python's `socket.socket`. Make one with {@linkcode socket} or
@@ -261,7 +229,10 @@ let wrapping: {
  * assert.deepEqual(from, ["127.0.0.1", (b.getsockname() as [string, number])[1]]);
  * ```
  */
-export class Socket {
+export class Socket<
+  A extends SockAddr = SockAddr,
+  S extends SockAddr | null = A | null,
+> {
   readonly #family: number;
   readonly #type: number;
   readonly #proto: number;
@@ -287,20 +258,18 @@ export class Socket {
     proto?: number,
     fileno?: number | SocketOptions | null,
   ) {
-    if (wrapping !== null) {
-      const w = wrapping;
-      wrapping = null;
-      this.#backend = w.backend;
-      this.#sock = w.sock;
-      this.#family = w.family;
-      this.#type = w.type;
-      this.#proto = w.proto;
-      this.#timeout = defaultTimeout;
-      return;
-    }
     const options: SocketOptions = typeof fileno === "object" && fileno !== null
       ? fileno
       : { fileno: fileno ?? undefined };
+    if (OPENED in options && options[OPENED] instanceof Opened) {
+      this.#backend = options[OPENED].backend;
+      this.#sock = options[OPENED].sock;
+      this.#family = family!;
+      this.#type = type!;
+      this.#proto = proto!;
+      this.#timeout = defaultTimeout;
+      return;
+    }
     let fam = family === undefined ? -1 : toInt(family);
     let typ = type === undefined ? -1 : toInt(type);
     let pro = proto === undefined ? -1 : toInt(proto);
@@ -319,34 +288,16 @@ export class Socket {
         );
       }
       const backend = needLibc("socket(fileno=...)");
-      const adopted = backend.adopt!(fd, fam === -1 ? 0 : fam, typ, pro);
+      const adopted = backend.adopt(fd, fam === -1 ? 0 : fam, typ, pro);
       this.#backend = backend;
       [this.#sock, fam, typ, pro] = adopted;
     } else {
       if (fam === -1) fam = AF_INET;
       if (typ === -1) typ = SOCK_STREAM;
       if (pro === -1) pro = 0;
-      let backend: Backend;
-      if (options.backend === "libc") {
-        backend = needLibc('backend: "libc"');
-      } else if (options.backend === "deno" || denoCan(fam, typ)) {
-        if (!denoCan(fam, typ)) {
-          const refusal = kernelRefusal(fam, typ, pro);
-          throw new OSError(
-            refusal || E.EOPNOTSUPP,
-            refusal
-              ? undefined
-              : "Deno's networking only has stream and datagram sockets on " +
-                'AF_INET, AF_INET6 and AF_UNIX: use backend: "libc" (needs --allow-ffi)',
-          );
-        }
-        backend = denoBackend;
-      } else {
-        // Raw, seqpacket and other families: the kernel decides, through libc.
-        const refusal = kernelRefusal(fam, typ, pro);
-        if (refusal && !libcUsable()) throw new OSError(refusal);
-        backend = needLibc(`socket(${fam}, ${typ}, ${pro})`);
-      }
+      const backend = chooseBackend(fam, typ, pro, {
+        backend: options.backend,
+      });
       this.#backend = backend;
       this.#sock = backend.open(fam, typ, pro);
     }
@@ -384,6 +335,15 @@ export class Socket {
   #live(): BackendSocket {
     if (this.#sock === null) throw badFd();
     return this.#sock;
+  }
+
+  // The family decides the address's shape (A), at run time too.
+  #address(addr: SockAddr): A {
+    return normalize(this.#family, addr) as A;
+  }
+
+  #sender(addr: SockAddr | null): S {
+    return (addr === null ? null : normalize(this.#family, addr)) as S;
   }
 
   #wait(flags: number): Wait {
@@ -466,16 +426,16 @@ export class Socket {
    * assert.deepEqual(address, client.getsockname());
    * ```
    */
-  async accept(): Promise<[Socket, SockAddr]> {
+  async accept(): Promise<[Socket<A, S>, A]> {
     const [sock, addr] = await this.#live().accept(this.#wait(0));
-    const conn = wrapSocket(
+    const conn = wrapSocket<A, S>(
       this.#backend,
       sock,
       this.#family,
       this.#type,
       this.#proto,
     );
-    return [conn, addr === null ? "" : normalize(this.#family, addr)];
+    return [conn, this.#address(addr ?? "")];
   }
 
   /**
@@ -581,7 +541,7 @@ export class Socket {
    * assert.deepEqual(await conn.recv(2), new TextEncoder().encode("hi"));
    * ```
    */
-  async recv(bufsize: number, flags = 0): Promise<Uint8Array> {
+  async recv(bufsize: number, flags = 0): Promise<Uint8Array<ArrayBuffer>> {
     const size = checkSize(bufsize, "recv");
     const f = toCInt(flags);
     if (size === 0) return new Uint8Array(0);
@@ -620,17 +580,17 @@ export class Socket {
   async recvfrom(
     bufsize: number,
     flags = 0,
-  ): Promise<[Uint8Array, SockAddr | null]> {
+  ): Promise<[Uint8Array<ArrayBuffer>, S]> {
     const size = checkSize(bufsize, "recvfrom");
     const f = toCInt(flags);
     const sock = this.#live();
     if (sock.recvBytes) {
       const [data, from] = await sock.recvBytes(size, f, this.#wait(f));
-      return [data, from === null ? null : normalize(this.#family, from)];
+      return [data, this.#sender(from)];
     }
     const buf = new Uint8Array(size);
     const [n, addr] = await sock.recvfrom(buf, f, this.#wait(f));
-    return [trim(buf, n), addr === null ? null : normalize(this.#family, addr)];
+    return [trim(buf, n), this.#sender(addr)];
   }
 
   /**
@@ -695,11 +655,11 @@ export class Socket {
     buffer: ArrayBufferView | ArrayBuffer,
     nbytes = 0,
     flags = 0,
-  ): Promise<[number, SockAddr | null]> {
+  ): Promise<[number, S]> {
     const target = intoTarget(buffer, nbytes, "recvfrom_into");
     const f = toCInt(flags);
     const [n, addr] = await this.#live().recvfrom(target, f, this.#wait(f));
-    return [n, addr === null ? null : normalize(this.#family, addr)];
+    return [n, this.#sender(addr)];
   }
 
   /**
@@ -724,7 +684,7 @@ export class Socket {
    * ```
    */
   async send(data: ArrayBufferView | ArrayBuffer, flags = 0): Promise<number> {
-    const bytes = sendable(data);
+    const bytes = requireBytes(data);
     const f = toCInt(flags);
     return await this.#live().send(bytes, f, this.#wait(f));
   }
@@ -756,21 +716,14 @@ export class Socket {
    * ```
    */
   async sendall(data: ArrayBufferView | ArrayBuffer, flags = 0): Promise<void> {
-    let bytes = sendable(data);
+    let bytes = requireBytes(data);
     const f = toCInt(flags);
     this.#live();
-    const wait = this.#wait(f);
-    const deadline = wait === null || wait === 0
-      ? wait
-      : performance.now() + wait;
+    const deadline = new Deadline(this.#wait(f));
     do {
-      let left: Wait = deadline;
-      if (deadline !== null && deadline !== 0) {
-        left = deadline - performance.now();
-        if (left <= 0) throw new TimeoutError("timed out");
-      }
+      if (deadline.expired) throw deadline.error();
       // #live() each time: a close() during the call stops it with EBADF.
-      const n = await this.#live().send(bytes, f, left);
+      const n = await this.#live().send(bytes, f, deadline.left());
       if (n >= bytes.length) return;
       bytes = bytes.subarray(n);
     } while (bytes.length > 0);
@@ -805,7 +758,7 @@ export class Socket {
     flagsOrAddress: number | Address,
     address?: Address,
   ): Promise<number> {
-    const bytes = sendable(data);
+    const bytes = requireBytes(data);
     let f = 0;
     let target: unknown = flagsOrAddress;
     if (address !== undefined) {
@@ -843,7 +796,7 @@ export class Socket {
    * ```
    */
   settimeout(value: number | null): void {
-    const t = checkTimeout(value);
+    const t = toTimeout(value);
     this.#live();
     this.#timeout = t;
   }
@@ -883,7 +836,7 @@ export class Socket {
    * assert.equal(s.gettimeout(), 0);
    * ```
    */
-  setblocking(flag: boolean): void {
+  setblocking(flag: boolean | number): void {
     this.settimeout(flag ? null : 0);
   }
 
@@ -921,8 +874,8 @@ export class Socket {
    * assert.deepEqual(s.getsockname(), ["0.0.0.0", 0]);
    * ```
    */
-  getsockname(): SockAddr {
-    return normalize(this.#family, this.#live().getsockname());
+  getsockname(): A {
+    return this.#address(this.#live().getsockname());
   }
 
   /**
@@ -940,8 +893,8 @@ export class Socket {
    * assert.throws(() => s.getpeername(), (e) => e instanceof OSError && e.errno === 107);
    * ```
    */
-  getpeername(): SockAddr {
-    return normalize(this.#family, this.#live().getpeername());
+  getpeername(): A {
+    return this.#address(this.#live().getpeername());
   }
 
   /**
@@ -977,13 +930,7 @@ export class Socket {
     ) {
       v = toInt(value);
     } else {
-      const b = bytesView(value);
-      if (b === null) {
-        throw new TypeError(
-          `a bytes-like object is required, not '${pyTypeName(value)}'`,
-        );
-      }
-      v = b;
+      v = requireBytes(value);
     }
     this.#live().setsockopt(l, o, v);
   }
@@ -1120,8 +1067,8 @@ export class Socket {
    * assert.throws(() => s.dup());
    * ```
    */
-  dup(): Socket {
-    const copy = wrapSocket(
+  dup(): Socket<A, S> {
+    const copy = wrapSocket<A, S>(
       this.#backend,
       this.#live().dup(),
       this.#family,
@@ -1193,7 +1140,10 @@ function pyRepr(addr: SockAddr): string {
   })`;
 }
 
-function trim(buf: Uint8Array, n: number): Uint8Array {
+function trim(
+  buf: Uint8Array<ArrayBuffer>,
+  n: number,
+): Uint8Array<ArrayBuffer> {
   if (n === buf.length) return buf;
   // A small result copies out so a large buffer is not kept alive by it.
   return n * 2 < buf.length ? buf.slice(0, n) : buf.subarray(0, n);
@@ -1224,12 +1174,15 @@ function trim(buf: Uint8Array, n: number): Uint8Array {
  * assert.equal(s.type, SOCK_STREAM);
  * ```
  */
-export function socket(
-  family?: number,
-  type?: number,
+export function socket<
+  F extends number = typeof AF_INET,
+  T extends number = typeof SOCK_STREAM,
+>(
+  family?: F,
+  type?: T,
   proto?: number,
   fileno?: number | SocketOptions | null,
-): Socket {
+): Socket<AddressOf<F>, SenderOf<F, T>> {
   return new Socket(family, type, proto, fileno);
 }
 
@@ -1271,12 +1224,12 @@ export function fromfd(
     typ = toInt(type) & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
   const pro = toInt(proto);
   const backend = needLibc("fromfd()");
-  const copy = backend.dupFd!(n);
+  const copy = backend.dupFd(n);
   try {
-    const [sock, f, t, p] = backend.adopt!(copy, fam, typ, pro);
+    const [sock, f, t, p] = backend.adopt(copy, fam, typ, pro);
     return wrapSocket(backend, sock, f, t, p);
   } catch (e) {
-    backend.closeFd!(copy);
+    backend.closeFd(copy);
     throw e;
   }
 }
@@ -1301,7 +1254,7 @@ export function fromfd(
  * ```
  */
 export function close(fd: number): void {
-  needLibc("close()").closeFd!(toInt(fd));
+  needLibc("close()").closeFd(toInt(fd));
 }
 
 /**
@@ -1327,36 +1280,30 @@ export function close(fd: number): void {
  * assert.deepEqual(await b.recv(1), new Uint8Array([42]));
  * ```
  */
-export async function socketpair(
-  family: number = AF_UNIX,
-  type: number = SOCK_STREAM,
+export async function socketpair<
+  F extends number = typeof AF_UNIX,
+  T extends number = typeof SOCK_STREAM,
+>(
+  family: F = AF_UNIX as F,
+  type: T = SOCK_STREAM as T,
   proto = 0,
-): Promise<[Socket, Socket]> {
+): Promise<
+  [Socket<AddressOf<F>, SenderOf<F, T>>, Socket<AddressOf<F>, SenderOf<F, T>>]
+> {
   const fam = toInt(family), pro = toInt(proto);
   let typ = toInt(type);
   const nonblock = (typ & SOCK_NONBLOCK) !== 0;
   typ &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (fam !== AF_UNIX) throw new OSError(E.EOPNOTSUPP);
-  // Same choice as socket(): unix stream on Deno's networking, the rest on libc.
-  const backend = typ === SOCK_STREAM
-    ? denoBackend
-    : needLibc(`socketpair(${fam}, ${typ})`);
+  const backend = chooseBackend(fam, typ, pro);
   const [x, y] = await backend.socketpair(fam, typ, pro);
-  const pair: [Socket, Socket] = [
+  const pair: [
+    Socket<AddressOf<F>, SenderOf<F, T>>,
+    Socket<AddressOf<F>, SenderOf<F, T>>,
+  ] = [
     wrapSocket(backend, x, fam, typ, pro),
     wrapSocket(backend, y, fam, typ, pro),
   ];
   if (nonblock) { for (const s of pair) s.settimeout(0); }
   return pair;
-}
-
-function wrapSocket(
-  backend: Backend,
-  sock: BackendSocket,
-  family: number,
-  type: number,
-  proto: number,
-): Socket {
-  wrapping = { backend, sock, family, type, proto };
-  return new Socket();
 }

@@ -26,7 +26,8 @@ import {
   TCP_NODELAY,
 } from "../constants.ts";
 import { OSError, PermissionError } from "../errors.ts";
-import { badFd, type SockAddr } from "../_backend.ts";
+import type { SockAddr } from "../_backend.ts";
+import { badFd } from "../_wait.ts";
 
 export const LIBC_HINT =
   'use socket(..., { backend: "libc" }) (needs --allow-ffi)';
@@ -84,13 +85,69 @@ export function translate(e: unknown): Error {
   );
 }
 
+/**
+ * Readiness of a Deno-backend socket, for select.ts: Deno has no readiness
+ * API and no descriptor to poll, so the socket answers from its own state.
+ */
+export interface DenoReadiness {
+  /**
+   * The poll(2) bits that hold now (POLLIN, POLLOUT, POLLERR, POLLHUP,
+   * POLLRDHUP, POLLNVAL once closed). Asking for POLLIN keeps one read (or
+   * accept) in flight into the socket's own buffer, so the answer turns as
+   * soon as data comes, and what is read is kept for the next recv. Never
+   * waits, never keeps the process alive by itself.
+   */
+  poll(events: number): number;
+  /** Call `fn` whenever poll()'s answer may have changed; returns the unsubscriber. */
+  watch(fn: () => void): () => void;
+}
+
 // Deno exposes no descriptors; these stand in, far above any real one so a
 // pseudo number is never mistaken for a real descriptor.
-let nextFd = 0x40000000;
+/** The first pseudo descriptor. */
+export const PSEUDO_FD_BASE = 0x40000000;
+let nextFd = PSEUDO_FD_BASE;
+const live = new Map<number, WeakRef<DenoReadiness>>();
 
-/** A new pseudo descriptor for a Deno-backed socket. */
-export function pseudoFd(): number {
-  return nextFd++;
+/**
+ * A new pseudo descriptor for a Deno-backed socket, by which select.ts
+ * finds it again (as fileno() numbers are passed to select()).
+ */
+export function pseudoFd(sock: DenoReadiness): number {
+  const fd = nextFd++;
+  live.set(fd, new WeakRef(sock));
+  return fd;
+}
+
+/** Forget a closed socket's pseudo descriptor. */
+export function releaseFd(fd: number): void {
+  live.delete(fd);
+}
+
+/** The open Deno-backend socket with this pseudo descriptor, or null. */
+export function denoSocket(fd: number): DenoReadiness | null {
+  return live.get(fd)?.deref() ?? null;
+}
+
+/** The callbacks of {@linkcode DenoReadiness.watch}. */
+export class Watchers {
+  #fns: (() => void)[] = [];
+
+  /** Add `fn`; returns its remover. */
+  add(fn: () => void): () => void {
+    this.#fns.push(fn);
+    return () => {
+      const i = this.#fns.indexOf(fn);
+      if (i >= 0) this.#fns.splice(i, 1);
+    };
+  }
+
+  /** Tell every watcher that readiness may have changed. */
+  notify(): void {
+    const fns = this.#fns;
+    if (fns.length === 0) return;
+    for (const fn of fns.length === 1 ? fns : fns.slice()) fn();
+  }
 }
 
 /** getsockname() of an unbound socket. */
@@ -182,4 +239,16 @@ export function unsupportedFlags(flags: number): OSError {
       (flags >>> 0).toString(16)
     } need the kernel's socket; ${LIBC_HINT}`,
   );
+}
+
+/**
+ * Whether `p` settles within a few microtask turns: how a non-blocking call
+ * sees what is already in the kernel (Deno settles a read, accept or
+ * receive whose data is there in about two turns), with no timer.
+ */
+export async function settlesAtOnce(p: Promise<unknown>): Promise<boolean> {
+  let done = false;
+  p.then(() => done = true, () => done = true);
+  for (let i = 0; i < 8 && !done; i++) await null;
+  return done;
 }

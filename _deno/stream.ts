@@ -11,36 +11,46 @@ import {
   MSG_WAITALL,
   SHUT_RD,
   SHUT_WR,
+  SO_ERROR,
   SO_KEEPALIVE,
-  SOCK_DGRAM,
   SOCK_STREAM,
   SOL_SOCKET,
   TCP_NODELAY,
 } from "../constants.ts";
 import { OSError } from "../errors.ts";
+import type { BackendSocket, SockAddr } from "../_backend.ts";
 import {
-  type Backend,
-  type BackendSocket,
   badFd,
+  Deadline,
   EXPIRED,
   raceWait,
-  type SockAddr,
   type Wait,
   waitExpired,
-} from "../_backend.ts";
+} from "../_wait.ts";
 import {
+  type DenoReadiness,
   LIBC_HINT,
   noDescriptor,
   optionBytes,
   Options,
   pseudoFd,
   RECV_FLAGS,
+  releaseFd,
   SEND_FLAGS,
+  settlesAtOnce,
   translate,
   unboundName,
   unsupportedFlags,
+  Watchers,
 } from "./common.ts";
-import { DenoUdp } from "./udp.ts";
+import {
+  POLLERR,
+  POLLHUP,
+  POLLIN,
+  POLLNVAL,
+  POLLOUT,
+  POLLRDHUP,
+} from "../_poll_bits.ts";
 
 // accept() errors that mean only that this one client is already gone.
 const DEAD_PEER = new Set<number>([E.ENOTCONN, E.ECONNRESET, E.ECONNABORTED]);
@@ -65,9 +75,10 @@ function fromDeno(family: number, addr: Deno.Addr): SockAddr {
 }
 
 /** A TCP or unix stream socket on Deno.listen / Deno.connect. */
-class DenoStream implements BackendSocket {
+export class DenoStream implements BackendSocket, DenoReadiness {
   readonly #family: number;
-  readonly #fd = pseudoFd();
+  readonly #fd = pseudoFd(this);
+  readonly #watchers = new Watchers();
   readonly #opts: Options;
   #closed = false;
   // Deno cannot bind without listening, so bind() listens at once: the port
@@ -76,9 +87,13 @@ class DenoStream implements BackendSocket {
   // accept(). Deno's backlog (511) applies.
   #listener: Deno.Listener | null = null;
   #listening = false;
-  #pendingAccept: Promise<Deno.Conn> | null = null;
+  // One accept kept in flight; its outcome waits here for the next accept().
+  #pendingAccept: Promise<void> | null = null;
+  #accepted: Deno.Conn | null = null;
+  #acceptError: unknown = null;
   #conn: Deno.Conn | null = null;
   #connecting: Promise<void> | null = null;
+  #connectDone = false;
   #connectError: Error | null = null;
   #anonymous = false;
   // Receiving: a read that outlived its caller's wait lands in #inner and
@@ -179,48 +194,61 @@ class DenoStream implements BackendSocket {
     this.#check();
     const listener = this.#listener;
     if (!this.#listening || listener === null) throw new OSError(E.EINVAL);
-    const deadline = wait === null || wait === 0
-      ? wait
-      : performance.now() + wait;
-    let conn: Deno.Conn | typeof EXPIRED;
+    const deadline = new Deadline(wait);
     for (;;) {
-      if (this.#pendingAccept === null) {
-        const p = listener.accept();
-        p.catch(() => {});
-        this.#pendingAccept = p;
+      const conn = this.#accepted;
+      if (conn !== null) {
+        this.#accepted = null;
+        return [
+          new DenoStream(this.#family, conn),
+          fromDeno(this.#family, conn.remoteAddr),
+        ];
       }
-      const pending = this.#pendingAccept;
-      const left = deadline === null || deadline === 0
-        ? deadline
-        : Math.max(0, deadline - performance.now());
-      try {
-        listener.ref();
-        conn = await raceWait(pending, left);
-        break;
-      } catch (e) {
-        if (this.#pendingAccept === pending) this.#pendingAccept = null;
-        if (this.#closed) throw badFd();
-        const err = translate(e);
+      if (this.#acceptError !== null) {
+        const err = translate(this.#acceptError);
+        this.#acceptError = null;
         // A client that connected and reset before Deno could read its
-        // address: the kernel had a connection, but it is gone. The listener
-        // carries on with the next one, as a server wants.
+        // address: the kernel had a connection, but it is gone. The
+        // listener carries on with the next one, as a server wants.
         if (!(err instanceof OSError) || !DEAD_PEER.has(err.errno!)) throw err;
+        continue;
       }
+      const pending = this.#startAccept(listener);
+      // Non-blocking: a connection already queued comes at once; else the
+      // accept stays in flight for a later call.
+      if (wait === 0) {
+        if (await settlesAtOnce(pending)) continue;
+        throw deadline.error();
+      }
+      if (deadline.expired) throw deadline.error();
+      listener.ref();
+      if (await raceWait(pending, deadline.left()) === EXPIRED) {
+        // As for reads: a pending accept does not keep the process alive.
+        listener.unref();
+        throw deadline.error();
+      }
+      if (this.#closed) throw badFd();
     }
-    if (conn === EXPIRED) {
-      // As for reads: a pending accept does not keep the process alive.
-      listener.unref();
-      throw waitExpired(wait);
-    }
-    this.#pendingAccept = null;
-    if (this.#closed) {
-      conn.close();
-      throw badFd();
-    }
-    return [
-      new DenoStream(this.#family, conn),
-      fromDeno(this.#family, conn.remoteAddr),
-    ];
+  }
+
+  // Keep one accept in flight; its outcome lands in #accepted/#acceptError.
+  #startAccept(listener: Deno.Listener): Promise<void> {
+    if (this.#pendingAccept !== null) return this.#pendingAccept;
+    listener.unref();
+    const p: Promise<void> = listener.accept().then(
+      (conn) => {
+        this.#pendingAccept = null;
+        if (this.#closed) conn.close();
+        else this.#accepted = conn;
+        this.#watchers.notify();
+      },
+      (e) => {
+        this.#pendingAccept = null;
+        this.#acceptError = this.#closed ? badFd() : e;
+        this.#watchers.notify();
+      },
+    );
+    return this.#pendingAccept = p;
   }
 
   async connect(addr: SockAddr, wait: Wait): Promise<void> {
@@ -228,11 +256,8 @@ class DenoStream implements BackendSocket {
     if (this.#conn) throw new OSError(E.EISCONN);
     if (this.#connecting) {
       // A non-blocking connect is under way: report as the kernel would.
-      const r = await raceWait(this.#connecting, 0);
-      if (r === EXPIRED) throw new OSError(E.EALREADY);
-      const err = this.#connectError;
-      this.#connecting = null;
-      this.#connectError = null;
+      if (!this.#connectDone) throw new OSError(E.EALREADY);
+      const err = this.#takeConnectError();
       if (err) throw err;
       return;
     }
@@ -256,13 +281,18 @@ class DenoStream implements BackendSocket {
         signal: controller?.signal,
       };
     const started = Deno.connect(options as Deno.ConnectOptions);
+    this.#connectDone = false;
     const done = started.then(
       (conn) => {
         if (this.#closed) conn.close();
         else this.#adopt(conn);
+        this.#connectDone = true;
+        this.#watchers.notify();
       },
       (e) => {
         this.#connectError = this.#closed ? badFd() : translate(e);
+        this.#connectDone = true;
+        this.#watchers.notify();
       },
     );
     if (wait === 0) {
@@ -287,14 +317,25 @@ class DenoStream implements BackendSocket {
     if (this.#closed) throw badFd();
   }
 
+  // A finished non-blocking connect's error (null when it connected); the
+  // socket is no longer connecting.
+  #takeConnectError(): Error | null {
+    const err = this.#connectError;
+    this.#connecting = null;
+    this.#connectError = null;
+    this.#connectDone = false;
+    return err;
+  }
+
   // The connection, once a non-blocking connect has finished.
   async #connected(wait: Wait, unconnected: number): Promise<Deno.Conn> {
     if (this.#conn === null && this.#connecting) {
-      const r = await raceWait(this.#connecting, wait);
-      if (r === EXPIRED) throw waitExpired(wait);
-      this.#connecting = null;
-      const err = this.#connectError;
-      this.#connectError = null;
+      if (!this.#connectDone) {
+        if (wait === 0) throw waitExpired(0);
+        const r = await raceWait(this.#connecting, wait);
+        if (r === EXPIRED) throw waitExpired(wait);
+      }
+      const err = this.#takeConnectError();
       if (err) throw err;
     }
     this.#check();
@@ -343,14 +384,10 @@ class DenoStream implements BackendSocket {
     }
     // MSG_WAITALL: fill the buffer unless EOF comes first; on a timeout keep
     // what arrived rather than lose it.
-    const deadline = wait === null || wait === 0
-      ? wait
-      : performance.now() + wait;
+    const deadline = new Deadline(wait);
     let got = 0;
     while (got < buf.length) {
-      const left = deadline === null || deadline === 0
-        ? deadline
-        : Math.max(0, deadline - performance.now());
+      const left = deadline.left();
       let n: number;
       try {
         n = await this.#read(
@@ -379,6 +416,13 @@ class DenoStream implements BackendSocket {
       if (this.#pendingRead === null && wait === null && !peek) {
         return await this.#readDirect(conn, buf);
       }
+      if (wait === 0) {
+        // Non-blocking: what is already there comes at once; else the read
+        // stays in flight, unref'd, and what it brings is for a later call.
+        this.#startRead(conn);
+        if (!await settlesAtOnce(this.#pendingRead!)) throw waitExpired(0);
+        return this.#read(conn, buf, peek, wait);
+      }
       this.#pendingRead ??= this.#readAhead(conn);
       conn.ref();
       if (await raceWait(this.#pendingRead, wait) === EXPIRED) {
@@ -400,6 +444,13 @@ class DenoStream implements BackendSocket {
     return n;
   }
 
+  // A read into the socket's own buffer that no caller waits on (yet).
+  #startRead(conn: Deno.Conn): void {
+    if (this.#pendingRead !== null) return;
+    this.#pendingRead = this.#readAhead(conn);
+    conn.unref();
+  }
+
   #readAhead(conn: Deno.Conn): Promise<void> {
     const inner = this.#inner ??= new Uint8Array(READ_BUFFER);
     return conn.read(inner).then(
@@ -408,11 +459,13 @@ class DenoStream implements BackendSocket {
         conn.ref();
         if (n === null) this.#eof = true;
         else this.#stash = inner.subarray(0, n);
+        this.#watchers.notify();
       },
       (e) => {
         this.#pendingRead = null;
         this.#eof = true;
         this.#readError = this.#closed ? badFd() : translate(e);
+        this.#watchers.notify();
       },
     );
   }
@@ -445,7 +498,7 @@ class DenoStream implements BackendSocket {
     const conn = await this.#connected(wait, E.EPIPE);
     if (this.#shutWr) throw new OSError(E.EPIPE);
     if (this.#inflight !== null) {
-      if (await raceWait(this.#inflight, wait) === EXPIRED) {
+      if (wait === 0 || await raceWait(this.#inflight, wait) === EXPIRED) {
         throw waitExpired(wait);
       }
     }
@@ -462,7 +515,8 @@ class DenoStream implements BackendSocket {
     // bytes: it goes on as write-behind and the bytes count as sent.
     const chunk = data.slice(0, CHUNK);
     const p = this.#writeAll(conn, chunk);
-    if (await raceWait(p, wait) === EXPIRED) this.#inflight = p;
+    // Non-blocking: the bytes are taken at once, as into a send buffer.
+    if (wait === 0 || await raceWait(p, wait) === EXPIRED) this.#inflight = p;
     else this.#throwWriteError();
     return chunk.length;
   }
@@ -483,10 +537,12 @@ class DenoStream implements BackendSocket {
     })().then(
       () => {
         if (this.#inflight === p) this.#inflight = null;
+        this.#watchers.notify();
       },
       (e) => {
         if (this.#inflight === p) this.#inflight = null;
         this.#writeError = this.#closed ? badFd() : translate(e);
+        this.#watchers.notify();
       },
     );
     return p;
@@ -555,15 +611,61 @@ class DenoStream implements BackendSocket {
     buflen: number,
   ): number | Uint8Array {
     this.#check();
-    const v = this.#opts.get(level, option, this.#listening);
+    let v: number;
+    if (level === SOL_SOCKET && option === SO_ERROR) {
+      // A finished non-blocking connect's error is the pending error, read
+      // once, as select-based clients take it (ECONNREFUSED 111).
+      const err = this.#connectDone ? this.#takeConnectError() : null;
+      v = err instanceof OSError && err.errno !== null ? err.errno : 0;
+    } else {
+      v = this.#opts.get(level, option, this.#listening);
+    }
     return buflen === 0 ? v : optionBytes(v, buflen);
+  }
+
+  poll(events: number): number {
+    if (this.#closed) return POLLNVAL;
+    const conn = this.#conn;
+    if (conn === null) {
+      if (this.#listening) {
+        if (this.#accepted !== null || this.#acceptError !== null) {
+          return POLLIN;
+        }
+        if (events & POLLIN) this.#startAccept(this.#listener!);
+        return 0;
+      }
+      if (this.#connecting) {
+        if (!this.#connectDone) return 0;
+        return this.#connectError ? POLLOUT | POLLERR | POLLHUP : POLLOUT;
+      }
+      // A fresh socket: Linux says writable and hung up.
+      return POLLOUT | POLLHUP;
+    }
+    let r = 0;
+    if (this.#stash.length > 0 || this.#eof || this.#shutRd) r |= POLLIN;
+    if (this.#eof) r |= POLLRDHUP | POLLIN;
+    if (this.#readError !== null || this.#writeError !== null) {
+      r |= POLLERR | POLLIN;
+    }
+    if (!this.#shutWr && this.#inflight === null) r |= POLLOUT;
+    if (this.#eof && this.#shutWr) r |= POLLHUP;
+    if ((r & POLLIN) === 0 && (events & POLLIN)) this.#startRead(conn);
+    return r;
+  }
+
+  watch(fn: () => void): () => void {
+    return this.#watchers.add(fn);
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    releaseFd(this.#fd);
+    queueMicrotask(() => this.#watchers.notify());
     this.#listener?.close();
     this.#listener = null;
+    this.#accepted?.close();
+    this.#accepted = null;
     const conn = this.#conn;
     this.#conn = null;
     if (conn) {
@@ -584,56 +686,3 @@ class DenoStream implements BackendSocket {
     throw noDescriptor("dup()");
   }
 }
-
-/** Deno's own networking as a backend. */
-export const denoBackend: Backend = {
-  name: "deno",
-  open(family: number, type: number, proto: number): BackendSocket {
-    const tcp = family !== AF_UNIX;
-    if (type === SOCK_STREAM) {
-      if (proto !== 0 && !(tcp ? proto === 6 : proto === 1)) {
-        throw new OSError(E.EPROTONOSUPPORT);
-      }
-      return new DenoStream(family);
-    }
-    if (type === SOCK_DGRAM && tcp) {
-      if (proto !== 0 && proto !== 17) throw new OSError(E.EPROTONOSUPPORT);
-      return new DenoUdp(family);
-    }
-    throw new OSError(
-      E.EOPNOTSUPP,
-      `this socket type needs the kernel's socket; ${LIBC_HINT}`,
-    );
-  },
-  async socketpair(
-    family: number,
-    type: number,
-    _proto: number,
-  ): Promise<[BackendSocket, BackendSocket]> {
-    if (family !== AF_UNIX || type !== SOCK_STREAM) {
-      throw new OSError(E.EOPNOTSUPP, `socketpair() of this type ${LIBC_HINT}`);
-    }
-    // An abstract name: nothing on disk to clean up, and gone with the listener.
-    const path = `\0deno-socketpair-${crypto.randomUUID()}`;
-    let listener: Deno.Listener;
-    try {
-      listener = Deno.listen({ transport: "unix", path });
-    } catch (e) {
-      throw translate(e);
-    }
-    try {
-      const [a, b] = await Promise.all([
-        Deno.connect({ transport: "unix", path }),
-        listener.accept(),
-      ]);
-      return [
-        new DenoStream(AF_UNIX, a).anonymous(),
-        new DenoStream(AF_UNIX, b).anonymous(),
-      ];
-    } catch (e) {
-      throw translate(e);
-    } finally {
-      listener.close();
-    }
-  },
-};

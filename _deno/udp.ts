@@ -16,27 +16,25 @@ import {
   SOL_SOCKET,
 } from "../constants.ts";
 import { OSError } from "../errors.ts";
+import type { BackendSocket, SockAddr } from "../_backend.ts";
+import { badFd, EXPIRED, raceWait, type Wait, waitExpired } from "../_wait.ts";
 import {
-  type BackendSocket,
-  badFd,
-  EXPIRED,
-  raceWait,
-  type SockAddr,
-  type Wait,
-  waitExpired,
-} from "../_backend.ts";
-import {
+  type DenoReadiness,
   LIBC_HINT,
   noDescriptor,
   optionBytes,
   Options,
   pseudoFd,
   RECV_FLAGS,
+  releaseFd,
   SEND_FLAGS,
+  settlesAtOnce,
   translate,
   unboundName,
   unsupportedFlags,
+  Watchers,
 } from "./common.ts";
+import { POLLERR, POLLIN, POLLNVAL, POLLOUT } from "../_poll_bits.ts";
 
 /** One datagram and its sender: the shape Deno.DatagramConn gives. */
 type Datagram = readonly [data: Uint8Array, from: Sender];
@@ -276,9 +274,10 @@ class NodeIo implements UdpIo {
 }
 
 /** A UDP socket on Deno's networking, with Python's semantics. */
-export class DenoUdp implements BackendSocket {
+export class DenoUdp implements BackendSocket, DenoReadiness {
   readonly #family: number;
-  readonly #fd = pseudoFd();
+  readonly #fd = pseudoFd(this);
+  readonly #watchers = new Watchers();
   readonly #opts: Options;
   #io: UdpIo | null = null;
   #closed = false;
@@ -448,7 +447,7 @@ export class DenoUdp implements BackendSocket {
     size: number,
     flags: number,
     wait: Wait,
-  ): Promise<[Uint8Array, SockAddr | null]> {
+  ): Promise<[Uint8Array<ArrayBuffer>, SockAddr | null]> {
     this.#check();
     if (flags & ~RECV_FLAGS) throw unsupportedFlags(flags & ~RECV_FLAGS);
     if (this.#shutRd) return [new Uint8Array(0), null];
@@ -500,6 +499,14 @@ export class DenoUdp implements BackendSocket {
     while (this.#held === null && this.#heldError === null) {
       const io = this.#io;
       // Unbound: nothing can arrive (as on Linux); wait for the timeout or close().
+      if (wait === 0) {
+        // Non-blocking: a datagram already there comes at once; else a
+        // receive stays in flight for a later call.
+        if (io === null) throw waitExpired(0);
+        this.#startReceive(io);
+        if (!await settlesAtOnce(this.#pending!)) throw waitExpired(0);
+        continue;
+      }
       const next = io === null
         ? this.#closing.promise
         : this.#pending ??= this.#receiveAhead(io);
@@ -531,7 +538,31 @@ export class DenoUdp implements BackendSocket {
       this.#heldError = this.#closed ? badFd() : translate(e);
     } finally {
       this.#pending = null;
+      this.#watchers.notify();
     }
+  }
+
+  // A receive that no caller waits on: it holds nothing (see DenoIo).
+  #startReceive(io: UdpIo): void {
+    if (this.#pending !== null) return;
+    this.#pending = this.#receiveAhead(io);
+    if (this.#waiting === 0) io.hold(false, true);
+  }
+
+  poll(events: number): number {
+    if (this.#closed) return POLLNVAL;
+    let r = POLLOUT;
+    if (this.#held !== null || this.#shutRd) r |= POLLIN;
+    if (this.#heldError !== null) r |= POLLIN | POLLERR;
+    const io = this.#io;
+    if ((r & POLLIN) === 0 && (events & POLLIN) && io !== null) {
+      this.#startReceive(io);
+    }
+    return r;
+  }
+
+  watch(fn: () => void): () => void {
+    return this.#watchers.add(fn);
   }
 
   send(data: Uint8Array, flags: number, wait: Wait): Promise<number> {
@@ -605,6 +636,8 @@ export class DenoUdp implements BackendSocket {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    releaseFd(this.#fd);
+    queueMicrotask(() => this.#watchers.notify());
     this.#closing.resolve();
     const io = this.#io;
     this.#io = null;

@@ -58,6 +58,59 @@ export interface Waiter {
 // How a deferred waiter settles once the in-flight call returns.
 type Outcome = { waiter: Waiter; ready: boolean; error: unknown };
 
+/**
+ * `struct epoll_event`'s layout: packed (12 bytes, data at 4) on x86_64,
+ * naturally aligned (16 bytes, data at 8) elsewhere.
+ */
+export const EPOLL_EVENT: { readonly stride: number; readonly dataAt: number } =
+  Deno.build.arch === "x86_64"
+    ? { stride: 12, dataAt: 4 }
+    : { stride: 16, dataAt: 8 };
+
+/**
+ * Write one `struct epoll_event` at `offset`: its events and a 32-bit datum.
+ *
+ * @param buf The buffer.
+ * @param offset Where the event starts.
+ * @param events The EPOLL* mask (EPOLLET, bit 31, included).
+ * @param data The datum (a token, a descriptor).
+ */
+export function writeEpollEvent(
+  buf: Uint8Array,
+  offset: number,
+  events: number,
+  data: number,
+): void {
+  buf.fill(0, offset, offset + EPOLL_EVENT.stride);
+  buf[offset] = events & 0xff;
+  buf[offset + 1] = (events >>> 8) & 0xff;
+  buf[offset + 2] = (events >>> 16) & 0xff;
+  buf[offset + 3] = (events >>> 24) & 0xff;
+  const at = offset + EPOLL_EVENT.dataAt;
+  buf[at] = data & 0xff;
+  buf[at + 1] = (data >>> 8) & 0xff;
+  buf[at + 2] = (data >>> 16) & 0xff;
+  buf[at + 3] = (data >>> 24) & 0xff;
+}
+
+/**
+ * Read event `i` of an `epoll_wait` result: `[events, data]`.
+ *
+ * @param buf The events buffer.
+ * @param i The index.
+ * @returns The events mask (unsigned) and the 32-bit datum.
+ */
+export function readEpollEvent(buf: Uint8Array, i: number): [number, number] {
+  const o = i * EPOLL_EVENT.stride;
+  const at = o + EPOLL_EVENT.dataAt;
+  return [
+    (buf[o] | (buf[o + 1] << 8) | (buf[o + 2] << 16) | (buf[o + 3] << 24)) >>>
+    0,
+    (buf[at] | (buf[at + 1] << 8) | (buf[at + 2] << 16) |
+      (buf[at + 3] << 24)) >>> 0,
+  ];
+}
+
 const EVENTFD_TOKEN = 0;
 const WAKE_ANY = L.EPOLLERR | L.EPOLLHUP;
 const MAX_EVENTS = 4096;
@@ -105,8 +158,6 @@ export class Poller {
   #events = new Uint8Array(0);
   // For the synchronous harvest: #events belongs to the call in flight.
   #now = new Uint8Array(0);
-  #stride = 12;
-  #dataAt = 4;
   readonly #ctl = new Uint8Array(16);
   readonly #one = new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]);
   readonly #drain = new Uint8Array(8);
@@ -248,11 +299,8 @@ export class Poller {
     if (this.#epfd >= 0) return;
     const lib = this.#lib ??= libc();
     // x86_64 packs struct epoll_event (12 bytes); aarch64 aligns it (16).
-    const packed = Deno.build.arch === "x86_64";
-    this.#stride = packed ? 12 : 16;
-    this.#dataAt = packed ? 4 : 8;
-    this.#events = new Uint8Array(this.#cap * this.#stride);
-    this.#now = new Uint8Array(NOW_EVENTS * this.#stride);
+    this.#events = new Uint8Array(this.#cap * EPOLL_EVENT.stride);
+    this.#now = new Uint8Array(NOW_EVENTS * EPOLL_EVENT.stride);
     const epfd = lib.epoll_create1(L.EPOLL_CLOEXEC);
     if (epfd < 0) throw new OSError(errno());
     const efd = lib.eventfd(0, L.EFD_NONBLOCK | L.EFD_CLOEXEC);
@@ -286,17 +334,7 @@ export class Poller {
   }
 
   #fillCtl(events: number, token: number): void {
-    const c = this.#ctl;
-    c.fill(0);
-    c[0] = events & 0xff;
-    c[1] = (events >>> 8) & 0xff;
-    c[2] = (events >>> 16) & 0xff;
-    c[3] = (events >>> 24) & 0xff;
-    const at = this.#dataAt;
-    c[at] = token & 0xff;
-    c[at + 1] = (token >>> 8) & 0xff;
-    c[at + 2] = (token >>> 16) & 0xff;
-    c[at + 3] = (token >>> 24) & 0xff;
+    writeEpollEvent(this.#ctl, 0, events, token);
   }
 
   // Arm `entry` for `mask` (one-shot); returns 0 or the errno.
@@ -351,7 +389,7 @@ export class Poller {
         this.#dispatch(this.#events, n);
         if (n === this.#cap && this.#cap < MAX_EVENTS) {
           this.#cap *= 2;
-          this.#events = new Uint8Array(this.#cap * this.#stride);
+          this.#events = new Uint8Array(this.#cap * EPOLL_EVENT.stride);
         }
       }
     } finally {
@@ -379,13 +417,8 @@ export class Poller {
   }
 
   #dispatch(buf: Uint8Array, n: number): void {
-    const stride = this.#stride;
-    const at = this.#dataAt;
     for (let i = 0; i < n; i++) {
-      const o = i * stride;
-      const revents = buf[o] | (buf[o + 1] << 8) | (buf[o + 2] << 16);
-      const token = (buf[o + at] | (buf[o + at + 1] << 8) |
-        (buf[o + at + 2] << 16) | (buf[o + at + 3] << 24)) >>> 0;
+      const [revents, token] = readEpollEvent(buf, i);
       if (token === EVENTFD_TOKEN) {
         this.#lib!.read(this.#efd, this.#drain, 8n);
         this.#woken = false;

@@ -5,17 +5,17 @@
 // once; only on EAGAIN / EINPROGRESS does it wait on the shared poller
 // (poller.ts), then try again. Nothing is read before the descriptor is
 // ready, so a wait that runs out never loses data.
+import type { BackendSocket, LibcBackend, SockAddr } from "../_backend.ts";
 import {
-  type Backend,
-  type BackendSocket,
   badFd,
+  Deadline,
   MAX_TIMER,
-  type SockAddr,
   type Wait,
   waitExpired,
-} from "../_backend.ts";
+} from "../_wait.ts";
 import { errno, lastError, type Libc, libc, LINUX as L } from "./ffi.ts";
 import { type PollEntry, type Poller, poller } from "./poller.ts";
+import { descriptorClosed } from "./epoll.ts";
 import {
   decodeSockAddr,
   encodeSockAddr,
@@ -108,10 +108,15 @@ function backoff(spins: number): number {
   return Math.min(1 << (spins - 3), 16);
 }
 
-/** Where a call that waits for readiness stands: since when, how many EAGAINs. */
+/** Where a call that waits for readiness stands: its deadline, how many EAGAINs. */
 interface WaitState {
-  start: number;
+  readonly deadline: Deadline;
   spins: number;
+}
+
+// Made on a call's first EAGAIN only: the fast path reads no clock.
+function waitState(wait: Wait): WaitState {
+  return { deadline: new Deadline(wait), spins: 0 };
 }
 
 /** One socket of the libc backend: a real non-blocking descriptor. */
@@ -161,7 +166,7 @@ class LibcSocket implements BackendSocket {
         errno(),
         L.EPOLLIN,
         wait,
-        w ??= { start: 0, spins: 0 },
+        w ??= waitState(wait),
       );
       if (again !== undefined) await again;
     }
@@ -170,8 +175,7 @@ class LibcSocket implements BackendSocket {
   async connect(addr: SockAddr, wait: Wait): Promise<void> {
     let fd = this.#live();
     let len = encodeSockAddr(this.#family, addr, addrIn, ifindex);
-    let start = 0;
-    let spins = 0;
+    let w: WaitState | null = null;
     let retried = false;
     for (;;) {
       if (C.connect(fd, addrIn, len) === 0) return;
@@ -187,10 +191,7 @@ class LibcSocket implements BackendSocket {
         // The kernel goes on connecting; its outcome is SO_ERROR once the
         // descriptor turns writable.
         if (wait === 0) throw waitExpired(0, EINPROGRESS);
-        if (start === 0 && wait !== null) start = performance.now();
-        if (!await this.#ready(L.EPOLLOUT, wait, start, 0)) {
-          throw waitExpired(wait);
-        }
+        await this.#waitFor(L.EPOLLOUT, w ??= waitState(wait));
         fd = this.#live();
         const err = getInt(fd, L.SOL_SOCKET, L.SO_ERROR);
         if (err !== 0) throw new OSError(err);
@@ -204,11 +205,10 @@ class LibcSocket implements BackendSocket {
       // A unix listener with a full backlog: a blocking connect would wait
       // for room, so wait (there is no readiness to poll for: back off).
       if (e !== EAGAIN || this.#family !== L.AF_UNIX) throw new OSError(e);
-      if (wait === 0) throw waitExpired(0);
-      if (start === 0 && wait !== null) start = performance.now();
-      if (!await this.#ready(L.EPOLLOUT, wait, start, 3 + spins++)) {
-        throw waitExpired(wait);
-      }
+      w ??= waitState(wait);
+      w.spins = Math.max(w.spins, 3);
+      const again = this.#again(e, L.EPOLLOUT, wait, w);
+      if (again !== undefined) await again;
       fd = this.#live();
       len = encodeSockAddr(this.#family, addr, addrIn, ifindex);
     }
@@ -253,7 +253,7 @@ class LibcSocket implements BackendSocket {
         errno(),
         this.#readEvents(flags),
         wait,
-        w ??= { start: 0, spins: 0 },
+        w ??= waitState(wait),
       );
       if (again !== undefined) await again;
     }
@@ -263,7 +263,7 @@ class LibcSocket implements BackendSocket {
     size: number,
     flags: number,
     wait: Wait,
-  ): Promise<[Uint8Array, SockAddr | null]> {
+  ): Promise<[Uint8Array<ArrayBuffer>, SockAddr | null]> {
     if (size > scratch.length || this.#waitAll(flags)) {
       const buf = new Uint8Array(size);
       const [n, from] = await this.recvfrom(buf, flags, wait);
@@ -285,7 +285,7 @@ class LibcSocket implements BackendSocket {
         errno(),
         this.#readEvents(flags),
         wait,
-        w ??= { start: 0, spins: 0 },
+        w ??= waitState(wait),
       );
       if (again !== undefined) await again;
     }
@@ -303,7 +303,7 @@ class LibcSocket implements BackendSocket {
         errno(),
         L.EPOLLOUT,
         wait,
-        w ??= { start: 0, spins: 0 },
+        w ??= waitState(wait),
       );
       if (again !== undefined) await again;
       n = Number(C.send(this.#live(), data, size, f));
@@ -331,7 +331,7 @@ class LibcSocket implements BackendSocket {
         errno(),
         L.EPOLLOUT,
         wait,
-        w ??= { start: 0, spins: 0 },
+        w ??= waitState(wait),
       );
       if (again !== undefined) await again;
     }
@@ -410,6 +410,7 @@ class LibcSocket implements BackendSocket {
   // Pending waits reject with EBADF first, then the poller forgets the
   // descriptor; the caller closes it (or not, for detach).
   #forget(): void {
+    descriptorClosed(this.#fd);
     this.#fd = -1;
     const entry = this.#h.entry;
     if (entry !== null) P.cancel(entry, badFd());
@@ -433,17 +434,13 @@ class LibcSocket implements BackendSocket {
     return (flags & L.MSG_OOB) !== 0 ? L.EPOLLPRI : L.EPOLLIN;
   }
 
-  // Wait for readiness; false once `wait` (ms since `start`) has run out.
-  #ready(
-    events: number,
-    wait: Wait,
-    start: number,
-    spins: number,
-  ): Promise<boolean> | boolean {
+  // Wait for readiness; false once the call's deadline has passed.
+  #ready(events: number, w: WaitState): Promise<boolean> | boolean {
+    const spins = w.spins++;
     let ms: number | null = null;
-    if (wait !== null) {
-      ms = start + wait - performance.now();
-      if (ms <= 0) return false;
+    if (w.deadline.wait !== null) {
+      ms = w.deadline.left();
+      if (ms! <= 0) return false;
     }
     const entry = this.#h.entry ??= P.entry(this.#fd);
     if (spins >= 3) {
@@ -459,6 +456,11 @@ class LibcSocket implements BackendSocket {
     return this.#park(entry, events, ms);
   }
 
+  // Wait until `events` or the deadline, which throws waitExpired().
+  async #waitFor(events: number, w: WaitState): Promise<void> {
+    if (!await this.#ready(events, w)) throw w.deadline.error();
+  }
+
   // After a syscall failed with errno `e`: returns to retry at once (EINTR),
   // or a promise that settles when it is worth retrying (EAGAIN); throws the
   // error otherwise, or when the wait runs out.
@@ -471,12 +473,11 @@ class LibcSocket implements BackendSocket {
     if (e === EINTR) return;
     if (e !== EAGAIN) throw new OSError(e);
     if (wait === 0) throw waitExpired(0);
-    if (w.start === 0 && wait !== null) w.start = performance.now();
-    const ready = this.#ready(events, wait, w.start, w.spins++);
+    const ready = this.#ready(events, w);
     if (ready === true) return;
-    if (ready === false) throw waitExpired(wait);
+    if (ready === false) throw w.deadline.error();
     return ready.then((ok) => {
-      if (!ok) throw waitExpired(wait);
+      if (!ok) throw w.deadline.error();
     });
   }
 
@@ -523,27 +524,23 @@ class LibcSocket implements BackendSocket {
     got: number,
   ): Promise<number> {
     const events = this.#readEvents(flags);
-    const start = wait === null ? 0 : performance.now();
-    let spins = 0;
+    const w = waitState(wait);
     for (;;) {
-      if (!await this.#ready(events, wait, start, spins)) {
+      if (!await this.#ready(events, w)) {
         if (got > 0) return got;
-        throw waitExpired(wait);
+        throw w.deadline.error();
       }
       const view = got === 0 ? buf : buf.subarray(got);
       const n = Number(C.recv(this.#live(), view, BigInt(view.length), flags));
       if (n > 0) {
         got += n;
         if (got === buf.length || !this.#waitAll(flags)) return got;
-        spins = 0;
+        w.spins = 0;
         continue;
       }
       if (n === 0) return got;
       const e = errno();
-      if (e === EAGAIN || e === EINTR) {
-        spins++;
-        continue;
-      }
+      if (e === EAGAIN || e === EINTR) continue;
       // Bytes already received are returned; the error (a reset) is
       // reported again by the next call.
       if (got > 0) return got;
@@ -580,7 +577,7 @@ class LibcSocket implements BackendSocket {
  * }
  * ```
  */
-export const libcBackend: Backend = {
+export const libcBackend: LibcBackend = {
   name: "libc",
 
   open(family: number, type: number, proto: number): BackendSocket {

@@ -1,0 +1,170 @@
+// A kernel epoll of its own, for the readiness engine's kernel descriptors
+// (libc sockets, or any descriptor a program passes to select()). It is
+// asked synchronously (epoll_wait with timeout 0), and a wait parks on the
+// shared poller, which sees this epoll descriptor turn readable.
+import { errno, type Libc, libc, LINUX as L } from "./ffi.ts";
+import {
+  EPOLL_EVENT,
+  type PollEntry,
+  type Poller,
+  poller,
+  readEpollEvent,
+  writeEpollEvent,
+} from "./poller.ts";
+import { OSError } from "../errors.ts";
+
+const ENOENT = 2;
+const EEXIST = 17;
+const CANCELLED = Symbol("cancelled");
+
+// Every open KernelEpoll watching a descriptor, so that closing a libc
+// socket wakes a wait on it instead of leaving it to hang (the kernel drops
+// a closed descriptor from epoll silently).
+const watching = new Map<number, Set<KernelEpoll>>();
+
+/**
+ * Tell the epolls watching `fd` that it is being closed: they report it
+ * as POLLNVAL from then on.
+ *
+ * @param fd The descriptor.
+ */
+export function descriptorClosed(fd: number): void {
+  const set = watching.get(fd);
+  if (set === undefined) return;
+  watching.delete(fd);
+  for (const ep of set) ep.closed(fd);
+}
+
+/** One epoll descriptor and what it watches. */
+export class KernelEpoll {
+  readonly #C: Libc;
+  readonly #P: Poller;
+  #epfd: number;
+  #entry: PollEntry | null = null;
+  #buf = new Uint8Array(64 * EPOLL_EVENT.stride);
+  readonly #ctl = new Uint8Array(EPOLL_EVENT.stride);
+  readonly #fds = new Set<number>();
+  readonly #gone = new Set<number>();
+  #onGone: (() => void) | null = null;
+
+  /**
+   * Open an epoll descriptor (close-on-exec).
+   *
+   * @throws {PermissionError} Without `--allow-ffi`.
+   */
+  constructor() {
+    this.#C = libc();
+    this.#P = poller();
+    const epfd = this.#C.epoll_create1(L.EPOLL_CLOEXEC);
+    if (epfd < 0) throw new OSError(errno());
+    this.#epfd = epfd;
+    this.#P.retain();
+  }
+
+  /** The epoll descriptor. */
+  get fd(): number {
+    return this.#epfd;
+  }
+
+  /**
+   * Add or change `fd` with the EPOLL* `events` (EPOLLET, EPOLLONESHOT pass
+   * through).
+   *
+   * @throws {OSError} What epoll_ctl says: EBADF, EPERM (not pollable).
+   */
+  set(fd: number, events: number): void {
+    writeEpollEvent(this.#ctl, 0, events, fd);
+    let op = this.#fds.has(fd) ? L.EPOLL_CTL_MOD : L.EPOLL_CTL_ADD;
+    for (let attempt = 0;; attempt++) {
+      if (this.#C.epoll_ctl(this.#epfd, op, fd, this.#ctl) === 0) break;
+      const e = errno();
+      if (attempt > 0 || (e !== ENOENT && e !== EEXIST)) throw new OSError(e);
+      op = e === ENOENT ? L.EPOLL_CTL_ADD : L.EPOLL_CTL_MOD;
+    }
+    this.#fds.add(fd);
+    this.#gone.delete(fd);
+    let set = watching.get(fd);
+    if (set === undefined) watching.set(fd, set = new Set());
+    set.add(this);
+  }
+
+  /** Stop watching `fd`; no error when it is closed already. */
+  delete(fd: number): void {
+    if (!this.#fds.delete(fd)) return;
+    this.#gone.delete(fd);
+    watching.get(fd)?.delete(this);
+    this.#C.epoll_ctl(this.#epfd, L.EPOLL_CTL_DEL, fd, this.#ctl);
+  }
+
+  /** How many descriptors are watched. */
+  get size(): number {
+    return this.#fds.size;
+  }
+
+  /** Called by {@linkcode descriptorClosed}. */
+  closed(fd: number): void {
+    if (!this.#fds.has(fd)) return;
+    this.#gone.add(fd);
+    this.#onGone?.();
+  }
+
+  /**
+   * What is ready now, without waiting: `[fd, revents]`, at most `max`.
+   *
+   * @param max The most results.
+   * @param out Where to append them.
+   */
+  now(max: number, out: [number, number][]): void {
+    for (const fd of this.#gone) {
+      if (max-- <= 0) return;
+      out.push([fd, 0x20]); // POLLNVAL
+    }
+    const cap = Math.min(max, 4096);
+    if (cap <= 0) return;
+    if (this.#buf.length < cap * EPOLL_EVENT.stride) {
+      this.#buf = new Uint8Array(cap * EPOLL_EVENT.stride);
+    }
+    const n = this.#C.epoll_wait_now(this.#epfd, this.#buf, cap, 0);
+    for (let i = 0; i < n; i++) {
+      const [revents, fd] = readEpollEvent(this.#buf, i);
+      out.push([fd, revents]);
+    }
+  }
+
+  /**
+   * Resolve when something may be ready (the epoll descriptor is readable,
+   * or a watched descriptor was closed); `cancel()` ends it early.
+   */
+  async ready(): Promise<void> {
+    if (this.#gone.size > 0) return;
+    const entry = this.#entry ??= this.#P.entry(this.#epfd);
+    const gone = new Promise<void>((resolve) => this.#onGone = resolve);
+    try {
+      await Promise.race([this.#P.wait(entry, L.EPOLLIN, null), gone]);
+    } catch (e) {
+      if (e !== CANCELLED) throw e;
+    } finally {
+      this.#onGone = null;
+    }
+  }
+
+  /** End a pending {@linkcode KernelEpoll.ready} (it resolves). */
+  cancel(): void {
+    const entry = this.#entry;
+    if (entry === null) return;
+    this.#entry = null;
+    this.#P.cancel(entry, CANCELLED);
+    this.#onGone?.();
+  }
+
+  /** Close the epoll descriptor. Idempotent. */
+  close(): void {
+    if (this.#epfd < 0) return;
+    this.cancel();
+    for (const fd of this.#fds) watching.get(fd)?.delete(this);
+    this.#fds.clear();
+    this.#C.close(this.#epfd);
+    this.#epfd = -1;
+    this.#P.release();
+  }
+}

@@ -1,0 +1,17 @@
+// poll(2)'s event bits (Linux values), shared by the readiness engine and
+// the backends that answer readiness themselves.
+
+/** There is data to read. */
+export const POLLIN = 0x001;
+/** Urgent data to read. */
+export const POLLPRI = 0x002;
+/** Writing will not block. */
+export const POLLOUT = 0x004;
+/** An error is pending (always reported). */
+export const POLLERR = 0x008;
+/** Hung up (always reported). */
+export const POLLHUP = 0x010;
+/** The descriptor is not open (always reported). */
+export const POLLNVAL = 0x020;
+/** The peer shut down its writing side. */
+export const POLLRDHUP = 0x2000;

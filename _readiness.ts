@@ -1,0 +1,235 @@
+// The readiness engine under select.ts and selectors.ts: one set of
+// descriptors with the poll(2) events wanted for each, waited on together.
+//
+// Descriptors come from fileno(): a Deno-backend socket's pseudo number is
+// looked up in the Deno backend's registry and asked for its readiness (it
+// keeps a read or accept in flight so it knows); any other number is a
+// kernel descriptor, watched by a kernel epoll of the engine's own (libc).
+// Both kinds mix in one wait.
+import { errno as E } from "./constants.ts";
+import { OSError, ValueError } from "./errors.ts";
+import {
+  type DenoReadiness,
+  denoSocket,
+  PSEUDO_FD_BASE,
+} from "./_deno/common.ts";
+import { KernelEpoll } from "./_libc/epoll.ts";
+import { POLLERR, POLLHUP, POLLNVAL } from "./_poll_bits.ts";
+import { Deadline, longTimeout, MAX_TIMER } from "./_wait.ts";
+
+export {
+  POLLERR,
+  POLLHUP,
+  POLLIN,
+  POLLNVAL,
+  POLLOUT,
+  POLLPRI,
+  POLLRDHUP,
+} from "./_poll_bits.ts";
+
+/** Anything select(), poll, epoll and the selectors take: a number or an object with fileno(). */
+export type FileDescriptorLike = number | { fileno(): number };
+
+/**
+ * Python's `selectors._fileobj_to_fd`: the descriptor of a number or of an
+ * object with `fileno()`.
+ *
+ * @throws {TypeError} Neither a number nor an object with fileno().
+ * @throws {ValueError} A negative descriptor ("Invalid file descriptor: -1").
+ */
+export function fdOf(fileobj: unknown): number {
+  let fd: unknown;
+  if (typeof fileobj === "number" || typeof fileobj === "bigint") {
+    fd = fileobj;
+  } else if (
+    typeof fileobj === "object" && fileobj !== null &&
+    typeof (fileobj as { fileno?: unknown }).fileno === "function"
+  ) {
+    fd = (fileobj as { fileno(): unknown }).fileno();
+  } else {
+    throw new ValueError(`Invalid file object: ${String(fileobj)}`);
+  }
+  if (typeof fd === "bigint") fd = Number(fd);
+  if (typeof fd !== "number" || !Number.isInteger(fd)) {
+    throw new TypeError("fileno() returned a non-integer");
+  }
+  if (fd < 0) throw new ValueError(`Invalid file descriptor: ${fd}`);
+  return fd;
+}
+
+/** Options of {@linkcode Readiness.wait}. */
+export interface WaitOptions {
+  /** At most this many results; `-1` or omitted: all. */
+  maxevents?: number;
+  /** Aborting rejects the wait with `signal.reason`. */
+  signal?: AbortSignal;
+}
+
+/** epoll's edge-triggered and one-shot bits (EPOLLET is bit 31). */
+const EPOLLET = 2 ** 31;
+const EPOLLONESHOT = 1 << 30;
+const ALWAYS = POLLERR | POLLHUP | POLLNVAL;
+
+interface DenoEntry {
+  readonly sock: DenoReadiness;
+  events: number;
+  readonly unwatch: () => void;
+}
+
+/**
+ * A set of descriptors and the events wanted for each, waited on together:
+ * what select(), poll(), epoll() and every selector are built on.
+ * Level-triggered; `EPOLLET` / `EPOLLONESHOT` bits pass through to the
+ * kernel for kernel descriptors, and ONESHOT is honoured for Deno sockets.
+ */
+export class Readiness {
+  #closed = false;
+  readonly #deno = new Map<number, DenoEntry>();
+  // Deno sockets to ask at the next look: new, changed, or ready last time
+  // (level-triggered: still ready until asked again).
+  readonly #check = new Set<number>();
+  readonly #fired = new Set<number>();
+  #kernel: KernelEpoll | null = null;
+  readonly #wakers = new Set<() => void>();
+
+  /**
+   * Watch `fd` for `events` (POLL* bits; POLLERR, POLLHUP, POLLNVAL are
+   * always reported), replacing what was watched before.
+   *
+   * @throws {OSError} EBADF when `fd` is neither a live Deno-backend socket
+   *   nor an open kernel descriptor (libc); EBADF once closed.
+   * @throws {PermissionError} A kernel descriptor without `--allow-ffi`.
+   */
+  set(fd: number, events: number): void {
+    if (this.#closed) throw new OSError(E.EBADF);
+    const entry = this.#deno.get(fd);
+    if (entry !== undefined) {
+      entry.events = events;
+    } else {
+      const sock = denoSocket(fd);
+      if (sock !== null) {
+        const unwatch = sock.watch(() => {
+          this.#check.add(fd);
+          for (const wake of this.#wakers) wake();
+        });
+        this.#deno.set(fd, { sock, events, unwatch });
+      } else {
+        if (fd >= PSEUDO_FD_BASE) throw new OSError(E.EBADF);
+        (this.#kernel ??= new KernelEpoll()).set(fd, events >>> 0);
+        return;
+      }
+    }
+    this.#fired.delete(fd);
+    this.#check.add(fd);
+    for (const wake of this.#wakers) wake();
+  }
+
+  /** Stop watching `fd` (no error when it was not watched). */
+  delete(fd: number): void {
+    const entry = this.#deno.get(fd);
+    if (entry !== undefined) {
+      entry.unwatch();
+      this.#deno.delete(fd);
+      this.#check.delete(fd);
+      this.#fired.delete(fd);
+    } else {
+      this.#kernel?.delete(fd);
+    }
+  }
+
+  /**
+   * Wait until some watched descriptor is ready, or `timeoutMs` passes.
+   *
+   * @param timeoutMs Milliseconds; `null` waits; `0` only polls.
+   * @returns `[fd, revents]` for each ready descriptor, in no set order;
+   *   empty when the time ran out. A socket closed while watched reports
+   *   POLLNVAL (never a silent hang).
+   * @throws The signal's reason when it aborts.
+   */
+  async wait(
+    timeoutMs: number | null,
+    options: WaitOptions = {},
+  ): Promise<[number, number][]> {
+    const { maxevents = -1, signal } = options;
+    signal?.throwIfAborted();
+    if (this.#closed) throw new OSError(E.EBADF);
+    const max = maxevents > 0 ? maxevents : Infinity;
+    const deadline = new Deadline(timeoutMs);
+    for (;;) {
+      const out = this.#look(max);
+      if (out.length > 0 || timeoutMs === 0 || deadline.expired) return out;
+      await this.#sleep(deadline.left(), signal);
+      signal?.throwIfAborted();
+      if (this.#closed) return [];
+    }
+  }
+
+  // One look at everything, without waiting.
+  #look(max: number): [number, number][] {
+    const out: [number, number][] = [];
+    if (this.#check.size > 0) {
+      for (const fd of this.#check) {
+        if (out.length >= max) break;
+        const entry = this.#deno.get(fd);
+        if (entry === undefined || this.#fired.has(fd)) {
+          this.#check.delete(fd);
+          continue;
+        }
+        const want = entry.events & ~(EPOLLET | EPOLLONESHOT);
+        const revents = entry.sock.poll(want) & (want | ALWAYS);
+        if (revents === 0) {
+          // Not ready: its watcher puts it back when that may change.
+          this.#check.delete(fd);
+          continue;
+        }
+        out.push([fd, revents]);
+        if (entry.events & (EPOLLONESHOT | EPOLLET)) {
+          this.#check.delete(fd);
+          if (entry.events & EPOLLONESHOT) this.#fired.add(fd);
+        }
+      }
+    }
+    const kernel = this.#kernel;
+    if (kernel !== null && kernel.size > 0 && out.length < max) {
+      kernel.now(max - out.length, out);
+    }
+    return out;
+  }
+
+  #sleep(ms: number | null, signal: AbortSignal | undefined): Promise<void> {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#wakers.add(resolve);
+    // A timer holds the process while this waits, as a blocked call would;
+    // the Deno sockets' reads in flight hold nothing.
+    const cancelTimer = longTimeout(resolve, ms ?? MAX_TIMER);
+    const onAbort = () => resolve();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const kernel = this.#kernel;
+    if (kernel !== null && kernel.size > 0) {
+      kernel.ready().then(resolve, resolve);
+    }
+    return promise.finally(() => {
+      this.#wakers.delete(resolve);
+      cancelTimer();
+      signal?.removeEventListener("abort", onAbort);
+      kernel?.cancel();
+    });
+  }
+
+  /** Release the engine's resources (its kernel epoll descriptor). Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const entry of this.#deno.values()) entry.unwatch();
+    this.#deno.clear();
+    this.#check.clear();
+    this.#kernel?.close();
+    this.#kernel = null;
+    for (const wake of this.#wakers) wake();
+  }
+
+  /** Whether {@linkcode Readiness.close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+}
