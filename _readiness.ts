@@ -11,6 +11,8 @@ import { OSError, ValueError } from "./errors.ts";
 import {
   type DenoReadiness,
   denoSocket,
+  letLoopTurn,
+  loopTurned,
   PSEUDO_FD_BASE,
 } from "./_deno/common.ts";
 import { KernelEpoll } from "./_libc/epoll.ts";
@@ -90,6 +92,8 @@ export class Readiness {
   readonly #check = new Set<number>();
   readonly #fired = new Set<number>();
   #kernel: KernelEpoll | null = null;
+  // How many Deno sockets the last look found ready for all they want.
+  #denoFull = 0;
   readonly #wakers = new Set<() => void>();
 
   /**
@@ -104,6 +108,8 @@ export class Readiness {
     if (this.#closed) throw new OSError(E.EBADF);
     const entry = this.#deno.get(fd);
     if (entry !== undefined) {
+      // Closed since it was added: EBADF, as epoll_ctl says.
+      if (entry.sock.poll(0) & POLLNVAL) throw new OSError(E.EBADF);
       entry.events = events;
     } else {
       const sock = denoSocket(fd);
@@ -156,7 +162,13 @@ export class Readiness {
     const max = maxevents > 0 ? maxevents : Infinity;
     const deadline = new Deadline(timeoutMs);
     for (;;) {
-      const out = this.#look(max);
+      let out = this.#look(max);
+      // Deno sockets still waiting for data are seen only once the event
+      // loop turns; a caller that never waits must still see them.
+      if (
+        this.#denoFull < this.#deno.size && out.length < max &&
+        (out.length > 0 || timeoutMs === 0) && await letLoopTurn()
+      ) out = this.#look(max);
       if (out.length > 0 || timeoutMs === 0 || deadline.expired) return out;
       await this.#sleep(deadline.left(), signal);
       signal?.throwIfAborted();
@@ -167,6 +179,7 @@ export class Readiness {
   // One look at everything, without waiting.
   #look(max: number): [number, number][] {
     const out: [number, number][] = [];
+    this.#denoFull = 0;
     if (this.#check.size > 0) {
       for (const fd of this.#check) {
         if (out.length >= max) break;
@@ -183,6 +196,7 @@ export class Readiness {
           continue;
         }
         out.push([fd, revents]);
+        if ((revents & want) === want) this.#denoFull++;
         if (entry.events & (EPOLLONESHOT | EPOLLET)) {
           this.#check.delete(fd);
           if (entry.events & EPOLLONESHOT) this.#fired.add(fd);
@@ -209,10 +223,13 @@ export class Readiness {
       kernel.ready().then(resolve, resolve);
     }
     return promise.finally(() => {
+      loopTurned();
       this.#wakers.delete(resolve);
       cancelTimer();
       signal?.removeEventListener("abort", onAbort);
-      kernel?.cancel();
+      // Settles once the shared poller's call in flight is back: a wait
+      // that ends leaves nothing running.
+      return kernel?.cancel();
     });
   }
 

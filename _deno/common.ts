@@ -144,6 +144,8 @@ export class Watchers {
 
   /** Tell every watcher that readiness may have changed. */
   notify(): void {
+    // Watchers are told from an op's completion: the loop has turned.
+    lastTurn = performance.now();
     const fns = this.#fns;
     if (fns.length === 0) return;
     for (const fn of fns.length === 1 ? fns : fns.slice()) fn();
@@ -251,4 +253,30 @@ export async function settlesAtOnce(p: Promise<unknown>): Promise<boolean> {
   p.then(() => done = true, () => done = true);
   for (let i = 0; i < 8 && !done; i++) await null;
   return done;
+}
+
+// Deno completes an op left pending (a read kept in flight) only when its
+// event loop turns: waits on a timer or for I/O, not between microtasks or
+// immediates. A program that polls and never waits would then never see
+// data arrive, where CPython's kernel would hand it over. So whoever
+// answers "not ready" at once lets the loop turn at least every STALE_MS.
+const STALE_MS = 1;
+let lastTurn = 0;
+
+/** Note that Deno's event loop has just turned (an op completed, a wait ended). */
+export function loopTurned(): void {
+  lastTurn = performance.now();
+}
+
+/**
+ * Let Deno's event loop turn once, if it has not for a while, so pending
+ * reads whose data has come complete. Resolves at once otherwise.
+ *
+ * @returns Whether the loop was made to turn.
+ */
+export async function letLoopTurn(): Promise<boolean> {
+  if (performance.now() - lastTurn < STALE_MS) return false;
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  lastTurn = performance.now();
+  return true;
 }

@@ -29,6 +29,7 @@ import {
 } from "../_wait.ts";
 import {
   type DenoReadiness,
+  letLoopTurn,
   LIBC_HINT,
   noDescriptor,
   optionBytes,
@@ -218,6 +219,7 @@ export class DenoStream implements BackendSocket, DenoReadiness {
       // accept stays in flight for a later call.
       if (wait === 0) {
         if (await settlesAtOnce(pending)) continue;
+        if (await letLoopTurn() && this.#pendingAccept === null) continue;
         throw deadline.error();
       }
       if (deadline.expired) throw deadline.error();
@@ -420,7 +422,10 @@ export class DenoStream implements BackendSocket, DenoReadiness {
         // Non-blocking: what is already there comes at once; else the read
         // stays in flight, unref'd, and what it brings is for a later call.
         this.#startRead(conn);
-        if (!await settlesAtOnce(this.#pendingRead!)) throw waitExpired(0);
+        if (
+          !await settlesAtOnce(this.#pendingRead!) &&
+          !(await letLoopTurn() && this.#pendingRead === null)
+        ) throw waitExpired(0);
         return this.#read(conn, buf, peek, wait);
       }
       this.#pendingRead ??= this.#readAhead(conn);

@@ -20,6 +20,7 @@ import type { BackendSocket, SockAddr } from "../_backend.ts";
 import { badFd, EXPIRED, raceWait, type Wait, waitExpired } from "../_wait.ts";
 import {
   type DenoReadiness,
+  letLoopTurn,
   LIBC_HINT,
   noDescriptor,
   optionBytes,
@@ -504,7 +505,10 @@ export class DenoUdp implements BackendSocket, DenoReadiness {
         // receive stays in flight for a later call.
         if (io === null) throw waitExpired(0);
         this.#startReceive(io);
-        if (!await settlesAtOnce(this.#pending!)) throw waitExpired(0);
+        if (
+          !await settlesAtOnce(this.#pending!) &&
+          !(await letLoopTurn() && this.#pending === null)
+        ) throw waitExpired(0);
         continue;
       }
       const next = io === null

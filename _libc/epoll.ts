@@ -14,6 +14,7 @@ import {
 import { OSError } from "../errors.ts";
 
 const ENOENT = 2;
+const EBADF = 9;
 const EEXIST = 17;
 const CANCELLED = Symbol("cancelled");
 
@@ -41,6 +42,7 @@ export class KernelEpoll {
   readonly #P: Poller;
   #epfd: number;
   #entry: PollEntry | null = null;
+  #waiting: Promise<unknown> | null = null;
   #buf = new Uint8Array(64 * EPOLL_EVENT.stride);
   readonly #ctl = new Uint8Array(EPOLL_EVENT.stride);
   readonly #fds = new Set<number>();
@@ -73,6 +75,9 @@ export class KernelEpoll {
    * @throws {OSError} What epoll_ctl says: EBADF, EPERM (not pollable).
    */
   set(fd: number, events: number): void {
+    // epoll_create1() took the lowest free number: a descriptor with the
+    // same number was closed before it (epoll_ctl would say EINVAL).
+    if (fd === this.#epfd) throw new OSError(EBADF);
     writeEpollEvent(this.#ctl, 0, events, fd);
     let op = this.#fds.has(fd) ? L.EPOLL_CTL_MOD : L.EPOLL_CTL_ADD;
     for (let attempt = 0;; attempt++) {
@@ -139,8 +144,10 @@ export class KernelEpoll {
     if (this.#gone.size > 0) return;
     const entry = this.#entry ??= this.#P.entry(this.#epfd);
     const gone = new Promise<void>((resolve) => this.#onGone = resolve);
+    const waiting = this.#P.wait(entry, L.EPOLLIN, null);
+    this.#waiting = waiting.catch(() => {});
     try {
-      await Promise.race([this.#P.wait(entry, L.EPOLLIN, null), gone]);
+      await Promise.race([waiting, gone]);
     } catch (e) {
       if (e !== CANCELLED) throw e;
     } finally {
@@ -148,13 +155,21 @@ export class KernelEpoll {
     }
   }
 
-  /** End a pending {@linkcode KernelEpoll.ready} (it resolves). */
-  cancel(): void {
+  /**
+   * End a pending {@linkcode KernelEpoll.ready} (it resolves).
+   *
+   * @returns A promise that settles once the poller has let go of the wait
+   *   (its epoll_wait in flight has returned), so nothing is left running.
+   */
+  cancel(): Promise<unknown> {
     const entry = this.#entry;
-    if (entry === null) return;
+    const waiting = this.#waiting;
+    this.#waiting = null;
+    this.#onGone?.();
+    if (entry === null) return Promise.resolve();
     this.#entry = null;
     this.#P.cancel(entry, CANCELLED);
-    this.#onGone?.();
+    return waiting ?? Promise.resolve();
   }
 
   /** Close the epoll descriptor. Idempotent. */
