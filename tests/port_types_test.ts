@@ -1,0 +1,77 @@
+// Ported Python code type-checks with no cast: these are the patterns that
+// needed one before (issue 9, item 7). `deno test` type-checks this file,
+// so a regression fails here before any assertion runs.
+import assert from "node:assert/strict";
+import {
+  AF_INET,
+  AF_INET6,
+  create_connection,
+  create_server,
+  SOCK_DGRAM,
+  socket,
+  type Socket,
+} from "../mod.ts";
+
+Deno.test("recv() result assigns to a variable that began as new Uint8Array(0)", async () => {
+  using server = create_server(["127.0.0.1", 0]);
+  const [host, port] = server.getsockname();
+  using client = await create_connection([host, port], 5);
+  const [conn] = await server.accept();
+  using _conn = conn;
+  await client.sendall(new TextEncoder().encode("hi"));
+  let data = new Uint8Array(0);
+  data = await conn.recv(1024);
+  assert.equal(new TextDecoder().decode(data), "hi");
+});
+
+Deno.test("setblocking() takes 0 and 1 as Python code passes them", () => {
+  using s = socket(AF_INET);
+  s.setblocking(0);
+  assert.equal(s.getblocking(), false);
+  s.setblocking(1);
+  assert.equal(s.getblocking(), true);
+});
+
+Deno.test("getsockname() on an AF_INET socket destructures as [host, port]", () => {
+  using s = socket(AF_INET);
+  s.bind(["127.0.0.1", 0]);
+  const [host, port] = s.getsockname();
+  const h: string = host, p: number = port;
+  assert.equal(h, "127.0.0.1");
+  assert.ok(p > 0);
+});
+
+Deno.test("an AF_INET6 socket's address is the 4-tuple", () => {
+  using s = socket(AF_INET6);
+  s.bind(["::1", 0]);
+  const [host, port, flowinfo, scope_id] = s.getsockname();
+  assert.deepEqual([host, flowinfo, scope_id], ["::1", 0, 0]);
+  assert.ok(port > 0);
+});
+
+Deno.test("recvfrom() on a UDP socket gives an address sendto() takes back", async () => {
+  using server = socket(AF_INET, SOCK_DGRAM);
+  using client = socket(AF_INET, SOCK_DGRAM);
+  server.bind(["127.0.0.1", 0]);
+  server.settimeout(5);
+  client.settimeout(5);
+  await client.sendto(new Uint8Array([1, 2]), server.getsockname());
+  const [data, addr] = await server.recvfrom(1024);
+  await server.sendto(data, addr);
+  const [echo, from] = await client.recvfrom(1024);
+  assert.deepEqual(echo, new Uint8Array([1, 2]));
+  assert.equal(from[1], server.getsockname()[1]);
+});
+
+Deno.test("accept() gives a socket of the listener's address type; any socket fits `Socket`", async () => {
+  using server = socket(AF_INET);
+  server.bind(["127.0.0.1", 0]);
+  server.listen();
+  using client = socket(AF_INET);
+  await client.connect(server.getsockname());
+  const [conn, [peerHost]] = await server.accept();
+  using _conn = conn;
+  assert.equal(peerHost, "127.0.0.1");
+  const sockets: Socket[] = [server, client, conn];
+  assert.equal(sockets.length, 3);
+});
