@@ -46,7 +46,7 @@ export type TcpSocket = Socket<
  * import assert from "node:assert/strict";
  *
  * using server = create_server(["127.0.0.1", 0]);
- * const [, port] = server.getsockname() as [string, number];
+ * const [, port] = server.getsockname();
  * using client = await create_connection(["localhost", port], 5);
  * const [conn] = await server.accept();
  * using _conn = conn;
@@ -123,7 +123,7 @@ export interface CreateServerOptions {
  * import assert from "node:assert/strict";
  *
  * using server = create_server(["127.0.0.1", 0], { backlog: 16 });
- * assert.ok((server.getsockname() as [string, number])[1] > 0);
+ * assert.ok((server.getsockname())[1] > 0);
  * ```
  */
 export function create_server(

@@ -226,7 +226,7 @@ function wrapSocket<A extends SockAddr, S extends SockAddr | null>(
  * const [data, from] = await a.recvfrom(1024);
  * assert.deepEqual(data, new Uint8Array([1, 2, 3]));
  * // b was bound by sendto() to ("0.0.0.0", port); the sender seen is loopback.
- * assert.deepEqual(from, ["127.0.0.1", (b.getsockname() as [string, number])[1]]);
+ * assert.deepEqual(from, ["127.0.0.1", b.getsockname()[1]]);
  * ```
  */
 export class Socket<
@@ -369,7 +369,7 @@ export class Socket<
    *
    * using s = socket();
    * s.bind(["127.0.0.1", 0]);
-   * const [host, port] = s.getsockname() as [string, number];
+   * const [host, port] = s.getsockname();
    * assert.equal(host, "127.0.0.1");
    * assert.ok(port > 0);
    * ```
@@ -393,7 +393,7 @@ export class Socket<
    *
    * using s = socket();
    * s.listen(); // autobinds an ephemeral port, as Python does
-   * assert.ok((s.getsockname() as [string, number])[1] > 0);
+   * assert.ok((s.getsockname())[1] > 0);
    * ```
    */
   listen(backlog?: number): void {
@@ -574,7 +574,7 @@ export class Socket<
    * await b.sendto(new Uint8Array(0), a.getsockname());
    * const [data, from] = await a.recvfrom(100);
    * assert.equal(data.length, 0); // empty datagrams are delivered
-   * assert.equal((from as [string, number])[1], (b.getsockname() as [string, number])[1]);
+   * assert.equal(from[1], b.getsockname()[1]);
    * ```
    */
   async recvfrom(
@@ -648,7 +648,7 @@ export class Socket<
    * await b.sendto(new Uint8Array([1, 2]), a.getsockname());
    * const [n, from] = await a.recvfrom_into(new Uint8Array(16));
    * assert.equal(n, 2);
-   * assert.deepEqual(from, ["127.0.0.1", (b.getsockname() as [string, number])[1]]);
+   * assert.deepEqual(from, ["127.0.0.1", b.getsockname()[1]]);
    * ```
    */
   async recvfrom_into(

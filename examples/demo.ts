@@ -10,7 +10,7 @@ const dec = new TextDecoder();
 using server = socket(AF_INET, SOCK_STREAM);
 server.bind(["127.0.0.1", 0]); // port 0: the kernel picks a free port
 server.listen(1);
-const [host, port] = server.getsockname() as [string, number];
+const [host, port] = server.getsockname();
 console.log(`server: listening on ${host}:${port}`);
 
 const serving = (async () => {
