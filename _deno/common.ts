@@ -280,3 +280,55 @@ export async function letLoopTurn(): Promise<boolean> {
   lastTurn = performance.now();
   return true;
 }
+
+/**
+ * What every Deno-backend socket shares: its pseudo descriptor, its closed
+ * state, its readiness watchers, and the descriptor calls Deno cannot do.
+ */
+export abstract class DenoSocket implements DenoReadiness {
+  readonly #fd = pseudoFd(this);
+  #closed = false;
+  /** Told when poll()'s answer may have changed. */
+  protected readonly watchers: Watchers = new Watchers();
+
+  /** Whether close() was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The pseudo descriptor; -1 once closed. */
+  fileno(): number {
+    return this.#closed ? -1 : this.#fd;
+  }
+
+  /** OSError(EBADF) once closed. */
+  protected check(): void {
+    if (this.#closed) throw badFd();
+  }
+
+  /** Mark the socket closed; false when it already was. */
+  protected markClosed(): boolean {
+    if (this.#closed) return false;
+    this.#closed = true;
+    releaseFd(this.#fd);
+    queueMicrotask(() => this.watchers.notify());
+    return true;
+  }
+
+  abstract poll(events: number): number;
+
+  watch(fn: () => void): () => void {
+    return this.watchers.add(fn);
+  }
+
+  /** Deno gives no descriptor to hand over. */
+  detach(): number {
+    throw noDescriptor("detach()");
+  }
+
+  /** Deno gives no descriptor to duplicate. */
+  dup(): never {
+    this.check();
+    throw noDescriptor("dup()");
+  }
+}

@@ -28,21 +28,17 @@ import {
   waitExpired,
 } from "../_wait.ts";
 import {
-  type DenoReadiness,
+  DenoSocket,
   letLoopTurn,
   LIBC_HINT,
-  noDescriptor,
   optionBytes,
   Options,
-  pseudoFd,
   RECV_FLAGS,
-  releaseFd,
   SEND_FLAGS,
   settlesAtOnce,
   translate,
   unboundName,
   unsupportedFlags,
-  Watchers,
 } from "./common.ts";
 import {
   POLLERR,
@@ -76,12 +72,9 @@ function fromDeno(family: number, addr: Deno.Addr): SockAddr {
 }
 
 /** A TCP or unix stream socket on Deno.listen / Deno.connect. */
-export class DenoStream implements BackendSocket, DenoReadiness {
+export class DenoStream extends DenoSocket implements BackendSocket {
   readonly #family: number;
-  readonly #fd = pseudoFd(this);
-  readonly #watchers = new Watchers();
   readonly #opts: Options;
-  #closed = false;
   // Deno cannot bind without listening, so bind() listens at once: the port
   // is held from bind() on (a bind-release-listen dance would let another
   // socket take an ephemeral port in between), and listen() only starts
@@ -111,10 +104,11 @@ export class DenoStream implements BackendSocket, DenoReadiness {
   #writeError: Error | null = null;
   #shutWr = false;
   readonly #writeFailed = (e: unknown): never => {
-    throw this.#closed ? badFd() : translate(e);
+    throw this.closed ? badFd() : translate(e);
   };
 
   constructor(family: number, conn: Deno.Conn | null = null) {
+    super();
     this.#family = family;
     this.#opts = new Options(family, SOCK_STREAM);
     if (conn !== null) this.#adopt(conn);
@@ -133,14 +127,6 @@ export class DenoStream implements BackendSocket, DenoReadiness {
       if (this.#opts.flag(IPPROTO_TCP, TCP_NODELAY)) tcp.setNoDelay(true);
       if (this.#opts.flag(SOL_SOCKET, SO_KEEPALIVE)) tcp.setKeepAlive(true);
     }
-  }
-
-  #check(): void {
-    if (this.#closed) throw badFd();
-  }
-
-  fileno(): number {
-    return this.#closed ? -1 : this.#fd;
   }
 
   #listen(addr: SockAddr): Deno.Listener {
@@ -172,7 +158,7 @@ export class DenoStream implements BackendSocket, DenoReadiness {
   }
 
   bind(addr: SockAddr): void {
-    this.#check();
+    this.check();
     if (this.#listener || this.#conn || this.#connecting) {
       throw new OSError(E.EINVAL);
     }
@@ -181,7 +167,7 @@ export class DenoStream implements BackendSocket, DenoReadiness {
   }
 
   listen(_backlog: number): void {
-    this.#check();
+    this.check();
     if (this.#conn || this.#connecting) throw new OSError(E.EINVAL);
     if (this.#listener === null) {
       this.#listener = this.#family === AF_UNIX
@@ -192,7 +178,7 @@ export class DenoStream implements BackendSocket, DenoReadiness {
   }
 
   async accept(wait: Wait): Promise<[BackendSocket, SockAddr | null]> {
-    this.#check();
+    this.check();
     const listener = this.#listener;
     if (!this.#listening || listener === null) throw new OSError(E.EINVAL);
     const deadline = new Deadline(wait);
@@ -229,7 +215,7 @@ export class DenoStream implements BackendSocket, DenoReadiness {
         listener.unref();
         throw deadline.error();
       }
-      if (this.#closed) throw badFd();
+      if (this.closed) throw badFd();
     }
   }
 
@@ -240,21 +226,21 @@ export class DenoStream implements BackendSocket, DenoReadiness {
     const p: Promise<void> = listener.accept().then(
       (conn) => {
         this.#pendingAccept = null;
-        if (this.#closed) conn.close();
+        if (this.closed) conn.close();
         else this.#accepted = conn;
-        this.#watchers.notify();
+        this.watchers.notify();
       },
       (e) => {
         this.#pendingAccept = null;
-        this.#acceptError = this.#closed ? badFd() : e;
-        this.#watchers.notify();
+        this.#acceptError = this.closed ? badFd() : e;
+        this.watchers.notify();
       },
     );
     return this.#pendingAccept = p;
   }
 
   async connect(addr: SockAddr, wait: Wait): Promise<void> {
-    this.#check();
+    this.check();
     if (this.#conn) throw new OSError(E.EISCONN);
     if (this.#connecting) {
       // A non-blocking connect is under way: report as the kernel would.
@@ -286,15 +272,15 @@ export class DenoStream implements BackendSocket, DenoReadiness {
     this.#connectDone = false;
     const done = started.then(
       (conn) => {
-        if (this.#closed) conn.close();
+        if (this.closed) conn.close();
         else this.#adopt(conn);
         this.#connectDone = true;
-        this.#watchers.notify();
+        this.watchers.notify();
       },
       (e) => {
-        this.#connectError = this.#closed ? badFd() : translate(e);
+        this.#connectError = this.closed ? badFd() : translate(e);
         this.#connectDone = true;
-        this.#watchers.notify();
+        this.watchers.notify();
       },
     );
     if (wait === 0) {
@@ -316,7 +302,7 @@ export class DenoStream implements BackendSocket, DenoReadiness {
       if (controller?.signal.aborted) throw waitExpired(wait);
       throw err;
     }
-    if (this.#closed) throw badFd();
+    if (this.closed) throw badFd();
   }
 
   // A finished non-blocking connect's error (null when it connected); the
@@ -340,7 +326,7 @@ export class DenoStream implements BackendSocket, DenoReadiness {
       const err = this.#takeConnectError();
       if (err) throw err;
     }
-    this.#check();
+    this.check();
     if (this.#conn === null) throw new OSError(unconnected);
     return this.#conn;
   }
@@ -370,13 +356,13 @@ export class DenoStream implements BackendSocket, DenoReadiness {
       },
       (e) => {
         this.#eof = true;
-        throw this.#closed ? badFd() : translate(e);
+        throw this.closed ? badFd() : translate(e);
       },
     );
   }
 
   async #recv(buf: Uint8Array, flags: number, wait: Wait): Promise<number> {
-    this.#check();
+    this.check();
     if (flags & ~RECV_FLAGS) throw unsupportedFlags(flags & ~RECV_FLAGS);
     const conn = await this.#connected(wait, E.ENOTCONN);
     if (this.#shutRd) return 0;
@@ -464,13 +450,13 @@ export class DenoStream implements BackendSocket, DenoReadiness {
         conn.ref();
         if (n === null) this.#eof = true;
         else this.#stash = inner.subarray(0, n);
-        this.#watchers.notify();
+        this.watchers.notify();
       },
       (e) => {
         this.#pendingRead = null;
         this.#eof = true;
-        this.#readError = this.#closed ? badFd() : translate(e);
-        this.#watchers.notify();
+        this.#readError = this.closed ? badFd() : translate(e);
+        this.watchers.notify();
       },
     );
   }
@@ -498,7 +484,7 @@ export class DenoStream implements BackendSocket, DenoReadiness {
   }
 
   async #send(data: Uint8Array, flags: number, wait: Wait): Promise<number> {
-    this.#check();
+    this.check();
     if (flags & ~SEND_FLAGS) throw unsupportedFlags(flags & ~SEND_FLAGS);
     const conn = await this.#connected(wait, E.EPIPE);
     if (this.#shutWr) throw new OSError(E.EPIPE);
@@ -513,7 +499,7 @@ export class DenoStream implements BackendSocket, DenoReadiness {
       try {
         return await conn.write(data);
       } catch (e) {
-        throw this.#closed ? badFd() : translate(e);
+        throw this.closed ? badFd() : translate(e);
       }
     }
     // A write cannot be cancelled, so one that outlives the wait must own its
@@ -542,12 +528,12 @@ export class DenoStream implements BackendSocket, DenoReadiness {
     })().then(
       () => {
         if (this.#inflight === p) this.#inflight = null;
-        this.#watchers.notify();
+        this.watchers.notify();
       },
       (e) => {
         if (this.#inflight === p) this.#inflight = null;
-        this.#writeError = this.#closed ? badFd() : translate(e);
-        this.#watchers.notify();
+        this.#writeError = this.closed ? badFd() : translate(e);
+        this.watchers.notify();
       },
     );
     return p;
@@ -569,7 +555,7 @@ export class DenoStream implements BackendSocket, DenoReadiness {
   }
 
   shutdown(how: number): void {
-    this.#check();
+    this.check();
     const conn = this.#conn;
     if (conn === null) throw new OSError(E.ENOTCONN);
     if (how !== SHUT_WR) this.#shutRd = true;
@@ -582,7 +568,7 @@ export class DenoStream implements BackendSocket, DenoReadiness {
   }
 
   getsockname(): SockAddr {
-    this.#check();
+    this.check();
     if (this.#anonymous) return "";
     if (this.#conn) return fromDeno(this.#family, this.#conn.localAddr);
     if (this.#listener) return fromDeno(this.#family, this.#listener.addr);
@@ -590,14 +576,14 @@ export class DenoStream implements BackendSocket, DenoReadiness {
   }
 
   getpeername(): SockAddr {
-    this.#check();
+    this.check();
     if (this.#conn === null) throw new OSError(E.ENOTCONN);
     if (this.#anonymous) return "";
     return fromDeno(this.#family, this.#conn.remoteAddr);
   }
 
   setsockopt(level: number, option: number, value: number | Uint8Array): void {
-    this.#check();
+    this.check();
     const v = this.#opts.set(level, option, value);
     const tcp = this.#conn as Deno.TcpConn | null;
     if (tcp && this.#family !== AF_UNIX) {
@@ -615,7 +601,7 @@ export class DenoStream implements BackendSocket, DenoReadiness {
     option: number,
     buflen: number,
   ): number | Uint8Array {
-    this.#check();
+    this.check();
     let v: number;
     if (level === SOL_SOCKET && option === SO_ERROR) {
       // A finished non-blocking connect's error is the pending error, read
@@ -628,8 +614,8 @@ export class DenoStream implements BackendSocket, DenoReadiness {
     return buflen === 0 ? v : optionBytes(v, buflen);
   }
 
-  poll(events: number): number {
-    if (this.#closed) return POLLNVAL;
+  override poll(events: number): number {
+    if (this.closed) return POLLNVAL;
     const conn = this.#conn;
     if (conn === null) {
       if (this.#listening) {
@@ -658,15 +644,8 @@ export class DenoStream implements BackendSocket, DenoReadiness {
     return r;
   }
 
-  watch(fn: () => void): () => void {
-    return this.#watchers.add(fn);
-  }
-
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    releaseFd(this.#fd);
-    queueMicrotask(() => this.#watchers.notify());
+    if (!this.markClosed()) return;
     this.#listener?.close();
     this.#listener = null;
     this.#accepted?.close();
@@ -680,14 +659,5 @@ export class DenoStream implements BackendSocket, DenoReadiness {
         // Already closed by Deno (the peer went away): nothing to release.
       }
     }
-  }
-
-  detach(): number {
-    throw noDescriptor("detach()");
-  }
-
-  dup(): BackendSocket {
-    this.#check();
-    throw noDescriptor("dup()");
   }
 }

@@ -19,21 +19,17 @@ import { OSError } from "../errors.ts";
 import type { BackendSocket, SockAddr } from "../_backend.ts";
 import { badFd, EXPIRED, raceWait, type Wait, waitExpired } from "../_wait.ts";
 import {
-  type DenoReadiness,
+  DenoSocket,
   letLoopTurn,
   LIBC_HINT,
-  noDescriptor,
   optionBytes,
   Options,
-  pseudoFd,
   RECV_FLAGS,
-  releaseFd,
   SEND_FLAGS,
   settlesAtOnce,
   translate,
   unboundName,
   unsupportedFlags,
-  Watchers,
 } from "./common.ts";
 import { POLLERR, POLLIN, POLLNVAL, POLLOUT } from "../_poll_bits.ts";
 
@@ -275,13 +271,10 @@ class NodeIo implements UdpIo {
 }
 
 /** A UDP socket on Deno's networking, with Python's semantics. */
-export class DenoUdp implements BackendSocket, DenoReadiness {
+export class DenoUdp extends DenoSocket implements BackendSocket {
   readonly #family: number;
-  readonly #fd = pseudoFd(this);
-  readonly #watchers = new Watchers();
   readonly #opts: Options;
   #io: UdpIo | null = null;
-  #closed = false;
   readonly #closing = Promise.withResolvers<void>();
   #peer: [string, number] | null = null;
   // A receive that outlived its caller's wait lands in #held for the next
@@ -296,20 +289,13 @@ export class DenoUdp implements BackendSocket, DenoReadiness {
   #shutRd = false;
 
   constructor(family: number) {
+    super();
     this.#family = family;
     this.#opts = new Options(family, SOCK_DGRAM);
   }
 
-  fileno(): number {
-    return this.#closed ? -1 : this.#fd;
-  }
-
-  #check(): void {
-    if (this.#closed) throw badFd();
-  }
-
   bind(addr: SockAddr): void {
-    this.#check();
+    this.check();
     if (this.#io) throw new OSError(E.EINVAL);
     this.#open(addr as [string, number]);
   }
@@ -346,17 +332,17 @@ export class DenoUdp implements BackendSocket, DenoReadiness {
   }
 
   listen(_backlog: number): void {
-    this.#check();
+    this.check();
     throw new OSError(E.EOPNOTSUPP);
   }
 
   accept(_wait: Wait): Promise<[BackendSocket, SockAddr | null]> {
-    return Promise.reject(this.#closed ? badFd() : new OSError(E.EOPNOTSUPP));
+    return Promise.reject(this.closed ? badFd() : new OSError(E.EOPNOTSUPP));
   }
 
   connect(addr: SockAddr, _wait: Wait): Promise<void> {
     try {
-      this.#check();
+      this.check();
       const [host, port] = addr as [string, number];
       this.#autobind(host);
       this.#peer = [host, port];
@@ -412,7 +398,7 @@ export class DenoUdp implements BackendSocket, DenoReadiness {
   async recv(buf: Uint8Array, flags: number, wait: Wait): Promise<number> {
     const io = this.#io;
     if (
-      io !== null && wait === null && flags === 0 && !this.#closed &&
+      io !== null && wait === null && flags === 0 && !this.closed &&
       !this.#shutRd && this.#ready()
     ) {
       // The hot path: one layer of ours over Deno's receive.
@@ -426,7 +412,7 @@ export class DenoUdp implements BackendSocket, DenoReadiness {
     flags: number,
     wait: Wait,
   ): Promise<[number, SockAddr | null]> {
-    this.#check();
+    this.check();
     if (flags & ~RECV_FLAGS) throw unsupportedFlags(flags & ~RECV_FLAGS);
     if (this.#shutRd) return [0, null];
     const io = this.#io;
@@ -449,7 +435,7 @@ export class DenoUdp implements BackendSocket, DenoReadiness {
     flags: number,
     wait: Wait,
   ): Promise<[Uint8Array<ArrayBuffer>, SockAddr | null]> {
-    this.#check();
+    this.check();
     if (flags & ~RECV_FLAGS) throw unsupportedFlags(flags & ~RECV_FLAGS);
     if (this.#shutRd) return [new Uint8Array(0), null];
     const io = this.#io;
@@ -481,7 +467,7 @@ export class DenoUdp implements BackendSocket, DenoReadiness {
         if (this.#wanted(d)) return d;
       }
     } catch (e) {
-      throw this.#closed ? badFd() : translate(e);
+      throw this.closed ? badFd() : translate(e);
     } finally {
       this.#leave(io);
     }
@@ -515,7 +501,7 @@ export class DenoUdp implements BackendSocket, DenoReadiness {
         ? this.#closing.promise
         : this.#pending ??= this.#receiveAhead(io);
       if (await this.#waitFor(next, wait) === EXPIRED) throw waitExpired(wait);
-      this.#check();
+      this.check();
     }
     if (this.#heldError !== null) {
       const e = this.#heldError;
@@ -539,10 +525,10 @@ export class DenoUdp implements BackendSocket, DenoReadiness {
         }
       }
     } catch (e) {
-      this.#heldError = this.#closed ? badFd() : translate(e);
+      this.#heldError = this.closed ? badFd() : translate(e);
     } finally {
       this.#pending = null;
-      this.#watchers.notify();
+      this.watchers.notify();
     }
   }
 
@@ -553,8 +539,8 @@ export class DenoUdp implements BackendSocket, DenoReadiness {
     if (this.#waiting === 0) io.hold(false, true);
   }
 
-  poll(events: number): number {
-    if (this.#closed) return POLLNVAL;
+  override poll(events: number): number {
+    if (this.closed) return POLLNVAL;
     let r = POLLOUT;
     if (this.#held !== null || this.#shutRd) r |= POLLIN;
     if (this.#heldError !== null) r |= POLLIN | POLLERR;
@@ -565,12 +551,8 @@ export class DenoUdp implements BackendSocket, DenoReadiness {
     return r;
   }
 
-  watch(fn: () => void): () => void {
-    return this.#watchers.add(fn);
-  }
-
   send(data: Uint8Array, flags: number, wait: Wait): Promise<number> {
-    if (this.#closed) return Promise.reject(badFd());
+    if (this.closed) return Promise.reject(badFd());
     if (this.#peer === null) return Promise.reject(new OSError(E.EDESTADDRREQ));
     return this.sendto(data, flags, this.#peer, wait);
   }
@@ -581,7 +563,7 @@ export class DenoUdp implements BackendSocket, DenoReadiness {
     addr: SockAddr,
     _wait: Wait,
   ): Promise<number> {
-    this.#check();
+    this.check();
     if (flags & ~SEND_FLAGS) throw unsupportedFlags(flags & ~SEND_FLAGS);
     const [host, port] = addr as [string, number];
     if (
@@ -597,32 +579,32 @@ export class DenoUdp implements BackendSocket, DenoReadiness {
     try {
       await io.send(data, host, port);
     } catch (e) {
-      throw this.#closed ? badFd() : translate(e);
+      throw this.closed ? badFd() : translate(e);
     }
     return data.length;
   }
 
   shutdown(how: number): void {
-    this.#check();
+    this.check();
     if (this.#peer === null) throw new OSError(E.ENOTCONN);
     if (how !== SHUT_WR) this.#shutRd = true;
   }
 
   getsockname(): SockAddr {
-    this.#check();
+    this.check();
     if (this.#io === null) return unboundName(this.#family);
     const [host, port] = this.#io.address();
     return this.#family === AF_INET6 ? [host, port, 0, 0] : [host, port];
   }
 
   getpeername(): SockAddr {
-    this.#check();
+    this.check();
     if (this.#peer === null) throw new OSError(E.ENOTCONN);
     return this.#family === AF_INET6 ? [...this.#peer, 0, 0] : [...this.#peer];
   }
 
   setsockopt(level: number, option: number, value: number | Uint8Array): void {
-    this.#check();
+    this.check();
     const v = this.#opts.set(level, option, value);
     this.#io?.setOption(level, option, v);
   }
@@ -632,28 +614,16 @@ export class DenoUdp implements BackendSocket, DenoReadiness {
     option: number,
     buflen: number,
   ): number | Uint8Array {
-    this.#check();
+    this.check();
     const v = this.#opts.get(level, option, false);
     return buflen === 0 ? v : optionBytes(v, buflen);
   }
 
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    releaseFd(this.#fd);
-    queueMicrotask(() => this.#watchers.notify());
+    if (!this.markClosed()) return;
     this.#closing.resolve();
     const io = this.#io;
     this.#io = null;
     io?.close();
-  }
-
-  detach(): number {
-    throw noDescriptor("detach()");
-  }
-
-  dup(): BackendSocket {
-    this.#check();
-    throw noDescriptor("dup()");
   }
 }
