@@ -7,7 +7,7 @@
 // kernel descriptor, watched by a kernel epoll of the engine's own (libc).
 // Both kinds mix in one wait.
 import { errno as E } from "./constants.ts";
-import { OSError, ValueError } from "./errors.ts";
+import { OSError } from "./errors.ts";
 import {
   type DenoReadiness,
   denoSocket,
@@ -31,33 +31,6 @@ export {
 
 /** Anything select(), poll, epoll and the selectors take: a number or an object with fileno(). */
 export type FileDescriptorLike = number | { fileno(): number };
-
-/**
- * Python's `selectors._fileobj_to_fd`: the descriptor of a number or of an
- * object with `fileno()`.
- *
- * @throws {TypeError} Neither a number nor an object with fileno().
- * @throws {ValueError} A negative descriptor ("Invalid file descriptor: -1").
- */
-export function fdOf(fileobj: unknown): number {
-  let fd: unknown;
-  if (typeof fileobj === "number" || typeof fileobj === "bigint") {
-    fd = fileobj;
-  } else if (
-    typeof fileobj === "object" && fileobj !== null &&
-    typeof (fileobj as { fileno?: unknown }).fileno === "function"
-  ) {
-    fd = (fileobj as { fileno(): unknown }).fileno();
-  } else {
-    throw new ValueError(`Invalid file object: ${String(fileobj)}`);
-  }
-  if (typeof fd === "bigint") fd = Number(fd);
-  if (typeof fd !== "number" || !Number.isInteger(fd)) {
-    throw new TypeError("fileno() returned a non-integer");
-  }
-  if (fd < 0) throw new ValueError(`Invalid file descriptor: ${fd}`);
-  return fd;
-}
 
 /** Options of {@linkcode Readiness.wait}. */
 export interface WaitOptions {
@@ -166,7 +139,7 @@ export class Readiness {
       // Deno sockets still waiting for data are seen only once the event
       // loop turns; a caller that never waits must still see them.
       if (
-        this.#denoFull < this.#deno.size && out.length < max &&
+        this.#denoFull < this.#deno.size &&
         (out.length > 0 || timeoutMs === 0) && await letLoopTurn()
       ) out = this.#look(max);
       if (out.length > 0 || timeoutMs === 0 || deadline.expired) return out;

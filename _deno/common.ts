@@ -144,8 +144,6 @@ export class Watchers {
 
   /** Tell every watcher that readiness may have changed. */
   notify(): void {
-    // Watchers are told from an op's completion: the loop has turned.
-    lastTurn = performance.now();
     const fns = this.#fns;
     if (fns.length === 0) return;
     for (const fn of fns.length === 1 ? fns : fns.slice()) fn();
@@ -256,28 +254,31 @@ export async function settlesAtOnce(p: Promise<unknown>): Promise<boolean> {
 }
 
 // Deno completes an op left pending (a read kept in flight) only when its
-// event loop turns: waits on a timer or for I/O, not between microtasks or
-// immediates. A program that polls and never waits would then never see
-// data arrive, where CPython's kernel would hand it over. So whoever
-// answers "not ready" at once lets the loop turn at least every STALE_MS.
-const STALE_MS = 1;
-let lastTurn = 0;
+// event loop turns for I/O, not between microtasks, immediates, or ops that
+// complete at once. A program that polls and never waits would then never
+// see data arrive, where CPython's kernel would hand it over. So after
+// TURN_EVERY answers "not ready" given at once with no real wait between
+// (a readiness wait that slept counts as one), the caller makes the loop
+// turn (a timer): busy polling stays bounded, and a server whose select()
+// sleeps between rounds never pays for it.
+const TURN_EVERY = 64;
+let answers = 0;
 
-/** Note that Deno's event loop has just turned (an op completed, a wait ended). */
+/** Note that a wait for readiness slept: Deno's event loop has turned. */
 export function loopTurned(): void {
-  lastTurn = performance.now();
+  answers = 0;
 }
 
 /**
- * Let Deno's event loop turn once, if it has not for a while, so pending
- * reads whose data has come complete. Resolves at once otherwise.
+ * Let Deno's event loop turn once, after many answers given at once with
+ * no wait between, so pending reads whose data has come complete.
  *
  * @returns Whether the loop was made to turn.
  */
 export async function letLoopTurn(): Promise<boolean> {
-  if (performance.now() - lastTurn < STALE_MS) return false;
+  if (++answers < TURN_EVERY) return false;
   await new Promise((resolve) => setTimeout(resolve, 0));
-  lastTurn = performance.now();
+  answers = 0;
   return true;
 }
 
