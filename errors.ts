@@ -298,3 +298,84 @@ const ERRNO_CLASSES: ReadonlyMap<number, typeof OSError> = new Map<
 export function errnoClass(n: number): typeof OSError {
   return ERRNO_CLASSES.get(n) ?? OSError;
 }
+
+/**
+ * Python's `repr()` of a key, as `KeyError.__str__` shows it: strings
+ * quoted and escaped, `null` as `None`, booleans as `True` / `False`.
+ */
+function keyRepr(key: unknown): string {
+  if (key === null) return "None";
+  if (typeof key === "boolean") return key ? "True" : "False";
+  if (typeof key === "number") {
+    if (Number.isNaN(key)) return "nan";
+    if (!Number.isFinite(key)) return key > 0 ? "inf" : "-inf";
+    return String(key);
+  }
+  if (typeof key !== "string") return String(key);
+  const quote = key.includes("'") && !key.includes('"') ? '"' : "'";
+  let out = quote;
+  for (const ch of key) {
+    const c = ch.codePointAt(0)!;
+    if (ch === quote || ch === "\\") out += `\\${ch}`;
+    else if (ch === "\n") out += "\\n";
+    else if (ch === "\r") out += "\\r";
+    else if (ch === "\t") out += "\\t";
+    else if (c < 0x20 || (c >= 0x7f && c <= 0xa0) || c === 0xad) {
+      out += `\\x${c.toString(16).padStart(2, "0")}`;
+    } else out += ch;
+  }
+  return out + quote;
+}
+
+/**
+ * Python's `KeyError`: a key that is not in a mapping (`Poll.unregister()`
+ * of a descriptor never registered, a selector's "... is not registered").
+ *
+ * As in Python, the message is the `repr()` of the key: a string key is
+ * quoted (`KeyError: '3 is not registered'`), a number is not
+ * (`KeyError: 3`).
+ *
+ * @example
+ * ```ts
+ * import { KeyError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const e = new KeyError("5 is not registered");
+ * assert.equal(e.key, "5 is not registered");
+ * assert.equal(String(e), "KeyError: '5 is not registered'");
+ * assert.equal(new KeyError(3).message, "3");
+ * assert.equal(new KeyError("it's").message, `"it's"`);
+ * ```
+ */
+export class KeyError extends Error {
+  /** The key that was looked up (Python's `args[0]`). */
+  readonly key: unknown;
+
+  /**
+   * Make a KeyError.
+   *
+   * @param key The missing key; omitted, the message is empty.
+   * @param options Standard `Error` options (`cause`).
+   */
+  constructor(key?: unknown, options?: ErrorOptions) {
+    super(key === undefined ? "" : keyRepr(key), options);
+    this.key = key;
+  }
+}
+KeyError.prototype.name = "KeyError";
+
+/**
+ * Python's `RuntimeError`: a call made in a state that forbids it (a second
+ * concurrent `Poll.poll()`, a selector used after `close()`).
+ *
+ * @example
+ * ```ts
+ * import { RuntimeError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const e = new RuntimeError("Selector is closed");
+ * assert.equal(String(e), "RuntimeError: Selector is closed");
+ * ```
+ */
+export class RuntimeError extends Error {}
+RuntimeError.prototype.name = "RuntimeError";

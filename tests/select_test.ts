@@ -1,0 +1,890 @@
+// select.ts: select(), poll() and epoll() on both backends and mixed, ported
+// from CPython 3.11's Lib/test/test_select.py, test_poll.py and
+// test_epoll.py where they apply to sockets. Argument errors are compared
+// with what python3's select module raises for the same calls.
+import assert from "node:assert/strict";
+import {
+  AF_UNIX,
+  BlockingIOError,
+  FileExistsError,
+  FileNotFoundError,
+  KeyError,
+  OSError,
+  SO_ERROR,
+  SOCK_DGRAM,
+  type Socket,
+  socket,
+  socketpair,
+  SOL_SOCKET,
+  ValueError,
+} from "../mod.ts";
+import * as select from "../select.ts";
+import {
+  type BackendName,
+  BACKENDS,
+  bytes,
+  connectedPair,
+  deadPort,
+  hasPython,
+  libcMissing,
+  listener,
+  raises,
+  skipNote,
+  sleep,
+  sock,
+  STEP_MS,
+  text,
+  withTimeout,
+} from "./_helpers.ts";
+import { pythonJson } from "./_python.ts";
+
+/** The longest a whole test here may take; a hang fails it. */
+const TEST_MS = 20_000;
+
+type Where = BackendName | "mixed";
+
+/** A test on `where`; libc and mixed ones are ignored, saying why, where libc cannot run. */
+function testOn(where: Where, name: string, fn: () => Promise<void>): void {
+  const reason = where === "deno" ? null : libcMissing;
+  Deno.test({
+    name: skipNote(`${where}: ${name}`, reason),
+    ignore: reason !== null,
+    fn: () => withTimeout(fn(), TEST_MS, name),
+  });
+}
+
+/** A connected unix pair on `backend`: stream on deno, datagram on libc. */
+async function pairOn(backend: BackendName): Promise<[Socket, Socket]> {
+  return backend === "deno"
+    ? await socketpair()
+    : await socketpair(AF_UNIX, SOCK_DGRAM);
+}
+
+/** Every argument value CPython's error messages below are about. */
+type ErrorRow = [name: string, message: string, errno: number | null] | [
+  "ok",
+];
+
+async function outcome(fn: () => unknown): Promise<ErrorRow> {
+  try {
+    await fn();
+    return ["ok"];
+  } catch (e) {
+    const err = e as Error & { errno?: number | null };
+    return [err.name, err.message, err.errno ?? null];
+  }
+}
+
+const PY_PRELUDE = `
+import json, select, socket, sys
+a, b = socket.socketpair()
+closed = socket.socket(); closed.close()
+class Almost:
+    def fileno(self): return 'fileno'
+class Neg:
+    def fileno(self): return -1
+def ep():
+    return select.epoll()
+def closed_ep():
+    e = select.epoll(); e.close(); return e
+def twice(e, o):
+    e.register(o); e.register(o)
+def modify_exclusive(e, o):
+    e.register(o, select.EPOLLIN); e.modify(o, select.EPOLLIN | select.EPOLLEXCLUSIVE)
+def outcome(f):
+    try:
+        f()
+        return ["ok"]
+    except Exception as e:
+        return [type(e).__name__, str(e), getattr(e, "errno", None)]
+`;
+
+Deno.test({
+  name: "select, poll and epoll argument errors match CPython's",
+  ignore: !hasPython,
+  fn: async () => {
+    const [a, b] = await socketpair();
+    using _a = a, _b = b;
+    const closed = socket();
+    closed.close();
+    const almost = { fileno: () => "fileno" as unknown as number };
+    const neg = { fileno: () => -1 };
+    const eps: select.Epoll[] = [];
+    const ep = () => {
+      const e = select.epoll();
+      eps.push(e);
+      return e;
+    };
+    const closedEp = () => {
+      const e = select.epoll();
+      e.close();
+      return e;
+    };
+    const any = (x: unknown) => x as number;
+    // [python expression, the same call here]
+    const cases: [string, () => unknown][] = [
+      ["select.select([], [], [], -1)", () => select.select([], [], [], -1)],
+      [
+        "select.select([], [], [], -0.0001)",
+        () => select.select([], [], [], -0.0001),
+      ],
+      [
+        'select.select([], [], [], "1")',
+        () => select.select([], [], [], any("1")),
+      ],
+      [
+        "select.select([], [], [], 1e300)",
+        () => select.select([], [], [], 1e300),
+      ],
+      [
+        "select.select([], [], [], float('inf'))",
+        () => select.select([], [], [], Infinity),
+      ],
+      [
+        "select.select([], [], [], float('nan'))",
+        () => select.select([], [], [], NaN),
+      ],
+      [
+        "select.select([closed], [], [], 0)",
+        () => select.select([closed], [], [], 0),
+      ],
+      ["select.select([-1], [], [], 0)", () => select.select([-1], [], [], 0)],
+      [
+        "select.select([1.5], [], [], 0)",
+        () => select.select([1.5], [], [], 0),
+      ],
+      [
+        'select.select(["x"], [], [], 0)',
+        () => select.select([any("x")], [], [], 0),
+      ],
+      [
+        "select.select([None], [], [], 0)",
+        () => select.select([any(null)], [], [], 0),
+      ],
+      [
+        "select.select(1, [], [], 0)",
+        () => select.select(any(1) as unknown as number[], [], [], 0),
+      ],
+      [
+        "select.select([], 1, [], 0)",
+        () => select.select([], any(1) as unknown as number[], [], 0),
+      ],
+      [
+        "select.select([], [], 1, 0)",
+        () => select.select([], [], any(1) as unknown as number[], 0),
+      ],
+      [
+        "select.select([Almost()], [], [], 0)",
+        () => select.select([almost], [], [], 0),
+      ],
+      [
+        "select.select([Neg()], [], [], 0)",
+        () => select.select([neg], [], [], 0),
+      ],
+      [
+        "select.select([1 << 40], [], [], 0)",
+        () => select.select([2 ** 40], [], [], 0),
+      ],
+      ["select.poll().register(1.5)", () => select.poll().register(1.5)],
+      [
+        "select.poll().register(Almost())",
+        () => select.poll().register(almost),
+      ],
+      ["select.poll().register(-1)", () => select.poll().register(-1)],
+      ["select.poll().register(closed)", () => select.poll().register(closed)],
+      ["select.poll().register(a, -1)", () => select.poll().register(a, -1)],
+      [
+        "select.poll().register(a, 1 << 16)",
+        () => select.poll().register(a, 1 << 16),
+      ],
+      ["select.poll().register(a, 1.5)", () => select.poll().register(a, 1.5)],
+      [
+        "select.poll().register(a, 'x')",
+        () => select.poll().register(a, any("x")),
+      ],
+      [
+        "select.poll().modify(a, select.POLLIN)",
+        () => select.poll().modify(a, select.POLLIN),
+      ],
+      ["select.poll().modify(a, -1)", () => select.poll().modify(a, -1)],
+      ["select.poll().unregister(3)", () => select.poll().unregister(3)],
+      ["select.poll().unregister(-1)", () => select.poll().unregister(-1)],
+      ['select.poll().poll("1")', () => select.poll().poll(any("1"))],
+      ["select.poll().poll(1 << 31)", () => select.poll().poll(2 ** 31)],
+      [
+        "select.poll().poll(-(1 << 31) - 1)",
+        () => select.poll().poll(-(2 ** 31) - 1),
+      ],
+      ["select.poll().poll(float('nan'))", () => select.poll().poll(NaN)],
+      ["select.poll().poll(1e300)", () => select.poll().poll(1e300)],
+      ["select.epoll(0)", () => select.epoll(0)],
+      ["select.epoll(-2)", () => select.epoll(-2)],
+      ["select.epoll('x')", () => select.epoll(any("x"))],
+      ["select.epoll(1.5)", () => select.epoll(1.5)],
+      ["select.epoll(None)", () => select.epoll(any(null))],
+      ["select.epoll(1 << 31)", () => select.epoll(2 ** 31)],
+      ["select.epoll(-1, 12356)", () => select.epoll(-1, 12356)],
+      ["select.epoll(-1, 'x')", () => select.epoll(-1, any("x"))],
+      ["ep().register(-1)", () => ep().register(-1)],
+      ["ep().register(closed)", () => ep().register(closed)],
+      ["ep().register(1.5)", () => ep().register(1.5)],
+      ["ep().register(None)", () => ep().register(any(null))],
+      ["ep().register(a, 1.5)", () => ep().register(a, 1.5)],
+      ["ep().register(a, 'x')", () => ep().register(a, any("x"))],
+      ["ep().register(999999)", () => ep().register(999999)],
+      ["twice(ep(), a)", () => {
+        const e = ep();
+        e.register(a);
+        e.register(a);
+      }],
+      [
+        "ep().register(a, select.EPOLLIN | select.EPOLLEXCLUSIVE | select.EPOLLONESHOT)",
+        () =>
+          ep().register(
+            a,
+            select.EPOLLIN | select.EPOLLEXCLUSIVE | select.EPOLLONESHOT,
+          ),
+      ],
+      ["ep().register(a, -1)", () => ep().register(a, -1)],
+      ["modify_exclusive(ep(), a)", () => {
+        const e = ep();
+        e.register(a, select.EPOLLIN);
+        e.modify(a, select.EPOLLIN | select.EPOLLEXCLUSIVE);
+      }],
+      ["ep().modify(a, 1)", () => ep().modify(a, 1)],
+      ["ep().unregister(a)", () => ep().unregister(a)],
+      ["ep().poll(0, 0)", () => ep().poll(0, 0)],
+      ["ep().poll(0, -2)", () => ep().poll(0, -2)],
+      ["ep().poll(0, 1.5)", () => ep().poll(0, 1.5)],
+      ["ep().poll(0, 1 << 31)", () => ep().poll(0, 2 ** 31)],
+      ['ep().poll("x")', () => ep().poll(any("x"))],
+      ["ep().poll(3e6)", () => ep().poll(3e6)],
+      ["ep().poll(1e300)", () => ep().poll(1e300)],
+      ["ep().poll(-1e300)", () => ep().poll(-1e300)],
+      ["ep().poll(float('nan'))", () => ep().poll(NaN)],
+      ["closed_ep().fileno()", () => closedEp().fileno()],
+      ["closed_ep().register(a)", () => closedEp().register(a)],
+      ["closed_ep().modify(a, 1)", () => closedEp().modify(a, 1)],
+      ["closed_ep().unregister(a)", () => closedEp().unregister(a)],
+      ["closed_ep().poll(0)", () => closedEp().poll(0)],
+      ["closed_ep().close()", () => closedEp().close()],
+    ];
+    try {
+      const ours: ErrorRow[] = [];
+      for (const [, fn] of cases) ours.push(await outcome(fn));
+      const theirs = await pythonJson(
+        `${PY_PRELUDE}
+exprs = json.load(sys.stdin)
+print(json.dumps([outcome(lambda: eval(x)) for x in exprs]))`,
+        cases.map(([expr]) => expr),
+      ) as ErrorRow[];
+      cases.forEach(([expr], i) => {
+        assert.deepEqual(ours[i], theirs[i], expr);
+      });
+    } finally {
+      for (const e of eps) e.close();
+    }
+  },
+});
+
+Deno.test("select: the constants are CPython's on Linux", async () => {
+  const names = [
+    "POLLIN",
+    "POLLPRI",
+    "POLLOUT",
+    "POLLERR",
+    "POLLHUP",
+    "POLLNVAL",
+    "POLLRDHUP",
+    "POLLRDNORM",
+    "POLLRDBAND",
+    "POLLWRNORM",
+    "POLLWRBAND",
+    "POLLMSG",
+    "EPOLLIN",
+    "EPOLLOUT",
+    "EPOLLPRI",
+    "EPOLLERR",
+    "EPOLLHUP",
+    "EPOLLRDHUP",
+    "EPOLLET",
+    "EPOLLONESHOT",
+    "EPOLLEXCLUSIVE",
+    "EPOLLRDNORM",
+    "EPOLLRDBAND",
+    "EPOLLWRNORM",
+    "EPOLLWRBAND",
+    "EPOLLMSG",
+    "EPOLL_CLOEXEC",
+  ] as const;
+  const ours = Object.fromEntries(names.map((n) => [n, select[n]]));
+  assert.equal(select.EPOLLET, 2147483648);
+  if (!hasPython) return;
+  const theirs = await pythonJson(
+    `import json, select, sys
+print(json.dumps({n: getattr(select, n) for n in json.load(sys.stdin)}))`,
+    names,
+  );
+  assert.deepEqual(ours, theirs);
+});
+
+Deno.test("select() of empty lists with a timeout returns three new empty lists after the timeout", async () => {
+  const t0 = performance.now();
+  const [r, w, x] = await withTimeout(select.select([], [], [], 0.1));
+  const dt = performance.now() - t0;
+  assert.deepEqual([r, w, x], [[], [], []]);
+  assert.ok(r !== w && w !== x && r !== x);
+  assert.ok(dt >= 90 && dt < 2000, `${dt} ms`);
+});
+
+Deno.test("select() with an already aborted signal rejects with its reason at once", async () => {
+  const reason = new Error("stop");
+  await assert.rejects(
+    select.select([], [], [], null, { signal: AbortSignal.abort(reason) }),
+    (e) => e === reason,
+  );
+  await assert.rejects(
+    select.poll().poll(null, { signal: AbortSignal.abort(reason) }),
+    (e) => e === reason,
+  );
+  using ep = select.epoll();
+  await assert.rejects(
+    ep.poll(null, -1, { signal: AbortSignal.abort(reason) }),
+    (e) => e === reason,
+  );
+});
+
+Deno.test("select(): a number no socket has is OSError EBADF; poll() reports it POLLNVAL", async () => {
+  await raises(() => select.select([999999], [], [], 0), OSError, {
+    errno: 9,
+    message: "[Errno 9] Bad file descriptor",
+  });
+  const p = select.poll();
+  p.register(999999);
+  assert.deepEqual(
+    await withTimeout(p.poll()),
+    [[999999, select.POLLNVAL]],
+  );
+});
+
+Deno.test("epoll(): fileno(), closed, close() twice and a closed epoll's ValueError (test_epoll test_create, test_close)", () => {
+  const ep = select.epoll(16);
+  assert.ok(ep.fileno() > 0);
+  assert.equal(ep.closed, false);
+  ep.close();
+  assert.equal(ep.closed, true);
+  ep.close();
+  for (
+    const call of [
+      () => ep.fileno(),
+      () => ep.register(0),
+      () => ep.modify(0, select.EPOLLIN),
+      () => ep.unregister(0),
+    ]
+  ) {
+    assert.throws(call, ValueError, "I/O operation on closed epoll object");
+  }
+  {
+    using ep2 = select.epoll(-1, select.EPOLL_CLOEXEC);
+    assert.equal(ep2.closed, false);
+  }
+  const ep3 = new select.Epoll();
+  assert.ok(ep3.fileno() > 0);
+  ep3[Symbol.dispose]();
+  assert.equal(ep3.closed, true);
+});
+
+for (const backend of BACKENDS) {
+  const test = (name: string, fn: () => Promise<void>) =>
+    testOn(backend, name, fn);
+
+  test("select() reports a socket readable once the peer sends, and a non-blocking recv() returns the data", async () => {
+    await using p = await connectedPair(backend);
+    assert.deepEqual(await select.select([p.client], [], [], 0), [[], [], []]);
+    await p.server.sendall(bytes("hello"));
+    const [r, w, x] = await withTimeout(
+      select.select([p.client], [], [], 5),
+    );
+    assert.deepEqual([r, w, x], [[p.client], [], []]);
+    p.client.setblocking(false);
+    assert.equal(text(await p.client.recv(100)), "hello");
+  });
+
+  test("select() returns the items it was given, in input order, numbers and duplicates included", async () => {
+    await using p = await connectedPair(backend);
+    await p.server.sendall(bytes("x"));
+    const fd = p.client.fileno();
+    const wrapper = { fileno: () => fd };
+    await withTimeout(select.select([p.client], [], [], 5));
+    const [r, w] = await withTimeout(
+      select.select(
+        [p.server, p.client, fd, wrapper, p.client],
+        new Set([p.server, p.client]),
+        [],
+        5,
+      ),
+    );
+    assert.deepEqual(r, [p.client, fd, wrapper, p.client]);
+    assert.equal(r[1], fd);
+    assert.equal(r[2], wrapper);
+    assert.deepEqual(w, [p.server, p.client]);
+  });
+
+  test("select() reports a socket writable right after connect()", async () => {
+    await using p = await connectedPair(backend);
+    assert.deepEqual(
+      await withTimeout(select.select([], [p.client, p.server], [], 5)),
+      [[], [p.client, p.server], []],
+    );
+  });
+
+  test("select() waits its timeout when nothing is ready, and returns empty lists", async () => {
+    await using p = await connectedPair(backend);
+    const t0 = performance.now();
+    assert.deepEqual(
+      await withTimeout(select.select([p.client], [], [p.client], 0.1)),
+      [[], [], []],
+    );
+    const dt = performance.now() - t0;
+    assert.ok(dt >= 90 && dt < 2000, `${dt} ms`);
+  });
+
+  test("select() says readable, then a non-blocking recv() returns data: 200 rounds, no BlockingIOError", async () => {
+    await using p = await connectedPair(backend);
+    p.client.setblocking(false);
+    p.server.setblocking(false);
+    for (let i = 0; i < 200; i++) {
+      const msg = bytes(`m${i}`);
+      await p.server.send(msg);
+      const [r] = await withTimeout(
+        select.select([p.client], [], [], 5),
+        STEP_MS,
+        `round ${i}`,
+      );
+      assert.deepEqual(r, [p.client], `round ${i}`);
+      const got = await p.client.recv(100);
+      assert.equal(text(got), `m${i}`, `round ${i}`);
+      // And the other way, through poll.
+      await p.client.send(msg);
+      const pl = select.poll();
+      pl.register(p.server, select.POLLIN);
+      assert.deepEqual(await withTimeout(pl.poll(5000)), [[
+        p.server.fileno(),
+        select.POLLIN,
+      ]]);
+      assert.equal(text(await p.server.recv(100)), `m${i}`);
+    }
+  });
+
+  test("select() reports a refused non-blocking connect writable, and SO_ERROR is 111", async () => {
+    const port = deadPort(backend);
+    using s = sock(backend);
+    s.setblocking(false);
+    assert.equal(await s.connect_ex(["127.0.0.1", port]), 115);
+    const [, w] = await withTimeout(select.select([], [s], [], 5));
+    assert.deepEqual(w, [s]);
+    assert.equal(s.getsockopt(SOL_SOCKET, SO_ERROR), 111);
+  });
+
+  test("poll() reports a refused non-blocking connect with POLLOUT (and POLLERR or POLLHUP)", async () => {
+    const port = deadPort(backend);
+    using s = sock(backend);
+    s.setblocking(false);
+    assert.equal(await s.connect_ex(["127.0.0.1", port]), 115);
+    const p = select.poll();
+    p.register(s, select.POLLOUT);
+    const [[fd, ev]] = await withTimeout(p.poll(5000));
+    assert.equal(fd, s.fileno());
+    assert.ok(ev & (select.POLLOUT | select.POLLERR | select.POLLHUP), `${ev}`);
+    assert.equal(s.getsockopt(SOL_SOCKET, SO_ERROR), 111);
+  });
+
+  test("select() reports a listening socket readable when a connection waits; a non-blocking accept() takes it", async () => {
+    using l = listener(backend);
+    l.sock.setblocking(false);
+    assert.deepEqual(await select.select([l.sock], [], [], 0), [[], [], []]);
+    using c = sock(backend);
+    await withTimeout(c.connect(l.addr));
+    const [r] = await withTimeout(select.select([l.sock], [], [], 5));
+    assert.deepEqual(r, [l.sock]);
+    const [conn] = await l.sock.accept();
+    conn.close();
+  });
+
+  test("select() reports EOF as readable, and recv() returns an empty array", async () => {
+    await using p = await connectedPair(backend);
+    p.server.close();
+    const [r] = await withTimeout(select.select([p.client], [], [], 5));
+    assert.deepEqual(r, [p.client]);
+    p.client.setblocking(false);
+    assert.equal((await p.client.recv(10)).length, 0);
+  });
+
+  test("select() of a socket another task closes while it waits settles and reports it", async () => {
+    await using p = await connectedPair(backend);
+    const waiting = select.select([p.client], [], [], null);
+    await sleep(50);
+    p.client.close();
+    const [r] = await withTimeout(waiting, STEP_MS, "select after close");
+    assert.deepEqual(r, [p.client]);
+  });
+
+  test("select() aborted while waiting rejects with the reason; the socket stays usable", async () => {
+    await using p = await connectedPair(backend);
+    const ac = new AbortController();
+    const reason = new Error("enough");
+    const waiting = select.select([p.client], [], [], null, {
+      signal: ac.signal,
+    });
+    await sleep(20);
+    ac.abort(reason);
+    await assert.rejects(withTimeout(waiting), (e) => e === reason);
+    await p.server.sendall(bytes("after"));
+    assert.deepEqual(
+      (await withTimeout(select.select([p.client], [], [], 5)))[0],
+      [p.client],
+    );
+    assert.equal(text(await p.client.recv(10)), "after");
+  });
+
+  test("poll(): register, modify and unregister change what poll() reports (test_poll test_poll1)", async () => {
+    const p = select.poll();
+    const readers: Socket[] = [], writers: Socket[] = [];
+    const w2r = new Map<number, Socket>();
+    const all: Socket[] = [];
+    try {
+      for (let i = 0; i < 12; i++) {
+        const [rd, wr] = await pairOn(backend);
+        all.push(rd, wr);
+        p.register(rd);
+        p.modify(rd, select.POLLIN);
+        p.register(wr, select.POLLOUT);
+        readers.push(rd);
+        writers.push(wr);
+        w2r.set(wr.fileno(), rd);
+      }
+      const MSG = bytes(" This is a test.");
+      const bufs: string[] = [];
+      while (writers.length) {
+        const ready = await withTimeout(p.poll());
+        const readyWriters = ready.filter(([, ev]) => ev & select.POLLOUT)
+          .map(([fd]) => fd);
+        assert.ok(readyWriters.length > 0, "no sockets ready for writing");
+        const wfd =
+          readyWriters[Math.floor(Math.random() * readyWriters.length)];
+        const wr = writers.find((s) => s.fileno() === wfd)!;
+        await wr.send(MSG);
+        const rd = w2r.get(wfd)!;
+        let readyReaders: number[] = [];
+        const deadline = Date.now() + STEP_MS;
+        while (readyReaders.length === 0 && Date.now() < deadline) {
+          readyReaders = (await withTimeout(p.poll(100)))
+            .filter(([, ev]) => ev & select.POLLIN).map(([fd]) => fd);
+        }
+        assert.deepEqual(readyReaders, [rd.fileno()]);
+        bufs.push(text(await rd.recv(MSG.length)));
+        p.unregister(wr);
+        p.unregister(rd);
+        writers.splice(writers.indexOf(wr), 1);
+      }
+      assert.deepEqual(bufs, Array(12).fill(" This is a test."));
+      assert.throws(() => p.unregister(readers[0]), KeyError);
+    } finally {
+      for (const s of all) s.close();
+    }
+  });
+
+  test("poll() reports POLLNVAL for a socket closed while registered", async () => {
+    await using p = await connectedPair(backend);
+    const fd = p.client.fileno();
+    const pl = select.poll();
+    pl.register(fd, select.POLLIN);
+    p.client.close();
+    assert.deepEqual(await withTimeout(pl.poll()), [[fd, select.POLLNVAL]]);
+  });
+
+  test("poll() with a negative timeout waits until a socket is ready (test_poll_blocks_with_negative_ms)", async () => {
+    await using p = await connectedPair(backend);
+    for (const timeout of [null, -1000, -1, -1.0, -0.1, -1e-100]) {
+      const pl = select.poll();
+      pl.register(p.client, select.POLLIN);
+      const waiting = pl.poll(timeout);
+      let settled = false;
+      waiting.then(() => settled = true, () => settled = true);
+      await sleep(100);
+      assert.equal(settled, false, `poll(${timeout}) returned early`);
+      await p.server.sendall(bytes("spam"));
+      assert.deepEqual(await withTimeout(waiting), [[
+        p.client.fileno(),
+        select.POLLIN,
+      ]]);
+      await p.client.recv(4);
+    }
+  });
+
+  test("poll() while the same poll object waits raises RuntimeError (test_threaded_poll)", async () => {
+    await using p = await connectedPair(backend);
+    const pl = select.poll();
+    pl.register(p.client, select.POLLIN);
+    const waiting = pl.poll();
+    await raises(() => pl.poll(0), select.RuntimeError, {
+      message: "concurrent poll() invocation",
+    });
+    await p.server.sendall(bytes("x"));
+    await withTimeout(waiting);
+  });
+
+  test("poll() aborted while waiting rejects with the reason", async () => {
+    await using p = await connectedPair(backend);
+    const pl = select.poll();
+    pl.register(p.client, select.POLLIN);
+    const ac = new AbortController();
+    const waiting = pl.poll(null, { signal: ac.signal });
+    await sleep(20);
+    ac.abort("why");
+    await assert.rejects(withTimeout(waiting), (e) => e === "why");
+    assert.deepEqual(await pl.poll(0), []);
+  });
+
+  test("epoll() is level-triggered: EPOLLOUT, then EPOLLIN, unregister and modify (test_epoll test_control_and_wait)", async () => {
+    await using p = await connectedPair(backend);
+    const { client, server } = p;
+    using ep = select.epoll(16);
+    ep.register(server.fileno(), select.EPOLLIN | select.EPOLLOUT);
+    ep.register(client.fileno(), select.EPOLLIN | select.EPOLLOUT);
+    const sorted = (x: [number, number][]) =>
+      [...x].sort((a, b) => a[0] - b[0]);
+    let t0 = performance.now();
+    let events = await withTimeout(ep.poll(1, 4));
+    assert.ok(performance.now() - t0 < 100);
+    assert.deepEqual(
+      sorted(events),
+      sorted([[client.fileno(), select.EPOLLOUT], [
+        server.fileno(),
+        select.EPOLLOUT,
+      ]]),
+    );
+    await client.sendall(bytes("Hello!"));
+    await server.sendall(bytes("world!!!"));
+    const deadline = Date.now() + STEP_MS;
+    do {
+      events = await withTimeout(ep.poll(1.0, 4));
+    } while (
+      events.some(([, ev]) => !(ev & select.EPOLLIN)) && Date.now() < deadline
+    );
+    assert.deepEqual(
+      sorted(events),
+      sorted([
+        [client.fileno(), select.EPOLLIN | select.EPOLLOUT],
+        [server.fileno(), select.EPOLLIN | select.EPOLLOUT],
+      ]),
+    );
+    ep.unregister(client.fileno());
+    ep.modify(server.fileno(), select.EPOLLOUT);
+    t0 = performance.now();
+    events = await withTimeout(ep.poll(1, 4));
+    assert.ok(performance.now() - t0 < 100);
+    assert.deepEqual(events, [[server.fileno(), select.EPOLLOUT]]);
+  });
+
+  test("epoll(): EPOLLONESHOT reports once, until modify() re-arms it", async () => {
+    await using p = await connectedPair(backend);
+    using ep = select.epoll();
+    ep.register(p.client, select.EPOLLOUT | select.EPOLLONESHOT);
+    assert.deepEqual(await withTimeout(ep.poll(1)), [[
+      p.client.fileno(),
+      select.EPOLLOUT,
+    ]]);
+    assert.deepEqual(await withTimeout(ep.poll(0.05)), []);
+    ep.modify(p.client, select.EPOLLOUT | select.EPOLLONESHOT);
+    assert.deepEqual(await withTimeout(ep.poll(1)), [[
+      p.client.fileno(),
+      select.EPOLLOUT,
+    ]]);
+  });
+
+  if (backend === "libc") {
+    test("epoll(): EPOLLET reports an edge once (test_epoll test_control_and_wait)", async () => {
+      await using p = await connectedPair(backend);
+      using ep = select.epoll();
+      ep.register(p.client, select.EPOLLIN | select.EPOLLOUT | select.EPOLLET);
+      assert.deepEqual(await withTimeout(ep.poll(1, 4)), [[
+        p.client.fileno(),
+        select.EPOLLOUT,
+      ]]);
+      assert.deepEqual(await withTimeout(ep.poll(0.1, 4)), []);
+      await p.server.sendall(bytes("x"));
+      assert.deepEqual(await withTimeout(ep.poll(1, 4)), [[
+        p.client.fileno(),
+        select.EPOLLIN | select.EPOLLOUT,
+      ]]);
+      assert.deepEqual(await withTimeout(ep.poll(0.1, 4)), []);
+    });
+  }
+
+  test("epoll().unregister() of a socket closed since register() raises OSError EBADF (test_unregister_closed)", async () => {
+    await using p = await connectedPair(backend);
+    const fd = p.server.fileno();
+    using ep = select.epoll(16);
+    ep.register(p.server);
+    const t0 = performance.now();
+    await withTimeout(ep.poll(1, 4));
+    assert.ok(performance.now() - t0 < 100);
+    p.server.close();
+    await raises(() => ep.unregister(fd), OSError, { errno: 9 });
+    await raises(() => ep.unregister(fd), FileNotFoundError, { errno: 2 });
+  });
+
+  test("epoll(): register() twice is FileExistsError, a number no socket has is EBADF (test_epoll test_add)", async () => {
+    await using p = await connectedPair(backend);
+    using ep = select.epoll(2);
+    ep.register(p.server.fileno(), select.EPOLLIN | select.EPOLLOUT);
+    ep.register(p.client, select.EPOLLIN | select.EPOLLOUT);
+    assert.throws(
+      () => ep.register(p.client),
+      (e) => e instanceof FileExistsError && e.errno === 17,
+    );
+    assert.throws(() => ep.register({} as never), TypeError);
+    assert.throws(() => ep.register(null as never), TypeError);
+    assert.throws(() => ep.register(-1), ValueError);
+    assert.throws(
+      () => ep.register(999999),
+      (e) => e instanceof OSError && e.errno === 9,
+    );
+  });
+
+  test("epoll().poll(maxevents) returns at most maxevents", async () => {
+    await using p = await connectedPair(backend);
+    using ep = select.epoll();
+    ep.register(p.client, select.EPOLLOUT);
+    ep.register(p.server, select.EPOLLOUT);
+    assert.equal((await withTimeout(ep.poll(1, 1))).length, 1);
+    assert.equal((await withTimeout(ep.poll(1))).length, 2);
+  });
+
+  test("epoll() reports a socket closed while registered, never hangs", async () => {
+    await using p = await connectedPair(backend);
+    using ep = select.epoll();
+    const fd = p.client.fileno();
+    ep.register(p.client, select.EPOLLIN);
+    const waiting = ep.poll();
+    await sleep(30);
+    p.client.close();
+    const events = await withTimeout(waiting, STEP_MS, "epoll after close");
+    assert.equal(events.length, 1);
+    assert.equal(events[0][0], fd);
+    assert.ok(events[0][1] & select.POLLNVAL, `${events[0][1]}`);
+  });
+
+  test("epoll().poll() aborted while waiting rejects with the reason", async () => {
+    await using p = await connectedPair(backend);
+    using ep = select.epoll();
+    ep.register(p.client, select.EPOLLIN);
+    const ac = new AbortController();
+    const waiting = ep.poll(null, -1, { signal: ac.signal });
+    await sleep(20);
+    ac.abort(new DOMException("x", "AbortError"));
+    await assert.rejects(withTimeout(waiting), DOMException);
+    await p.server.sendall(bytes("later"));
+    assert.deepEqual(await withTimeout(ep.poll(5)), [[
+      p.client.fileno(),
+      select.EPOLLIN,
+    ]]);
+  });
+
+  test("a non-blocking recv() on an idle socket raises BlockingIOError in microseconds (median of 1,000)", async () => {
+    await using p = await connectedPair(backend);
+    p.client.setblocking(false);
+    const times: number[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const t0 = performance.now();
+      try {
+        await p.client.recv(10);
+        assert.fail("recv() returned data on an idle socket");
+      } catch (e) {
+        if (!(e instanceof BlockingIOError)) throw e;
+      }
+      times.push(performance.now() - t0);
+    }
+    times.sort((a, b) => a - b);
+    const medianUs = times[500] * 1000;
+    console.log(
+      `${backend}: non-blocking recv() BlockingIOError median ${
+        medianUs.toFixed(1)
+      } µs, p99 ${(times[990] * 1000).toFixed(1)} µs`,
+    );
+    assert.ok(medianUs < 200, `median ${medianUs} µs`);
+  });
+}
+
+testOn(
+  "mixed",
+  "select() over a Deno-backend and a libc socket reports each",
+  async () => {
+    await using d = await connectedPair("deno");
+    await using l = await connectedPair("libc");
+    assert.deepEqual(
+      await select.select([d.client, l.client], [], [], 0),
+      [[], [], []],
+    );
+    await l.server.sendall(bytes("L"));
+    assert.deepEqual(
+      (await withTimeout(select.select([d.client, l.client], [], [], 5)))[0],
+      [l.client],
+    );
+    await d.server.sendall(bytes("D"));
+    const deadline = Date.now() + STEP_MS;
+    let r: Socket[] = [];
+    while (r.length < 2 && Date.now() < deadline) {
+      [r] = await withTimeout(select.select([d.client, l.client], [], [], 5));
+    }
+    assert.deepEqual(r, [d.client, l.client]);
+    assert.deepEqual(
+      (await withTimeout(
+        select.select([], [d.server, l.server, d.client], [], 5),
+      ))[1],
+      [d.server, l.server, d.client],
+    );
+  },
+);
+
+testOn(
+  "mixed",
+  "poll() and epoll() over a Deno-backend and a libc socket",
+  async () => {
+    await using d = await connectedPair("deno");
+    await using l = await connectedPair("libc");
+    const p = select.poll();
+    p.register(d.client, select.POLLIN);
+    p.register(l.client, select.POLLIN);
+    using ep = select.epoll();
+    ep.register(d.client, select.EPOLLIN);
+    ep.register(l.client, select.EPOLLIN);
+    await d.server.sendall(bytes("D"));
+    assert.deepEqual(await withTimeout(p.poll(5000)), [[
+      d.client.fileno(),
+      select.POLLIN,
+    ]]);
+    assert.deepEqual(await withTimeout(ep.poll(5)), [[
+      d.client.fileno(),
+      select.EPOLLIN,
+    ]]);
+    await l.server.sendall(bytes("L"));
+    const deadline = Date.now() + STEP_MS;
+    let got: [number, number][] = [];
+    while (got.length < 2 && Date.now() < deadline) {
+      got = await withTimeout(ep.poll(5));
+    }
+    assert.deepEqual(
+      got.sort((a, b) => a[0] - b[0]),
+      [[l.client.fileno(), select.EPOLLIN], [
+        d.client.fileno(),
+        select.EPOLLIN,
+      ]].sort((a, b) => a[0] - b[0]),
+    );
+    assert.deepEqual(await withTimeout(p.poll(5000)), [
+      [d.client.fileno(), select.POLLIN],
+      [l.client.fileno(), select.POLLIN],
+    ]);
+  },
+);
