@@ -32,12 +32,23 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 function hostString(value: unknown): string {
-  if (typeof value === "string") return value;
-  const b = bytesView(value);
-  if (b !== null) return decoder.decode(b);
-  throw new TypeError(
-    `str, bytes or bytearray expected, not ${pyTypeName(value)}`,
-  );
+  let host: string;
+  if (typeof value === "string") host = value;
+  else {
+    const b = bytesView(value);
+    if (b === null) {
+      throw new TypeError(
+        `str, bytes or bytearray expected, not ${pyTypeName(value)}`,
+      );
+    }
+    host = decoder.decode(b);
+  }
+  // C would stop at the NUL: "127.0.0.1\0.example.com" must not reach
+  // 127.0.0.1 past a suffix check (CPython 3.11 refuses it the same way).
+  if (host.includes("\0")) {
+    throw new TypeError("host name must not contain null character");
+  }
+  return host;
 }
 
 function ipParts(family: number, address: unknown, method: string): IpParts {

@@ -108,6 +108,24 @@ function backoff(spins: number): number {
   return Math.min(1 << (spins - 3), 16);
 }
 
+/**
+ * The bytes of a receive of `size` into `buf` that returned `n`. With
+ * MSG_TRUNC a datagram's true length can pass `size`: the result has that
+ * length, as CPython's does, but only the `size` bytes the kernel wrote for
+ * this call come from `buf` (a scratch buffer other sockets use too); the
+ * rest is zeros.
+ */
+function received(
+  buf: Uint8Array,
+  n: number,
+  size: number = buf.length,
+): Uint8Array<ArrayBuffer> {
+  if (n <= size) return n === buf.length ? buf.slice() : buf.slice(0, n);
+  const out = new Uint8Array(n);
+  out.set(buf.subarray(0, size));
+  return out;
+}
+
 /** Where a call that waits for readiness stands: its deadline, how many EAGAINs. */
 interface WaitState {
   readonly deadline: Deadline;
@@ -267,7 +285,7 @@ class LibcSocket implements BackendSocket {
     if (size > scratch.length || this.#waitAll(flags)) {
       const buf = new Uint8Array(size);
       const [n, from] = await this.recvfrom(buf, flags, wait);
-      return [n === size ? buf : buf.slice(0, n), from];
+      return [received(buf, n), from];
     }
     let w: WaitState | null = null;
     for (;;) {
@@ -279,7 +297,7 @@ class LibcSocket implements BackendSocket {
         C.recvfrom(fd, scratch, BigInt(size), flags, addrOut, lenBuf),
       );
       if (n >= 0) {
-        return [scratch.slice(0, n), decodeSockAddr(addrOut, lenU32[0])];
+        return [received(scratch, n, size), decodeSockAddr(addrOut, lenU32[0])];
       }
       const again = this.#again(
         errno(),
