@@ -13,6 +13,7 @@ import {
   type Socket,
   socket,
 } from "../mod.ts";
+import { errno, libc, libcUsable, LINUX } from "../_libc/ffi.ts";
 
 /** Every backend the conformance suite runs on. */
 export const BACKENDS = ["deno", "libc"] as const;
@@ -21,10 +22,104 @@ export type BackendName = typeof BACKENDS[number];
 /** An address as `bind()` takes it. */
 export type Addr = Parameters<Socket["bind"]>[0];
 
-// The libc backend opens libc.so.6 once per process and keeps it. Open it
-// here, outside any test, so the resource sanitizer does not charge that to
-// whichever libc test happens to run first.
-socket(AF_INET, SOCK_STREAM, 0, { backend: "libc" }).close();
+/**
+ * Why the libc backend cannot run in this process, or `null` when it can:
+ * no `--allow-ffi`, no FFI in this runtime, not Linux, or no glibc
+ * `libc.so.6`. Only those count; any other failure of the libc backend
+ * throws here, at load, so a broken backend fails loudly instead of having
+ * its tests skipped.
+ */
+export const libcMissing: string | null = (() => {
+  let ffi: string;
+  try {
+    ffi = Deno.permissions.querySync({ name: "ffi" }).state;
+  } catch {
+    ffi = "denied";
+  }
+  if (ffi !== "granted") return "no --allow-ffi";
+  if (Deno.build.os !== "linux") {
+    return `libc sockets need Linux, not ${Deno.build.os}`;
+  }
+  if (!libcUsable()) return "no Deno FFI or no glibc libc.so.6 here";
+  // The libc backend opens libc.so.6 once per process and keeps it. Open it
+  // here, outside any test, so the resource sanitizer does not charge that to
+  // whichever libc test happens to run first.
+  socket(AF_INET, SOCK_STREAM, 0, { backend: "libc" }).close();
+  return null;
+})();
+
+/** Why `backend` cannot run here, or `null` when it can. */
+export function unavailable(backend: BackendName): string | null {
+  return backend === "libc" ? libcMissing : null;
+}
+
+/**
+ * `name`, plus the reason when the test is ignored for it, so that a skipped
+ * case says why in the report instead of only "ignored".
+ */
+export function skipNote(name: string, reason: string | null): string {
+  return reason === null ? name : `${name} [ignored: ${reason}]`;
+}
+
+/**
+ * A test that needs the libc backend: ignored, with the reason in its name,
+ * where {@linkcode libcMissing} says libc cannot run (e.g. no `--allow-ffi`).
+ * (Deno reports its location as this file; {@linkcode libcCase} keeps it in
+ * the caller's.)
+ */
+export function libcTest(
+  name: string,
+  fn: () => void | Promise<void>,
+  ignore = false,
+): void {
+  Deno.test({ ...libcCase(name, ignore), fn });
+}
+
+/**
+ * A test run on `backend`, named `backend: name`: ignored, with the reason in
+ * its name, where the backend cannot run here. (Deno reports its location as
+ * this file; {@linkcode onBackend} keeps it in the caller's.)
+ */
+export function backendTest(
+  backend: BackendName,
+  name: string,
+  fn: () => void | Promise<void>,
+  ignore = false,
+): void {
+  Deno.test({ ...onBackend(backend, name, ignore), fn });
+}
+
+/**
+ * `Deno.test`'s `name` and `ignore` for a case on `backend`: named
+ * `backend: name`, ignored with the reason in its name where the backend
+ * cannot run here. Pass it as the options of `Deno.test(options, fn)` (or
+ * spread it), so that the test's location stays in its own file.
+ */
+export function onBackend(
+  backend: BackendName,
+  name: string,
+  ignore = false,
+): { name: string; ignore: boolean } {
+  const reason = unavailable(backend);
+  return {
+    name: skipNote(`${backend}: ${name}`, reason),
+    ignore: ignore || reason !== null,
+  };
+}
+
+/**
+ * `Deno.test`'s `name` and `ignore` for a case that needs the libc backend
+ * (see {@linkcode onBackend}).
+ */
+export function libcCase(
+  name: string,
+  ignore = false,
+): { name: string; ignore: boolean } {
+  return {
+    name: skipNote(name, libcMissing),
+    ignore: ignore || libcMissing !== null,
+  };
+}
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -333,6 +428,208 @@ export function raisesSync(
   }
   if (result instanceof Promise) result.catch(() => {});
   assert.fail(`expected ${Class.name} thrown, but it returned ${result}`);
+}
+
+/** A descriptor a test owns, closed on dispose. */
+export interface OwnFd extends Disposable {
+  readonly fd: number;
+}
+
+/**
+ * A fresh eventfd (close-on-exec) through libc: a real descriptor that is not
+ * a socket, owned by the caller, so no other test module can close or reuse
+ * it meanwhile. Needs the libc backend (see {@linkcode libcMissing}).
+ */
+export function openEventfd(): OwnFd {
+  const C = libc();
+  const fd = C.eventfd(0, LINUX.EFD_CLOEXEC);
+  assert.ok(fd >= 0, "eventfd() failed");
+  let open = true;
+  return {
+    fd,
+    [Symbol.dispose]() {
+      if (open) C.close(fd);
+      open = false;
+    },
+  };
+}
+
+/**
+ * What the kernel says descriptor `fd` of this process is, asked with the
+ * bare libc getsockopt() symbol (not through the Socket class): its SO_DOMAIN and
+ * SO_TYPE if it is an open socket, else the errno (9 closed, 88 not a
+ * socket). Needs the libc backend (see {@linkcode libcMissing}).
+ */
+export function kernelSocket(
+  fd: number,
+): { family: number; type: number } | { errno: number } {
+  const C = libc();
+  const opt = (name: number) => {
+    const v = new Int32Array(1);
+    const len = new Uint32Array([4]);
+    const r = C.getsockopt(
+      fd,
+      LINUX.SOL_SOCKET,
+      name,
+      new Uint8Array(v.buffer),
+      new Uint8Array(len.buffer),
+    );
+    return r === 0 ? v[0] : -errno();
+  };
+  const family = opt(LINUX.SO_DOMAIN);
+  if (family < 0) return { errno: -family };
+  return { family, type: opt(LINUX.SO_TYPE) };
+}
+
+// ------------------------------------------------------- CAP_NET_RAW
+
+const CAP_NET_RAW = 13n;
+
+/**
+ * Whether a `/proc/<pid>/status` capability field (`CapEff`, `CapBnd`, ...)
+ * holds CAP_NET_RAW; `undefined` when the field is missing.
+ */
+function capHasNetRaw(status: string, field: string): boolean | undefined {
+  const m = status.match(new RegExp(`^${field}:\\s*([0-9a-fA-F]+)\\s*$`, "m"));
+  return m ? ((BigInt(`0x${m[1]}`) >> CAP_NET_RAW) & 1n) === 1n : undefined;
+}
+
+/**
+ * This process's `/proc/<pid>/status`, or `null` when it cannot be read.
+ * Deno 2 reads /proc only with `--allow-all`; otherwise a `cat` child (with
+ * `--allow-run`) reads it for us, by pid.
+ */
+function ownStatus(): string | null {
+  const path = `/proc/${Deno.pid}/status`;
+  try {
+    return Deno.readTextFileSync(path);
+  } catch {
+    // Not under --allow-all: ask cat.
+  }
+  try {
+    const out = new Deno.Command("cat", {
+      args: [path],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).outputSync();
+    return out.success ? new TextDecoder().decode(out.stdout) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Why this process cannot open raw sockets, or `null` when it holds
+ * CAP_NET_RAW in its effective set (and so does a `deno` child it starts).
+ * Read from the kernel rather than guessed from the uid: root in a container
+ * may lack it, and a user may be granted it.
+ */
+export const netRawMissing: string | null = (() => {
+  if (Deno.build.os !== "linux") return "raw socket tests need Linux";
+  const status = ownStatus();
+  if (status === null) {
+    return "cannot read this process's capabilities from /proc";
+  }
+  return capHasNetRaw(status, "CapEff")
+    ? null
+    : "no CAP_NET_RAW in this process";
+})();
+
+/** Whether this process holds CAP_NET_RAW (see {@linkcode netRawMissing}). */
+export const hasCapNetRaw: boolean = netRawMissing === null;
+
+/**
+ * The command prefix that runs a child as this same user with CAP_NET_RAW
+ * gone from every capability set. The uid stays, so the child still reads a
+ * checkout in a directory of mode 0700. Dropping it from the bounding set is
+ * what makes it stick for root: on exec a root process gets its inheritable
+ * and bounding sets as permitted. That needs CAP_SETPCAP; without it (an
+ * unprivileged user) {@linkcode withoutCapNetRaw} falls back to
+ * {@linkcode DROP_CAP_NET_RAW_UNPRIVILEGED}.
+ */
+export const DROP_CAP_NET_RAW: readonly string[] = [
+  "setpriv",
+  "--inh-caps=-net_raw",
+  "--ambient-caps=-net_raw",
+  "--bounding-set=-net_raw",
+  "--",
+];
+
+/**
+ * {@linkcode DROP_CAP_NET_RAW} without the bounding set, which only a
+ * process with CAP_SETPCAP may change: enough for a user whose `deno` has no
+ * file capabilities, which {@linkcode withoutCapNetRaw} checks.
+ */
+export const DROP_CAP_NET_RAW_UNPRIVILEGED: readonly string[] = [
+  "setpriv",
+  "--inh-caps=-net_raw",
+  "--ambient-caps=-net_raw",
+  "--",
+];
+
+let dropped: { prefix: string[] } | { reason: string } | undefined;
+
+/**
+ * How to run a `deno` child without CAP_NET_RAW here: `{ prefix }` to put
+ * before `Deno.execPath()`, or `{ reason }` why that cannot be done (setpriv
+ * missing, no `--allow-run`, the capability not droppable). Each candidate
+ * prefix is tried once on `deno eval` itself and counts only if the kernel
+ * shows CAP_NET_RAW absent from that deno's inheritable, permitted,
+ * effective and ambient sets: the same binary under the same prefix, so a
+ * test's child is in the same state, and a wrapper that did not drop the
+ * capability cannot make a "no CAP_NET_RAW" test pass by accident.
+ */
+export function withoutCapNetRaw(): { prefix: string[] } | { reason: string } {
+  return dropped ??= (() => {
+    if (Deno.build.os !== "linux") return { reason: "needs Linux" };
+    const reasons: string[] = [];
+    for (const prefix of [DROP_CAP_NET_RAW, DROP_CAP_NET_RAW_UNPRIVILEGED]) {
+      const [cmd, ...args] = prefix;
+      let out: Deno.CommandOutput;
+      try {
+        out = new Deno.Command(cmd, {
+          args: [
+            ...args,
+            Deno.execPath(),
+            "eval",
+            "--no-check",
+            "console.log(Deno.readTextFileSync('/proc/self/status'))",
+          ],
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+        }).outputSync();
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) {
+          return { reason: "setpriv (util-linux) is not installed" };
+        }
+        if (
+          e instanceof Deno.errors.NotCapable ||
+          e instanceof Deno.errors.PermissionDenied
+        ) {
+          return { reason: "no --allow-run" };
+        }
+        return { reason: `setpriv failed: ${e}` };
+      }
+      if (!out.success) {
+        const err = new TextDecoder().decode(out.stderr).trim();
+        reasons.push(`${prefix.join(" ")} failed: ${err.split("\n")[0]}`);
+        continue;
+      }
+      const status = new TextDecoder().decode(out.stdout);
+      const kept = ["CapInh", "CapPrm", "CapEff", "CapAmb"].filter((set) =>
+        capHasNetRaw(status, set) !== false
+      );
+      if (kept.length === 0) return { prefix: [...prefix] };
+      reasons.push(
+        `under ${prefix.join(" ")}, deno still has CAP_NET_RAW in ${
+          kept.join(", ")
+        }`,
+      );
+    }
+    return { reason: reasons.join("; ") };
+  })();
 }
 
 /** The typed OSError the deno backend raises for what only libc can do. */

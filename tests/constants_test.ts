@@ -8,7 +8,17 @@ import { hasPython } from "./_python.ts";
 
 const C = constants as unknown as Record<string, unknown>;
 
+/**
+ * The CPython minor version constants.ts was generated from (its first line
+ * names the exact release; scripts/gen_constants.py). Where the local python3
+ * is another version, names that exist on one side only are that version's
+ * additions or removals, not mistakes here: they are listed and skipped.
+ * Values are always compared: a name both sides have must have one number.
+ */
+const GENERATED_FROM = "3.11";
+
 interface PyDump {
+  version: string;
   socket: Record<string, number>;
   errno: Record<string, number>;
   errorcode: Record<string, string>;
@@ -17,8 +27,9 @@ interface PyDump {
 
 function pythonDump(): PyDump {
   const code = `
-import errno, json, socket
+import errno, json, socket, sys
 print(json.dumps({
+    "version": "%d.%d" % sys.version_info[:2],
     "socket": {n: int(v) for n in dir(socket) if n.isupper()
                for v in [getattr(socket, n)]
                if isinstance(v, int) and not isinstance(v, bool)},
@@ -34,19 +45,78 @@ print(json.dumps({
 }
 
 const py: PyDump | undefined = hasPython ? pythonDump() : undefined;
+const sameVersion = py?.version === GENERATED_FROM;
+
+/** What comparing our table with Python's found. */
+interface Diff {
+  /** Python has the name, we do not. */
+  missing: string[];
+  /** We have the name, Python does not. */
+  extra: string[];
+  /** Both have the name, with different values. */
+  wrong: string[];
+}
+
+/** Names on one side only, and names whose values differ. */
+function diff(
+  ours: Record<string, unknown>,
+  theirs: Record<string, unknown>,
+  names: (name: string) => boolean = () => true,
+): Diff {
+  const missing = Object.keys(theirs).filter((n) => names(n) && !(n in ours));
+  const extra = Object.keys(ours).filter((n) => names(n) && !(n in theirs));
+  const wrong = Object.keys(theirs)
+    .filter((n) => names(n) && n in ours && ours[n] !== theirs[n])
+    .map((n) => `${n}: ${String(ours[n])} != ${String(theirs[n])}`);
+  return { missing, extra, wrong };
+}
+
+/**
+ * Assert `d` shows nothing wrong. A wrong value always fails. Names on one
+ * side only fail when python3 is the version the constants came from; on
+ * another version they are that version's own and are skipped, listed on
+ * the console with the reason.
+ */
+function assertSame(
+  d: Diff,
+  what: string,
+  same: boolean,
+  pyVersion: string,
+  note: (line: string) => void = console.log,
+): void {
+  if (same) {
+    assert.deepEqual(d, { missing: [], extra: [], wrong: [] });
+    return;
+  }
+  for (
+    const [list, side] of [[d.missing, "only in"], [d.extra, "not in"]] as const
+  ) {
+    if (list.length > 0) {
+      note(
+        `${what}: skipped ${list.length} name(s) ${side} CPython ${pyVersion} ` +
+          `(constants.ts follows CPython ${GENERATED_FROM}): ${
+            list.join(", ")
+          }`,
+      );
+    }
+  }
+  assert.deepEqual(d.wrong, [], `${what}: values differ`);
+}
+
+// Bluetooth is optional in CPython builds (Debian's has it, a build without
+// the headers does not); the constants stay for the full set.
+const OPTIONAL = /^(AF_BLUETOOTH|BTPROTO_\w+|HCI_\w+|SOL_HCI)$/;
+const UPPER = (n: string) => /^[A-Z][A-Z0-9_]*$/.test(n);
 
 Deno.test({
   name:
     "constants.ts exports every upper-case int of Python's socket module, with its value",
   ignore: !py,
   fn() {
-    const missing: string[] = [];
-    const wrong: string[] = [];
-    for (const [name, value] of Object.entries(py!.socket)) {
-      if (!(name in C)) missing.push(name);
-      else if (C[name] !== value) wrong.push(`${name}: ${C[name]} != ${value}`);
-    }
-    assert.deepEqual({ missing, wrong }, { missing: [], wrong: [] });
+    const d = diff(C, py!.socket);
+    // Names we have and Python lacks: the next test's business.
+    d.extra = [];
+    assertSame(d, "socket constants", sameVersion, py!.version);
   },
 });
 
@@ -55,13 +125,14 @@ Deno.test({
     "constants.ts exports no upper-case constant that Python's socket module lacks",
   ignore: !py,
   fn() {
-    // Bluetooth is optional in CPython builds (Debian's has it, a build
-    // without the headers does not); the constants stay for the full set.
-    const optional = /^(AF_BLUETOOTH|BTPROTO_\w+|HCI_\w+|SOL_HCI)$/;
-    const extra = Object.keys(C).filter((n) =>
-      /^[A-Z][A-Z0-9_]*$/.test(n) && !(n in py!.socket) && !optional.test(n)
+    const d = diff(C, py!.socket, (n) => UPPER(n) && !OPTIONAL.test(n));
+    // Only the names here; values and Python-only names are the previous test's.
+    assertSame(
+      { missing: [], extra: d.extra, wrong: [] },
+      "socket constants",
+      sameVersion,
+      py!.version,
     );
-    assert.deepEqual(extra, []);
   },
 });
 
@@ -69,9 +140,11 @@ Deno.test({
   name: "errno has every name and number of Python's errno module",
   ignore: !py,
   fn() {
-    assert.deepEqual(
-      Object.fromEntries(Object.entries(constants.errno).sort()),
-      Object.fromEntries(Object.entries(py!.errno).sort()),
+    assertSame(
+      diff(constants.errno, py!.errno),
+      "errno",
+      sameVersion,
+      py!.version,
     );
   },
 });
@@ -83,7 +156,39 @@ Deno.test({
     const ours = Object.fromEntries(
       Object.entries(constants.errorcode).map(([k, v]) => [String(k), v]),
     );
-    assert.deepEqual(ours, py!.errorcode);
+    const d = diff(ours, py!.errorcode);
+    if (!sameVersion) {
+      // Another version may name a number by another of its aliases
+      // (EAGAIN / EWOULDBLOCK): still right if each name means that number
+      // on both sides. A name for another number is wrong anywhere.
+      const E = constants.errno as Record<string, number>;
+      d.wrong = d.wrong.filter((line) => {
+        const k = Number(line.slice(0, line.indexOf(":")));
+        const [ourName, theirName] = [ours[k], py!.errorcode[k]];
+        const alias = py!.errno[ourName] === k && E[theirName] === k;
+        if (alias) {
+          console.log(
+            `errorcode: ${k} is ${ourName} here, ${theirName} in CPython ${
+              py!.version
+            } (aliases; constants.ts follows CPython ${GENERATED_FROM})`,
+          );
+        }
+        return !alias;
+      });
+      // A number on one side only is that version's own, unless its name
+      // means another number on the other side: then a value is wrong.
+      for (
+        const [k, name, other] of [
+          ...d.extra.map((k) => [k, ours[k], py!.errno] as const),
+          ...d.missing.map((k) => [k, py!.errorcode[k], E] as const),
+        ]
+      ) {
+        if (name in other && other[name] !== Number(k)) {
+          d.wrong.push(`${k}: ${name} is ${other[name]} on the other side`);
+        }
+      }
+    }
+    assertSame(d, "errorcode", sameVersion, py!.version);
   },
 });
 
@@ -92,6 +197,62 @@ Deno.test({
   ignore: !py,
   fn() {
     assert.equal(constants.has_ipv6, py!.has_ipv6);
+  },
+});
+
+Deno.test("the comparison with another CPython skips added or missing names, never a wrong value", () => {
+  const ours = { A: 1, B: 2, OLD: 3 };
+  const same = { A: 1, B: 2, OLD: 3 };
+  const newer = { A: 1, B: 2, OLD: 3, NEW: 4 };
+  const older = { A: 1, B: 2 };
+  const wrong = { A: 1, B: 5, NEW: 4 };
+  assert.deepEqual(diff(ours, newer), {
+    missing: ["NEW"],
+    extra: [],
+    wrong: [],
+  });
+  assert.deepEqual(diff(ours, wrong), {
+    missing: ["NEW"],
+    extra: ["OLD"],
+    wrong: ["B: 2 != 5"],
+  });
+  const notes: string[] = [];
+  const note = (line: string) => notes.push(line);
+  // The version constants.ts came from: every difference fails.
+  assertSame(diff(ours, same), "t", true, GENERATED_FROM, note);
+  assert.throws(() => assertSame(diff(ours, newer), "t", true, "3.11", note));
+  assert.throws(() => assertSame(diff(ours, older), "t", true, "3.11", note));
+  assert.deepEqual(notes, []);
+  // Another version: its own names are skipped, and said so; values are not.
+  assertSame(diff(ours, newer), "t", false, "3.13", note);
+  assertSame(diff(ours, older), "t", false, "3.10", note);
+  assert.deepEqual(notes, [
+    "t: skipped 1 name(s) only in CPython 3.13 (constants.ts follows CPython 3.11): NEW",
+    "t: skipped 1 name(s) not in CPython 3.10 (constants.ts follows CPython 3.11): OLD",
+  ]);
+  assert.throws(
+    () => assertSame(diff(ours, wrong), "t", false, "3.13", note),
+    /values differ/,
+  );
+});
+
+Deno.test({
+  name: `constants.ts says it was generated from CPython ${GENERATED_FROM}`,
+  ignore: Deno.permissions.querySync({
+    name: "read",
+    path: new URL("../constants.ts", import.meta.url),
+  }).state !== "granted",
+  fn() {
+    const first = Deno.readTextFileSync(
+      new URL("../constants.ts", import.meta.url),
+    ).split("\n", 1)[0];
+    assert.match(
+      first,
+      new RegExp(
+        `from CPython ${GENERATED_FROM.replace(".", "\\.")}\\.\\d+ on Linux`,
+      ),
+      "regenerated from another CPython: update GENERATED_FROM",
+    );
   },
 });
 

@@ -15,6 +15,7 @@ import {
   bytes,
   hasPython,
   listener,
+  onBackend,
   pattern,
   python,
   raises,
@@ -152,7 +153,7 @@ function pyTuple(host: string, port: number): string {
 
 for (const backend of BACKENDS) {
   const test = (name: string, fn: () => Promise<void>) =>
-    Deno.test({ name: `${backend}: ${name}`, ignore, fn });
+    Deno.test(onBackend(backend, name, ignore), fn);
 
   for (
     const [v, family, host] of [["4", AF_INET, "127.0.0.1"], [

@@ -32,6 +32,7 @@ import {
   BACKENDS,
   bytes,
   connectedPair,
+  onBackend,
   type Pair,
   recvExactly,
   sock,
@@ -898,63 +899,87 @@ export function registerFuzz(runs: number, seed?: number): void {
   const params = (n: number) => ({ numRuns: n, seed });
   for (const backend of BACKENDS) {
     for (const [label, family] of LIVE_FAMILIES) {
-      Deno.test(`${backend}: every method with random arguments on a live ${label} stream: typed errors, and a failed call leaves it echoing`, async () => {
-        const live = new LivePair(backend, family);
+      Deno.test(
+        onBackend(
+          backend,
+          `every method with random arguments on a live ${label} stream: typed errors, and a failed call leaves it echoing`,
+        ),
+        async () => {
+          const live = new LivePair(backend, family);
+          try {
+            await fc.assert(
+              fc.asyncProperty(
+                methodCall(family),
+                (c) => fuzzLiveStream(live, c),
+              ),
+              params(runs),
+            );
+          } finally {
+            live.spend();
+            dropUnixDir();
+          }
+        },
+      );
+    }
+    Deno.test(
+      onBackend(
+        backend,
+        `every method with random arguments on fresh TCP, UDP and unix sockets: typed errors, closes cleanly`,
+      ),
+      async () => {
         try {
           await fc.assert(
             fc.asyncProperty(
-              methodCall(family),
-              (c) => fuzzLiveStream(live, c),
+              fc.constantFrom(
+                [AF_INET, SOCK_STREAM],
+                [AF_INET, SOCK_DGRAM],
+                [AF_INET6, SOCK_STREAM],
+                [AF_INET6, SOCK_DGRAM],
+                [AF_UNIX, SOCK_STREAM],
+              ).chain(([f, t]) => methodCall(f).map((c) => [f, t, c] as const)),
+              ([f, t, c]) => fuzzFresh(backend, f, t, c),
             ),
             params(runs),
           );
         } finally {
-          live.spend();
           dropUnixDir();
         }
-      });
-    }
-    Deno.test(`${backend}: every method with random arguments on fresh TCP, UDP and unix sockets: typed errors, closes cleanly`, async () => {
-      try {
-        await fc.assert(
-          fc.asyncProperty(
-            fc.constantFrom(
-              [AF_INET, SOCK_STREAM],
-              [AF_INET, SOCK_DGRAM],
-              [AF_INET6, SOCK_STREAM],
-              [AF_INET6, SOCK_DGRAM],
-              [AF_UNIX, SOCK_STREAM],
-            ).chain(([f, t]) => methodCall(f).map((c) => [f, t, c] as const)),
-            ([f, t, c]) => fuzzFresh(backend, f, t, c),
-          ),
-          params(runs),
-        );
-      } finally {
-        dropUnixDir();
-      }
-    });
-    Deno.test(`${backend}: every method with random arguments on a bound UDP socket: typed errors, and a failed call leaves it working`, async () => {
-      await fc.assert(
-        fc.asyncProperty(
-          methodCall(AF_INET),
-          (c) => fuzzDatagram(backend, AF_INET, c),
-        ),
-        params(runs),
-      );
-    });
-    Deno.test(`${backend}: every method with random arguments on a closed socket: typed errors, nothing reopens`, async () => {
-      try {
+      },
+    );
+    Deno.test(
+      onBackend(
+        backend,
+        `every method with random arguments on a bound UDP socket: typed errors, and a failed call leaves it working`,
+      ),
+      async () => {
         await fc.assert(
           fc.asyncProperty(
             methodCall(AF_INET),
-            (c) => fuzzClosed(backend, AF_INET, c),
+            (c) => fuzzDatagram(backend, AF_INET, c),
           ),
           params(runs),
         );
-      } finally {
-        dropUnixDir();
-      }
-    });
+      },
+    );
+    Deno.test(
+      onBackend(
+        backend,
+        `every method with random arguments on a closed socket: typed errors, nothing reopens`,
+      ),
+      async () => {
+        try {
+          await fc.assert(
+            fc.asyncProperty(
+              methodCall(AF_INET),
+              (c) => fuzzClosed(backend, AF_INET, c),
+            ),
+            params(runs),
+          );
+        } finally {
+          dropUnixDir();
+        }
+      },
+    );
   }
   Deno.test("module functions with random arguments: a result or a typed error, never a hang", async () => {
     try {

@@ -1,7 +1,8 @@
 // Load and leak fixtures shared by the fast reliability suite and the stress
 // run: a many-connection echo with random chunk sizes checked by hash, a
-// child process that counts its own descriptors around connect/accept/close
-// cycles, and a slow peer for recv timeouts interleaved with data.
+// child process that checks its own descriptors around connect/accept/close
+// cycles (without /proc: see FREE_FDS), and a slow peer for recv timeouts
+// interleaved with data.
 import assert from "node:assert/strict";
 import {
   AF_INET,
@@ -157,16 +158,59 @@ export async function echoLoad(
   };
 }
 
-/** Descriptor counts a child process reported around its cycles. */
+/**
+ * JavaScript for a child process (run with FFI allowed): `freeFds(n)`, the `n`
+ * lowest descriptor numbers not in use, and `isOpen(fd)`.
+ *
+ * Why not count the entries of /proc/self/fd: that needs /proc mounted and
+ * readable (Deno 2 reads /proc only under --allow-all). Instead the child
+ * asks the kernel itself: Linux always hands out the lowest free number, so
+ * opening `n` eventfds (and closing them at once) reads off the `n` lowest
+ * free slots. A descriptor left open since an earlier snapshot shows in a
+ * later one, and cannot hide above it: when it was opened, at most a few
+ * others of the code under test were open (a handful per cycle here), so it
+ * got one of the lowest few free numbers, inside the snapshot; 32 slots
+ * leave a wide margin. A number below the snapshot that became free (a close
+ * of a descriptor the code did not own) changes the snapshot too. The
+ * eventfds come from a library handle of the child's own, not from the code
+ * under test.
+ */
+export const FREE_FDS = `
+const fdLib = Deno.dlopen("libc.so.6", {
+  eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
+}).symbols;
+function freeFds(n = 32) {
+  const fds = [];
+  for (let i = 0; i < n; i++) {
+    const fd = fdLib.eventfd(0, 0o2000000);
+    if (fd < 0) throw new Error("eventfd() failed");
+    fds.push(fd);
+  }
+  for (const fd of fds) fdLib.close(fd);
+  return fds;
+}
+// F_GETFD: flags of an open descriptor, -1 (EBADF) for a free number.
+function isOpen(fd) {
+  return fdLib.fcntl(fd, 1, 0) >= 0;
+}
+`;
+
+/**
+ * The lowest free descriptor numbers a child process saw around its cycles
+ * (see {@linkcode FREE_FDS}): equal snapshots mean no descriptor was left
+ * open, or closed, in between.
+ */
 export interface CycleReport {
   backend: string;
   cycles: number;
   /** Before any socket was opened. */
-  base: number;
+  base: number[];
   /** After the listener and 20 warm-up cycles. */
-  before: number;
-  after: number;
-  afterClose: number;
+  before: number[];
+  after: number[];
+  afterClose: number[];
   ms: number;
 }
 
@@ -175,7 +219,8 @@ import { AF_INET, SOCK_STREAM, socket, TimeoutError } from ${
   JSON.stringify(modUrl)
 };
 const [backend, n] = [Deno.args[0], Number(Deno.args[1])];
-const fds = () => [...Deno.readDirSync("/proc/self/fd")].length;
+${FREE_FDS}
+const fds = () => freeFds();
 // Deno opens a unix socketpair of its own ~500 ms after start: baseline later.
 await new Promise((r) => setTimeout(r, 1100));
 const base = fds();
@@ -209,8 +254,8 @@ console.log(JSON.stringify({ backend, cycles: n, base, before, after, afterClose
 
 /**
  * Run `n` connect/accept/close cycles in a child `deno run` and report its
- * descriptor counts. The child must also exit by itself within `ms`: a leaked
- * timer or pending op would keep it alive.
+ * lowest free descriptor numbers around them. The child must also exit by
+ * itself within `ms`: a leaked timer or pending op would keep it alive.
  */
 export async function cyclesInChild(
   backend: BackendName,
