@@ -8,8 +8,8 @@ import {
   create_connection,
   create_server,
   SOCK_DGRAM,
-  socket,
   type Socket,
+  socket,
 } from "../mod.ts";
 
 Deno.test("recv() result assigns to a variable that began as new Uint8Array(0)", async () => {
