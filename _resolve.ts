@@ -64,6 +64,7 @@ import {
 } from "./errors.ts";
 import { pyArgName, pyTypeName, toCInt } from "./_args.ts";
 import { formatIPv6, parseAton, parsePton4, parsePton6 } from "./_inet.ts";
+import { libc, libcUsable } from "./_libc/ffi.ts";
 
 // Not among Python's constants on Linux, but in glibc's getaddrinfo table.
 const SOCK_DCCP = 6;
@@ -139,7 +140,7 @@ interface ServTuple {
 }
 
 // ---------------------------------------------------------------------------
-// Files: /etc/services, /etc/hosts, /sys/class/net
+// Files: /etc/services, /etc/hosts; interfaces
 
 interface ServEntry {
   name: string;
@@ -251,8 +252,9 @@ async function hostsByAddress(bytes: Uint8Array): Promise<HostsEntry | null> {
 }
 
 /**
- * `if_nametoindex()`, from /sys/class/net. 0 when there is no such interface;
- * `-1` when Deno was not given `--allow-read`.
+ * `if_nametoindex()`: from /sys/class/net (Deno 2.9 reads it only under
+ * --allow-all), else libc's where FFI is allowed. 0 when there is no such
+ * interface; `-1` when neither is permitted.
  */
 function ifNameToIndex(name: string): number {
   if (name === "" || name.includes("/") || name === "." || name === "..") {
@@ -262,11 +264,18 @@ function ifNameToIndex(name: string): number {
     const n = Number(Deno.readTextFileSync(`/sys/class/net/${name}/ifindex`));
     return Number.isInteger(n) && n > 0 ? n : 0;
   } catch (e) {
-    return isPermissionError(e) ? -1 : 0;
+    if (!isPermissionError(e)) return 0;
   }
+  // libc is loaded only here, where /sys is out of reach: loading it stays
+  // for the process, which `deno test` would count against the caller.
+  if (!libcUsable()) return -1;
+  return libc().if_nametoindex(new TextEncoder().encode(name + "\0"));
 }
 
-/** `if_indextoname()`, from /sys/class/net; `null` when unknown or unreadable. */
+/**
+ * `if_indextoname()`: from /sys/class/net (under --allow-all), else libc's
+ * where FFI is allowed; `null` when unknown or neither is permitted.
+ */
 function ifIndexToName(index: number): string | null {
   try {
     for (const entry of Deno.readDirSync("/sys/class/net")) {
@@ -279,10 +288,15 @@ function ifIndexToName(index: number): string | null {
         // An interface that went away while we looked.
       }
     }
-  } catch {
-    // No /sys, or no --allow-read: the caller prints the number.
+    return null;
+  } catch (e) {
+    if (!isPermissionError(e) || !libcUsable()) return null;
   }
-  return null;
+  if (!(index > 0 && index <= 0xffffffff)) return null;
+  const name = new Uint8Array(16); // IF_NAMESIZE
+  if (libc().if_indextoname(index, name) === null) return null;
+  const end = name.indexOf(0);
+  return new TextDecoder().decode(name.subarray(0, end < 0 ? 16 : end));
 }
 
 function isPermissionError(e: unknown): boolean {
@@ -476,7 +490,7 @@ function scopeId(bytes: Uint8Array, scope: string, caller: string): number {
     if (index > 0) return index;
     if (index < 0 && !numeric) {
       throw new PermissionError(
-        `${caller} needs --allow-read (to find the interface '${scope}')`,
+        `${caller} needs --allow-ffi (or --allow-all) to find the interface '${scope}'`,
       );
     }
   }

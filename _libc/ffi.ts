@@ -96,6 +96,7 @@ const SYMBOLS = {
     result: "i32",
   },
   if_nametoindex: { parameters: ["buffer"], result: "u32" },
+  if_indextoname: { parameters: ["u32", "buffer"], result: "pointer" },
   // Synchronous, timeout 0 only: a readiness check on one descriptor.
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;

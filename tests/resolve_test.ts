@@ -2,6 +2,9 @@
 // Linux (glibc 2.36), and live against the python3 on this machine.
 import assert from "node:assert/strict";
 import { hasPython, pythonJson } from "./_python.ts";
+// Loads libc once, outside any test, where FFI is allowed: a scoped IPv6
+// name is looked up with libc's if_nametoindex when /sys is out of reach.
+import "./_helpers.ts";
 import {
   AF_INET,
   AF_INET6,
