@@ -41,7 +41,14 @@ export type SockAddr =
   | string
   | Uint8Array;
 
-/** What the Python layer needs from one open socket of a backend. */
+/**
+ * What the Python layer needs from one open socket of a backend.
+ *
+ * Every call that may wait takes a `Wait` and an optional `signal`: an
+ * abort ends the wait exactly as its running out would (the call throws
+ * `waitExpired(wait)`, and nothing is lost), and the Python layer reports
+ * `signal.reason` instead.
+ */
 export interface BackendSocket {
   /** The real descriptor (libc), or a stable pseudo number (deno); -1 once closed. */
   fileno(): number;
@@ -50,24 +57,33 @@ export interface BackendSocket {
   /** listen(2); autobinds an unbound socket as the kernel does. */
   listen(backlog: number): void;
   /** accept(2); the address is `null` only where the kernel gives none. */
-  accept(wait: Wait): Promise<[BackendSocket, SockAddr | null]>;
+  accept(
+    wait: Wait,
+    signal?: AbortSignal,
+  ): Promise<[BackendSocket, SockAddr | null]>;
   /**
    * connect(2). With wait 0 it throws BlockingIOError(EINPROGRESS) and the
    * connection goes on; a later connect gives EALREADY while it is pending,
    * EISCONN once made, or the error it ended with.
    */
-  connect(addr: SockAddr, wait: Wait): Promise<void>;
+  connect(addr: SockAddr, wait: Wait, signal?: AbortSignal): Promise<void>;
   /**
    * Receive into `buf` (its whole length is the request). Resolves with the
    * count; 0 is EOF on a stream, an empty datagram otherwise. Data that
    * arrives after a wait expired is kept for the next call.
    */
-  recv(buf: Uint8Array, flags: number, wait: Wait): Promise<number>;
+  recv(
+    buf: Uint8Array,
+    flags: number,
+    wait: Wait,
+    signal?: AbortSignal,
+  ): Promise<number>;
   /** recvfrom(2): as recv, with the sender (`null` where there is none). */
   recvfrom(
     buf: Uint8Array,
     flags: number,
     wait: Wait,
+    signal?: AbortSignal,
   ): Promise<[number, SockAddr | null]>;
   /**
    * Optional: recvfrom(2) that returns the bytes received, sized to what
@@ -77,15 +93,22 @@ export interface BackendSocket {
     size: number,
     flags: number,
     wait: Wait,
+    signal?: AbortSignal,
   ): Promise<[Uint8Array<ArrayBuffer>, SockAddr | null]>;
   /** send(2): resolves with the bytes accepted (may be fewer than given). */
-  send(data: Uint8Array, flags: number, wait: Wait): Promise<number>;
+  send(
+    data: Uint8Array,
+    flags: number,
+    wait: Wait,
+    signal?: AbortSignal,
+  ): Promise<number>;
   /** sendto(2); autobinds an unbound socket as the kernel does. */
   sendto(
     data: Uint8Array,
     flags: number,
     addr: SockAddr,
     wait: Wait,
+    signal?: AbortSignal,
   ): Promise<number>;
   /** shutdown(2) with SHUT_RD, SHUT_WR or SHUT_RDWR (validated above). */
   shutdown(how: number): void;

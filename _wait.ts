@@ -72,19 +72,28 @@ export function badFd(): OSError {
 export const EXPIRED: unique symbol = Symbol("expired");
 
 /**
- * Race `promise` against `wait`. Resolves with the promise's value, or with
- * `EXPIRED` when the wait ran out first. The promise is left running: the
- * caller keeps it so that nothing it later yields is lost. Wait 0 allows one
- * turn of the event loop, so a result that is already there is taken.
+ * Race `promise` against `wait` and `signal`. Resolves with the promise's
+ * value, or with `EXPIRED` when the wait ran out or the signal aborted
+ * first. The promise is left running: the caller keeps it so that nothing
+ * it later yields is lost. Wait 0 allows one turn of the event loop, so a
+ * result that is already there is taken.
  */
 export function raceWait<T>(
   promise: Promise<T>,
   wait: Wait,
+  signal?: AbortSignal,
 ): Promise<T | typeof EXPIRED> {
-  if (wait === null) return promise;
+  if (wait === null && signal === undefined) return promise;
   let cancel = () => {};
   const timeout = new Promise<typeof EXPIRED>((resolve) => {
-    cancel = longTimeout(() => resolve(EXPIRED), wait);
+    const expire = () => resolve(EXPIRED);
+    const cancelTimer = wait === null ? null : longTimeout(expire, wait);
+    if (signal?.aborted) expire();
+    signal?.addEventListener("abort", expire, { once: true });
+    cancel = () => {
+      cancelTimer?.();
+      signal?.removeEventListener("abort", expire);
+    };
   });
   return Promise.race([promise, timeout]).finally(() => cancel());
 }

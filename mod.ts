@@ -35,6 +35,7 @@
 export * from "./constants.ts";
 export * from "./errors.ts";
 export {
+  type AbortOptions,
   close,
   fromfd,
   getdefaulttimeout,

@@ -35,7 +35,13 @@ import {
   SOMAXCONN,
 } from "./constants.ts";
 import { errno as E } from "./constants.ts";
-import { OSError, OverflowError, TimeoutError, ValueError } from "./errors.ts";
+import {
+  BlockingIOError,
+  OSError,
+  OverflowError,
+  TimeoutError,
+  ValueError,
+} from "./errors.ts";
 import {
   type Address,
   addressForBind,
@@ -183,6 +189,49 @@ function intoTarget(
     );
   }
   return n === 0 ? b : b.subarray(0, n);
+}
+
+/**
+ * The last, optional argument of every Socket method that returns a Promise.
+ *
+ * @example Cancel one read without closing the connection
+ * ```ts
+ * import { socketpair } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const [a, b] = await socketpair();
+ * using _a = a, _b = b;
+ * const controller = new AbortController();
+ * setTimeout(() => controller.abort(new Error("user cancelled")), 20);
+ * await assert.rejects(a.recv(10, 0, { signal: controller.signal }), {
+ *   message: "user cancelled",
+ * });
+ * await b.sendall(new Uint8Array([7]));
+ * assert.deepEqual(await a.recv(10), new Uint8Array([7]));
+ * ```
+ */
+export interface AbortOptions {
+  /**
+   * Aborting it rejects the call with `signal.reason`, promptly and as a
+   * timeout would: nothing is lost (what arrived is there for the next
+   * call) and the socket stays open and usable. An already-aborted signal
+   * rejects at once.
+   */
+  signal?: AbortSignal;
+}
+
+// sendto()'s third argument: the options object, or (flags form) an address.
+function isOptions(x: Address | AbortOptions): x is AbortOptions {
+  return typeof x === "object" && !Array.isArray(x) && !ArrayBuffer.isView(x);
+}
+
+// A backend wait ended by the caller's signal ends as a timeout would; the
+// caller sees the signal's reason instead.
+function abortReason(e: unknown, signal: AbortSignal | undefined): unknown {
+  return signal?.aborted &&
+      (e instanceof TimeoutError || e instanceof BlockingIOError)
+    ? signal.reason
+    : e;
 }
 
 // The internal path to a Socket around a backend socket that is already
@@ -405,6 +454,8 @@ export class Socket<
   /**
    * Accept a connection.
    *
+   * @param options `signal`: aborting rejects the call with its reason,
+   *   as a timeout would (nothing lost, the socket still usable).
    * @returns The new socket (blocking, unless a default timeout is set) and
    *   the peer's address.
    * @throws {TimeoutError} The timeout passed first.
@@ -426,8 +477,15 @@ export class Socket<
    * assert.deepEqual(address, client.getsockname());
    * ```
    */
-  async accept(): Promise<[Socket<A, S>, A]> {
-    const [sock, addr] = await this.#live().accept(this.#wait(0));
+  async accept(options?: AbortOptions): Promise<[Socket<A, S>, A]> {
+    const signal = options?.signal;
+    signal?.throwIfAborted();
+    let sock: BackendSocket, addr: SockAddr | null;
+    try {
+      [sock, addr] = await this.#live().accept(this.#wait(0), signal);
+    } catch (e) {
+      throw abortReason(e, signal);
+    }
     const conn = wrapSocket<A, S>(
       this.#backend,
       sock,
@@ -442,6 +500,8 @@ export class Socket<
    * Connect to a remote address. Names are looked up first (getaddrinfo).
    *
    * @param address `[host, port]`, a unix path, or abstract bytes.
+   * @param options `signal`: aborting rejects the call with its reason,
+   *   as a timeout would (nothing lost, the socket still usable).
    * @throws {ConnectionRefusedError} `[Errno 111]` nothing listens there.
    * @throws {TimeoutError} The timeout passed first.
    * @throws {BlockingIOError} Non-blocking: `[Errno 115]`, the connection goes on.
@@ -460,7 +520,9 @@ export class Socket<
    * await assert.rejects(s.connect(closedPort), ConnectionRefusedError);
    * ```
    */
-  async connect(address: Address): Promise<void> {
+  async connect(address: Address, options?: AbortOptions): Promise<void> {
+    const signal = options?.signal;
+    signal?.throwIfAborted();
     this.#live();
     const addr = await addressForConnect(
       this.#family,
@@ -468,13 +530,19 @@ export class Socket<
       address,
       "connect",
     );
-    await this.#live().connect(addr, this.#wait(0));
+    try {
+      await this.#live().connect(addr, this.#wait(0), signal);
+    } catch (e) {
+      throw abortReason(e, signal);
+    }
   }
 
   /**
    * Connect, reporting failure as an errno instead of throwing.
    *
    * @param address As for {@linkcode Socket.connect}.
+   * @param options `signal`: aborting rejects the call with its reason,
+   *   as a timeout would (nothing lost, the socket still usable).
    * @returns 0 on success, else the errno (111 refused, 115 in progress,
    *   11 timed out, 9 closed).
    * @throws {TypeError} A bad address still throws, as in Python.
@@ -493,7 +561,12 @@ export class Socket<
    * assert.equal(await s.connect_ex(server.getsockname()), 0);
    * ```
    */
-  async connect_ex(address: Address): Promise<number> {
+  async connect_ex(
+    address: Address,
+    options?: AbortOptions,
+  ): Promise<number> {
+    const signal = options?.signal;
+    signal?.throwIfAborted();
     const addr = await addressForConnect(
       this.#family,
       this.#type,
@@ -501,9 +574,10 @@ export class Socket<
       "connect_ex",
     );
     try {
-      await this.#live().connect(addr, this.#wait(0));
+      await this.#live().connect(addr, this.#wait(0), signal);
       return 0;
     } catch (e) {
+      if (signal?.aborted) throw abortReason(e, signal);
       if (e instanceof TimeoutError && e.errno === null) return E.EAGAIN;
       if (e instanceof OSError && e.errno !== null) return e.errno;
       throw e;
@@ -519,6 +593,8 @@ export class Socket<
    *
    * @param bufsize The most bytes to return; `0` resolves at once.
    * @param flags `MSG_*` flags, OR-ed together.
+   * @param options `signal`: aborting rejects the call with its reason,
+   *   as a timeout would (nothing lost, the socket still usable).
    * @returns The bytes received.
    * @throws {TimeoutError} The timeout passed first; no data is lost.
    * @throws {BlockingIOError} Non-blocking, and nothing has arrived.
@@ -541,16 +617,26 @@ export class Socket<
    * assert.deepEqual(await conn.recv(2), new TextEncoder().encode("hi"));
    * ```
    */
-  async recv(bufsize: number, flags = 0): Promise<Uint8Array<ArrayBuffer>> {
+  async recv(
+    bufsize: number,
+    flags = 0,
+    options?: AbortOptions,
+  ): Promise<Uint8Array<ArrayBuffer>> {
     const size = checkSize(bufsize, "recv");
     const f = toCInt(flags);
+    const signal = options?.signal;
+    signal?.throwIfAborted();
     if (size === 0) return new Uint8Array(0);
     const sock = this.#live();
-    if (sock.recvBytes) {
-      return (await sock.recvBytes(size, f, this.#wait(f)))[0];
+    try {
+      if (sock.recvBytes) {
+        return (await sock.recvBytes(size, f, this.#wait(f), signal))[0];
+      }
+      const buf = new Uint8Array(size);
+      return trim(buf, await sock.recv(buf, f, this.#wait(f), signal));
+    } catch (e) {
+      throw abortReason(e, signal);
     }
-    const buf = new Uint8Array(size);
-    return trim(buf, await sock.recv(buf, f, this.#wait(f)));
   }
 
   /**
@@ -558,6 +644,8 @@ export class Socket<
    *
    * @param bufsize The most bytes to return (a longer datagram is truncated).
    * @param flags `MSG_*` flags.
+   * @param options `signal`: aborting rejects the call with its reason,
+   *   as a timeout would (nothing lost, the socket still usable).
    * @returns The bytes and the sender (`null` on a connected stream).
    * @throws {TimeoutError} The timeout passed first.
    * @throws {BlockingIOError} Non-blocking, and nothing has arrived.
@@ -580,17 +668,29 @@ export class Socket<
   async recvfrom(
     bufsize: number,
     flags = 0,
+    options?: AbortOptions,
   ): Promise<[Uint8Array<ArrayBuffer>, S]> {
     const size = checkSize(bufsize, "recvfrom");
     const f = toCInt(flags);
+    const signal = options?.signal;
+    signal?.throwIfAborted();
     const sock = this.#live();
-    if (sock.recvBytes) {
-      const [data, from] = await sock.recvBytes(size, f, this.#wait(f));
-      return [data, this.#sender(from)];
+    try {
+      if (sock.recvBytes) {
+        const [data, from] = await sock.recvBytes(
+          size,
+          f,
+          this.#wait(f),
+          signal,
+        );
+        return [data, this.#sender(from)];
+      }
+      const buf = new Uint8Array(size);
+      const [n, addr] = await sock.recvfrom(buf, f, this.#wait(f), signal);
+      return [trim(buf, n), this.#sender(addr)];
+    } catch (e) {
+      throw abortReason(e, signal);
     }
-    const buf = new Uint8Array(size);
-    const [n, addr] = await sock.recvfrom(buf, f, this.#wait(f));
-    return [trim(buf, n), this.#sender(addr)];
   }
 
   /**
@@ -599,6 +699,8 @@ export class Socket<
    * @param buffer Where to write.
    * @param nbytes The most bytes to receive; `0` means the whole buffer.
    * @param flags `MSG_*` flags.
+   * @param options `signal`: aborting rejects the call with its reason,
+   *   as a timeout would (nothing lost, the socket still usable).
    * @returns How many bytes were written (0 at EOF).
    * @throws {ValueError} `nbytes` negative or larger than the buffer.
    * @throws {TimeoutError} The timeout passed first.
@@ -620,11 +722,18 @@ export class Socket<
     buffer: ArrayBufferView | ArrayBuffer,
     nbytes = 0,
     flags = 0,
+    options?: AbortOptions,
   ): Promise<number> {
     const target = intoTarget(buffer, nbytes, "recv_into");
     const f = toCInt(flags);
+    const signal = options?.signal;
+    signal?.throwIfAborted();
     if (target.length === 0) return 0;
-    return await this.#live().recv(target, f, this.#wait(f));
+    try {
+      return await this.#live().recv(target, f, this.#wait(f), signal);
+    } catch (e) {
+      throw abortReason(e, signal);
+    }
   }
 
   /**
@@ -633,6 +742,8 @@ export class Socket<
    * @param buffer Where to write.
    * @param nbytes The most bytes; `0` means the whole buffer.
    * @param flags `MSG_*` flags.
+   * @param options `signal`: aborting rejects the call with its reason,
+   *   as a timeout would (nothing lost, the socket still usable).
    * @returns The count and the sender (`null` where there is none).
    * @throws {ValueError} `nbytes` negative or larger than the buffer.
    * @throws {TimeoutError} The timeout passed first.
@@ -655,11 +766,23 @@ export class Socket<
     buffer: ArrayBufferView | ArrayBuffer,
     nbytes = 0,
     flags = 0,
+    options?: AbortOptions,
   ): Promise<[number, S]> {
     const target = intoTarget(buffer, nbytes, "recvfrom_into");
     const f = toCInt(flags);
-    const [n, addr] = await this.#live().recvfrom(target, f, this.#wait(f));
-    return [n, this.#sender(addr)];
+    const signal = options?.signal;
+    signal?.throwIfAborted();
+    try {
+      const [n, addr] = await this.#live().recvfrom(
+        target,
+        f,
+        this.#wait(f),
+        signal,
+      );
+      return [n, this.#sender(addr)];
+    } catch (e) {
+      throw abortReason(e, signal);
+    }
   }
 
   /**
@@ -667,6 +790,8 @@ export class Socket<
    *
    * @param data The bytes (a string is a TypeError, as in Python).
    * @param flags `MSG_*` flags.
+   * @param options `signal`: aborting rejects the call with its reason,
+   *   as a timeout would (nothing lost, the socket still usable).
    * @returns How many bytes were sent.
    * @throws {BrokenPipeError} The stream is shut down or the peer is gone.
    * @throws {OSError} `[Errno 89]` an unconnected datagram socket.
@@ -683,10 +808,20 @@ export class Socket<
    * assert.deepEqual(await b.recv(3), new Uint8Array([1, 2, 3]));
    * ```
    */
-  async send(data: ArrayBufferView | ArrayBuffer, flags = 0): Promise<number> {
+  async send(
+    data: ArrayBufferView | ArrayBuffer,
+    flags = 0,
+    options?: AbortOptions,
+  ): Promise<number> {
     const bytes = requireBytes(data);
     const f = toCInt(flags);
-    return await this.#live().send(bytes, f, this.#wait(f));
+    const signal = options?.signal;
+    signal?.throwIfAborted();
+    try {
+      return await this.#live().send(bytes, f, this.#wait(f), signal);
+    } catch (e) {
+      throw abortReason(e, signal);
+    }
   }
 
   /**
@@ -695,6 +830,8 @@ export class Socket<
    *
    * @param data The bytes.
    * @param flags `MSG_*` flags.
+   * @param options `signal`: aborting rejects the call with its reason,
+   *   as a timeout would (nothing lost, the socket still usable).
    * @throws {TimeoutError} The deadline passed; part of the data may be sent.
    * @throws {BlockingIOError} Non-blocking and the send buffer is full.
    * @throws {BrokenPipeError} The peer is gone.
@@ -715,18 +852,29 @@ export class Socket<
    * assert.equal(got, "all of it");
    * ```
    */
-  async sendall(data: ArrayBufferView | ArrayBuffer, flags = 0): Promise<void> {
+  async sendall(
+    data: ArrayBufferView | ArrayBuffer,
+    flags = 0,
+    options?: AbortOptions,
+  ): Promise<void> {
     let bytes = requireBytes(data);
     const f = toCInt(flags);
+    const signal = options?.signal;
+    signal?.throwIfAborted();
     this.#live();
     const deadline = new Deadline(this.#wait(f));
-    do {
-      if (deadline.expired) throw deadline.error();
-      // #live() each time: a close() during the call stops it with EBADF.
-      const n = await this.#live().send(bytes, f, deadline.left());
-      if (n >= bytes.length) return;
-      bytes = bytes.subarray(n);
-    } while (bytes.length > 0);
+    try {
+      do {
+        if (deadline.expired) throw deadline.error();
+        if (signal?.aborted) throw signal.reason;
+        // #live() each time: a close() during the call stops it with EBADF.
+        const n = await this.#live().send(bytes, f, deadline.left(), signal);
+        if (n >= bytes.length) return;
+        bytes = bytes.subarray(n);
+      } while (bytes.length > 0);
+    } catch (e) {
+      throw abortReason(e, signal);
+    }
   }
 
   /**
@@ -734,8 +882,9 @@ export class Socket<
    * `sendto(data, flags, address)`). An unbound socket is bound first.
    *
    * @param data The bytes.
-   * @param flagsOrAddress `MSG_*` flags, or the address.
-   * @param address The address, when flags are given.
+   * @param address The address.
+   * @param options `signal`: aborting rejects the call with its reason,
+   *   as a timeout would (nothing lost, the socket still usable).
    * @returns How many bytes were sent.
    * @throws {OSError} `[Errno 90]` datagram too long.
    * @throws {PermissionError} `[Errno 13]` broadcast without SO_BROADCAST.
@@ -749,22 +898,59 @@ export class Socket<
    * using a = socket(AF_INET, SOCK_DGRAM);
    * a.bind(["127.0.0.1", 0]);
    * using b = socket(AF_INET, SOCK_DGRAM);
+   * assert.equal(await b.sendto(new Uint8Array(5), a.getsockname()), 5);
+   * assert.equal((await a.recv(10)).length, 5);
+   * ```
+   */
+  sendto(
+    data: ArrayBufferView | ArrayBuffer,
+    address: Address,
+    options?: AbortOptions,
+  ): Promise<number>;
+  /**
+   * Send a datagram to an address, with `MSG_*` flags.
+   *
+   * @param data The bytes.
+   * @param flags `MSG_*` flags, OR-ed together.
+   * @param address The address.
+   * @param options `signal`: aborting rejects the call with its reason,
+   *   as a timeout would (nothing lost, the socket still usable).
+   * @returns How many bytes were sent.
+   * @throws {OSError} `[Errno 90]` datagram too long.
+   *
+   * @example
+   * ```ts
+   * import { AF_INET, SOCK_DGRAM, socket } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using a = socket(AF_INET, SOCK_DGRAM);
+   * a.bind(["127.0.0.1", 0]);
+   * using b = socket(AF_INET, SOCK_DGRAM);
    * assert.equal(await b.sendto(new Uint8Array(5), 0, a.getsockname()), 5);
    * assert.equal((await a.recv(10)).length, 5);
    * ```
    */
+  sendto(
+    data: ArrayBufferView | ArrayBuffer,
+    flags: number,
+    address: Address,
+    options?: AbortOptions,
+  ): Promise<number>;
   async sendto(
     data: ArrayBufferView | ArrayBuffer,
     flagsOrAddress: number | Address,
-    address?: Address,
+    addressOrOptions?: Address | AbortOptions,
+    options?: AbortOptions,
   ): Promise<number> {
     const bytes = requireBytes(data);
     let f = 0;
     let target: unknown = flagsOrAddress;
-    if (address !== undefined) {
+    if (addressOrOptions !== undefined && !isOptions(addressOrOptions)) {
       f = toCInt(flagsOrAddress);
-      target = address;
-    }
+      target = addressOrOptions;
+    } else options = addressOrOptions;
+    const signal = options?.signal;
+    signal?.throwIfAborted();
     this.#live();
     const addr = await addressForConnect(
       this.#family,
@@ -772,7 +958,11 @@ export class Socket<
       target,
       "sendto",
     );
-    return await this.#live().sendto(bytes, f, addr, this.#wait(f));
+    try {
+      return await this.#live().sendto(bytes, f, addr, this.#wait(f), signal);
+    } catch (e) {
+      throw abortReason(e, signal);
+    }
   }
 
   /**

@@ -177,7 +177,10 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     this.#listening = true;
   }
 
-  async accept(wait: Wait): Promise<[BackendSocket, SockAddr | null]> {
+  async accept(
+    wait: Wait,
+    signal?: AbortSignal,
+  ): Promise<[BackendSocket, SockAddr | null]> {
     this.check();
     const listener = this.#listener;
     if (!this.#listening || listener === null) throw new OSError(E.EINVAL);
@@ -210,7 +213,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       }
       if (deadline.expired) throw deadline.error();
       listener.ref();
-      if (await raceWait(pending, deadline.left()) === EXPIRED) {
+      if (await raceWait(pending, deadline.left(), signal) === EXPIRED) {
         // As for reads: a pending accept does not keep the process alive.
         listener.unref();
         throw deadline.error();
@@ -239,7 +242,11 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     return this.#pendingAccept = p;
   }
 
-  async connect(addr: SockAddr, wait: Wait): Promise<void> {
+  async connect(
+    addr: SockAddr,
+    wait: Wait,
+    signal?: AbortSignal,
+  ): Promise<void> {
     this.check();
     if (this.#conn) throw new OSError(E.EISCONN);
     if (this.#connecting) {
@@ -266,7 +273,10 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         transport: "tcp",
         hostname: (addr as [string, number])[0],
         port: (addr as [string, number])[1],
-        signal: controller?.signal,
+        // Deno abandons the attempt on either: the timeout or the caller's.
+        signal: controller && signal
+          ? AbortSignal.any([controller.signal, signal])
+          : controller?.signal ?? signal,
       };
     const started = Deno.connect(options as Deno.ConnectOptions);
     this.#connectDone = false;
@@ -299,7 +309,9 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     const err = this.#connectError;
     this.#connectError = null;
     if (err) {
-      if (controller?.signal.aborted) throw waitExpired(wait);
+      if (controller?.signal.aborted || signal?.aborted) {
+        throw waitExpired(wait);
+      }
       throw err;
     }
     if (this.closed) throw badFd();
@@ -316,11 +328,15 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   }
 
   // The connection, once a non-blocking connect has finished.
-  async #connected(wait: Wait, unconnected: number): Promise<Deno.Conn> {
+  async #connected(
+    wait: Wait,
+    unconnected: number,
+    signal: AbortSignal | undefined,
+  ): Promise<Deno.Conn> {
     if (this.#conn === null && this.#connecting) {
       if (!this.#connectDone) {
         if (wait === 0) throw waitExpired(0);
-        const r = await raceWait(this.#connecting, wait);
+        const r = await raceWait(this.#connecting, wait, signal);
         if (r === EXPIRED) throw waitExpired(wait);
       }
       const err = this.#takeConnectError();
@@ -331,10 +347,15 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     return this.#conn;
   }
 
-  recv(buf: Uint8Array, flags: number, wait: Wait): Promise<number> {
+  recv(
+    buf: Uint8Array,
+    flags: number,
+    wait: Wait,
+    signal?: AbortSignal,
+  ): Promise<number> {
     const conn = this.#conn;
     if (
-      conn !== null && flags === 0 && wait === null &&
+      conn !== null && flags === 0 && wait === null && signal === undefined &&
       this.#stash.length === 0 &&
       this.#pendingRead === null && !this.#eof && !this.#shutRd &&
       this.#readError === null
@@ -342,7 +363,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       // Hot path: a blocking read straight into the caller's buffer.
       return this.#readDirect(conn, buf);
     }
-    return this.#recv(buf, flags, wait);
+    return this.#recv(buf, flags, wait, signal);
   }
 
   // A read with no wait to honour goes straight into the caller's buffer;
@@ -361,14 +382,19 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     );
   }
 
-  async #recv(buf: Uint8Array, flags: number, wait: Wait): Promise<number> {
+  async #recv(
+    buf: Uint8Array,
+    flags: number,
+    wait: Wait,
+    signal: AbortSignal | undefined,
+  ): Promise<number> {
     this.check();
     if (flags & ~RECV_FLAGS) throw unsupportedFlags(flags & ~RECV_FLAGS);
-    const conn = await this.#connected(wait, E.ENOTCONN);
+    const conn = await this.#connected(wait, E.ENOTCONN, signal);
     if (this.#shutRd) return 0;
     const peek = (flags & MSG_PEEK) !== 0;
     if (!(flags & MSG_WAITALL) || peek) {
-      return await this.#read(conn, buf, peek, wait);
+      return await this.#read(conn, buf, peek, wait, signal);
     }
     // MSG_WAITALL: fill the buffer unless EOF comes first; on a timeout keep
     // what arrived rather than lose it.
@@ -383,6 +409,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
           buf.subarray(got),
           false,
           got > 0 && left === 0 ? 0 : left,
+          signal,
         );
       } catch (e) {
         if (got > 0 && e instanceof OSError && e.errno !== E.EBADF) return got;
@@ -399,9 +426,13 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     buf: Uint8Array,
     peek: boolean,
     wait: Wait,
+    signal: AbortSignal | undefined,
   ): Promise<number> {
     if (this.#stash.length === 0 && !this.#eof && this.#readError === null) {
-      if (this.#pendingRead === null && wait === null && !peek) {
+      if (
+        this.#pendingRead === null && wait === null && !peek &&
+        signal === undefined
+      ) {
         return await this.#readDirect(conn, buf);
       }
       if (wait === 0) {
@@ -412,11 +443,11 @@ export class DenoStream extends DenoSocket implements BackendSocket {
           !await settlesAtOnce(this.#pendingRead!) &&
           !(await letLoopTurn() && this.#pendingRead === null)
         ) throw waitExpired(0);
-        return this.#read(conn, buf, peek, wait);
+        return this.#read(conn, buf, peek, wait, signal);
       }
       this.#pendingRead ??= this.#readAhead(conn);
       conn.ref();
-      if (await raceWait(this.#pendingRead, wait) === EXPIRED) {
+      if (await raceWait(this.#pendingRead, wait, signal) === EXPIRED) {
         // A read left pending by a timeout must not keep the process alive,
         // as a Python socket would not; the next caller to wait refs it.
         if (this.#pendingRead !== null) conn.unref();
@@ -465,14 +496,21 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     buf: Uint8Array,
     flags: number,
     wait: Wait,
+    signal?: AbortSignal,
   ): Promise<[number, SockAddr | null]> {
-    return this.recv(buf, flags, wait).then((n) => [n, null]);
+    return this.recv(buf, flags, wait, signal).then((n) => [n, null]);
   }
 
-  send(data: Uint8Array, flags: number, wait: Wait): Promise<number> {
+  send(
+    data: Uint8Array,
+    flags: number,
+    wait: Wait,
+    signal?: AbortSignal,
+  ): Promise<number> {
     const conn = this.#conn;
     if (
-      conn !== null && wait === null && (flags & ~SEND_FLAGS) === 0 &&
+      conn !== null && wait === null && signal === undefined &&
+      (flags & ~SEND_FLAGS) === 0 &&
       !this.#shutWr &&
       this.#inflight === null && this.#writeError === null && data.length > 0
     ) {
@@ -480,35 +518,44 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       // closure made per call.
       return conn.write(data).catch(this.#writeFailed);
     }
-    return this.#send(data, flags, wait);
+    return this.#send(data, flags, wait, signal);
   }
 
-  async #send(data: Uint8Array, flags: number, wait: Wait): Promise<number> {
+  async #send(
+    data: Uint8Array,
+    flags: number,
+    wait: Wait,
+    signal: AbortSignal | undefined,
+  ): Promise<number> {
     this.check();
     if (flags & ~SEND_FLAGS) throw unsupportedFlags(flags & ~SEND_FLAGS);
-    const conn = await this.#connected(wait, E.EPIPE);
+    const conn = await this.#connected(wait, E.EPIPE, signal);
     if (this.#shutWr) throw new OSError(E.EPIPE);
     if (this.#inflight !== null) {
-      if (wait === 0 || await raceWait(this.#inflight, wait) === EXPIRED) {
+      if (
+        wait === 0 ||
+        await raceWait(this.#inflight, wait, signal) === EXPIRED
+      ) {
         throw waitExpired(wait);
       }
     }
     this.#throwWriteError();
     if (data.length === 0) return 0;
-    if (wait === null) {
+    if (wait === null && signal === undefined) {
       try {
         return await conn.write(data);
       } catch (e) {
         throw this.closed ? badFd() : translate(e);
       }
     }
-    // A write cannot be cancelled, so one that outlives the wait must own its
-    // bytes: it goes on as write-behind and the bytes count as sent.
+    // A write cannot be cancelled, so one that outlives the wait (a timeout,
+    // an abort, or none at all when non-blocking) must own its bytes: it goes
+    // on as write-behind and the bytes count as sent.
     const chunk = data.slice(0, CHUNK);
     const p = this.#writeAll(conn, chunk);
-    // Non-blocking: the bytes are taken at once, as into a send buffer.
-    if (wait === 0 || await raceWait(p, wait) === EXPIRED) this.#inflight = p;
-    else this.#throwWriteError();
+    if (wait === 0 || await raceWait(p, wait, signal) === EXPIRED) {
+      this.#inflight = p;
+    } else this.#throwWriteError();
     return chunk.length;
   }
 
@@ -544,6 +591,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     flags: number,
     _addr: SockAddr,
     wait: Wait,
+    signal?: AbortSignal,
   ): Promise<number> {
     // Linux ignores the address on a connected stream socket.
     if (this.#conn === null && !this.#connecting) {
@@ -551,7 +599,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         new OSError(this.#listener ? E.ENOTCONN : E.EPIPE),
       );
     }
-    return this.send(data, flags, wait);
+    return this.send(data, flags, wait, signal);
   }
 
   shutdown(how: number): void {

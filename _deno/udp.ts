@@ -370,11 +370,12 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
   async #waitFor<T>(
     promise: Promise<T>,
     wait: Wait,
+    signal: AbortSignal | undefined,
   ): Promise<T | typeof EXPIRED> {
     const io = this.#io;
     this.#enter(io);
     try {
-      return await raceWait(promise, wait);
+      return await raceWait(promise, wait, signal);
     } finally {
       this.#leave(io);
     }
@@ -395,32 +396,42 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     }
   }
 
-  async recv(buf: Uint8Array, flags: number, wait: Wait): Promise<number> {
+  async recv(
+    buf: Uint8Array,
+    flags: number,
+    wait: Wait,
+    signal?: AbortSignal,
+  ): Promise<number> {
     const io = this.#io;
     if (
-      io !== null && wait === null && flags === 0 && !this.closed &&
+      io !== null && wait === null && signal === undefined && flags === 0 &&
+      !this.closed &&
       !this.#shutRd && this.#ready()
     ) {
       // The hot path: one layer of ours over Deno's receive.
       return (await this.#receiveWanted(io, buf))[0].length;
     }
-    return (await this.recvfrom(buf, flags, wait))[0];
+    return (await this.recvfrom(buf, flags, wait, signal))[0];
   }
 
   async recvfrom(
     buf: Uint8Array,
     flags: number,
     wait: Wait,
+    signal?: AbortSignal,
   ): Promise<[number, SockAddr | null]> {
     this.check();
     if (flags & ~RECV_FLAGS) throw unsupportedFlags(flags & ~RECV_FLAGS);
     if (this.#shutRd) return [0, null];
     const io = this.#io;
-    if (io !== null && wait === null && !(flags & MSG_PEEK) && this.#ready()) {
+    if (
+      io !== null && wait === null && signal === undefined &&
+      !(flags & MSG_PEEK) && this.#ready()
+    ) {
       const d = await this.#receiveWanted(io, buf);
       return [d[0].length, this.#from(d)];
     }
-    const d = await this.#take(flags, wait);
+    const d = await this.#take(flags, wait, signal);
     const n = Math.min(buf.length, d[0].length);
     buf.set(d[0].subarray(0, n));
     return [n, this.#from(d)];
@@ -434,13 +445,15 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     size: number,
     flags: number,
     wait: Wait,
+    signal?: AbortSignal,
   ): Promise<[Uint8Array<ArrayBuffer>, SockAddr | null]> {
     this.check();
     if (flags & ~RECV_FLAGS) throw unsupportedFlags(flags & ~RECV_FLAGS);
     if (this.#shutRd) return [new Uint8Array(0), null];
     const io = this.#io;
     if (
-      io !== null && wait === null && !(flags & MSG_PEEK) &&
+      io !== null && wait === null && signal === undefined &&
+      !(flags & MSG_PEEK) &&
       !this.#innerBusy && this.#ready()
     ) {
       this.#innerBusy = true;
@@ -454,7 +467,7 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
         this.#innerBusy = false;
       }
     }
-    const d = await this.#take(flags, wait);
+    const d = await this.#take(flags, wait, signal);
     return [d[0].slice(0, size), this.#from(d)];
   }
 
@@ -482,7 +495,11 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
 
   // The next wanted datagram, waiting at most `wait`; kept for the next call
   // with MSG_PEEK.
-  async #take(flags: number, wait: Wait): Promise<Datagram> {
+  async #take(
+    flags: number,
+    wait: Wait,
+    signal: AbortSignal | undefined,
+  ): Promise<Datagram> {
     while (this.#held === null && this.#heldError === null) {
       const io = this.#io;
       // Unbound: nothing can arrive (as on Linux); wait for the timeout or close().
@@ -500,7 +517,9 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
       const next = io === null
         ? this.#closing.promise
         : this.#pending ??= this.#receiveAhead(io);
-      if (await this.#waitFor(next, wait) === EXPIRED) throw waitExpired(wait);
+      if (await this.#waitFor(next, wait, signal) === EXPIRED) {
+        throw waitExpired(wait);
+      }
       this.check();
     }
     if (this.#heldError !== null) {

@@ -209,12 +209,33 @@ export class Poller {
    * @param entry The descriptor's entry.
    * @param events `EPOLLIN`, `EPOLLOUT`, `EPOLLPRI`, OR-ed.
    * @param ms The most milliseconds to wait, `null` for no limit.
-   * @returns `true` when ready, `false` when `ms` ran out.
+   * @param signal Aborting it ends the wait as `ms` running out would.
+   * @returns `true` when ready, `false` when `ms` ran out or `signal` aborted.
    * @throws {OSError} epoll refused the descriptor.
    */
-  wait(entry: PollEntry, events: number, ms: number | null): Promise<boolean> {
+  wait(
+    entry: PollEntry,
+    events: number,
+    ms: number | null,
+    signal?: AbortSignal,
+  ): Promise<boolean> {
     this.#setup();
-    const { promise, resolve, reject } = Promise.withResolvers<boolean>();
+    const settle = Promise.withResolvers<boolean>();
+    let { resolve, reject } = settle;
+    if (signal !== undefined) {
+      // An abort ends the wait as its timer would: not ready.
+      const abort = () => this.drop(w, false, null);
+      signal.addEventListener("abort", abort, { once: true });
+      resolve = (ready) => {
+        signal.removeEventListener("abort", abort);
+        settle.resolve(ready);
+      };
+      reject = (reason) => {
+        signal.removeEventListener("abort", abort);
+        settle.reject(reason);
+      };
+    }
+    const promise = settle.promise;
     const w: Waiter = { entry, events, resolve, reject, timer: null };
     if ((entry.armed & events) !== events) {
       const err = this.#arm(entry, entry.armed | events);
@@ -227,6 +248,7 @@ export class Poller {
     this.#waiting++;
     this.#entries.set(entry.token, entry);
     if (ms !== null) w.timer = setTimeout(expire, ms, this, w);
+    if (signal?.aborted) this.drop(w, false, null);
     if (!this.#running) this.#run();
     else if (this.#waiting > 1) this.#harvest();
     return promise;

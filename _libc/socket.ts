@@ -129,12 +129,13 @@ function received(
 /** Where a call that waits for readiness stands: its deadline, how many EAGAINs. */
 interface WaitState {
   readonly deadline: Deadline;
+  readonly signal: AbortSignal | undefined;
   spins: number;
 }
 
 // Made on a call's first EAGAIN only: the fast path reads no clock.
-function waitState(wait: Wait): WaitState {
-  return { deadline: new Deadline(wait), spins: 0 };
+function waitState(wait: Wait, signal: AbortSignal | undefined): WaitState {
+  return { deadline: new Deadline(wait), signal, spins: 0 };
 }
 
 /** One socket of the libc backend: a real non-blocking descriptor. */
@@ -170,7 +171,10 @@ class LibcSocket implements BackendSocket {
     if (C.listen(this.#live(), backlog) < 0) throw lastError();
   }
 
-  async accept(wait: Wait): Promise<[BackendSocket, SockAddr | null]> {
+  async accept(
+    wait: Wait,
+    signal?: AbortSignal,
+  ): Promise<[BackendSocket, SockAddr | null]> {
     let w: WaitState | null = null;
     for (;;) {
       const fd = this.#live();
@@ -184,13 +188,17 @@ class LibcSocket implements BackendSocket {
         errno(),
         L.EPOLLIN,
         wait,
-        w ??= waitState(wait),
+        w ??= waitState(wait, signal),
       );
       if (again !== undefined) await again;
     }
   }
 
-  async connect(addr: SockAddr, wait: Wait): Promise<void> {
+  async connect(
+    addr: SockAddr,
+    wait: Wait,
+    signal?: AbortSignal,
+  ): Promise<void> {
     let fd = this.#live();
     let len = encodeSockAddr(this.#family, addr, addrIn, ifindex);
     let w: WaitState | null = null;
@@ -209,7 +217,7 @@ class LibcSocket implements BackendSocket {
         // The kernel goes on connecting; its outcome is SO_ERROR once the
         // descriptor turns writable.
         if (wait === 0) throw waitExpired(0, EINPROGRESS);
-        await this.#waitFor(L.EPOLLOUT, w ??= waitState(wait));
+        await this.#waitFor(L.EPOLLOUT, w ??= waitState(wait, signal));
         fd = this.#live();
         const err = getInt(fd, L.SOL_SOCKET, L.SO_ERROR);
         if (err !== 0) throw new OSError(err);
@@ -223,7 +231,7 @@ class LibcSocket implements BackendSocket {
       // A unix listener with a full backlog: a blocking connect would wait
       // for room, so wait (there is no readiness to poll for: back off).
       if (e !== EAGAIN || this.#family !== L.AF_UNIX) throw new OSError(e);
-      w ??= waitState(wait);
+      w ??= waitState(wait, signal);
       w.spins = Math.max(w.spins, 3);
       const again = this.#again(e, L.EPOLLOUT, wait, w);
       if (again !== undefined) await again;
@@ -232,24 +240,30 @@ class LibcSocket implements BackendSocket {
     }
   }
 
-  async recv(buf: Uint8Array, flags: number, wait: Wait): Promise<number> {
+  async recv(
+    buf: Uint8Array,
+    flags: number,
+    wait: Wait,
+    signal?: AbortSignal,
+  ): Promise<number> {
     const n = Number(C.recv(this.#live(), buf, BigInt(buf.length), flags));
     if (n >= 0) {
       if (n === 0 || n === buf.length || wait === 0 || !this.#waitAll(flags)) {
         return n;
       }
-      return await this.#recvRest(buf, flags, wait, n);
+      return await this.#recvRest(buf, flags, wait, n, signal);
     }
     const e = errno();
     if (e !== EAGAIN && e !== EINTR) throw new OSError(e);
     if (wait === 0 && e === EAGAIN) throw waitExpired(0);
-    return await this.#recvRest(buf, flags, wait, 0);
+    return await this.#recvRest(buf, flags, wait, 0, signal);
   }
 
   async recvfrom(
     buf: Uint8Array,
     flags: number,
     wait: Wait,
+    signal?: AbortSignal,
   ): Promise<[number, SockAddr | null]> {
     let w: WaitState | null = null;
     for (;;) {
@@ -265,13 +279,13 @@ class LibcSocket implements BackendSocket {
         ) {
           return [n, from];
         }
-        return [await this.#recvRest(buf, flags, wait, n), from];
+        return [await this.#recvRest(buf, flags, wait, n, signal), from];
       }
       const again = this.#again(
         errno(),
         this.#readEvents(flags),
         wait,
-        w ??= waitState(wait),
+        w ??= waitState(wait, signal),
       );
       if (again !== undefined) await again;
     }
@@ -281,10 +295,11 @@ class LibcSocket implements BackendSocket {
     size: number,
     flags: number,
     wait: Wait,
+    signal?: AbortSignal,
   ): Promise<[Uint8Array<ArrayBuffer>, SockAddr | null]> {
     if (size > scratch.length || this.#waitAll(flags)) {
       const buf = new Uint8Array(size);
-      const [n, from] = await this.recvfrom(buf, flags, wait);
+      const [n, from] = await this.recvfrom(buf, flags, wait, signal);
       return [received(buf, n), from];
     }
     let w: WaitState | null = null;
@@ -303,13 +318,18 @@ class LibcSocket implements BackendSocket {
         errno(),
         this.#readEvents(flags),
         wait,
-        w ??= waitState(wait),
+        w ??= waitState(wait, signal),
       );
       if (again !== undefined) await again;
     }
   }
 
-  async send(data: Uint8Array, flags: number, wait: Wait): Promise<number> {
+  async send(
+    data: Uint8Array,
+    flags: number,
+    wait: Wait,
+    signal?: AbortSignal,
+  ): Promise<number> {
     // MSG_NOSIGNAL: a broken pipe is EPIPE (BrokenPipeError), never SIGPIPE.
     const f = flags | L.MSG_NOSIGNAL;
     const size = BigInt(data.length);
@@ -321,7 +341,7 @@ class LibcSocket implements BackendSocket {
         errno(),
         L.EPOLLOUT,
         wait,
-        w ??= waitState(wait),
+        w ??= waitState(wait, signal),
       );
       if (again !== undefined) await again;
       n = Number(C.send(this.#live(), data, size, f));
@@ -334,6 +354,7 @@ class LibcSocket implements BackendSocket {
     flags: number,
     addr: SockAddr,
     wait: Wait,
+    signal?: AbortSignal,
   ): Promise<number> {
     const f = flags | L.MSG_NOSIGNAL;
     const size = BigInt(data.length);
@@ -349,7 +370,7 @@ class LibcSocket implements BackendSocket {
         errno(),
         L.EPOLLOUT,
         wait,
-        w ??= waitState(wait),
+        w ??= waitState(wait, signal),
       );
       if (again !== undefined) await again;
     }
@@ -471,7 +492,7 @@ class LibcSocket implements BackendSocket {
       spins === 0 && this.#quick && events !== L.EPOLLOUT && P.waiting === 0 &&
       this.#spin(events, ms)
     ) return true;
-    return this.#park(entry, events, ms);
+    return this.#park(entry, events, ms, w.signal);
   }
 
   // Wait until `events` or the deadline, which throws waitExpired().
@@ -503,6 +524,7 @@ class LibcSocket implements BackendSocket {
     entry: PollEntry,
     events: number,
     ms: number | null,
+    signal: AbortSignal | undefined,
   ): Promise<boolean> {
     const t0 = performance.now();
     let ready: boolean;
@@ -512,9 +534,10 @@ class LibcSocket implements BackendSocket {
         entry,
         events,
         ms === null ? null : Math.min(ms, MAX_TIMER),
+        signal,
       ))
     ) {
-      if (ms === null || ms <= MAX_TIMER) break;
+      if (ms === null || ms <= MAX_TIMER || signal?.aborted) break;
       ms -= MAX_TIMER;
     }
     this.#quick = ready && performance.now() - t0 < QUICK_MS;
@@ -540,9 +563,10 @@ class LibcSocket implements BackendSocket {
     flags: number,
     wait: Wait,
     got: number,
+    signal: AbortSignal | undefined,
   ): Promise<number> {
     const events = this.#readEvents(flags);
-    const w = waitState(wait);
+    const w = waitState(wait, signal);
     for (;;) {
       if (!await this.#ready(events, w)) {
         if (got > 0) return got;

@@ -1,0 +1,195 @@
+// `{ signal }` on every Socket method that returns a Promise: an abort
+// rejects with the signal's reason, promptly, loses nothing and leaves the
+// socket usable, exactly like a timeout. Both backends.
+import assert from "node:assert/strict";
+import { AF_INET, AF_UNIX, SOCK_DGRAM, type Socket } from "../mod.ts";
+import {
+  BACKENDS,
+  bytes,
+  connectedPair,
+  listener,
+  onBackend,
+  sock,
+  text,
+  udpPair,
+} from "./_helpers.ts";
+import { withTimeout } from "./_python.ts";
+
+/** Abort `controller` after `ms`, and say how long the call took to reject. */
+async function abortAfter(
+  ms: number,
+  call: (signal: AbortSignal) => Promise<unknown>,
+): Promise<{ reason: unknown; elapsed: number }> {
+  const controller = new AbortController();
+  const reason = new Error("stop");
+  const timer = setTimeout(() => controller.abort(reason), ms);
+  const t0 = performance.now();
+  try {
+    await withTimeout(call(controller.signal), 5000, "aborted call");
+  } catch (e) {
+    return { reason: e, elapsed: performance.now() - t0 };
+  } finally {
+    clearTimeout(timer);
+  }
+  throw new Error("the call was not aborted");
+}
+
+function expectAborted(
+  { reason, elapsed }: { reason: unknown; elapsed: number },
+  ms: number,
+): void {
+  assert.equal((reason as Error).message, "stop");
+  assert.ok(
+    elapsed >= ms - 5,
+    `rejected after ${elapsed} ms, before the abort`,
+  );
+  assert.ok(elapsed < ms + 500, `rejected ${elapsed} ms later, not promptly`);
+}
+
+for (const backend of BACKENDS) {
+  for (const family of [AF_INET, AF_UNIX]) {
+    const kind = family === AF_INET ? "TCP" : "unix stream";
+    Deno.test(
+      onBackend(
+        backend,
+        `${kind} recv() aborted while waiting rejects with the reason; the late bytes come with the next recv()`,
+      ),
+      async () => {
+        await using p = await connectedPair(backend, family);
+        expectAborted(
+          await abortAfter(50, (signal) => p.client.recv(100, 0, { signal })),
+          50,
+        );
+        await p.server.sendall(bytes("late"));
+        assert.equal(text(await withTimeout(p.client.recv(100))), "late");
+        // Still usable both ways.
+        await p.client.sendall(bytes("back"));
+        assert.equal(text(await withTimeout(p.server.recv(100))), "back");
+      },
+    );
+  }
+
+  Deno.test(
+    onBackend(
+      backend,
+      "an already-aborted signal rejects at once, before any wait",
+    ),
+    async () => {
+      await using p = await connectedPair(backend);
+      const reason = new Error("already");
+      const signal = AbortSignal.abort(reason);
+      const calls: [string, () => Promise<unknown>][] = [
+        ["recv", () => p.client.recv(10, 0, { signal })],
+        ["recvfrom", () => p.client.recvfrom(10, 0, { signal })],
+        [
+          "recv_into",
+          () => p.client.recv_into(new Uint8Array(4), 0, 0, { signal }),
+        ],
+        [
+          "recvfrom_into",
+          () => p.client.recvfrom_into(new Uint8Array(4), 0, 0, { signal }),
+        ],
+        ["send", () => p.client.send(bytes("x"), 0, { signal })],
+        ["sendall", () => p.client.sendall(bytes("x"), 0, { signal })],
+        ["accept", () => p.listener.accept({ signal })],
+        ["connect", () => p.client.connect(p.addr, { signal })],
+        ["connect_ex", () => p.client.connect_ex(p.addr, { signal })],
+      ];
+      for (const [name, call] of calls) {
+        await assert.rejects(call(), (e) => e === reason, name);
+      }
+      // Nothing was sent by the aborted sends.
+      p.server.settimeout(0.1);
+      await assert.rejects(p.server.recv(10), { name: "TimeoutError" });
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
+      "accept() aborted while waiting; a later accept() gets the connection",
+    ),
+    async () => {
+      using l = listener(backend);
+      expectAborted(
+        await abortAfter(50, (signal) => l.sock.accept({ signal })),
+        50,
+      );
+      using client = sock(backend);
+      const connecting = client.connect(l.addr);
+      const [conn] = await withTimeout(l.sock.accept());
+      using _conn = conn;
+      await connecting;
+      assert.deepEqual(conn.getpeername(), client.getsockname());
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
+      "UDP recvfrom() aborted while waiting; the next datagram is not lost",
+    ),
+    async () => {
+      await using u = udpPair(backend);
+      expectAborted(
+        await abortAfter(50, (signal) => u.a.recvfrom(100, 0, { signal })),
+        50,
+      );
+      await u.b.sendto(bytes("dgram"), u.aAddr);
+      const [data] = await withTimeout(u.a.recvfrom(100));
+      assert.equal(text(data), "dgram");
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
+      "sendall() to a peer that never reads, aborted, rejects with the reason; the socket closes cleanly",
+    ),
+    async () => {
+      await using p = await connectedPair(backend);
+      const chunk = new Uint8Array(1 << 20);
+      const { reason, elapsed } = await abortAfter(100, async (signal) => {
+        for (let i = 0; i < 256; i++) {
+          await p.client.sendall(chunk, 0, { signal });
+        }
+      });
+      assert.equal((reason as Error).message, "stop");
+      assert.ok(elapsed < 2000, `took ${elapsed} ms`);
+      // The peer can still read what was sent.
+      assert.ok((await withTimeout(p.server.recv(1024))).length > 0);
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
+      "a timeout still raises TimeoutError when a signal is given but not aborted",
+    ),
+    async () => {
+      await using p = await connectedPair(backend);
+      const controller = new AbortController();
+      p.client.settimeout(0.05);
+      await assert.rejects(
+        p.client.recv(10, 0, { signal: controller.signal }),
+        { name: "TimeoutError", message: "timed out" },
+      );
+    },
+  );
+}
+
+Deno.test("sendto() takes options last in both forms", async () => {
+  await using u = udpPair("deno");
+  const signal = new AbortController().signal;
+  assert.equal(await u.b.sendto(bytes("a"), u.aAddr, { signal }), 1);
+  assert.equal(await u.b.sendto(bytes("bc"), 0, u.aAddr, { signal }), 2);
+  const got: string[] = [];
+  for (let i = 0; i < 2; i++) got.push(text(await withTimeout(u.a.recv(10))));
+  assert.deepEqual(got.sort(), ["a", "bc"]);
+  const s: Socket = u.a;
+  await assert.rejects(
+    s.sendto(bytes("x"), "1" as unknown as number, u.bAddr),
+    { name: "TypeError" },
+  );
+  assert.equal(SOCK_DGRAM, u.a.type);
+});
