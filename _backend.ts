@@ -110,6 +110,53 @@ export interface BackendSocket {
     wait: Wait,
     signal?: AbortSignal,
   ): Promise<number>;
+  /**
+   * Optional: sendmsg(2), the buffers gathered in order, with control
+   * messages (`[level, type, data]`) and an optional destination. A backend
+   * without it has no ancillary data: socket.ts gathers the buffers and
+   * calls send/sendto.
+   */
+  sendmsg?(
+    buffers: readonly Uint8Array[],
+    ancdata: readonly [level: number, type: number, data: Uint8Array][],
+    flags: number,
+    addr: SockAddr | null,
+    wait: Wait,
+    signal?: AbortSignal,
+  ): Promise<number>;
+  /**
+   * Optional: recvmsg(2) into `buffers`, scattered in order, with a control
+   * buffer of `ancbufsize` bytes; resolves with the byte count as the kernel
+   * gives it (past the buffers with MSG_TRUNC), the control messages, the
+   * kernel's msg_flags and the sender. Received descriptors are
+   * close-on-exec.
+   */
+  recvmsg?(
+    buffers: readonly Uint8Array[],
+    ancbufsize: number,
+    flags: number,
+    wait: Wait,
+    signal?: AbortSignal,
+  ): Promise<
+    [
+      nbytes: number,
+      ancdata: [level: number, type: number, data: Uint8Array][],
+      msg_flags: number,
+      address: SockAddr | null,
+    ]
+  >;
+  /**
+   * Optional: one sendfile(2) of up to `count` bytes of the descriptor `fd`
+   * from `offset`, leaving `fd`'s position alone; resolves with the bytes
+   * sent, 0 at the end of the file.
+   */
+  sendfile?(
+    fd: number,
+    offset: number,
+    count: number,
+    wait: Wait,
+    signal?: AbortSignal,
+  ): Promise<number>;
   /** shutdown(2) with SHUT_RD, SHUT_WR or SHUT_RDWR (validated above). */
   shutdown(how: number): void;
   /** getsockname(2). */

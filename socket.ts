@@ -64,6 +64,8 @@ import {
   type SockAddr,
 } from "./_backend.ts";
 import { badFd, Deadline, type Wait } from "./_wait.ts";
+import { sendfile } from "./_sendfile.ts";
+import { fileDescriptorOf } from "./_libc/file_fd.ts";
 
 export type { Address } from "./_address.ts";
 export type { SockAddr } from "./_backend.ts";
@@ -960,6 +962,68 @@ export class Socket<
     );
     try {
       return await this.#live().sendto(bytes, f, addr, this.#wait(f), signal);
+    } catch (e) {
+      throw abortReason(e, signal);
+    }
+  }
+
+  /**
+   * Send a file: Python's `socket.sendfile`. Uses the kernel's sendfile(2)
+   * on the libc backend (with `--allow-ffi`), else reads and sends in large
+   * chunks, reading the next while the last is sent.
+   *
+   * @param file An open file (`Deno.open`).
+   * @param offset Where in the file to start.
+   * @param count The most bytes to send; `null` sends to the end.
+   * @param options `signal`: aborting rejects the call with its reason,
+   *   as a timeout would.
+   * @returns The bytes sent; the file's position ends at `offset + sent`.
+   * @throws {ValueError} A non-blocking socket ("non-blocking sockets are
+   *   not supported"), a datagram socket, or a `count` that is not positive.
+   * @throws {TimeoutError} The socket's timeout passed while waiting to send.
+   *
+   * @example Send a file over a socket pair
+   * ```ts
+   * import { socketpair } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const path = await Deno.makeTempFile();
+   * await Deno.writeTextFile(path, "hello, file");
+   * const [a, b] = await socketpair();
+   * using _a = a, _b = b;
+   * using file = await Deno.open(path);
+   * assert.equal(await a.sendfile(file, 7), 4);
+   * assert.equal(new TextDecoder().decode(await b.recv(100)), "file");
+   * assert.equal(await file.seek(0, Deno.SeekMode.Current), 11);
+   * await Deno.remove(path);
+   * ```
+   */
+  async sendfile(
+    file: Deno.FsFile,
+    offset = 0,
+    count: number | null = null,
+    options?: AbortOptions,
+  ): Promise<number> {
+    const signal = options?.signal;
+    signal?.throwIfAborted();
+    const sock = this.#live();
+    const kernel = sock.sendfile;
+    try {
+      return await sendfile(
+        {
+          type: this.#type,
+          timeout: this.#timeout,
+          kernel: kernel === undefined
+            ? null
+            : (fd, off, n) =>
+              kernel.call(sock, fd, off, n, this.#wait(0), signal),
+          descriptor: fileDescriptorOf,
+          send: (data) => this.send(data, 0, options),
+        },
+        file,
+        offset,
+        count,
+      );
     } catch (e) {
       throw abortReason(e, signal);
     }

@@ -25,6 +25,11 @@ export const LINUX = {
   F_GETFL: 3,
   F_SETFL: 4,
   F_DUPFD_CLOEXEC: 1030,
+  F_GETFD: 1,
+  F_SETFD: 2,
+  FD_CLOEXEC: 1,
+  SCM_RIGHTS: 1,
+  MSG_CMSG_CLOEXEC: 0x40000000,
   O_NONBLOCK: 0o4000,
   EFD_NONBLOCK: 0o4000,
   EFD_CLOEXEC: 0o2000000,
@@ -99,6 +104,20 @@ const SYMBOLS = {
   if_indextoname: { parameters: ["u32", "buffer"], result: "pointer" },
   // Synchronous, timeout 0 only: a readiness check on one descriptor.
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
+  // socket.sendfile()'s fast path: in_fd with an offset pointer, so no
+  // file position moves. fstat is a symbol since glibc 2.33 only: optional.
+  sendfile: {
+    parameters: ["i32", "i32", "buffer", "usize"],
+    result: "isize",
+  },
+  fstat: { parameters: ["i32", "buffer"], result: "i32", optional: true },
+  // The struct msghdr is built per call by msg.ts; its pointers are valid
+  // for that call only.
+  sendmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
+  recvmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
+  if_nameindex: { parameters: [], result: "pointer" },
+  if_freenameindex: { parameters: ["pointer"], result: "void" },
+  sethostname: { parameters: ["buffer", "usize"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The libc functions the backend calls, as Deno FFI symbols. */

@@ -17,6 +17,13 @@ import { errno, lastError, type Libc, libc, LINUX as L } from "./ffi.ts";
 import { type PollEntry, type Poller, poller } from "./poller.ts";
 import { descriptorClosed } from "./epoll.ts";
 import {
+  type AncData,
+  encodeControl,
+  type RecvMsg,
+  recvmsgOnce,
+  sendmsgOnce,
+} from "./msg.ts";
+import {
   decodeSockAddr,
   encodeSockAddr,
   type InterfaceIndex,
@@ -95,6 +102,9 @@ function getInt(fd: number, level: number, option: number): number {
 const QUICK_MS = 0.3;
 const SPIN_MS = 0.05;
 const pollBuf = new Uint8Array(8);
+// sendfile()'s off_t, for synchronous calls only.
+const offsetBuf = new Uint8Array(8);
+const offsetCell = new BigInt64Array(offsetBuf.buffer);
 // recvBytes() receives here and copies out exactly what came.
 const scratch = new Uint8Array(65536);
 const pollFd = new Int32Array(pollBuf.buffer, 0, 1);
@@ -376,6 +386,34 @@ class LibcSocket implements BackendSocket {
     }
   }
 
+  /**
+   * One sendfile(2) of up to `count` bytes of `fd` from `offset` (the offset
+   * pointer leaves `fd`'s position alone), waiting for room as send does.
+   */
+  async sendfile(
+    fd: number,
+    offset: number,
+    count: number,
+    wait: Wait,
+    signal?: AbortSignal,
+  ): Promise<number> {
+    const size = BigInt(count);
+    let w: WaitState | null = null;
+    for (;;) {
+      // Set right before each synchronous call: the buffer is shared.
+      offsetCell[0] = BigInt(offset);
+      const n = Number(C.sendfile(this.#live(), fd, offsetBuf, size));
+      if (n >= 0) return n;
+      const again = this.#again(
+        errno(),
+        L.EPOLLOUT,
+        wait,
+        w ??= waitState(wait, signal),
+      );
+      if (again !== undefined) await again;
+    }
+  }
+
   shutdown(how: number): void {
     if (C.shutdown(this.#live(), how) < 0) throw lastError();
   }
@@ -587,6 +625,69 @@ class LibcSocket implements BackendSocket {
       // reported again by the next call.
       if (got > 0) return got;
       throw new OSError(e);
+    }
+  }
+
+  async sendmsg(
+    buffers: readonly Uint8Array[],
+    ancdata: readonly AncData[],
+    flags: number,
+    addr: SockAddr | null,
+    wait: Wait,
+    signal?: AbortSignal,
+  ): Promise<number> {
+    const f = flags | L.MSG_NOSIGNAL;
+    // This call's own buffers: other sockets' calls run while it waits.
+    const control = encodeControl(ancdata);
+    let name: Uint8Array | null = null;
+    let namelen = 0;
+    if (addr !== null) {
+      name = new Uint8Array(SOCKADDR_MAX);
+      namelen = encodeSockAddr(this.#family, addr, name, ifindex);
+    }
+    let w: WaitState | null = null;
+    for (;;) {
+      const n = sendmsgOnce(
+        C,
+        this.#live(),
+        buffers,
+        control,
+        name,
+        namelen,
+        f,
+      );
+      if (n >= 0) return n;
+      const again = this.#again(
+        errno(),
+        L.EPOLLOUT,
+        wait,
+        w ??= waitState(wait, signal),
+      );
+      if (again !== undefined) await again;
+    }
+  }
+
+  async recvmsg(
+    buffers: readonly Uint8Array[],
+    ancbufsize: number,
+    flags: number,
+    wait: Wait,
+    signal?: AbortSignal,
+  ): Promise<RecvMsg> {
+    // Descriptors that arrive in SCM_RIGHTS are close-on-exec, as every
+    // descriptor this module makes, so no child process inherits them.
+    const f = flags | L.MSG_CMSG_CLOEXEC;
+    let w: WaitState | null = null;
+    for (;;) {
+      const r = recvmsgOnce(C, this.#live(), buffers, ancbufsize, f);
+      if (typeof r !== "number") return r;
+      const again = this.#again(
+        r,
+        this.#readEvents(flags),
+        wait,
+        w ??= waitState(wait, signal),
+      );
+      if (again !== undefined) await again;
     }
   }
 }

@@ -1,0 +1,171 @@
+// socket.sendfile(): CPython 3.11's rules (Lib/socket.py, _sendfile_use_sendfile
+// and _sendfile_use_send), with the kernel's sendfile(2) where the backend
+// has it and a double-buffered read/sendall loop otherwise.
+import { SOCK_STREAM } from "./constants.ts";
+import { OSError, ValueError } from "./errors.ts";
+import { pyTypeName } from "./_args.ts";
+
+/** What sendfile needs of the socket it sends on. */
+export interface SendfileSocket {
+  /** The socket type (SOCK_STREAM bit checked, as CPython does). */
+  readonly type: number;
+  /** The timeout; 0 (non-blocking) is refused. */
+  readonly timeout: number | null;
+  /**
+   * One kernel sendfile(2) of up to `count` bytes of descriptor `fd` from
+   * `offset`, waiting for room under the socket's timeout; `null` when the
+   * backend has none (or `file` has no descriptor it can use).
+   */
+  kernel:
+    | ((fd: number, offset: number, count: number) => Promise<number>)
+    | null;
+  /** The descriptor of `file` for `kernel`, or `null`. */
+  descriptor(file: Deno.FsFile): number | null;
+  /** `send(data)` with the socket's timeout and the caller's signal. */
+  send(data: Uint8Array): Promise<number>;
+}
+
+// A read/sendall round: large enough that the per-call cost vanishes, small
+// enough that two of them are nothing to hold.
+const CHUNK = 1 << 20;
+// One sendfile(2) at most, as CPython (bpo-38319).
+const MAX_KERNEL = 2 ** 30;
+
+function checkCount(count: unknown): number | null {
+  if (count === null || count === undefined) return null;
+  if (typeof count !== "number" || !Number.isInteger(count)) {
+    throw new TypeError(
+      `count must be a positive integer (got ${pyRepr(count)})`,
+    );
+  }
+  if (count <= 0) {
+    throw new ValueError(`count must be a positive integer (got ${count})`);
+  }
+  return count;
+}
+
+function pyRepr(value: unknown): string {
+  if (typeof value === "string") return `'${value}'`;
+  if (typeof value === "number") return String(value);
+  return pyTypeName(value);
+}
+
+/**
+ * Send `file` from `offset`, at most `count` bytes, over `sock`.
+ *
+ * @returns The bytes sent; the file's position ends at `offset + sent`.
+ */
+export async function sendfile(
+  sock: SendfileSocket,
+  file: Deno.FsFile,
+  offset: number,
+  count: number | null,
+): Promise<number> {
+  if (!(sock.type & SOCK_STREAM)) {
+    throw new ValueError("only SOCK_STREAM type sockets are supported");
+  }
+  const limit = checkCount(count);
+  if (typeof offset !== "number" || !Number.isInteger(offset)) {
+    throw new TypeError(
+      `'${pyTypeName(offset)}' object cannot be interpreted as an integer`,
+    );
+  }
+  if (offset < 0) throw new OSError(22);
+  // CPython on Linux looks at the size first: an empty file sends nothing,
+  // even on a non-blocking socket.
+  const size = file.statSync().size;
+  if (size === 0) return 0;
+  if (sock.timeout === 0) {
+    throw new ValueError("non-blocking sockets are not supported");
+  }
+  const fd = sock.kernel === null ? null : sock.descriptor(file);
+  if (fd !== null) {
+    const sent = await kernelSend(sock, fd, file, offset, limit, size);
+    if (sent !== null) return sent;
+  }
+  return await loopSend(sock, file, offset, limit);
+}
+
+// sendfile(2) until `limit` or the end of the file; `null` when the kernel
+// refused the very first call (not a file it can send: fall back).
+async function kernelSend(
+  sock: SendfileSocket,
+  fd: number,
+  file: Deno.FsFile,
+  offset: number,
+  limit: number | null,
+  size: number,
+): Promise<number | null> {
+  let total = 0;
+  try {
+    for (;;) {
+      const want = limit === null
+        ? Math.min(size, MAX_KERNEL)
+        : Math.min(limit - total, MAX_KERNEL);
+      if (want <= 0) break;
+      let sent: number;
+      try {
+        sent = await sock.kernel!(fd, offset + total, want);
+      } catch (e) {
+        if (total === 0 && e instanceof OSError && e.errno !== 9) return null;
+        throw e;
+      }
+      if (sent === 0) break;
+      total += sent;
+    }
+    return total;
+  } finally {
+    if (total > 0) file.seekSync(offset + total, Deno.SeekMode.Start);
+  }
+}
+
+// Read the next chunk while the current one is sent.
+async function loopSend(
+  sock: SendfileSocket,
+  file: Deno.FsFile,
+  offset: number,
+  limit: number | null,
+): Promise<number> {
+  let total = 0;
+  let read = 0;
+  const size = limit === null ? CHUNK : Math.min(limit, CHUNK);
+  let cur = new Uint8Array(size);
+  let next = new Uint8Array(size);
+  const readInto = async (buf: Uint8Array): Promise<number> => {
+    const want = limit === null
+      ? buf.length
+      : Math.min(buf.length, limit - read);
+    if (want <= 0) return 0;
+    const n = await file.read(
+      want === buf.length ? buf : buf.subarray(0, want),
+    );
+    if (n === null) return 0;
+    read += n;
+    return n;
+  };
+  // As CPython's sendfile(2) path on Linux: nothing sent, nothing moved.
+  const start = await file.seek(0, Deno.SeekMode.Current);
+  try {
+    await file.seek(offset, Deno.SeekMode.Start);
+    let n = await readInto(cur);
+    while (n > 0) {
+      const pending = readInto(next);
+      try {
+        // send() by send(), so that a timeout midway counts what went.
+        for (let off = 0; off < n;) {
+          const sent = await sock.send(cur.subarray(off, n));
+          off += sent;
+          total += sent;
+        }
+      } catch (e) {
+        await pending.catch(() => {});
+        throw e;
+      }
+      n = await pending;
+      [cur, next] = [next, cur];
+    }
+    return total;
+  } finally {
+    await file.seek(total > 0 ? offset + total : start, Deno.SeekMode.Start);
+  }
+}

@@ -1,0 +1,144 @@
+// socket.sendfile(): CPython 3.11's results and errors (checked with python3:
+// offset -1 is OSError 22, count 0 ValueError, 1.5 TypeError, an empty file
+// sends 0 even non-blocking, an offset past the end sends 0 and leaves the
+// position), on both backends: sendfile(2) on libc, read/send on Deno.
+import assert from "node:assert/strict";
+import { AF_INET, OSError, SOCK_DGRAM, socket, ValueError } from "../mod.ts";
+import {
+  BACKENDS,
+  connectedPair,
+  onBackend,
+  pattern,
+  recvExactly,
+  sha256,
+} from "./_helpers.ts";
+import { withTimeout } from "./_python.ts";
+
+async function tempFile(data: Uint8Array): Promise<string> {
+  const path = await Deno.makeTempFile({ prefix: "sendfile-" });
+  await Deno.writeFile(path, data);
+  return path;
+}
+
+const position = (f: Deno.FsFile) => f.seek(0, Deno.SeekMode.Current);
+
+for (const backend of BACKENDS) {
+  Deno.test(
+    onBackend(
+      backend,
+      "sendfile() sends from offset, at most count, and leaves the position at offset + sent",
+    ),
+    async () => {
+      const data = pattern(100_000, 3);
+      const path = await tempFile(data);
+      try {
+        await using p = await connectedPair(backend);
+        using file = await Deno.open(path);
+        assert.equal(await p.client.sendfile(file), data.length);
+        assert.equal(await position(file), data.length);
+        assert.deepEqual(
+          await withTimeout(recvExactly(p.server, data.length)),
+          data,
+        );
+        assert.equal(await p.client.sendfile(file, 10, 1000), 1000);
+        assert.equal(await position(file), 1010);
+        assert.deepEqual(
+          await withTimeout(recvExactly(p.server, 1000)),
+          data.subarray(10, 1010),
+        );
+        // Past the end: nothing sent, the position where it was.
+        assert.equal(await p.client.sendfile(file, 200_000), 0);
+        assert.equal(await position(file), 1010);
+      } finally {
+        await Deno.remove(path);
+      }
+    },
+  );
+
+  Deno.test(
+    onBackend(backend, "sendfile() argument errors are CPython's"),
+    async () => {
+      const path = await tempFile(pattern(100));
+      const empty = await tempFile(new Uint8Array(0));
+      try {
+        await using p = await connectedPair(backend);
+        using file = await Deno.open(path);
+        await assert.rejects(
+          p.client.sendfile(file, -1),
+          (e) => e instanceof OSError && e.errno === 22,
+        );
+        await assert.rejects(p.client.sendfile(file, 0, 0), {
+          name: "ValueError",
+          message: "count must be a positive integer (got 0)",
+        });
+        await assert.rejects(p.client.sendfile(file, 0, 1.5), {
+          name: "TypeError",
+          message: "count must be a positive integer (got 1.5)",
+        });
+        p.client.setblocking(false);
+        using none = await Deno.open(empty);
+        assert.equal(await p.client.sendfile(none), 0);
+        await assert.rejects(
+          p.client.sendfile(file),
+          (e) =>
+            e instanceof ValueError &&
+            e.message === "non-blocking sockets are not supported",
+        );
+        using udp = socket(AF_INET, SOCK_DGRAM, 0, { backend });
+        await assert.rejects(udp.sendfile(file), {
+          name: "ValueError",
+          message: "only SOCK_STREAM type sockets are supported",
+        });
+      } finally {
+        await Deno.remove(path);
+        await Deno.remove(empty);
+      }
+    },
+  );
+
+  Deno.test(
+    onBackend(backend, "sendfile() of 64 MiB arrives intact"),
+    async () => {
+      const data = pattern(64 << 20, 9);
+      const path = await tempFile(data);
+      try {
+        await using p = await connectedPair(backend);
+        using file = await Deno.open(path);
+        const [sent, got] = await withTimeout(
+          Promise.all([
+            p.client.sendfile(file),
+            recvExactly(p.server, data.length),
+          ]),
+          30_000,
+        );
+        assert.equal(sent, data.length);
+        assert.equal(await sha256(got), await sha256(data));
+      } finally {
+        await Deno.remove(path);
+      }
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
+      "sendfile() to a peer that stops reading times out with TimeoutError",
+    ),
+    async () => {
+      const path = await tempFile(pattern(32 << 20));
+      try {
+        await using p = await connectedPair(backend);
+        using file = await Deno.open(path);
+        p.client.settimeout(0.2);
+        await assert.rejects(
+          withTimeout(p.client.sendfile(file), 10_000),
+          { name: "TimeoutError" },
+        );
+        // What was sent is counted in the file's position.
+        assert.ok(await position(file) > 0);
+      } finally {
+        await Deno.remove(path);
+      }
+    },
+  );
+}
