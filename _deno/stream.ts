@@ -492,6 +492,31 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     );
   }
 
+  /**
+   * recv(bufsize): what is already in the socket's own buffer (a read kept
+   * in flight for readiness, or left by a timeout) comes out sized to what
+   * came, with no zero-filled buffer of `size`; else a read as recv().
+   */
+  async recvBytes(
+    size: number,
+    flags: number,
+    wait: Wait,
+    signal?: AbortSignal,
+  ): Promise<[Uint8Array<ArrayBuffer>, SockAddr | null]> {
+    const stash = this.#stash;
+    if (
+      flags === 0 && stash.length > 0 && !this.#shutRd && !this.closed &&
+      this.#conn !== null
+    ) {
+      const n = Math.min(size, stash.length);
+      this.#stash = stash.subarray(n);
+      return [stash.slice(0, n), null];
+    }
+    const buf = new Uint8Array(size);
+    const n = await this.recv(buf, flags, wait, signal);
+    return [n === size ? buf : buf.slice(0, n), null];
+  }
+
   recvfrom(
     buf: Uint8Array,
     flags: number,
