@@ -64,7 +64,20 @@ import {
   type SockAddr,
 } from "./_backend.ts";
 import { badFd, Deadline, type Wait } from "./_wait.ts";
+import {
+  ancBufSize,
+  type AncData,
+  type AncDataIn,
+  ancillaryItems,
+  intoBuffers,
+  recvmsgOn,
+  recvmsgSize,
+  sendBuffers,
+  sendmsgOn,
+} from "./_ancillary.ts";
+import { inheritable, setInheritable } from "./_system.ts";
 import { sendfile } from "./_sendfile.ts";
+import { SocketReadable, socketWritable } from "./_streams.ts";
 import { fileDescriptorOf } from "./_libc/file_fd.ts";
 
 export type { Address } from "./_address.ts";
@@ -290,6 +303,8 @@ export class Socket<
   readonly #backend: Backend;
   #sock: BackendSocket | null;
   #timeout: number | null;
+  #readable: SocketReadable | null = null;
+  #writable: WritableStream<Uint8Array> | null = null;
 
   /**
    * Open a socket (Python's `socket.socket(family, type, proto, fileno)`).
@@ -381,6 +396,56 @@ export class Socket<
   /** Which backend this socket runs on: `"deno"` or `"libc"`. */
   get backend(): "deno" | "libc" {
     return this.#backend.name;
+  }
+
+  /**
+   * The socket as a byte `ReadableStream`, like `Deno.Conn.readable`: it
+   * ends at EOF, BYOB readers fill their own buffers, and cancelling it or
+   * releasing a reader loses no byte that a later `recv()` would see. The
+   * socket's timeout applies to each read (a timeout errors the stream).
+   *
+   * @example Pipe a socket through a text decoder
+   * ```ts
+   * import { socketpair } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const [a, b] = await socketpair();
+   * using _a = a, _b = b;
+   * await b.sendall(new TextEncoder().encode("hello"));
+   * b.shutdown(1); // SHUT_WR: the stream ends
+   * let text = "";
+   * for await (const chunk of a.readable.pipeThrough(new TextDecoderStream())) {
+   *   text += chunk;
+   * }
+   * assert.equal(text, "hello");
+   * ```
+   */
+  get readable(): ReadableStream<Uint8Array<ArrayBuffer>> {
+    return this.#readable ??= new SocketReadable(this);
+  }
+
+  /**
+   * The socket as a `WritableStream`, like `Deno.Conn.writable`: each chunk
+   * is sent in full (`sendall`) before the next is taken, so a fast writer
+   * waits for a slow reader; `close()` shuts down writing (SHUT_WR) and
+   * `abort()` closes the socket.
+   *
+   * @example Write through a text encoder
+   * ```ts
+   * import { socketpair } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const [a, b] = await socketpair();
+   * using _a = a, _b = b;
+   * const writer = a.writable.getWriter();
+   * await writer.write(new TextEncoder().encode("hi"));
+   * await writer.close();
+   * assert.equal(new TextDecoder().decode(await b.recv(10)), "hi");
+   * assert.equal((await b.recv(10)).length, 0);
+   * ```
+   */
+  get writable(): WritableStream<Uint8Array> {
+    return this.#writable ??= socketWritable(this);
   }
 
   #live(): BackendSocket {
@@ -968,6 +1033,197 @@ export class Socket<
   }
 
   /**
+   * Send data gathered from several buffers, with ancillary data (control
+   * messages) and, on an unconnected datagram socket, a destination:
+   * Python's `sendmsg`.
+   *
+   * Ancillary data needs the libc backend (`SCM_RIGHTS` descriptors,
+   * `SCM_CREDENTIALS`, `IP_PKTINFO`...); on the Deno backend a call without
+   * it works as `send()` / `sendto()` of the buffers joined.
+   *
+   * @param buffers Bytes-like values, sent in order as one message.
+   * @param ancdata `[level, type, data]` control messages.
+   * @param flags `MSG_*` flags.
+   * @param address The destination, or `null` for the connected peer.
+   * @param options `signal`: aborting rejects the call with its reason,
+   *   as a timeout would (nothing lost, the socket still usable).
+   * @returns How many bytes of data were sent.
+   * @throws {OSError} EOPNOTSUPP for ancillary data on the Deno backend;
+   *   what the kernel says (`[Errno 9]` for a closed descriptor in
+   *   SCM_RIGHTS, `[Errno 90]` for more than 1024 buffers).
+   * @throws {TypeError} Python's messages for arguments of the wrong shape.
+   * @throws {TimeoutError} The timeout passed first.
+   *
+   * @example Gather two buffers into one datagram
+   * ```ts
+   * import { AF_INET, SOCK_DGRAM, socket } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using a = socket(AF_INET, SOCK_DGRAM);
+   * a.bind(["127.0.0.1", 0]);
+   * using b = socket(AF_INET, SOCK_DGRAM);
+   * const text = new TextEncoder();
+   * const parts = [text.encode("hello, "), text.encode("world")];
+   * assert.equal(await b.sendmsg(parts, [], 0, a.getsockname()), 12);
+   * assert.equal(new TextDecoder().decode(await a.recv(100)), "hello, world");
+   * ```
+   */
+  async sendmsg(
+    buffers: Iterable<ArrayBufferView | ArrayBuffer>,
+    ancdata: Iterable<AncDataIn> = [],
+    flags = 0,
+    address: Address | null = null,
+    options?: AbortOptions,
+  ): Promise<number> {
+    const bufs = sendBuffers(buffers);
+    const items = ancillaryItems(ancdata);
+    const f = toCInt(flags);
+    const signal = options?.signal;
+    signal?.throwIfAborted();
+    this.#live();
+    const addr = address === null || address === undefined
+      ? null
+      : await addressForConnect(this.#family, this.#type, address, "sendmsg");
+    try {
+      const sock = this.#live();
+      return await sendmsgOn(sock, bufs, items, f, addr, this.#wait(f), signal);
+    } catch (e) {
+      throw abortReason(e, signal);
+    }
+  }
+
+  /**
+   * Receive up to `bufsize` bytes and up to `ancbufsize` bytes of ancillary
+   * data: Python's `recvmsg`. `msg_flags` is what the kernel reports:
+   * `MSG_TRUNC` when a datagram was longer than `bufsize`, `MSG_CTRUNC` when
+   * control messages did not fit (size the buffer with `CMSG_SPACE`).
+   *
+   * Descriptors received in `SCM_RIGHTS` are open, close-on-exec (unlike
+   * CPython's, which children inherit) and yours to close. Ancillary data
+   * needs the libc backend; on the Deno backend `ancbufsize` must be 0 and
+   * the call works as `recvfrom()`.
+   *
+   * @param bufsize The most bytes of data.
+   * @param ancbufsize The control buffer's size; `0` receives none.
+   * @param flags `MSG_*` flags.
+   * @param options `signal`: aborting rejects the call with its reason,
+   *   as a timeout would (nothing lost, the socket still usable).
+   * @returns `[data, ancdata, msg_flags, address]`; the address is `null`
+   *   where the kernel gives none (a connected stream).
+   * @throws {ValueError} A negative `bufsize`; `invalid ancillary data
+   *   buffer length`.
+   * @throws {OSError} EOPNOTSUPP for `ancbufsize` on the Deno backend.
+   * @throws {TimeoutError} The timeout passed first; nothing is lost.
+   *
+   * @example A datagram longer than the buffer sets MSG_TRUNC
+   * ```ts
+   * import { AF_INET, MSG_TRUNC, SOCK_DGRAM, socket } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using a = socket(AF_INET, SOCK_DGRAM);
+   * a.bind(["127.0.0.1", 0]);
+   * using b = socket(AF_INET, SOCK_DGRAM);
+   * await b.sendto(new Uint8Array([1, 2, 3, 4]), a.getsockname());
+   * const [data, ancdata, msgFlags, from] = await a.recvmsg(2);
+   * assert.deepEqual(data, new Uint8Array([1, 2]));
+   * assert.deepEqual(ancdata, []);
+   * assert.equal(msgFlags, MSG_TRUNC);
+   * assert.equal(from[1], b.getsockname()[1]);
+   * ```
+   */
+  async recvmsg(
+    bufsize: number,
+    ancbufsize = 0,
+    flags = 0,
+    options?: AbortOptions,
+  ): Promise<[Uint8Array<ArrayBuffer>, AncData[], number, S]> {
+    const size = recvmsgSize(bufsize, MAX_RECV);
+    const anc = ancBufSize(ancbufsize);
+    const f = toCInt(flags);
+    const signal = options?.signal;
+    signal?.throwIfAborted();
+    const sock = this.#live();
+    const buf = new Uint8Array(size);
+    try {
+      const [n, items, msgFlags, from] = await recvmsgOn(
+        sock,
+        this.#type,
+        [buf],
+        anc,
+        f,
+        this.#wait(f),
+        signal,
+      );
+      return [
+        trim(buf, Math.min(n, size)),
+        items,
+        msgFlags,
+        this.#sender(from),
+      ];
+    } catch (e) {
+      throw abortReason(e, signal);
+    }
+  }
+
+  /**
+   * Receive into several buffers, filled in order (scatter), with ancillary
+   * data: Python's `recvmsg_into`. As {@linkcode Socket.recvmsg}, but the
+   * data goes into the caller's buffers.
+   *
+   * @param buffers Writable bytes-like values.
+   * @param ancbufsize The control buffer's size; `0` receives none.
+   * @param flags `MSG_*` flags.
+   * @param options `signal`: aborting rejects the call with its reason,
+   *   as a timeout would (nothing lost, the socket still usable).
+   * @returns `[nbytes, ancdata, msg_flags, address]`; with `MSG_TRUNC` in
+   *   `flags`, `nbytes` is a datagram's whole length, as the kernel says.
+   * @throws {TypeError} A buffer that is not bytes-like.
+   * @throws {ValueError} `invalid ancillary data buffer length`.
+   * @throws {OSError} EOPNOTSUPP for `ancbufsize` on the Deno backend.
+   *
+   * @example Scatter a message over three buffers
+   * ```ts
+   * import { socketpair } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const [a, b] = await socketpair();
+   * using _a = a, _b = b;
+   * await a.sendall(new TextEncoder().encode("Mary had a little lamb"));
+   * const b1 = new Uint8Array(4), b2 = new Uint8Array(5), b3 = new Uint8Array(20);
+   * const [n] = await b.recvmsg_into([b1, b2, b3]);
+   * assert.equal(n, 22);
+   * assert.equal(new TextDecoder().decode(b2), " had ");
+   * ```
+   */
+  async recvmsg_into(
+    buffers: Iterable<ArrayBufferView | ArrayBuffer>,
+    ancbufsize = 0,
+    flags = 0,
+    options?: AbortOptions,
+  ): Promise<[number, AncData[], number, S]> {
+    const bufs = intoBuffers(buffers);
+    const anc = ancBufSize(ancbufsize);
+    const f = toCInt(flags);
+    const signal = options?.signal;
+    signal?.throwIfAborted();
+    const sock = this.#live();
+    try {
+      const [n, items, msgFlags, from] = await recvmsgOn(
+        sock,
+        this.#type,
+        bufs,
+        anc,
+        f,
+        this.#wait(f),
+        signal,
+      );
+      return [n, items, msgFlags, this.#sender(from)];
+    } catch (e) {
+      throw abortReason(e, signal);
+    }
+  }
+
+  /**
    * Send a file: Python's `socket.sendfile`. Uses the kernel's sendfile(2)
    * on the libc backend (with `--allow-ffi`), else reads and sends in large
    * chunks, reading the next while the last is sent.
@@ -1331,6 +1587,48 @@ export class Socket<
     );
     copy.#timeout = this.#timeout;
     return copy;
+  }
+
+  /**
+   * Whether child processes inherit the descriptor (Python's
+   * `get_inheritable`). Sockets start non-inheritable (close-on-exec), as
+   * in Python. Libc backend only: Deno's sockets have no descriptor.
+   *
+   * @returns `false` unless {@linkcode Socket.set_inheritable} made it so.
+   * @throws {OSError} `[Errno 9]` closed; EOPNOTSUPP on the Deno backend.
+   *
+   * @example Not run by `deno test --doc`: it loads libc (see fromfd's note)
+   * ```ts ignore
+   * import { socket } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using s = socket(undefined, undefined, undefined, { backend: "libc" });
+   * assert.equal(s.get_inheritable(), false);
+   * s.set_inheritable(true);
+   * assert.equal(s.get_inheritable(), true);
+   * ```
+   */
+  get_inheritable(): boolean {
+    return inheritable(this.#backend.name, this.#live().fileno());
+  }
+
+  /**
+   * Let child processes inherit the descriptor, or not (Python's
+   * `set_inheritable`: FD_CLOEXEC cleared or set). Libc backend only.
+   *
+   * @param flag Whether children inherit it.
+   * @throws {OSError} `[Errno 9]` closed; EOPNOTSUPP on the Deno backend.
+   *
+   * @example Not run by `deno test --doc`, as get_inheritable's
+   * ```ts ignore
+   * import { socket } from "./mod.ts";
+   *
+   * using s = socket(undefined, undefined, undefined, { backend: "libc" });
+   * s.set_inheritable(true); // a child started now gets it
+   * ```
+   */
+  set_inheritable(flag: boolean | number): void {
+    setInheritable(this.#backend.name, this.#live().fileno(), Boolean(flag));
   }
 
   /** Close the socket at the end of a `using` block. */
