@@ -14,7 +14,8 @@
  *
  * @module
  */
-import { OverflowError, ValueError } from "./errors.ts";
+import { errno as E } from "./constants.ts";
+import { OSError, OverflowError, ValueError } from "./errors.ts";
 
 const INT_MAX = 2 ** 31 - 1;
 const INT_MIN = -(2 ** 31);
@@ -79,21 +80,69 @@ export function pyTypeName(value: unknown): string {
  * ```
  */
 export function toCInt(value: unknown): number {
-  if (typeof value !== "number" || !Number.isInteger(value)) {
-    throw new TypeError(
-      `'${pyTypeName(value)}' object cannot be interpreted as an integer`,
-    );
-  }
-  if (value > INT_MAX || value < INT_MIN) {
+  const n = toInt(value);
+  if (n > INT_MAX || n < INT_MIN) {
     throw new OverflowError(
-      value >= LONG_MAX || value < -LONG_MAX
+      n >= LONG_MAX || n < -LONG_MAX
         ? "Python int too large to convert to C long"
-        : value > INT_MAX
+        : n > INT_MAX
         ? "signed integer is greater than maximum"
         : "signed integer is less than minimum",
     );
   }
-  return value;
+  return n;
+}
+
+/**
+ * A C `int` as CPython's `_PyLong_AsInt` takes it (the socket constructor's
+ * family, type and proto; `shutdown(how)`): one message for both ends.
+ *
+ * @param value The argument.
+ * @returns The value, within C `int`.
+ * @throws {TypeError} Not an integer.
+ * @throws {OverflowError} "Python int too large to convert to C int".
+ *
+ * @example
+ * ```ts
+ * import { asCInt } from "./_args.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.throws(() => asCInt(2 ** 32 + 2), {
+ *   message: "Python int too large to convert to C int",
+ * });
+ * ```
+ */
+export function asCInt(value: unknown): number {
+  const n = toInt(value);
+  if (n > INT_MAX || n < INT_MIN) {
+    throw new OverflowError("Python int too large to convert to C int");
+  }
+  return n;
+}
+
+/**
+ * A descriptor argument of a module function (`close(fd)`, `fromfd`,
+ * `dup`): past C `int` it cannot be open, so the answer is the kernel's
+ * `[Errno 9]`, as CPython's.
+ *
+ * @param value The argument.
+ * @returns The descriptor number, within C `int`.
+ * @throws {TypeError} Not an integer.
+ * @throws {OSError} `[Errno 9]` out of range.
+ *
+ * @example
+ * ```ts
+ * import { toFd } from "./_args.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(toFd(3), 3);
+ * assert.throws(() => toFd(2 ** 31), { name: "OSError" });
+ * ```
+ */
+export function toFd(value: unknown): number {
+  const n = toInt(value);
+  if (n > INT_MAX || n < INT_MIN) throw new OSError(E.EBADF);
+  return n;
 }
 
 /**

@@ -49,10 +49,12 @@ import {
   normalize,
 } from "./_address.ts";
 import {
+  asCInt,
   bytesView,
   pyTypeName,
   requireBytes,
   toCInt,
+  toFd,
   toInt,
   toTimeout,
 } from "./_args.ts";
@@ -235,6 +237,16 @@ export interface AbortOptions {
   signal?: AbortSignal;
 }
 
+// CPython reads `fileno` as a C long and keeps its low 32 bits as the int
+// descriptor: 2**31 comes out negative, 2**32 as descriptor 0.
+function filenoArg(value: unknown): number {
+  const n = toInt(value);
+  if (n >= 2 ** 63 || n < -(2 ** 63)) {
+    throw new OverflowError("Python int too large to convert to C long");
+  }
+  return Number(BigInt.asIntN(32, BigInt(n)));
+}
+
 // sendto()'s third argument: the options object, or (flags form) an address.
 function isOptions(x: Address | AbortOptions): x is AbortOptions {
   return typeof x === "object" && !Array.isArray(x) && !ArrayBuffer.isView(x);
@@ -336,16 +348,16 @@ export class Socket<
       this.#timeout = defaultTimeout;
       return;
     }
-    let fam = family === undefined ? -1 : toInt(family);
-    let typ = type === undefined ? -1 : toInt(type);
-    let pro = proto === undefined ? -1 : toInt(proto);
+    let fam = family === undefined ? -1 : asCInt(family);
+    let typ = type === undefined ? -1 : asCInt(type);
+    let pro = proto === undefined ? -1 : asCInt(proto);
     let timeout = defaultTimeout;
     if (typ !== -1) {
       if (typ & SOCK_NONBLOCK) timeout = 0;
       typ &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
     }
     if (options.fileno !== undefined && options.fileno !== null) {
-      const fd = toInt(options.fileno);
+      const fd = filenoArg(options.fileno);
       if (fd < 0) throw new ValueError("negative file descriptor");
       if (options.backend === "deno") {
         throw new OSError(
@@ -513,7 +525,7 @@ export class Socket<
    * ```
    */
   listen(backlog?: number): void {
-    let n = backlog === undefined ? Math.min(SOMAXCONN, 128) : toInt(backlog);
+    let n = backlog === undefined ? Math.min(SOMAXCONN, 128) : toCInt(backlog);
     if (n < 0) n = 0;
     this.#live().listen(n);
   }
@@ -1432,13 +1444,15 @@ export class Socket<
     option: number,
     value: number | boolean | ArrayBufferView | ArrayBuffer,
   ): void {
-    const l = toInt(level), o = toInt(option);
+    const l = toCInt(level), o = toCInt(option);
     let v: number | Uint8Array;
     if (
       typeof value === "number" || typeof value === "boolean" ||
       typeof value === "bigint"
     ) {
       v = toInt(value);
+      // CPython parses an int value as a C int, then tries bytes.
+      if (v > 0x7fffffff || v < -0x80000000) requireBytes(value);
     } else {
       v = requireBytes(value);
     }
@@ -1464,7 +1478,7 @@ export class Socket<
    * ```
    */
   getsockopt(level: number, option: number, buflen = 0): number | Uint8Array {
-    const l = toInt(level), o = toInt(option), n = toInt(buflen);
+    const l = toCInt(level), o = toCInt(option), n = toCInt(buflen);
     if (n < 0 || n > 1024) throw new OSError("getsockopt buflen out of range");
     return this.#live().getsockopt(l, o, n);
   }
@@ -1489,7 +1503,7 @@ export class Socket<
    * ```
    */
   shutdown(how: number): void {
-    const h = toInt(how);
+    const h = asCInt(how);
     const sock = this.#live();
     if (h < SHUT_RD || h > SHUT_RDWR) throw new OSError(E.EINVAL);
     sock.shutdown(h);
@@ -1771,10 +1785,10 @@ export function fromfd(
   type: number,
   proto = 0,
 ): Socket {
-  const n = toInt(fd);
-  const fam = toInt(family),
-    typ = toInt(type) & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
-  const pro = toInt(proto);
+  const n = toFd(fd);
+  const fam = asCInt(family),
+    typ = asCInt(type) & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+  const pro = asCInt(proto);
   const backend = needLibc("fromfd()");
   const copy = backend.dupFd(n);
   try {
@@ -1806,7 +1820,7 @@ export function fromfd(
  * ```
  */
 export function close(fd: number): void {
-  needLibc("close()").closeFd(toInt(fd));
+  needLibc("close()").closeFd(toFd(fd));
 }
 
 /**
@@ -1842,8 +1856,8 @@ export async function socketpair<
 ): Promise<
   [Socket<AddressOf<F>, SenderOf<F, T>>, Socket<AddressOf<F>, SenderOf<F, T>>]
 > {
-  const fam = toInt(family), pro = toInt(proto);
-  let typ = toInt(type);
+  const fam = toCInt(family), pro = toCInt(proto);
+  let typ = toCInt(type);
   const nonblock = (typ & SOCK_NONBLOCK) !== 0;
   typ &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (fam !== AF_UNIX) throw new OSError(E.EOPNOTSUPP);

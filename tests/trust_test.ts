@@ -10,6 +10,7 @@ import {
   socketpair,
 } from "../mod.ts";
 import { BACKENDS, backendTest, libcTest } from "./_helpers.ts";
+import { hasPython, pythonJson } from "./_python.ts";
 
 const encode = (s: string) => new TextEncoder().encode(s);
 
@@ -70,4 +71,138 @@ for (const backend of BACKENDS) {
       assert.equal(tcp.getsockname()[0], "127.0.0.1");
     },
   );
+}
+
+// Each case: a call with an integer past C int, on a fresh TCP socket `s`.
+const INT_CASES: [string, string][] = [
+  ["socket(AF_INET, 2**32 + 2)", "socket(2, 2**32 + 2)"],
+  ["socket(2**31)", "socket(2**31)"],
+  ["socket(-2**31 - 1)", "socket(-2**31 - 1)"],
+  ["socket(2, 1, 2**31)", "socket(2, 1, 2**31)"],
+  ["socket(2, 1 | 2**31)", "socket(2, 1 | 2**31)"],
+  ["socket(fileno=2**31)", "socket(fileno=2**31)"],
+  ["socketpair(AF_UNIX, 2**32 + 1)", "socketpair(1, 2**32 + 1)"],
+  ["s.setsockopt(1, 2, 2**32 + 4096)", "s.setsockopt(1, 2, 2**32 + 4096)"],
+  ["s.setsockopt(1, 2, -2**31 - 1)", "s.setsockopt(1, 2, -2**31 - 1)"],
+  ["s.setsockopt(2**31, 2, 1)", "s.setsockopt(2**31, 2, 1)"],
+  ["s.setsockopt(1, 2**31, 1)", "s.setsockopt(1, 2**31, 1)"],
+  ["s.getsockopt(2**31, 2)", "s.getsockopt(2**31, 2)"],
+  ["s.getsockopt(1, 2, 2**31)", "s.getsockopt(1, 2, 2**31)"],
+  ["s.listen(2**31)", "s.listen(2**31)"],
+  ["s.listen(-2**31 - 1)", "s.listen(-2**31 - 1)"],
+  ["s.shutdown(2**31)", "s.shutdown(2**31)"],
+  ["s.recv(10, 2**31)", "s.recv(10, 2**31)"],
+  ["s.send(b'', 2**31)", "s.send(b'', 2**31)"],
+  ["fromfd(2**31, 2, 1)", "fromfd(2**31, 2, 1)"],
+  ["close(2**31)", "close(2**31)"],
+];
+
+const PY_INT_CASES = `
+import json, sys
+import socket as _socket
+from socket import *
+out = []
+for name, expr in json.load(sys.stdin):
+    s = _socket.socket()
+    try:
+        r = eval(expr)
+        out.append(["ok"])
+        if isinstance(r, _socket.socket): r.close()
+        if isinstance(r, tuple): [x.close() for x in r]
+    except Exception as e:
+        out.append([type(e).__name__, str(e) if not isinstance(e, OSError) or e.errno is None else None, getattr(e, "errno", None)])
+    s.close()
+print(json.dumps(out))
+`;
+
+for (const backend of BACKENDS) {
+  backendTest(
+    backend,
+    "arguments past C int raise what CPython raises (OverflowError, TypeError, OSError 9), never wrap",
+    async () => {
+      if (!hasPython) return;
+      const want = await pythonJson(PY_INT_CASES, INT_CASES) as unknown[][];
+      const mod = await import("../mod.ts");
+      const opts = { backend };
+      const mismatches: string[] = [];
+      for (const [i, [name, expr]] of INT_CASES.entries()) {
+        using s = mod.socket(AF_INET, undefined, undefined, opts);
+        let got: unknown[];
+        try {
+          const r = await run(mod, s, expr, opts);
+          got = ["ok"];
+          void r;
+        } catch (e) {
+          const err = e as Error & { errno?: number | null };
+          got = [
+            err.name,
+            err.errno === undefined || err.errno === null ? err.message : null,
+            err.errno ?? null,
+          ];
+        }
+        if (JSON.stringify(got) !== JSON.stringify(want[i])) {
+          mismatches.push(
+            `${name}: ${JSON.stringify(got)} != ${JSON.stringify(want[i])}`,
+          );
+        }
+      }
+      assert.deepEqual(mismatches, []);
+    },
+  );
+}
+
+// The TypeScript spelling of each case above.
+async function run(
+  mod: typeof import("../mod.ts"),
+  s: import("../mod.ts").Socket,
+  expr: string,
+  opts: { backend: "deno" | "libc" },
+): Promise<unknown> {
+  const P = 2 ** 31;
+  const closeAll = (x: unknown) => {
+    if (x instanceof mod.Socket) x.close();
+  };
+  switch (expr) {
+    case "socket(2, 2**32 + 2)":
+      return closeAll(mod.socket(2, 2 ** 32 + 2, 0, opts));
+    case "socket(2**31)":
+      return closeAll(mod.socket(P, undefined, undefined, opts));
+    case "socket(-2**31 - 1)":
+      return closeAll(mod.socket(-P - 1, undefined, undefined, opts));
+    case "socket(2, 1, 2**31)":
+      return closeAll(mod.socket(2, 1, P, opts));
+    case "socket(2, 1 | 2**31)":
+      return closeAll(mod.socket(2, 1 + P, 0, opts));
+    case "socket(fileno=2**31)":
+      return closeAll(mod.socket(undefined, undefined, undefined, P));
+    case "socketpair(1, 2**32 + 1)":
+      return (await mod.socketpair(1, 2 ** 32 + 1)).forEach(closeAll);
+    case "s.setsockopt(1, 2, 2**32 + 4096)":
+      return s.setsockopt(1, 2, 2 ** 32 + 4096);
+    case "s.setsockopt(1, 2, -2**31 - 1)":
+      return s.setsockopt(1, 2, -P - 1);
+    case "s.setsockopt(2**31, 2, 1)":
+      return s.setsockopt(P, 2, 1);
+    case "s.setsockopt(1, 2**31, 1)":
+      return s.setsockopt(1, P, 1);
+    case "s.getsockopt(2**31, 2)":
+      return s.getsockopt(P, 2);
+    case "s.getsockopt(1, 2, 2**31)":
+      return s.getsockopt(1, 2, P);
+    case "s.listen(2**31)":
+      return s.listen(P);
+    case "s.listen(-2**31 - 1)":
+      return s.listen(-P - 1);
+    case "s.shutdown(2**31)":
+      return s.shutdown(P);
+    case "s.recv(10, 2**31)":
+      return await s.recv(10, P);
+    case "s.send(b'', 2**31)":
+      return await s.send(new Uint8Array(0), P);
+    case "fromfd(2**31, 2, 1)":
+      return closeAll(mod.fromfd(P, 2, 1));
+    case "close(2**31)":
+      return mod.close(P);
+  }
+  throw new Error(`no TypeScript spelling for ${expr}`);
 }
