@@ -43,6 +43,7 @@ export class KernelEpoll {
   #epfd: number;
   #entry: PollEntry | null = null;
   #waiting: Promise<unknown> | null = null;
+  #pending = false;
   #buf = new Uint8Array(64 * EPOLL_EVENT.stride);
   readonly #ctl = new Uint8Array(EPOLL_EVENT.stride);
   readonly #fds = new Set<number>();
@@ -145,7 +146,11 @@ export class KernelEpoll {
     const entry = this.#entry ??= this.#P.entry(this.#epfd);
     const gone = new Promise<void>((resolve) => this.#onGone = resolve);
     const waiting = this.#P.wait(entry, L.EPOLLIN, null);
-    this.#waiting = waiting.catch(() => {});
+    this.#pending = true;
+    this.#waiting = waiting.then(
+      () => this.#pending = false,
+      () => this.#pending = false,
+    );
     try {
       await Promise.race([waiting, gone]);
     } catch (e) {
@@ -162,20 +167,28 @@ export class KernelEpoll {
    *   (its epoll_wait in flight has returned), so nothing is left running.
    */
   cancel(): Promise<unknown> {
-    const entry = this.#entry;
     const waiting = this.#waiting;
     this.#waiting = null;
     this.#onGone?.();
-    if (entry === null) return Promise.resolve();
+    // A wait that already ended leaves the entry in the poller for the next
+    // one (re-armed with one epoll_ctl, not removed and added again).
+    if (!this.#pending) return Promise.resolve();
+    this.#forget();
+    return waiting ?? Promise.resolve();
+  }
+
+  #forget(): void {
+    const entry = this.#entry;
+    if (entry === null) return;
     this.#entry = null;
     this.#P.cancel(entry, CANCELLED);
-    return waiting ?? Promise.resolve();
   }
 
   /** Close the epoll descriptor. Idempotent. */
   close(): void {
     if (this.#epfd < 0) return;
     this.cancel();
+    this.#forget();
     for (const fd of this.#fds) watching.get(fd)?.delete(this);
     this.#fds.clear();
     this.#C.close(this.#epfd);
