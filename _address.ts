@@ -9,7 +9,14 @@ import {
 } from "./constants.ts";
 import { gaierror, OSError, OverflowError } from "./errors.ts";
 import type { SockAddr } from "./_backend.ts";
-import { bytesView, pyTypeName, requireBytes, toInt } from "./_args.ts";
+import {
+  bytesView,
+  fsEncode,
+  isUtf8,
+  pyTypeName,
+  requireBytes,
+  toInt,
+} from "./_args.ts";
 import { inet_ntop, inet_pton, parsePton4, parsePton6 } from "./_inet.ts";
 import { getaddrinfo } from "./_resolve.ts";
 
@@ -28,7 +35,6 @@ interface IpParts {
   scope_id: number;
 }
 
-const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 function hostString(value: unknown): string {
@@ -94,13 +100,17 @@ function unixAddress(address: unknown): SockAddr {
   let bytes: Uint8Array;
   let result: SockAddr;
   if (typeof address === "string") {
-    bytes = encoder.encode(address);
-    result = address;
+    bytes = fsEncode(address);
+    // A name with surrogate-escaped bytes (os.fsdecode's) travels as bytes.
+    result = isUtf8(bytes) ? address : bytes;
   } else {
     const b = requireBytes(address);
     bytes = b;
-    // Abstract names stay bytes; paths become strings, as the backends expect.
-    result = b.length > 0 && b[0] === 0 ? b.slice() : decoder.decode(b);
+    // Abstract names and names that are not UTF-8 stay bytes, passed to the
+    // kernel exactly; other paths become strings, as the backends expect.
+    result = (b.length > 0 && b[0] === 0) || !isUtf8(b)
+      ? b.slice()
+      : decoder.decode(b);
   }
   // sun_path is 108 bytes: a path needs its terminating NUL, an abstract name does not.
   const limit = bytes.length > 0 && bytes[0] === 0 ? 108 : 107;

@@ -295,3 +295,143 @@ export function toTimeout(value: unknown): number | null {
   }
   return t;
 }
+
+/**
+ * Python's `os.fsencode`: UTF-8, with the lone surrogates U+DC80..U+DCFF
+ * that `fsDecode` makes of undecodable bytes turned back into those bytes
+ * (the "surrogateescape" error handler).
+ *
+ * @param path A path as a string.
+ * @returns Its bytes.
+ * @throws {ValueError} Another lone surrogate, as Python's
+ *   UnicodeEncodeError ("surrogates not allowed").
+ *
+ * @example
+ * ```ts
+ * import { fsEncode } from "./_args.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(fsEncode("s\udcff"), new Uint8Array([0x73, 0xff]));
+ * ```
+ */
+export function fsEncode(path: string): Uint8Array {
+  const out: number[] = [];
+  for (let i = 0; i < path.length; i++) {
+    let c = path.charCodeAt(i);
+    if (c < 0x80) {
+      out.push(c);
+      continue;
+    }
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < path.length) {
+      const d = path.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+        i++;
+        out.push(
+          0xf0 | (c >> 18),
+          0x80 | ((c >> 12) & 0x3f),
+          0x80 | ((c >> 6) & 0x3f),
+          0x80 | (c & 0x3f),
+        );
+        continue;
+      }
+    }
+    if (c >= 0xdc80 && c <= 0xdcff) {
+      out.push(c - 0xdc00);
+      continue;
+    }
+    if (c >= 0xd800 && c <= 0xdfff) {
+      throw new ValueError(
+        `'utf-8' codec can't encode character '\\u${
+          c.toString(16)
+        }' in position ${i}: surrogates not allowed`,
+      );
+    }
+    if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 0x3f));
+    else {
+      out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f));
+    }
+  }
+  return new Uint8Array(out);
+}
+
+/**
+ * Python's `os.fsdecode`: UTF-8, each byte that does not decode becoming
+ * the lone surrogate U+DC00 + byte ("surrogateescape"), so that no name is
+ * lost and {@linkcode fsEncode} gives the same bytes back.
+ *
+ * @param bytes A path's bytes.
+ * @returns The path as a string.
+ *
+ * @example
+ * ```ts
+ * import { fsDecode } from "./_args.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(fsDecode(new Uint8Array([0x73, 0xff])), "s\udcff");
+ * ```
+ */
+export function fsDecode(bytes: Uint8Array): string {
+  if (isUtf8(bytes)) return strictDecoder.decode(bytes);
+  let out = "";
+  for (let i = 0; i < bytes.length;) {
+    const n = utf8Length(bytes, i);
+    if (n === 0) {
+      out += String.fromCharCode(0xdc00 + bytes[i]);
+      i++;
+    } else {
+      out += strictDecoder.decode(bytes.subarray(i, i + n));
+      i += n;
+    }
+  }
+  return out;
+}
+
+/**
+ * Whether `bytes` are valid UTF-8 (no byte would need surrogateescape).
+ *
+ * @param bytes Any bytes.
+ * @returns `true` for valid UTF-8.
+ *
+ * @example
+ * ```ts
+ * import { isUtf8 } from "./_args.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(isUtf8(new Uint8Array([0xff])), false);
+ * ```
+ */
+export function isUtf8(bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length;) {
+    const n = utf8Length(bytes, i);
+    if (n === 0) return false;
+    i += n;
+  }
+  return true;
+}
+
+const strictDecoder = new TextDecoder("utf-8", { fatal: true });
+
+// The length of the valid UTF-8 sequence at `i`, or 0 (RFC 3629: no
+// overlong forms, no surrogates, nothing past U+10FFFF).
+function utf8Length(b: Uint8Array, i: number): number {
+  const c = b[i];
+  if (c < 0x80) return 1;
+  const cont = (k: number) => i + k < b.length && (b[i + k] & 0xc0) === 0x80;
+  if (c >= 0xc2 && c <= 0xdf) return cont(1) ? 2 : 0;
+  if (c >= 0xe0 && c <= 0xef) {
+    if (!cont(1) || !cont(2)) return 0;
+    const c1 = b[i + 1];
+    if (c === 0xe0 && c1 < 0xa0) return 0;
+    if (c === 0xed && c1 >= 0xa0) return 0;
+    return 3;
+  }
+  if (c >= 0xf0 && c <= 0xf4) {
+    if (!cont(1) || !cont(2) || !cont(3)) return 0;
+    const c1 = b[i + 1];
+    if (c === 0xf0 && c1 < 0x90) return 0;
+    if (c === 0xf4 && c1 >= 0x90) return 0;
+    return 4;
+  }
+  return 0;
+}

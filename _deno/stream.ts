@@ -19,6 +19,7 @@ import {
 } from "../constants.ts";
 import { OSError } from "../errors.ts";
 import type { BackendSocket, SockAddr } from "../_backend.ts";
+import { isUtf8 } from "../_args.ts";
 import {
   badFd,
   Deadline,
@@ -58,8 +59,18 @@ const READ_BUFFER = 1 << 16;
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
+// Deno's unix sockets take a string path: a name that is not UTF-8 cannot
+// be carried exactly, and a lossy one would reach another socket.
 function unixPath(addr: SockAddr): string {
-  return typeof addr === "string" ? addr : decoder.decode(addr as Uint8Array);
+  if (typeof addr === "string") return addr;
+  const bytes = addr as Uint8Array;
+  if (!isUtf8(bytes)) {
+    throw new OSError(
+      E.EOPNOTSUPP,
+      `an AF_UNIX name that is not UTF-8 cannot be passed to Deno's networking; ${LIBC_HINT}`,
+    );
+  }
+  return decoder.decode(bytes);
 }
 
 function fromDeno(family: number, addr: Deno.Addr): SockAddr {

@@ -3,6 +3,7 @@
 // aarch64). Pure JavaScript, no FFI: every read is bounded by both the buffer
 // and the length the kernel reported.
 import type { SockAddr } from "../_backend.ts";
+import { fsDecode, fsEncode } from "../_args.ts";
 import { gaierror, OSError } from "../errors.ts";
 import {
   formatIPv6,
@@ -30,9 +31,6 @@ export const SUN_PATH_MAX = 108;
 // sa_family and sin6_scope_id are in host order; ports, addresses and
 // flowinfo in network order.
 const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-const encoder = new TextEncoder();
-const strict = new TextDecoder("utf-8", { fatal: true });
 
 function tooLong(): OSError {
   return new OSError("AF_UNIX path too long");
@@ -195,7 +193,7 @@ export function encodeSockAddr(
   }
   if (family === AF_UNIX) {
     if (Array.isArray(addr)) throw new OSError("bad family");
-    const path = typeof addr === "string" ? encoder.encode(addr) : addr;
+    const path = typeof addr === "string" ? fsEncode(addr) : addr;
     const n = path.length;
     // As CPython does on Linux: an empty or NUL-led name is abstract and
     // passed with its exact length; a path gets its terminating NUL counted.
@@ -262,12 +260,9 @@ export function decodeSockAddr(
     if (buf[SUN_PATH_OFFSET] === 0) return buf.slice(SUN_PATH_OFFSET, len);
     let end = SUN_PATH_OFFSET;
     while (end < len && buf[end] !== 0) end++;
-    const path = buf.subarray(SUN_PATH_OFFSET, end);
-    try {
-      return strict.decode(path);
-    } catch {
-      return path.slice();
-    }
+    // As CPython: a name that is not UTF-8 comes back with its undecodable
+    // bytes as lone surrogates (os.fsdecode), and goes back out as they were.
+    return fsDecode(buf.subarray(SUN_PATH_OFFSET, end));
   }
   return buf.slice(0, len);
 }

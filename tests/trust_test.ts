@@ -5,6 +5,7 @@ import {
   AF_INET,
   AF_UNIX,
   MSG_TRUNC,
+  OSError,
   SOCK_DGRAM,
   socket,
   socketpair,
@@ -206,3 +207,75 @@ async function run(
   }
   throw new Error(`no TypeScript spelling for ${expr}`);
 }
+
+libcTest(
+  "libc: an AF_UNIX path that is not UTF-8 is bound byte for byte, and a CPython peer reaches it both ways",
+  async () => {
+    if (!hasPython) return;
+    const dir = await Deno.makeTempDir();
+    try {
+      const dirBytes = new TextEncoder().encode(dir);
+      const ours = new Uint8Array([
+        ...dirBytes,
+        ...new TextEncoder().encode("/s"),
+        0xff,
+      ]);
+      using server = socket(AF_UNIX, undefined, undefined, { backend: "libc" });
+      server.bind(ours);
+      server.listen();
+      // As CPython: the name comes back with the byte as a lone surrogate.
+      assert.equal(server.getsockname(), `${dir}/s\udcff`);
+      const py = await pythonJson(
+        `import json, os, socket, sys
+d = json.load(sys.stdin)
+c = socket.socket(socket.AF_UNIX)
+c.connect(os.fsencode(d["dir"]) + b"/s\\xff")
+c.sendall(b"from python")
+print(json.dumps({"listdir": [os.fsencode(n).hex() for n in os.listdir(d["dir"])]}))
+c.close()`,
+        { dir },
+      ) as { listdir: string[] };
+      // The file on disk is named with the exact byte, not U+FFFD.
+      assert.deepEqual(py.listdir, ["73ff"]);
+      const [conn] = await server.accept();
+      using _conn = conn;
+      assert.equal(
+        new TextDecoder().decode(await conn.recv(100)),
+        "from python",
+      );
+      // The surrogate-escaped string is accepted back, as in Python.
+      using client = socket(AF_UNIX, undefined, undefined, { backend: "libc" });
+      await client.connect(`${dir}/s\udcff`);
+      const [conn2] = await server.accept();
+      conn2.close();
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+Deno.test("deno: an AF_UNIX path that is not UTF-8 raises OSError naming the libc backend, never a mangled name", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = new Uint8Array([
+      ...new TextEncoder().encode(dir + "/s"),
+      0xff,
+    ]);
+    using s = socket(AF_UNIX, undefined, undefined, { backend: "deno" });
+    assert.throws(
+      () => s.bind(path),
+      (e) => e instanceof OSError && e.errno === 95 && /libc/.test(e.message),
+    );
+    assert.throws(
+      () => s.bind(`${dir}/s\udcff`),
+      (e) => e instanceof OSError && /libc/.test(e.message),
+    );
+    await assert.rejects(
+      s.connect(path),
+      (e) => e instanceof OSError && /libc/.test(e.message),
+    );
+    assert.deepEqual([...Deno.readDirSync(dir)], []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
