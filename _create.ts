@@ -13,7 +13,7 @@ import {
 } from "./constants.ts";
 import { OSError, ValueError } from "./errors.ts";
 import type { Address } from "./_address.ts";
-import { chooseBackend } from "./_backend.ts";
+import { chooseBackend, needLibc } from "./_backend.ts";
 import { getaddrinfo } from "./_resolve.ts";
 import { type Socket, socket } from "./socket.ts";
 
@@ -146,9 +146,13 @@ export function create_server(
   }
   // Deno's listeners cannot set SO_REUSEPORT or IPV6_V6ONLY: when those are
   // asked for and FFI is there, the kernel's socket does it exactly.
-  const backend = chooseBackend(family, SOCK_STREAM, 0, {
-    kernelOptions: reuse_port || family === AF_INET6,
-  });
+  // SO_REUSEPORT has no stand-in: without FFI it is the PermissionError
+  // naming --allow-ffi (or, with no FFI at all, the OSError naming libc).
+  const backend = reuse_port
+    ? needLibc("create_server(..., { reuse_port: true })")
+    : chooseBackend(family, SOCK_STREAM, 0, {
+      kernelOptions: family === AF_INET6,
+    });
   const sock: TcpSocket = socket(family as InetFamily, SOCK_STREAM, 0, {
     backend: backend.name,
   });

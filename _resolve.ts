@@ -181,6 +181,7 @@ function services(): ServEntry[] | null | "permission" {
 }
 
 function findService(name: string, proto: string | null): ServEntry | null {
+  readServicesOrThrow("getaddrinfo");
   const list = services();
   if (!Array.isArray(list)) return null;
   for (const e of list) {

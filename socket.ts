@@ -39,6 +39,7 @@ import {
   BlockingIOError,
   OSError,
   OverflowError,
+  PermissionError,
   TimeoutError,
   ValueError,
 } from "./errors.ts";
@@ -627,6 +628,8 @@ export class Socket<
    * @throws {TypeError} A bad address still throws, as in Python.
    * @throws {OverflowError} A port outside 0-65535.
    * @throws {gaierror} An unknown host.
+   * @throws {PermissionError} Deno's `--allow-net` does not cover the
+   *   address (the message names the flag).
    *
    * @example A port checker
    * ```ts
@@ -658,6 +661,11 @@ export class Socket<
     } catch (e) {
       if (signal?.aborted) throw abortReason(e, signal);
       if (e instanceof TimeoutError && e.errno === null) return E.EAGAIN;
+      // A Deno permission flag that is missing is not the connection's
+      // outcome: it is raised, as connect() does, naming the flag.
+      if (e instanceof PermissionError && /--allow-\w+/.test(e.message)) {
+        throw e;
+      }
       if (e instanceof OSError && e.errno !== null) return e.errno;
       throw e;
     }

@@ -602,3 +602,49 @@ Deno.test({
     }
   },
 });
+
+Deno.test("a missing flag is a PermissionError naming it: getaddrinfo of a service name, connect_ex, create_server(reuse_port)", async () => {
+  const out = await probe(
+    ["--allow-net"],
+    `await probe("getaddrinfo service", () => mod.getaddrinfo("127.0.0.1", "http"));
+await probe("create_server reuse_port", () => mod.create_server(["127.0.0.1", 0], { reuse_port: true }));`,
+  );
+  assert.deepEqual(out["getaddrinfo service"], [
+    "PermissionError",
+    "getaddrinfo needs --allow-read (to read /etc/services)",
+  ]);
+  assert.equal(out["create_server reuse_port"][0], "PermissionError");
+  assert.match(out["create_server reuse_port"][1], /--allow-ffi/);
+  const none = await probe(
+    [],
+    `await probe("connect_ex", () => mod.socket().connect_ex(["127.0.0.1", 9]));`,
+  );
+  assert.equal(none["connect_ex"][0], "PermissionError");
+  assert.match(none["connect_ex"][1], /--allow-net/);
+});
+
+Deno.test("unix sockets: a path needs --allow-read, --allow-write and --allow-net; abstract names, autobind and socketpair() only --allow-net", async () => {
+  const body =
+    `await probe("path", () => { const s = mod.socket(mod.AF_UNIX); try { s.bind(dir + "/p"); } finally { s.close(); } });
+await probe("abstract", () => { const s = mod.socket(mod.AF_UNIX); try { s.bind(new Uint8Array([0, 0x70, 0x79, 0x73, 0x61 + (Math.random() * 26 | 0)])); } finally { s.close(); } });
+await probe("autobind", () => { const s = mod.socket(mod.AF_UNIX); try { s.bind(""); } finally { s.close(); } });
+await probe("socketpair", async () => { const [a, b] = await mod.socketpair(); a.close(); b.close(); });`;
+  const fileOnly = await probe(["--allow-read", "--allow-write"], body);
+  for (const name of ["path", "abstract", "autobind", "socketpair"]) {
+    assert.equal(fileOnly[name][0], "PermissionError", name);
+    assert.match(fileOnly[name][1], /--allow-net/, name);
+  }
+  const netOnly = await probe(["--allow-net"], body);
+  assert.equal(netOnly.path[0], "PermissionError");
+  assert.match(netOnly.path[1], /--allow-(read|write)/);
+  for (const name of ["abstract", "autobind", "socketpair"]) {
+    assert.equal(netOnly[name][0], "no error", `${name}: ${netOnly[name]}`);
+  }
+  const all = await probe(
+    ["--allow-read", "--allow-write", "--allow-net"],
+    body,
+  );
+  for (const name of ["path", "abstract", "autobind", "socketpair"]) {
+    assert.equal(all[name][0], "no error", `${name}: ${all[name]}`);
+  }
+});

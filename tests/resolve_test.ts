@@ -399,7 +399,7 @@ Deno.test("lookups without permissions raise PermissionError naming the flag", a
   assert.deepEqual(JSON.parse(new TextDecoder().decode(stdout)), [
     JSON.stringify([[2, 1, 6, "", ["127.0.0.1", 80]]]),
     "PermissionError: getaddrinfo needs --allow-net (to look up 'localhost')",
-    "gaierror: [Errno -8] Servname not supported for ai_socktype",
+    "PermissionError: getaddrinfo needs --allow-read (to read /etc/services)",
     "PermissionError: gethostname needs --allow-sys",
     "PermissionError: getservbyname needs --allow-read (to read /etc/services)",
     JSON.stringify(["127.0.0.1", "80"]),
