@@ -61,17 +61,21 @@ const CLASS_ERRNO: ReadonlyArray<[string, number]> = [
  * the flag to run with.
  */
 export function translate(e: unknown): Error {
-  if (
-    e instanceof OSError || e instanceof TypeError || e instanceof RangeError
-  ) return e;
+  if (e instanceof OSError) return e;
   if (e instanceof Deno.errors.NotCapable) {
     return new PermissionError(E.EACCES, (e as Error).message, { cause: e });
   }
+  // Deno reports some kernel errors as a TypeError with the errno's code
+  // (EINVAL connecting to fe80::1 with no scope): the code decides.
   const err = e as { code?: unknown; name?: string; message?: string };
   if (typeof err?.code === "string") {
     const n = (E as Record<string, number>)[err.code];
     if (n !== undefined) return new OSError(n, undefined, { cause: e });
   }
+  const os = /\(os error (\d+)\)/.exec(err?.message ?? "");
+  if (os !== null) return new OSError(Number(os[1]), undefined, { cause: e });
+  // Argument errors of our own making stay what they are.
+  if (e instanceof TypeError || e instanceof RangeError) return e;
   for (const [name, n] of CLASS_ERRNO) {
     const Class = (Deno.errors as Record<string, unknown>)[name];
     if (typeof Class === "function" && e instanceof (Class as typeof Error)) {

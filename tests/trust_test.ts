@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import {
   AF_INET,
+  AF_INET6,
   AF_UNIX,
   MSG_TRUNC,
   OSError,
@@ -279,3 +280,19 @@ Deno.test("deno: an AF_UNIX path that is not UTF-8 raises OSError naming the lib
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+for (const backend of BACKENDS) {
+  backendTest(
+    backend,
+    "a kernel EINVAL on connect (fe80::1 with no scope) is OSError 22, which `except OSError` catches",
+    async () => {
+      // Fails in the kernel before any packet: a link-local address needs a scope.
+      using s = socket(AF_INET6, undefined, undefined, { backend });
+      await assert.rejects(
+        s.connect(["fe80::1", 80]),
+        (e) => e instanceof OSError && e.errno === 22,
+      );
+      assert.equal(await s.connect_ex(["fe80::1", 80]), 22);
+    },
+  );
+}
