@@ -81,6 +81,7 @@ export const SERVERS: Server[] = [
     about: "CPython, selectors.DefaultSelector",
     cmd: () => ["python3", "bench/servers/server.py"],
     needs: "python3",
+    memory: true,
   },
   {
     name: "project-deno",
@@ -100,6 +101,7 @@ export const SERVERS: Server[] = [
       "this module's selectors, server.py ported line by line, Deno backend",
     cmd: selectors("deno"),
     requires: "selectors.ts",
+    memory: true,
   },
   {
     name: "project-selectors-libc",
@@ -107,6 +109,7 @@ export const SERVERS: Server[] = [
       "this module's selectors, server.py ported line by line, libc backend",
     cmd: selectors("libc"),
     requires: "selectors.ts",
+    memory: true,
   },
 ];
 

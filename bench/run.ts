@@ -18,8 +18,9 @@ import { compareClients } from "./compare_clients.ts";
 import { compareServers } from "./compare_servers.ts";
 import { DENO, Processes, ROOT, sleep } from "./_harness.ts";
 import { measureMemory } from "./memory.ts";
+import { compareIdle } from "./compare_idle.ts";
 
-const PARTS = ["client", "server", "memory", "micro"] as const;
+const PARTS = ["client", "server", "memory", "idle", "micro"] as const;
 
 const USAGE = `usage: deno task bench [flags]
 
@@ -376,6 +377,14 @@ async function main(): Promise<void> {
             settle: plan.settle,
             only: plan.servers,
           }, skip),
+      );
+    }
+    if (plan.parts.has("idle")) {
+      await part(
+        "non-blocking calls on an idle socket",
+        plan.budget,
+        0,
+        () => compareIdle(procs, plan.trips, skip),
       );
     }
     if (plan.parts.has("micro")) {
