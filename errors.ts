@@ -379,3 +379,20 @@ KeyError.prototype.name = "KeyError";
  */
 export class RuntimeError extends Error {}
 RuntimeError.prototype.name = "RuntimeError";
+
+/**
+ * Python's `BufferError`: a buffer used against its contract. CPython
+ * cannot resize a buffer a call is reading into; in JavaScript one can be
+ * detached (`transfer()`) or resized while `recv_into` waits, and the call
+ * then fails with this error instead of reporting a read that no one sees.
+ *
+ * @example
+ * ```ts
+ * import { BufferError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(String(new BufferError("detached")), "BufferError: detached");
+ * ```
+ */
+export class BufferError extends Error {}
+BufferError.prototype.name = "BufferError";

@@ -37,6 +37,7 @@ import {
 import { errno as E } from "./constants.ts";
 import {
   BlockingIOError,
+  BufferError,
   OSError,
   OverflowError,
   PermissionError,
@@ -246,6 +247,23 @@ function filenoArg(value: unknown): number {
     throw new OverflowError("Python int too large to convert to C long");
   }
   return Number(BigInt.asIntN(32, BigInt(n)));
+}
+
+// CPython cannot resize a buffer that recv_into reads into; in JavaScript it
+// can be detached or shrunk while the call waits. Then the call fails rather
+// than look like EOF: bytes not yet read stay for the next call.
+function intact(
+  target: Uint8Array,
+  length: number,
+  n: number,
+  method: string,
+): number {
+  if (target.length >= length || (n > 0 && n <= target.length)) return n;
+  throw new BufferError(
+    n === 0
+      ? `${method}() buffer was detached or resized while the call waited; nothing was read`
+      : `${method}() buffer was detached while the call waited; ${n} bytes went to the memory it was transferred to`,
+  );
 }
 
 // sendto()'s third argument: the options object, or (flags form) an address.
@@ -816,11 +834,14 @@ export class Socket<
     const signal = options?.signal;
     signal?.throwIfAborted();
     if (target.length === 0) return 0;
+    const length = target.length;
+    let n: number;
     try {
-      return await this.#live().recv(target, f, this.#wait(f), signal);
+      n = await this.#live().recv(target, f, this.#wait(f), signal);
     } catch (e) {
       throw abortReason(e, signal);
     }
+    return intact(target, length, n, "recv_into");
   }
 
   /**
@@ -860,13 +881,14 @@ export class Socket<
     const signal = options?.signal;
     signal?.throwIfAborted();
     try {
+      const length = target.length;
       const [n, addr] = await this.#live().recvfrom(
         target,
         f,
         this.#wait(f),
         signal,
       );
-      return [n, this.#sender(addr)];
+      return [intact(target, length, n, "recvfrom_into"), this.#sender(addr)];
     } catch (e) {
       throw abortReason(e, signal);
     }

@@ -369,9 +369,10 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       conn !== null && flags === 0 && wait === null && signal === undefined &&
       this.#stash.length === 0 &&
       this.#pendingRead === null && !this.#eof && !this.#shutRd &&
-      this.#readError === null
+      this.#readError === null && !(buf.buffer as ArrayBuffer).resizable
     ) {
-      // Hot path: a blocking read straight into the caller's buffer.
+      // Hot path: a blocking read straight into the caller's buffer (not a
+      // resizable one, which could shrink under Deno's write).
       return this.#readDirect(conn, buf);
     }
     return this.#recv(buf, flags, wait, signal);
@@ -442,7 +443,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     if (this.#stash.length === 0 && !this.#eof && this.#readError === null) {
       if (
         this.#pendingRead === null && wait === null && !peek &&
-        signal === undefined
+        signal === undefined && !(buf.buffer as ArrayBuffer).resizable
       ) {
         return await this.#readDirect(conn, buf);
       }

@@ -5,13 +5,14 @@ import {
   AF_INET,
   AF_INET6,
   AF_UNIX,
+  BufferError,
   MSG_TRUNC,
   OSError,
   SOCK_DGRAM,
   socket,
   socketpair,
 } from "../mod.ts";
-import { BACKENDS, backendTest, libcTest } from "./_helpers.ts";
+import { BACKENDS, backendTest, connectedPair, libcTest } from "./_helpers.ts";
 import { hasPython, pythonJson } from "./_python.ts";
 
 const encode = (s: string) => new TextEncoder().encode(s);
@@ -296,3 +297,36 @@ for (const backend of BACKENDS) {
     },
   );
 }
+
+for (const backend of BACKENDS) {
+  backendTest(
+    backend,
+    "recv_into() into a buffer resized to nothing while it waits fails with BufferError; the bytes come with the next recv()",
+    async () => {
+      await using p = await connectedPair(backend);
+      const memory = new ArrayBuffer(16, { maxByteLength: 64 });
+      const pending = p.client.recv_into(new Uint8Array(memory));
+      await new Promise((r) => setTimeout(r, 20));
+      memory.resize(0);
+      await p.server.sendall(encode("hello"));
+      await assert.rejects(pending, BufferError);
+      p.client.settimeout(2);
+      assert.deepEqual(await p.client.recv(10), encode("hello"));
+    },
+  );
+}
+
+libcTest(
+  "libc: recv_into() into a buffer detached while it waits fails with BufferError, not a 0 that reads as EOF; the bytes stay",
+  async () => {
+    await using p = await connectedPair("libc");
+    const buf = new Uint8Array(16);
+    const pending = p.client.recv_into(buf);
+    await new Promise((r) => setTimeout(r, 20));
+    buf.buffer.transfer();
+    await p.server.sendall(encode("hello"));
+    await assert.rejects(pending, BufferError);
+    p.client.settimeout(2);
+    assert.deepEqual(await p.client.recv(10), encode("hello"));
+  },
+);
