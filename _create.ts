@@ -36,8 +36,13 @@ export type TcpSocket = Socket<
  * @param source_address `[host, port]` to bind first. Deno's networking
  *   cannot bind before connecting, so this uses the libc backend
  *   (`--allow-ffi`).
+ * @param options `all_errors`: when every address fails, throw an
+ *   `AggregateError` of every attempt's error (Python 3.11's
+ *   `ExceptionGroup`, with its message) instead of the last one.
  * @returns The connected socket.
  * @throws {OSError} The last address's error (`ConnectionRefusedError`...).
+ * @throws {AggregateError} With `all_errors`: `create_connection failed
+ *   (N sub-exceptions)`, its `errors` the OSErrors in the order tried.
  * @throws {gaierror} The name could not be resolved.
  *
  * @example
@@ -52,11 +57,30 @@ export type TcpSocket = Socket<
  * using _conn = conn;
  * assert.equal(client.gettimeout(), 5);
  * ```
+ *
+ * @example Every address's error, with all_errors
+ * ```ts
+ * import { ConnectionRefusedError, create_connection, socket } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const probe = socket();
+ * probe.bind(["127.0.0.1", 0]);
+ * const [, port] = probe.getsockname();
+ * probe.close(); // nothing listens there now
+ * await assert.rejects(
+ *   create_connection(["127.0.0.1", port], 5, null, { all_errors: true }),
+ *   (e) =>
+ *     e instanceof AggregateError &&
+ *     e.message === "create_connection failed (1 sub-exception)" &&
+ *     e.errors[0] instanceof ConnectionRefusedError,
+ * );
+ * ```
  */
 export async function create_connection(
   address: readonly [host: string, port: number | string],
   timeout?: number | null,
   source_address?: Address | null,
+  options: CreateConnectionOptions = {},
 ): Promise<TcpSocket> {
   if (!Array.isArray(address) || address.length !== 2) {
     throw new TypeError(
@@ -64,7 +88,7 @@ export async function create_connection(
     );
   }
   const [host, port] = address;
-  let last: unknown = null;
+  const errors: unknown[] = [];
   for (
     const [family, type, proto, , sa] of await getaddrinfo(
       host,
@@ -86,12 +110,31 @@ export async function create_connection(
       await sock.connect(sa);
       return sock;
     } catch (e) {
-      last = e;
       sock?.close();
       if (!(e instanceof OSError)) throw e;
+      if (!options.all_errors) errors.length = 0;
+      errors.push(e);
     }
   }
-  throw last ?? new OSError("getaddrinfo returns an empty list");
+  if (errors.length === 0) {
+    throw new OSError("getaddrinfo returns an empty list");
+  }
+  if (!options.all_errors) throw errors[0];
+  // str() of Python's ExceptionGroup("create_connection failed", errors).
+  const n = errors.length;
+  throw new AggregateError(
+    errors,
+    `create_connection failed (${n} sub-exception${n === 1 ? "" : "s"})`,
+  );
+}
+
+/** Options of {@linkcode create_connection}, as Python's keyword arguments. */
+export interface CreateConnectionOptions {
+  /**
+   * When every address fails, throw an `AggregateError` of all their errors
+   * (Python's `ExceptionGroup`) rather than the last one.
+   */
+  all_errors?: boolean;
 }
 
 /** Options of {@linkcode create_server}, as Python's keyword arguments. */

@@ -49,6 +49,7 @@ export type { Address, AddressOf, SenderOf, SockAddr } from "./socket.ts";
 export {
   create_connection,
   create_server,
+  type CreateConnectionOptions,
   type CreateServerOptions,
   has_dualstack_ipv6,
   type TcpSocket,
@@ -76,3 +77,26 @@ export {
 } from "./_resolve.ts";
 export type { BytesLike } from "./_args.ts";
 export type { AddrInfo, SockAddrTuple } from "./_resolve.ts";
+export {
+  type AncData,
+  type AncDataIn,
+  CMSG_LEN,
+  CMSG_SPACE,
+  recv_fds,
+  send_fds,
+} from "./_ancillary.ts";
+export {
+  dup,
+  getprotobyname,
+  if_indextoname,
+  if_nameindex,
+  if_nametoindex,
+  sethostname,
+} from "./_system.ts";
+export {
+  AddressFamily,
+  AddressInfo,
+  type IntEnum,
+  MsgFlag,
+  SocketKind,
+} from "./_enums.ts";

@@ -4,9 +4,19 @@ import {
   AF_INET6,
   AF_UNIX,
   errno as E,
+  IP_ADD_MEMBERSHIP,
+  IP_DROP_MEMBERSHIP,
+  IP_MULTICAST_IF,
+  IP_MULTICAST_LOOP,
+  IP_MULTICAST_TTL,
   IP_TTL,
   IPPROTO_IP,
+  IPPROTO_IPV6,
   IPPROTO_TCP,
+  IPV6_JOIN_GROUP,
+  IPV6_LEAVE_GROUP,
+  IPV6_MULTICAST_IF,
+  IPV6_MULTICAST_LOOP,
   MSG_CMSG_CLOEXEC,
   MSG_DONTWAIT,
   MSG_NOSIGNAL,
@@ -18,7 +28,9 @@ import {
   SO_ERROR,
   SO_KEEPALIVE,
   SO_PROTOCOL,
+  SO_RCVBUF,
   SO_REUSEADDR,
+  SO_SNDBUF,
   SO_TYPE,
   SOCK_DGRAM,
   SOCK_STREAM,
@@ -28,6 +40,7 @@ import {
 import { OSError, PermissionError } from "../errors.ts";
 import type { SockAddr } from "../_backend.ts";
 import { badFd } from "../_wait.ts";
+import { inet_ntop } from "../_inet.ts";
 
 export const LIBC_HINT =
   'use socket(..., { backend: "libc" }) (needs --allow-ffi)';
@@ -160,31 +173,210 @@ export function unboundName(family: number): SockAddr {
   return family === AF_INET6 ? ["::", 0, 0, 0] : ["0.0.0.0", 0];
 }
 
-/** Python's socket options that Deno can honour, with their recorded values. */
+/**
+ * A multicast membership as IP_ADD_MEMBERSHIP / IPV6_JOIN_GROUP ask for it:
+ * the group, and the interface as an IPv4 address (`""` for any) or an
+ * IPv6 interface index (0 for any).
+ */
+export interface Membership {
+  readonly v6: boolean;
+  readonly group: string;
+  readonly address: string;
+  readonly index: number;
+}
+
+/** What one setsockopt() asks for, checked as Linux checks it. */
+export type Setting =
+  | {
+    readonly kind: "value";
+    readonly level: number;
+    readonly option: number;
+    /** What getsockopt() will read back. */
+    readonly value: number;
+  }
+  | {
+    readonly kind: "join" | "leave";
+    readonly level: number;
+    readonly option: number;
+    readonly membership: Membership;
+  };
+
+// Linux's defaults and bounds for SO_RCVBUF / SO_SNDBUF (net.core.*mem_*),
+// read from /proc where Deno may, else the kernel's compiled-in values.
+const BUFFER_LIMITS = {
+  rcv: { file: "rmem", min: 2304 },
+  snd: { file: "wmem", min: 4608 },
+} as const;
+
+function sysctl(name: string, fallback: number): number {
+  try {
+    const n = Number(Deno.readTextFileSync(`/proc/sys/net/core/${name}`));
+    return Number.isInteger(n) && n > 0 ? n : fallback;
+  } catch {
+    return fallback;
+  }
+}
+
+/**
+ * Python's socket options that Deno can honour, with their recorded
+ * values: values checked as Linux checks them (EINVAL for what it
+ * refuses), read back as Linux reports them, and everything else an OSError
+ * (ENOPROTOOPT) that names the libc backend.
+ *
+ * Limits, against the kernel's socket: SO_RCVBUF / SO_SNDBUF read back as
+ * Linux computes them (doubled, within net.core.*mem_max) but Deno has no
+ * way to pass them on, so the kernel's defaults stay; a Deno backend
+ * socket has no kernel socket before bind(), so what only the kernel can
+ * judge (an IP_MULTICAST_IF address, a membership's interface) set before
+ * bind() is judged when the socket binds.
+ */
 export class Options {
+  /** The values read back, by `level:option`. */
   readonly values = new Map<string, number>();
+  /** Multicast groups joined, by {@linkcode Options.key}. */
+  readonly memberships = new Map<string, Membership>();
   constructor(readonly family: number, readonly type: number) {}
 
-  set(level: number, option: number, value: number | Uint8Array): number {
-    const known = (level === SOL_SOCKET &&
-      (option === SO_REUSEADDR || option === SO_KEEPALIVE ||
-        option === SO_BROADCAST)) ||
-      (level === IPPROTO_TCP && option === TCP_NODELAY &&
-        this.type === SOCK_STREAM) ||
-      (level === IPPROTO_IP && option === IP_TTL && this.type === SOCK_DGRAM);
-    if (!known) {
-      throw new OSError(
-        E.ENOPROTOOPT,
-        `Protocol not available: option (${level}, ${option}) cannot be set through Deno's networking; ${LIBC_HINT}`,
-      );
+  /** A membership's identity, as the kernel tells two apart. */
+  static key(m: Membership): string {
+    return `${m.group}|${m.v6 ? m.index : m.address}`;
+  }
+
+  /**
+   * Check a setsockopt() as Linux would, without recording it.
+   *
+   * @throws {OSError} EINVAL for a value Linux refuses, EADDRINUSE /
+   *   EADDRNOTAVAIL for a membership already there / not there,
+   *   ENOPROTOOPT naming libc for what Deno cannot do.
+   */
+  parse(level: number, option: number, value: number | Uint8Array): Setting {
+    const dgram = this.type === SOCK_DGRAM;
+    const v4 = this.family !== AF_INET6;
+    const plain = (v: number): Setting => ({
+      kind: "value",
+      level,
+      option,
+      value: v,
+    });
+    if (level === SOL_SOCKET) {
+      if (
+        option === SO_REUSEADDR || option === SO_KEEPALIVE ||
+        option === SO_BROADCAST
+      ) return plain(Options.#int(value, false) !== 0 ? 1 : 0);
+      if (dgram && (option === SO_RCVBUF || option === SO_SNDBUF)) {
+        const limits = BUFFER_LIMITS[option === SO_RCVBUF ? "rcv" : "snd"];
+        // As net/core/sock.c: the request as u32, capped at *mem_max,
+        // doubled for bookkeeping, never under the minimum.
+        const asked = Options.#int(value, false) >>> 0;
+        const capped = Math.min(asked, sysctl(`${limits.file}_max`, 212992));
+        return plain(Math.max(capped * 2, limits.min));
+      }
     }
-    const v = typeof value === "number"
-      ? value
-      : value.length >= 4
-      ? new DataView(value.buffer, value.byteOffset).getInt32(0, true)
-      : 0;
-    this.values.set(`${level}:${option}`, v);
-    return v;
+    if (level === IPPROTO_TCP && option === TCP_NODELAY && !dgram) {
+      return plain(Options.#int(value, false) !== 0 ? 1 : 0);
+    }
+    if (dgram && level === IPPROTO_IP && option === IP_TTL) {
+      const v = Options.#int(value, true);
+      if (v === -1) return plain(64);
+      if (v < 1 || v > 255) throw new OSError(E.EINVAL);
+      return plain(v);
+    }
+    if (dgram && v4 && level === IPPROTO_IP) {
+      if (option === IP_MULTICAST_TTL) {
+        const v = Options.#int(value, true);
+        if (v === -1) return plain(1);
+        if (v < 0 || v > 255) throw new OSError(E.EINVAL);
+        return plain(v);
+      }
+      if (option === IP_MULTICAST_LOOP) {
+        return plain(Options.#int(value, true) !== 0 ? 1 : 0);
+      }
+      if (option === IP_MULTICAST_IF) {
+        const b = Options.#bytes(value);
+        if (b.length < 4) throw new OSError(E.EINVAL);
+        // struct ip_mreqn (12 bytes) names the interface by imr_address or
+        // imr_ifindex; struct in_addr (4) by address.
+        const at = b.length >= 12 ? 4 : 0;
+        if (b.length >= 12 && Options.#u32(b, 8) !== 0) {
+          throw Options.#needsLibc(level, option, "an interface index");
+        }
+        return plain(
+          new DataView(b.buffer, b.byteOffset + at, 4).getInt32(0, true),
+        );
+      }
+      if (option === IP_ADD_MEMBERSHIP || option === IP_DROP_MEMBERSHIP) {
+        // struct ip_mreq (8 bytes) or ip_mreqn (12): group, interface
+        // address, and in ip_mreqn an interface index.
+        const b = Options.#bytes(value);
+        if (b.length < 8) throw new OSError(E.EINVAL);
+        if (b[0] < 224 || b[0] > 239) throw new OSError(E.EINVAL);
+        if (b.length >= 12 && Options.#u32(b, 8) !== 0) {
+          throw Options.#needsLibc(level, option, "an interface index");
+        }
+        const iface = b.subarray(4, 8).join(".");
+        return this.#membership(level, option, {
+          v6: false,
+          group: b.subarray(0, 4).join("."),
+          address: iface === "0.0.0.0" ? "" : iface,
+          index: 0,
+        });
+      }
+    }
+    if (dgram && !v4 && level === IPPROTO_IPV6) {
+      if (option === IPV6_MULTICAST_LOOP) {
+        const v = Options.#int(value, false);
+        if (v !== 0 && v !== 1) throw new OSError(E.EINVAL);
+        return plain(v);
+      }
+      if (option === IPV6_MULTICAST_IF) {
+        return plain(Options.#int(value, false));
+      }
+      if (option === IPV6_JOIN_GROUP || option === IPV6_LEAVE_GROUP) {
+        // struct ipv6_mreq: the group's 16 bytes, then the interface index.
+        const b = Options.#bytes(value);
+        if (b.length < 20) throw new OSError(E.EINVAL);
+        if (b[0] !== 0xff) throw new OSError(E.EINVAL);
+        return this.#membership(level, option, {
+          v6: true,
+          group: inet_ntop(AF_INET6, b.subarray(0, 16)),
+          address: "",
+          index: Options.#u32(b, 16),
+        });
+      }
+    }
+    throw new OSError(
+      E.ENOPROTOOPT,
+      `Protocol not available: option (${level}, ${option}) cannot be set through Deno's networking; ${LIBC_HINT}`,
+    );
+  }
+
+  #membership(level: number, option: number, m: Membership): Setting {
+    const join = option === IP_ADD_MEMBERSHIP || option === IPV6_JOIN_GROUP;
+    const known = this.memberships.has(Options.key(m));
+    if (join && known) throw new OSError(E.EADDRINUSE);
+    if (!join && !known) throw new OSError(E.EADDRNOTAVAIL);
+    return { kind: join ? "join" : "leave", level, option, membership: m };
+  }
+
+  /** Remember a setting that took effect (or will, at bind). */
+  record(s: Setting): void {
+    if (s.kind === "value") {
+      this.values.set(`${s.level}:${s.option}`, s.value);
+    } else if (s.kind === "join") {
+      this.memberships.set(Options.key(s.membership), s.membership);
+    } else this.memberships.delete(Options.key(s.membership));
+  }
+
+  /** parse() and record() at once; the value getsockopt() will read. */
+  set(level: number, option: number, value: number | Uint8Array): number {
+    const s = this.parse(level, option, value);
+    this.record(s);
+    return s.kind === "value" ? s.value : 0;
+  }
+
+  /** Whether a value was set for the option. */
+  has(level: number, option: number): boolean {
+    return this.values.has(`${level}:${option}`);
   }
 
   get(level: number, option: number, listening: boolean): number {
@@ -198,17 +390,34 @@ export class Options {
       }
     }
     const v = this.values.get(`${level}:${option}`);
-    if (v !== undefined) return v === 0 ? 0 : option === IP_TTL ? v : 1;
-    if (level === IPPROTO_IP && option === IP_TTL && this.type === SOCK_DGRAM) {
-      return 64;
-    }
+    if (v !== undefined) return v;
+    const dgram = this.type === SOCK_DGRAM;
+    const v4 = this.family !== AF_INET6;
     if (
       (level === SOL_SOCKET &&
         (option === SO_REUSEADDR || option === SO_KEEPALIVE ||
           option === SO_BROADCAST)) ||
-      (level === IPPROTO_TCP && option === TCP_NODELAY &&
-        this.type === SOCK_STREAM)
+      (level === IPPROTO_TCP && option === TCP_NODELAY && !dgram)
     ) return 0;
+    if (dgram) {
+      if (level === SOL_SOCKET && option === SO_RCVBUF) {
+        return sysctl("rmem_default", 212992);
+      }
+      if (level === SOL_SOCKET && option === SO_SNDBUF) {
+        return sysctl("wmem_default", 212992);
+      }
+      if (level === IPPROTO_IP && option === IP_TTL) return 64;
+      if (v4 && level === IPPROTO_IP) {
+        if (option === IP_MULTICAST_TTL || option === IP_MULTICAST_LOOP) {
+          return 1;
+        }
+        if (option === IP_MULTICAST_IF) return 0;
+      }
+      if (!v4 && level === IPPROTO_IPV6) {
+        if (option === IPV6_MULTICAST_LOOP) return 1;
+        if (option === IPV6_MULTICAST_IF) return 0;
+      }
+    }
     throw new OSError(
       E.ENOPROTOOPT,
       `Protocol not available: option (${level}, ${option}) cannot be read through Deno's networking; ${LIBC_HINT}`,
@@ -217,6 +426,36 @@ export class Options {
 
   flag(level: number, option: number): boolean {
     return (this.values.get(`${level}:${option}`) ?? 0) !== 0;
+  }
+
+  // An int option's value. SOL_SOCKET options need a whole int; IP ones
+  // take one byte too (net/ipv4/ip_sockglue.c). Bytes are host order.
+  static #int(value: number | Uint8Array, orByte: boolean): number {
+    if (typeof value === "number") return value | 0;
+    if (value.length >= 4) {
+      return new DataView(value.buffer, value.byteOffset, 4).getInt32(0, true);
+    }
+    if (orByte && value.length >= 1) return value[0];
+    throw new OSError(E.EINVAL);
+  }
+
+  // A struct option's bytes; an int is its 4 bytes in host order.
+  static #bytes(value: number | Uint8Array): Uint8Array {
+    if (typeof value !== "number") return value;
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setInt32(0, value, true);
+    return b;
+  }
+
+  static #u32(b: Uint8Array, at: number): number {
+    return new DataView(b.buffer, b.byteOffset + at, 4).getUint32(0, true);
+  }
+
+  static #needsLibc(level: number, option: number, what: string): OSError {
+    return new OSError(
+      E.ENOPROTOOPT,
+      `Protocol not available: option (${level}, ${option}) with ${what} cannot be set through Deno's networking: give the interface's address, or ${LIBC_HINT}`,
+    );
   }
 }
 

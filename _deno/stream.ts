@@ -55,6 +55,8 @@ const DEAD_PEER = new Set<number>([E.ENOTCONN, E.ECONNRESET, E.ECONNABORTED]);
 // One write-behind chunk at most (see DenoStream.send).
 const CHUNK = 1 << 18;
 const READ_BUFFER = 1 << 16;
+// Deno.listen's backlog when none is given.
+const DENO_BACKLOG = 511;
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
@@ -88,10 +90,15 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   readonly #opts: Options;
   // Deno cannot bind without listening, so bind() listens at once: the port
   // is held from bind() on (a bind-release-listen dance would let another
-  // socket take an ephemeral port in between), and listen() only starts
-  // accept(). Deno's backlog (511) applies.
+  // socket take an ephemeral port in between), and listen() starts
+  // accept(), making a TCP listener again if the backlog differs.
   #listener: Deno.Listener | null = null;
   #listening = false;
+  // The backlog #listener was made with; listen(backlog) before any
+  // accept makes the listener again when it differs.
+  #backlog = DENO_BACKLOG;
+  // The IPv6 scope id this socket connected with (0: none).
+  #scope = 0;
   // One accept kept in flight; its outcome waits here for the next accept().
   #pendingAccept: Promise<void> | null = null;
   #accepted: Deno.Conn | null = null;
@@ -140,16 +147,43 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     }
   }
 
-  #listen(addr: SockAddr): Deno.Listener {
+  #listen(addr: SockAddr, backlog = DENO_BACKLOG): Deno.Listener {
     try {
       if (this.#family === AF_UNIX) {
         return Deno.listen({ transport: "unix", path: unixPath(addr) });
       }
       const [hostname, port] = addr as [string, number];
-      return Deno.listen({ transport: "tcp", hostname, port });
+      const listener = Deno.listen({
+        transport: "tcp",
+        hostname,
+        port,
+        tcpBacklog: backlog,
+      });
+      this.#backlog = backlog;
+      return listener;
     } catch (e) {
       throw translate(e);
     }
+  }
+
+  // An IPv6 peer's host with its scope id as Deno.connect takes it
+  // ("fe80::1%2"): Deno has no other way to say which link.
+  #scoped(addr: SockAddr): string {
+    const [host, , , scope] = addr as [string, number, number?, number?];
+    if (this.#family !== AF_INET6 || !scope || host.includes("%")) return host;
+    this.#scope = scope;
+    return `${host}%${scope}`;
+  }
+
+  // An address Deno gave, with the scope id it leaves out: the one this
+  // socket connected with, on link-local (fe80::/10) addresses.
+  #withScope(addr: SockAddr): SockAddr {
+    if (this.#scope !== 0 && Array.isArray(addr) && addr.length === 4) {
+      if (/^fe[89ab][0-9a-f]:/i.test(addr[0])) {
+        return [addr[0], addr[1], addr[2], this.#scope];
+      }
+    }
+    return addr;
   }
 
   // Linux autobinds a unix socket to an abstract name of five hex digits.
@@ -177,13 +211,28 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     this.#listener = empty ? this.#autobindUnix() : this.#listen(addr);
   }
 
-  listen(_backlog: number): void {
+  listen(backlog: number): void {
     this.check();
     if (this.#conn || this.#connecting) throw new OSError(E.EINVAL);
     if (this.#listener === null) {
       this.#listener = this.#family === AF_UNIX
         ? this.#autobindUnix()
-        : this.#listen(this.#family === AF_INET6 ? ["::", 0] : ["0.0.0.0", 0]);
+        : this.#listen(
+          this.#family === AF_INET6 ? ["::", 0] : ["0.0.0.0", 0],
+          backlog,
+        );
+    } else if (
+      this.#family !== AF_UNIX && !this.#listening && backlog !== this.#backlog
+    ) {
+      // bind() listened with Deno's backlog. The backlog is fixed when a
+      // listener is made, so make it again on the same address: in the
+      // same synchronous step (no other code runs between), with the
+      // SO_REUSEADDR Deno's TCP listeners always have. Connections that
+      // came before listen() are reset, as Linux refuses them then.
+      const { hostname, port } = this.#listener.addr as Deno.NetAddr;
+      this.#listener.close();
+      this.#listener = null;
+      this.#listener = this.#listen([hostname, port], backlog);
     }
     this.#listening = true;
   }
@@ -282,7 +331,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     const options: Deno.ConnectOptions | Deno.UnixConnectOptions =
       this.#family === AF_UNIX ? { transport: "unix", path: unixPath(addr) } : {
         transport: "tcp",
-        hostname: (addr as [string, number])[0],
+        hostname: this.#scoped(addr),
         port: (addr as [string, number])[1],
         // Deno abandons the attempt on either: the timeout or the caller's.
         signal: controller && signal
@@ -655,7 +704,9 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   getsockname(): SockAddr {
     this.check();
     if (this.#anonymous) return "";
-    if (this.#conn) return fromDeno(this.#family, this.#conn.localAddr);
+    if (this.#conn) {
+      return this.#withScope(fromDeno(this.#family, this.#conn.localAddr));
+    }
     if (this.#listener) return fromDeno(this.#family, this.#listener.addr);
     return unboundName(this.#family);
   }
@@ -664,7 +715,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     this.check();
     if (this.#conn === null) throw new OSError(E.ENOTCONN);
     if (this.#anonymous) return "";
-    return fromDeno(this.#family, this.#conn.remoteAddr);
+    return this.#withScope(fromDeno(this.#family, this.#conn.remoteAddr));
   }
 
   setsockopt(level: number, option: number, value: number | Uint8Array): void {

@@ -6,8 +6,16 @@ import type * as NodeDgram from "node:dgram";
 import {
   AF_INET6,
   errno as E,
+  IP_ADD_MEMBERSHIP,
+  IP_MULTICAST_IF,
+  IP_MULTICAST_LOOP,
+  IP_MULTICAST_TTL,
   IP_TTL,
   IPPROTO_IP,
+  IPPROTO_IPV6,
+  IPV6_JOIN_GROUP,
+  IPV6_MULTICAST_IF,
+  IPV6_MULTICAST_LOOP,
   MSG_PEEK,
   SHUT_WR,
   SO_BROADCAST,
@@ -22,16 +30,19 @@ import {
   DenoSocket,
   letLoopTurn,
   LIBC_HINT,
+  type Membership,
   optionBytes,
   Options,
   RECV_FLAGS,
   SEND_FLAGS,
+  type Setting,
   settlesAtOnce,
   translate,
   unboundName,
   unsupportedFlags,
 } from "./common.ts";
 import { POLLERR, POLLIN, POLLNVAL, POLLOUT } from "../_poll_bits.ts";
+import { libc, libcUsable } from "../_libc/ffi.ts";
 
 /** One datagram and its sender: the shape Deno.DatagramConn gives. */
 type Datagram = readonly [data: Uint8Array, from: Sender];
@@ -46,7 +57,12 @@ interface UdpIo {
   /** The next datagram; written into `into` (truncated to it) when given. */
   receive(into?: Uint8Array): Promise<Datagram>;
   send(data: Uint8Array, host: string, port: number): Promise<unknown>;
-  setOption(level: number, option: number, value: number): void;
+  /**
+   * Apply a checked setsockopt(): at once, or (Deno.listenDatagram's
+   * memberships) through the promise returned, whose failure the caller
+   * reports later. Throws what cannot be done.
+   */
+  apply(s: Setting): Promise<unknown> | void;
   /**
    * Keep the process alive (a call waits) or not (idle, as in Python);
    * `outlived`: a receive is still running with no call waiting for it.
@@ -58,18 +74,25 @@ interface UdpIo {
 // The largest UDP payload: receives that outlive their caller land here.
 const MAX_DATAGRAM = 65536;
 
+/** A multicast group joined through Deno.DatagramConn. */
+type DenoMembership = Deno.MulticastV4Membership | Deno.MulticastV6Membership;
+
 /** Deno.listenDatagram (unstable): reads straight into the caller's buffer. */
 class DenoIo implements UdpIo {
   readonly #conn: Deno.DatagramConn;
   #held = true;
+  // Joined groups, by Options.key(); each the promise of its membership.
+  readonly #groups = new Map<string, Promise<DenoMembership>>();
 
-  constructor(host: string, port: number, reuse: boolean) {
+  constructor(host: string, port: number, reuse: boolean, loopback: boolean) {
     try {
       this.#conn = Deno.listenDatagram({
         transport: "udp",
         hostname: host,
         port,
         reuseAddress: reuse,
+        // Deno's default is off; Linux's (IP_MULTICAST_LOOP) is on.
+        loopback,
       });
     } catch (e) {
       throw translate(e);
@@ -108,13 +131,44 @@ class DenoIo implements UdpIo {
     return this.#conn.send(data, { transport: "udp", hostname: host, port });
   }
 
-  setOption(level: number, option: number, _value: number): void {
+  apply(s: Setting): Promise<unknown> | void {
+    if (s.kind !== "value") {
+      const key = Options.key(s.membership);
+      if (s.kind === "leave") {
+        const joined = this.#groups.get(key);
+        this.#groups.delete(key);
+        return joined?.then((m) => m.leave());
+      }
+      const m = s.membership;
+      const joined: Promise<DenoMembership> = m.v6
+        ? this.#conn.joinMulticastV6(m.group, m.index)
+        : this.#conn.joinMulticastV4(m.group, m.address || "0.0.0.0");
+      this.#groups.set(key, joined);
+      return joined.catch((e) => {
+        if (this.#groups.get(key) === joined) this.#groups.delete(key);
+        throw e;
+      });
+    }
     // Deno's UDP sockets always allow broadcast (the check is DenoUdp's);
-    // only IP_TTL is out of reach.
-    if (!(level === IPPROTO_IP && option === IP_TTL)) return;
+    // the others are recorded only (see Options).
+    if (s.level === SOL_SOCKET) return;
+    // A membership's handle sets the loop flag and the multicast TTL for
+    // the whole socket.
+    const any = this.#groups.values().next().value;
+    const loop = (s.level === IPPROTO_IP && s.option === IP_MULTICAST_LOOP) ||
+      (s.level === IPPROTO_IPV6 && s.option === IPV6_MULTICAST_LOOP);
+    if (any !== undefined && loop) {
+      return any.then((m) => m.setLoopback(s.value !== 0));
+    }
+    if (
+      any !== undefined && s.level === IPPROTO_IP &&
+      s.option === IP_MULTICAST_TTL
+    ) {
+      return any.then((m) => "setTTL" in m ? m.setTTL(s.value) : undefined);
+    }
     throw new OSError(
       E.ENOPROTOOPT,
-      `Protocol not available: option (${level}, ${option}) cannot be set on Deno.listenDatagram after bind(); set it before bind() or ${LIBC_HINT}`,
+      `Protocol not available: option (${s.level}, ${s.option}) cannot be set on Deno.listenDatagram (--unstable-net) after bind(); set it before bind(), run without --unstable-net, or ${LIBC_HINT}`,
     );
   }
 
@@ -144,6 +198,40 @@ function nodeDgram(): Dgram {
     );
   }
   return dgramModule = proc.getBuiltinModule("node:dgram") as Dgram;
+}
+
+/**
+ * A membership's interface as node:dgram takes it: an IPv4 address, or
+ * `::%name` for an IPv6 index (Deno's node:dgram ignores a numeric zone in
+ * addMembership, so the index is named: /sys where Deno may read it, else
+ * libc's if_indextoname with --allow-ffi).
+ */
+function nodeInterface(m: Membership): string | undefined {
+  if (!m.v6) return m.address || undefined;
+  if (m.index === 0) return undefined;
+  try {
+    for (const entry of Deno.readDirSync("/sys/class/net")) {
+      const text = Deno.readTextFileSync(
+        `/sys/class/net/${entry.name}/ifindex`,
+      );
+      if (Number(text) === m.index) return `::%${entry.name}`;
+    }
+    throw new OSError(E.ENODEV);
+  } catch (e) {
+    if (e instanceof OSError) throw e;
+  }
+  if (!libcUsable()) {
+    throw new OSError(
+      E.ENOPROTOOPT,
+      `IPV6_JOIN_GROUP with interface index ${m.index} needs the interface's name: run with --allow-ffi, or join with index 0`,
+    );
+  }
+  const name = new Uint8Array(16);
+  if (libc().if_indextoname(m.index, name) === null) {
+    throw new OSError(E.ENODEV);
+  }
+  const end = name.indexOf(0);
+  return `::%${new TextDecoder().decode(name.subarray(0, end < 0 ? 16 : end))}`;
 }
 
 /** node:dgram: no flag needed; messages are queued as they arrive. */
@@ -249,11 +337,46 @@ class NodeIo implements UdpIo {
     }
   }
 
-  setOption(level: number, option: number, value: number): void {
-    if (level === SOL_SOCKET && option === SO_BROADCAST) {
-      this.#sock.setBroadcast(value !== 0);
+  apply(s: Setting): void {
+    const sock = this.#sock;
+    try {
+      if (s.kind !== "value") {
+        const { group } = s.membership;
+        const iface = nodeInterface(s.membership);
+        if (s.kind === "join") sock.addMembership(group, iface);
+        else sock.dropMembership(group, iface);
+        return;
+      }
+      const { level, option, value } = s;
+      if (level === SOL_SOCKET && option === SO_BROADCAST) {
+        sock.setBroadcast(value !== 0);
+      } else if (level === IPPROTO_IP && option === IP_TTL) {
+        sock.setTTL(value);
+      } else if (level === IPPROTO_IP && option === IP_MULTICAST_TTL) {
+        sock.setMulticastTTL(value);
+      } else if (
+        (level === IPPROTO_IP && option === IP_MULTICAST_LOOP) ||
+        (level === IPPROTO_IPV6 && option === IPV6_MULTICAST_LOOP)
+      ) {
+        sock.setMulticastLoopback(value !== 0);
+      } else if (level === IPPROTO_IP && option === IP_MULTICAST_IF) {
+        // The in_addr's bytes, as getsockopt() reads them back (host order).
+        const b = new Uint8Array(new Int32Array([value]).buffer);
+        sock.setMulticastInterface(b.join("."));
+      } else if (level === IPPROTO_IPV6 && option === IPV6_MULTICAST_IF) {
+        sock.setMulticastInterface(value === 0 ? "::" : `::%${value}`);
+      }
+    } catch (e) {
+      // Deno's node:dgram reports every refusal as EINVAL; the values were
+      // checked already, so what is left is the interface Linux refused.
+      const code = (e as { code?: unknown }).code;
+      if (code !== "EINVAL") throw translate(e);
+      if (s.kind === "join") throw new OSError(E.ENODEV);
+      if (s.kind === "value" && s.option === IP_MULTICAST_IF) {
+        throw new OSError(E.EADDRNOTAVAIL);
+      }
+      throw new OSError(s.kind === "leave" ? E.EADDRNOTAVAIL : E.ENODEV);
     }
-    if (level === IPPROTO_IP && option === IP_TTL) this.#sock.setTTL(value);
   }
 
   close(): void {
@@ -269,6 +392,22 @@ class NodeIo implements UdpIo {
     }
   }
 }
+
+// Deno's multicast calls throw a plain Error whose message ends in
+// "(os error N)": the errno is that N.
+function osError(e: unknown): Error {
+  const m = e instanceof Error ? /\(os error (\d+)\)$/.exec(e.message) : null;
+  return m ? new OSError(Number(m[1]), undefined, { cause: e }) : translate(e);
+}
+
+// Options only node:dgram can set: a socket that has them does not use
+// Deno.listenDatagram.
+const NODE_ONLY: readonly (readonly [number, number])[] = [
+  [IPPROTO_IP, IP_TTL],
+  [IPPROTO_IP, IP_MULTICAST_TTL],
+  [IPPROTO_IP, IP_MULTICAST_IF],
+  [IPPROTO_IPV6, IPV6_MULTICAST_IF],
+];
 
 /** A UDP socket on Deno's networking, with Python's semantics. */
 export class DenoUdp extends DenoSocket implements BackendSocket {
@@ -287,6 +426,7 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
   #waiting = 0;
   #keepAlive: ReturnType<typeof setInterval> | undefined;
   #shutRd = false;
+  #optionError: Error | null = null;
 
   constructor(family: number) {
     super();
@@ -301,20 +441,60 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
   }
 
   #open([host, port]: [string, number]): UdpIo {
-    const reuse = this.#opts.flag(SOL_SOCKET, SO_REUSEADDR);
-    // Deno.listenDatagram cannot set IP_TTL; node:dgram can.
+    const opts = this.#opts;
+    const reuse = opts.flag(SOL_SOCKET, SO_REUSEADDR);
+    // Deno.listenDatagram cannot set these at all; node:dgram can.
     const fast = typeof Deno.listenDatagram === "function" &&
-      !this.#opts.values.has(`${IPPROTO_IP}:${IP_TTL}`);
+      !NODE_ONLY.some(([level, option]) => opts.has(level, option));
+    const loop = this.#family === AF_INET6
+      ? opts.get(IPPROTO_IPV6, IPV6_MULTICAST_LOOP, false)
+      : opts.get(IPPROTO_IP, IP_MULTICAST_LOOP, false);
     const io = fast
-      ? new DenoIo(host, port, reuse)
+      ? new DenoIo(host, port, reuse, loop !== 0)
       : new NodeIo(this.#family === AF_INET6, host, port, reuse);
-    if (this.#opts.flag(SOL_SOCKET, SO_BROADCAST)) {
-      io.setOption(SOL_SOCKET, SO_BROADCAST, 1);
+    // What was set before bind() takes effect now, as the kernel's socket
+    // had it all along.
+    try {
+      if (!fast) {
+        for (const [key, value] of opts.values) {
+          const [level, option] = key.split(":").map(Number);
+          io.apply({ kind: "value", level, option, value });
+        }
+      }
+      for (const membership of opts.memberships.values()) {
+        const s: Setting = {
+          kind: "join",
+          level: membership.v6 ? IPPROTO_IPV6 : IPPROTO_IP,
+          option: membership.v6 ? IPV6_JOIN_GROUP : IP_ADD_MEMBERSHIP,
+          membership,
+        };
+        this.#settle(s, io.apply(s));
+      }
+    } catch (e) {
+      io.close();
+      throw e;
     }
-    const ttl = this.#opts.values.get(`${IPPROTO_IP}:${IP_TTL}`);
-    if (ttl !== undefined) io.setOption(IPPROTO_IP, IP_TTL, ttl);
     this.#io = io;
     return io;
+  }
+
+  // A membership Deno.listenDatagram joins in the background: a failure
+  // is forgotten and reported by the next setsockopt()/getsockopt().
+  #settle(s: Setting, pending: Promise<unknown> | void): void {
+    pending?.catch((e) => {
+      if (s.kind === "join") {
+        this.#opts.memberships.delete(Options.key(s.membership));
+      }
+      this.#optionError ??= this.closed ? badFd() : osError(e);
+    });
+  }
+
+  #raiseOptionError(): void {
+    const e = this.#optionError;
+    if (e !== null) {
+      this.#optionError = null;
+      throw e;
+    }
   }
 
   #autobind(toward?: string): UdpIo {
@@ -624,8 +804,11 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
 
   setsockopt(level: number, option: number, value: number | Uint8Array): void {
     this.check();
-    const v = this.#opts.set(level, option, value);
-    this.#io?.setOption(level, option, v);
+    this.#raiseOptionError();
+    const s = this.#opts.parse(level, option, value);
+    const pending = this.#io?.apply(s);
+    this.#opts.record(s);
+    this.#settle(s, pending);
   }
 
   getsockopt(
@@ -634,6 +817,7 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     buflen: number,
   ): number | Uint8Array {
     this.check();
+    this.#raiseOptionError();
     const v = this.#opts.get(level, option, false);
     return buflen === 0 ? v : optionBytes(v, buflen);
   }

@@ -676,11 +676,16 @@ class LibcSocket implements BackendSocket {
   ): Promise<RecvMsg> {
     // Descriptors that arrive in SCM_RIGHTS are close-on-exec, as every
     // descriptor this module makes, so no child process inherits them.
+    // Linux echoes the flag in msg_flags: it shows only when asked for.
     const f = flags | L.MSG_CMSG_CLOEXEC;
+    const echo = flags & L.MSG_CMSG_CLOEXEC;
     let w: WaitState | null = null;
     for (;;) {
       const r = recvmsgOnce(C, this.#live(), buffers, ancbufsize, f);
-      if (typeof r !== "number") return r;
+      if (typeof r !== "number") {
+        r[2] = (r[2] & ~L.MSG_CMSG_CLOEXEC) | echo;
+        return r;
+      }
       const again = this.#again(
         r,
         this.#readEvents(flags),

@@ -1,17 +1,29 @@
-// ICMP echo ("ping") over a raw socket on the libc backend.
-//   sudo deno run --allow-ffi --allow-net examples/ping.ts [host] [-c count] [-i seconds]
-// A raw socket needs CAP_NET_RAW (root): without it socket() raises
-// PermissionError errno 1, which this script reports and exits 2.
+// ICMP echo ("ping") on the libc backend, in ping(8)'s output format.
+//   deno run --allow-ffi --allow-net examples/ping.ts [host] [-c count] [-i seconds]
+// A raw ICMP socket needs CAP_NET_RAW (root). Without it this uses a Linux
+// "ping socket", socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP), which any user
+// whose group is in net.ipv4.ping_group_range may open; the kernel then
+// fills in the identifier and checksum and hands over only our replies.
+// Which one is used goes to stderr. If neither opens, it exits 2.
 import {
   AF_INET,
+  CMSG_SPACE,
   gethostbyname,
   inet_aton,
   IPPROTO_ICMP,
+  IPPROTO_IP,
   PermissionError,
+  SOCK_DGRAM,
   SOCK_RAW,
+  type Socket,
   socket,
   TimeoutError,
 } from "../mod.ts";
+
+// Linux's IP_RECVTTL / IP_TTL: the TTL of each datagram as a control
+// message (CPython has no name for IP_RECVTTL either; it is 12 on Linux).
+const IP_RECVTTL = 12;
+const IP_TTL = 2;
 
 const args = [...Deno.args];
 const option = (flag: string, fallback: number): number => {
@@ -47,6 +59,26 @@ function echoRequest(id: number, seq: number): Uint8Array {
   return packet;
 }
 
+/** A raw ICMP socket if this process may, else a ping socket; null if neither. */
+function openIcmp(): { sock: Socket; raw: boolean } | null {
+  const reasons: string[] = [];
+  for (const raw of [true, false]) {
+    try {
+      const sock = socket(AF_INET, raw ? SOCK_RAW : SOCK_DGRAM, IPPROTO_ICMP);
+      return { sock, raw };
+    } catch (e) {
+      if (!(e instanceof PermissionError)) throw e;
+      reasons.push(`${raw ? "raw socket" : "ping socket"}: ${e.message}`);
+    }
+  }
+  for (const reason of reasons) console.error(`ping: ${reason}`);
+  console.error(
+    "ping: a raw ICMP socket needs CAP_NET_RAW; a ping socket needs your group " +
+      "in net.ipv4.ping_group_range; both need --allow-ffi",
+  );
+  return null;
+}
+
 let address: string;
 try {
   inet_aton(host);
@@ -55,49 +87,68 @@ try {
   address = await gethostbyname(host);
 }
 
-let sock;
-try {
-  sock = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
-} catch (e) {
-  if (e instanceof PermissionError) {
-    console.error(`ping: ${e.message}`);
-    console.error(
-      "ping: a raw ICMP socket needs CAP_NET_RAW (run as root) and --allow-ffi",
-    );
-    Deno.exit(2);
-  }
-  throw e;
-}
-using s = sock;
+const opened = openIcmp();
+if (opened === null) Deno.exit(2);
+using s = opened.sock;
+const raw = opened.raw;
+console.error(
+  raw
+    ? "ping: using a raw ICMP socket (CAP_NET_RAW)"
+    : "ping: using an ICMP datagram socket (net.ipv4.ping_group_range)",
+);
+// A ping socket has no IP header to read the TTL from: ask for it.
+if (!raw) s.setsockopt(IPPROTO_IP, IP_RECVTTL, 1);
 const id = Deno.pid & 0xffff;
 const rtts: number[] = [];
 const started = performance.now();
 console.log(`PING ${host} (${address}) 56(84) bytes of data.`);
+
+/** The next echo reply for `seq`: its ICMP bytes, source and TTL. */
+async function reply(
+  seq: number,
+): Promise<{ icmp: Uint8Array; from: string; ttl: number }> {
+  for (;;) {
+    let icmp: Uint8Array, from: string, ttl: number;
+    if (raw) {
+      // A raw socket sees every ICMP packet (on loopback our own request
+      // too), IP header first.
+      const [packet, sender] = await s.recvfrom(1500);
+      icmp = packet.subarray((packet[0] & 0x0f) * 4);
+      ttl = packet[8];
+      from = (sender as [string, number])[0];
+    } else {
+      const [data, ancdata, , sender] = await s.recvmsg(1500, CMSG_SPACE(4));
+      icmp = data;
+      const item = ancdata.find(([l, t]) => l === IPPROTO_IP && t === IP_TTL);
+      ttl = item
+        ? new DataView(item[2].buffer, item[2].byteOffset).getInt32(0, true)
+        : -1;
+      from = (sender as [string, number])[0];
+    }
+    const view = new DataView(icmp.buffer, icmp.byteOffset, icmp.byteLength);
+    if (icmp.length < 8 || icmp[0] !== 0) continue;
+    // A ping socket's identifier is its local port, set by the kernel,
+    // which hands it only its own replies.
+    if (raw && view.getUint16(4) !== id) continue;
+    if (view.getUint16(6) !== seq) continue;
+    return { icmp, from, ttl };
+  }
+}
 
 for (let seq = 1; seq <= count; seq++) {
   const sent = performance.now();
   await s.sendto(echoRequest(id, seq), [address, 0]);
   s.settimeout(Math.max(interval, 1));
   try {
-    // A raw socket sees every ICMP packet (on loopback our own request too):
-    // wait for the echo reply (type 0) with our id and this sequence number.
-    for (;;) {
-      const [packet, from] = await s.recvfrom(1500);
-      const ihl = (packet[0] & 0x0f) * 4;
-      const icmp = packet.subarray(ihl);
-      const view = new DataView(icmp.buffer, icmp.byteOffset, icmp.byteLength);
-      if (icmp.length < 8 || icmp[0] !== 0) continue;
-      if (view.getUint16(4) !== id || view.getUint16(6) !== seq) continue;
-      const ok = checksum(icmp) === 0 ? "" : " (BAD CHECKSUM)";
-      const rtt = performance.now() - sent;
-      rtts.push(rtt);
-      console.log(
-        `${icmp.length} bytes from ${
-          (from as [string, number])[0]
-        }: icmp_seq=${seq} ttl=${packet[8]} time=${rtt.toFixed(3)} ms${ok}`,
-      );
-      break;
-    }
+    const { icmp, from, ttl } = await reply(seq);
+    const ok = checksum(icmp) === 0 ? "" : " (BAD CHECKSUM)";
+    const rtt = performance.now() - sent;
+    rtts.push(rtt);
+    console.log(
+      `${icmp.length} bytes from ${from}: icmp_seq=${seq} ttl=${ttl} time=${
+        rtt.toFixed(3)
+      } ms${ok}`,
+    );
   } catch (e) {
     if (!(e instanceof TimeoutError)) throw e;
     console.log(`no reply for icmp_seq=${seq}`);

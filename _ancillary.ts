@@ -1,0 +1,497 @@
+/**
+ * Ancillary data: Python's `CMSG_LEN`, `CMSG_SPACE`, `send_fds` and
+ * `recv_fds`, and what `Socket.sendmsg` / `recvmsg` / `recvmsg_into` share
+ * (their arguments as CPython 3.11 checks them, and the Deno backend's
+ * gather and scatter, which has no ancillary data).
+ *
+ * @example CMSG_SPACE sizes a buffer for four descriptors
+ * ```ts
+ * import { CMSG_LEN, CMSG_SPACE } from "./_ancillary.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(CMSG_LEN(16), 32);
+ * assert.equal(CMSG_SPACE(16), 32);
+ * assert.equal(CMSG_SPACE(4), 24);
+ * ```
+ *
+ * @module
+ */
+import {
+  errno as E,
+  MSG_TRUNC,
+  SCM_RIGHTS,
+  SOCK_DGRAM,
+  SOL_SOCKET,
+} from "./constants.ts";
+import { OSError, OverflowError, ValueError } from "./errors.ts";
+import { bytesView, pyTypeName, requireBytes, toCInt, toInt } from "./_args.ts";
+import { type BackendSocket, needLibc, type SockAddr } from "./_backend.ts";
+import type { Wait } from "./_wait.ts";
+import { rightsIn } from "./_libc/msg.ts";
+import type { AbortOptions, Socket } from "./socket.ts";
+import type { Address } from "./_address.ts";
+
+/** One control message: `[cmsg_level, cmsg_type, cmsg_data]`, as Python's tuple. */
+export type AncData = [level: number, type: number, data: Uint8Array];
+
+/** A control message to send: the data may be any bytes-like value. */
+export type AncDataIn = readonly [
+  level: number,
+  type: number,
+  data: ArrayBufferView | ArrayBuffer,
+];
+
+// socklen_t as CPython bounds it (SOCKLEN_T_LIMIT), and struct cmsghdr's
+// size on LP64 Linux.
+const SOCKLEN_T_LIMIT = 2 ** 31 - 1;
+const CMSG_HDR = 16;
+const SSIZE_LIMIT = 2 ** 63;
+// What the kernel takes in one sendmsg (UIO_MAXIOV).
+const UIO_MAXIOV = 1024;
+// Larger than any UDP payload: a Deno-backend datagram comes whole, so
+// MSG_TRUNC can be told.
+const WHOLE_DATAGRAM = 65536;
+
+// Python's "n" (Py_ssize_t) argument conversion.
+function ssize(value: unknown): number {
+  const n = toInt(value);
+  if (n >= SSIZE_LIMIT || n < -SSIZE_LIMIT) {
+    throw new OverflowError("Python int too large to convert to C ssize_t");
+  }
+  return n;
+}
+
+/**
+ * `CMSG_LEN(length)`: the `cmsg_len` of a control message carrying
+ * `length` bytes of data (Python's `socket.CMSG_LEN`; 16 plus `length` on
+ * 64-bit Linux).
+ *
+ * @param length Bytes of data, 0 to 2147483631.
+ * @returns The control message's length.
+ * @throws {OverflowError} `CMSG_LEN() argument out of range`, as in Python.
+ * @throws {TypeError} Not an integer.
+ *
+ * @example Enough room for one descriptor
+ * ```ts
+ * import { CMSG_LEN } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(CMSG_LEN(4), 20);
+ * assert.throws(() => CMSG_LEN(-1), RangeError);
+ * ```
+ */
+export function CMSG_LEN(length: number): number {
+  const n = ssize(length);
+  if (n < 0 || n > SOCKLEN_T_LIMIT - CMSG_HDR) {
+    throw new OverflowError("CMSG_LEN() argument out of range");
+  }
+  return CMSG_HDR + n;
+}
+
+/**
+ * `CMSG_SPACE(length)`: the bytes a control message carrying `length`
+ * bytes of data takes in a buffer, trailing padding included (Python's
+ * `socket.CMSG_SPACE`). Sum it over the messages to size `recvmsg()`'s
+ * `ancbufsize`.
+ *
+ * @param length Bytes of data, 0 to 2147483623.
+ * @returns The space, a multiple of 8.
+ * @throws {OverflowError} `CMSG_SPACE() argument out of range`.
+ * @throws {TypeError} Not an integer.
+ *
+ * @example
+ * ```ts
+ * import { CMSG_SPACE } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(CMSG_SPACE(4), 24);
+ * assert.equal(CMSG_SPACE(12), 32); // a struct ucred
+ * ```
+ */
+export function CMSG_SPACE(length: number): number {
+  const n = ssize(length);
+  // CPython: the largest length whose space still fits socklen_t with the
+  // largest padding.
+  if (n < 0 || n > SOCKLEN_T_LIMIT - (CMSG_HDR + 8)) {
+    throw new OverflowError("CMSG_SPACE() argument out of range");
+  }
+  return CMSG_HDR + Math.ceil(n / 8) * 8;
+}
+
+function iterable(value: unknown): value is Iterable<unknown> {
+  return value !== null && value !== undefined &&
+    typeof (value as Iterable<unknown>)[Symbol.iterator] === "function";
+}
+
+/**
+ * sendmsg()'s first argument: an iterable of bytes-like values.
+ *
+ * @param value The argument.
+ * @returns The buffers, as views (no copy).
+ * @throws {TypeError} Python's messages.
+ *
+ * @example
+ * ```ts
+ * import { sendBuffers } from "./_ancillary.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(sendBuffers([new Uint16Array(2)])[0].length, 4);
+ * assert.throws(() => sendBuffers(1), TypeError);
+ * ```
+ */
+export function sendBuffers(value: unknown): Uint8Array[] {
+  if (!iterable(value)) {
+    throw new TypeError("sendmsg() argument 1 must be an iterable");
+  }
+  return Array.from(value, requireBytes);
+}
+
+/**
+ * recvmsg_into()'s first argument: an iterable of writable buffers.
+ *
+ * @param value The argument.
+ * @returns The buffers, as views over the caller's memory.
+ * @throws {TypeError} Python's messages.
+ *
+ * @example
+ * ```ts
+ * import { intoBuffers } from "./_ancillary.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const buf = new Uint8Array(8);
+ * assert.equal(intoBuffers([buf.subarray(2)])[0].byteOffset, 2);
+ * ```
+ */
+export function intoBuffers(value: unknown): Uint8Array[] {
+  if (!iterable(value)) {
+    throw new TypeError("recvmsg_into() argument 1 must be an iterable");
+  }
+  return Array.from(value, (item) => {
+    const b = bytesView(item);
+    if (b === null) {
+      throw new TypeError(
+        "recvmsg_into() argument 1 must be an iterable of single-segment read-write buffers",
+      );
+    }
+    return b;
+  });
+}
+
+const ITEMS = "[sendmsg() ancillary data items]()";
+
+/**
+ * sendmsg()'s second argument: an iterable of `[level, type, data]`.
+ *
+ * @param value The argument.
+ * @returns The items, data as views.
+ * @throws {TypeError} Python's messages for a bad item.
+ * @throws {OverflowError} A level or type outside C int.
+ * @throws {OSError} `ancillary data item too large` / `too much ancillary data`.
+ *
+ * @example
+ * ```ts
+ * import { ancillaryItems } from "./_ancillary.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(ancillaryItems([[1, 1, new Uint8Array(4)]]), [
+ *   [1, 1, new Uint8Array(4)],
+ * ]);
+ * assert.throws(() => ancillaryItems([[1, 1]]), TypeError);
+ * ```
+ */
+export function ancillaryItems(value: unknown): AncData[] {
+  if (!iterable(value)) {
+    throw new TypeError("sendmsg() argument 2 must be an iterable");
+  }
+  let total = 0;
+  return Array.from(value, (item): AncData => {
+    if (!Array.isArray(item)) {
+      throw new TypeError(
+        `${ITEMS} argument must be 3-item sequence, not ${pyTypeName(item)}`,
+      );
+    }
+    if (item.length !== 3) {
+      throw new TypeError(
+        `${ITEMS} argument must be sequence of length 3, not ${item.length}`,
+      );
+    }
+    const level = toCInt(item[0]);
+    const type = toCInt(item[1]);
+    const data = requireBytes(item[2]);
+    if (data.length > SOCKLEN_T_LIMIT - (CMSG_HDR + 8)) {
+      throw new OSError("ancillary data item too large");
+    }
+    total += CMSG_SPACE(data.length);
+    if (total > SOCKLEN_T_LIMIT) throw new OSError("too much ancillary data");
+    return [level, type, data];
+  });
+}
+
+/**
+ * recvmsg()'s `bufsize`: Python's checks, then at most `max` (no receive
+ * hands over more at once).
+ *
+ * @param value The argument.
+ * @param max The most bytes one receive allocates.
+ * @returns The size.
+ * @throws {ValueError} `negative buffer size in recvmsg()`.
+ *
+ * @example
+ * ```ts
+ * import { recvmsgSize } from "./_ancillary.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(recvmsgSize(1 << 30, 1 << 24), 1 << 24);
+ * assert.throws(() => recvmsgSize(-1, 10), RangeError);
+ * ```
+ */
+export function recvmsgSize(value: unknown, max: number): number {
+  const n = ssize(value);
+  if (n < 0) throw new ValueError("negative buffer size in recvmsg()");
+  return Math.min(n, max);
+}
+
+/**
+ * `ancbufsize` of recvmsg() and recvmsg_into().
+ *
+ * @param value The argument.
+ * @returns The size, 0 to INT_MAX.
+ * @throws {ValueError} `invalid ancillary data buffer length`.
+ *
+ * @example
+ * ```ts
+ * import { ancBufSize } from "./_ancillary.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(ancBufSize(24), 24);
+ * assert.throws(() => ancBufSize(2 ** 31), RangeError);
+ * ```
+ */
+export function ancBufSize(value: unknown): number {
+  const n = ssize(value);
+  if (n < 0 || n > SOCKLEN_T_LIMIT) {
+    throw new ValueError("invalid ancillary data buffer length");
+  }
+  return n;
+}
+
+function noAncillary(method: string): OSError {
+  return new OSError(
+    E.EOPNOTSUPP,
+    `${method}() with ancillary data: Deno's networking has none; ` +
+      'use socket(..., { backend: "libc" }) (needs --allow-ffi)',
+  );
+}
+
+/**
+ * sendmsg(2) on a backend socket: its own where it has one; else (the Deno
+ * backend) the buffers gathered into send() or sendto(), and ancillary data
+ * is an OSError naming the libc backend.
+ */
+export async function sendmsgOn(
+  sock: BackendSocket,
+  buffers: Uint8Array[],
+  ancdata: AncData[],
+  flags: number,
+  addr: SockAddr | null,
+  wait: Wait,
+  signal: AbortSignal | undefined,
+): Promise<number> {
+  if (sock.sendmsg) {
+    return await sock.sendmsg(buffers, ancdata, flags, addr, wait, signal);
+  }
+  if (ancdata.length > 0) throw noAncillary("sendmsg");
+  if (buffers.length > UIO_MAXIOV) throw new OSError(E.EMSGSIZE);
+  let data: Uint8Array;
+  if (buffers.length === 1) data = buffers[0];
+  else {
+    data = new Uint8Array(buffers.reduce((n, b) => n + b.length, 0));
+    let at = 0;
+    for (const b of buffers) {
+      data.set(b, at);
+      at += b.length;
+    }
+  }
+  return addr === null
+    ? await sock.send(data, flags, wait, signal)
+    : await sock.sendto(data, flags, addr, wait, signal);
+}
+
+function scatter(data: Uint8Array, buffers: readonly Uint8Array[]): number {
+  let at = 0;
+  for (const b of buffers) {
+    if (at >= data.length) break;
+    const n = Math.min(b.length, data.length - at);
+    b.set(data.subarray(at, at + n));
+    at += n;
+  }
+  return at;
+}
+
+/**
+ * recvmsg(2) on a backend socket: its own where it has one; else (the Deno
+ * backend) recvfrom() scattered into the buffers, with no ancillary data
+ * (asking for some is an OSError naming the libc backend) and MSG_TRUNC in
+ * the flags when a datagram was longer than the buffers.
+ */
+export async function recvmsgOn(
+  sock: BackendSocket,
+  type: number,
+  buffers: Uint8Array[],
+  ancbufsize: number,
+  flags: number,
+  wait: Wait,
+  signal: AbortSignal | undefined,
+): Promise<[number, AncData[], number, SockAddr | null]> {
+  if (sock.recvmsg) {
+    return await sock.recvmsg(buffers, ancbufsize, flags, wait, signal);
+  }
+  if (ancbufsize > 0) throw noAncillary("recvmsg");
+  const total = buffers.reduce((n, b) => n + b.length, 0);
+  if (type === SOCK_DGRAM && sock.recvBytes) {
+    const [data, from] = await sock.recvBytes(
+      WHOLE_DATAGRAM,
+      flags & ~MSG_TRUNC,
+      wait,
+      signal,
+    );
+    const copied = scatter(data, buffers);
+    const truncated = data.length > total ? MSG_TRUNC : 0;
+    return [flags & MSG_TRUNC ? data.length : copied, [], truncated, from];
+  }
+  if (buffers.length === 1) {
+    const [n, from] = await sock.recvfrom(buffers[0], flags, wait, signal);
+    return [n, [], 0, from];
+  }
+  if (total === 0) return [0, [], 0, null];
+  const tmp = new Uint8Array(total);
+  const [n, from] = await sock.recvfrom(tmp, flags, wait, signal);
+  scatter(tmp.subarray(0, n), buffers);
+  return [n, [], 0, from];
+}
+
+/**
+ * Send descriptors over a unix socket with SCM_RIGHTS (Python's
+ * `socket.send_fds`): `sock.sendmsg(buffers, [[SOL_SOCKET, SCM_RIGHTS,
+ * fds as C ints]], flags, address)`. Needs a libc-backend socket
+ * (`--allow-ffi`): Deno's own unix sockets carry no ancillary data.
+ * CPython 3.11 ignores `flags` and `address` here; they are passed on.
+ *
+ * @param sock A unix socket on the libc backend.
+ * @param buffers The data to send with them (at least one byte on a stream).
+ * @param fds Descriptors to pass; they stay open here.
+ * @param flags `MSG_*` flags.
+ * @param address The destination of an unconnected datagram socket.
+ * @param options `signal`: aborting rejects the call with its reason.
+ * @returns The bytes of data sent.
+ * @throws {OSError} `[Errno 9]` a descriptor that is not open; EOPNOTSUPP
+ *   on the Deno backend.
+ * @throws {TypeError} `fds` not an iterable of integers.
+ *
+ * @example Not run by `deno test --doc`: the first libc socket loads libc
+ * (README, Testing code that uses libc sockets).
+ * ```ts ignore
+ * import {
+ *   AF_INET,
+ *   recv_fds,
+ *   send_fds,
+ *   SOCK_SEQPACKET,
+ *   SOCK_STREAM,
+ *   socket,
+ *   socketpair,
+ * } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const [a, b] = await socketpair(undefined, SOCK_SEQPACKET);
+ * using _a = a, _b = b;
+ * using server = socket(AF_INET, SOCK_STREAM, 0, { backend: "libc" });
+ * server.bind(["127.0.0.1", 0]);
+ * await send_fds(a, [new Uint8Array([1])], [server.fileno()]);
+ * const [data, fds] = await recv_fds(b, 10, 1);
+ * assert.deepEqual(data, new Uint8Array([1]));
+ * // The same listening socket, on a descriptor of its own:
+ * using passed = socket(undefined, undefined, undefined, fds[0]);
+ * assert.deepEqual(passed.getsockname(), server.getsockname());
+ * ```
+ */
+export async function send_fds(
+  sock: Socket,
+  buffers: Iterable<ArrayBufferView | ArrayBuffer>,
+  fds: Iterable<number>,
+  flags = 0,
+  address: Address | null = null,
+  options?: AbortOptions,
+): Promise<number> {
+  if (!iterable(fds)) {
+    throw new TypeError(`'${pyTypeName(fds)}' object is not iterable`);
+  }
+  const ints = Int32Array.from(fds, toCInt);
+  return await sock.sendmsg(
+    buffers,
+    [[SOL_SOCKET, SCM_RIGHTS, ints]],
+    flags,
+    address,
+    options,
+  );
+}
+
+/**
+ * Receive data and up to `maxfds` descriptors sent with SCM_RIGHTS
+ * (Python's `socket.recv_fds`). The descriptors are open and
+ * close-on-exec, and yours to close (`os.close` in Python: `close(fd)` from
+ * this module, or adopt one with `socket(..., fd)`). When more arrive than
+ * fit (the kernel truncates the control message and sets MSG_CTRUNC), the
+ * rest are closed, never leaked. Needs a libc-backend socket.
+ *
+ * @param sock A unix socket on the libc backend.
+ * @param bufsize The most bytes of data to receive.
+ * @param maxfds The most descriptors to take.
+ * @param flags `MSG_*` flags.
+ * @param options `signal`: aborting rejects the call with its reason.
+ * @returns `[data, fds, msg_flags, address]`.
+ * @throws {OverflowError} `CMSG_LEN() argument out of range` for a negative
+ *   `maxfds`, as in Python.
+ * @throws {OSError} EOPNOTSUPP on the Deno backend.
+ *
+ * @example Not run by `deno test --doc`, for the same reason as send_fds's.
+ * ```ts ignore
+ * import { recv_fds, send_fds, SOCK_SEQPACKET, socketpair } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const [a, b] = await socketpair(undefined, SOCK_SEQPACKET);
+ * using _a = a, _b = b;
+ * await send_fds(a, [new TextEncoder().encode("x")], [a.fileno(), b.fileno()]);
+ * const [, fds, msgFlags] = await recv_fds(b, 10, 1);
+ * assert.equal(fds.length, 1); // the second was closed by the kernel
+ * assert.equal(msgFlags & 8, 8); // MSG_CTRUNC
+ * ```
+ */
+export async function recv_fds<A extends SockAddr, S extends SockAddr | null>(
+  sock: Socket<A, S>,
+  bufsize: number,
+  maxfds: number,
+  flags = 0,
+  options?: AbortOptions,
+): Promise<[Uint8Array<ArrayBuffer>, number[], number, S]> {
+  const max = toInt(maxfds);
+  const ancbufsize = CMSG_LEN(max * 4);
+  const [data, ancdata, msgFlags, address] = await sock.recvmsg(
+    bufsize,
+    ancbufsize,
+    flags,
+    options,
+  );
+  const fds = rightsIn(ancdata);
+  if (fds.length > max) {
+    const extra = fds.splice(max);
+    const libc = needLibc("recv_fds()");
+    for (const fd of extra) {
+      try {
+        libc.closeFd(fd);
+      } catch {
+        // Not ours any more: nothing to release.
+      }
+    }
+  }
+  return [data, fds, msgFlags, address];
+}

@@ -1,0 +1,619 @@
+// The rest of Python's socket module, from CPython 3.11's test_socket
+// (GeneralModuleTests, InterfaceNamesTests) and compared live with python3:
+// the enums, interface names, getprotobyname, sethostname (in a UTS
+// namespace of its own, so the machine's name never changes), dup and
+// inheritance, create_connection(all_errors), listen(backlog) and
+// link-local peers on the Deno backend, and ping sockets (in a network
+// namespace of their own).
+import assert from "node:assert/strict";
+import {
+  AddressFamily,
+  AddressInfo,
+  AF_INET,
+  create_connection,
+  dup,
+  getprotobyname,
+  if_indextoname,
+  if_nameindex,
+  if_nametoindex,
+  MsgFlag,
+  OSError,
+  OverflowError,
+  sethostname,
+  SOCK_STREAM,
+  socket,
+  SocketKind,
+  ValueError,
+} from "../mod.ts";
+import {
+  deadPort,
+  hasPython,
+  libcCase,
+  libcMissing,
+  raises,
+  raisesSync,
+  skipNote,
+  withoutCapNetRaw,
+  withTimeout,
+} from "./_helpers.ts";
+import { pythonJson } from "./_python.ts";
+
+/** python3 with JSON in and out, bounded in time. */
+function py(code: string, input: unknown): Promise<unknown> {
+  return withTimeout(pythonJson(code, input), 20_000, "python3");
+}
+import { netns, netnsMissing, script } from "./_netns.ts";
+
+const pySkip = hasPython ? null : "no python3";
+const either = (...reasons: (string | null)[]) =>
+  reasons.find((r) => r !== null) ?? null;
+
+// ------------------------------------------------------------------------
+// Enums
+
+Deno.test({
+  name: skipNote(
+    "AddressFamily, SocketKind, MsgFlag, AddressInfo: CPython's members, numbers and canonical names",
+    pySkip,
+  ),
+  ignore: pySkip !== null,
+  async fn() {
+    const python = await py(
+      `import json, socket
+print(json.dumps({e.__name__: [dict((n, int(m)) for n, m in e.__members__.items()),
+                               dict((int(m), m.name) for m in e)]
+                  for e in (socket.AddressFamily, socket.SocketKind,
+                            socket.MsgFlag, socket.AddressInfo)}))`,
+      null,
+    ) as Record<string, [Record<string, number>, Record<string, string>]>;
+    const ours = { AddressFamily, SocketKind, MsgFlag, AddressInfo };
+    for (const [name, [members, canonical]] of Object.entries(python)) {
+      const e = ours[name as keyof typeof ours] as Record<string, unknown>;
+      for (const [member, value] of Object.entries(members)) {
+        assert.equal(e[member], value, `${name}.${member}`);
+      }
+      for (const [value, member] of Object.entries(canonical)) {
+        assert.equal(e[value], member, `${name}[${value}]`);
+      }
+      // Members python3 lacks are constants this module has that this
+      // python3 was built without (AF_BLUETOOTH): still CPython's rule.
+      for (const key of Object.keys(e).filter((k) => !/^\d+$/.test(k))) {
+        if (!(key in members)) assert.equal(typeof e[key], "number");
+      }
+      assert.ok(Object.isFrozen(e));
+    }
+    assert.equal(AddressFamily.AF_INET, 2);
+    assert.equal(AddressFamily[2], "AF_INET");
+    assert.equal(AddressFamily[16], "AF_NETLINK");
+    assert.equal(AddressFamily.AF_ROUTE, 16);
+  },
+});
+
+// ------------------------------------------------------------------------
+// Interface names (InterfaceNamesTests, GeneralModuleTests)
+
+Deno.test({
+  name: skipNote(
+    "if_nameindex(), if_nametoindex(), if_indextoname(): CPython's list, round trips and errors",
+    either(libcMissing, pySkip),
+  ),
+  ignore: either(libcMissing, pySkip) !== null,
+  async fn() {
+    const python = await py(
+      `import json, socket
+def err(f, *a):
+    try:
+        return [f(*a)]
+    except BaseException as e:
+        return [type(e).__name__, str(e), getattr(e, "errno", None)]
+print(json.dumps([socket.if_nameindex(),
+                  err(socket.if_nametoindex, "_DEADBEEF"),
+                  err(socket.if_nametoindex, ""),
+                  err(socket.if_indextoname, 0),
+                  err(socket.if_indextoname, -1),
+                  err(socket.if_indextoname, 2**32 + 1),
+                  err(socket.if_indextoname, 2**64),
+                  err(socket.if_nametoindex, "lo\\0x"),
+                  err(socket.if_nametoindex, 0),
+                  err(socket.if_indextoname, "_DEADBEEF")]))`,
+      null,
+    ) as unknown[];
+    const err = (f: () => unknown) => {
+      try {
+        return [f()];
+      } catch (e) {
+        const name = e instanceof OSError
+          ? "OSError"
+          : (e as Error).constructor.name;
+        return [name, (e as Error).message, (e as OSError).errno ?? null];
+      }
+    };
+    const f = if_nametoindex as (x: unknown) => number;
+    const g = if_indextoname as (x: unknown) => string;
+    const ours = [
+      if_nameindex(),
+      err(() => f("_DEADBEEF")),
+      err(() => f("")),
+      err(() => g(0)),
+      err(() => g(-1)),
+      err(() => g(2 ** 32 + 1)),
+      err(() => g(2 ** 64)),
+      err(() => f("lo\0x")),
+      err(() => f(0)),
+      err(() => g("_DEADBEEF")),
+    ];
+    assert.deepEqual(ours, python);
+    for (const [index, name] of if_nameindex()) {
+      assert.ok(index > 0);
+      assert.equal(if_nametoindex(name), index);
+      assert.equal(if_nametoindex(new TextEncoder().encode(name)), index);
+      assert.equal(if_indextoname(index), name);
+    }
+  },
+});
+
+// ------------------------------------------------------------------------
+// getprotobyname
+
+Deno.test({
+  name: skipNote(
+    "getprotobyname(): every name and alias in /etc/protocols as CPython answers, and its errors",
+    pySkip,
+  ),
+  ignore: pySkip !== null,
+  async fn() {
+    let names: string[] = [];
+    try {
+      names = Deno.readTextFileSync("/etc/protocols").split("\n")
+        .map((line) => line.replace(/#.*/, "").trim().split(/\s+/))
+        .filter((f) => f.length >= 2)
+        .flatMap(([name, , ...aliases]) => [name, ...aliases]);
+    } catch {
+      // No /etc/protocols: every lookup fails, in CPython as here.
+    }
+    names.push("tcp", "TCP", "Tcp", "icmp", "nope", "", "ipv6-icmp");
+    const python = await py(
+      `import json, socket, sys
+out = []
+for n in json.load(sys.stdin):
+    try:
+        out.append(socket.getprotobyname(n))
+    except OSError as e:
+        out.append([str(e), e.errno])
+print(json.dumps(out))`,
+      names,
+    );
+    const ours = names.map((n) => {
+      try {
+        return getprotobyname(n);
+      } catch (e) {
+        assert.ok(e instanceof OSError);
+        return [e.message, e.errno];
+      }
+    });
+    assert.deepEqual(ours, python);
+    raisesSync(
+      () => (getprotobyname as (x: unknown) => number)(new Uint8Array([116])),
+      TypeError,
+      { message: "getprotobyname() argument 1 must be str, not bytes" },
+    );
+    raisesSync(() => getprotobyname("tcp\0x"), ValueError, {
+      message: "embedded null character",
+    });
+  },
+});
+
+// ------------------------------------------------------------------------
+// sethostname, in a UTS namespace of its own
+
+const unshareSkip = either(
+  libcMissing,
+  (() => {
+    try {
+      if (Deno.uid() !== 0) return "sethostname needs root";
+      const out = new Deno.Command("unshare", {
+        args: ["-u", "true"],
+        stdout: "null",
+        stderr: "null",
+      }).outputSync();
+      return out.success ? null : "unshare -u fails here";
+    } catch {
+      return "no unshare, or no --allow-run/--allow-sys";
+    }
+  })(),
+);
+
+const SETHOSTNAME = `
+const out = [];
+for (const name of ["pysock-new", new TextEncoder().encode("pysock-bar"), "x".repeat(64), "x".repeat(65), ""]) {
+  try {
+    S.sethostname(name);
+    out.push(S.gethostname());
+  } catch (e) {
+    out.push([e.constructor.name, e.errno]);
+  }
+}
+console.log(JSON.stringify(out));
+`;
+
+Deno.test({
+  name: skipNote(
+    "sethostname(): sets the name of its UTS namespace (str or bytes), EINVAL past 64 bytes, PermissionError without CAP_SYS_ADMIN",
+    unshareSkip,
+  ),
+  ignore: unshareSkip !== null,
+  async fn() {
+    using child = script(SETHOSTNAME);
+    const run = async (prefix: string[]) => {
+      const out = await new Deno.Command("unshare", {
+        args: [
+          "-u",
+          ...prefix,
+          Deno.execPath(),
+          "run",
+          "--allow-ffi",
+          "--allow-sys",
+          child.path,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+        signal: AbortSignal.timeout(20_000),
+      }).output();
+      const dec = new TextDecoder();
+      assert.equal(out.code, 0, dec.decode(out.stderr));
+      return JSON.parse(dec.decode(out.stdout));
+    };
+    assert.deepEqual(await run([]), [
+      "pysock-new",
+      "pysock-bar",
+      "x".repeat(64),
+      ["OSError", 22],
+      "",
+    ]);
+    const dropped = await run([
+      "setpriv",
+      "--inh-caps=-all",
+      "--bounding-set=-sys_admin",
+      "--",
+    ]);
+    assert.deepEqual(dropped[0], ["PermissionError", 1]);
+  },
+});
+
+Deno.test("sethostname(): CPython's argument errors, before any system call", () => {
+  const f = sethostname as (x: unknown) => void;
+  raisesSync(() => f(1), TypeError, {
+    message: "expected str, bytes or os.PathLike object, not int",
+  });
+  raisesSync(() => f("a\0b"), ValueError, { message: "embedded null byte" });
+});
+
+// ------------------------------------------------------------------------
+// Descriptors: dup, inheritance
+
+Deno.test(
+  libcCase(
+    "dup(): a new close-on-exec descriptor of the same socket; EBADF for one not open",
+  ),
+  () => {
+    using s = socket(undefined, undefined, undefined, { backend: "libc" });
+    s.bind(["127.0.0.1", 0]);
+    const fd = dup(s.fileno());
+    using copy = socket(undefined, undefined, undefined, fd);
+    assert.notEqual(fd, s.fileno());
+    assert.deepEqual(copy.getsockname(), s.getsockname());
+    assert.equal(copy.get_inheritable(), false);
+    raisesSync(() => dup(-1), OSError, { errno: 9 });
+  },
+);
+
+Deno.test(
+  libcCase(
+    "get_inheritable()/set_inheritable(): FD_CLOEXEC, as in Python; EBADF once closed",
+  ),
+  () => {
+    const s = socket(undefined, undefined, undefined, { backend: "libc" });
+    assert.equal(s.get_inheritable(), false);
+    s.set_inheritable(true);
+    assert.equal(s.get_inheritable(), true);
+    s.set_inheritable(0);
+    assert.equal(s.get_inheritable(), false);
+    s.close();
+    raisesSync(() => s.get_inheritable(), OSError, { errno: 9 });
+  },
+);
+
+Deno.test("get_inheritable()/set_inheritable() on the Deno backend raise OSError naming libc", () => {
+  using s = socket(undefined, undefined, undefined, { backend: "deno" });
+  raisesSync(() => s.get_inheritable(), OSError, {
+    errno: 95,
+    message: /backend: "libc"/,
+  });
+  raisesSync(() => s.set_inheritable(true), OSError, { errno: 95 });
+});
+
+// ------------------------------------------------------------------------
+// create_connection(all_errors)
+
+Deno.test({
+  name: skipNote(
+    "create_connection(..., { all_errors: true }): an AggregateError of every attempt, with CPython's ExceptionGroup message",
+    pySkip,
+  ),
+  ignore: pySkip !== null,
+  async fn() {
+    const port = deadPort("deno");
+    const python = await py(
+      `import json, socket, sys
+port = json.load(sys.stdin)
+try:
+    socket.create_connection(("localhost", port), all_errors=True)
+except ExceptionGroup as eg:
+    print(json.dumps([str(eg), [[type(e).__name__, e.errno] for e in eg.exceptions]]))`,
+      port,
+    ) as [string, [string, number][]];
+    const e = await raises(
+      () =>
+        create_connection(["localhost", port], 3, null, { all_errors: true }),
+      AggregateError,
+    ) as AggregateError;
+    assert.deepEqual(
+      [e.message, e.errors.map((x) => [x.constructor.name, x.errno])],
+      python,
+    );
+    // Without it: the last error alone, as before.
+    await raises(() => create_connection(["localhost", port], 3), OSError, {
+      errno: 111,
+    });
+  },
+});
+
+// ------------------------------------------------------------------------
+// listen(backlog) on the Deno backend
+
+const ssSkip = (() => {
+  try {
+    return new Deno.Command("ss", { args: ["-V"], stdout: "null" })
+        .outputSync().success
+      ? null
+      : "ss (iproute2) fails";
+  } catch {
+    return "no ss (iproute2), or no --allow-run";
+  }
+})();
+
+/** The backlog of the TCP listener on `port`, as the kernel reports it (ss's Send-Q). */
+function kernelBacklog(port: number): number {
+  const out = new Deno.Command("ss", {
+    args: ["-ltnH", `sport = :${port}`],
+    stdout: "piped",
+  }).outputSync();
+  const line = new TextDecoder().decode(out.stdout).trim().split("\n")[0];
+  return Number(line.split(/\s+/)[2]);
+}
+
+Deno.test({
+  name: skipNote(
+    "deno: listen(backlog) is the kernel's backlog; the port is held from bind() on",
+    ssSkip,
+  ),
+  ignore: ssSkip !== null,
+  async fn() {
+    for (const [backlog, expected] of [[7, 7], [undefined, 128], [0, 0]]) {
+      using s = socket(AF_INET, SOCK_STREAM, 0, { backend: "deno" });
+      s.bind(["127.0.0.1", 0]);
+      const [, port] = s.getsockname();
+      // Held from bind(): no one else can bind it meanwhile.
+      using other = socket(AF_INET, SOCK_STREAM, 0, { backend: "deno" });
+      raisesSync(() => other.bind(["127.0.0.1", port]), OSError, { errno: 98 });
+      s.listen(backlog);
+      assert.deepEqual(s.getsockname(), ["127.0.0.1", port]);
+      assert.equal(kernelBacklog(port), expected);
+      using client = socket();
+      client.settimeout(3);
+      await client.connect(["127.0.0.1", port]);
+      s.settimeout(3);
+      const [conn] = await s.accept();
+      conn.close();
+    }
+  },
+});
+
+// ------------------------------------------------------------------------
+// In network namespaces: link-local peers, ping sockets
+
+const LINK_LOCAL = `
+const [host, port, scope] = Deno.args;
+const address = scope === undefined ? [host, Number(port)] : [host, Number(port), 0, Number(scope)];
+using s = S.socket(S.AF_INET6, S.SOCK_STREAM, 0, { backend: Deno.env.get("BACKEND") });
+s.settimeout(5);
+await s.connect(address);
+console.log(JSON.stringify([s.getpeername(), s.getsockname()[3]]));
+`;
+
+Deno.test({
+  name: skipNote(
+    "connect() to a link-local IPv6 peer (fe80::1%mc0, or the 4-tuple's scope id) on the Deno backend, as on libc and in CPython",
+    either(netnsMissing, pySkip),
+  ),
+  ignore: either(netnsMissing, pySkip) !== null,
+  async fn() {
+    using ns = netns();
+    ns.ip("link", "add", "mc0", "type", "veth", "peer", "name", "mc1");
+    ns.ip("link", "set", "mc0", "up");
+    ns.ip("link", "set", "mc1", "up");
+    ns.ip("-6", "addr", "add", "fe80::1/64", "dev", "mc0", "nodad");
+    const index = Number(
+      (await ns.exec(["cat", "/sys/class/net/mc0/ifindex"])).stdout,
+    );
+    using child = script(LINK_LOCAL);
+    const server = ns.exec([
+      "python3",
+      "-c",
+      `import socket
+l = socket.create_server(("::", 8007), family=socket.AF_INET6)
+for _ in range(5):
+    c, a = l.accept()
+    c.close()`,
+    ]);
+    await new Promise((r) => setTimeout(r, 300));
+    const py = await ns.exec([
+      "python3",
+      "-c",
+      `import json, socket
+s = socket.create_connection(("fe80::1%mc0", 8007))
+print(json.dumps([list(s.getpeername()), s.getsockname()[3]]))`,
+    ]);
+    assert.equal(py.code, 0, py.stderr);
+    const expected = JSON.parse(py.stdout);
+    assert.deepEqual(expected, [["fe80::1", 8007, 0, index], index]);
+    const runs: [string, string[], string[]][] = [
+      ["deno", ["--allow-net"], ["fe80::1", "8007", String(index)]],
+      ["deno", ["--allow-net", "--allow-ffi"], ["fe80::1%mc0", "8007"]],
+      ["libc", ["--allow-net", "--allow-ffi"], [
+        "fe80::1",
+        "8007",
+        String(index),
+      ]],
+      ["libc", ["--allow-net", "--allow-ffi"], ["fe80::1%mc0", "8007"]],
+    ];
+    for (const [backend, flags, args] of runs) {
+      const out = await ns.exec([
+        "env",
+        `BACKEND=${backend}`,
+        Deno.execPath(),
+        "run",
+        "--allow-env",
+        ...flags,
+        child.path,
+        ...args,
+      ]);
+      assert.equal(out.code, 0, `${backend} ${args}: ${out.stderr}`);
+      assert.deepEqual(JSON.parse(out.stdout), expected, `${backend} ${args}`);
+    }
+    const rest = await server;
+    assert.equal(rest.code, 0, rest.stderr);
+  },
+});
+
+const noNetRaw = withoutCapNetRaw();
+const pingSkip = either(
+  netnsMissing,
+  libcMissing,
+  "reason" in noNetRaw ? noNetRaw.reason : null,
+);
+const noNetRawPrefix = "prefix" in noNetRaw ? noNetRaw.prefix : [];
+
+const PING = `
+const out = [];
+for (const [family, proto, host, type] of [
+  [S.AF_INET, S.IPPROTO_ICMP, "127.0.0.1", 8],
+  [S.AF_INET6, S.IPPROTO_ICMPV6, "::1", 128],
+]) {
+  try {
+    using s = S.socket(family, S.SOCK_DGRAM, proto);
+    s.settimeout(3);
+    const echo = new Uint8Array(16);
+    echo[0] = type;
+    echo[7] = 1;
+    echo.set(new TextEncoder().encode("pysock!"), 8);
+    await s.sendto(echo, [host, 0]);
+    const [reply, from] = await s.recvfrom(100);
+    out.push([s.backend, reply[0], reply[7], new TextDecoder().decode(reply.subarray(8)), from[0]]);
+  } catch (e) {
+    out.push([e.constructor.name, e.errno]);
+  }
+}
+console.log(JSON.stringify(out));
+`;
+
+Deno.test({
+  name: skipNote(
+    "socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP) and the ICMPv6 one: ping sockets on libc without CAP_NET_RAW, where ping_group_range allows",
+    pingSkip,
+  ),
+  ignore: pingSkip !== null,
+  async fn() {
+    using ns = netns();
+    using child = script(PING);
+    const run = () =>
+      ns.exec([
+        ...noNetRawPrefix,
+        Deno.execPath(),
+        "run",
+        "--allow-ffi",
+        "--allow-net",
+        child.path,
+      ]);
+    // The kernel's default range (1 0) lets no group open one.
+    ns.sysctl("net.ipv4.ping_group_range=1 0");
+    let out = await run();
+    assert.equal(out.code, 0, out.stderr);
+    assert.deepEqual(JSON.parse(out.stdout), [
+      ["PermissionError", 13],
+      ["PermissionError", 13],
+    ]);
+    ns.sysctl("net.ipv4.ping_group_range=0 2147483647");
+    out = await run();
+    assert.equal(out.code, 0, out.stderr);
+    assert.deepEqual(JSON.parse(out.stdout), [
+      ["libc", 0, 1, "pysock!\0", "127.0.0.1"],
+      ["libc", 129, 1, "pysock!\0", "::1"],
+    ]);
+  },
+});
+
+Deno.test({
+  name: skipNote(
+    "examples/ping.ts: ping(8)'s output from a raw socket with CAP_NET_RAW, from a ping socket without, exit 2 with neither",
+    pingSkip,
+  ),
+  ignore: pingSkip !== null,
+  async fn() {
+    using ns = netns();
+    ns.sysctl("net.ipv4.ping_group_range=0 2147483647");
+    const example = new URL("../examples/ping.ts", import.meta.url).pathname;
+    const ping = (prefix: string[]) =>
+      ns.exec([
+        ...prefix,
+        Deno.execPath(),
+        "run",
+        "--allow-ffi",
+        "--allow-net",
+        example,
+        "-c",
+        "2",
+        "-i",
+        "0.2",
+      ]);
+    const format = new RegExp(
+      "^PING 127\\.0\\.0\\.1 \\(127\\.0\\.0\\.1\\) 56\\(84\\) bytes of data\\.\n" +
+        "64 bytes from 127\\.0\\.0\\.1: icmp_seq=1 ttl=64 time=[0-9.]+ ms\n" +
+        "64 bytes from 127\\.0\\.0\\.1: icmp_seq=2 ttl=64 time=[0-9.]+ ms\n\n" +
+        "--- 127\\.0\\.0\\.1 ping statistics ---\n" +
+        "2 packets transmitted, 2 received, 0% packet loss, time [0-9]+ms\n" +
+        "rtt min/avg/max/mdev = [0-9.]+/[0-9.]+/[0-9.]+/[0-9.]+ ms\n$",
+    );
+    for (
+      const [prefix, which] of [
+        [[], "raw ICMP socket"],
+        [noNetRawPrefix, "ICMP datagram socket"],
+      ] as const
+    ) {
+      const out = await ping([...prefix]);
+      assert.equal(out.code, 0, out.stderr);
+      assert.match(out.stdout, format);
+      assert.match(out.stderr, new RegExp(`using an? ${which}`));
+    }
+    ns.sysctl("net.ipv4.ping_group_range=1 0");
+    const none = await ping(noNetRawPrefix);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /ping_group_range/);
+  },
+});
+
+Deno.test("if_indextoname(): OverflowError for a negative index, before any system call", () => {
+  raisesSync(() => if_indextoname(-1), OverflowError, {
+    message: "can't convert negative value to unsigned int",
+  });
+});
