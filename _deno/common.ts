@@ -520,9 +520,14 @@ export function loopTurned(): void {
  */
 export async function letLoopTurn(): Promise<boolean> {
   if (++answers < TURN_EVERY) return false;
+  await turnLoop();
+  return true;
+}
+
+/** Make Deno's event loop turn once (a timer), so pending ops can complete. */
+export async function turnLoop(): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, 0));
   answers = 0;
-  return true;
 }
 
 /**

@@ -38,6 +38,7 @@ import {
   SEND_FLAGS,
   settlesAtOnce,
   translate,
+  turnLoop,
   unboundName,
   unsupportedFlags,
 } from "./common.ts";
@@ -52,7 +53,7 @@ import {
 
 // accept() errors that mean only that this one client is already gone.
 const DEAD_PEER = new Set<number>([E.ENOTCONN, E.ECONNRESET, E.ECONNABORTED]);
-// One write-behind chunk at most (see DenoStream.send).
+// The most one send() that may outlive its wait copies (see DenoStream.send).
 const CHUNK = 1 << 18;
 const READ_BUFFER = 1 << 16;
 // Deno.listen's backlog when none is given.
@@ -82,6 +83,22 @@ function fromDeno(family: number, addr: Deno.Addr): SockAddr {
   }
   const { hostname, port } = addr as Deno.NetAddr;
   return family === AF_INET6 ? [hostname, port, 0, 0] : [hostname, port];
+}
+
+/**
+ * A write that outlived its call (Deno cannot cancel one): its own copy of
+ * the bytes, and how many of them went once it settled.
+ */
+interface Behind {
+  bytes: Uint8Array;
+  sent: number;
+  done: boolean;
+  write: Promise<void>;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array, n: number): boolean {
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** A TCP or unix stream socket on Deno.listen / Deno.connect. */
@@ -116,9 +133,9 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   #readError: Error | null = null;
   #eof = false;
   #shutRd = false;
-  // Sending: a write that outlived its caller's wait (a copy of the chunk)
-  // goes on in #inflight; the next send waits for it first.
-  #inflight: Promise<void> | null = null;
+  // Sending: a write that outlived its call (see #send).
+  #behind: Behind | null = null;
+  #wrote = false;
   #writeError: Error | null = null;
   #shutWr = false;
   readonly #writeFailed = (e: unknown): never => {
@@ -598,7 +615,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       conn !== null && wait === null && signal === undefined &&
       (flags & ~SEND_FLAGS) === 0 &&
       !this.#shutWr &&
-      this.#inflight === null && this.#writeError === null && data.length > 0
+      this.#behind === null && this.#writeError === null && data.length > 0
     ) {
       // Hot path: a blocking write of the caller's bytes, no copy, and no
       // closure made per call.
@@ -617,12 +634,25 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     if (flags & ~SEND_FLAGS) throw unsupportedFlags(flags & ~SEND_FLAGS);
     const conn = await this.#connected(wait, E.EPIPE, signal);
     if (this.#shutWr) throw new OSError(E.EPIPE);
-    if (this.#inflight !== null) {
-      if (
-        wait === 0 ||
-        await raceWait(this.#inflight, wait, signal) === EXPIRED
-      ) {
+    const behind = this.#behind;
+    if (behind !== null) {
+      if (!behind.done && !await this.#settles(behind.write, wait, signal)) {
         throw waitExpired(wait);
+      }
+      this.#behind = null;
+      this.#throwWriteError();
+      // Bytes of an earlier call that gave up went after all. A retry sends
+      // them again: they count for this call, and are not sent twice.
+      const m = Math.min(behind.sent, data.length);
+      if (m > 0 && sameBytes(data, behind.bytes, m)) {
+        if (m < behind.sent) {
+          this.#behind = {
+            ...behind,
+            bytes: behind.bytes.subarray(m),
+            sent: behind.sent - m,
+          };
+        }
+        return m;
       }
     }
     this.#throwWriteError();
@@ -634,15 +664,53 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         throw this.closed ? badFd() : translate(e);
       }
     }
-    // A write cannot be cancelled, so one that outlives the wait (a timeout,
-    // an abort, or none at all when non-blocking) must own its bytes: it goes
-    // on as write-behind and the bytes count as sent.
-    const chunk = data.slice(0, CHUNK);
-    const p = this.#writeAll(conn, chunk);
-    if (wait === 0 || await raceWait(p, wait, signal) === EXPIRED) {
-      this.#inflight = p;
-    } else this.#throwWriteError();
-    return chunk.length;
+    // A write cannot be cancelled: one that outlives the wait (a timeout,
+    // an abort, or a full buffer when non-blocking) may still put its bytes
+    // on the wire. It gets a copy; the call reports only what the kernel
+    // took in time, and what goes later is reconciled by the next send.
+    const b: Behind = {
+      bytes: data.slice(0, CHUNK),
+      sent: 0,
+      done: false,
+      write: Promise.resolve(),
+    };
+    b.write = conn.write(b.bytes).then(
+      (n) => {
+        b.sent = n;
+        b.done = true;
+        this.#wrote = true;
+        this.watchers.notify();
+      },
+      (e) => {
+        b.done = true;
+        this.#writeError = this.closed ? badFd() : translate(e);
+        this.watchers.notify();
+      },
+    );
+    if (!await this.#settles(b.write, wait, signal)) {
+      this.#behind = b;
+      throw waitExpired(wait);
+    }
+    this.#throwWriteError();
+    return b.sent;
+  }
+
+  // Whether `write` settles within `wait`: at once (a few microtasks, or a
+  // turn of the event loop) when non-blocking.
+  async #settles(
+    write: Promise<void>,
+    wait: Wait,
+    signal: AbortSignal | undefined,
+  ): Promise<boolean> {
+    if (wait !== 0) return await raceWait(write, wait, signal) !== EXPIRED;
+    if (await settlesAtOnce(write)) return true;
+    // A socket's first write waits for Deno to learn it is writable (a turn
+    // of the event loop, once per connection); later ones settle at once.
+    if (!this.#wrote) {
+      await turnLoop();
+      return await settlesAtOnce(write);
+    }
+    return await letLoopTurn() && await settlesAtOnce(write);
   }
 
   #throwWriteError(): void {
@@ -651,25 +719,6 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       this.#writeError = null;
       throw err;
     }
-  }
-
-  #writeAll(conn: Deno.Conn, chunk: Uint8Array): Promise<void> {
-    const p: Promise<void> = (async () => {
-      for (let off = 0; off < chunk.length;) {
-        off += await conn.write(chunk.subarray(off));
-      }
-    })().then(
-      () => {
-        if (this.#inflight === p) this.#inflight = null;
-        this.watchers.notify();
-      },
-      (e) => {
-        if (this.#inflight === p) this.#inflight = null;
-        this.#writeError = this.closed ? badFd() : translate(e);
-        this.watchers.notify();
-      },
-    );
-    return p;
   }
 
   sendto(
@@ -695,8 +744,8 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     if (how !== SHUT_WR) this.#shutRd = true;
     if (how !== SHUT_RD && !this.#shutWr) {
       this.#shutWr = true;
-      // The FIN goes after any write-behind data.
-      const after = this.#inflight ?? Promise.resolve();
+      // The FIN goes after a write still under way.
+      const after = this.#behind?.write ?? Promise.resolve();
       after.then(() => conn.closeWrite()).catch(() => {});
     }
   }
@@ -774,7 +823,9 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     if (this.#readError !== null || this.#writeError !== null) {
       r |= POLLERR | POLLIN;
     }
-    if (!this.#shutWr && this.#inflight === null) r |= POLLOUT;
+    if (!this.#shutWr && (this.#behind === null || this.#behind.done)) {
+      r |= POLLOUT;
+    }
     if (this.#eof && this.#shutWr) r |= POLLHUP;
     if ((r & POLLIN) === 0 && (events & POLLIN)) this.#startRead(conn);
     return r;

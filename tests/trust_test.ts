@@ -330,3 +330,93 @@ libcTest(
     assert.deepEqual(await p.client.recv(10), encode("hello"));
   },
 );
+
+for (const backend of BACKENDS) {
+  backendTest(
+    backend,
+    "send() with a timeout to a slow reader reports only what went: retried at the same offset, 16 MiB arrive once and intact",
+    async () => {
+      await using p = await connectedPair(backend);
+      const data = new Uint8Array(16 << 20);
+      for (let i = 0; i < data.length; i++) {
+        data[i] = (i * 7 + (i >> 13)) & 0xff;
+      }
+      p.client.settimeout(0.005);
+      let timeouts = 0;
+      const sending = (async () => {
+        let off = 0;
+        const until = performance.now() + 30_000;
+        while (off < data.length && performance.now() < until) {
+          try {
+            off += await p.client.send(data.subarray(off));
+          } catch (e) {
+            if ((e as Error).name !== "TimeoutError") throw e;
+            timeouts++;
+          }
+        }
+        return off;
+      })();
+      const got = new Uint8Array(data.length);
+      let n = 0;
+      p.server.settimeout(10);
+      while (n < data.length) {
+        // A slow reader: small reads with pauses, so the sender times out.
+        const k = await p.server.recv_into(
+          got.subarray(n),
+          Math.min(65536, data.length - n),
+        );
+        if (k === 0) break;
+        n += k;
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      assert.equal(await sending, data.length);
+      assert.equal(n, data.length);
+      assert.deepEqual(got, data);
+      assert.ok(
+        timeouts > 0,
+        "the sender never timed out: the test proves nothing",
+      );
+      // Nothing more than what was reported arrives.
+      p.client.close();
+      assert.equal((await p.server.recv(10)).length, 0);
+    },
+  );
+}
+
+for (const backend of BACKENDS) {
+  backendTest(
+    backend,
+    "every byte a send() reported arrives, even when the socket is closed right after a timeout",
+    async () => {
+      await using p = await connectedPair(backend);
+      const chunk = new Uint8Array(256 << 10).fill(0x5a);
+      p.client.settimeout(0.01);
+      let reported = 0;
+      let timeouts = 0;
+      for (let i = 0; i < 400 && timeouts < 3; i++) {
+        try {
+          reported += await p.client.send(chunk);
+        } catch (e) {
+          if ((e as Error).name !== "TimeoutError") throw e;
+          timeouts++;
+        }
+      }
+      assert.ok(
+        timeouts > 0,
+        "the sender never timed out: the test proves nothing",
+      );
+      p.client.close();
+      let received = 0;
+      p.server.settimeout(10);
+      for (;;) {
+        const got = await p.server.recv(1 << 20);
+        if (got.length === 0) break;
+        received += got.length;
+      }
+      assert.ok(
+        received >= reported,
+        `${reported} bytes reported as sent, ${received} arrived`,
+      );
+    },
+  );
+}
