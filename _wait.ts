@@ -112,6 +112,7 @@ export function longTimeout(fn: () => void, ms: number): () => void {
       ? setTimeout(() => arm(left - MAX_TIMER), MAX_TIMER)
       : setTimeout(fn, left);
   };
-  arm(ms);
+  // Deno rounds a fractional delay down: round up, so no wait ends early.
+  arm(Math.ceil(ms));
   return () => clearTimeout(timer);
 }

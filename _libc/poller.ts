@@ -247,7 +247,8 @@ export class Poller {
     entry.waiters.push(w);
     this.#waiting++;
     this.#entries.set(entry.token, entry);
-    if (ms !== null) w.timer = setTimeout(expire, ms, this, w);
+    // Deno rounds a fractional delay down: round up, never fire early.
+    if (ms !== null) w.timer = setTimeout(expire, Math.ceil(ms), this, w);
     if (signal?.aborted) this.drop(w, false, null);
     if (!this.#running) this.#run();
     else if (this.#waiting > 1) this.#harvest();
