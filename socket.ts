@@ -81,6 +81,7 @@ import {
 } from "./_ancillary.ts";
 import { inheritable, setInheritable } from "./_system.ts";
 import { sendfile } from "./_sendfile.ts";
+import { permitAddress, permitOpen } from "./_permissions.ts";
 import { SocketReadable, socketWritable } from "./_streams.ts";
 import { fileDescriptorOf } from "./_libc/file_fd.ts";
 
@@ -395,6 +396,7 @@ export class Socket<
       const backend = chooseBackend(fam, typ, pro, {
         backend: options.backend,
       });
+      if (backend.name === "libc") permitOpen(fam, typ);
       this.#backend = backend;
       this.#sock = backend.open(fam, typ, pro);
     }
@@ -484,6 +486,14 @@ export class Socket<
     return this.#sock;
   }
 
+  // A libc socket asks what Deno would require of its own socket for this
+  // address (Deno's sockets check for themselves).
+  #permit(addr: SockAddr): void {
+    if (this.#backend.name === "libc") {
+      permitAddress(this.#family, this.#type, this.#proto, addr);
+    }
+  }
+
   // The family decides the address's shape (A), at run time too.
   #address(addr: SockAddr): A {
     return normalize(this.#family, addr) as A;
@@ -523,6 +533,7 @@ export class Socket<
    */
   bind(address: Address): void {
     const addr = addressForBind(this.#family, address, "bind");
+    this.#permit(addr);
     this.#live().bind(addr);
   }
 
@@ -628,6 +639,7 @@ export class Socket<
       address,
       "connect",
     );
+    this.#permit(addr);
     try {
       await this.#live().connect(addr, this.#wait(0), signal);
     } catch (e) {
@@ -673,6 +685,7 @@ export class Socket<
       address,
       "connect_ex",
     );
+    this.#permit(addr);
     try {
       await this.#live().connect(addr, this.#wait(0), signal);
       return 0;
@@ -1067,6 +1080,7 @@ export class Socket<
       target,
       "sendto",
     );
+    this.#permit(addr);
     try {
       return await this.#live().sendto(bytes, f, addr, this.#wait(f), signal);
     } catch (e) {
@@ -1126,6 +1140,7 @@ export class Socket<
     const addr = address === null || address === undefined
       ? null
       : await addressForConnect(this.#family, this.#type, address, "sendmsg");
+    if (addr !== null) this.#permit(addr);
     try {
       const sock = this.#live();
       return await sendmsgOn(sock, bufs, items, f, addr, this.#wait(f), signal);

@@ -1,0 +1,104 @@
+// Deno's permission flags for libc sockets: before bind, connect, sendto
+// and sendmsg, a libc socket asks what Deno itself would require of its
+// own socket for the same address, so that `--allow-ffi` is no way around
+// a scoped `--allow-net`. Queried without prompting (querySync), every
+// time: Deno answers from its own state in nanoseconds, and a revoke is
+// seen at once.
+import {
+  AF_INET,
+  AF_INET6,
+  AF_UNIX,
+  errno as E,
+  IPPROTO_ICMP,
+  IPPROTO_ICMPV6,
+  SOCK_DGRAM,
+  SOCK_RAW,
+} from "./constants.ts";
+import { PermissionError } from "./errors.ts";
+import { fsDecode } from "./_args.ts";
+import type { SockAddr } from "./_backend.ts";
+
+function granted(descriptor: Deno.PermissionDescriptor): boolean {
+  try {
+    return Deno.permissions.querySync(descriptor).state === "granted";
+  } catch {
+    // A descriptor a scoped flag cannot name (an abstract unix name): only
+    // the unscoped flag grants it.
+    return descriptor.name === "net" &&
+      Deno.permissions.querySync({ name: "net" }).state === "granted";
+  }
+}
+
+function denied(flag: string, what: string): PermissionError {
+  return new PermissionError(
+    E.EACCES,
+    `Requires ${flag} access to ${what}, run again with the --allow-${flag} flag`,
+  );
+}
+
+function needNet(host: string | undefined, what: string): void {
+  const ok = host === undefined
+    ? granted({ name: "net" })
+    : granted({ name: "net", host });
+  if (!ok) throw denied("net", what);
+}
+
+/**
+ * What a raw socket, or one of a family Deno has no sockets for, needs:
+ * unscoped `--allow-net` (it can reach any address).
+ *
+ * @param family The socket's family.
+ * @param type The socket's type.
+ * @throws {PermissionError} Without unscoped `--allow-net`.
+ */
+export function permitOpen(family: number, type: number): void {
+  const inet = family === AF_INET || family === AF_INET6;
+  if ((inet && type === SOCK_RAW) || (!inet && family !== AF_UNIX)) {
+    needNet(undefined, "all addresses (a raw socket)");
+  }
+}
+
+/**
+ * What Deno would require of its own socket to bind, connect or send to
+ * `addr`: `--allow-net` for the host and port; for a unix path
+ * `--allow-read` and `--allow-write` of the path and `--allow-net` of
+ * `unix:PATH`; for an abstract name unscoped `--allow-net`.
+ *
+ * @param family The socket's family.
+ * @param type The socket's type.
+ * @param proto The socket's protocol.
+ * @param addr A numeric address, as the backends take it.
+ * @throws {PermissionError} Naming the flag and the address.
+ */
+export function permitAddress(
+  family: number,
+  type: number,
+  proto: number,
+  addr: SockAddr,
+): void {
+  if (family === AF_INET || family === AF_INET6) {
+    if (type === SOCK_RAW) {
+      return needNet(undefined, "all addresses (a raw socket)");
+    }
+    const [host, port] = addr as [string, number];
+    const h = family === AF_INET6 ? `[${host.split("%")[0]}]` : host;
+    // A ping socket has no port: any port of the host will do.
+    const ping = type === SOCK_DGRAM &&
+      (proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6);
+    const target = ping ? h : `${h}:${port}`;
+    return needNet(target, JSON.stringify(target));
+  }
+  if (family === AF_UNIX) {
+    const name = typeof addr === "string" ? addr : fsDecode(addr as Uint8Array);
+    if (name === "" || name.startsWith("\0")) {
+      return needNet(undefined, "an abstract unix name (unscoped --allow-net)");
+    }
+    for (const flag of ["read", "write"] as const) {
+      if (!granted({ name: flag, path: name })) {
+        throw denied(flag, JSON.stringify(name));
+      }
+    }
+    return needNet(`unix:${name}`, JSON.stringify(`unix:${name}`));
+  }
+  needNet(undefined, "all addresses (this family has no scope)");
+}

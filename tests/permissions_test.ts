@@ -1,0 +1,172 @@
+// Deno's permission flags mean the same on both backends: with
+// `--allow-ffi --allow-net=127.0.0.1:PORT`, a libc socket reaches that
+// address and nothing else, as a Deno-backend socket does. Each case runs in
+// a child process with exactly the flags under test.
+import assert from "node:assert/strict";
+import { libcMissing, skipNote } from "./_helpers.ts";
+import { withTimeout } from "./_python.ts";
+
+type Outcome = [name: string, message: string];
+
+/** Run `body` in a child with `flags`; each `probe(name, fn)` records its outcome. */
+async function probe(
+  flags: string[],
+  body: string,
+): Promise<Record<string, Outcome>> {
+  const dir = await Deno.makeTempDir({ prefix: "perm-test-" });
+  try {
+    const script = `${dir}/probe.ts`;
+    await Deno.writeTextFile(
+      script,
+      `import * as mod from ${JSON.stringify(import.meta.resolve("../mod.ts"))};
+const out = {};
+async function probe(name, fn) {
+  try {
+    const r = await fn();
+    out[name] = ["ok", String(r)];
+  } catch (e) {
+    out[name] = [e.constructor.name, e.message];
+  }
+}
+const dir = ${JSON.stringify(dir)};
+${body}
+console.log(JSON.stringify(out));
+`,
+    );
+    const r = await withTimeout(
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", "--no-prompt", "--no-check", ...flags, script],
+        stdout: "piped",
+        stderr: "piped",
+      }).output(),
+      20_000,
+      "deno run",
+    );
+    assert.ok(r.success, new TextDecoder().decode(r.stderr));
+    return JSON.parse(new TextDecoder().decode(r.stdout));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function denied(
+  out: Record<string, Outcome>,
+  name: string,
+  what: RegExp,
+): void {
+  const [cls, msg] = out[name] ?? ["missing", ""];
+  assert.equal(cls, "PermissionError", `${name}: ${cls}: ${msg}`);
+  assert.match(msg, /--allow-\w+/, `${name}: ${msg}`);
+  assert.match(msg, what, `${name}: ${msg}`);
+}
+
+function allowed(out: Record<string, Outcome>, name: string): void {
+  const [cls, msg] = out[name] ?? ["missing", ""];
+  assert.notEqual(cls, "PermissionError", `${name}: ${msg}`);
+}
+
+const ignore = libcMissing !== null;
+
+for (const backend of ["deno", "libc"] as const) {
+  Deno.test({
+    name: skipNote(
+      `${backend}: --allow-net=127.0.0.1:PORT,[::1]:PORT lets bind, connect, connect_ex, sendto and sendmsg reach that address and nothing else`,
+      backend === "libc" ? libcMissing : null,
+    ),
+    ignore: backend === "libc" && ignore,
+    fn: async () => {
+      const port = 40000 + Math.floor(Math.random() * 20000);
+      const opts = JSON.stringify({ backend });
+      const out = await probe(
+        ["--allow-ffi", `--allow-net=127.0.0.1:${port},[::1]:${port}`],
+        `const P = ${port}, O = ${opts};
+const tcp = () => mod.socket(mod.AF_INET, mod.SOCK_STREAM, 0, O);
+const tcp6 = () => mod.socket(mod.AF_INET6, mod.SOCK_STREAM, 0, O);
+const udp = () => mod.socket(mod.AF_INET, mod.SOCK_DGRAM, 0, O);
+const udp6 = () => mod.socket(mod.AF_INET6, mod.SOCK_DGRAM, 0, O);
+await probe("bind allowed", () => { const s = tcp(); try { s.bind(["127.0.0.1", P]); } finally { s.close(); } });
+await probe("bind other port", () => { const s = tcp(); try { s.bind(["127.0.0.1", P + 1]); } finally { s.close(); } });
+await probe("bind6 other port", () => { const s = tcp6(); try { s.bind(["::1", P + 1]); } finally { s.close(); } });
+await probe("connect allowed", async () => { const s = tcp(); try { await s.connect(["127.0.0.1", P]); } finally { s.close(); } });
+await probe("connect other port", async () => { const s = tcp(); try { await s.connect(["127.0.0.1", P + 1]); } finally { s.close(); } });
+await probe("connect other host", async () => { const s = tcp(); try { await s.connect(["127.0.0.2", P]); } finally { s.close(); } });
+await probe("connect6 other port", async () => { const s = tcp6(); try { await s.connect(["::1", P + 1]); } finally { s.close(); } });
+await probe("connect_ex other port", async () => { const s = tcp(); try { return await s.connect_ex(["127.0.0.1", P + 1]); } finally { s.close(); } });
+await probe("sendto other port", async () => { const s = udp(); try { await s.sendto(new Uint8Array(1), ["127.0.0.1", P + 1]); } finally { s.close(); } });
+await probe("sendto6 other port", async () => { const s = udp6(); try { await s.sendto(new Uint8Array(1), ["::1", P + 1]); } finally { s.close(); } });
+await probe("sendmsg other port", async () => { const s = udp(); try { await s.sendmsg([new Uint8Array(1)], [], 0, ["127.0.0.1", P + 1]); } finally { s.close(); } });`,
+      );
+      allowed(out, "bind allowed");
+      allowed(out, "connect allowed");
+      denied(out, "bind other port", new RegExp(`127\\.0\\.0\\.1:${port + 1}`));
+      denied(out, "bind6 other port", new RegExp(`\\[::1\\]:${port + 1}`));
+      denied(
+        out,
+        "connect other port",
+        new RegExp(`127\\.0\\.0\\.1:${port + 1}`),
+      );
+      denied(out, "connect other host", /127\.0\.0\.2/);
+      denied(out, "connect6 other port", new RegExp(`\\[::1\\]:${port + 1}`));
+      denied(out, "connect_ex other port", /--allow-net/);
+      // An unbound Deno UDP socket asks for 0.0.0.0:0 (its autobind) first;
+      // libc asks for the destination. Both refuse.
+      denied(out, "sendto other port", /--allow-net/);
+      denied(out, "sendto6 other port", /--allow-net/);
+      denied(out, "sendmsg other port", /--allow-net/);
+    },
+  });
+}
+
+Deno.test({
+  name: skipNote(
+    "libc: a unix path needs --allow-read, --allow-write and --allow-net as Deno's own unix sockets do; an abstract name unscoped --allow-net",
+    libcMissing,
+  ),
+  ignore,
+  fn: async () => {
+    const body = `const O = { backend: "libc" };
+await probe("path", () => { const s = mod.socket(mod.AF_UNIX, mod.SOCK_STREAM, 0, O); try { s.bind(dir + "/p"); } finally { s.close(); } });
+await probe("seqpacket path", () => { const s = mod.socket(mod.AF_UNIX, mod.SOCK_SEQPACKET, 0, O); try { s.bind(dir + "/q"); } finally { s.close(); } });
+await probe("abstract", () => { const s = mod.socket(mod.AF_UNIX, mod.SOCK_STREAM, 0, O); try { s.bind(new Uint8Array([0, 0x70, 0x71, 0x72])); } finally { s.close(); } });`;
+    const noRead = await probe(["--allow-ffi", "--allow-net"], body);
+    denied(noRead, "path", /--allow-read/);
+    denied(noRead, "seqpacket path", /--allow-read/);
+    allowed(noRead, "abstract");
+    const noNet = await probe(
+      ["--allow-ffi", "--allow-read", "--allow-write"],
+      body,
+    );
+    denied(noNet, "path", /unix:/);
+    denied(noNet, "abstract", /abstract/);
+    const scoped = await probe(
+      ["--allow-ffi", "--allow-read", "--allow-write", "--allow-net=127.0.0.1"],
+      body,
+    );
+    denied(scoped, "path", /unix:/);
+    denied(scoped, "abstract", /abstract/);
+    const all = await probe(
+      ["--allow-ffi", "--allow-read", "--allow-write", "--allow-net"],
+      body,
+    );
+    for (const name of ["path", "seqpacket path", "abstract"]) {
+      allowed(all, name);
+    }
+  },
+});
+
+Deno.test({
+  name: skipNote(
+    "libc: a raw socket needs unscoped --allow-net, checked when it is opened",
+    libcMissing,
+  ),
+  ignore,
+  fn: async () => {
+    const out = await probe(
+      ["--allow-ffi", "--allow-net=127.0.0.1"],
+      `await probe("raw", () => mod.socket(mod.AF_INET, mod.SOCK_RAW, mod.IPPROTO_ICMP).close());
+await probe("packet", () => mod.socket(17, mod.SOCK_DGRAM, 0).close());`,
+    );
+    denied(out, "raw", /raw socket/);
+    denied(out, "packet", /--allow-net/);
+  },
+});
