@@ -589,7 +589,10 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
       !this.#shutRd && this.#ready()
     ) {
       // The hot path: one layer of ours over Deno's receive.
-      return (await this.#receiveWanted(io, buf))[0].length;
+      if (this.#peer === null) {
+        return (await this.#receiveWanted(io, buf))[0].length;
+      }
+      if (!this.#innerBusy) return (await this.#receiveCopy(io, buf))[0];
     }
     return (await this.recvfrom(buf, flags, wait, signal))[0];
   }
@@ -608,8 +611,14 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
       io !== null && wait === null && signal === undefined &&
       !(flags & MSG_PEEK) && this.#ready()
     ) {
-      const d = await this.#receiveWanted(io, buf);
-      return [d[0].length, this.#from(d)];
+      if (this.#peer === null) {
+        const d = await this.#receiveWanted(io, buf);
+        return [d[0].length, this.#from(d)];
+      }
+      if (!this.#innerBusy) {
+        const [n, d] = await this.#receiveCopy(io, buf);
+        return [n, this.#from(d)];
+      }
     }
     const d = await this.#take(flags, wait, signal);
     const n = Math.min(buf.length, d[0].length);
@@ -663,6 +672,24 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
       throw this.closed ? badFd() : translate(e);
     } finally {
       this.#leave(io);
+    }
+  }
+
+  // Connected: Deno does not filter by peer, so other senders' datagrams
+  // are received and dropped here; they go into the socket's own buffer,
+  // never the caller's, and only the peer's is copied out.
+  async #receiveCopy(io: UdpIo, buf: Uint8Array): Promise<[number, Datagram]> {
+    this.#innerBusy = true;
+    try {
+      const d = await this.#receiveWanted(
+        io,
+        this.#inner ??= new Uint8Array(MAX_DATAGRAM),
+      );
+      const n = Math.min(buf.length, d[0].length);
+      buf.set(d[0].subarray(0, n));
+      return [n, d];
+    } finally {
+      this.#innerBusy = false;
     }
   }
 

@@ -207,6 +207,8 @@ export function encodeSockAddr(
     return len;
   }
   if (!(addr instanceof Uint8Array)) throw new OSError("bad family");
+  // Longer than struct sockaddr_storage: what bind(2) and connect(2) say.
+  if (addr.length > SOCKADDR_MAX) throw new OSError(22);
   need(out, addr.length);
   out.set(addr, 0);
   return addr.length;

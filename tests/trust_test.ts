@@ -420,3 +420,40 @@ for (const backend of BACKENDS) {
     },
   );
 }
+
+for (const backend of BACKENDS) {
+  backendTest(
+    backend,
+    "a connected UDP socket's recv_into() never writes another sender's datagram into the buffer",
+    async () => {
+      using a = socket(AF_INET, SOCK_DGRAM, 0, { backend });
+      using b = socket(AF_INET, SOCK_DGRAM, 0, { backend });
+      using c = socket(AF_INET, SOCK_DGRAM, 0, { backend });
+      for (const s of [a, b, c]) s.bind(["127.0.0.1", 0]);
+      await a.connect(b.getsockname());
+      const buf = new Uint8Array(16).fill(0x2e);
+      // Blocking: the direct path, where the buffer was at risk.
+      const pending = a.recv_into(buf);
+      await c.sendto(encode("XXXXXXXXXXXX"), a.getsockname());
+      await new Promise((r) => setTimeout(r, 20));
+      await b.sendto(encode("hi"), a.getsockname());
+      assert.equal(await pending, 2);
+      assert.equal(new TextDecoder().decode(buf), "hi..............");
+    },
+  );
+}
+
+libcTest(
+  "libc: a raw address longer than sockaddr_storage is OSError 22, as the kernel says, not a RangeError",
+  async () => {
+    using s = socket(16, 3, 0); // AF_NETLINK, SOCK_RAW: no address parser
+    assert.throws(
+      () => s.bind(new Uint8Array(200)),
+      (e) => e instanceof OSError && e.errno === 22,
+    );
+    await assert.rejects(
+      s.sendto(new Uint8Array(1), new Uint8Array(200)),
+      (e) => e instanceof OSError && e.errno === 22,
+    );
+  },
+);
