@@ -47,6 +47,20 @@ export {
 } from "./socket.ts";
 export type { Address, AddressOf, SenderOf, SockAddr } from "./socket.ts";
 export {
+  type BinaryFileMode,
+  BinarySocketFile,
+  LookupError,
+  type MakefileOptions,
+  SocketFile,
+  type TextFileMode,
+  TextSocketFile,
+  UnicodeDecodeError,
+  UnicodeEncodeError,
+  UnicodeError,
+  UnsupportedOperation,
+  type WriteData,
+} from "./_socket_file.ts";
+export {
   create_connection,
   create_server,
   type CreateConnectionOptions,

@@ -80,6 +80,14 @@ import {
   sendmsgOn,
 } from "./_ancillary.ts";
 import { inheritable, setInheritable } from "./_system.ts";
+import {
+  type BinaryFileMode,
+  type BinarySocketFile,
+  type MakefileOptions,
+  openFile,
+  type TextFileMode,
+  type TextSocketFile,
+} from "./_socket_file.ts";
 import { sendfile } from "./_sendfile.ts";
 import { permitAddress, permitOpen } from "./_permissions.ts";
 import { SocketReadable, socketWritable } from "./_streams.ts";
@@ -335,6 +343,10 @@ export class Socket<
   readonly #backend: Backend;
   #sock: BackendSocket | null;
   #timeout: number | null;
+  // CPython's _io_refs and _closed: files from makefile() still open, and
+  // whether close() was called while they were.
+  #ioRefs = 0;
+  #closeCalled = false;
   #readable: SocketReadable | null = null;
   #writable: WritableStream<Uint8Array> | null = null;
 
@@ -1577,7 +1589,9 @@ export class Socket<
 
   /**
    * Close the socket. Idempotent; calls still pending reject with
-   * `OSError` errno 9.
+   * `OSError` errno 9. While files made by {@linkcode Socket.makefile} are
+   * open, the descriptor stays open (and the socket usable) until the last
+   * of them is closed, as in Python.
    *
    * @example
    * ```ts
@@ -1589,6 +1603,10 @@ export class Socket<
    * ```
    */
   close(): void {
+    this.#closeCalled = true;
+    // A file from makefile() keeps the descriptor open; the last file's
+    // close() closes it (CPython's _io_refs).
+    if (this.#ioRefs > 0) return;
     const sock = this.#sock;
     if (sock === null) return;
     this.#sock = null;
@@ -1617,6 +1635,91 @@ export class Socket<
     const fd = sock.detach();
     this.#sock = null;
     return fd;
+  }
+
+  /**
+   * A file object for the socket: Python's `makefile()`. Binary modes
+   * (`"rb"`, `"wb"`, `"rwb"`) give a {@linkcode BinarySocketFile} reading
+   * and writing `Uint8Array`s, text modes (`"r"`, the default, `"w"`,
+   * `"rw"`) a {@linkcode TextSocketFile} of strings, UTF-8 by default, with
+   * universal newlines. Every read and write returns a Promise.
+   *
+   * The socket's descriptor stays open until the socket and every file made
+   * from it are closed. The socket's timeout applies to each socket call a
+   * file makes; a timeout raises `TimeoutError` and loses nothing.
+   *
+   * @param mode Any of `r`, `w` and `b`: `"r"` (default), `"w"`, `"rw"`,
+   *   `"rb"`, `"wb"`, `"rwb"`.
+   * @param buffering The buffer's size; `null` or negative for 8192; `0`
+   *   for no buffer (binary only): one socket call per read or write.
+   * @param options `encoding`, `errors`, `newline`, as Python's (text only).
+   * @returns The file.
+   * @throws {ValueError} "invalid mode 'x' (only r, w, b allowed)";
+   *   "unbuffered streams must be binary"; "illegal newline value: x".
+   * @throws {LookupError} An unknown encoding.
+   *
+   * @example A request and its reply, line by line
+   * ```ts
+   * import { socketpair } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const [a, b] = await socketpair();
+   * using _a = a, _b = b;
+   * await using client = a.makefile("rw");
+   * await using server = b.makefile("rwb", 0);
+   * await client.write("ping\n");
+   * await client.flush();
+   * const line = await server.readline();
+   * assert.equal(new TextDecoder().decode(line), "ping\n");
+   * await server.write(new TextEncoder().encode("pong\n"));
+   * assert.equal(await client.readline(), "pong\n");
+   * ```
+   */
+  makefile(
+    mode: BinaryFileMode,
+    buffering?: number | null,
+    options?: MakefileOptions,
+  ): BinarySocketFile;
+  /**
+   * A text file for the socket (see the binary overload).
+   *
+   * @param mode `"r"` (default), `"w"`, `"rw"`.
+   * @param buffering The buffer's size; `null` or negative for 8192.
+   * @param options `encoding`, `errors`, `newline`.
+   * @returns The file.
+   */
+  makefile(
+    mode?: TextFileMode,
+    buffering?: number | null,
+    options?: MakefileOptions,
+  ): TextSocketFile;
+  /**
+   * A file for the socket, binary or text by `mode` (see the overloads).
+   *
+   * @param mode Any of `r`, `w` and `b`.
+   * @param buffering The buffer's size.
+   * @param options `encoding`, `errors`, `newline`.
+   * @returns The file.
+   */
+  makefile(
+    mode?: string,
+    buffering?: number | null,
+    options?: MakefileOptions,
+  ): BinarySocketFile | TextSocketFile;
+  makefile(
+    mode: string = "r",
+    buffering: number | null = null,
+    options?: MakefileOptions,
+  ): BinarySocketFile | TextSocketFile {
+    return openFile(this, mode, buffering, options, {
+      acquire: () => {
+        this.#ioRefs++;
+      },
+      release: () => {
+        if (this.#ioRefs > 0) this.#ioRefs--;
+        if (this.#closeCalled) this.close();
+      },
+    });
   }
 
   /**

@@ -1,0 +1,695 @@
+/**
+ * The text codecs of `Socket.makefile()`'s text files: UTF-8, ASCII and
+ * Latin-1 with Python's error handlers (`strict`, `replace`, `ignore`,
+ * `surrogateescape`, `backslashreplace`, and on encoding also
+ * `xmlcharrefreplace` and `surrogatepass`), incremental so that a character
+ * split across two packets decodes whole, and the errors Python raises
+ * (`UnicodeDecodeError`, `UnicodeEncodeError`, `LookupError`).
+ *
+ * UTF-8 goes through the platform's TextDecoder/TextEncoder; only input with
+ * an error takes the slow path that applies the handler, byte for byte as
+ * CPython 3.11's codec does (one replacement per maximal invalid subpart).
+ *
+ * @example Decode a character split across two packets
+ * ```ts
+ * import { lookupCodec } from "./_codecs.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const dec = lookupCodec("utf-8").decoder("strict");
+ * assert.equal(dec.decode(new Uint8Array([0x68, 0xe2, 0x82]), false), "h");
+ * assert.equal(dec.decode(new Uint8Array([0xac]), false), "€");
+ * ```
+ *
+ * @module
+ */
+import { ValueError } from "./errors.ts";
+
+/**
+ * Python's `LookupError`: an unknown encoding or error handler name.
+ *
+ * @example
+ * ```ts
+ * import { LookupError, lookupCodec } from "./_codecs.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.throws(() => lookupCodec("nope"), LookupError);
+ * ```
+ */
+export class LookupError extends Error {}
+LookupError.prototype.name = "LookupError";
+
+/** Python's `UnicodeError`, the base of the codec errors; a `ValueError`. */
+export class UnicodeError extends ValueError {}
+UnicodeError.prototype.name = "UnicodeError";
+
+/**
+ * Python's `UnicodeDecodeError`: bytes that are not valid in the encoding,
+ * with errors `"strict"`.
+ *
+ * @example
+ * ```ts
+ * import { lookupCodec, UnicodeDecodeError } from "./_codecs.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const dec = lookupCodec("utf-8").decoder("strict");
+ * assert.throws(() => dec.decode(new Uint8Array([0x61, 0xff]), true), {
+ *   name: "UnicodeDecodeError",
+ *   message: "'utf-8' codec can't decode byte 0xff in position 1: invalid start byte",
+ * });
+ * assert.ok(UnicodeDecodeError.prototype instanceof RangeError);
+ * ```
+ */
+export class UnicodeDecodeError extends UnicodeError {
+  /** The codec's name (`"utf-8"`). */
+  readonly encoding: string;
+  /** The bytes being decoded. */
+  readonly object: Uint8Array;
+  /** Where the invalid bytes start in `object`. */
+  readonly start: number;
+  /** Where they end (exclusive). */
+  readonly end: number;
+  /** Why they are invalid (`"invalid start byte"`). */
+  readonly reason: string;
+
+  /**
+   * Make the error; the message is Python's.
+   *
+   * @param encoding The codec's name.
+   * @param object The bytes.
+   * @param start First invalid byte.
+   * @param end Past the last invalid byte.
+   * @param reason Why.
+   */
+  constructor(
+    encoding: string,
+    object: Uint8Array,
+    start: number,
+    end: number,
+    reason: string,
+  ) {
+    super(
+      end - start === 1
+        ? `'${encoding}' codec can't decode byte 0x${
+          hex2(object[start])
+        } in position ${start}: ${reason}`
+        : `'${encoding}' codec can't decode bytes in position ${start}-${
+          end - 1
+        }: ${reason}`,
+    );
+    this.encoding = encoding;
+    this.object = object;
+    this.start = start;
+    this.end = end;
+    this.reason = reason;
+  }
+}
+UnicodeDecodeError.prototype.name = "UnicodeDecodeError";
+
+/**
+ * Python's `UnicodeEncodeError`: characters the encoding cannot represent
+ * (a lone surrogate in UTF-8), with errors `"strict"`. Positions count code
+ * points, as Python's do.
+ *
+ * @example
+ * ```ts
+ * import { lookupCodec } from "./_codecs.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.throws(() => lookupCodec("ascii").encode("é", "strict"), {
+ *   name: "UnicodeEncodeError",
+ *   message: "'ascii' codec can't encode character '\\xe9' in position 0: ordinal not in range(128)",
+ * });
+ * ```
+ */
+export class UnicodeEncodeError extends UnicodeError {
+  /** The codec's name. */
+  readonly encoding: string;
+  /** The text being encoded. */
+  readonly object: string;
+  /** The first character (code point index) that cannot be encoded. */
+  readonly start: number;
+  /** Past the last one. */
+  readonly end: number;
+  /** Why. */
+  readonly reason: string;
+
+  /**
+   * Make the error; the message is Python's.
+   *
+   * @param encoding The codec's name.
+   * @param object The text.
+   * @param start First code point that failed.
+   * @param end Past the last one.
+   * @param reason Why.
+   * @param first The first failing code point, for the message.
+   */
+  constructor(
+    encoding: string,
+    object: string,
+    start: number,
+    end: number,
+    reason: string,
+    first: number,
+  ) {
+    super(
+      end - start === 1
+        ? `'${encoding}' codec can't encode character '${
+          charEscape(first)
+        }' in position ${start}: ${reason}`
+        : `'${encoding}' codec can't encode characters in position ${start}-${
+          end - 1
+        }: ${reason}`,
+    );
+    this.encoding = encoding;
+    this.object = object;
+    this.start = start;
+    this.end = end;
+    this.reason = reason;
+  }
+}
+UnicodeEncodeError.prototype.name = "UnicodeEncodeError";
+
+function hex2(b: number): string {
+  return b.toString(16).padStart(2, "0");
+}
+
+// How CPython's codec messages and backslashreplace show a code point.
+function charEscape(cp: number): string {
+  if (cp < 0x100) return `\\x${hex2(cp)}`;
+  if (cp < 0x10000) return `\\u${cp.toString(16).padStart(4, "0")}`;
+  return `\\U${cp.toString(16).padStart(8, "0")}`;
+}
+
+function unknownHandler(errors: string): LookupError {
+  return new LookupError(`unknown error handler name '${errors}'`);
+}
+
+/** An incremental decoder: bytes in, text out, state kept between calls. */
+export interface Decoder {
+  /**
+   * Decode `input` after what the previous call held back. With `final`
+   * false, an incomplete character at the end waits for the next call;
+   * with `final` true it is an error.
+   */
+  decode(input: Uint8Array, final: boolean): string;
+}
+
+/** One codec: its Python name, an incremental decoder and an encoder. */
+export interface Codec {
+  /** The codec's canonical name, as Python's messages give it (`utf-8`). */
+  readonly name: string;
+  /** A fresh incremental decoder applying `errors`. */
+  decoder(errors: string): Decoder;
+  /** Encode `text`, applying `errors`. */
+  encode(text: string, errors: string): Uint8Array<ArrayBuffer>;
+}
+
+// What a decode error handler puts in place of bytes [start, end).
+function decodeReplacement(
+  codec: string,
+  errors: string,
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  reason: string,
+): string {
+  switch (errors) {
+    case "strict":
+      throw new UnicodeDecodeError(
+        codec,
+        bytes.slice(),
+        start,
+        end,
+        reason,
+      );
+    case "replace":
+      return "\ufffd";
+    case "ignore":
+      return "";
+    case "surrogateescape": {
+      let s = "";
+      for (let i = start; i < end; i++) {
+        if (bytes[i] < 0x80) {
+          throw new UnicodeDecodeError(codec, bytes.slice(), i, i + 1, reason);
+        }
+        s += String.fromCharCode(0xdc00 + bytes[i]);
+      }
+      return s;
+    }
+    case "backslashreplace": {
+      let s = "";
+      for (let i = start; i < end; i++) s += `\\x${hex2(bytes[i])}`;
+      return s;
+    }
+    default:
+      throw unknownHandler(errors);
+  }
+}
+
+// ------------------------------------------------------------------ UTF-8
+
+const fatalUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const utf8Encoder = new TextEncoder();
+
+// The second byte's range after lead byte b (RFC 3629's table); later
+// continuation bytes are always 0x80-0xBF.
+function secondLow(b: number): number {
+  return b === 0xe0 ? 0xa0 : b === 0xf0 ? 0x90 : 0x80;
+}
+function secondHigh(b: number): number {
+  return b === 0xed ? 0x9f : b === 0xf4 ? 0x8f : 0xbf;
+}
+function seqLength(b: number): number {
+  if (b >= 0xc2 && b <= 0xdf) return 2;
+  if (b >= 0xe0 && b <= 0xef) return 3;
+  if (b >= 0xf0 && b <= 0xf4) return 4;
+  return 0;
+}
+
+// Where a valid-so-far but incomplete sequence starts at the end of
+// bytes[0, end), or `end` when the bytes end on a whole character (or on an
+// error, which the decoder reports now rather than later, as Python's does).
+function incompleteTail(bytes: Uint8Array, end: number): number {
+  for (let k = 1; k <= 3 && k <= end; k++) {
+    const b = bytes[end - k];
+    if ((b & 0xc0) === 0x80) continue;
+    const need = seqLength(b);
+    if (need <= k) return end;
+    // A lead byte with k - 1 bytes after it: incomplete if they are valid.
+    if (k >= 2) {
+      const c = bytes[end - k + 1];
+      if (c < secondLow(b) || c > secondHigh(b)) return end;
+    }
+    return end - k;
+  }
+  return end;
+}
+
+// Decode bytes[0, end) applying `errors`; every sequence is complete or an
+// error (incompleteTail held back the rest), except with `final`.
+function utf8Slow(bytes: Uint8Array, end: number, errors: string): string {
+  let out = "";
+  let run = 0; // start of a run of plain ASCII copied in one go
+  let i = 0;
+  const flush = (to: number) => {
+    if (to > run) out += fatalUtf8.decode(bytes.subarray(run, to));
+  };
+  while (i < end) {
+    const b = bytes[i];
+    if (b < 0x80) {
+      i++;
+      continue;
+    }
+    const need = seqLength(b);
+    if (need === 0) {
+      flush(i);
+      out += decodeReplacement(
+        "utf-8",
+        errors,
+        bytes.subarray(0, end),
+        i,
+        i + 1,
+        "invalid start byte",
+      );
+      run = ++i;
+      continue;
+    }
+    let j = i + 1;
+    let bad: string | null = null;
+    for (let k = 1; k < need; k++, j++) {
+      if (j >= end) {
+        bad = "unexpected end of data";
+        break;
+      }
+      const c = bytes[j];
+      const lo = k === 1 ? secondLow(b) : 0x80;
+      const hi = k === 1 ? secondHigh(b) : 0xbf;
+      if (c < lo || c > hi) {
+        bad = "invalid continuation byte";
+        break;
+      }
+    }
+    if (bad === null) {
+      i = j;
+      continue;
+    }
+    flush(i);
+    out += decodeReplacement(
+      "utf-8",
+      errors,
+      bytes.subarray(0, end),
+      i,
+      j,
+      bad,
+    );
+    run = i = j;
+  }
+  flush(end);
+  return out;
+}
+
+class Utf8Decoder implements Decoder {
+  readonly #errors: string;
+  #held: Uint8Array = new Uint8Array(0);
+
+  constructor(errors: string) {
+    this.#errors = errors;
+  }
+
+  decode(input: Uint8Array, final: boolean): string {
+    let bytes = input;
+    if (this.#held.length > 0) {
+      bytes = new Uint8Array(this.#held.length + input.length);
+      bytes.set(this.#held);
+      bytes.set(input, this.#held.length);
+    }
+    const end = final ? bytes.length : incompleteTail(bytes, bytes.length);
+    this.#held = end === bytes.length ? new Uint8Array(0) : bytes.slice(end);
+    if (end === 0) return "";
+    const whole = end === bytes.length ? bytes : bytes.subarray(0, end);
+    try {
+      return fatalUtf8.decode(whole);
+    } catch {
+      return utf8Slow(bytes, end, this.#errors);
+    }
+  }
+}
+
+function isSurrogate(c: number): boolean {
+  return c >= 0xd800 && c <= 0xdfff;
+}
+
+// UTF-8 of text that has lone surrogates (the only thing UTF-8 cannot
+// encode), applying `errors` to each run of them.
+function utf8EncodeSlow(text: string, errors: string): Uint8Array<ArrayBuffer> {
+  const parts: (string | number[])[] = [];
+  let plainFrom = 0;
+  let cpIndex = 0;
+  let i = 0;
+  while (i < text.length) {
+    const c = text.codePointAt(i)!;
+    const width = c > 0xffff ? 2 : 1;
+    if (!isSurrogate(c)) {
+      i += width;
+      cpIndex++;
+      continue;
+    }
+    // A run of lone surrogates: [i, j), code points [cpIndex, cpEnd).
+    let j = i, cpEnd = cpIndex;
+    while (j < text.length && isSurrogate(text.charCodeAt(j))) {
+      const d = text.codePointAt(j)!;
+      if (d > 0xffff) break; // a valid pair after the run
+      j++;
+      cpEnd++;
+    }
+    parts.push(text.slice(plainFrom, i));
+    const bytes: number[] = [];
+    for (let k = i; k < j; k++) {
+      const s = text.charCodeAt(k);
+      switch (errors) {
+        case "strict":
+          throw new UnicodeEncodeError(
+            "utf-8",
+            text,
+            cpIndex,
+            cpEnd,
+            "surrogates not allowed",
+            text.charCodeAt(i),
+          );
+        case "replace":
+          bytes.push(0x3f);
+          break;
+        case "ignore":
+          break;
+        case "surrogateescape":
+          if (s < 0xdc80 || s > 0xdcff) {
+            throw new UnicodeEncodeError(
+              "utf-8",
+              text,
+              cpIndex + (k - i),
+              cpIndex + (k - i) + 1,
+              "surrogates not allowed",
+              s,
+            );
+          }
+          bytes.push(s - 0xdc00);
+          break;
+        case "surrogatepass":
+          bytes.push(
+            0xe0 | (s >> 12),
+            0x80 | ((s >> 6) & 0x3f),
+            0x80 | (s & 0x3f),
+          );
+          break;
+        case "backslashreplace":
+          for (const ch of charEscape(s)) bytes.push(ch.charCodeAt(0));
+          break;
+        case "xmlcharrefreplace":
+          for (const ch of `&#${s};`) bytes.push(ch.charCodeAt(0));
+          break;
+        default:
+          throw unknownHandler(errors);
+      }
+    }
+    parts.push(bytes);
+    plainFrom = i = j;
+    cpIndex = cpEnd;
+  }
+  parts.push(text.slice(plainFrom));
+  const chunks = parts.map((p) =>
+    typeof p === "string" ? utf8Encoder.encode(p) : new Uint8Array(p)
+  );
+  return concat(chunks);
+}
+
+/** `chunks` joined into one new array. */
+export function concat(chunks: Uint8Array[]): Uint8Array<ArrayBuffer> {
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+const UTF8: Codec = {
+  name: "utf-8",
+  decoder: (errors) => new Utf8Decoder(errors),
+  encode(text, errors) {
+    if (text.isWellFormed()) return utf8Encoder.encode(text);
+    return utf8EncodeSlow(text, errors);
+  },
+};
+
+// ------------------------------------------------------- ASCII, Latin-1
+
+// Each byte as the code point of the same number (Latin-1), in slices:
+// String.fromCharCode takes only so many arguments.
+function byteChars(bytes: Uint8Array): string {
+  let out = "";
+  for (let at = 0; at < bytes.length; at += 8192) {
+    out += String.fromCharCode(...bytes.subarray(at, at + 8192));
+  }
+  return out;
+}
+
+// A single-byte codec: code points below `limit` are the byte itself.
+function singleByte(name: string, limit: number): Codec {
+  const reason = `ordinal not in range(${limit})`;
+  return {
+    name,
+    decoder: (errors) => ({
+      decode(input) {
+        let out = "";
+        let run = 0;
+        for (let i = 0; i < input.length; i++) {
+          if (input[i] < limit) continue;
+          out += byteChars(input.subarray(run, i));
+          out += decodeReplacement(name, errors, input, i, i + 1, reason);
+          run = i + 1;
+        }
+        return out + byteChars(input.subarray(run));
+      },
+    }),
+    encode(text, errors) {
+      const bytes: number[] = [];
+      let cpIndex = 0;
+      for (const ch of text) {
+        const c = ch.codePointAt(0)!;
+        if (c < limit) bytes.push(c);
+        else {
+          let rep: string;
+          switch (errors) {
+            case "strict":
+              throw new UnicodeEncodeError(
+                name,
+                text,
+                cpIndex,
+                cpIndex + 1,
+                reason,
+                c,
+              );
+            case "replace":
+              rep = "?";
+              break;
+            case "ignore":
+              rep = "";
+              break;
+            case "surrogateescape":
+              if (c < 0xdc80 || c > 0xdcff) {
+                throw new UnicodeEncodeError(
+                  name,
+                  text,
+                  cpIndex,
+                  cpIndex + 1,
+                  reason,
+                  c,
+                );
+              }
+              bytes.push(c - 0xdc00);
+              rep = "";
+              break;
+            case "backslashreplace":
+              rep = charEscape(c);
+              break;
+            case "xmlcharrefreplace":
+              rep = `&#${c};`;
+              break;
+            default:
+              throw unknownHandler(errors);
+          }
+          for (let k = 0; k < rep.length; k++) bytes.push(rep.charCodeAt(k));
+        }
+        cpIndex++;
+      }
+      return new Uint8Array(bytes);
+    },
+  };
+}
+
+const ASCII = singleByte("ascii", 0x80);
+const LATIN1 = singleByte("latin-1", 0x100);
+
+// Python's names for the three codecs, after encodings.normalize_encoding
+// (lower case, punctuation to "_"). "locale" is what io.text_encoding()
+// gives for encoding=None; the locale's encoding is UTF-8 here.
+const ALIASES: Record<string, Codec> = {};
+for (
+  const name of [
+    "utf_8",
+    "utf8",
+    "u8",
+    "utf",
+    "utf8_ucs2",
+    "utf8_ucs4",
+    "cp65001",
+    "locale",
+  ]
+) ALIASES[name] = UTF8;
+for (
+  const name of [
+    "ascii",
+    "us_ascii",
+    "646",
+    "us",
+    "ansi_x3.4_1968",
+    "ansi_x3_4_1968",
+    "ansi_x3.4_1986",
+    "cp367",
+    "csascii",
+    "ibm367",
+    "iso646_us",
+    "iso_646.irv_1991",
+    "iso_ir_6",
+  ]
+) ALIASES[name] = ASCII;
+for (
+  const name of [
+    "latin_1",
+    "latin1",
+    "latin",
+    "l1",
+    "iso_8859_1",
+    "iso8859_1",
+    "8859",
+    "cp819",
+    "iso_ir_100",
+    "csisolatin1",
+    "iso_8859_1_1987",
+    "ibm819",
+  ]
+) ALIASES[name] = LATIN1;
+
+/**
+ * The codec for a Python encoding name (`"utf-8"`, `"UTF8"`, `"latin-1"`,
+ * `"ascii"` and their aliases).
+ *
+ * @param encoding The name, any case, `-` or `_`.
+ * @returns The codec.
+ * @throws {LookupError} `unknown encoding: X` for a name Python does not
+ *   know; a name Python knows but this module does not support says so.
+ *
+ * @example
+ * ```ts
+ * import { lookupCodec } from "./_codecs.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(lookupCodec("UTF8").name, "utf-8");
+ * assert.equal(lookupCodec("ISO-8859-1").name, "latin-1");
+ * ```
+ */
+export function lookupCodec(encoding: string): Codec {
+  const key = encoding.trim().toLowerCase().replace(/[^a-z0-9.]+/g, "_");
+  const codec = ALIASES[key];
+  if (codec !== undefined) return codec;
+  if (
+    /^(utf_?(16|32)|cp\d+|iso_?8859_\d+|koi8|mac|euc|shift_?jis|gb|big5)/.test(
+      key,
+    )
+  ) {
+    throw new LookupError(
+      `unsupported encoding: ${encoding} (socket files support utf-8, ascii and latin-1)`,
+    );
+  }
+  throw new LookupError(`unknown encoding: ${encoding}`);
+}
+
+/**
+ * Python's `IncrementalNewlineDecoder` around a codec's decoder: holds a
+ * trailing `\r` until the next call so that `\r\n` is never split, and with
+ * `translate` turns `\r\n` and `\r` into `\n` (universal newlines).
+ */
+export class NewlineDecoder implements Decoder {
+  readonly #inner: Decoder;
+  readonly #translate: boolean;
+  #pendingCR = false;
+
+  /**
+   * @param inner The codec's decoder.
+   * @param translate Whether to turn `\r\n` and `\r` into `\n`.
+   */
+  constructor(inner: Decoder, translate: boolean) {
+    this.#inner = inner;
+    this.#translate = translate;
+  }
+
+  /** Decode as the inner decoder does, then apply the newline rules. */
+  decode(input: Uint8Array, final: boolean): string {
+    let out = this.#inner.decode(input, final);
+    if (this.#pendingCR && (out.length > 0 || final)) {
+      out = "\r" + out;
+      this.#pendingCR = false;
+    }
+    if (!final && out.endsWith("\r")) {
+      out = out.slice(0, -1);
+      this.#pendingCR = true;
+    }
+    if (this.#translate && out.includes("\r")) {
+      out = out.replace(/\r\n?/g, "\n");
+    }
+    return out;
+  }
+}

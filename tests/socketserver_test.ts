@@ -1,0 +1,843 @@
+// socketserver: CPython 3.11's test_socketserver (every server class served
+// to CPython clients, shutdown, errors, the socket writer), the Threading
+// servers' concurrency measured against the plain ones', and the class
+// attribute pattern, on both backends. The libc variants are subclasses
+// with `static override backend = "libc"`; unix datagram servers are libc
+// only, and skipped (with the reason) without --allow-ffi.
+// deno-lint-ignore-file no-explicit-any
+import assert from "node:assert/strict";
+import {
+  type BackendName,
+  BACKENDS,
+  bytes,
+  libcCase,
+  onBackend,
+  raises,
+  sleep,
+  STEP_MS,
+  tempUnixPath,
+  text,
+  withTimeout,
+} from "./_helpers.ts";
+import { hasPython, python } from "./_python.ts";
+import {
+  AF_INET,
+  AF_UNIX,
+  BinarySocketFile,
+  create_connection,
+  IPPROTO_TCP,
+  OverflowError,
+  RuntimeError,
+  SO_REUSEADDR,
+  SO_REUSEPORT,
+  SOCK_DGRAM,
+  SOCK_STREAM,
+  type Socket,
+  socket,
+  SOL_SOCKET,
+  TCP_NODELAY,
+  TimeoutError,
+  ValueError,
+} from "../mod.ts";
+import {
+  BaseRequestHandler,
+  BaseServer,
+  BytesIO,
+  DatagramRequestHandler,
+  type RequestHandlerClass,
+  StreamRequestHandler,
+  TCPServer,
+  ThreadingMixIn,
+  ThreadingTCPServer,
+  ThreadingUDPServer,
+  ThreadingUnixDatagramServer,
+  ThreadingUnixStreamServer,
+  UDPServer,
+  UnixDatagramServer,
+  UnixStreamServer,
+} from "../socketserver.ts";
+
+const TEST_STR = bytes("hello world\n");
+const noPython = hasPython ? null : "no python3";
+
+function within<T>(
+  p: Promise<T>,
+  what = "server call",
+  ms = STEP_MS,
+): Promise<T> {
+  return withTimeout(p, ms, what);
+}
+
+type AnyServer = TCPServer<any, any>;
+type ServerCtor = new (
+  address: any,
+  handler: RequestHandlerClass<any>,
+  bind_and_activate?: boolean,
+) => AnyServer;
+
+// The server class on `backend`: the class itself on the default backend, a
+// subclass choosing libc otherwise.
+function onBackendClass(Class: ServerCtor, backend: BackendName): ServerCtor {
+  if (backend === "deno") return Class;
+  return class extends (Class as typeof TCPServer) {
+    static override backend = "libc" as const;
+  } as unknown as ServerCtor;
+}
+
+/** A server, its temp dir (unix), closed and removed on dispose. */
+async function serving<T>(
+  server: AnyServer,
+  fn: (server: AnyServer) => Promise<T>,
+  poll_interval = 0.01,
+): Promise<T> {
+  const loop = server.serve_forever(poll_interval);
+  try {
+    return await fn(server);
+  } finally {
+    await within(server.shutdown(), "shutdown");
+    await within(loop, "serve_forever");
+    await within(server.server_close(), "server_close");
+  }
+}
+
+// ------------------------------------------ SocketServerTest.run_server
+
+class EchoLineStream extends StreamRequestHandler {
+  override async handle() {
+    const line = await this.rfile.readline();
+    await this.wfile.write(line);
+  }
+}
+
+class EchoLineDatagram extends DatagramRequestHandler {
+  override handle() {
+    const line = this.rfile.readline();
+    this.wfile.write(line);
+  }
+}
+
+interface ServerCase {
+  Class: ServerCtor;
+  name: string;
+  family: number;
+  type: number;
+  libcOnly?: boolean;
+}
+
+const SERVERS: ServerCase[] = [
+  { Class: TCPServer, name: "TCPServer", family: AF_INET, type: SOCK_STREAM },
+  {
+    Class: ThreadingTCPServer,
+    name: "ThreadingTCPServer",
+    family: AF_INET,
+    type: SOCK_STREAM,
+  },
+  {
+    Class: UnixStreamServer,
+    name: "UnixStreamServer",
+    family: AF_UNIX,
+    type: SOCK_STREAM,
+  },
+  {
+    Class: ThreadingUnixStreamServer,
+    name: "ThreadingUnixStreamServer",
+    family: AF_UNIX,
+    type: SOCK_STREAM,
+  },
+  { Class: UDPServer, name: "UDPServer", family: AF_INET, type: SOCK_DGRAM },
+  {
+    Class: ThreadingUDPServer,
+    name: "ThreadingUDPServer",
+    family: AF_INET,
+    type: SOCK_DGRAM,
+  },
+  {
+    Class: UnixDatagramServer,
+    name: "UnixDatagramServer",
+    family: AF_UNIX,
+    type: SOCK_DGRAM,
+    libcOnly: true,
+  },
+  {
+    Class: ThreadingUnixDatagramServer,
+    name: "ThreadingUnixDatagramServer",
+    family: AF_UNIX,
+    type: SOCK_DGRAM,
+    libcOnly: true,
+  },
+];
+
+// stream_examine / dgram_examine, three times, from CPython.
+const PY_EXAMINE = String.raw`
+import os, socket, sys, tempfile
+family, kind, where = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+addr = ("127.0.0.1", int(where)) if family == socket.AF_INET else where
+TEST_STR = b"hello world\n"
+for i in range(3):
+    with socket.socket(family, kind) as s:
+        s.settimeout(5)
+        if kind == socket.SOCK_STREAM:
+            s.connect(addr)
+            s.sendall(TEST_STR)
+        else:
+            if family == socket.AF_UNIX:
+                mine = tempfile.mktemp(prefix="unix_socket.")
+                s.bind(mine)
+            s.sendto(TEST_STR, addr)
+        buf = data = s.recv(100)
+        while data and b"\n" not in buf:
+            data = s.recv(100)
+            buf += data
+        if family == socket.AF_UNIX and kind == socket.SOCK_DGRAM:
+            os.unlink(mine)
+        assert buf == TEST_STR, buf
+    print("ok", i, flush=True)
+`;
+
+for (const c of SERVERS) {
+  for (const backend of BACKENDS) {
+    if (c.libcOnly && backend === "deno") continue;
+    const base = c.libcOnly
+      ? libcCase(`${c.name}: CPython clients, served by serve_forever()`)
+      : onBackend(
+        backend,
+        `${c.name}: CPython clients, served by serve_forever()`,
+      );
+    const reason = noPython;
+    Deno.test({
+      name: reason ? `${base.name} [ignored: ${reason}]` : base.name,
+      ignore: base.ignore || reason !== null,
+      async fn() {
+        using tmp = tempUnixPath("server");
+        const address = c.family === AF_INET ? ["127.0.0.1", 0] : tmp.path;
+        const Handler = c.type === SOCK_STREAM
+          ? EchoLineStream
+          : EchoLineDatagram;
+        const Class = onBackendClass(c.Class, backend);
+        // make_server(): handle_error closes the request and re-raises.
+        const MyServer = class extends (Class as typeof TCPServer) {
+          override handle_error(request: any, _addr: any, error?: unknown) {
+            this.close_request(request);
+            throw error;
+          }
+        };
+        const server = new MyServer(address as any, Handler as any);
+        assert.deepEqual(server.server_address, server.socket.getsockname());
+        assert.equal(server.socket.backend, backend);
+        await serving(server, async () => {
+          const where = c.family === AF_INET
+            ? (server.server_address as [string, number])[1]
+            : String(server.server_address);
+          await using peer = python(PY_EXAMINE, c.family, c.type, where);
+          for (let i = 0; i < 3; i++) {
+            assert.equal(await peer.line(), `ok ${i}`);
+          }
+          const { code, stderr } = await peer.finish();
+          assert.equal(code, 0, stderr);
+        });
+        assert.equal(server.socket.fileno(), -1);
+      },
+    });
+  }
+}
+
+// ------------------------------ concurrency: Threading servers against plain
+
+const SLOW_MS = 100;
+const CLIENTS = 20;
+
+class SlowStream extends StreamRequestHandler {
+  override async handle() {
+    const line = await this.rfile.readline();
+    await sleep(SLOW_MS);
+    await this.wfile.write(line);
+  }
+}
+
+class SlowDatagram extends DatagramRequestHandler {
+  override async handle() {
+    await sleep(SLOW_MS);
+    this.wfile.write(this.rfile.read());
+  }
+}
+
+async function clientRound(c: ServerCase, address: any): Promise<void> {
+  using s = socket(c.family, c.type);
+  s.settimeout(STEP_MS / 1000);
+  using tmp = tempUnixPath("client");
+  if (c.type === SOCK_STREAM) {
+    await s.connect(address);
+    await s.sendall(TEST_STR);
+  } else {
+    if (c.family === AF_UNIX) s.bind(tmp.path);
+    await s.sendto(TEST_STR, address);
+  }
+  let got = "";
+  while (!got.includes("\n")) {
+    const chunk = await s.recv(100);
+    if (chunk.length === 0) break;
+    got += text(chunk);
+  }
+  assert.equal(got, text(TEST_STR));
+}
+
+for (const c of SERVERS) {
+  const threading = c.name.startsWith("Threading");
+  const backend: BackendName = c.libcOnly ? "libc" : "deno";
+  const opts = c.libcOnly
+    ? libcCase(`${c.name}: ${CLIENTS} slow clients`)
+    : onBackend(backend, `${c.name}: ${CLIENTS} slow clients`);
+  Deno.test({
+    name: `${opts.name} ${threading ? "at once" : "one after another"}`,
+    ignore: opts.ignore,
+    async fn() {
+      using tmp = tempUnixPath("server");
+      const address = c.family === AF_INET ? ["127.0.0.1", 0] : tmp.path;
+      const Handler = c.type === SOCK_STREAM ? SlowStream : SlowDatagram;
+      // A backlog for all the clients at once: with Python's 5, the
+      // connections past it wait out a SYN retransmit (1 s), in CPython too.
+      const Class = class extends (c.Class as typeof TCPServer) {
+        static override request_queue_size = CLIENTS;
+      };
+      const server = new Class(address as any, Handler as any);
+      const elapsed = await serving(server, async () => {
+        const t0 = performance.now();
+        const rounds = [];
+        for (let i = 0; i < CLIENTS; i++) {
+          rounds.push(clientRound(c, server.server_address));
+        }
+        await within(
+          Promise.all(rounds),
+          "clients",
+          CLIENTS * SLOW_MS + STEP_MS,
+        );
+        return performance.now() - t0;
+      });
+      if (threading) {
+        assert.ok(
+          elapsed < (CLIENTS * SLOW_MS) / 2,
+          `${CLIENTS} clients took ${elapsed.toFixed(0)} ms`,
+        );
+      } else {
+        assert.ok(
+          elapsed >= CLIENTS * SLOW_MS - 10,
+          `${CLIENTS} clients took only ${elapsed.toFixed(0)} ms`,
+        );
+      }
+    },
+  });
+}
+
+// ------------------------------------------- test_socketserver: the rest
+
+// How many descriptors this process has open, or null when /proc is not
+// readable here (Deno reads it only with --allow-all).
+// In a child process of its own (test files share this one under
+// --parallel): the lowest free descriptor before and after, which a leaked
+// descriptor would take.
+async function leaksAfterFailedBinds(
+  backend: string,
+): Promise<[number, number]> {
+  const code = `
+import { socket } from ${JSON.stringify(import.meta.resolve("../mod.ts"))};
+import { StreamRequestHandler, TCPServer } from ${
+    JSON.stringify(import.meta.resolve("../socketserver.ts"))
+  };
+class TCP extends TCPServer { static override backend = ${
+    JSON.stringify(backend)
+  }; }
+const lowest = () => { const s = socket(2, 1, 0, { backend: "libc" }); const n = s.fileno(); s.close(); return n; };
+const before = lowest();
+for (let i = 0; i < 256; i++) {
+  try { new TCP(["127.0.0.1", -1], StreamRequestHandler); } catch { /* OverflowError */ }
+}
+console.log(JSON.stringify([before, lowest()]));
+`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--ext=ts", code],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  return JSON.parse(new TextDecoder().decode(out.stdout));
+}
+
+for (const backend of BACKENDS) {
+  const TCP = onBackendClass(TCPServer, backend) as typeof TCPServer;
+
+  Deno.test(
+    onBackend(
+      backend,
+      "shutdown() always makes serve_forever() return (issue 2302)",
+    ),
+    async () => {
+      const servers = Array.from(
+        { length: 20 },
+        () => new TCP(["127.0.0.1", 0], StreamRequestHandler),
+      );
+      const loops = servers.map((s) => s.serve_forever(0.01));
+      for (const s of servers) await within(s.shutdown());
+      await within(Promise.all(loops));
+      for (const s of servers) await s.server_close();
+    },
+  );
+
+  Deno.test(
+    onBackend(backend, "a bind() that fails closes the socket (issue 22435)"),
+    async () => {
+      await raises(
+        () => new TCP(["127.0.0.1", -1], StreamRequestHandler),
+        OverflowError,
+      );
+      // On libc each server had a real descriptor: none is left open.
+      if (backend === "libc") {
+        const [before, after] = await leaksAfterFailedBinds(backend);
+        assert.equal(after, before);
+      }
+    },
+  );
+
+  Deno.test(onBackend(backend, "await using closes the server"), async () => {
+    let server: TCPServer;
+    {
+      await using s = new TCP(["127.0.0.1", 0], StreamRequestHandler);
+      server = s;
+    }
+    assert.equal(server.socket.fileno(), -1);
+  });
+
+  Deno.test(
+    onBackend(
+      backend,
+      "wfile writes at once, without flush(), and in full (SocketWriterTest)",
+    ),
+    async () => {
+      const BIG = 1 << 20;
+      const state: { sent1?: number; sent2?: number; received?: Uint8Array } =
+        {};
+      let wfileFileno = -2, requestFileno = -3;
+      class Handler extends StreamRequestHandler {
+        override async handle() {
+          assert.ok(this.wfile instanceof BinarySocketFile);
+          wfileFileno = this.wfile.fileno();
+          requestFileno = this.request.fileno();
+          state.sent1 = await this.wfile.write(bytes("write data\n"));
+          state.received = await this.rfile.readline();
+          state.sent2 = await this.wfile.write(new Uint8Array(BIG));
+        }
+      }
+      await using server = new TCP(["127.0.0.1", 0], Handler);
+      const client = (async () => {
+        using s = await create_connection(server.server_address, 5);
+        await using reader = s.makefile("rb");
+        const response1 = await reader.readline();
+        await s.sendall(bytes("client response\n"));
+        const rest = await reader.read();
+        return [response1, rest.length] as const;
+      })();
+      await within(server.handle_request());
+      const [response1, received2] = await within(client);
+      assert.deepEqual(response1, bytes("write data\n"));
+      assert.equal(state.sent1, response1.length);
+      assert.deepEqual(state.received, bytes("client response\n"));
+      assert.equal(state.sent2, BIG);
+      assert.equal(received2, BIG);
+      assert.equal(wfileFileno, requestFileno);
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
+      "shutdown_request() is called when verify_request() says no (issue 26309)",
+    ),
+    async () => {
+      let calls = 0;
+      class MyServer extends TCP {
+        override verify_request() {
+          return false;
+        }
+        override shutdown_request(request: Socket) {
+          calls++;
+          return super.shutdown_request(request);
+        }
+      }
+      await using server = new MyServer(["127.0.0.1", 0], StreamRequestHandler);
+      const s = await create_connection(server.server_address);
+      s.close();
+      await within(server.handle_request());
+      assert.equal(calls, 1);
+    },
+  );
+}
+
+Deno.test("ThreadingMixIn(TCPServer): server_close() right away (test_close_immediately)", async () => {
+  class MyServer extends ThreadingMixIn(TCPServer) {}
+  const server = new MyServer(["127.0.0.1", 0], StreamRequestHandler);
+  await within(server.server_close());
+  assert.equal(server.socket.fileno(), -1);
+});
+
+// ErrorHandlerTest: an error in handle() goes to handle_error(), and an
+// error out of handle_error() itself (Python's SystemExit case) is not
+// swallowed.
+for (const threading of [false, true]) {
+  const kind = threading ? "threading" : "sync";
+  Deno.test(`handle_error(): ${kind} handler errors are handled`, async () => {
+    const log: string[] = [];
+    class BadHandler extends BaseRequestHandler {
+      override handle() {
+        log.push("Handler called");
+        throw new ValueError("Test error");
+      }
+    }
+    class Base extends TCPServer {
+      override handle_error() {
+        log.push("Error handled");
+      }
+    }
+    const Class = threading ? class extends ThreadingMixIn(Base) {} : Base;
+    const server = new Class(["127.0.0.1", 0], BadHandler);
+    (await create_connection(server.server_address)).close();
+    try {
+      await within(server.handle_request());
+    } finally {
+      await within(server.server_close());
+    }
+    assert.deepEqual(log, ["Handler called", "Error handled"]);
+  });
+}
+
+Deno.test("handle_error(): one that throws stops handle_request() (Python's not-handled case)", async () => {
+  class BadHandler extends BaseRequestHandler {
+    override handle() {
+      throw new ValueError("Test error");
+    }
+  }
+  class Server extends TCPServer {
+    override handle_error(request: Socket, _a: unknown, error?: unknown) {
+      this.close_request(request); // as test_socketserver's MyServer does
+      throw error;
+    }
+  }
+  await using server = new Server(["127.0.0.1", 0], BadHandler);
+  (await create_connection(server.server_address)).close();
+  await assert.rejects(within(server.handle_request()), ValueError);
+});
+
+async function capturingStderr<T>(fn: () => Promise<T>): Promise<[T, string]> {
+  const original = console.error;
+  const lines: string[] = [];
+  console.error = (...args: unknown[]) => {
+    lines.push(args.map(String).join(" "));
+  };
+  try {
+    return [await fn(), lines.join("\n")];
+  } finally {
+    console.error = original;
+  }
+}
+
+Deno.test("handle_error(): the default prints as Python does and serving goes on", async () => {
+  let calls = 0;
+  class Handler extends StreamRequestHandler {
+    override async handle() {
+      if (calls++ === 0) throw new ValueError("first request fails");
+      await this.wfile.write(await this.rfile.readline());
+    }
+  }
+  const server = new TCPServer(["127.0.0.1", 0], Handler);
+  const [, stderr] = await capturingStderr(() =>
+    serving(server, async () => {
+      const first = await create_connection(server.server_address, 5);
+      assert.equal((await within(first.recv(10))).length, 0);
+      first.close();
+      using second = await create_connection(server.server_address, 5);
+      await second.sendall(bytes("again\n"));
+      assert.deepEqual(await within(second.recv(10)), bytes("again\n"));
+    })
+  );
+  const [host, port] = [server.server_address[0], server.server_address[1]];
+  void host;
+  const lines = stderr.split("\n");
+  assert.equal(lines[0], "-".repeat(40));
+  assert.match(
+    lines[1],
+    /^Exception occurred during processing of request from \('127\.0\.0\.1', \d+\)$/,
+  );
+  assert.match(stderr, /ValueError: first request fails/);
+  assert.equal(lines.at(-1), "-".repeat(40));
+  assert.ok(port > 0);
+});
+
+Deno.test("Threading: a handle_error() that throws is reported and the server goes on", async () => {
+  class BadHandler extends BaseRequestHandler {
+    override handle() {
+      throw new ValueError("Test error");
+    }
+  }
+  class Server extends ThreadingTCPServer {
+    override handle_error(_r: unknown, _a: unknown, error?: unknown) {
+      throw error;
+    }
+  }
+  const server = new Server(["127.0.0.1", 0], BadHandler);
+  const [, stderr] = await capturingStderr(async () => {
+    (await create_connection(server.server_address)).close();
+    await within(server.handle_request());
+    await within(server.server_close());
+  });
+  assert.match(stderr, /^Exception in request task:/);
+  assert.match(stderr, /ValueError: Test error/);
+});
+
+// ------------------------------------------------ class attributes, hooks
+
+Deno.test("class attributes: static override in a subclass, instance assignment, module-wide", async () => {
+  class Reusing extends TCPServer {
+    static override allow_reuse_address = true;
+    static override request_queue_size = 1;
+  }
+  await using a = new Reusing(["127.0.0.1", 0], StreamRequestHandler);
+  assert.notEqual(a.socket.getsockopt(SOL_SOCKET, SO_REUSEADDR), 0);
+  assert.equal(a.request_queue_size, 1);
+  await using b = new TCPServer(["127.0.0.1", 0], StreamRequestHandler);
+  assert.equal(b.socket.getsockopt(SOL_SOCKET, SO_REUSEADDR), 0);
+  // An instance's own value wins; the class keeps its own.
+  b.timeout = 0.01;
+  assert.equal(b.timeout, 0.01);
+  assert.equal(TCPServer.timeout, null);
+  // Python's `socketserver.TCPServer.allow_reuse_address = True`.
+  TCPServer.allow_reuse_address = true;
+  try {
+    await using c = new TCPServer(["127.0.0.1", 0], StreamRequestHandler);
+    assert.notEqual(c.socket.getsockopt(SOL_SOCKET, SO_REUSEADDR), 0);
+    assert.equal(Reusing.allow_reuse_address, true);
+    assert.equal(
+      UDPServer.allow_reuse_address,
+      true,
+      "inherited, as in Python",
+    );
+  } finally {
+    TCPServer.allow_reuse_address = false;
+  }
+});
+
+Deno.test(
+  libcCase("allow_reuse_port sets SO_REUSEPORT (libc backend)"),
+  async () => {
+    class Server extends TCPServer {
+      static override allow_reuse_port = true;
+      static override backend = "libc" as const;
+    }
+    await using server = new Server(["127.0.0.1", 0], StreamRequestHandler);
+    assert.notEqual(server.socket.getsockopt(SOL_SOCKET, SO_REUSEPORT), 0);
+  },
+);
+
+Deno.test("handle_request(): handle_timeout() when timeout passes with no request", async () => {
+  let timeouts = 0;
+  class Server extends TCPServer {
+    static override timeout = 0.05;
+    override handle_timeout() {
+      timeouts++;
+    }
+  }
+  await using server = new Server(["127.0.0.1", 0], StreamRequestHandler);
+  const t0 = performance.now();
+  await within(server.handle_request());
+  assert.equal(timeouts, 1);
+  assert.ok(performance.now() - t0 >= 40);
+  // The socket's own timeout counts too, the shorter one winning.
+  server.timeout = null;
+  server.socket.settimeout(0.02);
+  await within(server.handle_request());
+  assert.equal(timeouts, 2);
+});
+
+Deno.test("serve_forever(): service_actions() runs on every turn", async () => {
+  let turns = 0;
+  class Server extends TCPServer {
+    override service_actions() {
+      turns++;
+    }
+  }
+  const server = new Server(["127.0.0.1", 0], StreamRequestHandler);
+  await serving(server, () => sleep(100), 0.01);
+  assert.ok(turns >= 3, `${turns} turns`);
+});
+
+Deno.test("serve_forever() twice at once is refused", async () => {
+  const server = new TCPServer(["127.0.0.1", 0], StreamRequestHandler);
+  await serving(server, async () => {
+    await assert.rejects(server.serve_forever(), RuntimeError);
+  });
+});
+
+Deno.test("shutdown() when not serving resolves at once", async () => {
+  await using server = new TCPServer(["127.0.0.1", 0], StreamRequestHandler);
+  await within(server.shutdown());
+});
+
+Deno.test("bind_and_activate = false: server_bind() and server_activate() by hand", async () => {
+  class Server extends TCPServer {
+    static override allow_reuse_address = true;
+  }
+  await using server = new Server(
+    ["127.0.0.1", 0],
+    StreamRequestHandler,
+    false,
+  );
+  assert.deepEqual(server.server_address, ["127.0.0.1", 0]);
+  server.server_bind();
+  server.server_activate();
+  assert.ok(server.server_address[1] > 0);
+  using c = await create_connection(server.server_address);
+  assert.ok(c.fileno() >= 0);
+});
+
+Deno.test("StreamRequestHandler: timeout, disable_nagle_algorithm, rbufsize and wbufsize", async () => {
+  const seen: Record<string, unknown> = {};
+  class Handler extends StreamRequestHandler {
+    static override timeout = 0.05;
+    static override disable_nagle_algorithm = true;
+    static override rbufsize = 0;
+    static override wbufsize = 1024;
+    override async handle() {
+      seen.timeout = this.connection.gettimeout();
+      seen.nodelay = this.connection.getsockopt(IPPROTO_TCP, TCP_NODELAY);
+      seen.rfile = this.rfile.toString();
+      seen.wfile = this.wfile.toString();
+      await this.wfile.write(bytes("buffered until finish()\n"));
+      try {
+        await this.rfile.readline();
+      } catch (e) {
+        seen.error = e;
+      }
+    }
+  }
+  await using server = new TCPServer(["127.0.0.1", 0], Handler);
+  using client = await create_connection(server.server_address, 5);
+  await within(server.handle_request());
+  assert.equal(seen.timeout, 0.05);
+  assert.notEqual(seen.nodelay, 0);
+  assert.match(String(seen.rfile), /^<socket\.SocketIO/);
+  assert.match(String(seen.wfile), /^<_io\.BufferedWriter/);
+  assert.ok(seen.error instanceof TimeoutError);
+  assert.deepEqual(
+    await within(client.recv(100)),
+    bytes("buffered until finish()\n"),
+  );
+});
+
+Deno.test("DatagramRequestHandler: rfile holds the datagram; an empty wfile sends an empty reply", async () => {
+  const seen: Uint8Array[] = [];
+  class Handler extends DatagramRequestHandler {
+    override handle() {
+      seen.push(this.rfile.read(), this.packet);
+    }
+  }
+  await using server = new UDPServer(["127.0.0.1", 0], Handler);
+  using client = socket(AF_INET, SOCK_DGRAM);
+  client.settimeout(5);
+  await client.sendto(bytes("ping"), server.server_address);
+  await within(server.handle_request());
+  assert.deepEqual(seen, [bytes("ping"), bytes("ping")]);
+  assert.deepEqual(await within(client.recv(100)), new Uint8Array(0));
+});
+
+Deno.test("UDPServer: max_packet_size bounds what is read of a datagram", async () => {
+  const seen: number[] = [];
+  class Handler extends DatagramRequestHandler {
+    override handle() {
+      seen.push(this.packet.length);
+    }
+  }
+  class Small extends UDPServer {
+    static override max_packet_size = 4;
+  }
+  await using server = new Small(["127.0.0.1", 0], Handler);
+  using client = socket(AF_INET, SOCK_DGRAM);
+  await client.sendto(new Uint8Array(100), server.server_address);
+  await within(server.handle_request());
+  assert.deepEqual(seen, [4]);
+});
+
+Deno.test("typing: the patterns of Python's socketserver docs compile without casts", async () => {
+  // A server with state of its own, reached from the handler.
+  class Store extends ThreadingTCPServer {
+    data = new Map<string, string>();
+  }
+  class Handler extends StreamRequestHandler<[host: string, port: number]> {
+    declare server: Store;
+    override async handle() {
+      const [host, port] = this.client_address;
+      const key = new TextDecoder().decode(await this.rfile.readline()).trim();
+      this.server.data.set(key, `${host}:${port}`);
+      await this.wfile.write(bytes(`${this.server.data.size}\n`));
+    }
+  }
+  await using server = new Store(["127.0.0.1", 0], Handler);
+  const [HOST, PORT] = server.server_address;
+  using client = await create_connection([HOST, PORT]);
+  await client.sendall(bytes("k\n"));
+  await within(server.handle_request());
+  assert.deepEqual(await within(client.recv(10)), bytes("1\n"));
+  assert.match(server.data.get("k")!, /^127\.0\.0\.1:\d+$/);
+  // A datagram handler replies with sendto(data, client_address).
+  class Upper extends DatagramRequestHandler {
+    override async handle() {
+      const [data, sock] = this.request;
+      await sock.sendto(data.map((c) => c - 32), this.client_address);
+    }
+  }
+  await using udp = new UDPServer(["127.0.0.1", 0], Upper);
+  using u = socket(AF_INET, SOCK_DGRAM);
+  await u.sendto(bytes("abc"), udp.server_address);
+  await within(udp.handle_request());
+  // Upper's own reply, then finish()'s (empty) wfile.
+  assert.deepEqual(await within(u.recv(10)), bytes("ABC"));
+  assert.deepEqual(await within(u.recv(10)), new Uint8Array(0));
+  // BaseServer is abstract; subclasses must give get_request and fileno.
+  assert.ok(server instanceof BaseServer);
+});
+
+Deno.test("BytesIO: Python's io.BytesIO for datagram handlers", () => {
+  const f = new BytesIO(bytes("line 1\nline 2\nrest"));
+  assert.deepEqual(f.readline(), bytes("line 1\n"));
+  assert.deepEqual(f.readline(3), bytes("lin"));
+  assert.deepEqual(f.readlines(), [bytes("e 2\n"), bytes("rest")]);
+  assert.deepEqual(f.read(), new Uint8Array(0));
+  f.seek(0);
+  assert.deepEqual(f.read(4), bytes("line"));
+  assert.equal(f.tell(), 4);
+  f.seek(0, 2);
+  f.write(bytes("!"));
+  assert.deepEqual(f.getvalue(), bytes("line 1\nline 2\nrest!"));
+  const buf = new Uint8Array(3);
+  f.seek(1);
+  assert.equal(f.readinto(buf), 3);
+  assert.deepEqual(buf, bytes("ine"));
+  f.close();
+  assert.throws(() => f.read(), { message: "I/O operation on closed file." });
+  assert.throws(() => new BytesIO().write("x" as never), TypeError);
+});
+
+Deno.test(
+  libcCase("unix datagram server replies to the client's bound path"),
+  async () => {
+    using tmp = tempUnixPath("srv");
+    using ctmp = tempUnixPath("cli");
+    class Echo extends DatagramRequestHandler {
+      override handle() {
+        this.wfile.write(this.rfile.read());
+      }
+    }
+    await using server = new UnixDatagramServer(tmp.path, Echo);
+    using client = socket(AF_UNIX, SOCK_DGRAM);
+    client.bind(ctmp.path);
+    await client.sendto(bytes("unix"), server.server_address as string);
+    await within(server.handle_request());
+    assert.deepEqual(await within(client.recv(10)), bytes("unix"));
+  },
+);
