@@ -115,7 +115,7 @@ const pollEvents = new Int16Array(pollBuf.buffer, 4, 2);
 // queue, a unix listener's full backlog, a reader that lost a race). Back off
 // on a timer instead of spinning.
 function backoff(spins: number): number {
-  return Math.min(1 << (spins - 3), 16);
+  return 2 ** Math.min(spins - 3, 4);
 }
 
 /**
