@@ -1,6 +1,6 @@
 // A message-preserving unix server and client (SOCK_SEQPACKET, libc backend).
 // Unlike a stream, every send arrives as one message, never merged or split.
-//   deno run --allow-ffi --allow-read --allow-write examples/seqpacket.ts
+//   deno run --allow-ffi --allow-read --allow-write --allow-net examples/seqpacket.ts
 import { AF_UNIX, SOCK_SEQPACKET, socket } from "../mod.ts";
 
 const enc = new TextEncoder();

@@ -1,6 +1,6 @@
 // Unix sockets two ways: socketpair() (two connected ends, no path), and a
 // server on a path in a temp dir with a client connecting to it.
-//   deno run --allow-read --allow-write examples/unix_pair.ts
+//   deno run --allow-read --allow-write --allow-net examples/unix_pair.ts
 import { AF_UNIX, SOCK_STREAM, socket, socketpair } from "../mod.ts";
 
 const enc = new TextEncoder();
