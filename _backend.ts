@@ -25,7 +25,7 @@ import {
 } from "./constants.ts";
 import { OSError } from "./errors.ts";
 import { denoBackend } from "./_deno/backend.ts";
-import { libcAvailable, libcBackend, libcUsable } from "./_libc/socket.ts";
+import { checkLibc, libcBackend, libcUsable } from "./_libc/socket.ts";
 
 import type { Wait } from "./_wait.ts";
 
@@ -283,7 +283,7 @@ function kernelRefusal(family: number, type: number, proto: number): number {
  * @param what The call that needs it, for the message.
  */
 export function needLibc(what: string): LibcBackend {
-  if (!libcAvailable()) {
+  if (!checkLibc()) {
     throw new OSError(
       E.EOPNOTSUPP,
       `${what} needs the libc backend, which is not available on this platform`,

@@ -138,17 +138,19 @@ function ffiGranted(): boolean {
 }
 
 /**
- * Whether the libc backend can run here: true on Linux with glibc when FFI
- * is allowed, false where there is no FFI or no `libc.so.6` (Deno Deploy,
- * other systems). Never prompts. Loads libc on the first call, for the life of
- * the process: under `deno test` with the resource sanitizer, call it at a
- * test module's top level so that no test is blamed for the load.
+ * Whether the libc backend can run here, raising where FFI is denied: true
+ * on Linux with glibc when FFI is allowed, false where there is no FFI or no
+ * `libc.so.6` (Deno Deploy, other systems). Never prompts. Loads libc on the
+ * first call, for the life of the process: under `deno test` with the
+ * resource sanitizer, call it at a test module's top level so that no test
+ * is blamed for the load. {@linkcode libcUsable} is the same question
+ * without the PermissionError.
  *
  * @returns `true` when libc sockets can be opened.
  * @throws {PermissionError} FFI exists but `--allow-ffi` was not given; the
  *   message names the flag.
  */
-export function libcAvailable(): boolean {
+export function checkLibc(): boolean {
   if (lib !== null) return true;
   if (
     typeof Deno === "undefined" || typeof Deno.dlopen !== "function" ||
@@ -166,14 +168,14 @@ export function libcAvailable(): boolean {
 }
 
 /**
- * {@linkcode libcAvailable} without the PermissionError: `false` where FFI
- * is missing or not allowed.
+ * Whether libc sockets can be opened now, never raising: {@linkcode checkLibc}
+ * with `false` where FFI is missing or not allowed.
  *
  * @returns `true` when libc sockets can be opened.
  */
 export function libcUsable(): boolean {
   try {
-    return libcAvailable();
+    return checkLibc();
   } catch {
     return false;
   }

@@ -32,7 +32,7 @@ import {
 import { errno as E } from "../constants.ts";
 import { OSError } from "../errors.ts";
 
-export { libcAvailable, libcUsable } from "./ffi.ts";
+export { checkLibc, libcUsable } from "./ffi.ts";
 
 const EAGAIN = E.EAGAIN;
 const EINTR = E.EINTR;
@@ -181,27 +181,17 @@ class LibcSocket implements BackendSocket {
     if (C.listen(this.#live(), backlog) < 0) throw lastError();
   }
 
-  async accept(
+  accept(
     wait: Wait,
     signal?: AbortSignal,
   ): Promise<[BackendSocket, SockAddr | null]> {
-    let w: WaitState | null = null;
-    for (;;) {
-      const fd = this.#live();
+    return this.#retry(L.EPOLLIN, wait, signal, () => {
       lenU32[0] = SOCKADDR_MAX;
-      const r = C.accept4(fd, addrOut, lenBuf, OPEN_FLAGS);
-      if (r >= 0) {
-        const sock = new LibcSocket(r, this.#family, this.#type, this.#proto);
-        return [sock, decodeSockAddr(addrOut, lenU32[0])];
-      }
-      const again = this.#again(
-        errno(),
-        L.EPOLLIN,
-        wait,
-        w ??= waitState(wait, signal),
-      );
-      if (again !== undefined) await again;
-    }
+      const r = C.accept4(this.#live(), addrOut, lenBuf, OPEN_FLAGS);
+      if (r < 0) return null;
+      const sock = new LibcSocket(r, this.#family, this.#type, this.#proto);
+      return [sock, decodeSockAddr(addrOut, lenU32[0])];
+    });
   }
 
   async connect(
@@ -275,30 +265,29 @@ class LibcSocket implements BackendSocket {
     wait: Wait,
     signal?: AbortSignal,
   ): Promise<[number, SockAddr | null]> {
-    let w: WaitState | null = null;
-    for (;;) {
-      const fd = this.#live();
-      lenU32[0] = SOCKADDR_MAX;
-      const n = Number(
-        C.recvfrom(fd, buf, BigInt(buf.length), flags, addrOut, lenBuf),
-      );
-      if (n >= 0) {
-        const from = decodeSockAddr(addrOut, lenU32[0]);
-        if (
-          n === 0 || n === buf.length || wait === 0 || !this.#waitAll(flags)
-        ) {
-          return [n, from];
-        }
-        return [await this.#recvRest(buf, flags, wait, n, signal), from];
-      }
-      const again = this.#again(
-        errno(),
-        this.#readEvents(flags),
-        wait,
-        w ??= waitState(wait, signal),
-      );
-      if (again !== undefined) await again;
+    const [n, from] = await this.#retry(
+      this.#readEvents(flags),
+      wait,
+      signal,
+      (): [number, SockAddr | null] | null => {
+        lenU32[0] = SOCKADDR_MAX;
+        const n = Number(
+          C.recvfrom(
+            this.#live(),
+            buf,
+            BigInt(buf.length),
+            flags,
+            addrOut,
+            lenBuf,
+          ),
+        );
+        return n < 0 ? null : [n, decodeSockAddr(addrOut, lenU32[0])];
+      },
+    );
+    if (n === 0 || n === buf.length || wait === 0 || !this.#waitAll(flags)) {
+      return [n, from];
     }
+    return [await this.#recvRest(buf, flags, wait, n, signal), from];
   }
 
   async recvBytes(
@@ -312,29 +301,31 @@ class LibcSocket implements BackendSocket {
       const [n, from] = await this.recvfrom(buf, flags, wait, signal);
       return [received(buf, n), from];
     }
-    let w: WaitState | null = null;
-    for (;;) {
-      const fd = this.#live();
-      lenU32[0] = SOCKADDR_MAX;
-      // One scratch buffer for every socket: the copy out follows the
-      // syscall with no await between, so no other call can touch it.
-      const n = Number(
-        C.recvfrom(fd, scratch, BigInt(size), flags, addrOut, lenBuf),
-      );
-      if (n >= 0) {
+    return await this.#retry(
+      this.#readEvents(flags),
+      wait,
+      signal,
+      (): [Uint8Array<ArrayBuffer>, SockAddr | null] | null => {
+        lenU32[0] = SOCKADDR_MAX;
+        // One scratch buffer for every socket: the copy out follows the
+        // syscall with no await between, so no other call can touch it.
+        const n = Number(
+          C.recvfrom(
+            this.#live(),
+            scratch,
+            BigInt(size),
+            flags,
+            addrOut,
+            lenBuf,
+          ),
+        );
+        if (n < 0) return null;
         return [received(scratch, n, size), decodeSockAddr(addrOut, lenU32[0])];
-      }
-      const again = this.#again(
-        errno(),
-        this.#readEvents(flags),
-        wait,
-        w ??= waitState(wait, signal),
-      );
-      if (again !== undefined) await again;
-    }
+      },
+    );
   }
 
-  async send(
+  send(
     data: Uint8Array,
     flags: number,
     wait: Wait,
@@ -343,23 +334,16 @@ class LibcSocket implements BackendSocket {
     // MSG_NOSIGNAL: a broken pipe is EPIPE (BrokenPipeError), never SIGPIPE.
     const f = flags | L.MSG_NOSIGNAL;
     const size = BigInt(data.length);
-    let n = Number(C.send(this.#live(), data, size, f));
-    if (n >= 0) return n;
-    let w: WaitState | null = null;
-    for (;;) {
-      const again = this.#again(
-        errno(),
-        L.EPOLLOUT,
-        wait,
-        w ??= waitState(wait, signal),
-      );
-      if (again !== undefined) await again;
-      n = Number(C.send(this.#live(), data, size, f));
-      if (n >= 0) return n;
-    }
+    const n = Number(C.send(this.#live(), data, size, f));
+    // The first try without a closure: the hot path.
+    if (n >= 0) return Promise.resolve(n);
+    return this.#retry(L.EPOLLOUT, wait, signal, () => {
+      const n = Number(C.send(this.#live(), data, size, f));
+      return n < 0 ? null : n;
+    });
   }
 
-  async sendto(
+  sendto(
     data: Uint8Array,
     flags: number,
     addr: SockAddr,
@@ -368,29 +352,20 @@ class LibcSocket implements BackendSocket {
   ): Promise<number> {
     const f = flags | L.MSG_NOSIGNAL;
     const size = BigInt(data.length);
-    let w: WaitState | null = null;
-    for (;;) {
-      const fd = this.#live();
+    return this.#retry(L.EPOLLOUT, wait, signal, () => {
       // Encoded again on every try: the scratch buffer is shared and other
       // sockets use it while this one waits.
       const len = encodeSockAddr(this.#family, addr, addrIn, ifindex);
-      const n = Number(C.sendto(fd, data, size, f, addrIn, len));
-      if (n >= 0) return n;
-      const again = this.#again(
-        errno(),
-        L.EPOLLOUT,
-        wait,
-        w ??= waitState(wait, signal),
-      );
-      if (again !== undefined) await again;
-    }
+      const n = Number(C.sendto(this.#live(), data, size, f, addrIn, len));
+      return n < 0 ? null : n;
+    });
   }
 
   /**
    * One sendfile(2) of up to `count` bytes of `fd` from `offset` (the offset
    * pointer leaves `fd`'s position alone), waiting for room as send does.
    */
-  async sendfile(
+  sendfile(
     fd: number,
     offset: number,
     count: number,
@@ -398,20 +373,12 @@ class LibcSocket implements BackendSocket {
     signal?: AbortSignal,
   ): Promise<number> {
     const size = BigInt(count);
-    let w: WaitState | null = null;
-    for (;;) {
+    return this.#retry(L.EPOLLOUT, wait, signal, () => {
       // Set right before each synchronous call: the buffer is shared.
       offsetCell[0] = BigInt(offset);
       const n = Number(C.sendfile(this.#live(), fd, offsetBuf, size));
-      if (n >= 0) return n;
-      const again = this.#again(
-        errno(),
-        L.EPOLLOUT,
-        wait,
-        w ??= waitState(wait, signal),
-      );
-      if (again !== undefined) await again;
-    }
+      return n < 0 ? null : n;
+    });
   }
 
   shutdown(how: number): void {
@@ -538,6 +505,32 @@ class LibcSocket implements BackendSocket {
     if (!await this.#ready(events, w)) throw w.deadline.error();
   }
 
+  // Make `attempt` (one syscall) until it succeeds: it returns its result,
+  // or null after a failure whose errno `lastErrno` reads at once. Between
+  // EAGAINs it waits for `events` as `wait` and `signal` allow. An attempt
+  // reads a shared scratch buffer only before it returns, never after an
+  // await.
+  async #retry<T>(
+    events: number,
+    wait: Wait,
+    signal: AbortSignal | undefined,
+    attempt: () => T | null,
+    lastErrno: () => number = errno,
+  ): Promise<T> {
+    let w: WaitState | null = null;
+    for (;;) {
+      const r = attempt();
+      if (r !== null) return r;
+      const again = this.#again(
+        lastErrno(),
+        events,
+        wait,
+        w ??= waitState(wait, signal),
+      );
+      if (again !== undefined) await again;
+    }
+  }
+
   // After a syscall failed with errno `e`: returns to retry at once (EINTR),
   // or a promise that settles when it is worth retrying (EAGAIN); throws the
   // error otherwise, or when the wait runs out.
@@ -645,8 +638,7 @@ class LibcSocket implements BackendSocket {
       name = new Uint8Array(SOCKADDR_MAX);
       namelen = encodeSockAddr(this.#family, addr, name, ifindex);
     }
-    let w: WaitState | null = null;
-    for (;;) {
+    return await this.#retry(L.EPOLLOUT, wait, signal, () => {
       const n = sendmsgOnce(
         C,
         this.#live(),
@@ -656,15 +648,8 @@ class LibcSocket implements BackendSocket {
         namelen,
         f,
       );
-      if (n >= 0) return n;
-      const again = this.#again(
-        errno(),
-        L.EPOLLOUT,
-        wait,
-        w ??= waitState(wait, signal),
-      );
-      if (again !== undefined) await again;
-    }
+      return n < 0 ? null : n;
+    });
   }
 
   async recvmsg(
@@ -679,21 +664,17 @@ class LibcSocket implements BackendSocket {
     // Linux echoes the flag in msg_flags: it shows only when asked for.
     const f = flags | L.MSG_CMSG_CLOEXEC;
     const echo = flags & L.MSG_CMSG_CLOEXEC;
-    let w: WaitState | null = null;
-    for (;;) {
+    // recvmsgOnce() answers a failure with its errno.
+    let failed = 0;
+    return await this.#retry(this.#readEvents(flags), wait, signal, () => {
       const r = recvmsgOnce(C, this.#live(), buffers, ancbufsize, f);
-      if (typeof r !== "number") {
-        r[2] = (r[2] & ~L.MSG_CMSG_CLOEXEC) | echo;
-        return r;
+      if (typeof r === "number") {
+        failed = r;
+        return null;
       }
-      const again = this.#again(
-        r,
-        this.#readEvents(flags),
-        wait,
-        w ??= waitState(wait, signal),
-      );
-      if (again !== undefined) await again;
-    }
+      r[2] = (r[2] & ~L.MSG_CMSG_CLOEXEC) | echo;
+      return r;
+    }, () => failed);
   }
 }
 
@@ -705,15 +686,15 @@ class LibcSocket implements BackendSocket {
  *
  * libc stays loaded for the life of the process (loading it again costs
  * milliseconds). Deno's resource sanitizer counts it as a resource, so a
- * test module should call `libcAvailable()` at its top level, outside any
+ * test module should call `checkLibc()` at its top level, outside any
  * test. The example is not run by `deno test --doc` for that reason.
  *
  * @example A SOCK_SEQPACKET pair keeps message boundaries
  * ```ts ignore
- * import { libcAvailable, libcBackend } from "./socket.ts";
+ * import { checkLibc, libcBackend } from "./socket.ts";
  * import assert from "node:assert/strict";
  *
- * if (libcAvailable()) {
+ * if (checkLibc()) {
  *   const AF_UNIX = 1, SOCK_SEQPACKET = 5;
  *   const [a, b] = await libcBackend.socketpair(AF_UNIX, SOCK_SEQPACKET, 0);
  *   await a.send(new TextEncoder().encode("hello world"), 0, null);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { BackendSocket } from "../_backend.ts";
 import { libc, LINUX as L } from "./ffi.ts";
-import { libcAvailable, libcBackend as B, libcUsable } from "./socket.ts";
+import { checkLibc, libcBackend as B, libcUsable } from "./socket.ts";
 import { poller } from "./poller.ts";
 import {
   BlockingIOError,
@@ -140,8 +140,8 @@ async function tcpPair(scope: Scope, family = AF_INET) {
   return { server, client, conn, peer };
 }
 
-test("libcAvailable() is true here", () => {
-  assert.equal(libcAvailable(), true);
+test("checkLibc() is true here", () => {
+  assert.equal(checkLibc(), true);
 });
 
 test("TCP over AF_INET: connect, accept, echo, names", async () => {
@@ -873,8 +873,8 @@ cli.close();
 Deno.test("without --allow-ffi a libc socket raises PermissionError naming the flag", async () => {
   const r = await runChild(
     `
-import { libcAvailable, libcBackend } from "MODULE";
-for (const f of [() => libcBackend.open(2, 1, 0), libcAvailable]) {
+import { checkLibc, libcBackend } from "MODULE";
+for (const f of [() => libcBackend.open(2, 1, 0), checkLibc]) {
   try {
     f();
     console.log("no error");

@@ -588,8 +588,9 @@ Deno.test({
   async fn() {
     const body =
       `await probe("raw", () => mod.socket(mod.AF_INET, mod.SOCK_RAW, 1));`;
+    // A raw socket also needs unscoped --allow-net (it reaches any address).
     const unpriv = await probe(
-      ["--allow-ffi"],
+      ["--allow-ffi", "--allow-net"],
       body,
       "prefix" in noNetRaw ? noNetRaw.prefix : [],
     );
@@ -597,7 +598,7 @@ Deno.test({
     assert.match(unpriv.raw[1], /^\[Errno 1\] Operation not permitted/);
     if (hasCapNetRaw) {
       // The same probe with the capability this process has: it opens.
-      const priv = await probe(["--allow-ffi"], body);
+      const priv = await probe(["--allow-ffi", "--allow-net"], body);
       assert.equal(priv.raw[0], "no error", String(priv.raw));
     }
   },
