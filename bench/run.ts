@@ -19,17 +19,28 @@ import { compareServers } from "./compare_servers.ts";
 import { DENO, Processes, ROOT, sleep } from "./_harness.ts";
 import { measureMemory } from "./memory.ts";
 import { compareIdle } from "./compare_idle.ts";
+import { compareFiles } from "./compare_files.ts";
 
-const PARTS = ["client", "server", "memory", "idle", "micro"] as const;
+const PARTS = [
+  "client",
+  "server",
+  "memory",
+  "idle",
+  "files",
+  "micro",
+] as const;
 
 const USAGE = `usage: deno task bench [flags]
 
   --quick            a sanity run: 1 round, 256 MiB, 5000 trips, 2 s of load, no micro
   --only PARTS       comma-separated, of: ${PARTS.join(", ")} (default: all)
-  --rounds N         rounds of every part (default: client 5, server 3, memory 2)
-  --median           clients: report medians, not each client's best round
-  --mib N            MiB per bulk run (default 1024)
-  --trips N          round trips per TCP or UDP run (default 20000)
+  --rounds N         rounds of every part (default: client 5, server 3,
+                     memory and files 2)
+  --median           clients and files: medians, not each row's best round
+  --mib N            MiB per bulk run (default 1024; files: the sendfile
+                     file is a quarter of it)
+  --trips N          round trips per TCP or UDP run (default 20000; files
+                     reads 100 times as many lines)
   --clients NAMES    only these clients (c-libc always runs)
   --servers NAMES    only these servers, also in memory (deno-native always runs)
   --conns N          server load: concurrent connections (default 200)
@@ -38,8 +49,8 @@ const USAGE = `usage: deno task bench [flags]
   --mem-conns N      memory: idle connections (default 1000)
   --settle S         memory: seconds before reading RSS (default 2)
   --budget MIN       minutes the run aims to stay within (default 10): client,
-                     server and memory start no new round after 45%, 30% and
-                     12% of it (each runs at least one round)
+                     server, memory and files start no new round after 45%,
+                     30%, 12% and 15% of it (each runs at least one round)
   --no-pin           do not pin processes to CPUs`;
 
 /** Everything one run does, from the command line. */
@@ -385,6 +396,22 @@ async function main(): Promise<void> {
         plan.budget,
         0,
         () => compareIdle(procs, plan.trips, skip),
+      );
+    }
+    if (plan.parts.has("files")) {
+      await part(
+        "readline, readable and sendfile",
+        plan.budget,
+        0.15,
+        (deadline) =>
+          compareFiles(procs, {
+            lines: plan.trips * 100,
+            mib: plan.mib,
+            fileMib: Math.max(1, Math.round(plan.mib / 4)),
+            rounds: plan.rounds.memory,
+            deadline,
+            median: plan.median,
+          }, skip),
       );
     }
     if (plan.parts.has("micro")) {

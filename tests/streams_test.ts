@@ -1,21 +1,19 @@
 // Socket.readable / Socket.writable: Web Streams shaped like Deno.Conn's,
 // on both backends and mixed. Nothing lost when a reader lets go.
 import assert from "node:assert/strict";
-import { AF_INET, SHUT_WR, type Socket } from "../mod.ts";
+import { SHUT_WR } from "../mod.ts";
 import {
-  type BackendName,
   BACKENDS,
   bytes,
   connectedPair,
-  listener,
   onBackend,
   pattern,
   recvExactly,
   sha256,
-  sock,
   text,
 } from "./_helpers.ts";
 import { withTimeout } from "./_python.ts";
+import { proxyCase } from "./_proxy.ts";
 
 async function readAll(
   stream: ReadableStream<Uint8Array>,
@@ -150,40 +148,6 @@ for (const backend of BACKENDS) {
       assert.equal(accepted, 32);
     },
   );
-}
-
-async function proxyCase(
-  front: BackendName,
-  back: BackendName,
-  size: number,
-): Promise<void> {
-  // client -> [front server | proxy | back client] -> echo server
-  using echoListen = listener(back);
-  using frontListen = listener(front);
-  const echo = (async () => {
-    const [conn] = await echoListen.sock.accept();
-    using _c = conn;
-    await conn.readable.pipeTo(conn.writable);
-  })();
-  const proxy = (async () => {
-    const [inbound] = await frontListen.sock.accept();
-    using outbound = sock(back, AF_INET);
-    await outbound.connect(echoListen.addr);
-    using _i = inbound;
-    await Promise.all([
-      inbound.readable.pipeTo(outbound.writable),
-      outbound.readable.pipeTo(inbound.writable),
-    ]);
-  })();
-  using client: Socket = sock(front, AF_INET);
-  await client.connect(frontListen.addr);
-  const data = pattern(size, 5);
-  const sending = client.sendall(data).then(() => client.shutdown(SHUT_WR));
-  const got = await recvExactly(client, size, 60_000);
-  await sending;
-  assert.equal((await client.recv(1)).length, 0);
-  await Promise.all([echo, proxy]);
-  assert.equal(await sha256(got), await sha256(data));
 }
 
 for (

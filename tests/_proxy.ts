@@ -1,0 +1,52 @@
+// An echo proxy made of Web Streams: a client sends `size` bytes to a proxy
+// that pipes each socket's readable into the other's writable, in front of
+// an echo server that pipes its own readable into its writable. Shared by
+// the suite (64 MiB) and deno task stress (1 GiB).
+import assert from "node:assert/strict";
+import { AF_INET, SHUT_WR, type Socket } from "../mod.ts";
+import {
+  type BackendName,
+  listener,
+  pattern,
+  recvExactly,
+  sha256,
+  sock,
+} from "./_helpers.ts";
+
+/**
+ * Send `size` bytes through the proxy (front backend) to the echo server
+ * (back backend) and back; assert they return intact.
+ */
+export async function proxyCase(
+  front: BackendName,
+  back: BackendName,
+  size: number,
+): Promise<void> {
+  // client -> [front server | proxy | back client] -> echo server
+  using echoListen = listener(back);
+  using frontListen = listener(front);
+  const echo = (async () => {
+    const [conn] = await echoListen.sock.accept();
+    using _c = conn;
+    await conn.readable.pipeTo(conn.writable);
+  })();
+  const proxy = (async () => {
+    const [inbound] = await frontListen.sock.accept();
+    using outbound = sock(back, AF_INET);
+    await outbound.connect(echoListen.addr);
+    using _i = inbound;
+    await Promise.all([
+      inbound.readable.pipeTo(outbound.writable),
+      outbound.readable.pipeTo(inbound.writable),
+    ]);
+  })();
+  using client: Socket = sock(front, AF_INET);
+  await client.connect(frontListen.addr);
+  const data = pattern(size, 5);
+  const sending = client.sendall(data).then(() => client.shutdown(SHUT_WR));
+  const got = await recvExactly(client, size, 60_000);
+  await sending;
+  assert.equal((await client.recv(1)).length, 0);
+  await Promise.all([echo, proxy]);
+  assert.equal(await sha256(got), await sha256(data));
+}
