@@ -135,6 +135,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   #shutRd = false;
   // Sending: a write that outlived its call (see #send).
   #behind: Behind | null = null;
+  #spare: Uint8Array | null = null;
   #wrote = false;
   #writeError: Error | null = null;
   #shutWr = false;
@@ -668,8 +669,14 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     // an abort, or a full buffer when non-blocking) may still put its bytes
     // on the wire. It gets a copy; the call reports only what the kernel
     // took in time, and what goes later is reconciled by the next send.
+    // One copy buffer per socket, reused while its writes finish in time:
+    // a new large buffer per call costs page faults until GC recycles it.
+    const len = Math.min(data.length, CHUNK);
+    const copy = this.#spare ?? new Uint8Array(CHUNK);
+    this.#spare = null;
+    copy.set(len === data.length ? data : data.subarray(0, len));
     const b: Behind = {
-      bytes: data.slice(0, CHUNK),
+      bytes: copy.subarray(0, len),
       sent: 0,
       done: false,
       write: Promise.resolve(),
@@ -688,9 +695,11 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       },
     );
     if (!await this.#settles(b.write, wait, signal)) {
+      // The write keeps its buffer; the next call gets a new one.
       this.#behind = b;
       throw waitExpired(wait);
     }
+    this.#spare = copy;
     this.#throwWriteError();
     return b.sent;
   }
