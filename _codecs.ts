@@ -22,21 +22,9 @@
  *
  * @module
  */
-import { ValueError } from "./errors.ts";
+import { LookupError, ValueError } from "./errors.ts";
 
-/**
- * Python's `LookupError`: an unknown encoding or error handler name.
- *
- * @example
- * ```ts
- * import { LookupError, lookupCodec } from "./_codecs.ts";
- * import assert from "node:assert/strict";
- *
- * assert.throws(() => lookupCodec("nope"), LookupError);
- * ```
- */
-export class LookupError extends Error {}
-LookupError.prototype.name = "LookupError";
+export { LookupError } from "./errors.ts";
 
 /** Python's `UnicodeError`, the base of the codec errors; a `ValueError`. */
 export class UnicodeError extends ValueError {}

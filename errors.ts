@@ -328,6 +328,21 @@ function keyRepr(key: unknown): string {
 }
 
 /**
+ * Python's `LookupError`: a key or name that is not there; the base of
+ * `KeyError`, and raised for an unknown encoding or error handler.
+ *
+ * @example
+ * ```ts
+ * import { KeyError, LookupError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(new KeyError(3) instanceof LookupError);
+ * ```
+ */
+export class LookupError extends Error {}
+LookupError.prototype.name = "LookupError";
+
+/**
  * Python's `KeyError`: a key that is not in a mapping (`Poll.unregister()`
  * of a descriptor never registered, a selector's "... is not registered").
  *
@@ -347,7 +362,7 @@ function keyRepr(key: unknown): string {
  * assert.equal(new KeyError("it's").message, `"it's"`);
  * ```
  */
-export class KeyError extends Error {
+export class KeyError extends LookupError {
   /** The key that was looked up (Python's `args[0]`). */
   readonly key: unknown;
 

@@ -49,7 +49,6 @@ export type { Address, AddressOf, SenderOf, SockAddr } from "./socket.ts";
 export {
   type BinaryFileMode,
   BinarySocketFile,
-  LookupError,
   type MakefileOptions,
   SocketFile,
   type TextFileMode,
