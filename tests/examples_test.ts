@@ -3,7 +3,7 @@
 // fails here. Servers run beside their clients on free loopback ports.
 import assert from "node:assert/strict";
 import { hasPython, withTimeout } from "./_python.ts";
-import { libcMissing } from "./_helpers.ts";
+import { libcMissing, skipNote } from "./_helpers.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
@@ -148,7 +148,10 @@ Deno.test("examples: selectors_echo_server.ts and select_client.ts", async () =>
 });
 
 Deno.test({
-  name: "examples: kv_server.ts with the Python client of its header",
+  name: skipNote(
+    "examples: kv_server.ts with the Python client of its header",
+    hasPython ? null : "no python3",
+  ),
   ignore: !hasPython,
   fn: async () => {
     const port = freePort();

@@ -1,6 +1,7 @@
 // getaddrinfo() and the other lookups, against what CPython 3.11.7 does on
 // Linux (glibc 2.36), and live against the python3 on this machine.
 import assert from "node:assert/strict";
+import { skipNote } from "./_helpers.ts";
 import { hasPython, pythonJson } from "./_python.ts";
 // Loads libc once, outside any test, where FFI is allowed: a scoped IPv6
 // name is looked up with libc's if_nametoindex when /sys is out of reach.
@@ -488,7 +489,10 @@ const LIVE: [string, unknown[]][] = [
 ];
 
 Deno.test({
-  name: "lookups agree with the python3 on this machine",
+  name: skipNote(
+    "lookups agree with the python3 on this machine",
+    hasPython ? null : "no python3",
+  ),
   ignore: !hasPython,
   async fn() {
     const want = await pythonJson(PY_RESOLVE, LIVE) as unknown[];
