@@ -19,16 +19,6 @@ import { KernelEpoll } from "./_libc/epoll.ts";
 import { POLLERR, POLLHUP, POLLNVAL } from "./_poll_bits.ts";
 import { Deadline, longTimeout, MAX_TIMER } from "./_wait.ts";
 
-export {
-  POLLERR,
-  POLLHUP,
-  POLLIN,
-  POLLNVAL,
-  POLLOUT,
-  POLLPRI,
-  POLLRDHUP,
-} from "./_poll_bits.ts";
-
 /** Anything select(), poll, epoll and the selectors take: a number or an object with fileno(). */
 export type FileDescriptorLike = number | { fileno(): number };
 

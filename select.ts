@@ -37,16 +37,15 @@ import {
 
 export { RuntimeError } from "./errors.ts";
 import { pyTypeName } from "./_args.ts";
+import { type FileDescriptorLike, Readiness } from "./_readiness.ts";
 import {
-  type FileDescriptorLike,
   POLLERR,
   POLLHUP,
   POLLIN,
   POLLNVAL,
   POLLOUT,
   POLLPRI,
-  Readiness,
-} from "./_readiness.ts";
+} from "./_poll_bits.ts";
 
 export type { FileDescriptorLike } from "./_readiness.ts";
 export {
@@ -57,7 +56,7 @@ export {
   POLLOUT,
   POLLPRI,
   POLLRDHUP,
-} from "./_readiness.ts";
+} from "./_poll_bits.ts";
 
 // ------------------------------------------------------- poll(2) constants
 
