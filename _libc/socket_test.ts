@@ -11,6 +11,7 @@ import {
   OSError,
   TimeoutError,
 } from "../errors.ts";
+import { FREE_FDS } from "../tests/_helpers.ts";
 
 const AF_UNIX = 1, AF_INET = 2, AF_INET6 = 10;
 const SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_RAW = 3, SOCK_SEQPACKET = 5;
@@ -708,42 +709,6 @@ function checksum(b: Uint8Array): number {
   while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
   return ~sum & 0xffff;
 }
-
-/**
- * JavaScript for a child process: `freeFds(n)`, the `n` lowest descriptor
- * numbers not in use, and `isOpen(fd)`, asked of the kernel instead of read
- * from /proc/self/fd (which needs /proc mounted, and Deno 2 reads /proc only
- * under --allow-all). Linux always hands out the lowest free number, so
- * opening `n` eventfds (closed again at once) reads off the `n` lowest free
- * slots. A descriptor left open since an earlier snapshot shows in a later
- * one, and cannot hide above it: when it was opened, at most a few others of
- * the code under test were open (under ten per cycle here), so it got one of
- * the lowest few free numbers, inside a 64-slot snapshot. A number below the
- * snapshot that became free (a close of a descriptor the code did not own)
- * changes the snapshot too. The eventfds come from a library handle of the
- * child's own, not from the code under test.
- */
-const FREE_FDS = `
-const fdLib = Deno.dlopen("libc.so.6", {
-  eventfd: { parameters: ["u32", "i32"], result: "i32" },
-  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
-  close: { parameters: ["i32"], result: "i32" },
-}).symbols;
-function freeFds(n = 64) {
-  const fds = [];
-  for (let i = 0; i < n; i++) {
-    const fd = fdLib.eventfd(0, 0o2000000);
-    if (fd < 0) throw new Error("eventfd() failed");
-    fds.push(fd);
-  }
-  for (const fd of fds) fdLib.close(fd);
-  return fds;
-}
-// F_GETFD: the flags of an open descriptor, -1 (EBADF) for a free number.
-function isOpen(fd) {
-  return fdLib.fcntl(fd, 1, 0) >= 0;
-}
-`;
 
 // The check runs in a child process: `deno test --parallel` runs other test
 // modules in this process, and their descriptors would move the snapshot.

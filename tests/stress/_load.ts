@@ -14,6 +14,7 @@ import {
 import {
   type BackendName,
   bytes,
+  FREE_FDS,
   sleep,
   sock,
   withTimeout,
@@ -159,48 +160,9 @@ export async function echoLoad(
 }
 
 /**
- * JavaScript for a child process (run with FFI allowed): `freeFds(n)`, the `n`
- * lowest descriptor numbers not in use, and `isOpen(fd)`.
- *
- * Why not count the entries of /proc/self/fd: that needs /proc mounted and
- * readable (Deno 2 reads /proc only under --allow-all). Instead the child
- * asks the kernel itself: Linux always hands out the lowest free number, so
- * opening `n` eventfds (and closing them at once) reads off the `n` lowest
- * free slots. A descriptor left open since an earlier snapshot shows in a
- * later one, and cannot hide above it: when it was opened, at most a few
- * others of the code under test were open (a handful per cycle here), so it
- * got one of the lowest few free numbers, inside the snapshot; 32 slots
- * leave a wide margin. A number below the snapshot that became free (a close
- * of a descriptor the code did not own) changes the snapshot too. The
- * eventfds come from a library handle of the child's own, not from the code
- * under test.
- */
-export const FREE_FDS = `
-const fdLib = Deno.dlopen("libc.so.6", {
-  eventfd: { parameters: ["u32", "i32"], result: "i32" },
-  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
-  close: { parameters: ["i32"], result: "i32" },
-}).symbols;
-function freeFds(n = 32) {
-  const fds = [];
-  for (let i = 0; i < n; i++) {
-    const fd = fdLib.eventfd(0, 0o2000000);
-    if (fd < 0) throw new Error("eventfd() failed");
-    fds.push(fd);
-  }
-  for (const fd of fds) fdLib.close(fd);
-  return fds;
-}
-// F_GETFD: flags of an open descriptor, -1 (EBADF) for a free number.
-function isOpen(fd) {
-  return fdLib.fcntl(fd, 1, 0) >= 0;
-}
-`;
-
-/**
  * The lowest free descriptor numbers a child process saw around its cycles
- * (see {@linkcode FREE_FDS}): equal snapshots mean no descriptor was left
- * open, or closed, in between.
+ * (see `FREE_FDS` in tests/_helpers.ts): equal snapshots mean no descriptor
+ * was left open, or closed, in between.
  */
 export interface CycleReport {
   backend: string;
@@ -220,7 +182,7 @@ import { AF_INET, SOCK_STREAM, socket, TimeoutError } from ${
 };
 const [backend, n] = [Deno.args[0], Number(Deno.args[1])];
 ${FREE_FDS}
-const fds = () => freeFds();
+const fds = () => freeFds(32);
 // Deno opens a unix socketpair of its own ~500 ms after start: baseline later.
 await new Promise((r) => setTimeout(r, 1100));
 const base = fds();
