@@ -7,11 +7,13 @@ import { AF_INET, SHUT_WR, type Socket } from "../mod.ts";
 import {
   type BackendName,
   listener,
+  onBackend,
   pattern,
   recvExactly,
   sha256,
   sock,
 } from "./_helpers.ts";
+import { withTimeout } from "./_python.ts";
 
 /**
  * Send `size` bytes through the proxy (front backend) to the echo server
@@ -49,4 +51,30 @@ export async function proxyCase(
   assert.equal((await client.recv(1)).length, 0);
   await Promise.all([echo, proxy]);
   assert.equal(await sha256(got), await sha256(data));
+}
+
+/**
+ * Register one {@linkcode proxyCase} test per backend pairing (front, back):
+ * both alike and both mixed, each ignored where either backend is missing.
+ */
+export function proxyTests(
+  size: number,
+  ms: number,
+  name: (back: BackendName) => string,
+): void {
+  const pairings = [
+    ["deno", "deno"],
+    ["libc", "libc"],
+    ["deno", "libc"],
+    ["libc", "deno"],
+  ] as const;
+  for (const [front, back] of pairings) {
+    Deno.test(
+      {
+        ...onBackend(front, name(back)),
+        ignore: onBackend(front, "").ignore || onBackend(back, "").ignore,
+      },
+      () => withTimeout(proxyCase(front, back, size), ms, name(back)),
+    );
+  }
 }

@@ -13,7 +13,7 @@ import {
   text,
 } from "./_helpers.ts";
 import { withTimeout } from "./_python.ts";
-import { proxyCase } from "./_proxy.ts";
+import { proxyTests } from "./_proxy.ts";
 
 async function readAll(
   stream: ReadableStream<Uint8Array>,
@@ -150,22 +150,9 @@ for (const backend of BACKENDS) {
   );
 }
 
-for (
-  const [front, back] of [
-    ["deno", "deno"],
-    ["libc", "libc"],
-    ["deno", "libc"],
-    ["libc", "deno"],
-  ] as const
-) {
-  Deno.test(
-    {
-      ...onBackend(
-        front,
-        `readable piped into another socket's writable is an echo proxy (to ${back}): 64 MiB intact`,
-      ),
-      ignore: onBackend(front, "").ignore || onBackend(back, "").ignore,
-    },
-    () => withTimeout(proxyCase(front, back, 64 << 20), 60_000, "proxy"),
-  );
-}
+proxyTests(
+  64 << 20,
+  60_000,
+  (back) =>
+    `readable piped into another socket's writable is an echo proxy (to ${back}): 64 MiB intact`,
+);
