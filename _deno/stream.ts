@@ -50,6 +50,7 @@ import {
   POLLOUT,
   POLLRDHUP,
 } from "../_poll_bits.ts";
+import { startWrite, type WriteOp } from "./write_op.ts";
 
 // accept() errors that mean only that this one client is already gone.
 const DEAD_PEER = new Set<number>([E.ENOTCONN, E.ECONNRESET, E.ECONNABORTED]);
@@ -94,6 +95,7 @@ interface Behind {
   sent: number;
   done: boolean;
   write: Promise<void>;
+  readonly op: WriteOp | null;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array, n: number): boolean {
@@ -637,7 +639,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     if (this.#shutWr) throw new OSError(E.EPIPE);
     const behind = this.#behind;
     if (behind !== null) {
-      if (!behind.done && !await this.#settles(behind.write, wait, signal)) {
+      if (!behind.done && !await this.#settles(behind, wait, signal)) {
         throw waitExpired(wait);
       }
       this.#behind = null;
@@ -675,13 +677,16 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     const copy = this.#spare ?? new Uint8Array(CHUNK);
     this.#spare = null;
     copy.set(len === data.length ? data : data.subarray(0, len));
+    const bytes = copy.subarray(0, len);
+    const op = startWrite(conn, bytes);
     const b: Behind = {
-      bytes: copy.subarray(0, len),
+      bytes,
       sent: 0,
       done: false,
       write: Promise.resolve(),
+      op,
     };
-    b.write = conn.write(b.bytes).then(
+    b.write = op.promise.then(
       (n) => {
         b.sent = n;
         b.done = true;
@@ -694,7 +699,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         this.watchers.notify();
       },
     );
-    if (!await this.#settles(b.write, wait, signal)) {
+    if (!await this.#settles(b, wait, signal)) {
       // The write keeps its buffer; the next call gets a new one.
       this.#behind = b;
       throw waitExpired(wait);
@@ -704,9 +709,21 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     return b.sent;
   }
 
-  // Whether `write` settles within `wait`: at once (a few microtasks, or a
-  // turn of the event loop) when non-blocking.
+  // Whether the write settles within `wait`: at once (a few microtasks, or
+  // a turn of the event loop) when non-blocking. It holds the process while
+  // a call waits for it, and no longer once the call gives up on it.
   async #settles(
+    b: Behind,
+    wait: Wait,
+    signal: AbortSignal | undefined,
+  ): Promise<boolean> {
+    b.op?.hold(true);
+    const settled = await this.#settlesIn(b.write, wait, signal);
+    if (!settled) b.op?.hold(false);
+    return settled;
+  }
+
+  async #settlesIn(
     write: Promise<void>,
     wait: Wait,
     signal: AbortSignal | undefined,

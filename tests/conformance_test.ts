@@ -1864,6 +1864,16 @@ if ((await u.recv(1))[0] !== 1) throw new Error("lost the datagram");
 u.settimeout(0.05);
 try { await u.recv(1); } catch (e) { if (!(e instanceof TimeoutError)) throw e; }
 p.close();
+// A send that timed out against a peer that never reads leaves a write
+// Deno cannot cancel; that write must not hold the process either.
+const w = socket(2, 1, 0, { backend });
+await w.connect(l.getsockname());
+const [_silent] = await l.accept();
+w.settimeout(0.05);
+try {
+  for (let i = 0; i < 1000; i++) await w.send(new Uint8Array(1 << 20));
+  throw new Error("the peer's buffers never filled");
+} catch (e) { if (!(e instanceof TimeoutError)) throw e; }
 conn.close();
 c.close();
 // The listener and the UDP socket stay open but idle, as in a Python
@@ -1893,6 +1903,93 @@ console.log("done");
       } finally {
         clearTimeout(timer);
         await child.status;
+      }
+    },
+  );
+}
+
+for (const backend of BACKENDS) {
+  Deno.test(
+    onBackend(
+      backend,
+      "a blocking sendall() after a timed-out send holds the process until the peer takes every byte; none lost",
+    ),
+    async () => {
+      using tmp = tempUnixPath();
+      using l = listener(backend);
+      const script = `${tmp.dir}/behind.ts`;
+      Deno.writeTextFileSync(
+        script,
+        `import { socket, TimeoutError } from ${
+          JSON.stringify(import.meta.resolve("../mod.ts"))
+        };
+// No top-level await: with one pending, Deno keeps running anyway.
+async function main() {
+const w = socket(2, 1, 0, { backend: ${JSON.stringify(backend)} });
+await w.connect(["127.0.0.1", Number(Deno.args[0])]);
+w.settimeout(0.05);
+let sent = 0;
+try {
+  for (let i = 0; i < 1000; i++) sent += await w.send(new Uint8Array(1 << 20).fill(7));
+  throw new Error("the peer's buffers never filled");
+} catch (e) { if (!(e instanceof TimeoutError)) throw e; }
+console.log("timed out");
+// Nothing but this call keeps the process running now.
+w.settimeout(null);
+const rest = new Uint8Array(3 << 20).fill(7);
+rest[rest.length - 1] = 8;
+await w.sendall(rest);
+w.close();
+console.log(sent + rest.length);
+}
+main();
+`,
+      );
+      const child = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          "--no-check",
+          script,
+          String((l.addr as [string, number])[1]),
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const output = child.output();
+      try {
+        const [conn] = await withTimeout(l.sock.accept());
+        using _c = conn;
+        const got = await withTimeout(
+          (async () => {
+            // Let the child time out and be left with its write pending.
+            await sleep(1000);
+            let total = 0;
+            let last = 0;
+            for (;;) {
+              const chunk = await conn.recv(1 << 20);
+              if (chunk.length === 0) break;
+              total += chunk.length;
+              last = chunk[chunk.length - 1];
+            }
+            return { total, last, out: await output };
+          })(),
+          15000,
+          "the child's bytes",
+        );
+        const decode = new TextDecoder();
+        assert.equal(got.out.code, 0, decode.decode(got.out.stderr));
+        const lines = decode.decode(got.out.stdout).trim().split("\n");
+        assert.equal(lines[0], "timed out");
+        assert.equal(got.total, Number(lines[1]), "bytes reported sent");
+        assert.equal(got.last, 8);
+      } finally {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // Already gone.
+        }
+        await output;
       }
     },
   );
