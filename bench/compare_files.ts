@@ -7,7 +7,8 @@
  *   until EOF;
  * - readable: MiB/s receiving bulk bytes with a 64 KiB `recv_into` loop,
  *   `for await` over `sock.readable`, and a BYOB reader of it, and the ratio
- *   of the stream to the loop;
+ *   of the stream to the loop; Deno's own `conn.read`, `conn.readable` and
+ *   BYOB reader alongside, for what Web Streams cost in Deno itself;
  * - sendfile: MiB/s sending a temporary file with `sendfile` and with a
  *   read/sendall loop of 1 MiB, timed until the sink reports the count back.
  *
@@ -46,19 +47,29 @@ export interface FilesPlan {
 interface Run {
   rate: number;
   peer_busy: number;
+  /** The reader's CPU seconds per GiB (bulk runs of files.ts only). */
+  cpu?: number;
 }
 
-type Impl = "python" | "deno" | "libc";
+// "native" is Deno's own Deno.Conn, in the bulk table only.
+type Impl = "python" | "deno" | "libc" | "native";
 const IMPLS: Impl[] = ["python", "deno", "libc"];
 const NAME: Record<Impl, string> = {
   python: "python-socket",
   deno: "project-deno",
   libc: "project-libc",
+  native: "deno-native",
 };
+// The bulk modes; deno-native's are conn.read, conn.readable and a BYOB
+// reader of it (files.ts's native_* modes).
+const BULK = ["recv_into", "readable", "byob"];
 
 function command(impl: Impl, mode: string, arg: string): string[] {
   if (impl === "python") {
     return ["python3", "bench/clients/files.py", mode, arg];
+  }
+  if (impl === "native") {
+    mode = `native_${mode === "recv_into" ? "read" : mode}`;
   }
   return [
     DENO,
@@ -68,7 +79,7 @@ function command(impl: Impl, mode: string, arg: string): string[] {
     "--allow-read",
     "--allow-run=python3",
     "bench/clients/files.ts",
-    `--backend=${impl}`,
+    `--backend=${impl === "native" ? "deno" : impl}`,
     mode,
     arg,
   ];
@@ -109,8 +120,8 @@ export async function compareFiles(
   const jobs: { impl: Impl; mode: string; arg: string }[] = [
     ...IMPLS.map((impl) => ({ impl, mode: "readline", arg: `${plan.lines}` })),
     { impl: "python", mode: "recv_into", arg: bytes },
-    ...(["deno", "libc"] as const).flatMap((impl) =>
-      ["recv_into", "readable", "byob"].map((mode) => ({
+    ...(["deno", "libc", "native"] as const).flatMap((impl) =>
+      BULK.map((mode) => ({
         impl,
         mode,
         arg: bytes,
@@ -133,7 +144,7 @@ export async function compareFiles(
         const out = await procs.run(command(job.impl, job.mode, job.arg), 120, {
           env: { NO_COLOR: "1" },
         });
-        let run: Run = { rate: NaN, peer_busy: NaN };
+        let run: Run = { rate: NaN, peer_busy: NaN, cpu: NaN };
         if (out.code === 0) {
           run = JSON.parse(out.stdout.trim());
         } else {
@@ -161,6 +172,11 @@ export async function compareFiles(
     return v.length === 0 ? "-" : `${(Math.max(...v) * 100).toFixed(0)}%`;
   };
   const ratio = (a: number, b: number) => fixed(a / b, 2);
+  // The reader's CPU per GiB, lowest (or median) of its rounds.
+  const cpu = (impl: Impl, mode: string) => {
+    const v = (runs.get(`${impl} ${mode}`) ?? []).map((x) => x.cpu ?? NaN);
+    return plan.median ? median(v) : best(v, false);
+  };
   const which = plan.median ? "medians" : "best";
 
   const readline = table([
@@ -181,9 +197,10 @@ export async function compareFiles(
       "x recv_into",
       "byob MiB/s",
       "x recv_into",
+      "cpu s/GiB",
       "source busy",
     ],
-    ...IMPLS.map((impl) => {
+    ...([...IMPLS, "native"] as Impl[]).map((impl) => {
       const base = rate(impl, "recv_into");
       const stream = impl === "python" ? NaN : rate(impl, "readable");
       const byob = impl === "python" ? NaN : rate(impl, "byob");
@@ -194,7 +211,10 @@ export async function compareFiles(
         ratio(stream, base),
         fixed(byob, 0),
         ratio(byob, base),
-        busy(["recv_into", "readable", "byob"].map((m) => `${impl} ${m}`)),
+        impl === "python"
+          ? "-"
+          : BULK.map((m) => fixed(cpu(impl, m), 2)).join(" / "),
+        busy(BULK.map((m) => `${impl} ${m}`)),
       ];
     }),
   ]);
@@ -227,7 +247,7 @@ export async function compareFiles(
     `# ${plan.lines} lines of 64 bytes read with makefile("rb").readline() until EOF, timed from the first line; x CPython: over python-socket`,
     "",
     bulk,
-    `# ${plan.mib} MiB received until EOF, timed from the first chunk: recv_into a 64 KiB buffer; readable: for await over sock.readable (64 KiB chunks); byob: a BYOB reader of it filling one 64 KiB buffer; x recv_into: over the same backend's recv_into (the target is 0.90 or more)`,
+    `# ${plan.mib} MiB received until EOF, timed from the first chunk: recv_into a 64 KiB buffer; readable: for await over sock.readable; byob: a BYOB reader of it filling one 64 KiB buffer; x recv_into: over the same backend's recv_into (the target is 0.90 or more); deno-native: Deno's own Deno.Conn, conn.read into 64 KiB, for await over conn.readable, a BYOB reader of it; cpu s/GiB: the reader's user+sys CPU per GiB over the timed part, recv_into / readable / byob`,
     "",
     send,
     `# a ${plan.fileMib} MiB file sent until the sink reports the count back: sendfile is socket.sendfile (the kernel's sendfile(2) on libc and in CPython, a read/send loop on the Deno backend); loop: read into a 1 MiB buffer and sendall, blocking sockets; x loop: over the same row's loop; x CPython: over python-socket's sendfile`,

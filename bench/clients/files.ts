@@ -17,11 +17,15 @@
  * | `recv_into` | NBYTES | MiB/s, `recv_into` a 64 KiB buffer until EOF         |
  * | `readable`  | NBYTES | MiB/s, `for await` over `sock.readable`              |
  * | `byob`      | NBYTES | MiB/s, a BYOB reader of `sock.readable`, 64 KiB      |
+ * | `native_*`  | NBYTES | the same three on Deno's own `Deno.Conn`: `conn.read` |
+ * |             |        | into 64 KiB, `conn.readable`, a BYOB reader of it     |
  * | `sendfile`  | PATH   | MiB/s, `sock.sendfile`, until the sink reports back  |
  * | `loop`      | PATH   | MiB/s, `file.read` into 1 MiB and `sendall`, same    |
  *
  * The readers time from the first line or chunk to EOF and count what came
- * after it; "peer_busy" is the peer's CPU time over its wall time.
+ * after it; "peer_busy" is the peer's CPU time over its wall time, and the
+ * bulk readers' "cpu" is this process's user+sys CPU seconds per GiB over
+ * the timed part (steadier than the rate on a shared machine).
  *
  * @module
  */
@@ -32,6 +36,7 @@ import {
   type Socket,
   socket,
 } from "../../mod.ts";
+import process from "node:process";
 import { parseBackend } from "./client.ts";
 
 const MiB = 1 << 20;
@@ -40,37 +45,80 @@ interface Result {
   rate: number;
   count: number;
   peer_busy?: number;
+  cpu?: number;
 }
 
 const { backend, rest: [mode, arg] } = parseBackend(Deno.args);
+
+/** A listening socket: this module's, or Deno's own for the native rows. */
+interface Listening<C> {
+  port: number;
+  accept(): Promise<C>;
+  close(): void;
+}
+
+function listenModule(): Listening<Socket> {
+  const srv = socket(AF_INET, SOCK_STREAM, 0, { backend });
+  try {
+    srv.bind(["127.0.0.1", 0]);
+    srv.listen();
+    srv.settimeout(10);
+  } catch (e) {
+    srv.close();
+    throw e;
+  }
+  return {
+    port: (srv.getsockname() as [string, number])[1],
+    accept: async () => (await srv.accept())[0],
+    close: () => srv.close(),
+  };
+}
+
+function listenNative(): Listening<Deno.Conn> {
+  const srv = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  return {
+    port: (srv.addr as Deno.NetAddr).port,
+    accept: () => srv.accept(),
+    close: () => srv.close(),
+  };
+}
 
 /**
  * Listens, starts the peer, accepts, runs `measure` on the connection, and
  * adds what the peer reported.
  */
-async function serve(
+async function serve<C extends { close(): void }>(
+  listening: Listening<C>,
   peerArgs: string[],
-  measure: (conn: Socket) => Promise<Result>,
+  measure: (conn: C) => Promise<Result>,
 ): Promise<Result> {
-  using srv = socket(AF_INET, SOCK_STREAM, 0, { backend });
-  srv.bind(["127.0.0.1", 0]);
-  srv.listen();
-  srv.settimeout(10);
-  const port = (srv.getsockname() as [string, number])[1];
+  using _srv = { [Symbol.dispose]: () => listening.close() };
   const [peerMode, ...more] = peerArgs;
   const peer = new Deno.Command("python3", {
-    args: ["bench/clients/files_peer.py", peerMode, String(port), ...more],
+    args: [
+      "bench/clients/files_peer.py",
+      peerMode,
+      String(listening.port),
+      ...more,
+    ],
     stdin: "null",
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
   let done = false;
   try {
-    const [conn] = await srv.accept();
-    using _conn = conn;
-    // Blocking, the default: the harness's time limit bounds the run.
-    const result = await measure(conn);
-    conn.close();
+    const conn = await listening.accept();
+    let result: Result;
+    try {
+      // Blocking, the default: the harness's time limit bounds the run.
+      result = await measure(conn);
+    } finally {
+      try {
+        conn.close();
+      } catch {
+        // Deno's conn.readable closes its connection at EOF.
+      }
+    }
     const out = await peer.output();
     done = true;
     if (!out.success) throw new Error(`files_peer.py ${peerMode} failed`);
@@ -89,7 +137,7 @@ async function serve(
 }
 
 function readline(n: number): Promise<Result> {
-  return serve(["lines", String(n)], async (conn) => {
+  return serve(listenModule(), ["lines", String(n)], async (conn) => {
     await using f = conn.makefile("rb");
     let line = await f.readline();
     const t0 = performance.now();
@@ -108,19 +156,26 @@ function readline(n: number): Promise<Result> {
 }
 
 /** One bulk read of `nbytes`; `next` returns each chunk's length, 0 at EOF. */
-function bulk(
+function bulk<C extends { close(): void }>(
+  listening: Listening<C>,
   nbytes: number,
-  reader: (conn: Socket) => () => Promise<number>,
+  reader: (conn: C) => () => Promise<number>,
 ): Promise<Result> {
-  return serve(["bytes", String(nbytes)], async (conn) => {
+  return serve(listening, ["bytes", String(nbytes)], async (conn) => {
     const next = reader(conn);
     const first = await next();
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     let total = first;
     for (let n; (n = await next()) > 0;) total += n;
     const s = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
     if (total !== nbytes) throw new Error(`${total} bytes, not ${nbytes}`);
-    return { rate: (total - first) / MiB / s, count: total };
+    return {
+      rate: (total - first) / MiB / s,
+      count: total,
+      cpu: (cpu.user + cpu.system) / 1e6 / ((total - first) / 2 ** 30),
+    };
   });
 }
 
@@ -129,16 +184,25 @@ function recvInto(conn: Socket): () => Promise<number> {
   return () => conn.recv_into(buf);
 }
 
-function readable(conn: Socket): () => Promise<number> {
-  const chunks = conn.readable[Symbol.asyncIterator]();
+function connRead(conn: Deno.Conn): () => Promise<number> {
+  const buf = new Uint8Array(65536);
+  return async () => (await conn.read(buf)) ?? 0;
+}
+
+/** `for await` over a byte stream, one chunk per call. */
+function forAwait(
+  stream: ReadableStream<Uint8Array>,
+): () => Promise<number> {
+  const chunks = stream[Symbol.asyncIterator]();
   return async () => {
     const r = await chunks.next();
     return r.done ? 0 : r.value.length;
   };
 }
 
-function byob(conn: Socket): () => Promise<number> {
-  const reader = conn.readable.getReader({ mode: "byob" });
+/** A BYOB reader of a byte stream filling one 64 KiB buffer. */
+function byob(stream: ReadableStream<Uint8Array>): () => Promise<number> {
+  const reader = stream.getReader({ mode: "byob" });
   let buf = new Uint8Array(65536);
   return async () => {
     const { value, done } = await reader.read(buf);
@@ -151,7 +215,7 @@ function byob(conn: Socket): () => Promise<number> {
 
 function sendFile(path: string, kernel: boolean): Promise<Result> {
   const size = Deno.statSync(path).size;
-  return serve(["sink"], async (conn) => {
+  return serve(listenModule(), ["sink"], async (conn) => {
     using file = await Deno.open(path);
     const t0 = performance.now();
     if (kernel) {
@@ -177,9 +241,14 @@ function sendFile(path: string, kernel: boolean): Promise<Result> {
 
 const runs: Record<string, () => Promise<Result>> = {
   readline: () => readline(Number(arg)),
-  recv_into: () => bulk(Number(arg), recvInto),
-  readable: () => bulk(Number(arg), readable),
-  byob: () => bulk(Number(arg), byob),
+  recv_into: () => bulk(listenModule(), Number(arg), recvInto),
+  readable: () =>
+    bulk(listenModule(), Number(arg), (c) => forAwait(c.readable)),
+  byob: () => bulk(listenModule(), Number(arg), (c) => byob(c.readable)),
+  native_read: () => bulk(listenNative(), Number(arg), connRead),
+  native_readable: () =>
+    bulk(listenNative(), Number(arg), (c) => forAwait(c.readable)),
+  native_byob: () => bulk(listenNative(), Number(arg), (c) => byob(c.readable)),
   sendfile: () => sendFile(arg, true),
   loop: () => sendFile(arg, false),
 };
