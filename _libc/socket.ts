@@ -301,28 +301,32 @@ class LibcSocket implements BackendSocket {
       const [n, from] = await this.recvfrom(buf, flags, wait, signal);
       return [received(buf, n), from];
     }
+    // The first try without a closure: the hot path.
+    const got = this.#recvScratch(size, flags);
+    if (got !== null) return got;
     return await this.#retry(
       this.#readEvents(flags),
       wait,
       signal,
-      (): [Uint8Array<ArrayBuffer>, SockAddr | null] | null => {
-        lenU32[0] = SOCKADDR_MAX;
-        // One scratch buffer for every socket: the copy out follows the
-        // syscall with no await between, so no other call can touch it.
-        const n = Number(
-          C.recvfrom(
-            this.#live(),
-            scratch,
-            BigInt(size),
-            flags,
-            addrOut,
-            lenBuf,
-          ),
-        );
-        if (n < 0) return null;
-        return [received(scratch, n, size), decodeSockAddr(addrOut, lenU32[0])];
-      },
+      () => this.#recvScratch(size, flags),
+      errno,
+      true,
     );
+  }
+
+  // One receive into the scratch buffer that every socket shares: the copy
+  // out follows the syscall with no await between, so no other call can
+  // touch it. null on failure, with errno set.
+  #recvScratch(
+    size: number,
+    flags: number,
+  ): [Uint8Array<ArrayBuffer>, SockAddr | null] | null {
+    lenU32[0] = SOCKADDR_MAX;
+    const n = Number(
+      C.recvfrom(this.#live(), scratch, BigInt(size), flags, addrOut, lenBuf),
+    );
+    if (n < 0) return null;
+    return [received(scratch, n, size), decodeSockAddr(addrOut, lenU32[0])];
   }
 
   send(
@@ -337,10 +341,17 @@ class LibcSocket implements BackendSocket {
     const n = Number(C.send(this.#live(), data, size, f));
     // The first try without a closure: the hot path.
     if (n >= 0) return Promise.resolve(n);
-    return this.#retry(L.EPOLLOUT, wait, signal, () => {
-      const n = Number(C.send(this.#live(), data, size, f));
-      return n < 0 ? null : n;
-    });
+    return this.#retry(
+      L.EPOLLOUT,
+      wait,
+      signal,
+      () => {
+        const n = Number(C.send(this.#live(), data, size, f));
+        return n < 0 ? null : n;
+      },
+      errno,
+      true,
+    );
   }
 
   sendto(
@@ -509,18 +520,22 @@ class LibcSocket implements BackendSocket {
   // or null after a failure whose errno `lastErrno` reads at once. Between
   // EAGAINs it waits for `events` as `wait` and `signal` allow. An attempt
   // reads a shared scratch buffer only before it returns, never after an
-  // await.
+  // await. `failed`: the caller's own first attempt just failed.
   async #retry<T>(
     events: number,
     wait: Wait,
     signal: AbortSignal | undefined,
     attempt: () => T | null,
     lastErrno: () => number = errno,
+    failed = false,
   ): Promise<T> {
     let w: WaitState | null = null;
     for (;;) {
-      const r = attempt();
-      if (r !== null) return r;
+      if (!failed) {
+        const r = attempt();
+        if (r !== null) return r;
+      }
+      failed = false;
       const again = this.#again(
         lastErrno(),
         events,
