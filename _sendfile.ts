@@ -12,9 +12,9 @@ export interface SendfileSocket {
   /** The timeout; 0 (non-blocking) is refused. */
   readonly timeout: number | null;
   /**
-   * One kernel sendfile(2) of up to `count` bytes of descriptor `fd` from
-   * `offset`, waiting for room under the socket's timeout; `null` when the
-   * backend has none (or `file` has no descriptor it can use).
+   * Kernel sendfile(2) of up to `count` bytes of descriptor `fd` from
+   * `offset`, waiting for room under the socket's timeout; resolves to what
+   * went (0 at the file's end). `null` when the backend has none.
    */
   kernel:
     | ((fd: number, offset: number, count: number) => Promise<number>)
@@ -28,8 +28,10 @@ export interface SendfileSocket {
 // A read/sendall round: large enough that the per-call cost vanishes, small
 // enough that two of them are nothing to hold.
 const CHUNK = 1 << 20;
-// One sendfile(2) at most, as CPython (bpo-38319).
-const MAX_KERNEL = 2 ** 30;
+// Bytes asked of the kernel hook at once (well under CPython's 1 GiB cap,
+// bpo-38319): it runs synchronously until the socket is full, so this bounds
+// how long it holds the event loop (~1-4 ms) without an await per 60 KiB.
+const KERNEL_BATCH = 4 << 20;
 
 function checkCount(count: unknown): number | null {
   if (count === null || count === undefined) return null;
@@ -100,8 +102,8 @@ async function kernelSend(
   try {
     for (;;) {
       const want = limit === null
-        ? Math.min(size, MAX_KERNEL)
-        : Math.min(limit - total, MAX_KERNEL);
+        ? Math.min(size, KERNEL_BATCH)
+        : Math.min(limit - total, KERNEL_BATCH);
       if (want <= 0) break;
       let sent: number;
       try {

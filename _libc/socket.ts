@@ -373,8 +373,9 @@ class LibcSocket implements BackendSocket {
   }
 
   /**
-   * One sendfile(2) of up to `count` bytes of `fd` from `offset` (the offset
+   * Up to `count` bytes of `fd` from `offset` by sendfile(2) (the offset
    * pointer leaves `fd`'s position alone), waiting for room as send does.
+   * Returns after the first call that sends less than it asked for.
    */
   sendfile(
     fd: number,
@@ -383,12 +384,27 @@ class LibcSocket implements BackendSocket {
     wait: Wait,
     signal?: AbortSignal,
   ): Promise<number> {
-    const size = BigInt(count);
+    // Calls of 15 pages: one fill of the kernel's 16-page splice pipe, and
+    // under loopback's MSS (65483), so each call leaves as one segment. A
+    // 64 KiB call adds a runt segment; one past the pipe loops in the kernel
+    // with MSG_MORE. Both cost ~45% more segments (TCP_INFO) and half the
+    // rate on 127.0.0.1 (1.1-1.5 GiB/s against 3-4 GiB/s in 60 KiB calls).
+    const PIECE = 61440;
     return this.#retry(L.EPOLLOUT, wait, signal, () => {
-      // Set right before each synchronous call: the buffer is shared.
-      offsetCell[0] = BigInt(offset);
-      const n = Number(C.sendfile(this.#live(), fd, offsetBuf, size));
-      return n < 0 ? null : n;
+      const sock = this.#live();
+      let sent = 0;
+      // At most count / PIECE + 1 rounds: each sends `want` or ends.
+      while (sent < count) {
+        const want = Math.min(count - sent, PIECE);
+        // Set right before each synchronous call: the buffer is shared.
+        offsetCell[0] = BigInt(offset + sent);
+        const n = Number(C.sendfile(sock, fd, offsetBuf, BigInt(want)));
+        // A failure after some went is reported by the next call.
+        if (n < 0) return sent > 0 ? sent : null;
+        sent += n;
+        if (n < want) break;
+      }
+      return sent;
     });
   }
 

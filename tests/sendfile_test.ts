@@ -122,6 +122,40 @@ for (const backend of BACKENDS) {
   Deno.test(
     onBackend(
       backend,
+      "sendfile() from an unaligned offset, for a count across many calls, sends exactly that span",
+    ),
+    async () => {
+      // Neither the offset nor the count is a multiple of a page, of the
+      // libc backend's 60 KiB calls or of its 4 MiB batches.
+      const data = pattern(10 << 20, 5);
+      const offset = 4097;
+      const count = (9 << 20) + 12345;
+      const path = await tempFile(data);
+      try {
+        await using p = await connectedPair(backend);
+        using file = await Deno.open(path);
+        const [sent, got] = await withTimeout(
+          Promise.all([
+            p.client.sendfile(file, offset, count),
+            recvExactly(p.server, count),
+          ]),
+          30_000,
+        );
+        assert.equal(sent, count);
+        assert.equal(await position(file), offset + count);
+        assert.equal(
+          await sha256(got),
+          await sha256(data.subarray(offset, offset + count)),
+        );
+      } finally {
+        await Deno.remove(path);
+      }
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
       "sendfile() to a peer that stops reading times out with TimeoutError",
     ),
     async () => {
