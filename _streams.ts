@@ -22,6 +22,9 @@ export interface StreamSocket {
 
 // What one read asks the socket for when the reader brings no buffer.
 const CHUNK = 1 << 16;
+// A `for await` chunk at least this full keeps the buffer it was read into;
+// a smaller one is copied out, and the buffer serves the next read.
+const KEEP = CHUNK >> 1;
 
 // ReadableStream's byte-source constructor: a subclass cannot reach it
 // through the generic declaration's overloads.
@@ -30,60 +33,105 @@ const ByteStream = ReadableStream as new (
   strategy?: { highWaterMark?: number },
 ) => ReadableStream<Uint8Array<ArrayBuffer>>;
 
+// Where the iterators returned by values() inherit [Symbol.asyncIterator]
+// and [Symbol.asyncDispose] from, as the built-in one does.
+const AsyncIteratorPrototype = Object.getPrototypeOf(
+  Object.getPrototypeOf(async function* () {}).prototype,
+);
+
+type Chunk = Uint8Array<ArrayBuffer>;
+const DONE: IteratorReturnResult<undefined> = Object.freeze({
+  value: undefined,
+  done: true,
+});
+
 /**
  * A byte ReadableStream over `sock`. A read in flight is a `recv_into`
- * with a signal of its own: cancelling the stream or releasing a reader
- * aborts it, which loses nothing, so bytes that had not come yet are there
- * for the socket's next `recv()`.
+ * with a signal: cancelling the stream or releasing a reader aborts it,
+ * which loses nothing, so bytes that had not come yet are there for the
+ * socket's next `recv()`. `for await` takes its chunks from the socket
+ * without the byte-stream machinery in between (see `values()`).
  */
 export class SocketReadable extends ByteStream {
+  readonly #sock: StreamSocket;
   readonly #stop: () => void;
+  readonly #controller: ReadableByteStreamController;
+  // Neither closed nor errored by this class, nor cancelled: while so, and
+  // with nothing queued, the stream's next bytes are the socket's.
+  #open = true;
 
   /**
    * @param sock The socket to read.
    */
   constructor(sock: StreamSocket) {
     let inflight: AbortController | null = null;
+    // One controller serves every read until one is aborted: a new one per
+    // read costs more than the read's own bookkeeping.
+    let spare = new AbortController();
     let pulling: Promise<void> = Promise.resolve();
+    let controller!: ReadableByteStreamController;
     const source: UnderlyingByteSource = {
       type: "bytes",
       autoAllocateChunkSize: CHUNK,
+      start(c) {
+        controller = c;
+      },
       pull(controller: ReadableByteStreamController) {
         return pulling = pull(controller);
       },
       // Resolves once the read it ended has let go: nothing left running.
-      cancel() {
+      cancel: () => {
+        this.#open = false;
         inflight?.abort();
         return pulling;
       },
     };
-    const pull = async (controller: ReadableByteStreamController) => {
+    const pull = (controller: ReadableByteStreamController) => {
       // autoAllocateChunkSize: there is always a request with a view.
-      const request = controller.byobRequest!;
-      const view = request.view!;
+      const req = controller.byobRequest!;
+      const view = req.view!;
       const target = new Uint8Array(
         view.buffer,
         view.byteOffset,
         view.byteLength,
       );
-      const stop = inflight = new AbortController();
+      return pullSignalled(req, target);
+    };
+    const pullSignalled = async (
+      request: ReadableStreamBYOBRequest,
+      target: Uint8Array,
+    ) => {
+      const stop = inflight = spare;
       let n: number;
       try {
         n = await sock.recv_into(target, 0, 0, { signal: stop.signal });
       } catch (e) {
         // Released or cancelled: the socket kept whatever comes next.
-        if (!stop.signal.aborted) controller.error(e);
+        if (!stop.signal.aborted) this.#error(e);
         return;
       } finally {
         if (inflight === stop) inflight = null;
+        if (stop.signal.aborted) spare = new AbortController();
       }
       if (n === 0) {
-        controller.close();
+        this.#close();
         request.respond(0);
       } else request.respond(n);
     };
     super(source, { highWaterMark: 0 });
+    this.#sock = sock;
+    this.#controller = controller;
     this.#stop = () => inflight?.abort();
+  }
+
+  #close(): void {
+    this.#open = false;
+    this.#controller.close();
+  }
+
+  #error(e: unknown): void {
+    this.#open = false;
+    this.#controller.error(e);
   }
 
   /**
@@ -112,7 +160,171 @@ export class SocketReadable extends ByteStream {
     };
     return reader;
   }
+
+  /**
+   * An async iterator over the stream's chunks, as `for await` uses: it
+   * locks the stream with a reader, as the built-in iterator does, and ends
+   * at EOF. Leaving the loop early (`return()`) cancels the stream, or with
+   * `preventCancel` releases it for another reader; an error ends the loop
+   * and errors the stream. Each chunk is the reader's own, sized to what
+   * came; they are read from the socket straight, without the byte-stream
+   * machinery, whenever the stream has nothing queued.
+   *
+   * @param options `preventCancel`: leave the stream uncancelled on `return()`.
+   * @returns The iterator.
+   */
+  override values(
+    options?: ReadableStreamIteratorOptions,
+  ): AsyncIterableIterator<Uint8Array<ArrayBuffer>> {
+    const reader = super.getReader();
+    return new ChunkIterator(
+      this.#sock,
+      reader,
+      options?.preventCancel === true,
+      () => this.#open && this.#controller.desiredSize === 0,
+      (e) => this.#error(e),
+      () => this.#close(),
+    );
+  }
+
+  /**
+   * The same as {@linkcode SocketReadable.values}.
+   *
+   * @param options `preventCancel`: leave the stream uncancelled on `return()`.
+   * @returns The iterator.
+   */
+  override [Symbol.asyncIterator](
+    options?: ReadableStreamIteratorOptions,
+  ): AsyncIterableIterator<Uint8Array<ArrayBuffer>> {
+    return this.values(options);
+  }
 }
+
+// The iterator of SocketReadable.values(), with the built-in one's steps
+// (WHATWG Streams, "ReadableStream async iterator"): next() calls run one
+// after another; at the end, or on an error, the reader is released.
+class ChunkIterator {
+  readonly #sock: StreamSocket;
+  readonly #reader: ReadableStreamDefaultReader<Chunk>;
+  readonly #preventCancel: boolean;
+  readonly #direct: () => boolean;
+  readonly #fail: (e: unknown) => void;
+  readonly #end: () => void;
+  #finished = false;
+  // Calls not yet settled, and the last of them: a call waits for the one
+  // before it, as the spec's ongoing promise makes it.
+  #busy = 0;
+  #last: Promise<unknown> = Promise.resolve();
+  // The buffer the next direct read fills, kept from a short read.
+  #buf: Chunk | null = null;
+
+  constructor(
+    sock: StreamSocket,
+    reader: ReadableStreamDefaultReader<Chunk>,
+    preventCancel: boolean,
+    direct: () => boolean,
+    fail: (e: unknown) => void,
+    end: () => void,
+  ) {
+    this.#sock = sock;
+    this.#reader = reader;
+    this.#preventCancel = preventCancel;
+    this.#direct = direct;
+    this.#fail = fail;
+    this.#end = end;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<Chunk, undefined>> {
+    return this.#queue(() => this.#next());
+  }
+
+  return(value?: unknown): Promise<IteratorResult<Chunk, undefined>> {
+    return this.#queue(() => this.#return(value));
+  }
+
+  // Each step counts itself out when it settles (#next, #return).
+  #queue<T>(step: () => Promise<T>): Promise<T> {
+    const p = this.#busy === 0 ? step() : this.#last.then(step, step);
+    this.#busy++;
+    return this.#last = p;
+  }
+
+  async #next(): Promise<IteratorResult<Chunk, undefined>> {
+    try {
+      return await this.#take();
+    } finally {
+      this.#busy--;
+    }
+  }
+
+  async #take(): Promise<IteratorResult<Chunk, undefined>> {
+    if (this.#finished) return DONE;
+    if (!this.#direct()) return await this.#viaReader();
+    const buf = this.#buf ?? new Uint8Array(CHUNK);
+    let n: number;
+    try {
+      n = await this.#sock.recv_into(buf, 0, 0, {});
+    } catch (e) {
+      this.#finished = true;
+      this.#fail(e);
+      this.#reader.releaseLock();
+      throw e;
+    }
+    if (n === 0) {
+      this.#finished = true;
+      this.#end();
+      this.#reader.releaseLock();
+      return DONE;
+    }
+    if (n >= KEEP) {
+      this.#buf = null;
+      return { value: n === CHUNK ? buf : buf.subarray(0, n), done: false };
+    }
+    this.#buf = buf;
+    return { value: buf.slice(0, n), done: false };
+  }
+
+  // Something is queued in the stream, or it has ended: the spec's steps.
+  async #viaReader(): Promise<IteratorResult<Chunk, undefined>> {
+    let r: ReadableStreamReadResult<Chunk>;
+    try {
+      r = await this.#reader.read();
+    } catch (e) {
+      this.#finished = true;
+      this.#reader.releaseLock();
+      throw e;
+    }
+    if (r.done) {
+      this.#finished = true;
+      this.#reader.releaseLock();
+      return DONE;
+    }
+    return { value: r.value, done: false };
+  }
+
+  async #return(value: unknown): Promise<IteratorResult<Chunk, undefined>> {
+    try {
+      const done = { value: value as undefined, done: true as const };
+      if (this.#finished) return done;
+      this.#finished = true;
+      if (this.#preventCancel) {
+        this.#reader.releaseLock();
+      } else {
+        const cancelled = this.#reader.cancel(value);
+        this.#reader.releaseLock();
+        await cancelled;
+      }
+      return done;
+    } finally {
+      this.#busy--;
+    }
+  }
+}
+Object.setPrototypeOf(ChunkIterator.prototype, AsyncIteratorPrototype);
 
 /**
  * A WritableStream over `sock`: each chunk goes through `sendall`, one at a

@@ -1,0 +1,180 @@
+// Socket.readable's fast reads: `for await` (values()) takes chunks from the
+// socket straight and must leave the stream as the spec's iterator would.
+import assert from "node:assert/strict";
+import { SHUT_WR, TimeoutError } from "../mod.ts";
+import {
+  BACKENDS,
+  bytes,
+  connectedPair,
+  onBackend,
+  recvExactly,
+  text,
+} from "./_helpers.ts";
+import { withTimeout } from "./_python.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function collect(
+  chunks: AsyncIterable<Uint8Array>,
+  until = Infinity,
+): Promise<string> {
+  let out = "";
+  for await (const chunk of chunks) {
+    out += text(chunk);
+    if (out.length >= until) break;
+  }
+  return out;
+}
+
+for (const backend of BACKENDS) {
+  Deno.test(
+    onBackend(
+      backend,
+      "for await ends at EOF and leaves the stream closed and unlocked",
+    ),
+    async () => {
+      await using p = await connectedPair(backend);
+      await p.server.sendall(bytes("all of it"));
+      p.server.shutdown(SHUT_WR);
+      const stream = p.client.readable;
+      assert.equal(await withTimeout(collect(stream)), "all of it");
+      assert.equal(stream.locked, false);
+      const reader = stream.getReader();
+      assert.deepEqual(await withTimeout(reader.read()), {
+        value: undefined,
+        done: true,
+      });
+      // A new iterator of the closed stream just ends.
+      reader.releaseLock();
+      assert.equal(await withTimeout(collect(stream)), "");
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
+      "breaking out of for await cancels the stream; the socket keeps what it had not handed out",
+    ),
+    async () => {
+      await using p = await connectedPair(backend);
+      await p.server.sendall(bytes("first"));
+      const stream = p.client.readable;
+      const iter = stream[Symbol.asyncIterator]();
+      assert.equal(text((await withTimeout(iter.next())).value!), "first");
+      assert.equal(stream.locked, true);
+      assert.throws(() => stream.getReader(), TypeError);
+      assert.deepEqual(await withTimeout(iter.return!()), {
+        value: undefined,
+        done: true,
+      });
+      assert.equal(stream.locked, false);
+      assert.deepEqual(await withTimeout(iter.next()), {
+        value: undefined,
+        done: true,
+      });
+      // Cancelled: a reader sees the end; the socket still reads.
+      assert.equal((await withTimeout(stream.getReader().read())).done, true);
+      await p.server.sendall(bytes("second"));
+      assert.equal(text(await withTimeout(recvExactly(p.client, 6))), "second");
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
+      "values({ preventCancel: true }): a loop left early hands the stream on, nothing lost or doubled",
+    ),
+    async () => {
+      await using p = await connectedPair(backend);
+      const stream = p.client.readable;
+      await p.server.sendall(bytes("one"));
+      const first = stream.values({ preventCancel: true });
+      assert.equal(await withTimeout(collect(first, 3)), "one");
+      assert.equal(stream.locked, false);
+      await p.server.sendall(bytes("two"));
+      p.server.shutdown(SHUT_WR);
+      assert.equal(await withTimeout(collect(stream)), "two");
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
+      "a timeout ends for await with TimeoutError and errors the stream",
+    ),
+    async () => {
+      await using p = await connectedPair(backend);
+      p.client.settimeout(0.05);
+      const stream = p.client.readable;
+      await assert.rejects(withTimeout(collect(stream)), TimeoutError);
+      assert.equal(stream.locked, false);
+      await assert.rejects(
+        withTimeout(stream.getReader().read()),
+        TimeoutError,
+      );
+      // The socket itself still works, and lost nothing.
+      p.client.settimeout(null);
+      await p.server.sendall(bytes("later"));
+      assert.equal(text(await withTimeout(recvExactly(p.client, 5))), "later");
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
+      "next() calls made at once come in order; return() waits for the one pending",
+    ),
+    async () => {
+      await using p = await connectedPair(backend);
+      const iter = p.client.readable.values();
+      const a = iter.next(), b = iter.next();
+      const ended = iter.return!();
+      await p.server.sendall(bytes("x"));
+      assert.equal(text((await withTimeout(a)).value!), "x");
+      await sleep(20);
+      await p.server.sendall(bytes("y"));
+      assert.equal(text((await withTimeout(b)).value!), "y");
+      assert.equal((await withTimeout(ended)).done, true);
+      await p.server.sendall(bytes("z"));
+      assert.equal(text(await withTimeout(recvExactly(p.client, 1))), "z");
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
+      "for await takes what the stream had queued before reading the socket",
+    ),
+    async () => {
+      await using p = await connectedPair(backend);
+      const stream = p.client.readable;
+      await p.server.sendall(bytes("abcde"));
+      await sleep(20);
+      // Two 4-byte elements asked, five bytes came: one whole element is
+      // handed out and the fifth byte waits in the stream's queue.
+      const byob = stream.getReader({ mode: "byob" });
+      const { value } = await withTimeout(byob.read(new Uint32Array(2)));
+      assert.equal(value!.length, 1);
+      assert.equal(text(new Uint8Array(value!.buffer, 0, 4)), "abcd");
+      byob.releaseLock();
+      await p.server.sendall(bytes("fgh"));
+      p.server.shutdown(SHUT_WR);
+      assert.equal(await withTimeout(collect(stream)), "efgh");
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
+      "a timeout set after the stream was made applies to its next read",
+    ),
+    async () => {
+      await using p = await connectedPair(backend);
+      const reader = p.client.readable.getReader();
+      await p.server.sendall(bytes("ok"));
+      assert.equal(text((await withTimeout(reader.read())).value!), "ok");
+      p.client.settimeout(0.05);
+      await assert.rejects(withTimeout(reader.read()), TimeoutError);
+    },
+  );
+}
