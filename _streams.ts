@@ -20,6 +20,29 @@ export interface StreamSocket {
   close(): void;
 }
 
+/**
+ * Where a backend's stream read (see {@linkcode DirectReads}) hands what it
+ * got, in the same step as the read ends.
+ */
+export interface StreamSink {
+  /** The read brought `n` bytes (0: EOF); false if the stream let go of it. */
+  deliver(n: number): boolean;
+  /** The read failed; false if the stream let go of it. */
+  fail(e: unknown): boolean;
+}
+
+/**
+ * What a backend may offer a byte stream (the Deno backend does): a read
+ * into a buffer the stream owns, that a released reader or a cancel gives
+ * up without a signal and without losing its bytes.
+ */
+export interface DirectReads {
+  /** Start the read, or null to read through recv_into this time. */
+  streamRead(buf: Uint8Array, sink: StreamSink): Promise<void> | null;
+  /** The stream let go of the read in flight. */
+  streamAbandon(): void;
+}
+
 // What one read asks the socket for when the reader brings no buffer.
 const CHUNK = 1 << 16;
 // A `for await` chunk at least this full keeps the buffer it was read into;
@@ -46,11 +69,12 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({
 });
 
 /**
- * A byte ReadableStream over `sock`. A read in flight is a `recv_into`
- * with a signal: cancelling the stream or releasing a reader aborts it,
- * which loses nothing, so bytes that had not come yet are there for the
- * socket's next `recv()`. `for await` takes its chunks from the socket
- * without the byte-stream machinery in between (see `values()`).
+ * A byte ReadableStream over `sock`. A read in flight is the backend's
+ * stream read where `direct` gives one (the Deno backend, blocking), else a
+ * `recv_into` with a signal: cancelling the stream or releasing a reader
+ * gives it up, which loses nothing, so bytes not yet handed to a reader are
+ * there for the socket's next `recv()`. `for await` takes its chunks from
+ * the socket without the byte-stream machinery in between (see `values()`).
  */
 export class SocketReadable extends ByteStream {
   readonly #sock: StreamSocket;
@@ -62,9 +86,38 @@ export class SocketReadable extends ByteStream {
 
   /**
    * @param sock The socket to read.
+   * @param direct The backend to read from straight, when there is one
+   *   that offers {@linkcode DirectReads} and the socket has no timeout.
    */
-  constructor(sock: StreamSocket) {
+  constructor(sock: StreamSocket, direct?: () => unknown) {
     let inflight: AbortController | null = null;
+    // A stream read in flight: its request, and the backend doing it.
+    let request: ReadableStreamBYOBRequest | null = null;
+    let reading: DirectReads | null = null;
+    const sink: StreamSink = {
+      deliver: (n) => {
+        const r = request;
+        request = reading = null;
+        if (r === null) return false;
+        try {
+          if (n === 0) {
+            this.#close();
+            r.respond(0);
+          } else r.respond(n);
+        } catch {
+          // The stream cannot take them: they stay the socket's.
+          return n === 0;
+        }
+        return true;
+      },
+      fail: (e) => {
+        const r = request;
+        request = reading = null;
+        if (r === null) return false;
+        this.#error(e);
+        return true;
+      },
+    };
     // One controller serves every read until one is aborted: a new one per
     // read costs more than the read's own bookkeeping.
     let spare = new AbortController();
@@ -79,12 +132,22 @@ export class SocketReadable extends ByteStream {
       pull(controller: ReadableByteStreamController) {
         return pulling = pull(controller);
       },
-      // Resolves once the read it ended has let go: nothing left running.
+      // Resolves once the read it ended has let go: nothing left running;
+      // a stream read cannot be ended, and its bytes go back to the socket.
       cancel: () => {
         this.#open = false;
-        inflight?.abort();
-        return pulling;
+        const direct = reading !== null;
+        stop();
+        return direct ? undefined : pulling;
       },
+    };
+    const stop = () => {
+      inflight?.abort();
+      if (reading !== null) {
+        const backend = reading;
+        request = reading = null;
+        backend.streamAbandon();
+      }
     };
     const pull = (controller: ReadableByteStreamController) => {
       // autoAllocateChunkSize: there is always a request with a view.
@@ -95,6 +158,14 @@ export class SocketReadable extends ByteStream {
         view.byteOffset,
         view.byteLength,
       );
+      const backend = direct?.() as Partial<DirectReads> | null | undefined;
+      if (backend?.streamRead !== undefined) {
+        request = req;
+        reading = backend as DirectReads;
+        const started = reading.streamRead(target, sink);
+        if (started !== null) return started;
+        request = reading = null;
+      }
       return pullSignalled(req, target);
     };
     const pullSignalled = async (
@@ -121,7 +192,7 @@ export class SocketReadable extends ByteStream {
     super(source, { highWaterMark: 0 });
     this.#sock = sock;
     this.#controller = controller;
-    this.#stop = () => inflight?.abort();
+    this.#stop = stop;
   }
 
   #close(): void {

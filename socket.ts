@@ -466,7 +466,12 @@ export class Socket<
    * ```
    */
   get readable(): ReadableStream<Uint8Array<ArrayBuffer>> {
-    return this.#readable ??= new SocketReadable(this);
+    // Blocking, the stream may read from the backend straight (see
+    // SocketReadable); with a timeout each read goes through recv_into.
+    return this.#readable ??= new SocketReadable(
+      this,
+      () => this.#timeout === null ? this.#sock : null,
+    );
   }
 
   /**

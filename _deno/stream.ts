@@ -51,6 +51,7 @@ import {
   POLLRDHUP,
 } from "../_poll_bits.ts";
 import { startWrite, type WriteOp } from "./write_op.ts";
+import type { StreamSink } from "../_streams.ts";
 
 // accept() errors that mean only that this one client is already gone.
 const DEAD_PEER = new Set<number>([E.ENOTCONN, E.ECONNRESET, E.ECONNABORTED]);
@@ -128,7 +129,9 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   #connectError: Error | null = null;
   #anonymous = false;
   // Receiving: a read that outlived its caller's wait lands in #inner and
-  // waits in #stash for the next recv, so a timeout never loses data.
+  // waits in #stash for the next recv, so a timeout never loses data. A
+  // byte stream's read (streamRead) is #pendingRead too, into its own
+  // buffer; what its stream no longer wants lands in #stash the same way.
   #inner: Uint8Array | null = null;
   #stash: Uint8Array = new Uint8Array(0);
   #pendingRead: Promise<void> | null = null;
@@ -509,31 +512,37 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     wait: Wait,
     signal: AbortSignal | undefined,
   ): Promise<number> {
-    if (this.#stash.length === 0 && !this.#eof && this.#readError === null) {
+    const deadline = new Deadline(wait);
+    let left = wait;
+    // A stream's read that ends while this one waits may keep its bytes:
+    // then look again, for the time left.
+    while (this.#stash.length === 0 && !this.#eof && this.#readError === null) {
       if (
-        this.#pendingRead === null && wait === null && !peek &&
+        this.#pendingRead === null && left === null && !peek &&
         signal === undefined && !(buf.buffer as ArrayBuffer).resizable
       ) {
         return await this.#readDirect(conn, buf);
       }
-      if (wait === 0) {
+      if (left === 0) {
         // Non-blocking: what is already there comes at once; else the read
         // stays in flight, unref'd, and what it brings is for a later call.
         this.#startRead(conn);
         if (
           !await settlesAtOnce(this.#pendingRead!) &&
           !(await letLoopTurn() && this.#pendingRead === null)
-        ) throw waitExpired(0);
-        return this.#read(conn, buf, peek, wait, signal);
+        ) throw waitExpired(wait);
+      } else {
+        this.#pendingRead ??= this.#readAhead(conn);
+        conn.ref();
+        if (await raceWait(this.#pendingRead, left, signal) === EXPIRED) {
+          // A read left pending by a timeout must not keep the process
+          // alive, as a Python socket would not; the next caller to wait
+          // refs it.
+          if (this.#pendingRead !== null) conn.unref();
+          throw waitExpired(wait);
+        }
       }
-      this.#pendingRead ??= this.#readAhead(conn);
-      conn.ref();
-      if (await raceWait(this.#pendingRead, wait, signal) === EXPIRED) {
-        // A read left pending by a timeout must not keep the process alive,
-        // as a Python socket would not; the next caller to wait refs it.
-        if (this.#pendingRead !== null) conn.unref();
-        throw waitExpired(wait);
-      }
+      left = deadline.left();
     }
     if (this.#readError !== null) {
       const err = this.#readError;
@@ -545,6 +554,57 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     buf.set(stash.subarray(0, n));
     if (!peek) this.#stash = stash.subarray(n);
     return n;
+  }
+
+  /**
+   * A byte stream's read straight into `buf`, a buffer the stream owns
+   * (transferred, so nobody else can see or reuse it). It is the socket's
+   * pending read: a recv() meanwhile waits for it. When it ends, `sink`
+   * takes the bytes, EOF (0) or the error at once, in the same step; if
+   * the stream has let go by then (a reader released, the stream
+   * cancelled), `sink` says so and the bytes wait in the stash for the
+   * next recv(), as a timed-out read's do. Null when something is there to
+   * hand out first (stashed bytes, EOF, an error, another read in flight):
+   * then the stream reads through recv().
+   */
+  streamRead(buf: Uint8Array, sink: StreamSink): Promise<void> | null {
+    const conn = this.#conn;
+    if (
+      conn === null || this.#stash.length > 0 || this.#pendingRead !== null ||
+      this.#eof || this.#shutRd || this.#readError !== null ||
+      (buf.buffer as ArrayBuffer).resizable
+    ) return null;
+    const read = conn.read(buf).then(
+      (n) => {
+        this.#pendingRead = null;
+        conn.ref();
+        if (n === null) {
+          this.#eof = true;
+          sink.deliver(0);
+          this.watchers.notify();
+        } else if (!sink.deliver(n)) {
+          this.#stash = buf.slice(0, n);
+          this.watchers.notify();
+        }
+      },
+      (e) => {
+        this.#pendingRead = null;
+        this.#eof = true;
+        const err = this.closed ? badFd() : translate(e);
+        if (!sink.fail(err)) this.#readError = err;
+        this.watchers.notify();
+      },
+    );
+    return this.#pendingRead = read;
+  }
+
+  /**
+   * The stream of a streamRead() in flight has let go of it: the read must
+   * not keep the process alive any more, as a read left by a timeout does
+   * not (the next caller to wait refs it).
+   */
+  streamAbandon(): void {
+    if (this.#pendingRead !== null) this.#conn?.unref();
   }
 
   // A read into the socket's own buffer that no caller waits on (yet).

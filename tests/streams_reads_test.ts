@@ -1,5 +1,7 @@
 // Socket.readable's fast reads: `for await` (values()) takes chunks from the
-// socket straight and must leave the stream as the spec's iterator would.
+// socket straight and must leave the stream as the spec's iterator would;
+// the Deno backend's stream reads must hand every byte to exactly one of
+// the stream and recv().
 import assert from "node:assert/strict";
 import { SHUT_WR, TimeoutError } from "../mod.ts";
 import {
@@ -178,3 +180,53 @@ for (const backend of BACKENDS) {
     },
   );
 }
+
+Deno.test(
+  onBackend(
+    "deno",
+    "a recv() that waits while the stream's read is pending gets the next bytes, not EOF",
+  ),
+  async () => {
+    await using p = await connectedPair("deno");
+    const reader = p.client.readable.getReader();
+    const streamRead = reader.read();
+    await sleep(20);
+    p.client.settimeout(5);
+    const recv = p.client.recv(10);
+    await sleep(20);
+    await p.server.sendall(bytes("one"));
+    assert.equal(text((await withTimeout(streamRead)).value!), "one");
+    await sleep(20);
+    await p.server.sendall(bytes("two"));
+    assert.equal(text(await withTimeout(recv)), "two");
+  },
+);
+
+Deno.test(
+  onBackend(
+    "deno",
+    "bytes that reach a released reader's read go back to the socket, in order",
+  ),
+  async () => {
+    await using p = await connectedPair("deno");
+    const stream = p.client.readable;
+    for (let i = 0; i < 20; i++) {
+      const reader = stream.getReader({ mode: "byob" });
+      const pending = reader.read(new Uint8Array(16)).catch((e) => e);
+      // Release as the bytes arrive: sometimes before, sometimes after.
+      const sent = p.server.sendall(bytes(`m${String(i).padStart(2, "0")}`));
+      if (i % 2 === 0) await sent;
+      reader.releaseLock();
+      await sent;
+      const got = await withTimeout(pending);
+      let seen = "";
+      if (!(got instanceof TypeError)) seen = text(got.value);
+      // Whatever the reader did not get, recv() does.
+      const want = `m${String(i).padStart(2, "0")}`;
+      if (seen !== want) {
+        assert.equal(seen, "");
+        assert.equal(text(await withTimeout(recvExactly(p.client, 3))), want);
+      }
+    }
+  },
+);
