@@ -387,10 +387,10 @@ class LibcSocket implements BackendSocket {
     // Calls of 15 pages: one fill of the kernel's 16-page splice pipe, and
     // under loopback's MSS (65483), so each call leaves as one segment. A
     // 64 KiB call adds a runt segment; one past the pipe loops in the kernel
-    // with MSG_MORE. Both cost ~45% more segments (TCP_INFO) and half the
-    // rate on 127.0.0.1 (1.1-1.5 GiB/s against 3-4 GiB/s in 60 KiB calls).
+    // with MSG_MORE. Both cost ~40% more segments (TCP_INFO) and half the
+    // rate on 127.0.0.1 (1100-1500 MiB/s against 3000-4000 in 60 KiB calls).
     // Unix stream sockets have no segments: one call is fastest there
-    // (11.6 GiB/s against 6-9 in 60 KiB calls).
+    // (11900 MiB/s against 6000-9000 in 60 KiB calls).
     const piece = this.#family === L.AF_UNIX ? count : 61440;
     return this.#retry(L.EPOLLOUT, wait, signal, () => {
       const sock = this.#live();
