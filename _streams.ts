@@ -63,6 +63,27 @@ const AsyncIteratorPrototype = Object.getPrototypeOf(
 );
 
 type Chunk = Uint8Array<ArrayBuffer>;
+type BYOBResult = ReadableStreamReadResult<Uint8Array<ArrayBuffer>>;
+
+// Where a read's outcome goes: a pull's request, or a BYOB read's promise.
+interface Taker {
+  take(n: number): void;
+  fail(e: unknown): void;
+}
+
+// A BYOB read's promise, also settled at once when its reader lets go: as
+// the spec's, released rejects it, cancelled resolves it done.
+interface FastRead extends Taker {
+  drop(cancel: boolean): void;
+}
+
+// A view a BYOB read may take straight: a whole-byte Uint8Array of a plain
+// ArrayBuffer, with room, asking for no more than one byte at least.
+function plain(view: ArrayBufferView, opts?: { min?: number }): boolean {
+  return Object.getPrototypeOf(view) === Uint8Array.prototype &&
+    view.byteLength > 0 && view.buffer instanceof ArrayBuffer &&
+    !view.buffer.resizable && (opts?.min === undefined || opts.min <= 1);
+}
 const DONE: IteratorReturnResult<undefined> = Object.freeze({
   value: undefined,
   done: true,
@@ -78,7 +99,8 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({
  */
 export class SocketReadable extends ByteStream {
   readonly #sock: StreamSocket;
-  readonly #stop: () => void;
+  readonly #stop: (cancel: boolean) => void;
+  readonly #fast: (view: Uint8Array) => Promise<BYOBResult> | null;
   readonly #controller: ReadableByteStreamController;
   // Neither closed nor errored by this class, nor cancelled: while so, and
   // with nothing queued, the stream's next bytes are the socket's.
@@ -90,20 +112,21 @@ export class SocketReadable extends ByteStream {
    *   that offers {@linkcode DirectReads} and the socket has no timeout.
    */
   constructor(sock: StreamSocket, direct?: () => unknown) {
+    // The one read in flight, a pull's or a BYOB reader's own (#fast): the
+    // signal of a recv_into, or the backend of a stream read; and what
+    // takes its outcome.
     let inflight: AbortController | null = null;
-    // A stream read in flight: its request, and the backend doing it.
-    let request: ReadableStreamBYOBRequest | null = null;
     let reading: DirectReads | null = null;
+    let taker: Taker | null = null;
+    // A BYOB read of #fast's in flight, until it is settled.
+    let fast: FastRead | null = null;
     const sink: StreamSink = {
       deliver: (n) => {
-        const r = request;
-        request = reading = null;
-        if (r === null) return false;
+        const t = taker;
+        taker = reading = null;
+        if (t === null) return false;
         try {
-          if (n === 0) {
-            this.#close();
-            r.respond(0);
-          } else r.respond(n);
+          t.take(n);
         } catch {
           // The stream cannot take them: they stay the socket's.
           return n === 0;
@@ -111,10 +134,10 @@ export class SocketReadable extends ByteStream {
         return true;
       },
       fail: (e) => {
-        const r = request;
-        request = reading = null;
-        if (r === null) return false;
-        this.#error(e);
+        const t = taker;
+        taker = reading = null;
+        if (t === null) return false;
+        t.fail(e);
         return true;
       },
     };
@@ -137,62 +160,109 @@ export class SocketReadable extends ByteStream {
       cancel: () => {
         this.#open = false;
         const direct = reading !== null;
-        stop();
+        stop(true);
         return direct ? undefined : pulling;
       },
     };
-    const stop = () => {
+    // A reader let go (released, or the stream cancelled): end the read in
+    // flight, or leave its bytes to the socket.
+    const stop = (cancel: boolean) => {
       inflight?.abort();
       if (reading !== null) {
         const backend = reading;
-        request = reading = null;
+        taker = reading = null;
         backend.streamAbandon();
       }
+      fast?.drop(cancel);
+      fast = null;
     };
-    const pull = (controller: ReadableByteStreamController) => {
-      // autoAllocateChunkSize: there is always a request with a view.
-      const req = controller.byobRequest!;
-      const view = req.view!;
-      const target = new Uint8Array(
-        view.buffer,
-        view.byteOffset,
-        view.byteLength,
-      );
+    // Read into `target`; `t` takes the outcome unless a reader lets go.
+    const read = (target: Uint8Array, t: Taker): Promise<void> => {
       const backend = direct?.() as Partial<DirectReads> | null | undefined;
       if (backend?.streamRead !== undefined) {
-        request = req;
+        taker = t;
         reading = backend as DirectReads;
         const started = reading.streamRead(target, sink);
         if (started !== null) return started;
-        request = reading = null;
+        taker = reading = null;
       }
-      return pullSignalled(req, target);
+      return readSignalled(target, t);
     };
-    const pullSignalled = async (
-      request: ReadableStreamBYOBRequest,
-      target: Uint8Array,
-    ) => {
+    const readSignalled = async (target: Uint8Array, t: Taker) => {
       const stop = inflight = spare;
       let n: number;
       try {
         n = await sock.recv_into(target, 0, 0, { signal: stop.signal });
       } catch (e) {
         // Released or cancelled: the socket kept whatever comes next.
-        if (!stop.signal.aborted) this.#error(e);
+        if (!stop.signal.aborted) t.fail(e);
         return;
       } finally {
         if (inflight === stop) inflight = null;
         if (stop.signal.aborted) spare = new AbortController();
       }
-      if (n === 0) {
-        this.#close();
-        request.respond(0);
-      } else request.respond(n);
+      t.take(n);
+    };
+    const pull = (controller: ReadableByteStreamController) => {
+      // autoAllocateChunkSize: there is always a request with a view.
+      const req = controller.byobRequest!;
+      const view = req.view!;
+      return read(
+        new Uint8Array(view.buffer, view.byteOffset, view.byteLength),
+        {
+          take: (n) => {
+            if (n === 0) {
+              this.#close();
+              req.respond(0);
+            } else req.respond(n);
+          },
+          fail: (e) => this.#error(e),
+        },
+      );
     };
     super(source, { highWaterMark: 0 });
     this.#sock = sock;
     this.#controller = controller;
     this.#stop = stop;
+    // A BYOB read with nothing queued and no read in flight, into a plain
+    // Uint8Array: the spec's steps without the controller's (one transfer
+    // of the buffer, not two; no pull-into descriptor, request or pull).
+    this.#fast = (view) => {
+      if (
+        !this.#open || controller.desiredSize !== 0 || inflight !== null ||
+        taker !== null || fast !== null
+      ) return null;
+      // The view reads as empty once its buffer is transferred.
+      const { byteOffset, byteLength } = view;
+      const buffer = (view.buffer as ArrayBuffer).transfer();
+      const target = new Uint8Array(buffer, byteOffset, byteLength);
+      return new Promise<BYOBResult>((resolve, reject) => {
+        const f: FastRead = fast = {
+          take: (n) => {
+            if (fast !== f) {
+              // Let go of after the bytes came (the signalled path): a
+              // later reader of the stream gets them.
+              if (n > 0 && this.#open) controller.enqueue(target.slice(0, n));
+              return;
+            }
+            fast = null;
+            if (n === 0) this.#close();
+            resolve({ value: target.subarray(0, n), done: n === 0 });
+          },
+          fail: (e) => {
+            if (fast !== f) return;
+            fast = null;
+            this.#error(e);
+            reject(e);
+          },
+          drop: (cancel) => {
+            if (cancel) resolve({ value: undefined, done: true });
+            else reject(new TypeError("the reader was released"));
+          },
+        };
+        read(target, f);
+      });
+    };
   }
 
   #close(): void {
@@ -207,7 +277,10 @@ export class SocketReadable extends ByteStream {
 
   /**
    * A reader (`{ mode: "byob" }` for one that brings its own buffers);
-   * releasing it ends the read in flight without losing data.
+   * releasing it ends the read in flight without losing data. A BYOB
+   * reader's reads into a `Uint8Array` go to the socket straight while the
+   * stream has nothing queued; as the spec's, each transfers the buffer
+   * and resolves with a view of it.
    *
    * @param options `{ mode: "byob" }`, or nothing.
    * @returns The reader.
@@ -225,10 +298,39 @@ export class SocketReadable extends ByteStream {
     const reader = super.getReader(options);
     const release = reader.releaseLock.bind(reader);
     const stop = this.#stop;
+    let held = true;
     reader.releaseLock = () => {
-      stop();
+      if (held) stop(false);
+      held = false;
       release();
     };
+    if (options?.mode !== "byob") return reader;
+    const byob = reader as ReadableStreamBYOBReader;
+    const spec = byob.read.bind(byob);
+    const fast = this.#fast;
+    const dispatch = (view: ArrayBufferView, opts?: { min?: number }) => {
+      if (held && plain(view, opts)) {
+        const p = fast(view as Uint8Array);
+        if (p !== null) return p;
+      }
+      return spec(view, opts);
+    };
+    // This reader's reads not yet settled, and the last: a read waits for
+    // those before it, so they keep the caller's order whichever way each
+    // goes.
+    let busy = 0;
+    let last: Promise<unknown> = Promise.resolve();
+    const settled = () => {
+      busy--;
+    };
+    const read = (view: ArrayBufferView, opts?: { min?: number }) => {
+      const run = () => dispatch(view, opts);
+      const p = busy === 0 ? run() : last.then(run, run);
+      busy++;
+      p.then(settled, settled);
+      return last = p;
+    };
+    byob.read = read as typeof byob.read;
     return reader;
   }
 

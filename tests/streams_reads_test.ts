@@ -179,6 +179,121 @@ for (const backend of BACKENDS) {
       await assert.rejects(withTimeout(reader.read()), TimeoutError);
     },
   );
+  Deno.test(
+    onBackend(
+      backend,
+      "a BYOB read transfers the buffer and fills the view's own range",
+    ),
+    async () => {
+      await using p = await connectedPair(backend);
+      await p.server.sendall(bytes("hello"));
+      const reader = p.client.readable.getReader({ mode: "byob" });
+      const mine = new Uint8Array(16);
+      const view = mine.subarray(4, 12);
+      const { value, done } = await withTimeout(reader.read(view));
+      assert.equal(done, false);
+      assert.equal(
+        mine.buffer.byteLength,
+        0,
+        "the caller's buffer is detached",
+      );
+      assert.equal(value!.buffer.byteLength, 16);
+      assert.equal(value!.byteOffset, 4);
+      assert.equal(text(value!), "hello");
+      // Views of other types still go by the spec's steps.
+      await p.server.sendall(bytes("abcd"));
+      const wide = await withTimeout(reader.read(new Uint16Array(2)));
+      assert.ok(wide.value instanceof Uint16Array);
+      assert.equal(text(new Uint8Array(wide.value!.buffer)), "abcd");
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
+      "BYOB reads made at once, of any view, come in order",
+    ),
+    async () => {
+      await using p = await connectedPair(backend);
+      const reader = p.client.readable.getReader({ mode: "byob" });
+      const reads = [
+        reader.read(new Uint8Array(1)),
+        reader.read(new DataView(new ArrayBuffer(1))),
+        reader.read(new Uint8Array(1)),
+        reader.read(new Uint8Array(1)),
+      ];
+      await p.server.sendall(bytes("wxyz"));
+      const got = await withTimeout(Promise.all(reads));
+      assert.equal(
+        got.map((r) => text(new Uint8Array(r.value!.buffer))).join(""),
+        "wxyz",
+      );
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
+      "a BYOB read pending when its reader is released rejects, and recv() gets the bytes",
+    ),
+    async () => {
+      await using p = await connectedPair(backend);
+      const reader = p.client.readable.getReader({ mode: "byob" });
+      const pending = reader.read(new Uint8Array(64)).catch((e) => e);
+      await sleep(20);
+      reader.releaseLock();
+      assert.ok(await withTimeout(pending) instanceof TypeError);
+      await p.server.sendall(bytes("after"));
+      assert.equal(text(await withTimeout(recvExactly(p.client, 5))), "after");
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
+      "a BYOB read pending when its reader cancels ends done, and recv() gets the bytes",
+    ),
+    async () => {
+      await using p = await connectedPair(backend);
+      const stream = p.client.readable;
+      const reader = stream.getReader({ mode: "byob" });
+      const pending = reader.read(new Uint8Array(64));
+      await sleep(20);
+      await withTimeout(reader.cancel());
+      assert.deepEqual(await withTimeout(pending), {
+        value: undefined,
+        done: true,
+      });
+      await withTimeout(reader.closed);
+      await p.server.sendall(bytes("kept"));
+      assert.equal(text(await withTimeout(recvExactly(p.client, 4))), "kept");
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
+      "a BYOB reader sees EOF as done with an empty view, and an error on read and closed",
+    ),
+    async () => {
+      await using p = await connectedPair(backend);
+      const reader = p.client.readable.getReader({ mode: "byob" });
+      p.server.shutdown(SHUT_WR);
+      const end = await withTimeout(reader.read(new Uint8Array(8)));
+      assert.equal(end.done, true);
+      assert.equal(end.value!.length, 0);
+      assert.equal(end.value!.buffer.byteLength, 8);
+      await withTimeout(reader.closed);
+      await using q = await connectedPair(backend);
+      q.client.settimeout(0.05);
+      const r = q.client.readable.getReader({ mode: "byob" });
+      await assert.rejects(
+        withTimeout(r.read(new Uint8Array(8))),
+        TimeoutError,
+      );
+      await assert.rejects(withTimeout(r.closed), TimeoutError);
+    },
+  );
 }
 
 Deno.test(
