@@ -14,6 +14,7 @@ import {
   socket,
 } from "../mod.ts";
 import { errno, libc, libcUsable, LINUX } from "../_libc/ffi.ts";
+import { poller } from "../_libc/poller.ts";
 
 /** Every backend the conformance suite runs on. */
 export const BACKENDS = ["deno", "libc"] as const;
@@ -222,8 +223,22 @@ function disposable<T extends object>(
 ): T & Disposable & AsyncDisposable {
   return Object.assign(value, {
     [Symbol.dispose]: () => closeAll(items),
-    [Symbol.asyncDispose]: () => Promise.resolve(closeAll(items)),
+    [Symbol.asyncDispose]: async () => {
+      closeAll(items);
+      await pollerIdle();
+    },
   });
+}
+
+/**
+ * Wait (at most 2 s) until the libc poller has no epoll_wait in flight. A
+ * released reader's read ends at once, but the socket read under it gives
+ * up its wait only once the poller's call on Deno's thread pool returns, a
+ * moment later (later under load); the sanitizers must not see that call.
+ */
+export async function pollerIdle(): Promise<void> {
+  const p = poller();
+  for (let i = 0; i < 2000 && p.running; i++) await sleep(1);
 }
 
 /** Bind `s` to a fresh loopback / temp address for `family`; returns the temp dir to drop. */
