@@ -262,14 +262,29 @@ export class Poller {
    *
    * @param entry The descriptor's entry.
    * @param ms Milliseconds.
-   * @returns `true` when the time has passed.
+   * @param signal Aborting it ends the sleep at once.
+   * @returns `true` when the time has passed, `false` when `signal` aborted.
    */
-  sleep(entry: PollEntry, ms: number): Promise<boolean> {
-    const { promise, resolve, reject } = Promise.withResolvers<boolean>();
+  sleep(entry: PollEntry, ms: number, signal?: AbortSignal): Promise<boolean> {
+    const settle = Promise.withResolvers<boolean>();
+    let { resolve, reject } = settle;
+    if (signal !== undefined) {
+      const abort = () => this.drop(w, false, null);
+      signal.addEventListener("abort", abort, { once: true });
+      resolve = (done) => {
+        signal.removeEventListener("abort", abort);
+        settle.resolve(done);
+      };
+      reject = (reason) => {
+        signal.removeEventListener("abort", abort);
+        settle.reject(reason);
+      };
+    }
     const w: Waiter = { entry, events: 0, resolve, reject, timer: null };
     entry.waiters.push(w);
     w.timer = setTimeout(wakeSleeper, ms, this, w);
-    return promise;
+    if (signal?.aborted) this.drop(w, false, null);
+    return settle.promise;
   }
 
   /**

@@ -185,6 +185,20 @@ test("Poller.sleep() resolves after the time, and cancel() ends it", async () =>
   await assert.rejects(s, OSError);
 });
 
+test("Poller.sleep() with a signal ends at once, not ready, when it aborts", async () => {
+  using p2 = pair();
+  const p = new Poller();
+  const e = p.entry(p2.a);
+  const ac = new AbortController();
+  const t0 = performance.now();
+  const s = p.sleep(e, 10_000, ac.signal);
+  ac.abort();
+  assert.equal(await s, false);
+  assert.equal(await p.sleep(e, 10_000, AbortSignal.abort()), false);
+  assert.ok(performance.now() - t0 < 500);
+  assert.equal(e.waiters.length, 0);
+});
+
 test("Poller.wait() on a descriptor that is not open throws EBADF", () => {
   const p = new Poller();
   const e = p.entry(1_000_000);

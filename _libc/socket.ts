@@ -518,7 +518,11 @@ class LibcSocket implements BackendSocket {
     const entry = this.#h.entry ??= P.entry(this.#fd);
     if (spins >= 3) {
       const pause = backoff(spins);
-      return P.sleep(entry, ms === null ? pause : Math.min(pause, ms));
+      return P.sleep(
+        entry,
+        ms === null ? pause : Math.min(pause, ms),
+        w.signal,
+      );
     }
     // Only reads spin: a round trip's answer is near; room in a full send
     // buffer comes in big steps, and spinning for it would only burn CPU.

@@ -7,6 +7,7 @@ import {
   BACKENDS,
   bytes,
   connectedPair,
+  libcCase,
   listener,
   onBackend,
   sock,
@@ -192,4 +193,39 @@ Deno.test("sendto() takes options last in both forms", async () => {
     { name: "TypeError" },
   );
   assert.equal(SOCK_DGRAM, u.a.type);
+});
+
+Deno.test({
+  ...libcCase(
+    "libc: a connect backing off from a unix listener whose backlog is full rejects promptly when aborted",
+  ),
+  fn: async () => {
+    // No readiness tells when the backlog has room: connect backs off on a
+    // timer, which the abort must end too.
+    using l = listener("libc", AF_UNIX);
+    l.sock.listen(0);
+    const queued: Socket[] = [];
+    try {
+      let full = false;
+      for (let i = 0; i < 64 && !full; i++) {
+        const c = sock("libc", AF_UNIX);
+        queued.push(c);
+        c.setblocking(false);
+        try {
+          await c.connect(l.addr);
+        } catch (e) {
+          assert.equal((e as Error).name, "BlockingIOError");
+          full = true;
+        }
+      }
+      assert.ok(full, "the backlog never filled");
+      using c = sock("libc", AF_UNIX);
+      expectAborted(
+        await abortAfter(200, (signal) => c.connect(l.addr, { signal })),
+        200,
+      );
+    } finally {
+      for (const q of queued) q.close();
+    }
+  },
 });
