@@ -57,6 +57,12 @@ import type { StreamSink } from "../_streams.ts";
 const DEAD_PEER = new Set<number>([E.ENOTCONN, E.ECONNRESET, E.ECONNABORTED]);
 // The most one send() that may outlive its wait copies (see DenoStream.send).
 const CHUNK = 1 << 18;
+// Copy buffers of writes that settled in time, for the next such send of any
+// socket: one per socket would hold CHUNK bytes of memory per idle
+// connection; a new one per call costs page faults until GC recycles it. A
+// buffer comes back only once Deno's write is done with it.
+const spares: Uint8Array[] = [];
+const SPARES = 4;
 const READ_BUFFER = 1 << 16;
 // Deno.listen's backlog when none is given.
 const DENO_BACKLOG = 511;
@@ -140,7 +146,6 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   #shutRd = false;
   // Sending: a write that outlived its call (see #send).
   #behind: Behind | null = null;
-  #spare: Uint8Array | null = null;
   #wrote = false;
   #writeError: Error | null = null;
   #shutWr = false;
@@ -736,9 +741,8 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   // A write cannot be cancelled: one that outlives the wait (a timeout, an
   // abort, or a full buffer when non-blocking) may still put its bytes on
   // the wire. It gets a copy; the call reports only what the kernel took in
-  // time, and what goes later is reconciled by the next send. One copy
-  // buffer per socket, reused while its writes finish in time: a new large
-  // buffer per call costs page faults until GC recycles it.
+  // time, and what goes later is reconciled by the next send. The copy
+  // buffer is a shared spare when one is free (see `spares`).
   async #write(
     conn: Deno.Conn,
     data: Uint8Array,
@@ -746,8 +750,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     signal?: AbortSignal,
   ): Promise<number> {
     const len = Math.min(data.length, CHUNK);
-    const copy = this.#spare ?? new Uint8Array(CHUNK);
-    this.#spare = null;
+    const copy = spares.pop() ?? new Uint8Array(CHUNK);
     copy.set(len === data.length ? data : data.subarray(0, len));
     const bytes = copy.subarray(0, len);
     const op = startWrite(conn, bytes);
@@ -777,7 +780,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       this.#behind = b;
       throw waitExpired(wait);
     }
-    this.#spare = copy;
+    if (spares.length < SPARES) spares.push(copy);
     this.#throwWriteError();
     return b.sent;
   }
