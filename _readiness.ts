@@ -15,7 +15,7 @@ import {
   loopTurned,
   PSEUDO_FD_BASE,
 } from "./_deno/common.ts";
-import { KernelEpoll } from "./_libc/epoll.ts";
+import { KernelEpoll, pollNow } from "./_libc/epoll.ts";
 import { POLLERR, POLLHUP, POLLNVAL } from "./_poll_bits.ts";
 import { Deadline, longTimeout, MAX_TIMER } from "./_wait.ts";
 
@@ -212,4 +212,21 @@ export class Readiness {
   get closed(): boolean {
     return this.#closed;
   }
+}
+
+/**
+ * What is ready now among `wanted` (descriptor to POLL* events) in one
+ * poll(2), when every descriptor is a kernel one; null when that cannot
+ * answer (a Deno-backend socket among them, no libc, a descriptor that is
+ * not open): a {@linkcode Readiness} then does, with the errors it raises.
+ *
+ * @param wanted The descriptors and the events wanted of each.
+ * @returns `[fd, revents]` for each descriptor with something to report.
+ */
+export function pollKernelNow(
+  wanted: Map<number, number>,
+): [number, number][] | null {
+  if (wanted.size === 0) return null;
+  for (const fd of wanted.keys()) if (fd >= PSEUDO_FD_BASE) return null;
+  return pollNow(wanted);
 }

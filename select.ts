@@ -37,7 +37,11 @@ import {
 
 export { RuntimeError } from "./errors.ts";
 import { pyTypeName } from "./_args.ts";
-import { type FileDescriptorLike, Readiness } from "./_readiness.ts";
+import {
+  type FileDescriptorLike,
+  pollKernelNow,
+  Readiness,
+} from "./_readiness.ts";
 import {
   POLLERR,
   POLLHUP,
@@ -223,6 +227,13 @@ function reported(revents: number, mask: number): number {
   return revents & (mask | ALWAYS);
 }
 
+/** What of `revents` select() reports for a descriptor it wants `want` of. */
+function asked(want: number, revents: number): number {
+  return (want & POLLIN ? revents & READ_SET : 0) |
+    (want & POLLOUT ? revents & WRITE_SET : 0) |
+    (want & POLLPRI ? revents & EXCEPT_SET : 0);
+}
+
 /** Wait on `r`, in steps when `ms` is longer than one timer may be. */
 async function waitFor(
   r: Readiness,
@@ -335,6 +346,21 @@ export async function select<
     for (const fd of list) wanted.set(fd, (wanted.get(fd) ?? 0) | bits[i]);
   });
   const sets = [READ_SET, WRITE_SET, EXCEPT_SET];
+  const pick = (revents: Map<number, number>) =>
+    lists.map((list, i) =>
+      list.filter((_, j) => ((revents.get(fds[i][j]) ?? 0) & sets[i]) !== 0)
+    ) as [R[], W[], X[]];
+  // Kernel descriptors only (libc sockets, files): one poll(2) answers at
+  // once what is ready, as CPython's select(2) does, without an epoll
+  // descriptor made, filled and closed for the call.
+  const now = pollKernelNow(wanted);
+  if (now !== null) {
+    const revents = new Map<number, number>();
+    for (const [fd, ev] of now) {
+      if (asked(wanted.get(fd)!, ev) !== 0) revents.set(fd, ev);
+    }
+    if (revents.size > 0 || seconds === 0) return pick(revents);
+  }
   const r = new Readiness();
   try {
     for (const [fd, events] of wanted) watch(r, fd, events);
@@ -348,21 +374,13 @@ export async function select<
       const got = await waitFor(r, left, -1, options.signal);
       const revents = new Map<number, number>();
       for (const [fd, ev] of got) {
-        const want = wanted.get(fd) ?? 0;
-        const mine = (want & POLLIN ? ev & READ_SET : 0) |
-          (want & POLLOUT ? ev & WRITE_SET : 0) |
-          (want & POLLPRI ? ev & EXCEPT_SET : 0);
         // Linux's select() does not wake for what it was not asked (a
         // hang-up on a socket only in xlist); with a level-triggered engine
         // such a descriptor would wake every wait, so it leaves this call.
-        if (mine === 0) r.delete(fd);
+        if (asked(wanted.get(fd) ?? 0, ev) === 0) r.delete(fd);
         else revents.set(fd, ev);
       }
-      if (revents.size > 0 || left === 0) {
-        return lists.map((list, i) =>
-          list.filter((_, j) => ((revents.get(fds[i][j]) ?? 0) & sets[i]) !== 0)
-        ) as [R[], W[], X[]];
-      }
+      if (revents.size > 0 || left === 0) return pick(revents);
     }
   } finally {
     r.close();

@@ -2,7 +2,7 @@
 // (libc sockets, or any descriptor a program passes to select()). It is
 // asked synchronously (epoll_wait with timeout 0), and a wait parks on the
 // shared poller, which sees this epoll descriptor turn readable.
-import { errno, type Libc, libc, LINUX as L } from "./ffi.ts";
+import { errno, type Libc, libc, libcUsable, LINUX as L } from "./ffi.ts";
 import {
   EPOLL_EVENT,
   type PollEntry,
@@ -12,8 +12,11 @@ import {
   writeEpollEvent,
 } from "./poller.ts";
 import { OSError } from "../errors.ts";
+import { POLLNVAL } from "../_poll_bits.ts";
+import { HOST_LE } from "./sockaddr.ts";
 
 const ENOENT = 2;
+const EINTR = 4;
 const EBADF = 9;
 const EEXIST = 17;
 const CANCELLED = Symbol("cancelled");
@@ -123,7 +126,7 @@ export class KernelEpoll {
   now(max: number, out: [number, number][]): void {
     for (const fd of this.#gone) {
       if (max-- <= 0) return;
-      out.push([fd, 0x20]); // POLLNVAL
+      out.push([fd, POLLNVAL]);
     }
     const cap = Math.min(max, 4096);
     if (cap <= 0) return;
@@ -195,4 +198,41 @@ export class KernelEpoll {
     this.#epfd = -1;
     this.#P.release();
   }
+}
+
+/**
+ * What poll(2) says of `wanted` (descriptor to POLL* events) right now, in
+ * one syscall: `[fd, revents]` for each descriptor with something to
+ * report. null when libc cannot be used here or poll(2) says a descriptor
+ * is not open (POLLNVAL): the caller then goes the long way, which reports
+ * that as its callers expect.
+ *
+ * @param wanted The kernel descriptors and the events wanted of each.
+ */
+export function pollNow(
+  wanted: Map<number, number>,
+): [number, number][] | null {
+  if (!libcUsable()) return null;
+  const C = libc();
+  const n = wanted.size;
+  // struct pollfd: int fd; short events; short revents.
+  const buf = new Uint8Array(n * 8);
+  const view = new DataView(buf.buffer);
+  let i = 0;
+  for (const [fd, events] of wanted) {
+    view.setInt32(i * 8, fd, HOST_LE);
+    view.setInt16(i * 8 + 4, events, HOST_LE);
+    i++;
+  }
+  for (;;) {
+    if (C.poll(buf, BigInt(n), 0) >= 0) break;
+    if (errno() !== EINTR) return null;
+  }
+  const out: [number, number][] = [];
+  for (let j = 0; j < n; j++) {
+    const revents = view.getUint16(j * 8 + 6, HOST_LE);
+    if (revents & POLLNVAL) return null;
+    if (revents !== 0) out.push([view.getInt32(j * 8, HOST_LE), revents]);
+  }
+  return out;
 }

@@ -16,7 +16,7 @@
 // A peer or a kernel that lies about lengths gets a shorter answer, never
 // bytes from outside the buffer.
 import type { SockAddr } from "../_backend.ts";
-import { decodeSockAddr, SOCKADDR_MAX } from "./sockaddr.ts";
+import { decodeSockAddr, HOST_LE, SOCKADDR_MAX } from "./sockaddr.ts";
 import { errno, type Libc, LINUX as L } from "./ffi.ts";
 
 /** One control message: `[cmsg_level, cmsg_type, cmsg_data]`. */
@@ -52,8 +52,6 @@ const MSG_FLAGS = 48;
  * served from this much, not from a zeroed gigabyte.
  */
 export const MAX_CONTROL = 1 << 20;
-
-const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /**
  * `CMSG_ALIGN(n)`: `n` rounded up to the alignment of `size_t` (8).

@@ -30,7 +30,9 @@ export const SUN_PATH_MAX = 108;
 
 // sa_family and sin6_scope_id are in host order; ports, addresses and
 // flowinfo in network order.
-const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+/** Whether this machine is little-endian (host order for C structs). */
+export const HOST_LE: boolean =
+  new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 function tooLong(): OSError {
   return new OSError("AF_UNIX path too long");

@@ -9,6 +9,7 @@ import {
   FileExistsError,
   FileNotFoundError,
   KeyError,
+  MSG_OOB,
   OSError,
   SO_ERROR,
   SOCK_DGRAM,
@@ -891,3 +892,27 @@ testOn(
     ]);
   },
 );
+
+Deno.test({
+  name: skipNote(
+    "libc: select() reports urgent data in xlist only, and EOF as readable but not exceptional, as python3",
+    libcMissing,
+  ),
+  ignore: libcMissing !== null,
+  fn: async () => {
+    await using p = await connectedPair("libc");
+    const c = p.client;
+    const count = async (r: Socket[], w: Socket[], x: Socket[]) =>
+      (await select.select(r, w, x, 0)).map((l) => l.length);
+    assert.deepEqual(await count([c], [], [c]), [0, 0, 0]);
+    await p.server.send(bytes("x"), MSG_OOB);
+    await sleep(50);
+    assert.deepEqual(await count([], [], [c]), [0, 0, 1]);
+    assert.deepEqual(await count([c], [c], [c]), [0, 1, 1]);
+    await c.recv(1, MSG_OOB);
+    p.server.close();
+    await sleep(50);
+    assert.deepEqual(await count([], [], [c]), [0, 0, 0]);
+    assert.deepEqual(await count([c], [], [c]), [1, 0, 0]);
+  },
+});
