@@ -220,23 +220,7 @@ export class Poller {
     signal?: AbortSignal,
   ): Promise<boolean> {
     this.#setup();
-    const settle = Promise.withResolvers<boolean>();
-    let { resolve, reject } = settle;
-    if (signal !== undefined) {
-      // An abort ends the wait as its timer would: not ready.
-      const abort = () => this.drop(w, false, null);
-      signal.addEventListener("abort", abort, { once: true });
-      resolve = (ready) => {
-        signal.removeEventListener("abort", abort);
-        settle.resolve(ready);
-      };
-      reject = (reason) => {
-        signal.removeEventListener("abort", abort);
-        settle.reject(reason);
-      };
-    }
-    const promise = settle.promise;
-    const w: Waiter = { entry, events, resolve, reject, timer: null };
+    const [w, promise] = this.#waiter(entry, events, signal);
     if ((entry.armed & events) !== events) {
       const err = this.#arm(entry, entry.armed | events);
       if (err !== 0) {
@@ -266,25 +250,41 @@ export class Poller {
    * @returns `true` when the time has passed, `false` when `signal` aborted.
    */
   sleep(entry: PollEntry, ms: number, signal?: AbortSignal): Promise<boolean> {
+    const [w, promise] = this.#waiter(entry, 0, signal);
+    entry.waiters.push(w);
+    w.timer = setTimeout(wakeSleeper, ms, this, w);
+    if (signal?.aborted) this.drop(w, false, null);
+    return promise;
+  }
+
+  // A waiter and its promise. An abort of `signal` ends it as its timer
+  // would (not ready), and settling it stops listening.
+  #waiter(
+    entry: PollEntry,
+    events: number,
+    signal: AbortSignal | undefined,
+  ): [Waiter, Promise<boolean>] {
     const settle = Promise.withResolvers<boolean>();
-    let { resolve, reject } = settle;
+    const w: Waiter = {
+      entry,
+      events,
+      resolve: settle.resolve,
+      reject: settle.reject,
+      timer: null,
+    };
     if (signal !== undefined) {
       const abort = () => this.drop(w, false, null);
       signal.addEventListener("abort", abort, { once: true });
-      resolve = (done) => {
+      w.resolve = (ready) => {
         signal.removeEventListener("abort", abort);
-        settle.resolve(done);
+        settle.resolve(ready);
       };
-      reject = (reason) => {
+      w.reject = (reason) => {
         signal.removeEventListener("abort", abort);
         settle.reject(reason);
       };
     }
-    const w: Waiter = { entry, events: 0, resolve, reject, timer: null };
-    entry.waiters.push(w);
-    w.timer = setTimeout(wakeSleeper, ms, this, w);
-    if (signal?.aborted) this.drop(w, false, null);
-    return settle.promise;
+    return [w, settle.promise];
   }
 
   /**
