@@ -32,15 +32,18 @@ export interface StreamSink {
 }
 
 /**
- * What a backend may offer a byte stream (the Deno backend does): a read
+ * What a backend may offer a byte stream (both backends do): a read
  * into a buffer the stream owns, that a released reader or a cancel gives
  * up without a signal and without losing its bytes.
  */
 export interface DirectReads {
   /** Start the read, or null to read through recv_into this time. */
   streamRead(buf: Uint8Array, sink: StreamSink): Promise<void> | null;
-  /** The stream let go of the read in flight. */
-  streamAbandon(): void;
+  /**
+   * The stream let go of the read in flight; what it returns settles once
+   * the read has let go, where that takes a moment.
+   */
+  streamAbandon(): Promise<void> | void;
 }
 
 // What one read asks the socket for when the reader brings no buffer.
@@ -91,7 +94,7 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({
 
 /**
  * A byte ReadableStream over `sock`. A read in flight is the backend's
- * stream read where `direct` gives one (the Deno backend, blocking), else a
+ * stream read where `direct` gives one (a blocking socket), else a
  * `recv_into` with a signal: cancelling the stream or releasing a reader
  * gives it up, which loses nothing, so bytes not yet handed to a reader are
  * there for the socket's next `recv()`. `for await` takes its chunks from
@@ -99,7 +102,7 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({
  */
 export class SocketReadable extends ByteStream {
   readonly #sock: StreamSocket;
-  readonly #stop: (cancel: boolean) => void;
+  readonly #stop: (cancel: boolean) => Promise<void> | void;
   readonly #fast: (view: Uint8Array) => Promise<BYOBResult> | null;
   readonly #controller: ReadableByteStreamController;
   // Neither closed nor errored by this class, nor cancelled: while so, and
@@ -155,26 +158,29 @@ export class SocketReadable extends ByteStream {
       pull(controller: ReadableByteStreamController) {
         return pulling = pull(controller);
       },
-      // Resolves once the read it ended has let go: nothing left running;
-      // a stream read cannot be ended, and its bytes go back to the socket.
+      // Resolves once the read it ended has let go: nothing left running.
+      // A backend's stream read ends its wait (libc), or cannot be ended
+      // and its bytes go back to the socket (Deno).
       cancel: () => {
         this.#open = false;
         const direct = reading !== null;
-        stop(true);
-        return direct ? undefined : pulling;
+        const letGo = stop(true);
+        return direct ? letGo : pulling;
       },
     };
     // A reader let go (released, or the stream cancelled): end the read in
     // flight, or leave its bytes to the socket.
-    const stop = (cancel: boolean) => {
+    const stop = (cancel: boolean): Promise<void> | void => {
       inflight?.abort();
+      let letGo: Promise<void> | void = undefined;
       if (reading !== null) {
         const backend = reading;
         taker = reading = null;
-        backend.streamAbandon();
+        letGo = backend.streamAbandon();
       }
       fast?.drop(cancel);
       fast = null;
+      return letGo;
     };
     // Read into `target`; `t` takes the outcome unless a reader lets go.
     const read = (target: Uint8Array, t: Taker): Promise<void> => {

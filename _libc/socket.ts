@@ -31,6 +31,7 @@ import {
 } from "./sockaddr.ts";
 import { errno as E } from "../constants.ts";
 import { OSError } from "../errors.ts";
+import type { StreamSink } from "../_streams.ts";
 
 export { checkLibc, libcUsable } from "./ffi.ts";
 
@@ -156,6 +157,9 @@ class LibcSocket implements BackendSocket {
   readonly #proto: number;
   readonly #h: Handle;
   #quick = false;
+  // A byte stream's read in flight (streamRead), and how to end its wait.
+  #stream: { readonly stop: AbortController; done: Promise<void> } | null =
+    null;
 
   constructor(fd: number, family: number, type: number, proto: number) {
     this.#fd = fd;
@@ -257,6 +261,60 @@ class LibcSocket implements BackendSocket {
     if (e !== EAGAIN && e !== EINTR) throw new OSError(e);
     if (wait === 0 && e === EAGAIN) throw waitExpired(0);
     return await this.#recvRest(buf, flags, wait, 0, signal);
+  }
+
+  /**
+   * A byte stream's read into `buf` (see DirectReads in _streams.ts): its
+   * bytes go to `sink` in the same step as the syscall that took them, so a
+   * reader released or a stream cancelled before then ends only the wait,
+   * and the bytes stay in the kernel for the next recv(). null where the
+   * stream should read through recv_into instead.
+   */
+  streamRead(buf: Uint8Array, sink: StreamSink): Promise<void> | null {
+    if (
+      this.#fd < 0 || this.#type !== L.SOCK_STREAM || this.#stream !== null ||
+      (buf.buffer as ArrayBuffer).resizable
+    ) return null;
+    const stop = new AbortController();
+    const entry = { stop, done: Promise.resolve() };
+    this.#stream = entry;
+    const w = waitState(null, stop.signal);
+    entry.done = (async () => {
+      try {
+        for (;;) {
+          // Let go of since the wait ended: the bytes are not taken.
+          if (stop.signal.aborted) return;
+          const n = Number(C.recv(this.#live(), buf, BigInt(buf.length), 0));
+          if (n >= 0) {
+            sink.deliver(n);
+            return;
+          }
+          const e = errno();
+          if (e === EINTR) continue;
+          if (e !== EAGAIN) throw new OSError(e);
+          if (!await this.#ready(L.EPOLLIN, w)) return;
+        }
+      } catch (e) {
+        if (!stop.signal.aborted) sink.fail(e);
+      } finally {
+        if (this.#stream === entry) this.#stream = null;
+      }
+    })();
+    return entry.done;
+  }
+
+  /**
+   * The stream let go of its streamRead(): end its wait.
+   *
+   * @returns Settles once the read has let go (the poller's call in flight
+   *   has returned), so that nothing is left running.
+   */
+  streamAbandon(): Promise<void> | void {
+    const entry = this.#stream;
+    if (entry === null) return;
+    this.#stream = null;
+    entry.stop.abort();
+    return entry.done;
   }
 
   async recvfrom(

@@ -8,10 +8,12 @@ import {
   BACKENDS,
   bytes,
   connectedPair,
+  libcCase,
   onBackend,
   recvExactly,
   text,
 } from "./_helpers.ts";
+import { poller } from "../_libc/poller.ts";
 import { withTimeout } from "./_python.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -345,3 +347,22 @@ Deno.test(
     }
   },
 );
+
+Deno.test({
+  ...libcCase(
+    "libc: cancelling readable with a read parked resolves once the read has let go, and recv() gets the bytes",
+  ),
+  fn: async () => {
+    await using p = await connectedPair("libc");
+    const reader = p.client.readable.getReader();
+    const pending = reader.read();
+    await sleep(20);
+    assert.equal(poller().running, true, "the read is not parked");
+    await reader.cancel();
+    // Nothing left running once cancel() resolves: no call in flight.
+    assert.equal(poller().running, false);
+    assert.deepEqual(await pending, { value: undefined, done: true });
+    await p.server.sendall(bytes("kept"));
+    assert.equal(text(await withTimeout(recvExactly(p.client, 4))), "kept");
+  },
+});
