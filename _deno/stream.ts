@@ -102,7 +102,7 @@ interface Behind {
   sent: number;
   done: boolean;
   write: Promise<void>;
-  readonly op: WriteOp | null;
+  readonly op: WriteOp;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array, n: number): boolean {
@@ -793,14 +793,9 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     wait: Wait,
     signal: AbortSignal | undefined,
   ): Promise<boolean> {
-    if (wait === 0 && this.#wrote) {
-      // Deno settles a write the kernel took at once in two microtasks.
-      for (let i = 0; i < 4 && !b.done; i++) await null;
-      if (b.done) return true;
-    }
-    b.op?.hold(true);
+    b.op.hold(true);
     const settled = await this.#settlesIn(b.write, wait, signal);
-    if (!settled) b.op?.hold(false);
+    if (!settled) b.op.hold(false);
     return settled;
   }
 

@@ -38,9 +38,10 @@ const core = findCore();
 export interface WriteOp {
   /** Bytes the kernel took, once it took some. */
   readonly promise: Promise<number>;
-  /** Whether this write can stop holding the process (see {@linkcode WriteOp.hold}). */
-  readonly releasable: boolean;
-  /** Hold the process while the write is pending (the default), or not. */
+  /**
+   * Hold the process while the write is pending (the default), or not;
+   * a no-op where Deno's op API is missing.
+   */
   hold(held: boolean): void;
 }
 
@@ -50,13 +51,12 @@ export function startWrite(conn: Deno.Conn, bytes: Uint8Array): WriteOp {
     ? undefined
     : (conn as unknown as Record<symbol, unknown>)[core.internalRidSymbol];
   if (core === null || typeof rid !== "number") {
-    return { promise: conn.write(bytes), releasable: false, hold() {} };
+    return { promise: conn.write(bytes), hold() {} };
   }
   const promise = core.write(rid, bytes);
   let held = true;
   return {
     promise,
-    releasable: true,
     hold(want: boolean) {
       if (want === held) return;
       held = want;

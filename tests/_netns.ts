@@ -6,7 +6,14 @@ import { withTimeout } from "./_python.ts";
 
 const decoder = new TextDecoder();
 
-function run(cmd: string, args: string[]): Deno.CommandOutput {
+/**
+ * Run `cmd` to completion, its output captured.
+ *
+ * @param cmd The program.
+ * @param args Its arguments.
+ * @returns What it printed, and how it exited.
+ */
+export function run(cmd: string, args: string[]): Deno.CommandOutput {
   return new Deno.Command(cmd, {
     args,
     stdin: "null",

@@ -18,6 +18,7 @@
 // - after a SIGKILL of the whole process group (guard included): the next
 //   run deletes namespaces named after a pid that no longer exists.
 // The TUN devices are not persistent: they vanish with the relay.
+import { run } from "../_netns.ts";
 import { withTimeout } from "../_python.ts";
 
 const decoder = new TextDecoder();
@@ -27,15 +28,6 @@ const encoder = new TextEncoder();
 const PREFIX = "pysock-fault-";
 /** The prefix of its temp dirs (then pid). */
 const TMP_PREFIX = "pysock-faults-";
-
-function run(cmd: string, args: string[]): Deno.CommandOutput {
-  return new Deno.Command(cmd, {
-    args,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).outputSync();
-}
 
 function must(out: Deno.CommandOutput, what: string): string {
   if (!out.success) {
