@@ -50,7 +50,7 @@ import {
   POLLOUT,
   POLLRDHUP,
 } from "../_poll_bits.ts";
-import { startWrite, type WriteOp } from "./write_op.ts";
+import { type HeldOp, startRead, startWrite } from "./held_ops.ts";
 import type { StreamSink } from "../_streams.ts";
 
 // accept() errors that mean only that this one client is already gone.
@@ -102,7 +102,7 @@ interface Behind {
   sent: number;
   done: boolean;
   write: Promise<void>;
-  readonly op: WriteOp;
+  readonly op: HeldOp;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array, n: number): boolean {
@@ -141,6 +141,8 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   #inner: Uint8Array | null = null;
   #stash: Uint8Array = new Uint8Array(0);
   #pendingRead: Promise<void> | null = null;
+  // The op under #pendingRead, to hold the process while a caller waits.
+  #readOp: HeldOp | null = null;
   #readError: Error | null = null;
   #eof = false;
   #shutRd = false;
@@ -538,12 +540,12 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         ) throw waitExpired(wait);
       } else {
         this.#pendingRead ??= this.#readAhead(conn);
-        conn.ref();
+        this.#readOp?.hold(true);
         if (await raceWait(this.#pendingRead, left, signal) === EXPIRED) {
           // A read left pending by a timeout must not keep the process
           // alive, as a Python socket would not; the next caller to wait
           // refs it.
-          if (this.#pendingRead !== null) conn.unref();
+          this.#readOp?.hold(false);
           throw waitExpired(wait);
         }
       }
@@ -579,11 +581,13 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       this.#eof || this.#shutRd || this.#readError !== null ||
       (buf.buffer as ArrayBuffer).resizable
     ) return null;
-    const read = conn.read(buf).then(
+    const op = this.#readOp = startRead(conn, buf);
+    op.hold(true);
+    const read = op.promise.then(
       (n) => {
         this.#pendingRead = null;
-        conn.ref();
-        if (n === null) {
+        this.#readOp = null;
+        if (n === 0) {
           this.#eof = true;
           sink.deliver(0);
           this.watchers.notify();
@@ -594,6 +598,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       },
       (e) => {
         this.#pendingRead = null;
+        this.#readOp = null;
         this.#eof = true;
         const err = this.closed ? badFd() : translate(e);
         if (!sink.fail(err)) this.#readError = err;
@@ -609,28 +614,30 @@ export class DenoStream extends DenoSocket implements BackendSocket {
    * not (the next caller to wait refs it).
    */
   streamAbandon(): void {
-    if (this.#pendingRead !== null) this.#conn?.unref();
+    this.#readOp?.hold(false);
   }
 
   // A read into the socket's own buffer that no caller waits on (yet).
   #startRead(conn: Deno.Conn): void {
     if (this.#pendingRead !== null) return;
     this.#pendingRead = this.#readAhead(conn);
-    conn.unref();
   }
 
+  // Not holding the process until a caller waits for it.
   #readAhead(conn: Deno.Conn): Promise<void> {
     const inner = this.#inner ??= new Uint8Array(READ_BUFFER);
-    return conn.read(inner).then(
+    const op = this.#readOp = startRead(conn, inner);
+    return op.promise.then(
       (n) => {
         this.#pendingRead = null;
-        conn.ref();
-        if (n === null) this.#eof = true;
+        this.#readOp = null;
+        if (n === 0) this.#eof = true;
         else this.#stash = inner.subarray(0, n);
         this.watchers.notify();
       },
       (e) => {
         this.#pendingRead = null;
+        this.#readOp = null;
         this.#eof = true;
         this.#readError = this.closed ? badFd() : translate(e);
         this.watchers.notify();

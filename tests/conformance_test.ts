@@ -1994,3 +1994,71 @@ main();
     },
   );
 }
+
+for (const backend of BACKENDS) {
+  for (const how of ["for await", "a reader"]) {
+    Deno.test(
+      onBackend(
+        backend,
+        `${how} over readable holds the process until the bytes come`,
+      ),
+      async () => {
+        using tmp = tempUnixPath();
+        using l = listener(backend);
+        const script = `${tmp.dir}/wait.ts`;
+        const read = how === "for await"
+          ? "for await (const chunk of s.readable) total += chunk.length;"
+          : `const r = s.readable.getReader();
+for (let x = await r.read(); !x.done; x = await r.read()) total += x.value.length;`;
+        Deno.writeTextFileSync(
+          script,
+          `import { socket } from ${
+            JSON.stringify(import.meta.resolve("../mod.ts"))
+          };
+// No top-level await: with one pending, Deno keeps running anyway.
+async function main() {
+const s = socket(2, 1, 0, { backend: ${JSON.stringify(backend)} });
+await s.connect(["127.0.0.1", Number(Deno.args[0])]);
+let total = 0;
+${read}
+s.close();
+console.log(total);
+}
+main();
+`,
+        );
+        const child = new Deno.Command(Deno.execPath(), {
+          args: [
+            "run",
+            "-A",
+            "--no-check",
+            script,
+            String((l.addr as [string, number])[1]),
+          ],
+          stdout: "piped",
+          stderr: "piped",
+        }).spawn();
+        const output = child.output();
+        try {
+          const [conn] = await withTimeout(l.sock.accept());
+          using _c = conn;
+          // Nothing but the stream's read keeps the child running now.
+          await sleep(500);
+          await conn.sendall(new Uint8Array(3));
+          conn.close();
+          const out = await withTimeout(output, 15000, "the child");
+          const decode = new TextDecoder();
+          assert.equal(out.code, 0, decode.decode(out.stderr));
+          assert.equal(decode.decode(out.stdout).trim(), "3");
+        } finally {
+          try {
+            child.kill("SIGKILL");
+          } catch {
+            // Already gone.
+          }
+          await output;
+        }
+      },
+    );
+  }
+}

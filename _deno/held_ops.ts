@@ -1,0 +1,102 @@
+// Reads and writes on a Deno.Conn that can stop holding the process.
+//
+// Deno cannot cancel a write it has started, and its public API can unref a
+// connection's reads only, through a flag on the connection (Conn.unref)
+// that every later read inherits. Deno's core can ref and unref any op's
+// promise: where its internal API is there (checked once, by shape), reads
+// and writes go through it, so that one op at a time can be let go and
+// taken back with no state left on the connection; elsewhere they are
+// conn.read / conn.write, a read's hold goes through Conn.ref/unref, and a
+// write holds the process until it ends, as it always did.
+
+interface Core {
+  readonly internalRidSymbol: symbol;
+  read(rid: number, buf: Uint8Array): Promise<number>;
+  write(rid: number, bytes: Uint8Array): Promise<number>;
+  refOpPromise(promise: Promise<unknown>): void;
+  unrefOpPromise(promise: Promise<unknown>): void;
+}
+
+function findCore(): Core | null {
+  try {
+    const internal = (Deno as unknown as { internal?: symbol }).internal;
+    if (internal === undefined) return null;
+    const core = (Deno as unknown as Record<symbol, { core?: Core }>)[internal]
+      ?.core;
+    if (
+      typeof core?.internalRidSymbol === "symbol" &&
+      typeof core.read === "function" &&
+      typeof core.write === "function" &&
+      typeof core.refOpPromise === "function" &&
+      typeof core.unrefOpPromise === "function"
+    ) return core;
+  } catch {
+    // A runtime that forbids the lookup has no such API.
+  }
+  return null;
+}
+
+const core = findCore();
+
+/** An op in flight: its outcome, and whether it holds the process. */
+export interface HeldOp {
+  /** A write's bytes taken, or a read's bytes got (0: EOF). */
+  readonly promise: Promise<number>;
+  /** Hold the process while the op is pending (the default), or not. */
+  hold(held: boolean): void;
+}
+
+function rid(conn: Deno.Conn): number | undefined {
+  if (core === null) return undefined;
+  const r =
+    (conn as unknown as Record<symbol, unknown>)[core.internalRidSymbol];
+  return typeof r === "number" ? r : undefined;
+}
+
+function heldOp(promise: Promise<number>): HeldOp {
+  let held = true;
+  return {
+    promise,
+    hold(want: boolean) {
+      if (want === held) return;
+      held = want;
+      if (want) core!.refOpPromise(promise);
+      else core!.unrefOpPromise(promise);
+    },
+  };
+}
+
+/** Start writing `bytes` on `conn`; where Deno's op API is missing, `hold` does nothing. */
+export function startWrite(conn: Deno.Conn, bytes: Uint8Array): HeldOp {
+  const r = rid(conn);
+  if (r === undefined) return { promise: conn.write(bytes), hold() {} };
+  return heldOp(core!.write(r, bytes));
+}
+
+/**
+ * Start reading into `buf` on `conn`, not holding the process until
+ * `hold(true)`. Rejects as conn.read does.
+ */
+export function startRead(conn: Deno.Conn, buf: Uint8Array): HeldOp {
+  const r = rid(conn);
+  if (r === undefined) {
+    conn.unref();
+    const promise = conn.read(buf).then(
+      (n) => {
+        conn.ref();
+        return n ?? 0;
+      },
+      (e) => {
+        conn.ref();
+        throw e;
+      },
+    );
+    return {
+      promise,
+      hold: (want) => want ? conn.ref() : conn.unref(),
+    };
+  }
+  const op = heldOp(core!.read(r, buf));
+  op.hold(false);
+  return op;
+}
