@@ -201,6 +201,10 @@ export async function compareClients(
   const costs = new Map(
     clients.map((c) => [c.name, modes.map(() => [] as number[])]),
   );
+  // starts[client]: CPU seconds of a run of one round trip (start-up,
+  // imports, connect), so that what a round trip costs can be told apart
+  // from what every run pays once.
+  const starts = new Map(clients.map((c) => [c.name, [] as number[]]));
 
   let done = 0;
   try {
@@ -208,6 +212,19 @@ export async function compareClients(
       if (r > 0 && performance.now() > plan.deadline) {
         notes.push(overBudget(r, plan.rounds));
         break;
+      }
+      for (
+        const c of clients.map((_, i) => clients[(i + r) % clients.length])
+      ) {
+        const out = await procs.run(
+          [...c.cmd(bin), "tcp", String(echo), "1"],
+          120,
+          { cpu: 0, rusage: true },
+        );
+        const usage = parseRusage(out.stdout);
+        if (out.code === 0 && usage !== null) {
+          starts.get(c.name)!.push(usage.cpu);
+        }
       }
       for (const [m, mode] of modes.entries()) {
         const line: string[] = [];
@@ -258,6 +275,19 @@ export async function compareClients(
     c.name,
     costs.get(c.name)!.map((v) => pick(v, false)),
   ]));
+  const start = new Map(clients.map((c) => [
+    c.name,
+    pick(starts.get(c.name)!, false),
+  ]));
+  // A run's CPU less the start-up's, per GiB / per round trip.
+  const net = new Map(clients.map((c) => {
+    const k = cpu.get(c.name)!, s = start.get(c.name)!;
+    return [c.name, [
+      k[0] - s / (plan.mib / 1024),
+      k[1] - s / plan.trips * 1e6,
+      k[2] - s / plan.trips * 1e6,
+    ]];
+  }));
   const ref = figs.get(CLIENTS[0].name)!;
   const rows = [[
     "client",
@@ -270,6 +300,7 @@ export async function compareClients(
     "cpu s/GiB",
     "cpu us/tcp",
     "cpu us/udp",
+    "start-up ms",
   ]];
   for (const c of clients) {
     const f = figs.get(c.name)!, k = cpu.get(c.name)!;
@@ -284,6 +315,7 @@ export async function compareClients(
       fixed(k[0], 3),
       fixed(k[1], 2),
       fixed(k[2], 2),
+      fixed(start.get(c.name)! * 1000, 0),
     ]);
   }
 
@@ -297,9 +329,14 @@ export async function compareClients(
     "cpu/GiB",
     "cpu/tcp",
     "cpu/udp",
+    "start-up",
+    "net/GiB",
+    "net/tcp",
+    "net/udp",
   ]];
   if (figs.has(native)) {
     const nf = figs.get(native)!, nc = cpu.get(native)!;
+    const ns = start.get(native)!, nn = net.get(native)!;
     for (
       const c of clients.filter((c) =>
         c.name.startsWith("deno-native-") || c.name.startsWith("project-")
@@ -310,6 +347,8 @@ export async function compareClients(
         c.name,
         ...f.map((v, m) => fixed(v / nf[m], 2)),
         ...k.map((v, m) => fixed(v / nc[m], 2)),
+        fixed(start.get(c.name)! / ns, 2),
+        ...net.get(c.name)!.map((v, m) => fixed(v / nn[m], 2)),
       ]);
     }
   }
@@ -318,7 +357,7 @@ export async function compareClients(
   return [
     table(rows),
     `# ${how} of ${done} interleaved round(s); bulk: ${plan.mib} MiB in 64 KiB sends to a sink; round trips: ${plan.trips} x 64 bytes`,
-    `# cpu: user+sys of the whole client process (start-up included) per GiB sent / per round trip`,
+    `# cpu: user+sys of the whole client process (start-up included) per GiB sent / per round trip; start-up: the same of a run of one round trip (start, imports, connect)`,
     `# ${
       plan.pinned
         ? "peer pinned to CPU 1, clients to CPU 0 (taskset)"
@@ -328,7 +367,7 @@ export async function compareClients(
     ...(ratios.length > 1
       ? [
         table(ratios),
-        "# ratio to deno-native: bulk below 1 is slower, round trips and cpu above 1 are slower or costlier",
+        "# ratio to deno-native: bulk below 1 is slower, round trips and cpu above 1 are slower or costlier; net: cpu less start-up, what each GiB or round trip adds",
         "",
       ]
       : []),
