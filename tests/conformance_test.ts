@@ -57,6 +57,7 @@ import {
   deadPort,
   kernelSocket,
   libcCase,
+  type Listener,
   listener,
   needsLibc,
   onBackend,
@@ -1908,6 +1909,42 @@ console.log("done");
   );
 }
 
+/**
+ * Runs `script` in a child Deno with `l`'s port as its argument, accepts
+ * its connection, and gives it to `talk` with the child's output to come,
+ * all within 15 s; the child is killed if it is still running after.
+ */
+async function withChild<T>(
+  script: string,
+  l: Listener,
+  talk: (conn: Socket, output: Promise<Deno.CommandOutput>) => Promise<T>,
+): Promise<T> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--no-check",
+      script,
+      String((l.addr as [string, number])[1]),
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const output = child.output();
+  try {
+    const [conn] = await withTimeout(l.sock.accept());
+    using _c = conn;
+    return await withTimeout(talk(conn, output), 15000, "the child");
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+    await output;
+  }
+}
+
 for (const backend of BACKENDS) {
   Deno.test(
     onBackend(
@@ -1945,52 +1982,25 @@ console.log(sent + rest.length);
 main();
 `,
       );
-      const child = new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          "--no-check",
-          script,
-          String((l.addr as [string, number])[1]),
-        ],
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      const output = child.output();
-      try {
-        const [conn] = await withTimeout(l.sock.accept());
-        using _c = conn;
-        const got = await withTimeout(
-          (async () => {
-            // Let the child time out and be left with its write pending.
-            await sleep(1000);
-            let total = 0;
-            let last = 0;
-            for (;;) {
-              const chunk = await conn.recv(1 << 20);
-              if (chunk.length === 0) break;
-              total += chunk.length;
-              last = chunk[chunk.length - 1];
-            }
-            return { total, last, out: await output };
-          })(),
-          15000,
-          "the child's bytes",
-        );
-        const decode = new TextDecoder();
-        assert.equal(got.out.code, 0, decode.decode(got.out.stderr));
-        const lines = decode.decode(got.out.stdout).trim().split("\n");
-        assert.equal(lines[0], "timed out");
-        assert.equal(got.total, Number(lines[1]), "bytes reported sent");
-        assert.equal(got.last, 8);
-      } finally {
-        try {
-          child.kill("SIGKILL");
-        } catch {
-          // Already gone.
+      const got = await withChild(script, l, async (conn, output) => {
+        // Let the child time out and be left with its write pending.
+        await sleep(1000);
+        let total = 0;
+        let last = 0;
+        for (;;) {
+          const chunk = await conn.recv(1 << 20);
+          if (chunk.length === 0) break;
+          total += chunk.length;
+          last = chunk[chunk.length - 1];
         }
-        await output;
-      }
+        return { total, last, out: await output };
+      });
+      const decode = new TextDecoder();
+      assert.equal(got.out.code, 0, decode.decode(got.out.stderr));
+      const lines = decode.decode(got.out.stdout).trim().split("\n");
+      assert.equal(lines[0], "timed out");
+      assert.equal(got.total, Number(lines[1]), "bytes reported sent");
+      assert.equal(got.last, 8);
     },
   );
 }
@@ -2027,37 +2037,16 @@ console.log(total);
 main();
 `,
         );
-        const child = new Deno.Command(Deno.execPath(), {
-          args: [
-            "run",
-            "-A",
-            "--no-check",
-            script,
-            String((l.addr as [string, number])[1]),
-          ],
-          stdout: "piped",
-          stderr: "piped",
-        }).spawn();
-        const output = child.output();
-        try {
-          const [conn] = await withTimeout(l.sock.accept());
-          using _c = conn;
+        const out = await withChild(script, l, async (conn, output) => {
           // Nothing but the stream's read keeps the child running now.
           await sleep(500);
           await conn.sendall(new Uint8Array(3));
           conn.close();
-          const out = await withTimeout(output, 15000, "the child");
-          const decode = new TextDecoder();
-          assert.equal(out.code, 0, decode.decode(out.stderr));
-          assert.equal(decode.decode(out.stdout).trim(), "3");
-        } finally {
-          try {
-            child.kill("SIGKILL");
-          } catch {
-            // Already gone.
-          }
-          await output;
-        }
+          return await output;
+        });
+        const decode = new TextDecoder();
+        assert.equal(out.code, 0, decode.decode(out.stderr));
+        assert.equal(decode.decode(out.stdout).trim(), "3");
       },
     );
   }
