@@ -414,6 +414,55 @@ for (const backend of BACKENDS) {
     assert.equal(text(await p.client.recv(100)), "hello");
   });
 
+  test("a zero timeout reports what arrived before the look: data (select, poll, epoll; 5 rounds with recv between), a waiting connection, EOF, a datagram", async () => {
+    await using p = await connectedPair(backend);
+    p.client.setblocking(false);
+    const pl = select.poll();
+    pl.register(p.client, select.POLLIN);
+    using ep = select.epoll();
+    ep.register(p.client, select.EPOLLIN);
+    const fd = p.client.fileno();
+    for (let i = 0; i < 5; i++) {
+      await p.server.sendall(bytes(`m${i}`));
+      await sleep(50);
+      const look = i % 3;
+      if (look === 0) {
+        assert.deepEqual(
+          await select.select([p.client], [], [], 0),
+          [[p.client], [], []],
+          `round ${i}`,
+        );
+      } else if (look === 1) {
+        assert.deepEqual(await pl.poll(0), [[fd, select.POLLIN]], `round ${i}`);
+      } else {
+        assert.deepEqual(
+          await ep.poll(0),
+          [[fd, select.EPOLLIN]],
+          `round ${i}`,
+        );
+      }
+      assert.equal(text(await p.client.recv(100)), `m${i}`);
+    }
+    using l = listener(backend);
+    using c = sock(backend);
+    await withTimeout(c.connect(l.addr));
+    await sleep(50);
+    assert.deepEqual(await select.select([l.sock], [], [], 0), [
+      [l.sock],
+      [],
+      [],
+    ]);
+    p.server.close();
+    await sleep(50);
+    assert.deepEqual(await pl.poll(0), [[fd, select.POLLIN]]);
+    using u = sock(backend, undefined, SOCK_DGRAM);
+    u.bind(["127.0.0.1", 0]);
+    using v = sock(backend, undefined, SOCK_DGRAM);
+    await v.sendto(bytes("d"), u.getsockname());
+    await sleep(50);
+    assert.deepEqual(await select.select([u], [], [], 0), [[u], [], []]);
+  });
+
   test("select() returns the items it was given, in input order, numbers and duplicates included", async () => {
     await using p = await connectedPair(backend);
     await p.server.sendall(bytes("x"));

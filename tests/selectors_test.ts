@@ -385,6 +385,16 @@ for (const backend of BACKENDS) {
       assert.throws(() => s.register(rd.fileno(), EVENT_READ), KeyError);
     });
 
+    test("select(0) right after register() reports data that had arrived: both events in the mask", async () => {
+      await using p = await pairsOn(backend);
+      const [[rd, wr]] = p.pairs;
+      await wr.send(new Uint8Array([1]));
+      await sleep(50);
+      using s = new Class();
+      const key = s.register(rd, EVENT_READ | EVENT_WRITE);
+      assert.deepEqual(await s.select(0), [[key, EVENT_READ | EVENT_WRITE]]);
+    });
+
     test("unregister() forgets the socket; unknown or twice raise KeyError (test_unregister)", async () => {
       await using p = await pairsOn(backend);
       const [[rd]] = p.pairs;
