@@ -382,10 +382,11 @@ export abstract class SocketFile<
   abstract close(): Promise<void>;
 
   /**
-   * Read lines until EOF, or until the lines' total size reaches `hint`.
+   * Read lines until EOF, or until the lines' total size passes `hint`
+   * (io.IOBase's rule: the line that takes it over `hint` is the last).
    *
-   * @param hint Stop once this many bytes (characters) were read; `-1`,
-   *   `0` or `null` for no limit.
+   * @param hint Stop once more than this many bytes (characters) were
+   *   read; `-1`, `0` or `null` for no limit.
    * @param options `signal` aborts the wait.
    * @returns The lines.
    * @throws {ValueError} The file is closed.
@@ -400,8 +401,8 @@ export abstract class SocketFile<
    * await a.sendall(new TextEncoder().encode("a\nb\nc\n"));
    * a.shutdown(SHUT_WR);
    * await using f = b.makefile("r");
-   * assert.deepEqual(await f.readlines(1), ["a\n"]);
-   * assert.deepEqual(await f.readlines(), ["b\n", "c\n"]);
+   * assert.deepEqual(await f.readlines(2), ["a\n", "b\n"]);
+   * assert.deepEqual(await f.readlines(), ["c\n"]);
    * ```
    */
   async readlines(
@@ -417,7 +418,7 @@ export abstract class SocketFile<
       if (line.length === 0) return lines;
       lines.push(line);
       total += line.length;
-      if (limit > 0 && total >= limit) return lines;
+      if (limit > 0 && total > limit) return lines;
     }
   }
 

@@ -588,6 +588,24 @@ for (const backend of BACKENDS) {
     assert.deepEqual(await within(pair.server.recv(100)), bytes("tail"));
   });
 
+  // python3: BufferedReader and TextIOWrapper over b"a\nb\nc\n" give
+  // readlines(2) == [a, b] and readlines(4) == [a, b, c]: the line that
+  // takes the total past the hint is the last (a total equal to it is not).
+  test("readlines(hint) stops at the line that takes the total past hint, as io.IOBase", async (pair) => {
+    await pair.server.sendall(bytes("a\nb\nc\n"));
+    await using rb = pair.client.makefile("rb");
+    assert.deepEqual(await within(rb.readlines(2)), [
+      bytes("a\n"),
+      bytes("b\n"),
+    ]);
+    assert.deepEqual(await within(rb.readlines(1)), [bytes("c\n")]);
+    // The binary file has nothing left buffered: a text file reads on.
+    await pair.server.sendall(bytes("a\nb\nc\n"));
+    pair.server.shutdown(SHUT_WR);
+    await using r = pair.client.makefile("r");
+    assert.deepEqual(await within(r.readlines(4)), ["a\n", "b\n", "c\n"]);
+  });
+
   test("writelines(), readlines(hint) and async iteration", async (pair) => {
     const w = pair.server.makefile("w");
     await w.writelines(["one\n", "two\n", "three\n", "four\n"]);
