@@ -963,6 +963,16 @@ export function ThreadingMixIn<B extends ServerClass>(
   return Threading as unknown as ThreadingServerClass<B>;
 }
 
+// The exported Threading servers carry Python's class names.
+function threading<B extends ServerClass>(
+  Base: B,
+  name: string,
+): ThreadingServerClass<B> {
+  const cls = ThreadingMixIn(Base);
+  Object.defineProperty(cls, "name", { value: name });
+  return cls;
+}
+
 /**
  * Python's `ThreadingTCPServer`: a {@linkcode TCPServer} that serves each
  * connection as its own task; `ThreadingMixIn(TCPServer)`, as in Python.
@@ -978,7 +988,7 @@ export function ThreadingMixIn<B extends ServerClass>(
  * ```
  */
 export const ThreadingTCPServer: ThreadingServerClass<typeof TCPServer> =
-  ThreadingMixIn(TCPServer);
+  threading(TCPServer, "ThreadingTCPServer");
 /** The type of a {@linkcode ThreadingTCPServer}. */
 export type ThreadingTCPServer = InstanceType<typeof ThreadingTCPServer>;
 
@@ -996,7 +1006,7 @@ export type ThreadingTCPServer = InstanceType<typeof ThreadingTCPServer>;
  * ```
  */
 export const ThreadingUDPServer: ThreadingServerClass<typeof UDPServer> =
-  ThreadingMixIn(UDPServer);
+  threading(UDPServer, "ThreadingUDPServer");
 /** The type of a {@linkcode ThreadingUDPServer}. */
 export type ThreadingUDPServer = InstanceType<typeof ThreadingUDPServer>;
 
@@ -1015,7 +1025,7 @@ export type ThreadingUDPServer = InstanceType<typeof ThreadingUDPServer>;
  */
 export const ThreadingUnixStreamServer: ThreadingServerClass<
   typeof UnixStreamServer
-> = ThreadingMixIn(UnixStreamServer);
+> = threading(UnixStreamServer, "ThreadingUnixStreamServer");
 /** The type of a {@linkcode ThreadingUnixStreamServer}. */
 export type ThreadingUnixStreamServer = InstanceType<
   typeof ThreadingUnixStreamServer
@@ -1036,7 +1046,7 @@ export type ThreadingUnixStreamServer = InstanceType<
  */
 export const ThreadingUnixDatagramServer: ThreadingServerClass<
   typeof UnixDatagramServer
-> = ThreadingMixIn(UnixDatagramServer);
+> = threading(UnixDatagramServer, "ThreadingUnixDatagramServer");
 /** The type of a {@linkcode ThreadingUnixDatagramServer}. */
 export type ThreadingUnixDatagramServer = InstanceType<
   typeof ThreadingUnixDatagramServer

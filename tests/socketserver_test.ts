@@ -13,13 +13,14 @@ import {
   libcCase,
   onBackend,
   raises,
+  skipNote,
   sleep,
   STEP_MS,
   tempUnixPath,
   text,
   withTimeout,
 } from "./_helpers.ts";
-import { hasPython, python } from "./_python.ts";
+import { hasPython, python, pythonJson } from "./_python.ts";
 import {
   AF_INET,
   AF_UNIX,
@@ -592,6 +593,35 @@ Deno.test("Threading: a handle_error() that throws is reported and the server go
 });
 
 // ------------------------------------------------ class attributes, hooks
+
+Deno.test({
+  name: skipNote(
+    "server classes have Python's class names (__name__)",
+    noPython,
+  ),
+  ignore: noPython !== null,
+  fn: async () => {
+    const classes: Record<string, { name: string }> = {
+      BaseServer,
+      TCPServer,
+      UDPServer,
+      UnixStreamServer,
+      UnixDatagramServer,
+      ThreadingTCPServer,
+      ThreadingUDPServer,
+      ThreadingUnixStreamServer,
+      ThreadingUnixDatagramServer,
+    };
+    const names = await pythonJson(
+      `import json, socketserver, sys
+print(json.dumps([getattr(socketserver, n).__name__ for n in json.load(sys.stdin)]))`,
+      Object.keys(classes),
+    );
+    assert.deepEqual(Object.values(classes).map((c) => c.name), names);
+    class Mine extends ThreadingMixIn(TCPServer) {}
+    assert.equal(Mine.name, "Mine");
+  },
+});
 
 Deno.test("class attributes: static override in a subclass, instance assignment, module-wide", async () => {
   class Reusing extends TCPServer {
