@@ -152,8 +152,20 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   #writeError: Error | null = null;
   #shutWr = false;
   readonly #writeFailed = (e: unknown): never => {
-    throw this.closed ? badFd() : translate(e);
+    throw this.#ioError(e);
   };
+  // Reset by the peer (ECONNRESET): both ways shut, as Linux's poll says.
+  #reset = false;
+
+  // What a failed read, write or connect raises: EBADF once closed.
+  #ioError(e: unknown): Error {
+    if (this.closed) return badFd();
+    const err = translate(e);
+    if (err instanceof OSError && err.errno === E.ECONNRESET) {
+      this.#reset = true;
+    }
+    return err;
+  }
 
   constructor(family: number, conn: Deno.Conn | null = null) {
     super();
@@ -378,7 +390,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         this.watchers.notify();
       },
       (e) => {
-        this.#connectError = this.closed ? badFd() : translate(e);
+        this.#connectError = this.#ioError(e);
         this.#connectDone = true;
         this.watchers.notify();
       },
@@ -468,7 +480,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       },
       (e) => {
         this.#eof = true;
-        throw this.closed ? badFd() : translate(e);
+        throw this.#ioError(e);
       },
     );
   }
@@ -600,7 +612,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         this.#pendingRead = null;
         this.#readOp = null;
         this.#eof = true;
-        const err = this.closed ? badFd() : translate(e);
+        const err = this.#ioError(e);
         if (!sink.fail(err)) this.#readError = err;
         this.watchers.notify();
       },
@@ -639,7 +651,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         this.#pendingRead = null;
         this.#readOp = null;
         this.#eof = true;
-        this.#readError = this.closed ? badFd() : translate(e);
+        this.#readError = this.#ioError(e);
         this.watchers.notify();
       },
     );
@@ -739,7 +751,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       try {
         return await conn.write(data);
       } catch (e) {
-        throw this.closed ? badFd() : translate(e);
+        throw this.#ioError(e);
       }
     }
     return await this.#write(conn, data, wait, signal);
@@ -778,7 +790,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       },
       (e) => {
         b.done = true;
-        this.#writeError = this.closed ? badFd() : translate(e);
+        this.#writeError = this.#ioError(e);
         this.watchers.notify();
       },
     );
@@ -921,7 +933,10 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       }
       if (this.#connecting) {
         if (!this.#connectDone) return 0;
-        return this.#connectError ? POLLOUT | POLLERR | POLLHUP : POLLOUT;
+        // Refused: Linux reports it readable too.
+        return this.#connectError
+          ? POLLIN | POLLOUT | POLLERR | POLLHUP
+          : POLLOUT;
       }
       // A fresh socket: Linux says writable and hung up.
       return POLLOUT | POLLHUP;
@@ -935,7 +950,8 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     if (!this.#shutWr && (this.#behind === null || this.#behind.done)) {
       r |= POLLOUT;
     }
-    if (this.#eof && this.#shutWr) r |= POLLHUP;
+    if ((this.#eof && this.#shutWr) || this.#reset) r |= POLLHUP;
+    if (this.#reset) r |= POLLIN | POLLRDHUP;
     if ((r & POLLIN) === 0 && (events & POLLIN)) this.#startRead(conn);
     return r;
   }

@@ -6,12 +6,14 @@ import assert from "node:assert/strict";
 import {
   AF_UNIX,
   BlockingIOError,
+  ConnectionResetError,
   FileExistsError,
   FileNotFoundError,
   KeyError,
   MSG_OOB,
   OSError,
   SO_ERROR,
+  SO_LINGER,
   SOCK_DGRAM,
   type Socket,
   socket,
@@ -539,17 +541,44 @@ for (const backend of BACKENDS) {
     assert.equal(s.getsockopt(SOL_SOCKET, SO_ERROR), 111);
   });
 
-  test("poll() reports a refused non-blocking connect with POLLOUT (and POLLERR or POLLHUP)", async () => {
+  test("poll() reports a refused non-blocking connect with POLLIN, POLLOUT, POLLERR and POLLHUP, as Linux", async () => {
     const port = deadPort(backend);
     using s = sock(backend);
     s.setblocking(false);
     assert.equal(await s.connect_ex(["127.0.0.1", port]), 115);
     const p = select.poll();
-    p.register(s, select.POLLOUT);
+    p.register(s, select.POLLIN | select.POLLOUT);
     const [[fd, ev]] = await withTimeout(p.poll(5000));
     assert.equal(fd, s.fileno());
-    assert.ok(ev & (select.POLLOUT | select.POLLERR | select.POLLHUP), `${ev}`);
+    // python3 and Linux: 29, readable too.
+    assert.equal(
+      ev,
+      select.POLLIN | select.POLLOUT | select.POLLERR | select.POLLHUP,
+    );
     assert.equal(s.getsockopt(SOL_SOCKET, SO_ERROR), 111);
+  });
+
+  test("poll() reports a peer's reset (SO_LINGER 0) with POLLIN, POLLERR and POLLHUP, as Linux; recv() raises 104", async () => {
+    // The peer is a libc socket: SO_LINGER is a kernel option.
+    if (libcMissing !== null) return;
+    using l = listener("libc");
+    using c = sock(backend);
+    await withTimeout(c.connect(l.addr));
+    const [peer] = await withTimeout(l.sock.accept());
+    peer.setsockopt(
+      SOL_SOCKET,
+      SO_LINGER,
+      new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]),
+    );
+    peer.close();
+    const p = select.poll();
+    p.register(c, select.POLLIN);
+    // python3: 25.
+    assert.deepEqual(await withTimeout(p.poll(5000)), [[
+      c.fileno(),
+      select.POLLIN | select.POLLERR | select.POLLHUP,
+    ]]);
+    await raises(() => c.recv(10), ConnectionResetError, { errno: 104 });
   });
 
   test("select() reports a listening socket readable when a connection waits; a non-blocking accept() takes it", async () => {
