@@ -675,11 +675,11 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     ) {
       const n = Math.min(size, stash.length);
       this.#stash = stash.subarray(n);
-      return [stash.slice(0, n), null];
+      return [stash.slice(0, n), this.#sender()];
     }
     const buf = new Uint8Array(size);
     const n = await this.recv(buf, flags, wait, signal);
-    return [n === size ? buf : buf.slice(0, n), null];
+    return [n === size ? buf : buf.slice(0, n), this.#sender()];
   }
 
   recvfrom(
@@ -688,7 +688,18 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     wait: Wait,
     signal?: AbortSignal,
   ): Promise<[number, SockAddr | null]> {
-    return this.recv(buf, flags, wait, signal).then((n) => [n, null]);
+    return this.recv(buf, flags, wait, signal).then((n) => [n, this.#sender()]);
+  }
+
+  // The address a received message is from: on a unix stream socket,
+  // Linux gives the peer's path when the peer is bound; none on TCP.
+  #sender(): SockAddr | null {
+    const conn = this.#conn;
+    if (this.#family !== AF_UNIX || conn === null || this.#anonymous) {
+      return null;
+    }
+    const path = fromDeno(AF_UNIX, conn.remoteAddr);
+    return path === "" ? null : path;
   }
 
   send(

@@ -2051,3 +2051,26 @@ main();
     );
   }
 }
+
+for (const backend of BACKENDS) {
+  Deno.test(
+    onBackend(
+      backend,
+      "recvfrom() and recvmsg() on a unix stream socket give the peer's path when it is bound, null when not (python3)",
+    ),
+    async () => {
+      using l = listener(backend, AF_UNIX);
+      using c = sock(backend, AF_UNIX);
+      await withTimeout(c.connect(l.addr));
+      const [a] = await withTimeout(l.sock.accept());
+      using _a = a;
+      await a.sendall(bytes("xy"));
+      const [data, from] = await withTimeout(c.recvfrom(1));
+      assert.deepEqual([text(data), from], ["x", l.addr]);
+      const [, , , via] = await withTimeout(c.recvmsg(1));
+      assert.equal(via, l.addr);
+      await c.sendall(bytes("z"));
+      assert.deepEqual(await withTimeout(a.recvfrom(10)), [bytes("z"), null]);
+    },
+  );
+}
