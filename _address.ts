@@ -215,6 +215,29 @@ function opaque(address: unknown, method: string): SockAddr {
   );
 }
 
+/**
+ * The address an unbound datagram socket gets bound to before it sends or
+ * connects (the kernel's autobind, which the Deno backend makes itself):
+ * loopback toward a loopback peer, else the wildcard; port 0.
+ *
+ * @param family AF_INET or AF_INET6.
+ * @param toward The peer's numeric host, when connecting.
+ * @returns The address to bind.
+ */
+export function autobindAddress(
+  family: number,
+  toward?: string,
+): [string, number] {
+  const host = toward === "::1"
+    ? "::1"
+    : toward?.startsWith("127.")
+    ? "127.0.0.1"
+    : family === AF_INET6
+    ? "::"
+    : "0.0.0.0";
+  return [host, 0];
+}
+
 /** The address a backend returned, in the shape Python returns (AF_INET6 as a 4-tuple). */
 export function normalize(family: number, addr: SockAddr): SockAddr {
   if (family === AF_INET6 && Array.isArray(addr) && addr.length === 2) {

@@ -23,13 +23,15 @@
  */
 import {
   AF_INET,
-  type AF_INET6,
+  AF_INET6,
   AF_UNIX,
+  IPPROTO_ICMP,
+  IPPROTO_ICMPV6,
   MSG_DONTWAIT,
   SHUT_RD,
   SHUT_RDWR,
   SOCK_CLOEXEC,
-  type SOCK_DGRAM,
+  SOCK_DGRAM,
   SOCK_NONBLOCK,
   SOCK_STREAM,
   SOMAXCONN,
@@ -48,6 +50,7 @@ import {
   type Address,
   addressForBind,
   addressForConnect,
+  autobindAddress,
   normalize,
 } from "./_address.ts";
 import {
@@ -343,6 +346,8 @@ export class Socket<
   readonly #backend: Backend;
   #sock: BackendSocket | null;
   #timeout: number | null;
+  // Known to have a local port (see #unboundDatagram).
+  #named = false;
   // CPython's _io_refs and _closed: files from makefile() still open, and
   // whether close() was called while they were.
   #ioRefs = 0;
@@ -504,11 +509,35 @@ export class Socket<
   }
 
   // A libc socket asks what Deno would require of its own socket for this
-  // address (Deno's sockets check for themselves).
-  #permit(addr: SockAddr): void {
-    if (this.#backend.name === "libc") {
-      permitAddress(this.#family, this.#type, this.#proto, addr);
+  // address (Deno's sockets check for themselves). An unbound datagram
+  // socket's send or connect also binds it (the kernel's autobind; the Deno
+  // backend's own bind), which asks what bind() of that address would.
+  #permit(addr: SockAddr, binds?: "send" | "connect"): void {
+    if (this.#backend.name !== "libc") return;
+    permitAddress(this.#family, this.#type, this.#proto, addr);
+    if (binds !== undefined && this.#unboundDatagram()) {
+      const toward = binds === "connect"
+        ? (addr as [string, number])[0]
+        : undefined;
+      permitAddress(
+        this.#family,
+        this.#type,
+        this.#proto,
+        autobindAddress(this.#family, toward),
+      );
     }
+  }
+
+  // Whether an IP datagram socket (not a ping socket) has no port yet; once
+  // it has, that is kept.
+  #unboundDatagram(): boolean {
+    if (
+      this.#named || this.#type !== SOCK_DGRAM ||
+      (this.#family !== AF_INET && this.#family !== AF_INET6) ||
+      this.#proto === IPPROTO_ICMP || this.#proto === IPPROTO_ICMPV6
+    ) return false;
+    this.#named = (this.#live().getsockname() as [string, number])[1] !== 0;
+    return !this.#named;
   }
 
   // The family decides the address's shape (A), at run time too.
@@ -656,7 +685,7 @@ export class Socket<
       address,
       "connect",
     );
-    this.#permit(addr);
+    this.#permit(addr, "connect");
     try {
       await this.#live().connect(addr, this.#wait(0), signal);
     } catch (e) {
@@ -702,7 +731,7 @@ export class Socket<
       address,
       "connect_ex",
     );
-    this.#permit(addr);
+    this.#permit(addr, "connect");
     try {
       await this.#live().connect(addr, this.#wait(0), signal);
       return 0;
@@ -1097,7 +1126,7 @@ export class Socket<
       target,
       "sendto",
     );
-    this.#permit(addr);
+    this.#permit(addr, "send");
     try {
       return await this.#live().sendto(bytes, f, addr, this.#wait(f), signal);
     } catch (e) {
@@ -1157,7 +1186,7 @@ export class Socket<
     const addr = address === null || address === undefined
       ? null
       : await addressForConnect(this.#family, this.#type, address, "sendmsg");
-    if (addr !== null) this.#permit(addr);
+    if (addr !== null) this.#permit(addr, "send");
     try {
       const sock = this.#live();
       return await sendmsgOn(sock, bufs, items, f, addr, this.#wait(f), signal);

@@ -24,6 +24,7 @@ import {
   SOL_SOCKET,
 } from "../constants.ts";
 import { OSError } from "../errors.ts";
+import { autobindAddress } from "../_address.ts";
 import type { BackendSocket, SockAddr } from "../_backend.ts";
 import { badFd, EXPIRED, raceWait, type Wait, waitExpired } from "../_wait.ts";
 import {
@@ -497,18 +498,11 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     }
   }
 
+  // Route selection is the kernel's; for a loopback peer the source is
+  // loopback.
   #autobind(toward?: string): UdpIo {
     if (this.#io) return this.#io;
-    // Route selection is the kernel's; for a loopback peer the source is loopback.
-    const v6 = this.#family === AF_INET6;
-    const host = toward === "::1"
-      ? "::1"
-      : toward?.startsWith("127.")
-      ? "127.0.0.1"
-      : v6
-      ? "::"
-      : "0.0.0.0";
-    return this.#open([host, 0]);
+    return this.#open(autobindAddress(this.#family, toward));
   }
 
   listen(_backlog: number): void {

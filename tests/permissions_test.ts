@@ -70,7 +70,7 @@ const ignore = libcMissing !== null;
 for (const backend of ["deno", "libc"] as const) {
   Deno.test({
     name: skipNote(
-      `${backend}: --allow-net=127.0.0.1:PORT,[::1]:PORT lets bind, connect, connect_ex, sendto and sendmsg reach that address and nothing else`,
+      `${backend}: --allow-net=127.0.0.1:PORT,[::1]:PORT lets bind, connect, connect_ex, sendto and sendmsg reach that address and nothing else; an unbound UDP socket's implicit bind needs its own grant`,
       backend === "libc" ? libcMissing : null,
     ),
     ignore: backend === "libc" && ignore,
@@ -94,7 +94,10 @@ await probe("connect6 other port", async () => { const s = tcp6(); try { await s
 await probe("connect_ex other port", async () => { const s = tcp(); try { return await s.connect_ex(["127.0.0.1", P + 1]); } finally { s.close(); } });
 await probe("sendto other port", async () => { const s = udp(); try { await s.sendto(new Uint8Array(1), ["127.0.0.1", P + 1]); } finally { s.close(); } });
 await probe("sendto6 other port", async () => { const s = udp6(); try { await s.sendto(new Uint8Array(1), ["::1", P + 1]); } finally { s.close(); } });
-await probe("sendmsg other port", async () => { const s = udp(); try { await s.sendmsg([new Uint8Array(1)], [], 0, ["127.0.0.1", P + 1]); } finally { s.close(); } });`,
+await probe("sendmsg other port", async () => { const s = udp(); try { await s.sendmsg([new Uint8Array(1)], [], 0, ["127.0.0.1", P + 1]); } finally { s.close(); } });
+await probe("sendto allowed, unbound", async () => { const s = udp(); try { await s.sendto(new Uint8Array(1), ["127.0.0.1", P]); } finally { s.close(); } });
+await probe("udp connect allowed, unbound", async () => { const s = udp(); try { await s.connect(["127.0.0.1", P]); } finally { s.close(); } });
+await probe("sendto allowed, bound", async () => { const s = udp(); try { s.bind(["127.0.0.1", P]); return await s.sendto(new Uint8Array(1), ["127.0.0.1", P]); } finally { s.close(); } });`,
       );
       allowed(out, "bind allowed");
       allowed(out, "connect allowed");
@@ -108,11 +111,15 @@ await probe("sendmsg other port", async () => { const s = udp(); try { await s.s
       denied(out, "connect other host", /127\.0\.0\.2/);
       denied(out, "connect6 other port", new RegExp(`\\[::1\\]:${port + 1}`));
       denied(out, "connect_ex other port", /--allow-net/);
-      // An unbound Deno UDP socket asks for 0.0.0.0:0 (its autobind) first;
-      // libc asks for the destination. Both refuse.
       denied(out, "sendto other port", /--allow-net/);
       denied(out, "sendto6 other port", /--allow-net/);
       denied(out, "sendmsg other port", /--allow-net/);
+      // An unbound UDP socket's send or connect binds it first (the
+      // kernel's autobind; the Deno backend's own bind), which needs what
+      // bind() of that address needs: here, both backends refuse.
+      denied(out, "sendto allowed, unbound", /"0\.0\.0\.0:0"/);
+      denied(out, "udp connect allowed, unbound", /"127\.0\.0\.1:0"/);
+      assert.deepEqual(out["sendto allowed, bound"], ["ok", "1"]);
     },
   });
 }
