@@ -71,6 +71,17 @@ export const SERVERS: Server[] = [
     memory: true,
   },
   {
+    name: "deno-native-ready",
+    about:
+      "control: Deno's own ops in a readiness loop's shape (a read in flight per connection, replies written in a batch)",
+    cmd: () => [
+      DENO,
+      "run",
+      "--allow-net",
+      "bench/servers/server_deno_ready.ts",
+    ],
+  },
+  {
     name: "node-net",
     about: "Node's net, each socket piped to itself",
     cmd: () => ["node", "bench/servers/server_node.mjs"],
