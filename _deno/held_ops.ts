@@ -74,13 +74,18 @@ export function startWrite(conn: Deno.Conn, bytes: Uint8Array): HeldOp {
 }
 
 /**
- * Start reading into `buf` on `conn`, not holding the process until
- * `hold(true)`. Rejects as conn.read does.
+ * Start reading into `buf` on `conn`, holding the process or not (a read
+ * kept in flight that no caller waits on) until `hold()` says otherwise.
+ * Rejects as conn.read does.
  */
-export function startRead(conn: Deno.Conn, buf: Uint8Array): HeldOp {
+export function startRead(
+  conn: Deno.Conn,
+  buf: Uint8Array,
+  held: boolean,
+): HeldOp {
   const r = rid(conn);
   if (r === undefined) {
-    conn.unref();
+    if (!held) conn.unref();
     const promise = conn.read(buf).then(
       (n) => {
         conn.ref();
@@ -97,6 +102,6 @@ export function startRead(conn: Deno.Conn, buf: Uint8Array): HeldOp {
     };
   }
   const op = heldOp(core!.read(r, buf));
-  op.hold(false);
+  if (!held) op.hold(false);
   return op;
 }

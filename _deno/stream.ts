@@ -593,8 +593,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       this.#eof || this.#shutRd || this.#readError !== null ||
       (buf.buffer as ArrayBuffer).resizable
     ) return null;
-    const op = this.#readOp = startRead(conn, buf);
-    op.hold(true);
+    const op = this.#readOp = startRead(conn, buf, true);
     const read = op.promise.then(
       (n) => {
         this.#pendingRead = null;
@@ -638,7 +637,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   // Not holding the process until a caller waits for it.
   #readAhead(conn: Deno.Conn): Promise<void> {
     const inner = this.#inner ??= new Uint8Array(READ_BUFFER);
-    const op = this.#readOp = startRead(conn, inner);
+    const op = this.#readOp = startRead(conn, inner, false);
     return op.promise.then(
       (n) => {
         this.#pendingRead = null;
