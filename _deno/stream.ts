@@ -120,6 +120,9 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   // accept(), making a TCP listener again if the backlog differs.
   #listener: Deno.Listener | null = null;
   #listening = false;
+  // Where a listener stopped by shutdown() was: still the socket's name,
+  // and where listen() listens again.
+  #stopped: SockAddr | null = null;
   // The backlog #listener was made with; listen(backlog) before any
   // accept makes the listener again when it differs.
   #backlog = DENO_BACKLOG;
@@ -257,12 +260,16 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     this.check();
     if (this.#conn || this.#connecting) throw new OSError(E.EINVAL);
     if (this.#listener === null) {
-      this.#listener = this.#family === AF_UNIX
-        ? this.#autobindUnix()
-        : this.#listen(
-          this.#family === AF_INET6 ? ["::", 0] : ["0.0.0.0", 0],
-          backlog,
-        );
+      // Linux: no listening on an unbound unix socket.
+      if (this.#family === AF_UNIX && this.#stopped === null) {
+        throw new OSError(E.EINVAL);
+      }
+      this.#listener = this.#listen(
+        this.#stopped ??
+          (this.#family === AF_INET6 ? ["::", 0] : ["0.0.0.0", 0]),
+        backlog,
+      );
+      this.#stopped = null;
     } else if (
       this.#family !== AF_UNIX && !this.#listening && backlog !== this.#backlog
     ) {
@@ -321,6 +328,8 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         throw deadline.error();
       }
       if (this.closed) throw badFd();
+      // Stopped by shutdown() meanwhile, as Linux wakes a blocked accept.
+      if (!this.#listening) throw new OSError(E.EINVAL);
     }
   }
 
@@ -328,16 +337,19 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   #startAccept(listener: Deno.Listener): Promise<void> {
     if (this.#pendingAccept !== null) return this.#pendingAccept;
     listener.unref();
+    // What a listener stopped since (closed, or shut down) brings is
+    // nobody's: the connection goes, the error is not this socket's.
     const p: Promise<void> = listener.accept().then(
       (conn) => {
-        this.#pendingAccept = null;
-        if (this.closed) conn.close();
+        if (this.#pendingAccept === p) this.#pendingAccept = null;
+        if (this.closed || listener !== this.#listener) conn.close();
         else this.#accepted = conn;
         this.watchers.notify();
       },
       (e) => {
-        this.#pendingAccept = null;
-        this.#acceptError = this.closed ? badFd() : e;
+        if (this.#pendingAccept === p) this.#pendingAccept = null;
+        if (this.closed) this.#acceptError = badFd();
+        else if (listener === this.#listener) this.#acceptError = e;
         this.watchers.notify();
       },
     );
@@ -350,14 +362,16 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     signal?: AbortSignal,
   ): Promise<void> {
     this.check();
-    if (this.#conn) throw new OSError(E.EISCONN);
     if (this.#connecting) {
-      // A non-blocking connect is under way: report as the kernel would.
+      // A non-blocking connect is under way, or done and not yet reported:
+      // report as the kernel would (success or failure once, then EISCONN
+      // or a new attempt).
       if (!this.#connectDone) throw new OSError(E.EALREADY);
       const err = this.#takeConnectError();
       if (err) throw err;
       return;
     }
+    if (this.#conn) throw new OSError(E.EISCONN);
     if (this.#listening) throw new OSError(E.EISCONN);
     // Linux refuses port 0 at once; Deno would throw a RangeError.
     if (this.#family !== AF_UNIX && (addr as [string, number])[1] === 0) {
@@ -871,6 +885,12 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   shutdown(how: number): void {
     this.check();
     const conn = this.#conn;
+    if (conn === null && this.#listening) {
+      // Linux stops a listener shut down for reading (what wakes a blocked
+      // accept() with EINVAL); shutting down its writing does nothing.
+      if (how !== SHUT_WR) this.#stopListening();
+      return;
+    }
     if (conn === null) throw new OSError(E.ENOTCONN);
     if (how !== SHUT_WR) this.#shutRd = true;
     if (how !== SHUT_RD && !this.#shutWr) {
@@ -881,9 +901,22 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     }
   }
 
+  #stopListening(): void {
+    const listener = this.#listener!;
+    this.#stopped = fromDeno(this.#family, listener.addr);
+    this.#listening = false;
+    this.#listener = null;
+    this.#accepted?.close();
+    this.#accepted = null;
+    this.#acceptError = null;
+    this.#pendingAccept = null;
+    listener.close();
+  }
+
   getsockname(): SockAddr {
     this.check();
     if (this.#anonymous) return "";
+    if (this.#stopped !== null) return this.#stopped;
     if (this.#conn) {
       return this.#withScope(fromDeno(this.#family, this.#conn.localAddr));
     }

@@ -2074,3 +2074,64 @@ for (const backend of BACKENDS) {
     },
   );
 }
+
+// python3 on Linux, for each test below: [115, 0, 106, 115, 111, 115];
+// OSError 22 from listen() on an unbound unix socket; and a listener's
+// shutdown(SHUT_RDWR) returns None, wakes a blocked accept() with
+// OSError 22, and leaves its name, with new clients refused.
+for (const backend of BACKENDS) {
+  Deno.test(
+    onBackend(
+      backend,
+      "connect_ex() polled after a non-blocking connect: 115, then 0 once it is done, then 106; refused: 115, 111, then a new attempt",
+    ),
+    async () => {
+      using l = listener(backend);
+      using a = sock(backend);
+      a.setblocking(false);
+      const got = [await a.connect_ex(l.addr)];
+      await sleep(50);
+      got.push(await a.connect_ex(l.addr), await a.connect_ex(l.addr));
+      const dead: Addr = ["127.0.0.1", deadPort(backend)];
+      using b = sock(backend);
+      b.setblocking(false);
+      got.push(await b.connect_ex(dead));
+      await sleep(50);
+      got.push(await b.connect_ex(dead), await b.connect_ex(dead));
+      assert.deepEqual(got, [115, 0, 106, 115, 111, 115]);
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
+      "listen() on an unbound unix stream socket raises OSError 22",
+    ),
+    async () => {
+      using u = sock(backend, AF_UNIX);
+      await raises(() => u.listen(), OSError, { errno: 22 });
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
+      "shutdown(SHUT_RDWR) of a listener stops it: a blocked accept() gets OSError 22, its name stays, clients are refused; SHUT_WR does nothing",
+    ),
+    async () => {
+      using l = listener(backend);
+      const waiting = l.sock.accept();
+      await sleep(50);
+      assert.equal(l.sock.shutdown(SHUT_RDWR), undefined);
+      await raises(() => waiting, OSError, { errno: 22 });
+      await raises(() => l.sock.accept(), OSError, { errno: 22 });
+      assert.deepEqual(l.sock.getsockname(), l.addr);
+      using c = sock(backend);
+      assert.equal(await withTimeout(c.connect_ex(l.addr)), 111);
+      using m = listener(backend);
+      m.sock.shutdown(SHUT_WR);
+      m.sock.settimeout(0.05);
+      await raises(() => m.sock.accept(), TimeoutError);
+    },
+  );
+}
