@@ -293,7 +293,9 @@ export function toTimeout(value: unknown): number | null {
         : "timestamp out of range for platform time_t",
     );
   }
-  return t;
+  // Held in nanoseconds, rounded up, as CPython's _PyTime_t: settimeout(
+  // 0.1 + 0.2) reads back 0.300000001.
+  return Math.ceil(t * 1e9) / 1e9;
 }
 
 /**

@@ -320,8 +320,9 @@ export function chooseBackend(
   if (request.backend === "deno") {
     throw new OSError(
       refusal || E.EOPNOTSUPP,
-      refusal ? undefined : "Deno's networking only has stream and datagram " +
-        'sockets on AF_INET, AF_INET6 and AF_UNIX: use backend: "libc" (needs --allow-ffi)',
+      refusal ? undefined : "Deno's networking has TCP and UDP sockets on " +
+        "AF_INET and AF_INET6 and stream sockets on AF_UNIX, not this kind: " +
+        'use backend: "libc" (needs --allow-ffi)',
     );
   }
   if (refusal && !libcUsable()) throw new OSError(refusal);

@@ -15,7 +15,8 @@ import { OSError, ValueError } from "./errors.ts";
 import type { Address } from "./_address.ts";
 import { chooseBackend, needLibc } from "./_backend.ts";
 import { getaddrinfo } from "./_resolve.ts";
-import { type Socket, socket } from "./socket.ts";
+import { pyRepr, type Socket, socket } from "./socket.ts";
+import type { SockAddr } from "./_backend.ts";
 
 // getaddrinfo() and create_server() give only these families here.
 type InetFamily = typeof AF_INET | typeof AF_INET6;
@@ -216,7 +217,7 @@ export function create_server(
         throw new OSError(
           e.errno,
           `${e.strerror} (while attempting to bind on address ${
-            JSON.stringify(address)
+            pyRepr(address as SockAddr)
           })`,
         );
       }

@@ -205,7 +205,7 @@ function intoTarget(
   const b = bytesView(buffer);
   if (b === null) {
     throw new TypeError(
-      `${method}() argument 'buffer' must be read-write bytes-like object, not ${
+      `${method}() argument 1 must be read-write bytes-like object, not ${
         pyTypeName(buffer)
       }`,
     );
@@ -1409,6 +1409,7 @@ export class Socket<
    * ```
    */
   settimeout(value: number | null): void {
+    oneArgument(arguments.length, "settimeout");
     const t = toTimeout(value);
     this.#live();
     this.#timeout = t;
@@ -1450,6 +1451,7 @@ export class Socket<
    * ```
    */
   setblocking(flag: boolean | number): void {
+    oneArgument(arguments.length, "setblocking");
     this.settimeout(flag ? null : 0);
   }
 
@@ -1855,12 +1857,9 @@ export class Socket<
     } fd=${this.fileno()}, family=${this.#family}, type=${this.#type}, proto=${this.#proto}`;
     if (!closed) {
       try {
+        // Python's: any name but an empty one, the unbound 0.0.0.0 too.
         const laddr = this.getsockname();
-        if (
-          laddr !== "" &&
-          !(Array.isArray(laddr) && laddr[1] === 0 &&
-            /^(0\.0\.0\.0|::)$/.test(laddr[0]))
-        ) {
+        if (laddr !== "" && laddr.length !== 0) {
           s += `, laddr=${pyRepr(laddr)}`;
         }
         s += `, raddr=${pyRepr(this.getpeername())}`;
@@ -1872,7 +1871,23 @@ export class Socket<
   }
 }
 
-function pyRepr(addr: SockAddr): string {
+// A method that takes exactly one argument, called with none: Python's
+// TypeError.
+function oneArgument(given: number, method: string): void {
+  if (given === 0) {
+    throw new TypeError(
+      `socket.${method}() takes exactly one argument (0 given)`,
+    );
+  }
+}
+
+/**
+ * Python's repr of an address: `('127.0.0.1', 80)`, `'/path'`, `b'\x00n'`.
+ *
+ * @param addr The address.
+ * @returns Its repr.
+ */
+export function pyRepr(addr: SockAddr): string {
   if (typeof addr === "string") return `'${addr}'`;
   if (addr instanceof Uint8Array) {
     return `b'${

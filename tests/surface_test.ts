@@ -10,7 +10,10 @@ import {
   AddressFamily,
   AddressInfo,
   AF_INET,
+  AF_INET6,
+  AF_UNIX,
   create_connection,
+  create_server,
   dup,
   getprotobyname,
   if_indextoname,
@@ -617,3 +620,69 @@ Deno.test("if_indextoname(): OverflowError for a negative index, before any syst
     message: "can't convert negative value to unsigned int",
   });
 });
+
+// ------------------------------------------------------------------------
+// Texts and values a port prints or compares, live against python3
+
+for (const backend of ["deno", "libc"] as const) {
+  const reason = either(pySkip, backend === "libc" ? libcMissing : null);
+  Deno.test({
+    name: skipNote(
+      `${backend}: repr of an unbound socket, timeouts rounded up to ns, one-argument TypeErrors, recv_into's and create_server's error texts match python3`,
+      reason,
+    ),
+    ignore: reason !== null,
+    async fn() {
+      const outcome = async (fn: () => unknown) => {
+        try {
+          await fn();
+          return "ok";
+        } catch (e) {
+          return `${(e as Error).name}: ${(e as Error).message}`;
+        }
+      };
+      const times = [1e-10, 0.1 + 0.2, 2, 0.5, 1.0000000001];
+      using s = socket(AF_INET, SOCK_STREAM, 0, { backend });
+      using s6 = socket(AF_INET6, SOCK_STREAM, 0, { backend });
+      using u = socket(AF_UNIX, SOCK_STREAM, 0, { backend });
+      const reprs = [s, s6, u].map((x) => String(x).replace(/fd=\d+/, "fd=N"));
+      const timeouts = times.map((t) => {
+        s.settimeout(t);
+        return s.gettimeout();
+      });
+      const errors = [
+        await outcome(() => (s.setblocking as () => void)()),
+        await outcome(() => (s.settimeout as () => void)()),
+        await outcome(() => s.recv_into("abc" as unknown as Uint8Array)),
+      ];
+      using busy = create_server(["127.0.0.1", 0], { backend } as never);
+      const port = (busy.getsockname() as [string, number])[1];
+      errors.push(
+        await outcome(() =>
+          create_server(["127.0.0.1", port], { backend } as never)
+        ),
+      );
+      const expected = await py(
+        `import json, socket, sys
+times, port = json.load(sys.stdin)
+s, s6, u = socket.socket(), socket.socket(socket.AF_INET6), socket.socket(socket.AF_UNIX)
+reprs = [repr(x).replace("fd=%d" % x.fileno(), "fd=N") for x in (s, s6, u)]
+out = []
+for t in times:
+    s.settimeout(t)
+    out.append(s.gettimeout())
+errors = []
+for f in (lambda: s.setblocking(), lambda: s.settimeout(), lambda: s.recv_into("abc"), lambda: socket.create_server(("127.0.0.1", port))):
+    try:
+        f()
+        errors.append("ok")
+    except Exception as e:
+        name = {"OSError": "OSError"}.get(type(e).__name__, type(e).__name__)
+        errors.append("%s: %s" % (name, e))
+print(json.dumps([reprs, out, errors]))`,
+        [times, port],
+      );
+      assert.deepEqual([reprs, timeouts, errors], expected);
+    },
+  });
+}
