@@ -17,7 +17,7 @@ import {
   SOL_SOCKET,
   TCP_NODELAY,
 } from "../constants.ts";
-import { OSError } from "../errors.ts";
+import { BlockingIOError, OSError } from "../errors.ts";
 import type { BackendSocket, SockAddr } from "../_backend.ts";
 import { isUtf8 } from "../_args.ts";
 import {
@@ -508,7 +508,16 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     this.check();
     if (flags & ~RECV_FLAGS) throw unsupportedFlags(flags & ~RECV_FLAGS);
     const conn = await this.#connected(wait, E.ENOTCONN, signal);
-    if (this.#shutRd) return 0;
+    if (this.#shutRd) {
+      // Linux: what had come before shutdown(SHUT_RD) is still there to
+      // read; then 0, at once.
+      try {
+        return await this.#read(conn, buf, (flags & MSG_PEEK) !== 0, 0, signal);
+      } catch (e) {
+        if (e instanceof BlockingIOError) return 0;
+        throw e;
+      }
+    }
     const peek = (flags & MSG_PEEK) !== 0;
     if (!(flags & MSG_WAITALL) || peek) {
       return await this.#read(conn, buf, peek, wait, signal);

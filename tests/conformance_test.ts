@@ -2135,3 +2135,23 @@ for (const backend of BACKENDS) {
     },
   );
 }
+
+for (const backend of BACKENDS) {
+  Deno.test(
+    onBackend(
+      backend,
+      "shutdown(SHUT_RD) keeps what had come: recv() returns it, then b'' at once (python3: [1, 2], then [])",
+    ),
+    async () => {
+      await using p = await connectedPair(backend);
+      await p.server.sendall(new Uint8Array([1, 2]));
+      await sleep(30);
+      p.client.shutdown(SHUT_RD);
+      assert.deepEqual(
+        await withTimeout(p.client.recv(10)),
+        new Uint8Array([1, 2]),
+      );
+      assert.deepEqual(await withTimeout(p.client.recv(10)), new Uint8Array(0));
+    },
+  );
+}
