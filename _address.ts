@@ -238,6 +238,28 @@ export function autobindAddress(
   return [host, 0];
 }
 
+/**
+ * Python's repr of an address: `('127.0.0.1', 80)`, `'/path'`, `b'\x00n'`.
+ *
+ * @param addr The address.
+ * @returns Its repr.
+ */
+export function addressRepr(addr: SockAddr): string {
+  if (typeof addr === "string") return `'${addr}'`;
+  if (addr instanceof Uint8Array) {
+    return `b'${
+      [...addr].map((c) =>
+        c >= 32 && c < 127
+          ? String.fromCharCode(c)
+          : `\\x${c.toString(16).padStart(2, "0")}`
+      ).join("")
+    }'`;
+  }
+  return `(${
+    addr.map((v) => typeof v === "string" ? `'${v}'` : String(v)).join(", ")
+  })`;
+}
+
 /** The address a backend returned, in the shape Python returns (AF_INET6 as a 4-tuple). */
 export function normalize(family: number, addr: SockAddr): SockAddr {
   if (family === AF_INET6 && Array.isArray(addr) && addr.length === 2) {

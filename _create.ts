@@ -12,11 +12,10 @@ import {
   SOL_SOCKET,
 } from "./constants.ts";
 import { OSError, ValueError } from "./errors.ts";
-import type { Address } from "./_address.ts";
-import { chooseBackend, needLibc } from "./_backend.ts";
+import { type Address, addressRepr } from "./_address.ts";
+import { chooseBackend, needLibc, type SockAddr } from "./_backend.ts";
 import { getaddrinfo } from "./_resolve.ts";
-import { pyRepr, type Socket, socket } from "./socket.ts";
-import type { SockAddr } from "./_backend.ts";
+import { type Socket, socket } from "./socket.ts";
 
 // getaddrinfo() and create_server() give only these families here.
 type InetFamily = typeof AF_INET | typeof AF_INET6;
@@ -217,7 +216,7 @@ export function create_server(
         throw new OSError(
           e.errno,
           `${e.strerror} (while attempting to bind on address ${
-            pyRepr(address as SockAddr)
+            addressRepr(address as SockAddr)
           })`,
         );
       }

@@ -50,6 +50,7 @@ import {
   type Address,
   addressForBind,
   addressForConnect,
+  addressRepr,
   autobindAddress,
   normalize,
 } from "./_address.ts";
@@ -1859,10 +1860,8 @@ export class Socket<
       try {
         // Python's: any name but an empty one, the unbound 0.0.0.0 too.
         const laddr = this.getsockname();
-        if (laddr !== "" && laddr.length !== 0) {
-          s += `, laddr=${pyRepr(laddr)}`;
-        }
-        s += `, raddr=${pyRepr(this.getpeername())}`;
+        if (laddr.length !== 0) s += `, laddr=${addressRepr(laddr)}`;
+        s += `, raddr=${addressRepr(this.getpeername())}`;
       } catch {
         // Not connected: Python leaves raddr out.
       }
@@ -1879,28 +1878,6 @@ function oneArgument(given: number, method: string): void {
       `socket.${method}() takes exactly one argument (0 given)`,
     );
   }
-}
-
-/**
- * Python's repr of an address: `('127.0.0.1', 80)`, `'/path'`, `b'\x00n'`.
- *
- * @param addr The address.
- * @returns Its repr.
- */
-export function pyRepr(addr: SockAddr): string {
-  if (typeof addr === "string") return `'${addr}'`;
-  if (addr instanceof Uint8Array) {
-    return `b'${
-      [...addr].map((c) =>
-        c >= 32 && c < 127
-          ? String.fromCharCode(c)
-          : `\\x${c.toString(16).padStart(2, "0")}`
-      ).join("")
-    }'`;
-  }
-  return `(${
-    addr.map((v) => typeof v === "string" ? `'${v}'` : String(v)).join(", ")
-  })`;
 }
 
 function trim(

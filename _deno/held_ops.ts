@@ -53,8 +53,8 @@ function rid(conn: Deno.Conn): number | undefined {
   return typeof r === "number" ? r : undefined;
 }
 
-function heldOp(promise: Promise<number>): HeldOp {
-  let held = true;
+function heldOp(promise: Promise<number>, held: boolean): HeldOp {
+  if (!held) core!.unrefOpPromise(promise);
   return {
     promise,
     hold(want: boolean) {
@@ -70,7 +70,7 @@ function heldOp(promise: Promise<number>): HeldOp {
 export function startWrite(conn: Deno.Conn, bytes: Uint8Array): HeldOp {
   const r = rid(conn);
   if (r === undefined) return { promise: conn.write(bytes), hold() {} };
-  return heldOp(core!.write(r, bytes));
+  return heldOp(core!.write(r, bytes), true);
 }
 
 /**
@@ -101,7 +101,5 @@ export function startRead(
       hold: (want) => want ? conn.ref() : conn.unref(),
     };
   }
-  const op = heldOp(core!.read(r, buf));
-  if (!held) op.hold(false);
-  return op;
+  return heldOp(core!.read(r, buf), held);
 }

@@ -508,17 +508,17 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     this.check();
     if (flags & ~RECV_FLAGS) throw unsupportedFlags(flags & ~RECV_FLAGS);
     const conn = await this.#connected(wait, E.ENOTCONN, signal);
+    const peek = (flags & MSG_PEEK) !== 0;
     if (this.#shutRd) {
       // Linux: what had come before shutdown(SHUT_RD) is still there to
       // read; then 0, at once.
       try {
-        return await this.#read(conn, buf, (flags & MSG_PEEK) !== 0, 0, signal);
+        return await this.#read(conn, buf, peek, 0, signal);
       } catch (e) {
         if (e instanceof BlockingIOError) return 0;
         throw e;
       }
     }
-    const peek = (flags & MSG_PEEK) !== 0;
     if (!(flags & MSG_WAITALL) || peek) {
       return await this.#read(conn, buf, peek, wait, signal);
     }
@@ -619,8 +619,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     const op = this.#readOp = startRead(conn, buf, true);
     const read = op.promise.then(
       (n) => {
-        this.#pendingRead = null;
-        this.#readOp = null;
+        this.#readEnded();
         if (n === 0) {
           this.#eof = true;
           sink.deliver(0);
@@ -631,8 +630,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         }
       },
       (e) => {
-        this.#pendingRead = null;
-        this.#readOp = null;
+        this.#readEnded();
         this.#eof = true;
         const err = this.#ioError(e);
         if (!sink.fail(err)) this.#readError = err;
@@ -651,6 +649,12 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     this.#readOp?.hold(false);
   }
 
+  // The read in flight (a read-ahead or a stream's) is over.
+  #readEnded(): void {
+    this.#pendingRead = null;
+    this.#readOp = null;
+  }
+
   // A read into the socket's own buffer that no caller waits on (yet).
   #startRead(conn: Deno.Conn): void {
     if (this.#pendingRead !== null) return;
@@ -663,15 +667,13 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     const op = this.#readOp = startRead(conn, inner, false);
     return op.promise.then(
       (n) => {
-        this.#pendingRead = null;
-        this.#readOp = null;
+        this.#readEnded();
         if (n === 0) this.#eof = true;
         else this.#stash = inner.subarray(0, n);
         this.watchers.notify();
       },
       (e) => {
-        this.#pendingRead = null;
-        this.#readOp = null;
+        this.#readEnded();
         this.#eof = true;
         this.#readError = this.#ioError(e);
         this.watchers.notify();

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { AF_INET, OSError, SOCK_DGRAM, socket, ValueError } from "../mod.ts";
 import {
+  type BackendName,
   BACKENDS,
   connectedPair,
   onBackend,
@@ -21,6 +22,35 @@ async function tempFile(data: Uint8Array): Promise<string> {
 }
 
 const position = (f: Deno.FsFile) => f.seek(0, Deno.SeekMode.Current);
+
+/**
+ * sendfile() of `data` from a temp file over a connected pair on `backend`,
+ * from `offset` for `count` bytes (all by default), with the peer reading
+ * that many: what sendfile() returned, what arrived, and the file's
+ * position after.
+ */
+async function sendSpan(
+  backend: BackendName,
+  data: Uint8Array,
+  offset = 0,
+  count = data.length - offset,
+): Promise<{ sent: number; got: Uint8Array; at: number }> {
+  const path = await tempFile(data);
+  try {
+    await using p = await connectedPair(backend);
+    using file = await Deno.open(path);
+    const [sent, got] = await withTimeout(
+      Promise.all([
+        p.client.sendfile(file, offset, count),
+        recvExactly(p.server, count),
+      ]),
+      30_000,
+    );
+    return { sent, got, at: await position(file) };
+  } finally {
+    await Deno.remove(path);
+  }
+}
 
 for (const backend of BACKENDS) {
   Deno.test(
@@ -100,22 +130,9 @@ for (const backend of BACKENDS) {
     onBackend(backend, "sendfile() of 64 MiB arrives intact"),
     async () => {
       const data = pattern(64 << 20, 9);
-      const path = await tempFile(data);
-      try {
-        await using p = await connectedPair(backend);
-        using file = await Deno.open(path);
-        const [sent, got] = await withTimeout(
-          Promise.all([
-            p.client.sendfile(file),
-            recvExactly(p.server, data.length),
-          ]),
-          30_000,
-        );
-        assert.equal(sent, data.length);
-        assert.equal(await sha256(got), await sha256(data));
-      } finally {
-        await Deno.remove(path);
-      }
+      const { sent, got } = await sendSpan(backend, data);
+      assert.equal(sent, data.length);
+      assert.equal(await sha256(got), await sha256(data));
     },
   );
 
@@ -130,26 +147,13 @@ for (const backend of BACKENDS) {
       const data = pattern(10 << 20, 5);
       const offset = 4097;
       const count = (9 << 20) + 12345;
-      const path = await tempFile(data);
-      try {
-        await using p = await connectedPair(backend);
-        using file = await Deno.open(path);
-        const [sent, got] = await withTimeout(
-          Promise.all([
-            p.client.sendfile(file, offset, count),
-            recvExactly(p.server, count),
-          ]),
-          30_000,
-        );
-        assert.equal(sent, count);
-        assert.equal(await position(file), offset + count);
-        assert.equal(
-          await sha256(got),
-          await sha256(data.subarray(offset, offset + count)),
-        );
-      } finally {
-        await Deno.remove(path);
-      }
+      const { sent, got, at } = await sendSpan(backend, data, offset, count);
+      assert.equal(sent, count);
+      assert.equal(at, offset + count);
+      assert.equal(
+        await sha256(got),
+        await sha256(data.subarray(offset, offset + count)),
+      );
     },
   );
 
