@@ -27,6 +27,7 @@ import { OSError } from "../errors.ts";
 import { autobindAddress } from "../_address.ts";
 import type { BackendSocket, SockAddr } from "../_backend.ts";
 import { badFd, EXPIRED, raceWait, type Wait, waitExpired } from "../_wait.ts";
+import { copyOut } from "../_bytes.ts";
 import {
   DenoSocket,
   letLoopTurn,
@@ -645,13 +646,13 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
           io,
           this.#inner ??= new Uint8Array(MAX_DATAGRAM),
         );
-        return [d[0].slice(0, size), this.#from(d)];
+        return [copyOut(d[0], Math.min(size, d[0].length)), this.#from(d)];
       } finally {
         this.#innerBusy = false;
       }
     }
     const d = await this.#take(flags, wait, signal);
-    return [d[0].slice(0, size), this.#from(d)];
+    return [copyOut(d[0], Math.min(size, d[0].length)), this.#from(d)];
   }
 
   // The next datagram from the peer (any sender when unconnected).

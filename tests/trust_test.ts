@@ -12,7 +12,15 @@ import {
   socket,
   socketpair,
 } from "../mod.ts";
-import { BACKENDS, backendTest, connectedPair, libcTest } from "./_helpers.ts";
+import {
+  BACKENDS,
+  backendTest,
+  bytes,
+  connectedPair,
+  libcTest,
+  text,
+  udpPair,
+} from "./_helpers.ts";
 import { hasPython, pythonJson } from "./_python.ts";
 
 const encode = (s: string) => new TextEncoder().encode(s);
@@ -457,3 +465,35 @@ libcTest(
     );
   },
 );
+
+for (const backend of BACKENDS) {
+  backendTest(
+    backend,
+    "small recv and recvfrom results stay intact while later receives, on this socket and others, come in",
+    async () => {
+      await using tcp = await connectedPair(backend);
+      await using udp = udpPair(backend);
+      const kept: [Uint8Array, string][] = [];
+      // Several thousand small results: many times what one shared block
+      // of result memory holds.
+      for (let i = 0; i < 3000; i++) {
+        const msg = `${i % 2 ? "tcp" : "udp"}-${i}`;
+        if (i % 2) {
+          await tcp.client.sendall(bytes(msg));
+          // Each recv() result is kept as it came, not copied.
+          let got = 0;
+          while (got < msg.length) {
+            const chunk = await tcp.server.recv(msg.length - got);
+            assert.ok(chunk.length > 0);
+            kept.push([chunk, msg.slice(got, got + chunk.length)]);
+            got += chunk.length;
+          }
+        } else {
+          await udp.a.sendto(bytes(msg), udp.bAddr);
+          kept.push([(await udp.b.recvfrom(64))[0], msg]);
+        }
+      }
+      for (const [data, msg] of kept) assert.equal(text(data), msg);
+    },
+  );
+}
