@@ -11,13 +11,18 @@ import { OSError } from "./errors.ts";
 import {
   type DenoReadiness,
   denoSocket,
-  letLoopTurn,
-  loopTurned,
   PSEUDO_FD_BASE,
 } from "./_deno/common.ts";
 import { KernelEpoll, pollNow } from "./_libc/epoll.ts";
 import { POLLERR, POLLHUP, POLLNVAL } from "./_poll_bits.ts";
-import { Deadline, longTimeout, MAX_TIMER } from "./_wait.ts";
+import {
+  Deadline,
+  longTimeout,
+  loopTurnDue,
+  loopTurned,
+  MAX_TIMER,
+  turnLoop,
+} from "./_wait.ts";
 
 /** Anything select(), poll, epoll and the selectors take: a number or an object with fileno(). */
 export type FileDescriptorLike = number | { fileno(): number };
@@ -138,12 +143,16 @@ export class Readiness {
         for (let i = 0; i < 8 && this.#changes === changes; i++) await null;
         if (this.#changes !== changes) out = this.#look(max);
       }
-      // Deno sockets still waiting for data are seen only once the event
-      // loop turns; a caller that never waits must still see them.
+      // An answer given at once lets nothing else in the process run; a
+      // caller that never waits must still see what other tasks send, and
+      // Deno sockets whose reads complete only when the event loop turns.
       if (
-        this.#denoFull < this.#deno.size &&
-        (out.length > 0 || timeoutMs === 0) && await letLoopTurn()
-      ) out = this.#look(max);
+        (out.length > 0 ? this.#denoFull < this.#deno.size : timeoutMs === 0) &&
+        loopTurnDue()
+      ) {
+        await turnLoop();
+        out = this.#look(max);
+      }
       if (out.length > 0 || timeoutMs === 0 || deadline.expired) return out;
       await this.#sleep(deadline.left(), signal);
       signal?.throwIfAborted();

@@ -116,3 +116,54 @@ export function longTimeout(fn: () => void, ms: number): () => void {
   arm(Math.ceil(ms));
   return () => clearTimeout(timer);
 }
+
+// A call answered at once ("would block", or a zero-timeout look) never
+// lets Deno's event loop turn: only microtasks run between such calls. A
+// program that polls and never waits would then starve everything else in
+// the process: its timers, the task that would send it data, and on the
+// Deno backend the completion of reads kept in flight, where CPython's
+// kernel and threads would go on. So after TURN_EVERY such answers with no
+// real wait between (a readiness wait that slept counts as one), and at
+// least TURN_AFTER_MS after the first of them, the caller makes the loop
+// turn with a timer, the one way found to make Deno poll for I/O (it parks
+// the loop; immediates and ops that complete at once do not). It takes
+// about 2 ms, so the time floor keeps it to a small share of a busy
+// poller's calls, and a server whose select() sleeps between rounds never
+// pays for it.
+const TURN_EVERY = 64;
+const TURN_AFTER_MS = 2;
+let answers = 0;
+let since = 0;
+
+/** Note that a wait slept: Deno's event loop has turned. */
+export function loopTurned(): void {
+  answers = 0;
+}
+
+/**
+ * Count an answer given at once with no wait.
+ *
+ * @returns Whether the caller should now {@linkcode turnLoop} before it
+ *   answers (or looks again).
+ */
+export function loopTurnDue(): boolean {
+  if (answers++ === 0) since = performance.now();
+  return answers >= TURN_EVERY && performance.now() - since >= TURN_AFTER_MS;
+}
+
+/**
+ * {@linkcode loopTurnDue}, and the turn when it is due.
+ *
+ * @returns Whether the loop was made to turn.
+ */
+export async function letLoopTurn(): Promise<boolean> {
+  if (!loopTurnDue()) return false;
+  await turnLoop();
+  return true;
+}
+
+/** Make Deno's event loop turn once (a timer), so pending work can run. */
+export async function turnLoop(): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  answers = 0;
+}

@@ -37,6 +37,7 @@ import {
 
 export { RuntimeError } from "./errors.ts";
 import { pyTypeName } from "./_args.ts";
+import { loopTurnDue, turnLoop } from "./_wait.ts";
 import {
   type FileDescriptorLike,
   pollKernelNow,
@@ -353,13 +354,25 @@ export async function select<
   // Kernel descriptors only (libc sockets, files): one poll(2) answers at
   // once what is ready, as CPython's select(2) does, without an epoll
   // descriptor made, filled and closed for the call.
-  const now = pollKernelNow(wanted);
-  if (now !== null) {
+  const look = () => {
+    const now = pollKernelNow(wanted);
+    if (now === null) return null;
     const revents = new Map<number, number>();
     for (const [fd, ev] of now) {
       if (asked(wanted.get(fd)!, ev) !== 0) revents.set(fd, ev);
     }
-    if (revents.size > 0 || seconds === 0) return pick(revents);
+    return revents;
+  };
+  let revents = look();
+  // Nothing, and no waiting: now and then the rest of the process runs
+  // first (see loopTurnDue), so a caller that polls in a loop sees what
+  // its other tasks send.
+  if (revents?.size === 0 && seconds === 0 && loopTurnDue()) {
+    await turnLoop();
+    revents = look();
+  }
+  if (revents !== null && (revents.size > 0 || seconds === 0)) {
+    return pick(revents);
   }
   const r = new Readiness();
   try {

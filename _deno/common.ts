@@ -496,40 +496,6 @@ export async function settlesAtOnce(p: Promise<unknown>): Promise<boolean> {
   return done;
 }
 
-// Deno completes an op left pending (a read kept in flight) only when its
-// event loop turns for I/O, not between microtasks, immediates, or ops that
-// complete at once. A program that polls and never waits would then never
-// see data arrive, where CPython's kernel would hand it over. So after
-// TURN_EVERY answers "not ready" given at once with no real wait between
-// (a readiness wait that slept counts as one), the caller makes the loop
-// turn (a timer): busy polling stays bounded, and a server whose select()
-// sleeps between rounds never pays for it.
-const TURN_EVERY = 64;
-let answers = 0;
-
-/** Note that a wait for readiness slept: Deno's event loop has turned. */
-export function loopTurned(): void {
-  answers = 0;
-}
-
-/**
- * Let Deno's event loop turn once, after many answers given at once with
- * no wait between, so pending reads whose data has come complete.
- *
- * @returns Whether the loop was made to turn.
- */
-export async function letLoopTurn(): Promise<boolean> {
-  if (++answers < TURN_EVERY) return false;
-  await turnLoop();
-  return true;
-}
-
-/** Make Deno's event loop turn once (a timer), so pending ops can complete. */
-export async function turnLoop(): Promise<void> {
-  await new Promise((resolve) => setTimeout(resolve, 0));
-  answers = 0;
-}
-
 /**
  * What every Deno-backend socket shares: its pseudo descriptor, its closed
  * state, its readiness watchers, and the descriptor calls Deno cannot do.

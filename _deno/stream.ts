@@ -24,13 +24,14 @@ import {
   badFd,
   Deadline,
   EXPIRED,
+  letLoopTurn,
   raceWait,
+  turnLoop,
   type Wait,
   waitExpired,
 } from "../_wait.ts";
 import {
   DenoSocket,
-  letLoopTurn,
   LIBC_HINT,
   optionBytes,
   Options,
@@ -38,7 +39,6 @@ import {
   SEND_FLAGS,
   settlesAtOnce,
   translate,
-  turnLoop,
   unboundName,
   unsupportedFlags,
 } from "./common.ts";

@@ -26,11 +26,17 @@ import {
 import { OSError } from "../errors.ts";
 import { autobindAddress } from "../_address.ts";
 import type { BackendSocket, SockAddr } from "../_backend.ts";
-import { badFd, EXPIRED, raceWait, type Wait, waitExpired } from "../_wait.ts";
+import {
+  badFd,
+  EXPIRED,
+  letLoopTurn,
+  raceWait,
+  type Wait,
+  waitExpired,
+} from "../_wait.ts";
 import { copyOut } from "../_bytes.ts";
 import {
   DenoSocket,
-  letLoopTurn,
   LIBC_HINT,
   type Membership,
   optionBytes,

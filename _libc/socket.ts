@@ -9,7 +9,10 @@ import type { BackendSocket, LibcBackend, SockAddr } from "../_backend.ts";
 import {
   badFd,
   Deadline,
+  loopTurnDue,
+  loopTurned,
   MAX_TIMER,
+  turnLoop,
   type Wait,
   waitExpired,
 } from "../_wait.ts";
@@ -649,7 +652,12 @@ class LibcSocket implements BackendSocket {
   ): Promise<void> | undefined {
     if (e === EINTR) return;
     if (e !== EAGAIN) throw new OSError(e);
-    if (wait === 0) throw waitExpired(0);
+    if (wait === 0) {
+      // Would block: a caller that polls in a loop must still let the
+      // rest of the process run now and then (see loopTurnDue).
+      if (!loopTurnDue()) throw waitExpired(0);
+      return turnLoop();
+    }
     const ready = this.#ready(events, w);
     if (ready === true) return;
     if (ready === false) throw w.deadline.error();
@@ -678,6 +686,7 @@ class LibcSocket implements BackendSocket {
       if (ms === null || ms <= MAX_TIMER || signal?.aborted) break;
       ms -= MAX_TIMER;
     }
+    loopTurned();
     this.#quick = ready && performance.now() - t0 < QUICK_MS;
     return ready;
   }

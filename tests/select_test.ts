@@ -22,6 +22,7 @@ import {
   ValueError,
 } from "../mod.ts";
 import * as select from "../select.ts";
+import { DefaultSelector, EVENT_READ } from "../selectors.ts";
 import {
   type BackendName,
   BACKENDS,
@@ -31,6 +32,7 @@ import {
   hasPython,
   libcMissing,
   listener,
+  type Pair,
   raises,
   skipNote,
   sleep,
@@ -463,6 +465,61 @@ for (const backend of BACKENDS) {
     await v.sendto(bytes("d"), u.getsockname());
     await sleep(50);
     assert.deepEqual(await select.select([u], [], [], 0), [[u], [], []]);
+  });
+
+  test("a loop of zero-timeout looks and non-blocking recv() that never waits still sees what another task sends (select, poll, epoll, a selector, recv; within 3 s each)", async () => {
+    const looks: [string, (p: Pair) => () => Promise<boolean>][] = [
+      [
+        "select",
+        (p) => async () =>
+          (await select.select([p.client], [], [], 0))[0].length > 0,
+      ],
+      ["poll", (p) => {
+        const pl = select.poll();
+        pl.register(p.client, select.POLLIN);
+        return async () => (await pl.poll(0)).length > 0;
+      }],
+      ["epoll", (p) => {
+        const ep = select.epoll();
+        ep.register(p.client, select.EPOLLIN);
+        cleanups.push(() => ep.close());
+        return async () => (await ep.poll(0)).length > 0;
+      }],
+      ["selector", (p) => {
+        const sel = new DefaultSelector();
+        sel.register(p.client, EVENT_READ);
+        cleanups.push(() => sel.close());
+        return async () => (await sel.select(0)).length > 0;
+      }],
+      ["recv", (p) => {
+        p.client.setblocking(false);
+        return async () => {
+          try {
+            return (await p.client.recv(10)).length > 0;
+          } catch (e) {
+            if (e instanceof BlockingIOError) return false;
+            throw e;
+          }
+        };
+      }],
+    ];
+    const cleanups: (() => void)[] = [];
+    try {
+      for (const [name, make] of looks) {
+        await using p = await connectedPair(backend);
+        const ready = make(p);
+        // The sender runs only when this task lets the event loop turn.
+        const sent = sleep(20).then(() => p.server.sendall(bytes("x")));
+        sent.catch(() => {}); // awaited below, once it can have settled
+        const t0 = performance.now();
+        let seen = false;
+        while (!seen && performance.now() - t0 < 3000) seen = await ready();
+        assert.ok(seen, `${name}: nothing seen in 3 s`);
+        await sent;
+      }
+    } finally {
+      for (const cleanup of cleanups) cleanup();
+    }
   });
 
   test("select() returns the items it was given, in input order, numbers and duplicates included", async () => {
