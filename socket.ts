@@ -756,12 +756,6 @@ export class Socket<
    * EOF), again and again. Honours the timeout: `null` waits, `0` never
    * waits; a timeout loses no data.
    *
-   * The result is the caller's: nothing writes to it again. A small one
-   * (up to 4 KiB, here and in `recvfrom`) is a view into a block shared
-   * with other results, as Node's pooled Buffers are, because a new
-   * `ArrayBuffer` costs more than a small receive: `slice()` it before
-   * transferring or detaching its `.buffer`.
-   *
    * @param bufsize The most bytes to return; `0` resolves at once.
    * @param flags `MSG_*` flags, OR-ed together.
    * @param options `signal`: aborting rejects the call with its reason,

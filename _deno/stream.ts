@@ -52,7 +52,6 @@ import {
 } from "../_poll_bits.ts";
 import { type HeldOp, startRead, startWrite } from "./held_ops.ts";
 import type { StreamSink } from "../_streams.ts";
-import { copyOut } from "../_bytes.ts";
 
 // accept() errors that mean only that this one client is already gone.
 const DEAD_PEER = new Set<number>([E.ENOTCONN, E.ECONNRESET, E.ECONNABORTED]);
@@ -700,11 +699,11 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     ) {
       const n = Math.min(size, stash.length);
       this.#stash = stash.subarray(n);
-      return [copyOut(stash, n), this.#sender()];
+      return [stash.slice(0, n), this.#sender()];
     }
     const buf = new Uint8Array(size);
     const n = await this.recv(buf, flags, wait, signal);
-    return [n === size ? buf : copyOut(buf, n), this.#sender()];
+    return [n === size ? buf : buf.slice(0, n), this.#sender()];
   }
 
   recvfrom(

@@ -34,7 +34,6 @@ import {
   type Wait,
   waitExpired,
 } from "../_wait.ts";
-import { copyOut } from "../_bytes.ts";
 import {
   DenoSocket,
   LIBC_HINT,
@@ -652,13 +651,13 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
           io,
           this.#inner ??= new Uint8Array(MAX_DATAGRAM),
         );
-        return [copyOut(d[0], Math.min(size, d[0].length)), this.#from(d)];
+        return [d[0].slice(0, size), this.#from(d)];
       } finally {
         this.#innerBusy = false;
       }
     }
     const d = await this.#take(flags, wait, signal);
-    return [copyOut(d[0], Math.min(size, d[0].length)), this.#from(d)];
+    return [d[0].slice(0, size), this.#from(d)];
   }
 
   // The next datagram from the peer (any sender when unconnected).

@@ -35,7 +35,6 @@ import {
 import { errno as E } from "../constants.ts";
 import { OSError } from "../errors.ts";
 import type { StreamSink } from "../_streams.ts";
-import { copyOut } from "../_bytes.ts";
 
 export { checkLibc, libcUsable } from "./ffi.ts";
 
@@ -135,7 +134,7 @@ function received(
   n: number,
   size: number = buf.length,
 ): Uint8Array<ArrayBuffer> {
-  if (n <= size) return copyOut(buf, n);
+  if (n <= size) return n === buf.length ? buf.slice() : buf.slice(0, n);
   const out = new Uint8Array(n);
   out.set(buf.subarray(0, size));
   return out;

@@ -497,3 +497,40 @@ for (const backend of BACKENDS) {
     },
   );
 }
+
+for (const backend of BACKENDS) {
+  backendTest(
+    backend,
+    "a receive's result owns its memory: its buffer holds only its bytes, and moving that buffer changes no other result and no later receive",
+    async () => {
+      await using tcp = await connectedPair(backend);
+      await using udp = udpPair(backend);
+      await udp.a.sendto(bytes("other socket"), udp.bAddr);
+      const [other] = await udp.b.recvfrom(64);
+      const results: Uint8Array<ArrayBuffer>[] = [other];
+      for (const msg of ["one", "two"]) {
+        await tcp.client.sendall(bytes(msg));
+        results.push(await tcp.server.recv(64));
+      }
+      await udp.a.sendto(bytes("by recvmsg"), udp.bAddr);
+      results.push((await udp.b.recvmsg(64))[0]);
+      for (const r of results) {
+        assert.equal(r.byteOffset, 0);
+        assert.equal(r.buffer.byteLength, r.length);
+      }
+      // As a byte stream's enqueue() or a transferring postMessage() does.
+      const moved = new Uint8Array(results[1].buffer.transfer());
+      assert.equal(text(moved), "one");
+      assert.deepEqual(results.map(text), [
+        "other socket",
+        "",
+        "two",
+        "by recvmsg",
+      ]);
+      await tcp.client.sendall(bytes("three"));
+      assert.equal(text(await tcp.server.recv(64)), "three");
+      await udp.a.sendto(bytes("later"), udp.bAddr);
+      assert.equal(text((await udp.b.recvfrom(64))[0]), "later");
+    },
+  );
+}
