@@ -63,6 +63,9 @@ const CHUNK_SIZE = 8192;
 const MAX_CHUNK = 1 << 20;
 // The smallest read buffer, and the least room worth reading into.
 const MIN_BUFFER = 1024;
+// The block small results are cut from; one larger than a quarter of it
+// gets its own buffer.
+const RESULT_BLOCK = 8192;
 
 /**
  * Python's `io.UnsupportedOperation`: reading a file opened for writing only,
@@ -500,11 +503,14 @@ class Parts {
  * CPython's does), so another file made later on the same socket misses
  * nothing.
  *
- * Reads that the buffer answers return views into it, as Node's pooled
- * Buffers are: no copy and no new `ArrayBuffer` per line. The file never
- * writes over bytes it handed out, so a result stays as it was; but one kept
- * alive keeps its buffer (8 KiB by default) alive: `slice()` a few bytes
- * kept from many reads.
+ * Small reads that the buffer answers (a line, `read(n)`) are copied into
+ * a block of this file's results, as Node's pooled Buffers are cut from a
+ * shared block: a new `ArrayBuffer` per line would cost more than the rest
+ * of `readline()`. A result never changes, and its block never holds the
+ * file's unread bytes or another socket's. But results share the block's
+ * `.buffer` (8 KiB): `slice()` one before moving its buffer (a transfer,
+ * a byte stream's `enqueue()`), which would empty the others cut from the
+ * same block; the file itself reads on unharmed.
  *
  * A socket timeout makes a read raise `TimeoutError`. What the file took
  * from the socket before that stays in its buffer; as in CPython 3.11, a
@@ -538,6 +544,9 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
   #closed = false;
   // Bytes taken from the socket and not yet returned: [#rpos, #rend).
   #rbuf: Uint8Array<ArrayBuffer> = new Uint8Array(0);
+  // Where small results are cut from (see the class doc); never #rbuf.
+  #results: Uint8Array<ArrayBuffer> = new Uint8Array(0);
+  #resultsUsed = 0;
   #rpos = 0;
   #rend = 0;
   // Bytes written and not yet sent: [0, #wlen).
@@ -704,11 +713,24 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
     return this.#rend - this.#rpos;
   }
 
-  // Return [#rpos, end) and drop it from the buffer. The bytes are a view:
-  // the buffer is never written over where it handed bytes out (#room
-  // moves on to a new one), so this costs no copy and no new ArrayBuffer.
+  // Return [#rpos, end) and drop it from the buffer: a copy of the caller's
+  // own, cut from the block of results when small.
   #takeTo(end: number): Uint8Array<ArrayBuffer> {
-    const out = this.#rbuf.subarray(this.#rpos, end);
+    const n = end - this.#rpos;
+    let out: Uint8Array<ArrayBuffer>;
+    if (n === 0 || n > RESULT_BLOCK >> 2) {
+      out = this.#rbuf.slice(this.#rpos, end);
+    } else {
+      // A moved (detached) block reads as empty: a new one is made.
+      if (this.#resultsUsed + n > this.#results.length) {
+        this.#results = new Uint8Array(RESULT_BLOCK);
+        this.#resultsUsed = 0;
+      }
+      out = this.#results.subarray(this.#resultsUsed, this.#resultsUsed + n);
+      out.set(this.#rbuf.subarray(this.#rpos, end));
+      // Eight-byte aligned, so that a wider view over a result works.
+      this.#resultsUsed = (this.#resultsUsed + n + 7) & ~7;
+    }
     this.#rpos = end;
     return out;
   }
@@ -718,14 +740,20 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
     this.#rpos += n;
   }
 
-  // Make room for n more bytes after #rend, in a new buffer holding the
-  // unread bytes when this one has no room left.
+  // Make room for n more bytes after #rend: the unread bytes move to the
+  // front (no result is a view of the buffer), or to a larger buffer.
   #room(n: number): void {
     if (this.#rbuf.length - this.#rend >= n) return;
     const have = this.#have();
-    const next = new Uint8Array(Math.max(this.#bufsize, have + n, MIN_BUFFER));
-    next.set(this.#rbuf.subarray(this.#rpos, this.#rend));
-    this.#rbuf = next;
+    if (this.#rbuf.length >= have + n) {
+      this.#rbuf.copyWithin(0, this.#rpos, this.#rend);
+    } else {
+      const next = new Uint8Array(
+        Math.max(this.#bufsize, have + n, MIN_BUFFER),
+      );
+      next.set(this.#rbuf.subarray(this.#rpos, this.#rend));
+      this.#rbuf = next;
+    }
     this.#rpos = 0;
     this.#rend = have;
   }

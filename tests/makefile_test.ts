@@ -440,6 +440,35 @@ for (const backend of BACKENDS) {
     assert.deepEqual(await within(f.readline()), bytes("next\n"));
   });
 
+  test("a read's result never holds the file's unread bytes, and moving its buffer loses nothing the file holds", async (pair) => {
+    await using f = pair.client.makefile("rb");
+    await pair.server.sendall(bytes("line1\nline2\nline3\nrest"));
+    pair.server.shutdown(SHUT_WR);
+    const first = await within(f.readline());
+    assert.equal(text(first), "line1\n");
+    assert.ok(!text(new Uint8Array(first.buffer)).includes("line2"));
+    // As a byte stream's enqueue() or a transferring postMessage() does.
+    assert.equal(
+      text(new Uint8Array(first.buffer.transfer())).slice(0, 6),
+      "line1\n",
+    );
+    assert.equal(text(await within(f.readline())), "line2\n");
+    const [third] = await within(f.readlines());
+    assert.equal(text(third), "line3\n");
+    third.buffer.transfer();
+    assert.equal(text(await within(f.read())), "");
+  });
+
+  test("readline() results stay as they were while many more lines are read", async (pair) => {
+    await using f = pair.client.makefile("rb", 64);
+    const lines = Array.from({ length: 2000 }, (_, i) => `line ${i}\n`);
+    const sending = pair.server.sendall(bytes(lines.join("")));
+    const got: Uint8Array[] = [];
+    for (let i = 0; i < lines.length; i++) got.push(await within(f.readline()));
+    await sending;
+    assert.deepEqual(got.map(text), lines);
+  });
+
   test("text readline() decodes UTF-8 split anywhere across packets", async (pair) => {
     await using f = pair.client.makefile("r");
     const line = "aé€😀z\n"; // 1-, 2-, 3- and 4-byte characters
