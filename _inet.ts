@@ -276,25 +276,8 @@ export function parsePton6(
   return tp === limit;
 }
 
-// Results are carved from a shared slab, as Node's Buffer does: allocating a
-// small Uint8Array on its own costs ten times the parse in Deno 2.9.
-const POOL_SIZE = 4096;
-let pool = new Uint8Array(POOL_SIZE);
-let poolOffset = 0;
-
-function reserve(n: number): number {
-  if (poolOffset + n > POOL_SIZE) {
-    pool = new Uint8Array(POOL_SIZE);
-    poolOffset = 0;
-  }
-  return poolOffset;
-}
-
-function take(n: number): Uint8Array {
-  const out = pool.subarray(poolOffset, poolOffset + n);
-  poolOffset += n;
-  return out;
-}
+// Where inet_pton parses to; a result is a copy the caller owns.
+const scratch = new Uint8Array(16);
 
 function nullCheck(s: string): void {
   if (s.indexOf("\0") >= 0) throw new ValueError("embedded null character");
@@ -307,8 +290,7 @@ function nullCheck(s: string): void {
  * space.
  *
  * @param ip_string The address text.
- * @returns The 4 bytes, network order: a view into a shared pool, like
- *   Node's `Buffer` (`.slice()` it for an `ArrayBuffer` of its own).
+ * @returns The 4 bytes, network order.
  * @throws {OSError} Not an address: `illegal IP address string passed to
  *   inet_aton`, errno `null`.
  * @throws {ValueError} The string holds a NUL character.
@@ -330,12 +312,12 @@ export function inet_aton(ip_string: string): Uint8Array {
   if (n < 0) {
     throw new OSError("illegal IP address string passed to inet_aton");
   }
-  const at = reserve(4);
-  pool[at] = n >>> 24;
-  pool[at + 1] = (n >>> 16) & 0xff;
-  pool[at + 2] = (n >>> 8) & 0xff;
-  pool[at + 3] = n & 0xff;
-  return take(4);
+  return new Uint8Array([
+    n >>> 24,
+    (n >>> 16) & 0xff,
+    (n >>> 8) & 0xff,
+    n & 0xff,
+  ]);
 }
 
 /**
@@ -370,9 +352,7 @@ export function inet_ntoa(packed_ip: BytesLike): string {
  *
  * @param address_family `AF_INET` (2) or `AF_INET6` (10).
  * @param ip_string The address text.
- * @returns 4 bytes for `AF_INET`, 16 for `AF_INET6`: a view into a shared
- *   pool, like Node's `Buffer` (`.slice()` it for an `ArrayBuffer` of its
- *   own).
+ * @returns 4 bytes for `AF_INET`, 16 for `AF_INET6`.
  * @throws {OSError} Not an address: `illegal IP address string passed to
  *   inet_pton` (errno `null`); another family: errno 97 (EAFNOSUPPORT).
  * @throws {ValueError} The string holds a NUL character.
@@ -401,12 +381,10 @@ export function inet_pton(
   let ok: boolean;
   if (address_family === AF_INET) {
     size = 4;
-    const at = reserve(4); // may replace the pool: read it after
-    ok = parsePton4(ip_string, 0, end, pool, at);
+    ok = parsePton4(ip_string, 0, end, scratch, 0);
   } else if (address_family === AF_INET6) {
     size = 16;
-    const at = reserve(16);
-    ok = parsePton6(ip_string, 0, end, pool, at);
+    ok = parsePton6(ip_string, 0, end, scratch, 0);
   } else {
     nullCheck(ip_string);
     throw new OSError(errno.EAFNOSUPPORT);
@@ -415,7 +393,7 @@ export function inet_pton(
     nullCheck(ip_string);
     throw new OSError("illegal IP address string passed to inet_pton");
   }
-  return take(size);
+  return scratch.slice(0, size);
 }
 
 /**

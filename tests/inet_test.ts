@@ -547,3 +547,13 @@ Deno.test({
     assert.deepEqual(mismatches, []);
   },
 });
+
+Deno.test("inet_aton() and inet_pton() results own their memory: moving one's buffer changes no other result and no later call", () => {
+  const a = inet_aton("10.0.0.1");
+  const b = inet_pton(AF_INET6, "::1");
+  assert.equal(a.buffer.byteLength, 4);
+  assert.equal(b.buffer.byteLength, 16);
+  (a.buffer as ArrayBuffer).transfer();
+  assert.deepEqual(b, inet_pton(AF_INET6, "::1"));
+  assert.deepEqual(inet_aton("10.0.0.2"), new Uint8Array([10, 0, 0, 2]));
+});
