@@ -13,7 +13,7 @@ import {
   denoSocket,
   PSEUDO_FD_BASE,
 } from "./_deno/common.ts";
-import { KernelEpoll, pollNow } from "./_libc/epoll.ts";
+import { KernelEpoll, kernelFdOpen, pollNow } from "./_libc/epoll.ts";
 import { POLLERR, POLLHUP, POLLNVAL } from "./_poll_bits.ts";
 import {
   Deadline,
@@ -250,4 +250,16 @@ export function pollKernelNow(
   if (wanted.size === 0) return null;
   for (const fd of wanted.keys()) if (fd >= PSEUDO_FD_BASE) return null;
   return pollNow(wanted);
+}
+
+/**
+ * Whether `fd` names something open: a live Deno-backend socket, or an open
+ * kernel descriptor (assumed open where libc cannot say). epoll_ctl checks
+ * this before it looks for a registration: EBADF, not ENOENT.
+ *
+ * @param fd The descriptor number.
+ */
+export function descriptorOpen(fd: number): boolean {
+  if (fd >= PSEUDO_FD_BASE) return denoSocket(fd) !== null;
+  return kernelFdOpen(fd) ?? true;
 }

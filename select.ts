@@ -39,6 +39,7 @@ export { RuntimeError } from "./errors.ts";
 import { pyTypeName } from "./_args.ts";
 import { loopTurnDue, turnLoop } from "./_wait.ts";
 import {
+  descriptorOpen,
   type FileDescriptorLike,
   pollKernelNow,
   Readiness,
@@ -233,6 +234,13 @@ function asked(want: number, revents: number): number {
   return (want & POLLIN ? revents & READ_SET : 0) |
     (want & POLLOUT ? revents & WRITE_SET : 0) |
     (want & POLLPRI ? revents & EXCEPT_SET : 0);
+}
+
+/** epoll_ctl's error for a descriptor it does not watch: EBADF when not open. */
+function notRegistered(fd: number): OSError {
+  return descriptorOpen(fd)
+    ? new FileNotFoundError(E.ENOENT)
+    : new OSError(E.EBADF);
 }
 
 /** Wait on `r`, in steps when `ms` is longer than one timer may be. */
@@ -771,7 +779,8 @@ export class Epoll {
    * @param fd A socket, an object with `fileno()`, or a descriptor number.
    * @param eventmask The new events.
    * @throws {FileNotFoundError} `[Errno 2]`: not registered.
-   * @throws {OSError} `[Errno 9]`: the socket was closed; `[Errno 22]`:
+   * @throws {OSError} `[Errno 9]`: the socket was closed, or `fd` is not
+   *   open; `[Errno 22]`:
    *   `EPOLLEXCLUSIVE`, which only `register()` takes.
    * @throws {ValueError} A closed socket (negative descriptor), or this
    *   epoll is closed.
@@ -780,18 +789,20 @@ export class Epoll {
    * @example
    * ```ts
    * import { FileNotFoundError } from "./errors.ts";
+   * import { socket } from "./socket.ts";
    * import { epoll, EPOLLIN } from "./select.ts";
    * import assert from "node:assert/strict";
    *
    * using ep = epoll();
-   * assert.throws(() => ep.modify(0, EPOLLIN), FileNotFoundError);
+   * using s = socket();
+   * assert.throws(() => ep.modify(s, EPOLLIN), FileNotFoundError);
    * ```
    */
   modify(fd: FileDescriptorLike, eventmask: number): void {
     const n = asFileDescriptor(fd);
     const mask = uint(eventmask);
     const engine = this.#live();
-    if (!this.#fds.has(n)) throw new FileNotFoundError(E.ENOENT);
+    if (!this.#fds.has(n)) throw notRegistered(n);
     if (mask & EPOLLEXCLUSIVE) throw new OSError(E.EINVAL);
     watch(engine, n, mask);
     this.#fds.set(n, mask);
@@ -802,8 +813,8 @@ export class Epoll {
    *
    * @param fd A socket, an object with `fileno()`, or a descriptor number.
    * @throws {FileNotFoundError} `[Errno 2]`: not registered.
-   * @throws {OSError} `[Errno 9]`: the socket was closed since it was
-   *   registered (it is unregistered all the same).
+   * @throws {OSError} `[Errno 9]`: `fd` is not open, or the socket was
+   *   closed since it was registered (it is unregistered all the same).
    * @throws {ValueError} A closed socket (negative descriptor), or this
    *   epoll is closed.
    * @throws {TypeError} `fd` is neither an integer nor has `fileno()`.
@@ -811,17 +822,19 @@ export class Epoll {
    * @example
    * ```ts
    * import { FileNotFoundError } from "./errors.ts";
+   * import { socket } from "./socket.ts";
    * import { epoll } from "./select.ts";
    * import assert from "node:assert/strict";
    *
    * using ep = epoll();
-   * assert.throws(() => ep.unregister(0), FileNotFoundError);
+   * using s = socket();
+   * assert.throws(() => ep.unregister(s), FileNotFoundError);
    * ```
    */
   unregister(fd: FileDescriptorLike): void {
     const n = asFileDescriptor(fd);
     const engine = this.#live();
-    if (!this.#fds.delete(n)) throw new FileNotFoundError(E.ENOENT);
+    if (!this.#fds.delete(n)) throw notRegistered(n);
     // Linux checks the descriptor before the registration: a socket closed
     // since register() is EBADF (CPython's test_epoll test_unregister_closed).
     try {

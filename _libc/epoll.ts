@@ -236,3 +236,14 @@ export function pollNow(
   }
   return out;
 }
+
+/**
+ * Whether `fd` is an open kernel descriptor; null when libc cannot say
+ * (no `--allow-ffi`).
+ *
+ * @param fd The descriptor.
+ */
+export function kernelFdOpen(fd: number): boolean | null {
+  if (!libcUsable()) return null;
+  return libc().fcntl(fd, L.F_GETFD, 0) >= 0;
+}
