@@ -64,8 +64,10 @@ const CHUNK = 1 << 18;
 const spares: Uint8Array[] = [];
 const SPARES = 4;
 const READ_BUFFER = 1 << 16;
-// Deno.listen's backlog when none is given.
-const DENO_BACKLOG = 511;
+// The backlog bind() listens with: what Python's listen() takes by default
+// (min(SOMAXCONN, 128)), so that a plain listen() keeps that listener and
+// never releases the port to make it again.
+const DENO_BACKLOG = 128;
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
