@@ -94,7 +94,11 @@ import {
 } from "./_socket_file.ts";
 import { sendfile } from "./_sendfile.ts";
 import { permitAddress, permitOpen } from "./_permissions.ts";
-import { SocketReadable, socketWritable } from "./_streams.ts";
+import {
+  type SocketReadable,
+  socketReadable,
+  socketWritable,
+} from "./_streams.ts";
 import { fileDescriptorOf } from "./_libc/file_fd.ts";
 
 export type { Address } from "./_address.ts";
@@ -474,7 +478,7 @@ export class Socket<
   get readable(): ReadableStream<Uint8Array<ArrayBuffer>> {
     // Blocking, the stream may read from the backend straight (see
     // SocketReadable); with a timeout each read goes through recv_into.
-    return this.#readable ??= new SocketReadable(
+    return this.#readable ??= socketReadable(
       this,
       () => this.#timeout === null ? this.#sock : null,
     );
