@@ -260,9 +260,24 @@ class LibcSocket implements BackendSocket {
       }
       return await this.#recvRest(buf, flags, wait, n, signal);
     }
+    if (wait === 0) {
+      // #again: EINTR retries, EAGAIN lets the loop turn now and then.
+      return await this.#retry(
+        this.#readEvents(flags),
+        wait,
+        signal,
+        () => {
+          const m = Number(
+            C.recv(this.#live(), buf, BigInt(buf.length), flags),
+          );
+          return m < 0 ? null : m;
+        },
+        errno,
+        true,
+      );
+    }
     const e = errno();
     if (e !== EAGAIN && e !== EINTR) throw new OSError(e);
-    if (wait === 0 && e === EAGAIN) throw waitExpired(0);
     return await this.#recvRest(buf, flags, wait, 0, signal);
   }
 

@@ -469,7 +469,7 @@ for (const backend of BACKENDS) {
     assert.deepEqual(await select.select([u], [], [], 0), [[u], [], []]);
   });
 
-  test("a loop of zero-timeout looks and non-blocking recv() that never waits still sees what another task sends (select, poll, epoll, a selector, recv; within 3 s each)", async () => {
+  test("a loop of zero-timeout looks and non-blocking recv() that never waits still sees what another task sends (select, poll, epoll, a selector, recv, recv_into; within 3 s each)", async () => {
     const looks: [string, (p: Pair) => () => Promise<boolean>][] = [
       [
         "select",
@@ -498,6 +498,18 @@ for (const backend of BACKENDS) {
         return async () => {
           try {
             return (await p.client.recv(10)).length > 0;
+          } catch (e) {
+            if (e instanceof BlockingIOError) return false;
+            throw e;
+          }
+        };
+      }],
+      ["recv_into", (p) => {
+        p.client.setblocking(false);
+        const buf = new Uint8Array(10);
+        return async () => {
+          try {
+            return await p.client.recv_into(buf) > 0;
           } catch (e) {
             if (e instanceof BlockingIOError) return false;
             throw e;
