@@ -115,6 +115,18 @@ export class Readiness {
   }
 
   /**
+   * Whether what `fd` named when it was watched has been closed since
+   * (its number may name something else now).
+   *
+   * @param fd A watched descriptor.
+   */
+  closedSince(fd: number): boolean {
+    const entry = this.#deno.get(fd);
+    if (entry !== undefined) return (entry.sock.poll(0) & POLLNVAL) !== 0;
+    return this.#kernel?.closedSince(fd) ?? false;
+  }
+
+  /**
    * Wait until some watched descriptor is ready, or `timeoutMs` passes.
    *
    * @param timeoutMs Milliseconds; `null` waits; `0` only polls.

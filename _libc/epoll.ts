@@ -105,6 +105,15 @@ export class KernelEpoll {
     this.#C.epoll_ctl(this.#epfd, L.EPOLL_CTL_DEL, fd, this.#ctl);
   }
 
+  /**
+   * Whether watched `fd` was closed since (see {@linkcode descriptorClosed}).
+   *
+   * @param fd The descriptor.
+   */
+  closedSince(fd: number): boolean {
+    return this.#gone.has(fd);
+  }
+
   /** How many descriptors are watched. */
   get size(): number {
     return this.#fds.size;

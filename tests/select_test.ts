@@ -893,6 +893,26 @@ for (const backend of BACKENDS) {
     });
   });
 
+  test("epoll(): a registration whose socket closed is gone, as the kernel drops it: register() again is EBADF, and on a socket that took the number, modify() and unregister() are ENOENT and register() works", async () => {
+    // python3 3.11 on Linux gives the same errors for the same steps.
+    using ep = select.epoll();
+    const s = sock(backend);
+    const fd = s.fileno();
+    ep.register(fd, select.EPOLLIN);
+    s.close();
+    await raises(() => ep.register(fd, select.EPOLLIN), OSError, { errno: 9 });
+    const s2 = sock(backend);
+    ep.register(s2, select.EPOLLIN);
+    s2.close();
+    using t = sock(backend);
+    await raises(() => ep.modify(t, select.EPOLLIN), FileNotFoundError, {
+      errno: 2,
+    });
+    await raises(() => ep.unregister(t), FileNotFoundError, { errno: 2 });
+    ep.register(t, select.EPOLLIN);
+    ep.unregister(t);
+  });
+
   test("epoll(): register() twice is FileExistsError, a number no socket has is EBADF (test_epoll test_add)", async () => {
     await using p = await connectedPair(backend);
     using ep = select.epoll(2);
