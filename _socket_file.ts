@@ -275,6 +275,27 @@ class SocketIO {
 export type WriteData<T> = T extends string ? string
   : ArrayBufferView | ArrayBuffer;
 
+// Takes back lines an aborted readlines() had read (see readlines()).
+const GIVE_BACK: unique symbol = Symbol("giveBack");
+
+// A line's size as readlines(hint) counts it: bytes, or characters (code
+// points, as Python's str has) for text.
+function lineSize(line: Uint8Array | string): number {
+  if (typeof line !== "string") return line.length;
+  let n = line.length;
+  for (let i = 0; i < line.length - 1; i++) {
+    const c = line.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const d = line.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n--;
+        i++;
+      }
+    }
+  }
+  return n;
+}
+
 /**
  * A file made by {@linkcode Socket.makefile}: the members binary and text
  * files share. `T` is what reads return: `Uint8Array` for a binary file
@@ -384,13 +405,17 @@ export abstract class SocketFile<
    */
   abstract close(): Promise<void>;
 
+  /** @ignore Put `lines` back in front of what the file holds. */
+  abstract [GIVE_BACK](lines: T[]): void;
+
   /**
    * Read lines until EOF, or until the lines' total size passes `hint`
    * (io.IOBase's rule: the line that takes it over `hint` is the last).
    *
    * @param hint Stop once more than this many bytes (characters) were
    *   read; `-1`, `0` or `null` for no limit.
-   * @param options `signal` aborts the wait.
+   * @param options `signal` aborts the wait; the lines read so far go back
+   *   to the file for the next read. (A timeout loses them, as in CPython.)
    * @returns The lines.
    * @throws {ValueError} The file is closed.
    *
@@ -416,12 +441,18 @@ export abstract class SocketFile<
     const limit = hint === null || hint === undefined ? -1 : toInt(hint);
     const lines: T[] = [];
     let total = 0;
-    for (;;) {
-      const line = await this.readline(-1, options);
-      if (line.length === 0) return lines;
-      lines.push(line);
-      total += line.length;
-      if (limit > 0 && total > limit) return lines;
+    try {
+      for (;;) {
+        const line = await this.readline(-1, options);
+        if (line.length === 0) return lines;
+        lines.push(line);
+        total += lineSize(line);
+        if (limit > 0 && total > limit) return lines;
+      }
+    } catch (e) {
+      // An abort loses nothing (a timeout does, as CPython's readlines()).
+      if (options?.signal?.aborted && lines.length > 0) this[GIVE_BACK](lines);
+      throw e;
     }
   }
 
@@ -459,13 +490,27 @@ export abstract class SocketFile<
    * @returns An async iterator over the lines.
    * @throws {ValueError} The file is closed.
    */
-  async *[Symbol.asyncIterator](): AsyncGenerator<T, void, undefined> {
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
     this.#checkClosed();
-    for (;;) {
-      const line = await this.readline();
-      if (line.length === 0) return;
-      yield line;
-    }
+    // Not a generator: one ends for good at its first error, where Python's
+    // next(f) raises again (a timed-out file: "cannot read from timed out
+    // object") until the loop stops.
+    let ended = false;
+    const lines: AsyncIterableIterator<T> = {
+      next: async (): Promise<IteratorResult<T>> => {
+        if (ended) return { value: undefined, done: true };
+        const line = await this.readline();
+        if (line.length > 0) return { value: line, done: false };
+        ended = true;
+        return { value: undefined, done: true };
+      },
+      return: (): Promise<IteratorResult<T>> => {
+        ended = true;
+        return Promise.resolve({ value: undefined, done: true });
+      },
+      [Symbol.asyncIterator]: () => lines,
+    };
+    return lines;
   }
 
   /** Close the file at the end of an `await using` block. */
@@ -756,6 +801,25 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
     }
     this.#rpos = 0;
     this.#rend = have;
+  }
+
+  /** @ignore Put `lines` back in front of the buffer's bytes. */
+  [GIVE_BACK](lines: Uint8Array<ArrayBuffer>[]): void {
+    const bytes = concat(lines);
+    const n = bytes.length;
+    if (this.#rpos < n) {
+      // No results are views of the buffer, so its front can be written.
+      const have = this.#have();
+      const next = new Uint8Array(
+        Math.max(this.#bufsize, have + n, MIN_BUFFER),
+      );
+      next.set(this.#rbuf.subarray(this.#rpos, this.#rend), n);
+      this.#rbuf = next;
+      this.#rpos = n;
+      this.#rend = n + have;
+    }
+    this.#rpos -= n;
+    this.#rbuf.set(bytes, this.#rpos);
   }
 
   // Keep bytes a failed call took from the socket, after the unread ones.
@@ -1462,6 +1526,11 @@ export class TextSocketFile extends SocketFile<string> {
     const final = bytes.length === 0;
     this.#decoded += this.#decoderNow().decode(bytes, final);
     return !final;
+  }
+
+  /** @ignore Put `lines` back in front of the decoded text. */
+  [GIVE_BACK](lines: string[]): void {
+    this.#decoded = lines.join("") + this.#decoded;
   }
 
   #take(end: number): string {

@@ -530,6 +530,47 @@ for (const backend of BACKENDS) {
     assert.equal(await within(f.readline()), "part two\n");
   });
 
+  for (const mode of ["rb", "r", "rb-unbuffered"] as const) {
+    test(`an aborted readlines() gives back the lines it had read (${mode})`, async (pair) => {
+      await using f = mode === "rb-unbuffered"
+        ? pair.client.makefile("rb", 0)
+        : pair.client.makefile(mode);
+      await pair.server.sendall(bytes("one\ntwo\nthr"));
+      const controller = new AbortController();
+      const reading = f.readlines(-1, { signal: controller.signal });
+      await sleep(30);
+      controller.abort(new Error("stop"));
+      await assert.rejects(within(reading), { message: "stop" });
+      await pair.server.sendall(bytes("ee\n"));
+      pair.server.shutdown(SHUT_WR);
+      const rest = await within(f.read());
+      assert.equal(
+        typeof rest === "string" ? rest : text(rest),
+        "one\ntwo\nthree\n",
+      );
+    });
+  }
+
+  test("text readlines(hint) counts characters, as Python's str: an astral one is one", async (pair) => {
+    await using f = pair.client.makefile("r");
+    await pair.server.sendall(bytes("😀\nab\ncd\n"));
+    pair.server.shutdown(SHUT_WR);
+    // python3: ['😀\n', 'ab\n'] (2 characters are not more than 2)
+    assert.deepEqual(await within(f.readlines(2)), ["😀\n", "ab\n"]);
+  });
+
+  test("iterating a file goes on raising after an error, as Python's next(f) does", async (pair) => {
+    pair.client.settimeout(0.05);
+    await using f = pair.client.makefile("rb");
+    const lines = f[Symbol.asyncIterator]();
+    await assert.rejects(within(lines.next()), TimeoutError);
+    await pair.server.sendall(bytes("x\n"));
+    // python3: OSError('cannot read from timed out object'), not the end.
+    await assert.rejects(within(lines.next()), {
+      message: "cannot read from timed out object",
+    });
+  });
+
   test("an already-aborted signal rejects at once", async (pair) => {
     await using f = pair.client.makefile("rb");
     await pair.server.sendall(bytes("x\n"));
