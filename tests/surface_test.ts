@@ -422,6 +422,20 @@ Deno.test({
   },
 });
 
+Deno.test("deno: listen() with Python's default backlog keeps the listener bind() made: a connection that came between them is accepted", async () => {
+  using s = socket(AF_INET, SOCK_STREAM, 0, { backend: "deno" });
+  s.bind(["127.0.0.1", 0]);
+  using client = socket();
+  client.settimeout(3);
+  await client.connect(s.getsockname());
+  s.listen();
+  s.settimeout(3);
+  const [conn] = await s.accept();
+  using _conn = conn;
+  await client.sendall(new Uint8Array([7]));
+  assert.deepEqual(await conn.recv(1), new Uint8Array([7]));
+});
+
 // ------------------------------------------------------------------------
 // In network namespaces: link-local peers, ping sockets
 
