@@ -768,8 +768,8 @@ export class Epoll {
     if ((mask & EPOLLEXCLUSIVE) && (mask & ~EXCLUSIVE_OK)) {
       throw new OSError(E.EINVAL);
     }
-    if (this.#fds.has(n)) {
-      if (!this.#stale(n)) throw new FileExistsError(E.EEXIST);
+    if (this.#fds.has(n) && !this.#stale(engine, n)) {
+      throw new FileExistsError(E.EEXIST);
     }
     watch(engine, n, mask);
     this.#fds.set(n, mask);
@@ -778,8 +778,7 @@ export class Epoll {
   // A registration whose descriptor was closed since: the kernel dropped
   // it then, so it is forgotten here too (true), and the number means
   // whatever it names now.
-  #stale(fd: number): boolean {
-    const engine = this.#live();
+  #stale(engine: Readiness, fd: number): boolean {
     if (!engine.closedSince(fd)) return false;
     this.#fds.delete(fd);
     engine.delete(fd);
@@ -815,7 +814,7 @@ export class Epoll {
     const n = asFileDescriptor(fd);
     const mask = uint(eventmask);
     const engine = this.#live();
-    if (!this.#fds.has(n) || this.#stale(n)) throw notRegistered(n);
+    if (!this.#fds.has(n) || this.#stale(engine, n)) throw notRegistered(n);
     if (mask & EPOLLEXCLUSIVE) throw new OSError(E.EINVAL);
     watch(engine, n, mask);
     this.#fds.set(n, mask);
@@ -847,7 +846,7 @@ export class Epoll {
   unregister(fd: FileDescriptorLike): void {
     const n = asFileDescriptor(fd);
     const engine = this.#live();
-    if (!this.#fds.has(n) || this.#stale(n)) throw notRegistered(n);
+    if (!this.#fds.has(n) || this.#stale(engine, n)) throw notRegistered(n);
     this.#fds.delete(n);
     // Linux checks the descriptor before the registration: a socket closed
     // since register() is EBADF (CPython's test_epoll test_unregister_closed).
