@@ -190,6 +190,8 @@ export interface Codec {
   decoder(errors: string): Decoder;
   /** Encode `text`, applying `errors`. */
   encode(text: string, errors: string): Uint8Array<ArrayBuffer>;
+  /** What a stream written with this codec starts with (utf-8-sig's BOM). */
+  readonly bom?: Uint8Array;
 }
 
 // What a decode error handler puts in place of bytes [start, end).
@@ -472,6 +474,41 @@ const UTF8: Codec = {
   },
 };
 
+const BOM_UTF8 = new Uint8Array([0xef, 0xbb, 0xbf]);
+
+// utf-8-sig's decoder: UTF-8 that drops a BOM at the start. As CPython's,
+// it decides only once three bytes are there: fewer that could begin a BOM
+// wait, and are dropped at the end.
+class Utf8SigDecoder implements Decoder {
+  readonly #inner: Decoder;
+  #first = true;
+  #held: Uint8Array = new Uint8Array(0);
+
+  constructor(errors: string) {
+    this.#inner = new Utf8Decoder(errors);
+  }
+
+  decode(input: Uint8Array, final: boolean): string {
+    if (!this.#first) return this.#inner.decode(input, final);
+    const bytes = this.#held.length > 0 ? concat([this.#held, input]) : input;
+    if (bytes.length < 3 && bytes.every((b, i) => b === BOM_UTF8[i])) {
+      this.#held = bytes.slice();
+      return "";
+    }
+    this.#first = false;
+    this.#held = new Uint8Array(0);
+    const bom = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
+    return this.#inner.decode(bom ? bytes.subarray(3) : bytes, final);
+  }
+}
+
+const UTF8_SIG: Codec = {
+  name: "utf-8-sig",
+  decoder: (errors) => new Utf8SigDecoder(errors),
+  encode: UTF8.encode,
+  bom: BOM_UTF8,
+};
+
 // ------------------------------------------------------- ASCII, Latin-1
 
 // Each byte as the code point of the same number (Latin-1), in slices:
@@ -577,6 +614,7 @@ for (
     "locale",
   ]
 ) ALIASES[name] = UTF8;
+ALIASES["utf_8_sig"] = UTF8_SIG;
 for (
   const name of [
     "ascii",
@@ -639,7 +677,7 @@ export function lookupCodec(encoding: string): Codec {
     )
   ) {
     throw new LookupError(
-      `unsupported encoding: ${encoding} (socket files support utf-8, ascii and latin-1)`,
+      `unsupported encoding: ${encoding} (socket files support utf-8, utf-8-sig, ascii and latin-1)`,
     );
   }
   throw new LookupError(`unknown encoding: ${encoding}`);

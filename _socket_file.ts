@@ -92,8 +92,9 @@ UnsupportedOperation.prototype.name = "UnsupportedOperation";
  */
 export interface MakefileOptions {
   /**
-   * `"utf-8"` (the default, and what `null` means), `"ascii"` or
-   * `"latin-1"`, by any of Python's names for them.
+   * `"utf-8"` (the default, and what `null` means), `"utf-8-sig"` (a BOM
+   * dropped on read, written first), `"ascii"` or `"latin-1"`, by any of
+   * Python's names for them.
    */
   encoding?: string | null;
   /**
@@ -1363,6 +1364,8 @@ export class TextSocketFile extends SocketFile<string> {
   readonly #buffer: BinarySocketFile;
   readonly #mode: string;
   readonly #codec: Codec;
+  // What the first write starts with, until it is written.
+  #bom: Uint8Array | undefined;
   readonly #encoding: string;
   readonly #errors: string;
   readonly #readuniversal: boolean;
@@ -1393,6 +1396,7 @@ export class TextSocketFile extends SocketFile<string> {
     this.#buffer = parts.buffer;
     this.#mode = parts.mode;
     this.#codec = parts.codec;
+    this.#bom = parts.codec.bom;
     this.#encoding = parts.encoding;
     this.#errors = parts.errors;
     const newline = parts.newline;
@@ -1717,7 +1721,12 @@ export class TextSocketFile extends SocketFile<string> {
     if (this.#writenl !== null && text.includes("\n")) {
       text = text.replaceAll("\n", this.#writenl);
     }
-    const bytes = this.#codec.encode(text, this.#errors);
+    let bytes = this.#codec.encode(text, this.#errors);
+    if (this.#bom !== undefined) {
+      // The stream's first bytes (utf-8-sig), with its first write.
+      bytes = concat([this.#bom, bytes]);
+      this.#bom = undefined;
+    }
     // CPython's TextIOWrapper: hand over what gathered before it would pass
     // the chunk size, and everything once it reaches it.
     if (this.#pendingBytes + bytes.length > CHUNK_SIZE) {

@@ -832,6 +832,77 @@ Deno.test("makefile text: encodings and error handlers", async () => {
   assert.ok(new LookupError("x") instanceof Error);
 });
 
+Deno.test({
+  name: `makefile text: utf-8-sig reads and writes as python3's${
+    noPython ? ` [ignored: ${noPython}]` : ""
+  }`,
+  ignore: noPython !== null,
+  async fn() {
+    // Each case: the packets the peer sends, then EOF; and the errors mode.
+    const cases: [number[][], string][] = [
+      [[[0xef, 0xbb, 0xbf, 0x61, 0x0a]], "strict"],
+      [
+        [[0xef, 0xbb, 0xbf, 0x61, 0x0a, 0xef, 0xbb, 0xbf, 0x62, 0x0a]],
+        "strict",
+      ],
+      [[[0xef], [0xbb], [0xbf, 0x7a, 0x0a]], "strict"],
+      [[[0x6e, 0x6f, 0x0a]], "strict"],
+      [[[0xef, 0xbb]], "replace"],
+      [[[0xef, 0x61, 0x0a]], "replace"],
+      [[], "strict"],
+    ];
+    const expected = await pythonJson(
+      String.raw`
+import json, socket, sys, threading, time
+out = []
+for packets, errors in json.load(sys.stdin):
+    a, b = socket.socketpair()
+    def send():
+        for p in packets:
+            b.sendall(bytes(p)); time.sleep(0.01)
+        b.shutdown(socket.SHUT_WR)
+    t = threading.Thread(target=send); t.start()
+    out.append(a.makefile("r", encoding="utf-8-sig", errors=errors, newline="").read())
+    t.join(); a.close(); b.close()
+a, b = socket.socketpair()
+w = a.makefile("w", encoding="utf-8-sig")
+w.write(""); w.write("hi\n"); w.write("x\n"); w.close(); a.shutdown(socket.SHUT_WR)
+out.append(list(b.recv(100))); a.close(); b.close()
+print(json.dumps(out))`,
+      cases,
+    ) as unknown[];
+    const actual: unknown[] = [];
+    for (const [packets, errors] of cases) {
+      const [a, b] = await socketpair();
+      using _a = a, _b = b;
+      await using f = a.makefile("r", null, {
+        encoding: "utf-8-sig",
+        errors,
+        newline: "",
+      });
+      const sending = (async () => {
+        for (const p of packets) {
+          await b.sendall(new Uint8Array(p));
+          await sleep(10);
+        }
+        b.shutdown(SHUT_WR);
+      })();
+      actual.push(await within(f.read()));
+      await sending;
+    }
+    const [a, b] = await socketpair();
+    using _a = a, _b = b;
+    const w = a.makefile("w", null, { encoding: "utf-8-sig" });
+    await w.write("");
+    await w.write("hi\n");
+    await w.write("x\n");
+    await w.close();
+    a.shutdown(SHUT_WR);
+    actual.push([...await within(b.recv(100))]);
+    assert.deepEqual(actual, expected);
+  },
+});
+
 // ----------------------------------------------- live comparisons with python3
 
 const PY_CASES = String.raw`
