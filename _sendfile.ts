@@ -3,6 +3,8 @@
 // has it and a double-buffered read/sendall loop otherwise.
 import { SOCK_STREAM } from "./constants.ts";
 import { OSError, ValueError } from "./errors.ts";
+import { UnsupportedOperation } from "./_socket_file.ts";
+import { translate } from "./_deno/common.ts";
 import { pyTypeName } from "./_args.ts";
 
 /** What sendfile needs of the socket it sends on. */
@@ -75,7 +77,7 @@ export async function sendfile(
   if (offset < 0) throw new OSError(22);
   // CPython on Linux looks at the size first: an empty file sends nothing,
   // even on a non-blocking socket.
-  const size = file.statSync().size;
+  const size = onFile(() => file.statSync()).size;
   if (size === 0) return 0;
   if (sock.timeout === 0) {
     throw new ValueError("non-blocking sockets are not supported");
@@ -109,7 +111,9 @@ async function kernelSend(
       try {
         sent = await sock.kernel!(fd, offset + total, want);
       } catch (e) {
-        if (total === 0 && e instanceof OSError && e.errno !== 9) return null;
+        // As CPython: any failure of the first call falls back to send()
+        // (a file sendfile(2) cannot read, or not open for reading: EBADF).
+        if (total === 0 && e instanceof OSError) return null;
         throw e;
       }
       if (sent === 0) break;
@@ -117,7 +121,9 @@ async function kernelSend(
     }
     return total;
   } finally {
-    if (total > 0) file.seekSync(offset + total, Deno.SeekMode.Start);
+    if (total > 0) {
+      onFile(() => file.seekSync(offset + total, Deno.SeekMode.Start));
+    }
   }
 }
 
@@ -138,17 +144,17 @@ async function loopSend(
       ? buf.length
       : Math.min(buf.length, limit - read);
     if (want <= 0) return 0;
-    const n = await file.read(
-      want === buf.length ? buf : buf.subarray(0, want),
+    const n = await onFileAsync(() =>
+      file.read(want === buf.length ? buf : buf.subarray(0, want))
     );
     if (n === null) return 0;
     read += n;
     return n;
   };
   // As CPython's sendfile(2) path on Linux: nothing sent, nothing moved.
-  const start = await file.seek(0, Deno.SeekMode.Current);
+  const start = await onFileAsync(() => file.seek(0, Deno.SeekMode.Current));
   try {
-    await file.seek(offset, Deno.SeekMode.Start);
+    await onFileAsync(() => file.seek(offset, Deno.SeekMode.Start));
     let n = await readInto(cur);
     while (n > 0) {
       const pending = readInto(next);
@@ -168,6 +174,37 @@ async function loopSend(
     }
     return total;
   } finally {
-    await file.seek(total > 0 ? offset + total : start, Deno.SeekMode.Start);
+    await onFileAsync(() =>
+      file.seek(total > 0 ? offset + total : start, Deno.SeekMode.Start)
+    );
+  }
+}
+
+// A file call's failure in Python's terms, as io's: a closed file is
+// ValueError, one not open for reading UnsupportedOperation("read"), the
+// rest the OSError of their errno.
+function fileError(e: unknown): Error {
+  if (e instanceof Deno.errors.BadResource) {
+    return new ValueError("I/O operation on closed file");
+  }
+  if ((e as { code?: unknown } | null)?.code === "EBADF") {
+    return new UnsupportedOperation("read");
+  }
+  return translate(e);
+}
+
+function onFile<T>(call: () => T): T {
+  try {
+    return call();
+  } catch (e) {
+    throw fileError(e);
+  }
+}
+
+async function onFileAsync<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (e) {
+    throw fileError(e);
   }
 }

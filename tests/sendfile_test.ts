@@ -3,7 +3,14 @@
 // sends 0 even non-blocking, an offset past the end sends 0 and leaves the
 // position), on both backends: sendfile(2) on libc, read/send on Deno.
 import assert from "node:assert/strict";
-import { AF_INET, OSError, SOCK_DGRAM, socket, ValueError } from "../mod.ts";
+import {
+  AF_INET,
+  OSError,
+  SOCK_DGRAM,
+  socket,
+  UnsupportedOperation,
+  ValueError,
+} from "../mod.ts";
 import {
   type BackendName,
   BACKENDS,
@@ -174,6 +181,51 @@ for (const backend of BACKENDS) {
         );
         // What was sent is counted in the file's position.
         assert.ok(await position(file) > 0);
+      } finally {
+        await Deno.remove(path);
+      }
+    },
+  );
+}
+
+for (const backend of BACKENDS) {
+  Deno.test(
+    onBackend(
+      backend,
+      "sendfile() of a closed file is ValueError, of a file not open for reading UnsupportedOperation('read'), as python3; nothing is sent",
+    ),
+    async () => {
+      await using p = await connectedPair(backend);
+      const path = await Deno.makeTempFile();
+      try {
+        await Deno.writeTextFile(path, "hello");
+        const writeOnly = await Deno.open(path, { append: true });
+        try {
+          await assert.rejects(p.client.sendfile(writeOnly), {
+            name: "UnsupportedOperation",
+            message: "read",
+          });
+          assert.ok(
+            await p.client.sendfile(writeOnly).catch((e) =>
+              e instanceof UnsupportedOperation && e instanceof OSError
+            ),
+          );
+        } finally {
+          writeOnly.close();
+        }
+        const closed = await Deno.open(path);
+        closed.close();
+        await assert.rejects(p.client.sendfile(closed), ValueError);
+        await assert.rejects(p.client.sendfile(closed), {
+          message: "I/O operation on closed file",
+        });
+        // The socket is still usable, and nothing went before.
+        using file = await Deno.open(path);
+        assert.equal(await p.client.sendfile(file), 5);
+        assert.equal(
+          new TextDecoder().decode(await recvExactly(p.server, 5)),
+          "hello",
+        );
       } finally {
         await Deno.remove(path);
       }
