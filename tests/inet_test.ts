@@ -305,7 +305,7 @@ Deno.test("inet_ntop() raises Python's ValueErrors", () => {
 });
 
 Deno.test("inet_pton() results are independent of each other", () => {
-  // Results share a pool: fill it several times over and check each result.
+  // inet_pton() parses into one scratch buffer: each result must be a copy.
   const kept: [string, Uint8Array][] = [];
   for (let i = 0; i < 2000; i++) {
     const text = i % 2
