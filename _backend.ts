@@ -27,6 +27,7 @@ import { OSError } from "./errors.ts";
 import { denoBackend } from "./_deno/backend.ts";
 import { checkLibc, libcBackend, libcUsable } from "./_libc/socket.ts";
 
+import type { DirectReads } from "./_streams.ts";
 import type { Wait } from "./_wait.ts";
 
 /**
@@ -49,7 +50,7 @@ export type SockAddr =
  * `waitExpired(wait)`, and nothing is lost), and the Python layer reports
  * `signal.reason` instead.
  */
-export interface BackendSocket {
+export interface BackendSocket extends Partial<DirectReads> {
   /** The real descriptor (libc), or a stable pseudo number (deno); -1 once closed. */
   fileno(): number;
   /** bind(2). Sync. Resolves port 0 at once so getsockname() is right. */

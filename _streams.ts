@@ -1,7 +1,9 @@
 // Web Streams over a socket, shaped like Deno.Conn's `readable` and
-// `writable`: a byte stream read with recv_into (BYOB readers fill their own
-// buffers), and a writable that sends each chunk with sendall.
+// `writable`: a byte stream read straight from the backend (BYOB readers
+// fill their own buffers), and a writable that sends each chunk with
+// sendall.
 import { SHUT_WR } from "./constants.ts";
+import type { Wait } from "./_wait.ts";
 
 /** What the streams need of a socket (the public Socket methods). */
 export interface StreamSocket {
@@ -29,21 +31,48 @@ export interface StreamSink {
   deliver(n: number): boolean;
   /** The read failed; false if the stream let go of it. */
   fail(e: unknown): boolean;
+  /** Whether the stream still wants the read. */
+  wanted(): boolean;
 }
 
 /**
- * What a backend may offer a byte stream (both backends do): a read
- * into a buffer the stream owns, that a released reader or a cancel gives
- * up without a signal and without losing its bytes.
+ * What a byte stream reads through (both backends offer it): a read into a
+ * buffer the stream owns whose bytes reach the stream in the same step as
+ * they leave the socket, so that a reader released or a stream cancelled
+ * never holds bytes it did not hand out; and a way to give back bytes the
+ * stream took but could not hand out (a BYOB read with `min` let go half
+ * filled).
  */
 export interface DirectReads {
-  /** Start the read, or null to read through recv_into this time. */
-  streamRead(buf: Uint8Array, sink: StreamSink): Promise<void> | null;
+  /**
+   * Start the read, waiting as `wait` says (the socket's timeout; expiry
+   * fails it with the error recv() would raise), or null where no byte can
+   * come (a closed or unconnected socket): then recv_into says why.
+   */
+  streamRead(
+    buf: Uint8Array,
+    sink: StreamSink,
+    wait: Wait,
+  ): Promise<void> | null;
   /**
    * The stream let go of the read in flight; what it returns settles once
    * the read has let go, where that takes a moment.
    */
   streamAbandon(): Promise<void> | void;
+  /**
+   * Bytes received that no reader took: every receive returns them before
+   * anything else, and readiness reports the socket readable meanwhile.
+   * The bytes are copied.
+   */
+  giveBack(bytes: Uint8Array): void;
+}
+
+/** What a stream reads from now: the backend's reads, and the socket's wait. */
+export interface DirectSource {
+  /** The backend's reads. */
+  readonly reads: DirectReads;
+  /** How long one read may wait (the socket's timeout). */
+  readonly wait: Wait;
 }
 
 // What one read asks the socket for when the reader brings no buffer.
@@ -59,7 +88,6 @@ const AsyncIteratorPrototype = Object.getPrototypeOf(
 );
 
 type Chunk = Uint8Array<ArrayBuffer>;
-type BYOBResult = ReadableStreamReadResult<Uint8Array<ArrayBuffer>>;
 
 // Where a read's outcome goes: a pull's request, or a BYOB read's promise.
 interface Taker {
@@ -73,13 +101,68 @@ interface FastRead extends Taker {
   drop(cancel: boolean): void;
 }
 
-// A view a BYOB read may take straight: a whole-byte Uint8Array of a plain
-// ArrayBuffer, with room, asking for no more than one byte at least.
-function plain(view: ArrayBufferView, opts?: { min?: number }): boolean {
-  return Object.getPrototypeOf(view) === Uint8Array.prototype &&
-    view.byteLength > 0 && view.buffer instanceof ArrayBuffer &&
-    !view.buffer.resizable && (opts?.min === undefined || opts.min <= 1);
+// The views a BYOB read takes straight (see fastMin): the built-in typed
+// arrays and DataView, by prototype, so that a result is made the same way.
+const VIEWS: ReadonlySet<object> = new Set(
+  [
+    "Int8Array",
+    "Uint8Array",
+    "Uint8ClampedArray",
+    "Int16Array",
+    "Uint16Array",
+    "Int32Array",
+    "Uint32Array",
+    "Float16Array",
+    "Float32Array",
+    "Float64Array",
+    "BigInt64Array",
+    "BigUint64Array",
+    "DataView",
+  ].flatMap((name) => {
+    const ctor = (globalThis as Record<string, unknown>)[name];
+    return typeof ctor === "function" ? [ctor.prototype as object] : [];
+  }),
+);
+
+// How many elements a BYOB read of `view` must bring before it resolves,
+// when the read can go to the socket straight: a built-in view of a plain
+// ArrayBuffer, with room, and a valid `min`; 0 otherwise (the spec's steps
+// then take it, and raise its errors for bad input).
+function fastMin(view: ArrayBufferView, opts?: { min?: number }): number {
+  if (!VIEWS.has(Object.getPrototypeOf(view))) return 0;
+  const buffer = view.buffer;
+  if (
+    view.byteLength === 0 || !(buffer instanceof ArrayBuffer) ||
+    buffer.resizable
+  ) return 0;
+  const length = view instanceof DataView
+    ? view.byteLength
+    : (view as Uint8Array).length;
+  const min = opts?.min ?? 1;
+  return Number.isInteger(min) && min >= 1 && min <= length ? min : 0;
 }
+
+// A view of the same kind as `view` over `bytes` bytes of `buffer` from
+// `offset`.
+function sameView(
+  view: ArrayBufferView,
+  buffer: ArrayBuffer,
+  offset: number,
+  bytes: number,
+): ArrayBufferView<ArrayBuffer> {
+  if (view instanceof DataView) return new DataView(buffer, offset, bytes);
+  const ctor = view.constructor as new (
+    buffer: ArrayBuffer,
+    offset: number,
+    length: number,
+  ) => ArrayBufferView<ArrayBuffer>;
+  return new ctor(buffer, offset, bytes / elementSize(view));
+}
+
+function elementSize(view: ArrayBufferView): number {
+  return (view as Uint8Array).BYTES_PER_ELEMENT ?? 1;
+}
+
 const DONE: IteratorReturnResult<undefined> = Object.freeze({
   value: undefined,
   done: true,
@@ -94,13 +177,13 @@ let socketReadableClass: ReturnType<typeof defineSocketReadable> | null = null;
  * A byte ReadableStream over `sock` (see defineSocketReadable).
  *
  * @param sock The socket to read.
- * @param direct The backend to read from straight, when there is one
- *   that offers {@linkcode DirectReads} and the socket has no timeout.
+ * @param direct What to read from straight (the socket's backend and
+ *   timeout); null where the socket is closed.
  * @returns The stream.
  */
 export function socketReadable(
   sock: StreamSocket,
-  direct?: () => unknown,
+  direct: () => DirectSource | null,
 ): SocketReadable {
   socketReadableClass ??= defineSocketReadable();
   return new socketReadableClass(sock, direct);
@@ -119,16 +202,20 @@ function defineSocketReadable() {
 
   /**
    * A byte ReadableStream over `sock`. A read in flight is the backend's
-   * stream read where `direct` gives one (a blocking socket), else a
-   * `recv_into` with a signal: cancelling the stream or releasing a reader
-   * gives it up, which loses nothing, so bytes not yet handed to a reader are
-   * there for the socket's next `recv()`. `for await` takes its chunks from
-   * the socket without the byte-stream machinery in between (see `values()`).
+   * stream read, which hands its bytes to the stream in the same step as
+   * they leave the socket: cancelling the stream or releasing a reader
+   * gives it up, so bytes not yet handed to a reader are there for the
+   * socket's next `recv()`; bytes a BYOB read with `min` took and could not
+   * hand out go back to the socket. `for await` takes its chunks from the
+   * socket without the byte-stream machinery in between (see `values()`).
    */
   class SocketReadable extends ByteStream {
     readonly #sock: StreamSocket;
     readonly #stop: (cancel: boolean) => Promise<void> | void;
-    readonly #fast: (view: Uint8Array) => Promise<BYOBResult> | null;
+    readonly #fast: (
+      view: ArrayBufferView,
+      min: number,
+    ) => Promise<ReadableStreamReadResult<ArrayBufferView<ArrayBuffer>>> | null;
     readonly #controller: ReadableByteStreamController;
     // Neither closed nor errored by this class, nor cancelled: while so, and
     // with nothing queued, the stream's next bytes are the socket's.
@@ -136,23 +223,23 @@ function defineSocketReadable() {
 
     /**
      * @param sock The socket to read.
-     * @param direct The backend to read from straight, when there is one
-     *   that offers {@linkcode DirectReads} and the socket has no timeout.
+     * @param direct What to read from straight; null once closed.
      */
-    constructor(sock: StreamSocket, direct?: () => unknown) {
+    constructor(sock: StreamSocket, direct: () => DirectSource | null) {
       // The one read in flight, a pull's or a BYOB reader's own (#fast): the
       // signal of a recv_into, or the backend of a stream read; and what
       // takes its outcome.
       let inflight: AbortController | null = null;
       let reading: DirectReads | null = null;
       let taker: Taker | null = null;
-      // A BYOB read of #fast's in flight, until it is settled.
+      // A BYOB read of #fast's, until it is settled.
       let fast: FastRead | null = null;
-      const sink: StreamSink = {
+      // Each read's own sink: a read of the backend's may end after the
+      // stream let go of it and started another.
+      const sinkFor = (t: Taker): StreamSink => ({
         deliver: (n) => {
-          const t = taker;
+          if (taker !== t) return false;
           taker = reading = null;
-          if (t === null) return false;
           try {
             t.take(n);
           } catch {
@@ -162,18 +249,19 @@ function defineSocketReadable() {
           return true;
         },
         fail: (e) => {
-          const t = taker;
+          if (taker !== t) return false;
           taker = reading = null;
-          if (t === null) return false;
           t.fail(e);
           return true;
         },
+        wanted: () => taker === t,
+      });
+      // Bytes the stream took and cannot hand out: the socket's again.
+      const giveBack = (bytes: Uint8Array) => {
+        if (bytes.length > 0) direct()?.reads.giveBack(bytes);
       };
-      // One controller serves every read until one is aborted: a new one per
-      // read costs more than the read's own bookkeeping.
-      let spare = new AbortController();
-      let pulling: Promise<void> = Promise.resolve();
       let controller!: ReadableByteStreamController;
+      let pulling: Promise<void> = Promise.resolve();
       const source: UnderlyingByteSource = {
         type: "bytes",
         autoAllocateChunkSize: CHUNK,
@@ -203,24 +291,28 @@ function defineSocketReadable() {
           taker = reading = null;
           letGo = backend.streamAbandon();
         }
-        fast?.drop(cancel);
+        const f = fast;
         fast = null;
+        f?.drop(cancel);
         return letGo;
       };
       // Read into `target`; `t` takes the outcome unless a reader lets go.
       const read = (target: Uint8Array, t: Taker): Promise<void> => {
-        const backend = direct?.() as Partial<DirectReads> | null | undefined;
-        if (backend?.streamRead !== undefined) {
+        const from = direct();
+        if (from !== null) {
           taker = t;
-          reading = backend as DirectReads;
-          const started = reading.streamRead(target, sink);
+          reading = from.reads;
+          const started = reading.streamRead(target, sinkFor(t), from.wait);
           if (started !== null) return started;
           taker = reading = null;
         }
         return readSignalled(target, t);
       };
+      // Where no byte can come (a closed or unconnected socket): recv_into
+      // raises why. Bytes that come all the same after a reader let go go
+      // back to the socket.
       const readSignalled = async (target: Uint8Array, t: Taker) => {
-        const stop = inflight = spare;
+        const stop = inflight = new AbortController();
         let n: number;
         try {
           n = await sock.recv_into(target, 0, 0, { signal: stop.signal });
@@ -230,63 +322,112 @@ function defineSocketReadable() {
           return;
         } finally {
           if (inflight === stop) inflight = null;
-          if (stop.signal.aborted) spare = new AbortController();
         }
-        t.take(n);
+        if (stop.signal.aborted) giveBack(target.subarray(0, n));
+        else t.take(n);
       };
       const pull = (controller: ReadableByteStreamController) => {
         // autoAllocateChunkSize: there is always a request with a view.
         const req = controller.byobRequest!;
         const view = req.view!;
-        return read(
-          new Uint8Array(view.buffer, view.byteOffset, view.byteLength),
-          {
-            take: (n) => {
-              if (n === 0) {
-                this.#close();
-                req.respond(0);
-              } else req.respond(n);
-            },
-            fail: (e) => this.#error(e),
-          },
+        let target = new Uint8Array(
+          view.buffer,
+          view.byteOffset,
+          view.byteLength,
         );
+        // A reader's resizable buffer could shrink under the backend's
+        // write: read into one of ours, and copy.
+        const own = !(view.buffer as ArrayBuffer).resizable;
+        if (!own) target = new Uint8Array(view.byteLength);
+        return read(target, {
+          take: (n) => {
+            if (n === 0) {
+              this.#close();
+              req.respond(0);
+              return;
+            }
+            if (!own) {
+              new Uint8Array(view.buffer, view.byteOffset, n).set(
+                target.subarray(0, n),
+              );
+            }
+            req.respond(n);
+          },
+          fail: (e) => this.#error(e),
+        });
       };
       super(source, { highWaterMark: 0 });
       this.#sock = sock;
       this.#controller = controller;
       this.#stop = stop;
-      // A BYOB read with nothing queued and no read in flight, into a plain
-      // Uint8Array: the spec's steps without the controller's (one transfer
-      // of the buffer, not two; no pull-into descriptor, request or pull).
-      this.#fast = (view) => {
+      // A BYOB read with nothing queued and no read in flight (see fastMin):
+      // the spec's steps without the controller's (one transfer of the
+      // buffer, not two; no pull-into descriptor, request or pull). It reads
+      // until `min` elements are there; what it took and cannot hand out
+      // (a part let go of, an element's odd bytes) goes back to the socket.
+      this.#fast = (view, min) => {
         if (
           !this.#open || controller.desiredSize !== 0 || inflight !== null ||
           taker !== null || fast !== null
         ) return null;
         // The view reads as empty once its buffer is transferred.
         const { byteOffset, byteLength } = view;
+        const size = elementSize(view);
+        const need = min * size;
         const buffer = (view.buffer as ArrayBuffer).transfer();
         const target = new Uint8Array(buffer, byteOffset, byteLength);
-        return new Promise<BYOBResult>((resolve, reject) => {
+        const result = (bytes: number) =>
+          sameView(view, buffer, byteOffset, bytes);
+        let filled = 0;
+        return new Promise((resolve, reject) => {
+          const failed = (e: unknown) => {
+            giveBack(target.subarray(0, filled));
+            this.#error(e);
+            reject(e);
+          };
+          const more = () => {
+            if (fast === f) read(target.subarray(filled), f);
+          };
           const f: FastRead = fast = {
             take: (n) => {
               if (fast !== f) {
-                // Let go of after the bytes came (the signalled path): a
-                // later reader of the stream gets them.
-                if (n > 0 && this.#open) controller.enqueue(target.slice(0, n));
+                // Let go of after the bytes came: they are the socket's.
+                giveBack(target.subarray(filled, filled + n));
+                return;
+              }
+              if (n === 0) {
+                fast = null;
+                if (filled % size !== 0) {
+                  failed(
+                    new TypeError(
+                      "Insufficient bytes to fill elements in the given buffer",
+                    ),
+                  );
+                  return;
+                }
+                this.#close();
+                resolve({ value: result(filled), done: true });
+                return;
+              }
+              filled += n;
+              if (filled < need) {
+                // Not from inside the backend's step: a read that keeps
+                // finding bytes at once would nest deeper each time.
+                queueMicrotask(more);
                 return;
               }
               fast = null;
-              if (n === 0) this.#close();
-              resolve({ value: target.subarray(0, n), done: n === 0 });
+              const whole = filled - filled % size;
+              giveBack(target.subarray(whole, filled));
+              resolve({ value: result(whole), done: false });
             },
             fail: (e) => {
               if (fast !== f) return;
               fast = null;
-              this.#error(e);
-              reject(e);
+              failed(e);
             },
             drop: (cancel) => {
+              giveBack(target.subarray(0, filled));
               if (cancel) resolve({ value: undefined, done: true });
               else reject(new TypeError("the reader was released"));
             },
@@ -309,9 +450,9 @@ function defineSocketReadable() {
     /**
      * A reader (`{ mode: "byob" }` for one that brings its own buffers);
      * releasing it ends the read in flight without losing data. A BYOB
-     * reader's reads into a `Uint8Array` go to the socket straight while the
-     * stream has nothing queued; as the spec's, each transfers the buffer
-     * and resolves with a view of it.
+     * reader's reads go to the socket straight while the stream has nothing
+     * queued; as the spec's, each transfers the buffer and resolves with a
+     * view of it, once `min` elements (default 1) are there.
      *
      * @param options `{ mode: "byob" }`, or nothing.
      * @returns The reader.
@@ -340,11 +481,12 @@ function defineSocketReadable() {
       const spec = byob.read.bind(byob);
       const fast = this.#fast;
       const dispatch = (view: ArrayBufferView, opts?: { min?: number }) => {
-        if (held && plain(view, opts)) {
-          const p = fast(view as Uint8Array);
+        const min = held ? fastMin(view, opts) : 0;
+        if (min > 0) {
+          const p = fast(view, min);
           if (p !== null) return p;
         }
-        return spec(view, opts);
+        return spec(view as Uint8Array<ArrayBuffer>, opts);
       };
       // This reader's reads not yet settled, and the last: a read waits for
       // those before it, so they keep the caller's order whichever way each

@@ -95,6 +95,7 @@ import {
 import { sendfile } from "./_sendfile.ts";
 import { permitAddress, permitOpen } from "./_permissions.ts";
 import {
+  type DirectReads,
   type SocketReadable,
   socketReadable,
   socketWritable,
@@ -455,9 +456,11 @@ export class Socket<
 
   /**
    * The socket as a byte `ReadableStream`, like `Deno.Conn.readable`: it
-   * ends at EOF, BYOB readers fill their own buffers, and cancelling it or
-   * releasing a reader loses no byte that a later `recv()` would see. The
-   * socket's timeout applies to each read (a timeout errors the stream).
+   * ends at EOF, BYOB readers fill their own buffers (`min` waits for that
+   * many elements), and cancelling it or releasing a reader loses no byte
+   * that a later `recv()` would see: bytes a BYOB read took and could not
+   * hand out go back to the socket. The socket's timeout applies to each
+   * read (a timeout errors the stream, and loses nothing).
    *
    * @example Pipe a socket through a text decoder
    * ```ts
@@ -476,11 +479,15 @@ export class Socket<
    * ```
    */
   get readable(): ReadableStream<Uint8Array<ArrayBuffer>> {
-    // Blocking, the stream may read from the backend straight (see
-    // SocketReadable); with a timeout each read goes through recv_into.
+    // Each read goes to the backend straight, with the socket's timeout
+    // as it is then (see SocketReadable).
     return this.#readable ??= socketReadable(
       this,
-      () => this.#timeout === null ? this.#sock : null,
+      () => {
+        const sock = this.#sock;
+        if (sock?.streamRead === undefined) return null;
+        return { reads: sock as DirectReads, wait: this.#wait(0) };
+      },
     );
   }
 

@@ -52,6 +52,7 @@ import {
 } from "../_poll_bits.ts";
 import { type HeldOp, startRead, startWrite } from "./held_ops.ts";
 import type { StreamSink } from "../_streams.ts";
+import { concat } from "../_codecs.ts";
 
 // accept() errors that mean only that this one client is already gone.
 const DEAD_PEER = new Set<number>([E.ENOTCONN, E.ECONNRESET, E.ECONNABORTED]);
@@ -588,12 +589,12 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       }
       left = deadline.left();
     }
-    if (this.#readError !== null) {
+    const stash = this.#stash;
+    if (stash.length === 0 && this.#readError !== null) {
       const err = this.#readError;
       this.#readError = null;
       throw err;
     }
-    const stash = this.#stash;
     const n = Math.min(buf.length, stash.length);
     buf.set(stash.subarray(0, n));
     if (!peek) this.#stash = stash.subarray(n);
@@ -601,23 +602,41 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   }
 
   /**
-   * A byte stream's read straight into `buf`, a buffer the stream owns
-   * (transferred, so nobody else can see or reuse it). It is the socket's
-   * pending read: a recv() meanwhile waits for it. When it ends, `sink`
-   * takes the bytes, EOF (0) or the error at once, in the same step; if
-   * the stream has let go by then (a reader released, the stream
-   * cancelled), `sink` says so and the bytes wait in the stash for the
-   * next recv(), as a timed-out read's do. Null when something is there to
-   * hand out first (stashed bytes, EOF, an error, another read in flight):
-   * then the stream reads through recv().
+   * A byte stream's read into `buf`, a buffer the stream owns (transferred,
+   * so nobody else can see or reuse it): Deno's read straight into it, or
+   * what the socket holds first (bytes a read left, EOF, an error), each
+   * handed to `sink` in the same step as it leaves the socket. A read of
+   * Deno's is the socket's pending read: a recv() meanwhile waits for it;
+   * if the stream has let go by the time it ends (a reader released, the
+   * stream cancelled, its wait expired), `sink` says so and the bytes wait
+   * in the stash for the next recv(), as a timed-out read's do. Null where
+   * no byte can come (closed, unconnected): recv() then says why.
    */
-  streamRead(buf: Uint8Array, sink: StreamSink): Promise<void> | null {
+  streamRead(
+    buf: Uint8Array,
+    sink: StreamSink,
+    wait: Wait,
+  ): Promise<void> | null {
     const conn = this.#conn;
     if (
-      conn === null || this.#stash.length > 0 || this.#pendingRead !== null ||
-      this.#eof || this.#shutRd || this.#readError !== null ||
+      this.closed || (conn === null && this.#connecting === null) ||
       (buf.buffer as ArrayBuffer).resizable
     ) return null;
+    if (
+      conn === null || this.#stash.length > 0 || this.#pendingRead !== null ||
+      this.#eof || this.#shutRd || this.#readError !== null
+    ) return this.#streamLater(buf, sink, wait);
+    return this.#streamOp(conn, buf, sink, wait, wait);
+  }
+
+  // Deno's read into the stream's buffer; `left` of the call's `wait`.
+  #streamOp(
+    conn: Deno.Conn,
+    buf: Uint8Array,
+    sink: StreamSink,
+    left: Wait,
+    wait: Wait,
+  ): Promise<void> {
     const op = this.#readOp = startRead(conn, buf, true);
     const read = op.promise.then(
       (n) => {
@@ -627,7 +646,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
           sink.deliver(0);
           this.watchers.notify();
         } else if (!sink.deliver(n)) {
-          this.#stash = buf.slice(0, n);
+          this.#keep(buf.slice(0, n));
           this.watchers.notify();
         }
       },
@@ -639,7 +658,92 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         this.watchers.notify();
       },
     );
-    return this.#pendingRead = read;
+    this.#pendingRead = read;
+    if (left === null) return read;
+    return (async () => {
+      // Non-blocking: what is already there comes at once.
+      const done = left === 0
+        ? await settlesAtOnce(read) ||
+          (await letLoopTurn() && this.#pendingRead !== read)
+        : await raceWait(read, left) !== EXPIRED;
+      if (done) return;
+      // Expired: the read goes on, unheld, and its bytes are the socket's.
+      op.hold(false);
+      sink.fail(waitExpired(wait));
+    })();
+  }
+
+  // What the socket holds comes first; a read in flight (a recv()'s left
+  // by its timeout, or readiness's) is waited for, then looked at again.
+  async #streamLater(
+    buf: Uint8Array,
+    sink: StreamSink,
+    wait: Wait,
+  ): Promise<void> {
+    const deadline = new Deadline(wait);
+    try {
+      for (;;) {
+        if (!sink.wanted()) return;
+        const conn = await this.#connected(
+          deadline.left(),
+          E.ENOTCONN,
+          undefined,
+        );
+        const stash = this.#stash;
+        if (stash.length > 0) {
+          // Taken before the sink is told: its reader may read again at
+          // once, from inside deliver().
+          const n = Math.min(buf.length, stash.length);
+          buf.set(stash.subarray(0, n));
+          this.#stash = stash.subarray(n);
+          if (!sink.deliver(n)) this.#stash = stash;
+          return;
+        }
+        if (this.#readError !== null) {
+          const err = this.#readError;
+          this.#readError = null;
+          if (!sink.fail(err)) this.#readError = err;
+          return;
+        }
+        if (this.#eof || this.#shutRd) {
+          sink.deliver(0);
+          return;
+        }
+        const left = deadline.left();
+        const pending = this.#pendingRead;
+        if (pending === null) {
+          await this.#streamOp(conn, buf, sink, left, wait);
+          return;
+        }
+        this.#readOp?.hold(true);
+        if (await raceWait(pending, left) === EXPIRED) {
+          this.#readOp?.hold(false);
+          sink.fail(waitExpired(wait));
+          return;
+        }
+      }
+    } catch (e) {
+      sink.fail(e);
+    }
+  }
+
+  /**
+   * Bytes a stream took and could not hand out: the next receive's, before
+   * anything the socket holds.
+   */
+  giveBack(bytes: Uint8Array): void {
+    if (this.closed || bytes.length === 0) return;
+    this.#stash = this.#stash.length === 0
+      ? bytes.slice()
+      : concat([bytes, this.#stash]);
+    this.watchers.notify();
+  }
+
+  // Bytes a read brought that no caller took: after what the stash holds.
+  #keep(bytes: Uint8Array): void {
+    this.#stash = this.#stash.length === 0
+      ? bytes
+      : concat([this.#stash, bytes]);
   }
 
   /**
@@ -671,7 +775,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       (n) => {
         this.#readEnded();
         if (n === 0) this.#eof = true;
-        else this.#stash = inner.subarray(0, n);
+        else this.#keep(inner.subarray(0, n));
         this.watchers.notify();
       },
       (e) => {

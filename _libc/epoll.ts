@@ -39,6 +39,27 @@ export function descriptorClosed(fd: number): void {
   for (const ep of set) ep.closed(fd);
 }
 
+// Libc sockets holding bytes a stream gave back (LibcSocket.giveBack):
+// readable whatever the kernel says, until those are taken.
+const holding = new Set<number>();
+
+/**
+ * Say whether libc socket `fd` holds bytes given back to it: while it does,
+ * every epoll watching it for EPOLLIN reports it readable, and pollNow()
+ * leaves it to them.
+ *
+ * @param fd The descriptor.
+ * @param holds Whether it holds such bytes.
+ */
+export function descriptorHolds(fd: number, holds: boolean): void {
+  if (!holds) {
+    holding.delete(fd);
+    return;
+  }
+  holding.add(fd);
+  for (const ep of watching.get(fd) ?? []) ep.woken();
+}
+
 /** One epoll descriptor and what it watches. */
 export class KernelEpoll {
   readonly #C: Libc;
@@ -49,7 +70,8 @@ export class KernelEpoll {
   #pending = false;
   #buf = new Uint8Array(64 * EPOLL_EVENT.stride);
   readonly #ctl = new Uint8Array(EPOLL_EVENT.stride);
-  readonly #fds = new Set<number>();
+  // Each watched descriptor and its events.
+  readonly #fds = new Map<number, number>();
   readonly #gone = new Set<number>();
   #onGone: (() => void) | null = null;
 
@@ -90,7 +112,7 @@ export class KernelEpoll {
       if (attempt > 0 || (e !== ENOENT && e !== EEXIST)) throw new OSError(e);
       op = e === ENOENT ? L.EPOLL_CTL_ADD : L.EPOLL_CTL_MOD;
     }
-    this.#fds.add(fd);
+    this.#fds.set(fd, events);
     this.#gone.delete(fd);
     let set = watching.get(fd);
     if (set === undefined) watching.set(fd, set = new Set());
@@ -126,6 +148,19 @@ export class KernelEpoll {
     this.#onGone?.();
   }
 
+  /** Called by {@linkcode descriptorHolds}: a wait looks again. */
+  woken(): void {
+    this.#onGone?.();
+  }
+
+  // Watched descriptors that hold given-back bytes and want EPOLLIN.
+  *#held(): Generator<number> {
+    for (const fd of holding) {
+      const events = this.#fds.get(fd);
+      if (events !== undefined && (events & L.EPOLLIN) !== 0) yield fd;
+    }
+  }
+
   /**
    * What is ready now, without waiting: `[fd, revents]`, at most `max`.
    *
@@ -137,6 +172,16 @@ export class KernelEpoll {
       if (max-- <= 0) return;
       out.push([fd, POLLNVAL]);
     }
+    // Given-back bytes are readable now; what the kernel adds is merged in.
+    let held: Map<number, [number, number]> | null = null;
+    if (holding.size > 0) {
+      for (const fd of this.#held()) {
+        if (max-- <= 0) return;
+        const result: [number, number] = [fd, L.EPOLLIN];
+        (held ??= new Map()).set(fd, result);
+        out.push(result);
+      }
+    }
     const cap = Math.min(max, 4096);
     if (cap <= 0) return;
     if (this.#buf.length < cap * EPOLL_EVENT.stride) {
@@ -145,7 +190,9 @@ export class KernelEpoll {
     const n = this.#C.epoll_wait_now(this.#epfd, this.#buf, cap, 0);
     for (let i = 0; i < n; i++) {
       const [revents, fd] = readEpollEvent(this.#buf, i);
-      out.push([fd, revents]);
+      const result = held?.get(fd);
+      if (result !== undefined) result[1] |= revents;
+      else out.push([fd, revents]);
     }
   }
 
@@ -154,7 +201,9 @@ export class KernelEpoll {
    * or a watched descriptor was closed); `cancel()` ends it early.
    */
   async ready(): Promise<void> {
-    if (this.#gone.size > 0) return;
+    if (
+      this.#gone.size > 0 || (holding.size > 0 && !this.#held().next().done)
+    ) return;
     const entry = this.#entry ??= this.#P.entry(this.#epfd);
     const gone = new Promise<void>((resolve) => this.#onGone = resolve);
     const waiting = this.#P.wait(entry, L.EPOLLIN, null);
@@ -201,7 +250,7 @@ export class KernelEpoll {
     if (this.#epfd < 0) return;
     this.cancel();
     this.#forget();
-    for (const fd of this.#fds) watching.get(fd)?.delete(this);
+    for (const fd of this.#fds.keys()) watching.get(fd)?.delete(this);
     this.#fds.clear();
     this.#C.close(this.#epfd);
     this.#epfd = -1;
@@ -222,6 +271,9 @@ export function pollNow(
   wanted: Map<number, number>,
 ): [number, number][] | null {
   if (!libcUsable()) return null;
+  if (holding.size > 0) {
+    for (const fd of holding) if (wanted.has(fd)) return null;
+  }
   const C = libc();
   const n = wanted.size;
   // struct pollfd: int fd; short events; short revents.

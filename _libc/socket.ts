@@ -18,7 +18,7 @@ import {
 } from "../_wait.ts";
 import { errno, lastError, type Libc, libc, LINUX as L } from "./ffi.ts";
 import { type PollEntry, type Poller, poller } from "./poller.ts";
-import { descriptorClosed } from "./epoll.ts";
+import { descriptorClosed, descriptorHolds } from "./epoll.ts";
 import {
   type AncData,
   encodeControl,
@@ -35,6 +35,7 @@ import {
 import { errno as E } from "../constants.ts";
 import { OSError } from "../errors.ts";
 import type { StreamSink } from "../_streams.ts";
+import { concat } from "../_codecs.ts";
 
 export { checkLibc, libcUsable } from "./ffi.ts";
 
@@ -163,6 +164,9 @@ class LibcSocket implements BackendSocket {
   // A byte stream's read in flight (streamRead), and how to end its wait.
   #stream: { readonly stop: AbortController; done: Promise<void> } | null =
     null;
+  // Bytes a stream gave back (see giveBack): every receive takes them
+  // first.
+  #given: Uint8Array | null = null;
 
   constructor(fd: number, family: number, type: number, proto: number) {
     this.#fd = fd;
@@ -253,6 +257,9 @@ class LibcSocket implements BackendSocket {
     wait: Wait,
     signal?: AbortSignal,
   ): Promise<number> {
+    if (this.#given !== null && (flags & L.MSG_OOB) === 0) {
+      return await this.#recvGiven(buf, flags, wait, signal);
+    }
     const n = Number(C.recv(this.#live(), buf, BigInt(buf.length), flags));
     if (n >= 0) {
       if (n === 0 || n === buf.length || wait === 0 || !this.#waitAll(flags)) {
@@ -285,14 +292,25 @@ class LibcSocket implements BackendSocket {
    * A byte stream's read into `buf` (see DirectReads in _streams.ts): its
    * bytes go to `sink` in the same step as the syscall that took them, so a
    * reader released or a stream cancelled before then ends only the wait,
-   * and the bytes stay in the kernel for the next recv(). null where the
-   * stream should read through recv_into instead.
+   * and the bytes stay in the kernel for the next recv(). null once closed.
    */
-  streamRead(buf: Uint8Array, sink: StreamSink): Promise<void> | null {
+  streamRead(
+    buf: Uint8Array,
+    sink: StreamSink,
+    wait: Wait,
+  ): Promise<void> | null {
     if (
-      this.#fd < 0 || this.#type !== L.SOCK_STREAM || this.#stream !== null ||
+      this.#fd < 0 || this.#stream !== null ||
       (buf.buffer as ArrayBuffer).resizable
     ) return null;
+    const given = this.#given;
+    if (given !== null) {
+      // Taken before the sink is told: its reader may read again at once,
+      // from inside deliver().
+      const n = this.#takeGiven(buf, 0);
+      if (!sink.deliver(n)) this.#hold(given);
+      return Promise.resolve();
+    }
     // The first try needs no wait: what is there goes to the stream at once.
     const n = Number(C.recv(this.#fd, buf, BigInt(buf.length), 0));
     if (n >= 0) {
@@ -300,14 +318,14 @@ class LibcSocket implements BackendSocket {
       return Promise.resolve();
     }
     const e = errno();
-    if (e !== EAGAIN && e !== EINTR) {
-      sink.fail(new OSError(e));
+    if ((e !== EAGAIN && e !== EINTR) || (e === EAGAIN && wait === 0)) {
+      sink.fail(e === EAGAIN ? waitExpired(0) : new OSError(e));
       return Promise.resolve();
     }
     const stop = new AbortController();
     const entry = { stop, done: Promise.resolve() };
     this.#stream = entry;
-    const w = waitState(null, stop.signal);
+    const w = waitState(wait, stop.signal);
     entry.done = (async () => {
       try {
         for (;;) {
@@ -315,21 +333,78 @@ class LibcSocket implements BackendSocket {
           if (stop.signal.aborted) return;
           const n = Number(C.recv(this.#live(), buf, BigInt(buf.length), 0));
           if (n >= 0) {
+            // Not this stream's read any more: deliver() may start the next.
+            this.#stream = null;
             sink.deliver(n);
             return;
           }
           const e = errno();
           if (e === EINTR) continue;
           if (e !== EAGAIN) throw new OSError(e);
-          if (!await this.#ready(L.EPOLLIN, w)) return;
+          if (!await this.#ready(L.EPOLLIN, w)) {
+            if (!stop.signal.aborted) throw w.deadline.error();
+            return;
+          }
         }
       } catch (e) {
-        if (!stop.signal.aborted) sink.fail(e);
+        if (!stop.signal.aborted) {
+          this.#stream = null;
+          sink.fail(e);
+        }
       } finally {
         if (this.#stream === entry) this.#stream = null;
       }
     })();
     return entry.done;
+  }
+
+  /**
+   * Bytes a stream took and could not hand out: the next receive's, before
+   * anything in the kernel; readiness reports the socket readable
+   * meanwhile.
+   */
+  giveBack(bytes: Uint8Array): void {
+    if (this.#fd < 0 || bytes.length === 0) return;
+    const given = this.#given;
+    this.#hold(given === null ? bytes.slice() : concat([bytes, given]));
+  }
+
+  #hold(given: Uint8Array): void {
+    this.#given = given;
+    descriptorHolds(this.#fd, true);
+  }
+
+  // Up to buf.length of the bytes given back, into `buf` (MSG_PEEK keeps
+  // them).
+  #takeGiven(buf: Uint8Array, flags: number): number {
+    const given = this.#given!;
+    const n = Math.min(buf.length, given.length);
+    buf.set(given.subarray(0, n));
+    if ((flags & L.MSG_PEEK) === 0) this.#consumeGiven(n);
+    return n;
+  }
+
+  #consumeGiven(n: number): void {
+    const given = this.#given!;
+    if (n < given.length) this.#given = given.subarray(n);
+    else {
+      this.#given = null;
+      descriptorHolds(this.#fd, false);
+    }
+  }
+
+  // recv() while bytes are given back: those, and with MSG_WAITALL the
+  // rest from the kernel.
+  async #recvGiven(
+    buf: Uint8Array,
+    flags: number,
+    wait: Wait,
+    signal: AbortSignal | undefined,
+  ): Promise<number> {
+    this.#live();
+    const n = this.#takeGiven(buf, flags);
+    if (n === buf.length || wait === 0 || !this.#waitAll(flags)) return n;
+    return await this.#recvRest(buf, flags, wait, n, signal);
   }
 
   /**
@@ -352,6 +427,10 @@ class LibcSocket implements BackendSocket {
     wait: Wait,
     signal?: AbortSignal,
   ): Promise<[number, SockAddr | null]> {
+    if (this.#given !== null && (flags & L.MSG_OOB) === 0) {
+      // A stream's bytes: the kernel names no sender for them.
+      return [await this.#recvGiven(buf, flags, wait, signal), null];
+    }
     const [n, from] = await this.#retry(
       this.#readEvents(flags),
       wait,
@@ -383,7 +462,9 @@ class LibcSocket implements BackendSocket {
     wait: Wait,
     signal?: AbortSignal,
   ): Promise<[Uint8Array<ArrayBuffer>, SockAddr | null]> {
-    if (size > scratch.length || this.#waitAll(flags)) {
+    if (
+      size > scratch.length || this.#waitAll(flags) || this.#given !== null
+    ) {
       const buf = new Uint8Array(size);
       const [n, from] = await this.recvfrom(buf, flags, wait, signal);
       return [received(buf, n), from];
@@ -570,6 +651,10 @@ class LibcSocket implements BackendSocket {
   // Pending waits reject with EBADF first, then the poller forgets the
   // descriptor; the caller closes it (or not, for detach).
   #forget(): void {
+    if (this.#given !== null) {
+      this.#given = null;
+      descriptorHolds(this.#fd, false);
+    }
     descriptorClosed(this.#fd);
     this.#fd = -1;
     const entry = this.#h.entry;
@@ -792,6 +877,18 @@ class LibcSocket implements BackendSocket {
     // Descriptors that arrive in SCM_RIGHTS are close-on-exec, as every
     // descriptor this module makes, so no child process inherits them.
     // Linux echoes the flag in msg_flags: it shows only when asked for.
+    if (this.#given !== null && (flags & L.MSG_OOB) === 0) {
+      this.#live();
+      const given = this.#given;
+      let n = 0;
+      for (const b of buffers) {
+        const k = Math.min(b.length, given.length - n);
+        b.set(given.subarray(n, n + k));
+        n += k;
+      }
+      if ((flags & L.MSG_PEEK) === 0) this.#consumeGiven(n);
+      return [n, [], 0, null];
+    }
     const f = flags | L.MSG_CMSG_CLOEXEC;
     const echo = flags & L.MSG_CMSG_CLOEXEC;
     // recvmsgOnce() answers a failure with its errno.
