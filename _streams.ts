@@ -67,12 +67,12 @@ export interface DirectReads {
   giveBack(bytes: Uint8Array): void;
 }
 
-/** What a stream reads from now: the backend's reads, and the socket's wait. */
+/** What a stream reads from: the backend's reads, and the socket's wait. */
 export interface DirectSource {
-  /** The backend's reads. */
-  readonly reads: DirectReads;
-  /** How long one read may wait (the socket's timeout). */
-  readonly wait: Wait;
+  /** The backend's reads; null where there are none (a closed socket). */
+  reads(): DirectReads | null;
+  /** How long one read may wait now (the socket's timeout). */
+  wait(): Wait;
 }
 
 // What one read asks the socket for when the reader brings no buffer.
@@ -163,6 +163,50 @@ function elementSize(view: ArrayBufferView): number {
   return (view as Uint8Array).BYTES_PER_ELEMENT ?? 1;
 }
 
+// The one read in flight of a stream: the backend reading, and what takes
+// the outcome.
+interface ReadState {
+  reading: DirectReads | null;
+  taker: Taker | null;
+}
+
+// One read's sink: a read of the backend's may end after the stream let go
+// of it and started another, whose taker its outcome must not reach.
+class ReadSink implements StreamSink {
+  readonly #st: ReadState;
+  readonly #t: Taker;
+
+  constructor(st: ReadState, t: Taker) {
+    this.#st = st;
+    this.#t = t;
+  }
+
+  deliver(n: number): boolean {
+    const st = this.#st;
+    if (st.taker !== this.#t) return false;
+    st.taker = st.reading = null;
+    try {
+      this.#t.take(n);
+    } catch {
+      // The stream cannot take them: they stay the socket's.
+      return n === 0;
+    }
+    return true;
+  }
+
+  fail(e: unknown): boolean {
+    const st = this.#st;
+    if (st.taker !== this.#t) return false;
+    st.taker = st.reading = null;
+    this.#t.fail(e);
+    return true;
+  }
+
+  wanted(): boolean {
+    return this.#st.taker === this.#t;
+  }
+}
+
 const DONE: IteratorReturnResult<undefined> = Object.freeze({
   value: undefined,
   done: true,
@@ -177,13 +221,13 @@ let socketReadableClass: ReturnType<typeof defineSocketReadable> | null = null;
  * A byte ReadableStream over `sock` (see defineSocketReadable).
  *
  * @param sock The socket to read.
- * @param direct What to read from straight (the socket's backend and
- *   timeout); null where the socket is closed.
+ * @param direct What to read from straight: the socket's backend and
+ *   timeout.
  * @returns The stream.
  */
 export function socketReadable(
   sock: StreamSocket,
-  direct: () => DirectSource | null,
+  direct: DirectSource,
 ): SocketReadable {
   socketReadableClass ??= defineSocketReadable();
   return new socketReadableClass(sock, direct);
@@ -223,42 +267,19 @@ function defineSocketReadable() {
 
     /**
      * @param sock The socket to read.
-     * @param direct What to read from straight; null once closed.
+     * @param direct What to read from straight.
      */
-    constructor(sock: StreamSocket, direct: () => DirectSource | null) {
+    constructor(sock: StreamSocket, direct: DirectSource) {
       // The one read in flight, a pull's or a BYOB reader's own (#fast): the
       // signal of a recv_into, or the backend of a stream read; and what
       // takes its outcome.
       let inflight: AbortController | null = null;
-      let reading: DirectReads | null = null;
-      let taker: Taker | null = null;
+      const st: ReadState = { reading: null, taker: null };
       // A BYOB read of #fast's, until it is settled.
       let fast: FastRead | null = null;
-      // Each read's own sink: a read of the backend's may end after the
-      // stream let go of it and started another.
-      const sinkFor = (t: Taker): StreamSink => ({
-        deliver: (n) => {
-          if (taker !== t) return false;
-          taker = reading = null;
-          try {
-            t.take(n);
-          } catch {
-            // The stream cannot take them: they stay the socket's.
-            return n === 0;
-          }
-          return true;
-        },
-        fail: (e) => {
-          if (taker !== t) return false;
-          taker = reading = null;
-          t.fail(e);
-          return true;
-        },
-        wanted: () => taker === t,
-      });
       // Bytes the stream took and cannot hand out: the socket's again.
       const giveBack = (bytes: Uint8Array) => {
-        if (bytes.length > 0) direct()?.reads.giveBack(bytes);
+        if (bytes.length > 0) direct.reads()?.giveBack(bytes);
       };
       let controller!: ReadableByteStreamController;
       let pulling: Promise<void> = Promise.resolve();
@@ -276,7 +297,7 @@ function defineSocketReadable() {
         // and its bytes go back to the socket (Deno).
         cancel: () => {
           this.#open = false;
-          const direct = reading !== null;
+          const direct = st.reading !== null;
           const letGo = stop(true);
           return direct ? letGo : pulling;
         },
@@ -286,9 +307,9 @@ function defineSocketReadable() {
       const stop = (cancel: boolean): Promise<void> | void => {
         inflight?.abort();
         let letGo: Promise<void> | void = undefined;
-        if (reading !== null) {
-          const backend = reading;
-          taker = reading = null;
+        if (st.reading !== null) {
+          const backend = st.reading;
+          st.taker = st.reading = null;
           letGo = backend.streamAbandon();
         }
         const f = fast;
@@ -298,13 +319,17 @@ function defineSocketReadable() {
       };
       // Read into `target`; `t` takes the outcome unless a reader lets go.
       const read = (target: Uint8Array, t: Taker): Promise<void> => {
-        const from = direct();
-        if (from !== null) {
-          taker = t;
-          reading = from.reads;
-          const started = reading.streamRead(target, sinkFor(t), from.wait);
+        const backend = direct.reads();
+        if (backend !== null) {
+          st.taker = t;
+          st.reading = backend;
+          const started = backend.streamRead(
+            target,
+            new ReadSink(st, t),
+            direct.wait(),
+          );
           if (started !== null) return started;
-          taker = reading = null;
+          st.taker = st.reading = null;
         }
         return readSignalled(target, t);
       };
@@ -368,7 +393,7 @@ function defineSocketReadable() {
       this.#fast = (view, min) => {
         if (
           !this.#open || controller.desiredSize !== 0 || inflight !== null ||
-          taker !== null || fast !== null
+          st.taker !== null || fast !== null
         ) return null;
         // The view reads as empty once its buffer is transferred.
         const { byteOffset, byteLength } = view;
@@ -418,7 +443,7 @@ function defineSocketReadable() {
               }
               fast = null;
               const whole = filled - filled % size;
-              giveBack(target.subarray(whole, filled));
+              if (whole < filled) giveBack(target.subarray(whole, filled));
               resolve({ value: result(whole), done: false });
             },
             fail: (e) => {

@@ -481,14 +481,13 @@ export class Socket<
   get readable(): ReadableStream<Uint8Array<ArrayBuffer>> {
     // Each read goes to the backend straight, with the socket's timeout
     // as it is then (see SocketReadable).
-    return this.#readable ??= socketReadable(
-      this,
-      () => {
+    return this.#readable ??= socketReadable(this, {
+      reads: () => {
         const sock = this.#sock;
-        if (sock?.streamRead === undefined) return null;
-        return { reads: sock as DirectReads, wait: this.#wait(0) };
+        return sock?.streamRead === undefined ? null : sock as DirectReads;
       },
-    );
+      wait: () => this.#wait(0),
+    });
   }
 
   /**
