@@ -6,9 +6,11 @@
  * - readline: lines/s reading 64-byte lines with `makefile("rb").readline()`
  *   until EOF;
  * - readable: MiB/s receiving bulk bytes with a 64 KiB `recv_into` loop,
- *   `for await` over `sock.readable`, and a BYOB reader of it, and the ratio
- *   of the stream to the loop; Deno's own `conn.read`, `conn.readable` and
- *   BYOB reader alongside, for what Web Streams cost in Deno itself;
+ *   the same loop into a new buffer each time (what keeping every chunk
+ *   costs, the bound of `for await`), `for await` over `sock.readable`, and
+ *   a BYOB reader of it, and the ratios of the stream to the loops; Deno's
+ *   own `conn.read`, `conn.readable` and BYOB reader alongside, for what Web
+ *   Streams cost in Deno itself;
  * - sendfile: MiB/s sending a temporary file with `sendfile` and with a
  *   read/sendall loop of 1 MiB, timed until the sink reports the count back.
  *
@@ -62,7 +64,7 @@ const NAME: Record<Impl, string> = {
 };
 // The bulk modes; deno-native's are conn.read, conn.readable and a BYOB
 // reader of it (files.ts's native_* modes).
-const BULK = ["recv_into", "readable", "byob"];
+const BULK = ["recv_into", "fresh", "readable", "byob"];
 
 function command(impl: Impl, mode: string, arg: string): string[] {
   if (impl === "python") {
@@ -193,8 +195,10 @@ export async function compareFiles(
     [
       "reader",
       "recv_into MiB/s",
+      "fresh MiB/s",
       "readable MiB/s",
       "x recv_into",
+      "x fresh",
       "byob MiB/s",
       "x recv_into",
       "cpu s/GiB",
@@ -202,13 +206,16 @@ export async function compareFiles(
     ],
     ...([...IMPLS, "native"] as Impl[]).map((impl) => {
       const base = rate(impl, "recv_into");
+      const fresh = impl === "python" ? NaN : rate(impl, "fresh");
       const stream = impl === "python" ? NaN : rate(impl, "readable");
       const byob = impl === "python" ? NaN : rate(impl, "byob");
       return [
         NAME[impl],
         fixed(base, 0),
+        fixed(fresh, 0),
         fixed(stream, 0),
         ratio(stream, base),
+        ratio(stream, fresh),
         fixed(byob, 0),
         ratio(byob, base),
         impl === "python"
@@ -247,7 +254,7 @@ export async function compareFiles(
     `# ${plan.lines} lines of 64 bytes read with makefile("rb").readline() until EOF, timed from the first line; x CPython: over python-socket`,
     "",
     bulk,
-    `# ${plan.mib} MiB received until EOF, timed from the first chunk: recv_into a 64 KiB buffer; readable: for await over sock.readable; byob: a BYOB reader of it filling one 64 KiB buffer; x recv_into: over the same backend's recv_into (the target is 0.90 or more); deno-native: Deno's own Deno.Conn, conn.read into 64 KiB, for await over conn.readable, a BYOB reader of it; cpu s/GiB: the reader's user+sys CPU per GiB over the timed part, recv_into / readable / byob`,
+    `# ${plan.mib} MiB received until EOF, timed from the first chunk: recv_into a 64 KiB buffer; fresh: recv_into a new 64 KiB buffer each time (a reader that keeps its chunks: the bound of for await); readable: for await over sock.readable; byob: a BYOB reader of it filling one 64 KiB buffer; x recv_into, x fresh: over the same backend's loops (the target is 0.90 or more of recv_into); deno-native: Deno's own Deno.Conn, conn.read into 64 KiB (one, or fresh), for await over conn.readable, a BYOB reader of it; cpu s/GiB: the reader's user+sys CPU per GiB over the timed part, recv_into / fresh / readable / byob`,
     "",
     send,
     `# a ${plan.fileMib} MiB file sent until the sink reports the count back: sendfile is socket.sendfile (the kernel's sendfile(2) on libc and in CPython, a read/send loop on the Deno backend); loop: read into a 1 MiB buffer and sendall, blocking sockets; x loop: over the same row's loop; x CPython: over python-socket's sendfile`,

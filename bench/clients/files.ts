@@ -15,10 +15,12 @@
  * | ----------- | ------ | ---------------------------------------------------- |
  * | `readline`  | N      | lines/s, N lines of 64 bytes until EOF               |
  * | `recv_into` | NBYTES | MiB/s, `recv_into` a 64 KiB buffer until EOF         |
+ * | `fresh`     | NBYTES | MiB/s, `recv_into` a new 64 KiB buffer each time     |
  * | `readable`  | NBYTES | MiB/s, `for await` over `sock.readable`              |
  * | `byob`      | NBYTES | MiB/s, a BYOB reader of `sock.readable`, 64 KiB      |
- * | `native_*`  | NBYTES | the same three on Deno's own `Deno.Conn`: `conn.read` |
- * |             |        | into 64 KiB, `conn.readable`, a BYOB reader of it     |
+ * | `native_*`  | NBYTES | the same four on Deno's own `Deno.Conn`: `conn.read`  |
+ * |             |        | into 64 KiB (one, or a new one each time),            |
+ * |             |        | `conn.readable`, a BYOB reader of it                  |
  * | `sendfile`  | PATH   | MiB/s, `sock.sendfile`, until the sink reports back  |
  * | `loop`      | PATH   | MiB/s, `file.read` into 1 MiB and `sendall`, same    |
  *
@@ -184,9 +186,19 @@ function recvInto(conn: Socket): () => Promise<number> {
   return () => conn.recv_into(buf);
 }
 
+// What a reader that keeps every chunk pays: a new buffer per read (the
+// bound of `for await`, whose chunks are the caller's to keep).
+function recvIntoFresh(conn: Socket): () => Promise<number> {
+  return () => conn.recv_into(new Uint8Array(65536));
+}
+
 function connRead(conn: Deno.Conn): () => Promise<number> {
   const buf = new Uint8Array(65536);
   return async () => (await conn.read(buf)) ?? 0;
+}
+
+function connReadFresh(conn: Deno.Conn): () => Promise<number> {
+  return async () => (await conn.read(new Uint8Array(65536))) ?? 0;
 }
 
 /** `for await` over a byte stream, one chunk per call. */
@@ -242,10 +254,12 @@ function sendFile(path: string, kernel: boolean): Promise<Result> {
 const runs: Record<string, () => Promise<Result>> = {
   readline: () => readline(Number(arg)),
   recv_into: () => bulk(listenModule(), Number(arg), recvInto),
+  fresh: () => bulk(listenModule(), Number(arg), recvIntoFresh),
   readable: () =>
     bulk(listenModule(), Number(arg), (c) => forAwait(c.readable)),
   byob: () => bulk(listenModule(), Number(arg), (c) => byob(c.readable)),
   native_read: () => bulk(listenNative(), Number(arg), connRead),
+  native_fresh: () => bulk(listenNative(), Number(arg), connReadFresh),
   native_readable: () =>
     bulk(listenNative(), Number(arg), (c) => forAwait(c.readable)),
   native_byob: () => bulk(listenNative(), Number(arg), (c) => byob(c.readable)),
