@@ -65,6 +65,8 @@ export class Readiness {
   readonly #wakers = new Set<() => void>();
   // Counts the Deno sockets' watchers' calls: something may have changed.
   #changes = 0;
+  // Whether the kernel's descriptors came first at the last look.
+  #turn = false;
 
   /**
    * Watch `fd` for `events` (POLL* bits; POLLERR, POLLHUP, POLLNVAL are
@@ -172,38 +174,56 @@ export class Readiness {
     }
   }
 
-  // One look at everything, without waiting.
+  // One look at everything, without waiting. When `max` cuts it short,
+  // what was reported goes last the next time, and Deno sockets and kernel
+  // descriptors take turns at the first places, so that none starves.
   #look(max: number): [number, number][] {
     const out: [number, number][] = [];
     this.#denoFull = 0;
-    if (this.#check.size > 0) {
-      for (const fd of this.#check) {
-        if (out.length >= max) break;
-        const entry = this.#deno.get(fd);
-        if (entry === undefined || this.#fired.has(fd)) {
-          this.#check.delete(fd);
-          continue;
-        }
-        const want = entry.events & ~(EPOLLET | EPOLLONESHOT);
-        const revents = entry.sock.poll(want) & (want | ALWAYS);
-        if (revents === 0) {
-          // Not ready: its watcher puts it back when that may change.
-          this.#check.delete(fd);
-          continue;
-        }
-        out.push([fd, revents]);
-        if ((revents & want) === want) this.#denoFull++;
-        if (entry.events & (EPOLLONESHOT | EPOLLET)) {
-          this.#check.delete(fd);
-          if (entry.events & EPOLLONESHOT) this.#fired.add(fd);
-        }
-      }
-    }
     const kernel = this.#kernel;
-    if (kernel !== null && kernel.size > 0 && out.length < max) {
+    const kernelFirst = max !== Infinity && kernel !== null &&
+      kernel.size > 0 && this.#deno.size > 0 && (this.#turn = !this.#turn);
+    if (kernelFirst) kernel.now(max, out);
+    if (this.#check.size > 0 && out.length < max) this.#lookDeno(max, out);
+    if (
+      !kernelFirst && kernel !== null && kernel.size > 0 && out.length < max
+    ) {
       kernel.now(max - out.length, out);
     }
     return out;
+  }
+
+  #lookDeno(max: number, out: [number, number][]): void {
+    let last = -1;
+    for (const fd of this.#check) {
+      if (out.length >= max) {
+        last = fd;
+        break;
+      }
+      const entry = this.#deno.get(fd);
+      if (entry === undefined || this.#fired.has(fd)) {
+        this.#check.delete(fd);
+        continue;
+      }
+      const want = entry.events & ~(EPOLLET | EPOLLONESHOT);
+      const revents = entry.sock.poll(want) & (want | ALWAYS);
+      if (revents === 0) {
+        // Not ready: its watcher puts it back when that may change.
+        this.#check.delete(fd);
+        continue;
+      }
+      out.push([fd, revents]);
+      if ((revents & want) === want) this.#denoFull++;
+      if (entry.events & (EPOLLONESHOT | EPOLLET)) {
+        this.#check.delete(fd);
+        if (entry.events & EPOLLONESHOT) this.#fired.add(fd);
+      }
+    }
+    if (last < 0) return;
+    // Cut short: those reported go after the rest.
+    for (const [fd] of out) {
+      if (this.#check.delete(fd)) this.#check.add(fd);
+    }
   }
 
   #sleep(ms: number | null, signal: AbortSignal | undefined): Promise<void> {

@@ -264,6 +264,8 @@ function defineSocketReadable() {
     // Neither closed nor errored by this class, nor cancelled: while so, and
     // with nothing queued, the stream's next bytes are the socket's.
     #open = true;
+    // How many times the stream was cancelled (once, or a no-op after).
+    #cancels = 0;
 
     /**
      * @param sock The socket to read.
@@ -297,6 +299,7 @@ function defineSocketReadable() {
         // and its bytes go back to the socket (Deno).
         cancel: () => {
           this.#open = false;
+          this.#cancels++;
           const direct = st.reading !== null;
           const letGo = stop(true);
           return direct ? letGo : pulling;
@@ -369,6 +372,13 @@ function defineSocketReadable() {
             if (n === 0) {
               this.#close();
               req.respond(0);
+              return;
+            }
+            if (!this.locked) {
+              // Its reader let go without releaseLock() (a pipe releases
+              // its own): no read waits for these bytes, so they are the
+              // socket's, not the stream's queue's.
+              giveBack(target.subarray(0, n));
               return;
             }
             if (!own) {
@@ -522,14 +532,79 @@ function defineSocketReadable() {
         busy--;
       };
       const read = (view: ArrayBufferView, opts?: { min?: number }) => {
-        const run = () => dispatch(view, opts);
-        const p = busy === 0 ? run() : last.then(run, run);
+        if (busy === 0) {
+          const p = dispatch(view, opts);
+          busy++;
+          p.then(settled, settled);
+          return last = p;
+        }
+        // Queued behind another read. As the spec's: the buffer is taken
+        // now, and a cancel before its turn ends it done, with no view.
+        if (fastMin(view, opts) > 0) {
+          const { byteOffset, byteLength } = view;
+          const buffer = (view.buffer as ArrayBuffer).transfer();
+          view = sameView(view, buffer, byteOffset, byteLength);
+        }
+        const cancels = this.#cancels;
+        const run = () =>
+          this.#cancels !== cancels
+            ? Promise.resolve({ value: undefined, done: true as const })
+            : dispatch(view, opts);
+        const p = last.then(run, run);
         busy++;
         p.then(settled, settled);
         return last = p;
       };
       byob.read = read as typeof byob.read;
       return reader;
+    }
+
+    /**
+     * Pipe the stream to `destination`, as the built-in method does; once
+     * the pipe has let go of the stream (ended, aborted), the read it left
+     * in flight is ended, so the bytes it would bring stay the socket's.
+     *
+     * @param destination Where the chunks go.
+     * @param options The built-in `pipeTo` options.
+     * @returns Settles when the pipe ends, as the built-in one's does.
+     */
+    override pipeTo(
+      destination: WritableStream<Uint8Array<ArrayBuffer>>,
+      options?: StreamPipeOptions,
+    ): Promise<void> {
+      const piped = super.pipeTo(destination, options);
+      const letGo = () => {
+        if (!this.locked) this.#stop(false);
+      };
+      piped.then(letGo, letGo);
+      return piped;
+    }
+
+    /**
+     * Pipe the stream through `transform` (see
+     * {@linkcode SocketReadable.pipeTo}), as the built-in method does.
+     *
+     * @param transform The writable side to pipe to, and the readable side
+     *   returned.
+     * @param options The built-in `pipeTo` options.
+     * @returns `transform.readable`.
+     * @throws {TypeError} This stream or `transform.writable` is locked.
+     */
+    override pipeThrough<T>(
+      transform: {
+        writable: WritableStream<Uint8Array<ArrayBuffer>>;
+        readable: ReadableStream<T>;
+      },
+      options?: StreamPipeOptions,
+    ): ReadableStream<T> {
+      if (this.locked) {
+        throw new TypeError("ReadableStream is locked.");
+      }
+      if (transform.writable.locked) {
+        throw new TypeError("WritableStream is locked.");
+      }
+      this.pipeTo(transform.writable, options).catch(() => {});
+      return transform.readable;
     }
 
     /**

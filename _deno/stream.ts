@@ -114,6 +114,9 @@ function sameBytes(a: Uint8Array, b: Uint8Array, n: number): boolean {
 }
 
 /** A TCP or unix stream socket on Deno.listen / Deno.connect. */
+// What a recv()'s wait ends with when a stream gave bytes back.
+const GIVEN: unique symbol = Symbol("given");
+
 export class DenoStream extends DenoSocket implements BackendSocket {
   readonly #family: number;
   readonly #opts: Options;
@@ -149,6 +152,8 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   #pendingRead: Promise<void> | null = null;
   // The op under #pendingRead, to hold the process while a caller waits.
   #readOp: HeldOp | null = null;
+  // Resolved by giveBack(): a recv() waiting for a read looks again.
+  #givenBack: PromiseWithResolvers<typeof GIVEN> | null = null;
   #readError: Error | null = null;
   #eof = false;
   #shutRd = false;
@@ -579,12 +584,16 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       } else {
         this.#pendingRead ??= this.#readAhead(conn);
         this.#readOp?.hold(true);
-        if (await raceWait(this.#pendingRead, left, signal) === EXPIRED) {
+        // A stream's bytes given back meanwhile end the wait too.
+        const given = (this.#givenBack ??= Promise.withResolvers()).promise;
+        const either = Promise.race([this.#pendingRead, given]);
+        const r = await raceWait(either, left, signal);
+        if (r === EXPIRED || r === GIVEN) {
           // A read left pending by a timeout must not keep the process
           // alive, as a Python socket would not; the next caller to wait
           // refs it.
           this.#readOp?.hold(false);
-          throw waitExpired(wait);
+          if (r === EXPIRED) throw waitExpired(wait);
         }
       }
       left = deadline.left();
@@ -736,6 +745,9 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     this.#stash = this.#stash.length === 0
       ? bytes.slice()
       : concat([bytes, this.#stash]);
+    const given = this.#givenBack;
+    this.#givenBack = null;
+    given?.resolve(GIVEN);
     this.watchers.notify();
   }
 

@@ -57,7 +57,7 @@ export function descriptorHolds(fd: number, holds: boolean): void {
     return;
   }
   holding.add(fd);
-  for (const ep of watching.get(fd) ?? []) ep.woken();
+  for (const ep of watching.get(fd) ?? []) ep.woken(fd);
 }
 
 /** One epoll descriptor and what it watches. */
@@ -74,6 +74,10 @@ export class KernelEpoll {
   readonly #fds = new Map<number, number>();
   readonly #gone = new Set<number>();
   #onGone: (() => void) | null = null;
+  // Held descriptors (see descriptorHolds) an edge-triggered or one-shot
+  // registration has reported; whose turn comes first in now().
+  readonly #heldSeen = new Set<number>();
+  #heldFirst = false;
 
   /**
    * Open an epoll descriptor (close-on-exec).
@@ -114,6 +118,7 @@ export class KernelEpoll {
     }
     this.#fds.set(fd, events);
     this.#gone.delete(fd);
+    this.#heldSeen.delete(fd);
     let set = watching.get(fd);
     if (set === undefined) watching.set(fd, set = new Set());
     set.add(this);
@@ -123,6 +128,7 @@ export class KernelEpoll {
   delete(fd: number): void {
     if (!this.#fds.delete(fd)) return;
     this.#gone.delete(fd);
+    this.#heldSeen.delete(fd);
     watching.get(fd)?.delete(this);
     this.#C.epoll_ctl(this.#epfd, L.EPOLL_CTL_DEL, fd, this.#ctl);
   }
@@ -148,16 +154,65 @@ export class KernelEpoll {
     this.#onGone?.();
   }
 
-  /** Called by {@linkcode descriptorHolds}: a wait looks again. */
-  woken(): void {
+  /**
+   * Called by {@linkcode descriptorHolds}: new bytes were given back to
+   * `fd` (an edge, for EPOLLET), and a wait looks again.
+   */
+  woken(fd: number): void {
+    const events = this.#fds.get(fd);
+    if (events !== undefined && (events & L.EPOLLONESHOT) === 0) {
+      this.#heldSeen.delete(fd);
+    }
     this.#onGone?.();
   }
 
-  // Watched descriptors that hold given-back bytes and want EPOLLIN.
+  // Watched descriptors that hold given-back bytes, want EPOLLIN, and are
+  // not edge-triggered or one-shot ones reported already.
   *#held(): Generator<number> {
     for (const fd of holding) {
       const events = this.#fds.get(fd);
-      if (events !== undefined && (events & L.EPOLLIN) !== 0) yield fd;
+      if (
+        events !== undefined && (events & L.EPOLLIN) !== 0 &&
+        !this.#heldSeen.has(fd)
+      ) yield fd;
+    }
+  }
+
+  // `fd` reported for its given-back bytes: an edge-triggered or one-shot
+  // registration says so once (a one-shot one is disarmed in the kernel
+  // too, as its own report would have done).
+  #reported(fd: number): void {
+    const events = this.#fds.get(fd)!;
+    if ((events & (L.EPOLLET | L.EPOLLONESHOT)) === 0) return;
+    this.#heldSeen.add(fd);
+    if (events & L.EPOLLONESHOT) {
+      writeEpollEvent(this.#ctl, 0, L.EPOLLONESHOT, fd);
+      this.#C.epoll_ctl(this.#epfd, L.EPOLL_CTL_MOD, fd, this.#ctl);
+    }
+  }
+
+  // `fd`'s readiness as the kernel has it now, for the events it is
+  // watched for, with EPOLLIN for its given-back bytes.
+  #heldEvents(fd: number): number {
+    const want = this.#fds.get(fd)! & 0xffff;
+    const now = pollNow(new Map([[fd, want]]), true);
+    return L.EPOLLIN | (now?.[0]?.[1] ?? 0);
+  }
+
+  // Up to `cap` events from the kernel, each merged into an entry for the
+  // same descriptor already in `out` from `from` on.
+  #kernelNow(cap: number, out: [number, number][], from: number): void {
+    if (cap <= 0) return;
+    if (this.#buf.length < cap * EPOLL_EVENT.stride) {
+      this.#buf = new Uint8Array(cap * EPOLL_EVENT.stride);
+    }
+    const n = this.#C.epoll_wait_now(this.#epfd, this.#buf, cap, 0);
+    for (let i = 0; i < n; i++) {
+      const [revents, fd] = readEpollEvent(this.#buf, i);
+      let j = from;
+      while (j < out.length && out[j][0] !== fd) j++;
+      if (j < out.length) out[j][1] |= revents;
+      else out.push([fd, revents]);
     }
   }
 
@@ -172,27 +227,29 @@ export class KernelEpoll {
       if (max-- <= 0) return;
       out.push([fd, POLLNVAL]);
     }
-    // Given-back bytes are readable now; what the kernel adds is merged in.
-    let held: Map<number, [number, number]> | null = null;
-    if (holding.size > 0) {
-      for (const fd of this.#held()) {
-        if (max-- <= 0) return;
-        const result: [number, number] = [fd, L.EPOLLIN];
-        (held ??= new Map()).set(fd, result);
-        out.push(result);
-      }
-    }
     const cap = Math.min(max, 4096);
     if (cap <= 0) return;
-    if (this.#buf.length < cap * EPOLL_EVENT.stride) {
-      this.#buf = new Uint8Array(cap * EPOLL_EVENT.stride);
+    const start = out.length;
+    const held = holding.size > 0 ? [...this.#held()] : [];
+    if (held.length === 0) {
+      this.#kernelNow(cap, out, start);
+      return;
     }
-    const n = this.#C.epoll_wait_now(this.#epfd, this.#buf, cap, 0);
-    for (let i = 0; i < n; i++) {
-      const [revents, fd] = readEpollEvent(this.#buf, i);
-      const result = held?.get(fd);
-      if (result !== undefined) result[1] |= revents;
-      else out.push([fd, revents]);
+    // Descriptors with given-back bytes are readable whatever the kernel
+    // says. They and the kernel's take turns at the first places, so that
+    // neither starves the other when `max` is small.
+    this.#heldFirst = !this.#heldFirst;
+    if (!this.#heldFirst) this.#kernelNow(cap, out, start);
+    for (const fd of held) {
+      let j = start;
+      while (j < out.length && out[j][0] !== fd) j++;
+      if (j < out.length) out[j][1] |= L.EPOLLIN;
+      else if (out.length - start < cap) out.push([fd, this.#heldEvents(fd)]);
+      else continue;
+      this.#reported(fd);
+    }
+    if (this.#heldFirst) {
+      this.#kernelNow(cap - (out.length - start), out, start);
     }
   }
 
@@ -266,12 +323,15 @@ export class KernelEpoll {
  * that as its callers expect.
  *
  * @param wanted The kernel descriptors and the events wanted of each.
+ * @param kernelOnly Ask the kernel even of descriptors holding given-back
+ *   bytes (see descriptorHolds), which otherwise make it answer null.
  */
 export function pollNow(
   wanted: Map<number, number>,
+  kernelOnly = false,
 ): [number, number][] | null {
   if (!libcUsable()) return null;
-  if (holding.size > 0) {
+  if (holding.size > 0 && !kernelOnly) {
     for (const fd of holding) if (wanted.has(fd)) return null;
   }
   const C = libc();

@@ -43,6 +43,7 @@ export const LINUX = {
   EPOLLERR: 0x008,
   EPOLLHUP: 0x010,
   EPOLLONESHOT: 1 << 30,
+  EPOLLET: 2 ** 31,
 } as const;
 
 const SYMBOLS = {

@@ -288,6 +288,19 @@ export class Poller {
   }
 
   /**
+   * End the waits on `entry` for any of `events` as ready: its socket has
+   * something for them that the kernel does not know of.
+   *
+   * @param entry The descriptor's entry.
+   * @param events EPOLL* bits.
+   */
+  wake(entry: PollEntry, events: number): void {
+    for (const w of [...entry.waiters]) {
+      if (w.events & events) this.drop(w, true, null);
+    }
+  }
+
+  /**
    * End every wait on `entry` with `error` and forget the descriptor (before
    * it is closed or detached).
    *

@@ -153,6 +153,20 @@ function waitState(wait: Wait, signal: AbortSignal | undefined): WaitState {
   return { deadline: new Deadline(wait), signal, spins: 0 };
 }
 
+// The room in `buffers` past their first `n` bytes.
+function after(buffers: readonly Uint8Array[], n: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (const b of buffers) {
+    if (n >= b.length) {
+      n -= b.length;
+      continue;
+    }
+    out.push(n > 0 ? b.subarray(n) : b);
+    n = 0;
+  }
+  return out;
+}
+
 /** One socket of the libc backend: a real non-blocking descriptor. */
 class LibcSocket implements BackendSocket {
   #fd: number;
@@ -257,7 +271,7 @@ class LibcSocket implements BackendSocket {
     wait: Wait,
     signal?: AbortSignal,
   ): Promise<number> {
-    if (this.#given !== null && (flags & L.MSG_OOB) === 0) {
+    if (this.#takesGiven(flags)) {
       return await this.#recvGiven(buf, flags, wait, signal);
     }
     const n = Number(C.recv(this.#live(), buf, BigInt(buf.length), flags));
@@ -372,6 +386,7 @@ class LibcSocket implements BackendSocket {
   #hold(given: Uint8Array): void {
     this.#given = given;
     descriptorHolds(this.#fd, true);
+    this.#wakeReaders();
   }
 
   // Up to buf.length of the bytes given back, into `buf` (MSG_PEEK keeps
@@ -401,10 +416,30 @@ class LibcSocket implements BackendSocket {
     wait: Wait,
     signal: AbortSignal | undefined,
   ): Promise<number> {
-    this.#live();
-    const n = this.#takeGiven(buf, flags);
+    const fd = this.#live();
+    let n = this.#takeGiven(buf, flags);
+    if (n < buf.length) {
+      // What the kernel holds after them, as one recv() would return it;
+      // EOF or an error is for the next call, after these bytes.
+      const view = buf.subarray(n);
+      const m = Number(
+        C.recv(fd, view, BigInt(view.length), flags),
+      );
+      if (m > 0) n += m;
+    }
     if (n === buf.length || wait === 0 || !this.#waitAll(flags)) return n;
     return await this.#recvRest(buf, flags, wait, n, signal);
+  }
+
+  // The given-back bytes waken a wait for EPOLLIN: the loop looks again.
+  #wakeReaders(): void {
+    const entry = this.#h.entry;
+    if (entry !== null && entry.waiters.length > 0) P.wake(entry, L.EPOLLIN);
+  }
+
+  // Whether a receive with `flags` takes given-back bytes first.
+  #takesGiven(flags: number): boolean {
+    return this.#given !== null && (flags & L.MSG_OOB) === 0;
   }
 
   /**
@@ -427,7 +462,7 @@ class LibcSocket implements BackendSocket {
     wait: Wait,
     signal?: AbortSignal,
   ): Promise<[number, SockAddr | null]> {
-    if (this.#given !== null && (flags & L.MSG_OOB) === 0) {
+    if (this.#takesGiven(flags)) {
       // A stream's bytes: the kernel names no sender for them.
       return [await this.#recvGiven(buf, flags, wait, signal), null];
     }
@@ -436,6 +471,7 @@ class LibcSocket implements BackendSocket {
       wait,
       signal,
       (): [number, SockAddr | null] | null => {
+        if (this.#takesGiven(flags)) return [this.#takeGiven(buf, flags), null];
         lenU32[0] = SOCKADDR_MAX;
         const n = Number(
           C.recvfrom(
@@ -489,6 +525,10 @@ class LibcSocket implements BackendSocket {
     size: number,
     flags: number,
   ): [Uint8Array<ArrayBuffer>, SockAddr | null] | null {
+    if (this.#takesGiven(flags)) {
+      const out = new Uint8Array(Math.min(size, this.#given!.length));
+      return [out.subarray(0, this.#takeGiven(out, flags)), null];
+    }
     lenU32[0] = SOCKADDR_MAX;
     const n = Number(
       C.recvfrom(this.#live(), scratch, BigInt(size), flags, addrOut, lenBuf),
@@ -804,6 +844,63 @@ class LibcSocket implements BackendSocket {
 
   // The rest of a recv that must wait: for the first bytes, or for the rest
   // of an MSG_WAITALL. A wait that runs out after some bytes returns them.
+  // The given-back bytes, scattered over `buffers` in order.
+  #scatterGiven(buffers: readonly Uint8Array[], flags: number): RecvMsg {
+    this.#live();
+    const given = this.#given!;
+    let n = 0;
+    for (const b of buffers) {
+      const k = Math.min(b.length, given.length - n);
+      b.set(given.subarray(n, n + k));
+      n += k;
+    }
+    if ((flags & L.MSG_PEEK) === 0) this.#consumeGiven(n);
+    return [n, [], 0, null];
+  }
+
+  // recvmsg() while bytes are given back: those, then what the kernel has
+  // after them (with its control messages), and with MSG_WAITALL until the
+  // buffers are full, EOF, or the wait runs out.
+  async #recvmsgGiven(
+    buffers: readonly Uint8Array[],
+    ancbufsize: number,
+    flags: number,
+    wait: Wait,
+    signal: AbortSignal | undefined,
+  ): Promise<RecvMsg> {
+    const r = this.#scatterGiven(buffers, flags);
+    // A peek leaves them given back: it says what they are.
+    if ((flags & L.MSG_PEEK) !== 0) return r;
+    const all = this.#waitAll(flags) && wait !== 0;
+    const deadline = new Deadline(wait);
+    for (let first = true;; first = false) {
+      const rest = after(buffers, r[0]);
+      if (rest.length === 0 || (!first && !all)) return r;
+      let more: RecvMsg;
+      try {
+        more = await this.recvmsg(
+          rest,
+          ancbufsize,
+          flags,
+          first ? 0 : deadline.left(),
+          signal,
+        );
+      } catch (e) {
+        // Waited for the rest in vain, or an error that the next call
+        // reports again: these bytes are the answer.
+        if (e instanceof OSError && e.errno !== E.EBADF) {
+          if (first && all) continue;
+          return r;
+        }
+        throw e;
+      }
+      if (more[0] === 0) return r;
+      r[0] += more[0];
+      r[1].push(...more[1]);
+      r[2] |= more[2];
+    }
+  }
+
   async #recvRest(
     buf: Uint8Array,
     flags: number,
@@ -814,6 +911,11 @@ class LibcSocket implements BackendSocket {
     const events = this.#readEvents(flags);
     const w = waitState(wait, signal);
     for (;;) {
+      if (this.#takesGiven(flags)) {
+        got += this.#takeGiven(buf.subarray(got), flags);
+        if (got === buf.length || !this.#waitAll(flags)) return got;
+        continue;
+      }
       if (!await this.#ready(events, w)) {
         if (got > 0) return got;
         throw w.deadline.error();
@@ -877,23 +979,15 @@ class LibcSocket implements BackendSocket {
     // Descriptors that arrive in SCM_RIGHTS are close-on-exec, as every
     // descriptor this module makes, so no child process inherits them.
     // Linux echoes the flag in msg_flags: it shows only when asked for.
-    if (this.#given !== null && (flags & L.MSG_OOB) === 0) {
-      this.#live();
-      const given = this.#given;
-      let n = 0;
-      for (const b of buffers) {
-        const k = Math.min(b.length, given.length - n);
-        b.set(given.subarray(n, n + k));
-        n += k;
-      }
-      if ((flags & L.MSG_PEEK) === 0) this.#consumeGiven(n);
-      return [n, [], 0, null];
+    if (this.#takesGiven(flags)) {
+      return await this.#recvmsgGiven(buffers, ancbufsize, flags, wait, signal);
     }
     const f = flags | L.MSG_CMSG_CLOEXEC;
     const echo = flags & L.MSG_CMSG_CLOEXEC;
     // recvmsgOnce() answers a failure with its errno.
     let failed = 0;
     return await this.#retry(this.#readEvents(flags), wait, signal, () => {
+      if (this.#takesGiven(flags)) return this.#scatterGiven(buffers, flags);
       const r = recvmsgOnce(C, this.#live(), buffers, ancbufsize, f);
       if (typeof r === "number") {
         failed = r;

@@ -8,11 +8,19 @@ import assert from "node:assert/strict";
 import {
   AF_INET,
   BlockingIOError,
+  MSG_WAITALL,
   SHUT_WR,
   type Socket,
   TimeoutError,
 } from "../mod.ts";
-import { select } from "../select.ts";
+import {
+  epoll,
+  EPOLLET,
+  EPOLLIN,
+  EPOLLONESHOT,
+  EPOLLOUT,
+  select,
+} from "../select.ts";
 import { DefaultSelector, EVENT_READ } from "../selectors.ts";
 import {
   type BackendName,
@@ -309,6 +317,169 @@ for (const backend of BACKENDS) {
         reader.read(new Uint8Array(4), { min: 2 }),
       );
       assert.equal(text(got.value!), "ok");
+    },
+  });
+}
+
+// Bytes given back to `p.reader`: a BYOB read with min, half filled, then
+// its reader released.
+async function giveBack(p: Peers, data: string): Promise<void> {
+  const reader = p.reader.readable.getReader({ mode: "byob" });
+  const read = reader.read(new Uint8Array(1000), { min: 1000 }).catch((e) => e);
+  await p.sender.sendall(bytes(data));
+  await sleep(30);
+  reader.releaseLock();
+  assert.ok(await withTimeout(read) instanceof TypeError);
+}
+
+for (const [r, s] of PAIRS) {
+  const ignore = unavailable(s) !== null;
+
+  Deno.test({
+    ...onBackend(
+      r,
+      `a recv() already waiting when bytes are given back returns them at once, before later ones (sender ${s})`,
+      ignore,
+    ),
+    fn: async () => {
+      await using p = await peers(r, s);
+      const reader = p.reader.readable.getReader({ mode: "byob" });
+      const read = reader.read(new Uint8Array(10), { min: 10 }).catch((e) => e);
+      await sleep(5);
+      p.reader.settimeout(2);
+      const waiting = p.reader.recv(100);
+      await p.sender.sendall(bytes("abc"));
+      await sleep(30);
+      reader.releaseLock();
+      await withTimeout(read);
+      const t0 = performance.now();
+      assert.equal(text(await withTimeout(waiting)), "abc");
+      assert.ok(performance.now() - t0 < 500, "the recv() was not woken");
+      await p.sender.sendall(bytes("def"));
+      assert.equal(text(await withTimeout(p.reader.recv(100))), "def");
+    },
+  });
+
+  Deno.test({
+    ...onBackend(
+      r,
+      `an aborted pipeTo() leaves the next bytes to recv(), in order (sender ${s})`,
+      ignore,
+    ),
+    fn: async () => {
+      await using p = await peers(r, s);
+      const abort = new AbortController();
+      const piping = p.reader.readable.pipeTo(new WritableStream(), {
+        signal: abort.signal,
+        preventCancel: true,
+      }).catch((e) => e);
+      await sleep(20);
+      abort.abort(new Error("stop"));
+      assert.equal((await withTimeout(piping)).message, "stop");
+      await p.sender.sendall(bytes("A"));
+      await sleep(30);
+      await p.sender.sendall(bytes("B"));
+      await sleep(30);
+      p.reader.settimeout(0.2);
+      const first = text(await withTimeout(p.reader.recv(10)));
+      assert.ok(first === "A" || first === "AB", first);
+      const reader = p.reader.readable.getReader();
+      if (first === "A") {
+        assert.equal(text((await withTimeout(reader.read())).value!), "B");
+      }
+      reader.releaseLock();
+    },
+  });
+
+  Deno.test({
+    ...onBackend(
+      r,
+      `recvmsg() and recv() with MSG_WAITALL take given-back bytes and wait for the rest (sender ${s})`,
+      ignore,
+    ),
+    fn: async () => {
+      await using p = await peers(r, s);
+      for (const how of ["recvmsg", "recvmsg_into", "recv"] as const) {
+        await giveBack(p, "abc");
+        setTimeout(() => p.sender.sendall(bytes("defgh")), 50);
+        let got: string;
+        if (how === "recvmsg") {
+          const [data] = await withTimeout(p.reader.recvmsg(8, 0, MSG_WAITALL));
+          got = text(data);
+        } else if (how === "recvmsg_into") {
+          const a = new Uint8Array(4), b = new Uint8Array(4);
+          const [n] = await withTimeout(
+            p.reader.recvmsg_into([a, b], 0, MSG_WAITALL),
+          );
+          assert.equal(n, 8);
+          got = text(a) + text(b);
+        } else {
+          got = text(await withTimeout(p.reader.recv(8, MSG_WAITALL)));
+        }
+        assert.equal(got, "abcdefgh", how);
+      }
+    },
+  });
+
+  Deno.test({
+    ...onBackend(
+      r,
+      `epoll with given-back bytes: maxevents 1 keeps the whole mask, EPOLLONESHOT and EPOLLET report once, and neither socket starves (sender ${s})`,
+      ignore,
+    ),
+    fn: async () => {
+      await using p = await peers(r, s);
+      await giveBack(p, "abc");
+      const fd = p.reader.fileno();
+      {
+        using ep = epoll();
+        ep.register(fd, EPOLLIN | EPOLLOUT);
+        assert.deepEqual(await withTimeout(ep.poll(0, 1)), [[fd, 5]]);
+      }
+      for (const flag of [EPOLLONESHOT, EPOLLET]) {
+        using ep = epoll();
+        ep.register(fd, EPOLLIN | flag);
+        assert.deepEqual(await withTimeout(ep.poll(0)), [[fd, EPOLLIN]]);
+        assert.deepEqual(await withTimeout(ep.poll(0)), []);
+      }
+      await using q = await peers(r, s);
+      await q.sender.sendall(bytes("x"));
+      await sleep(30);
+      using ep = epoll();
+      ep.register(fd, EPOLLIN);
+      ep.register(q.reader.fileno(), EPOLLIN);
+      const seen = new Set<number>();
+      for (let i = 0; i < 4; i++) {
+        for (const [f] of await withTimeout(ep.poll(0, 1))) seen.add(f);
+      }
+      assert.deepEqual(seen, new Set([fd, q.reader.fileno()]));
+      assert.equal(text(await withTimeout(p.reader.recv(10))), "abc");
+    },
+  });
+}
+
+for (const backend of BACKENDS) {
+  Deno.test({
+    ...onBackend(
+      backend,
+      "a BYOB read queued behind another takes its buffer at once, and a cancel ends it done with no view",
+    ),
+    fn: async () => {
+      await using p = await peers(backend, backend);
+      const reader = p.reader.readable.getReader({ mode: "byob" });
+      const first = reader.read(new Uint8Array(4));
+      const view = new Uint8Array(4);
+      const second = reader.read(view);
+      assert.equal(view.byteLength, 0, "the queued read's buffer is not taken");
+      await withTimeout(reader.cancel());
+      assert.deepEqual(await withTimeout(first), {
+        value: undefined,
+        done: true,
+      });
+      assert.deepEqual(await withTimeout(second), {
+        value: undefined,
+        done: true,
+      });
     },
   });
 }
