@@ -230,7 +230,11 @@ export class KernelEpoll {
     const cap = Math.min(max, 4096);
     if (cap <= 0) return;
     const start = out.length;
-    const held = holding.size > 0 ? [...this.#held()] : [];
+    if (holding.size === 0) {
+      this.#kernelNow(cap, out, start);
+      return;
+    }
+    const held = [...this.#held()];
     if (held.length === 0) {
       this.#kernelNow(cap, out, start);
       return;
