@@ -531,7 +531,8 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       return await this.#read(conn, buf, peek, wait, signal);
     }
     // MSG_WAITALL: fill the buffer unless EOF comes first; on a timeout keep
-    // what arrived rather than lose it.
+    // what arrived rather than lose it, and on an abort give it back: the
+    // call rejects, and the next one returns it.
     const deadline = new Deadline(wait);
     let got = 0;
     while (got < buf.length) {
@@ -546,7 +547,10 @@ export class DenoStream extends DenoSocket implements BackendSocket {
           signal,
         );
       } catch (e) {
-        if (got > 0 && e instanceof OSError && e.errno !== E.EBADF) return got;
+        if (got > 0 && e instanceof OSError && e.errno !== E.EBADF) {
+          if (!signal?.aborted) return got;
+          this.giveBack(buf.subarray(0, got));
+        }
         throw e;
       }
       if (n === 0) break;

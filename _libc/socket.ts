@@ -917,7 +917,10 @@ class LibcSocket implements BackendSocket {
         continue;
       }
       if (!await this.#ready(events, w)) {
-        if (got > 0) return got;
+        // Expired: what arrived is the answer. Aborted: the call rejects,
+        // and the next one returns it.
+        if (got > 0 && !signal?.aborted) return got;
+        if (got > 0) this.giveBack(buf.subarray(0, got));
         throw w.deadline.error();
       }
       const view = got === 0 ? buf : buf.subarray(got);

@@ -2,7 +2,13 @@
 // rejects with the signal's reason, promptly, loses nothing and leaves the
 // socket usable, exactly like a timeout. Both backends.
 import assert from "node:assert/strict";
-import { AF_INET, AF_UNIX, SOCK_DGRAM, type Socket } from "../mod.ts";
+import {
+  AF_INET,
+  AF_UNIX,
+  MSG_WAITALL,
+  SOCK_DGRAM,
+  type Socket,
+} from "../mod.ts";
 import {
   BACKENDS,
   bytes,
@@ -69,6 +75,36 @@ for (const backend of BACKENDS) {
       },
     );
   }
+
+  Deno.test(
+    onBackend(
+      backend,
+      "recv() with MSG_WAITALL aborted with part of its bytes rejects with the reason; the next recv() returns that part first",
+    ),
+    async () => {
+      await using p = await connectedPair(backend);
+      for (const into of [false, true]) {
+        await p.server.sendall(bytes("abc"));
+        expectAborted(
+          await abortAfter(
+            80,
+            (signal) =>
+              into
+                ? p.client.recv_into(new Uint8Array(8), 8, MSG_WAITALL, {
+                  signal,
+                })
+                : p.client.recv(8, MSG_WAITALL, { signal }),
+          ),
+          80,
+        );
+        await p.server.sendall(bytes("defgh"));
+        assert.equal(
+          text(await withTimeout(p.client.recv(8, MSG_WAITALL))),
+          "abcdefgh",
+        );
+      }
+    },
+  );
 
   Deno.test(
     onBackend(
