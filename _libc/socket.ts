@@ -153,6 +153,19 @@ function waitState(wait: Wait, signal: AbortSignal | undefined): WaitState {
   return { deadline: new Deadline(wait), signal, spins: 0 };
 }
 
+// The first `n` bytes of `buffers`, gathered.
+function gather(buffers: readonly Uint8Array[], n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const b of buffers) {
+    if (at >= n) break;
+    const k = Math.min(b.length, n - at);
+    out.set(b.subarray(0, k), at);
+    at += k;
+  }
+  return out;
+}
+
 // The room in `buffers` past their first `n` bytes.
 function after(buffers: readonly Uint8Array[], n: number): Uint8Array[] {
   const out: Uint8Array[] = [];
@@ -859,8 +872,7 @@ class LibcSocket implements BackendSocket {
   }
 
   // recvmsg() while bytes are given back: those, then what the kernel has
-  // after them (with its control messages), and with MSG_WAITALL until the
-  // buffers are full, EOF, or the wait runs out.
+  // after them (with its control messages), and with MSG_WAITALL the rest.
   async #recvmsgGiven(
     buffers: readonly Uint8Array[],
     ancbufsize: number,
@@ -871,34 +883,64 @@ class LibcSocket implements BackendSocket {
     const r = this.#scatterGiven(buffers, flags);
     // A peek leaves them given back: it says what they are.
     if ((flags & L.MSG_PEEK) !== 0) return r;
-    const all = this.#waitAll(flags) && wait !== 0;
+    const rest = after(buffers, r[0]);
+    if (rest.length > 0) {
+      try {
+        this.#merge(
+          r,
+          await this.recvmsg(rest, ancbufsize, flags & ~L.MSG_WAITALL, 0),
+        );
+      } catch (e) {
+        // Nothing more there yet, or an error the next call reports again.
+        if (!(e instanceof OSError) || e.errno === E.EBADF) throw e;
+      }
+    }
+    if (wait === 0 || !this.#waitAll(flags)) return r;
+    return await this.#recvmsgRest(r, buffers, ancbufsize, flags, wait, signal);
+  }
+
+  // MSG_WAITALL on a stream, after a first part `r`: the rest, until the
+  // buffers are full, EOF, or the wait runs out (then `r` as it stands,
+  // as recv() does); an abort gives the data back and rejects.
+  async #recvmsgRest(
+    r: RecvMsg,
+    buffers: readonly Uint8Array[],
+    ancbufsize: number,
+    flags: number,
+    wait: Wait,
+    signal: AbortSignal | undefined,
+  ): Promise<RecvMsg> {
     const deadline = new Deadline(wait);
-    for (let first = true;; first = false) {
+    for (;;) {
       const rest = after(buffers, r[0]);
-      if (rest.length === 0 || (!first && !all)) return r;
+      if (rest.length === 0) return r;
       let more: RecvMsg;
       try {
         more = await this.recvmsg(
           rest,
           ancbufsize,
-          flags,
-          first ? 0 : deadline.left(),
+          flags & ~L.MSG_WAITALL,
+          deadline.left(),
           signal,
         );
       } catch (e) {
-        // Waited for the rest in vain, or an error that the next call
-        // reports again: these bytes are the answer.
-        if (e instanceof OSError && e.errno !== E.EBADF) {
-          if (first && all) continue;
-          return r;
+        if (r[0] === 0 || !(e instanceof OSError) || e.errno === E.EBADF) {
+          throw e;
         }
+        // Descriptors received cannot be given back: keep the answer.
+        if (!signal?.aborted || r[1].length > 0) return r;
+        this.giveBack(gather(buffers, r[0]));
         throw e;
       }
       if (more[0] === 0) return r;
-      r[0] += more[0];
-      r[1].push(...more[1]);
-      r[2] |= more[2];
+      this.#merge(r, more);
     }
+  }
+
+  #merge(r: RecvMsg, more: RecvMsg): void {
+    r[0] += more[0];
+    r[1].push(...more[1]);
+    r[2] |= more[2];
   }
 
   async #recvRest(
@@ -989,7 +1031,7 @@ class LibcSocket implements BackendSocket {
     const echo = flags & L.MSG_CMSG_CLOEXEC;
     // recvmsgOnce() answers a failure with its errno.
     let failed = 0;
-    return await this.#retry(this.#readEvents(flags), wait, signal, () => {
+    const r = await this.#retry(this.#readEvents(flags), wait, signal, () => {
       if (this.#takesGiven(flags)) return this.#scatterGiven(buffers, flags);
       const r = recvmsgOnce(C, this.#live(), buffers, ancbufsize, f);
       if (typeof r === "number") {
@@ -999,6 +1041,10 @@ class LibcSocket implements BackendSocket {
       r[2] = (r[2] & ~L.MSG_CMSG_CLOEXEC) | echo;
       return r;
     }, () => failed);
+    // The kernel returns what is there on a non-blocking descriptor: a
+    // blocking MSG_WAITALL gathers the rest.
+    if (r[0] === 0 || wait === 0 || !this.#waitAll(flags)) return r;
+    return await this.#recvmsgRest(r, buffers, ancbufsize, flags, wait, signal);
   }
 }
 

@@ -79,28 +79,40 @@ for (const backend of BACKENDS) {
   Deno.test(
     onBackend(
       backend,
-      "recv() with MSG_WAITALL aborted with part of its bytes rejects with the reason; the next recv() returns that part first",
+      "recv(), recv_into(), recvmsg() and recvmsg_into() with MSG_WAITALL aborted with part of their bytes reject with the reason; the next recv() returns that part first",
     ),
     async () => {
       await using p = await connectedPair(backend);
-      for (const into of [false, true]) {
+      const calls: [string, (signal: AbortSignal) => Promise<unknown>][] = [
+        ["recv", (signal) => p.client.recv(8, MSG_WAITALL, { signal })],
+        [
+          "recv_into",
+          (signal) =>
+            p.client.recv_into(new Uint8Array(8), 8, MSG_WAITALL, { signal }),
+        ],
+        [
+          "recvmsg",
+          (signal) => p.client.recvmsg(8, 0, MSG_WAITALL, { signal }),
+        ],
+        [
+          "recvmsg_into",
+          (signal) =>
+            p.client.recvmsg_into(
+              [new Uint8Array(4), new Uint8Array(4)],
+              0,
+              MSG_WAITALL,
+              { signal },
+            ),
+        ],
+      ];
+      for (const [name, call] of calls) {
         await p.server.sendall(bytes("abc"));
-        expectAborted(
-          await abortAfter(
-            80,
-            (signal) =>
-              into
-                ? p.client.recv_into(new Uint8Array(8), 8, MSG_WAITALL, {
-                  signal,
-                })
-                : p.client.recv(8, MSG_WAITALL, { signal }),
-          ),
-          80,
-        );
+        expectAborted(await abortAfter(80, call), 80);
         await p.server.sendall(bytes("defgh"));
         assert.equal(
           text(await withTimeout(p.client.recv(8, MSG_WAITALL))),
           "abcdefgh",
+          name,
         );
       }
     },
