@@ -285,14 +285,21 @@ function defineSocketReadable() {
       };
       let controller!: ReadableByteStreamController;
       let pulling: Promise<void> = Promise.resolve();
+      let released: PromiseWithResolvers<void> | null = null;
       const source: UnderlyingByteSource = {
         type: "bytes",
         autoAllocateChunkSize: CHUNK,
         start(c) {
           controller = c;
         },
+        // The controller calls pull() again only once this settles: it
+        // settles when the read ends, or when its reader lets go (the read
+        // may go on, unheld, and its bytes are the socket's), so that the
+        // next reader's read is not left waiting on it.
         pull(controller: ReadableByteStreamController) {
-          return pulling = pull(controller);
+          pulling = pull(controller);
+          released ??= Promise.withResolvers();
+          return Promise.race([pulling, released.promise]);
         },
         // Resolves once the read it ended has let go: nothing left running.
         // A backend's stream read ends its wait (libc), or cannot be ended
@@ -308,6 +315,8 @@ function defineSocketReadable() {
       // A reader let go (released, or the stream cancelled): end the read in
       // flight, or leave its bytes to the socket.
       const stop = (cancel: boolean): Promise<void> | void => {
+        released?.resolve();
+        released = null;
         inflight?.abort();
         let letGo: Promise<void> | void = undefined;
         if (st.reading !== null) {
