@@ -597,7 +597,9 @@ function defineSocketReadable() {
      *   returned.
      * @param options The built-in `pipeTo` options.
      * @returns `transform.readable`.
-     * @throws {TypeError} This stream or `transform.writable` is locked.
+     * @throws {TypeError} This stream or `transform.writable` is locked; a
+     *   `transform` without the two streams; `options.signal` not an
+     *   AbortSignal.
      */
     override pipeThrough<T>(
       transform: {
@@ -606,14 +608,29 @@ function defineSocketReadable() {
       },
       options?: StreamPipeOptions,
     ): ReadableStream<T> {
-      if (this.locked) {
-        throw new TypeError("ReadableStream is locked.");
+      // The built-in method's checks, in its order.
+      const { readable, writable } = (transform ?? {}) as Partial<
+        typeof transform
+      >;
+      if (!(readable instanceof ReadableStream)) {
+        throw new TypeError("pipeThrough: 'readable' must be a ReadableStream");
       }
-      if (transform.writable.locked) {
-        throw new TypeError("WritableStream is locked.");
+      if (!(writable instanceof WritableStream)) {
+        throw new TypeError("pipeThrough: 'writable' must be a WritableStream");
       }
-      this.pipeTo(transform.writable, options).catch(() => {});
-      return transform.readable;
+      if (options !== undefined && options !== null) {
+        if (typeof options !== "object" && typeof options !== "function") {
+          throw new TypeError("pipeThrough: options must be an object");
+        }
+        const { signal } = options;
+        if (signal !== undefined && !(signal instanceof AbortSignal)) {
+          throw new TypeError("pipeThrough: 'signal' must be an AbortSignal");
+        }
+      }
+      if (this.locked) throw new TypeError("ReadableStream is locked.");
+      if (writable.locked) throw new TypeError("WritableStream is locked.");
+      this.pipeTo(writable, options ?? undefined).catch(() => {});
+      return readable;
     }
 
     /**

@@ -509,3 +509,44 @@ for (const backend of BACKENDS) {
     },
   });
 }
+
+Deno.test({
+  ...onBackend(
+    "deno",
+    "pipeThrough() refuses what the built-in one refuses, before it locks the stream",
+  ),
+  fn: async () => {
+    await using p = await peers("deno", "deno");
+    const stream = p.reader.readable;
+    const bad: [unknown, unknown][] = [
+      [{}, undefined],
+      [new TransformStream(), { signal: 1 }],
+      [new TransformStream(), 5],
+    ];
+    for (const [transform, options] of bad) {
+      // What the built-in ReadableStream says of the same arguments.
+      assert.throws(
+        () =>
+          new ReadableStream().pipeThrough(
+            transform as TransformStream,
+            options as StreamPipeOptions,
+          ),
+        TypeError,
+      );
+      assert.throws(
+        () =>
+          stream.pipeThrough(
+            transform as TransformStream,
+            options as StreamPipeOptions,
+          ),
+        TypeError,
+      );
+      assert.equal(stream.locked, false);
+    }
+    await p.sender.sendall(bytes("hi"));
+    p.sender.shutdown(SHUT_WR);
+    let got = "";
+    for await (const s of stream.pipeThrough(new TextDecoderStream())) got += s;
+    assert.equal(got, "hi");
+  },
+});
