@@ -28,6 +28,7 @@ import { bytesView, pyTypeName, requireBytes, toCInt, toInt } from "./_args.ts";
 import { type BackendSocket, needLibc, type SockAddr } from "./_backend.ts";
 import type { Wait } from "./_wait.ts";
 import { rightsIn } from "./_libc/msg.ts";
+import { concat, scatter } from "./_codecs.ts";
 import type { AbortOptions, Socket } from "./socket.ts";
 import type { Address } from "./_address.ts";
 
@@ -302,30 +303,10 @@ export async function sendmsgOn(
   }
   if (ancdata.length > 0) throw noAncillary("sendmsg");
   if (buffers.length > UIO_MAXIOV) throw new OSError(E.EMSGSIZE);
-  let data: Uint8Array;
-  if (buffers.length === 1) data = buffers[0];
-  else {
-    data = new Uint8Array(buffers.reduce((n, b) => n + b.length, 0));
-    let at = 0;
-    for (const b of buffers) {
-      data.set(b, at);
-      at += b.length;
-    }
-  }
+  const data = buffers.length === 1 ? buffers[0] : concat(buffers);
   return addr === null
     ? await sock.send(data, flags, wait, signal)
     : await sock.sendto(data, flags, addr, wait, signal);
-}
-
-function scatter(data: Uint8Array, buffers: readonly Uint8Array[]): number {
-  let at = 0;
-  for (const b of buffers) {
-    if (at >= data.length) break;
-    const n = Math.min(b.length, data.length - at);
-    b.set(data.subarray(at, at + n));
-    at += n;
-  }
-  return at;
 }
 
 /**

@@ -453,7 +453,9 @@ function utf8EncodeSlow(text: string, errors: string): Uint8Array<ArrayBuffer> {
 }
 
 /** `chunks` joined into one new array. */
-export function concat(chunks: Uint8Array[]): Uint8Array<ArrayBuffer> {
+export function concat(
+  chunks: readonly Uint8Array[],
+): Uint8Array<ArrayBuffer> {
   let n = 0;
   for (const c of chunks) n += c.length;
   const out = new Uint8Array(n);
@@ -463,6 +465,25 @@ export function concat(chunks: Uint8Array[]): Uint8Array<ArrayBuffer> {
     at += c.length;
   }
   return out;
+}
+
+/**
+ * `data` copied into `buffers` in order, as far as they hold it.
+ *
+ * @returns How many bytes were copied.
+ */
+export function scatter(
+  data: Uint8Array,
+  buffers: readonly Uint8Array[],
+): number {
+  let at = 0;
+  for (const b of buffers) {
+    if (at >= data.length) break;
+    const n = Math.min(b.length, data.length - at);
+    b.set(data.subarray(at, at + n));
+    at += n;
+  }
+  return at;
 }
 
 const UTF8: Codec = {

@@ -581,10 +581,9 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         // Non-blocking: what is already there comes at once; else the read
         // stays in flight, unref'd, and what it brings is for a later call.
         this.#startRead(conn);
-        if (
-          !await settlesAtOnce(this.#pendingRead!) &&
-          !(await letLoopTurn() && this.#pendingRead === null)
-        ) throw waitExpired(wait);
+        if (!await this.#endsAtOnce(this.#pendingRead!)) {
+          throw waitExpired(wait);
+        }
       } else {
         this.#pendingRead ??= this.#readAhead(conn);
         this.#readOp?.hold(true);
@@ -676,8 +675,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     return (async () => {
       // Non-blocking: what is already there comes at once.
       const done = left === 0
-        ? await settlesAtOnce(read) ||
-          (await letLoopTurn() && this.#pendingRead !== read)
+        ? await this.#endsAtOnce(read)
         : await raceWait(read, left) !== EXPIRED;
       if (done) return;
       // Expired: the read goes on, unheld, and its bytes are the socket's.
@@ -769,6 +767,14 @@ export class DenoStream extends DenoSocket implements BackendSocket {
    */
   streamAbandon(): void {
     this.#readOp?.hold(false);
+  }
+
+  // Whether `read` (the read in flight) ends at once, as a non-blocking
+  // call needs: within a few microtasks, or once the event loop turns when
+  // its budget says so (see letLoopTurn).
+  async #endsAtOnce(read: Promise<void>): Promise<boolean> {
+    return await settlesAtOnce(read) ||
+      (await letLoopTurn() && this.#pendingRead !== read);
   }
 
   // The read in flight (a read-ahead or a stream's) is over.

@@ -35,7 +35,7 @@ import {
 import { errno as E } from "../constants.ts";
 import { OSError } from "../errors.ts";
 import type { StreamSink } from "../_streams.ts";
-import { concat } from "../_codecs.ts";
+import { concat, scatter } from "../_codecs.ts";
 
 export { checkLibc, libcUsable } from "./ffi.ts";
 
@@ -151,19 +151,6 @@ interface WaitState {
 // Made on a call's first EAGAIN only: the fast path reads no clock.
 function waitState(wait: Wait, signal: AbortSignal | undefined): WaitState {
   return { deadline: new Deadline(wait), signal, spins: 0 };
-}
-
-// The first `n` bytes of `buffers`, gathered.
-function gather(buffers: readonly Uint8Array[], n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const b of buffers) {
-    if (at >= n) break;
-    const k = Math.min(b.length, n - at);
-    out.set(b.subarray(0, k), at);
-    at += k;
-  }
-  return out;
 }
 
 // The room in `buffers` past their first `n` bytes.
@@ -860,13 +847,7 @@ class LibcSocket implements BackendSocket {
   // The given-back bytes, scattered over `buffers` in order.
   #scatterGiven(buffers: readonly Uint8Array[], flags: number): RecvMsg {
     this.#live();
-    const given = this.#given!;
-    let n = 0;
-    for (const b of buffers) {
-      const k = Math.min(b.length, given.length - n);
-      b.set(given.subarray(n, n + k));
-      n += k;
-    }
+    const n = scatter(this.#given!, buffers);
     if ((flags & L.MSG_PEEK) === 0) this.#consumeGiven(n);
     return [n, [], 0, null];
   }
@@ -929,7 +910,7 @@ class LibcSocket implements BackendSocket {
         }
         // Descriptors received cannot be given back: keep the answer.
         if (!signal?.aborted || r[1].length > 0) return r;
-        this.giveBack(gather(buffers, r[0]));
+        this.giveBack(concat(buffers).subarray(0, r[0]));
         throw e;
       }
       if (more[0] === 0) return r;

@@ -297,14 +297,19 @@ export interface Pair extends Disposable, AsyncDisposable {
   readonly addr: Addr;
 }
 
-/** A connected stream pair, all of it closed on dispose. */
+/**
+ * A connected stream pair, all of it closed on dispose. The listener and
+ * `server` are on `backend`; `client` on `clientBackend` (the same by
+ * default), for pairs that mix the two.
+ */
 export async function connectedPair(
   backend: BackendName,
   family: number = AF_INET,
   where: Where = "path",
+  clientBackend: BackendName = backend,
 ): Promise<Pair> {
   const l = listener(backend, family, where);
-  const client = sock(backend, family);
+  const client = sock(clientBackend, family);
   let server: Socket | undefined;
   try {
     const [, accepted] = await withTimeout(

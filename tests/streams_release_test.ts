@@ -26,51 +26,25 @@ import {
   type BackendName,
   BACKENDS,
   bytes,
-  listener,
+  connectedPair,
   onBackend,
-  pollerIdle,
+  type Pair,
   recvExactly,
   sleep,
-  sock,
   text,
   unavailable,
 } from "./_helpers.ts";
 import { withTimeout } from "./_python.ts";
 
-interface Peers extends AsyncDisposable {
-  /** The socket whose readable is read. */
-  reader: Socket;
-  /** Its peer. */
-  sender: Socket;
-}
+/** A pair whose `reader`'s readable is read, and its peer `sender`. */
+type Peers = Pair & { readonly reader: Socket; readonly sender: Socket };
 
 async function peers(
   readerBackend: BackendName,
   senderBackend: BackendName,
 ): Promise<Peers> {
-  const l = listener(readerBackend, AF_INET);
-  const sender = sock(senderBackend, AF_INET);
-  try {
-    const [, [reader]] = await withTimeout(
-      Promise.all([sender.connect(l.addr), l.sock.accept()]),
-    );
-    l[Symbol.dispose]();
-    return {
-      reader,
-      sender,
-      [Symbol.asyncDispose]: async () => {
-        reader.close();
-        sender.close();
-        // A libc read let go of gives up its wait once the poller's call in
-        // flight returns: the sanitizers must not see that call.
-        await pollerIdle();
-      },
-    };
-  } catch (e) {
-    sender.close();
-    l[Symbol.dispose]();
-    throw e;
-  }
+  const p = await connectedPair(readerBackend, AF_INET, "path", senderBackend);
+  return Object.assign(p, { reader: p.server, sender: p.client });
 }
 
 // Everything the socket still has, until it is quiet for `ms`.

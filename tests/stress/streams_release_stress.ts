@@ -21,11 +21,9 @@ import {
 import {
   type BackendName,
   BACKENDS,
-  listener,
-  pollerIdle,
+  connectedPair,
   skipNote,
   sleep,
-  sock,
   STEP_MS,
   unavailable,
   withTimeout,
@@ -508,31 +506,25 @@ async function peers(
   readerBackend: BackendName,
   senderBackend: BackendName,
 ): Promise<Peers> {
-  using l = listener(readerBackend, AF_INET);
-  const sender = sock(senderBackend, AF_INET);
-  try {
-    const [, [reader]] = await withTimeout(
-      Promise.all([sender.connect(l.addr), l.sock.accept()]),
-      STEP_MS,
-      "connect + accept",
-    );
-    const p: Peers = {
-      reader,
-      sender,
-      sending: Promise.resolve(),
-      async [Symbol.asyncDispose]() {
-        reader.close();
-        sender.close();
-        // Closed, the sender fails at once if it has not finished.
-        await withTimeout(p.sending.catch(() => {}), STEP_MS, "sender");
-        await pollerIdle();
-      },
-    };
-    return p;
-  } catch (e) {
-    sender.close();
-    throw e;
-  }
+  const pair = await connectedPair(
+    readerBackend,
+    AF_INET,
+    "path",
+    senderBackend,
+  );
+  const p: Peers = {
+    reader: pair.server,
+    sender: pair.client,
+    sending: Promise.resolve(),
+    async [Symbol.asyncDispose]() {
+      pair.server.close();
+      pair.client.close();
+      // Closed, the sender fails at once if it has not finished.
+      await withTimeout(p.sending.catch(() => {}), STEP_MS, "sender");
+      await pair[Symbol.asyncDispose]();
+    },
+  };
+  return p;
 }
 
 // Send `size` bytes of the pattern in random pieces, then SHUT_WR. Now and
