@@ -124,17 +124,24 @@ const VIEWS: ReadonlySet<object> = new Set(
   }),
 );
 
+// The built-in view prototype `view` inherits from (a subclass's too), or
+// null.
+function builtin(view: ArrayBufferView): object | null {
+  let proto = Object.getPrototypeOf(view);
+  while (proto !== null && !VIEWS.has(proto)) {
+    proto = Object.getPrototypeOf(proto);
+  }
+  return proto;
+}
+
 // How many elements a BYOB read of `view` must bring before it resolves,
-// when the read can go to the socket straight: a built-in view of a plain
-// ArrayBuffer, with room, and a valid `min`; 0 otherwise (the spec's steps
-// then take it, and raise its errors for bad input).
+// when the read can go to the socket straight: a built-in view (or a
+// subclass's) of an ArrayBuffer, with room, and a valid `min`; 0 otherwise
+// (the spec's steps then take it, and raise its errors for bad input).
 function fastMin(view: ArrayBufferView, opts?: { min?: number }): number {
-  if (!VIEWS.has(Object.getPrototypeOf(view))) return 0;
+  if (builtin(view) === null) return 0;
   const buffer = view.buffer;
-  if (
-    view.byteLength === 0 || !(buffer instanceof ArrayBuffer) ||
-    buffer.resizable
-  ) return 0;
+  if (view.byteLength === 0 || !(buffer instanceof ArrayBuffer)) return 0;
   const length = view instanceof DataView
     ? view.byteLength
     : (view as Uint8Array).length;
@@ -142,8 +149,15 @@ function fastMin(view: ArrayBufferView, opts?: { min?: number }): number {
   return Number.isInteger(min) && min >= 1 && min <= length ? min : 0;
 }
 
-// A view of the same kind as `view` over `bytes` bytes of `buffer` from
-// `offset`.
+// The spec's TransferArrayBuffer: `view`'s buffer moved to a new one, of
+// fixed length (a resizable one's too). Throws where it cannot move.
+function transfer(view: ArrayBufferView): ArrayBuffer {
+  const buffer = view.buffer as ArrayBuffer;
+  return buffer.resizable ? buffer.transferToFixedLength() : buffer.transfer();
+}
+
+// A view of the same built-in kind as `view` (a subclass's base, as the
+// spec makes it) over `bytes` bytes of `buffer` from `offset`.
 function sameView(
   view: ArrayBufferView,
   buffer: ArrayBuffer,
@@ -151,7 +165,7 @@ function sameView(
   bytes: number,
 ): ArrayBufferView<ArrayBuffer> {
   if (view instanceof DataView) return new DataView(buffer, offset, bytes);
-  const ctor = view.constructor as new (
+  const ctor = (builtin(view) as { constructor: unknown }).constructor as new (
     buffer: ArrayBuffer,
     offset: number,
     length: number,
@@ -187,8 +201,10 @@ class ReadSink implements StreamSink {
     st.taker = st.reading = null;
     try {
       this.#t.take(n);
-    } catch {
-      // The stream cannot take them: they stay the socket's.
+    } catch (e) {
+      // The stream cannot take them (its state changed under the read):
+      // they stay the socket's, and the stream's reads learn why.
+      this.#t.fail(e);
       return n === 0;
     }
     return true;
@@ -261,6 +277,9 @@ function defineSocketReadable() {
       min: number,
     ) => Promise<ReadableStreamReadResult<ArrayBufferView<ArrayBuffer>>> | null;
     readonly #controller: ReadableByteStreamController;
+    // Whether the stream's next bytes are the socket's: open, nothing
+    // queued or half read, no read in flight.
+    readonly #idle: () => boolean;
     // Neither closed nor errored by this class, nor cancelled: while so, and
     // with nothing queued, the stream's next bytes are the socket's.
     #open = true;
@@ -307,18 +326,21 @@ function defineSocketReadable() {
         cancel: () => {
           this.#open = false;
           this.#cancels++;
-          const direct = st.reading !== null;
-          const letGo = stop(true);
-          return direct ? letGo : pulling;
+          return stop(true);
         },
       };
       // A reader let go (released, or the stream cancelled): end the read in
-      // flight, or leave its bytes to the socket.
+      // flight, or leave its bytes to the socket. What it returns settles
+      // once that read has let go (a read let go of before is not waited
+      // for: a Deno read cannot be ended, and goes on unheld).
       const stop = (cancel: boolean): Promise<void> | void => {
         released?.resolve();
         released = null;
-        inflight?.abort();
         let letGo: Promise<void> | void = undefined;
+        if (inflight !== null) {
+          inflight.abort();
+          letGo = pulling;
+        }
         if (st.reading !== null) {
           const backend = st.reading;
           st.taker = st.reading = null;
@@ -409,16 +431,25 @@ function defineSocketReadable() {
       // buffer, not two; no pull-into descriptor, request or pull). It reads
       // until `min` elements are there; what it took and cannot hand out
       // (a part let go of, an element's odd bytes) goes back to the socket.
+      this.#idle = () =>
+        this.#open && controller.desiredSize === 0 && inflight === null &&
+        st.taker === null && fast === null &&
+        // A read request of the controller's, or one a reader left half
+        // filled: its bytes come before the socket's.
+        controller.byobRequest === null;
       this.#fast = (view, min) => {
-        if (
-          !this.#open || controller.desiredSize !== 0 || inflight !== null ||
-          st.taker !== null || fast !== null
-        ) return null;
+        if (!this.#idle()) return null;
         // The view reads as empty once its buffer is transferred.
         const { byteOffset, byteLength } = view;
         const size = elementSize(view);
         const need = min * size;
-        const buffer = (view.buffer as ArrayBuffer).transfer();
+        let buffer: ArrayBuffer;
+        try {
+          buffer = transfer(view);
+        } catch (e) {
+          // Not transferable (a WebAssembly memory's): as the spec's read.
+          return Promise.reject(e);
+        }
         const target = new Uint8Array(buffer, byteOffset, byteLength);
         const result = (bytes: number) =>
           sameView(view, buffer, byteOffset, bytes);
@@ -449,7 +480,12 @@ function defineSocketReadable() {
                   );
                   return;
                 }
-                this.#close();
+                try {
+                  this.#close();
+                } catch (e) {
+                  reject(e);
+                  return;
+                }
                 resolve({ value: result(filled), done: true });
                 return;
               }
@@ -551,7 +587,12 @@ function defineSocketReadable() {
         // now, and a cancel before its turn ends it done, with no view.
         if (fastMin(view, opts) > 0) {
           const { byteOffset, byteLength } = view;
-          const buffer = (view.buffer as ArrayBuffer).transfer();
+          let buffer: ArrayBuffer;
+          try {
+            buffer = transfer(view);
+          } catch (e) {
+            return Promise.reject(e);
+          }
           view = sameView(view, buffer, byteOffset, byteLength);
         }
         const cancels = this.#cancels;
@@ -653,7 +694,7 @@ function defineSocketReadable() {
         this.#sock,
         reader,
         options?.preventCancel === true,
-        () => this.#open && this.#controller.desiredSize === 0,
+        this.#idle,
         (e) => this.#error(e),
         () => this.#close(),
       );
@@ -811,9 +852,19 @@ Object.setPrototypeOf(ChunkIterator.prototype, AsyncIteratorPrototype);
 export function socketWritable(
   sock: StreamSocket,
 ): WritableStream<Uint8Array> {
+  let signal: AbortSignal;
   return new WritableStream<Uint8Array>({
+    start(controller) {
+      // abort() closes the socket at once: a write in flight (to a peer
+      // that does not read) would otherwise hold it up, as the spec waits
+      // for that write before it aborts.
+      signal = controller.signal;
+      signal.addEventListener("abort", () => sock.close(), { once: true });
+    },
     write(chunk) {
-      return sock.sendall(chunk);
+      return sock.sendall(chunk).catch((e) => {
+        throw signal.aborted ? signal.reason : e;
+      });
     },
     close() {
       sock.shutdown(SHUT_WR);

@@ -460,7 +460,9 @@ export class Socket<
    * many elements), and cancelling it or releasing a reader loses no byte
    * that a later `recv()` would see: bytes a BYOB read took and could not
    * hand out go back to the socket. The socket's timeout applies to each
-   * read (a timeout errors the stream, and loses nothing).
+   * read (a timeout errors the stream, and loses nothing); on a
+   * non-blocking socket a read that finds nothing errors it with
+   * BlockingIOError, as recv() raises.
    *
    * @example Pipe a socket through a text decoder
    * ```ts
@@ -494,7 +496,8 @@ export class Socket<
    * The socket as a `WritableStream`, like `Deno.Conn.writable`: each chunk
    * is sent in full (`sendall`) before the next is taken, so a fast writer
    * waits for a slow reader; `close()` shuts down writing (SHUT_WR) and
-   * `abort()` closes the socket.
+   * `abort()` closes the socket at once, a chunk still on its way too (its
+   * write rejects with the abort's reason).
    *
    * @example Write through a text encoder
    * ```ts

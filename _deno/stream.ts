@@ -113,10 +113,10 @@ function sameBytes(a: Uint8Array, b: Uint8Array, n: number): boolean {
   return true;
 }
 
-/** A TCP or unix stream socket on Deno.listen / Deno.connect. */
 // What a recv()'s wait ends with when a stream gave bytes back.
 const GIVEN: unique symbol = Symbol("given");
 
+/** A TCP or unix stream socket on Deno.listen / Deno.connect. */
 export class DenoStream extends DenoSocket implements BackendSocket {
   readonly #family: number;
   readonly #opts: Options;

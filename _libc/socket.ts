@@ -328,7 +328,7 @@ class LibcSocket implements BackendSocket {
     // The first try needs no wait: what is there goes to the stream at once.
     const n = Number(C.recv(this.#fd, buf, BigInt(buf.length), 0));
     if (n >= 0) {
-      sink.deliver(n);
+      if (!sink.deliver(n)) this.#keep(buf.subarray(0, n));
       return Promise.resolve();
     }
     const e = errno();
@@ -345,11 +345,19 @@ class LibcSocket implements BackendSocket {
         for (;;) {
           // Let go of since the wait ended: the bytes are not taken.
           if (stop.signal.aborted) return;
+          // Bytes given back meanwhile come first.
+          const given = this.#given;
+          if (given !== null) {
+            this.#stream = null;
+            const n = this.#takeGiven(buf, 0);
+            if (!sink.deliver(n)) this.#hold(given);
+            return;
+          }
           const n = Number(C.recv(this.#live(), buf, BigInt(buf.length), 0));
           if (n >= 0) {
             // Not this stream's read any more: deliver() may start the next.
             this.#stream = null;
-            sink.deliver(n);
+            if (!sink.deliver(n)) this.#keep(buf.subarray(0, n));
             return;
           }
           const e = errno();
@@ -381,6 +389,14 @@ class LibcSocket implements BackendSocket {
     if (this.#fd < 0 || bytes.length === 0) return;
     const given = this.#given;
     this.#hold(given === null ? bytes.slice() : concat([bytes, given]));
+  }
+
+  // Bytes a stream read took from the kernel and its stream did not take:
+  // after any given back, for the next receive.
+  #keep(bytes: Uint8Array): void {
+    if (this.#fd < 0 || bytes.length === 0) return;
+    const given = this.#given;
+    this.#hold(given === null ? bytes.slice() : concat([given, bytes]));
   }
 
   #hold(given: Uint8Array): void {
@@ -842,8 +858,6 @@ class LibcSocket implements BackendSocket {
     return false;
   }
 
-  // The rest of a recv that must wait: for the first bytes, or for the rest
-  // of an MSG_WAITALL. A wait that runs out after some bytes returns them.
   // The given-back bytes, scattered over `buffers` in order.
   #scatterGiven(buffers: readonly Uint8Array[], flags: number): RecvMsg {
     this.#live();
@@ -924,6 +938,8 @@ class LibcSocket implements BackendSocket {
     r[2] |= more[2];
   }
 
+  // The rest of a recv that must wait: for the first bytes, or for the rest
+  // of an MSG_WAITALL. A wait that runs out after some bytes returns them.
   async #recvRest(
     buf: Uint8Array,
     flags: number,

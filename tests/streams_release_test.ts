@@ -524,3 +524,200 @@ Deno.test({
     assert.equal(got, "hi");
   },
 });
+
+// Views a BYOB read fills straight besides a plain Uint8Array's: a
+// subclass's, and views over a resizable buffer (whose odd byte, for a
+// 16-bit view, goes back too).
+class Bytes extends Uint8Array {}
+const resizable = (n: number) => new ArrayBuffer(n, { maxByteLength: 2 * n });
+const OTHER_VIEWS: [string, () => ArrayBufferView<ArrayBuffer>, number][] = [
+  ["a Uint8Array subclass", () => new Bytes(10), 10],
+  ["a resizable buffer", () => new Uint8Array(resizable(10)), 10],
+  [
+    "a Uint16Array of a resizable buffer",
+    () => new Uint16Array(resizable(10)),
+    5,
+  ],
+];
+
+for (const [r, s] of PAIRS) {
+  const ignore = unavailable(s);
+  for (const [kind, make, min] of OTHER_VIEWS) {
+    for (const how of ["released", "cancelled"] as const) {
+      Deno.test({
+        ...onBackend(
+          r,
+          `a BYOB read with min into ${kind}, ${how} half filled, gives its bytes back: recv() returns them first (sender ${s})`,
+          ignore !== null,
+        ),
+        fn: async () => {
+          await using p = await peers(r, s);
+          const reader = p.reader.readable.getReader({ mode: "byob" });
+          const read = reader.read(make(), { min }).catch((e) => e);
+          await p.sender.sendall(bytes("abc"));
+          await sleep(30);
+          if (how === "released") reader.releaseLock();
+          else await withTimeout(reader.cancel());
+          const out = await withTimeout(read);
+          if (how === "released") assert.ok(out instanceof TypeError);
+          else assert.deepEqual(out, { value: undefined, done: true });
+          await p.sender.sendall(bytes("defgh"));
+          assert.equal(
+            text(await withTimeout(recvExactly(p.reader, 8))),
+            "abcdefgh",
+          );
+        },
+      });
+    }
+  }
+
+  Deno.test({
+    ...onBackend(
+      r,
+      `a BYOB read into a subclass's view or a resizable buffer resolves as the built-in stream's does (sender ${s})`,
+      ignore !== null,
+    ),
+    fn: async () => {
+      await using p = await peers(r, s);
+      const reader = p.reader.readable.getReader({ mode: "byob" });
+      for (const [, make] of OTHER_VIEWS) {
+        // The built-in byte stream's result for the same view.
+        const builtin = await new ReadableStream({
+          type: "bytes",
+          start(c) {
+            c.enqueue(bytes("wxyz"));
+          },
+        }).getReader({ mode: "byob" }).read(make(), { min: 2 });
+        await p.sender.sendall(bytes("wxyz"));
+        const ours = await withTimeout(reader.read(make(), { min: 2 }));
+        assert.equal(ours.done, false);
+        const [a, b] = [ours.value!, builtin.value!];
+        assert.equal(a.constructor, b.constructor);
+        assert.equal(a.buffer.resizable, b.buffer.resizable);
+        assert.equal(a.byteLength, b.byteLength);
+        assert.deepEqual(
+          new Uint8Array(a.buffer, a.byteOffset, a.byteLength),
+          new Uint8Array(b.buffer, b.byteOffset, b.byteLength),
+        );
+      }
+    },
+  });
+}
+
+for (const backend of BACKENDS) {
+  for (const by of ["a reader", "the stream"] as const) {
+    Deno.test({
+      ...onBackend(
+        backend,
+        `cancel() by ${by} settles at once after a reader was released mid-read, with nothing coming; later bytes reach recv()`,
+      ),
+      fn: async () => {
+        await using p = await peers(backend, backend);
+        const first = p.reader.readable.getReader();
+        const read = first.read().catch(() => {});
+        await sleep(20);
+        first.releaseLock();
+        await withTimeout(read);
+        await withTimeout(
+          by === "a reader"
+            ? p.reader.readable.getReader().cancel()
+            : p.reader.readable.cancel(),
+          2000,
+        );
+        await p.sender.sendall(bytes("xy"));
+        assert.equal(text(await withTimeout(recvExactly(p.reader, 2))), "xy");
+      },
+    });
+  }
+
+  Deno.test({
+    ...onBackend(
+      backend,
+      "writable.abort() with a write in flight to a peer that does not read closes the socket at once; the write rejects with the reason",
+    ),
+    fn: async () => {
+      await using p = await peers(backend, backend);
+      const writer = p.sender.writable.getWriter();
+      const write = writer.write(new Uint8Array(64 << 20)).catch((e) => e);
+      await sleep(50);
+      const reason = new Error("enough");
+      await withTimeout(writer.abort(reason), 2000);
+      assert.equal(p.sender.fileno(), -1);
+      assert.equal(await withTimeout(write), reason);
+    },
+  });
+
+  Deno.test({
+    ...onBackend(
+      backend,
+      "a BYOB read into memory that cannot be transferred (WebAssembly's) rejects with TypeError, as the built-in one's does, and the reader goes on",
+    ),
+    fn: async () => {
+      await using p = await peers(backend, backend);
+      const reader = p.reader.readable.getReader({ mode: "byob" });
+      const memory = new WebAssembly.Memory({ initial: 1 });
+      let read: Promise<unknown> | undefined;
+      assert.doesNotThrow(() => {
+        read = reader.read(new Uint8Array(memory.buffer, 0, 10));
+      });
+      await assert.rejects(read!, TypeError);
+      await p.sender.sendall(bytes("ok"));
+      const { value } = await withTimeout(reader.read(new Uint8Array(10)));
+      assert.equal(text(value!), "ok");
+    },
+  });
+
+  for (const next of ["for await", "a BYOB reader", "a default reader"]) {
+    Deno.test({
+      ...onBackend(
+        backend,
+        `${next} taken the moment an aborted pipe unlocks the stream gets the bytes in order`,
+      ),
+      fn: async () => {
+        await using p = await peers(backend, backend);
+        const stream = p.reader.readable;
+        const stop = new AbortController();
+        const piped = stream.pipeTo(new WritableStream(), {
+          signal: stop.signal,
+          preventCancel: true,
+        }).catch(() => {});
+        await sleep(30);
+        stop.abort();
+        for (let i = 0; i < 10_000 && stream.locked; i++) await null;
+        assert.equal(stream.locked, false);
+        const got: string[] = [];
+        let job: Promise<void>;
+        if (next === "for await") {
+          job = (async () => {
+            for await (const c of stream) got.push(text(c));
+          })();
+        } else {
+          const byob = next === "a BYOB reader";
+          const reader = byob
+            ? stream.getReader({ mode: "byob" })
+            : stream.getReader();
+          job = (async () => {
+            for (;;) {
+              const x = byob
+                ? await (reader as ReadableStreamBYOBReader).read(
+                  new Uint8Array(100),
+                )
+                : await (reader as ReadableStreamDefaultReader).read();
+              if (x.done) break;
+              got.push(text(x.value));
+            }
+          })();
+        }
+        await sleep(30);
+        await p.sender.sendall(bytes("one"));
+        await sleep(30);
+        await p.sender.sendall(bytes("two"));
+        await sleep(30);
+        p.sender.shutdown(SHUT_WR);
+        await withTimeout(job);
+        await piped;
+        assert.deepEqual(got, ["one", "two"]);
+      },
+    });
+  }
+}
