@@ -95,6 +95,9 @@ export class Readiness {
       } else {
         if (fd >= PSEUDO_FD_BASE) throw new OSError(E.EBADF);
         (this.#kernel ??= new KernelEpoll()).set(fd, events >>> 0);
+        // A wait asleep since before the kernel's epoll had a descriptor
+        // is not watching it: it looks again.
+        for (const wake of this.#wakers) wake();
         return;
       }
     }

@@ -754,6 +754,27 @@ for (const backend of BACKENDS) {
 
   testOn(
     backend,
+    "EpollSelector: a ready socket another task registers while select() waits is reported at once, the selector empty before or holding only the other backend's sockets (the kernel's epoll_wait sees it)",
+    async () => {
+      await using c = await connectedPair(backend);
+      const others = BACKENDS.filter((b) => b !== backend);
+      for (const other of [null, ...(libcMissing === null ? others : [])]) {
+        await using idle = other === null ? null : await connectedPair(other);
+        using s = new EpollSelector();
+        if (idle !== null) s.register(idle.client, EVENT_READ);
+        const waiting = s.select(10);
+        await sleep(50);
+        const key = s.register(c.client, EVENT_WRITE);
+        const t0 = Date.now();
+        const ready = await withTimeout(waiting, STEP_MS, `with ${other}`);
+        assert.deepEqual(ready, [[key, EVENT_WRITE]], `with ${other}`);
+        assert.ok(Date.now() - t0 < 1000, `with ${other}`);
+      }
+    },
+  );
+
+  testOn(
+    backend,
     "EpollSelector: fileno() is a number, ValueError once closed (test_fileno)",
     () => {
       const s = new EpollSelector();
