@@ -1136,15 +1136,19 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       return POLLOUT | POLLHUP;
     }
     let r = 0;
-    if (this.#stash.length > 0 || this.#eof || this.#shutRd) r |= POLLIN;
-    if (this.#eof) r |= POLLRDHUP | POLLIN;
+    if (this.#stash.length > 0) r |= POLLIN;
+    // Linux: reading shut down (the peer's FIN, or shutdown(SHUT_RD)) is
+    // readable and POLLRDHUP; both ways shut down, POLLHUP.
+    const rdShut = this.#eof || this.#shutRd;
+    if (rdShut) r |= POLLRDHUP | POLLIN;
     if (this.#readError !== null || this.#writeError !== null) {
       r |= POLLERR | POLLIN;
     }
-    if (!this.#shutWr && (this.#behind === null || this.#behind.done)) {
+    // Writing shut down is writable too: a send fails at once (EPIPE).
+    if (this.#shutWr || this.#behind === null || this.#behind.done) {
       r |= POLLOUT;
     }
-    if ((this.#eof && this.#shutWr) || this.#reset) r |= POLLHUP;
+    if ((rdShut && this.#shutWr) || this.#reset) r |= POLLHUP;
     if (this.#reset) r |= POLLIN | POLLRDHUP;
     if ((r & POLLIN) === 0 && (events & POLLIN)) this.#startRead(conn);
     return r;

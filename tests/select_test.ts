@@ -13,6 +13,9 @@ import {
   KeyError,
   MSG_OOB,
   OSError,
+  SHUT_RD,
+  SHUT_RDWR,
+  SHUT_WR,
   SO_ERROR,
   SO_LINGER,
   SOCK_DGRAM,
@@ -1104,5 +1107,43 @@ Deno.test({
     await sleep(50);
     assert.deepEqual(await count([], [], [c]), [0, 0, 0]);
     assert.deepEqual(await count([c], [], [c]), [1, 0, 0]);
+  },
+});
+
+Deno.test({
+  name: skipNote(
+    "poll() after a socket's own shutdown(SHUT_WR / SHUT_RDWR / SHUT_RD) reports what python3's poll reports on Linux (writable still: a send fails at once; POLLRDHUP and POLLHUP as the directions close), on both backends",
+    hasPython ? null : "python3 is not available",
+  ),
+  ignore: !hasPython,
+  fn: async () => {
+    const mask = select.POLLIN | select.POLLOUT | select.POLLRDHUP;
+    const theirs = await pythonJson(
+      `import json, select, socket, sys
+out = []
+for how in json.load(sys.stdin):
+    L = socket.socket(); L.bind(("127.0.0.1", 0)); L.listen()
+    c = socket.create_connection(L.getsockname()); a, _ = L.accept()
+    c.shutdown(how)
+    p = select.poll(); p.register(c, ${mask})
+    out.append(p.poll(0)[0][1])
+    for s in (c, a, L): s.close()
+print(json.dumps(out))`,
+      [SHUT_WR, SHUT_RDWR, SHUT_RD],
+    );
+    for (const backend of BACKENDS) {
+      if (backend === "libc" && libcMissing !== null) continue;
+      const ours: number[] = [];
+      for (const how of [SHUT_WR, SHUT_RDWR, SHUT_RD]) {
+        await using p = await connectedPair(backend);
+        p.client.shutdown(how);
+        const po = select.poll();
+        po.register(p.client, mask);
+        // What a Deno socket learns, it learns within a turn or two.
+        await sleep(20);
+        ours.push((await withTimeout(po.poll(0)))[0]?.[1] ?? 0);
+      }
+      assert.deepEqual(ours, theirs, backend);
+    }
   },
 });
