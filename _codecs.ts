@@ -1,6 +1,8 @@
 /**
- * The text codecs of `Socket.makefile()`'s text files: UTF-8, ASCII and
- * Latin-1 with Python's error handlers (`strict`, `replace`, `ignore`,
+ * The text codecs of `Socket.makefile()`'s text files: UTF-8, ASCII,
+ * Latin-1 and Python's other single-byte codecs (cp1252, iso8859-15,
+ * koi8-r, the EBCDIC ones, ...: their tables in _charmaps.ts, generated from
+ * CPython) with Python's error handlers (`strict`, `replace`, `ignore`,
  * `surrogateescape`, `backslashreplace`, and on encoding also
  * `xmlcharrefreplace` and `surrogatepass`), incremental so that a character
  * split across two packets decodes whole, and the errors Python raises
@@ -23,6 +25,7 @@
  * @module
  */
 import { LookupError, ValueError } from "./errors.ts";
+import { CHARMAPS } from "./_charmaps.ts";
 
 export { LookupError } from "./errors.ts";
 
@@ -532,19 +535,27 @@ const UTF8_SIG: Codec = {
 
 // ------------------------------------------------------- ASCII, Latin-1
 
-// Each byte as the code point of the same number (Latin-1), in slices:
-// String.fromCharCode takes only so many arguments.
-function byteChars(bytes: Uint8Array): string {
-  let out = "";
-  for (let at = 0; at < bytes.length; at += 8192) {
-    out += String.fromCharCode(...bytes.subarray(at, at + 8192));
-  }
-  return out;
+const utf16le = new TextDecoder("utf-16le", { ignoreBOM: true });
+// What a byte table holds for a byte with no character.
+const UNDEFINED = 0xfffe;
+
+// `codes[b]` for each byte of `bytes` (all below UNDEFINED).
+function mapBytes(bytes: Uint8Array, codes: Uint16Array): string {
+  const units = new Uint16Array(bytes.length);
+  for (let i = 0; i < bytes.length; i++) units[i] = codes[bytes[i]];
+  return utf16le.decode(units);
 }
 
-// A single-byte codec: code points below `limit` are the byte itself.
-function singleByte(name: string, limit: number): Codec {
-  const reason = `ordinal not in range(${limit})`;
+// A single-byte codec: `codes[b]` is byte b's UTF-16 code unit (UNDEFINED:
+// none), `encodeChar` a code point's byte (undefined: none). Errors name
+// the codec `errName` ("charmap" for the table-driven ones, as Python's do).
+function byteCodec(
+  name: string,
+  errName: string,
+  reason: string,
+  codes: Uint16Array,
+  encodeChar: (c: number) => number | undefined,
+): Codec {
   return {
     name,
     decoder: (errors) => ({
@@ -552,68 +563,105 @@ function singleByte(name: string, limit: number): Codec {
         let out = "";
         let run = 0;
         for (let i = 0; i < input.length; i++) {
-          if (input[i] < limit) continue;
-          out += byteChars(input.subarray(run, i));
-          out += decodeReplacement(name, errors, input, i, i + 1, reason);
+          if (codes[input[i]] !== UNDEFINED) continue;
+          out += mapBytes(input.subarray(run, i), codes);
+          // surrogatepass is for the UTF codecs: here it raises, as strict.
+          const handler = errors === "surrogatepass" ? "strict" : errors;
+          out += decodeReplacement(errName, handler, input, i, i + 1, reason);
           run = i + 1;
         }
-        return out + byteChars(input.subarray(run));
+        return out + mapBytes(input.subarray(run), codes);
       },
     }),
     encode(text, errors) {
+      const cps = Array.from(text, (ch) => ch.codePointAt(0)!);
       const bytes: number[] = [];
-      let cpIndex = 0;
-      for (const ch of text) {
-        const c = ch.codePointAt(0)!;
-        if (c < limit) bytes.push(c);
-        else {
-          let rep: string;
-          switch (errors) {
-            case "strict":
-              throw new UnicodeEncodeError(
-                name,
-                text,
-                cpIndex,
-                cpIndex + 1,
-                reason,
-                c,
-              );
-            case "replace":
-              rep = "?";
-              break;
-            case "ignore":
-              rep = "";
-              break;
-            case "surrogateescape":
-              if (c < 0xdc80 || c > 0xdcff) {
-                throw new UnicodeEncodeError(
-                  name,
-                  text,
-                  cpIndex,
-                  cpIndex + 1,
-                  reason,
-                  c,
-                );
-              }
-              bytes.push(c - 0xdc00);
-              rep = "";
-              break;
-            case "backslashreplace":
-              rep = charEscape(c);
-              break;
-            case "xmlcharrefreplace":
-              rep = `&#${c};`;
-              break;
-            default:
-              throw unknownHandler(errors);
-          }
-          for (let k = 0; k < rep.length; k++) bytes.push(rep.charCodeAt(k));
+      for (let i = 0; i < cps.length;) {
+        const b = encodeChar(cps[i]);
+        if (b !== undefined) {
+          bytes.push(b);
+          i++;
+          continue;
         }
-        cpIndex++;
+        // As CPython's: the handler gets the whole run that cannot be
+        // encoded, and an error names it.
+        let end = i + 1;
+        while (end < cps.length && encodeChar(cps[end]) === undefined) end++;
+        const fail = () =>
+          new UnicodeEncodeError(errName, text, i, end, reason, cps[i]);
+        if (errors === "surrogateescape") {
+          for (let k = i; k < end; k++) {
+            if (cps[k] < 0xdc80 || cps[k] > 0xdcff) throw fail();
+          }
+          for (let k = i; k < end; k++) bytes.push(cps[k] - 0xdc00);
+        } else {
+          let rep = "";
+          for (let k = i; k < end; k++) {
+            const c = cps[k];
+            switch (errors) {
+              case "strict":
+              case "surrogatepass":
+                throw fail();
+              case "replace":
+                rep += "?";
+                break;
+              case "ignore":
+                break;
+              case "backslashreplace":
+                rep += charEscape(c);
+                break;
+              case "xmlcharrefreplace":
+                rep += `&#${c};`;
+                break;
+              default:
+                throw unknownHandler(errors);
+            }
+          }
+          // The replacement goes through the codec too (ASCII everywhere
+          // but in EBCDIC codecs).
+          for (let k = 0; k < rep.length; k++) {
+            const r = encodeChar(rep.charCodeAt(k));
+            if (r === undefined) throw fail();
+            bytes.push(r);
+          }
+        }
+        i = end;
       }
       return new Uint8Array(bytes);
     },
   };
+}
+
+// ASCII and Latin-1: code points below `limit` are the byte itself.
+function singleByte(name: string, limit: number): Codec {
+  const codes = new Uint16Array(256).map((_, b) => b < limit ? b : UNDEFINED);
+  return byteCodec(
+    name,
+    name,
+    `ordinal not in range(${limit})`,
+    codes,
+    (c) => c < limit ? c : undefined,
+  );
+}
+
+// One of Python's table-driven codecs (cp1252, koi8-r, iso8859-15, ...):
+// its decoding table from _charmaps.ts, made on first use.
+function charmap(name: string, table: string): Codec {
+  const low = 256 - table.length;
+  const codes = new Uint16Array(256);
+  const bytes = new Map<number, number>();
+  for (let b = 0; b < 256; b++) {
+    const code = b < low ? b : table.charCodeAt(b - low);
+    codes[b] = code;
+    if (code !== UNDEFINED && !bytes.has(code)) bytes.set(code, b);
+  }
+  return byteCodec(
+    name,
+    "charmap",
+    "character maps to <undefined>",
+    codes,
+    (c) => bytes.get(c),
+  );
 }
 
 const ASCII = singleByte("ascii", 0x80);
@@ -672,7 +720,8 @@ for (
 
 /**
  * The codec for a Python encoding name (`"utf-8"`, `"UTF8"`, `"latin-1"`,
- * `"ascii"` and their aliases).
+ * `"ascii"`, `"cp1252"`, `"windows-1251"`, `"koi8_r"`, ... and their
+ * aliases). The UTF-16/32 and multi-byte (CJK) codecs are not supported.
  *
  * @param encoding The name, any case, `-` or `_`.
  * @returns The codec.
@@ -686,22 +735,46 @@ for (
  *
  * assert.equal(lookupCodec("UTF8").name, "utf-8");
  * assert.equal(lookupCodec("ISO-8859-1").name, "latin-1");
+ * assert.equal(lookupCodec("windows-1252").name, "cp1252");
  * ```
  */
 export function lookupCodec(encoding: string): Codec {
-  const key = encoding.trim().toLowerCase().replace(/[^a-z0-9.]+/g, "_");
-  const codec = ALIASES[key];
+  // encodings.normalize_encoding, after codecs.lookup's lower-casing.
+  const key = encoding.toLowerCase().replace(/[^a-z0-9.]+/g, "_")
+    .replace(/^_+|_+$/g, "");
+  const codec = ALIASES[key] ?? ALIASES[key.replaceAll(".", "_")] ??
+    lookupCharmap(key);
   if (codec !== undefined) return codec;
   if (
-    /^(utf_?(16|32)|cp\d+|iso_?8859_\d+|koi8|mac|euc|shift_?jis|gb|big5)/.test(
-      key,
-    )
+    /^(utf_?(16|32|7)|cp9[345]|euc|shift_?jis|sjis|gb|big5|hz|iso2022|johab|ks_?c|u(16|32))/
+      .test(key)
   ) {
     throw new LookupError(
-      `unsupported encoding: ${encoding} (socket files support utf-8, utf-8-sig, ascii and latin-1)`,
+      `unsupported encoding: ${encoding} (socket files support utf-8, utf-8-sig and Python's single-byte codecs: ascii, latin-1, cp1252, iso8859-15, koi8-r, ...)`,
     );
   }
   throw new LookupError(`unknown encoding: ${encoding}`);
+}
+
+// Module name of each single-byte codec, by its name and every alias.
+let charmapNames: Map<string, string> | null = null;
+
+// A single-byte codec of _charmaps.ts by name or alias, made once.
+function lookupCharmap(key: string): Codec | undefined {
+  if (charmapNames === null) {
+    charmapNames = new Map();
+    for (const [module, [aliases]] of Object.entries(CHARMAPS)) {
+      charmapNames.set(module, module);
+      for (const alias of aliases) charmapNames.set(alias, module);
+    }
+  }
+  const module = charmapNames.get(key) ??
+    charmapNames.get(key.replaceAll(".", "_"));
+  if (module === undefined) return undefined;
+  // CodecInfo.name: the module's name, "_" as "-".
+  const codec = charmap(module.replaceAll("_", "-"), CHARMAPS[module][1]);
+  ALIASES[key] = codec;
+  return codec;
 }
 
 /**

@@ -93,8 +93,10 @@ UnsupportedOperation.prototype.name = "UnsupportedOperation";
 export interface MakefileOptions {
   /**
    * `"utf-8"` (the default, and what `null` means), `"utf-8-sig"` (a BOM
-   * dropped on read, written first), `"ascii"` or `"latin-1"`, by any of
-   * Python's names for them.
+   * dropped on read, written first), `"ascii"`, `"latin-1"` or another of
+   * Python's single-byte codecs (`"cp1252"`, `"iso8859-15"`, `"koi8-r"`,
+   * `"cp437"`, ...), by any of Python's names for them. The UTF-16/32 and
+   * multi-byte (CJK) codecs raise LookupError.
    */
   encoding?: string | null;
   /**

@@ -1268,3 +1268,115 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    `makefile text: Python's single-byte codecs (cp1252, koi8-r, EBCDIC, ...) read and write as python3's, with each error handler${
+      noPython ? ` [ignored: ${noPython}]` : ""
+    }`,
+  ignore: noPython !== null,
+  async fn() {
+    const encodings = [
+      "cp1252",
+      "Windows-1251",
+      "ISO-8859-15",
+      "koi8_r",
+      "cp437",
+      "mac-roman",
+      "cp037",
+      "IBM866",
+      "tis-620",
+    ];
+    const decodeErrors = [
+      "strict",
+      "replace",
+      "ignore",
+      "surrogateescape",
+      "backslashreplace",
+    ];
+    const encodeErrors = [
+      "strict",
+      "replace",
+      "ignore",
+      "backslashreplace",
+      "xmlcharrefreplace",
+      "surrogateescape",
+    ];
+    // Every byte but CR (universal newlines would fold it), and text with
+    // characters each codec lacks.
+    const data = [...Array(256).keys()].filter((b) => b !== 13);
+    const text = "abc é€ Ж ก ┼ ƒ 一 \udc81 ~\n";
+    const outcome = (fn: () => unknown) => {
+      try {
+        return { ok: fn() };
+      } catch (e) {
+        return { error: `${(e as Error).name}: ${(e as Error).message}` };
+      }
+    };
+    const theirs = await pythonJson(
+      String.raw`
+import io, json, sys
+encodings, dec_errors, enc_errors, data, text = json.load(sys.stdin)
+def outcome(fn):
+    try:
+        return {"ok": fn()}
+    except Exception as e:
+        return {"error": "%s: %s" % (type(e).__name__, e)}
+out = []
+for enc in encodings:
+    for errors in dec_errors:
+        out.append(outcome(lambda: io.TextIOWrapper(
+            io.BytesIO(bytes(data)), encoding=enc, errors=errors).read()))
+    for errors in enc_errors:
+        out.append(outcome(lambda: list(text.encode(enc, errors))))
+print(json.dumps(out))`,
+      [encodings, decodeErrors, encodeErrors, data, text],
+    );
+    const ours: unknown[] = [];
+    for (const enc of encodings) {
+      for (const errors of decodeErrors) {
+        const [a, b] = await socketpair();
+        using _a = a, _b = b;
+        await using f = b.makefile("r", null, { encoding: enc, errors });
+        await a.sendall(new Uint8Array(data));
+        a.shutdown(SHUT_WR);
+        ours.push(
+          await within(f.read()).then((ok) => ({ ok }), (e) =>
+            outcome(() => {
+              throw e;
+            })),
+        );
+      }
+      for (const errors of encodeErrors) {
+        const [a, b] = await socketpair();
+        using _a = a, _b = b;
+        const w = a.makefile("w", null, { encoding: enc, errors });
+        const wrote = await within(w.write(text)).then(
+          async () => {
+            await w.close();
+            a.shutdown(SHUT_WR);
+            const got: number[] = [];
+            for (;;) {
+              const chunk = await within(b.recv(4096));
+              if (chunk.length === 0) break;
+              got.push(...chunk);
+            }
+            return { ok: got };
+          },
+          async (e) => {
+            await w.close().catch(() => {});
+            return outcome(() => {
+              throw e;
+            });
+          },
+        );
+        ours.push(wrote);
+      }
+    }
+    assert.equal(ours.length, (theirs as unknown[]).length);
+    (theirs as unknown[]).forEach((t, i) => {
+      const enc = encodings[Math.floor(i / 11)];
+      assert.deepEqual(ours[i], t, `${enc}, case ${i % 11}`);
+    });
+  },
+});
