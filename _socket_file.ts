@@ -1202,12 +1202,26 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
       return bytes.length;
     }
     return await this.#writes.run(async () => {
-      if (this.#wlen + bytes.length > this.#bufsize) {
-        await this.#sendBuffer(options);
-        if (bytes.length > this.#bufsize) {
-          await this.#sendAll(bytes, options);
-          return bytes.length;
+      let sent = 0;
+      try {
+        if (this.#wlen + bytes.length > this.#bufsize) {
+          await this.#sendBuffer(options);
+          if (bytes.length > this.#bufsize) {
+            while (sent < bytes.length) {
+              sent += await this.#raw.send(bytes.subarray(sent), options);
+            }
+            return bytes.length;
+          }
         }
+      } catch (e) {
+        if (!(e instanceof BlockingIOError)) throw e;
+        // Python's BufferedWriter: keep what fits of the rest, and say how
+        // much of `data` was taken (sent or kept).
+        const keep = Math.min(this.#bufsize - this.#wlen, bytes.length - sent);
+        this.#buffer(bytes.subarray(sent, sent + keep));
+        const err = new BlockingIOError(e.errno, e.strerror);
+        err.characters_written = sent + keep;
+        throw err;
       }
       this.#buffer(bytes);
       return bytes.length;
@@ -1240,13 +1254,6 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
         this.#wbuf.copyWithin(0, sent, this.#wlen);
         this.#wlen -= sent;
       }
-    }
-  }
-
-  async #sendAll(bytes: Uint8Array, options?: AbortOptions): Promise<void> {
-    let sent = 0;
-    while (sent < bytes.length) {
-      sent += await this.#raw.send(bytes.subarray(sent), options);
     }
   }
 

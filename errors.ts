@@ -82,8 +82,35 @@ OSError.prototype.name = "OSError";
 /** Python's `socket.error`, an alias of {@linkcode OSError}. */
 export const error: typeof OSError = OSError;
 
-/** An operation would block on a non-blocking socket (EAGAIN, EINPROGRESS, EALREADY). */
-export class BlockingIOError extends OSError {}
+/**
+ * An operation would block on a non-blocking socket (EAGAIN, EINPROGRESS,
+ * EALREADY).
+ *
+ * @example A buffered write that would block says how much it took
+ * ```ts
+ * import { BlockingIOError, socketpair } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const [a, b] = await socketpair();
+ * using _a = a, _b = b;
+ * a.setblocking(false);
+ * const f = a.makefile("wb");
+ * const data = new Uint8Array(16 << 20);
+ * const e = await f.write(data).catch((e) => e);
+ * assert.ok(e instanceof BlockingIOError);
+ * assert.ok(e.characters_written! > 0 && e.characters_written! < data.length);
+ * // What the file kept cannot go either (no one reads): closed all the same.
+ * await assert.rejects(f.close(), BlockingIOError);
+ * ```
+ */
+export class BlockingIOError extends OSError {
+  /**
+   * How many bytes of the data given a buffered write took (sent, or kept
+   * in its buffer) before it would block, as Python's BufferedWriter sets
+   * it; `undefined` on other calls (Python raises AttributeError).
+   */
+  characters_written?: number;
+}
 BlockingIOError.prototype.name = "BlockingIOError";
 
 /** Base class of the connection errors. */
