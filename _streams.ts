@@ -278,10 +278,9 @@ function defineSocketReadable() {
     ) => Promise<ReadableStreamReadResult<ArrayBufferView<ArrayBuffer>>> | null;
     readonly #controller: ReadableByteStreamController;
     // Whether the stream's next bytes are the socket's: open, nothing
-    // queued or half read, no read in flight.
+    // queued, no read in flight.
     readonly #idle: () => boolean;
-    // Neither closed nor errored by this class, nor cancelled: while so, and
-    // with nothing queued, the stream's next bytes are the socket's.
+    // Neither closed nor errored by this class, nor cancelled.
     #open = true;
     // How many times the stream was cancelled (once, or a no-op after).
     #cancels = 0;
@@ -431,12 +430,12 @@ function defineSocketReadable() {
       // buffer, not two; no pull-into descriptor, request or pull). It reads
       // until `min` elements are there; what it took and cannot hand out
       // (a part let go of, an element's odd bytes) goes back to the socket.
+      // A read request a released reader left in the controller is not
+      // waited on: it holds no byte (every view a read may leave half
+      // filled is read through #fast, which gives its part back).
       this.#idle = () =>
         this.#open && controller.desiredSize === 0 && inflight === null &&
-        st.taker === null && fast === null &&
-        // A read request of the controller's, or one a reader left half
-        // filled: its bytes come before the socket's.
-        controller.byobRequest === null;
+        st.taker === null && fast === null;
       this.#fast = (view, min) => {
         if (!this.#idle()) return null;
         // The view reads as empty once its buffer is transferred.

@@ -721,3 +721,33 @@ for (const backend of BACKENDS) {
     });
   }
 }
+
+for (const backend of BACKENDS) {
+  for (const min of [undefined, 3]) {
+    Deno.test({
+      ...onBackend(
+        backend,
+        `a BYOB read${
+          min ? " with min" : ""
+        } after a default reader was released mid-read gets the next bytes, in order`,
+      ),
+      fn: async () => {
+        await using p = await peers(backend, backend);
+        const first = p.reader.readable.getReader();
+        const read = first.read().catch(() => {});
+        await sleep(20);
+        first.releaseLock();
+        await withTimeout(read);
+        const reader = p.reader.readable.getReader({ mode: "byob" });
+        const next = reader.read(new Uint8Array(10), { min });
+        await p.sender.sendall(bytes("abc"));
+        const { value } = await withTimeout(next);
+        assert.equal(text(value!), "abc");
+        await p.sender.sendall(bytes("def"));
+        p.sender.shutdown(SHUT_WR);
+        reader.releaseLock();
+        assert.equal(text(await withTimeout(recvExactly(p.reader, 3))), "def");
+      },
+    });
+  }
+}
