@@ -38,6 +38,7 @@ import {
   ValueError,
 } from "./errors.ts";
 import { bytesView, pyTypeName, requireBytes, toInt } from "./_args.ts";
+import { errno } from "./constants.ts";
 import {
   type Codec,
   concat,
@@ -133,6 +134,17 @@ const NO_REF: FileRef = { acquire() {}, release() {} };
 
 function empty(): Uint8Array<ArrayBuffer> {
   return new Uint8Array(0);
+}
+
+// What a buffered write that would block raises: `taken` bytes of its data
+// sent or kept (Python's BlockingIOError.characters_written).
+function wouldBlock(taken: number): BlockingIOError {
+  const e = new BlockingIOError(
+    errno.EAGAIN,
+    "write could not complete without blocking",
+  );
+  e.characters_written = taken;
+  return e;
 }
 
 // The first n bytes of buf; a small part copies out so that it does not keep
@@ -1166,6 +1178,9 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
    * @throws {ValueError} Closed ("write to closed file").
    * @throws {UnsupportedOperation} A file opened for reading only.
    * @throws {BrokenPipeError} The peer is gone.
+   * @throws {BlockingIOError} A non-blocking socket would block: its
+   *   `characters_written` says how much of `data` was taken (sent, or kept
+   *   to fill the buffer), as Python's BufferedWriter says.
    *
    * @example Nothing is sent before flush()
    * ```ts
@@ -1201,31 +1216,43 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
       this.#buffer(bytes);
       return bytes.length;
     }
-    return await this.#writes.run(async () => {
-      let sent = 0;
-      try {
-        if (this.#wlen + bytes.length > this.#bufsize) {
-          await this.#sendBuffer(options);
-          if (bytes.length > this.#bufsize) {
-            while (sent < bytes.length) {
-              sent += await this.#raw.send(bytes.subarray(sent), options);
-            }
-            return bytes.length;
-          }
-        }
-      } catch (e) {
-        if (!(e instanceof BlockingIOError)) throw e;
-        // Python's BufferedWriter: keep what fits of the rest, and say how
-        // much of `data` was taken (sent or kept).
-        const keep = Math.min(this.#bufsize - this.#wlen, bytes.length - sent);
-        this.#buffer(bytes.subarray(sent, sent + keep));
-        const err = new BlockingIOError(e.errno, e.strerror);
-        err.characters_written = sent + keep;
-        throw err;
-      }
+    return await this.#writes.run(() => this.#write(bytes, options));
+  }
+
+  // CPython 3.11's BufferedWriter.write (_bufferedwriter_write): send the
+  // buffer, then the data while more than a buffer of it is left, and keep
+  // the rest. On a non-blocking socket, what would block is kept as far as
+  // the buffer holds it, and BlockingIOError says how much of `bytes` was
+  // taken.
+  async #write(bytes: Uint8Array, options?: AbortOptions): Promise<number> {
+    if (this.#wlen + bytes.length <= this.#bufsize) {
       this.#buffer(bytes);
       return bytes.length;
-    });
+    }
+    try {
+      await this.#sendBuffer(options);
+    } catch (e) {
+      if (!(e instanceof BlockingIOError)) throw e;
+      const room = this.#bufsize - this.#wlen;
+      if (bytes.length <= room) {
+        this.#buffer(bytes);
+        return bytes.length;
+      }
+      this.#buffer(bytes.subarray(0, room));
+      throw wouldBlock(room);
+    }
+    let written = 0;
+    while (bytes.length - written > this.#bufsize) {
+      try {
+        written += await this.#raw.send(bytes.subarray(written), options);
+      } catch (e) {
+        if (!(e instanceof BlockingIOError)) throw e;
+        this.#buffer(bytes.subarray(written, written + this.#bufsize));
+        throw wouldBlock(written + this.#bufsize);
+      }
+    }
+    this.#buffer(bytes.subarray(written));
+    return bytes.length;
   }
 
   #buffer(bytes: Uint8Array): void {

@@ -1425,3 +1425,80 @@ for (const backend of BACKENDS) {
     },
   );
 }
+
+Deno.test({
+  name:
+    `makefile wb: writes over a send() that takes part or would block keep, send and report what python3's BufferedWriter does${
+      noPython ? ` [ignored: ${noPython}]` : ""
+    }`,
+  ignore: noPython !== null,
+  async fn() {
+    // [bytes written first, what each later send takes (null: would
+    // block), the write's size]; buffer 8192. (errno is left out: a raw
+    // written in Python leaves C's errno 0; over a socket it is EAGAIN.)
+    const cases: [number, (number | null)[], number][] = [
+      [8000, [4000, null], 5000],
+      [8000, [null], 5000],
+      [8000, [4000, null], 3000],
+      [0, [15000, null], 20000],
+      [0, [5000, null], 20000],
+      [100, [50, null], 20000],
+      [0, [], 20000],
+      [5000, [], 3000],
+    ];
+    const theirs = await pythonJson(
+      String.raw`
+import io, json, sys
+class Raw(io.RawIOBase):
+    def __init__(self): self.script = []; self.got = 0
+    def writable(self): return True
+    def write(self, b):
+        n = self.script.pop(0) if self.script else len(b)
+        if n is None: return None
+        n = min(n, len(b)); self.got += n; return n
+out = []
+for pre, script, size in json.load(sys.stdin):
+    raw = Raw()
+    f = io.BufferedWriter(raw, 8192)
+    if pre: f.write(bytes(pre))
+    raw.script = list(script)
+    try: r = f.write(bytes(size))
+    except BlockingIOError as e: r = "BlockingIOError %d %s" % (e.characters_written, e.strerror)
+    got = raw.got
+    raw.script = []
+    f.flush()
+    out.append([r, got, raw.got])
+print(json.dumps(out))`,
+      cases,
+    );
+    const ours: unknown[] = [];
+    for (const [pre, script, size] of cases) {
+      const [a, b] = await socketpair();
+      using _a = a, _b = b;
+      let got = 0;
+      let steps: (number | null)[] = [];
+      // The socket's send(), scripted as the Python side's raw write().
+      Object.assign(a, {
+        send(data: Uint8Array): Promise<number> {
+          const n = steps.length > 0 ? steps.shift()! : data.length;
+          if (n === null) return Promise.reject(new BlockingIOError(11));
+          got += Math.min(n, data.length);
+          return Promise.resolve(Math.min(n, data.length));
+        },
+      });
+      const f = a.makefile("wb", 8192);
+      if (pre) await f.write(new Uint8Array(pre));
+      steps = [...script];
+      const r = await f.write(new Uint8Array(size)).catch((e) =>
+        e instanceof BlockingIOError
+          ? `BlockingIOError ${e.characters_written} ${e.strerror}`
+          : Promise.reject(e)
+      );
+      const before = got;
+      steps = [];
+      await f.close();
+      ours.push([r, before, got]);
+    }
+    assert.deepEqual(ours, theirs);
+  },
+});
