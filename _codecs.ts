@@ -25,7 +25,7 @@
  * @module
  */
 import { LookupError, ValueError } from "./errors.ts";
-import { CHARMAPS } from "./_charmaps.ts";
+import { CHARMAPS, NOT_TEXT, UNSUPPORTED } from "./_charmaps.ts";
 
 export { LookupError } from "./errors.ts";
 
@@ -234,6 +234,12 @@ function decodeReplacement(
       for (let i = start; i < end; i++) s += `\\x${hex2(bytes[i])}`;
       return s;
     }
+    case "xmlcharrefreplace":
+    case "namereplace":
+      // Encoding's handlers, as Python says when decoding meets them.
+      throw new TypeError(
+        "don't know how to handle UnicodeDecodeError in error callback",
+      );
     default:
       throw unknownHandler(errors);
   }
@@ -547,14 +553,18 @@ function mapBytes(bytes: Uint8Array, codes: Uint16Array): string {
 }
 
 // A single-byte codec: `codes[b]` is byte b's UTF-16 code unit (UNDEFINED:
-// none), `encodeChar` a code point's byte (undefined: none). Errors name
-// the codec `errName` ("charmap" for the table-driven ones, as Python's do).
+// none); `bytes()` gives each UTF-16 code unit's byte (-1: none; a
+// surrogate has none), made on first use. Errors name the codec `errName`
+// ("charmap" for the table-driven ones, as Python's do). `ucs1`: ASCII and
+// Latin-1, whose surrogateescape encodes the escapes that lead a run that
+// cannot be encoded before it raises for the rest (CPython's ucs1 encoder).
 function byteCodec(
   name: string,
   errName: string,
   reason: string,
   codes: Uint16Array,
-  encodeChar: (c: number) => number | undefined,
+  bytes: () => Int16Array,
+  ucs1: boolean,
 ): Codec {
   return {
     name,
@@ -574,103 +584,146 @@ function byteCodec(
       },
     }),
     encode(text, errors) {
-      const cps = Array.from(text, (ch) => ch.codePointAt(0)!);
-      const bytes: number[] = [];
-      for (let i = 0; i < cps.length;) {
-        const b = encodeChar(cps[i]);
-        if (b !== undefined) {
-          bytes.push(b);
+      const table = bytes();
+      let out = new Uint8Array(text.length);
+      let n = 0;
+      const put = (b: number) => {
+        if (n === out.length) {
+          const more = new Uint8Array(out.length * 2 + 16);
+          more.set(out);
+          out = more;
+        }
+        out[n++] = b;
+      };
+      // `cp` counts code points, as Python's positions do.
+      for (let i = 0, cp = 0; i < text.length;) {
+        const b = table[text.charCodeAt(i)];
+        if (b >= 0) {
+          put(b);
           i++;
+          cp++;
           continue;
         }
         // As CPython's: the handler gets the whole run that cannot be
         // encoded, and an error names it.
-        let end = i + 1;
-        while (end < cps.length && encodeChar(cps[end]) === undefined) end++;
-        const fail = () =>
-          new UnicodeEncodeError(errName, text, i, end, reason, cps[i]);
+        const run: number[] = [];
+        while (i < text.length) {
+          const c = text.codePointAt(i)!;
+          if (c <= 0xffff && table[c] >= 0) break;
+          run.push(c);
+          i += c > 0xffff ? 2 : 1;
+        }
+        const start = cp;
+        cp += run.length;
+        const fail = (from: number) =>
+          new UnicodeEncodeError(
+            errName,
+            text,
+            start + from,
+            cp,
+            reason,
+            run[from],
+          );
         if (errors === "surrogateescape") {
-          for (let k = i; k < end; k++) {
-            if (cps[k] < 0xdc80 || cps[k] > 0xdcff) throw fail();
+          const escape = (c: number) => c >= 0xdc80 && c <= 0xdcff;
+          if (!ucs1 && !run.every(escape)) throw fail(0);
+          for (let k = 0; k < run.length; k++) {
+            if (!escape(run[k])) throw fail(k);
+            put(run[k] - 0xdc00);
           }
-          for (let k = i; k < end; k++) bytes.push(cps[k] - 0xdc00);
-        } else {
-          let rep = "";
-          for (let k = i; k < end; k++) {
-            const c = cps[k];
-            switch (errors) {
-              case "strict":
-              case "surrogatepass":
-                throw fail();
-              case "replace":
-                rep += "?";
-                break;
-              case "ignore":
-                break;
-              case "backslashreplace":
-                rep += charEscape(c);
-                break;
-              case "xmlcharrefreplace":
-                rep += `&#${c};`;
-                break;
-              default:
-                throw unknownHandler(errors);
-            }
-          }
-          // The replacement goes through the codec too (ASCII everywhere
-          // but in EBCDIC codecs).
-          for (let k = 0; k < rep.length; k++) {
-            const r = encodeChar(rep.charCodeAt(k));
-            if (r === undefined) throw fail();
-            bytes.push(r);
+          continue;
+        }
+        let rep = "";
+        for (const c of run) {
+          switch (errors) {
+            case "strict":
+            case "surrogatepass":
+              throw fail(0);
+            case "replace":
+              rep += "?";
+              break;
+            case "ignore":
+              break;
+            case "backslashreplace":
+              rep += charEscape(c);
+              break;
+            case "xmlcharrefreplace":
+              rep += `&#${c};`;
+              break;
+            default:
+              throw unknownHandler(errors);
           }
         }
-        i = end;
+        // The replacement goes through the codec too (ASCII everywhere but
+        // in the EBCDIC codecs).
+        for (let k = 0; k < rep.length; k++) {
+          const r = table[rep.charCodeAt(k)];
+          if (r < 0) throw fail(0);
+          put(r);
+        }
       }
-      return new Uint8Array(bytes);
+      return out.slice(0, n);
     },
   };
 }
 
+// Each UTF-16 code unit's byte, from a decoding table: -1 where none (the
+// last byte wins where two decode to one character, as in CPython's
+// charmap_build).
+function encodingTable(codes: Uint16Array): Int16Array {
+  const table = new Int16Array(0x10000).fill(-1);
+  for (let b = 0; b < 256; b++) {
+    if (codes[b] !== UNDEFINED) table[codes[b]] = b;
+  }
+  return table;
+}
+
+// Made once, on first use.
+function lazy<T>(make: () => T): () => T {
+  let value: T | undefined;
+  return () => value ??= make();
+}
+
 // ASCII and Latin-1: code points below `limit` are the byte itself.
-function singleByte(name: string, limit: number): Codec {
+// Python calls Latin-1 "iso8859-1" (CodecInfo.name) and "latin-1" (errors).
+function singleByte(name: string, errName: string, limit: number): Codec {
   const codes = new Uint16Array(256).map((_, b) => b < limit ? b : UNDEFINED);
   return byteCodec(
     name,
-    name,
+    errName,
     `ordinal not in range(${limit})`,
     codes,
-    (c) => c < limit ? c : undefined,
+    lazy(() => encodingTable(codes)),
+    true,
   );
 }
 
 // One of Python's table-driven codecs (cp1252, koi8-r, iso8859-15, ...):
-// its decoding table from _charmaps.ts, made on first use.
+// its decoding table from _charmaps.ts (bytes below 0x80 as themselves
+// where it holds only the upper half).
 function charmap(name: string, table: string): Codec {
   const low = 256 - table.length;
   const codes = new Uint16Array(256);
-  const bytes = new Map<number, number>();
   for (let b = 0; b < 256; b++) {
-    const code = b < low ? b : table.charCodeAt(b - low);
-    codes[b] = code;
-    if (code !== UNDEFINED && !bytes.has(code)) bytes.set(code, b);
+    codes[b] = b < low ? b : table.charCodeAt(b - low);
   }
   return byteCodec(
     name,
     "charmap",
     "character maps to <undefined>",
     codes,
-    (c) => bytes.get(c),
+    lazy(() => encodingTable(codes)),
+    false,
   );
 }
 
-const ASCII = singleByte("ascii", 0x80);
-const LATIN1 = singleByte("latin-1", 0x100);
+const ASCII = singleByte("ascii", "ascii", 0x80);
+const LATIN1 = singleByte("iso8859-1", "latin-1", 0x100);
 
 // Python's names for the three codecs, after encodings.normalize_encoding
 // (lower case, punctuation to "_"). "locale" is what io.text_encoding()
 // gives for encoding=None; the locale's encoding is UTF-8 here.
-const ALIASES: Record<string, Codec> = {};
+const ALIASES: Record<string, Codec> = Object.create(null);
 for (
   const name of [
     "utf_8",
@@ -734,7 +787,7 @@ for (
  * import assert from "node:assert/strict";
  *
  * assert.equal(lookupCodec("UTF8").name, "utf-8");
- * assert.equal(lookupCodec("ISO-8859-1").name, "latin-1");
+ * assert.equal(lookupCodec("latin-1").name, "iso8859-1");
  * assert.equal(lookupCodec("windows-1252").name, "cp1252");
  * ```
  */
@@ -745,10 +798,14 @@ export function lookupCodec(encoding: string): Codec {
   const codec = ALIASES[key] ?? ALIASES[key.replaceAll(".", "_")] ??
     lookupCharmap(key);
   if (codec !== undefined) return codec;
-  if (
-    /^(utf_?(16|32|7)|cp9[345]|euc|shift_?jis|sjis|gb|big5|hz|iso2022|johab|ks_?c|u(16|32))/
-      .test(key)
-  ) {
+  const known = (names: ReadonlySet<string>) =>
+    names.has(key) || names.has(key.replaceAll(".", "_"));
+  if (known(NOT_TEXT)) {
+    throw new LookupError(
+      `'${encoding}' is not a text encoding; use codecs.open() to handle arbitrary codecs`,
+    );
+  }
+  if (known(UNSUPPORTED)) {
     throw new LookupError(
       `unsupported encoding: ${encoding} (socket files support utf-8, utf-8-sig and Python's single-byte codecs: ascii, latin-1, cp1252, iso8859-15, koi8-r, ...)`,
     );
@@ -756,24 +813,31 @@ export function lookupCodec(encoding: string): Codec {
   throw new LookupError(`unknown encoding: ${encoding}`);
 }
 
-// Module name of each single-byte codec, by its name and every alias.
-let charmapNames: Map<string, string> | null = null;
+// Each single-byte codec's module name by alias, and the codecs made so far
+// by module name.
+let charmapAliases: Map<string, string> | null = null;
+const charmaps = new Map<string, Codec>();
 
-// A single-byte codec of _charmaps.ts by name or alias, made once.
+// A single-byte codec of _charmaps.ts by alias or module name, as
+// encodings.search_function finds it: an alias as written or with "." as
+// "_", else a module of that name.
 function lookupCharmap(key: string): Codec | undefined {
-  if (charmapNames === null) {
-    charmapNames = new Map();
+  if (charmapAliases === null) {
+    charmapAliases = new Map();
     for (const [module, [aliases]] of Object.entries(CHARMAPS)) {
-      charmapNames.set(module, module);
-      for (const alias of aliases) charmapNames.set(alias, module);
+      for (const alias of aliases) charmapAliases.set(alias, module);
     }
   }
-  const module = charmapNames.get(key) ??
-    charmapNames.get(key.replaceAll(".", "_"));
+  const module = charmapAliases.get(key) ??
+    charmapAliases.get(key.replaceAll(".", "_")) ??
+    (Object.hasOwn(CHARMAPS, key) ? key : undefined);
   if (module === undefined) return undefined;
-  // CodecInfo.name: the module's name, "_" as "-".
-  const codec = charmap(module.replaceAll("_", "-"), CHARMAPS[module][1]);
-  ALIASES[key] = codec;
+  let codec = charmaps.get(module);
+  if (codec === undefined) {
+    // CodecInfo.name: the module's name, "_" as "-".
+    codec = charmap(module.replaceAll("_", "-"), CHARMAPS[module][1]);
+    charmaps.set(module, codec);
+  }
   return codec;
 }
 
