@@ -89,7 +89,7 @@ export class Readiness {
         const unwatch = sock.watch(() => {
           this.#changes++;
           this.#check.add(fd);
-          for (const wake of this.#wakers) wake();
+          this.#wake();
         });
         this.#deno.set(fd, { sock, events, unwatch });
       } else {
@@ -97,12 +97,17 @@ export class Readiness {
         (this.#kernel ??= new KernelEpoll()).set(fd, events >>> 0);
         // A wait asleep since before the kernel's epoll had a descriptor
         // is not watching it: it looks again.
-        for (const wake of this.#wakers) wake();
+        this.#wake();
         return;
       }
     }
     this.#fired.delete(fd);
     this.#check.add(fd);
+    this.#wake();
+  }
+
+  // Every wait asleep looks again.
+  #wake(): void {
     for (const wake of this.#wakers) wake();
   }
 
@@ -261,7 +266,7 @@ export class Readiness {
     this.#check.clear();
     this.#kernel?.close();
     this.#kernel = null;
-    for (const wake of this.#wakers) wake();
+    this.#wake();
   }
 
   /** Whether {@linkcode Readiness.close} was called. */

@@ -317,21 +317,9 @@ class LibcSocket implements BackendSocket {
       this.#fd < 0 || this.#stream !== null ||
       (buf.buffer as ArrayBuffer).resizable
     ) return null;
-    const given = this.#given;
-    if (given !== null) {
-      // Taken before the sink is told: its reader may read again at once,
-      // from inside deliver().
-      const n = this.#takeGiven(buf, 0);
-      if (!sink.deliver(n)) this.#hold(given);
-      return Promise.resolve();
-    }
     // The first try needs no wait: what is there goes to the stream at once.
-    const n = Number(C.recv(this.#fd, buf, BigInt(buf.length), 0));
-    if (n >= 0) {
-      if (!sink.deliver(n)) this.#keep(buf.subarray(0, n));
-      return Promise.resolve();
-    }
-    const e = errno();
+    const e = this.#streamTry(buf, sink);
+    if (e === 0) return Promise.resolve();
     if ((e !== EAGAIN && e !== EINTR) || (e === EAGAIN && wait === 0)) {
       sink.fail(e === EAGAIN ? waitExpired(0) : new OSError(e));
       return Promise.resolve();
@@ -345,22 +333,8 @@ class LibcSocket implements BackendSocket {
         for (;;) {
           // Let go of since the wait ended: the bytes are not taken.
           if (stop.signal.aborted) return;
-          // Bytes given back meanwhile come first.
-          const given = this.#given;
-          if (given !== null) {
-            this.#stream = null;
-            const n = this.#takeGiven(buf, 0);
-            if (!sink.deliver(n)) this.#hold(given);
-            return;
-          }
-          const n = Number(C.recv(this.#live(), buf, BigInt(buf.length), 0));
-          if (n >= 0) {
-            // Not this stream's read any more: deliver() may start the next.
-            this.#stream = null;
-            if (!sink.deliver(n)) this.#keep(buf.subarray(0, n));
-            return;
-          }
-          const e = errno();
+          const e = this.#streamTry(buf, sink);
+          if (e === 0) return;
           if (e === EINTR) continue;
           if (e !== EAGAIN) throw new OSError(e);
           if (!await this.#ready(L.EPOLLIN, w)) {
@@ -378,6 +352,27 @@ class LibcSocket implements BackendSocket {
       }
     })();
     return entry.done;
+  }
+
+  // One try of a stream read: given-back bytes first, else one recv() from
+  // the kernel. What the sink does not take stays the socket's. Returns 0
+  // once the sink is told, else the errno (EAGAIN: nothing there yet).
+  #streamTry(buf: Uint8Array, sink: StreamSink): number {
+    const given = this.#given;
+    let n: number;
+    if (given !== null) n = this.#takeGiven(buf, 0);
+    else {
+      n = Number(C.recv(this.#live(), buf, BigInt(buf.length), 0));
+      if (n < 0) return errno();
+    }
+    // Not this stream's read any more: deliver() may start the next (taken
+    // before the sink is told, so that the next read finds what is left).
+    this.#stream = null;
+    if (!sink.deliver(n)) {
+      if (given !== null) this.#hold(given);
+      else this.#keep(buf.subarray(0, n));
+    }
+    return 0;
   }
 
   /**
