@@ -1024,7 +1024,15 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     wait: Wait,
     signal?: AbortSignal,
   ): Promise<number> {
-    // Linux ignores the address on a connected stream socket.
+    // Linux refuses an address on a unix stream socket (EISCONN once
+    // connected, else EOPNOTSUPP), and ignores it on a connected TCP one.
+    if (this.#family === AF_UNIX) {
+      return Promise.reject(
+        this.closed
+          ? badFd()
+          : new OSError(this.#conn !== null ? E.EISCONN : E.EOPNOTSUPP),
+      );
+    }
     if (this.#conn === null && !this.#connecting) {
       return Promise.reject(
         new OSError(this.#listener ? E.ENOTCONN : E.EPIPE),

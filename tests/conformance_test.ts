@@ -121,6 +121,32 @@ for (const backend of BACKENDS) {
     });
   }
 
+  test("sendto() with an address on a stream socket: unix raises EISCONN once connected (EOPNOTSUPP before), TCP ignores the address", async () => {
+    await using u = await connectedPair(backend, AF_UNIX, "path");
+    await raises(
+      () => u.client.sendto(bytes("x"), u.server.getsockname()),
+      OSError,
+      { errno: 106 },
+    );
+    await raises(
+      () => u.client.sendto(bytes("x"), 0, "/nonexistent"),
+      OSError,
+      { errno: 106 },
+    );
+    using fresh = socket(AF_UNIX, SOCK_STREAM, 0, { backend });
+    await raises(
+      () => fresh.sendto(bytes("x"), u.server.getsockname()),
+      OSError,
+      { errno: 95 },
+    );
+    await using t = await connectedPair(backend);
+    assert.equal(
+      await withTimeout(t.client.sendto(bytes("y"), ["127.0.0.1", 9])),
+      1,
+    );
+    assert.equal(text(await recvExactly(t.server, 1)), "y");
+  });
+
   test("sendall() delivers 8 MiB intact", async () => {
     await using p = await connectedPair(backend);
     const data = pattern(8 << 20, 7);
