@@ -416,9 +416,11 @@ export abstract class SocketFile<
    * is sent first (await the result to know it went, or why not), then its
    * hold on the socket goes. Idempotent.
    *
+   * @param options `signal` aborts the wait to send (the file is closed all
+   *   the same).
    * @returns Resolves when the file's writes are sent and its hold released.
    */
-  abstract close(): Promise<void>;
+  abstract close(options?: AbortOptions): Promise<void>;
 
   /** @ignore Put `lines` back in front of what the file holds. */
   abstract [GIVE_BACK](lines: T[]): void;
@@ -1322,6 +1324,8 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
    * first, then the file's hold on the socket goes (the socket closes now
    * if its `close()` was called and this was its last file). Idempotent.
    *
+   * @param options `signal` aborts the wait to send the buffer (the file is
+   *   closed all the same, and what was not sent is dropped).
    * @returns Resolves once the buffer is sent; rejects if it could not be
    *   (the file is closed all the same).
    *
@@ -1340,7 +1344,7 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
    * assert.equal(a.fileno(), -1);
    * ```
    */
-  close(): Promise<void> {
+  close(options?: AbortOptions): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
     if (this.#wlen === 0 && !this.#writes.busy) {
@@ -1349,7 +1353,8 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
     }
     return (async () => {
       try {
-        await this.#writes.run(() => this.#sendBuffer());
+        options?.signal?.throwIfAborted();
+        await this.#writes.run(() => this.#sendBuffer(options));
       } finally {
         this.#raw.close();
       }
@@ -1817,6 +1822,8 @@ export class TextSocketFile extends SocketFile<string> {
    * Close the file: closed at once; the text written so far is sent first,
    * then the file's hold on the socket goes. Idempotent.
    *
+   * @param options `signal` aborts the wait to send the text (the file is
+   *   closed all the same, and what was not sent is dropped).
    * @returns Resolves once the text is sent; rejects if it could not be
    *   (the file is closed all the same).
    *
@@ -1834,17 +1841,18 @@ export class TextSocketFile extends SocketFile<string> {
    * assert.equal(new TextDecoder().decode(await b.recv(10)), "bye\n");
    * ```
    */
-  close(): Promise<void> {
+  close(options?: AbortOptions): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.#closing = true;
     if (this.#pendingBytes === 0 && !this.#writes.busy) {
-      return this.#buffer.close();
+      return this.#buffer.close(options);
     }
     return (async () => {
       try {
-        await this.#writes.run(() => this.#handOver());
+        options?.signal?.throwIfAborted();
+        await this.#writes.run(() => this.#handOver(options));
       } finally {
-        await this.#buffer.close();
+        await this.#buffer.close(options);
       }
     })();
   }

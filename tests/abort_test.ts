@@ -227,6 +227,51 @@ for (const backend of BACKENDS) {
   );
 }
 
+for (const backend of BACKENDS) {
+  for (const mode of ["wb", "w"] as const) {
+    Deno.test(
+      onBackend(
+        backend,
+        `makefile("${mode}").close() aborted while its buffer waits to go rejects with the reason; the file is closed and lets go of the socket`,
+      ),
+      async () => {
+        await using p = await connectedPair(backend, AF_UNIX);
+        // Fill the connection, so that what the file holds cannot go.
+        const fill = new AbortController();
+        const filling = p.client.sendall(new Uint8Array(64 << 20), 0, {
+          signal: fill.signal,
+        }).catch(() => {});
+        await new Promise((r) => setTimeout(r, 100));
+        fill.abort();
+        await withTimeout(filling);
+        let f;
+        if (mode === "wb") {
+          f = p.client.makefile("wb");
+          await f.write(new Uint8Array(100));
+        } else {
+          f = p.client.makefile("w");
+          await f.write("x");
+        }
+        p.client.close(); // deferred: the file holds the socket
+        expectAborted(
+          await abortAfter(50, (signal) => f.close({ signal })),
+          50,
+        );
+        assert.equal(f.closed, true);
+        assert.equal(p.client.fileno(), -1);
+        const already = AbortSignal.abort("at once");
+        const g = p.server.makefile("wb");
+        await g.write(new Uint8Array(1));
+        await assert.rejects(
+          g.close({ signal: already }),
+          (e) => e === "at once",
+        );
+        assert.equal(g.closed, true);
+      },
+    );
+  }
+}
+
 Deno.test("sendto() takes options last in both forms", async () => {
   await using u = udpPair("deno");
   const signal = new AbortController().signal;
