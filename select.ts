@@ -765,9 +765,11 @@ export class Epoll {
     const n = asFileDescriptor(fd);
     const mask = uint(eventmask);
     const engine = this.#live();
-    if ((mask & EPOLLEXCLUSIVE) && (mask & ~EXCLUSIVE_OK)) {
-      throw new OSError(E.EINVAL);
-    }
+    // An epoll cannot watch itself (Linux: EINVAL).
+    if (
+      n === this.#fileno ||
+      ((mask & EPOLLEXCLUSIVE) && (mask & ~EXCLUSIVE_OK))
+    ) throw new OSError(E.EINVAL);
     if (this.#fds.has(n) && !this.#stale(engine, n)) {
       throw new FileExistsError(E.EEXIST);
     }

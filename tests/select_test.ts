@@ -258,6 +258,10 @@ Deno.test({
         e.register(a);
         e.register(a);
       }],
+      ["(lambda e: e.register(e.fileno()))(ep())", () => {
+        const e = ep();
+        e.register(e.fileno());
+      }],
       [
         "ep().register(a, select.EPOLLIN | select.EPOLLEXCLUSIVE | select.EPOLLONESHOT)",
         () =>
