@@ -38,7 +38,8 @@ export type TcpSocket = Socket<
  *   (`--allow-ffi`).
  * @param options `all_errors`: when every address fails, throw an
  *   `AggregateError` of every attempt's error (Python 3.11's
- *   `ExceptionGroup`, with its message) instead of the last one.
+ *   `ExceptionGroup`, with its message) instead of the last one;
+ *   `backend`: the socket's, as {@linkcode socket} takes it.
  * @returns The connected socket.
  * @throws {OSError} The last address's error (`ConnectionRefusedError`...).
  * @throws {AggregateError} With `all_errors`: `create_connection failed
@@ -99,11 +100,13 @@ export async function create_connection(
   ) {
     let sock: TcpSocket | null = null;
     try {
+      const backend = options.backend ??
+        (source_address ? "libc" : undefined);
       sock = socket(
         family as InetFamily,
         type as typeof SOCK_STREAM,
         proto,
-        source_address ? { backend: "libc" } : undefined,
+        backend ? { backend } : undefined,
       );
       if (timeout !== undefined) sock.settimeout(timeout);
       if (source_address) sock.bind(source_address);
@@ -135,6 +138,11 @@ export interface CreateConnectionOptions {
    * (Python's `ExceptionGroup`) rather than the last one.
    */
   all_errors?: boolean;
+  /**
+   * The new socket's backend, as {@linkcode socket} takes it; by default
+   * Deno's networking, or libc with a `source_address`.
+   */
+  backend?: "deno" | "libc";
 }
 
 /** Options of {@linkcode create_server}, as Python's keyword arguments. */
@@ -147,6 +155,12 @@ export interface CreateServerOptions {
   reuse_port?: boolean;
   /** An AF_INET6 socket that also accepts IPv4. */
   dualstack_ipv6?: boolean;
+  /**
+   * The socket's backend, as {@linkcode socket} takes it; by default Deno's
+   * networking, or libc where FFI is allowed and Deno's listeners cannot do
+   * what is asked (`reuse_port`, IPV6_V6ONLY on AF_INET6).
+   */
+  backend?: "deno" | "libc";
 }
 
 /**
@@ -155,7 +169,8 @@ export interface CreateServerOptions {
  * unless `dualstack_ipv6`.
  *
  * @param address `[host, port]`.
- * @param options Family, backlog, reuse_port, dualstack_ipv6.
+ * @param options Family, backlog, reuse_port, dualstack_ipv6; `backend`,
+ *   as {@linkcode socket} takes it.
  * @returns The listening socket.
  * @throws {ValueError} `dualstack_ipv6` without AF_INET6.
  * @throws {OSError} The bind failed; the message names the address.
@@ -178,6 +193,7 @@ export function create_server(
     backlog = null,
     reuse_port = false,
     dualstack_ipv6 = false,
+    backend: wanted,
   } = options;
   if (dualstack_ipv6) {
     if (!has_dualstack_ipv6()) {
@@ -191,9 +207,10 @@ export function create_server(
   // asked for and FFI is there, the kernel's socket does it exactly.
   // SO_REUSEPORT has no stand-in: without FFI it is the PermissionError
   // naming --allow-ffi (or, with no FFI at all, the OSError naming libc).
-  const backend = reuse_port
+  const backend = reuse_port && wanted !== "deno"
     ? needLibc("create_server(..., { reuse_port: true })")
     : chooseBackend(family, SOCK_STREAM, 0, {
+      backend: wanted,
       kernelOptions: family === AF_INET6,
     });
   const sock: TcpSocket = socket(family as InetFamily, SOCK_STREAM, 0, {

@@ -1757,6 +1757,33 @@ Deno.test("create_connection() connects to a listener", async () => {
   assert.equal(text(await recvExactly(conn, 2)), "cc");
 });
 
+for (const backend of BACKENDS) {
+  Deno.test(
+    onBackend(
+      backend,
+      "create_server() and create_connection() make their sockets on the backend asked for",
+    ),
+    async () => {
+      using l = create_server(["127.0.0.1", 0], { backend });
+      assert.equal(l.backend, backend);
+      const [c, [conn]] = await withTimeout(
+        Promise.all([
+          create_connection(l.getsockname() as [string, number], 2, null, {
+            backend,
+          }),
+          l.accept(),
+        ]),
+      );
+      using _c = c;
+      using _conn = conn;
+      assert.equal(c.backend, backend);
+      assert.equal(conn.backend, backend);
+      await withTimeout(c.sendall(bytes("bk")));
+      assert.equal(text(await recvExactly(conn, 2)), "bk");
+    },
+  );
+}
+
 Deno.test("create_connection() to a closed port raises ConnectionRefusedError 111", async () => {
   const port = deadPort("deno");
   await raises(

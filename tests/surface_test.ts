@@ -669,12 +669,10 @@ for (const backend of ["deno", "libc"] as const) {
         await outcome(() => (s.settimeout as () => void)()),
         await outcome(() => s.recv_into("abc" as unknown as Uint8Array)),
       ];
-      using busy = create_server(["127.0.0.1", 0], { backend } as never);
+      using busy = create_server(["127.0.0.1", 0], { backend });
       const port = (busy.getsockname() as [string, number])[1];
       errors.push(
-        await outcome(() =>
-          create_server(["127.0.0.1", port], { backend } as never)
-        ),
+        await outcome(() => create_server(["127.0.0.1", port], { backend })),
       );
       const expected = await py(
         `import json, socket, sys
