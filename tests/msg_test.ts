@@ -1055,6 +1055,9 @@ Deno.test(
   async () => {
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", new URL(import.meta.url).pathname, LEAK_CHILD],
+      // Deno's update check opens (and later closes) a connection of its
+      // own in the background: not in the child.
+      env: { DENO_NO_UPDATE_CHECK: "1" },
       stdout: "piped",
       stderr: "piped",
       signal: AbortSignal.timeout(60_000),
@@ -1063,11 +1066,7 @@ Deno.test(
     assert.equal(out.code, 0, stderr);
     const report = JSON.parse(new TextDecoder().decode(out.stdout));
     assert.deepEqual(report.names, [...WORKLOADS.keys()]);
-    assert.deepEqual(
-      report.after,
-      report.before,
-      `a descriptor leaked: ${report.open.join(", ")}`,
-    );
+    assert.deepEqual(report.leaked, [], `a descriptor leaked: ${report.open}`);
   },
 );
 
@@ -1126,21 +1125,27 @@ if (import.meta.main && Deno.args[0] === LEAK_CHILD) {
   }
   const before = lowestFree();
   for (const fn of WORKLOADS.values()) await fn();
-  // A leak stays: a descriptor that is closed a moment later is not one.
-  let after = lowestFree();
-  for (let i = 0; i < 20 && String(after) !== String(before); i++) {
+  // A leak: a number free before and in use now, below one free now (a
+  // descriptor of Deno's that closed meanwhile shifts the window of free
+  // numbers up, which is no leak). It stays: one closed a moment later is
+  // not one.
+  const leaks = () => {
+    const after = lowestFree();
+    const top = Math.max(...after);
+    return before.filter((fd) => fd < top && !after.includes(fd));
+  };
+  let leaked = leaks();
+  for (let i = 0; i < 20 && leaked.length > 0; i++) {
     await new Promise((r) => setTimeout(r, 100));
-    after = lowestFree();
+    leaked = leaks();
   }
-  // What each descriptor in use now and free before is, for the report.
-  const open = before.filter((fd) => !after.includes(fd)).map((fd) => {
+  // What each leaked descriptor is, for the report.
+  const open = leaked.map((fd) => {
     try {
       return `${fd}: ${Deno.readLinkSync(`/proc/self/fd/${fd}`)}`;
     } catch (e) {
       return `${fd}: ${e}`;
     }
-  });
-  console.log(
-    JSON.stringify({ names: [...WORKLOADS.keys()], before, after, open }),
-  );
+  }).join(", ");
+  console.log(JSON.stringify({ names: [...WORKLOADS.keys()], leaked, open }));
 }
