@@ -553,8 +553,8 @@ function mapBytes(bytes: Uint8Array, codes: Uint16Array): string {
 }
 
 // A single-byte codec: `codes[b]` is byte b's UTF-16 code unit (UNDEFINED:
-// none); `bytes()` gives each UTF-16 code unit's byte (-1: none; a
-// surrogate has none), made on first use. Errors name the codec `errName`
+// none); the table back (see encodingTable) is made on first encode. Errors
+// name the codec `errName`
 // ("charmap" for the table-driven ones, as Python's do). `ucs1`: ASCII and
 // Latin-1, whose surrogateescape encodes the escapes that lead a run that
 // cannot be encoded before it raises for the rest (CPython's ucs1 encoder).
@@ -563,9 +563,9 @@ function byteCodec(
   errName: string,
   reason: string,
   codes: Uint16Array,
-  bytes: () => Int16Array,
   ucs1: boolean,
 ): Codec {
+  let bytes: Int16Array | null = null;
   return {
     name,
     decoder: (errors) => ({
@@ -584,7 +584,7 @@ function byteCodec(
       },
     }),
     encode(text, errors) {
-      const table = bytes();
+      const table = bytes ??= encodingTable(codes);
       let out = new Uint8Array(text.length);
       let n = 0;
       const put = (b: number) => {
@@ -678,12 +678,6 @@ function encodingTable(codes: Uint16Array): Int16Array {
   return table;
 }
 
-// Made once, on first use.
-function lazy<T>(make: () => T): () => T {
-  let value: T | undefined;
-  return () => value ??= make();
-}
-
 // ASCII and Latin-1: code points below `limit` are the byte itself.
 // Python calls Latin-1 "iso8859-1" (CodecInfo.name) and "latin-1" (errors).
 function singleByte(name: string, errName: string, limit: number): Codec {
@@ -693,7 +687,6 @@ function singleByte(name: string, errName: string, limit: number): Codec {
     errName,
     `ordinal not in range(${limit})`,
     codes,
-    lazy(() => encodingTable(codes)),
     true,
   );
 }
@@ -712,7 +705,6 @@ function charmap(name: string, table: string): Codec {
     "charmap",
     "character maps to <undefined>",
     codes,
-    lazy(() => encodingTable(codes)),
     false,
   );
 }
@@ -795,11 +787,12 @@ export function lookupCodec(encoding: string): Codec {
   // encodings.normalize_encoding, after codecs.lookup's lower-casing.
   const key = encoding.toLowerCase().replace(/[^a-z0-9.]+/g, "_")
     .replace(/^_+|_+$/g, "");
-  const codec = ALIASES[key] ?? ALIASES[key.replaceAll(".", "_")] ??
-    lookupCharmap(key);
+  // An alias is also looked up with "." as "_"; a module name is not.
+  const alias = key.replaceAll(".", "_");
+  const codec = ALIASES[key] ?? ALIASES[alias] ?? lookupCharmap(key, alias);
   if (codec !== undefined) return codec;
   const known = (names: ReadonlySet<string>) =>
-    names.has(key) || names.has(key.replaceAll(".", "_"));
+    names.has(key) || names.has(alias);
   if (known(NOT_TEXT)) {
     throw new LookupError(
       `'${encoding}' is not a text encoding; use codecs.open() to handle arbitrary codecs`,
@@ -820,16 +813,15 @@ const charmaps = new Map<string, Codec>();
 
 // A single-byte codec of _charmaps.ts by alias or module name, as
 // encodings.search_function finds it: an alias as written or with "." as
-// "_", else a module of that name.
-function lookupCharmap(key: string): Codec | undefined {
+// "_" (`alias`), else a module of that name.
+function lookupCharmap(key: string, alias: string): Codec | undefined {
   if (charmapAliases === null) {
     charmapAliases = new Map();
     for (const [module, [aliases]] of Object.entries(CHARMAPS)) {
       for (const alias of aliases) charmapAliases.set(alias, module);
     }
   }
-  const module = charmapAliases.get(key) ??
-    charmapAliases.get(key.replaceAll(".", "_")) ??
+  const module = charmapAliases.get(key) ?? charmapAliases.get(alias) ??
     (Object.hasOwn(CHARMAPS, key) ? key : undefined);
   if (module === undefined) return undefined;
   let codec = charmaps.get(module);

@@ -388,15 +388,13 @@ function defineSocketReadable() {
         // autoAllocateChunkSize: there is always a request with a view.
         const req = controller.byobRequest!;
         const view = req.view!;
-        let target = new Uint8Array(
+        // The controller's own buffer (a reader's is transferred to one of
+        // fixed length first).
+        const target = new Uint8Array(
           view.buffer,
           view.byteOffset,
           view.byteLength,
         );
-        // A reader's resizable buffer could shrink under the backend's
-        // write: read into one of ours, and copy.
-        const own = !(view.buffer as ArrayBuffer).resizable;
-        if (!own) target = new Uint8Array(view.byteLength);
         return read(target, {
           take: (n) => {
             if (n === 0) {
@@ -410,11 +408,6 @@ function defineSocketReadable() {
               // socket's, not the stream's queue's.
               giveBack(target.subarray(0, n));
               return;
-            }
-            if (!own) {
-              new Uint8Array(view.buffer, view.byteOffset, n).set(
-                target.subarray(0, n),
-              );
             }
             req.respond(n);
           },

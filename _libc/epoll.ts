@@ -230,11 +230,7 @@ export class KernelEpoll {
     const cap = Math.min(max, 4096);
     if (cap <= 0) return;
     const start = out.length;
-    if (holding.size === 0) {
-      this.#kernelNow(cap, out, start);
-      return;
-    }
-    const held = [...this.#held()];
+    const held = holding.size === 0 ? [] : [...this.#held()];
     if (held.length === 0) {
       this.#kernelNow(cap, out, start);
       return;
