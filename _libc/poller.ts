@@ -464,13 +464,17 @@ export class Poller {
   // this way, as in a C event loop.
   #harvest(): void {
     const n = this.#lib!.epoll_wait_now(this.#epfd, this.#now, NOW_EVENTS, 0);
-    if (n > 0) this.#dispatch(this.#now, n);
+    if (n > 0) this.#dispatch(this.#now, n, false);
   }
 
-  #dispatch(buf: Uint8Array, n: number): void {
+  // `drain`: whether the eventfd's wake-up is taken. Only the call in
+  // flight takes it: a harvest that did would leave that call asleep with
+  // the waits it must settle (see drop()) deferred behind it.
+  #dispatch(buf: Uint8Array, n: number, drain = true): void {
     for (let i = 0; i < n; i++) {
       const [revents, token] = readEpollEvent(buf, i);
       if (token === EVENTFD_TOKEN) {
+        if (!drain) continue;
         this.#lib!.read(this.#efd, this.#drain, 8n);
         this.#woken = false;
         continue;

@@ -212,3 +212,42 @@ test("Poller.wait() on a descriptor that is not open throws EBADF", () => {
 test("poller() is one shared instance", () => {
   assert.equal(poller(), poller());
 });
+
+test("Poller settles a wait dropped while epoll_wait is in flight, though new waits harvest at once", async () => {
+  // The last waiter leaving defers its settling until the call in flight
+  // returns, woken by the eventfd; two new waits at once make the second
+  // harvest with epoll_wait(0), which must not take that wake-up.
+  using one = pair();
+  using two = pair();
+  using three = pair();
+  const p = new Poller();
+  const [e1, e2, e3] = [p.entry(one.a), p.entry(two.a), p.entry(three.a)];
+  let stuck = 0;
+  for (let round = 0; round < 100; round++) {
+    const ac = new AbortController();
+    const first = p.wait(e1, L.EPOLLIN, null, ac.signal);
+    await new Promise((r) => setTimeout(r, 1));
+    ac.abort();
+    const others = [
+      p.wait(e2, L.EPOLLIN, 2000),
+      p.wait(e3, L.EPOLLIN, 2000),
+    ];
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<"late">((r) => {
+      timer = setTimeout(() => r("late"), 300);
+    });
+    if (await Promise.race([first, late]) === "late") stuck++;
+    clearTimeout(timer);
+    put(two.b);
+    put(three.b);
+    assert.deepEqual(await Promise.all([first, ...others]), [
+      false,
+      true,
+      true,
+    ]);
+    take(two.a);
+    take(three.a);
+  }
+  assert.equal(stuck, 0, `${stuck} of 100 dropped waits settled late`);
+  for (const e of [e1, e2, e3]) p.cancel(e, null);
+});
