@@ -21,8 +21,11 @@ export interface SendfileSocket {
   kernel:
     | ((fd: number, offset: number, count: number) => Promise<number>)
     | null;
-  /** The descriptor of `file` for `kernel`, or `null`. */
-  descriptor(file: Deno.FsFile): number | null;
+  /**
+   * A descriptor of `file` for `kernel`, the caller's own to close (a
+   * dispose), or `null`.
+   */
+  descriptor(file: Deno.FsFile): (Disposable & { readonly fd: number }) | null;
   /** `send(data)` with the socket's timeout and the caller's signal. */
   send(data: Uint8Array): Promise<number>;
 }
@@ -82,10 +85,12 @@ export async function sendfile(
   if (sock.timeout === 0) {
     throw new ValueError("non-blocking sockets are not supported");
   }
-  const fd = sock.kernel === null ? null : sock.descriptor(file);
-  if (fd !== null) {
-    const sent = await kernelSend(sock, fd, file, offset, limit, size);
-    if (sent !== null) return sent;
+  if (sock.kernel !== null) {
+    using own = sock.descriptor(file);
+    if (own !== null) {
+      const sent = await kernelSend(sock, own.fd, file, offset, limit, size);
+      if (sent !== null) return sent;
+    }
   }
   return await loopSend(sock, file, offset, limit);
 }

@@ -25,24 +25,43 @@ function sameFile(fd: number, dev: number, ino: number): boolean {
   return fl >= 0 && (fl & O_ACCMODE) !== O_WRONLY;
 }
 
+/** A descriptor of the caller's own, closed at the end of a `using` block. */
+export interface OwnedDescriptor extends Disposable {
+  /** The descriptor number. */
+  readonly fd: number;
+}
+
 /**
- * A readable descriptor on the same file as `file`, or `null` when none is
- * found (no fstat in this glibc, or not a regular file).
+ * A readable descriptor of the caller's own on the same file as `file`:
+ * a duplicate of one the process holds, made in the same synchronous step
+ * as the search, so that closing that one (another `Deno.FsFile` on the
+ * file, say) and its number going to another file cannot move the caller
+ * to that file. `null` when none is found (no fstat in this glibc, or not a
+ * regular file).
  *
  * @param file An open file.
- * @returns A descriptor number, owned by the process: never close it.
+ * @returns The duplicate; dispose of it to close it.
  */
-export function fileDescriptorOf(file: Deno.FsFile): number | null {
+export function fileDescriptorOf(file: Deno.FsFile): OwnedDescriptor | null {
   const info = file.statSync();
   if (!info.isFile || info.dev === null || info.ino === null) return null;
   const { dev, ino } = info;
-  const known = found.get(file);
-  if (known !== undefined && sameFile(known, dev, ino)) return known;
-  for (let fd = 0; fd < SEARCH; fd++) {
-    if (sameFile(fd, dev, ino)) {
-      found.set(file, fd);
-      return fd;
+  let fd = found.get(file);
+  if (fd === undefined || !sameFile(fd, dev, ino)) {
+    fd = undefined;
+    for (let n = 0; n < SEARCH && fd === undefined; n++) {
+      if (sameFile(n, dev, ino)) fd = n;
     }
+    if (fd === undefined) return null;
+    found.set(file, fd);
   }
-  return null;
+  const C = libc();
+  const own = C.fcntl(fd, L.F_DUPFD_CLOEXEC, 0);
+  if (own < 0) return null;
+  return {
+    fd: own,
+    [Symbol.dispose]() {
+      C.close(own);
+    },
+  };
 }

@@ -232,3 +232,59 @@ for (const backend of BACKENDS) {
     },
   );
 }
+
+for (const backend of BACKENDS) {
+  Deno.test(
+    onBackend(
+      backend,
+      "sendfile() reads only the file it was given, though another file on the same path closes and its number goes to a third file meanwhile; no descriptor is left open",
+    ),
+    async () => {
+      const dir = await Deno.makeTempDir({ prefix: "sendfile-" });
+      const size = 8 << 20;
+      const openFds = () => [...Deno.readDirSync("/proc/self/fd")].length;
+      try {
+        await Deno.writeFile(`${dir}/public`, new Uint8Array(size).fill(0x41));
+        await Deno.writeFile(`${dir}/secret`, new Uint8Array(size).fill(0x53));
+        await using p = await connectedPair(backend);
+        const before = openFds();
+        // The libc backend looks for a descriptor on the same file: `other`
+        // is one, opened first.
+        const other = await Deno.open(`${dir}/public`);
+        using file = await Deno.open(`${dir}/public`);
+        let third: Deno.FsFile | null = null;
+        try {
+          const sending = p.client.sendfile(file);
+          const counts = await withTimeout(
+            (async () => {
+              let got = 0, foreign = 0;
+              while (got < size) {
+                const chunk = await p.server.recv(65536);
+                if (chunk.length === 0) break;
+                got += chunk.length;
+                for (const b of chunk) if (b !== 0x41) foreign++;
+                if (third === null && got > 1 << 20) {
+                  other.close();
+                  third = await Deno.open(`${dir}/secret`);
+                }
+              }
+              return { got, foreign };
+            })(),
+            30_000,
+          );
+          assert.equal(await sending, size);
+          assert.deepEqual(counts, { got: size, foreign: 0 });
+        } finally {
+          try {
+            other.close();
+          } catch { /* closed above */ }
+          (third as Deno.FsFile | null)?.close();
+        }
+        file.close();
+        assert.equal(openFds(), before);
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  );
+}
