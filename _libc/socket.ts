@@ -21,9 +21,11 @@ import { type PollEntry, type Poller, poller } from "./poller.ts";
 import { descriptorClosed, descriptorHolds } from "./epoll.ts";
 import {
   type AncData,
+  closeAll,
   encodeControl,
   type RecvMsg,
   recvmsgOnce,
+  rightsIn,
   sendmsgOnce,
 } from "./msg.ts";
 import {
@@ -914,12 +916,15 @@ class LibcSocket implements BackendSocket {
           signal,
         );
       } catch (e) {
-        if (r[0] === 0 || !(e instanceof OSError) || e.errno === E.EBADF) {
-          throw e;
+        if (r[0] > 0 && e instanceof OSError && e.errno !== E.EBADF) {
+          // Descriptors received cannot be given back: keep the answer.
+          if (!signal?.aborted || r[1].length > 0) return r;
+          this.giveBack(concat(buffers).subarray(0, r[0]));
+        } else {
+          // The call fails (the socket closed meanwhile, say): descriptors
+          // the first part brought would be left with no owner.
+          closeAll(C, rightsIn(r[1]));
         }
-        // Descriptors received cannot be given back: keep the answer.
-        if (!signal?.aborted || r[1].length > 0) return r;
-        this.giveBack(concat(buffers).subarray(0, r[0]));
         throw e;
       }
       if (more[0] === 0) return r;

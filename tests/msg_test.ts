@@ -16,6 +16,7 @@ import {
   MSG_DONTWAIT,
   MSG_PEEK,
   MSG_TRUNC,
+  MSG_WAITALL,
   OSError,
   OverflowError,
   recv_fds,
@@ -714,6 +715,27 @@ for (const [kind, type] of KINDS) {
       message: "CMSG_LEN() argument out of range",
     });
   });
+
+  if (type === SOCK_STREAM) {
+    test("recvmsg(MSG_WAITALL) rejects with EBADF when its socket closes while it waits for the rest, and closes the descriptors its first part brought", async () => {
+      await using pair = await unixPair(type);
+      const [a, b] = pair;
+      using _fds = await sendFds(a, 3);
+      const call = b.recvmsg(
+        MSG.length + 100,
+        CMSG_SPACE(3 * SIZEOF_INT),
+        MSG_WAITALL,
+      );
+      // The first part (MSG and the descriptors) is there at once; the
+      // call then waits for the rest.
+      await new Promise((r) => setTimeout(r, 20));
+      b.close();
+      await assert.rejects(
+        call,
+        (e: unknown) => e instanceof OSError && e.errno === 9,
+      );
+    });
+  }
 }
 
 Deno.test(
