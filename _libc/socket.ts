@@ -35,7 +35,7 @@ import {
   SOCKADDR_MAX,
 } from "./sockaddr.ts";
 import { errno as E } from "../constants.ts";
-import { OSError } from "../errors.ts";
+import { BufferError, OSError } from "../errors.ts";
 import type { StreamSink } from "../_streams.ts";
 import { concat, scatter } from "../_codecs.ts";
 
@@ -141,6 +141,17 @@ function received(
   const out = new Uint8Array(n);
   out.set(buf.subarray(0, size));
   return out;
+}
+
+// A buffer detached or shrunk while a send waited for room (JavaScript can
+// do that; CPython holds the buffer): the call fails rather than hand libc a
+// length past the buffer's end.
+function unchanged(data: Uint8Array, size: bigint, method: string): void {
+  if (BigInt(data.length) !== size) {
+    throw new BufferError(
+      `${method}() buffer was detached or resized while the call waited; nothing was sent`,
+    );
+  }
 }
 
 /** Where a call that waits for readiness stands: its deadline, how many EAGAINs. */
@@ -567,6 +578,7 @@ class LibcSocket implements BackendSocket {
       wait,
       signal,
       () => {
+        unchanged(data, size, "send");
         const n = Number(C.send(this.#live(), data, size, f));
         return n < 0 ? null : n;
       },
@@ -587,6 +599,7 @@ class LibcSocket implements BackendSocket {
     return this.#retry(L.EPOLLOUT, wait, signal, () => {
       // Encoded again on every try: the scratch buffer is shared and other
       // sockets use it while this one waits.
+      unchanged(data, size, "sendto");
       const len = encodeSockAddr(this.#family, addr, addrIn, ifindex);
       const n = Number(C.sendto(this.#live(), data, size, f, addrIn, len));
       return n < 0 ? null : n;

@@ -339,6 +339,51 @@ libcTest(
   },
 );
 
+libcTest(
+  "libc: send() whose buffer is detached while it waits for room fails with BufferError and sends nothing; the socket stays usable",
+  async () => {
+    await using p = await connectedPair("libc");
+    p.client.setblocking(false);
+    let queued = 0;
+    for (let i = 0; i < 10_000; i++) {
+      try {
+        queued += await p.client.send(new Uint8Array(65536));
+      } catch {
+        break;
+      }
+    }
+    p.client.settimeout(5);
+    const data = new Uint8Array(65536).fill(0x41);
+    // Settled into a value: it rejects before the test awaits it.
+    const pending = p.client.send(data).then(
+      (n) => n,
+      (e: unknown) => e,
+    );
+    await new Promise((r) => setTimeout(r, 20));
+    data.buffer.transfer();
+    // Room comes: the retry must not hand libc the old length.
+    let drained = 0;
+    p.server.settimeout(0.3);
+    try {
+      for (let i = 0; i < 100_000 && drained <= queued; i++) {
+        const got = await p.server.recv(1 << 20);
+        if (got.length === 0) break;
+        drained += got.length;
+      }
+    } catch { /* nothing more came */ }
+    const outcome = await pending;
+    assert.ok(outcome instanceof BufferError, String(outcome));
+    assert.equal(
+      outcome.message,
+      "send() buffer was detached or resized while the call waited; nothing was sent",
+    );
+    assert.equal(drained, queued);
+    assert.equal(await p.client.send(encode("ok")), 2);
+    p.server.settimeout(2);
+    assert.deepEqual(await p.server.recv(10), encode("ok"));
+  },
+);
+
 for (const backend of BACKENDS) {
   backendTest(
     backend,
