@@ -7,6 +7,10 @@ export const POLLIN = 0x001;
 export const POLLPRI = 0x002;
 /** Writing will not block. */
 export const POLLOUT = 0x004;
+/** Normal data to read (reported with `POLLIN` on sockets). */
+export const POLLRDNORM = 0x040;
+/** Normal data may be written (reported with `POLLOUT` on sockets). */
+export const POLLWRNORM = 0x100;
 /** An error is pending (always reported). */
 export const POLLERR = 0x008;
 /** Hung up (always reported). */

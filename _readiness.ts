@@ -14,7 +14,15 @@ import {
   PSEUDO_FD_BASE,
 } from "./_deno/common.ts";
 import { KernelEpoll, kernelFdOpen, pollNow } from "./_libc/epoll.ts";
-import { POLLERR, POLLHUP, POLLNVAL } from "./_poll_bits.ts";
+import {
+  POLLERR,
+  POLLHUP,
+  POLLIN,
+  POLLNVAL,
+  POLLOUT,
+  POLLRDNORM,
+  POLLWRNORM,
+} from "./_poll_bits.ts";
 import {
   Deadline,
   longTimeout,
@@ -39,11 +47,25 @@ export interface WaitOptions {
 const EPOLLET = 2 ** 31;
 const EPOLLONESHOT = 1 << 30;
 const ALWAYS = POLLERR | POLLHUP | POLLNVAL;
+// What poll(2) reports of a file with no readiness of its own (a regular
+// file, /dev/null): its reads and writes never wait.
+const FILE_READY = POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM;
 
 interface DenoEntry {
   readonly sock: DenoReadiness;
   events: number;
   readonly unwatch: () => void;
+}
+
+/** Options of {@linkcode Readiness}. */
+export interface ReadinessOptions {
+  /**
+   * Whether a descriptor that the kernel's epoll refuses as having no
+   * readiness (a regular file, /dev/null: EPERM) is watched as poll(2) and
+   * select(2) see it, always ready to read and write. Without it, the EPERM
+   * is raised, as by Linux's epoll_ctl (`select.epoll`).
+   */
+  readonly filesReady?: boolean;
 }
 
 /**
@@ -67,6 +89,18 @@ export class Readiness {
   #changes = 0;
   // Whether the kernel's descriptors came first at the last look.
   #turn = false;
+  readonly #filesReady: boolean;
+  // Descriptors with no readiness of their own (see ReadinessOptions).
+  readonly #files = new Map<number, number>();
+
+  /**
+   * An empty set.
+   *
+   * @param options Whether files count as always ready.
+   */
+  constructor(options: ReadinessOptions = {}) {
+    this.#filesReady = options.filesReady ?? false;
+  }
 
   /**
    * Watch `fd` for `events` (POLL* bits; POLLERR, POLLHUP, POLLNVAL are
@@ -94,7 +128,14 @@ export class Readiness {
         this.#deno.set(fd, { sock, events, unwatch });
       } else {
         if (fd >= PSEUDO_FD_BASE) throw new OSError(E.EBADF);
-        (this.#kernel ??= new KernelEpoll()).set(fd, events >>> 0);
+        try {
+          (this.#kernel ??= new KernelEpoll()).set(fd, events >>> 0);
+        } catch (e) {
+          if (
+            !this.#filesReady || !(e instanceof OSError) || e.errno !== E.EPERM
+          ) throw e;
+          this.#files.set(fd, events);
+        }
         // A wait asleep since before the kernel's epoll had a descriptor
         // is not watching it: it looks again.
         this.#wake();
@@ -119,7 +160,7 @@ export class Readiness {
       this.#deno.delete(fd);
       this.#check.delete(fd);
       this.#fired.delete(fd);
-    } else {
+    } else if (!this.#files.delete(fd)) {
       this.#kernel?.delete(fd);
     }
   }
@@ -133,6 +174,7 @@ export class Readiness {
   closedSince(fd: number): boolean {
     const entry = this.#deno.get(fd);
     if (entry !== undefined) return (entry.sock.poll(0) & POLLNVAL) !== 0;
+    if (this.#files.has(fd)) return kernelFdOpen(fd) === false;
     return this.#kernel?.closedSince(fd) ?? false;
   }
 
@@ -198,7 +240,19 @@ export class Readiness {
     ) {
       kernel.now(max - out.length, out);
     }
+    if (this.#files.size > 0 && out.length < max) this.#lookFiles(max, out);
     return out;
+  }
+
+  // Files are always ready; one closed since reports POLLNVAL, as poll(2).
+  #lookFiles(max: number, out: [number, number][]): void {
+    for (const [fd, events] of this.#files) {
+      if (out.length >= max) return;
+      const revents = kernelFdOpen(fd) === false
+        ? POLLNVAL
+        : events & FILE_READY;
+      if (revents !== 0) out.push([fd, revents]);
+    }
   }
 
   #lookDeno(max: number, out: [number, number][]): void {
@@ -264,6 +318,7 @@ export class Readiness {
     for (const entry of this.#deno.values()) entry.unwatch();
     this.#deno.clear();
     this.#check.clear();
+    this.#files.clear();
     this.#kernel?.close();
     this.#kernel = null;
     this.#wake();

@@ -51,6 +51,8 @@ import {
   POLLNVAL,
   POLLOUT,
   POLLPRI,
+  POLLRDNORM,
+  POLLWRNORM,
 } from "./_poll_bits.ts";
 
 export type { FileDescriptorLike } from "./_readiness.ts";
@@ -62,16 +64,14 @@ export {
   POLLOUT,
   POLLPRI,
   POLLRDHUP,
+  POLLRDNORM,
+  POLLWRNORM,
 } from "./_poll_bits.ts";
 
 // ------------------------------------------------------- poll(2) constants
 
-/** Normal data to read (reported with `POLLIN` on sockets). */
-export const POLLRDNORM = 0x040;
 /** Priority band data to read. */
 export const POLLRDBAND = 0x080;
-/** Normal data may be written (reported with `POLLOUT` on sockets). */
-export const POLLWRNORM = 0x100;
 /** Priority data may be written. */
 export const POLLWRBAND = 0x200;
 /** Unused on Linux; kept because CPython exports it. */
@@ -382,7 +382,7 @@ export async function select<
   if (revents !== null && (revents.size > 0 || seconds === 0)) {
     return pick(revents);
   }
-  const r = new Readiness();
+  const r = new Readiness({ filesReady: true });
   try {
     for (const [fd, events] of wanted) watch(r, fd, events);
     const deadline = seconds === null
@@ -547,7 +547,7 @@ export class Poll {
     // A Readiness per call, as poll(2) takes its array per call: nothing to
     // close afterwards, and registrations never race a wait.
     const fds = new Map(this.#fds);
-    const r = new Readiness();
+    const r = new Readiness({ filesReady: true });
     try {
       const invalid = new Set<number>();
       for (const [fd, mask] of fds) {

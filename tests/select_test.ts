@@ -27,7 +27,14 @@ import {
   ValueError,
 } from "../mod.ts";
 import * as select from "../select.ts";
-import { DefaultSelector, EVENT_READ } from "../selectors.ts";
+import {
+  DefaultSelector,
+  EVENT_READ,
+  EVENT_WRITE,
+  PollSelector,
+  SelectSelector,
+} from "../selectors.ts";
+import { fileDescriptorOf } from "../_libc/file_fd.ts";
 import {
   type BackendName,
   BACKENDS,
@@ -1148,6 +1155,69 @@ print(json.dumps(out))`,
         ours.push((await withTimeout(po.poll(0)))[0]?.[1] ?? 0);
       }
       assert.deepEqual(ours, theirs, backend);
+    }
+  },
+});
+
+Deno.test({
+  name: skipNote(
+    "poll(), select() and the poll and select selectors call a regular file always readable and writable, beside a Deno socket too, and epoll refuses it with EPERM, as python3",
+    libcMissing ?? (hasPython ? null : "python3 is not available"),
+  ),
+  ignore: libcMissing !== null || !hasPython,
+  fn: async () => {
+    const path = await Deno.makeTempFile({ prefix: "select-file-" });
+    try {
+      const theirs = await pythonJson(
+        `import json, select, selectors, socket, sys
+f = open(json.load(sys.stdin), "rb")
+a, b = socket.socketpair()
+fd = f.fileno()
+p = select.poll(); p.register(fd)
+s = selectors.PollSelector(); s.register(fd, 3)
+t = selectors.SelectSelector(); t.register(fd, 1); t.register(a, 1)
+r, w, _ = select.select([fd, a], [fd], [], 1)
+try:
+    select.epoll().register(fd)
+    e = 0
+except OSError as err:
+    e = err.errno
+print(json.dumps([p.poll(0)[0][1], [m for _, m in s.select(0)],
+                  [m for _, m in t.select(1)], len(r), len(w), e]))`,
+        path,
+      );
+      await using pair = await connectedPair("deno");
+      using file = await Deno.open(path);
+      using own = fileDescriptorOf(file)!;
+      const fd = own.fd;
+      const p = select.poll();
+      p.register(fd);
+      using ps = new PollSelector();
+      ps.register(fd, EVENT_READ | EVENT_WRITE);
+      using ss = new SelectSelector();
+      ss.register(fd, EVENT_READ);
+      ss.register(pair.client, EVENT_READ);
+      const [r, w] = await select.select([fd, pair.client], [fd], [], 1);
+      using ep = select.epoll();
+      let e = 0;
+      try {
+        ep.register(fd);
+      } catch (err) {
+        assert.ok(err instanceof OSError);
+        e = err.errno ?? -1;
+      }
+      const ours = [
+        (await p.poll(0))[0][1],
+        (await ps.select(0)).map(([, m]) => m),
+        (await ss.select(1)).map(([, m]) => m),
+        r.length,
+        w.length,
+        e,
+      ];
+      assert.deepEqual(ours, theirs);
+      assert.deepEqual(r, [fd]);
+    } finally {
+      await Deno.remove(path);
     }
   },
 });
