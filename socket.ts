@@ -1871,10 +1871,12 @@ export class Socket<
     } fd=${this.fileno()}, family=${this.#family}, type=${this.#type}, proto=${this.#proto}`;
     if (!closed) {
       try {
-        // Python's: any name but an empty one, the unbound 0.0.0.0 too.
+        // Python's: any name but an empty one (an unnamed unix socket's),
+        // the unbound 0.0.0.0 too.
         const laddr = this.getsockname();
         if (laddr.length !== 0) s += `, laddr=${addressRepr(laddr)}`;
-        s += `, raddr=${addressRepr(this.getpeername())}`;
+        const raddr = this.getpeername();
+        if (raddr.length !== 0) s += `, raddr=${addressRepr(raddr)}`;
       } catch {
         // Not connected: Python leaves raddr out.
       }

@@ -642,7 +642,7 @@ for (const backend of ["deno", "libc"] as const) {
   const reason = either(pySkip, backend === "libc" ? libcMissing : null);
   Deno.test({
     name: skipNote(
-      `${backend}: repr of an unbound socket, timeouts rounded up to ns, one-argument TypeErrors, recv_into's and create_server's error texts match python3`,
+      `${backend}: repr of an unbound socket and of unnamed unix ends, timeouts rounded up to ns, one-argument TypeErrors, recv_into's and create_server's error texts match python3`,
       reason,
     ),
     ignore: reason !== null,
@@ -659,7 +659,20 @@ for (const backend of ["deno", "libc"] as const) {
       using s = socket(AF_INET, SOCK_STREAM, 0, { backend });
       using s6 = socket(AF_INET6, SOCK_STREAM, 0, { backend });
       using u = socket(AF_UNIX, SOCK_STREAM, 0, { backend });
-      const reprs = [s, s6, u].map((x) => String(x).replace(/fd=\d+/, "fd=N"));
+      // Connected, and neither end named: no laddr, no raddr.
+      using l = socket(AF_UNIX, SOCK_STREAM, 0, { backend });
+      l.bind("");
+      l.listen();
+      using c = socket(AF_UNIX, SOCK_STREAM, 0, { backend });
+      await c.connect(l.getsockname());
+      const [a] = await l.accept();
+      using _a = a;
+      const reprs = [s, s6, u, c, a].map((x) =>
+        String(x).replace(/fd=\d+/, "fd=N").replace(
+          /'\\x00[0-9a-f]{5}'/,
+          "ANON",
+        )
+      );
       const timeouts = times.map((t) => {
         s.settimeout(t);
         return s.gettimeout();
@@ -678,7 +691,10 @@ for (const backend of ["deno", "libc"] as const) {
         `import json, socket, sys
 times, port = json.load(sys.stdin)
 s, s6, u = socket.socket(), socket.socket(socket.AF_INET6), socket.socket(socket.AF_UNIX)
-reprs = [repr(x).replace("fd=%d" % x.fileno(), "fd=N") for x in (s, s6, u)]
+import re
+l = socket.socket(socket.AF_UNIX); l.bind(""); l.listen()
+c = socket.socket(socket.AF_UNIX); c.connect(l.getsockname()); a, _ = l.accept()
+reprs = [re.sub(r"'\\\\x00[0-9a-f]{5}'", "ANON", repr(x).replace("fd=%d" % x.fileno(), "fd=N")) for x in (s, s6, u, c, a)]
 out = []
 for t in times:
     s.settimeout(t)
