@@ -395,14 +395,20 @@ class KeyTable<D, F extends FileDescriptorLike> {
   }
 }
 
-/** A `timeout` argument of select(): a number of seconds or null. */
-function checkTimeout(timeout: unknown): number | null {
+/**
+ * A `timeout` argument of select(): a number of seconds (a bool is an int,
+ * as in Python) or null. Anything else fails where CPython's selector first
+ * compares it: `timeout <= 0`, or `max(timeout, 0)` in SelectSelector.
+ */
+function checkTimeout(timeout: unknown, viaMax = false): number | null {
   if (timeout === null || timeout === undefined) return null;
+  if (typeof timeout === "boolean") return Number(timeout);
   if (typeof timeout !== "number") {
+    const type = pyTypeName(timeout);
     throw new TypeError(
-      `'<=' not supported between instances of '${
-        pyTypeName(timeout)
-      }' and 'int'`,
+      viaMax
+        ? `'>' not supported between instances of 'int' and '${type}'`
+        : `'<=' not supported between instances of '${type}' and 'int'`,
     );
   }
   return timeout;
@@ -685,7 +691,7 @@ export class SelectSelector<
     timeout: number | null = null,
     options: SelectOptions = {},
   ): Promise<[SelectorKey<D, F>, number][]> {
-    const t = checkTimeout(timeout);
+    const t = checkTimeout(timeout, true);
     const [r, w] = await select(
       this.#readers,
       this.#writers,

@@ -189,6 +189,9 @@ Deno.test({
       ["closed(s).register(fa, 1)", (s) => closed(s).register(fa, 1)],
       ["closed(s).unregister(fa)", (s) => closed(s).unregister(fa)],
       ["closed(s).modify(fa, 1)", (s) => closed(s).modify(fa, 1)],
+      ["s.select('1')", (s) => s.select(any("1"))],
+      ["s.select([1])", (s) => s.select(any([1]))],
+      ["s.select(False)", (s) => s.select(any(false))],
       ["closed(s).select(0)", (s) => closed(s).select(0)],
       ["closed(s).close()", (s) => closed(s).close()],
     ];
