@@ -271,12 +271,12 @@ function filenoArg(value: unknown): number {
 // can be detached or shrunk while the call waits. Then the call fails rather
 // than look like EOF: bytes not yet read stay for the next call.
 function intact(
-  target: Uint8Array,
+  now: number,
   length: number,
   n: number,
   method: string,
 ): number {
-  if (target.length >= length || (n > 0 && n <= target.length)) return n;
+  if (now >= length || (n > 0 && n <= now)) return n;
   throw new BufferError(
     n === 0
       ? `${method}() buffer was detached or resized while the call waited; nothing was read`
@@ -914,7 +914,7 @@ export class Socket<
     } catch (e) {
       throw abortReason(e, signal);
     }
-    return intact(target, length, n, "recv_into");
+    return intact(target.length, length, n, "recv_into");
   }
 
   /**
@@ -961,7 +961,10 @@ export class Socket<
         this.#wait(f),
         signal,
       );
-      return [intact(target, length, n, "recvfrom_into"), this.#sender(addr)];
+      return [
+        intact(target.length, length, n, "recvfrom_into"),
+        this.#sender(addr),
+      ];
     } catch (e) {
       throw abortReason(e, signal);
     }
@@ -1324,6 +1327,8 @@ export class Socket<
     const signal = options?.signal;
     signal?.throwIfAborted();
     const sock = this.#live();
+    const room = () => bufs.reduce((sum, b) => sum + b.length, 0);
+    const length = room();
     try {
       const [n, items, msgFlags, from] = await recvmsgOn(
         sock,
@@ -1334,6 +1339,7 @@ export class Socket<
         this.#wait(f),
         signal,
       );
+      intact(room(), length, n, "recvmsg_into");
       return [n, items, msgFlags, this.#sender(from)];
     } catch (e) {
       throw abortReason(e, signal);

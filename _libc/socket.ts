@@ -490,12 +490,15 @@ class LibcSocket implements BackendSocket {
       // A stream's bytes: the kernel names no sender for them.
       return [await this.#recvGiven(buf, flags, wait, signal), null];
     }
+    const had = buf.length;
     const [n, from] = await this.#retry(
       this.#readEvents(flags),
       wait,
       signal,
       (): [number, SockAddr | null] | null => {
         if (this.#takesGiven(flags)) return [this.#takeGiven(buf, flags), null];
+        // Detached while it waited: as in #recvRest, no datagram is taken.
+        if (buf.length === 0 && had > 0) return [0, null];
         lenU32[0] = SOCKADDR_MAX;
         const n = Number(
           C.recvfrom(
@@ -962,6 +965,7 @@ class LibcSocket implements BackendSocket {
   ): Promise<number> {
     const events = this.#readEvents(flags);
     const w = waitState(wait, signal);
+    const had = buf.length;
     for (;;) {
       if (this.#takesGiven(flags)) {
         got += this.#takeGiven(buf.subarray(got), flags);
@@ -976,6 +980,9 @@ class LibcSocket implements BackendSocket {
         throw w.deadline.error();
       }
       const view = got === 0 ? buf : buf.subarray(got);
+      // Detached or shrunk to nothing while it waited: a receive of 0 bytes
+      // would take a datagram and drop it; the caller says what happened.
+      if (view.length === 0 && had > 0) return got;
       const n = Number(C.recv(this.#live(), view, BigInt(view.length), flags));
       if (n > 0) {
         got += n;
@@ -1041,8 +1048,13 @@ class LibcSocket implements BackendSocket {
     const echo = flags & L.MSG_CMSG_CLOEXEC;
     // recvmsgOnce() answers a failure with its errno.
     let failed = 0;
+    const room = () => buffers.reduce((sum, b) => sum + b.length, 0);
+    const had = room();
+    const none: RecvMsg = [0, [], 0, null];
     const r = await this.#retry(this.#readEvents(flags), wait, signal, () => {
       if (this.#takesGiven(flags)) return this.#scatterGiven(buffers, flags);
+      // Detached while it waited: as in #recvRest, no datagram is taken.
+      if (had > 0 && room() === 0) return none;
       const r = recvmsgOnce(C, this.#live(), buffers, ancbufsize, f);
       if (typeof r === "number") {
         failed = r;

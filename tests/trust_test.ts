@@ -339,6 +339,47 @@ libcTest(
   },
 );
 
+for (const backend of BACKENDS) {
+  backendTest(
+    backend,
+    "recvmsg_into() into a buffer resized to nothing while it waits fails with BufferError, not a 0 that reads as EOF; the bytes stay",
+    async () => {
+      await using p = await connectedPair(backend);
+      const memory = new ArrayBuffer(16, { maxByteLength: 64 });
+      const pending = p.client.recvmsg_into([new Uint8Array(memory)]);
+      await new Promise((r) => setTimeout(r, 20));
+      memory.resize(0);
+      await p.server.sendall(encode("hello"));
+      await assert.rejects(pending, BufferError);
+      p.client.settimeout(2);
+      assert.deepEqual(await p.client.recv(10), encode("hello"));
+    },
+  );
+}
+
+libcTest(
+  "libc: a UDP recv_into(), recvfrom_into() or recvmsg_into() whose buffer is detached while it waits fails with BufferError and leaves the datagram for the next call",
+  async () => {
+    using p = udpPair("libc");
+    const calls: [string, (b: Uint8Array) => Promise<unknown>][] = [
+      ["recv_into", (b) => p.a.recv_into(b)],
+      ["recvfrom_into", (b) => p.a.recvfrom_into(b)],
+      ["recvmsg_into", (b) => p.a.recvmsg_into([b])],
+    ];
+    for (const [name, call] of calls) {
+      const buf = new Uint8Array(16);
+      const pending = call(buf);
+      await new Promise((r) => setTimeout(r, 20));
+      buf.buffer.transfer();
+      await p.b.sendto(encode(name), p.aAddr);
+      await assert.rejects(pending, BufferError, name);
+      p.a.settimeout(2);
+      assert.deepEqual(await p.a.recv(64), encode(name));
+      p.a.settimeout(null);
+    }
+  },
+);
+
 libcTest(
   "libc: send() whose buffer is detached while it waits for room fails with BufferError and sends nothing; the socket stays usable",
   async () => {
