@@ -3,11 +3,13 @@
 import {
   AF_INET,
   AF_INET6,
+  AF_NETLINK,
+  AF_PACKET,
   AF_UNIX,
   EAI_ADDRFAMILY,
   EAI_NONAME,
 } from "./constants.ts";
-import { gaierror, OSError, OverflowError } from "./errors.ts";
+import { gaierror, OSError, OverflowError, ValueError } from "./errors.ts";
 import type { SockAddr } from "./_backend.ts";
 import {
   bytesView,
@@ -20,10 +22,22 @@ import {
 import { inet_ntop, inet_pton, parsePton4, parsePton6 } from "./_inet.ts";
 import { getaddrinfo } from "./_resolve.ts";
 
-/** An address as users pass it: a tuple (array) for IP, a path or bytes for unix. */
+/**
+ * An address as users pass it: a tuple (array) for IP, AF_NETLINK
+ * (`[pid, groups]`) and AF_PACKET (`[ifname, proto, pkttype?, hatype?,
+ * addr?]`), a path or bytes for unix, bytes for other families.
+ */
 export type Address =
   | readonly [host: string, port: number]
   | readonly [host: string, port: number, flowinfo?: number, scope_id?: number]
+  | readonly [pid: number, groups: number]
+  | readonly [
+    ifname: string,
+    proto: number,
+    pkttype?: number,
+    hatype?: number,
+    addr?: Uint8Array,
+  ]
   | string
   | Uint8Array;
 
@@ -169,7 +183,9 @@ export function addressForBind(
   method: string,
 ): SockAddr {
   if (family === AF_UNIX) return unixAddress(address);
-  if (family !== AF_INET && family !== AF_INET6) return opaque(address, method);
+  if (family !== AF_INET && family !== AF_INET6) {
+    return otherAddress(family, address, method);
+  }
   const p = ipParts(family, address, method);
   const host = literalHost(family, p.host);
   if (host === null) {
@@ -193,7 +209,9 @@ export function addressForConnect(
   method: string,
 ): SockAddr | Promise<SockAddr> {
   if (family === AF_UNIX) return unixAddress(address);
-  if (family !== AF_INET && family !== AF_INET6) return opaque(address, method);
+  if (family !== AF_INET && family !== AF_INET6) {
+    return otherAddress(family, address, method);
+  }
   const p = ipParts(family, address, method);
   const host = literalHost(family, p.host);
   if (host !== null) return build(family, host, p);
@@ -205,7 +223,70 @@ export function addressForConnect(
   });
 }
 
-/** Families this layer does not parse (AF_PACKET, AF_NETLINK...) pass raw bytes to libc. */
+// AF_NETLINK's (pid, groups): C unsigned ints, taken modulo 2**32 as
+// CPython's "I" format takes them.
+function netlinkAddress(address: unknown, method: string): SockAddr {
+  if (!Array.isArray(address)) {
+    throw new TypeError(
+      `${method}(): AF_NETLINK address must be tuple, not ${
+        pyTypeName(address)
+      }`,
+    );
+  }
+  if (address.length !== 2) {
+    throw new TypeError("AF_NETLINK address must be a pair (pid, groups)");
+  }
+  const u32 = (v: unknown) => Number(BigInt.asUintN(32, BigInt(toInt(v))));
+  return [u32(address[0]), u32(address[1])];
+}
+
+// AF_PACKET's (ifname, proto[, pkttype[, hatype[, addr]]]); the interface
+// name is looked up where the address goes to the kernel.
+function packetAddress(address: unknown, method: string): SockAddr {
+  if (!Array.isArray(address)) {
+    throw new TypeError(
+      `${method}(): AF_PACKET address must be tuple, not ${
+        pyTypeName(address)
+      }`,
+    );
+  }
+  if (address.length < 2 || address.length > 5) {
+    throw new TypeError(
+      "AF_PACKET address must be a tuple of two to five elements",
+    );
+  }
+  const ifname = address[0];
+  if (typeof ifname !== "string") {
+    throw new TypeError(
+      `AF_PACKET address must be a tuple of two to five elements`,
+    );
+  }
+  const proto = toInt(address[1]);
+  const pkttype = address.length > 2 ? toInt(address[2]) : 0;
+  const hatype = address.length > 3 ? toInt(address[3]) : 0;
+  const addr = address.length > 4 ? requireBytes(address[4]).slice() : null;
+  if (proto < 0 || proto > 0xffff) {
+    throw new OverflowError(`${method}(): proto must be 0-65535.`);
+  }
+  if (addr !== null && addr.length > 8) {
+    throw new ValueError("Hardware address must be 8 bytes or less");
+  }
+  return [ifname, proto, pkttype, hatype, addr ?? new Uint8Array(0)];
+}
+
+// The families parsed above the backends; any other passes raw bytes (or
+// an array, for the kernel's encoding to refuse) to libc.
+function otherAddress(
+  family: number,
+  address: unknown,
+  method: string,
+): SockAddr {
+  if (family === AF_NETLINK) return netlinkAddress(address, method);
+  if (family === AF_PACKET) return packetAddress(address, method);
+  return opaque(address, method);
+}
+
+/** Families this layer does not parse pass raw bytes to libc. */
 function opaque(address: unknown, method: string): SockAddr {
   const b = bytesView(address);
   if (b !== null) return b.slice();
@@ -255,15 +336,23 @@ export function addressRepr(addr: SockAddr): string {
       ).join("")
     }'`;
   }
+  const items: readonly (string | number | Uint8Array)[] = addr;
   return `(${
-    addr.map((v) => typeof v === "string" ? `'${v}'` : String(v)).join(", ")
+    items.map((v) =>
+      typeof v === "string"
+        ? `'${v}'`
+        : typeof v === "number"
+        ? String(v)
+        : addressRepr(v)
+    ).join(", ")
   })`;
 }
 
 /** The address a backend returned, in the shape Python returns (AF_INET6 as a 4-tuple). */
 export function normalize(family: number, addr: SockAddr): SockAddr {
   if (family === AF_INET6 && Array.isArray(addr) && addr.length === 2) {
-    return [addr[0], addr[1], 0, 0];
+    const [host, port] = addr as [string, number];
+    return [host, port, 0, 0];
   }
   return addr;
 }

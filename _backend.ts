@@ -34,11 +34,21 @@ import type { Wait } from "./_wait.ts";
  * An address in Python's shape, hosts already numeric:
  * AF_INET `[ip, port]`; AF_INET6 `[ip, port, flowinfo, scope_id]` (input may
  * be `[ip, port]`); AF_UNIX a path string, or bytes for an abstract name
- * (leading NUL) and for names that are not UTF-8.
+ * (leading NUL) and for names that are not UTF-8; AF_NETLINK
+ * `[pid, groups]`; AF_PACKET `[ifname, proto, pkttype, hatype, addr]`
+ * (input may stop after `proto`); other families the raw sockaddr bytes.
  */
 export type SockAddr =
   | [host: string, port: number]
   | [host: string, port: number, flowinfo: number, scope_id: number]
+  | [pid: number, groups: number]
+  | [
+    ifname: string,
+    proto: number,
+    pkttype: number,
+    hatype: number,
+    addr: Uint8Array,
+  ]
   | string
   | Uint8Array;
 

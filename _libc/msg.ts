@@ -16,7 +16,12 @@
 // A peer or a kernel that lies about lengths gets a shorter answer, never
 // bytes from outside the buffer.
 import type { SockAddr } from "../_backend.ts";
-import { decodeSockAddr, HOST_LE, SOCKADDR_MAX } from "./sockaddr.ts";
+import {
+  decodeSockAddr,
+  HOST_LE,
+  type InterfaceName,
+  SOCKADDR_MAX,
+} from "./sockaddr.ts";
 import { errno, type Libc, LINUX as L } from "./ffi.ts";
 
 /** One control message: `[cmsg_level, cmsg_type, cmsg_data]`. */
@@ -324,6 +329,7 @@ export function recvmsgOnce(
   buffers: readonly Uint8Array[],
   ancbufsize: number,
   flags: number,
+  ifname?: InterfaceName,
 ): RecvMsg | number {
   const size = Math.min(ancbufsize, MAX_CONTROL);
   const control = size > 0 ? new Uint8Array(size) : null;
@@ -350,7 +356,7 @@ export function recvmsgOnce(
       n,
       ancdata,
       view.getInt32(MSG_FLAGS, HOST_LE),
-      decodeSockAddr(name, namelen),
+      decodeSockAddr(name, namelen, ifname),
     ];
   } catch (e) {
     if (control !== null) {

@@ -16,6 +16,13 @@ import {
 const AF_UNIX = 1;
 const AF_INET = 2;
 const AF_INET6 = 10;
+const AF_NETLINK = 16;
+const AF_PACKET = 17;
+const ENODEV = 19;
+/** `sizeof(struct sockaddr_nl)`. */
+const SOCKADDR_NL_LEN = 12;
+/** `sizeof(struct sockaddr_ll)`: its address holds 8 bytes. */
+const SOCKADDR_LL_LEN = 20;
 
 /** `sizeof(struct sockaddr_storage)`: room for any address the kernel returns. */
 export const SOCKADDR_MAX = 128;
@@ -110,6 +117,21 @@ export function sockaddrFamily(buf: Uint8Array, addrlen: number): number {
  */
 export type InterfaceIndex = (name: string) => number;
 
+/**
+ * Resolve an interface index to its name (`if_indextoname`), `""` when
+ * unknown.
+ */
+export type InterfaceName = (index: number) => string;
+
+function putU16(out: Uint8Array, at: number, v: number, le: boolean): void {
+  out[at + (le ? 0 : 1)] = v & 0xff;
+  out[at + (le ? 1 : 0)] = (v >>> 8) & 0xff;
+}
+
+function getU16(b: Uint8Array, at: number, le: boolean): number {
+  return le ? b[at] | (b[at + 1] << 8) : (b[at] << 8) | b[at + 1];
+}
+
 // Split "fe80::1%eth0" into the address and a scope id: a numeric zone is the
 // index itself, a name is looked up.
 function scoped(
@@ -133,7 +155,9 @@ function scoped(
  * `[ip, port, flowinfo, scope_id]` (a `%zone` suffix on the ip sets the
  * scope id when none is given); AF_UNIX a path string, or bytes: a leading
  * NUL makes a Linux abstract name, and an empty name asks the kernel to
- * autobind (length 2). Any other family takes the raw sockaddr bytes.
+ * autobind (length 2); AF_NETLINK `[pid, groups]`; AF_PACKET `[ifname,
+ * proto, pkttype, hatype, addr]` (the name looked up with `ifindex`: an
+ * unknown one is ENODEV). Any other family takes the raw sockaddr bytes.
  * Hosts must be numeric: name resolution happened above.
  *
  * @param family The socket's address family.
@@ -162,7 +186,9 @@ export function encodeSockAddr(
   ifindex?: InterfaceIndex,
 ): number {
   if (family === AF_INET || family === AF_INET6) {
-    if (!Array.isArray(addr)) throw new OSError("bad family");
+    if (!Array.isArray(addr) || typeof addr[0] !== "string") {
+      throw new OSError("bad family");
+    }
     let host = addr[0];
     const port = addr[1];
     if (family === AF_INET) {
@@ -208,6 +234,37 @@ export function encodeSockAddr(
     if (!abstract) out[SUN_PATH_OFFSET + n] = 0;
     return len;
   }
+  if (family === AF_NETLINK && Array.isArray(addr) && addr.length === 2) {
+    const [pid, groups] = addr as [number, number];
+    need(out, SOCKADDR_NL_LEN);
+    out.fill(0, 0, SOCKADDR_NL_LEN);
+    putFamily(out, AF_NETLINK);
+    putU32(out, 4, pid, HOST_LE);
+    putU32(out, 8, groups, HOST_LE);
+    return SOCKADDR_NL_LEN;
+  }
+  if (family === AF_PACKET && Array.isArray(addr) && addr.length === 5) {
+    const [ifname, proto, pkttype, hatype, hw] = addr as [
+      string,
+      number,
+      number,
+      number,
+      Uint8Array,
+    ];
+    // As CPython's SIOCGIFINDEX: an unknown interface is ENODEV.
+    const index = ifindex?.(ifname) ?? 0;
+    if (index === 0) throw new OSError(ENODEV);
+    need(out, SOCKADDR_LL_LEN);
+    out.fill(0, 0, SOCKADDR_LL_LEN);
+    putFamily(out, AF_PACKET);
+    putU16(out, 2, proto, false);
+    putU32(out, 4, index, HOST_LE);
+    putU16(out, 8, hatype, HOST_LE);
+    out[10] = pkttype & 0xff;
+    out[11] = Math.min(hw.length, 8);
+    out.set(hw.subarray(0, 8), 12);
+    return SOCKADDR_LL_LEN;
+  }
   if (!(addr instanceof Uint8Array)) throw new OSError("bad family");
   // Longer than struct sockaddr_storage: what bind(2) and connect(2) say.
   if (addr.length > SOCKADDR_MAX) throw new OSError(22);
@@ -223,11 +280,14 @@ export function encodeSockAddr(
  *
  * AF_INET gives `[ip, port]`; AF_INET6 `[ip, port, flowinfo, scope_id]`;
  * AF_UNIX `""` for an unnamed socket, bytes for an abstract name (leading
- * NUL) or a path that is not UTF-8, else the path up to its first NUL. Other
- * families, and addresses too short for their family, give the raw bytes.
+ * NUL) or a path that is not UTF-8, else the path up to its first NUL;
+ * AF_NETLINK `[pid, groups]`; AF_PACKET `[ifname, proto, pkttype, hatype,
+ * addr]` (`""` for an index `ifname` does not know). Other families, and
+ * addresses too short for their family, give the raw bytes.
  *
  * @param buf The bytes the kernel wrote.
  * @param addrlen The address length the kernel reported.
+ * @param ifname Names an AF_PACKET address's interface index.
  * @returns The address, or `null` when the kernel gave none (`addrlen` 0).
  *
  * @example
@@ -244,6 +304,7 @@ export function encodeSockAddr(
 export function decodeSockAddr(
   buf: Uint8Array,
   addrlen: number,
+  ifname?: InterfaceName,
 ): SockAddr | null {
   const len = Math.max(0, Math.min(addrlen, buf.length));
   if (len === 0) return null;
@@ -267,6 +328,20 @@ export function decodeSockAddr(
     // As CPython: a name that is not UTF-8 comes back with its undecodable
     // bytes as lone surrogates (os.fsdecode), and goes back out as they were.
     return fsDecode(buf.subarray(SUN_PATH_OFFSET, end));
+  }
+  if (family === AF_NETLINK && len >= SOCKADDR_NL_LEN) {
+    return [getU32(buf, 4, HOST_LE), getU32(buf, 8, HOST_LE)];
+  }
+  if (family === AF_PACKET && len >= 12) {
+    const index = getU32(buf, 4, HOST_LE) | 0;
+    const halen = Math.min(buf[11], 8, len - 12);
+    return [
+      index === 0 ? "" : ifname?.(index) ?? "",
+      getU16(buf, 2, false),
+      buf[10],
+      getU16(buf, 8, HOST_LE),
+      buf.slice(12, 12 + halen),
+    ];
   }
   return buf.slice(0, len);
 }

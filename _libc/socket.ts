@@ -32,6 +32,7 @@ import {
   decodeSockAddr,
   encodeSockAddr,
   type InterfaceIndex,
+  type InterfaceName,
   SOCKADDR_MAX,
 } from "./sockaddr.ts";
 import { errno as E } from "../constants.ts";
@@ -69,6 +70,7 @@ let optI32: Int32Array;
 let pairBuf: Uint8Array;
 let pairI32: Int32Array;
 let ifindex: InterfaceIndex;
+let ifname: InterfaceName;
 let ready = false;
 
 function state(): void {
@@ -85,6 +87,12 @@ function state(): void {
   pairI32 = new Int32Array(pairBuf.buffer);
   const encoder = new TextEncoder();
   ifindex = (name) => C.if_nametoindex(encoder.encode(name + "\0"));
+  const nameBuf = new Uint8Array(16); // IF_NAMESIZE
+  ifname = (index) => {
+    if (C.if_indextoname(index >>> 0, nameBuf) === null) return "";
+    const end = nameBuf.indexOf(0);
+    return new TextDecoder().decode(nameBuf.subarray(0, end < 0 ? 16 : end));
+  };
   // A backstop for sockets dropped without close(): their descriptors would
   // otherwise stay open for the life of the process.
   registry = new FinalizationRegistry((h: Handle) => {
@@ -228,7 +236,7 @@ class LibcSocket implements BackendSocket {
       const r = C.accept4(this.#live(), addrOut, lenBuf, OPEN_FLAGS);
       if (r < 0) return null;
       const sock = new LibcSocket(r, this.#family, this.#type, this.#proto);
-      return [sock, decodeSockAddr(addrOut, lenU32[0])];
+      return [sock, decodeSockAddr(addrOut, lenU32[0], ifname)];
     });
   }
 
@@ -510,7 +518,7 @@ class LibcSocket implements BackendSocket {
             lenBuf,
           ),
         );
-        return n < 0 ? null : [n, decodeSockAddr(addrOut, lenU32[0])];
+        return n < 0 ? null : [n, decodeSockAddr(addrOut, lenU32[0], ifname)];
       },
     );
     if (n === 0 || n === buf.length || wait === 0 || !this.#waitAll(flags)) {
@@ -561,7 +569,10 @@ class LibcSocket implements BackendSocket {
       C.recvfrom(this.#live(), scratch, BigInt(size), flags, addrOut, lenBuf),
     );
     if (n < 0) return null;
-    return [received(scratch, n, size), decodeSockAddr(addrOut, lenU32[0])];
+    return [
+      received(scratch, n, size),
+      decodeSockAddr(addrOut, lenU32[0], ifname),
+    ];
   }
 
   send(
@@ -654,13 +665,13 @@ class LibcSocket implements BackendSocket {
   getsockname(): SockAddr {
     lenU32[0] = SOCKADDR_MAX;
     if (C.getsockname(this.#live(), addrOut, lenBuf) < 0) throw lastError();
-    return this.#name(decodeSockAddr(addrOut, lenU32[0]));
+    return this.#name(decodeSockAddr(addrOut, lenU32[0], ifname));
   }
 
   getpeername(): SockAddr {
     lenU32[0] = SOCKADDR_MAX;
     if (C.getpeername(this.#live(), addrOut, lenBuf) < 0) throw lastError();
-    return this.#name(decodeSockAddr(addrOut, lenU32[0]));
+    return this.#name(decodeSockAddr(addrOut, lenU32[0], ifname));
   }
 
   setsockopt(level: number, option: number, value: number | Uint8Array): void {
@@ -1055,7 +1066,7 @@ class LibcSocket implements BackendSocket {
       if (this.#takesGiven(flags)) return this.#scatterGiven(buffers, flags);
       // Detached while it waited: as in #recvRest, no datagram is taken.
       if (had > 0 && room() === 0) return none;
-      const r = recvmsgOnce(C, this.#live(), buffers, ancbufsize, f);
+      const r = recvmsgOnce(C, this.#live(), buffers, ancbufsize, f, ifname);
       if (typeof r === "number") {
         failed = r;
         return null;

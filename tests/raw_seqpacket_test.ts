@@ -424,3 +424,140 @@ Deno.test(
     );
   },
 );
+
+// AF_NETLINK and AF_PACKET addresses: CPython's tuples both ways, and its
+// errors for bad ones. Each row: an address, and what bind() then
+// getsockname() gives (a netlink pid the kernel picks shows as "PID").
+const ADDRESS_PROBE = `
+import json, socket, sys
+family, kind, proto, rows = json.load(sys.stdin)
+def arg(x):
+    if isinstance(x, dict): return bytes(x["bytes"])
+    if isinstance(x, list): return tuple(arg(v) for v in x)
+    return x
+def shown(a):
+    if isinstance(a, tuple): a = list(a)
+    if isinstance(a, list):
+        return ["PID" if family == socket.AF_NETLINK and i == 0 and v > 0 else
+                {"bytes": list(v)} if isinstance(v, bytes) else v
+                for i, v in enumerate(a)]
+    return a
+out = []
+for row in rows:
+    s = socket.socket(family, kind, proto)
+    try:
+        s.bind(arg(row))
+        out.append(shown(s.getsockname()))
+    except Exception as e:
+        out.append("%s: %s" % (type(e).__name__, e))
+    finally:
+        s.close()
+print(json.dumps(out))`;
+
+async function compareAddresses(
+  family: number,
+  kind: number,
+  proto: number,
+  rows: unknown[],
+): Promise<void> {
+  const arg = (x: unknown): unknown =>
+    Array.isArray(x)
+      ? x.map(arg)
+      : typeof x === "object" && x !== null
+      ? new Uint8Array((x as { bytes: number[] }).bytes)
+      : x;
+  const shown = (a: unknown) =>
+    Array.isArray(a)
+      ? a.map((v, i) =>
+        family === 16 && i === 0 && (v as number) > 0
+          ? "PID"
+          : v instanceof Uint8Array
+          ? { bytes: [...v] }
+          : v
+      )
+      : a;
+  const ours: unknown[] = [];
+  for (const row of rows) {
+    using s = sock("libc", family, kind, proto);
+    try {
+      s.bind(arg(row) as never);
+      ours.push(shown(s.getsockname()));
+    } catch (e) {
+      ours.push(`${(e as Error).name}: ${(e as Error).message}`);
+    }
+  }
+  const { pythonJson } = await import("./_python.ts");
+  assert.deepEqual(
+    ours,
+    await pythonJson(ADDRESS_PROBE, [family, kind, proto, rows]),
+  );
+}
+
+const netlinkSkip = either(libcMissing, hasPython ? null : "no python3");
+
+Deno.test({
+  name: skipNote(
+    "AF_NETLINK addresses are CPython's (pid, groups), pid and groups taken modulo 2**32, with its errors",
+    netlinkSkip,
+  ),
+  ignore: netlinkSkip !== null,
+  async fn() {
+    const { AF_NETLINK, SOCK_RAW } = await import("../mod.ts");
+    await compareAddresses(AF_NETLINK, SOCK_RAW, 0, [
+      [0, 0],
+      [0],
+      ["x", 0],
+      [2 ** 32 + 5, 0],
+      [0, 0, 0],
+      "x",
+    ]);
+  },
+});
+
+const packetSkip = either(rawSkip, hasPython ? null : "no python3");
+
+Deno.test({
+  name: skipNote(
+    "AF_PACKET addresses are CPython's (ifname, proto, pkttype, hatype, addr), with its errors; a received packet's sender is one",
+    packetSkip,
+  ),
+  ignore: packetSkip !== null,
+  async fn() {
+    const { AF_INET, AF_PACKET, SOCK_DGRAM, SOCK_RAW, htons } = await import(
+      "../mod.ts"
+    );
+    await compareAddresses(AF_PACKET, SOCK_RAW, htons(3), [
+      ["lo", 0x800],
+      ["lo", 0x800, 0, 0, { bytes: [0, 0, 0, 0, 0, 0] }],
+      ["lo"],
+      ["no-such-if", 1],
+      ["lo", 70000],
+      ["lo", -1],
+      ["lo", 1, 0, 0, { bytes: [1, 2, 3, 4, 5, 6, 7, 8, 9] }],
+      ["lo", "x"],
+    ]);
+    // IPv4 on lo only: other tests' traffic may pass too, all of it there.
+    using p = sock("libc", AF_PACKET, SOCK_DGRAM, htons(0x800));
+    p.bind(["lo", 0x800]);
+    p.settimeout(2);
+    using u = sock("libc", AF_INET, SOCK_DGRAM);
+    await u.sendto(bytes("packet-probe"), ["127.0.0.1", 9]);
+    const [, from] = await withTimeout(p.recvfrom(2048));
+    const [ifname, proto, pkttype, hatype, hw] = from as [
+      string,
+      number,
+      number,
+      number,
+      Uint8Array,
+    ];
+    // Loopback: ARPHRD_LOOPBACK (772), a 6-byte zero address, and each
+    // packet seen going out (PACKET_OUTGOING, 4) and coming in (HOST, 0).
+    assert.deepEqual([ifname, proto, hatype, [...hw]], [
+      "lo",
+      0x800,
+      772,
+      [0, 0, 0, 0, 0, 0],
+    ]);
+    assert.ok(pkttype === 0 || pkttype === 4, `pkttype ${pkttype}`);
+  },
+});
