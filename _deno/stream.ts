@@ -53,6 +53,7 @@ import {
 import { type HeldOp, startRead, startWrite } from "./held_ops.ts";
 import type { StreamSink } from "../_streams.ts";
 import { concat } from "../_codecs.ts";
+import { keepName, removalPending } from "./unix_names.ts";
 
 // accept() errors that mean only that this one client is already gone.
 const DEAD_PEER = new Set<number>([E.ENOTCONN, E.ECONNRESET, E.ECONNABORTED]);
@@ -203,7 +204,12 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   #listen(addr: SockAddr, backlog = DENO_BACKLOG): Deno.Listener {
     try {
       if (this.#family === AF_UNIX) {
-        return Deno.listen({ transport: "unix", path: unixPath(addr) });
+        const path = unixPath(addr);
+        const listener = Deno.listen({ transport: "unix", path });
+        if (!path.startsWith("\0")) {
+          keepName(path, () => !this.closed && this.#listener === listener);
+        }
+        return listener;
       }
       const [hostname, port] = addr as [string, number];
       const listener = Deno.listen({
@@ -1164,6 +1170,16 @@ export class DenoStream extends DenoSocket implements BackendSocket {
 
   close(): void {
     if (!this.markClosed()) return;
+    const listener = this.#listener;
+    if (
+      listener !== null && this.#family === AF_UNIX &&
+      this.#pendingAccept !== null
+    ) {
+      const path = (listener.addr as Deno.UnixAddr).path ?? "";
+      if (path !== "" && !path.startsWith("\0")) {
+        removalPending(path, this.#pendingAccept);
+      }
+    }
     this.#listener?.close();
     this.#listener = null;
     this.#accepted?.close();

@@ -44,12 +44,14 @@ import {
   hasPython,
   libcMissing,
   listener,
+  onBackend,
   type Pair,
   raises,
   skipNote,
   sleep,
   sock,
   STEP_MS,
+  tempUnixPath,
   text,
   withTimeout,
 } from "./_helpers.ts";
@@ -1221,3 +1223,50 @@ print(json.dumps([p.poll(0)[0][1], [m for _, m in s.select(0)],
     }
   },
 });
+
+for (const backend of BACKENDS) {
+  Deno.test(
+    onBackend(
+      backend,
+      "a unix listener closed after select() watched it, and a new one made at once on the same path, keeps its file: a client connects",
+    ),
+    async () => {
+      using tmp = tempUnixPath();
+      const exists = () => {
+        try {
+          Deno.statSync(tmp.path);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      for (let round = 0; round < 3; round++) {
+        const old = sock(backend, AF_UNIX, SOCK_STREAM);
+        old.bind(tmp.path);
+        old.listen();
+        // Readiness keeps an accept in flight on the Deno backend.
+        assert.deepEqual(await select.select([old], [], [], 0.02), [
+          [],
+          [],
+          [],
+        ]);
+        old.close();
+        // What a Python program does before it binds the path again.
+        if (exists()) Deno.removeSync(tmp.path);
+        using fresh = sock(backend, AF_UNIX, SOCK_STREAM);
+        fresh.bind(tmp.path);
+        fresh.listen();
+        await sleep(50);
+        assert.ok(exists(), `round ${round}: the new listener's file is gone`);
+        using client = sock(backend, AF_UNIX, SOCK_STREAM);
+        await withTimeout(client.connect(tmp.path));
+        const [conn] = await withTimeout(fresh.accept());
+        conn.close();
+        fresh.close();
+        if (exists()) Deno.removeSync(tmp.path);
+      }
+      // No link of the file's is left behind in the directory.
+      assert.deepEqual([...Deno.readDirSync(tmp.dir)], []);
+    },
+  );
+}
