@@ -45,6 +45,7 @@ import {
   type Decoder,
   lookupCodec,
   NewlineDecoder,
+  UnicodeDecodeError,
 } from "./_codecs.ts";
 
 export {
@@ -1414,6 +1415,8 @@ export class TextSocketFile extends SocketFile<string> {
   readonly #readnl: string;
   readonly #writenl: string | null;
   #decoder: Decoder | null = null;
+  // The error an incomplete sequence at EOF raised (see #decode).
+  #endError: UnicodeDecodeError | null = null;
   // Decoded text not yet returned.
   #decoded = "";
   // Encoded text not yet handed to the buffer.
@@ -1565,11 +1568,27 @@ export class TextSocketFile extends SocketFile<string> {
     return this.#decoder;
   }
 
+  // As CPython's decoder, which keeps the bytes it could not decode: an
+  // incomplete sequence at EOF fails every read that reaches it, not only
+  // the first.
+  #decode(bytes: Uint8Array, final: boolean): string {
+    if (final && this.#endError !== null) throw this.#endError;
+    try {
+      return this.#decoderNow().decode(bytes, final);
+    } catch (e) {
+      if (final && e instanceof UnicodeDecodeError) this.#endError = e;
+      throw e;
+    }
+  }
+
   // Decode one more chunk of the buffer; false at EOF.
   async #readChunk(options?: AbortOptions): Promise<boolean> {
+    // Closed while a read was under way (its last chunk came after the
+    // close): what it has decoded is its answer, not lost to an error.
+    if (this.closed) return false;
     const bytes = await this.#buffer.read1(CHUNK_SIZE, options);
     const final = bytes.length === 0;
-    this.#decoded += this.#decoderNow().decode(bytes, final);
+    this.#decoded += this.#decode(bytes, final);
     return !final;
   }
 
@@ -1651,7 +1670,7 @@ export class TextSocketFile extends SocketFile<string> {
     return await this.#reads.run(async () => {
       if (n < 0) {
         const rest = await this.#buffer.read(-1, options);
-        const text = this.#decoded + this.#decoderNow().decode(rest, true);
+        const text = this.#decoded + this.#decode(rest, true);
         this.#decoded = "";
         return text;
       }

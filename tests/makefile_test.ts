@@ -432,6 +432,55 @@ for (const backend of BACKENDS) {
     assert.deepEqual(await within(line), bytes("GET /index.html HTTP/1.0\r\n"));
   });
 
+  test("a text file closed while its read waits: the read returns what came after the close, as python3's", async (pair) => {
+    const f = pair.client.makefile("r");
+    const pending = f.read(10);
+    await sleep(50);
+    await f.close();
+    await pair.server.sendall(bytes("abc"));
+    pair.server.shutdown(SHUT_WR);
+    assert.equal(await within(pending), "abc");
+    assert.equal(
+      await within(f.read().catch((e) => e.message)),
+      "I/O operation on closed file.",
+    );
+  });
+
+  test("an incomplete UTF-8 sequence at EOF fails every later read, as python3's", async (pair) => {
+    const sent = [0x6f, 0x6b, 0x0a, 0xe2, 0x82];
+    const theirs = noPython === null
+      ? await pythonJson(
+        `import json, socket, sys
+a, b = socket.socketpair()
+f = a.makefile("r")
+b.sendall(bytes(json.load(sys.stdin))); b.shutdown(1)
+out = []
+for call in (f.readline, f.readline, f.readline, f.read):
+    try: out.append(call())
+    except Exception as e: out.append("%s: %s" % (type(e).__name__, e))
+print(json.dumps(out))`,
+        sent,
+      )
+      : null;
+    await using f = pair.client.makefile("r");
+    await pair.server.sendall(new Uint8Array(sent));
+    pair.server.shutdown(SHUT_WR);
+    const ours: string[] = [];
+    for (const call of [f.readline, f.readline, f.readline, f.read]) {
+      try {
+        ours.push(await within(call.call(f)));
+      } catch (e) {
+        assert.ok(e instanceof UnicodeDecodeError);
+        ours.push(`${e.name}: ${e.message}`);
+      }
+    }
+    assert.equal(
+      ours.filter((x) => x.startsWith("UnicodeDecodeError")).length,
+      3,
+    );
+    if (theirs !== null) assert.deepEqual(ours, theirs);
+  });
+
   test("readline() on a line longer than the buffer", async (pair) => {
     await using f = pair.client.makefile("rb", 16);
     const long = "x".repeat(1000) + "\n";
