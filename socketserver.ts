@@ -546,7 +546,10 @@ export class TCPServer<
   static request_queue_size = 5;
   /** Set SO_REUSEADDR before binding. */
   static allow_reuse_address = false;
-  /** Set SO_REUSEPORT before binding (libc backend). */
+  /**
+   * Set SO_REUSEPORT before binding: the socket goes to the libc backend
+   * unless `backend` is `"deno"` (which cannot set it).
+   */
   static allow_reuse_port = false;
   /** The socket's backend: `"deno"`, `"libc"`, or undefined for the default. */
   static backend: "deno" | "libc" | undefined = undefined;
@@ -573,8 +576,13 @@ export class TCPServer<
     bind_and_activate = true,
   ) {
     super(server_address, RequestHandlerClass);
+    // Deno's sockets cannot set SO_REUSEPORT: as create_server() does, the
+    // option picks libc unless the Deno backend was asked for.
+    const backend = this.allow_reuse_port && this.backend !== "deno"
+      ? "libc"
+      : this.backend;
     this.socket = socket(this.address_family, this.socket_type, 0, {
-      backend: this.backend,
+      backend,
     });
     if (bind_and_activate) {
       try {

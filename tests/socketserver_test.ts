@@ -654,7 +654,9 @@ Deno.test("class attributes: static override in a subclass, instance assignment,
 });
 
 Deno.test(
-  libcCase("allow_reuse_port sets SO_REUSEPORT (libc backend)"),
+  libcCase(
+    "allow_reuse_port sets SO_REUSEPORT, on libc also where no backend was named (as create_server does): two TCP and two UDP servers share a port, as python3's",
+  ),
   async () => {
     class Server extends TCPServer {
       static override allow_reuse_port = true;
@@ -662,6 +664,18 @@ Deno.test(
     }
     await using server = new Server(["127.0.0.1", 0], StreamRequestHandler);
     assert.notEqual(server.socket.getsockopt(SOL_SOCKET, SO_REUSEPORT), 0);
+    class Tcp extends TCPServer {
+      static override allow_reuse_port = true;
+    }
+    class Udp extends UDPServer {
+      static override allow_reuse_port = true;
+    }
+    for (const Class of [Tcp, Udp]) {
+      await using a = new Class(["127.0.0.1", 0], BaseRequestHandler);
+      await using b = new Class(a.server_address, BaseRequestHandler);
+      assert.deepEqual(b.server_address, a.server_address);
+      assert.notEqual(b.socket.getsockopt(SOL_SOCKET, SO_REUSEPORT), 0);
+    }
   },
 );
 
