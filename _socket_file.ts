@@ -1466,7 +1466,7 @@ export class TextSocketFile extends SocketFile<string> {
     return this.#closing || this.#buffer.closed;
   }
 
-  /** The encoding, as given (`"utf-8"` by default). */
+  /** The encoding, as given (`"UTF-8"`, the locale's, by default). */
   get encoding(): string {
     return this.#encoding;
   }
@@ -1876,7 +1876,7 @@ export class TextSocketFile extends SocketFile<string> {
     })();
   }
 
-  /** Python's repr: `<_io.TextIOWrapper name=3 mode='r' encoding='utf-8'>`. */
+  /** Python's repr: `<_io.TextIOWrapper name=3 mode='r' encoding='UTF-8'>`. */
   override toString(): string {
     return `<_io.TextIOWrapper name=${this.name} mode=${
       strRepr(this.#mode)
@@ -1962,7 +1962,8 @@ export function openFile(
       throw new ValueError(`illegal newline value: ${newline}`);
     }
     const errors = textArg("errors", options?.errors) ?? "strict";
-    const encoding = textArg("encoding", options?.encoding) ?? "utf-8";
+    // None is the locale's encoding, UTF-8 here, named as Python names it.
+    const encoding = textArg("encoding", options?.encoding) ?? "UTF-8";
     text = { codec: lookupCodec(encoding), encoding, errors, newline };
   }
   const raw = new SocketIO(sock, reading, writing, ref);

@@ -14,6 +14,7 @@ import {
   onBackend,
   type Pair,
   raises,
+  skipNote,
   sleep,
   STEP_MS,
   text,
@@ -379,6 +380,37 @@ Deno.test("makefile() modes: the file's mode and kind", async () => {
     assert.ok(f instanceof Class, mode);
     await f.close();
   }
+});
+
+Deno.test({
+  name: skipNote(
+    "makefile(): a text file's encoding is named as python3 names the default, and given ones as given",
+    noPython,
+  ),
+  ignore: noPython !== null,
+  fn: async () => {
+    const theirs = await pythonJson(
+      `import json, socket, sys
+a, b = socket.socketpair()
+out = []
+for enc in json.load(sys.stdin):
+    f = a.makefile("r", encoding=enc)
+    out.append([f.encoding, repr(f).replace("name=%d" % a.fileno(), "name=N")])
+print(json.dumps(out))`,
+      [null, "latin-1", "UTF8"],
+    );
+    const [a, b] = await socketpair();
+    using _a = a, _b = b;
+    const ours = [];
+    for (const encoding of [null, "latin-1", "UTF8"]) {
+      await using f = a.makefile("r", null, { encoding });
+      ours.push([
+        f.encoding,
+        String(f).replace(`name=${a.fileno()}`, "name=N"),
+      ]);
+    }
+    assert.deepEqual(ours, theirs);
+  },
 });
 
 Deno.test("makefile() with an invalid mode raises ValueError as Python", () => {
