@@ -336,6 +336,11 @@ export async function recvmsgOn(
       wait,
       signal,
     );
+    // Detached or shrunk to nothing while it waited: the Python layer
+    // raises BufferError for 0 bytes into buffers that had room.
+    if (total > 0 && buffers.every((b) => b.length === 0)) {
+      return [0, [], 0, from];
+    }
     const copied = scatter(data, buffers);
     const truncated = data.length > total ? MSG_TRUNC : 0;
     return [flags & MSG_TRUNC ? data.length : copied, [], truncated, from];
@@ -463,16 +468,24 @@ export async function recv_fds<A extends SockAddr, S extends SockAddr | null>(
     options,
   );
   const fds = rightsIn(ancdata);
-  if (fds.length > max) {
-    const extra = fds.splice(max);
-    const libc = needLibc("recv_fds()");
-    for (const fd of extra) {
-      try {
-        libc.closeFd(fd);
-      } catch {
-        // Not ours any more: nothing to release.
-      }
+  if (fds.length > max) closeRights(fds.splice(max));
+  return [data, fds, msgFlags, address];
+}
+
+/**
+ * Close descriptors received in SCM_RIGHTS that nobody will own (past
+ * `maxfds`, or of a call that fails after it received them).
+ *
+ * @param fds The descriptors.
+ */
+export function closeRights(fds: readonly number[]): void {
+  if (fds.length === 0) return;
+  const libc = needLibc("recvmsg()");
+  for (const fd of fds) {
+    try {
+      libc.closeFd(fd);
+    } catch {
+      // Not ours any more: nothing to release.
     }
   }
-  return [data, fds, msgFlags, address];
 }

@@ -77,6 +77,7 @@ import {
   type AncData,
   type AncDataIn,
   ancillaryItems,
+  closeRights,
   intoBuffers,
   recvmsgOn,
   recvmsgSize,
@@ -84,6 +85,7 @@ import {
   sendmsgOn,
 } from "./_ancillary.ts";
 import { inheritable, setInheritable } from "./_system.ts";
+import { rightsIn } from "./_libc/msg.ts";
 import {
   type BinaryFileMode,
   type BinarySocketFile,
@@ -1053,7 +1055,14 @@ export class Socket<
         if (deadline.expired) throw deadline.error();
         if (signal?.aborted) throw signal.reason;
         // #live() each time: a close() during the call stops it with EBADF.
+        const length = bytes.length;
         const n = await this.#live().send(bytes, f, deadline.left(), signal);
+        if (bytes.length < length) {
+          // Detached or shrunk while the send waited: the rest is gone.
+          throw new BufferError(
+            "sendall() buffer was detached or resized while the call waited",
+          );
+        }
         if (n >= bytes.length) return;
         bytes = bytes.subarray(n);
       } while (bytes.length > 0);
@@ -1339,7 +1348,13 @@ export class Socket<
         this.#wait(f),
         signal,
       );
-      intact(room(), length, n, "recvmsg_into");
+      try {
+        intact(room(), length, n, "recvmsg_into");
+      } catch (e) {
+        // The call fails: descriptors it received would have no owner.
+        closeRights(rightsIn(items));
+        throw e;
+      }
       return [n, items, msgFlags, this.#sender(from)];
     } catch (e) {
       throw abortReason(e, signal);

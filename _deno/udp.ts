@@ -57,6 +57,8 @@ interface Sender {
   hostname: string;
   port: number;
 }
+// The sender of no datagram (see #receiveInto).
+const NOBODY: Sender = { hostname: "", port: 0 };
 
 /** How datagrams move: Deno.listenDatagram or node:dgram. */
 interface UdpIo {
@@ -590,7 +592,7 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     ) {
       // The hot path: one layer of ours over Deno's receive.
       if (this.#peer === null) {
-        return (await this.#receiveWanted(io, buf))[0].length;
+        return (await this.#receiveInto(io, buf))[0].length;
       }
       if (!this.#innerBusy) return (await this.#receiveCopy(io, buf))[0];
     }
@@ -612,18 +614,17 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
       !(flags & MSG_PEEK) && this.#ready()
     ) {
       if (this.#peer === null) {
-        const d = await this.#receiveWanted(io, buf);
-        return [d[0].length, this.#from(d)];
+        const d = await this.#receiveInto(io, buf);
+        return [d[0].length, d[1] === NOBODY ? null : this.#from(d)];
       }
       if (!this.#innerBusy) {
         const [n, d] = await this.#receiveCopy(io, buf);
         return [n, this.#from(d)];
       }
     }
+    const had = buf.length;
     const d = await this.#take(flags, wait, signal);
-    const n = Math.min(buf.length, d[0].length);
-    buf.set(d[0].subarray(0, n));
-    return [n, this.#from(d)];
+    return [this.#copyOut(buf, had, d), this.#from(d)];
   }
 
   /**
@@ -680,17 +681,43 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
   // never the caller's, and only the peer's is copied out.
   async #receiveCopy(io: UdpIo, buf: Uint8Array): Promise<[number, Datagram]> {
     this.#innerBusy = true;
+    const had = buf.length;
     try {
       const d = await this.#receiveWanted(
         io,
         this.#inner ??= new Uint8Array(MAX_DATAGRAM),
       );
-      const n = Math.min(buf.length, d[0].length);
-      buf.set(d[0].subarray(0, n));
-      return [n, d];
+      return [this.#copyOut(buf, had, d), d];
     } finally {
       this.#innerBusy = false;
     }
+  }
+
+  // Deno's receive straight into the caller's buffer. One detached or
+  // shrunk to nothing meanwhile got the datagram in memory the caller gave
+  // away: 0, which the Python layer reports as BufferError.
+  async #receiveInto(io: UdpIo, buf: Uint8Array): Promise<Datagram> {
+    const had = buf.length;
+    try {
+      return await this.#receiveWanted(io, buf);
+    } catch (e) {
+      if (had > 0 && buf.length === 0) return [new Uint8Array(0), NOBODY];
+      throw e;
+    }
+  }
+
+  // The datagram into the caller's buffer. One detached or shrunk to
+  // nothing while the call waited takes nothing: the datagram stays for the
+  // next call, and the Python layer raises BufferError (0 bytes into a
+  // buffer that had room), as on libc.
+  #copyOut(buf: Uint8Array, had: number, d: Datagram): number {
+    if (had > 0 && buf.length === 0) {
+      this.#held ??= [d[0].slice(), d[1]];
+      return 0;
+    }
+    const n = Math.min(buf.length, d[0].length);
+    buf.set(d[0].subarray(0, n));
+    return n;
   }
 
   // Nothing held back, no receive left running by a timeout: the next

@@ -155,11 +155,13 @@ function received(
 // do that; CPython holds the buffer): the call fails rather than hand libc a
 // length past the buffer's end.
 function unchanged(data: Uint8Array, size: bigint, method: string): void {
-  if (BigInt(data.length) !== size) {
-    throw new BufferError(
-      `${method}() buffer was detached or resized while the call waited; nothing was sent`,
-    );
-  }
+  if (BigInt(data.length) !== size) throw sendBufferGone(method);
+}
+
+function sendBufferGone(method: string): BufferError {
+  return new BufferError(
+    `${method}() buffer was detached or resized while the call waited; nothing was sent`,
+  );
 }
 
 /** Where a call that waits for readiness stands: its deadline, how many EAGAINs. */
@@ -1028,7 +1030,12 @@ class LibcSocket implements BackendSocket {
       name = new Uint8Array(SOCKADDR_MAX);
       namelen = encodeSockAddr(this.#family, addr, name, ifindex);
     }
+    const lengths = buffers.map((b) => b.length);
     return await this.#retry(L.EPOLLOUT, wait, signal, () => {
+      // Detached or shrunk while the call waited: as send() does.
+      if (buffers.some((b, i) => b.length !== lengths[i])) {
+        throw sendBufferGone("sendmsg");
+      }
       const n = sendmsgOnce(
         C,
         this.#live(),

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import {
   AF_INET,
   AF_UNIX,
+  BufferError,
   CMSG_LEN,
   CMSG_SPACE,
   MSG_CMSG_CLOEXEC,
@@ -717,6 +718,22 @@ for (const [kind, type] of KINDS) {
   });
 
   if (type === SOCK_STREAM) {
+    test("recvmsg_into(MSG_WAITALL) whose buffer is detached while it waits for the rest raises BufferError and closes the descriptors its first part brought", async () => {
+      await using pair = await unixPair(type);
+      const [a, b] = pair;
+      using _fds = await sendFds(a, 3);
+      const buf = new Uint8Array(MSG.length + 100);
+      const call = b.recvmsg_into(
+        [buf],
+        CMSG_SPACE(3 * SIZEOF_INT),
+        MSG_WAITALL,
+      );
+      await new Promise((r) => setTimeout(r, 20));
+      buf.buffer.transfer();
+      await a.sendall(new Uint8Array(200));
+      await assert.rejects(call, BufferError);
+    });
+
     test("recvmsg(MSG_WAITALL) rejects with EBADF when its socket closes while it waits for the rest, and closes the descriptors its first part brought", async () => {
       await using pair = await unixPair(type);
       const [a, b] = pair;
