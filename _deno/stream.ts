@@ -1074,6 +1074,18 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     this.#accepted?.close();
     this.#accepted = null;
     this.#acceptError = null;
+    this.#closeListener(listener);
+  }
+
+  // Close a listener; a unix one's file goes when its accept in flight has
+  // ended (see unix_names.ts).
+  #closeListener(listener: Deno.Listener): void {
+    if (this.#family === AF_UNIX && this.#pendingAccept !== null) {
+      const path = (listener.addr as Deno.UnixAddr).path ?? "";
+      if (path !== "" && !path.startsWith("\0")) {
+        removalPending(path, this.#pendingAccept);
+      }
+    }
     this.#pendingAccept = null;
     listener.close();
   }
@@ -1170,17 +1182,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
 
   close(): void {
     if (!this.markClosed()) return;
-    const listener = this.#listener;
-    if (
-      listener !== null && this.#family === AF_UNIX &&
-      this.#pendingAccept !== null
-    ) {
-      const path = (listener.addr as Deno.UnixAddr).path ?? "";
-      if (path !== "" && !path.startsWith("\0")) {
-        removalPending(path, this.#pendingAccept);
-      }
-    }
-    this.#listener?.close();
+    if (this.#listener !== null) this.#closeListener(this.#listener);
     this.#listener = null;
     this.#accepted?.close();
     this.#accepted = null;

@@ -6,6 +6,26 @@
 // and gives a listener made on one its name back.
 
 const removals = new Map<string, Promise<void>>();
+// Links made and not yet put back or removed: removed if the process ends
+// first, so that none is left behind.
+const links = new Set<string>();
+let unloadHooked = false;
+
+// One spelling per path, as far as the string says ("./a//b" is "a/b"):
+// the kernel resolves relative paths against the same directory.
+function key(path: string): string {
+  return path.replace(/\/(\.\/)+/g, "/").replace(/\/{2,}/g, "/")
+    .replace(/^(\.\/)+/, "");
+}
+
+function forget(link: string): void {
+  links.delete(link);
+  try {
+    Deno.removeSync(link);
+  } catch {
+    // Gone already: nothing is left behind.
+  }
+}
 
 /**
  * A listener on `path` closed with an accept in flight: Deno removes the
@@ -19,9 +39,10 @@ export function removalPending(
   accepting: Promise<unknown>,
 ): void {
   const done = accepting.then(() => {}, () => {});
-  removals.set(path, done);
+  const k = key(path);
+  removals.set(k, done);
   done.then(() => {
-    if (removals.get(path) === done) removals.delete(path);
+    if (removals.get(k) === done) removals.delete(k);
   });
 }
 
@@ -36,7 +57,7 @@ export function removalPending(
  * @param alive Whether the new listener is still open.
  */
 export function keepName(path: string, alive: () => boolean): void {
-  const removal = removals.get(path);
+  const removal = removals.get(key(path));
   if (removal === undefined) return;
   const slash = path.lastIndexOf("/");
   const keep = `${path.slice(0, slash + 1)}.${
@@ -54,22 +75,23 @@ export function keepName(path: string, alive: () => boolean): void {
   } catch {
     return;
   }
+  links.add(keep);
+  if (!unloadHooked) {
+    unloadHooked = true;
+    globalThis.addEventListener("unload", () => {
+      for (const link of [...links]) forget(link);
+    });
+  }
   removal.then(() => {
-    let missing = false;
-    try {
-      Deno.lstatSync(path);
-    } catch {
-      missing = true;
-    }
-    try {
-      if (missing && alive()) Deno.renameSync(keep, path);
-      else Deno.removeSync(keep);
-    } catch {
+    // A link, not a rename: it never replaces what is at the path now.
+    if (alive()) {
       try {
-        Deno.removeSync(keep);
+        Deno.linkSync(keep, path);
       } catch {
-        // Gone already: nothing is left behind.
+        // The path is there (the file was not removed, or another took
+        // its place): left as it is.
       }
     }
+    forget(keep);
   });
 }
