@@ -85,7 +85,7 @@ export async function sendfile(
   if (sock.timeout === 0) {
     throw new ValueError("non-blocking sockets are not supported");
   }
-  if (sock.kernel !== null) {
+  if (sock.kernel !== null && readable(file)) {
     using own = sock.descriptor(file);
     if (own !== null) {
       const sent = await kernelSend(sock, own.fd, file, offset, limit, size);
@@ -93,6 +93,21 @@ export async function sendfile(
     }
   }
   return await loopSend(sock, file, offset, limit);
+}
+
+// Whether `file` itself was opened for reading: the kernel reads through a
+// descriptor found for the same file, which may be another's with another
+// mode. A 1-byte read, put back; a file that fails it takes the read/send
+// path, which says why.
+function readable(file: Deno.FsFile): boolean {
+  try {
+    const at = file.seekSync(0, Deno.SeekMode.Current);
+    file.readSync(new Uint8Array(1));
+    file.seekSync(at, Deno.SeekMode.Start);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 // sendfile(2) until `limit` or the end of the file; `null` when the kernel
