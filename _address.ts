@@ -261,9 +261,18 @@ function packetAddress(address: unknown, method: string): SockAddr {
       `AF_PACKET address must be a tuple of two to five elements`,
     );
   }
-  const proto = toInt(address[1]);
-  const pkttype = address.length > 2 ? toInt(address[2]) : 0;
-  const hatype = address.length > 3 ? toInt(address[3]) : 0;
+  if (ifname.includes("\0")) throw new ValueError("embedded null character");
+  // C ints, as CPython's "i" format takes them.
+  const cInt = (v: unknown) => {
+    const n = toInt(v);
+    if (n < -(2 ** 31) || n >= 2 ** 31) {
+      throw new OverflowError(`${method}(): address argument out of range`);
+    }
+    return n;
+  };
+  const proto = cInt(address[1]);
+  const pkttype = address.length > 2 ? cInt(address[2]) : 0;
+  const hatype = address.length > 3 ? cInt(address[3]) : 0;
   const addr = address.length > 4 ? requireBytes(address[4]).slice() : null;
   if (proto < 0 || proto > 0xffff) {
     throw new OverflowError(`${method}(): proto must be 0-65535.`);

@@ -535,6 +535,11 @@ Deno.test({
       ["lo", -1],
       ["lo", 1, 0, 0, { bytes: [1, 2, 3, 4, 5, 6, 7, 8, 9] }],
       ["lo", "x"],
+      ["lo\0x", 0],
+      ["lo", 2 ** 31],
+      ["lo", 0, 2 ** 31],
+      ["lo", 0, 0, 2 ** 40],
+      ["lo", 0, -1, -1],
     ]);
     // IPv4 on lo only: other tests' traffic may pass too, all of it there.
     using p = sock("libc", AF_PACKET, SOCK_DGRAM, htons(0x800));
