@@ -1057,13 +1057,13 @@ export class Socket<
         // #live() each time: a close() during the call stops it with EBADF.
         const length = bytes.length;
         const n = await this.#live().send(bytes, f, deadline.left(), signal);
+        if (n >= length) return;
         if (bytes.length < length) {
           // Detached or shrunk while the send waited: the rest is gone.
           throw new BufferError(
             "sendall() buffer was detached or resized while the call waited",
           );
         }
-        if (n >= bytes.length) return;
         bytes = bytes.subarray(n);
       } while (bytes.length > 0);
     } catch (e) {

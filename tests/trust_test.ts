@@ -379,6 +379,22 @@ for (const backend of BACKENDS) {
   );
 }
 
+for (const backend of BACKENDS) {
+  backendTest(
+    backend,
+    "sendall() whose buffer is transferred after all of it went returns normally: nothing to send again",
+    async () => {
+      await using p = await connectedPair(backend);
+      const data = encode("0123456789");
+      const call = p.client.sendall(data);
+      data.buffer.transfer();
+      await call;
+      p.server.settimeout(2);
+      assert.deepEqual(await p.server.recv(64), encode("0123456789"));
+    },
+  );
+}
+
 for (
   const [backend, method] of [
     ["libc", "send"],
