@@ -694,27 +694,27 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
   }
 
   // Deno's receive straight into the caller's buffer. One detached or
-  // shrunk to nothing meanwhile got the datagram in memory the caller gave
-  // away: 0, which the Python layer reports as BufferError.
+  // shrunk to nothing meanwhile: 0, which the Python layer reports as
+  // BufferError; the datagram is gone (into memory the caller gave away).
   async #receiveInto(io: UdpIo, buf: Uint8Array): Promise<Datagram> {
     const had = buf.length;
     try {
       return await this.#receiveWanted(io, buf);
     } catch (e) {
-      if (had > 0 && buf.length === 0) return [new Uint8Array(0), NOBODY];
+      if (had > 0 && buf.length === 0 && !this.closed) {
+        return [new Uint8Array(0), NOBODY];
+      }
       throw e;
     }
   }
 
   // The datagram into the caller's buffer. One detached or shrunk to
-  // nothing while the call waited takes nothing: the datagram stays for the
-  // next call, and the Python layer raises BufferError (0 bytes into a
-  // buffer that had room), as on libc.
+  // nothing while the call waited takes nothing: 0, which the Python layer
+  // reports as BufferError. The datagram is not put back: a receive of
+  // another call may land in the socket's one held place meanwhile, and
+  // order would not hold.
   #copyOut(buf: Uint8Array, had: number, d: Datagram): number {
-    if (had > 0 && buf.length === 0) {
-      this.#held ??= [d[0].slice(), d[1]];
-      return 0;
-    }
+    if (had > 0 && buf.length === 0) return 0;
     const n = Math.min(buf.length, d[0].length);
     buf.set(d[0].subarray(0, n));
     return n;
