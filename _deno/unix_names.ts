@@ -11,10 +11,21 @@ const removals = new Map<string, Promise<void>>();
 const links = new Set<string>();
 let unloadHooked = false;
 
-// One spelling per path, as far as the string says ("./a//b" is "a/b"):
-// the kernel resolves relative paths against the same directory.
+// One spelling per path: absolute where the working directory may be
+// read, and "./a//b" as "a/b".
 function key(path: string): string {
-  return path.replace(/\/(\.\/)+/g, "/").replace(/\/{2,}/g, "/")
+  let full = path;
+  if (!path.startsWith("/")) {
+    try {
+      // Asked first: Deno.cwd() would prompt for what was not granted.
+      if (Deno.permissions.querySync({ name: "read" }).state === "granted") {
+        full = `${Deno.cwd()}/${path}`;
+      }
+    } catch {
+      // The working directory is not ours to read: the path as given.
+    }
+  }
+  return full.replace(/\/(\.\/)+/g, "/").replace(/\/{2,}/g, "/")
     .replace(/^(\.\/)+/, "");
 }
 
