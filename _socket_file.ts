@@ -55,6 +55,11 @@ export {
   UnicodeError,
 } from "./_codecs.ts";
 
+// What the socket's raw file (CPython's SocketIO) says once closed.
+function closedSocket(): ValueError {
+  return new ValueError("I/O operation on closed socket.");
+}
+
 /** Python's `io.DEFAULT_BUFFER_SIZE`: a buffered file's size by default. */
 export const DEFAULT_BUFFER_SIZE = 8192;
 
@@ -363,7 +368,8 @@ export abstract class SocketFile<
    * Whether the file was opened for reading.
    *
    * @returns `true` for modes with `r`.
-   * @throws {ValueError} The file is closed.
+   * @throws {ValueError} The file is closed (a buffered file not opened
+   *   for reading says `false`, as CPython's).
    */
   abstract readable(): boolean;
 
@@ -371,9 +377,19 @@ export abstract class SocketFile<
    * Whether the file was opened for writing.
    *
    * @returns `true` for modes with `w`.
-   * @throws {ValueError} The file is closed.
+   * @throws {ValueError} The file is closed (a buffered file not opened
+   *   for writing says `false`, as CPython's).
    */
   abstract writable(): boolean;
+
+  /**
+   * Whether the file can seek: a socket's never can.
+   *
+   * @returns `false`.
+   * @throws {ValueError} The file is closed (not a buffered read/write
+   *   pair's, as CPython's).
+   */
+  abstract seekable(): boolean;
 
   /**
    * Read up to `size` bytes (characters, in a text file), waiting until
@@ -692,7 +708,12 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
    * ```
    */
   readable(): boolean {
-    this.#checkOpen("socket");
+    if (this.#through) return false;
+    // Closed, a buffered writer answers itself; the rest ask the socket's
+    // raw file, which raises.
+    if (this.#closed && (this.#bufsize === 0 || this.#raw.reading)) {
+      throw closedSocket();
+    }
     return this.#raw.reading;
   }
 
@@ -714,20 +735,39 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
    * ```
    */
   writable(): boolean {
-    this.#checkOpen("socket");
+    if (this.#through) return true;
+    if (this.#closed && (this.#bufsize === 0 || this.#raw.writing)) {
+      throw closedSocket();
+    }
     return this.#raw.writing;
   }
 
-  // SocketIO's readable() and writable() say "socket", everything else
-  // "file".
-  #checkOpen(what: "file" | "socket" = "file"): void {
-    if (this.#closed) {
-      throw new ValueError(
-        `I/O operation on closed ${
-          this.#bufsize === 0 && !this.#through ? what : "file"
-        }.`,
-      );
-    }
+  /**
+   * Whether the file can seek: never, a socket's.
+   *
+   * @returns `false`.
+   * @throws {ValueError} The file is closed (not a buffered read/write
+   *   pair's, which answers itself, as CPython's BufferedRWPair).
+   *
+   * @example
+   * ```ts
+   * import { socketpair } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const [a, b] = await socketpair();
+   * using _a = a, _b = b;
+   * await using f = a.makefile("rb");
+   * assert.equal(f.seekable(), false);
+   * ```
+   */
+  seekable(): boolean {
+    const pair = this.#bufsize !== 0 && this.#raw.reading && this.#raw.writing;
+    if (this.#closed && !this.#through && !pair) throw closedSocket();
+    return false;
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new ValueError("I/O operation on closed file.");
   }
 
   // CPython's messages differ by layer: a BufferedWriter has no read
@@ -1521,7 +1561,7 @@ export class TextSocketFile extends SocketFile<string> {
    * ```
    */
   readable(): boolean {
-    this.#checkOpen();
+    // As CPython's TextIOWrapper: the buffer answers, closed or not.
     return this.#buffer.readable();
   }
 
@@ -1543,8 +1583,28 @@ export class TextSocketFile extends SocketFile<string> {
    * ```
    */
   writable(): boolean {
-    this.#checkOpen();
     return this.#buffer.writable();
+  }
+
+  /**
+   * Whether the file can seek: never, a socket's.
+   *
+   * @returns `false`.
+   * @throws {ValueError} The file is closed (as its buffer says).
+   *
+   * @example
+   * ```ts
+   * import { socketpair } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const [a, b] = await socketpair();
+   * using _a = a, _b = b;
+   * await using f = a.makefile("r");
+   * assert.equal(f.seekable(), false);
+   * ```
+   */
+  seekable(): boolean {
+    return this.#buffer.seekable();
   }
 
   #checkOpen(): void {
@@ -1940,6 +2000,19 @@ export function openFile(
   const reading = mode.includes("r") || !writing;
   const binary = mode.includes("b");
   const rawmode = (reading ? "r" : "") + (writing ? "w" : "") + "b";
+  // CPython compares first (`buffering < 0`): what is not a number fails
+  // there, a float later, as not an integer.
+  if (
+    buffering !== null && buffering !== undefined &&
+    typeof buffering !== "number" && typeof buffering !== "boolean" &&
+    typeof buffering !== "bigint"
+  ) {
+    throw new TypeError(
+      `'<' not supported between instances of '${
+        pyTypeName(buffering)
+      }' and 'int'`,
+    );
+  }
   let bufsize = buffering === null || buffering === undefined
     ? -1
     : toInt(buffering);

@@ -413,6 +413,74 @@ print(json.dumps(out))`,
   },
 });
 
+Deno.test({
+  name: skipNote(
+    "makefile(): readable(), writable() and seekable() of every mode, open and closed, and bad buffering types, answer as python3's",
+    noPython,
+  ),
+  ignore: noPython !== null,
+  fn: async () => {
+    const modes: [string, number | null][] = [
+      ["rb", null],
+      ["wb", null],
+      ["rwb", null],
+      ["rb", 0],
+      ["wb", 0],
+      ["rwb", 0],
+      ["r", null],
+      ["w", null],
+      ["rw", null],
+    ];
+    const theirs = await pythonJson(
+      `import json, socket, sys
+a, b = socket.socketpair()
+modes, bufferings = json.load(sys.stdin)
+out = []
+for mode, buf in modes:
+    f = a.makefile(mode, buf)
+    row = [f.readable(), f.writable(), f.seekable()]
+    f.close()
+    for m in (f.readable, f.writable, f.seekable):
+        try: row.append(m())
+        except Exception as e: row.append("%s: %s" % (type(e).__name__, e))
+    out.append(row)
+for buf in bufferings:
+    try:
+        a.makefile("rb", buf).close()
+        out.append("ok")
+    except Exception as e:
+        out.append("%s: %s" % (type(e).__name__, e))
+print(json.dumps(out))`,
+      [modes, ["1", [1], 1.5, true]],
+    );
+    const [a, b] = await socketpair();
+    using _a = a, _b = b;
+    const ours: unknown[] = [];
+    for (const [mode, buf] of modes) {
+      const f = a.makefile(mode, buf);
+      const row: unknown[] = [f.readable(), f.writable(), f.seekable()];
+      await f.close();
+      for (const m of [f.readable, f.writable, f.seekable]) {
+        try {
+          row.push(m.call(f));
+        } catch (e) {
+          row.push(`${(e as Error).name}: ${(e as Error).message}`);
+        }
+      }
+      ours.push(row);
+    }
+    for (const buf of ["1", [1], 1.5, true]) {
+      try {
+        await a.makefile("rb", buf as number).close();
+        ours.push("ok");
+      } catch (e) {
+        ours.push(`${(e as Error).name}: ${(e as Error).message}`);
+      }
+    }
+    assert.deepEqual(ours, theirs);
+  },
+});
+
 Deno.test("makefile() with an invalid mode raises ValueError as Python", () => {
   // test_makefile_invalid_mode
   using s = socket();
