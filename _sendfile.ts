@@ -13,6 +13,8 @@ export interface SendfileSocket {
   readonly type: number;
   /** The timeout; 0 (non-blocking) is refused. */
   readonly timeout: number | null;
+  /** Whether the socket is closed (fileno() -1). */
+  readonly closed: boolean;
   /**
    * Kernel sendfile(2) of up to `count` bytes of descriptor `fd` from
    * `offset`, waiting for room under the socket's timeout; resolves to what
@@ -85,6 +87,8 @@ export async function sendfile(
   if (sock.timeout === 0) {
     throw new ValueError("non-blocking sockets are not supported");
   }
+  // CPython's selector takes the closed socket's fileno() next, and says so.
+  if (sock.closed) throw new ValueError("Invalid file descriptor: -1");
   if (sock.kernel !== null && readable(file)) {
     using own = sock.descriptor(file);
     if (own !== null) {

@@ -1373,7 +1373,9 @@ export class Socket<
    *   as a timeout would.
    * @returns The bytes sent; the file's position ends at `offset + sent`.
    * @throws {ValueError} A non-blocking socket ("non-blocking sockets are
-   *   not supported"), a datagram socket, or a `count` that is not positive.
+   *   not supported"), a datagram socket, a `count` that is not positive,
+   *   or a closed socket ("Invalid file descriptor: -1", as CPython's; an
+   *   empty file still sends 0).
    * @throws {TimeoutError} The socket's timeout passed while waiting to send.
    *
    * @example Send a file over a socket pair
@@ -1400,14 +1402,16 @@ export class Socket<
   ): Promise<number> {
     const signal = options?.signal;
     signal?.throwIfAborted();
-    const sock = this.#live();
-    const kernel = sock.sendfile;
+    // A closed socket fails where CPython's does: after the file's checks.
+    const sock = this.#sock;
+    const kernel = sock?.sendfile;
     try {
       return await sendfile(
         {
           type: this.#type,
           timeout: this.#timeout,
-          kernel: kernel === undefined
+          closed: sock === null,
+          kernel: sock === null || kernel === undefined
             ? null
             : (fd, off, n) =>
               kernel.call(sock, fd, off, n, this.#wait(0), signal),

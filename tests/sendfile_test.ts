@@ -7,6 +7,7 @@ import {
   AF_INET,
   OSError,
   SOCK_DGRAM,
+  SOCK_STREAM,
   socket,
   UnsupportedOperation,
   ValueError,
@@ -14,6 +15,7 @@ import {
 import {
   type BackendName,
   BACKENDS,
+  bytes,
   connectedPair,
   onBackend,
   pattern,
@@ -296,6 +298,34 @@ for (const backend of BACKENDS) {
         assert.equal(onFile(), 0);
       } finally {
         await Deno.remove(dir, { recursive: true });
+      }
+    },
+  );
+}
+
+for (const backend of BACKENDS) {
+  Deno.test(
+    onBackend(
+      backend,
+      "sendfile() on a closed socket: ValueError 'Invalid file descriptor: -1' after the file's checks (an empty file sends 0), as python3",
+    ),
+    async () => {
+      const path = await tempFile(bytes("hello"));
+      const empty = await tempFile(new Uint8Array(0));
+      try {
+        const s = socket(AF_INET, SOCK_STREAM, 0, { backend });
+        s.close();
+        using file = await Deno.open(path);
+        await assert.rejects(s.sendfile(file), {
+          name: "ValueError",
+          message: "Invalid file descriptor: -1",
+        });
+        assert.equal(await position(file), 0);
+        using none = await Deno.open(empty);
+        assert.equal(await s.sendfile(none), 0);
+      } finally {
+        await Deno.remove(path);
+        await Deno.remove(empty);
       }
     },
   );
