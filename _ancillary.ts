@@ -28,7 +28,7 @@ import { bytesView, pyTypeName, requireBytes, toCInt, toInt } from "./_args.ts";
 import { type BackendSocket, needLibc, type SockAddr } from "./_backend.ts";
 import type { Wait } from "./_wait.ts";
 import { rightsIn } from "./_libc/msg.ts";
-import { concat, scatter } from "./_codecs.ts";
+import { concat, scatter, totalLength } from "./_codecs.ts";
 import type { AbortOptions, Socket } from "./socket.ts";
 import type { Address } from "./_address.ts";
 
@@ -328,7 +328,7 @@ export async function recvmsgOn(
     return await sock.recvmsg(buffers, ancbufsize, flags, wait, signal);
   }
   if (ancbufsize > 0) throw noAncillary("recvmsg");
-  const total = buffers.reduce((n, b) => n + b.length, 0);
+  const total = totalLength(buffers);
   if (type === SOCK_DGRAM && sock.recvBytes) {
     const [data, from] = await sock.recvBytes(
       WHOLE_DATAGRAM,
@@ -338,7 +338,7 @@ export async function recvmsgOn(
     );
     // Detached or shrunk to nothing while it waited: the Python layer
     // raises BufferError for 0 bytes into buffers that had room.
-    if (total > 0 && buffers.every((b) => b.length === 0)) {
+    if (total > 0 && totalLength(buffers) === 0) {
       return [0, [], 0, from];
     }
     const copied = scatter(data, buffers);

@@ -461,13 +461,18 @@ function utf8EncodeSlow(text: string, errors: string): Uint8Array<ArrayBuffer> {
   return concat(chunks);
 }
 
+/** How many bytes `chunks` hold together. */
+export function totalLength(chunks: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  return n;
+}
+
 /** `chunks` joined into one new array. */
 export function concat(
   chunks: readonly Uint8Array[],
 ): Uint8Array<ArrayBuffer> {
-  let n = 0;
-  for (const c of chunks) n += c.length;
-  const out = new Uint8Array(n);
+  const out = new Uint8Array(totalLength(chunks));
   let at = 0;
   for (const c of chunks) {
     out.set(c, at);

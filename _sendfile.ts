@@ -6,6 +6,7 @@ import { OSError, ValueError } from "./errors.ts";
 import { UnsupportedOperation } from "./_socket_file.ts";
 import { translate } from "./_deno/common.ts";
 import { pyTypeName } from "./_args.ts";
+import type { OwnedDescriptor } from "./_libc/file_fd.ts";
 
 /** What sendfile needs of the socket it sends on. */
 export interface SendfileSocket {
@@ -27,7 +28,7 @@ export interface SendfileSocket {
    * A descriptor of `file` for `kernel`, the caller's own to close (a
    * dispose), or `null`.
    */
-  descriptor(file: Deno.FsFile): (Disposable & { readonly fd: number }) | null;
+  descriptor(file: Deno.FsFile): OwnedDescriptor | null;
   /** `send(data)` with the socket's timeout and the caller's signal. */
   send(data: Uint8Array): Promise<number>;
 }

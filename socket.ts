@@ -86,6 +86,7 @@ import {
 } from "./_ancillary.ts";
 import { inheritable, setInheritable } from "./_system.ts";
 import { rightsIn } from "./_libc/msg.ts";
+import { totalLength } from "./_codecs.ts";
 import {
   type BinaryFileMode,
   type BinarySocketFile,
@@ -1336,8 +1337,7 @@ export class Socket<
     const signal = options?.signal;
     signal?.throwIfAborted();
     const sock = this.#live();
-    const room = () => bufs.reduce((sum, b) => sum + b.length, 0);
-    const length = room();
+    const length = totalLength(bufs);
     try {
       const [n, items, msgFlags, from] = await recvmsgOn(
         sock,
@@ -1349,7 +1349,7 @@ export class Socket<
         signal,
       );
       try {
-        intact(room(), length, n, "recvmsg_into");
+        intact(totalLength(bufs), length, n, "recvmsg_into");
       } catch (e) {
         // The call fails: descriptors it received would have no owner.
         closeRights(rightsIn(items));

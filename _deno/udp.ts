@@ -57,7 +57,7 @@ interface Sender {
   hostname: string;
   port: number;
 }
-// The sender of no datagram (see #receiveInto).
+// The sender of no datagram (see #receiveWanted).
 const NOBODY: Sender = { hostname: "", port: 0 };
 
 /** How datagrams move: Deno.listenDatagram or node:dgram. */
@@ -592,7 +592,7 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     ) {
       // The hot path: one layer of ours over Deno's receive.
       if (this.#peer === null) {
-        return (await this.#receiveInto(io, buf))[0].length;
+        return (await this.#receiveWanted(io, buf))[0].length;
       }
       if (!this.#innerBusy) return (await this.#receiveCopy(io, buf))[0];
     }
@@ -614,7 +614,7 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
       !(flags & MSG_PEEK) && this.#ready()
     ) {
       if (this.#peer === null) {
-        const d = await this.#receiveInto(io, buf);
+        const d = await this.#receiveWanted(io, buf);
         return [d[0].length, d[1] === NOBODY ? null : this.#from(d)];
       }
       if (!this.#innerBusy) {
@@ -662,7 +662,12 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
   }
 
   // The next datagram from the peer (any sender when unconnected).
+  // `into` may be the caller's buffer: one detached or shrunk to nothing
+  // meanwhile gives an empty datagram from NOBODY, 0 bytes, which the Python
+  // layer reports as BufferError; the datagram went into memory the caller
+  // gave away.
   async #receiveWanted(io: UdpIo, into: Uint8Array): Promise<Datagram> {
+    const had = into.length;
     this.#enter(io);
     try {
       for (;;) {
@@ -670,7 +675,9 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
         if (this.#wanted(d)) return d;
       }
     } catch (e) {
-      throw this.closed ? badFd() : translate(e);
+      if (this.closed) throw badFd();
+      if (had > 0 && into.length === 0) return [new Uint8Array(0), NOBODY];
+      throw translate(e);
     } finally {
       this.#leave(io);
     }
@@ -690,21 +697,6 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
       return [this.#copyOut(buf, had, d), d];
     } finally {
       this.#innerBusy = false;
-    }
-  }
-
-  // Deno's receive straight into the caller's buffer. One detached or
-  // shrunk to nothing meanwhile: 0, which the Python layer reports as
-  // BufferError; the datagram is gone (into memory the caller gave away).
-  async #receiveInto(io: UdpIo, buf: Uint8Array): Promise<Datagram> {
-    const had = buf.length;
-    try {
-      return await this.#receiveWanted(io, buf);
-    } catch (e) {
-      if (had > 0 && buf.length === 0 && !this.closed) {
-        return [new Uint8Array(0), NOBODY];
-      }
-      throw e;
     }
   }
 

@@ -38,7 +38,7 @@ import {
 import { errno as E } from "../constants.ts";
 import { BufferError, OSError } from "../errors.ts";
 import type { StreamSink } from "../_streams.ts";
-import { concat, scatter } from "../_codecs.ts";
+import { concat, scatter, totalLength } from "../_codecs.ts";
 
 export { checkLibc, libcUsable } from "./ffi.ts";
 
@@ -86,12 +86,13 @@ function state(): void {
   pairBuf = new Uint8Array(8);
   pairI32 = new Int32Array(pairBuf.buffer);
   const encoder = new TextEncoder();
+  const decoder = new TextDecoder();
   ifindex = (name) => C.if_nametoindex(encoder.encode(name + "\0"));
   const nameBuf = new Uint8Array(16); // IF_NAMESIZE
   ifname = (index) => {
     if (C.if_indextoname(index >>> 0, nameBuf) === null) return "";
     const end = nameBuf.indexOf(0);
-    return new TextDecoder().decode(nameBuf.subarray(0, end < 0 ? 16 : end));
+    return decoder.decode(nameBuf.subarray(0, end < 0 ? 16 : end));
   };
   // A backstop for sockets dropped without close(): their descriptors would
   // otherwise stay open for the life of the process.
@@ -1030,12 +1031,10 @@ class LibcSocket implements BackendSocket {
       name = new Uint8Array(SOCKADDR_MAX);
       namelen = encodeSockAddr(this.#family, addr, name, ifindex);
     }
-    const lengths = buffers.map((b) => b.length);
+    const total = totalLength(buffers);
     return await this.#retry(L.EPOLLOUT, wait, signal, () => {
       // Detached or shrunk while the call waited: as send() does.
-      if (buffers.some((b, i) => b.length !== lengths[i])) {
-        throw sendBufferGone("sendmsg");
-      }
+      if (totalLength(buffers) !== total) throw sendBufferGone("sendmsg");
       const n = sendmsgOnce(
         C,
         this.#live(),
@@ -1066,21 +1065,25 @@ class LibcSocket implements BackendSocket {
     const echo = flags & L.MSG_CMSG_CLOEXEC;
     // recvmsgOnce() answers a failure with its errno.
     let failed = 0;
-    const room = () => buffers.reduce((sum, b) => sum + b.length, 0);
-    const had = room();
-    const none: RecvMsg = [0, [], 0, null];
-    const r = await this.#retry(this.#readEvents(flags), wait, signal, () => {
-      if (this.#takesGiven(flags)) return this.#scatterGiven(buffers, flags);
-      // Detached while it waited: as in #recvRest, no datagram is taken.
-      if (had > 0 && room() === 0) return none;
-      const r = recvmsgOnce(C, this.#live(), buffers, ancbufsize, f, ifname);
-      if (typeof r === "number") {
-        failed = r;
-        return null;
-      }
-      r[2] = (r[2] & ~L.MSG_CMSG_CLOEXEC) | echo;
-      return r;
-    }, () => failed);
+    const had = totalLength(buffers);
+    const r = await this.#retry<RecvMsg>(
+      this.#readEvents(flags),
+      wait,
+      signal,
+      () => {
+        if (this.#takesGiven(flags)) return this.#scatterGiven(buffers, flags);
+        // Detached while it waited: as in #recvRest, no datagram is taken.
+        if (had > 0 && totalLength(buffers) === 0) return [0, [], 0, null];
+        const r = recvmsgOnce(C, this.#live(), buffers, ancbufsize, f, ifname);
+        if (typeof r === "number") {
+          failed = r;
+          return null;
+        }
+        r[2] = (r[2] & ~L.MSG_CMSG_CLOEXEC) | echo;
+        return r;
+      },
+      () => failed,
+    );
     // The kernel returns what is there on a non-blocking descriptor: a
     // blocking MSG_WAITALL gathers the rest.
     if (r[0] === 0 || wait === 0 || !this.#waitAll(flags)) return r;
