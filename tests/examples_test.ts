@@ -171,6 +171,47 @@ Deno.test({
   },
 });
 
+Deno.test("examples: pipeline.ts, server and client in one run", async () => {
+  const out = await finished(start("pipeline.ts"), "pipeline");
+  assert.equal(out, "1: héllo\n2: wörld\n3: streams all the way\n");
+});
+
+Deno.test({
+  name: skipNote(
+    "examples: pipeline.ts serve, with the Python client of its header",
+    hasPython ? null : "no python3",
+  ),
+  ignore: !hasPython,
+  fn: async () => {
+    const header = Deno.readTextFileSync(
+      new URL("examples/pipeline.ts", ROOT),
+    ).split("\n").find((l) => l.startsWith("//   python3 -c '"));
+    assert.ok(header, "the header gives a python3 client");
+    const code = header.slice(header.indexOf("'") + 1, header.lastIndexOf("'"));
+    assert.match(code, /50009/);
+    const port = freePort();
+    const srv = await server("pipeline.ts", ["serve", String(port)], port);
+    try {
+      const o = await withTimeout(
+        new Deno.Command("python3", {
+          args: ["-c", code.replace("50009", String(port))],
+          stdout: "piped",
+          stderr: "piped",
+        }).output(),
+        20_000,
+        "python3 client",
+      );
+      assert.equal(
+        new TextDecoder().decode(o.stdout),
+        "1: héllo\n2: wörld\n",
+        new TextDecoder().decode(o.stderr),
+      );
+    } finally {
+      await stopped(srv, "pipeline serve");
+    }
+  },
+});
+
 Deno.test("examples: udp_echo.ts server and client", async () => {
   const port = freePort();
   const srv = start("udp_echo.ts", ["server", String(port)]);
