@@ -200,13 +200,15 @@ export function addressForBind(
 
 /**
  * Check an address and resolve its host (for connect and sendto): numeric
- * hosts at once, names through getaddrinfo(), first result of the family.
+ * hosts at once, names through getaddrinfo(), first result of the family;
+ * `signal` stops waiting for a name.
  */
 export function addressForConnect(
   family: number,
   type: number,
   address: unknown,
   method: string,
+  signal?: AbortSignal,
 ): SockAddr | Promise<SockAddr> {
   if (family === AF_UNIX) return unixAddress(address);
   if (family !== AF_INET && family !== AF_INET6) {
@@ -215,12 +217,14 @@ export function addressForConnect(
   const p = ipParts(family, address, method);
   const host = literalHost(family, p.host);
   if (host !== null) return build(family, host, p);
-  return getaddrinfo(p.host, p.port, family, type).then((infos) => {
-    const sa = infos[0][4];
-    // A link-local name may come back with its interface's scope id.
-    const scope_id = p.scope_id || (sa.length === 4 ? sa[3] : 0);
-    return build(family, sa[0], { ...p, scope_id });
-  });
+  return getaddrinfo(p.host, p.port, family, type, 0, 0, { signal }).then(
+    (infos) => {
+      const sa = infos[0][4];
+      // A link-local name may come back with its interface's scope id.
+      const scope_id = p.scope_id || (sa.length === 4 ? sa[3] : 0);
+      return build(family, sa[0], { ...p, scope_id });
+    },
+  );
 }
 
 // AF_NETLINK's (pid, groups): C unsigned ints, taken modulo 2**32 as

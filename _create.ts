@@ -39,7 +39,8 @@ export type TcpSocket = Socket<
  * @param options `all_errors`: when every address fails, throw an
  *   `AggregateError` of every attempt's error (Python 3.11's
  *   `ExceptionGroup`, with its message) instead of the last one;
- *   `backend`: the socket's, as {@linkcode socket} takes it.
+ *   `backend`: the socket's, as {@linkcode socket} takes it; `signal`:
+ *   aborting it rejects the call with its reason.
  * @returns The connected socket.
  * @throws {OSError} The last address's error (`ConnectionRefusedError`...).
  * @throws {AggregateError} With `all_errors`: `create_connection failed
@@ -89,6 +90,7 @@ export async function create_connection(
     );
   }
   const [host, port] = address;
+  const signal = options.signal;
   const errors: unknown[] = [];
   for (
     const [family, type, proto, , sa] of await getaddrinfo(
@@ -96,6 +98,9 @@ export async function create_connection(
       port,
       0,
       SOCK_STREAM,
+      0,
+      0,
+      { signal },
     )
   ) {
     let sock: TcpSocket | null = null;
@@ -110,11 +115,12 @@ export async function create_connection(
       );
       if (timeout !== undefined) sock.settimeout(timeout);
       if (source_address) sock.bind(source_address);
-      await sock.connect(sa);
+      await sock.connect(sa, { signal });
       return sock;
     } catch (e) {
       sock?.close();
-      if (!(e instanceof OSError)) throw e;
+      // An abort ends the whole call, not just this address's attempt.
+      if (!(e instanceof OSError) || signal?.aborted) throw e;
       if (!options.all_errors) errors.length = 0;
       errors.push(e);
     }
@@ -143,6 +149,11 @@ export interface CreateConnectionOptions {
    * Deno's networking, or libc with a `source_address`.
    */
   backend?: "deno" | "libc";
+  /**
+   * Aborting it rejects the call with `signal.reason`, whether it is
+   * looking up the name or connecting; a socket it made is closed.
+   */
+  signal?: AbortSignal;
 }
 
 /** Options of {@linkcode create_server}, as Python's keyword arguments. */

@@ -65,6 +65,8 @@ import {
 import { pyArgName, pyTypeName, toCInt } from "./_args.ts";
 import { formatIPv6, parseAton, parsePton4, parsePton6 } from "./_inet.ts";
 import { libc, libcUsable } from "./_libc/ffi.ts";
+import { abortable } from "./_wait.ts";
+import type { AbortOptions } from "./socket.ts";
 
 // Not among Python's constants on Linux, but in glibc's getaddrinfo table.
 const SOCK_DCCP = 6;
@@ -764,6 +766,8 @@ async function resolve(
  * @param type `SOCK_*` to restrict the results to, or 0.
  * @param proto `IPPROTO_*` to restrict the results to, or 0.
  * @param flags `AI_*` flags, OR-ed together.
+ * @param options `signal` stops the wait: the call rejects with its reason
+ *   (the lookup itself runs to its end, unseen).
  * @returns `[family, type, proto, canonname, sockaddr]` tuples; `canonname`
  *   is set on the first one when `AI_CANONNAME` is given.
  * @throws {gaierror} The lookup failed: -2 unknown name (also `''`), -8
@@ -792,18 +796,16 @@ export function getaddrinfo(
   type = 0,
   proto = 0,
   flags = 0,
+  options: AbortOptions = {},
 ): Promise<AddrInfo[]> {
   try {
     const h = hostArg(host);
     const service = portArg(port);
-    return resolve(
-      h,
-      service,
-      toCInt(family),
-      toCInt(type),
-      toCInt(proto),
-      toCInt(flags),
-      "getaddrinfo",
+    const fam = toCInt(family), typ = toCInt(type);
+    const pro = toCInt(proto), flg = toCInt(flags);
+    return abortable(
+      () => resolve(h, service, fam, typ, pro, flg, "getaddrinfo"),
+      options.signal,
     );
   } catch (e) {
     return Promise.reject(e);
@@ -894,6 +896,8 @@ function addressText(a: HostAddress): string {
  * `255.255.255.255`, numeric forms are returned without a lookup.
  *
  * @param hostname A host name or IPv4 address.
+ * @param options `signal` stops the wait: the call rejects with its reason
+ *   (the lookup itself runs to its end, unseen).
  * @returns The dotted-quad address.
  * @throws {gaierror} Unknown name (-2); an IPv6 address (-9).
  * @throws {TypeError} `hostname` is not a string or bytes, or holds a NUL.
@@ -908,7 +912,14 @@ function addressText(a: HostAddress): string {
  * assert.equal(await gethostbyname(""), "0.0.0.0");
  * ```
  */
-export async function gethostbyname(hostname: string): Promise<string> {
+export function gethostbyname(
+  hostname: string,
+  options: AbortOptions = {},
+): Promise<string> {
+  return abortable(() => hostByName(hostname), options.signal);
+}
+
+async function hostByName(hostname: string): Promise<string> {
   const name = hostnameArg(hostname, "gethostbyname");
   return dotted((await setipaddr(name, AF_INET, "gethostbyname")).bytes);
 }
@@ -922,6 +933,8 @@ export async function gethostbyname(hostname: string): Promise<string> {
  * the aliases are empty.
  *
  * @param hostname A host name or IPv4 address.
+ * @param options `signal` stops the wait: the call rejects with its reason
+ *   (the lookup itself runs to its end, unseen).
  * @returns `[name, aliases, addresses]`.
  * @throws {gaierror} Unknown name (-2); an IPv6 address (-9).
  * @throws {herror} The name resolves but has no host entry (`''`,
@@ -937,7 +950,14 @@ export async function gethostbyname(hostname: string): Promise<string> {
  * assert.deepEqual(await gethostbyname_ex("127.0.0.1"), ["127.0.0.1", [], ["127.0.0.1"]]);
  * ```
  */
-export async function gethostbyname_ex(
+export function gethostbyname_ex(
+  hostname: string,
+  options: AbortOptions = {},
+): Promise<[string, string[], string[]]> {
+  return abortable(() => hostByNameEx(hostname), options.signal);
+}
+
+async function hostByNameEx(
   hostname: string,
 ): Promise<[string, string[], string[]]> {
   const name = hostnameArg(hostname, "gethostbyname_ex");
@@ -984,6 +1004,8 @@ async function reverseLookup(
  * does. A name is resolved to its address first.
  *
  * @param ip_address An IPv4 or IPv6 address, or a host name.
+ * @param options `signal` stops the wait: the call rejects with its reason
+ *   (the lookup itself runs to its end, unseen).
  * @returns `[hostname, aliases, addresses]`; aliases come from /etc/hosts.
  * @throws {herror} No name for the address (1, `Unknown host`).
  * @throws {gaierror} A name that does not resolve.
@@ -999,7 +1021,14 @@ async function reverseLookup(
  * assert.equal(typeof name, "string");
  * ```
  */
-export async function gethostbyaddr(
+export function gethostbyaddr(
+  ip_address: string,
+  options: AbortOptions = {},
+): Promise<[string, string[], string[]]> {
+  return abortable(() => hostByAddr(ip_address), options.signal);
+}
+
+async function hostByAddr(
   ip_address: string,
 ): Promise<[string, string[], string[]]> {
   const name = hostnameArg(ip_address, "gethostbyaddr");
@@ -1046,6 +1075,8 @@ export function gethostname(): string {
  *
  * @param name A host name or address; `''` (or `0.0.0.0`, `::`) for this
  *   machine.
+ * @param options `signal` stops the wait: the call rejects with its reason
+ *   (the lookup itself runs to its end, unseen).
  * @returns The name.
  * @throws {PermissionError} Lookups need `--allow-net` (and `''` needs
  *   `--allow-sys`).
@@ -1058,7 +1089,14 @@ export function gethostname(): string {
  * assert.equal(await getfqdn("nonexistent.invalid"), "nonexistent.invalid");
  * ```
  */
-export async function getfqdn(name = ""): Promise<string> {
+export function getfqdn(
+  name = "",
+  options: AbortOptions = {},
+): Promise<string> {
+  return abortable(() => fqdn(name), options.signal);
+}
+
+async function fqdn(name = ""): Promise<string> {
   if (typeof name !== "string") {
     throw new TypeError(
       `getfqdn() argument must be str, not ${pyTypeName(name)}`,
@@ -1101,6 +1139,8 @@ function uintArg(x: unknown): number {
  * @param flags `NI_*` flags: `NI_NUMERICHOST` and `NI_NUMERICSERV` skip the
  *   lookups, `NI_NAMEREQD` makes a missing name an error, `NI_DGRAM` names
  *   UDP services.
+ * @param options `signal` stops the wait: the call rejects with its reason
+ *   (the lookup itself runs to its end, unseen).
  * @returns `[host, port]` as strings.
  * @throws {gaierror} The host is not numeric (-2), no name was found with
  *   `NI_NAMEREQD` (-2), bad flags (-1).
@@ -1121,7 +1161,15 @@ function uintArg(x: unknown): number {
  * );
  * ```
  */
-export async function getnameinfo(
+export function getnameinfo(
+  sockaddr: SockAddrTuple,
+  flags: number,
+  options: AbortOptions = {},
+): Promise<[string, string]> {
+  return abortable(() => nameInfo(sockaddr, flags), options.signal);
+}
+
+async function nameInfo(
   sockaddr: SockAddrTuple,
   flags: number,
 ): Promise<[string, string]> {

@@ -39,6 +39,7 @@ import {
 } from "./errors.ts";
 import { bytesView, pyTypeName, requireBytes, toInt } from "./_args.ts";
 import { errno } from "./constants.ts";
+import { EXPIRED, raceWait } from "./_wait.ts";
 import {
   type Codec,
   concat,
@@ -234,8 +235,22 @@ class Turn {
     return this.#busy !== null;
   }
 
-  async run<R>(fn: () => Promise<R>): Promise<R> {
-    while (this.#busy !== null) await this.#busy;
+  /**
+   * Run `fn` once the calls before it are done. A signal that aborts while
+   * this call waits its turn rejects it with the reason, as a socket call
+   * waiting behind another does; `fn` has not run, so nothing is taken.
+   */
+  async run<R>(
+    options: AbortOptions | undefined,
+    fn: () => Promise<R>,
+  ): Promise<R> {
+    const signal = options?.signal;
+    while (this.#busy !== null) {
+      if (signal === undefined) await this.#busy;
+      else if (await raceWait(this.#busy, null, signal) === EXPIRED) {
+        signal.throwIfAborted();
+      }
+    }
     let done!: () => void;
     this.#busy = new Promise((resolve) => done = resolve);
     try {
@@ -965,12 +980,16 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
       throw new ValueError("read length must be non-negative or -1");
     }
     if (n === 0) return empty();
-    if (n < 0) return await this.#reads.run(() => this.#readall(options));
-    if (raw) return await this.#reads.run(() => this.#readOnce(n, options));
+    if (n < 0) {
+      return await this.#reads.run(options, () => this.#readall(options));
+    }
+    if (raw) {
+      return await this.#reads.run(options, () => this.#readOnce(n, options));
+    }
     if (!this.#reads.busy && this.#have() >= n) {
       return this.#takeTo(this.#rpos + n);
     }
-    return await this.#reads.run(async () => {
+    return await this.#reads.run(options, async () => {
       const out = new Uint8Array(n);
       return trim(out, await this.#readInto(out, options));
     });
@@ -1009,7 +1028,7 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
     options?.signal?.throwIfAborted();
     if (n < 0) n = this.#bufsize || DEFAULT_BUFFER_SIZE;
     if (n === 0) return empty();
-    return await this.#reads.run(() => this.#readOnce(n, options));
+    return await this.#reads.run(options, () => this.#readOnce(n, options));
   }
 
   /**
@@ -1054,7 +1073,7 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
     }
     options?.signal?.throwIfAborted();
     if (target.length === 0) return 0;
-    return await this.#reads.run(async () => {
+    return await this.#reads.run(options, async () => {
       if (this.#bufsize > 0) return await this.#readInto(target, options);
       if (this.#have() > 0) {
         const n = Math.min(target.length, this.#have());
@@ -1109,7 +1128,7 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
       const end = this.#lineEnd(n, 0);
       if (end >= 0) return Promise.resolve(this.#takeTo(end));
     }
-    return this.#reads.run(() => this.#readline(n, options));
+    return this.#reads.run(options, () => this.#readline(n, options));
   }
 
   async #readline(
@@ -1249,17 +1268,23 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
     const bytes = requireBytes(data);
     options?.signal?.throwIfAborted();
     if (this.#through) {
-      await this.#writes.run(() => this.#raw.sock.sendall(bytes, 0, options));
+      await this.#writes.run(
+        options,
+        () => this.#raw.sock.sendall(bytes, 0, options),
+      );
       return bytes.length;
     }
     if (this.#bufsize === 0) {
-      return await this.#writes.run(() => this.#raw.send(bytes, options));
+      return await this.#writes.run(
+        options,
+        () => this.#raw.send(bytes, options),
+      );
     }
     if (!this.#writes.busy && this.#wlen + bytes.length <= this.#bufsize) {
       this.#buffer(bytes);
       return bytes.length;
     }
-    return await this.#writes.run(() => this.#write(bytes, options));
+    return await this.#writes.run(options, () => this.#write(bytes, options));
   }
 
   // CPython 3.11's BufferedWriter.write (_bufferedwriter_write): send the
@@ -1357,7 +1382,7 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
     }
     options?.signal?.throwIfAborted();
     if (this.#wlen === 0 && !this.#writes.busy) return;
-    await this.#writes.run(() => this.#sendBuffer(options));
+    await this.#writes.run(options, () => this.#sendBuffer(options));
   }
 
   /**
@@ -1395,7 +1420,7 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
     return (async () => {
       try {
         options?.signal?.throwIfAborted();
-        await this.#writes.run(() => this.#sendBuffer(options));
+        await this.#writes.run(options, () => this.#sendBuffer(options));
       } finally {
         this.#raw.close();
       }
@@ -1727,7 +1752,7 @@ export class TextSocketFile extends SocketFile<string> {
     const n = sizeArg(size, false);
     options?.signal?.throwIfAborted();
     if (n === 0) return "";
-    return await this.#reads.run(async () => {
+    return await this.#reads.run(options, async () => {
       if (n < 0) {
         const rest = await this.#buffer.read(-1, options);
         const text = this.#decoded + this.#decode(rest, true);
@@ -1784,7 +1809,7 @@ export class TextSocketFile extends SocketFile<string> {
       const end = this.#lineEnd(n, 0);
       if (end >= 0) return this.#take(end);
     }
-    return await this.#reads.run(async () => {
+    return await this.#reads.run(options, async () => {
       let scanned = 0;
       for (;;) {
         const end = this.#lineEnd(n, scanned);
@@ -1850,12 +1875,12 @@ export class TextSocketFile extends SocketFile<string> {
     // CPython's TextIOWrapper: hand over what gathered before it would pass
     // the chunk size, and everything once it reaches it.
     if (this.#pendingBytes + bytes.length > CHUNK_SIZE) {
-      await this.#writes.run(() => this.#handOver(options));
+      await this.#writes.run(options, () => this.#handOver(options));
     }
     this.#pending.push(bytes);
     this.#pendingBytes += bytes.length;
     if (this.#pendingBytes >= CHUNK_SIZE) {
-      await this.#writes.run(() => this.#handOver(options));
+      await this.#writes.run(options, () => this.#handOver(options));
     }
     return cpLength(data);
   }
@@ -1893,7 +1918,7 @@ export class TextSocketFile extends SocketFile<string> {
   async flush(options?: AbortOptions): Promise<void> {
     this.#checkOpen();
     options?.signal?.throwIfAborted();
-    await this.#writes.run(() => this.#handOver(options));
+    await this.#writes.run(options, () => this.#handOver(options));
     await this.#buffer.flush(options);
   }
 
@@ -1929,7 +1954,7 @@ export class TextSocketFile extends SocketFile<string> {
     return (async () => {
       try {
         options?.signal?.throwIfAborted();
-        await this.#writes.run(() => this.#handOver(options));
+        await this.#writes.run(options, () => this.#handOver(options));
       } finally {
         await this.#buffer.close(options);
       }

@@ -98,6 +98,23 @@ export function raceWait<T>(
   return Promise.race([promise, timeout]).finally(() => cancel());
 }
 
+/**
+ * What `start()` gives, or a rejection with `signal.reason` as soon as the
+ * signal aborts; an already-aborted signal rejects without starting. For
+ * waits that nothing can cancel, such as a name lookup: work under way goes
+ * on and its result is dropped.
+ */
+export async function abortable<T>(
+  start: () => Promise<T>,
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  if (signal === undefined) return await start();
+  signal.throwIfAborted();
+  const r = await raceWait(start(), null, signal);
+  if (r === EXPIRED) throw signal.reason;
+  return r;
+}
+
 /** The longest delay one timer takes (2^31-1 ms, about 24.8 days). */
 export const MAX_TIMER = 0x7fffffff;
 

@@ -429,7 +429,8 @@ export async function select<
  */
 export class Poll {
   readonly #fds = new Map<number, number>();
-  #polling = false;
+  // The call in progress, if any (see poll()).
+  #polling: object | null = null;
 
   /**
    * Start watching a descriptor, or change the events of one already
@@ -543,7 +544,14 @@ export class Poll {
     );
     checkSignal(options.signal);
     if (this.#polling) throw new RuntimeError("concurrent poll() invocation");
-    this.#polling = true;
+    // An abort ends this call for its caller at once, so a new one may start
+    // while this one's per-call engine is still letting go.
+    const call = {};
+    this.#polling = call;
+    const release = () => {
+      if (this.#polling === call) this.#polling = null;
+    };
+    options.signal?.addEventListener("abort", release, { once: true });
     // A Readiness per call, as poll(2) takes its array per call: nothing to
     // close afterwards, and registrations never race a wait.
     const fds = new Map(this.#fds);
@@ -575,7 +583,8 @@ export class Poll {
       return out;
     } finally {
       r.close();
-      this.#polling = false;
+      options.signal?.removeEventListener("abort", release);
+      release();
     }
   }
 }

@@ -701,6 +701,7 @@ export class Socket<
       this.#type,
       address,
       "connect",
+      signal,
     );
     this.#permit(addr, "connect");
     try {
@@ -747,6 +748,7 @@ export class Socket<
       this.#type,
       address,
       "connect_ex",
+      signal,
     );
     this.#permit(addr, "connect");
     try {
@@ -1152,6 +1154,7 @@ export class Socket<
       this.#type,
       target,
       "sendto",
+      signal,
     );
     this.#permit(addr, "send");
     try {
@@ -1212,7 +1215,13 @@ export class Socket<
     this.#live();
     const addr = address === null || address === undefined
       ? null
-      : await addressForConnect(this.#family, this.#type, address, "sendmsg");
+      : await addressForConnect(
+        this.#family,
+        this.#type,
+        address,
+        "sendmsg",
+        signal,
+      );
     if (addr !== null) this.#permit(addr, "send");
     try {
       const sock = this.#live();

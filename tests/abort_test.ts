@@ -5,10 +5,18 @@ import assert from "node:assert/strict";
 import {
   AF_INET,
   AF_UNIX,
+  create_connection,
+  getaddrinfo,
+  getfqdn,
+  gethostbyaddr,
+  gethostbyname,
+  gethostbyname_ex,
+  getnameinfo,
   MSG_WAITALL,
   SOCK_DGRAM,
   type Socket,
 } from "../mod.ts";
+import * as select from "../select.ts";
 import {
   BACKENDS,
   bytes,
@@ -321,4 +329,139 @@ Deno.test({
       for (const q of queued) q.close();
     }
   },
+});
+
+for (const backend of BACKENDS) {
+  for (const mode of ["rb", "r"] as const) {
+    Deno.test(
+      onBackend(
+        backend,
+        `makefile("${mode}"): a read waiting behind another read rejects with the reason when aborted, and takes nothing`,
+      ),
+      async () => {
+        await using p = await connectedPair(backend, AF_INET);
+        await using f = p.client.makefile(mode);
+        const first: Promise<string | Uint8Array> = f.read(1);
+        expectAborted(
+          await abortAfter(50, (signal) => f.read(1, { signal })),
+          50,
+        );
+        await p.server.sendall(bytes("ABC"));
+        const one = await withTimeout(first);
+        const rest = await withTimeout<string | Uint8Array>(f.read(2));
+        const asText = (v: string | Uint8Array) =>
+          typeof v === "string" ? v : text(v);
+        assert.equal(asText(one) + asText(rest), "ABC");
+      },
+    );
+  }
+
+  Deno.test(
+    onBackend(
+      backend,
+      `makefile("wb"): a flush or write waiting behind a blocked write rejects with the reason when aborted`,
+    ),
+    async () => {
+      await using p = await connectedPair(backend, AF_INET);
+      const f = p.client.makefile("wb");
+      const size = 64 << 20; // more than loopback buffers hold: it waits
+      const first = f.write(new Uint8Array(size));
+      const late = first.catch((e) => e);
+      expectAborted(await abortAfter(50, (signal) => f.flush({ signal })), 50);
+      expectAborted(
+        await abortAfter(
+          50,
+          (signal) => f.write(new Uint8Array(10), { signal }),
+        ),
+        50,
+      );
+      // The first write still goes out whole once the peer reads.
+      let got = 0;
+      const buf = new Uint8Array(1 << 20);
+      while (got < size) got += await withTimeout(p.server.recv_into(buf));
+      assert.equal(await withTimeout(late), size);
+      await f.close();
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
+      "poll(): a new poll() may start as soon as the one before is aborted",
+    ),
+    async () => {
+      await using pair = await connectedPair(backend, AF_INET);
+      const p = select.poll();
+      p.register(pair.client.fileno(), select.POLLIN);
+      const ac = new AbortController();
+      const first = p.poll(null, { signal: ac.signal }).catch((e) => e);
+      await new Promise((r) => setTimeout(r, 20));
+      ac.abort(new Error("stop"));
+      assert.deepEqual(await p.poll(0), []);
+      assert.equal(((await first) as Error).message, "stop");
+      // And no later than that: one not aborted still excludes the next.
+      const waiting = p.poll(5000);
+      await assert.rejects(p.poll(0), {
+        name: "RuntimeError",
+        message: "concurrent poll() invocation",
+      });
+      await pair.server.sendall(bytes("x"));
+      assert.equal((await withTimeout(waiting)).length, 1);
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
+      "create_connection(): aborting it while it connects rejects with the reason and leaves no socket",
+    ),
+    async () => {
+      // A listener whose backlog is full drops the next SYN: connect waits.
+      using l = listener("libc", AF_INET);
+      l.sock.listen(0);
+      const fillers: Socket[] = [];
+      try {
+        for (let i = 0; i < 4; i++) {
+          const c = sock("libc", AF_INET);
+          fillers.push(c);
+          c.setblocking(false);
+          await c.connect(l.addr).catch(() => {});
+        }
+        await new Promise((r) => setTimeout(r, 50));
+        const [host, port] = l.addr as [string, number];
+        expectAborted(
+          await abortAfter(
+            100,
+            (signal) =>
+              create_connection([host, port], 10, null, { backend, signal }),
+          ),
+          100,
+        );
+      } finally {
+        for (const f of fillers) f.close();
+      }
+    },
+  );
+}
+
+Deno.test("getaddrinfo() and the name lookups reject at once with an aborted signal's reason", async () => {
+  const reason = new Error("stop");
+  const signal = AbortSignal.abort(reason);
+  const calls: [string, () => Promise<unknown>][] = [
+    ["getaddrinfo", () => getaddrinfo("localhost", 80, 0, 0, 0, 0, { signal })],
+    ["gethostbyname", () => gethostbyname("localhost", { signal })],
+    ["gethostbyname_ex", () => gethostbyname_ex("localhost", { signal })],
+    ["gethostbyaddr", () => gethostbyaddr("127.0.0.1", { signal })],
+    ["getfqdn", () => getfqdn("localhost", { signal })],
+    ["getnameinfo", () => getnameinfo(["127.0.0.1", 80], 0, { signal })],
+    [
+      "create_connection",
+      () => create_connection(["localhost", 80], 1, null, { signal }),
+    ],
+  ];
+  for (const [name, call] of calls) {
+    await assert.rejects(call(), (e) => e === reason, name);
+  }
+  // Without a signal they answer as before.
+  assert.equal(await gethostbyname("127.1"), "127.0.0.1");
 });
