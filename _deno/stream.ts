@@ -160,6 +160,10 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   #shutRd = false;
   // Sending: a write that outlived its call (see #send).
   #behind: Behind | null = null;
+  // What the last write left unsent, the kernel's buffer being full (a copy
+  // this socket owns): the caller sends it next, and readiness writes it
+  // ahead to learn when the buffer has room (see poll()).
+  #unsent: Uint8Array | null = null;
   #wrote = false;
   #writeError: Error | null = null;
   #shutWr = false;
@@ -875,7 +879,10 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     ) {
       // Hot path: a blocking write of the caller's bytes, no copy, and no
       // closure made per call.
-      if (wait === null) return conn.write(data).catch(this.#writeFailed);
+      if (wait === null) {
+        this.#unsent = null;
+        return conn.write(data).catch(this.#writeFailed);
+      }
       // A non-blocking send on a socket that has written before, as a
       // selectors loop makes: straight to the write.
       if (wait === 0 && this.#wrote) return this.#write(conn, data, 0);
@@ -917,6 +924,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     this.#throwWriteError();
     if (data.length === 0) return 0;
     if (wait === null && signal === undefined) {
+      this.#unsent = null;
       try {
         return await conn.write(data);
       } catch (e) {
@@ -937,23 +945,56 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     wait: Wait,
     signal?: AbortSignal,
   ): Promise<number> {
-    const len = Math.min(data.length, CHUNK);
+    this.#unsent = null;
+    let len = Math.min(data.length, CHUNK);
     const copy = spares.pop() ?? new Uint8Array(CHUNK);
     copy.set(len === data.length ? data : data.subarray(0, len));
-    const bytes = copy.subarray(0, len);
-    const op = startWrite(conn, bytes);
-    if (wait === 0 && this.#wrote) {
-      // Deno makes the write at once and settles its promise a microtask
-      // on when the kernel took the bytes: the usual non-blocking send
-      // needs no more than that look.
+    let bytes = copy.subarray(0, len);
+    let op = startWrite(conn, bytes);
+    // Deno makes the write at once and settles its promise a microtask on
+    // when the kernel took the bytes: the usual non-blocking send needs no
+    // more than that look. While the kernel takes whole chunks it is offered
+    // the next, as Linux's send takes all that fits: a send that stopped
+    // short of a full buffer would be followed by a "writable" that is not.
+    for (let total = 0; wait === 0 && this.#wrote;) {
       let sent = -1;
       op.promise.then((n) => sent = n, () => {});
       await null;
-      if (sent >= 0) {
-        if (spares.length < SPARES) spares.push(copy);
-        return sent;
+      if (sent < 0) {
+        if (total === 0) break;
+        // Bytes went already: the call reports them, and this chunk, the
+        // caller's next bytes, is written ahead (see #writeAhead).
+        op.hold(false);
+        this.#behind = this.#track(bytes, op);
+        return total;
       }
+      total += sent;
+      if (sent < len) {
+        this.#unsent = bytes.subarray(sent);
+        return total;
+      }
+      if (total === data.length) {
+        if (spares.length < SPARES) spares.push(copy);
+        return total;
+      }
+      len = Math.min(data.length - total, CHUNK);
+      copy.set(data.subarray(total, total + len));
+      bytes = copy.subarray(0, len);
+      op = startWrite(conn, bytes);
     }
+    const b = this.#track(bytes, op);
+    if (!await this.#settles(b, wait, signal)) {
+      // The write keeps its buffer; the next call gets a new one.
+      this.#behind = b;
+      throw waitExpired(wait);
+    }
+    this.#throwWriteError();
+    if (b.sent === len && spares.length < SPARES) spares.push(copy);
+    return b.sent;
+  }
+
+  // Follow a write: what it sent, what it left (#unsent), its error.
+  #track(bytes: Uint8Array, op: HeldOp): Behind {
     const b: Behind = {
       bytes,
       sent: 0,
@@ -966,7 +1007,8 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         b.sent = n;
         b.done = true;
         this.#wrote = true;
-        // Writable again only if the call gave up on this write.
+        this.#unsent = n < bytes.length ? bytes.subarray(n) : null;
+        // Writable again only if no call waits on this write.
         if (this.#behind === b) this.watchers.notify();
       },
       (e) => {
@@ -975,14 +1017,18 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         this.watchers.notify();
       },
     );
-    if (!await this.#settles(b, wait, signal)) {
-      // The write keeps its buffer; the next call gets a new one.
-      this.#behind = b;
-      throw waitExpired(wait);
-    }
-    if (spares.length < SPARES) spares.push(copy);
-    this.#throwWriteError();
-    return b.sent;
+    return b;
+  }
+
+  // Readiness asks whether a send would take a byte after a write that left
+  // bytes unsent. Deno tells only by finishing a write, so the bytes the
+  // caller sends next are written now (holding nothing): once the kernel
+  // takes them the socket is writable, and the caller's send of the same
+  // bytes counts them (#send) rather than sending them twice.
+  #writeAhead(conn: Deno.Conn, bytes: Uint8Array): void {
+    const op = startWrite(conn, bytes);
+    op.hold(false);
+    this.#behind = this.#track(bytes, op);
   }
 
   // Whether the write settles within `wait`: at once (a few microtasks, or
@@ -1170,9 +1216,14 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     if (this.#readError !== null || this.#writeError !== null) {
       r |= POLLERR | POLLIN;
     }
-    // Writing shut down is writable too: a send fails at once (EPIPE).
-    if (this.#shutWr || this.#behind === null || this.#behind.done) {
+    // Writing shut down is writable too: a send fails at once (EPIPE). A
+    // write that outlived its call and is done counts for the next send.
+    const behind = this.#behind;
+    const unsent = this.#unsent;
+    if (this.#shutWr || (behind !== null ? behind.done : unsent === null)) {
       r |= POLLOUT;
+    } else if (behind === null && (events & POLLOUT)) {
+      this.#writeAhead(conn, unsent!);
     }
     if ((rdShut && this.#shutWr) || this.#reset) r |= POLLHUP;
     if (this.#reset) r |= POLLIN | POLLRDHUP;

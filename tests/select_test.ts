@@ -46,7 +46,10 @@ import {
   listener,
   onBackend,
   type Pair,
+  pattern,
   raises,
+  recvExactly,
+  sha256,
   skipNote,
   sleep,
   sock,
@@ -1269,6 +1272,38 @@ for (const backend of BACKENDS) {
       }
       // No link of the file's is left behind in the directory.
       assert.deepEqual([...Deno.readDirSync(tmp.dir)], []);
+    },
+  );
+}
+
+for (const backend of BACKENDS) {
+  Deno.test(
+    onBackend(
+      backend,
+      "a socket select() reports writable takes bytes at once, also as its buffer fills, and select() stops reporting it; the peer gets every byte once",
+    ),
+    async () => {
+      await using p = await connectedPair(backend, AF_INET);
+      const data = pattern(48 << 20);
+      p.client.setblocking(false);
+      let off = 0;
+      // The peer does not read yet: the buffer fills.
+      let full = false;
+      for (let round = 0; round < 800 && !full; round++) {
+        const [, w] = await select.select([], [p.client], [], 0.3);
+        if (w.length === 0) full = true;
+        else off += await p.client.send(data.subarray(off, off + 65536));
+      }
+      assert.ok(full, `the buffer never filled (${off} bytes sent)`);
+      // Now it reads, and the rest goes as select() allows.
+      const reading = recvExactly(p.server, data.length, TEST_MS);
+      while (off < data.length) {
+        const [, w] = await select.select([], [p.client], [], 5);
+        assert.equal(w.length, 1, "not writable while the peer reads");
+        off += await p.client.send(data.subarray(off, off + 65536));
+      }
+      const got = await reading;
+      assert.equal(await sha256(got), await sha256(data));
     },
   );
 }
