@@ -23,8 +23,26 @@ const CANCELLED = Symbol("cancelled");
 
 // Every open KernelEpoll watching a descriptor, so that closing a libc
 // socket wakes a wait on it instead of leaving it to hang (the kernel drops
-// a closed descriptor from epoll silently).
-const watching = new Map<number, Set<KernelEpoll>>();
+// a closed descriptor from epoll silently). Weakly: an epoll object dropped
+// without close() is collected, and its descriptor closed (see `dropped`).
+const watching = new Map<number, Set<WeakRef<KernelEpoll>>>();
+
+// What a KernelEpoll owns: its descriptor, and its entry in the poller.
+interface EpollHandle {
+  epfd: number;
+  entry: PollEntry | null;
+}
+
+// A backstop for epoll objects dropped without close(), as for libc
+// sockets: their descriptors would otherwise stay open, and the poller with
+// them, for the life of the process.
+let dropped: FinalizationRegistry<EpollHandle> | null = null;
+function closeDropped(h: EpollHandle): void {
+  const P = poller();
+  if (h.entry !== null) P.cancel(h.entry, CANCELLED);
+  libc().close(h.epfd);
+  P.release();
+}
 
 /**
  * Tell the epolls watching `fd` that it is being closed: they report it
@@ -36,7 +54,7 @@ export function descriptorClosed(fd: number): void {
   const set = watching.get(fd);
   if (set === undefined) return;
   watching.delete(fd);
-  for (const ep of set) ep.closed(fd);
+  for (const ep of set) ep.deref()?.closed(fd);
 }
 
 // Libc sockets holding bytes a stream gave back (LibcSocket.giveBack):
@@ -57,15 +75,15 @@ export function descriptorHolds(fd: number, holds: boolean): void {
     return;
   }
   holding.add(fd);
-  for (const ep of watching.get(fd) ?? []) ep.woken(fd);
+  for (const ep of watching.get(fd) ?? []) ep.deref()?.woken(fd);
 }
 
 /** One epoll descriptor and what it watches. */
 export class KernelEpoll {
   readonly #C: Libc;
   readonly #P: Poller;
-  #epfd: number;
-  #entry: PollEntry | null = null;
+  readonly #h: EpollHandle;
+  readonly #ref = new WeakRef(this);
   #waiting: Promise<unknown> | null = null;
   #pending = false;
   #buf = new Uint8Array(64 * EPOLL_EVENT.stride);
@@ -89,13 +107,18 @@ export class KernelEpoll {
     this.#P = poller();
     const epfd = this.#C.epoll_create1(L.EPOLL_CLOEXEC);
     if (epfd < 0) throw new OSError(errno());
-    this.#epfd = epfd;
+    this.#h = { epfd, entry: null };
     this.#P.retain();
+    (dropped ??= new FinalizationRegistry(closeDropped)).register(
+      this,
+      this.#h,
+      this.#h,
+    );
   }
 
   /** The epoll descriptor. */
   get fd(): number {
-    return this.#epfd;
+    return this.#h.epfd;
   }
 
   /**
@@ -107,11 +130,11 @@ export class KernelEpoll {
   set(fd: number, events: number): void {
     // epoll_create1() took the lowest free number: a descriptor with the
     // same number was closed before it (epoll_ctl would say EINVAL).
-    if (fd === this.#epfd) throw new OSError(EBADF);
+    if (fd === this.#h.epfd) throw new OSError(EBADF);
     writeEpollEvent(this.#ctl, 0, events, fd);
     let op = this.#fds.has(fd) ? L.EPOLL_CTL_MOD : L.EPOLL_CTL_ADD;
     for (let attempt = 0;; attempt++) {
-      if (this.#C.epoll_ctl(this.#epfd, op, fd, this.#ctl) === 0) break;
+      if (this.#C.epoll_ctl(this.#h.epfd, op, fd, this.#ctl) === 0) break;
       const e = errno();
       if (attempt > 0 || (e !== ENOENT && e !== EEXIST)) throw new OSError(e);
       op = e === ENOENT ? L.EPOLL_CTL_ADD : L.EPOLL_CTL_MOD;
@@ -121,7 +144,7 @@ export class KernelEpoll {
     this.#heldSeen.delete(fd);
     let set = watching.get(fd);
     if (set === undefined) watching.set(fd, set = new Set());
-    set.add(this);
+    set.add(this.#ref);
   }
 
   /** Stop watching `fd`; no error when it is closed already. */
@@ -129,8 +152,8 @@ export class KernelEpoll {
     if (!this.#fds.delete(fd)) return;
     this.#gone.delete(fd);
     this.#heldSeen.delete(fd);
-    watching.get(fd)?.delete(this);
-    this.#C.epoll_ctl(this.#epfd, L.EPOLL_CTL_DEL, fd, this.#ctl);
+    watching.get(fd)?.delete(this.#ref);
+    this.#C.epoll_ctl(this.#h.epfd, L.EPOLL_CTL_DEL, fd, this.#ctl);
   }
 
   /**
@@ -187,7 +210,7 @@ export class KernelEpoll {
     this.#heldSeen.add(fd);
     if (events & L.EPOLLONESHOT) {
       writeEpollEvent(this.#ctl, 0, L.EPOLLONESHOT, fd);
-      this.#C.epoll_ctl(this.#epfd, L.EPOLL_CTL_MOD, fd, this.#ctl);
+      this.#C.epoll_ctl(this.#h.epfd, L.EPOLL_CTL_MOD, fd, this.#ctl);
     }
   }
 
@@ -206,7 +229,7 @@ export class KernelEpoll {
     if (this.#buf.length < cap * EPOLL_EVENT.stride) {
       this.#buf = new Uint8Array(cap * EPOLL_EVENT.stride);
     }
-    const n = this.#C.epoll_wait_now(this.#epfd, this.#buf, cap, 0);
+    const n = this.#C.epoll_wait_now(this.#h.epfd, this.#buf, cap, 0);
     for (let i = 0; i < n; i++) {
       const [revents, fd] = readEpollEvent(this.#buf, i);
       let j = from;
@@ -261,7 +284,7 @@ export class KernelEpoll {
     if (
       this.#gone.size > 0 || (holding.size > 0 && !this.#held().next().done)
     ) return;
-    const entry = this.#entry ??= this.#P.entry(this.#epfd);
+    const entry = this.#h.entry ??= this.#P.entry(this.#h.epfd);
     const gone = new Promise<void>((resolve) => this.#onGone = resolve);
     const waiting = this.#P.wait(entry, L.EPOLLIN, null);
     this.#pending = true;
@@ -296,21 +319,22 @@ export class KernelEpoll {
   }
 
   #forget(): void {
-    const entry = this.#entry;
+    const entry = this.#h.entry;
     if (entry === null) return;
-    this.#entry = null;
+    this.#h.entry = null;
     this.#P.cancel(entry, CANCELLED);
   }
 
   /** Close the epoll descriptor. Idempotent. */
   close(): void {
-    if (this.#epfd < 0) return;
+    if (this.#h.epfd < 0) return;
+    dropped?.unregister(this.#h);
     this.cancel();
     this.#forget();
-    for (const fd of this.#fds.keys()) watching.get(fd)?.delete(this);
+    for (const fd of this.#fds.keys()) watching.get(fd)?.delete(this.#ref);
     this.#fds.clear();
-    this.#C.close(this.#epfd);
-    this.#epfd = -1;
+    this.#C.close(this.#h.epfd);
+    this.#h.epfd = -1;
     this.#P.release();
   }
 }

@@ -880,6 +880,34 @@ console.log(opened, inUse(), same());
   assert.equal(r.stdout, "50 0 true\n");
 });
 
+test("epoll objects dropped without close() are closed when collected, with what they watch still open", async () => {
+  const r = await runChild(
+    `
+import { libcBackend as B } from "MODULE";
+const { KernelEpoll } = await import(new URL("./epoll.ts", "MODULE").href);
+${FREE_FDS}
+const free = freeFds();
+const inUse = () => free.filter(isOpen).length;
+const s = B.open(2, 2, 0);
+new KernelEpoll().close(); // the poller's own descriptors, as in steady use
+const base = inUse();
+(() => {
+  for (let i = 0; i < 50; i++) new KernelEpoll().set(s.fileno(), 1);
+})();
+const opened = inUse() - base;
+for (let i = 0; i < 40 && inUse() > base; i++) {
+  globalThis.gc!();
+  await new Promise((r) => setTimeout(r, 10));
+}
+console.log(opened, inUse() - base);
+s.close();
+`,
+    ["--allow-all", "--v8-flags=--expose-gc"],
+  );
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, "50 0\n");
+});
+
 test("one poll round serves many sockets at once", async () => {
   using scope = new Scope();
   const pairs: [BackendSocket, BackendSocket][] = [];
