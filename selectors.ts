@@ -341,13 +341,17 @@ class KeyTable<D, F extends FileDescriptorLike> {
     const ev = typeof events === "boolean" || typeof events === "bigint"
       ? Number(events)
       : events;
-    if (!ev) throw new ValueError(`Invalid events: ${repr(events)}`);
+    // Python's `not events or events & ~3`: NaN is truthy there, and the
+    // test holds for integers past 32 bits (JavaScript's & would cut them).
+    if (!ev && !Number.isNaN(ev)) {
+      throw new ValueError(`Invalid events: ${repr(events)}`);
+    }
     if (typeof ev !== "number" || !Number.isInteger(ev)) {
       throw new TypeError(
         `unsupported operand type(s) for &: '${pyTypeName(events)}' and 'int'`,
       );
     }
-    if (ev & ~(EVENT_READ | EVENT_WRITE) || ev < 0) {
+    if (ev < 0 || ev > (EVENT_READ | EVENT_WRITE)) {
       throw new ValueError(`Invalid events: ${repr(events)}`);
     }
     const key = new SelectorKey<T, F>(

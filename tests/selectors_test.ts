@@ -153,6 +153,9 @@ Deno.test({
       ["s.register(fa, 999999)", (s) => s.register(fa, 999999)],
       ["s.register(fa, None)", (s) => s.register(fa, any(null))],
       ["s.register(fa, 1.5)", (s) => s.register(fa, 1.5)],
+      ["s.register(fa, 2**32 + 1)", (s) => s.register(fa, 2 ** 32 + 1)],
+      ["s.register(fa, 2**33 + 2)", (s) => s.register(fa, 2 ** 33 + 2)],
+      ["s.register(fa, float('nan'))", (s) => s.register(fa, NaN)],
       ["s.register('x', 1)", (s) => s.register(any("x"), 1)],
       ["s.register(None, 1)", (s) => s.register(any(null), 1)],
       ["s.register(-10, 1)", (s) => s.register(-10, 1)],
@@ -198,7 +201,7 @@ Deno.test({
     const names = SELECTORS.map(([name]) => name);
     const theirs = await pythonJson(
       `
-import json, selectors, socket, sys
+import json, re, selectors, socket, sys
 a, b = socket.socketpair()
 fa = a.fileno()
 class Neg:
@@ -226,7 +229,7 @@ for name in names:
             eval(x)
             rows.append(["ok"])
         except Exception as e:
-            rows.append([type(e).__name__, str(e).replace(str(fa), "{fd}"), getattr(e, "errno", None)])
+            rows.append([type(e).__name__, re.sub(rf"(?<!\\d){fa}(?!\\d)", "{fd}", str(e)), getattr(e, "errno", None)])
         finally:
             s.close()
     out[name] = rows
@@ -244,7 +247,10 @@ print(json.dumps(out))`,
           const err = e as Error & { errno?: number | null };
           row = [
             err.name,
-            err.message.replaceAll(String(fa), "{fd}"),
+            err.message.replace(
+              new RegExp(`(?<!\\d)${fa}(?!\\d)`, "g"),
+              "{fd}",
+            ),
             err.errno ?? null,
           ];
         } finally {
