@@ -589,7 +589,19 @@ export class TCPServer<
         this.server_bind();
         this.server_activate();
       } catch (e) {
-        this.server_close();
+        let closing: Promise<void>;
+        try {
+          closing = this.server_close();
+        } catch (closeError) {
+          // As Python's `except: self.server_close(); raise`: the cleanup's
+          // own error wins, with the first as its cause (Python's context).
+          if (closeError instanceof Error && closeError.cause === undefined) {
+            closeError.cause = e;
+          }
+          throw closeError;
+        }
+        // A cleanup that fails later has nobody to tell: the first error is.
+        Promise.resolve(closing).catch(() => {});
         throw e;
       }
     }

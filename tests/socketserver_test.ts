@@ -27,6 +27,7 @@ import {
   BinarySocketFile,
   create_connection,
   IPPROTO_TCP,
+  OSError,
   OverflowError,
   RuntimeError,
   SO_REUSEADDR,
@@ -738,6 +739,48 @@ Deno.test("bind_and_activate = false: server_bind() and server_activate() by han
   assert.ok(server.server_address[1] > 0);
   using c = await create_connection(server.server_address);
   assert.ok(c.fileno() >= 0);
+});
+
+Deno.test("a constructor whose server_activate() fails closes the socket and raises that error, also past a server_close() that fails", async () => {
+  const taken = new TCPServer(["127.0.0.1", 0], StreamRequestHandler);
+  try {
+    const closed: boolean[] = [];
+    // server_close() fails as a subclass's does when it reads a field its
+    // constructor has not set yet: its error wins, caused by the first.
+    class Fragile extends TCPServer {
+      declare readonly log: string[];
+      override server_close(): Promise<void> {
+        closed.push(true);
+        this.log.push("closing");
+        return super.server_close();
+      }
+    }
+    let err: unknown;
+    try {
+      new Fragile(taken.server_address, StreamRequestHandler);
+    } catch (e) {
+      err = e;
+    }
+    assert.ok(err instanceof TypeError, String(err));
+    assert.ok((err as Error).cause instanceof OSError);
+    assert.equal(((err as Error).cause as OSError).errno, 98);
+    assert.deepEqual(closed, [true]);
+    // An async server_close() that fails leaves the first error to raise,
+    // and no unhandled rejection.
+    class Later extends TCPServer {
+      override async server_close(): Promise<void> {
+        await super.server_close();
+        throw new Error("later");
+      }
+    }
+    assert.throws(
+      () => new Later(taken.server_address, StreamRequestHandler),
+      { name: "OSError", errno: 98 },
+    );
+    await new Promise((r) => setTimeout(r, 20));
+  } finally {
+    await taken.server_close();
+  }
 });
 
 Deno.test("StreamRequestHandler: timeout, disable_nagle_algorithm, rbufsize and wbufsize", async () => {
