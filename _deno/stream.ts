@@ -118,6 +118,20 @@ function sameBytes(a: Uint8Array, b: Uint8Array, n: number): boolean {
 const GIVEN: unique symbol = Symbol("given");
 
 /** A TCP or unix stream socket on Deno.listen / Deno.connect. */
+// Accepts in flight on listeners closed since: Deno lets go of a listener
+// (its port, its file) only when its accept has ended, a turn of the event
+// loop after close().
+const lettingGo = new Set<Promise<void>>();
+
+/**
+ * Resolves once every listener closed so far has let go of its address, so
+ * that a new one can bind it (socketserver's `server_close()` waits for
+ * this, as a restart on the same port follows it).
+ */
+export async function listenersLetGo(): Promise<void> {
+  while (lettingGo.size > 0) await Promise.all(lettingGo);
+}
+
 export class DenoStream extends DenoSocket implements BackendSocket {
   readonly #family: number;
   readonly #opts: Options;
@@ -1126,11 +1140,18 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   // Close a listener; a unix one's file goes when its accept in flight has
   // ended (see unix_names.ts).
   #closeListener(listener: Deno.Listener): void {
-    if (this.#family === AF_UNIX && this.#pendingAccept !== null) {
-      const path = (listener.addr as Deno.UnixAddr).path ?? "";
-      if (path !== "" && !path.startsWith("\0")) {
-        removalPending(path, this.#pendingAccept);
+    const pending = this.#pendingAccept;
+    if (pending !== null) {
+      if (this.#family === AF_UNIX) {
+        const path = (listener.addr as Deno.UnixAddr).path ?? "";
+        if (path !== "" && !path.startsWith("\0")) {
+          removalPending(path, pending);
+        }
       }
+      const gone = pending.then(() => {
+        lettingGo.delete(gone);
+      });
+      lettingGo.add(gone);
     }
     this.#pendingAccept = null;
     listener.close();

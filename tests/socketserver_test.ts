@@ -370,6 +370,32 @@ for (const backend of BACKENDS) {
   Deno.test(
     onBackend(
       backend,
+      "a server made again on the same port once shutdown() and server_close() resolve binds it, and serves",
+    ),
+    async () => {
+      // The connections' TIME_WAIT needs it, on libc as in CPython.
+      class Reusing extends TCP {
+        static override allow_reuse_address = true;
+      }
+      let server = new Reusing(["127.0.0.1", 0], EchoLineStream);
+      const address = server.server_address as [string, number];
+      for (let round = 0; round < 3; round++) {
+        const loop = server.serve_forever(0.01);
+        using c = await create_connection(address, 5);
+        await c.sendall(bytes(`round ${round}\n`));
+        assert.equal(text(await within(c.recv(100))), `round ${round}\n`);
+        await within(server.shutdown());
+        await within(loop);
+        await within(server.server_close());
+        server = new Reusing(address, EchoLineStream);
+      }
+      await server.server_close();
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
       "shutdown() always makes serve_forever() return (issue 2302)",
     ),
     async () => {
