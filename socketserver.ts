@@ -23,7 +23,10 @@
  *   task and go on accepting; the plain servers await each request before
  *   the next, as Python's do. `server_close()` waits for the tasks still
  *   running (Python joins its threads), unless `daemon_threads` or not
- *   `block_on_close`.
+ *   `block_on_close`. JavaScript has no daemon tasks: a handler still
+ *   waiting on its connection keeps the process running, where Python's
+ *   daemon thread would be stopped at exit; close its connection (or call
+ *   `Deno.exit()`) to end it.
  * - `shutdown()` resolves once `serve_forever()` has stopped, and stops a
  *   wait for the next request at once rather than after `poll_interval`.
  * - `server_close()` closes the socket before it returns and resolves when
