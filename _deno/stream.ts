@@ -914,6 +914,13 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     if (flags & ~SEND_FLAGS) throw unsupportedFlags(flags & ~SEND_FLAGS);
     const conn = await this.#connected(wait, E.EPIPE, signal);
     if (this.#shutWr) throw new OSError(E.EPIPE);
+    // Nothing to send: 0 at once, as Linux's send of 0 bytes, even on a full
+    // buffer; a write under way keeps its bytes for the send that carries
+    // them.
+    if (data.length === 0) {
+      this.#throwWriteError();
+      return 0;
+    }
     const behind = this.#behind;
     if (behind !== null) {
       if (!behind.done && !await this.#settles(behind, wait, signal)) {
@@ -936,7 +943,6 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       }
     }
     this.#throwWriteError();
-    if (data.length === 0) return 0;
     if (wait === null && signal === undefined) {
       this.#unsent = null;
       try {

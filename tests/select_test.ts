@@ -1295,6 +1295,10 @@ for (const backend of BACKENDS) {
         else off += await p.client.send(data.subarray(off, off + 65536));
       }
       assert.ok(full, `the buffer never filled (${off} bytes sent)`);
+      // Empty sends take nothing, even now, and leave what was written
+      // ahead to the send that carries it.
+      assert.equal(await p.client.send(new Uint8Array(0)), 0);
+      await p.client.sendall(new Uint8Array(0));
       // Now it reads, and the rest goes as select() allows.
       const reading = recvExactly(p.server, data.length, TEST_MS);
       while (off < data.length) {
