@@ -1873,15 +1873,23 @@ export class TextSocketFile extends SocketFile<string> {
       this.#bom = undefined;
     }
     // CPython's TextIOWrapper: hand over what gathered before it would pass
-    // the chunk size, and everything once it reaches it.
-    if (this.#pendingBytes + bytes.length > CHUNK_SIZE) {
-      await this.#writes.run(options, () => this.#handOver(options));
+    // the chunk size, and everything once it reaches it. Text that fits is
+    // gathered at once when no write is under way; otherwise the write
+    // takes its turn, so that writes made together go out in their order,
+    // and one aborted while it waits has taken nothing.
+    if (!this.#writes.busy && this.#pendingBytes + bytes.length < CHUNK_SIZE) {
+      this.#pending.push(bytes);
+      this.#pendingBytes += bytes.length;
+      return cpLength(data);
     }
-    this.#pending.push(bytes);
-    this.#pendingBytes += bytes.length;
-    if (this.#pendingBytes >= CHUNK_SIZE) {
-      await this.#writes.run(options, () => this.#handOver(options));
-    }
+    await this.#writes.run(options, async () => {
+      if (this.#pendingBytes + bytes.length > CHUNK_SIZE) {
+        await this.#handOver(options);
+      }
+      this.#pending.push(bytes);
+      this.#pendingBytes += bytes.length;
+      if (this.#pendingBytes >= CHUNK_SIZE) await this.#handOver(options);
+    });
     return cpLength(data);
   }
 

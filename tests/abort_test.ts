@@ -387,6 +387,37 @@ for (const backend of BACKENDS) {
   Deno.test(
     onBackend(
       backend,
+      `makefile("w"): a write aborted while it waits its turn takes its text back: none of it is sent`,
+    ),
+    async () => {
+      await using p = await connectedPair(backend, AF_INET);
+      const f = p.client.makefile("w");
+      const size = 64 << 20; // more than loopback buffers hold: it waits
+      const first = f.write("y".repeat(size));
+      await new Promise((r) => setTimeout(r, 50)); // it is sending now
+      // 8192 characters: the file's chunk, handed over behind the first.
+      expectAborted(
+        await abortAfter(50, (signal) => f.write("z".repeat(8192), { signal })),
+        50,
+      );
+      let got = 0, zs = 0;
+      const buf = new Uint8Array(1 << 20);
+      while (got < size) {
+        const n = await withTimeout(p.server.recv_into(buf));
+        for (let i = 0; i < n; i++) if (buf[i] === 0x7a) zs++;
+        got += n;
+      }
+      assert.equal(await withTimeout(first), size);
+      await f.close();
+      p.client.shutdown(1);
+      assert.equal(text(await withTimeout(p.server.recv(10))), "");
+      assert.equal(zs, 0, "the aborted write's text was sent");
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
       "poll(): a new poll() may start as soon as the one before is aborted",
     ),
     async () => {

@@ -1707,3 +1707,41 @@ print(json.dumps(out))`,
     });
   },
 });
+
+Deno.test("makefile: writes made together, not awaited one by one, go out in their order, in every mode", async () => {
+  const parts: [string, number][] = [
+    ["a", 5000],
+    ["B", 9000],
+    ["c", 10],
+    ["D", 70000],
+    ["e", 3],
+  ];
+  const whole = parts.map(([ch, n]) => ch.repeat(n)).join("");
+  for (
+    const [mode, buffering] of [
+      ["w", -1],
+      ["w", 1],
+      ["wb", -1],
+      ["wb", 0],
+      ["wb", 100],
+    ] as const
+  ) {
+    const [a, b] = await socketpair();
+    using _a = a, _b = b;
+    const f = a.makefile(mode, buffering);
+    const writes = parts.map(([ch, n]) =>
+      f instanceof TextSocketFile
+        ? f.write(ch.repeat(n))
+        : (f as BinarySocketFile).write(bytes(ch.repeat(n)))
+    );
+    await withTimeout(Promise.all(writes));
+    await f.close();
+    a.shutdown(SHUT_WR);
+    let got = "";
+    for (let r; (r = await withTimeout(b.recv(65536))).length > 0;) {
+      got += text(r);
+    }
+    assert.equal(got.length, whole.length, `${mode} ${buffering}`);
+    assert.ok(got === whole, `${mode} ${buffering}: out of order`);
+  }
+});
