@@ -77,7 +77,7 @@ import { type Address, type SockAddr, type Socket, socket } from "./socket.ts";
 import { EVENT_READ, PollSelector } from "./selectors.ts";
 import { bytesView, pyTypeName, requireBytes, toInt } from "./_args.ts";
 import { type BinarySocketFile, socketWriter } from "./_socket_file.ts";
-import { listenersLetGo } from "./_deno/stream.ts";
+import { socketsLetGo } from "./_deno/common.ts";
 
 // The socket module's types that this module's API shows, so that its
 // documentation stands alone (`deno doc --lint socketserver.ts`).
@@ -694,10 +694,10 @@ export class TCPServer<
    */
   override server_close(): Promise<void> {
     this.socket.close();
-    // On the Deno backend a listener that serve_forever() watched lets go
-    // of its port a turn of the event loop later: a server made again on
-    // the same port once this resolves can bind it.
-    return listenersLetGo();
+    // On the Deno backend a socket that serve_forever() watched lets go of
+    // its port a turn of the event loop later: a server made again on the
+    // same port once this resolves can bind it.
+    return socketsLetGo();
   }
 
   /**

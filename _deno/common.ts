@@ -496,6 +496,46 @@ export async function settlesAtOnce(p: Promise<unknown>): Promise<boolean> {
   return done;
 }
 
+// Calls in flight on sockets closed since: Deno lets go of a socket (its
+// port, its file) only when its ops have ended, a turn of the event loop
+// after close().
+const closing = new Set<Promise<void>>();
+
+/**
+ * Note that a closed socket's `op` (an accept or receive in flight) holds
+ * its address until it settles.
+ *
+ * @param op The op's promise.
+ */
+export function lettingGo(op: Promise<unknown>): void {
+  // Bounded, so that a wait for it can never hang; the timer holds nothing.
+  let timer = 0;
+  const bound = new Promise((resolve) => {
+    timer = Number(setTimeout(resolve, LETTING_GO_MS));
+    Deno.unrefTimer(timer);
+  });
+  const gone: Promise<void> = Promise.race([op, bound]).then(
+    () => {},
+    () => {},
+  ).finally(() => {
+    clearTimeout(timer);
+    closing.delete(gone);
+  });
+  closing.add(gone);
+}
+
+// Longer than any turn of the event loop takes.
+const LETTING_GO_MS = 1000;
+
+/**
+ * Resolves once every Deno-backend socket closed so far has let go of its
+ * address, so that a new one can bind it (socketserver's `server_close()`
+ * waits for this, as a restart on the same port follows it).
+ */
+export async function socketsLetGo(): Promise<void> {
+  while (closing.size > 0) await Promise.all(closing);
+}
+
 /**
  * What every Deno-backend socket shares: its pseudo descriptor, its closed
  * state, its readiness watchers, and the descriptor calls Deno cannot do.

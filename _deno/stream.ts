@@ -32,6 +32,7 @@ import {
 } from "../_wait.ts";
 import {
   DenoSocket,
+  lettingGo,
   LIBC_HINT,
   optionBytes,
   Options,
@@ -118,20 +119,6 @@ function sameBytes(a: Uint8Array, b: Uint8Array, n: number): boolean {
 const GIVEN: unique symbol = Symbol("given");
 
 /** A TCP or unix stream socket on Deno.listen / Deno.connect. */
-// Accepts in flight on listeners closed since: Deno lets go of a listener
-// (its port, its file) only when its accept has ended, a turn of the event
-// loop after close().
-const lettingGo = new Set<Promise<void>>();
-
-/**
- * Resolves once every listener closed so far has let go of its address, so
- * that a new one can bind it (socketserver's `server_close()` waits for
- * this, as a restart on the same port follows it).
- */
-export async function listenersLetGo(): Promise<void> {
-  while (lettingGo.size > 0) await Promise.all(lettingGo);
-}
-
 export class DenoStream extends DenoSocket implements BackendSocket {
   readonly #family: number;
   readonly #opts: Options;
@@ -1154,10 +1141,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
           removalPending(path, pending);
         }
       }
-      const gone = pending.then(() => {
-        lettingGo.delete(gone);
-      });
-      lettingGo.add(gone);
+      lettingGo(pending);
     }
     this.#pendingAccept = null;
     listener.close();

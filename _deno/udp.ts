@@ -36,6 +36,7 @@ import {
 } from "../_wait.ts";
 import {
   DenoSocket,
+  lettingGo,
   LIBC_HINT,
   type Membership,
   optionBytes,
@@ -395,7 +396,10 @@ class NodeIo implements UdpIo {
     this.#head = 0;
     this.#arrived?.resolve();
     try {
-      this.#sock.close();
+      // The port is free once node:dgram says closed (a turn later).
+      const { promise, resolve } = Promise.withResolvers<void>();
+      this.#sock.close(() => resolve());
+      lettingGo(promise);
     } catch {
       // Already closed: nothing to release.
     }
@@ -874,5 +878,6 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     const io = this.#io;
     this.#io = null;
     io?.close();
+    if (this.#pending !== null) lettingGo(this.#pending);
   }
 }

@@ -396,6 +396,30 @@ for (const backend of BACKENDS) {
   Deno.test(
     onBackend(
       backend,
+      "a UDPServer made again on the same port once shutdown() and server_close() resolve binds it, and serves",
+    ),
+    async () => {
+      const UDP = onBackendClass(UDPServer, backend) as typeof UDPServer;
+      let server = new UDP(["127.0.0.1", 0], EchoLineDatagram);
+      const address = server.server_address as [string, number];
+      for (let round = 0; round < 3; round++) {
+        const loop = server.serve_forever(0.01);
+        using c = socket(AF_INET, SOCK_DGRAM);
+        c.settimeout(5);
+        await c.sendto(bytes(`round ${round}\n`), address);
+        assert.equal(text(await within(c.recv(100))), `round ${round}\n`);
+        await within(server.shutdown());
+        await within(loop);
+        await within(server.server_close());
+        server = new UDP(address, EchoLineDatagram);
+      }
+      await server.server_close();
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
       "shutdown() always makes serve_forever() return (issue 2302)",
     ),
     async () => {
