@@ -599,8 +599,8 @@ export class SelectSelector<
     data?: T,
   ): SelectorKey<T, F> {
     const key = this.#table.register(fileobj, events, data);
-    if (events & EVENT_READ) this.#readers.add(key.fd);
-    if (events & EVENT_WRITE) this.#writers.add(key.fd);
+    if (key.events & EVENT_READ) this.#readers.add(key.fd);
+    if (key.events & EVENT_WRITE) this.#writers.add(key.fd);
     return key;
   }
 
@@ -806,7 +806,7 @@ class PollLike<D, F extends FileDescriptorLike> {
   ): SelectorKey<T, F> {
     const key = this.table.register(fileobj, events, data);
     try {
-      this.#poller.register(key.fd, this.#mask(events));
+      this.#poller.register(key.fd, this.#mask(key.events));
     } catch (e) {
       this.table.fdToKey.delete(key.fd);
       throw e;
@@ -827,10 +827,14 @@ class PollLike<D, F extends FileDescriptorLike> {
 
   modify<T extends D>(
     fileobj: F,
-    events: number,
+    raw: number,
     data: T | undefined,
   ): SelectorKey<T, F> {
     const key = this.table.registered(fileobj);
+    // Python's ints: a bool or a bigint (JavaScript's & refuses to mix it).
+    const events = typeof raw === "bigint" || typeof raw === "boolean"
+      ? Number(raw)
+      : raw;
     const value = data === undefined ? null : data;
     let changed = false;
     if (events !== key.events) {

@@ -262,6 +262,23 @@ print(json.dumps(out))`,
   },
 });
 
+Deno.test("register() and modify() take events as a bigint or a bool, as Python's ints", async () => {
+  const [a, b] = await socketpair();
+  using _a = a, _b = b;
+  for (const [name, Class] of SELECTORS) {
+    using s = new Class();
+    const key = s.register(a, 3n as unknown as number);
+    assert.equal(key.events, 3, name);
+    assert.deepEqual(await s.select(1), [[key, 2]], name); // writable
+    assert.equal(s.modify(a, true as unknown as number).events, 1, name);
+    await b.sendall(new Uint8Array([1]));
+    assert.deepEqual(await s.select(1), [[s.get_key(a), 1]], name);
+    assert.equal(s.modify(a, 2n as unknown as number).events, 2, name);
+    assert.deepEqual(await s.select(1), [[s.get_key(a), 2]], name);
+    await a.recv(1);
+  }
+});
+
 Deno.test("SelectorKey: frozen, _replace() makes a new key, toString() is Python's repr", () => {
   const key = new SelectorKey(5, 5, EVENT_READ, null);
   assert.ok(Object.isFrozen(key));
