@@ -68,6 +68,12 @@ export interface ReadinessOptions {
   readonly filesReady?: boolean;
 }
 
+// A set dropped without close() stops watching its Deno sockets once it is
+// collected (their watchers hold it only weakly).
+const dropped = new FinalizationRegistry((deno: Map<number, DenoEntry>) => {
+  for (const entry of deno.values()) entry.unwatch();
+});
+
 /**
  * A set of descriptors and the events wanted for each, waited on together:
  * what select(), poll(), epoll() and every selector are built on.
@@ -77,6 +83,7 @@ export interface ReadinessOptions {
 export class Readiness {
   #closed = false;
   readonly #deno = new Map<number, DenoEntry>();
+  readonly #self = new WeakRef(this);
   // Deno sockets to ask at the next look: new, changed, or ready last time
   // (level-triggered: still ready until asked again).
   readonly #check = new Set<number>();
@@ -100,6 +107,7 @@ export class Readiness {
    */
   constructor(options: ReadinessOptions = {}) {
     this.#filesReady = options.filesReady ?? false;
+    dropped.register(this, this.#deno, this.#deno);
   }
 
   /**
@@ -120,10 +128,12 @@ export class Readiness {
     } else {
       const sock = denoSocket(fd);
       if (sock !== null) {
+        // Weakly: a set dropped without close() is collected (and its
+        // kernel epoll closed), then stops watching (see `dropped`).
+        const self = this.#self;
         const unwatch = sock.watch(() => {
-          this.#changes++;
-          this.#check.add(fd);
-          this.#wake();
+          const set = self.deref();
+          if (set !== undefined) set.#changed(fd);
         });
         this.#deno.set(fd, { sock, events, unwatch });
       } else {
@@ -143,6 +153,13 @@ export class Readiness {
       }
     }
     this.#fired.delete(fd);
+    this.#check.add(fd);
+    this.#wake();
+  }
+
+  // A Deno socket's watcher: something about `fd` may have changed.
+  #changed(fd: number): void {
+    this.#changes++;
     this.#check.add(fd);
     this.#wake();
   }
@@ -315,6 +332,7 @@ export class Readiness {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    dropped.unregister(this.#deno);
     for (const entry of this.#deno.values()) entry.unwatch();
     this.#deno.clear();
     this.#check.clear();

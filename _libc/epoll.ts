@@ -31,6 +31,9 @@ const watching = new Map<number, Set<WeakRef<KernelEpoll>>>();
 interface EpollHandle {
   epfd: number;
   entry: PollEntry | null;
+  // What it watches (to forget it in `watching`), and itself, weakly.
+  readonly fds: Map<number, number>;
+  readonly ref: WeakRef<KernelEpoll>;
 }
 
 // A backstop for epoll objects dropped without close(), as for libc
@@ -38,6 +41,11 @@ interface EpollHandle {
 // them, for the life of the process.
 let dropped: FinalizationRegistry<EpollHandle> | null = null;
 function closeDropped(h: EpollHandle): void {
+  for (const fd of h.fds.keys()) {
+    const set = watching.get(fd);
+    set?.delete(h.ref);
+    if (set?.size === 0) watching.delete(fd);
+  }
   const P = poller();
   if (h.entry !== null) P.cancel(h.entry, CANCELLED);
   libc().close(h.epfd);
@@ -107,7 +115,7 @@ export class KernelEpoll {
     this.#P = poller();
     const epfd = this.#C.epoll_create1(L.EPOLL_CLOEXEC);
     if (epfd < 0) throw new OSError(errno());
-    this.#h = { epfd, entry: null };
+    this.#h = { epfd, entry: null, fds: this.#fds, ref: this.#ref };
     this.#P.retain();
     (dropped ??= new FinalizationRegistry(closeDropped)).register(
       this,

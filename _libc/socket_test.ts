@@ -908,6 +908,50 @@ s.close();
   assert.equal(r.stdout, "50 0\n");
 });
 
+test("epoll objects that also watch a Deno-backend socket, dropped without close(), are closed when collected", async () => {
+  const r = await runChild(
+    `
+import { libcBackend as B } from "MODULE";
+const select = await import(new URL("../select.ts", "MODULE").href);
+const S = await import(new URL("../mod.ts", "MODULE").href);
+const epolls = () =>
+  [...Deno.readDirSync("/proc/self/fd")].filter((e) => {
+    try {
+      return Deno.readLinkSync("/proc/self/fd/" + e.name) ===
+        "anon_inode:[eventpoll]";
+    } catch {
+      return false;
+    }
+  }).length;
+const s = B.open(2, 2, 0);
+const [a, b] = await S.socketpair();
+select.epoll().close(); // the poller's own epoll, as in steady use
+const base = epolls();
+async function drop() {
+  for (let i = 0; i < 50; i++) {
+    const ep = select.epoll();
+    ep.register(s.fileno(), select.EPOLLIN);
+    ep.register(a, select.EPOLLIN);
+    await ep.poll(0);
+  }
+}
+await drop();
+const opened = epolls() - base;
+for (let i = 0; i < 40 && epolls() > base; i++) {
+  globalThis.gc!();
+  await new Promise((r) => setTimeout(r, 10));
+}
+console.log(opened, epolls() - base);
+s.close();
+a.close();
+b.close();
+`,
+    ["--allow-all", "--v8-flags=--expose-gc"],
+  );
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, "50 0\n");
+});
+
 test("one poll round serves many sockets at once", async () => {
   using scope = new Scope();
   const pairs: [BackendSocket, BackendSocket][] = [];
