@@ -930,6 +930,8 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       }
     }
     this.#throwWriteError();
+    // Detached while it waited: nothing to send (the caller sees why).
+    if (data.length === 0) return 0;
     if (wait === null && signal === undefined) {
       this.#unsent = null;
       try {
@@ -980,7 +982,9 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         this.#unsent = bytes.subarray(sent);
         return total;
       }
-      if (total === data.length) {
+      // Done, or the caller's buffer was detached or shrunk meanwhile (the
+      // caller reports what went, and the detach, as it would at once).
+      if (total >= data.length) {
         if (spares.length < SPARES) spares.push(copy);
         return total;
       }
