@@ -913,6 +913,9 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       if (!behind.done && !await this.#settles(behind, wait, signal)) {
         throw waitExpired(wait);
       }
+      // Detached while it waited: nothing to send, and the write stays for
+      // the send that carries its bytes (the caller's retry).
+      if (data.length === 0) return 0;
       this.#behind = null;
       this.#throwWriteError();
       // Bytes of an earlier call that gave up went after all. A retry sends

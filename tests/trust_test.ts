@@ -5,9 +5,11 @@ import {
   AF_INET,
   AF_INET6,
   AF_UNIX,
+  BlockingIOError,
   BufferError,
   MSG_TRUNC,
   OSError,
+  SHUT_WR,
   SOCK_DGRAM,
   socket,
   socketpair,
@@ -19,6 +21,7 @@ import {
   connectedPair,
   libcMissing,
   libcTest,
+  onBackend,
   skipNote,
   text,
   udpPair,
@@ -655,6 +658,54 @@ for (const backend of BACKENDS) {
       assert.equal(text(await tcp.server.recv(64)), "three");
       await udp.a.sendto(bytes("later"), udp.bAddr);
       assert.equal(text((await udp.b.recvfrom(64))[0]), "later");
+    },
+  );
+}
+
+for (const backend of BACKENDS) {
+  Deno.test(
+    onBackend(
+      backend,
+      "a send whose buffer is detached while it waits behind an earlier write, then retried with the same bytes, sends them once",
+    ),
+    async () => {
+      await using p = await connectedPair(backend, AF_UNIX);
+      const chunk = new Uint8Array(100_000).map((_, i) => (i * 7 + 3) & 255);
+      p.client.setblocking(false);
+      let counted = 0;
+      for (let i = 0; i < 200; i++) {
+        try {
+          counted += await p.client.send(chunk.slice());
+        } catch (e) {
+          if (!(e instanceof BlockingIOError)) throw e;
+          break;
+        }
+      }
+      // Retry, with a buffer detached while the send waits for room.
+      const retry = chunk.slice();
+      p.client.settimeout(5);
+      const detach = setTimeout(() => retry.buffer.transfer(), 20);
+      const reading = (async () => {
+        await new Promise((r) => setTimeout(r, 100));
+        p.server.settimeout(2);
+        let got = 0;
+        for (let d; (d = await p.server.recv(1 << 20)).length > 0;) {
+          got += d.length;
+        }
+        return got;
+      })();
+      try {
+        counted += await p.client.send(retry);
+      } catch (e) {
+        if (!(e instanceof BufferError)) throw e;
+      } finally {
+        clearTimeout(detach);
+      }
+      // Again, with the same bytes in a buffer of its own.
+      p.client.settimeout(null);
+      counted += await p.client.send(chunk.slice());
+      p.client.shutdown(SHUT_WR);
+      assert.equal(await reading, counted);
     },
   );
 }
