@@ -39,7 +39,7 @@ import {
 } from "./errors.ts";
 import { bytesView, pyTypeName, requireBytes, toInt } from "./_args.ts";
 import { errno } from "./constants.ts";
-import { EXPIRED, raceWait } from "./_wait.ts";
+import { abortable } from "./_wait.ts";
 import {
   type Codec,
   concat,
@@ -244,12 +244,8 @@ class Turn {
     options: AbortOptions | undefined,
     fn: () => Promise<R>,
   ): Promise<R> {
-    const signal = options?.signal;
-    while (this.#busy !== null) {
-      if (signal === undefined) await this.#busy;
-      else if (await raceWait(this.#busy, null, signal) === EXPIRED) {
-        signal.throwIfAborted();
-      }
+    for (let busy; (busy = this.#busy) !== null;) {
+      await abortable(() => busy, options?.signal);
     }
     let done!: () => void;
     this.#busy = new Promise((resolve) => done = resolve);

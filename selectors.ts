@@ -313,6 +313,14 @@ class Mapping<D, F extends FileDescriptorLike>
 }
 
 /** Python's `_BaseSelectorImpl` bookkeeping: descriptors to keys. */
+// Events as Python's ints take them: a bool or a bigint is its number
+// (JavaScript's & refuses to mix a bigint); anything else as it is.
+function pyInt(events: number): number {
+  return typeof events === "boolean" || typeof events === "bigint"
+    ? Number(events)
+    : events;
+}
+
 class KeyTable<D, F extends FileDescriptorLike> {
   readonly fdToKey = new Map<number, SelectorKey<D, F>>();
   map: SelectorMapping<D, F> | null = new Mapping(this);
@@ -338,9 +346,7 @@ class KeyTable<D, F extends FileDescriptorLike> {
     events: number,
     data: T | undefined,
   ): SelectorKey<T, F> {
-    const ev = typeof events === "boolean" || typeof events === "bigint"
-      ? Number(events)
-      : events;
+    const ev = pyInt(events);
     // Python's `not events or events & ~3`: NaN is truthy there, and the
     // test holds for integers past 32 bits (JavaScript's & would cut them).
     if (!ev && !Number.isNaN(ev)) {
@@ -831,10 +837,7 @@ class PollLike<D, F extends FileDescriptorLike> {
     data: T | undefined,
   ): SelectorKey<T, F> {
     const key = this.table.registered(fileobj);
-    // Python's ints: a bool or a bigint (JavaScript's & refuses to mix it).
-    const events = typeof raw === "bigint" || typeof raw === "boolean"
-      ? Number(raw)
-      : raw;
+    const events = pyInt(raw);
     const value = data === undefined ? null : data;
     let changed = false;
     if (events !== key.events) {

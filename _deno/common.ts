@@ -514,13 +514,11 @@ export function lettingGo(op: Promise<unknown>): void {
     timer = Number(setTimeout(resolve, LETTING_GO_MS));
     Deno.unrefTimer(timer);
   });
-  const gone: Promise<void> = Promise.race([op, bound]).then(
-    () => {},
-    () => {},
-  ).finally(() => {
+  const done = () => {
     clearTimeout(timer);
     closing.delete(gone);
-  });
+  };
+  const gone: Promise<void> = Promise.race([op, bound]).then(done, done);
   closing.add(gone);
 }
 

@@ -933,8 +933,6 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       }
     }
     this.#throwWriteError();
-    // Detached while it waited: nothing to send (the caller sees why).
-    if (data.length === 0) return 0;
     if (wait === null && signal === undefined) {
       this.#unsent = null;
       try {

@@ -40,15 +40,20 @@ interface EpollHandle {
 // sockets: their descriptors would otherwise stay open, and the poller with
 // them, for the life of the process.
 let dropped: FinalizationRegistry<EpollHandle> | null = null;
-function closeDropped(h: EpollHandle): void {
+// Let go of all `h` holds: its place in `watching`, its poller entry, its
+// descriptor, its hold on the poller. Called by close(), or once collected.
+function release(h: EpollHandle): void {
   for (const fd of h.fds.keys()) {
     const set = watching.get(fd);
     set?.delete(h.ref);
     if (set?.size === 0) watching.delete(fd);
   }
+  h.fds.clear();
   const P = poller();
   if (h.entry !== null) P.cancel(h.entry, CANCELLED);
+  h.entry = null;
   libc().close(h.epfd);
+  h.epfd = -1;
   P.release();
 }
 
@@ -117,7 +122,7 @@ export class KernelEpoll {
     if (epfd < 0) throw new OSError(errno());
     this.#h = { epfd, entry: null, fds: this.#fds, ref: this.#ref };
     this.#P.retain();
-    (dropped ??= new FinalizationRegistry(closeDropped)).register(
+    (dropped ??= new FinalizationRegistry(release)).register(
       this,
       this.#h,
       this.#h,
@@ -338,12 +343,7 @@ export class KernelEpoll {
     if (this.#h.epfd < 0) return;
     dropped?.unregister(this.#h);
     this.cancel();
-    this.#forget();
-    for (const fd of this.#fds.keys()) watching.get(fd)?.delete(this.#ref);
-    this.#fds.clear();
-    this.#C.close(this.#h.epfd);
-    this.#h.epfd = -1;
-    this.#P.release();
+    release(this.#h);
   }
 }
 
