@@ -243,11 +243,14 @@ export class KernelEpoll {
       this.#buf = new Uint8Array(cap * EPOLL_EVENT.stride);
     }
     const n = this.#C.epoll_wait_now(this.#h.epfd, this.#buf, cap, 0);
+    // The kernel names a descriptor once per call: only the entries that
+    // were there before it (given-back bytes) can share one.
+    const end = out.length;
     for (let i = 0; i < n; i++) {
       const [revents, fd] = readEpollEvent(this.#buf, i);
       let j = from;
-      while (j < out.length && out[j][0] !== fd) j++;
-      if (j < out.length) out[j][1] |= revents;
+      while (j < end && out[j][0] !== fd) j++;
+      if (j < end) out[j][1] |= revents;
       else out.push([fd, revents]);
     }
   }
