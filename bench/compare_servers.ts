@@ -82,6 +82,17 @@ export const SERVERS: Server[] = [
     ],
   },
   {
+    name: "deno-ffi-epoll",
+    about:
+      "control: libc's epoll, recv and send called through Deno FFI with no library, no Promise (epoll_wait blocks)",
+    cmd: () => [
+      DENO,
+      "run",
+      "--allow-ffi",
+      "bench/servers/server_ffi_epoll.ts",
+    ],
+  },
+  {
     name: "node-net",
     about: "Node's net, each socket piped to itself",
     cmd: () => ["node", "bench/servers/server_node.mjs"],
