@@ -151,6 +151,12 @@ function pyStr(value: unknown): string {
   return String(value);
 }
 
+// Python's threading.Event as socketserver uses it: set when a
+// serve_forever() ends; a shutdown() waits for that.
+function shutDownEvent(): PromiseWithResolvers<void> & { done: boolean } {
+  return { ...Promise.withResolvers<void>(), done: false };
+}
+
 // What Python's threading.excepthook prints for a thread that raised: here
 // a request task whose handle_error() itself threw.
 function reportTaskError(error: unknown): void {
@@ -208,6 +214,9 @@ export abstract class BaseServer<R = unknown, A = SockAddr> {
   #shutdownRequest = false;
   #serving: Promise<void> | null = null;
   #stopWaiting: AbortController | null = null;
+  // Python's `__is_shut_down` event: set when a serve_forever() ends, clear
+  // while one runs and before the first.
+  #isShutDown = shutDownEvent();
 
   /**
    * Store the address and handler class (Python's `BaseServer.__init__`).
@@ -280,6 +289,8 @@ export abstract class BaseServer<R = unknown, A = SockAddr> {
     }
     let done!: () => void;
     this.#serving = new Promise((resolve) => done = resolve);
+    let isShutDown = this.#isShutDown;
+    if (isShutDown.done) this.#isShutDown = isShutDown = shutDownEvent();
     const stop = new AbortController();
     this.#stopWaiting = stop;
     try {
@@ -301,14 +312,19 @@ export abstract class BaseServer<R = unknown, A = SockAddr> {
       this.#shutdownRequest = false;
       this.#stopWaiting = null;
       this.#serving = null;
+      isShutDown.done = true;
+      isShutDown.resolve();
       done();
     }
   }
 
   /**
    * Stop {@linkcode BaseServer.serve_forever}; resolves when it has
-   * stopped. A request being handled is finished first. Resolves at once
-   * when the loop is not running (where Python would deadlock).
+   * stopped. A request being handled is finished first. As in Python,
+   * called before the loop has started, it makes the next
+   * `serve_forever()` return at once and resolves then; called after a
+   * loop has ended, it resolves at once (and the next `serve_forever()`
+   * returns at once too).
    *
    * @returns Resolves once the loop has ended.
    *
@@ -323,11 +339,9 @@ export abstract class BaseServer<R = unknown, A = SockAddr> {
    * ```
    */
   async shutdown(): Promise<void> {
-    const serving = this.#serving;
-    if (serving === null) return;
     this.#shutdownRequest = true;
     this.#stopWaiting?.abort();
-    await serving;
+    await this.#isShutDown.promise;
   }
 
   /**

@@ -769,9 +769,30 @@ Deno.test("serve_forever() twice at once is refused", async () => {
   });
 });
 
-Deno.test("shutdown() when not serving resolves at once", async () => {
+Deno.test("shutdown() before serve_forever() starts waits for it, and that loop returns at once (Python's test_shutdown race)", async () => {
   await using server = new TCPServer(["127.0.0.1", 0], StreamRequestHandler);
+  let stopped = false;
+  const stopping = server.shutdown().then(() => stopped = true);
+  await sleep(50);
+  assert.equal(stopped, false, "no loop has run yet");
+  await within(server.serve_forever(0.01));
+  await within(stopping);
+});
+
+Deno.test("shutdown() after the loop has ended resolves at once, and the next serve_forever() returns at once (as Python)", async () => {
+  await using server = new TCPServer(["127.0.0.1", 0], StreamRequestHandler);
+  const serving = server.serve_forever(0.01);
   await within(server.shutdown());
+  await within(serving);
+  await within(server.shutdown());
+  await within(server.serve_forever(0.01));
+  // The flag is spent: the loop after that one serves until shut down.
+  let ended = false;
+  const again = server.serve_forever(0.01).then(() => ended = true);
+  await sleep(50);
+  assert.equal(ended, false);
+  await within(server.shutdown());
+  await within(again);
 });
 
 Deno.test("bind_and_activate = false: server_bind() and server_activate() by hand", async () => {
