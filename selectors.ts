@@ -215,7 +215,8 @@ export class SelectorKey<
 /**
  * What `get_map()` returns: the selector's registrations keyed by
  * descriptor, a live read-only view. As with Python's mapping, `get()` and
- * `has()` also take the file object.
+ * `has()` also take the file object, and raise `ValueError` for one that
+ * is neither registered nor valid (a closed socket, a negative number).
  *
  * @typeParam D The data attached to registrations.
  * @typeParam F The file objects registered.
@@ -241,6 +242,8 @@ export interface SelectorMapping<
    *
    * @param fileobj The file object, or its descriptor number.
    * @returns The key, or `undefined` when not registered.
+   * @throws {ValueError} "Invalid file descriptor: -1" and the like: not
+   *   registered, and no valid descriptor.
    */
   get(fileobj: FileDescriptorLike): SelectorKey<D, F> | undefined;
   /**
@@ -248,6 +251,7 @@ export interface SelectorMapping<
    *
    * @param fileobj The file object, or its descriptor number.
    * @returns Whether it is.
+   * @throws {ValueError} Not registered, and no valid descriptor.
    */
   has(fileobj: FileDescriptorLike): boolean;
 }
@@ -266,12 +270,7 @@ class Mapping<D, F extends FileDescriptorLike>
   }
 
   get(fileobj: FileDescriptorLike): SelectorKey<D, F> | undefined {
-    try {
-      return this.#table.fdToKey.get(this.#table.lookup(fileobj));
-    } catch (e) {
-      if (e instanceof ValueError) return undefined;
-      throw e;
-    }
+    return this.#table.fdToKey.get(this.#table.lookup(fileobj));
   }
 
   has(fileobj: FileDescriptorLike): boolean {

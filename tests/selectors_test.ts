@@ -524,6 +524,30 @@ for (const backend of BACKENDS) {
       assert.equal("delete" in keys, false);
     });
 
+    test("get_map() lookups of an invalid file object raise ValueError, a closed registered one finds its key (as Python's mapping)", async () => {
+      await using p = await pairsOn(backend);
+      const [[rd, wr]] = p.pairs;
+      using s = new Class();
+      const keys = s.get_map()!;
+      const key = s.register(rd, EVENT_READ);
+      assert.throws(
+        () => keys.get(-1),
+        ValueError,
+        "Invalid file descriptor: -1",
+      );
+      assert.throws(() => keys.has(-1), ValueError);
+      wr.close();
+      assert.throws(
+        () => keys.get(wr),
+        ValueError,
+        "Invalid file descriptor: -1",
+      );
+      assert.throws(() => keys.has(wr), ValueError);
+      rd.close();
+      assert.equal(keys.get(rd), key);
+      assert.equal(keys.has(rd), true);
+    });
+
     test("select() reports the writable end only (test_select)", async () => {
       await using p = await pairsOn(backend);
       const [[rd, wr]] = p.pairs;
