@@ -530,7 +530,14 @@ export class Socket<
   // socket's send or connect also binds it (the kernel's autobind; the Deno
   // backend's own bind), which asks what bind() of that address would.
   #permit(addr: SockAddr, binds?: "send" | "connect"): void {
-    if (this.#backend.name !== "libc") return;
+    if (this.#backend.name !== "libc") {
+      // Deno checks what its sockets reach, but a UDP connect() reaches
+      // nothing yet: it is checked here, as on libc.
+      if (binds === "connect" && this.#type === SOCK_DGRAM) {
+        permitAddress(this.#family, this.#type, this.#proto, addr);
+      }
+      return;
+    }
     permitAddress(this.#family, this.#type, this.#proto, addr);
     if (binds !== undefined && this.#unboundDatagram()) {
       const toward = binds === "connect"

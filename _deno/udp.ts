@@ -25,6 +25,7 @@ import {
 } from "../constants.ts";
 import { OSError } from "../errors.ts";
 import { autobindAddress } from "../_address.ts";
+import { permitAddress } from "../_permissions.ts";
 import type { BackendSocket, SockAddr } from "../_backend.ts";
 import {
   badFd,
@@ -828,7 +829,11 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     try {
       await io.send(data, host, port);
     } catch (e) {
-      throw this.closed ? badFd() : translate(e);
+      if (this.closed) throw badFd();
+      // node:dgram reports a destination --allow-net refuses as "send
+      // UNKNOWN": the flag is named as Deno's own sockets name it.
+      permitAddress(this.#family, SOCK_DGRAM, 0, addr);
+      throw translate(e);
     }
     return data.length;
   }

@@ -124,6 +124,45 @@ await probe("sendto allowed, bound", async () => { const s = udp(); try { s.bind
   });
 }
 
+for (
+  const [backend, extra] of [
+    ["deno", []],
+    ["deno", ["--unstable-net"]],
+    ["libc", []],
+  ] as const
+) {
+  Deno.test({
+    name: skipNote(
+      `${backend}${
+        extra.length ? " " + extra.join(" ") : ""
+      }: a UDP socket whose implicit bind is allowed is refused a destination --allow-net does not name, at connect() and at sendto(), with a PermissionError naming it`,
+      backend === "libc" ? libcMissing : null,
+    ),
+    ignore: backend === "libc" && ignore,
+    fn: async () => {
+      const port = 40000 + Math.floor(Math.random() * 20000);
+      const out = await probe(
+        [
+          "--allow-ffi",
+          ...extra,
+          `--allow-net=0.0.0.0:0,127.0.0.1:0,127.0.0.1:${port}`,
+        ],
+        `const P = ${port}, O = ${JSON.stringify({ backend })};
+const udp = () => mod.socket(mod.AF_INET, mod.SOCK_DGRAM, 0, O);
+await probe("sendto other", async () => { const s = udp(); try { await s.sendto(new Uint8Array(1), ["127.0.0.1", P + 1]); } finally { s.close(); } });
+await probe("sendto other, bound", async () => { const s = udp(); try { s.bind(["127.0.0.1", 0]); await s.sendto(new Uint8Array(1), ["127.0.0.1", P + 1]); } finally { s.close(); } });
+await probe("connect other", async () => { const s = udp(); try { await s.connect(["127.0.0.1", P + 1]); } finally { s.close(); } });
+await probe("connect allowed", async () => { const s = udp(); try { await s.connect(["127.0.0.1", P]); return await s.send(new Uint8Array(1)); } finally { s.close(); } });`,
+      );
+      const other = new RegExp(`"127\\.0\\.0\\.1:${port + 1}"`);
+      denied(out, "sendto other", other);
+      denied(out, "sendto other, bound", other);
+      denied(out, "connect other", other);
+      assert.deepEqual(out["connect allowed"], ["ok", "1"]);
+    },
+  });
+}
+
 Deno.test({
   name: skipNote(
     "libc: a unix path needs --allow-read, --allow-write and --allow-net as Deno's own unix sockets do; an abstract name unscoped --allow-net",
