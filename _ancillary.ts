@@ -404,8 +404,8 @@ export async function send_fds(
   sock: Socket,
   buffers: Iterable<ArrayBufferView | ArrayBuffer>,
   fds: Iterable<number>,
-  flags = 0,
-  address: Address | null = null,
+  flags: number | AbortOptions = 0,
+  address: Address | null | AbortOptions = null,
   options?: AbortOptions,
 ): Promise<number> {
   if (!iterable(fds)) {
@@ -456,7 +456,7 @@ export async function recv_fds<A extends SockAddr, S extends SockAddr | null>(
   sock: Socket<A, S>,
   bufsize: number,
   maxfds: number,
-  flags = 0,
+  flags: number | AbortOptions = 0,
   options?: AbortOptions,
 ): Promise<[Uint8Array<ArrayBuffer>, number[], number, S]> {
   const max = toInt(maxfds);

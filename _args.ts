@@ -25,6 +25,42 @@ const LONG_MAX = 2 ** 63; // first value past C long (exact as a double)
 export type BytesLike = Uint8Array | ArrayBufferView | ArrayBuffer;
 
 /**
+ * Whether an argument is an options object given in place of Python's
+ * optional arguments, which then take their defaults: `recv(10, { signal })`
+ * is `recv(10, 0, { signal })`. That is a plain object with at least one
+ * property, all of them option names: a dict or `{}` where Python wants an
+ * int or an address stays the TypeError CPython raises.
+ *
+ * @typeParam O The options' type.
+ * @param value The argument.
+ * @param names The call's option names.
+ * @returns Whether it is the options.
+ *
+ * @example
+ * ```ts
+ * import { isOptionsArg } from "./_args.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(isOptionsArg({ signal: AbortSignal.timeout(10) }), true);
+ * assert.equal(isOptionsArg({}), false);
+ * assert.equal(isOptionsArg(0), false);
+ * assert.equal(isOptionsArg(["127.0.0.1", 80]), false);
+ * ```
+ */
+export function isOptionsArg<O extends object = { signal?: AbortSignal }>(
+  value: unknown,
+  names: readonly string[] = SIGNAL,
+): value is O {
+  if (typeof value !== "object" || value === null) return false;
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return false;
+  const keys = Object.keys(value);
+  return keys.length > 0 && keys.every((k) => names.includes(k));
+}
+
+const SIGNAL = ["signal"] as const;
+
+/**
  * The Python type name for a JavaScript value, for `TypeError` messages that
  * read like Python's (`'float' object cannot be interpreted as an integer`).
  *

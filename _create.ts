@@ -12,6 +12,7 @@ import {
   SOL_SOCKET,
 } from "./constants.ts";
 import { OSError, ValueError } from "./errors.ts";
+import { isOptionsArg } from "./_args.ts";
 import { type Address, addressRepr } from "./_address.ts";
 import { chooseBackend, needLibc, type SockAddr } from "./_backend.ts";
 import { getaddrinfo } from "./_resolve.ts";
@@ -25,6 +26,10 @@ export type TcpSocket = Socket<
   | [host: string, port: number]
   | [host: string, port: number, flowinfo: number, scope_id: number]
 >;
+
+// create_connection()'s option names (options may come in place of its
+// optional arguments).
+const OPTIONS = ["all_errors", "signal"];
 
 /**
  * Connect to `[host, port]`, trying every address `getaddrinfo()` gives in
@@ -80,10 +85,15 @@ export type TcpSocket = Socket<
  */
 export async function create_connection(
   address: readonly [host: string, port: number | string],
-  timeout?: number | null,
-  source_address?: Address | null,
+  timeout?: number | null | CreateConnectionOptions,
+  source_address?: Address | null | CreateConnectionOptions,
   options: CreateConnectionOptions = {},
 ): Promise<TcpSocket> {
+  if (isOptionsArg<CreateConnectionOptions>(timeout, OPTIONS)) {
+    [timeout, source_address, options] = [undefined, undefined, timeout];
+  } else if (isOptionsArg<CreateConnectionOptions>(source_address, OPTIONS)) {
+    [source_address, options] = [undefined, source_address];
+  }
   if (!Array.isArray(address) || address.length !== 2) {
     throw new TypeError(
       "create_connection() address must be a pair (host, port)",

@@ -62,7 +62,7 @@ import {
   PermissionError,
   ValueError,
 } from "./errors.ts";
-import { pyArgName, pyTypeName, toCInt } from "./_args.ts";
+import { isOptionsArg, pyArgName, pyTypeName, toCInt } from "./_args.ts";
 import { formatIPv6, parseAton, parsePton4, parsePton6 } from "./_inet.ts";
 import { libc, libcUsable } from "./_libc/ffi.ts";
 import { abortable } from "./_wait.ts";
@@ -792,12 +792,21 @@ async function resolve(
 export function getaddrinfo(
   host: string | Uint8Array | null,
   port: string | number | Uint8Array | null,
-  family = 0,
-  type = 0,
-  proto = 0,
-  flags = 0,
+  family: number | AbortOptions = 0,
+  type: number | AbortOptions = 0,
+  proto: number | AbortOptions = 0,
+  flags: number | AbortOptions = 0,
   options: AbortOptions = {},
 ): Promise<AddrInfo[]> {
+  // The options may come in place of the optional arguments (their
+  // defaults then hold).
+  const rest = [family, type, proto, flags];
+  const at = rest.findIndex((x) => isOptionsArg<AbortOptions>(x));
+  if (at >= 0) {
+    options = rest[at] as AbortOptions;
+    rest.fill(0, at);
+    [family, type, proto, flags] = rest;
+  }
   try {
     const h = hostArg(host);
     const service = portArg(port);
@@ -1090,9 +1099,10 @@ export function gethostname(): string {
  * ```
  */
 export function getfqdn(
-  name = "",
+  name: string | AbortOptions = "",
   options: AbortOptions = {},
 ): Promise<string> {
+  if (isOptionsArg<AbortOptions>(name)) [name, options] = ["", name];
   return abortable(() => fqdn(name), options.signal);
 }
 

@@ -37,7 +37,13 @@ import {
   TimeoutError,
   ValueError,
 } from "./errors.ts";
-import { bytesView, pyTypeName, requireBytes, toInt } from "./_args.ts";
+import {
+  bytesView,
+  isOptionsArg,
+  pyTypeName,
+  requireBytes,
+  toInt,
+} from "./_args.ts";
 import { errno } from "./constants.ts";
 import { abortable } from "./_wait.ts";
 import {
@@ -411,7 +417,10 @@ export abstract class SocketFile<
    * @param options `signal` aborts the wait; nothing is lost.
    * @returns What was read; empty at EOF.
    */
-  abstract read(size?: number | null, options?: AbortOptions): Promise<T>;
+  abstract read(
+    size?: number | null | AbortOptions,
+    options?: AbortOptions,
+  ): Promise<T>;
 
   /**
    * Read one line, with its line ending; at most `limit` bytes
@@ -421,7 +430,10 @@ export abstract class SocketFile<
    * @param options `signal` aborts the wait; nothing is lost.
    * @returns The line; empty at EOF.
    */
-  abstract readline(limit?: number | null, options?: AbortOptions): Promise<T>;
+  abstract readline(
+    limit?: number | null | AbortOptions,
+    options?: AbortOptions,
+  ): Promise<T>;
 
   /**
    * Write `data`.
@@ -479,9 +491,10 @@ export abstract class SocketFile<
    * ```
    */
   async readlines(
-    hint: number | null = -1,
+    hint: number | null | AbortOptions = -1,
     options?: AbortOptions,
   ): Promise<T[]> {
+    if (isOptionsArg(hint)) [hint, options] = [-1, hint];
     this.#checkClosed();
     const limit = hint === null || hint === undefined ? -1 : toInt(hint);
     const lines: T[] = [];
@@ -965,9 +978,10 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
    * ```
    */
   async read(
-    size: number | null = -1,
+    size: number | null | AbortOptions = -1,
     options?: AbortOptions,
   ): Promise<Uint8Array<ArrayBuffer>> {
+    if (isOptionsArg(size)) [size, options] = [-1, size];
     this.#checkRead("read");
     const raw = this.#bufsize === 0;
     const n = sizeArg(size, raw);
@@ -1016,9 +1030,10 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
    * ```
    */
   async read1(
-    size: number | null = -1,
+    size: number | null | AbortOptions = -1,
     options?: AbortOptions,
   ): Promise<Uint8Array<ArrayBuffer>> {
+    if (isOptionsArg(size)) [size, options] = [-1, size];
     this.#checkRead("read1");
     let n = sizeArg(size, this.#bufsize === 0);
     options?.signal?.throwIfAborted();
@@ -1106,9 +1121,10 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
    * ```
    */
   readline(
-    limit: number | null = -1,
+    limit: number | null | AbortOptions = -1,
     options?: AbortOptions,
   ): Promise<Uint8Array<ArrayBuffer>> {
+    if (isOptionsArg(limit)) [limit, options] = [-1, limit];
     // Not async: a line already in the buffer (the common case) comes back
     // without an async function's own promise and turn.
     let n: number;
@@ -1741,9 +1757,10 @@ export class TextSocketFile extends SocketFile<string> {
    * ```
    */
   async read(
-    size: number | null = -1,
+    size: number | null | AbortOptions = -1,
     options?: AbortOptions,
   ): Promise<string> {
+    if (isOptionsArg(size)) [size, options] = [-1, size];
     this.#checkRead();
     const n = sizeArg(size, false);
     options?.signal?.throwIfAborted();
@@ -1794,9 +1811,10 @@ export class TextSocketFile extends SocketFile<string> {
    * ```
    */
   async readline(
-    limit: number | null = -1,
+    limit: number | null | AbortOptions = -1,
     options?: AbortOptions,
   ): Promise<string> {
+    if (isOptionsArg(limit)) [limit, options] = [-1, limit];
     this.#checkRead();
     const n = sizeArg(limit, false);
     options?.signal?.throwIfAborted();

@@ -36,7 +36,7 @@ import {
 } from "./errors.ts";
 
 export { RuntimeError } from "./errors.ts";
-import { pyTypeName } from "./_args.ts";
+import { isOptionsArg, pyTypeName } from "./_args.ts";
 import { loopTurnDue, turnLoop } from "./_wait.ts";
 import {
   descriptorOpen,
@@ -334,9 +334,10 @@ export async function select<
   rlist: Iterable<R>,
   wlist: Iterable<W>,
   xlist: Iterable<X>,
-  timeout: number | null = null,
+  timeout: number | null | SelectOptions = null,
   options: SelectOptions = {},
 ): Promise<[R[], W[], X[]]> {
+  if (isOptionsArg(timeout)) [timeout, options] = [null, timeout];
   const seconds = timeoutNumber(
     timeout,
     1e9,
@@ -535,9 +536,10 @@ export class Poll {
    * ```
    */
   async poll(
-    timeout: number | null = null,
+    timeout: number | null | SelectOptions = null,
     options: SelectOptions = {},
   ): Promise<[number, number][]> {
+    if (isOptionsArg(timeout)) [timeout, options] = [null, timeout];
     const ms = pollMs(
       timeoutNumber(timeout, 1e6, "timeout must be an integer or None"),
       true,
@@ -896,10 +898,13 @@ export class Epoll {
    * ```
    */
   async poll(
-    timeout: number | null = null,
-    maxevents = -1,
+    timeout: number | null | SelectOptions = null,
+    maxevents: number | SelectOptions = -1,
     options: SelectOptions = {},
   ): Promise<[number, number][]> {
+    if (isOptionsArg(timeout)) {
+      [timeout, maxevents, options] = [null, -1, timeout];
+    } else if (isOptionsArg(maxevents)) [maxevents, options] = [-1, maxevents];
     const seconds = timeoutNumber(
       timeout,
       1e9,

@@ -59,7 +59,7 @@
  * @module
  */
 import { KeyError, OSError, RuntimeError, ValueError } from "./errors.ts";
-import { pyTypeName } from "./_args.ts";
+import { isOptionsArg, pyTypeName } from "./_args.ts";
 import type { FileDescriptorLike } from "./_readiness.ts";
 import {
   Epoll,
@@ -499,13 +499,14 @@ export abstract class BaseSelector<
    *
    * @param timeout Seconds; `null` (the default) waits; `0` or less only
    *   polls.
-   * @param options `signal` aborts the wait.
+   * @param options `signal` aborts the wait; it may come in place of
+   *   `timeout` (`select({ signal })`), which then waits.
    * @returns `[key, events]` for each ready file object, `events` being
    *   `EVENT_READ` / `EVENT_WRITE` bits within `key.events`; empty when the
    *   time ran out.
    */
   abstract select(
-    timeout?: number | null,
+    timeout?: number | null | SelectOptions,
     options?: SelectOptions,
   ): Promise<[SelectorKey<D, F>, number][]>;
 
@@ -681,7 +682,8 @@ export class SelectSelector<
    *
    * @param timeout Seconds; `null` (the default) waits; `0` or less only
    *   polls.
-   * @param options `signal` aborts the wait.
+   * @param options `signal` aborts the wait; it may come in place of
+   *   `timeout` (`select({ signal })`), which then waits.
    * @returns `[key, events]` for each ready file object; empty when the
    *   time ran out.
    * @throws {OSError} `[Errno 9]`: a registered descriptor was closed before
@@ -697,9 +699,10 @@ export class SelectSelector<
    * ```
    */
   async select(
-    timeout: number | null = null,
+    timeout: number | null | SelectOptions = null,
     options: SelectOptions = {},
   ): Promise<[SelectorKey<D, F>, number][]> {
+    if (isOptionsArg(timeout)) [timeout, options] = [null, timeout];
     const t = checkTimeout(timeout, true);
     const [r, w] = await select(
       this.#readers,
@@ -984,7 +987,8 @@ export class PollSelector<
    *
    * @param timeout Seconds (rounded up to a millisecond); `null` (the
    *   default) waits; `0` or less only polls.
-   * @param options `signal` aborts the wait.
+   * @param options `signal` aborts the wait; it may come in place of
+   *   `timeout` (`select({ signal })`), which then waits.
    * @returns `[key, events]` for each ready file object; empty when the
    *   time ran out.
    *
@@ -998,9 +1002,10 @@ export class PollSelector<
    * ```
    */
   async select(
-    timeout: number | null = null,
+    timeout: number | null | SelectOptions = null,
     options: SelectOptions = {},
   ): Promise<[SelectorKey<D, F>, number][]> {
+    if (isOptionsArg(timeout)) [timeout, options] = [null, timeout];
     const t = checkTimeout(timeout);
     const ms = t === null ? null : t <= 0 ? 0 : Math.ceil(t * 1e3);
     return this.#impl.ready(await this.#poll.poll(ms, options));
@@ -1208,7 +1213,8 @@ export class EpollSelector<
    *
    * @param timeout Seconds (rounded up to a millisecond); `null` (the
    *   default) waits; `0` or less only polls.
-   * @param options `signal` aborts the wait.
+   * @param options `signal` aborts the wait; it may come in place of
+   *   `timeout` (`select({ signal })`), which then waits.
    * @returns `[key, events]` for each ready file object; empty when the
    *   time ran out.
    * @throws {ValueError} The selector is closed ("I/O operation on closed
@@ -1224,9 +1230,10 @@ export class EpollSelector<
    * ```
    */
   async select(
-    timeout: number | null = null,
+    timeout: number | null | SelectOptions = null,
     options: SelectOptions = {},
   ): Promise<[SelectorKey<D, F>, number][]> {
+    if (isOptionsArg(timeout)) [timeout, options] = [null, timeout];
     const t = checkTimeout(timeout);
     const seconds = t === null ? -1 : t <= 0 ? 0 : Math.ceil(t * 1e3) * 1e-3;
     // epoll_wait() wants maxevents > 0, even with nothing registered.

@@ -57,6 +57,7 @@ import {
 import {
   asCInt,
   bytesView,
+  isOptionsArg,
   pyTypeName,
   requireBytes,
   toCInt,
@@ -233,6 +234,8 @@ function intoTarget(
 
 /**
  * The last, optional argument of every Socket method that returns a Promise.
+ * It may also take the place of the optional arguments before it, which then
+ * keep their defaults: `recv(10, { signal })` is `recv(10, 0, { signal })`.
  *
  * @example Cancel one read without closing the connection
  * ```ts
@@ -243,7 +246,7 @@ function intoTarget(
  * using _a = a, _b = b;
  * const controller = new AbortController();
  * setTimeout(() => controller.abort(new Error("user cancelled")), 20);
- * await assert.rejects(a.recv(10, 0, { signal: controller.signal }), {
+ * await assert.rejects(a.recv(10, { signal: controller.signal }), {
  *   message: "user cancelled",
  * });
  * await b.sendall(new Uint8Array([7]));
@@ -285,11 +288,6 @@ function intact(
       ? `${method}() buffer was detached or resized while the call waited; nothing was read`
       : `${method}() buffer was detached while the call waited; ${n} bytes went to the memory it was transferred to`,
   );
-}
-
-// sendto()'s third argument: the options object, or (flags form) an address.
-function isOptions(x: Address | AbortOptions): x is AbortOptions {
-  return typeof x === "object" && !Array.isArray(x) && !ArrayBuffer.isView(x);
 }
 
 // A backend wait ended by the caller's signal ends as a timeout would; the
@@ -809,9 +807,10 @@ export class Socket<
    */
   async recv(
     bufsize: number,
-    flags = 0,
+    flags: number | AbortOptions = 0,
     options?: AbortOptions,
   ): Promise<Uint8Array<ArrayBuffer>> {
+    if (isOptionsArg(flags)) [flags, options] = [0, flags];
     const size = checkSize(bufsize, "recv");
     const f = toCInt(flags);
     const signal = options?.signal;
@@ -857,9 +856,10 @@ export class Socket<
    */
   async recvfrom(
     bufsize: number,
-    flags = 0,
+    flags: number | AbortOptions = 0,
     options?: AbortOptions,
   ): Promise<[Uint8Array<ArrayBuffer>, S]> {
+    if (isOptionsArg(flags)) [flags, options] = [0, flags];
     const size = checkSize(bufsize, "recvfrom");
     const f = toCInt(flags);
     const signal = options?.signal;
@@ -910,10 +910,12 @@ export class Socket<
    */
   async recv_into(
     buffer: ArrayBufferView | ArrayBuffer,
-    nbytes = 0,
-    flags = 0,
+    nbytes: number | AbortOptions = 0,
+    flags: number | AbortOptions = 0,
     options?: AbortOptions,
   ): Promise<number> {
+    if (isOptionsArg(nbytes)) [nbytes, flags, options] = [0, 0, nbytes];
+    else if (isOptionsArg(flags)) [flags, options] = [0, flags];
     const target = intoTarget(buffer, nbytes, "recv_into");
     const f = toCInt(flags);
     const signal = options?.signal;
@@ -957,10 +959,12 @@ export class Socket<
    */
   async recvfrom_into(
     buffer: ArrayBufferView | ArrayBuffer,
-    nbytes = 0,
-    flags = 0,
+    nbytes: number | AbortOptions = 0,
+    flags: number | AbortOptions = 0,
     options?: AbortOptions,
   ): Promise<[number, S]> {
+    if (isOptionsArg(nbytes)) [nbytes, flags, options] = [0, 0, nbytes];
+    else if (isOptionsArg(flags)) [flags, options] = [0, flags];
     const target = intoTarget(buffer, nbytes, "recvfrom_into");
     const f = toCInt(flags);
     const signal = options?.signal;
@@ -1007,9 +1011,10 @@ export class Socket<
    */
   async send(
     data: ArrayBufferView | ArrayBuffer,
-    flags = 0,
+    flags: number | AbortOptions = 0,
     options?: AbortOptions,
   ): Promise<number> {
+    if (isOptionsArg(flags)) [flags, options] = [0, flags];
     const bytes = requireBytes(data);
     const f = toCInt(flags);
     const signal = options?.signal;
@@ -1051,9 +1056,10 @@ export class Socket<
    */
   async sendall(
     data: ArrayBufferView | ArrayBuffer,
-    flags = 0,
+    flags: number | AbortOptions = 0,
     options?: AbortOptions,
   ): Promise<void> {
+    if (isOptionsArg(flags)) [flags, options] = [0, flags];
     let bytes = requireBytes(data);
     const f = toCInt(flags);
     const signal = options?.signal;
@@ -1149,7 +1155,7 @@ export class Socket<
     const bytes = requireBytes(data);
     let f = 0;
     let target: unknown = flagsOrAddress;
-    if (addressOrOptions !== undefined && !isOptions(addressOrOptions)) {
+    if (addressOrOptions !== undefined && !isOptionsArg(addressOrOptions)) {
       f = toCInt(flagsOrAddress);
       target = addressOrOptions;
     } else options = addressOrOptions;
@@ -1209,11 +1215,16 @@ export class Socket<
    */
   async sendmsg(
     buffers: Iterable<ArrayBufferView | ArrayBuffer>,
-    ancdata: Iterable<AncDataIn> = [],
-    flags = 0,
-    address: Address | null = null,
+    ancdata: Iterable<AncDataIn> | AbortOptions = [],
+    flags: number | AbortOptions = 0,
+    address: Address | null | AbortOptions = null,
     options?: AbortOptions,
   ): Promise<number> {
+    if (isOptionsArg(ancdata)) {
+      [ancdata, flags, address, options] = [[], 0, null, ancdata];
+    } else if (isOptionsArg(flags)) {
+      [flags, address, options] = [0, null, flags];
+    } else if (isOptionsArg(address)) [address, options] = [null, address];
     const bufs = sendBuffers(buffers);
     const items = ancillaryItems(ancdata);
     const f = toCInt(flags);
@@ -1279,10 +1290,13 @@ export class Socket<
    */
   async recvmsg(
     bufsize: number,
-    ancbufsize = 0,
-    flags = 0,
+    ancbufsize: number | AbortOptions = 0,
+    flags: number | AbortOptions = 0,
     options?: AbortOptions,
   ): Promise<[Uint8Array<ArrayBuffer>, AncData[], number, S]> {
+    if (isOptionsArg(ancbufsize)) {
+      [ancbufsize, flags, options] = [0, 0, ancbufsize];
+    } else if (isOptionsArg(flags)) [flags, options] = [0, flags];
     const size = recvmsgSize(bufsize, MAX_RECV);
     const anc = ancBufSize(ancbufsize);
     const f = toCInt(flags);
@@ -1343,10 +1357,13 @@ export class Socket<
    */
   async recvmsg_into(
     buffers: Iterable<ArrayBufferView | ArrayBuffer>,
-    ancbufsize = 0,
-    flags = 0,
+    ancbufsize: number | AbortOptions = 0,
+    flags: number | AbortOptions = 0,
     options?: AbortOptions,
   ): Promise<[number, AncData[], number, S]> {
+    if (isOptionsArg(ancbufsize)) {
+      [ancbufsize, flags, options] = [0, 0, ancbufsize];
+    } else if (isOptionsArg(flags)) [flags, options] = [0, flags];
     const bufs = intoBuffers(buffers);
     const anc = ancBufSize(ancbufsize);
     const f = toCInt(flags);
@@ -1412,10 +1429,12 @@ export class Socket<
    */
   async sendfile(
     file: Deno.FsFile,
-    offset = 0,
-    count: number | null = null,
+    offset: number | AbortOptions = 0,
+    count: number | null | AbortOptions = null,
     options?: AbortOptions,
   ): Promise<number> {
+    if (isOptionsArg(offset)) [offset, count, options] = [0, null, offset];
+    else if (isOptionsArg(count)) [count, options] = [null, count];
     const signal = options?.signal;
     signal?.throwIfAborted();
     // A closed socket fails where CPython's does: after the file's checks.

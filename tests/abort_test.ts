@@ -13,10 +13,12 @@ import {
   gethostbyname_ex,
   getnameinfo,
   MSG_WAITALL,
+  SHUT_WR,
   SOCK_DGRAM,
   type Socket,
 } from "../mod.ts";
 import * as select from "../select.ts";
+import { DefaultSelector, EVENT_READ } from "../selectors.ts";
 import {
   BACKENDS,
   bytes,
@@ -495,4 +497,147 @@ Deno.test("getaddrinfo() and the name lookups reject at once with an aborted sig
   }
   // Without a signal they answer as before.
   assert.equal(await gethostbyname("127.1"), "127.0.0.1");
+});
+
+for (const backend of BACKENDS) {
+  Deno.test(
+    onBackend(
+      backend,
+      "{ signal } in place of the optional arguments: they keep their defaults, and an aborted signal rejects with its reason (recv(10, { signal }), select(r, w, x, { signal }), f.readline({ signal }), ...)",
+    ),
+    async () => {
+      await using p = await connectedPair(backend);
+      const { client: a, server: b } = p;
+      const signal = new AbortController().signal;
+      const gone = new AbortController();
+      gone.abort(new Error("gone"));
+      const rejected = (call: Promise<unknown>) =>
+        assert.rejects(call, { message: "gone" });
+
+      // Socket methods: the defaults hold (flags 0, the whole buffer).
+      assert.equal(await b.send(bytes("ab"), { signal }), 2);
+      assert.equal(text(await withTimeout(a.recv(10, { signal }))), "ab");
+      await b.sendall(bytes("cd"), { signal });
+      const buf = new Uint8Array(4);
+      assert.equal(await withTimeout(a.recv_into(buf, { signal })), 2);
+      assert.equal(text(buf.subarray(0, 2)), "cd");
+      await b.sendall(bytes("ef"));
+      assert.equal(await withTimeout(a.recv_into(buf, 1, { signal })), 1);
+      assert.equal(
+        text((await withTimeout(a.recvfrom(10, { signal })))[0]),
+        "f",
+      );
+      await b.sendall(bytes("gh"));
+      const [n] = await withTimeout(a.recvfrom_into(buf, { signal }));
+      assert.equal(text(buf.subarray(0, n)), "gh");
+      assert.equal(await b.sendmsg([bytes("ij")], { signal }), 2);
+      const [data, anc, flags] = await withTimeout(a.recvmsg(10, { signal }));
+      assert.deepEqual([text(data), anc, flags], ["ij", [], 0]);
+      await b.sendall(bytes("kl"));
+      const [m] = await withTimeout(a.recvmsg_into([buf], { signal }));
+      assert.equal(text(buf.subarray(0, m)), "kl");
+      for (
+        const call of [
+          a.recv(10, { signal: gone.signal }),
+          a.recv_into(buf, { signal: gone.signal }),
+          a.recv_into(buf, 2, { signal: gone.signal }),
+          a.recvfrom(10, { signal: gone.signal }),
+          a.recvmsg(10, { signal: gone.signal }),
+          a.recvmsg_into([buf], { signal: gone.signal }),
+          b.send(bytes("x"), { signal: gone.signal }),
+          b.sendall(bytes("x"), { signal: gone.signal }),
+          b.sendmsg([bytes("x")], { signal: gone.signal }),
+          b.sendmsg([bytes("x")], [], { signal: gone.signal }),
+        ]
+      ) await rejected(call);
+
+      // sendfile(file, { signal }): from offset 0 to the end.
+      const path = await Deno.makeTempFile();
+      try {
+        await Deno.writeTextFile(path, "0123456789");
+        using file = await Deno.open(path);
+        assert.equal(await withTimeout(b.sendfile(file, { signal })), 10);
+        let got = "";
+        while (got.length < 10) got += text(await withTimeout(a.recv(10)));
+        assert.equal(got, "0123456789");
+        await rejected(b.sendfile(file, { signal: gone.signal }));
+        await rejected(b.sendfile(file, 0, { signal: gone.signal }));
+      } finally {
+        await Deno.remove(path);
+      }
+
+      // select(), poll objects, selectors: no timeout, so they wait.
+      await b.sendall(bytes("m"));
+      assert.deepEqual(
+        await withTimeout(select.select([a], [], [], { signal })),
+        [[a], [], []],
+      );
+      {
+        using ep = select.epoll();
+        ep.register(a.fileno(), select.EPOLLIN);
+        assert.deepEqual(await withTimeout(ep.poll({ signal })), [[
+          a.fileno(),
+          select.EPOLLIN,
+        ]]);
+        assert.equal((await withTimeout(ep.poll(-1, { signal }))).length, 1);
+        await rejected(ep.poll({ signal: gone.signal }));
+      }
+      const po = select.poll();
+      po.register(a.fileno(), select.POLLIN);
+      assert.equal((await withTimeout(po.poll({ signal }))).length, 1);
+      await rejected(po.poll({ signal: gone.signal }));
+      {
+        using sel = new DefaultSelector();
+        sel.register(a, EVENT_READ);
+        assert.equal((await withTimeout(sel.select({ signal }))).length, 1);
+        await rejected(sel.select({ signal: gone.signal }));
+      }
+      await rejected(select.select([a], [], [], { signal: gone.signal }));
+      assert.equal(text(await a.recv(10)), "m");
+
+      // A file's reads: read() to EOF, readline() a whole line.
+      await b.sendall(bytes("line\nrest"));
+      b.shutdown(SHUT_WR);
+      const f = a.makefile("rb");
+      assert.equal(text(await withTimeout(f.readline({ signal }))), "line\n");
+      await rejected(f.readline({ signal: gone.signal }));
+      await rejected(f.read({ signal: gone.signal }));
+      await rejected(f.readlines({ signal: gone.signal }));
+      assert.equal(text(await withTimeout(f.read({ signal }))), "rest");
+      await f.close();
+    },
+  );
+}
+
+Deno.test("create_connection(), getaddrinfo() and getfqdn() take { signal } in place of their optional arguments", async () => {
+  const signal = new AbortController().signal;
+  const gone = new AbortController();
+  gone.abort(new Error("gone"));
+  using l = listener("deno");
+  const addr = l.addr as [string, number];
+  using c = await withTimeout(create_connection(addr, { signal }));
+  assert.ok(c.fileno() >= 0);
+  using c2 = await withTimeout(create_connection(addr, 5, { signal }));
+  assert.equal(c2.gettimeout(), 5);
+  await assert.rejects(
+    create_connection(addr, { signal: gone.signal }),
+    { message: "gone" },
+  );
+  const infos = await withTimeout(getaddrinfo("127.0.0.1", 80, { signal }));
+  assert.deepEqual(
+    infos,
+    await withTimeout(getaddrinfo("127.0.0.1", 80, 0, 0, 0, 0)),
+  );
+  assert.deepEqual(
+    await withTimeout(getaddrinfo("127.0.0.1", 80, AF_INET, { signal })),
+    await withTimeout(getaddrinfo("127.0.0.1", 80, AF_INET)),
+  );
+  await assert.rejects(getaddrinfo("127.0.0.1", 80, { signal: gone.signal }), {
+    message: "gone",
+  });
+  assert.equal(
+    typeof await withTimeout(getfqdn({ signal })),
+    "string",
+  );
+  await assert.rejects(getfqdn({ signal: gone.signal }), { message: "gone" });
 });
