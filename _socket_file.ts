@@ -1764,6 +1764,7 @@ export class TextSocketFile extends SocketFile<string> {
     this.#checkRead();
     const n = sizeArg(size, false);
     options?.signal?.throwIfAborted();
+    await this.#writeFlush(options);
     if (n === 0) return "";
     return await this.#reads.run(options, async () => {
       if (n < 0) {
@@ -1776,7 +1777,9 @@ export class TextSocketFile extends SocketFile<string> {
         const end = cpIndex(this.#decoded, n);
         if (end >= 0) return this.#take(end);
         if (!await this.#readChunk(options)) {
-          return this.#take(this.#decoded.length);
+          // The last decode may have added more than was asked for.
+          const last = cpIndex(this.#decoded, n);
+          return this.#take(last >= 0 ? last : this.#decoded.length);
         }
       }
     });
@@ -1815,6 +1818,10 @@ export class TextSocketFile extends SocketFile<string> {
     options?: AbortOptions,
   ): Promise<string> {
     if (isOptionsArg(limit)) [limit, options] = [-1, limit];
+    this.#checkOpen();
+    // As CPython's, text written and not yet handed down goes first, even on
+    // a file that cannot read.
+    await this.#writeFlush(options);
     this.#checkRead();
     const n = sizeArg(limit, false);
     options?.signal?.throwIfAborted();
@@ -1905,6 +1912,16 @@ export class TextSocketFile extends SocketFile<string> {
       if (this.#pendingBytes >= CHUNK_SIZE) await this.#handOver(options);
     });
     return cpLength(data);
+  }
+
+  // Text written and not yet handed to the binary layer goes there before a
+  // read (CPython's _textiowrapper_writeflush): a small buffer sends it, so
+  // a request written on an "rw" file reaches the peer before its reply is
+  // awaited.
+  async #writeFlush(options?: AbortOptions): Promise<void> {
+    if (this.#pendingBytes > 0 || this.#writes.busy) {
+      await this.#writes.run(options, () => this.#handOver(options));
+    }
   }
 
   async #handOver(options?: AbortOptions): Promise<void> {

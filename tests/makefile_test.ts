@@ -1751,3 +1751,47 @@ Deno.test("makefile: writes made together, not awaited one by one, go out in the
     assert.ok(got === whole, `${mode} ${buffering}: out of order`);
   }
 });
+
+for (const backend of BACKENDS) {
+  Deno.test(
+    onBackend(
+      backend,
+      "makefile text: read(n) at EOF returns at most n characters, also of what the last decode added (as python3)",
+    ),
+    async () => {
+      await using pair = await connectedPair(backend);
+      // "ab" and a 4-byte sequence cut short: surrogateescape gives one
+      // character per byte once EOF says it is cut.
+      await pair.client.sendall(new Uint8Array([97, 98, 0xf0, 0x9f, 0x98]));
+      pair.client.shutdown(SHUT_WR);
+      await using f = pair.server.makefile("r", null, {
+        errors: "surrogateescape",
+      });
+      const got: string[] = [];
+      for (const n of [2, 1, 1, 1, 1]) got.push(await within(f.read(n)));
+      assert.deepEqual(got, ["ab", "\udcf0", "\udc9f", "\udc98", ""]);
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
+      "makefile rw text: a read first hands the text written so far to the binary layer, so with a small buffer a request goes out before its reply is awaited (as python3)",
+    ),
+    async () => {
+      await using pair = await connectedPair(backend);
+      const server = (async () => {
+        await using sf = pair.server.makefile("rb");
+        const request = await sf.readline();
+        await pair.server.sendall(bytes(`pong:${text(request)}`));
+      })();
+      await using f = pair.client.makefile("rw", 1);
+      assert.equal(await f.write("ping\n"), 5);
+      assert.equal(await within(f.readline()), "pong:ping\n");
+      await within(server);
+      assert.equal(await f.write("again\n"), 6);
+      assert.equal(await within(f.read(0)), "");
+      assert.equal(text(await within(pair.server.recv(10))), "again\n");
+    },
+  );
+}
