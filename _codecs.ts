@@ -363,14 +363,21 @@ class Utf8Decoder implements Decoder {
       bytes.set(input, this.#held.length);
     }
     const end = final ? bytes.length : incompleteTail(bytes, bytes.length);
-    this.#held = end === bytes.length ? new Uint8Array(0) : bytes.slice(end);
-    if (end === 0) return "";
-    const whole = end === bytes.length ? bytes : bytes.subarray(0, end);
-    try {
-      return fatalUtf8.decode(whole);
-    } catch {
-      return utf8Slow(bytes, end, this.#errors);
+    const held = end === bytes.length ? new Uint8Array(0) : bytes.slice(end);
+    let out = "";
+    if (end > 0) {
+      const whole = end === bytes.length ? bytes : bytes.subarray(0, end);
+      try {
+        out = fatalUtf8.decode(whole);
+      } catch {
+        out = utf8Slow(bytes, end, this.#errors);
+      }
     }
+    // Only a call that decodes moves the state on, as Python's incremental
+    // decoder: one that raises drops its input and keeps what was held
+    // before it (so a cut sequence held at EOF raises again).
+    this.#held = held;
+    return out;
   }
 }
 

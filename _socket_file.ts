@@ -52,7 +52,6 @@ import {
   type Decoder,
   lookupCodec,
   NewlineDecoder,
-  UnicodeDecodeError,
 } from "./_codecs.ts";
 
 export {
@@ -1492,8 +1491,6 @@ export class TextSocketFile extends SocketFile<string> {
   readonly #readnl: string;
   readonly #writenl: string | null;
   #decoder: Decoder | null = null;
-  // The error an incomplete sequence at EOF raised (see #decode).
-  #endError: UnicodeDecodeError | null = null;
   // Decoded text not yet returned.
   #decoded = "";
   // Encoded text not yet handed to the buffer.
@@ -1669,13 +1666,7 @@ export class TextSocketFile extends SocketFile<string> {
   // incomplete sequence at EOF fails every read that reaches it, not only
   // the first.
   #decode(bytes: Uint8Array, final: boolean): string {
-    if (final && this.#endError !== null) throw this.#endError;
-    try {
-      return this.#decoderNow().decode(bytes, final);
-    } catch (e) {
-      if (final && e instanceof UnicodeDecodeError) this.#endError = e;
-      throw e;
-    }
+    return this.#decoderNow().decode(bytes, final);
   }
 
   // Decode one more chunk of the buffer; false at EOF.

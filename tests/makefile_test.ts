@@ -1795,3 +1795,39 @@ for (const backend of BACKENDS) {
     },
   );
 }
+
+for (const backend of BACKENDS) {
+  Deno.test(
+    onBackend(
+      backend,
+      "makefile text: a read whose bytes do not decode drops them and keeps what was held before, as python3's (a cut sequence at EOF raises once; one held from an earlier read raises again)",
+    ),
+    async () => {
+      {
+        await using pair = await connectedPair(backend);
+        await pair.client.sendall(new Uint8Array([0x61, 0x62, 0xc3]));
+        pair.client.shutdown(SHUT_WR);
+        await using f = pair.server.makefile("r");
+        await raises(() => within(f.read()), UnicodeDecodeError, {
+          message: /0xc3 in position 2: unexpected end of data/,
+        });
+        assert.equal(await within(f.read()), "");
+        assert.equal(await within(f.readline()), "");
+      }
+      {
+        await using pair = await connectedPair(backend);
+        await pair.client.sendall(new Uint8Array([0x61, 0xe2]));
+        await using f = pair.server.makefile("r");
+        assert.equal(await within(f.read(1)), "a");
+        await pair.client.sendall(new Uint8Array([0xff, 0x0a]));
+        await raises(() => within(f.read(5)), UnicodeDecodeError, {
+          message: /0xe2 in position 0: invalid continuation byte/,
+        });
+        pair.client.shutdown(SHUT_WR);
+        await raises(() => within(f.read(5)), UnicodeDecodeError, {
+          message: /0xe2 in position 0: unexpected end of data/,
+        });
+      }
+    },
+  );
+}
