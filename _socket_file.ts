@@ -1810,12 +1810,12 @@ export class TextSocketFile extends SocketFile<string> {
   ): Promise<string> {
     if (isOptionsArg(limit)) [limit, options] = [-1, limit];
     this.#checkOpen();
+    const n = sizeArg(limit, false);
+    options?.signal?.throwIfAborted();
     // As CPython's, text written and not yet handed down goes first, even on
     // a file that cannot read.
     await this.#writeFlush(options);
     this.#checkRead();
-    const n = sizeArg(limit, false);
-    options?.signal?.throwIfAborted();
     if (n === 0) return "";
     if (!this.#reads.busy) {
       const end = this.#lineEnd(n, 0);
@@ -1909,8 +1909,11 @@ export class TextSocketFile extends SocketFile<string> {
   // read (CPython's _textiowrapper_writeflush): a small buffer sends it, so
   // a request written on an "rw" file reaches the peer before its reply is
   // awaited.
+  // Only text still pending: a write under way has handed its text down
+  // already, and a read must not wait for it (the peer may be waiting for
+  // this side to read before it reads what the write sends).
   async #writeFlush(options?: AbortOptions): Promise<void> {
-    if (this.#pendingBytes > 0 || this.#writes.busy) {
+    if (this.#pendingBytes > 0 && !this.#writes.busy) {
       await this.#writes.run(options, () => this.#handOver(options));
     }
   }

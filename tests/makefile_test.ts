@@ -22,6 +22,7 @@ import {
 } from "./_helpers.ts";
 import { hasPython, pythonJson } from "./_python.ts";
 import {
+  AF_UNIX,
   BinarySocketFile,
   BlockingIOError,
   LookupError,
@@ -1828,6 +1829,73 @@ for (const backend of BACKENDS) {
           message: /0xe2 in position 0: unexpected end of data/,
         });
       }
+    },
+  );
+}
+
+for (const backend of BACKENDS) {
+  Deno.test(
+    onBackend(
+      backend,
+      "makefile rw text: a read does not wait for a write under way (one task writes 8 MiB to an echoing unix peer while another reads the echo)",
+    ),
+    async () => {
+      await using pair = await connectedPair(backend, AF_UNIX);
+      const { client: a, server: b } = pair;
+      const echo = (async () => {
+        for (;;) {
+          const d = await b.recv(65536);
+          if (d.length === 0) break;
+          await b.sendall(d);
+        }
+        b.shutdown(SHUT_WR);
+      })();
+      const f = a.makefile("rw");
+      const total = 8 << 20;
+      const writer = (async () => {
+        await f.write("x".repeat(total));
+        await f.flush();
+        a.shutdown(SHUT_WR);
+      })();
+      let got = 0;
+      const reader = (async () => {
+        for (let s; (s = await f.read(65536)) !== "";) got += s.length;
+      })();
+      try {
+        await withTimeout(
+          Promise.all([writer, reader, echo]),
+          10_000,
+          "duplex",
+        );
+      } catch (e) {
+        // Deadlocked: closing the sockets ends the stuck write, so that
+        // the file's close below does not wait for it.
+        a.close();
+        b.close();
+        throw e;
+      } finally {
+        await f.close().catch(() => {});
+      }
+      assert.equal(got, total);
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
+      "makefile rw text: readline() with an aborted signal rejects before handing down the text written, which flush() then sends",
+    ),
+    async () => {
+      await using pair = await connectedPair(backend);
+      await using f = pair.client.makefile("rw");
+      await f.write("hello\n");
+      const gone = new AbortController();
+      gone.abort(new Error("gone"));
+      await assert.rejects(f.readline({ signal: gone.signal }), {
+        message: "gone",
+      });
+      await f.flush();
+      assert.equal(text(await within(pair.server.recv(10))), "hello\n");
     },
   );
 }
