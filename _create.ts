@@ -29,7 +29,13 @@ export type TcpSocket = Socket<
 
 // create_connection()'s option names (options may come in place of its
 // optional arguments).
-const OPTIONS = ["all_errors", "signal"];
+const OPTIONS = [
+  "all_errors",
+  "backend",
+  "signal",
+] as const satisfies readonly (
+  keyof CreateConnectionOptions
+)[];
 
 /**
  * Connect to `[host, port]`, trying every address `getaddrinfo()` gives in

@@ -3,7 +3,10 @@
 // own socket for the same address, so that `--allow-ffi` is no way around
 // a scoped `--allow-net`. Queried without prompting (querySync), every
 // time: Deno answers from its own state in nanoseconds, and a revoke is
-// seen at once.
+// seen at once. The Deno backend's UDP sockets use it too, where Deno
+// checks nothing itself (a connect()) or says nothing of the flag (a
+// node:dgram send it refused); there a connect may prompt, as Deno's own
+// sockets do.
 import {
   AF_INET,
   AF_INET6,
@@ -18,9 +21,15 @@ import { PermissionError } from "./errors.ts";
 import { fsDecode } from "./_args.ts";
 import type { SockAddr } from "./_backend.ts";
 
-function granted(descriptor: Deno.PermissionDescriptor): boolean {
+function granted(
+  descriptor: Deno.PermissionDescriptor,
+  ask = false,
+): boolean {
   try {
-    return Deno.permissions.querySync(descriptor).state === "granted";
+    const status = ask
+      ? Deno.permissions.requestSync(descriptor)
+      : Deno.permissions.querySync(descriptor);
+    return status.state === "granted";
   } catch {
     // A descriptor a scoped flag cannot name (an abstract unix name): only
     // the unscoped flag grants it.
@@ -36,10 +45,10 @@ function denied(flag: string, what: string): PermissionError {
   );
 }
 
-function needNet(host: string | undefined, what: string): void {
+function needNet(host: string | undefined, what: string, ask = false): void {
   const ok = host === undefined
-    ? granted({ name: "net" })
-    : granted({ name: "net", host });
+    ? granted({ name: "net" }, ask)
+    : granted({ name: "net", host }, ask);
   if (!ok) throw denied("net", what);
 }
 
@@ -68,6 +77,8 @@ export function permitOpen(family: number, type: number): void {
  * @param type The socket's type.
  * @param proto The socket's protocol.
  * @param addr A numeric address, as the backends take it.
+ * @param ask Let Deno prompt where its flags leave the address open (an IP
+ *   address only), as its own sockets do.
  * @throws {PermissionError} Naming the flag and the address.
  */
 export function permitAddress(
@@ -75,6 +86,7 @@ export function permitAddress(
   type: number,
   proto: number,
   addr: SockAddr,
+  ask = false,
 ): void {
   if (family === AF_INET || family === AF_INET6) {
     if (type === SOCK_RAW) {
@@ -86,7 +98,7 @@ export function permitAddress(
     const ping = type === SOCK_DGRAM &&
       (proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6);
     const target = ping ? h : `${h}:${port}`;
-    return needNet(target, JSON.stringify(target));
+    return needNet(target, JSON.stringify(target), ask);
   }
   if (family === AF_UNIX) {
     const name = typeof addr === "string" ? addr : fsDecode(addr as Uint8Array);

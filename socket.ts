@@ -290,6 +290,12 @@ function intact(
   );
 }
 
+// sendto()'s third argument: the options, or (flags form) an address, which
+// is an array, a string or bytes; any other object is the options.
+function sendtoOptions(x: Address | AbortOptions): x is AbortOptions {
+  return typeof x === "object" && !Array.isArray(x) && !ArrayBuffer.isView(x);
+}
+
 // A backend wait ended by the caller's signal ends as a timeout would; the
 // caller sees the signal's reason instead.
 function abortReason(e: unknown, signal: AbortSignal | undefined): unknown {
@@ -532,7 +538,7 @@ export class Socket<
       // Deno checks what its sockets reach, but a UDP connect() reaches
       // nothing yet: it is checked here, as on libc.
       if (binds === "connect" && this.#type === SOCK_DGRAM) {
-        permitAddress(this.#family, this.#type, this.#proto, addr);
+        permitAddress(this.#family, this.#type, this.#proto, addr, true);
       }
       return;
     }
@@ -1155,7 +1161,7 @@ export class Socket<
     const bytes = requireBytes(data);
     let f = 0;
     let target: unknown = flagsOrAddress;
-    if (addressOrOptions !== undefined && !isOptionsArg(addressOrOptions)) {
+    if (addressOrOptions !== undefined && !sendtoOptions(addressOrOptions)) {
       f = toCInt(flagsOrAddress);
       target = addressOrOptions;
     } else options = addressOrOptions;

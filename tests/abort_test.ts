@@ -641,3 +641,23 @@ Deno.test("create_connection(), getaddrinfo() and getfqdn() take { signal } in p
   );
   await assert.rejects(getfqdn({ signal: gone.signal }), { message: "gone" });
 });
+
+Deno.test("sendto(data, address, options) takes any options object (also {} or one with more properties); create_connection(address, { backend }) is options too", async () => {
+  await using u = udpPair("deno");
+  class Options {
+    signal = new AbortController().signal;
+  }
+  const extra = { signal: new AbortController().signal, timeout: 5 };
+  for (const options of [{}, extra, new Options()]) {
+    assert.equal(await u.b.sendto(bytes("abc"), u.aAddr, options), 3);
+    assert.equal(text(await withTimeout(u.a.recv(10))), "abc");
+  }
+  using l = listener("deno");
+  const addr = l.addr as [string, number];
+  using c = await withTimeout(create_connection(addr, { backend: "deno" }));
+  assert.ok(c.fileno() >= 0);
+  using c2 = await withTimeout(
+    create_connection(addr, 5, { backend: "deno", all_errors: true }),
+  );
+  assert.equal(c2.gettimeout(), 5);
+});
