@@ -1662,13 +1662,6 @@ export class TextSocketFile extends SocketFile<string> {
     return this.#decoder;
   }
 
-  // As CPython's decoder, which keeps the bytes it could not decode: an
-  // incomplete sequence at EOF fails every read that reaches it, not only
-  // the first.
-  #decode(bytes: Uint8Array, final: boolean): string {
-    return this.#decoderNow().decode(bytes, final);
-  }
-
   // Decode one more chunk of the buffer; false at EOF.
   async #readChunk(options?: AbortOptions): Promise<boolean> {
     // Closed while a read was under way (its last chunk came after the
@@ -1676,7 +1669,7 @@ export class TextSocketFile extends SocketFile<string> {
     if (this.closed) return false;
     const bytes = await this.#buffer.read1(CHUNK_SIZE, options);
     const final = bytes.length === 0;
-    this.#decoded += this.#decode(bytes, final);
+    this.#decoded += this.#decoderNow().decode(bytes, final);
     return !final;
   }
 
@@ -1760,7 +1753,7 @@ export class TextSocketFile extends SocketFile<string> {
     return await this.#reads.run(options, async () => {
       if (n < 0) {
         const rest = await this.#buffer.read(-1, options);
-        const text = this.#decoded + this.#decode(rest, true);
+        const text = this.#decoded + this.#decoderNow().decode(rest, true);
         this.#decoded = "";
         return text;
       }
@@ -1908,8 +1901,7 @@ export class TextSocketFile extends SocketFile<string> {
   // Text written and not yet handed to the binary layer goes there before a
   // read (CPython's _textiowrapper_writeflush): a small buffer sends it, so
   // a request written on an "rw" file reaches the peer before its reply is
-  // awaited.
-  // Only text still pending: a write under way has handed its text down
+  // awaited. Only pending text: a write under way has handed its text down
   // already, and a read must not wait for it (the peer may be waiting for
   // this side to read before it reads what the write sends).
   async #writeFlush(options?: AbortOptions): Promise<void> {

@@ -212,7 +212,7 @@ export abstract class BaseServer<R = unknown, A = SockAddr> {
 
   #timeout?: number | null;
   #shutdownRequest = false;
-  #serving: Promise<void> | null = null;
+  #running = false;
   #stopWaiting: AbortController | null = null;
   // Python's `__is_shut_down` event: set when a serve_forever() ends, clear
   // while one runs and before the first.
@@ -284,11 +284,10 @@ export abstract class BaseServer<R = unknown, A = SockAddr> {
    * ```
    */
   async serve_forever(poll_interval: number | null = 0.5): Promise<void> {
-    if (this.#serving !== null) {
+    if (this.#running) {
       throw new RuntimeError("serve_forever() is already running");
     }
-    let done!: () => void;
-    this.#serving = new Promise((resolve) => done = resolve);
+    this.#running = true;
     let isShutDown = this.#isShutDown;
     if (isShutDown.done) this.#isShutDown = isShutDown = shutDownEvent();
     const stop = new AbortController();
@@ -311,10 +310,9 @@ export abstract class BaseServer<R = unknown, A = SockAddr> {
     } finally {
       this.#shutdownRequest = false;
       this.#stopWaiting = null;
-      this.#serving = null;
+      this.#running = false;
       isShutDown.done = true;
       isShutDown.resolve();
-      done();
     }
   }
 
