@@ -24,7 +24,15 @@ import {
   SOL_SOCKET,
 } from "./constants.ts";
 import { OSError, OverflowError, ValueError } from "./errors.ts";
-import { bytesView, pyTypeName, requireBytes, toCInt, toInt } from "./_args.ts";
+import {
+  bytesView,
+  isOptionsArg,
+  optionsLast,
+  pyTypeName,
+  requireBytes,
+  toCInt,
+  toInt,
+} from "./_args.ts";
 import { type BackendSocket, needLibc, type SockAddr } from "./_backend.ts";
 import type { Wait } from "./_wait.ts";
 import { rightsIn } from "./_libc/msg.ts";
@@ -408,6 +416,15 @@ export async function send_fds(
   address: Address | null | AbortOptions = null,
   options?: AbortOptions,
 ): Promise<number> {
+  if (isOptionsArg(flags)) {
+    [flags, address, options] = [
+      0,
+      null,
+      optionsLast(flags, arguments, "send_fds"),
+    ];
+  } else if (isOptionsArg(address)) {
+    [address, options] = [null, optionsLast(address, arguments, "send_fds")];
+  }
   if (!iterable(fds)) {
     throw new TypeError(`'${pyTypeName(fds)}' object is not iterable`);
   }
@@ -459,6 +476,9 @@ export async function recv_fds<A extends SockAddr, S extends SockAddr | null>(
   flags: number | AbortOptions = 0,
   options?: AbortOptions,
 ): Promise<[Uint8Array<ArrayBuffer>, number[], number, S]> {
+  if (isOptionsArg(flags)) {
+    [flags, options] = [0, optionsLast(flags, arguments, "recv_fds")];
+  }
   const max = toInt(maxfds);
   const ancbufsize = CMSG_LEN(max * 4);
   const [data, ancdata, msgFlags, address] = await sock.recvmsg(

@@ -61,6 +61,41 @@ export function isOptionsArg<O extends object = { signal?: AbortSignal }>(
 const SIGNAL = ["signal"] as const;
 
 /**
+ * The options object found in place of optional arguments, checked to be the
+ * last argument given: `recv_into(buf, { signal }, MSG_PEEK)` would otherwise
+ * drop the flags without a word.
+ *
+ * @typeParam O The options' type.
+ * @param options The options, as found among `args`.
+ * @param args The call's `arguments`.
+ * @param fn The call's name, for the message.
+ * @returns `options`.
+ * @throws {TypeError} An argument other than `undefined` follows them.
+ *
+ * @example
+ * ```ts
+ * import { optionsLast } from "./_args.ts";
+ * import assert from "node:assert/strict";
+ *
+ * function recv(_n: number, ...rest: unknown[]) {
+ *   return optionsLast(rest[0], arguments, "recv");
+ * }
+ * const options = { signal: AbortSignal.timeout(10) };
+ * assert.equal(recv(1, options), options);
+ * assert.throws(() => recv(1, options, 2), TypeError);
+ * ```
+ */
+export function optionsLast<O>(options: O, args: IArguments, fn: string): O {
+  const at = Array.prototype.indexOf.call(args, options);
+  for (let i = at + 1; i < args.length; i++) {
+    if (args[i] === undefined) continue;
+    const n = i + 1;
+    throw new TypeError(`${fn}() got argument ${n} after its options object`);
+  }
+  return options;
+}
+
+/**
  * The Python type name for a JavaScript value, for `TypeError` messages that
  * read like Python's (`'float' object cannot be interpreted as an integer`).
  *

@@ -62,7 +62,13 @@ import {
   PermissionError,
   ValueError,
 } from "./errors.ts";
-import { isOptionsArg, pyArgName, pyTypeName, toCInt } from "./_args.ts";
+import {
+  isOptionsArg,
+  optionsLast,
+  pyArgName,
+  pyTypeName,
+  toCInt,
+} from "./_args.ts";
 import { formatIPv6, parseAton, parsePton4, parsePton6 } from "./_inet.ts";
 import { libc, libcUsable } from "./_libc/ffi.ts";
 import { abortable } from "./_wait.ts";
@@ -798,16 +804,17 @@ export function getaddrinfo(
   flags: number | AbortOptions = 0,
   options: AbortOptions = {},
 ): Promise<AddrInfo[]> {
-  // The options may come in place of the optional arguments (their
-  // defaults then hold).
-  const rest = [family, type, proto, flags];
-  const at = rest.findIndex((x) => isOptionsArg<AbortOptions>(x));
-  if (at >= 0) {
-    options = rest[at] as AbortOptions;
-    rest.fill(0, at);
-    [family, type, proto, flags] = rest;
-  }
   try {
+    // The options may come in place of the optional arguments (their
+    // defaults then hold).
+    const rest = [family, type, proto, flags];
+    const at = rest.findIndex((x) => isOptionsArg<AbortOptions>(x));
+    if (at >= 0) {
+      const given = rest[at] as AbortOptions;
+      options = optionsLast(given, arguments, "getaddrinfo");
+      rest.fill(0, at);
+      [family, type, proto, flags] = rest;
+    }
     const h = hostArg(host);
     const service = portArg(port);
     const fam = toCInt(family), typ = toCInt(type);
@@ -1102,7 +1109,13 @@ export function getfqdn(
   name: string | AbortOptions = "",
   options: AbortOptions = {},
 ): Promise<string> {
-  if (isOptionsArg<AbortOptions>(name)) [name, options] = ["", name];
+  if (isOptionsArg<AbortOptions>(name)) {
+    try {
+      [name, options] = ["", optionsLast(name, arguments, "getfqdn")];
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
   return abortable(() => fqdn(name), options.signal);
 }
 

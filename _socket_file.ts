@@ -40,6 +40,7 @@ import {
 import {
   bytesView,
   isOptionsArg,
+  optionsLast,
   pyTypeName,
   requireBytes,
   toInt,
@@ -493,7 +494,9 @@ export abstract class SocketFile<
     hint: number | null | AbortOptions = -1,
     options?: AbortOptions,
   ): Promise<T[]> {
-    if (isOptionsArg(hint)) [hint, options] = [-1, hint];
+    if (isOptionsArg(hint)) {
+      [hint, options] = [-1, optionsLast(hint, arguments, "readlines")];
+    }
     this.#checkClosed();
     const limit = hint === null || hint === undefined ? -1 : toInt(hint);
     const lines: T[] = [];
@@ -980,7 +983,9 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
     size: number | null | AbortOptions = -1,
     options?: AbortOptions,
   ): Promise<Uint8Array<ArrayBuffer>> {
-    if (isOptionsArg(size)) [size, options] = [-1, size];
+    if (isOptionsArg(size)) {
+      [size, options] = [-1, optionsLast(size, arguments, "read")];
+    }
     this.#checkRead("read");
     const raw = this.#bufsize === 0;
     const n = sizeArg(size, raw);
@@ -1032,7 +1037,9 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
     size: number | null | AbortOptions = -1,
     options?: AbortOptions,
   ): Promise<Uint8Array<ArrayBuffer>> {
-    if (isOptionsArg(size)) [size, options] = [-1, size];
+    if (isOptionsArg(size)) {
+      [size, options] = [-1, optionsLast(size, arguments, "read1")];
+    }
     this.#checkRead("read1");
     let n = sizeArg(size, this.#bufsize === 0);
     options?.signal?.throwIfAborted();
@@ -1123,11 +1130,13 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
     limit: number | null | AbortOptions = -1,
     options?: AbortOptions,
   ): Promise<Uint8Array<ArrayBuffer>> {
-    if (isOptionsArg(limit)) [limit, options] = [-1, limit];
     // Not async: a line already in the buffer (the common case) comes back
     // without an async function's own promise and turn.
     let n: number;
     try {
+      if (isOptionsArg(limit)) {
+        [limit, options] = [-1, optionsLast(limit, arguments, "readline")];
+      }
       this.#checkRead("readline");
       n = sizeArg(limit, this.#bufsize === 0);
       options?.signal?.throwIfAborted();
@@ -1744,7 +1753,9 @@ export class TextSocketFile extends SocketFile<string> {
     size: number | null | AbortOptions = -1,
     options?: AbortOptions,
   ): Promise<string> {
-    if (isOptionsArg(size)) [size, options] = [-1, size];
+    if (isOptionsArg(size)) {
+      [size, options] = [-1, optionsLast(size, arguments, "read")];
+    }
     this.#checkRead();
     const n = sizeArg(size, false);
     options?.signal?.throwIfAborted();
@@ -1801,7 +1812,9 @@ export class TextSocketFile extends SocketFile<string> {
     limit: number | null | AbortOptions = -1,
     options?: AbortOptions,
   ): Promise<string> {
-    if (isOptionsArg(limit)) [limit, options] = [-1, limit];
+    if (isOptionsArg(limit)) {
+      [limit, options] = [-1, optionsLast(limit, arguments, "readline")];
+    }
     this.#checkOpen();
     const n = sizeArg(limit, false);
     options?.signal?.throwIfAborted();

@@ -36,7 +36,7 @@ import {
 } from "./errors.ts";
 
 export { RuntimeError } from "./errors.ts";
-import { isOptionsArg, pyTypeName } from "./_args.ts";
+import { isOptionsArg, optionsLast, pyTypeName } from "./_args.ts";
 import { loopTurnDue, turnLoop } from "./_wait.ts";
 import {
   descriptorOpen,
@@ -337,7 +337,9 @@ export async function select<
   timeout: number | null | SelectOptions = null,
   options: SelectOptions = {},
 ): Promise<[R[], W[], X[]]> {
-  if (isOptionsArg(timeout)) [timeout, options] = [null, timeout];
+  if (isOptionsArg(timeout)) {
+    [timeout, options] = [null, optionsLast(timeout, arguments, "select")];
+  }
   const seconds = timeoutNumber(
     timeout,
     1e9,
@@ -539,7 +541,9 @@ export class Poll {
     timeout: number | null | SelectOptions = null,
     options: SelectOptions = {},
   ): Promise<[number, number][]> {
-    if (isOptionsArg(timeout)) [timeout, options] = [null, timeout];
+    if (isOptionsArg(timeout)) {
+      [timeout, options] = [null, optionsLast(timeout, arguments, "poll")];
+    }
     const ms = pollMs(
       timeoutNumber(timeout, 1e6, "timeout must be an integer or None"),
       true,
@@ -903,8 +907,14 @@ export class Epoll {
     options: SelectOptions = {},
   ): Promise<[number, number][]> {
     if (isOptionsArg(timeout)) {
-      [timeout, maxevents, options] = [null, -1, timeout];
-    } else if (isOptionsArg(maxevents)) [maxevents, options] = [-1, maxevents];
+      [timeout, maxevents, options] = [
+        null,
+        -1,
+        optionsLast(timeout, arguments, "poll"),
+      ];
+    } else if (isOptionsArg(maxevents)) {
+      [maxevents, options] = [-1, optionsLast(maxevents, arguments, "poll")];
+    }
     const seconds = timeoutNumber(
       timeout,
       1e9,

@@ -59,7 +59,7 @@
  * @module
  */
 import { KeyError, OSError, RuntimeError, ValueError } from "./errors.ts";
-import { isOptionsArg, pyTypeName } from "./_args.ts";
+import { isOptionsArg, optionsLast, pyTypeName } from "./_args.ts";
 import type { FileDescriptorLike } from "./_readiness.ts";
 import {
   Epoll,
@@ -702,7 +702,9 @@ export class SelectSelector<
     timeout: number | null | SelectOptions = null,
     options: SelectOptions = {},
   ): Promise<[SelectorKey<D, F>, number][]> {
-    if (isOptionsArg(timeout)) [timeout, options] = [null, timeout];
+    if (isOptionsArg(timeout)) {
+      [timeout, options] = [null, optionsLast(timeout, arguments, "select")];
+    }
     const t = checkTimeout(timeout, true);
     const [r, w] = await select(
       this.#readers,
@@ -1005,7 +1007,9 @@ export class PollSelector<
     timeout: number | null | SelectOptions = null,
     options: SelectOptions = {},
   ): Promise<[SelectorKey<D, F>, number][]> {
-    if (isOptionsArg(timeout)) [timeout, options] = [null, timeout];
+    if (isOptionsArg(timeout)) {
+      [timeout, options] = [null, optionsLast(timeout, arguments, "select")];
+    }
     const t = checkTimeout(timeout);
     const ms = t === null ? null : t <= 0 ? 0 : Math.ceil(t * 1e3);
     return this.#impl.ready(await this.#poll.poll(ms, options));
@@ -1233,7 +1237,9 @@ export class EpollSelector<
     timeout: number | null | SelectOptions = null,
     options: SelectOptions = {},
   ): Promise<[SelectorKey<D, F>, number][]> {
-    if (isOptionsArg(timeout)) [timeout, options] = [null, timeout];
+    if (isOptionsArg(timeout)) {
+      [timeout, options] = [null, optionsLast(timeout, arguments, "select")];
+    }
     const t = checkTimeout(timeout);
     const seconds = t === null ? -1 : t <= 0 ? 0 : Math.ceil(t * 1e3) * 1e-3;
     // epoll_wait() wants maxevents > 0, even with nothing registered.

@@ -58,6 +58,7 @@ import {
   asCInt,
   bytesView,
   isOptionsArg,
+  optionsLast,
   pyTypeName,
   requireBytes,
   toCInt,
@@ -236,6 +237,7 @@ function intoTarget(
  * The last, optional argument of every Socket method that returns a Promise.
  * It may also take the place of the optional arguments before it, which then
  * keep their defaults: `recv(10, { signal })` is `recv(10, 0, { signal })`.
+ * An argument after them is a TypeError, never dropped.
  *
  * @example Cancel one read without closing the connection
  * ```ts
@@ -816,7 +818,9 @@ export class Socket<
     flags: number | AbortOptions = 0,
     options?: AbortOptions,
   ): Promise<Uint8Array<ArrayBuffer>> {
-    if (isOptionsArg(flags)) [flags, options] = [0, flags];
+    if (isOptionsArg(flags)) {
+      [flags, options] = [0, optionsLast(flags, arguments, "recv")];
+    }
     const size = checkSize(bufsize, "recv");
     const f = toCInt(flags);
     const signal = options?.signal;
@@ -865,7 +869,9 @@ export class Socket<
     flags: number | AbortOptions = 0,
     options?: AbortOptions,
   ): Promise<[Uint8Array<ArrayBuffer>, S]> {
-    if (isOptionsArg(flags)) [flags, options] = [0, flags];
+    if (isOptionsArg(flags)) {
+      [flags, options] = [0, optionsLast(flags, arguments, "recvfrom")];
+    }
     const size = checkSize(bufsize, "recvfrom");
     const f = toCInt(flags);
     const signal = options?.signal;
@@ -920,8 +926,15 @@ export class Socket<
     flags: number | AbortOptions = 0,
     options?: AbortOptions,
   ): Promise<number> {
-    if (isOptionsArg(nbytes)) [nbytes, flags, options] = [0, 0, nbytes];
-    else if (isOptionsArg(flags)) [flags, options] = [0, flags];
+    if (isOptionsArg(nbytes)) {
+      [nbytes, flags, options] = [
+        0,
+        0,
+        optionsLast(nbytes, arguments, "recv_into"),
+      ];
+    } else if (isOptionsArg(flags)) {
+      [flags, options] = [0, optionsLast(flags, arguments, "recv_into")];
+    }
     const target = intoTarget(buffer, nbytes, "recv_into");
     const f = toCInt(flags);
     const signal = options?.signal;
@@ -969,8 +982,15 @@ export class Socket<
     flags: number | AbortOptions = 0,
     options?: AbortOptions,
   ): Promise<[number, S]> {
-    if (isOptionsArg(nbytes)) [nbytes, flags, options] = [0, 0, nbytes];
-    else if (isOptionsArg(flags)) [flags, options] = [0, flags];
+    if (isOptionsArg(nbytes)) {
+      [nbytes, flags, options] = [
+        0,
+        0,
+        optionsLast(nbytes, arguments, "recvfrom_into"),
+      ];
+    } else if (isOptionsArg(flags)) {
+      [flags, options] = [0, optionsLast(flags, arguments, "recvfrom_into")];
+    }
     const target = intoTarget(buffer, nbytes, "recvfrom_into");
     const f = toCInt(flags);
     const signal = options?.signal;
@@ -1020,7 +1040,9 @@ export class Socket<
     flags: number | AbortOptions = 0,
     options?: AbortOptions,
   ): Promise<number> {
-    if (isOptionsArg(flags)) [flags, options] = [0, flags];
+    if (isOptionsArg(flags)) {
+      [flags, options] = [0, optionsLast(flags, arguments, "send")];
+    }
     const bytes = requireBytes(data);
     const f = toCInt(flags);
     const signal = options?.signal;
@@ -1065,7 +1087,9 @@ export class Socket<
     flags: number | AbortOptions = 0,
     options?: AbortOptions,
   ): Promise<void> {
-    if (isOptionsArg(flags)) [flags, options] = [0, flags];
+    if (isOptionsArg(flags)) {
+      [flags, options] = [0, optionsLast(flags, arguments, "sendall")];
+    }
     let bytes = requireBytes(data);
     const f = toCInt(flags);
     const signal = options?.signal;
@@ -1227,10 +1251,21 @@ export class Socket<
     options?: AbortOptions,
   ): Promise<number> {
     if (isOptionsArg(ancdata)) {
-      [ancdata, flags, address, options] = [[], 0, null, ancdata];
+      [ancdata, flags, address, options] = [
+        [],
+        0,
+        null,
+        optionsLast(ancdata, arguments, "sendmsg"),
+      ];
     } else if (isOptionsArg(flags)) {
-      [flags, address, options] = [0, null, flags];
-    } else if (isOptionsArg(address)) [address, options] = [null, address];
+      [flags, address, options] = [
+        0,
+        null,
+        optionsLast(flags, arguments, "sendmsg"),
+      ];
+    } else if (isOptionsArg(address)) {
+      [address, options] = [null, optionsLast(address, arguments, "sendmsg")];
+    }
     const bufs = sendBuffers(buffers);
     const items = ancillaryItems(ancdata);
     const f = toCInt(flags);
@@ -1301,8 +1336,14 @@ export class Socket<
     options?: AbortOptions,
   ): Promise<[Uint8Array<ArrayBuffer>, AncData[], number, S]> {
     if (isOptionsArg(ancbufsize)) {
-      [ancbufsize, flags, options] = [0, 0, ancbufsize];
-    } else if (isOptionsArg(flags)) [flags, options] = [0, flags];
+      [ancbufsize, flags, options] = [
+        0,
+        0,
+        optionsLast(ancbufsize, arguments, "recvmsg"),
+      ];
+    } else if (isOptionsArg(flags)) {
+      [flags, options] = [0, optionsLast(flags, arguments, "recvmsg")];
+    }
     const size = recvmsgSize(bufsize, MAX_RECV);
     const anc = ancBufSize(ancbufsize);
     const f = toCInt(flags);
@@ -1368,8 +1409,14 @@ export class Socket<
     options?: AbortOptions,
   ): Promise<[number, AncData[], number, S]> {
     if (isOptionsArg(ancbufsize)) {
-      [ancbufsize, flags, options] = [0, 0, ancbufsize];
-    } else if (isOptionsArg(flags)) [flags, options] = [0, flags];
+      [ancbufsize, flags, options] = [
+        0,
+        0,
+        optionsLast(ancbufsize, arguments, "recvmsg_into"),
+      ];
+    } else if (isOptionsArg(flags)) {
+      [flags, options] = [0, optionsLast(flags, arguments, "recvmsg_into")];
+    }
     const bufs = intoBuffers(buffers);
     const anc = ancBufSize(ancbufsize);
     const f = toCInt(flags);
@@ -1439,8 +1486,15 @@ export class Socket<
     count: number | null | AbortOptions = null,
     options?: AbortOptions,
   ): Promise<number> {
-    if (isOptionsArg(offset)) [offset, count, options] = [0, null, offset];
-    else if (isOptionsArg(count)) [count, options] = [null, count];
+    if (isOptionsArg(offset)) {
+      [offset, count, options] = [
+        0,
+        null,
+        optionsLast(offset, arguments, "sendfile"),
+      ];
+    } else if (isOptionsArg(count)) {
+      [count, options] = [null, optionsLast(count, arguments, "sendfile")];
+    }
     const signal = options?.signal;
     signal?.throwIfAborted();
     // A closed socket fails where CPython's does: after the file's checks.

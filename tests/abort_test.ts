@@ -12,6 +12,8 @@ import {
   gethostbyname,
   gethostbyname_ex,
   getnameinfo,
+  MSG_OOB,
+  MSG_PEEK,
   MSG_WAITALL,
   SHUT_WR,
   SOCK_DGRAM,
@@ -609,6 +611,46 @@ for (const backend of BACKENDS) {
   );
 }
 
+for (const backend of BACKENDS) {
+  Deno.test(
+    onBackend(
+      backend,
+      "an argument after the options object is a TypeError, not dropped (recv_into(buf, { signal }, MSG_PEEK) would lose the flag), and the socket stays usable",
+    ),
+    async () => {
+      await using p = await connectedPair(backend);
+      const { client: a, server: b } = p;
+      const signal = new AbortController().signal;
+      const buf = new Uint8Array(4);
+      const late = { message: /after its options object/ };
+      const calls: [string, () => Promise<unknown>][] = [
+        ["recv", () => a.recv(10, { signal }, { signal })],
+        ["recv_into", () => a.recv_into(buf, { signal }, MSG_PEEK)],
+        ["recv_into", () => a.recv_into(buf, 2, { signal }, { signal })],
+        ["recvfrom_into", () => a.recvfrom_into(buf, { signal }, MSG_PEEK)],
+        ["recvmsg", () => a.recvmsg(10, { signal }, MSG_PEEK)],
+        ["recvmsg_into", () => a.recvmsg_into([buf], { signal }, MSG_PEEK)],
+        ["sendmsg", () => b.sendmsg([bytes("x")], { signal }, MSG_OOB)],
+        ["sendmsg", () => b.sendmsg([bytes("x")], [], { signal }, null)],
+        ["select", () => select.select([a], [], [], { signal }, {})],
+      ];
+      for (const [name, call] of calls) {
+        await assert.rejects(withTimeout(call(), 2000), {
+          name: "TypeError",
+          message: new RegExp(`^${name}\\(\\) got argument \\d`),
+        });
+      }
+      const f = a.makefile("rb");
+      await assert.rejects(f.read({ signal }, { signal }), late);
+      await assert.rejects(f.readline({ signal }, { signal }), late);
+      // Nothing was sent or taken: the pair still carries its bytes.
+      await b.sendall(bytes("ok"));
+      assert.equal(text(await withTimeout(f.read(2))), "ok");
+      await f.close();
+    },
+  );
+}
+
 Deno.test("create_connection(), getaddrinfo() and getfqdn() take { signal } in place of their optional arguments", async () => {
   const signal = new AbortController().signal;
   const gone = new AbortController();
@@ -640,6 +682,11 @@ Deno.test("create_connection(), getaddrinfo() and getfqdn() take { signal } in p
     "string",
   );
   await assert.rejects(getfqdn({ signal: gone.signal }), { message: "gone" });
+  // An argument after the options is refused, not dropped.
+  const late = { name: "TypeError", message: /after its options object/ };
+  await assert.rejects(create_connection(addr, { signal }, ["", 0]), late);
+  await assert.rejects(getaddrinfo("127.0.0.1", 80, { signal }, 1), late);
+  await assert.rejects(getfqdn({ signal }, { signal }), late);
 });
 
 Deno.test("sendto(data, address, options) takes any options object (also {} or one with more properties); create_connection(address, { backend }) is options too", async () => {
