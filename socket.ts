@@ -1687,13 +1687,14 @@ export class Socket<
   }
 
   /**
-   * Read a socket option.
+   * Read a socket option as an integer, as Python's does without `buflen`:
+   * `err = s.getsockopt(SOL_SOCKET, SO_ERROR)` is a number.
    *
    * @param level The option level.
    * @param option The option.
-   * @param buflen `0` (default) for an integer, else the most bytes to return.
-   * @returns The integer value, or the raw bytes.
-   * @throws {OSError} `[Errno 92]` unknown option; `getsockopt buflen out of range`.
+   * @param buflen `0` (the default): an integer.
+   * @returns The integer value.
+   * @throws {OSError} `[Errno 92]` unknown option.
    *
    * @example
    * ```ts
@@ -1701,9 +1702,35 @@ export class Socket<
    * import assert from "node:assert/strict";
    *
    * using s = socket();
-   * assert.equal(s.getsockopt(SOL_SOCKET, SO_TYPE), SOCK_STREAM);
+   * const type: number = s.getsockopt(SOL_SOCKET, SO_TYPE);
+   * assert.equal(type, SOCK_STREAM);
    * ```
    */
+  getsockopt(level: number, option: number, buflen?: 0): number;
+  /**
+   * Read a socket option: an integer for `buflen` 0, else its raw bytes.
+   *
+   * @param level The option level.
+   * @param option The option.
+   * @param buflen `0` for an integer, else the most bytes to return.
+   * @returns The integer value, or the raw bytes.
+   * @throws {OSError} `[Errno 92]` unknown option; `getsockopt buflen out of range`.
+   *
+   * @example
+   * ```ts
+   * import { SO_TYPE, socket, SOL_SOCKET } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using s = socket();
+   * // SOCK_STREAM (1) as a C int, little-endian on x86-64 and arm64
+   * assert.deepEqual(s.getsockopt(SOL_SOCKET, SO_TYPE, 4), new Uint8Array([1, 0, 0, 0]));
+   * ```
+   */
+  getsockopt(
+    level: number,
+    option: number,
+    buflen: number,
+  ): number | Uint8Array;
   getsockopt(level: number, option: number, buflen = 0): number | Uint8Array {
     const l = toCInt(level), o = toCInt(option), n = toCInt(buflen);
     if (n < 0 || n > 1024) throw new OSError("getsockopt buflen out of range");

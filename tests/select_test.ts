@@ -638,7 +638,10 @@ for (const backend of BACKENDS) {
     assert.equal(await s.connect_ex(["127.0.0.1", port]), 115);
     const [, w] = await withTimeout(select.select([], [s], [], 5));
     assert.deepEqual(w, [s]);
-    assert.equal(s.getsockopt(SOL_SOCKET, SO_ERROR), 111);
+    // A number, not number | Uint8Array: a port's `err = getsockopt(...)`
+    // compiles as it reads.
+    const err: number = s.getsockopt(SOL_SOCKET, SO_ERROR);
+    assert.equal(err, 111);
   });
 
   test("poll() reports a refused non-blocking connect with POLLIN, POLLOUT, POLLERR and POLLHUP, as Linux", async () => {
@@ -655,7 +658,10 @@ for (const backend of BACKENDS) {
       ev,
       select.POLLIN | select.POLLOUT | select.POLLERR | select.POLLHUP,
     );
-    assert.equal(s.getsockopt(SOL_SOCKET, SO_ERROR), 111);
+    // A number, not number | Uint8Array: a port's `err = getsockopt(...)`
+    // compiles as it reads.
+    const err: number = s.getsockopt(SOL_SOCKET, SO_ERROR);
+    assert.equal(err, 111);
   });
 
   test("poll() reports a peer's reset (SO_LINGER 0) with POLLIN, POLLERR and POLLHUP, as Linux; recv() raises 104", async () => {
