@@ -29,6 +29,7 @@ import {
   loopTurnDue,
   loopTurned,
   MAX_TIMER,
+  pace,
   turnLoop,
 } from "./_wait.ts";
 
@@ -213,6 +214,10 @@ export class Readiness {
     if (this.#closed) throw new OSError(E.EBADF);
     const max = maxevents > 0 ? maxevents : Infinity;
     const deadline = new Deadline(timeoutMs);
+    // Counted as an answer at once (a wait that sleeps resets the count):
+    // a loop that always finds a socket ready still lets timers run.
+    const paced = pace();
+    if (paced !== undefined) await paced;
     for (;;) {
       const changes = this.#changes;
       let out = this.#look(max);

@@ -37,7 +37,7 @@ import {
 
 export { RuntimeError } from "./errors.ts";
 import { isOptionsArg, optionsLast, pyTypeName } from "./_args.ts";
-import { loopTurnDue, turnLoop } from "./_wait.ts";
+import { loopTurnDue, pace, turnLoop } from "./_wait.ts";
 import {
   descriptorOpen,
   type FileDescriptorLike,
@@ -374,6 +374,9 @@ export async function select<
     }
     return revents;
   };
+  // An answer at once, as Readiness.wait() counts one (see pace).
+  const paced = pace();
+  if (paced !== undefined) await paced;
   let revents = look();
   // Nothing, and no waiting: now and then the rest of the process runs
   // first (see loopTurnDue), so a caller that polls in a loop sees what

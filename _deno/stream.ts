@@ -25,6 +25,7 @@ import {
   Deadline,
   EXPIRED,
   letLoopTurn,
+  pace,
   raceWait,
   turnLoop,
   type Wait,
@@ -621,6 +622,8 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     const n = Math.min(buf.length, stash.length);
     buf.set(stash.subarray(0, n));
     if (!peek) this.#stash = stash.subarray(n);
+    const paced = pace();
+    if (paced !== undefined) await paced;
     return n;
   }
 
@@ -838,7 +841,12 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     ) {
       const n = Math.min(size, stash.length);
       this.#stash = stash.subarray(n);
-      return [stash.slice(0, n), this.#sender()];
+      // Copied out first: the stash may be the read-ahead's buffer, which
+      // the next read fills.
+      const out = stash.slice(0, n);
+      const paced = pace();
+      if (paced !== undefined) await paced;
+      return [out, this.#sender()];
     }
     const buf = new Uint8Array(size);
     const n = await this.recv(buf, flags, wait, signal);

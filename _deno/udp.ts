@@ -31,6 +31,7 @@ import {
   badFd,
   EXPIRED,
   letLoopTurn,
+  pace,
   raceWait,
   type Wait,
   waitExpired,
@@ -760,6 +761,8 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     }
     const d = this.#held!;
     if (!(flags & MSG_PEEK)) this.#held = null;
+    const paced = pace();
+    if (paced !== undefined) await paced;
     return d;
   }
 

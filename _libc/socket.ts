@@ -12,6 +12,7 @@ import {
   loopTurnDue,
   loopTurned,
   MAX_TIMER,
+  pace,
   turnLoop,
   type Wait,
   waitExpired,
@@ -301,6 +302,8 @@ class LibcSocket implements BackendSocket {
     const n = Number(C.recv(this.#live(), buf, BigInt(buf.length), flags));
     if (n >= 0) {
       if (n === 0 || n === buf.length || wait === 0 || !this.#waitAll(flags)) {
+        const p = pace();
+        if (p !== undefined) await p;
         return n;
       }
       return await this.#recvRest(buf, flags, wait, n, signal);
@@ -343,7 +346,7 @@ class LibcSocket implements BackendSocket {
     ) return null;
     // The first try needs no wait: what is there goes to the stream at once.
     const e = this.#streamTry(buf, sink);
-    if (e === 0) return Promise.resolve();
+    if (e === 0) return pace() ?? Promise.resolve();
     if ((e !== EAGAIN && e !== EINTR) || (e === EAGAIN && wait === 0)) {
       sink.fail(e === EAGAIN ? waitExpired(0) : new OSError(e));
       return Promise.resolve();
@@ -545,7 +548,11 @@ class LibcSocket implements BackendSocket {
     }
     // The first try without a closure: the hot path.
     const got = this.#recvScratch(size, flags);
-    if (got !== null) return got;
+    if (got !== null) {
+      const p = pace();
+      if (p !== undefined) await p;
+      return got;
+    }
     return await this.#retry(
       this.#readEvents(flags),
       wait,
@@ -589,7 +596,10 @@ class LibcSocket implements BackendSocket {
     const size = BigInt(data.length);
     const n = Number(C.send(this.#live(), data, size, f));
     // The first try without a closure: the hot path.
-    if (n >= 0) return Promise.resolve(n);
+    if (n >= 0) {
+      const p = pace();
+      return p === undefined ? Promise.resolve(n) : p.then(() => n);
+    }
     return this.#retry(
       L.EPOLLOUT,
       wait,
@@ -810,7 +820,11 @@ class LibcSocket implements BackendSocket {
     for (;;) {
       if (!failed) {
         const r = attempt();
-        if (r !== null) return r;
+        if (r !== null) {
+          const p = pace();
+          if (p !== undefined) await p;
+          return r;
+        }
       }
       failed = false;
       const again = this.#again(

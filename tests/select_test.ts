@@ -12,6 +12,7 @@ import {
   FileNotFoundError,
   KeyError,
   MSG_OOB,
+  MSG_PEEK,
   OSError,
   SHUT_RD,
   SHUT_RDWR,
@@ -563,6 +564,46 @@ for (const backend of BACKENDS) {
     } finally {
       for (const cleanup of cleanups) cleanup();
     }
+  });
+
+  test("a loop whose every call answers at once with data (select, poll, epoll, a selector, recv(MSG_PEEK)) still lets a 10 ms timer fire, within 1 s", async () => {
+    await using p = await connectedPair(backend);
+    await p.server.sendall(bytes("x"));
+    assert.deepEqual(
+      await withTimeout(select.select([p.client], [], [], 5)),
+      [[p.client], [], []],
+    );
+    const pl = select.poll();
+    pl.register(p.client, select.POLLIN);
+    using ep = select.epoll();
+    ep.register(p.client, select.EPOLLIN);
+    using sel = new DefaultSelector();
+    sel.register(p.client, EVENT_READ);
+    const looks: [string, () => Promise<unknown>][] = [
+      ["select", () => select.select([p.client], [], [], 0)],
+      ["select, no timeout", () => select.select([p.client], [], [])],
+      ["poll", () => pl.poll(0)],
+      ["epoll", () => ep.poll()],
+      ["selector", () => sel.select()],
+      ["recv(MSG_PEEK)", () => p.client.recv(10, MSG_PEEK)],
+    ];
+    for (const [name, look] of looks) {
+      let fired = false;
+      const timer = setTimeout(() => fired = true, 10);
+      const t0 = performance.now();
+      let calls = 0;
+      try {
+        while (!fired && performance.now() - t0 < 3000) {
+          await look();
+          calls++;
+        }
+      } finally {
+        clearTimeout(timer);
+      }
+      const ms = performance.now() - t0;
+      assert.ok(fired && ms < 1000, `${name}: ${calls} calls, ${ms} ms`);
+    }
+    assert.equal(text(await p.client.recv(10)), "x");
   });
 
   test("select() returns the items it was given, in input order, numbers and duplicates included", async () => {
