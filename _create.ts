@@ -16,7 +16,7 @@ import { isOptionsArg, optionsLast } from "./_args.ts";
 import { type Address, addressRepr } from "./_address.ts";
 import { chooseBackend, needLibc, type SockAddr } from "./_backend.ts";
 import { getaddrinfo } from "./_resolve.ts";
-import { type Socket, socket } from "./socket.ts";
+import { type AddressOf, type Socket, socket } from "./socket.ts";
 
 // getaddrinfo() and create_server() give only these families here.
 type InetFamily = typeof AF_INET | typeof AF_INET6;
@@ -179,10 +179,18 @@ export interface CreateConnectionOptions {
   signal?: AbortSignal;
 }
 
-/** Options of {@linkcode create_server}, as Python's keyword arguments. */
-export interface CreateServerOptions {
-  /** `AF_INET` (default) or `AF_INET6`. */
-  family?: number;
+/**
+ * Options of {@linkcode create_server}, as Python's keyword arguments.
+ *
+ * @typeParam F The family, which types the socket's addresses.
+ */
+export interface CreateServerOptions<F extends number = number> {
+  /**
+   * `AF_INET` or `AF_INET6`.
+   *
+   * @default {AF_INET}
+   */
+  family?: F;
   /** The listen backlog; the default is Python's. */
   backlog?: number | null;
   /** Set SO_REUSEPORT (libc backend). */
@@ -202,6 +210,8 @@ export interface CreateServerOptions {
  * `socket.create_server`. Sets SO_REUSEADDR; on AF_INET6 sets IPV6_V6ONLY
  * unless `dualstack_ipv6`.
  *
+ * @typeParam F The family: the socket's addresses are `[host, port]` for
+ *   AF_INET (the default), four-tuples for AF_INET6.
  * @param address `[host, port]`.
  * @param options Family, backlog, reuse_port, dualstack_ipv6; `backend`,
  *   as {@linkcode socket} takes it.
@@ -218,12 +228,12 @@ export interface CreateServerOptions {
  * assert.ok((server.getsockname())[1] > 0);
  * ```
  */
-export function create_server(
+export function create_server<F extends number = typeof AF_INET>(
   address: Address,
-  options: CreateServerOptions = {},
-): TcpSocket {
+  options: CreateServerOptions<F> = {},
+): Socket<AddressOf<F>, AddressOf<F> | null> {
   const {
-    family = AF_INET,
+    family = AF_INET as number,
     backlog = null,
     reuse_port = false,
     dualstack_ipv6 = false,
@@ -275,7 +285,7 @@ export function create_server(
     }
     if (backlog === null) sock.listen();
     else sock.listen(backlog);
-    return sock;
+    return sock as Socket<AddressOf<F>, AddressOf<F> | null>;
   } catch (e) {
     sock.close();
     throw e;

@@ -205,8 +205,12 @@ export abstract class BaseServer<R = unknown, A = SockAddr> {
 
   /** The address the server is bound to (after binding: `getsockname()`). */
   server_address: A;
-  /** The class made for each request. */
-  RequestHandlerClass: RequestHandlerClass<R>;
+  /**
+   * The class made for each request. The constructor checks it against the
+   * server's request type; here it is typed for none, so that any server is
+   * a `BaseServer` (a parameter typed `BaseServer` takes a `TCPServer`).
+   */
+  RequestHandlerClass: RequestHandlerClass<never>;
   /** The server's socket. */
   abstract socket: Socket;
 
@@ -457,7 +461,7 @@ export abstract class BaseServer<R = unknown, A = SockAddr> {
    */
   async finish_request(request: R, client_address: A): Promise<void> {
     const handler = new this.RequestHandlerClass(
-      request,
+      request as never,
       client_address as never,
       this as never,
     );
@@ -570,8 +574,11 @@ export class TCPServer<
   /** The socket's backend: `"deno"`, `"libc"`, or undefined for the default. */
   static backend: "deno" | "libc" | undefined = undefined;
 
-  /** The server's socket. */
-  socket: Socket;
+  /**
+   * The server's socket, typed by the server's address: `getsockname()` is
+   * an `A` (`[host, port]` for the default).
+   */
+  socket: Socket<NonNullable<A>, A | null>;
 
   #own: Record<string, unknown> = {};
 
@@ -599,7 +606,7 @@ export class TCPServer<
       : this.backend;
     this.socket = socket(this.address_family, this.socket_type, 0, {
       backend,
-    });
+    }) as Socket<NonNullable<A>, A | null>;
     if (bind_and_activate) {
       try {
         this.server_bind();
@@ -1028,8 +1035,11 @@ function threading<B extends ServerClass>(
  */
 export const ThreadingTCPServer: ThreadingServerClass<typeof TCPServer> =
   threading(TCPServer, "ThreadingTCPServer");
-/** The type of a {@linkcode ThreadingTCPServer}. */
-export type ThreadingTCPServer = InstanceType<typeof ThreadingTCPServer>;
+/** The type of a {@linkcode ThreadingTCPServer}, as {@linkcode TCPServer}'s. */
+export type ThreadingTCPServer<
+  A extends SockAddr | null = [host: string, port: number],
+  R = Socket,
+> = TCPServer<A, R> & ThreadingMixInMembers;
 
 /**
  * Python's `ThreadingUDPServer`: a {@linkcode UDPServer} that handles each
@@ -1046,8 +1056,10 @@ export type ThreadingTCPServer = InstanceType<typeof ThreadingTCPServer>;
  */
 export const ThreadingUDPServer: ThreadingServerClass<typeof UDPServer> =
   threading(UDPServer, "ThreadingUDPServer");
-/** The type of a {@linkcode ThreadingUDPServer}. */
-export type ThreadingUDPServer = InstanceType<typeof ThreadingUDPServer>;
+/** The type of a {@linkcode ThreadingUDPServer}, as {@linkcode UDPServer}'s. */
+export type ThreadingUDPServer<
+  A extends SockAddr | null = [host: string, port: number],
+> = UDPServer<A> & ThreadingMixInMembers;
 
 /**
  * Python's `ThreadingUnixStreamServer`: a {@linkcode UnixStreamServer}
@@ -1066,9 +1078,9 @@ export const ThreadingUnixStreamServer: ThreadingServerClass<
   typeof UnixStreamServer
 > = threading(UnixStreamServer, "ThreadingUnixStreamServer");
 /** The type of a {@linkcode ThreadingUnixStreamServer}. */
-export type ThreadingUnixStreamServer = InstanceType<
-  typeof ThreadingUnixStreamServer
->;
+export type ThreadingUnixStreamServer =
+  & UnixStreamServer
+  & ThreadingMixInMembers;
 
 /**
  * Python's `ThreadingUnixDatagramServer`: a {@linkcode UnixDatagramServer}
@@ -1087,9 +1099,9 @@ export const ThreadingUnixDatagramServer: ThreadingServerClass<
   typeof UnixDatagramServer
 > = threading(UnixDatagramServer, "ThreadingUnixDatagramServer");
 /** The type of a {@linkcode ThreadingUnixDatagramServer}. */
-export type ThreadingUnixDatagramServer = InstanceType<
-  typeof ThreadingUnixDatagramServer
->;
+export type ThreadingUnixDatagramServer =
+  & UnixDatagramServer
+  & ThreadingMixInMembers;
 
 /**
  * Python's `BaseRequestHandler`: made for each request, with `request`,
@@ -1115,8 +1127,8 @@ export type ThreadingUnixDatagramServer = InstanceType<
  * ```
  */
 export class BaseRequestHandler<
-  R = unknown,
-  A = SockAddr,
+  R = Socket,
+  A = [host: string, port: number],
   S extends BaseServer<R, A> = BaseServer<R, A>,
 > implements RequestHandler {
   /** The request: a connected socket, or `[data, socket]` for datagrams. */
@@ -1180,7 +1192,7 @@ export class BaseRequestHandler<
  * ```
  */
 export class StreamRequestHandler<
-  A = SockAddr,
+  A = [host: string, port: number],
   S extends BaseServer<Socket, A> = BaseServer<Socket, A>,
 > extends BaseRequestHandler<Socket, A, S> {
   /** `rfile`'s buffer size: -1 for the default. */
@@ -1292,7 +1304,7 @@ export class StreamRequestHandler<
  * ```
  */
 export class DatagramRequestHandler<
-  A = SockAddr,
+  A = [host: string, port: number],
   S extends BaseServer<DatagramRequest, A> = BaseServer<DatagramRequest, A>,
 > extends BaseRequestHandler<DatagramRequest, A, S> {
   /** The datagram. */

@@ -7,10 +7,19 @@ import {
   AF_INET6,
   create_connection,
   create_server,
+  SO_ERROR,
   SOCK_DGRAM,
   type Socket,
   socket,
+  SOL_SOCKET,
 } from "../mod.ts";
+import {
+  BaseRequestHandler,
+  type BaseServer,
+  ThreadingTCPServer,
+} from "../socketserver.ts";
+// Opens libc, as an AF_INET6 create_server() may, outside any test.
+import "./_helpers.ts";
 
 Deno.test("recv() result assigns to a variable that began as new Uint8Array(0)", async () => {
   using server = create_server(["127.0.0.1", 0]);
@@ -74,4 +83,52 @@ Deno.test("accept() gives a socket of the listener's address type; any socket fi
   assert.equal(peerHost, "127.0.0.1");
   const sockets: Socket[] = [server, client, conn];
   assert.equal(sockets.length, 3);
+});
+
+Deno.test("create_server()'s address goes straight to create_connection(); an AF_INET6 server's is the 4-tuple", async () => {
+  using server = create_server(["127.0.0.1", 0]);
+  using client = await create_connection(server.getsockname(), 5);
+  const [conn] = await server.accept();
+  conn.close();
+  assert.ok(client.fileno() >= 0);
+  using six = create_server(["::1", 0], { family: AF_INET6 });
+  const [, port, , scope_id] = six.getsockname();
+  const id: number = scope_id;
+  assert.equal(id, 0);
+  assert.ok(port > 0);
+});
+
+Deno.test("getsockopt(level, option) is a number: err = s.getsockopt(SOL_SOCKET, SO_ERROR)", () => {
+  using s = socket(AF_INET);
+  const err: number = s.getsockopt(SOL_SOCKET, SO_ERROR);
+  assert.equal(err, 0);
+});
+
+Deno.test("socketserver as the Python docs write it: BaseRequestHandler's request is a socket, client_address a [host, port], server.socket's address too, ThreadingTCPServer a type, any server a BaseServer", async () => {
+  // class MyTCPHandler(socketserver.BaseRequestHandler):
+  //     def handle(self):
+  //         self.data = self.request.recv(1024).strip()
+  //         host, port = self.client_address
+  //         self.request.sendall(self.data.upper())
+  let seen: [string, number] | null = null;
+  class MyTCPHandler extends BaseRequestHandler {
+    override async handle() {
+      const data = await this.request.recv(1024);
+      const [host, port] = this.client_address;
+      seen = [host, port];
+      await this.request.sendall(data);
+    }
+  }
+  const serve = async (server: BaseServer) => await server.handle_request();
+  await using server: ThreadingTCPServer = new ThreadingTCPServer(
+    ["127.0.0.1", 0],
+    MyTCPHandler,
+  );
+  server.daemon_threads = false;
+  const port: number = server.socket.getsockname()[1];
+  using client = await create_connection(["127.0.0.1", port], 5);
+  await client.sendall(new Uint8Array([1, 2, 3]));
+  await serve(server);
+  assert.deepEqual(await client.recv(10), new Uint8Array([1, 2, 3]));
+  assert.deepEqual(seen, client.getsockname());
 });
