@@ -73,6 +73,7 @@ import { formatIPv6, parseAton, parsePton4, parsePton6 } from "./_inet.ts";
 import { libc, libcUsable } from "./_libc/ffi.ts";
 import { abortable } from "./_wait.ts";
 import type { AbortOptions } from "./socket.ts";
+import type { SockAddr } from "./_backend.ts";
 
 // Not among Python's constants on Linux, but in glibc's getaddrinfo table.
 const SOCK_DCCP = 6;
@@ -91,14 +92,35 @@ export type SockAddrTuple =
   | [host: string, port: number]
   | [host: string, port: number, flowinfo: number, scope_id: number];
 
-/** One `getaddrinfo()` result: `[family, type, proto, canonname, sockaddr]`. */
-export type AddrInfo = [
-  family: number,
-  type: number,
-  proto: number,
-  canonname: string,
-  sockaddr: SockAddrTuple,
-];
+/**
+ * One `getaddrinfo()` result: `[family, type, proto, canonname, sockaddr]`,
+ * the address typed by the family (a socket made with the family has
+ * addresses of that shape).
+ */
+export type AddrInfo =
+  | [
+    family: typeof AF_INET,
+    type: number,
+    proto: number,
+    canonname: string,
+    sockaddr: [host: string, port: number],
+  ]
+  | [
+    family: typeof AF_INET6,
+    type: number,
+    proto: number,
+    canonname: string,
+    sockaddr: [host: string, port: number, flowinfo: number, scope_id: number],
+  ];
+
+/**
+ * What {@linkcode getaddrinfo} gives for family `F`: only that family's
+ * results for AF_INET or AF_INET6, else either.
+ */
+export type AddrInfoOf<F extends number> = number extends F ? AddrInfo
+  : F extends typeof AF_INET | typeof AF_INET6
+    ? Extract<AddrInfo, [F, ...unknown[]]>
+  : AddrInfo;
 
 /** An address found for a host: 4 or 16 bytes, and the IPv6 scope id. */
 interface HostAddress {
@@ -711,12 +733,20 @@ async function hostAddresses(
   return { addrs, canon };
 }
 
-function sockaddr(a: HostAddress, port: number): SockAddrTuple {
+function addrInfo(
+  a: HostAddress,
+  type: number,
+  proto: number,
+  canonname: string,
+  port: number,
+): AddrInfo {
   if (a.family === AF_INET) {
     const b = a.bytes;
-    return [b[0] + "." + b[1] + "." + b[2] + "." + b[3], port];
+    const host = b[0] + "." + b[1] + "." + b[2] + "." + b[3];
+    return [AF_INET, type, proto, canonname, [host, port]];
   }
-  return [formatIPv6(a.bytes, 0), port, 0, a.scope_id];
+  const host = formatIPv6(a.bytes, 0);
+  return [AF_INET6, type, proto, canonname, [host, port, 0, a.scope_id]];
 }
 
 async function resolve(
@@ -746,7 +776,7 @@ async function resolve(
   for (const a of addrs) {
     for (const t of tuples) {
       const name = out.length === 0 && (flags & AI_CANONNAME) ? canon : "";
-      out.push([a.family, t.socktype, t.protocol, name, sockaddr(a, t.port)]);
+      out.push(addrInfo(a, t.socktype, t.protocol, name, t.port));
     }
   }
   return out;
@@ -766,6 +796,8 @@ async function resolve(
  *
  * @param host A host name or numeric address; `null` for the wildcard
  *   (`AI_PASSIVE`) or loopback addresses.
+ * @typeParam F The family asked for: AF_INET or AF_INET6 types every
+ *   result's address as that family's.
  * @param port A port number, a decimal string, a service name from
  *   /etc/services, or `null`.
  * @param family `AF_INET`, `AF_INET6` or 0 for both.
@@ -795,34 +827,33 @@ async function resolve(
  * assert.deepEqual(infos.map((i) => i[4]), [["0.0.0.0", 8080], ["::", 8080, 0, 0]]);
  * ```
  */
-export function getaddrinfo(
+export function getaddrinfo<F extends number = 0>(
   host: string | Uint8Array | null,
   port: string | number | Uint8Array | null,
-  family: number | AbortOptions = 0,
+  family: F | AbortOptions = 0 as F,
   type: number | AbortOptions = 0,
   proto: number | AbortOptions = 0,
   flags: number | AbortOptions = 0,
   options: AbortOptions = {},
-): Promise<AddrInfo[]> {
+): Promise<AddrInfoOf<F>[]> {
   try {
     // The options may come in place of the optional arguments (their
     // defaults then hold).
-    const rest = [family, type, proto, flags];
+    const rest: (number | AbortOptions)[] = [family, type, proto, flags];
     const at = rest.findIndex((x) => isOptionsArg<AbortOptions>(x));
     if (at >= 0) {
       const given = rest[at] as AbortOptions;
       options = optionsLast(given, arguments, "getaddrinfo");
       rest.fill(0, at);
-      [family, type, proto, flags] = rest;
     }
     const h = hostArg(host);
     const service = portArg(port);
-    const fam = toCInt(family), typ = toCInt(type);
-    const pro = toCInt(proto), flg = toCInt(flags);
+    const [fam, typ, pro, flg] = rest.map(toCInt);
+    // Only results of the family asked for come back: their type says so.
     return abortable(
       () => resolve(h, service, fam, typ, pro, flg, "getaddrinfo"),
       options.signal,
-    );
+    ) as Promise<AddrInfoOf<F>[]>;
   } catch (e) {
     return Promise.reject(e);
   }
@@ -1185,7 +1216,14 @@ function uintArg(x: unknown): number {
  * ```
  */
 export function getnameinfo(
-  sockaddr: SockAddrTuple,
+  sockaddr:
+    | SockAddr
+    | readonly [
+      host: string,
+      port: number,
+      flowinfo?: number,
+      scope_id?: number,
+    ],
   flags: number,
   options: AbortOptions = {},
 ): Promise<[string, string]> {
@@ -1193,7 +1231,7 @@ export function getnameinfo(
 }
 
 async function nameInfo(
-  sockaddr: SockAddrTuple,
+  sockaddr: unknown,
   flags: number,
 ): Promise<[string, string]> {
   toCInt(flags);

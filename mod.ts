@@ -89,7 +89,7 @@ export {
   getservbyport,
 } from "./_resolve.ts";
 export type { BytesLike } from "./_args.ts";
-export type { AddrInfo, SockAddrTuple } from "./_resolve.ts";
+export type { AddrInfo, AddrInfoOf, SockAddrTuple } from "./_resolve.ts";
 export {
   type AncData,
   type AncDataIn,

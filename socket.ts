@@ -24,6 +24,8 @@
 import {
   AF_INET,
   AF_INET6,
+  type AF_NETLINK,
+  type AF_PACKET,
   AF_UNIX,
   IPPROTO_ICMP,
   IPPROTO_ICMPV6,
@@ -33,6 +35,7 @@ import {
   SOCK_CLOEXEC,
   SOCK_DGRAM,
   SOCK_NONBLOCK,
+  type SOCK_RAW,
   SOCK_STREAM,
   SOMAXCONN,
 } from "./constants.ts";
@@ -113,25 +116,37 @@ export type { SockAddr } from "./_backend.ts";
 /**
  * The address a socket of family `F` returns (getsockname, accept,
  * recvfrom): `[host, port]` for AF_INET, the 4-tuple for AF_INET6, a path or
- * bytes for AF_UNIX, and the general {@linkcode SockAddr} when the family is
- * not known at compile time.
+ * bytes for AF_UNIX, `[pid, groups]` for AF_NETLINK, the 5-tuple for
+ * AF_PACKET, and the general {@linkcode SockAddr} when the family is not
+ * known at compile time.
  */
 export type AddressOf<F extends number> = number extends F ? SockAddr
   : F extends typeof AF_INET ? [host: string, port: number]
   : F extends typeof AF_INET6
     ? [host: string, port: number, flowinfo: number, scope_id: number]
   : F extends typeof AF_UNIX ? string | Uint8Array
+  : F extends typeof AF_NETLINK ? [pid: number, groups: number]
+  : F extends typeof AF_PACKET ? [
+      ifname: string,
+      proto: number,
+      pkttype: number,
+      hatype: number,
+      addr: Uint8Array,
+    ]
   : SockAddr;
 
 /**
  * The sender {@linkcode Socket.recvfrom} gives on a socket of family `F` and
- * type `T`: always an address for UDP, else possibly `null` (a stream
- * socket, an unnamed unix peer).
+ * type `T`: always an address for UDP, raw, netlink and packet sockets,
+ * else possibly `null` (a stream socket, an unnamed unix peer).
  */
 export type SenderOf<F extends number, T extends number> = number extends T
   ? AddressOf<F> | null
-  : T extends typeof SOCK_DGRAM
-    ? F extends typeof AF_INET | typeof AF_INET6 ? AddressOf<F>
+  : T extends typeof SOCK_DGRAM | typeof SOCK_RAW ? F extends
+      | typeof AF_INET
+      | typeof AF_INET6
+      | typeof AF_NETLINK
+      | typeof AF_PACKET ? AddressOf<F>
     : AddressOf<F> | null
   : AddressOf<F> | null;
 
@@ -1687,14 +1702,17 @@ export class Socket<
   }
 
   /**
-   * Read a socket option as an integer, as Python's does without `buflen`:
-   * `err = s.getsockopt(SOL_SOCKET, SO_ERROR)` is a number.
+   * Read a socket option: an integer without `buflen` (or 0), else its raw
+   * bytes, as Python's. The type follows: `err = s.getsockopt(SOL_SOCKET,
+   * SO_ERROR)` is a number, `getsockopt(SOL_SOCKET, SO_LINGER, 8)` bytes.
    *
+   * @typeParam N `buflen`'s type: `0` gives `number`, another literal
+   *   `Uint8Array`, a plain `number` either.
    * @param level The option level.
    * @param option The option.
-   * @param buflen `0` (the default): an integer.
-   * @returns The integer value.
-   * @throws {OSError} `[Errno 92]` unknown option.
+   * @param buflen `0` for an integer, else the most bytes to return.
+   * @returns The integer value, or the raw bytes.
+   * @throws {OSError} `[Errno 92]` unknown option; `getsockopt buflen out of range`.
    *
    * @example
    * ```ts
@@ -1704,37 +1722,21 @@ export class Socket<
    * using s = socket();
    * const type: number = s.getsockopt(SOL_SOCKET, SO_TYPE);
    * assert.equal(type, SOCK_STREAM);
-   * ```
-   */
-  getsockopt(level: number, option: number, buflen?: 0): number;
-  /**
-   * Read a socket option: an integer for `buflen` 0, else its raw bytes.
-   *
-   * @param level The option level.
-   * @param option The option.
-   * @param buflen `0` for an integer, else the most bytes to return.
-   * @returns The integer value, or the raw bytes.
-   * @throws {OSError} `[Errno 92]` unknown option; `getsockopt buflen out of range`.
-   *
-   * @example
-   * ```ts
-   * import { SO_TYPE, socket, SOL_SOCKET } from "./mod.ts";
-   * import assert from "node:assert/strict";
-   *
-   * using s = socket();
    * // SOCK_STREAM (1) as a C int, little-endian on x86-64 and arm64
-   * assert.deepEqual(s.getsockopt(SOL_SOCKET, SO_TYPE, 4), new Uint8Array([1, 0, 0, 0]));
+   * const raw: Uint8Array = s.getsockopt(SOL_SOCKET, SO_TYPE, 4);
+   * assert.deepEqual(raw, new Uint8Array([1, 0, 0, 0]));
    * ```
    */
-  getsockopt(
+  getsockopt<N extends number = 0>(
     level: number,
     option: number,
-    buflen: number,
-  ): number | Uint8Array;
-  getsockopt(level: number, option: number, buflen = 0): number | Uint8Array {
-    const l = toCInt(level), o = toCInt(option), n = toCInt(buflen);
+    buflen?: N,
+  ): number extends N ? number | Uint8Array : N extends 0 ? number
+  : Uint8Array {
+    const l = toCInt(level), o = toCInt(option);
+    const n = toCInt(buflen === undefined ? 0 : buflen);
     if (n < 0 || n > 1024) throw new OSError("getsockopt buflen out of range");
-    return this.#live().getsockopt(l, o, n);
+    return this.#live().getsockopt(l, o, n) as never;
   }
 
   /**

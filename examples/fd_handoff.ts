@@ -56,7 +56,7 @@ if (Deno.args[0] === "--child") {
   server.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
   server.bind(["127.0.0.1", 0]);
   server.listen();
-  const [, port] = server.getsockname() as [string, number];
+  const [, port] = server.getsockname();
   console.log(`old server: listening on 127.0.0.1:${port}`);
   const served = serveOne(server, "old server");
   console.log(`client: ${await ask(port, "first request")}`);

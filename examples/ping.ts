@@ -59,8 +59,10 @@ function echoRequest(id: number, seq: number): Uint8Array {
   return packet;
 }
 
+type Ip4 = [host: string, port: number];
+
 /** A raw ICMP socket if this process may, else a ping socket; null if neither. */
-function openIcmp(): { sock: Socket; raw: boolean } | null {
+function openIcmp(): { sock: Socket<Ip4, Ip4>; raw: boolean } | null {
   const reasons: string[] = [];
   for (const raw of [true, false]) {
     try {
@@ -115,7 +117,7 @@ async function reply(
       const [packet, sender] = await s.recvfrom(1500);
       icmp = packet.subarray((packet[0] & 0x0f) * 4);
       ttl = packet[8];
-      from = (sender as [string, number])[0];
+      from = sender[0];
     } else {
       const [data, ancdata, , sender] = await s.recvmsg(1500, CMSG_SPACE(4));
       icmp = data;
@@ -123,7 +125,7 @@ async function reply(
       ttl = item
         ? new DataView(item[2].buffer, item[2].byteOffset).getInt32(0, true)
         : -1;
-      from = (sender as [string, number])[0];
+      from = sender[0];
     }
     const view = new DataView(icmp.buffer, icmp.byteOffset, icmp.byteLength);
     if (icmp.length < 8 || icmp[0] !== 0) continue;

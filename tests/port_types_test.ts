@@ -5,10 +5,17 @@ import assert from "node:assert/strict";
 import {
   AF_INET,
   AF_INET6,
+  type AF_PACKET,
   create_connection,
   create_server,
+  getaddrinfo,
+  getnameinfo,
+  NI_NUMERICHOST,
+  NI_NUMERICSERV,
   SO_ERROR,
   SOCK_DGRAM,
+  SOCK_RAW,
+  SOCK_STREAM,
   type Socket,
   socket,
   SOL_SOCKET,
@@ -132,3 +139,45 @@ Deno.test("socketserver as the Python docs write it: BaseRequestHandler's reques
   assert.deepEqual(await client.recv(10), new Uint8Array([1, 2, 3]));
   assert.deepEqual(seen, client.getsockname());
 });
+
+Deno.test("getaddrinfo()'s family types the socket made from it; getnameinfo() takes what accept() gives and a constant tuple", async () => {
+  // for af, socktype, proto, canonname, sa in getaddrinfo(None, 0, ..., AI_PASSIVE):
+  //     s = socket.socket(af, socktype, proto); s.bind(sa); ...
+  //     conn, addr = s.accept(); host = addr[0]
+  const [[af, socktype, proto, , sa]] = await getaddrinfo(
+    "127.0.0.1",
+    0,
+    AF_INET,
+    SOCK_STREAM,
+  );
+  using s = socket(af, socktype, proto);
+  s.bind(sa);
+  s.listen(1);
+  using client = await create_connection(s.getsockname(), 5);
+  const [conn, addr] = await s.accept();
+  conn.close();
+  const host: string = addr[0];
+  assert.equal(host, "127.0.0.1");
+  const SERVER = ["127.0.0.1", addr[1]] as const;
+  const [h] = await getnameinfo(SERVER, NI_NUMERICHOST | NI_NUMERICSERV);
+  assert.equal(h, "127.0.0.1");
+  assert.equal((await getnameinfo(addr, NI_NUMERICHOST))[0], "127.0.0.1");
+  assert.ok(client.fileno() >= 0);
+});
+
+Deno.test("getsockopt(level, option, 8) is bytes; a raw IP or packet socket's recvfrom() sender is never null", () => {
+  using s = socket(AF_INET);
+  const bytes: Uint8Array = s.getsockopt(SOL_SOCKET, SO_ERROR, 4);
+  assert.deepEqual(bytes, new Uint8Array(4));
+  // Type-checked only (opening them needs CAP_NET_RAW):
+  // data, addr = s.recvfrom(1500); host = addr[0]
+  const _raw = async (r: Socket<Ip4, Ip4>) => (await r.recvfrom(1500))[1][0];
+  const _packet = (p: ReturnType<typeof socket<typeof AF_PACKET, 3>>) =>
+    p.recvfrom(65535).then(([, addr]) => addr[0]);
+  const _opened = () => socket(AF_INET, SOCK_RAW, 1) satisfies Socket<Ip4, Ip4>;
+  assert.equal(typeof _raw, "function");
+  assert.equal(typeof _packet, "function");
+  assert.equal(typeof _opened, "function");
+});
+
+type Ip4 = [host: string, port: number];
