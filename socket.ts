@@ -2095,6 +2095,9 @@ export function socket<
  * The original stays open, and stays yours to close. Uses the libc backend
  * (`--allow-ffi`).
  *
+ * @typeParam F The family, which types the socket's addresses as
+ *   {@linkcode socket}'s does.
+ * @typeParam T The type, which types `recvfrom()`'s sender.
  * @param fd An open socket descriptor.
  * @param family Its address family (`0` reads it from the descriptor).
  * @param type Its socket type (`0` reads it from the descriptor).
@@ -2117,12 +2120,12 @@ export function socket<
  * assert.deepEqual(copy.getsockname(), original.getsockname());
  * ```
  */
-export function fromfd(
+export function fromfd<F extends number, T extends number>(
   fd: number,
-  family: number,
-  type: number,
+  family: F,
+  type: T,
   proto = 0,
-): Socket {
+): Socket<AddressOf<F>, SenderOf<F, T>> {
   const n = toFd(fd);
   const fam = asCInt(family),
     typ = asCInt(type) & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);

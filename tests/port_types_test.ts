@@ -8,6 +8,7 @@ import {
   type AF_PACKET,
   create_connection,
   create_server,
+  fromfd,
   getaddrinfo,
   getnameinfo,
   NI_NUMERICHOST,
@@ -165,7 +166,7 @@ Deno.test("getaddrinfo()'s family types the socket made from it; getnameinfo() t
   assert.ok(client.fileno() >= 0);
 });
 
-Deno.test("getsockopt(level, option, 8) is bytes; a raw IP or packet socket's recvfrom() sender is never null", () => {
+Deno.test("getsockopt(level, option, 8) is bytes; a raw IP or packet socket's recvfrom() sender is never null; fromfd() is typed by its family", () => {
   using s = socket(AF_INET);
   const bytes: Uint8Array = s.getsockopt(SOL_SOCKET, SO_ERROR, 4);
   assert.deepEqual(bytes, new Uint8Array(4));
@@ -175,6 +176,10 @@ Deno.test("getsockopt(level, option, 8) is bytes; a raw IP or packet socket's re
   const _packet = (p: ReturnType<typeof socket<typeof AF_PACKET, 3>>) =>
     p.recvfrom(65535).then(([, addr]) => addr[0]);
   const _opened = () => socket(AF_INET, SOCK_RAW, 1) satisfies Socket<Ip4, Ip4>;
+  // fromfd(fd, AF_INET6, SOCK_DGRAM): the family types it as socket()'s
+  const _copy = (fd: number) =>
+    fromfd(fd, AF_INET6, SOCK_DGRAM).recvfrom(10).then(([, a]) => a[3]);
+  assert.equal(typeof _copy, "function");
   assert.equal(typeof _raw, "function");
   assert.equal(typeof _packet, "function");
   assert.equal(typeof _opened, "function");
