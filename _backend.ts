@@ -98,14 +98,17 @@ export interface BackendSocket extends Partial<DirectReads> {
   ): Promise<[number, SockAddr | null]>;
   /**
    * Optional: recvfrom(2) that returns the bytes received, sized to what
-   * came (recv(bufsize) then needs no zero-filled buffer of bufsize).
+   * came (recv(bufsize) then needs no zero-filled buffer of bufsize); with
+   * no promise when they were there at once.
    */
   recvBytes?(
     size: number,
     flags: number,
     wait: Wait,
     signal?: AbortSignal,
-  ): Promise<[Uint8Array<ArrayBuffer>, SockAddr | null]>;
+  ):
+    | [Uint8Array<ArrayBuffer>, SockAddr | null]
+    | Promise<[Uint8Array<ArrayBuffer>, SockAddr | null]>;
   /** send(2): resolves with the bytes accepted (may be fewer than given). */
   send(
     data: Uint8Array,

@@ -844,7 +844,9 @@ export class Socket<
     const sock = this.#live();
     try {
       if (sock.recvBytes) {
-        return (await sock.recvBytes(size, f, this.#wait(f), signal))[0];
+        // A tuple when the bytes were there: no await, no extra turn.
+        const got = sock.recvBytes(size, f, this.#wait(f), signal);
+        return (Array.isArray(got) ? got : await got)[0];
       }
       const buf = new Uint8Array(size);
       return trim(buf, await sock.recv(buf, f, this.#wait(f), signal));
@@ -894,12 +896,8 @@ export class Socket<
     const sock = this.#live();
     try {
       if (sock.recvBytes) {
-        const [data, from] = await sock.recvBytes(
-          size,
-          f,
-          this.#wait(f),
-          signal,
-        );
+        const got = sock.recvBytes(size, f, this.#wait(f), signal);
+        const [data, from] = Array.isArray(got) ? got : await got;
         return [data, this.#sender(from)];
       }
       const buf = new Uint8Array(size);

@@ -68,6 +68,8 @@ const CHUNK = 1 << 18;
 const spares: Uint8Array[] = [];
 const SPARES = 4;
 const READ_BUFFER = 1 << 16;
+// An empty stash (only ever read, never written or transferred).
+const NO_BYTES = new Uint8Array(0);
 // The backlog bind() listens with: what Python's listen() takes by default
 // (min(SOMAXCONN, 128)), so that a plain listen() keeps that listener and
 // never releases the port to make it again.
@@ -151,7 +153,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   // byte stream's read (streamRead) is #pendingRead too, into its own
   // buffer; what its stream no longer wants lands in #stash the same way.
   #inner: Uint8Array | null = null;
-  #stash: Uint8Array = new Uint8Array(0);
+  #stash: Uint8Array = NO_BYTES;
   #pendingRead: Promise<void> | null = null;
   // The op under #pendingRead, to hold the process while a caller waits.
   #readOp: HeldOp | null = null;
@@ -826,28 +828,42 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   /**
    * recv(bufsize): what is already in the socket's own buffer (a read kept
    * in flight for readiness, or left by a timeout) comes out sized to what
-   * came, with no zero-filled buffer of `size`; else a read as recv().
+   * came, with no zero-filled buffer of `size`, and with no promise (the
+   * selectors loop's recv); else a read as recv().
    */
-  async recvBytes(
+  recvBytes(
     size: number,
     flags: number,
     wait: Wait,
     signal?: AbortSignal,
-  ): Promise<[Uint8Array<ArrayBuffer>, SockAddr | null]> {
+  ):
+    | [Uint8Array<ArrayBuffer>, SockAddr | null]
+    | Promise<[Uint8Array<ArrayBuffer>, SockAddr | null]> {
     const stash = this.#stash;
     if (
       flags === 0 && stash.length > 0 && !this.#shutRd && !this.closed &&
       this.#conn !== null
     ) {
       const n = Math.min(size, stash.length);
-      this.#stash = stash.subarray(n);
+      this.#stash = n === stash.length ? NO_BYTES : stash.subarray(n);
       // Copied out first: the stash may be the read-ahead's buffer, which
       // the next read fills.
-      const out = stash.slice(0, n);
+      const got: [Uint8Array<ArrayBuffer>, SockAddr | null] = [
+        stash.slice(0, n),
+        this.#sender(),
+      ];
       const paced = pace();
-      if (paced !== undefined) await paced;
-      return [out, this.#sender()];
+      return paced === undefined ? got : paced.then(() => got);
     }
+    return this.#recvBytesLater(size, flags, wait, signal);
+  }
+
+  async #recvBytesLater(
+    size: number,
+    flags: number,
+    wait: Wait,
+    signal?: AbortSignal,
+  ): Promise<[Uint8Array<ArrayBuffer>, SockAddr | null]> {
     const buf = new Uint8Array(size);
     const n = await this.recv(buf, flags, wait, signal);
     return [n === size ? buf : buf.slice(0, n), this.#sender()];

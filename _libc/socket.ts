@@ -533,27 +533,29 @@ class LibcSocket implements BackendSocket {
     return [await this.#recvRest(buf, flags, wait, n, signal), from];
   }
 
-  async recvBytes(
+  recvBytes(
     size: number,
     flags: number,
     wait: Wait,
     signal?: AbortSignal,
-  ): Promise<[Uint8Array<ArrayBuffer>, SockAddr | null]> {
+  ):
+    | [Uint8Array<ArrayBuffer>, SockAddr | null]
+    | Promise<[Uint8Array<ArrayBuffer>, SockAddr | null]> {
     if (
       size > scratch.length || this.#waitAll(flags) || this.#given !== null
     ) {
       const buf = new Uint8Array(size);
-      const [n, from] = await this.recvfrom(buf, flags, wait, signal);
-      return [received(buf, n), from];
+      return this.recvfrom(buf, flags, wait, signal).then((
+        [n, from],
+      ) => [received(buf, n), from]);
     }
-    // The first try without a closure: the hot path.
+    // The first try without a closure or a promise: the hot path.
     const got = this.#recvScratch(size, flags);
     if (got !== null) {
       const p = pace();
-      if (p !== undefined) await p;
-      return got;
+      return p === undefined ? got : p.then(() => got);
     }
-    return await this.#retry(
+    return this.#retry(
       this.#readEvents(flags),
       wait,
       signal,
