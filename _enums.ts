@@ -28,14 +28,20 @@ import * as C from "./constants.ts";
 /**
  * A Python IntEnum (or IntFlag) as a TypeScript-enum-like object: each
  * member name maps to its number, each number back to its canonical name.
+ *
+ * @typeParam Name The members' names.
+ * @typeParam Values Their values' types: the constants', so that
+ *   `AddressFamily.AF_INET6` is `10` to the type checker too, and types a
+ *   socket made with it as `AF_INET6` does.
  */
-export type IntEnum<Name extends string> =
-  & { readonly [N in Name]: number }
+export type IntEnum<
+  Name extends string,
+  Values extends { readonly [N in Name]: number } = Record<Name, number>,
+> =
+  & { readonly [N in Name]: Values[N] }
   & { readonly [value: number]: string };
 
-function convert<Name extends string>(
-  members: Record<Name, number>,
-): IntEnum<Name> {
+function convert<E>(members: Record<string, number>): E {
   // CPython's _convert_ orders members by (value, name): the first name of
   // a value is its canonical one, the others are aliases.
   const sorted = (Object.entries(members) as [string, number][]).sort((
@@ -47,7 +53,7 @@ function convert<Name extends string>(
     out[name] = value;
     if (!(value in out)) out[value] = name;
   }
-  return Object.freeze(out) as IntEnum<Name>;
+  return Object.freeze(out) as E;
 }
 
 /**
@@ -95,7 +101,8 @@ export const AddressFamily: IntEnum<
   | "AF_BLUETOOTH"
   | "AF_ALG"
   | "AF_VSOCK"
-  | "AF_QIPCRTR"
+  | "AF_QIPCRTR",
+  typeof C
 > = convert({
   AF_UNSPEC: C.AF_UNSPEC,
   AF_UNIX: C.AF_UNIX,
@@ -151,7 +158,8 @@ export const SocketKind: IntEnum<
   | "SOCK_RDM"
   | "SOCK_SEQPACKET"
   | "SOCK_NONBLOCK"
-  | "SOCK_CLOEXEC"
+  | "SOCK_CLOEXEC",
+  typeof C
 > = convert({
   SOCK_STREAM: C.SOCK_STREAM,
   SOCK_DGRAM: C.SOCK_DGRAM,
@@ -188,7 +196,8 @@ export const MsgFlag: IntEnum<
   | "MSG_NOSIGNAL"
   | "MSG_MORE"
   | "MSG_FASTOPEN"
-  | "MSG_CMSG_CLOEXEC"
+  | "MSG_CMSG_CLOEXEC",
+  typeof C
 > = convert({
   MSG_OOB: C.MSG_OOB,
   MSG_PEEK: C.MSG_PEEK,
@@ -225,7 +234,8 @@ export const AddressInfo: IntEnum<
   | "AI_V4MAPPED"
   | "AI_ALL"
   | "AI_ADDRCONFIG"
-  | "AI_NUMERICSERV"
+  | "AI_NUMERICSERV",
+  typeof C
 > = convert({
   AI_PASSIVE: C.AI_PASSIVE,
   AI_CANONNAME: C.AI_CANONNAME,

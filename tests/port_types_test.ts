@@ -3,6 +3,7 @@
 // so a regression fails here before any assertion runs.
 import assert from "node:assert/strict";
 import {
+  AddressFamily,
   AF_INET,
   AF_INET6,
   type AF_PACKET,
@@ -19,6 +20,7 @@ import {
   SOCK_STREAM,
   type Socket,
   socket,
+  SocketKind,
   SOL_SOCKET,
 } from "../mod.ts";
 import {
@@ -186,3 +188,14 @@ Deno.test("getsockopt(level, option, 8) is bytes; a raw IP or packet socket's re
 });
 
 type Ip4 = [host: string, port: number];
+
+Deno.test("AddressFamily and SocketKind members type a socket as the constants do, and a let of one takes another", () => {
+  using s = socket(AddressFamily.AF_INET6, SocketKind.SOCK_DGRAM);
+  s.bind(["::1", 0]);
+  const [host, , , scope_id] = s.getsockname();
+  const id: number = scope_id;
+  assert.deepEqual([host, id], ["::1", 0]);
+  let family = AddressFamily.AF_INET;
+  family = AddressFamily.AF_INET6;
+  assert.equal(AddressFamily[family], "AF_INET6");
+});
