@@ -81,6 +81,8 @@ OSError.prototype.name = "OSError";
 
 /** Python's `socket.error`, an alias of {@linkcode OSError}. */
 export const error: typeof OSError = OSError;
+/** The type of a {@linkcode error}: an {@linkcode OSError}. */
+export type error = OSError;
 
 /**
  * An operation would block on a non-blocking socket (EAGAIN, EINPROGRESS,
@@ -187,6 +189,8 @@ TimeoutError.prototype.name = "TimeoutError";
 
 /** Python's `socket.timeout`, an alias of {@linkcode TimeoutError}. */
 export const timeout: typeof TimeoutError = TimeoutError;
+/** The type of a {@linkcode timeout}: a {@linkcode TimeoutError}. */
+export type timeout = TimeoutError;
 
 const GAI_TEXT: Readonly<Record<number, string>> = {
   [-1]: "Bad value for ai_flags",

@@ -28,6 +28,7 @@ import {
   type BaseServer,
   ThreadingTCPServer,
 } from "../socketserver.ts";
+import * as errors from "../errors.ts";
 // Opens libc, as an AF_INET6 create_server() may, outside any test.
 import "./_helpers.ts";
 
@@ -198,4 +199,19 @@ Deno.test("AddressFamily and SocketKind members type a socket as the constants d
   let family = AddressFamily.AF_INET;
   family = AddressFamily.AF_INET6;
   assert.equal(AddressFamily[family], "AF_INET6");
+});
+
+Deno.test("socket.timeout and socket.error are types as well as classes, as a port's annotations use them", async () => {
+  using s = socket(AF_INET, SOCK_DGRAM);
+  s.bind(["127.0.0.1", 0]);
+  s.settimeout(0.01);
+  let caught: errors.timeout | null = null;
+  let base: errors.error | null = null;
+  try {
+    await s.recv(10);
+  } catch (e) {
+    if (e instanceof errors.timeout) caught = e;
+    if (e instanceof errors.error) base = e;
+  }
+  assert.ok(caught !== null && caught === base);
 });
