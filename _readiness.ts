@@ -212,12 +212,18 @@ export class Readiness {
     const { maxevents = -1, signal } = options;
     signal?.throwIfAborted();
     if (this.#closed) throw new OSError(E.EBADF);
+    // Counted as an answer at once (a wait that sleeps resets the count):
+    // a loop that always finds a socket ready still lets timers run. What
+    // they do meanwhile is seen as during a wait: an abort rejects, a close
+    // ends the call with nothing.
+    const paced = pace();
+    if (paced !== undefined) {
+      await paced;
+      signal?.throwIfAborted();
+      if (this.#closed) return [];
+    }
     const max = maxevents > 0 ? maxevents : Infinity;
     const deadline = new Deadline(timeoutMs);
-    // Counted as an answer at once (a wait that sleeps resets the count):
-    // a loop that always finds a socket ready still lets timers run.
-    const paced = pace();
-    if (paced !== undefined) await paced;
     for (;;) {
       const changes = this.#changes;
       let out = this.#look(max);

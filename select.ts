@@ -337,6 +337,10 @@ export async function select<
   timeout: number | null | SelectOptions = null,
   options: SelectOptions = {},
 ): Promise<[R[], W[], X[]]> {
+  // An answer at once, as Readiness.wait() counts one (see pace); first, so
+  // that what runs meanwhile (a close, an abort) is before the call.
+  const paced = pace();
+  if (paced !== undefined) await paced;
   if (isOptionsArg(timeout)) {
     [timeout, options] = [null, optionsLast(timeout, arguments, "select")];
   }
@@ -374,9 +378,6 @@ export async function select<
     }
     return revents;
   };
-  // An answer at once, as Readiness.wait() counts one (see pace).
-  const paced = pace();
-  if (paced !== undefined) await paced;
   let revents = look();
   // Nothing, and no waiting: now and then the rest of the process runs
   // first (see loopTurnDue), so a caller that polls in a loop sees what

@@ -30,6 +30,7 @@ import {
 import * as select from "../select.ts";
 import {
   DefaultSelector,
+  EpollSelector,
   EVENT_READ,
   EVENT_WRITE,
   PollSelector,
@@ -604,6 +605,59 @@ for (const backend of BACKENDS) {
       assert.ok(fired && ms < 1000, `${name}: ${calls} calls, ${ms} ms`);
     }
     assert.equal(text(await p.client.recv(10)), "x");
+  });
+
+  test("in such a loop, an epoll or selector closed by a timer ends the call that waits, and a signal aborted by a timer rejects it (no hang)", async () => {
+    await using p = await connectedPair(backend);
+    await p.server.sendall(bytes("x"));
+    await withTimeout(select.select([p.client], [], [], 5));
+    const ep = select.epoll();
+    ep.register(p.client, select.EPOLLIN);
+    const sel = new EpollSelector();
+    sel.register(p.client, EVENT_READ);
+    const looks: [string, () => Promise<unknown>, () => void][] = [
+      ["epoll", () => ep.poll(), () => ep.close()],
+      ["EpollSelector", () => sel.select(), () => sel.close()],
+    ];
+    for (const [name, look, close] of looks) {
+      let closed = false;
+      const timer = setTimeout(() => {
+        closed = true;
+        close();
+      }, 20);
+      try {
+        await withTimeout(
+          (async () => {
+            while (!closed) await look();
+          })(),
+          3000,
+          `${name} closed`,
+        );
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    using ep2 = select.epoll();
+    ep2.register(p.client, select.EPOLLIN);
+    const ac = new AbortController();
+    const timer = setTimeout(() => {
+      ac.abort(new Error("stop"));
+      ep2.unregister(p.client);
+    }, 20);
+    try {
+      await assert.rejects(
+        withTimeout(
+          (async () => {
+            for (;;) await ep2.poll(null, { signal: ac.signal });
+          })(),
+          3000,
+          "aborted poll",
+        ),
+        { message: "stop" },
+      );
+    } finally {
+      clearTimeout(timer);
+    }
   });
 
   test("select() returns the items it was given, in input order, numbers and duplicates included", async () => {
