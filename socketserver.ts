@@ -103,14 +103,17 @@ export type DatagramRequest = [data: Uint8Array<ArrayBuffer>, socket: Socket];
 /**
  * What a server makes of each request: a class like
  * {@linkcode BaseRequestHandler}, constructed with the request, the client's
- * address and the server. The request's type is checked (a datagram handler
- * does not fit a stream server); the other two are typed `never`, so that a
- * handler declared for any address or server type fits (a server passes
- * them `as never`).
+ * address and the server. The request's and the address's types are checked
+ * (a datagram handler does not fit a stream server, nor a `[host, port]`
+ * handler a unix server); the server is typed `never`, so that a handler
+ * declared for any server type fits (a server passes itself `as never`).
+ *
+ * @typeParam R The request a server passes.
+ * @typeParam A The client address a server passes (`never`: any).
  */
-export type RequestHandlerClass<R = unknown> = new (
+export type RequestHandlerClass<R = unknown, A = never> = new (
   request: R,
-  client_address: never,
+  client_address: A,
   server: never,
 ) => RequestHandler;
 
@@ -178,12 +181,12 @@ function reportTaskError(error: unknown): void {
  * const [a, b] = await socketpair();
  * using _a = a, _b = b;
  * const seen: string[] = [];
- * class Handler extends BaseRequestHandler<string> {
+ * class Handler extends BaseRequestHandler<string, string> {
  *   override handle() {
  *     seen.push(this.request);
  *   }
  * }
- * class OneShot extends BaseServer<string> {
+ * class OneShot extends BaseServer<string, string> {
  *   socket: Socket = a;
  *   fileno() {
  *     return a.fileno();
@@ -230,7 +233,7 @@ export abstract class BaseServer<R = unknown, A = SockAddr> {
    */
   constructor(
     server_address: Address | A,
-    RequestHandlerClass: RequestHandlerClass<R>,
+    RequestHandlerClass: RequestHandlerClass<R, A>,
   ) {
     this.server_address = server_address as A;
     this.RequestHandlerClass = RequestHandlerClass;
@@ -595,7 +598,7 @@ export class TCPServer<
    */
   constructor(
     server_address: Address | A,
-    RequestHandlerClass: RequestHandlerClass<R>,
+    RequestHandlerClass: RequestHandlerClass<R, A>,
     bind_and_activate = true,
   ) {
     super(server_address, RequestHandlerClass);
@@ -843,7 +846,8 @@ export class UDPServer<A extends SockAddr | null = [host: string, port: number]>
  * import { AF_UNIX, socket } from "./mod.ts";
  * import assert from "node:assert/strict";
  *
- * class Hello extends StreamRequestHandler {
+ * // A unix server's client address is a path (or bytes), not [host, port].
+ * class Hello extends StreamRequestHandler<string | Uint8Array> {
  *   override async handle() {
  *     await this.wfile.write(new TextEncoder().encode("hello\n"));
  *   }

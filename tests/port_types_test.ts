@@ -27,6 +27,7 @@ import {
   BaseRequestHandler,
   type BaseServer,
   ThreadingTCPServer,
+  UnixStreamServer,
 } from "../socketserver.ts";
 import * as errors from "../errors.ts";
 // Opens libc, as an AF_INET6 create_server() may, outside any test.
@@ -142,6 +143,15 @@ Deno.test("socketserver as the Python docs write it: BaseRequestHandler's reques
   await serve(server);
   assert.deepEqual(await client.recv(10), new Uint8Array([1, 2, 3]));
   assert.deepEqual(seen, client.getsockname());
+  // A handler typed for [host, port] does not fit a unix server (its
+  // client_address is a path): the server refuses it at compile time.
+  const _unix = (path: string) => {
+    // @ts-expect-error: string | Uint8Array is not [host, port]
+    new UnixStreamServer(path, MyTCPHandler, false);
+    class UnixHandler extends BaseRequestHandler<Socket, string | Uint8Array> {}
+    return new UnixStreamServer(path, UnixHandler, false);
+  };
+  assert.equal(typeof _unix, "function");
 });
 
 Deno.test("getaddrinfo()'s family types the socket made from it; getnameinfo() takes what accept() gives and a constant tuple", async () => {
