@@ -794,10 +794,10 @@ async function resolve(
  * socket type, as glibc lists them: `SOCK_STREAM`/6, `SOCK_DGRAM`/17,
  * `SOCK_RAW`/0.
  *
- * @param host A host name or numeric address; `null` for the wildcard
- *   (`AI_PASSIVE`) or loopback addresses.
  * @typeParam F The family asked for: AF_INET or AF_INET6 types every
  *   result's address as that family's.
+ * @param host A host name or numeric address; `null` for the wildcard
+ *   (`AI_PASSIVE`) or loopback addresses.
  * @param port A port number, a decimal string, a service name from
  *   /etc/services, or `null`.
  * @param family `AF_INET`, `AF_INET6` or 0 for both.

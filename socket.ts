@@ -1201,7 +1201,9 @@ export class Socket<
     if (addressOrOptions !== undefined && !sendtoOptions(addressOrOptions)) {
       f = toCInt(flagsOrAddress);
       target = addressOrOptions;
-    } else options = addressOrOptions;
+    } else if (addressOrOptions !== undefined) {
+      options = optionsLast(addressOrOptions, arguments, "sendto");
+    }
     const signal = options?.signal;
     signal?.throwIfAborted();
     this.#live();

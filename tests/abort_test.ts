@@ -687,6 +687,11 @@ Deno.test("create_connection(), getaddrinfo() and getfqdn() take { signal } in p
   await assert.rejects(create_connection(addr, { signal }, ["", 0]), late);
   await assert.rejects(getaddrinfo("127.0.0.1", 80, { signal }, 1), late);
   await assert.rejects(getfqdn({ signal }, { signal }), late);
+  await using u = udpPair("deno");
+  // sendto's overloads refuse this at compile time; plain JavaScript can
+  // still call it so.
+  const extra = [bytes("x"), u.aAddr, { signal }, { signal }];
+  await assert.rejects(Reflect.apply(u.b.sendto, u.b, extra), late);
 });
 
 Deno.test("sendto(data, address, options) takes any options object (also {} or one with more properties); create_connection(address, { backend }) is options too", async () => {
