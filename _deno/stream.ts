@@ -169,6 +169,12 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   // ahead to learn when the buffer has room (see poll()).
   #unsent: Uint8Array | null = null;
   #wrote = false;
+  // Sends begun, and the count when poll() last told a caller "writable":
+  // the model can be wrong by a buffer filled exactly by the last write,
+  // so the send that follows such an answer gets a turn of the event loop
+  // (the peer reads meanwhile, in this process too) before it would block.
+  #sends = 0;
+  #writableAt = -1;
   #writeError: Error | null = null;
   #shutWr = false;
   readonly #writeFailed = (e: unknown): never => {
@@ -895,6 +901,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     wait: Wait,
     signal?: AbortSignal,
   ): Promise<number> {
+    this.#sends++;
     const conn = this.#conn;
     if (
       conn !== null && signal === undefined &&
@@ -1090,7 +1097,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     if (await settlesAtOnce(write)) return true;
     // A socket's first write waits for Deno to learn it is writable (a turn
     // of the event loop, once per connection); later ones settle at once.
-    if (!this.#wrote) {
+    if (!this.#wrote || this.#writableAt === this.#sends - 1) {
       await turnLoop();
       return await settlesAtOnce(write);
     }
@@ -1262,6 +1269,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     const unsent = this.#unsent;
     if (this.#shutWr || (behind !== null ? behind.done : unsent === null)) {
       r |= POLLOUT;
+      if (events & POLLOUT) this.#writableAt = this.#sends;
     } else if (behind === null && (events & POLLOUT)) {
       this.#writeAhead(conn, unsent!);
     }
