@@ -1,7 +1,6 @@
 // How long one backend call may wait, and what it raises when it cannot:
 // the one place for deadline arithmetic, the timeout/non-blocking errors and
 // timers longer than setTimeout() takes.
-import { setImmediate } from "node:timers";
 import { errno as E } from "./constants.ts";
 import { BlockingIOError, OSError, TimeoutError } from "./errors.ts";
 
@@ -169,6 +168,8 @@ const PACE_EVERY = 32;
 const PACE_MS = 5;
 let paced = 0;
 let pacedSince = 0;
+// node:timers' setImmediate, once loaded.
+let immediate: ((callback: () => void) => unknown) | null = null;
 
 /**
  * Count an answer given at once with data (or a readiness look that found
@@ -186,7 +187,13 @@ export function pace(): Promise<void> | undefined {
   if (paced % PACE_EVERY !== 0) return undefined;
   if (performance.now() - pacedSince < PACE_MS) return undefined;
   paced = 0;
-  return new Promise((resolve) => setImmediate(resolve));
+  if (immediate !== null) return new Promise((resolve) => immediate!(resolve));
+  // Loaded the first time it is needed: a static import would add about
+  // 10 ms to every importer's start-up.
+  return import("node:timers").then(({ setImmediate }) => {
+    immediate = setImmediate;
+    return new Promise((resolve) => setImmediate(resolve));
+  });
 }
 
 /**
