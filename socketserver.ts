@@ -103,17 +103,17 @@ export type DatagramRequest = [data: Uint8Array<ArrayBuffer>, socket: Socket];
 /**
  * What a server makes of each request: a class like
  * {@linkcode BaseRequestHandler}, constructed with the request, the client's
- * address and the server. The request's and the address's types are checked
- * (a datagram handler does not fit a stream server, nor a `[host, port]`
- * handler a unix server); the server is typed `never`, so that a handler
- * declared for any server type fits (a server passes itself `as never`).
+ * address and the server. The request's type is checked (a datagram handler
+ * does not fit a stream server); the other two are typed `never`, so that a
+ * handler declared for any address or server type fits, as one handler
+ * serves a TCP and a unix server in Python (a server passes them
+ * `as never`).
  *
  * @typeParam R The request a server passes.
- * @typeParam A The client address a server passes (`never`: any).
  */
-export type RequestHandlerClass<R = unknown, A = never> = new (
+export type RequestHandlerClass<R = unknown> = new (
   request: R,
-  client_address: A,
+  client_address: never,
   server: never,
 ) => RequestHandler;
 
@@ -233,7 +233,7 @@ export abstract class BaseServer<R = unknown, A = SockAddr> {
    */
   constructor(
     server_address: Address | A,
-    RequestHandlerClass: RequestHandlerClass<R, A>,
+    RequestHandlerClass: RequestHandlerClass<R>,
   ) {
     this.server_address = server_address as A;
     this.RequestHandlerClass = RequestHandlerClass;
@@ -598,7 +598,7 @@ export class TCPServer<
    */
   constructor(
     server_address: Address | A,
-    RequestHandlerClass: RequestHandlerClass<R, A>,
+    RequestHandlerClass: RequestHandlerClass<R>,
     bind_and_activate = true,
   ) {
     super(server_address, RequestHandlerClass);

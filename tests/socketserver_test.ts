@@ -73,7 +73,7 @@ function within<T>(
 type AnyServer = TCPServer<any, any>;
 type ServerCtor = new (
   address: any,
-  handler: RequestHandlerClass<any, any>,
+  handler: RequestHandlerClass<any>,
   bind_and_activate?: boolean,
 ) => AnyServer;
 
@@ -81,7 +81,7 @@ type ServerCtor = new (
 // subclass choosing libc otherwise.
 function onBackendClass(Class: ServerCtor, backend: BackendName): ServerCtor {
   if (backend === "deno") return Class;
-  return class extends (Class as unknown as typeof TCPServer) {
+  return class extends (Class as typeof TCPServer) {
     static override backend = "libc" as const;
   } as unknown as ServerCtor;
 }
@@ -986,7 +986,7 @@ Deno.test(
   async () => {
     using tmp = tempUnixPath("srv");
     using ctmp = tempUnixPath("cli");
-    class Echo extends DatagramRequestHandler<string | Uint8Array | null> {
+    class Echo extends DatagramRequestHandler {
       override handle() {
         this.wfile.write(this.rfile.read());
       }
