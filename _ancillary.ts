@@ -27,7 +27,6 @@ import { OSError, OverflowError, ValueError } from "./errors.ts";
 import {
   bytesView,
   isOptionsArg,
-  optionsLast,
   pyTypeName,
   requireBytes,
   toCInt,
@@ -416,14 +415,10 @@ export async function send_fds(
   address: Address | null | AbortOptions = null,
   options?: AbortOptions,
 ): Promise<number> {
-  if (isOptionsArg(flags)) {
-    [flags, address, options] = [
-      0,
-      null,
-      optionsLast(flags, arguments, "send_fds"),
-    ];
-  } else if (isOptionsArg(address)) {
-    [address, options] = [null, optionsLast(address, arguments, "send_fds")];
+  if (isOptionsArg(flags, arguments, "send_fds")) {
+    [flags, address, options] = [0, null, flags];
+  } else if (isOptionsArg(address, arguments, "send_fds")) {
+    [address, options] = [null, address];
   }
   if (!iterable(fds)) {
     throw new TypeError(`'${pyTypeName(fds)}' object is not iterable`);
@@ -476,8 +471,8 @@ export async function recv_fds<A extends SockAddr, S extends SockAddr | null>(
   flags: number | AbortOptions = 0,
   options?: AbortOptions,
 ): Promise<[Uint8Array<ArrayBuffer>, number[], number, S]> {
-  if (isOptionsArg(flags)) {
-    [flags, options] = [0, optionsLast(flags, arguments, "recv_fds")];
+  if (isOptionsArg(flags, arguments, "recv_fds")) {
+    [flags, options] = [0, flags];
   }
   const max = toInt(maxfds);
   const ancbufsize = CMSG_LEN(max * 4);

@@ -29,33 +29,46 @@ export type BytesLike = Uint8Array | ArrayBufferView | ArrayBuffer;
  * optional arguments, which then take their defaults: `recv(10, { signal })`
  * is `recv(10, 0, { signal })`. That is a plain object with at least one
  * property, all of them option names: a dict or `{}` where Python wants an
- * int or an address stays the TypeError CPython raises.
+ * int or an address stays the TypeError CPython raises. An argument after
+ * it is a TypeError (see {@linkcode optionsLast}).
  *
  * @typeParam O The options' type.
  * @param value The argument.
+ * @param args The call's `arguments`.
+ * @param fn The call's name, for the message.
  * @param names The call's option names.
  * @returns Whether it is the options.
+ * @throws {TypeError} It is, and an argument other than `undefined`
+ *   follows it.
  *
  * @example
  * ```ts
  * import { isOptionsArg } from "./_args.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(isOptionsArg({ signal: AbortSignal.timeout(10) }), true);
- * assert.equal(isOptionsArg({}), false);
- * assert.equal(isOptionsArg(0), false);
- * assert.equal(isOptionsArg(["127.0.0.1", 80]), false);
+ * function recv(_n: number, flags: unknown, _options?: unknown) {
+ *   return isOptionsArg(flags, arguments, "recv");
+ * }
+ * assert.equal(recv(1, { signal: AbortSignal.timeout(10) }), true);
+ * assert.equal(recv(1, {}), false);
+ * assert.equal(recv(1, 0), false);
+ * assert.equal(recv(1, ["127.0.0.1", 80]), false);
+ * assert.throws(() => recv(1, { signal: AbortSignal.timeout(10) }, 2), TypeError);
  * ```
  */
 export function isOptionsArg<O extends object = { signal?: AbortSignal }>(
   value: unknown,
+  args: IArguments,
+  fn: string,
   names: readonly string[] = SIGNAL,
 ): value is O {
   if (typeof value !== "object" || value === null) return false;
   const proto = Object.getPrototypeOf(value);
   if (proto !== Object.prototype && proto !== null) return false;
   const keys = Object.keys(value);
-  return keys.length > 0 && keys.every((k) => names.includes(k));
+  if (keys.length === 0 || !keys.every((k) => names.includes(k))) return false;
+  optionsLast(value, args, fn);
+  return true;
 }
 
 const SIGNAL = ["signal"] as const;

@@ -12,7 +12,7 @@ import {
   SOL_SOCKET,
 } from "./constants.ts";
 import { OSError, ValueError } from "./errors.ts";
-import { isOptionsArg, optionsLast } from "./_args.ts";
+import { isOptionsArg } from "./_args.ts";
 import { type Address, addressRepr } from "./_address.ts";
 import { chooseBackend, needLibc, type SockAddr } from "./_backend.ts";
 import { getaddrinfo } from "./_resolve.ts";
@@ -95,17 +95,12 @@ export async function create_connection(
   source_address?: Address | null | CreateConnectionOptions,
   options: CreateConnectionOptions = {},
 ): Promise<TcpSocket> {
-  if (isOptionsArg<CreateConnectionOptions>(timeout, OPTIONS)) {
-    [timeout, source_address, options] = [
-      undefined,
-      undefined,
-      optionsLast(timeout, arguments, "create_connection"),
-    ];
-  } else if (isOptionsArg<CreateConnectionOptions>(source_address, OPTIONS)) {
-    [source_address, options] = [
-      undefined,
-      optionsLast(source_address, arguments, "create_connection"),
-    ];
+  const given = (x: unknown): x is CreateConnectionOptions =>
+    isOptionsArg(x, arguments, "create_connection", OPTIONS);
+  if (given(timeout)) {
+    [timeout, source_address, options] = [undefined, undefined, timeout];
+  } else if (given(source_address)) {
+    [source_address, options] = [undefined, source_address];
   }
   if (!Array.isArray(address) || address.length !== 2) {
     throw new TypeError(

@@ -62,13 +62,7 @@ import {
   PermissionError,
   ValueError,
 } from "./errors.ts";
-import {
-  isOptionsArg,
-  optionsLast,
-  pyArgName,
-  pyTypeName,
-  toCInt,
-} from "./_args.ts";
+import { isOptionsArg, pyArgName, pyTypeName, toCInt } from "./_args.ts";
 import { formatIPv6, parseAton, parsePton4, parsePton6 } from "./_inet.ts";
 import { libc, libcUsable } from "./_libc/ffi.ts";
 import { abortable } from "./_wait.ts";
@@ -840,10 +834,10 @@ export function getaddrinfo<F extends number = 0>(
     // The options may come in place of the optional arguments (their
     // defaults then hold).
     const rest: (number | AbortOptions)[] = [family, type, proto, flags];
-    const at = rest.findIndex((x) => isOptionsArg<AbortOptions>(x));
+    const args = arguments;
+    const at = rest.findIndex((x) => isOptionsArg(x, args, "getaddrinfo"));
     if (at >= 0) {
-      const given = rest[at] as AbortOptions;
-      options = optionsLast(given, arguments, "getaddrinfo");
+      options = rest[at] as AbortOptions;
       rest.fill(0, at);
     }
     const h = hostArg(host);
@@ -1140,12 +1134,10 @@ export function getfqdn(
   name: string | AbortOptions = "",
   options: AbortOptions = {},
 ): Promise<string> {
-  if (isOptionsArg<AbortOptions>(name)) {
-    try {
-      [name, options] = ["", optionsLast(name, arguments, "getfqdn")];
-    } catch (e) {
-      return Promise.reject(e);
-    }
+  try {
+    if (isOptionsArg(name, arguments, "getfqdn")) [name, options] = ["", name];
+  } catch (e) {
+    return Promise.reject(e);
   }
   return abortable(() => fqdn(name), options.signal);
 }

@@ -40,7 +40,6 @@ import {
 import {
   bytesView,
   isOptionsArg,
-  optionsLast,
   pyTypeName,
   requireBytes,
   toInt,
@@ -494,8 +493,8 @@ export abstract class SocketFile<
     hint: number | null | AbortOptions = -1,
     options?: AbortOptions,
   ): Promise<T[]> {
-    if (isOptionsArg(hint)) {
-      [hint, options] = [-1, optionsLast(hint, arguments, "readlines")];
+    if (isOptionsArg(hint, arguments, "readlines")) {
+      [hint, options] = [-1, hint];
     }
     this.#checkClosed();
     const limit = hint === null || hint === undefined ? -1 : toInt(hint);
@@ -983,8 +982,8 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
     size: number | null | AbortOptions = -1,
     options?: AbortOptions,
   ): Promise<Uint8Array<ArrayBuffer>> {
-    if (isOptionsArg(size)) {
-      [size, options] = [-1, optionsLast(size, arguments, "read")];
+    if (isOptionsArg(size, arguments, "read")) {
+      [size, options] = [-1, size];
     }
     this.#checkRead("read");
     const raw = this.#bufsize === 0;
@@ -1037,8 +1036,8 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
     size: number | null | AbortOptions = -1,
     options?: AbortOptions,
   ): Promise<Uint8Array<ArrayBuffer>> {
-    if (isOptionsArg(size)) {
-      [size, options] = [-1, optionsLast(size, arguments, "read1")];
+    if (isOptionsArg(size, arguments, "read1")) {
+      [size, options] = [-1, size];
     }
     this.#checkRead("read1");
     let n = sizeArg(size, this.#bufsize === 0);
@@ -1134,8 +1133,8 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
     // without an async function's own promise and turn.
     let n: number;
     try {
-      if (isOptionsArg(limit)) {
-        [limit, options] = [-1, optionsLast(limit, arguments, "readline")];
+      if (isOptionsArg(limit, arguments, "readline")) {
+        [limit, options] = [-1, limit];
       }
       this.#checkRead("readline");
       n = sizeArg(limit, this.#bufsize === 0);
@@ -1753,8 +1752,8 @@ export class TextSocketFile extends SocketFile<string> {
     size: number | null | AbortOptions = -1,
     options?: AbortOptions,
   ): Promise<string> {
-    if (isOptionsArg(size)) {
-      [size, options] = [-1, optionsLast(size, arguments, "read")];
+    if (isOptionsArg(size, arguments, "read")) {
+      [size, options] = [-1, size];
     }
     this.#checkRead();
     const n = sizeArg(size, false);
@@ -1812,8 +1811,8 @@ export class TextSocketFile extends SocketFile<string> {
     limit: number | null | AbortOptions = -1,
     options?: AbortOptions,
   ): Promise<string> {
-    if (isOptionsArg(limit)) {
-      [limit, options] = [-1, optionsLast(limit, arguments, "readline")];
+    if (isOptionsArg(limit, arguments, "readline")) {
+      [limit, options] = [-1, limit];
     }
     this.#checkOpen();
     const n = sizeArg(limit, false);

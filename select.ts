@@ -36,7 +36,7 @@ import {
 } from "./errors.ts";
 
 export { RuntimeError } from "./errors.ts";
-import { isOptionsArg, optionsLast, pyTypeName } from "./_args.ts";
+import { isOptionsArg, pyTypeName } from "./_args.ts";
 import { loopTurnDue, pace, turnLoop } from "./_wait.ts";
 import {
   descriptorOpen,
@@ -341,8 +341,8 @@ export async function select<
   // that what runs meanwhile (a close, an abort) is before the call.
   const paced = pace();
   if (paced !== undefined) await paced;
-  if (isOptionsArg(timeout)) {
-    [timeout, options] = [null, optionsLast(timeout, arguments, "select")];
+  if (isOptionsArg(timeout, arguments, "select")) {
+    [timeout, options] = [null, timeout];
   }
   const seconds = timeoutNumber(
     timeout,
@@ -545,8 +545,8 @@ export class Poll {
     timeout: number | null | SelectOptions = null,
     options: SelectOptions = {},
   ): Promise<[number, number][]> {
-    if (isOptionsArg(timeout)) {
-      [timeout, options] = [null, optionsLast(timeout, arguments, "poll")];
+    if (isOptionsArg(timeout, arguments, "poll")) {
+      [timeout, options] = [null, timeout];
     }
     const ms = pollMs(
       timeoutNumber(timeout, 1e6, "timeout must be an integer or None"),
@@ -910,14 +910,10 @@ export class Epoll {
     maxevents: number | SelectOptions = -1,
     options: SelectOptions = {},
   ): Promise<[number, number][]> {
-    if (isOptionsArg(timeout)) {
-      [timeout, maxevents, options] = [
-        null,
-        -1,
-        optionsLast(timeout, arguments, "poll"),
-      ];
-    } else if (isOptionsArg(maxevents)) {
-      [maxevents, options] = [-1, optionsLast(maxevents, arguments, "poll")];
+    if (isOptionsArg(timeout, arguments, "poll")) {
+      [timeout, maxevents, options] = [null, -1, timeout];
+    } else if (isOptionsArg(maxevents, arguments, "poll")) {
+      [maxevents, options] = [-1, maxevents];
     }
     const seconds = timeoutNumber(
       timeout,

@@ -59,7 +59,7 @@
  * @module
  */
 import { KeyError, OSError, RuntimeError, ValueError } from "./errors.ts";
-import { isOptionsArg, optionsLast, pyTypeName } from "./_args.ts";
+import { isOptionsArg, pyTypeName } from "./_args.ts";
 import type { FileDescriptorLike } from "./_readiness.ts";
 import {
   Epoll,
@@ -702,8 +702,8 @@ export class SelectSelector<
     timeout: number | null | SelectOptions = null,
     options: SelectOptions = {},
   ): Promise<[SelectorKey<D, F>, number][]> {
-    if (isOptionsArg(timeout)) {
-      [timeout, options] = [null, optionsLast(timeout, arguments, "select")];
+    if (isOptionsArg(timeout, arguments, "select")) {
+      [timeout, options] = [null, timeout];
     }
     const t = checkTimeout(timeout, true);
     const [r, w] = await select(
@@ -1007,8 +1007,8 @@ export class PollSelector<
     timeout: number | null | SelectOptions = null,
     options: SelectOptions = {},
   ): Promise<[SelectorKey<D, F>, number][]> {
-    if (isOptionsArg(timeout)) {
-      [timeout, options] = [null, optionsLast(timeout, arguments, "select")];
+    if (isOptionsArg(timeout, arguments, "select")) {
+      [timeout, options] = [null, timeout];
     }
     const t = checkTimeout(timeout);
     const ms = t === null ? null : t <= 0 ? 0 : Math.ceil(t * 1e3);
@@ -1237,8 +1237,8 @@ export class EpollSelector<
     timeout: number | null | SelectOptions = null,
     options: SelectOptions = {},
   ): Promise<[SelectorKey<D, F>, number][]> {
-    if (isOptionsArg(timeout)) {
-      [timeout, options] = [null, optionsLast(timeout, arguments, "select")];
+    if (isOptionsArg(timeout, arguments, "select")) {
+      [timeout, options] = [null, timeout];
     }
     const t = checkTimeout(timeout);
     const seconds = t === null ? -1 : t <= 0 ? 0 : Math.ceil(t * 1e3) * 1e-3;

@@ -833,8 +833,8 @@ export class Socket<
     flags: number | AbortOptions = 0,
     options?: AbortOptions,
   ): Promise<Uint8Array<ArrayBuffer>> {
-    if (isOptionsArg(flags)) {
-      [flags, options] = [0, optionsLast(flags, arguments, "recv")];
+    if (isOptionsArg(flags, arguments, "recv")) {
+      [flags, options] = [0, flags];
     }
     const size = checkSize(bufsize, "recv");
     const f = toCInt(flags);
@@ -886,8 +886,8 @@ export class Socket<
     flags: number | AbortOptions = 0,
     options?: AbortOptions,
   ): Promise<[Uint8Array<ArrayBuffer>, S]> {
-    if (isOptionsArg(flags)) {
-      [flags, options] = [0, optionsLast(flags, arguments, "recvfrom")];
+    if (isOptionsArg(flags, arguments, "recvfrom")) {
+      [flags, options] = [0, flags];
     }
     const size = checkSize(bufsize, "recvfrom");
     const f = toCInt(flags);
@@ -939,14 +939,10 @@ export class Socket<
     flags: number | AbortOptions = 0,
     options?: AbortOptions,
   ): Promise<number> {
-    if (isOptionsArg(nbytes)) {
-      [nbytes, flags, options] = [
-        0,
-        0,
-        optionsLast(nbytes, arguments, "recv_into"),
-      ];
-    } else if (isOptionsArg(flags)) {
-      [flags, options] = [0, optionsLast(flags, arguments, "recv_into")];
+    if (isOptionsArg(nbytes, arguments, "recv_into")) {
+      [nbytes, flags, options] = [0, 0, nbytes];
+    } else if (isOptionsArg(flags, arguments, "recv_into")) {
+      [flags, options] = [0, flags];
     }
     const target = intoTarget(buffer, nbytes, "recv_into");
     const f = toCInt(flags);
@@ -995,14 +991,10 @@ export class Socket<
     flags: number | AbortOptions = 0,
     options?: AbortOptions,
   ): Promise<[number, S]> {
-    if (isOptionsArg(nbytes)) {
-      [nbytes, flags, options] = [
-        0,
-        0,
-        optionsLast(nbytes, arguments, "recvfrom_into"),
-      ];
-    } else if (isOptionsArg(flags)) {
-      [flags, options] = [0, optionsLast(flags, arguments, "recvfrom_into")];
+    if (isOptionsArg(nbytes, arguments, "recvfrom_into")) {
+      [nbytes, flags, options] = [0, 0, nbytes];
+    } else if (isOptionsArg(flags, arguments, "recvfrom_into")) {
+      [flags, options] = [0, flags];
     }
     const target = intoTarget(buffer, nbytes, "recvfrom_into");
     const f = toCInt(flags);
@@ -1053,8 +1045,8 @@ export class Socket<
     flags: number | AbortOptions = 0,
     options?: AbortOptions,
   ): Promise<number> {
-    if (isOptionsArg(flags)) {
-      [flags, options] = [0, optionsLast(flags, arguments, "send")];
+    if (isOptionsArg(flags, arguments, "send")) {
+      [flags, options] = [0, flags];
     }
     const bytes = requireBytes(data);
     const f = toCInt(flags);
@@ -1100,8 +1092,8 @@ export class Socket<
     flags: number | AbortOptions = 0,
     options?: AbortOptions,
   ): Promise<void> {
-    if (isOptionsArg(flags)) {
-      [flags, options] = [0, optionsLast(flags, arguments, "sendall")];
+    if (isOptionsArg(flags, arguments, "sendall")) {
+      [flags, options] = [0, flags];
     }
     let bytes = requireBytes(data);
     const f = toCInt(flags);
@@ -1265,21 +1257,17 @@ export class Socket<
     address: Address | null | AbortOptions = null,
     options?: AbortOptions,
   ): Promise<number> {
-    if (isOptionsArg(ancdata)) {
+    if (isOptionsArg(ancdata, arguments, "sendmsg")) {
       [ancdata, flags, address, options] = [
         [],
         0,
         null,
-        optionsLast(ancdata, arguments, "sendmsg"),
+        ancdata,
       ];
-    } else if (isOptionsArg(flags)) {
-      [flags, address, options] = [
-        0,
-        null,
-        optionsLast(flags, arguments, "sendmsg"),
-      ];
-    } else if (isOptionsArg(address)) {
-      [address, options] = [null, optionsLast(address, arguments, "sendmsg")];
+    } else if (isOptionsArg(flags, arguments, "sendmsg")) {
+      [flags, address, options] = [0, null, flags];
+    } else if (isOptionsArg(address, arguments, "sendmsg")) {
+      [address, options] = [null, address];
     }
     const bufs = sendBuffers(buffers);
     const items = ancillaryItems(ancdata);
@@ -1350,14 +1338,10 @@ export class Socket<
     flags: number | AbortOptions = 0,
     options?: AbortOptions,
   ): Promise<[Uint8Array<ArrayBuffer>, AncData[], number, S]> {
-    if (isOptionsArg(ancbufsize)) {
-      [ancbufsize, flags, options] = [
-        0,
-        0,
-        optionsLast(ancbufsize, arguments, "recvmsg"),
-      ];
-    } else if (isOptionsArg(flags)) {
-      [flags, options] = [0, optionsLast(flags, arguments, "recvmsg")];
+    if (isOptionsArg(ancbufsize, arguments, "recvmsg")) {
+      [ancbufsize, flags, options] = [0, 0, ancbufsize];
+    } else if (isOptionsArg(flags, arguments, "recvmsg")) {
+      [flags, options] = [0, flags];
     }
     const size = recvmsgSize(bufsize, MAX_RECV);
     const anc = ancBufSize(ancbufsize);
@@ -1423,14 +1407,10 @@ export class Socket<
     flags: number | AbortOptions = 0,
     options?: AbortOptions,
   ): Promise<[number, AncData[], number, S]> {
-    if (isOptionsArg(ancbufsize)) {
-      [ancbufsize, flags, options] = [
-        0,
-        0,
-        optionsLast(ancbufsize, arguments, "recvmsg_into"),
-      ];
-    } else if (isOptionsArg(flags)) {
-      [flags, options] = [0, optionsLast(flags, arguments, "recvmsg_into")];
+    if (isOptionsArg(ancbufsize, arguments, "recvmsg_into")) {
+      [ancbufsize, flags, options] = [0, 0, ancbufsize];
+    } else if (isOptionsArg(flags, arguments, "recvmsg_into")) {
+      [flags, options] = [0, flags];
     }
     const bufs = intoBuffers(buffers);
     const anc = ancBufSize(ancbufsize);
@@ -1501,14 +1481,10 @@ export class Socket<
     count: number | null | AbortOptions = null,
     options?: AbortOptions,
   ): Promise<number> {
-    if (isOptionsArg(offset)) {
-      [offset, count, options] = [
-        0,
-        null,
-        optionsLast(offset, arguments, "sendfile"),
-      ];
-    } else if (isOptionsArg(count)) {
-      [count, options] = [null, optionsLast(count, arguments, "sendfile")];
+    if (isOptionsArg(offset, arguments, "sendfile")) {
+      [offset, count, options] = [0, null, offset];
+    } else if (isOptionsArg(count, arguments, "sendfile")) {
+      [count, options] = [null, count];
     }
     const signal = options?.signal;
     signal?.throwIfAborted();
