@@ -150,6 +150,11 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   #connecting: Promise<void> | null = null;
   #connectDone = false;
   #connectError: Error | null = null;
+  // A non-blocking connect failed and something other than connect() took
+  // its error (SO_ERROR, a recv, a send): as Linux keeps such a socket,
+  // reads say EOF, polls say POLLIN | POLLOUT | POLLHUP, and the next
+  // connect() says ECONNABORTED and leaves the socket new.
+  #refused = false;
   #anonymous = false;
   // Receiving: a read that outlived its caller's wait lands in #inner and
   // waits in #stash for the next recv, so a timeout never loses data. A
@@ -399,8 +404,14 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       // or a new attempt).
       if (!this.#connectDone) throw new OSError(E.EALREADY);
       const err = this.#takeConnectError();
+      // Reported by connect() itself: the socket is new again.
+      this.#refused = false;
       if (err) throw err;
       return;
+    }
+    if (this.#refused) {
+      this.#refused = false;
+      throw new OSError(E.ECONNABORTED);
     }
     if (this.#conn) throw new OSError(E.EISCONN);
     if (this.#listening) throw new OSError(E.EISCONN);
@@ -465,12 +476,13 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   }
 
   // A finished non-blocking connect's error (null when it connected); the
-  // socket is no longer connecting.
+  // socket is no longer connecting, and a refused one is #refused.
   #takeConnectError(): Error | null {
     const err = this.#connectError;
     this.#connecting = null;
     this.#connectError = null;
     this.#connectDone = false;
+    if (err !== null && this.#conn === null) this.#refused = true;
     return err;
   }
 
@@ -538,6 +550,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   ): Promise<number> {
     this.check();
     if (flags & ~RECV_FLAGS) throw unsupportedFlags(flags & ~RECV_FLAGS);
+    if (this.#refused) return 0;
     const conn = await this.#connected(wait, E.ENOTCONN, signal);
     const peek = (flags & MSG_PEEK) !== 0;
     if (this.#shutRd) {
@@ -1259,6 +1272,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
           ? POLLIN | POLLOUT | POLLERR | POLLHUP
           : POLLOUT;
       }
+      if (this.#refused) return POLLIN | POLLOUT | POLLHUP;
       // A fresh socket: Linux says writable and hung up.
       return POLLOUT | POLLHUP;
     }

@@ -795,6 +795,74 @@ console.log(JSON.stringify({ writable: w.length, failed }));
     assert.equal(err, 111);
   });
 
+  test("after a refused non-blocking connect, recv, send, poll and connect go as python3's: EOF once the error is taken, ECONNABORTED from the next connect, then a new attempt", async () => {
+    const port = deadPort(backend);
+    using l = sock(backend);
+    l.bind(["127.0.0.1", 0]);
+    l.listen();
+    const live = l.getsockname() as [string, number];
+    // Each case: a refused non-blocking connect, then `ops`. Python's
+    // poll() is poll(0) after a short sleep; here the wait is poll's own.
+    const cases = [
+      ["recv", "poll", "recv", "send", "connect"],
+      ["so_error", "poll", "recv", "connect", "connect"],
+      ["connect", "poll", "connect"],
+    ];
+    const ours: unknown[][] = [];
+    for (const ops of cases) {
+      using s = sock(backend);
+      s.setblocking(false);
+      assert.equal(await s.connect_ex(["127.0.0.1", port]), 115);
+      const pl = select.poll();
+      pl.register(s, select.POLLIN | select.POLLOUT);
+      await withTimeout(pl.poll(5000));
+      const out: unknown[] = [];
+      for (const op of ops) {
+        try {
+          let r: unknown;
+          if (op === "recv") r = (await s.recv(10)).length;
+          else if (op === "send") r = await s.send(bytes("x"));
+          else if (op === "so_error") r = s.getsockopt(SOL_SOCKET, SO_ERROR);
+          else if (op === "connect") r = await s.connect_ex(live);
+          else r = (await pl.poll(0)).map(([, ev]) => ev);
+          out.push(["ok", r]);
+        } catch (e) {
+          if (!(e instanceof OSError)) throw e;
+          out.push([e.name, e.errno]);
+        }
+      }
+      ours.push(out);
+    }
+    const theirs = await pythonJson(
+      `
+import json, select, socket, sys, time
+port, live, cases = json.load(sys.stdin)
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen()
+out = []
+for ops in cases:
+    s = socket.socket(); s.setblocking(False)
+    s.connect_ex(("127.0.0.1", port)); time.sleep(0.05)
+    p = select.poll(); p.register(s, select.POLLIN | select.POLLOUT)
+    row = []
+    for op in ops:
+        try:
+            if op == "recv": r = len(s.recv(10))
+            elif op == "send": r = s.send(b"x")
+            elif op == "so_error": r = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            elif op == "connect": r = s.connect_ex(("127.0.0.1", l.getsockname()[1]))
+            else: r = [ev for _, ev in p.poll(0)]
+            row.append(["ok", r])
+        except OSError as e:
+            row.append([type(e).__name__, e.errno])
+    out.append(row)
+    s.close()
+print(json.dumps(out))
+`,
+      [port, live, cases],
+    );
+    assert.deepEqual(ours, theirs);
+  });
+
   test("poll() reports a refused non-blocking connect with POLLIN, POLLOUT, POLLERR and POLLHUP, as Linux", async () => {
     const port = deadPort(backend);
     using s = sock(backend);
