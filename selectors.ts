@@ -549,6 +549,24 @@ export abstract class BaseSelector<
   }
 }
 
+// The reason a selector's close() gives the select() calls it ends.
+const SELECTOR_CLOSED = Symbol("selector closed");
+
+// select()'s options with the selector's own `closing` signal added, so that
+// close() ends a select() that waits (it returns []), as closing an
+// EpollSelector's epoll does. Once closed, select() polls nothing, as
+// CPython's does.
+function untilClosed(
+  options: SelectOptions,
+  closing: AbortSignal,
+): SelectOptions {
+  if (closing.aborted) return options;
+  const { signal } = options;
+  return {
+    signal: signal === undefined ? closing : AbortSignal.any([signal, closing]),
+  };
+}
+
 /**
  * A selector on {@linkcode select}: Python's `selectors.SelectSelector`.
  *
@@ -575,6 +593,7 @@ export class SelectSelector<
   readonly #table = new KeyTable<D, F>();
   readonly #readers = new Set<number>();
   readonly #writers = new Set<number>();
+  readonly #closing = new AbortController();
 
   /**
    * Register a file object for events.
@@ -706,13 +725,19 @@ export class SelectSelector<
       [timeout, options] = [null, timeout];
     }
     const t = checkTimeout(timeout, true);
-    const [r, w] = await select(
-      this.#readers,
-      this.#writers,
-      [],
-      t === null ? null : Math.max(t, 0),
-      options,
-    );
+    let r: number[], w: number[];
+    try {
+      [r, w] = await select(
+        this.#readers,
+        this.#writers,
+        [],
+        t === null ? null : Math.max(t, 0),
+        untilClosed(options, this.#closing.signal),
+      );
+    } catch (e) {
+      if (e === SELECTOR_CLOSED) return [];
+      throw e;
+    }
     const readable = new Set(r), writable = new Set(w);
     const ready: [SelectorKey<D, F>, number][] = [];
     for (const fd of new Set([...r, ...w])) {
@@ -725,7 +750,7 @@ export class SelectSelector<
   }
 
   /**
-   * Forget every registration.
+   * Forget every registration; a select() waiting returns `[]` at once.
    *
    * @example
    * ```ts
@@ -739,6 +764,7 @@ export class SelectSelector<
    */
   override close(): void {
     this.#table.close();
+    this.#closing.abort(SELECTOR_CLOSED);
   }
 
   /**
@@ -903,6 +929,7 @@ export class PollSelector<
 > extends BaseSelector<D, F> {
   readonly #poll = new Poll();
   readonly #impl = new PollLike<D, F>(this.#poll, POLLIN, POLLOUT);
+  readonly #closing = new AbortController();
 
   /**
    * Register a file object for events.
@@ -1012,11 +1039,21 @@ export class PollSelector<
     }
     const t = checkTimeout(timeout);
     const ms = t === null ? null : t <= 0 ? 0 : Math.ceil(t * 1e3);
-    return this.#impl.ready(await this.#poll.poll(ms, options));
+    let fdEvents: [number, number][];
+    try {
+      fdEvents = await this.#poll.poll(
+        ms,
+        untilClosed(options, this.#closing.signal),
+      );
+    } catch (e) {
+      if (e === SELECTOR_CLOSED) return [];
+      throw e;
+    }
+    return this.#impl.ready(fdEvents);
   }
 
   /**
-   * Forget every registration.
+   * Forget every registration; a select() waiting returns `[]` at once.
    *
    * @example
    * ```ts
@@ -1030,6 +1067,7 @@ export class PollSelector<
    */
   override close(): void {
     this.#impl.table.close();
+    this.#closing.abort(SELECTOR_CLOSED);
   }
 
   /**
@@ -1250,7 +1288,8 @@ export class EpollSelector<
   }
 
   /**
-   * Close the epoll object and forget every registration.
+   * Close the epoll object and forget every registration; a select()
+   * waiting returns `[]` at once.
    *
    * @example
    * ```ts

@@ -771,6 +771,24 @@ for (const backend of BACKENDS) {
       assert.deepEqual(ready, [[key, EVENT_READ]]);
     });
 
+    test("closing the selector while select() waits ends the call with [], with and without a signal", async () => {
+      await using c = await connectedPair(backend);
+      for (const signal of [undefined, new AbortController().signal]) {
+        const s = new Class();
+        s.register(c.client, EVENT_READ);
+        const waiting = s.select(null, { signal });
+        await sleep(20);
+        s.close();
+        assert.deepEqual(
+          await withTimeout(waiting, STEP_MS, "select after close"),
+          [],
+        );
+      }
+      // The socket is untouched.
+      await c.server.sendall(bytes("x"));
+      assert.equal(text(await withTimeout(c.client.recv(10))), "x");
+    });
+
     test("one socket in two selectors is reported by both", async () => {
       await using c = await connectedPair(backend);
       using s1 = new Class();
