@@ -32,7 +32,12 @@ import {
   toCInt,
   toInt,
 } from "./_args.ts";
-import { type BackendSocket, needLibc, type SockAddr } from "./_backend.ts";
+import {
+  type BackendSocket,
+  libcDescriptor,
+  needLibc,
+  type SockAddr,
+} from "./_backend.ts";
 import type { Wait } from "./_wait.ts";
 import { rightsIn } from "./_libc/msg.ts";
 import { concat, scatter, totalLength } from "./_codecs.ts";
@@ -423,7 +428,10 @@ export async function send_fds(
   if (!iterable(fds)) {
     throw new TypeError(`'${pyTypeName(fds)}' object is not iterable`);
   }
-  const ints = Int32Array.from(fds, toCInt);
+  const ints = Int32Array.from(
+    fds,
+    (fd) => libcDescriptor(toCInt(fd), "send_fds()"),
+  );
   return await sock.sendmsg(
     buffers,
     [[SOL_SOCKET, SCM_RIGHTS, ints]],

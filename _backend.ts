@@ -25,6 +25,7 @@ import {
 } from "./constants.ts";
 import { OSError } from "./errors.ts";
 import { denoBackend } from "./_deno/backend.ts";
+import { denoSocket, LIBC_HINT } from "./_deno/common.ts";
 import { checkLibc, libcBackend, libcUsable } from "./_libc/socket.ts";
 
 import type { DirectReads } from "./_streams.ts";
@@ -304,6 +305,27 @@ export function needLibc(what: string): LibcBackend {
     );
   }
   return libcBackend;
+}
+
+/**
+ * `fd` as a descriptor for libc to take (fromfd, dup, socket(fileno=...),
+ * send_fds): a Deno-backend socket's `fileno()` is a number of this
+ * module's, not a descriptor, and the error says so.
+ *
+ * @param fd The number given.
+ * @param what The call, for the message.
+ * @returns `fd`.
+ * @throws {OSError} `[Errno 9]` naming the libc backend, for an open
+ *   Deno-backend socket's number.
+ */
+export function libcDescriptor(fd: number, what: string): number {
+  if (denoSocket(fd) !== null) {
+    throw new OSError(
+      E.EBADF,
+      `${what}: ${fd} is the fileno() of a Deno-backend socket, which has no descriptor; ${LIBC_HINT}`,
+    );
+  }
+  return fd;
 }
 
 /**

@@ -23,7 +23,7 @@ import {
   ValueError,
 } from "./errors.ts";
 import { pyTypeName, toInt } from "./_args.ts";
-import { needLibc } from "./_backend.ts";
+import { libcDescriptor, needLibc } from "./_backend.ts";
 import { errno, lastError, libc, LINUX as L } from "./_libc/ffi.ts";
 import { noDescriptor } from "./_deno/common.ts";
 
@@ -280,7 +280,7 @@ export function sethostname(name: string | Uint8Array): void {
  * ```
  */
 export function dup(fd: number): number {
-  return needLibc("dup()").dupFd(toInt(fd));
+  return needLibc("dup()").dupFd(libcDescriptor(toInt(fd), "dup()"));
 }
 
 /**

@@ -73,6 +73,7 @@ import {
   type Backend,
   type BackendSocket,
   chooseBackend,
+  libcDescriptor,
   needLibc,
   type SockAddr,
 } from "./_backend.ts";
@@ -433,7 +434,12 @@ export class Socket<
         );
       }
       const backend = needLibc("socket(fileno=...)");
-      const adopted = backend.adopt(fd, fam === -1 ? 0 : fam, typ, pro);
+      const adopted = backend.adopt(
+        libcDescriptor(fd, "socket(fileno=...)"),
+        fam === -1 ? 0 : fam,
+        typ,
+        pro,
+      );
       this.#backend = backend;
       [this.#sock, fam, typ, pro] = adopted;
     } else {
@@ -2107,7 +2113,7 @@ export function fromfd<F extends number, T extends number>(
     typ = asCInt(type) & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
   const pro = asCInt(proto);
   const backend = needLibc("fromfd()");
-  const copy = backend.dupFd(n);
+  const copy = backend.dupFd(libcDescriptor(n, "fromfd()"));
   try {
     const [sock, f, t, p] = backend.adopt(copy, fam, typ, pro);
     return wrapSocket(backend, sock, f, t, p);
@@ -2143,14 +2149,21 @@ export function close(fd: number): void {
 /**
  * A pair of connected sockets: Python's `socket.socketpair()`. A unix
  * stream pair runs on Deno's networking, as `socket(AF_UNIX, SOCK_STREAM)`
- * does; SOCK_DGRAM and SOCK_SEQPACKET pairs are socketpair(2) on the libc
- * backend (`--allow-ffi`).
+ * does, unless `options.backend` asks for libc (a pair with descriptors, to
+ * pass with `send_fds` or to a child process); SOCK_DGRAM and
+ * SOCK_SEQPACKET pairs are socketpair(2) on the libc backend
+ * (`--allow-ffi`).
  *
  * @param family `AF_UNIX` (default).
  * @param type `SOCK_STREAM` (default) or `SOCK_DGRAM` / `SOCK_SEQPACKET` (libc).
  * @param proto `0`.
+ * @param options `backend`: which backend makes the pair, as for
+ *   {@linkcode socket}.
  * @returns The two ends.
- * @throws {OSError} `[Errno 95]` for AF_INET, as on Linux.
+ * @throws {OSError} `[Errno 95]` for AF_INET, as on Linux; for
+ *   `backend: "deno"` and a kind Deno's networking does not have.
+ * @throws {PermissionError} `backend: "libc"` (or a kind only libc has)
+ *   without `--allow-ffi`.
  *
  * @example
  * ```ts
@@ -2170,6 +2183,7 @@ export async function socketpair<
   family: F = AF_UNIX as F,
   type: T = SOCK_STREAM as T,
   proto = 0,
+  options: Pick<SocketOptions, "backend"> = {},
 ): Promise<
   [Socket<AddressOf<F>, SenderOf<F, T>>, Socket<AddressOf<F>, SenderOf<F, T>>]
 > {
@@ -2178,7 +2192,7 @@ export async function socketpair<
   const nonblock = (typ & SOCK_NONBLOCK) !== 0;
   typ &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (fam !== AF_UNIX) throw new OSError(E.EOPNOTSUPP);
-  const backend = chooseBackend(fam, typ, pro);
+  const backend = chooseBackend(fam, typ, pro, { backend: options.backend });
   const [x, y] = await backend.socketpair(fam, typ, pro);
   const pair: [
     Socket<AddressOf<F>, SenderOf<F, T>>,

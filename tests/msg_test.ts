@@ -12,6 +12,8 @@ import {
   BufferError,
   CMSG_LEN,
   CMSG_SPACE,
+  dup,
+  fromfd,
   MSG_CMSG_CLOEXEC,
   MSG_CTRUNC,
   MSG_DONTWAIT,
@@ -475,6 +477,62 @@ for (const backend of BACKENDS) {
     );
   });
 }
+
+Deno.test({
+  name: skipNote(
+    'socketpair(AF_UNIX, SOCK_STREAM, 0, { backend: "libc" }) is a pair with descriptors, and send_fds passes one end to the other side',
+    libcMissing,
+  ),
+  ignore: libcMissing !== null,
+  async fn() {
+    const [a, b] = await socketpair(AF_UNIX, SOCK_STREAM, 0, {
+      backend: "libc",
+    });
+    using _a = a, _b = b;
+    assert.ok(a.fileno() >= 0 && a.fileno() < 2 ** 30, `${a.fileno()}`);
+    const [x, y] = await socketpair(AF_UNIX, SOCK_DGRAM);
+    using _x = x, _y = y;
+    await send_fds(x, [MSG], [b.fileno()]);
+    const [msg, [fd]] = await recv_fds(y, 100, 1);
+    assert.deepEqual(msg, MSG);
+    using other = socket(undefined, undefined, undefined, fd);
+    await a.sendall(bytes("through"));
+    assert.equal(text(await withTimeout(other.recv(10))), "through");
+  },
+});
+
+Deno.test({
+  name: skipNote(
+    "a Deno-backend socket's fileno() where a descriptor is wanted (fromfd, dup, socket(fileno=), send_fds) is OSError 9 naming the libc backend",
+    libcMissing,
+  ),
+  ignore: libcMissing !== null,
+  async fn() {
+    await using p = await connectedPair("deno", AF_UNIX);
+    const fd = p.client.fileno();
+    const [x, y] = await socketpair(AF_UNIX, SOCK_DGRAM);
+    using _x = x, _y = y;
+    const calls: [string, () => unknown][] = [
+      ["fromfd()", () => fromfd(fd, AF_UNIX, SOCK_STREAM)],
+      ["dup()", () => dup(fd)],
+      ["socket(fileno=...)", () => socket(undefined, undefined, undefined, fd)],
+      ["send_fds()", () => send_fds(x, [MSG], [fd])],
+    ];
+    for (const [what, call] of calls) {
+      await raises(call, OSError, {
+        errno: 9,
+        message: new RegExp(
+          `${
+            what.replace(/[().]/g, "\\$&")
+          }: ${fd} is the fileno\\(\\) of a Deno-backend socket.*backend: "libc"`,
+        ),
+      });
+    }
+    // Nothing was sent, and the pair still works.
+    await p.server.sendall(bytes("ok"));
+    assert.equal(text(await withTimeout(p.client.recv(10))), "ok");
+  },
+});
 
 Deno.test("sendmsg()/recvmsg() with ancillary data on the Deno backend raise OSError 95 naming libc", async () => {
   await using p = await connectedPair("deno", AF_UNIX);
