@@ -517,8 +517,18 @@ export abstract class BaseServer<R = unknown, A = SockAddr> {
     console.error("-".repeat(40));
   }
 
-  /** `server_close()` at the end of an `await using` block. */
+  /**
+   * The end of an `await using` block: a `serve_forever()` still running is
+   * told to stop, as `shutdown()` does but without waiting for it (a
+   * handler may leave such a block), then `server_close()`. Python's
+   * `with` only closes; here a loop left running on a closed socket would
+   * spin and hold the process.
+   */
   async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#running) {
+      this.#shutdownRequest = true;
+      this.#stopWaiting?.abort();
+    }
     await this.server_close();
   }
 }

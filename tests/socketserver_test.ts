@@ -461,6 +461,29 @@ for (const backend of BACKENDS) {
   Deno.test(
     onBackend(
       backend,
+      "await using stops a serve_forever() still running, which resolves (the loop would spin on the closed socket and hold the process)",
+    ),
+    async () => {
+      let serving: Promise<void>;
+      {
+        await using s = new TCP(["127.0.0.1", 0], StreamRequestHandler);
+        serving = s.serve_forever(60);
+        await sleep(20);
+      }
+      assert.equal(
+        await withTimeout(serving, 2000, "serve_forever"),
+        undefined,
+      );
+      // Not running: dispose only closes, and sets no shutdown request.
+      await using idle = new TCP(["127.0.0.1", 0], StreamRequestHandler);
+      await idle[Symbol.asyncDispose]();
+      assert.equal(idle.socket.fileno(), -1);
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
       "wfile writes at once, without flush(), and in full (SocketWriterTest)",
     ),
     async () => {
