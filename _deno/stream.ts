@@ -294,7 +294,9 @@ export class DenoStream extends DenoSocket implements BackendSocket {
 
   listen(backlog: number): void {
     this.check();
-    if (this.#conn || this.#connecting) throw new OSError(E.EINVAL);
+    if (this.#conn || this.#connecting || this.#refused) {
+      throw new OSError(E.EINVAL);
+    }
     if (this.#listener === null) {
       // Linux: no listening on an unbound unix socket.
       if (this.#family === AF_UNIX && this.#stopped === null) {
@@ -1267,12 +1269,12 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       }
       if (this.#connecting) {
         if (!this.#connectDone) return 0;
-        // Refused: Linux reports it readable too.
+        // Refused: Linux reports it readable, and read shut down, too.
         return this.#connectError
-          ? POLLIN | POLLOUT | POLLERR | POLLHUP
+          ? POLLIN | POLLRDHUP | POLLOUT | POLLERR | POLLHUP
           : POLLOUT;
       }
-      if (this.#refused) return POLLIN | POLLOUT | POLLHUP;
+      if (this.#refused) return POLLIN | POLLRDHUP | POLLOUT | POLLHUP;
       // A fresh socket: Linux says writable and hung up.
       return POLLOUT | POLLHUP;
     }

@@ -46,7 +46,6 @@ export { checkLibc, libcUsable } from "./ffi.ts";
 const EAGAIN = E.EAGAIN;
 const EINTR = E.EINTR;
 const EINPROGRESS = E.EINPROGRESS;
-const ECONNABORTED = E.ECONNABORTED;
 const OPEN_FLAGS = L.SOCK_NONBLOCK | L.SOCK_CLOEXEC;
 const GETSOCKOPT_MAX = 1024;
 
@@ -252,17 +251,9 @@ class LibcSocket implements BackendSocket {
     let fd = this.#live();
     let len = encodeSockAddr(this.#family, addr, addrIn, ifindex);
     let w: WaitState | null = null;
-    let retried = false;
     for (;;) {
       if (C.connect(fd, addrIn, len) === 0) return;
       const e = errno();
-      // After a failed attempt Linux answers the next connect() on a
-      // non-blocking descriptor with ECONNABORTED; CPython's blocking
-      // connect makes a fresh attempt instead (111 again), so do the same.
-      if (e === ECONNABORTED && wait === null && !retried) {
-        retried = true;
-        continue;
-      }
       if (e === EINPROGRESS || e === EINTR) {
         // The kernel goes on connecting; its outcome is SO_ERROR once the
         // descriptor turns writable.
@@ -270,7 +261,18 @@ class LibcSocket implements BackendSocket {
         await this.#waitFor(L.EPOLLOUT, w ??= waitState(wait, signal));
         fd = this.#live();
         const err = getInt(fd, L.SOL_SOCKET, L.SO_ERROR);
-        if (err !== 0) throw new OSError(err);
+        if (err !== 0) {
+          // A blocking connect that fails leaves the socket new (Linux
+          // disconnects it): the next connect() is a fresh attempt, recv
+          // says ENOTCONN. This descriptor is non-blocking, so it was left
+          // refused instead; one more connect() (ECONNABORTED) resets it.
+          // With a timeout, CPython's socket is left refused too.
+          if (wait === null) {
+            len = encodeSockAddr(this.#family, addr, addrIn, ifindex);
+            C.connect(fd, addrIn, len);
+          }
+          throw new OSError(err);
+        }
         // Linux marks the socket connected only when connect() is called
         // again (it then returns 0); a blocking connect would have done so,
         // and a later connect() must say EISCONN, as in Python.

@@ -795,7 +795,7 @@ console.log(JSON.stringify({ writable: w.length, failed }));
     assert.equal(err, 111);
   });
 
-  test("after a refused non-blocking connect, recv, send, poll and connect go as python3's: EOF once the error is taken, ECONNABORTED from the next connect, then a new attempt", async () => {
+  test("after a refused connect, recv, send, poll, listen and connect go as python3's: EOF once a non-blocking one's error is taken, ECONNABORTED from the next connect, then a new attempt; a blocking one leaves the socket new", async () => {
     const port = deadPort(backend);
     using l = sock(backend);
     l.bind(["127.0.0.1", 0]);
@@ -803,10 +803,15 @@ console.log(JSON.stringify({ writable: w.length, failed }));
     const live = l.getsockname() as [string, number];
     // Each case: a refused non-blocking connect, then `ops`. Python's
     // poll() is poll(0) after a short sleep; here the wait is poll's own.
+    // "bconnect": a blocking connect_ex, which leaves the socket new when
+    // refused; "bdead" the same to the refusing port.
     const cases = [
       ["recv", "poll", "recv", "send", "connect"],
       ["so_error", "poll", "recv", "connect", "connect"],
       ["connect", "poll", "connect"],
+      ["so_error", "listen", "poll"],
+      ["so_error", "bconnect", "recv"],
+      ["connect", "bdead", "poll", "recv", "connect"],
     ];
     const ours: unknown[][] = [];
     for (const ops of cases) {
@@ -814,7 +819,7 @@ console.log(JSON.stringify({ writable: w.length, failed }));
       s.setblocking(false);
       assert.equal(await s.connect_ex(["127.0.0.1", port]), 115);
       const pl = select.poll();
-      pl.register(s, select.POLLIN | select.POLLOUT);
+      pl.register(s, select.POLLIN | select.POLLOUT | select.POLLRDHUP);
       await withTimeout(pl.poll(5000));
       const out: unknown[] = [];
       for (const op of ops) {
@@ -824,7 +829,14 @@ console.log(JSON.stringify({ writable: w.length, failed }));
           else if (op === "send") r = await s.send(bytes("x"));
           else if (op === "so_error") r = s.getsockopt(SOL_SOCKET, SO_ERROR);
           else if (op === "connect") r = await s.connect_ex(live);
-          else r = (await pl.poll(0)).map(([, ev]) => ev);
+          else if (op === "listen") r = s.listen();
+          else if (op === "bconnect" || op === "bdead") {
+            s.setblocking(true);
+            r = await withTimeout(
+              s.connect_ex(op === "bdead" ? ["127.0.0.1", port] : live),
+            );
+            s.setblocking(false);
+          } else r = (await pl.poll(0)).map(([, ev]) => ev);
           out.push(["ok", r]);
         } catch (e) {
           if (!(e instanceof OSError)) throw e;
@@ -842,7 +854,7 @@ out = []
 for ops in cases:
     s = socket.socket(); s.setblocking(False)
     s.connect_ex(("127.0.0.1", port)); time.sleep(0.05)
-    p = select.poll(); p.register(s, select.POLLIN | select.POLLOUT)
+    p = select.poll(); p.register(s, select.POLLIN | select.POLLOUT | select.POLLRDHUP)
     row = []
     for op in ops:
         try:
@@ -850,6 +862,11 @@ for ops in cases:
             elif op == "send": r = s.send(b"x")
             elif op == "so_error": r = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             elif op == "connect": r = s.connect_ex(("127.0.0.1", l.getsockname()[1]))
+            elif op == "listen": r = s.listen()
+            elif op in ("bconnect", "bdead"):
+                s.setblocking(True)
+                r = s.connect_ex(("127.0.0.1", port if op == "bdead" else l.getsockname()[1]))
+                s.setblocking(False)
             else: r = [ev for _, ev in p.poll(0)]
             row.append(["ok", r])
         except OSError as e:
