@@ -554,8 +554,8 @@ const SELECTOR_CLOSED = Symbol("selector closed");
 
 // select()'s options with the selector's own `closing` signal added, so that
 // close() ends a select() that waits (it returns []), as closing an
-// EpollSelector's epoll does. Once closed, select() polls nothing, as
-// CPython's does.
+// EpollSelector's epoll does. A select() after close() waits as CPython's
+// does: on what was registered before.
 function untilClosed(
   options: SelectOptions,
   closing: AbortSignal,

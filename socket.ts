@@ -2085,7 +2085,8 @@ export function socket<
  * @param type Its socket type (`0` reads it from the descriptor).
  * @param proto Its protocol.
  * @returns The new socket.
- * @throws {OSError} `[Errno 9]` not an open descriptor; `[Errno 88]` not a socket.
+ * @throws {OSError} `[Errno 9]` not an open descriptor (naming the libc
+ *   backend for a Deno-backend socket's `fileno()`); `[Errno 88]` not a socket.
  * @throws {PermissionError} Without `--allow-ffi`.
  *
  * @example Not run by `deno test --doc`: the first libc socket loads libc,
@@ -2128,7 +2129,8 @@ export function fromfd<F extends number, T extends number>(
  * {@linkcode Socket.detach}. Uses the libc backend (`--allow-ffi`).
  *
  * @param fd The descriptor.
- * @throws {OSError} `[Errno 9]` not an open descriptor.
+ * @throws {OSError} `[Errno 9]` not an open descriptor (naming the libc
+ *   backend for a Deno-backend socket's `fileno()`).
  * @throws {PermissionError} Without `--allow-ffi`.
  *
  * @example Not run by `deno test --doc`, for the same reason as fromfd's.
@@ -2143,7 +2145,7 @@ export function fromfd<F extends number, T extends number>(
  * ```
  */
 export function close(fd: number): void {
-  needLibc("close()").closeFd(toFd(fd));
+  needLibc("close()").closeFd(libcDescriptor(toFd(fd), "close()"));
 }
 
 /**
@@ -2158,7 +2160,7 @@ export function close(fd: number): void {
  * @param type `SOCK_STREAM` (default) or `SOCK_DGRAM` / `SOCK_SEQPACKET` (libc).
  * @param proto `0`.
  * @param options `backend`: which backend makes the pair, as for
- *   {@linkcode socket}.
+ *   {@linkcode socket} (`null`: the default).
  * @returns The two ends.
  * @throws {OSError} `[Errno 95]` for AF_INET, as on Linux; for
  *   `backend: "deno"` and a kind Deno's networking does not have.
@@ -2183,7 +2185,7 @@ export async function socketpair<
   family: F = AF_UNIX as F,
   type: T = SOCK_STREAM as T,
   proto = 0,
-  options: Pick<SocketOptions, "backend"> = {},
+  options: Pick<SocketOptions, "backend"> | null = null,
 ): Promise<
   [Socket<AddressOf<F>, SenderOf<F, T>>, Socket<AddressOf<F>, SenderOf<F, T>>]
 > {
@@ -2192,7 +2194,7 @@ export async function socketpair<
   const nonblock = (typ & SOCK_NONBLOCK) !== 0;
   typ &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (fam !== AF_UNIX) throw new OSError(E.EOPNOTSUPP);
-  const backend = chooseBackend(fam, typ, pro, { backend: options.backend });
+  const backend = chooseBackend(fam, typ, pro, { backend: options?.backend });
   const [x, y] = await backend.socketpair(fam, typ, pro);
   const pair: [
     Socket<AddressOf<F>, SenderOf<F, T>>,

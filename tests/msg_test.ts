@@ -10,6 +10,7 @@ import {
   AF_INET,
   AF_UNIX,
   BufferError,
+  close,
   CMSG_LEN,
   CMSG_SPACE,
   dup,
@@ -498,12 +499,16 @@ Deno.test({
     using other = socket(undefined, undefined, undefined, fd);
     await a.sendall(bytes("through"));
     assert.equal(text(await withTimeout(other.recv(10))), "through");
+    // null options, as socket() takes a null fileno: the default backend.
+    const [c, d] = await socketpair(AF_UNIX, SOCK_STREAM, 0, null);
+    using _c = c, _d = d;
+    assert.ok(c.fileno() >= 2 ** 30, `${c.fileno()}`);
   },
 });
 
 Deno.test({
   name: skipNote(
-    "a Deno-backend socket's fileno() where a descriptor is wanted (fromfd, dup, socket(fileno=), send_fds) is OSError 9 naming the libc backend",
+    "a Deno-backend socket's fileno() where a descriptor is wanted (fromfd, dup, socket(fileno=), send_fds, close) is OSError 9 naming the libc backend",
     libcMissing,
   ),
   ignore: libcMissing !== null,
@@ -517,6 +522,7 @@ Deno.test({
       ["dup()", () => dup(fd)],
       ["socket(fileno=...)", () => socket(undefined, undefined, undefined, fd)],
       ["send_fds()", () => send_fds(x, [MSG], [fd])],
+      ["close()", () => close(fd)],
     ];
     for (const [what, call] of calls) {
       await raises(call, OSError, {
