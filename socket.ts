@@ -600,10 +600,13 @@ export class Socket<
     return (addr === null ? null : normalize(this.#family, addr)) as S;
   }
 
+  // CPython waits for readiness, up to a socket's timeout, before every
+  // call, MSG_DONTWAIT or not: the flag makes only a blocking socket's call
+  // return at once.
   #wait(flags: number): Wait {
-    if (flags & MSG_DONTWAIT) return 0;
     const t = this.#timeout;
-    return t === null ? null : t * 1000;
+    if (t === null) return flags & MSG_DONTWAIT ? 0 : null;
+    return t * 1000;
   }
 
   /**

@@ -71,6 +71,9 @@ const READ_BUFFER = 1 << 16;
 // The event loop turns a non-blocking send waits for a write that readiness
 // said would go (see #settlesIn): one was short 1 time in 100 under load.
 const FIRST_WRITE_TURNS = 8;
+// The longest a non-blocking unix connect waits for Deno's answer (which
+// comes within a turn of the event loop) before it says EINPROGRESS.
+const UNIX_CONNECT_MS = 1000;
 // An empty stash (only ever read, never written or transferred).
 const NO_BYTES = new Uint8Array(0);
 // The backlog bind() listens with: what Python's listen() takes by default
@@ -455,6 +458,21 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     );
     if (wait === 0) {
       this.#connecting = done;
+      // Linux connects a unix socket, or refuses it, within the call; Deno
+      // tells a moment later, so a non-blocking one waits for that (as
+      // long as UNIX_CONNECT_MS) rather than say EINPROGRESS.
+      if (
+        this.#family === AF_UNIX &&
+        await raceWait(done, UNIX_CONNECT_MS) !== EXPIRED
+      ) {
+        const err = this.#connectError;
+        this.#connecting = null;
+        this.#connectError = null;
+        this.#connectDone = false;
+        if (err) throw err;
+        if (this.closed) throw badFd();
+        return;
+      }
       throw waitExpired(0, E.EINPROGRESS);
     }
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -486,6 +504,13 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     this.#connectDone = false;
     if (err !== null && this.#conn === null) this.#refused = true;
     return err;
+  }
+
+  // Linux's errno for a receive or a send on a socket never connected:
+  // unix stream sockets say EINVAL and ENOTCONN, TCP ones ENOTCONN and EPIPE.
+  #unconnected(sending: boolean): number {
+    if (this.#family === AF_UNIX) return sending ? E.ENOTCONN : E.EINVAL;
+    return sending ? E.EPIPE : E.ENOTCONN;
   }
 
   // The connection, once a non-blocking connect has finished.
@@ -553,7 +578,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     this.check();
     if (flags & ~RECV_FLAGS) throw unsupportedFlags(flags & ~RECV_FLAGS);
     if (this.#refused) return 0;
-    const conn = await this.#connected(wait, E.ENOTCONN, signal);
+    const conn = await this.#connected(wait, this.#unconnected(false), signal);
     const peek = (flags & MSG_PEEK) !== 0;
     if (this.#shutRd) {
       // Linux: what had come before shutdown(SHUT_RD) is still there to
@@ -737,7 +762,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         if (!sink.wanted()) return;
         const conn = await this.#connected(
           deadline.left(),
-          E.ENOTCONN,
+          this.#unconnected(false),
           undefined,
         );
         const stash = this.#stash;
@@ -948,7 +973,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   ): Promise<number> {
     this.check();
     if (flags & ~SEND_FLAGS) throw unsupportedFlags(flags & ~SEND_FLAGS);
-    const conn = await this.#connected(wait, E.EPIPE, signal);
+    const conn = await this.#connected(wait, this.#unconnected(true), signal);
     if (this.#shutWr) throw new OSError(E.EPIPE);
     // Nothing to send: 0 at once, as Linux's send of 0 bytes, even on a full
     // buffer; a write under way keeps its bytes for the send that carries

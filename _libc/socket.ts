@@ -282,7 +282,10 @@ class LibcSocket implements BackendSocket {
       }
       // A unix listener with a full backlog: a blocking connect would wait
       // for room, so wait (there is no readiness to poll for: back off).
-      if (e !== EAGAIN || this.#family !== L.AF_UNIX) throw new OSError(e);
+      // With a timeout CPython's descriptor is non-blocking: EAGAIN at once.
+      if (e !== EAGAIN || this.#family !== L.AF_UNIX || wait !== null) {
+        throw new OSError(e);
+      }
       w ??= waitState(wait, signal);
       w.spins = Math.max(w.spins, 3);
       const again = this.#again(e, L.EPOLLOUT, wait, w);

@@ -57,6 +57,7 @@ import {
   deadPort,
   kernelSocket,
   libcCase,
+  libcMissing,
   type Listener,
   listener,
   needsLibc,
@@ -380,6 +381,55 @@ for (const backend of BACKENDS) {
     assert.equal(c.getsockname(), "");
     assert.equal(conn.getsockname(), tmp.path);
     assert.equal(conn.getpeername(), "");
+  });
+
+  test("a unix stream socket never connected: send ENOTCONN, recv EINVAL (a listener too), as python3's", async () => {
+    using tmp = tempUnixPath();
+    using fresh = sock(backend, AF_UNIX);
+    using l = sock(backend, AF_UNIX);
+    l.bind(tmp.path);
+    l.listen();
+    for (const s of [fresh, l]) {
+      await raises(() => s.send(bytes("x")), OSError, ENOTCONN);
+      await raises(() => s.sendall(bytes("x")), OSError, ENOTCONN);
+      await raises(() => s.recv(10), OSError, EINVAL);
+    }
+  });
+
+  test("a non-blocking unix connect_ex answers within the call, as Linux's: 0, ENOENT, and EAGAIN at a full backlog (a libc listener's)", async () => {
+    using tmp = tempUnixPath();
+    using l = sock(backend, AF_UNIX);
+    l.bind(tmp.path);
+    l.listen();
+    const socks: Socket[] = [];
+    const client = (timeout: number | null) => {
+      const s = sock(backend, AF_UNIX);
+      socks.push(s);
+      s.settimeout(timeout);
+      return s;
+    };
+    try {
+      assert.equal(await withTimeout(client(0).connect_ex(tmp.path)), 0);
+      assert.equal(
+        await withTimeout(client(0).connect_ex(`${tmp.dir}/missing`)),
+        2,
+      );
+      // Only a libc listener honours a unix backlog (README). Backlog 0
+      // holds one connection; the next is refused with EAGAIN, with a
+      // timeout too (CPython's descriptor is non-blocking then).
+      if (libcMissing !== null) return;
+      const full = `${tmp.dir}/full`;
+      const small = sock("libc", AF_UNIX);
+      socks.push(small);
+      small.bind(full);
+      small.listen(0);
+      await withTimeout(client(null).connect(full));
+      assert.equal(await withTimeout(client(0).connect_ex(full)), 11);
+      const timed = client(2);
+      await raises(() => timed.connect(full), BlockingIOError, EAGAIN);
+    } finally {
+      for (const s of socks) s.close();
+    }
   });
 
   test("recvfrom() and recvfrom_into() on TCP give a null address", async () => {
@@ -966,6 +1016,33 @@ for (const backend of BACKENDS) {
       EAGAIN,
     );
     assert.equal(p.client.gettimeout(), null);
+  });
+
+  test("recv(MSG_DONTWAIT) and send(MSG_DONTWAIT) on a socket with a timeout wait it out, as CPython's (it waits for readiness first)", async () => {
+    await using p = await connectedPair(backend);
+    p.client.settimeout(0.2);
+    const t0 = performance.now();
+    await raises(() => p.client.recv(10, MSG_DONTWAIT), TimeoutError);
+    const waited = performance.now() - t0;
+    assert.ok(waited >= 150 && waited < 2000, `${waited} ms`);
+    // Data that comes within the timeout is taken.
+    setTimeout(() => p.server.sendall(bytes("late")), 50);
+    assert.equal(
+      text(await withTimeout(p.client.recv(10, MSG_DONTWAIT))),
+      "late",
+    );
+    // A full buffer: TimeoutError, not BlockingIOError.
+    const chunk = new Uint8Array(1 << 16);
+    await raises(
+      async () => {
+        for (let i = 0; i < 10_000; i++) {
+          await p.client.send(chunk, MSG_DONTWAIT);
+        }
+      },
+      TimeoutError,
+      {},
+      10_000,
+    );
   });
 
   test("recv(0) gives an empty array at once, in every mode", async () => {
