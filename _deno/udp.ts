@@ -4,6 +4,7 @@
 // filtering, autobind, the broadcast check, timeouts that lose nothing.
 import type * as NodeDgram from "node:dgram";
 import {
+  AF_INET,
   AF_INET6,
   errno as E,
   IP_ADD_MEMBERSHIP,
@@ -806,7 +807,12 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
 
   send(data: Uint8Array, flags: number, wait: Wait): Promise<number> {
     if (this.closed) return Promise.reject(badFd());
-    if (this.#peer === null) return Promise.reject(new OSError(E.EDESTADDRREQ));
+    if (this.#peer === null) {
+      // Linux refuses an IPv4 datagram past 64 KiB before it looks for a
+      // destination.
+      const big = this.#family === AF_INET && data.length > 0xffff;
+      return Promise.reject(new OSError(big ? E.EMSGSIZE : E.EDESTADDRREQ));
+    }
     return this.sendto(data, flags, this.#peer, wait);
   }
 
@@ -850,7 +856,13 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
   getsockname(): SockAddr {
     this.check();
     if (this.#io === null) return unboundName(this.#family);
-    const [host, port] = this.#io.address();
+    let [host, port] = this.#io.address();
+    // Bound to the wildcard, then connected: the kernel names the source it
+    // routes from, loopback toward a loopback peer (others it alone knows).
+    const peer = this.#peer;
+    if (peer !== null && (host === "0.0.0.0" || host === "::")) {
+      host = autobindAddress(this.#family, peer[0])[0];
+    }
     return this.#family === AF_INET6 ? [host, port, 0, 0] : [host, port];
   }
 
@@ -864,6 +876,16 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     this.check();
     this.#raiseOptionError();
     const s = this.#opts.parse(level, option, value);
+    if (
+      s.kind === "value" && s.level === IPPROTO_IP &&
+      s.option === IP_MULTICAST_TTL && s.value === 0
+    ) {
+      // Deno's node:dgram refuses 0 (host only), and no other value means it.
+      throw new OSError(
+        E.ENOPROTOOPT,
+        `Protocol not available: IP_MULTICAST_TTL 0 is not possible with Deno's networking; ${LIBC_HINT}`,
+      );
+    }
     const pending = this.#io?.apply(s);
     this.#opts.record(s);
     this.#settle(s, pending);

@@ -1338,6 +1338,35 @@ for (const backend of BACKENDS) {
     assert.equal(portOf(from), port);
   });
 
+  test("a UDP socket bound to the wildcard (or by sendto), then connected to loopback, is named by the loopback address, as python3's", async () => {
+    using u = udpPair(backend);
+    using bound = sock(backend, AF_INET, SOCK_DGRAM);
+    bound.bind(["0.0.0.0", 0]);
+    await withTimeout(bound.connect(u.bAddr));
+    assert.equal((bound.getsockname() as unknown[])[0], "127.0.0.1");
+    using auto = sock(backend, AF_INET, SOCK_DGRAM);
+    await withTimeout(auto.sendto(bytes("x"), u.bAddr));
+    await withTimeout(auto.connect(u.bAddr));
+    assert.equal((auto.getsockname() as unknown[])[0], "127.0.0.1");
+    const port = portOf(auto.getsockname());
+    await withTimeout(auto.send(bytes("y")));
+    for (const want of ["x", "y"]) {
+      const [data, from] = await withTimeout(u.b.recvfrom(10));
+      assert.deepEqual([text(data), portOf(from)], [want, port]);
+    }
+    using six = sock(backend, AF_INET6, SOCK_DGRAM);
+    six.bind(["::", 0]);
+    await withTimeout(six.connect(["::1", 9]));
+    assert.equal((six.getsockname() as unknown[])[0], "::1");
+  });
+
+  test("send() of more than 65535 bytes on an unconnected IPv4 UDP socket is EMSGSIZE, before EDESTADDRREQ, as Linux", async () => {
+    using s = sock(backend, AF_INET, SOCK_DGRAM);
+    s.bind(["127.0.0.1", 0]);
+    await raises(() => s.send(new Uint8Array(70_000)), OSError, { errno: 90 });
+    await raises(() => s.send(new Uint8Array(10)), OSError, { errno: 89 });
+  });
+
   test("recv() truncates a datagram larger than bufsize and drops the rest", async () => {
     using u = udpPair(backend);
     await withTimeout(u.a.sendto(bytes("hello world"), u.bAddr));

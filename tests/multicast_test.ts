@@ -112,8 +112,9 @@ const OPTION_CASES: Case[] = [
   [AF_INET, [[IPPROTO_IP, IP_TTL, 0], [IPPROTO_IP, IP_TTL, -1]]],
   [AF_INET, [[IPPROTO_IP, IP_TTL, 255], [IPPROTO_IP, IP_TTL, 256]]],
   [AF_INET, [[IPPROTO_IP, IP_TTL, b([5])], [IPPROTO_IP, IP_TTL, -2]]],
+  // IP_MULTICAST_TTL 0: see the test after this one.
   [AF_INET, [
-    [IPPROTO_IP, IP_MULTICAST_TTL, 0],
+    [IPPROTO_IP, IP_MULTICAST_TTL, 1],
     [IPPROTO_IP, IP_MULTICAST_TTL, -1],
     [IPPROTO_IP, IP_MULTICAST_TTL, 256],
     [IPPROTO_IP, IP_MULTICAST_TTL, b([7])],
@@ -160,6 +161,23 @@ Deno.test({
     const expected = await py(PY_OPTIONS, OPTION_CASES);
     assert.deepEqual(await runCases(OPTION_CASES), expected);
   },
+});
+
+Deno.test("setsockopt(IP_MULTICAST_TTL, 0) on the Deno backend is OSError 92 naming libc at once (Deno's node:dgram refuses 0, which failed the bind() after), and the socket goes on working", async () => {
+  for (const bindFirst of [false, true]) {
+    using s = socket(AF_INET, SOCK_DGRAM, 0, { backend: "deno" });
+    if (bindFirst) s.bind(["127.0.0.1", 0]);
+    assert.throws(
+      () => s.setsockopt(IPPROTO_IP, IP_MULTICAST_TTL, 0),
+      (e) =>
+        e instanceof OSError && e.errno === 92 &&
+        /backend: "libc"/.test(e.message),
+    );
+    assert.equal(s.getsockopt(IPPROTO_IP, IP_MULTICAST_TTL), 1);
+    if (!bindFirst) s.bind(["127.0.0.1", 0]);
+    await withTimeout(s.sendto(new Uint8Array([1]), s.getsockname()));
+    assert.deepEqual(await withTimeout(s.recv(10)), new Uint8Array([1]));
+  }
 });
 
 Deno.test("getsockopt(): the kernel's defaults before any setsockopt(), on the Deno backend", () => {
