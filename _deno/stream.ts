@@ -68,8 +68,8 @@ const CHUNK = 1 << 18;
 const spares: Uint8Array[] = [];
 const SPARES = 4;
 const READ_BUFFER = 1 << 16;
-// The event loop turns a non-blocking send waits for a write that readiness
-// said would go (see #settlesIn): one was short 1 time in 100 under load.
+// The event loop turns a socket's first non-blocking send waits for its
+// write (see #settlesIn): one was short 1 time in 100 under load.
 const FIRST_WRITE_TURNS = 8;
 // The longest a non-blocking unix connect waits for Deno's answer (which
 // comes within a turn of the event loop) before it says EINPROGRESS.
@@ -1139,15 +1139,20 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     if (wait !== 0) return await raceWait(write, wait, signal) !== EXPIRED;
     if (await settlesAtOnce(write)) return true;
     // A socket's first write waits for Deno to learn it is writable (a turn
-    // of the event loop, once per connection, and now and then two);
-    // later ones settle at once. Readiness said writable here, so a few
-    // turns are waited for rather than one.
-    if (!this.#wrote || this.#writableAt === this.#sends - 1) {
+    // of the event loop, once per connection, and now and then two): a few
+    // turns are waited for. Later ones settle at once, or after a turn when
+    // readiness has just said writable (a buffer filled exactly stays
+    // unwritable, and waiting longer would only delay BlockingIOError).
+    if (!this.#wrote) {
       for (let turns = 0; turns < FIRST_WRITE_TURNS; turns++) {
         await turnLoop();
         if (await settlesAtOnce(write)) return true;
       }
       return false;
+    }
+    if (this.#writableAt === this.#sends - 1) {
+      await turnLoop();
+      return await settlesAtOnce(write);
     }
     return await letLoopTurn() && await settlesAtOnce(write);
   }
