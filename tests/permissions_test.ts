@@ -3,6 +3,14 @@
 // address and nothing else, as a Deno-backend socket does. Each case runs in
 // a child process with exactly the flags under test.
 import assert from "node:assert/strict";
+import {
+  AF_INET,
+  AF_INET6,
+  AF_UNIX,
+  SOCK_DGRAM,
+  SOCK_STREAM,
+} from "../constants.ts";
+import { permitAddress } from "../_permissions.ts";
 import { libcMissing, skipNote } from "./_helpers.ts";
 import { withTimeout } from "./_python.ts";
 
@@ -215,4 +223,31 @@ await probe("packet", () => mod.socket(17, mod.SOCK_DGRAM, 0).close());`,
     denied(out, "raw", /raw socket/);
     denied(out, "packet", /--allow-net/);
   },
+});
+
+Deno.test("with unscoped --allow-net and --allow-read/--allow-write, addresses are not asked about one by one (Deno keeps a state for each host or path it is asked about: memory grew with each new peer)", () => {
+  const seen: Deno.PermissionDescriptor[] = [];
+  const perms = Deno.permissions;
+  const query = perms.querySync.bind(perms);
+  perms.querySync = (d: Deno.PermissionDescriptor) => {
+    seen.push(d);
+    return query(d);
+  };
+  try {
+    for (let port = 20000; port < 20100; port++) {
+      permitAddress(AF_INET, SOCK_DGRAM, 0, ["127.0.0.1", port]);
+      permitAddress(AF_INET6, SOCK_STREAM, 0, ["::1", port, 0, 0]);
+      permitAddress(AF_UNIX, SOCK_STREAM, 0, `/tmp/pysocket-${port}.sock`);
+    }
+  } finally {
+    Reflect.deleteProperty(perms, "querySync");
+  }
+  assert.ok(seen.length > 0);
+  assert.deepEqual(
+    // Deno fills in the other fields of what it is given, as undefined.
+    seen.filter((d) =>
+      Object.entries(d).some(([k, v]) => k !== "name" && v !== undefined)
+    ),
+    [],
+  );
 });
