@@ -158,6 +158,8 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   // reads say EOF, polls say POLLIN | POLLOUT | POLLHUP, and the next
   // connect() says ECONNABORTED and leaves the socket new.
   #refused = false;
+  // A refused socket that shutdown() was called on: connect() says EINVAL.
+  #disconnecting = false;
   #anonymous = false;
   // Receiving: a read that outlived its caller's wait lands in #inner and
   // waits in #stash for the next recv, so a timeout never loses data. A
@@ -403,6 +405,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     signal?: AbortSignal,
   ): Promise<void> {
     this.check();
+    if (this.#disconnecting) throw new OSError(E.EINVAL);
     if (this.#connecting) {
       // A non-blocking connect is under way, or done and not yet reported:
       // report as the kernel would (success or failure once, then EISCONN
@@ -1198,7 +1201,13 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       if (how !== SHUT_WR) this.#stopListening();
       return;
     }
-    if (conn === null) throw new OSError(E.ENOTCONN);
+    if (conn === null) {
+      // Linux: a refused socket shut down refuses every connect() after.
+      if (this.#refused || (this.#connectDone && this.#connectError)) {
+        this.#disconnecting = true;
+      }
+      throw new OSError(E.ENOTCONN);
+    }
     if (how !== SHUT_WR) this.#shutRd = true;
     if (how !== SHUT_RD && !this.#shutWr) {
       this.#shutWr = true;

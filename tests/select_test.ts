@@ -795,7 +795,7 @@ console.log(JSON.stringify({ writable: w.length, failed }));
     assert.equal(err, 111);
   });
 
-  test("after a refused connect, recv, send, poll, listen and connect go as python3's: EOF once a non-blocking one's error is taken, ECONNABORTED from the next connect, then a new attempt; a blocking one leaves the socket new", async () => {
+  test("after a refused connect, recv, send, poll, listen, shutdown and connect go as python3's: EOF once a non-blocking one's error is taken, ECONNABORTED from the next connect, then a new attempt (EINVAL for good once shut down); a blocking one leaves the socket new", async () => {
     const port = deadPort(backend);
     using l = sock(backend);
     l.bind(["127.0.0.1", 0]);
@@ -812,6 +812,8 @@ console.log(JSON.stringify({ writable: w.length, failed }));
       ["so_error", "listen", "poll"],
       ["so_error", "bconnect", "recv"],
       ["connect", "bdead", "poll", "recv", "connect"],
+      ["so_error", "shutdown", "connect", "connect", "recv", "poll"],
+      ["shutdown", "so_error", "connect", "recv"],
     ];
     const ours: unknown[][] = [];
     for (const ops of cases) {
@@ -830,6 +832,7 @@ console.log(JSON.stringify({ writable: w.length, failed }));
           else if (op === "so_error") r = s.getsockopt(SOL_SOCKET, SO_ERROR);
           else if (op === "connect") r = await s.connect_ex(live);
           else if (op === "listen") r = s.listen();
+          else if (op === "shutdown") r = s.shutdown(SHUT_RDWR);
           else if (op === "bconnect" || op === "bdead") {
             s.setblocking(true);
             r = await withTimeout(
@@ -863,6 +866,7 @@ for ops in cases:
             elif op == "so_error": r = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             elif op == "connect": r = s.connect_ex(("127.0.0.1", l.getsockname()[1]))
             elif op == "listen": r = s.listen()
+            elif op == "shutdown": r = s.shutdown(socket.SHUT_RDWR)
             elif op in ("bconnect", "bdead"):
                 s.setblocking(True)
                 r = s.connect_ex(("127.0.0.1", port if op == "bdead" else l.getsockname()[1]))
