@@ -2285,8 +2285,17 @@ for (const backend of BACKENDS) {
       await raises(() => waiting, OSError, { errno: 22 });
       await raises(() => l.sock.accept(), OSError, { errno: 22 });
       assert.deepEqual(l.sock.getsockname(), l.addr);
-      using c = sock(backend);
-      assert.equal(await withTimeout(c.connect_ex(l.addr)), 111);
+      // On the Deno backend the kernel's listener goes once Deno's accept
+      // in flight has ended, a turn of the event loop later (README): under
+      // load a client may still get in just before, so look a few times.
+      let refused = -1;
+      for (let i = 0; i < 20 && refused !== 111; i++) {
+        if (i > 0) await sleep(50);
+        using c = sock(backend);
+        refused = await withTimeout(c.connect_ex(l.addr));
+        if (backend === "libc") break;
+      }
+      assert.equal(refused, 111);
       using m = listener(backend);
       m.sock.shutdown(SHUT_WR);
       m.sock.settimeout(0.05);
