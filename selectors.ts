@@ -552,19 +552,27 @@ export abstract class BaseSelector<
 // The reason a selector's close() gives the select() calls it ends.
 const SELECTOR_CLOSED = Symbol("selector closed");
 
-// select()'s options with the selector's own `closing` signal added, so that
-// close() ends a select() that waits (it returns []), as closing an
+// `wait` (a selector's select()) with the selector's own `closing` signal
+// added to `options`, so that close() ends a wait (null), as closing an
 // EpollSelector's epoll does. A select() after close() waits as CPython's
 // does: on what was registered before.
-function untilClosed(
-  options: SelectOptions,
+async function untilClosed<T>(
   closing: AbortSignal,
-): SelectOptions {
-  if (closing.aborted) return options;
+  options: SelectOptions,
+  wait: (options: SelectOptions) => Promise<T>,
+): Promise<T | null> {
+  if (closing.aborted) return await wait(options);
   const { signal } = options;
-  return {
-    signal: signal === undefined ? closing : AbortSignal.any([signal, closing]),
-  };
+  try {
+    return await wait({
+      signal: signal === undefined
+        ? closing
+        : AbortSignal.any([signal, closing]),
+    });
+  } catch (e) {
+    if (e === SELECTOR_CLOSED) return null;
+    throw e;
+  }
 }
 
 /**
@@ -725,19 +733,20 @@ export class SelectSelector<
       [timeout, options] = [null, timeout];
     }
     const t = checkTimeout(timeout, true);
-    let r: number[], w: number[];
-    try {
-      [r, w] = await select(
-        this.#readers,
-        this.#writers,
-        [],
-        t === null ? null : Math.max(t, 0),
-        untilClosed(options, this.#closing.signal),
-      );
-    } catch (e) {
-      if (e === SELECTOR_CLOSED) return [];
-      throw e;
-    }
+    const got = await untilClosed(
+      this.#closing.signal,
+      options,
+      (o) =>
+        select(
+          this.#readers,
+          this.#writers,
+          [],
+          t === null ? null : Math.max(t, 0),
+          o,
+        ),
+    );
+    if (got === null) return [];
+    const [r, w] = got;
     const readable = new Set(r), writable = new Set(w);
     const ready: [SelectorKey<D, F>, number][] = [];
     for (const fd of new Set([...r, ...w])) {
@@ -1039,17 +1048,12 @@ export class PollSelector<
     }
     const t = checkTimeout(timeout);
     const ms = t === null ? null : t <= 0 ? 0 : Math.ceil(t * 1e3);
-    let fdEvents: [number, number][];
-    try {
-      fdEvents = await this.#poll.poll(
-        ms,
-        untilClosed(options, this.#closing.signal),
-      );
-    } catch (e) {
-      if (e === SELECTOR_CLOSED) return [];
-      throw e;
-    }
-    return this.#impl.ready(fdEvents);
+    const fdEvents = await untilClosed(
+      this.#closing.signal,
+      options,
+      (o) => this.#poll.poll(ms, o),
+    );
+    return fdEvents === null ? [] : this.#impl.ready(fdEvents);
   }
 
   /**

@@ -411,11 +411,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       // report as the kernel would (success or failure once, then EISCONN
       // or a new attempt).
       if (!this.#connectDone) throw new OSError(E.EALREADY);
-      const err = this.#takeConnectError();
-      // Reported by connect() itself: the socket is new again.
-      this.#refused = false;
-      if (err) throw err;
-      return;
+      return this.#reportConnect();
     }
     if (this.#refused) {
       this.#refused = false;
@@ -468,11 +464,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         this.#family === AF_UNIX &&
         await raceWait(done, UNIX_CONNECT_MS) !== EXPIRED
       ) {
-        const err = this.#connectError;
-        this.#connecting = null;
-        this.#connectError = null;
-        this.#connectDone = false;
-        if (err) throw err;
+        this.#reportConnect();
         if (this.closed) throw badFd();
         return;
       }
@@ -507,6 +499,14 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     this.#connectDone = false;
     if (err !== null && this.#conn === null) this.#refused = true;
     return err;
+  }
+
+  // A finished connect reported by connect() itself: its error is thrown,
+  // and a refused socket is new again (not #refused), as on Linux.
+  #reportConnect(): void {
+    const err = this.#takeConnectError();
+    this.#refused = false;
+    if (err) throw err;
   }
 
   // Linux's errno for a receive or a send on a socket never connected:
