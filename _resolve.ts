@@ -24,6 +24,7 @@ import {
   AF_INET,
   AF_INET6,
   AF_UNSPEC,
+  AI_ADDRCONFIG,
   AI_ALL,
   AI_CANONNAME,
   AI_NUMERICHOST,
@@ -322,6 +323,31 @@ function ifIndexToName(index: number): string | null {
   if (libc().if_indextoname(index, name) === null) return null;
   const end = name.indexOf(0);
   return new TextDecoder().decode(name.subarray(0, end < 0 ? 16 : end));
+}
+
+/**
+ * Which families the host has an address of, loopback's (127.0.0.1, ::1)
+ * aside: what glibc asks the kernel for AI_ADDRCONFIG.
+ */
+function configuredFamilies(caller: string): { v4: boolean; v6: boolean } {
+  let list: Deno.NetworkInterfaceInfo[];
+  try {
+    list = Deno.networkInterfaces();
+  } catch (e) {
+    if (!isPermissionError(e)) throw e;
+    throw new PermissionError(
+      `${caller} with AI_ADDRCONFIG needs --allow-sys (networkInterfaces)`,
+      null,
+      { cause: e },
+    );
+  }
+  let v4 = false;
+  let v6 = false;
+  for (const { family, address } of list) {
+    if (family === "IPv4") v4 ||= address !== "127.0.0.1";
+    else v6 ||= address !== "::1";
+  }
+  return { v4, v6 };
 }
 
 function isPermissionError(e: unknown): boolean {
@@ -758,6 +784,16 @@ async function resolve(
   if (family !== AF_UNSPEC && family !== AF_INET && family !== AF_INET6) {
     throw new gaierror(EAI_FAMILY);
   }
+  if (flags & AI_ADDRCONFIG) {
+    // glibc's rule: a family counts where the host has an address of it
+    // besides loopback's; with one family seen, only it is looked up.
+    const { v4, v6 } = configuredFamilies(caller);
+    if (family === AF_UNSPEC) {
+      if (v4 !== v6) family = v4 ? AF_INET : AF_INET6;
+    } else if (family === AF_INET ? !v4 : !v6) {
+      throw new gaierror(EAI_NONAME);
+    }
+  }
   // An empty service is no service at all in glibc.
   const tuples = servTuples(
     service === "" ? null : service,
@@ -809,7 +845,8 @@ async function resolve(
  * @throws {OSError} `port` is neither an integer nor a string (`Int or String
  *   expected`).
  * @throws {TypeError} `host` is not a string or `null`.
- * @throws {PermissionError} A name needs `--allow-net` to be looked up.
+ * @throws {PermissionError} A name needs `--allow-net` to be looked up;
+ *   `AI_ADDRCONFIG` needs `--allow-sys` (the host's addresses).
  *
  * @example The wildcard addresses for a server
  * ```ts

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { skipNote } from "./_helpers.ts";
 import { hasPython, pythonJson } from "./_python.ts";
+import { netns, netnsMissing, script } from "./_netns.ts";
 // Loads libc once, outside any test, where FFI is allowed: a scoped IPv6
 // name is looked up with libc's if_nametoindex when /sys is out of reach.
 import "./_helpers.ts";
@@ -524,5 +525,95 @@ Deno.test({
       }
     }
     assert.deepEqual(mismatches, []);
+  },
+});
+
+// AI_ADDRCONFIG, where the host's addresses are the namespace's own: each
+// case as [host, family], with SOCK_STREAM and AI_ADDRCONFIG.
+const ADDRCONFIG_CASES: [string | null, number][] = [
+  [null, 0],
+  ["::1", 0],
+  ["127.0.0.1", 0],
+  ["127.0.0.1", AF_INET],
+  ["::1", AF_INET6],
+  [null, AF_INET],
+  [null, AF_INET6],
+];
+
+const ADDRCONFIG_PY = `
+import json, socket, sys
+out = []
+for host, family in json.loads(sys.argv[1]):
+    try:
+        got = socket.getaddrinfo(host, 80, family, socket.SOCK_STREAM, 0, socket.AI_ADDRCONFIG)
+        out.append([[int(i[0]), i[4][0]] for i in got])
+    except OSError as e:
+        out.append([type(e).__name__, e.errno])
+print(json.dumps(out))
+`;
+
+const ADDRCONFIG_TS = `
+const out = [];
+for (const [host, family] of JSON.parse(Deno.args[0])) {
+  try {
+    const got = await S.getaddrinfo(host, 80, family, S.SOCK_STREAM, 0, S.AI_ADDRCONFIG);
+    out.push(got.map((i) => [i[0], i[4][0]]));
+  } catch (e) {
+    out.push([e.name, e.errno]);
+  }
+}
+console.log(JSON.stringify(out));
+`;
+
+Deno.test({
+  name: skipNote(
+    "getaddrinfo() with AI_ADDRCONFIG looks at the host's addresses as glibc does (loopback only, IPv4 only, IPv6 only), and needs --allow-sys",
+    netnsMissing ?? (hasPython ? null : "no python3"),
+  ),
+  ignore: netnsMissing !== null || !hasPython,
+  async fn() {
+    const cases = JSON.stringify(ADDRCONFIG_CASES);
+    using child = script(ADDRCONFIG_TS);
+    const hosts: [string, string[][]][] = [
+      ["loopback only", []],
+      ["IPv4 only", [["addr", "add", "10.9.9.9/32", "dev", "lo"]]],
+      ["IPv6 only", [[
+        "-6",
+        "addr",
+        "add",
+        "2001:db8::9/128",
+        "dev",
+        "lo",
+        "nodad",
+      ]]],
+    ];
+    const seen = new Set<string>();
+    for (const [what, setup] of hosts) {
+      using ns = netns();
+      for (const args of setup) ns.ip(...args);
+      const py = await ns.exec(["python3", "-c", ADDRCONFIG_PY, cases]);
+      assert.equal(py.code, 0, py.stderr);
+      const ts = await ns.exec([
+        Deno.execPath(),
+        "run",
+        "--allow-net",
+        "--allow-sys",
+        child.path,
+        cases,
+      ]);
+      assert.equal(ts.code, 0, ts.stderr);
+      assert.deepEqual(JSON.parse(ts.stdout), JSON.parse(py.stdout), what);
+      seen.add(py.stdout);
+    }
+    // The three hosts answer differently: the flag was not ignored.
+    assert.equal(seen.size, 3);
+    const denied = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-net", child.path, cases],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(denied.code, 0, new TextDecoder().decode(denied.stderr));
+    const errors = JSON.parse(new TextDecoder().decode(denied.stdout));
+    assert.deepEqual(errors[0], ["PermissionError", null]);
   },
 });
