@@ -251,18 +251,45 @@ function parseNumeric(text: string): Uint8Array | null {
   return parsePton6(text, 0, text.length, v6, 0) ? v6 : null;
 }
 
-/** The first /etc/hosts line naming `name` (case-insensitive), of `family`. */
+// Whether a line of /etc/hosts answers an AF_INET lookup: glibc reads an
+// IPv4-mapped address as its IPv4 one, and ::1 as 127.0.0.1.
+function answersV4(bytes: Uint8Array): boolean {
+  return bytes.length === 4 || isV4Mapped(bytes) ||
+    bytes.every((b, i) => b === (i === 15 ? 1 : 0));
+}
+
+/**
+ * The /etc/hosts lines naming `name` (case-insensitive) that answer a
+ * lookup of `family` (0: any), in file order.
+ */
 async function hostsByName(
   name: string,
   family: number,
-): Promise<HostsEntry | null> {
+): Promise<HostsEntry[]> {
   const lower = name.toLowerCase();
-  for (const e of await hostsFile()) {
-    if (family === AF_INET && e.bytes.length !== 4) continue;
-    if (family === AF_INET6 && e.bytes.length !== 16) continue;
-    if (e.names.some((n) => n.toLowerCase() === lower)) return e;
+  return (await hostsFile()).filter((e) =>
+    (family === AF_INET
+      ? answersV4(e.bytes)
+      : family !== AF_INET6 || e.bytes.length === 16) &&
+    e.names.some((n) => n.toLowerCase() === lower)
+  );
+}
+
+/**
+ * glibc's entry for `name` from the lines naming it: the first line's name
+ * and aliases, then each later line's aliases and, where it differs, its
+ * name (nothing is dropped as a repeat). null when no line names it.
+ */
+function mergedEntry(
+  lines: HostsEntry[],
+): { name: string; aliases: string[] } | null {
+  if (lines.length === 0) return null;
+  const [name, ...aliases] = lines[0].names;
+  for (const line of lines.slice(1)) {
+    aliases.push(...line.names.slice(1));
+    if (line.names[0] !== name) aliases.push(line.names[0]);
   }
-  return null;
+  return { name, aliases };
 }
 
 /** The first /etc/hosts line for `bytes`. */
@@ -747,8 +774,8 @@ async function hostAddresses(
   const addrs = await lookupName(host, family, flags, caller);
   let canon = host;
   if (flags & AI_CANONNAME) {
-    const entry = await hostsByName(host, family === AF_INET ? AF_INET : 0);
-    if (entry !== null) canon = entry.names[0];
+    const [entry] = await hostsByName(host, family);
+    if (entry !== undefined) canon = entry.names[0];
   }
   return { addrs, canon };
 }
@@ -1047,10 +1074,12 @@ async function hostByNameEx(
   }
   if (parseAton(name, true) >= 0) throw new herror(1);
   const addrs = await lookupName(name, AF_INET, 0, "gethostbyname_ex");
-  const entry = await hostsByName(name, AF_INET);
-  const primary = entry?.names[0] ?? name;
-  const aliases = entry ? entry.names.slice(1) : [];
-  return [primary, aliases, addrs.map((a) => dotted(a.bytes))];
+  const entry = mergedEntry(await hostsByName(name, AF_INET));
+  return [
+    entry?.name ?? name,
+    entry?.aliases ?? [],
+    addrs.map((a) => dotted(a.bytes)),
+  ];
 }
 
 /** The host name for an address from the system resolver, or `null`. */

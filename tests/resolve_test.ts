@@ -617,3 +617,101 @@ Deno.test({
     assert.deepEqual(errors[0], ["PermissionError", null]);
   },
 });
+
+// /etc/hosts lines as glibc merges them: one name on several lines, ::1 and
+// IPv4-mapped lines answering IPv4 lookups, names differing in case.
+const HOSTS = `127.0.0.1 localhost
+::1 localhost ip6-localhost ip6-loopback
+127.0.0.20 m2 m2-a
+127.0.0.21 m2 m2-b
+127.0.0.22 M2 m2-a x2
+::ffff:127.0.0.23 m2 mapped-a
+127.0.0.24 m2-b m2
+::2 m2 v6-a
+127.0.0.30 a3
+127.0.0.31 b3 a3 A3
+`;
+const HOSTS_NAMES = [
+  "m2",
+  "M2",
+  "m2-b",
+  "localhost",
+  "ip6-loopback",
+  "a3",
+  "b3",
+  "mapped-a",
+];
+
+const HOSTS_PY = `
+import json, socket, sys
+out = []
+for n in json.loads(sys.argv[1]):
+    name, aliases, addrs = socket.gethostbyname_ex(n)
+    canon = [socket.getaddrinfo(n, 80, f, socket.SOCK_STREAM, 0, socket.AI_CANONNAME)[0][3] for f in (0, socket.AF_INET)]
+    out.append([name, aliases, addrs, canon])
+print(json.dumps(out))
+`;
+
+const HOSTS_TS = `
+const out = [];
+for (const n of JSON.parse(Deno.args[0])) {
+  const canon = [];
+  for (const f of [0, S.AF_INET]) {
+    canon.push((await S.getaddrinfo(n, 80, f, S.SOCK_STREAM, 0, S.AI_CANONNAME))[0][3]);
+  }
+  out.push([...await S.gethostbyname_ex(n), canon]);
+}
+console.log(JSON.stringify(out));
+`;
+
+const unshareMissing = netnsMissing ??
+  (hasPython ? null : "no python3");
+
+Deno.test({
+  name: skipNote(
+    "gethostbyname_ex() and AI_CANONNAME read /etc/hosts as glibc merges it (aliases of every line naming the host, ::1 as 127.0.0.1), as python3 does",
+    unshareMissing,
+  ),
+  ignore: unshareMissing !== null,
+  async fn() {
+    using child = script(HOSTS_TS);
+    const hosts = await Deno.makeTempFile({ prefix: "pysock-hosts-" });
+    try {
+      await Deno.writeTextFile(hosts, HOSTS);
+      const names = JSON.stringify(HOSTS_NAMES);
+      // A mount namespace of the child's own (private propagation): the
+      // file stands in for /etc/hosts there only.
+      const inside = async (cmd: string[]) => {
+        const out = await new Deno.Command("unshare", {
+          args: [
+            "-n",
+            "-m",
+            "sh",
+            "-c",
+            'ip link set lo up && mount --bind "$0" /etc/hosts && exec "$@"',
+            hosts,
+            ...cmd,
+          ],
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const text = new TextDecoder();
+        assert.equal(out.code, 0, text.decode(out.stderr));
+        return JSON.parse(text.decode(out.stdout));
+      };
+      const want = await inside(["python3", "-c", HOSTS_PY, names]);
+      assert.deepEqual(want[0][1].slice(0, 2), ["m2-a", "m2-b"]);
+      const got = await inside([
+        Deno.execPath(),
+        "run",
+        "--allow-net",
+        "--allow-read",
+        child.path,
+        names,
+      ]);
+      assert.deepEqual(got, want);
+    } finally {
+      await Deno.remove(hosts);
+    }
+  },
+});
