@@ -26,6 +26,7 @@ import {
   pyTypeName,
   requireBytes,
   toCInt,
+  toInt,
 } from "./_args.ts";
 
 const ULONG_LIMIT = 2 ** 64;
@@ -523,10 +524,15 @@ function check16(x: unknown, fn: string): number {
   return n;
 }
 
-function check32(x: unknown): number {
-  if (typeof x !== "number" || !Number.isInteger(x)) {
-    throw new TypeError(`expected int, ${pyTypeName(x)} found`);
+function check32(value: unknown): number {
+  // Any int (a bool, a bigint too), as CPython's PyLong_Check takes it.
+  if (
+    typeof value !== "bigint" && typeof value !== "boolean" &&
+    (typeof value !== "number" || !Number.isInteger(value))
+  ) {
+    throw new TypeError(`expected int, ${pyTypeName(value)} found`);
   }
+  const x = toInt(value);
   if (x < 0) {
     throw new OverflowError("can't convert negative value to unsigned int");
   }

@@ -335,6 +335,10 @@ Deno.test("htons() and friends swap bytes and check ranges like Python", () => {
   assert.equal(ntohl(0x7f000001), 0x0100007f);
   assert.equal(htonl(4294967295), 4294967295);
   assert.equal(htonl(65535), 4294901760);
+  // A bool and a bigint are ints to Python's htonl, as to htons.
+  assert.equal(htonl(true as unknown as number), 16777216);
+  assert.equal(ntohl(1n as unknown as number), 16777216);
+  assert.equal(htons(true as unknown as number), 256);
   const overflow: [() => number, string][] = [
     [
       () => htons(65536),
@@ -353,6 +357,10 @@ Deno.test("htons() and friends swap bytes and check ranges like Python", () => {
     [() => htons(2 ** 64), "Python int too large to convert to C long"],
     [() => htonl(2 ** 32), "int larger than 32 bits"],
     [() => ntohl(-1), "can't convert negative value to unsigned int"],
+    [
+      () => htonl(2n ** 64n as unknown as number),
+      "Python int too large to convert to C unsigned long",
+    ],
     [
       () => htonl(2 ** 64),
       "Python int too large to convert to C unsigned long",
