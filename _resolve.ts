@@ -327,9 +327,10 @@ function ifNameToIndex(name: string): number {
 
 /**
  * `if_indextoname()`: from /sys/class/net (under --allow-all), else libc's
- * where FFI is allowed; `null` when unknown or neither is permitted.
+ * where FFI is allowed; `null` when unknown, `undefined` when neither is
+ * permitted.
  */
-function ifIndexToName(index: number): string | null {
+function ifIndexToName(index: number): string | null | undefined {
   try {
     for (const entry of Deno.readDirSync("/sys/class/net")) {
       try {
@@ -343,7 +344,8 @@ function ifIndexToName(index: number): string | null {
     }
     return null;
   } catch (e) {
-    if (!isPermissionError(e) || !libcUsable()) return null;
+    if (!isPermissionError(e)) return null;
+    if (!libcUsable()) return undefined;
   }
   if (!(index > 0 && index <= 0xffffffff)) return null;
   const name = new Uint8Array(16); // IF_NAMESIZE
@@ -1321,7 +1323,7 @@ async function nameInfo(
   if (flags & ~NI_VALID) throw new gaierror(EAI_BADFLAGS);
   const text = addressText(addr);
   const numeric = addr.family === AF_INET6 && scope !== 0
-    ? `${text}%${scopeName(addr.bytes, scope)}`
+    ? `${text}%${scopeName(addr.bytes, scope, "getnameinfo")}`
     : text;
 
   let hostname: string | null = null;
@@ -1337,6 +1339,7 @@ async function nameInfo(
 
   let serv = String(t.port);
   if (!(flags & NI_NUMERICSERV)) {
+    readServicesOrThrow("getnameinfo");
     const entry = findPort(t.port, flags & NI_DGRAM ? "udp" : "tcp");
     if (entry !== null) serv = entry.name;
   }
@@ -1344,10 +1347,17 @@ async function nameInfo(
 }
 
 /** glibc prints link-local scopes as interface names, others as numbers. */
-function scopeName(bytes: Uint8Array, scope: number): string {
+function scopeName(bytes: Uint8Array, scope: number, caller: string): string {
   const linkLocal = (bytes[0] === 0xfe && (bytes[1] & 0xc0) === 0x80) ||
     (bytes[0] === 0xff && (bytes[1] & 0x0f) === 2);
-  return (linkLocal ? ifIndexToName(scope) : null) ?? String(scope);
+  if (!linkLocal) return String(scope);
+  const name = ifIndexToName(scope);
+  if (name === undefined) {
+    throw new PermissionError(
+      `${caller} needs --allow-ffi (or --allow-all) to name the interface ${scope}`,
+    );
+  }
+  return name ?? String(scope);
 }
 
 /** NI_NOFQDN: drop the local domain (that of this host's name) from `name`. */

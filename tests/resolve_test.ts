@@ -385,6 +385,9 @@ Deno.test("lookups without permissions raise PermissionError naming the flag", a
     await run(() => r.gethostname());
     await run(() => r.getservbyname("http"));
     await run(() => r.getnameinfo(["127.0.0.1", 80], 3));
+    await run(() => r.getnameinfo(["127.0.0.1", 80], 1));
+    await run(() => r.getnameinfo(["fe80::1", 80, 0, 1], 3));
+    await run(() => r.getnameinfo(["2001:db8::1", 80, 0, 1], 3));
     console.log(JSON.stringify(out));
   `;
   const child = new Deno.Command(Deno.execPath(), {
@@ -405,6 +408,11 @@ Deno.test("lookups without permissions raise PermissionError naming the flag", a
     "PermissionError: gethostname needs --allow-sys",
     "PermissionError: getservbyname needs --allow-read (to read /etc/services)",
     JSON.stringify(["127.0.0.1", "80"]),
+    // The service's name, or the interface's, is not silently left out.
+    "PermissionError: getnameinfo needs --allow-read (to read /etc/services)",
+    "PermissionError: getnameinfo needs --allow-ffi (or --allow-all) to name the interface 1",
+    // Not link-local: glibc prints the number, with no lookup.
+    JSON.stringify(["2001:db8::1%1", "80"]),
   ]);
 });
 
