@@ -369,14 +369,15 @@ export function toTimeout(value: unknown): number | null {
     );
   }
   if (Number.isNaN(t)) throw new ValueError("Invalid value NaN (not a number)");
-  if (t < 0) throw new ValueError("Timeout value out of range");
-  if (t > MAX_TIMEOUT) {
+  // The clock's range first, then the sign: settimeout(-inf) overflows.
+  if (Math.abs(t) > MAX_TIMEOUT) {
     throw new OverflowError(
-      Number.isInteger(t) && t >= 2 ** 63
+      Number.isInteger(t) && Math.abs(t) >= 2 ** 63
         ? "timestamp too large to convert to C _PyTime_t"
         : "timestamp out of range for platform time_t",
     );
   }
+  if (t < 0) throw new ValueError("Timeout value out of range");
   // Held in nanoseconds, rounded up, as CPython's _PyTime_t: settimeout(
   // 0.1 + 0.2) reads back 0.300000001.
   return Math.ceil(t * 1e9) / 1e9;
