@@ -65,6 +65,7 @@ import {
 } from "./errors.ts";
 import { isOptionsArg, pyArgName, pyTypeName, toCInt } from "./_args.ts";
 import { formatIPv6, parseAton, parsePton4, parsePton6 } from "./_inet.ts";
+import { idnaEncode } from "./_idna.ts";
 import { libc, libcUsable } from "./_libc/ffi.ts";
 import { abortable } from "./_wait.ts";
 import type { AbortOptions } from "./socket.ts";
@@ -397,7 +398,7 @@ function cString(s: string): string {
 
 function hostArg(host: unknown): string | null {
   if (host === null || host === undefined) return null;
-  if (typeof host === "string") return cString(host);
+  if (typeof host === "string") return cString(idnaEncode(host));
   if (host instanceof Uint8Array) return cString(decoder.decode(host));
   throw new TypeError("getaddrinfo() argument 1 must be string or None");
 }
@@ -921,7 +922,7 @@ export function getaddrinfo<F extends number = 0>(
 
 function hostnameArg(name: unknown, fn: string): string {
   let s: string;
-  if (typeof name === "string") s = name;
+  if (typeof name === "string") s = idnaEncode(name);
   else if (name instanceof Uint8Array) s = decoder.decode(name);
   else {
     throw new TypeError(

@@ -27,7 +27,15 @@ import {
   SOCK_SEQPACKET,
   SOCK_STREAM,
 } from "../constants.ts";
-import { gaierror, herror, OSError, OverflowError } from "../errors.ts";
+import {
+  gaierror,
+  herror,
+  OSError,
+  OverflowError,
+  ValueError,
+} from "../errors.ts";
+import { UnicodeError } from "../_codecs.ts";
+import { idnaEncode } from "../_idna.ts";
 import {
   getaddrinfo,
   getfqdn,
@@ -466,6 +474,14 @@ const LIVE: [string, unknown[]][] = [
   ["getaddrinfo", ["127.0.0.1", "80\u0000"]],
   ["getaddrinfo", ["127.0.0.1", "18446744073709551615"]],
   ["getaddrinfo", ["127.0.0.1", -(2 ** 31) - 1]],
+  // Python's "idna" codec: labels checked, non-ASCII names as "xn--".
+  ["getaddrinfo", ["a".repeat(64) + ".example", 80]],
+  ["getaddrinfo", ["a..example", 80]],
+  ["getaddrinfo", ["x".repeat(300), 80]],
+  ["getaddrinfo", ["xn--\u00fc", 80]],
+  ["gethostbyname", [".localhost"]],
+  ["gethostbyname_ex", ["\u00fc".repeat(60)]],
+  ["gethostbyaddr", ["a..b"]],
   ["gethostbyname", ["localhost"]],
   ["gethostbyname", ["nonexistent.invalid"]],
   ["gethostbyname", ["fe80::1%lo"]],
@@ -721,5 +737,56 @@ Deno.test({
     } finally {
       await Deno.remove(hosts);
     }
+  },
+});
+
+const PY_IDNA = `
+import json, sys
+out = []
+for s in json.load(sys.stdin):
+    try:
+        out.append(s.encode("idna").decode())
+    except UnicodeError as e:
+        out.append("UnicodeError: " + str(e))
+print(json.dumps(out))
+`;
+
+Deno.test({
+  name: skipNote(
+    "host names are encoded as Python's idna codec does (nameprep, Punycode, label lengths)",
+    hasPython ? null : "no python3",
+  ),
+  ignore: !hasPython,
+  async fn() {
+    const names = [
+      "\u00fcmlaut",
+      "fa\u00df",
+      "\u03a3\u038a\u03a3\u03a5\u03a6\u039f\u03a3",
+      "\ufb01.x",
+      "a\u00adb",
+      "\u65e5\u672c\u8a9e.jp",
+      "xn--abc",
+      "B\u00fccher.DE.",
+      "m\u00fcnchen\u3002de",
+      "\u0430\u0431\u0432.\u0440\u0444",
+      "\u00c4\u00d6\u00dc-\u00df.Stra\u00dfe",
+      "a".repeat(63) + ".b",
+      "a".repeat(64),
+      "a.",
+      "a..b",
+      "xn--\u00fc",
+      "\u00fc".repeat(60),
+      "\u200b.x",
+    ];
+    const want = await pythonJson(PY_IDNA, names) as string[];
+    const got = names.map((n) => {
+      try {
+        return idnaEncode(n);
+      } catch (e) {
+        assert.ok(e instanceof UnicodeError && e instanceof ValueError);
+        return "UnicodeError: " + e.message;
+      }
+    });
+    assert.deepEqual(got, want);
   },
 });
