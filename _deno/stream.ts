@@ -140,6 +140,9 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   // Where a listener stopped by shutdown() was: still the socket's name,
   // and where listen() listens again.
   #stopped: SockAddr | null = null;
+  // The name of an accepted socket that has no connection (see
+  // #resetBeforeAccept).
+  #local: SockAddr | null = null;
   // The backlog #listener was made with; listen(backlog) before any
   // accept makes the listener again when it differs.
   #backlog = DENO_BACKLOG;
@@ -211,6 +214,17 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     this.#family = family;
     this.#opts = new Options(family, SOCK_STREAM);
     if (conn !== null) this.#adopt(conn);
+  }
+
+  // An accepted connection the peer reset first: as a refused connect
+  // leaves a socket, with ECONNRESET pending, and the listener's name.
+  static #resetBeforeAccept(family: number, name: SockAddr): DenoStream {
+    const sock = new DenoStream(family);
+    sock.#connecting = Promise.resolve();
+    sock.#connectDone = true;
+    sock.#connectError = new OSError(E.ECONNRESET);
+    sock.#local = name;
+    return sock;
   }
 
   /** Mark a socketpair end: its names read as '' like Linux's unnamed pair. */
@@ -349,11 +363,15 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       if (this.#acceptError !== null) {
         const err = translate(this.#acceptError);
         this.#acceptError = null;
-        // A client that connected and reset before Deno could read its
-        // address: the kernel had a connection, but it is gone. The
-        // listener carries on with the next one, as a server wants.
         if (!(err instanceof OSError) || !DEAD_PEER.has(err.errno!)) throw err;
-        continue;
+        // A client that connected and reset before Deno could read its
+        // address (Deno closes such a connection): Linux's accept() still
+        // returns it, and its first call reports the reset. So does this
+        // one, a socket with nothing but that error; whose it was is lost.
+        return [
+          DenoStream.#resetBeforeAccept(this.#family, this.getsockname()),
+          unboundName(this.#family),
+        ];
       }
       const pending = this.#startAccept(listener);
       // Non-blocking: a connection already queued comes at once; else the
@@ -498,6 +516,16 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     this.#connectError = null;
     this.#connectDone = false;
     if (err !== null && this.#conn === null) this.#refused = true;
+    return err;
+  }
+
+  // An error a read kept in flight met and no caller has seen (a reset):
+  // Linux's pending socket error, which the first recv, send or SO_ERROR
+  // takes; reads then say EOF.
+  #takePendingError(): Error | null {
+    const err = this.#readError;
+    if (!(err instanceof OSError) || err.errno === null) return null;
+    this.#readError = null;
     return err;
   }
 
@@ -952,7 +980,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     if (
       conn !== null && signal === undefined &&
       (flags & ~SEND_FLAGS) === 0 &&
-      !this.#shutWr &&
+      !this.#shutWr && this.#readError === null &&
       this.#behind === null && this.#writeError === null && data.length > 0
     ) {
       // Hot path: a blocking write of the caller's bytes, no copy, and no
@@ -977,6 +1005,8 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     this.check();
     if (flags & ~SEND_FLAGS) throw unsupportedFlags(flags & ~SEND_FLAGS);
     const conn = await this.#connected(wait, this.#unconnected(true), signal);
+    const pending = this.#takePendingError();
+    if (pending !== null) throw pending;
     if (this.#shutWr) throw new OSError(E.EPIPE);
     // Nothing to send: 0 at once, as Linux's send of 0 bytes, even on a full
     // buffer; a write under way keeps its bytes for the send that carries
@@ -1249,6 +1279,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     this.check();
     if (this.#anonymous) return "";
     if (this.#stopped !== null) return this.#stopped;
+    if (this.#local !== null) return this.#local;
     if (this.#conn) {
       return this.#withScope(fromDeno(this.#family, this.#conn.localAddr));
     }
@@ -1258,7 +1289,8 @@ export class DenoStream extends DenoSocket implements BackendSocket {
 
   getpeername(): SockAddr {
     this.check();
-    if (this.#conn === null) throw new OSError(E.ENOTCONN);
+    // Reset: Linux has closed the connection, and names no peer.
+    if (this.#conn === null || this.#reset) throw new OSError(E.ENOTCONN);
     if (this.#anonymous) return "";
     return this.#withScope(fromDeno(this.#family, this.#conn.remoteAddr));
   }
@@ -1285,9 +1317,13 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     this.check();
     let v: number;
     if (level === SOL_SOCKET && option === SO_ERROR) {
-      // A finished non-blocking connect's error is the pending error, read
-      // once, as select-based clients take it (ECONNREFUSED 111).
-      const err = this.#connectDone ? this.#takeConnectError() : null;
+      // The pending error, read once, as Linux's: a finished non-blocking
+      // connect's (ECONNREFUSED 111, as select-based clients take it), or
+      // one a read kept in flight met (a reset). A connect that succeeded
+      // stays for connect() to report (0, then EISCONN).
+      const err = this.#connectDone && this.#connectError !== null
+        ? this.#takeConnectError()
+        : this.#takePendingError();
       v = err instanceof OSError && err.errno !== null ? err.errno : 0;
     } else {
       v = this.#opts.get(level, option, this.#listening);
