@@ -36,7 +36,12 @@ import {
   type InterfaceName,
   SOCKADDR_MAX,
 } from "./sockaddr.ts";
-import { errno as E } from "../constants.ts";
+import {
+  errno as E,
+  MSG_CTRUNC,
+  SCM_CREDENTIALS,
+  SCM_RIGHTS,
+} from "../constants.ts";
 import { BufferError, OSError } from "../errors.ts";
 import type { StreamSink } from "../_streams.ts";
 import { concat, scatter, totalLength } from "../_codecs.ts";
@@ -163,6 +168,15 @@ function sendBufferGone(method: string): BufferError {
   return new BufferError(
     `${method}() buffer was detached or resized while the call waited; nothing was sent`,
   );
+}
+
+function carriedRights(r: RecvMsg): boolean {
+  return (r[2] & MSG_CTRUNC) !== 0 ||
+    r[1].some(([level, type]) => level === L.SOL_SOCKET && type === SCM_RIGHTS);
+}
+
+function isCredentials([level, type]: AncData): boolean {
+  return level === L.SOL_SOCKET && type === SCM_CREDENTIALS;
 }
 
 /** Where a call that waits for readiness stands: its deadline, how many EAGAINs. */
@@ -956,7 +970,9 @@ class LibcSocket implements BackendSocket {
     const deadline = new Deadline(wait);
     for (;;) {
       const rest = after(buffers, r[0]);
-      if (rest.length === 0) return r;
+      // Linux's MSG_WAITALL on a unix stream stops after a message that
+      // carried descriptors (taken or cut off by MSG_CTRUNC).
+      if (rest.length === 0 || carriedRights(r)) return r;
       let more: RecvMsg;
       try {
         more = await this.recvmsg(
@@ -985,7 +1001,10 @@ class LibcSocket implements BackendSocket {
 
   #merge(r: RecvMsg, more: RecvMsg): void {
     r[0] += more[0];
-    r[1].push(...more[1]);
+    // One read of the kernel's gives one SCM_CREDENTIALS (it glues only
+    // messages of one sender): a later part's is the same.
+    const creds = r[1].some(isCredentials);
+    r[1].push(...more[1].filter((a) => !(creds && isCredentials(a))));
     r[2] |= more[2];
   }
 

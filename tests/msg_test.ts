@@ -1252,3 +1252,80 @@ if (import.meta.main && Deno.args[0] === LEAK_CHILD) {
   }).join(", ");
   console.log(JSON.stringify({ names: [...WORKLOADS.keys()], leaked, open }));
 }
+
+// Each case: what one sender writes, then recvmsg(6, ancbufsize, MSG_WAITALL)
+// with SO_PASSCRED on or off: [data, [fds per SCM_RIGHTS], [other cmsg
+// types], msg_flags].
+const WAITALL_CASES: [
+  parts: [string, number][],
+  anc: number,
+  creds: boolean,
+][] = [
+  [[["abc", 1], ["def", 1]], 0, false],
+  [[["abc", 1], ["def", 1]], 24, false],
+  [[["abc", 1], ["def", 1]], 48, false],
+  [[["ab", 0], ["cd", 1], ["ef", 1]], 48, false],
+  [[["ab", 0], ["cd", 0], ["ef", 0]], 64, true],
+];
+
+const WAITALL_PY = `
+import array, json, os, socket, sys
+out = []
+for parts, anc, creds in json.load(sys.stdin):
+    a, b = socket.socketpair()
+    if creds: b.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+    for data, nfds in parts:
+        fds = [os.open("/dev/null", os.O_RDONLY) for _ in range(nfds)]
+        socket.send_fds(a, [data.encode()], fds)
+        for fd in fds: os.close(fd)
+    b.settimeout(2)
+    data, ancdata, flags, _ = b.recvmsg(6, anc, socket.MSG_WAITALL)
+    rights, others = [], []
+    for level, kind, cdata in ancdata:
+        if kind == socket.SCM_RIGHTS:
+            fds = array.array("i", cdata[:len(cdata) - len(cdata) % 4])
+            rights.append(len(fds))
+            for fd in fds: os.close(fd)
+        else:
+            others.append(kind)
+    out.append([data.decode(), rights, others, flags])
+    a.close(); b.close()
+print(json.dumps(out))
+`;
+
+Deno.test({
+  ...libcCase(
+    "recvmsg(MSG_WAITALL) on a unix stream stops after a message that carried descriptors, and gives one SCM_CREDENTIALS, as python3's",
+    !hasPython,
+  ),
+  async fn() {
+    const expected = await py(WAITALL_PY, WAITALL_CASES);
+    const got: unknown[] = [];
+    // Any descriptor does: the kernel gives the receiver its own copy.
+    using spare = socket(AF_UNIX, SOCK_DGRAM, 0, { backend: "libc" });
+    const fd = spare.fileno();
+    for (const [parts, anc, creds] of WAITALL_CASES) {
+      await using pair = await unixPair(SOCK_STREAM);
+      const [a, b] = pair;
+      if (creds) b.setsockopt(SOL_SOCKET, SO_PASSCRED, 1);
+      for (const [data, nfds] of parts) {
+        await send_fds(a, [bytes(data)], Array(nfds).fill(fd));
+      }
+      b.settimeout(2);
+      const [data, ancdata, flags] = await b.recvmsg(6, anc, MSG_WAITALL);
+      const rights: number[] = [];
+      const others: number[] = [];
+      for (const [, kind, cdata] of ancdata) {
+        if (kind !== SCM_RIGHTS) {
+          others.push(kind);
+          continue;
+        }
+        const fds = new Int32Array(cdata.slice(0, cdata.length & ~3).buffer);
+        rights.push(fds.length);
+        for (const f of fds) close(f);
+      }
+      got.push([text(data), rights, others, flags]);
+    }
+    assert.deepEqual(got, expected);
+  },
+});
