@@ -30,6 +30,7 @@ import {
   loopTurned,
   MAX_TIMER,
   pace,
+  stirredSinceTurn,
   turnLoop,
 } from "./_wait.ts";
 
@@ -239,8 +240,10 @@ export class Readiness {
       // caller that never waits must still see what other tasks send, and
       // Deno sockets whose reads complete only when the event loop turns.
       if (
-        (out.length > 0 ? this.#denoFull < this.#deno.size : timeoutMs === 0) &&
-        loopTurnDue()
+        out.length > 0
+          ? this.#denoFull < this.#deno.size && loopTurnDue()
+          : timeoutMs === 0 &&
+            (loopTurnDue() || (this.#deno.size > 0 && stirredSinceTurn()))
       ) {
         await turnLoop();
         out = this.#look(max);

@@ -77,7 +77,7 @@ import {
   needLibc,
   type SockAddr,
 } from "./_backend.ts";
-import { badFd, Deadline, type Wait } from "./_wait.ts";
+import { badFd, Deadline, stir, type Wait } from "./_wait.ts";
 import {
   ancBufSize,
   type AncData,
@@ -742,6 +742,7 @@ export class Socket<
     );
     this.#permit(addr, "connect");
     try {
+      stir();
       await this.#live().connect(addr, this.#wait(0), signal);
     } catch (e) {
       throw abortReason(e, signal);
@@ -789,6 +790,7 @@ export class Socket<
     );
     this.#permit(addr, "connect");
     try {
+      stir();
       await this.#live().connect(addr, this.#wait(0), signal);
       return 0;
     } catch (e) {
@@ -1062,6 +1064,7 @@ export class Socket<
     const signal = options?.signal;
     signal?.throwIfAborted();
     try {
+      stir();
       return await this.#live().send(bytes, f, this.#wait(f), signal);
     } catch (e) {
       throw abortReason(e, signal);
@@ -1116,6 +1119,7 @@ export class Socket<
         if (signal?.aborted) throw signal.reason;
         // #live() each time: a close() during the call stops it with EBADF.
         const length = bytes.length;
+        stir();
         const n = await this.#live().send(bytes, f, deadline.left(), signal);
         if (n >= length) return;
         if (bytes.length < length) {
@@ -1217,6 +1221,7 @@ export class Socket<
     );
     this.#permit(addr, "send");
     try {
+      stir();
       return await this.#live().sendto(bytes, f, addr, this.#wait(f), signal);
     } catch (e) {
       throw abortReason(e, signal);
@@ -1296,6 +1301,7 @@ export class Socket<
     if (addr !== null) this.#permit(addr, "send");
     try {
       const sock = this.#live();
+      stir();
       return await sendmsgOn(sock, bufs, items, f, addr, this.#wait(f), signal);
     } catch (e) {
       throw abortReason(e, signal);
@@ -1501,6 +1507,7 @@ export class Socket<
     const sock = this.#sock;
     const kernel = sock?.sendfile;
     try {
+      stir();
       return await sendfile(
         {
           type: this.#type,
@@ -1747,6 +1754,7 @@ export class Socket<
     const h = asCInt(how);
     const sock = this.#live();
     if (h < SHUT_RD || h > SHUT_RDWR) throw new OSError(E.EINVAL);
+    stir();
     sock.shutdown(h);
   }
 
@@ -1794,6 +1802,7 @@ export class Socket<
     const sock = this.#sock;
     if (sock === null) return;
     this.#sock = null;
+    stir();
     sock.close();
   }
 

@@ -25,6 +25,7 @@ import {
   Deadline,
   EXPIRED,
   letLoopTurn,
+  loopTurnDue,
   pace,
   raceWait,
   turnLoop,
@@ -1187,7 +1188,10 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       await turnLoop();
       return await settlesAtOnce(write);
     }
-    return await letLoopTurn() && await settlesAtOnce(write);
+    // A write is this process's own doing: only the budget turns the loop.
+    if (!loopTurnDue()) return false;
+    await turnLoop();
+    return await settlesAtOnce(write);
   }
 
   #throwWriteError(): void {

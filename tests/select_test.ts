@@ -59,6 +59,7 @@ import {
   STEP_MS,
   tempUnixPath,
   text,
+  udpPair,
   withTimeout,
 } from "./_helpers.ts";
 import { pythonJson } from "./_python.ts";
@@ -1080,6 +1081,34 @@ print(json.dumps(out))
       }
     },
   );
+
+  test("right after this process sends (or closes), a non-blocking recv, recvfrom or select(0) sees the bytes (or EOF) at once, as Python's; with nothing sent it still says 'would block' in under a millisecond", async () => {
+    const [a, b] = await socketpair(AF_UNIX, SOCK_STREAM, 0, { backend });
+    using _a = a, _b = b;
+    b.setblocking(false);
+    await a.sendall(bytes("hi"));
+    assert.equal(text(await b.recv(10)), "hi");
+    await a.sendall(bytes("ho"));
+    assert.deepEqual(
+      (await select.select([b], [], [], 0))[0],
+      [b],
+    );
+    assert.equal(text(await b.recv(10)), "ho");
+    // Idle: answered without a turn of the event loop.
+    const t0 = performance.now();
+    for (let i = 0; i < 100; i++) {
+      await raises(() => b.recv(10), BlockingIOError);
+    }
+    const ms = performance.now() - t0;
+    assert.ok(ms < 100, `100 idle recvs took ${ms} ms`);
+    a.close();
+    assert.equal((await b.recv(10)).length, 0);
+    using u = udpPair(backend);
+    u.b.setblocking(false);
+    await u.a.sendto(bytes("d"), u.bAddr);
+    const [data] = await u.b.recvfrom(10);
+    assert.equal(text(data), "d");
+  });
 
   test("select() reports a listening socket readable when a connection waits; a non-blocking accept() takes it", async () => {
     using l = listener(backend);
