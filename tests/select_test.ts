@@ -437,6 +437,73 @@ Deno.test("epoll(): fileno(), closed, close() twice and a closed epoll's ValueEr
   assert.equal(ep3.closed, true);
 });
 
+// runOps() in python3.
+const PY_RUN_OPS = `
+import select, socket
+def run_ops(s, ops, live, dead, p):
+    row = []
+    for op in ops:
+        try:
+            if op == "recv": r = len(s.recv(10))
+            elif op == "send": r = s.send(b"x")
+            elif op == "so_error": r = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            elif op == "peer": r = list(s.getpeername())
+            elif op == "connect": r = s.connect_ex(live)
+            elif op == "listen": r = s.listen()
+            elif op == "shutdown": r = s.shutdown(socket.SHUT_RDWR)
+            elif op in ("bconnect", "bdead"):
+                s.setblocking(True)
+                r = s.connect_ex(("127.0.0.1", dead) if op == "bdead" else live)
+                s.setblocking(False)
+            else: r = [ev for _, ev in p.poll(5000 if op == "pollwait" else 0)]
+            row.append(["ok", r])
+        except OSError as e:
+            row.append([type(e).__name__, e.errno])
+    return row
+`;
+
+/**
+ * Run `ops` on `s` as {@linkcode PY_RUN_OPS} does in python3, each as
+ * `["ok", result]` or `[error name, errno]`: recv, send, so_error, peer
+ * (getpeername), connect (connect_ex to `live`), listen, shutdown, bconnect
+ * and bdead (a blocking connect_ex to `live` or to the refusing port
+ * `dead`), poll (poll(0)) and pollwait (poll(5000)).
+ */
+async function runOps(
+  s: Socket,
+  ops: string[],
+  at: { live: [string, number]; dead: number; poll: select.Poll },
+): Promise<unknown[]> {
+  const out: unknown[] = [];
+  for (const op of ops) {
+    try {
+      let r: unknown;
+      if (op === "recv") r = (await s.recv(10)).length;
+      else if (op === "send") r = await s.send(bytes("x"));
+      else if (op === "so_error") r = s.getsockopt(SOL_SOCKET, SO_ERROR);
+      else if (op === "peer") r = s.getpeername();
+      else if (op === "connect") r = await s.connect_ex(at.live);
+      else if (op === "listen") r = s.listen();
+      else if (op === "shutdown") r = s.shutdown(SHUT_RDWR);
+      else if (op === "bconnect" || op === "bdead") {
+        s.setblocking(true);
+        r = await withTimeout(
+          s.connect_ex(op === "bdead" ? ["127.0.0.1", at.dead] : at.live),
+        );
+        s.setblocking(false);
+      } else {
+        const ms = op === "pollwait" ? 5000 : 0;
+        r = (await at.poll.poll(ms)).map(([, ev]) => ev);
+      }
+      out.push(["ok", r]);
+    } catch (e) {
+      if (!(e instanceof OSError)) throw e;
+      out.push([e.name, e.errno]);
+    }
+  }
+  return out;
+}
+
 for (const backend of BACKENDS) {
   const test = (name: string, fn: () => Promise<void>) =>
     testOn(backend, name, fn);
@@ -825,33 +892,10 @@ console.log(JSON.stringify({ writable: w.length, failed }));
       const pl = select.poll();
       pl.register(s, select.POLLIN | select.POLLOUT | select.POLLRDHUP);
       await withTimeout(pl.poll(5000));
-      const out: unknown[] = [];
-      for (const op of ops) {
-        try {
-          let r: unknown;
-          if (op === "recv") r = (await s.recv(10)).length;
-          else if (op === "send") r = await s.send(bytes("x"));
-          else if (op === "so_error") r = s.getsockopt(SOL_SOCKET, SO_ERROR);
-          else if (op === "connect") r = await s.connect_ex(live);
-          else if (op === "listen") r = s.listen();
-          else if (op === "shutdown") r = s.shutdown(SHUT_RDWR);
-          else if (op === "bconnect" || op === "bdead") {
-            s.setblocking(true);
-            r = await withTimeout(
-              s.connect_ex(op === "bdead" ? ["127.0.0.1", port] : live),
-            );
-            s.setblocking(false);
-          } else r = (await pl.poll(0)).map(([, ev]) => ev);
-          out.push(["ok", r]);
-        } catch (e) {
-          if (!(e instanceof OSError)) throw e;
-          out.push([e.name, e.errno]);
-        }
-      }
-      ours.push(out);
+      ours.push(await runOps(s, ops, { live, dead: port, poll: pl }));
     }
     const theirs = await pythonJson(
-      `
+      PY_RUN_OPS + `
 import json, select, socket, sys, time
 port, live, cases = json.load(sys.stdin)
 l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen()
@@ -860,24 +904,7 @@ for ops in cases:
     s = socket.socket(); s.setblocking(False)
     s.connect_ex(("127.0.0.1", port)); time.sleep(0.05)
     p = select.poll(); p.register(s, select.POLLIN | select.POLLOUT | select.POLLRDHUP)
-    row = []
-    for op in ops:
-        try:
-            if op == "recv": r = len(s.recv(10))
-            elif op == "send": r = s.send(b"x")
-            elif op == "so_error": r = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            elif op == "connect": r = s.connect_ex(("127.0.0.1", l.getsockname()[1]))
-            elif op == "listen": r = s.listen()
-            elif op == "shutdown": r = s.shutdown(socket.SHUT_RDWR)
-            elif op in ("bconnect", "bdead"):
-                s.setblocking(True)
-                r = s.connect_ex(("127.0.0.1", port if op == "bdead" else l.getsockname()[1]))
-                s.setblocking(False)
-            else: r = [ev for _, ev in p.poll(0)]
-            row.append(["ok", r])
-        except OSError as e:
-            row.append([type(e).__name__, e.errno])
-    out.append(row)
+    out.append(run_ops(s, ops, l.getsockname(), port, p))
     s.close()
 print(json.dumps(out))
 `,
@@ -940,8 +967,8 @@ print(json.dumps(out))
       const resets = [
         ["recv", "recv", "send", "peer"],
         ["send", "send", "recv", "so_error"],
-        ["poll", "so_error", "send", "recv"],
-        ["poll", "send", "recv"],
+        ["pollwait", "so_error", "send", "recv"],
+        ["pollwait", "send", "recv"],
       ];
       const connects = [
         ["so_error", "connect", "connect"],
@@ -951,25 +978,9 @@ print(json.dumps(out))
       using l = sock(backend);
       l.bind(["127.0.0.1", 0]);
       l.listen();
-      const run = async (s: Socket, ops: string[], pl: select.Poll) => {
-        const out: unknown[] = [];
-        for (const op of ops) {
-          try {
-            let r: unknown;
-            if (op === "recv") r = (await s.recv(10)).length;
-            else if (op === "send") r = await s.send(bytes("x"));
-            else if (op === "so_error") r = s.getsockopt(SOL_SOCKET, SO_ERROR);
-            else if (op === "peer") r = s.getpeername();
-            else if (op === "connect") r = await s.connect_ex(l.getsockname());
-            else r = (await pl.poll(5000)).map(([, ev]) => ev);
-            out.push(["ok", r]);
-          } catch (e) {
-            if (!(e instanceof OSError)) throw e;
-            out.push([e.name, e.errno]);
-          }
-        }
-        return out;
-      };
+      const live = l.getsockname() as [string, number];
+      const run = (s: Socket, ops: string[], poll: select.Poll) =>
+        runOps(s, ops, { live, dead: 0, poll });
       const ours: unknown[] = [];
       for (const before of [true, false]) {
         for (const ops of resets) {
@@ -1007,25 +1018,13 @@ print(json.dumps(out))
         ours.push([first, ...await run(s, ops, select.poll())]);
       }
       const theirs = await pythonJson(
-        `
+        PY_RUN_OPS + `
 import json, select, socket, struct, sys, time
 resets, connects = json.load(sys.stdin)
 l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen()
 def run(s, ops):
     p = select.poll(); p.register(s, select.POLLIN | select.POLLOUT)
-    row = []
-    for op in ops:
-        try:
-            if op == "recv": r = len(s.recv(10))
-            elif op == "send": r = s.send(b"x")
-            elif op == "so_error": r = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            elif op == "peer": r = list(s.getpeername())
-            elif op == "connect": r = s.connect_ex(l.getsockname())
-            else: r = [ev for _, ev in p.poll(5000)]
-            row.append(["ok", r])
-        except OSError as e:
-            row.append([type(e).__name__, e.errno])
-    return row
+    return run_ops(s, ops, l.getsockname(), 0, p)
 out = []
 for before in (True, False):
     for ops in resets:
