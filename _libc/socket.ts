@@ -22,11 +22,9 @@ import { type PollEntry, type Poller, poller } from "./poller.ts";
 import { descriptorClosed, descriptorHolds } from "./epoll.ts";
 import {
   type AncData,
-  closeAll,
   encodeControl,
   type RecvMsg,
   recvmsgOnce,
-  rightsIn,
   sendmsgOnce,
 } from "./msg.ts";
 import {
@@ -983,14 +981,11 @@ class LibcSocket implements BackendSocket {
           signal,
         );
       } catch (e) {
+        // No part so far brought descriptors (one that does ends the call).
         if (r[0] > 0 && e instanceof OSError && e.errno !== E.EBADF) {
-          // Descriptors received cannot be given back: keep the answer.
+          // Credentials received cannot be given back: keep the answer.
           if (!signal?.aborted || r[1].length > 0) return r;
           this.giveBack(concat(buffers).subarray(0, r[0]));
-        } else {
-          // The call fails (the socket closed meanwhile, say): descriptors
-          // the first part brought would be left with no owner.
-          closeAll(C, rightsIn(r[1]));
         }
         throw e;
       }

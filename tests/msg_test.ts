@@ -782,10 +782,11 @@ for (const [kind, type] of KINDS) {
   });
 
   if (type === SOCK_STREAM) {
-    test("recvmsg_into(MSG_WAITALL) whose buffer is detached while it waits for the rest raises BufferError and closes the descriptors its first part brought", async () => {
+    test("recvmsg_into(MSG_WAITALL) whose buffer is detached while it waits for the rest raises BufferError", async () => {
       await using pair = await unixPair(type);
       const [a, b] = pair;
-      using _fds = await sendFds(a, 3);
+      // A first part with no descriptors (one with them ends the call).
+      await a.sendall(MSG);
       const buf = new Uint8Array(MSG.length + 100);
       const call = b.recvmsg_into(
         [buf],
@@ -798,17 +799,16 @@ for (const [kind, type] of KINDS) {
       await assert.rejects(call, BufferError);
     });
 
-    test("recvmsg(MSG_WAITALL) rejects with EBADF when its socket closes while it waits for the rest, and closes the descriptors its first part brought", async () => {
+    test("recvmsg(MSG_WAITALL) rejects with EBADF when its socket closes while it waits for the rest", async () => {
       await using pair = await unixPair(type);
       const [a, b] = pair;
-      using _fds = await sendFds(a, 3);
+      await a.sendall(MSG);
       const call = b.recvmsg(
         MSG.length + 100,
         CMSG_SPACE(3 * SIZEOF_INT),
         MSG_WAITALL,
       );
-      // The first part (MSG and the descriptors) is there at once; the
-      // call then waits for the rest.
+      // The first part is there at once; the call then waits for the rest.
       await new Promise((r) => setTimeout(r, 20));
       b.close();
       await assert.rejects(
