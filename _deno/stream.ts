@@ -693,9 +693,19 @@ export class DenoStream extends DenoSocket implements BackendSocket {
           this.#readOp?.hold(false);
           if (r === EXPIRED) throw waitExpired(wait);
         }
+        // Shut down for reading meanwhile (another task's shutdown(), the
+        // way a Python thread stops one blocked in recv): the call ends
+        // with what came, else 0.
+        if (this.#shutRd && this.#stash.length === 0) {
+          this.check();
+          return 0;
+        }
       }
       left = deadline.left();
     }
+    // Closed while it waited: EBADF for every call waiting, not only the
+    // one that took the read's error (a second would see EOF).
+    this.check();
     const stash = this.#stash;
     if (stash.length === 0 && this.#readError !== null) {
       const err = this.#readError;
@@ -844,9 +854,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     this.#stash = this.#stash.length === 0
       ? bytes.slice()
       : concat([bytes, this.#stash]);
-    const given = this.#givenBack;
-    this.#givenBack = null;
-    given?.resolve(GIVEN);
+    this.#wakeReaders();
     this.watchers.notify();
   }
 
@@ -1242,13 +1250,25 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       }
       throw new OSError(E.ENOTCONN);
     }
-    if (how !== SHUT_WR) this.#shutRd = true;
+    if (how !== SHUT_WR) {
+      this.#shutRd = true;
+      this.#wakeReaders();
+    }
     if (how !== SHUT_RD && !this.#shutWr) {
       this.#shutWr = true;
       // The FIN goes after a write still under way.
       const after = this.#behind?.write ?? Promise.resolve();
       after.then(() => conn.closeWrite()).catch(() => {});
     }
+    // A select() waiting sees the socket readable (or writable) now.
+    this.watchers.notify();
+  }
+
+  // End the wait of every recv() waiting for a read: each looks again.
+  #wakeReaders(): void {
+    const given = this.#givenBack;
+    this.#givenBack = null;
+    given?.resolve(GIVEN);
   }
 
   #stopListening(): void {

@@ -39,6 +39,8 @@ import {
   MSG_CTRUNC,
   SCM_CREDENTIALS,
   SCM_RIGHTS,
+  SHUT_RD,
+  SHUT_WR,
 } from "../constants.ts";
 import { BufferError, OSError } from "../errors.ts";
 import type { StreamSink } from "../_streams.ts";
@@ -692,6 +694,16 @@ class LibcSocket implements BackendSocket {
 
   shutdown(how: number): void {
     if (C.shutdown(this.#live(), how) < 0) throw lastError();
+    // Calls waiting on this socket look again, as Linux wakes a blocked
+    // one: a send then fails with EPIPE (a unix socket's poll would not
+    // say so), a recv returns what came, then 0.
+    const entry = this.#h.entry;
+    if (entry !== null && entry.waiters.length > 0) {
+      P.wake(
+        entry,
+        (how !== SHUT_WR ? L.EPOLLIN : 0) | (how !== SHUT_RD ? L.EPOLLOUT : 0),
+      );
+    }
   }
 
   getsockname(): SockAddr {

@@ -7,6 +7,7 @@ import {
   AF_INET,
   AF_UNIX,
   BlockingIOError,
+  BrokenPipeError,
   ConnectionResetError,
   FileExistsError,
   FileNotFoundError,
@@ -25,6 +26,7 @@ import {
   socket,
   socketpair,
   SOL_SOCKET,
+  TimeoutError,
   ValueError,
 } from "../mod.ts";
 import * as select from "../select.ts";
@@ -1107,6 +1109,50 @@ print(json.dumps(out))
     await u.a.sendto(bytes("d"), u.bAddr);
     const [data] = await u.b.recvfrom(10);
     assert.equal(text(data), "d");
+  });
+
+  test("shutdown() by another task wakes what waits on the socket, as a Python thread's shutdown() does: select() reports it readable, a recv() with a timeout returns b'', a sendall() waiting for room raises BrokenPipeError (libc); close() rejects every waiting recv() with EBADF", async () => {
+    {
+      const [a, b] = await socketpair(AF_UNIX, SOCK_STREAM, 0, { backend });
+      using _a = a, _b = b;
+      const sel = select.select([a], [], [], 5);
+      await sleep(30);
+      a.shutdown(SHUT_RD);
+      assert.deepEqual((await withTimeout(sel))[0], [a]);
+    }
+    for (const how of [SHUT_RD, SHUT_RDWR]) {
+      const [a, b] = await socketpair(AF_UNIX, SOCK_STREAM, 0, { backend });
+      using _a = a, _b = b;
+      a.settimeout(10);
+      const r = a.recv(10);
+      await sleep(30);
+      a.shutdown(how);
+      assert.equal((await withTimeout(r, 1000)).length, 0);
+    }
+    if (backend === "libc") {
+      const [a, b] = await socketpair(AF_UNIX, SOCK_STREAM, 0, { backend });
+      using _a = a, _b = b;
+      const w = a.sendall(new Uint8Array(64 << 20));
+      await sleep(30);
+      a.shutdown(SHUT_WR);
+      await assert.rejects(withTimeout(w, 1000), BrokenPipeError);
+    }
+    {
+      const [a, b] = await socketpair(AF_UNIX, SOCK_STREAM, 0, { backend });
+      using _b = b;
+      a.settimeout(0.02);
+      // Timed out: on the Deno backend a read stays in flight.
+      await raises(() => a.recv(10), TimeoutError);
+      a.settimeout(null);
+      const calls = [a.recv(10), a.recv(10)].map((call) =>
+        call.then(() => null, (e: unknown) => e)
+      );
+      await sleep(30);
+      a.close();
+      for (const e of await withTimeout(Promise.all(calls), 1000)) {
+        assert.ok(e instanceof OSError && e.errno === 9, String(e));
+      }
+    }
   });
 
   test("select() reports a listening socket readable when a connection waits; a non-blocking accept() takes it", async () => {
