@@ -27,10 +27,10 @@ export type BytesLike = Uint8Array | ArrayBufferView | ArrayBuffer;
 /**
  * Whether an argument is an options object given in place of Python's
  * optional arguments, which then take their defaults: `recv(10, { signal })`
- * is `recv(10, 0, { signal })`. That is a plain object with at least one
- * property, all of them option names: a dict or `{}` where Python wants an
- * int or an address stays the TypeError CPython raises. An argument after
- * it is a TypeError (see {@linkcode optionsLast}).
+ * is `recv(10, 0, { signal })`. That is a plain object whose properties
+ * (none, or some) are all option names: one with another property where
+ * Python wants an int or an address stays the TypeError CPython raises for
+ * a dict. An argument after it is a TypeError (see {@linkcode optionsLast}).
  *
  * @typeParam O The options' type.
  * @param value The argument.
@@ -50,7 +50,8 @@ export type BytesLike = Uint8Array | ArrayBufferView | ArrayBuffer;
  *   return isOptionsArg(flags, arguments, "recv");
  * }
  * assert.equal(recv(1, { signal: AbortSignal.timeout(10) }), true);
- * assert.equal(recv(1, {}), false);
+ * assert.equal(recv(1, {}), true);
+ * assert.equal(recv(1, { flags: 2 }), false);
  * assert.equal(recv(1, 0), false);
  * assert.equal(recv(1, ["127.0.0.1", 80]), false);
  * assert.throws(() => recv(1, { signal: AbortSignal.timeout(10) }, 2), TypeError);
@@ -65,8 +66,9 @@ export function isOptionsArg<O extends object = { signal?: AbortSignal }>(
   if (typeof value !== "object" || value === null) return false;
   const proto = Object.getPrototypeOf(value);
   if (proto !== Object.prototype && proto !== null) return false;
-  const keys = Object.keys(value);
-  if (keys.length === 0 || !keys.every((k) => names.includes(k))) return false;
+  // `{}` too: TypeScript takes it for the options (`signal ? { signal } :
+  // {}`), where Python would see a dict.
+  if (!Object.keys(value).every((k) => names.includes(k))) return false;
   optionsLast(value, args, fn);
   return true;
 }

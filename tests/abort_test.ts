@@ -713,3 +713,24 @@ Deno.test("sendto(data, address, options) takes any options object (also {} or o
   );
   assert.equal(c2.gettimeout(), 5);
 });
+
+for (const backend of BACKENDS) {
+  Deno.test(
+    onBackend(
+      backend,
+      "an empty options object ({}, as `signal ? { signal } : {}` makes) is taken as no options by every call that takes { signal }",
+    ),
+    async () => {
+      await using p = await connectedPair(backend);
+      const none = {};
+      await p.client.send(bytes("ab"), none);
+      await p.client.sendall(bytes("cd"), none);
+      assert.equal(text(await withTimeout(p.server.recv(1, none))), "a");
+      const buf = new Uint8Array(1);
+      assert.equal(await withTimeout(p.server.recv_into(buf, none)), 1);
+      assert.equal(text(buf), "b");
+      const [data] = await withTimeout(p.server.recvfrom(2, none));
+      assert.equal(text(data), "cd");
+    },
+  );
+}

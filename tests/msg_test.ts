@@ -269,8 +269,11 @@ for (const backend of BACKENDS) {
       [[{}], "sendmsg() argument 1 must be an iterable"],
       [[[{}]], "a bytes-like object is required, not 'dict'"],
       [[[MSG, {}]], "a bytes-like object is required, not 'dict'"],
-      [[[MSG], {}], "sendmsg() argument 2 must be an iterable"],
-      [[[MSG], [], {}], "'dict' object cannot be interpreted as an integer"],
+      [[[MSG], { x: 1 }], "sendmsg() argument 2 must be an iterable"],
+      [
+        [[MSG], [], { flags: 0 }],
+        "'dict' object cannot be interpreted as an integer",
+      ],
       [
         [[MSG], [{}]],
         "[sendmsg() ancillary data items]() argument must be 3-item sequence, not dict",
@@ -304,7 +307,7 @@ for (const backend of BACKENDS) {
     for (const [args, message] of cases) {
       await raises(() => c.sendmsg(...args), TypeError, { message });
     }
-    await raises(() => c.sendmsg([MSG], [], 0, {}), TypeError);
+    await raises(() => c.sendmsg([MSG], [], 0, { host: "" }), TypeError);
     await raises(
       () => c.sendmsg([MSG], [[2 ** 31, 0, MSG]]),
       OverflowError,
@@ -409,7 +412,7 @@ for (const backend of BACKENDS) {
     await raises(() => s.recvmsg([new Uint8Array(10)], 0, 0), TypeError);
     await raises(() => s.recvmsg({}, 0, 0), TypeError);
     await raises(() => s.recvmsg(22, {}, 0), TypeError);
-    await raises(() => s.recvmsg(22, 0, {}), TypeError);
+    await raises(() => s.recvmsg(22, 0, { flags: 0 }), TypeError);
     const buf = new Uint8Array(22);
     await raises(() => s.recvmsg_into(22, 0, 0), TypeError, {
       message: "recvmsg_into() argument 1 must be an iterable",
@@ -421,7 +424,7 @@ for (const backend of BACKENDS) {
     await raises(() => s.recvmsg_into([buf, {}], 0, 0), TypeError);
     await raises(() => s.recvmsg_into([buf], -1, 0), ValueError);
     await raises(() => s.recvmsg_into([buf], {}, 0), TypeError);
-    await raises(() => s.recvmsg_into([buf], 0, {}), TypeError);
+    await raises(() => s.recvmsg_into([buf], 0, { flags: 0 }), TypeError);
   });
 
   test("recvmsg_into(): scatters into several buffers, views and typed arrays", async () => {
