@@ -37,7 +37,10 @@ export class Deadline {
   left(): Wait {
     const w = this.wait;
     if (w === null || w === 0) return w;
-    return Math.max(0, this.#at - performance.now());
+    // A bounded wait stays one once run out (not 0, "non-blocking"): the
+    // call still makes its attempt, and fails as a timeout, as CPython's
+    // poll() with the time left finds a socket that is ready.
+    return Math.max(Number.MIN_VALUE, this.#at - performance.now());
   }
 
   /** Whether a bounded wait has run out (never for `null` or `0`). */

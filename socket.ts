@@ -1114,8 +1114,10 @@ export class Socket<
     this.#live();
     const deadline = new Deadline(this.#wait(f));
     try {
-      do {
-        if (deadline.expired) throw deadline.error();
+      for (let first = true;; first = false) {
+        // The first send is made however short the timeout (CPython's
+        // polls with it, and a socket with room is ready at once).
+        if (!first && deadline.expired) throw deadline.error();
         if (signal?.aborted) throw signal.reason;
         // #live() each time: a close() during the call stops it with EBADF.
         const length = bytes.length;
@@ -1129,7 +1131,7 @@ export class Socket<
           );
         }
         bytes = bytes.subarray(n);
-      } while (bytes.length > 0);
+      }
     } catch (e) {
       throw abortReason(e, signal);
     }

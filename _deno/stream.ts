@@ -382,7 +382,6 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         if (await letLoopTurn() && this.#pendingAccept === null) continue;
         throw deadline.error();
       }
-      if (deadline.expired) throw deadline.error();
       listener.ref();
       if (await raceWait(pending, deadline.left(), signal) === EXPIRED) {
         // As for reads: a pending accept does not keep the process alive.

@@ -19,7 +19,7 @@ import {
 } from "../_wait.ts";
 import { errno, lastError, type Libc, libc, LINUX as L } from "./ffi.ts";
 import { type PollEntry, type Poller, poller } from "./poller.ts";
-import { descriptorClosed, descriptorHolds } from "./epoll.ts";
+import { descriptorClosed, descriptorHolds, pollNow } from "./epoll.ts";
 import {
   type AncData,
   encodeControl,
@@ -808,8 +808,8 @@ class LibcSocket implements BackendSocket {
     const spins = w.spins++;
     let ms: number | null = null;
     if (w.deadline.wait !== null) {
+      if (w.deadline.expired) return false;
       ms = w.deadline.left();
-      if (ms! <= 0) return false;
     }
     const entry = this.#h.entry ??= P.entry(this.#fd);
     if (spins >= 3) {
@@ -829,9 +829,16 @@ class LibcSocket implements BackendSocket {
     return this.#park(entry, events, ms, w.signal);
   }
 
-  // Wait until `events` or the deadline, which throws waitExpired().
+  // Wait until `events` or the deadline, which throws waitExpired(). At the
+  // deadline the kernel is asked once more, as CPython's poll() answers at
+  // its end: a timer shorter than the poller's round trip cannot fail a
+  // connect that is already done.
   async #waitFor(events: number, w: WaitState): Promise<void> {
-    if (!await this.#ready(events, w)) throw w.deadline.error();
+    if (await this.#ready(events, w)) return;
+    const now = pollNow(new Map([[this.#live(), events]]), true);
+    if (!now?.some(([, revents]) => (revents & events) !== 0)) {
+      throw w.deadline.error();
+    }
   }
 
   // Make `attempt` (one syscall) until it succeeds: it returns its result,

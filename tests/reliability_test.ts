@@ -444,6 +444,26 @@ for (const backend of BACKENDS) {
 
   // ---------------------------------------------------------- timeouts
 
+  test("a timeout however short (1e-9 s) still lets a call that can finish at once succeed, as CPython's poll() with it does: accept of a queued connection, recv of data there, sendall with room, connect on loopback", async () => {
+    for (const t of [1e-9, 1e-6, 1e-4]) {
+      using l = listener(backend);
+      using c = sock(backend);
+      await withTimeout(c.connect(l.addr));
+      await sleep(20);
+      l.sock.settimeout(t);
+      const [conn] = await withTimeout(l.sock.accept());
+      using _conn = conn;
+      await c.sendall(bytes("x"));
+      await sleep(20);
+      conn.settimeout(t);
+      assert.equal(text(await withTimeout(conn.recv(1))), "x");
+      await withTimeout(conn.sendall(bytes("y")));
+      using d = sock(backend);
+      d.settimeout(t);
+      await withTimeout(d.connect(l.addr));
+    }
+  });
+
   test("settimeout() past setTimeout's 24.8-day limit still waits; past Python's range it is OverflowError", async () => {
     await using p = await connectedPair(backend);
     // CPython 3.11 takes any timeout up to ~9.2e9 s (int64 nanoseconds).
