@@ -335,7 +335,8 @@ class NodeIo implements UdpIo {
       data,
       port,
       host,
-      (e) => e ? reject(translate(e)) : resolve(),
+      // Untranslated: the caller reads node's code (see unknownSendError).
+      (e) => e ? reject(e) : resolve(),
     );
     return promise;
   }
@@ -426,6 +427,21 @@ const NODE_ONLY: readonly (readonly [number, number])[] = [
 ];
 
 /** A UDP socket on Deno's networking, with Python's semantics. */
+
+// node:dgram's "send UNKNOWN" carries no errno: what Linux says for a send
+// it refuses between IPv6 and IPv4-mapped addresses, from the addresses;
+// else EINVAL, so the error still has a number.
+function unknownSendError(e: unknown, from: string, to: string): Error {
+  if ((e as { code?: unknown }).code !== "UNKNOWN") return translate(e);
+  const mapped = (host: string) => /^::ffff:[0-9.]+$/i.test(host);
+  if (from.includes(":") && from !== "::" && mapped(to) !== mapped(from)) {
+    return new OSError(mapped(to) ? E.ENETUNREACH : E.EAFNOSUPPORT, null, {
+      cause: e,
+    });
+  }
+  return new OSError(E.EINVAL, null, { cause: e });
+}
+
 export class DenoUdp extends DenoSocket implements BackendSocket {
   readonly #family: number;
   readonly #opts: Options;
@@ -842,7 +858,7 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
       // node:dgram reports a destination --allow-net refuses as "send
       // UNKNOWN": the flag is named as Deno's own sockets name it.
       permitAddress(this.#family, SOCK_DGRAM, 0, addr);
-      throw translate(e);
+      throw unknownSendError(e, io.address()[0], host);
     }
     return data.length;
   }

@@ -2323,3 +2323,23 @@ for (const backend of BACKENDS) {
     },
   );
 }
+
+for (const backend of BACKENDS) {
+  Deno.test(
+    onBackend(
+      backend,
+      "sendto() between IPv6 and IPv4-mapped addresses fails as Linux's: ENETUNREACH from ::1 to ::ffff:127.0.0.1, EAFNOSUPPORT from ::ffff:127.0.0.1 to ::1",
+    ),
+    async () => {
+      const cases: [string, string, number][] = [
+        ["::1", "::ffff:127.0.0.1", 101],
+        ["::ffff:127.0.0.1", "::1", 97],
+      ];
+      for (const [from, to, errno] of cases) {
+        using s = sock(backend, AF_INET6, SOCK_DGRAM);
+        s.bind([from, 0]);
+        await raises(() => s.sendto(bytes("x"), [to, 9]), OSError, { errno });
+      }
+    },
+  );
+}
