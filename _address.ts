@@ -142,6 +142,10 @@ function literalHost(family: number, host: string): string | null {
     if (host === "<broadcast>") return "255.255.255.255";
     if (isNumeric(AF_INET, host)) return host;
     if (host.includes(":") && isNumeric(AF_INET6, host)) {
+      // glibc answers an IPv4-mapped address with its IPv4 one.
+      if (scratch.subarray(0, 12).every((b, i) => b === (i < 10 ? 0 : 0xff))) {
+        return scratch.subarray(12).join(".");
+      }
       throw new gaierror(EAI_ADDRFAMILY);
     }
   } else {

@@ -2343,3 +2343,27 @@ for (const backend of BACKENDS) {
     },
   );
 }
+
+for (const backend of BACKENDS) {
+  Deno.test(
+    onBackend(
+      backend,
+      "an AF_INET socket takes an IPv4-mapped IPv6 address as its IPv4 one (glibc maps it), and a plain IPv6 one is gaierror -9",
+    ),
+    async () => {
+      using l = sock(backend);
+      l.bind(["::ffff:7f00:1", 0]);
+      assert.equal(
+        (l.getsockname() as [string, number])[0],
+        "127.0.0.1",
+      );
+      l.listen();
+      const port = (l.getsockname() as [string, number])[1];
+      using c = sock(backend);
+      await withTimeout(c.connect(["::ffff:127.0.0.1", port]));
+      assert.deepEqual(c.getpeername(), ["127.0.0.1", port]);
+      using d = sock(backend);
+      raisesSync(() => d.bind(["::1", 0]), gaierror, { errno: -9 });
+    },
+  );
+}
