@@ -1595,7 +1595,9 @@ export class Socket<
    */
   setblocking(flag: boolean | number): void {
     oneArgument(arguments.length, "setblocking");
-    this.settimeout(flag ? null : 0);
+    // An int, as CPython reads it: a bool or an integer (None, a float or
+    // a string is a TypeError).
+    this.settimeout(toInt(flag) ? null : 0);
   }
 
   /**
@@ -2033,9 +2035,9 @@ export class Socket<
 // A method that takes exactly one argument, called with none: Python's
 // TypeError.
 function oneArgument(given: number, method: string): void {
-  if (given === 0) {
+  if (given !== 1) {
     throw new TypeError(
-      `socket.${method}() takes exactly one argument (0 given)`,
+      `socket.${method}() takes exactly one argument (${given} given)`,
     );
   }
 }

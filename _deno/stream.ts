@@ -954,7 +954,10 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   ): Promise<[Uint8Array<ArrayBuffer>, SockAddr | null]> {
     const buf = new Uint8Array(size);
     const n = await this.recv(buf, flags, wait, signal);
-    return [n === size ? buf : buf.slice(0, n), this.#sender()];
+    return [
+      n === size ? buf : buf.slice(0, n),
+      n === 0 ? null : this.#sender(),
+    ];
   }
 
   recvfrom(
@@ -963,7 +966,10 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     wait: Wait,
     signal?: AbortSignal,
   ): Promise<[number, SockAddr | null]> {
-    return this.recv(buf, flags, wait, signal).then((n) => [n, this.#sender()]);
+    // At EOF there is no message, and so no sender (Linux names none).
+    return this.recv(buf, flags, wait, signal).then((
+      n,
+    ) => [n, n === 0 ? null : this.#sender()]);
   }
 
   // The address a received message is from: on a unix stream socket,

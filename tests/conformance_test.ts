@@ -2367,3 +2367,52 @@ for (const backend of BACKENDS) {
     },
   );
 }
+
+for (const backend of BACKENDS) {
+  Deno.test(
+    onBackend(
+      backend,
+      "setblocking() takes an int as CPython reads one (None, a float or a string is TypeError; 2 is true), and settimeout()/setblocking() exactly one argument",
+    ),
+    () => {
+      using s = sock(backend);
+      for (const bad of [null, 0.5, NaN, "x", ""]) {
+        raisesSync(() => s.setblocking(bad as unknown as number), TypeError);
+      }
+      assert.equal(s.gettimeout(), null);
+      s.setblocking(0);
+      assert.equal(s.gettimeout(), 0);
+      s.setblocking(2);
+      assert.equal(s.gettimeout(), null);
+      const call = s.settimeout as (...args: unknown[]) => void;
+      raisesSync(() => call.call(s, 1, 2), TypeError, {
+        message: "socket.settimeout() takes exactly one argument (2 given)",
+      });
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
+      "recvfrom() at EOF on a unix stream connected to a path names no sender, as Linux",
+    ),
+    async () => {
+      using path = tempUnixPath();
+      using l = sock(backend, AF_UNIX);
+      l.bind(path.path);
+      l.listen();
+      using c = sock(backend, AF_UNIX);
+      await withTimeout(c.connect(path.path));
+      const [conn] = await withTimeout(l.accept());
+      await conn.sendall(bytes("hi"));
+      conn.close();
+      const [data, from] = await withTimeout(c.recvfrom(10));
+      assert.equal(text(data), "hi");
+      assert.equal(from, path.path);
+      assert.deepEqual(await withTimeout(c.recvfrom(10)), [
+        new Uint8Array(0),
+        null,
+      ]);
+    },
+  );
+}
