@@ -75,6 +75,8 @@ const FIRST_WRITE_TURNS = 8;
 // The longest a non-blocking unix connect waits for Deno's answer (which
 // comes within a turn of the event loop) before it says EINPROGRESS.
 const UNIX_CONNECT_MS = 1000;
+// How often a blocking unix connect to a full backlog tries again.
+const UNIX_BACKLOG_MS = 10;
 // An empty stash (only ever read, never written or transferred).
 const NO_BYTES = new Uint8Array(0);
 // The backlog bind() listens with: what Python's listen() takes by default
@@ -502,6 +504,19 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     if (err) {
       if (controller?.signal.aborted || signal?.aborted) {
         throw waitExpired(wait);
+      }
+      // A unix listener with a full backlog: a blocking connect waits for
+      // room, as Linux's does (with a timeout, Python's descriptor is
+      // non-blocking, and EAGAIN comes at once). Deno says EAGAIN: look
+      // again now and then.
+      if (
+        wait === null && this.#family === AF_UNIX &&
+        err instanceof OSError && err.errno === E.EAGAIN
+      ) {
+        await raceWait(new Promise<never>(() => {}), UNIX_BACKLOG_MS, signal);
+        signal?.throwIfAborted();
+        this.check();
+        return await this.connect(addr, wait, signal);
       }
       throw err;
     }

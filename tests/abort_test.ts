@@ -300,40 +300,50 @@ Deno.test("sendto() takes options last in both forms", async () => {
   assert.equal(SOCK_DGRAM, u.a.type);
 });
 
-Deno.test({
-  ...libcCase(
-    "libc: a connect backing off from a unix listener whose backlog is full rejects promptly when aborted",
-  ),
-  fn: async () => {
-    // No readiness tells when the backlog has room: connect backs off on a
-    // timer, which the abort must end too.
-    using l = listener("libc", AF_UNIX);
-    l.sock.listen(0);
-    const queued: Socket[] = [];
-    try {
-      let full = false;
-      for (let i = 0; i < 64 && !full; i++) {
-        const c = sock("libc", AF_UNIX);
-        queued.push(c);
-        c.setblocking(false);
-        try {
-          await c.connect(l.addr);
-        } catch (e) {
-          assert.equal((e as Error).name, "BlockingIOError");
-          full = true;
+for (const client of BACKENDS) {
+  Deno.test({
+    ...libcCase(
+      `${client} client: a blocking connect to a unix listener whose backlog is full waits for room (and connects once the server accepts), and rejects promptly when aborted`,
+    ),
+    fn: async () => {
+      // No readiness tells when the backlog has room: connect backs off on
+      // a timer, which the abort must end too. Only a libc listener honours
+      // a unix backlog.
+      using l = listener("libc", AF_UNIX);
+      l.sock.listen(0);
+      const queued: Socket[] = [];
+      try {
+        let full = false;
+        for (let i = 0; i < 64 && !full; i++) {
+          const c = sock("libc", AF_UNIX);
+          queued.push(c);
+          c.setblocking(false);
+          try {
+            await c.connect(l.addr);
+          } catch (e) {
+            assert.equal((e as Error).name, "BlockingIOError");
+            full = true;
+          }
         }
+        assert.ok(full, "the backlog never filled");
+        using c = sock(client, AF_UNIX);
+        expectAborted(
+          await abortAfter(200, (signal) => c.connect(l.addr, { signal })),
+          200,
+        );
+        using d = sock(client, AF_UNIX);
+        const connected = d.connect(l.addr);
+        await new Promise((r) => setTimeout(r, 100));
+        const [first] = await withTimeout(l.sock.accept());
+        first.close();
+        await withTimeout(connected);
+        assert.deepEqual(d.getpeername(), l.addr);
+      } finally {
+        for (const q of queued) q.close();
       }
-      assert.ok(full, "the backlog never filled");
-      using c = sock("libc", AF_UNIX);
-      expectAborted(
-        await abortAfter(200, (signal) => c.connect(l.addr, { signal })),
-        200,
-      );
-    } finally {
-      for (const q of queued) q.close();
-    }
-  },
-});
+    },
+  });
+}
 
 for (const backend of BACKENDS) {
   for (const mode of ["rb", "r"] as const) {
