@@ -157,6 +157,8 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   #acceptError: unknown = null;
   #conn: Deno.Conn | null = null;
   #connecting: Promise<void> | null = null;
+  // Aborts the TCP connect under way (see connect()).
+  #connectAbort: AbortController | null = null;
   #connectDone = false;
   #connectError: Error | null = null;
   // A non-blocking connect failed and something other than connect() took
@@ -450,15 +452,21 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       );
     }
     const controller = wait !== null && wait > 0 ? new AbortController() : null;
+    // close() abandons an attempt under way (its SYNs could go on for a
+    // minute, holding the process).
+    const closing = this.#family === AF_UNIX ? null : new AbortController();
+    this.#connectAbort = closing;
+    const signals = [controller?.signal, signal, closing?.signal].filter((
+      x,
+    ) => x !== undefined);
     const options: Deno.ConnectOptions | Deno.UnixConnectOptions =
       this.#family === AF_UNIX ? { transport: "unix", path: unixPath(addr) } : {
         transport: "tcp",
         hostname: this.#scoped(addr),
         port: (addr as [string, number])[1],
-        // Deno abandons the attempt on either: the timeout or the caller's.
-        signal: controller && signal
-          ? AbortSignal.any([controller.signal, signal])
-          : controller?.signal ?? signal,
+        // Deno abandons the attempt on any: the timeout, the caller's, a
+        // close().
+        signal: signals.length === 1 ? signals[0] : AbortSignal.any(signals),
       };
     const started = Deno.connect(options as Deno.ConnectOptions);
     this.#connectDone = false;
@@ -1424,6 +1432,8 @@ export class DenoStream extends DenoSocket implements BackendSocket {
 
   close(): void {
     if (!this.markClosed()) return;
+    this.#connectAbort?.abort();
+    this.#connectAbort = null;
     if (this.#listener !== null) this.#closeListener(this.#listener);
     this.#listener = null;
     this.#accepted?.close();

@@ -15,6 +15,7 @@ import {
   MSG_OOB,
   MSG_PEEK,
   MSG_WAITALL,
+  OSError,
   SHUT_WR,
   SOCK_DGRAM,
   type Socket,
@@ -26,6 +27,7 @@ import {
   bytes,
   connectedPair,
   libcCase,
+  libcMissing,
   listener,
   onBackend,
   sock,
@@ -452,6 +454,42 @@ for (const backend of BACKENDS) {
       });
       await pair.server.sendall(bytes("x"));
       assert.equal((await withTimeout(waiting)).length, 1);
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
+      "close() while a TCP connect waits (its SYN unanswered) rejects it with EBADF at once, and the attempt does not hold the process",
+      libcMissing !== null,
+    ),
+    async () => {
+      // A listener whose backlog is full drops the next SYN: connect waits.
+      using l = listener("libc", AF_INET);
+      l.sock.listen(0);
+      const fillers: Socket[] = [];
+      try {
+        for (let i = 0; i < 4; i++) {
+          const c = sock("libc", AF_INET);
+          fillers.push(c);
+          c.setblocking(false);
+          await c.connect(l.addr).catch(() => {});
+        }
+        await new Promise((r) => setTimeout(r, 50));
+        const c = sock(backend, AF_INET);
+        const connecting = c.connect(l.addr).then(
+          () => null,
+          (e: unknown) => e,
+        );
+        await new Promise((r) => setTimeout(r, 100));
+        const t0 = performance.now();
+        c.close();
+        const e = await withTimeout(connecting, 2000);
+        assert.ok(e instanceof OSError && e.errno === 9, String(e));
+        assert.ok(performance.now() - t0 < 500);
+      } finally {
+        for (const f of fillers) f.close();
+      }
     },
   );
 
