@@ -94,20 +94,21 @@ function ipParts(family: number, address: unknown, method: string): IpParts {
   if (port < 0 || port > 0xffff) {
     throw new OverflowError(`${method}(): port must be 0-65535.`);
   }
+  // CPython reads both as C unsigned ints, modulo 2**32 (-1 is 2**32 - 1),
+  // then checks flowinfo's 20 bits.
   let flowinfo = 0, scope_id = 0;
   if (address.length > 2) {
-    flowinfo = toInt(address[2]);
-    if (flowinfo < 0 || flowinfo > 0xfffff) {
+    flowinfo = uint32(toInt(address[2]));
+    if (flowinfo > 0xfffff) {
       throw new OverflowError(`${method}(): flowinfo must be 0-1048575.`);
     }
   }
-  if (address.length > 3) {
-    scope_id = toInt(address[3]);
-    if (scope_id < 0 || scope_id > 0xffffffff) {
-      throw new OverflowError(`${method}(): scope_id must be 0-4294967295.`);
-    }
-  }
+  if (address.length > 3) scope_id = uint32(toInt(address[3]));
   return { host, port, flowinfo, scope_id };
+}
+
+function uint32(n: number): number {
+  return ((n % 2 ** 32) + 2 ** 32) % 2 ** 32;
 }
 
 function unixAddress(address: unknown): SockAddr {

@@ -2416,3 +2416,33 @@ for (const backend of BACKENDS) {
     },
   );
 }
+
+for (const backend of BACKENDS) {
+  Deno.test(
+    onBackend(
+      backend,
+      "AF_INET6 flowinfo and scope_id are read as C unsigned ints, modulo 2**32, as CPython reads them; flowinfo past 20 bits is OverflowError",
+    ),
+    async () => {
+      using l = sock(backend, AF_INET6);
+      l.bind(["::1", 0]);
+      l.listen();
+      const port = (l.getsockname() as [string, number])[1];
+      const addresses: Addr[] = [
+        ["::1", port, 2 ** 32],
+        ["::1", port, 0, -1],
+        ["::1", port, 0, 2 ** 32],
+        ["::1", port, 2 ** 33 + 5],
+      ];
+      for (const address of addresses) {
+        using c = sock(backend, AF_INET6);
+        await withTimeout(c.connect(address));
+        assert.deepEqual(c.getpeername(), ["::1", port, 0, 0]);
+      }
+      using c = sock(backend, AF_INET6);
+      await raises(() => c.connect(["::1", port, -1]), OverflowError, {
+        message: "connect(): flowinfo must be 0-1048575.",
+      });
+    },
+  );
+}
