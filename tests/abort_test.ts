@@ -23,6 +23,7 @@ import {
 import * as select from "../select.ts";
 import { DefaultSelector, EVENT_READ } from "../selectors.ts";
 import {
+  type Addr,
   BACKENDS,
   bytes,
   connectedPair,
@@ -65,6 +66,33 @@ function expectAborted(
     `rejected after ${elapsed} ms, before the abort`,
   );
   assert.ok(elapsed < ms + 500, `rejected ${elapsed} ms later, not promptly`);
+}
+
+/**
+ * A libc TCP listener whose backlog is full: it drops the next SYN, so a
+ * connect to it waits. Disposing of it closes the connections that fill it.
+ */
+async function fullBacklog(): Promise<
+  { addr: Addr } & AsyncDisposable
+> {
+  const l = listener("libc", AF_INET);
+  l.sock.listen(0);
+  const fillers: Socket[] = [];
+  for (let i = 0; i < 4; i++) {
+    const c = sock("libc", AF_INET);
+    fillers.push(c);
+    c.setblocking(false);
+    await c.connect(l.addr).catch(() => {});
+  }
+  await new Promise((r) => setTimeout(r, 50));
+  return {
+    addr: l.addr,
+    [Symbol.asyncDispose]() {
+      for (const f of fillers) f.close();
+      l[Symbol.dispose]();
+      return Promise.resolve();
+    },
+  };
 }
 
 for (const backend of BACKENDS) {
@@ -464,32 +492,18 @@ for (const backend of BACKENDS) {
       libcMissing !== null,
     ),
     async () => {
-      // A listener whose backlog is full drops the next SYN: connect waits.
-      using l = listener("libc", AF_INET);
-      l.sock.listen(0);
-      const fillers: Socket[] = [];
-      try {
-        for (let i = 0; i < 4; i++) {
-          const c = sock("libc", AF_INET);
-          fillers.push(c);
-          c.setblocking(false);
-          await c.connect(l.addr).catch(() => {});
-        }
-        await new Promise((r) => setTimeout(r, 50));
-        const c = sock(backend, AF_INET);
-        const connecting = c.connect(l.addr).then(
-          () => null,
-          (e: unknown) => e,
-        );
-        await new Promise((r) => setTimeout(r, 100));
-        const t0 = performance.now();
-        c.close();
-        const e = await withTimeout(connecting, 2000);
-        assert.ok(e instanceof OSError && e.errno === 9, String(e));
-        assert.ok(performance.now() - t0 < 500);
-      } finally {
-        for (const f of fillers) f.close();
-      }
+      await using l = await fullBacklog();
+      const c = sock(backend, AF_INET);
+      const connecting = c.connect(l.addr).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      await new Promise((r) => setTimeout(r, 100));
+      const t0 = performance.now();
+      c.close();
+      const e = await withTimeout(connecting, 2000);
+      assert.ok(e instanceof OSError && e.errno === 9, String(e));
+      assert.ok(performance.now() - t0 < 500);
     },
   );
 
@@ -499,30 +513,16 @@ for (const backend of BACKENDS) {
       "create_connection(): aborting it while it connects rejects with the reason and leaves no socket",
     ),
     async () => {
-      // A listener whose backlog is full drops the next SYN: connect waits.
-      using l = listener("libc", AF_INET);
-      l.sock.listen(0);
-      const fillers: Socket[] = [];
-      try {
-        for (let i = 0; i < 4; i++) {
-          const c = sock("libc", AF_INET);
-          fillers.push(c);
-          c.setblocking(false);
-          await c.connect(l.addr).catch(() => {});
-        }
-        await new Promise((r) => setTimeout(r, 50));
-        const [host, port] = l.addr as [string, number];
-        expectAborted(
-          await abortAfter(
-            100,
-            (signal) =>
-              create_connection([host, port], 10, null, { backend, signal }),
-          ),
+      await using l = await fullBacklog();
+      const [host, port] = l.addr as [string, number];
+      expectAborted(
+        await abortAfter(
           100,
-        );
-      } finally {
-        for (const f of fillers) f.close();
-      }
+          (signal) =>
+            create_connection([host, port], 10, null, { backend, signal }),
+        ),
+        100,
+      );
     },
   );
 }
