@@ -159,6 +159,8 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   #connecting: Promise<void> | null = null;
   // Aborts the TCP connect under way (see connect()).
   #connectAbort: AbortController | null = null;
+  // shutdown() abandoned the connect under way (see shutdown()).
+  #shutWhileConnecting = false;
   #connectDone = false;
   #connectError: Error | null = null;
   // A non-blocking connect failed and something other than connect() took
@@ -478,7 +480,12 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         this.watchers.notify();
       },
       (e) => {
-        this.#connectError = this.#ioError(e);
+        // Abandoned by shutdown(): Linux disconnects a socket still
+        // connecting, and its connect fails with ECONNRESET.
+        this.#connectError = this.#shutWhileConnecting && !this.closed
+          ? new OSError(E.ECONNRESET)
+          : this.#ioError(e);
+        this.#shutWhileConnecting = false;
         this.#connectDone = true;
         this.watchers.notify();
       },
@@ -1269,6 +1276,16 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       // Linux stops a listener shut down for reading (what wakes a blocked
       // accept() with EINVAL); shutting down its writing does nothing.
       if (how !== SHUT_WR) this.#stopListening();
+      return;
+    }
+    if (
+      conn === null && this.#connecting && !this.#connectDone &&
+      this.#connectAbort !== null
+    ) {
+      // A TCP connect under way: Linux disconnects the socket (shutdown()
+      // succeeds, the connect fails with ECONNRESET).
+      this.#shutWhileConnecting = true;
+      this.#connectAbort.abort();
       return;
     }
     if (conn === null) {

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import {
   AF_INET,
   AF_UNIX,
+  ConnectionResetError,
   create_connection,
   getaddrinfo,
   getfqdn,
@@ -16,6 +17,7 @@ import {
   MSG_PEEK,
   MSG_WAITALL,
   OSError,
+  SHUT_RDWR,
   SHUT_WR,
   SOCK_DGRAM,
   type Socket,
@@ -504,6 +506,29 @@ for (const backend of BACKENDS) {
       const e = await withTimeout(connecting, 2000);
       assert.ok(e instanceof OSError && e.errno === 9, String(e));
       assert.ok(performance.now() - t0 < 500);
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
+      "shutdown() while a TCP connect waits returns, and the connect fails with ConnectionResetError 104, as Linux disconnects the socket (python3 too)",
+      libcMissing !== null,
+    ),
+    async () => {
+      await using l = await fullBacklog();
+      using c = sock(backend, AF_INET);
+      const connecting = c.connect(l.addr).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      await new Promise((r) => setTimeout(r, 100));
+      c.shutdown(SHUT_RDWR);
+      const e = await withTimeout(connecting, 2000);
+      assert.ok(
+        e instanceof ConnectionResetError && e.errno === 104,
+        String(e),
+      );
     },
   );
 
