@@ -19,7 +19,13 @@ import {
   requireBytes,
   toInt,
 } from "./_args.ts";
-import { inet_ntop, inet_pton, parsePton4, parsePton6 } from "./_inet.ts";
+import {
+  inet_ntop,
+  inet_pton,
+  isV4Mapped,
+  parsePton4,
+  parsePton6,
+} from "./_inet.ts";
 import { getaddrinfo } from "./_resolve.ts";
 
 /**
@@ -144,9 +150,7 @@ function literalHost(family: number, host: string): string | null {
     if (isNumeric(AF_INET, host)) return host;
     if (host.includes(":") && isNumeric(AF_INET6, host)) {
       // glibc answers an IPv4-mapped address with its IPv4 one.
-      if (scratch.subarray(0, 12).every((b, i) => b === (i < 10 ? 0 : 0xff))) {
-        return scratch.subarray(12).join(".");
-      }
+      if (isV4Mapped(scratch)) return scratch.subarray(12).join(".");
       throw new gaierror(EAI_ADDRFAMILY);
     }
   } else {

@@ -524,6 +524,18 @@ function check16(x: unknown, fn: string): number {
   return n;
 }
 
+/**
+ * Whether 16 address bytes are an IPv4-mapped IPv6 address
+ * (`::ffff:a.b.c.d`).
+ *
+ * @param b The address's 16 bytes.
+ * @returns Whether they map an IPv4 address.
+ */
+export function isV4Mapped(b: Uint8Array): boolean {
+  for (let i = 0; i < 10; i++) if (b[i] !== 0) return false;
+  return b[10] === 0xff && b[11] === 0xff;
+}
+
 function check32(value: unknown): number {
   // Any int (a bool, a bigint too), as CPython's PyLong_Check takes it.
   if (

@@ -64,7 +64,13 @@ import {
   ValueError,
 } from "./errors.ts";
 import { isOptionsArg, pyArgName, pyTypeName, toCInt } from "./_args.ts";
-import { formatIPv6, parseAton, parsePton4, parsePton6 } from "./_inet.ts";
+import {
+  formatIPv6,
+  isV4Mapped,
+  parseAton,
+  parsePton4,
+  parsePton6,
+} from "./_inet.ts";
 import { idnaEncode } from "./_idna.ts";
 import { libc, libcUsable } from "./_libc/ffi.ts";
 import { abortable } from "./_wait.ts";
@@ -551,11 +557,6 @@ function mapped(v4: Uint8Array): Uint8Array {
   b[10] = b[11] = 0xff;
   b.set(v4, 12);
   return b;
-}
-
-function isV4Mapped(b: Uint8Array): boolean {
-  for (let i = 0; i < 10; i++) if (b[i] !== 0) return false;
-  return b[10] === 0xff && b[11] === 0xff;
 }
 
 /**

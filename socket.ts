@@ -1121,6 +1121,7 @@ export class Socket<
         if (signal?.aborted) throw signal.reason;
         // #live() each time: a close() during the call stops it with EBADF.
         const length = bytes.length;
+        // Each part: a wait before it may have turned the loop.
         stir();
         const n = await this.#live().send(bytes, f, deadline.left(), signal);
         if (n >= length) return;

@@ -968,7 +968,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       // the next read fills.
       const got: [Uint8Array<ArrayBuffer>, SockAddr | null] = [
         stash.slice(0, n),
-        this.#sender(),
+        this.#sender(n),
       ];
       const paced = pace();
       return paced === undefined ? got : paced.then(() => got);
@@ -984,10 +984,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   ): Promise<[Uint8Array<ArrayBuffer>, SockAddr | null]> {
     const buf = new Uint8Array(size);
     const n = await this.recv(buf, flags, wait, signal);
-    return [
-      n === size ? buf : buf.slice(0, n),
-      n === 0 ? null : this.#sender(),
-    ];
+    return [n === size ? buf : buf.slice(0, n), this.#sender(n)];
   }
 
   recvfrom(
@@ -996,19 +993,19 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     wait: Wait,
     signal?: AbortSignal,
   ): Promise<[number, SockAddr | null]> {
-    // At EOF there is no message, and so no sender (Linux names none).
     return this.recv(buf, flags, wait, signal).then((
       n,
-    ) => [n, n === 0 ? null : this.#sender()]);
+    ) => [n, this.#sender(n)]);
   }
 
-  // The address a received message is from: on a unix stream socket,
-  // Linux gives the peer's path when the peer is bound; none on TCP.
-  #sender(): SockAddr | null {
+  // The address a receive of `n` bytes is from: on a unix stream socket,
+  // Linux gives the peer's path when the peer is bound; none on TCP, and
+  // none at EOF (no message, no sender).
+  #sender(n: number): SockAddr | null {
     const conn = this.#conn;
-    if (this.#family !== AF_UNIX || conn === null || this.#anonymous) {
-      return null;
-    }
+    if (
+      n === 0 || this.#family !== AF_UNIX || conn === null || this.#anonymous
+    ) return null;
     const path = fromDeno(AF_UNIX, conn.remoteAddr);
     return path === "" ? null : path;
   }
@@ -1227,12 +1224,9 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       }
       return false;
     }
-    if (this.#writableAt === this.#sends - 1) {
-      await turnLoop();
-      return await settlesAtOnce(write);
-    }
-    // A write is this process's own doing: only the budget turns the loop.
-    if (!loopTurnDue()) return false;
+    // Otherwise (a write is this process's own doing) only the budget turns
+    // the loop.
+    if (this.#writableAt !== this.#sends - 1 && !loopTurnDue()) return false;
     await turnLoop();
     return await settlesAtOnce(write);
   }

@@ -426,8 +426,6 @@ const NODE_ONLY: readonly (readonly [number, number])[] = [
   [IPPROTO_IPV6, IPV6_MULTICAST_IF],
 ];
 
-/** A UDP socket on Deno's networking, with Python's semantics. */
-
 // node:dgram's "send UNKNOWN" carries no errno: what Linux says for a send
 // it refuses between IPv6 and IPv4-mapped addresses, from the addresses;
 // else EINVAL, so the error still has a number.
@@ -442,6 +440,7 @@ function unknownSendError(e: unknown, from: string, to: string): Error {
   return new OSError(E.EINVAL, null, { cause: e });
 }
 
+/** A UDP socket on Deno's networking, with Python's semantics. */
 export class DenoUdp extends DenoSocket implements BackendSocket {
   readonly #family: number;
   readonly #opts: Options;
