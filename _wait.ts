@@ -74,31 +74,124 @@ export function badFd(): OSError {
 /** What {@linkcode raceWait} resolves with when the wait ran out. */
 export const EXPIRED: unique symbol = Symbol("expired");
 
+// What is known of a promise that calls wait on: one reaction on it however
+// many calls wait, each listener taken back when its call stops waiting. A
+// long-lived promise (a read kept in flight while calls time out, are
+// aborted or find nothing, again and again) would otherwise gather a
+// reaction per call, as Promise.race leaves one, and grow the heap without
+// bound.
+interface Watch {
+  settled: boolean;
+  ok: boolean;
+  outcome: unknown;
+  readonly listeners: Set<() => void>;
+}
+
+const watches = new WeakMap<Promise<unknown>, Watch>();
+
+function watch(p: Promise<unknown>): Watch {
+  let w = watches.get(p);
+  if (w === undefined) {
+    const state: Watch = {
+      settled: false,
+      ok: false,
+      outcome: undefined,
+      listeners: new Set(),
+    };
+    const settle = (ok: boolean, outcome: unknown) => {
+      state.settled = true;
+      state.ok = ok;
+      state.outcome = outcome;
+      for (const listener of state.listeners) listener();
+      state.listeners.clear();
+    };
+    p.then((v) => settle(true, v), (e) => settle(false, e));
+    watches.set(p, w = state);
+  }
+  return w;
+}
+
+/**
+ * Whether `p` settles within a few microtask turns: how a non-blocking call
+ * sees what is already in the kernel (Deno settles a read, accept or
+ * receive whose data is there in about two turns), with no timer. Asked
+ * again and again of one pending promise, it adds nothing to it.
+ */
+export async function settlesAtOnce(p: Promise<unknown>): Promise<boolean> {
+  const w = watch(p);
+  for (let i = 0; i < 8 && !w.settled; i++) await null;
+  return w.settled;
+}
+
+/** What {@linkcode raceWait} resolves with when `wake` settled first. */
+export const WOKEN: unique symbol = Symbol("woken");
+
 /**
  * Race `promise` against `wait` and `signal`. Resolves with the promise's
  * value, or with `EXPIRED` when the wait ran out or the signal aborted
- * first. The promise is left running: the caller keeps it so that nothing
- * it later yields is lost. Wait 0 allows one turn of the event loop, so a
+ * first, or with `WOKEN` when `wake` settled first. The promise is left
+ * running: the caller keeps it so that nothing it later yields is lost. A
+ * call that stops waiting leaves nothing on `promise` or `wake`, which may
+ * be waited on for ever. Wait 0 allows one turn of the event loop, so a
  * result that is already there is taken.
  */
 export function raceWait<T>(
   promise: Promise<T>,
   wait: Wait,
   signal?: AbortSignal,
-): Promise<T | typeof EXPIRED> {
-  if (wait === null && signal === undefined) return promise;
-  let cancel = () => {};
-  const timeout = new Promise<typeof EXPIRED>((resolve) => {
-    const expire = () => resolve(EXPIRED);
-    const cancelTimer = wait === null ? null : longTimeout(expire, wait);
-    if (signal?.aborted) expire();
-    signal?.addEventListener("abort", expire, { once: true });
-    cancel = () => {
+): Promise<T | typeof EXPIRED>;
+export function raceWait<T>(
+  promise: Promise<T>,
+  wait: Wait,
+  signal: AbortSignal | undefined,
+  wake: Promise<unknown>,
+): Promise<T | typeof EXPIRED | typeof WOKEN>;
+export function raceWait<T>(
+  promise: Promise<T>,
+  wait: Wait,
+  signal?: AbortSignal,
+  wake?: Promise<unknown>,
+): Promise<T | typeof EXPIRED | typeof WOKEN> {
+  if (wait === null && signal === undefined && wake === undefined) {
+    return promise;
+  }
+  return new Promise((resolve, reject) => {
+    const w = watch(promise);
+    const woken = wake === undefined ? null : watch(wake);
+    let over = false;
+    let cancelTimer: (() => void) | null = null;
+    const end = (): boolean => {
+      if (over) return false;
+      over = true;
       cancelTimer?.();
       signal?.removeEventListener("abort", expire);
+      w.listeners.delete(settled);
+      woken?.listeners.delete(wakeUp);
+      return true;
     };
+    const settled = () => {
+      if (!end()) return;
+      if (w.ok) resolve(w.outcome as T);
+      else reject(w.outcome);
+    };
+    const expire = () => end() && resolve(EXPIRED);
+    const wakeUp = () => end() && resolve(WOKEN);
+    // Already known: taken at once. Otherwise the promise, then `wake`,
+    // then an abort already signalled, in that order as Promise.race would
+    // see them.
+    if (w.settled) return settled();
+    w.listeners.add(settled);
+    if (woken !== null) {
+      if (woken.settled) return wakeUp();
+      woken.listeners.add(wakeUp);
+    }
+    if (signal?.aborted) {
+      queueMicrotask(expire);
+      return;
+    }
+    signal?.addEventListener("abort", expire, { once: true });
+    if (wait !== null) cancelTimer = longTimeout(expire, wait);
   });
-  return Promise.race([promise, timeout]).finally(() => cancel());
 }
 
 /**

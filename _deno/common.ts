@@ -484,18 +484,6 @@ export function unsupportedFlags(flags: number): OSError {
   );
 }
 
-/**
- * Whether `p` settles within a few microtask turns: how a non-blocking call
- * sees what is already in the kernel (Deno settles a read, accept or
- * receive whose data is there in about two turns), with no timer.
- */
-export async function settlesAtOnce(p: Promise<unknown>): Promise<boolean> {
-  let done = false;
-  p.then(() => done = true, () => done = true);
-  for (let i = 0; i < 8 && !done; i++) await null;
-  return done;
-}
-
 // Calls in flight on sockets closed since: Deno lets go of a socket (its
 // port, its file) only when its ops have ended, a turn of the event loop
 // after close().

@@ -28,9 +28,11 @@ import {
   loopTurnDue,
   pace,
   raceWait,
+  settlesAtOnce,
   turnLoop,
   type Wait,
   waitExpired,
+  WOKEN,
 } from "../_wait.ts";
 import {
   DenoSocket,
@@ -40,7 +42,6 @@ import {
   Options,
   RECV_FLAGS,
   SEND_FLAGS,
-  settlesAtOnce,
   translate,
   unboundName,
   unsupportedFlags,
@@ -127,9 +128,6 @@ function sameBytes(a: Uint8Array, b: Uint8Array, n: number): boolean {
   return true;
 }
 
-// What a recv()'s wait ends with when a stream gave bytes back.
-const GIVEN: unique symbol = Symbol("given");
-
 /** A TCP or unix stream socket on Deno.listen / Deno.connect. */
 export class DenoStream extends DenoSocket implements BackendSocket {
   readonly #family: number;
@@ -180,8 +178,9 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   #pendingRead: Promise<void> | null = null;
   // The op under #pendingRead, to hold the process while a caller waits.
   #readOp: HeldOp | null = null;
-  // Resolved by giveBack(): a recv() waiting for a read looks again.
-  #givenBack: PromiseWithResolvers<typeof GIVEN> | null = null;
+  // Resolved by giveBack() and streamAbandon(): a recv() or stream read
+  // waiting for a read looks again.
+  #lookAgain: PromiseWithResolvers<void> | null = null;
   #readError: Error | null = null;
   #eof = false;
   #shutRd = false;
@@ -712,10 +711,9 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         this.#pendingRead ??= this.#readAhead(conn);
         this.#readOp?.hold(true);
         // A stream's bytes given back meanwhile end the wait too.
-        const given = (this.#givenBack ??= Promise.withResolvers()).promise;
-        const either = Promise.race([this.#pendingRead, given]);
-        const r = await raceWait(either, left, signal);
-        if (r === EXPIRED || r === GIVEN) {
+        const given = (this.#lookAgain ??= Promise.withResolvers()).promise;
+        const r = await raceWait(this.#pendingRead, left, signal, given);
+        if (r === EXPIRED || r === WOKEN) {
           // A read left pending by a timeout must not keep the process
           // alive, as a Python socket would not; the next caller to wait
           // refs it.
@@ -863,7 +861,11 @@ export class DenoStream extends DenoSocket implements BackendSocket {
           return;
         }
         this.#readOp?.hold(true);
-        if (await raceWait(pending, left) === EXPIRED) {
+        // Woken when the stream lets go (the loop's first check then
+        // returns), so that a reader released again and again leaves no
+        // wait behind on an idle socket's read.
+        const woken = (this.#lookAgain ??= Promise.withResolvers()).promise;
+        if (await raceWait(pending, left, undefined, woken) === EXPIRED) {
           this.#readOp?.hold(false);
           sink.fail(waitExpired(wait));
           return;
@@ -901,6 +903,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
    */
   streamAbandon(): void {
     this.#readOp?.hold(false);
+    this.#wakeReaders();
   }
 
   // Whether `read` (the read in flight) ends at once, as a non-blocking
@@ -1303,11 +1306,12 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     this.watchers.notify();
   }
 
-  // End the wait of every recv() waiting for a read: each looks again.
+  // End the wait of every recv() or stream read waiting for a read: each
+  // looks again.
   #wakeReaders(): void {
-    const given = this.#givenBack;
-    this.#givenBack = null;
-    given?.resolve(GIVEN);
+    const given = this.#lookAgain;
+    this.#lookAgain = null;
+    given?.resolve();
   }
 
   #stopListening(): void {

@@ -34,6 +34,7 @@ import {
   letLoopTurn,
   pace,
   raceWait,
+  settlesAtOnce,
   type Wait,
   waitExpired,
 } from "../_wait.ts";
@@ -47,7 +48,6 @@ import {
   RECV_FLAGS,
   SEND_FLAGS,
   type Setting,
-  settlesAtOnce,
   translate,
   unboundName,
   unsupportedFlags,
