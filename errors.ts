@@ -20,6 +20,7 @@
  */
 import { errno as E } from "./constants.ts";
 import { STRERROR } from "./_strerror.ts";
+import { pyRepr } from "./_repr.ts";
 
 /**
  * Python's `OSError`: a failure reported by the operating system.
@@ -331,34 +332,6 @@ export function errnoClass(n: number): typeof OSError {
 }
 
 /**
- * Python's `repr()` of a key, as `KeyError.__str__` shows it: strings
- * quoted and escaped, `null` as `None`, booleans as `True` / `False`.
- */
-function keyRepr(key: unknown): string {
-  if (key === null) return "None";
-  if (typeof key === "boolean") return key ? "True" : "False";
-  if (typeof key === "number") {
-    if (Number.isNaN(key)) return "nan";
-    if (!Number.isFinite(key)) return key > 0 ? "inf" : "-inf";
-    return String(key);
-  }
-  if (typeof key !== "string") return String(key);
-  const quote = key.includes("'") && !key.includes('"') ? '"' : "'";
-  let out = quote;
-  for (const ch of key) {
-    const c = ch.codePointAt(0)!;
-    if (ch === quote || ch === "\\") out += `\\${ch}`;
-    else if (ch === "\n") out += "\\n";
-    else if (ch === "\r") out += "\\r";
-    else if (ch === "\t") out += "\\t";
-    else if (c < 0x20 || (c >= 0x7f && c <= 0xa0) || c === 0xad) {
-      out += `\\x${c.toString(16).padStart(2, "0")}`;
-    } else out += ch;
-  }
-  return out + quote;
-}
-
-/**
  * Python's `LookupError`: a key or name that is not there; the base of
  * `KeyError`, and raised for an unknown encoding or error handler.
  *
@@ -404,7 +377,7 @@ export class KeyError extends LookupError {
    * @param options Standard `Error` options (`cause`).
    */
   constructor(key?: unknown, options?: ErrorOptions) {
-    super(key === undefined ? "" : keyRepr(key), options);
+    super(key === undefined ? "" : pyRepr(key), options);
     this.key = key;
   }
 }

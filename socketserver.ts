@@ -76,6 +76,7 @@ import { OSError, RuntimeError, ValueError } from "./errors.ts";
 import { type Address, type SockAddr, type Socket, socket } from "./socket.ts";
 import { EVENT_READ, PollSelector } from "./selectors.ts";
 import { bytesView, pyTypeName, requireBytes, toInt } from "./_args.ts";
+import { pyStr } from "./_repr.ts";
 import { type BinarySocketFile, socketWriter } from "./_socket_file.ts";
 import { socketsLetGo } from "./_deno/common.ts";
 
@@ -131,27 +132,6 @@ export interface RequestHandler {
 // `static override` wins over its base's.
 function classAttr<T>(self: object, name: string): T {
   return (self.constructor as unknown as Record<string, T>)[name];
-}
-
-// How Python's print() shows a client address: ('127.0.0.1', 5000).
-function pyStr(value: unknown): string {
-  if (value === null || value === undefined) return "None";
-  if (typeof value === "string") return value;
-  if (value instanceof Uint8Array) {
-    return `b'${
-      [...value].map((c) =>
-        c >= 32 && c < 127 && c !== 39 && c !== 92
-          ? String.fromCharCode(c)
-          : `\\x${c.toString(16).padStart(2, "0")}`
-      ).join("")
-    }'`;
-  }
-  if (Array.isArray(value)) {
-    return `(${
-      value.map((v) => typeof v === "string" ? `'${v}'` : pyStr(v)).join(", ")
-    })`;
-  }
-  return String(value);
 }
 
 // Python's threading.Event as socketserver uses it: set when a
@@ -800,6 +780,13 @@ export class TCPServer<
  */
 export class UDPServer<A extends SockAddr | null = [host: string, port: number]>
   extends TCPServer<A, DatagramRequest> {
+  /**
+   * Set SO_REUSEADDR before binding: the class's own, as Python's, so that
+   * `TCPServer.allow_reuse_address = true` leaves datagram servers alone.
+   */
+  static override allow_reuse_address = false;
+  /** Set SO_REUSEPORT before binding (see TCPServer's): the class's own. */
+  static override allow_reuse_port = false;
   /** The socket's type. */
   static override socket_type: number = SOCK_DGRAM;
   /** The most bytes read of one datagram. */
@@ -1445,7 +1432,9 @@ export class BytesIO {
   readline(size: number | null = -1): Uint8Array<ArrayBuffer> {
     this.#check();
     const n = size === null ? -1 : toInt(size);
-    const start = Math.min(this.#pos, this.#len);
+    const start = this.#pos;
+    // Past the end: nothing, and the position stays where it was.
+    if (start >= this.#len) return new Uint8Array(0);
     const nl = this.#buf.subarray(start, this.#len).indexOf(10);
     let end = nl < 0 ? this.#len : start + nl + 1;
     if (n >= 0) end = Math.min(end, start + n);
@@ -1482,6 +1471,8 @@ export class BytesIO {
   write(b: ArrayBufferView | ArrayBuffer): number {
     this.#check();
     const data = requireBytes(b);
+    // Nothing written past the end pads nothing.
+    if (data.length === 0) return 0;
     const end = this.#pos + data.length;
     if (end > this.#buf.length) {
       const grown = new Uint8Array(Math.max(end, this.#buf.length * 2));
@@ -1529,8 +1520,12 @@ export class BytesIO {
         `invalid whence (${whence}, should be 0, 1 or 2)`,
       );
     }
-    const to = base + toInt(pos);
-    if (to < 0) throw new ValueError(`negative seek value ${to}`);
+    const offset = toInt(pos);
+    if (whence === 0 && offset < 0) {
+      throw new ValueError(`negative seek value ${offset}`);
+    }
+    // Relative to the position or the end, before the start is the start.
+    const to = Math.max(0, base + offset);
     this.#pos = to;
     return to;
   }

@@ -6,6 +6,7 @@
 // only, and skipped (with the reason) without --allow-ffi.
 // deno-lint-ignore-file no-explicit-any
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import {
   type BackendName,
   BACKENDS,
@@ -645,6 +646,38 @@ Deno.test("handle_error(): the default prints as Python does and serving goes on
   assert.ok(port > 0);
 });
 
+Deno.test(
+  libcCase(
+    "handle_error(): an abstract unix client address prints as Python's bytes repr",
+  ),
+  async () => {
+    using tmp = tempUnixPath("srv");
+    class Handler extends DatagramRequestHandler<Uint8Array> {
+      override handle() {
+        throw new ValueError("boom");
+      }
+    }
+    await using server = new UnixDatagramServer(tmp.path, Handler);
+    using client = socket(AF_UNIX, SOCK_DGRAM);
+    // Python: repr(b"\0q'\t\n\\x") is b"\x00q'\t\n\\x" (double quotes,
+    // as the bytes hold a single one; \t, \n, \\ as escapes).
+    const name = new Uint8Array([
+      0,
+      ...bytes(`q'\t\n\\${crypto.randomUUID()}`),
+    ]);
+    client.bind(name);
+    await client.sendto(bytes("hi"), tmp.path);
+    const [, stderr] = await capturingStderr(() =>
+      within(server.handle_request())
+    );
+    const tail = text(name.subarray(2 + 4));
+    assert.equal(
+      stderr.split("\n")[1],
+      `Exception occurred during processing of request from b"\\x00q'\\t\\n\\\\${tail}"`,
+    );
+  },
+);
+
 Deno.test("Threading: a handle_error() that throws is reported and the server goes on", async () => {
   class BadHandler extends BaseRequestHandler {
     override handle() {
@@ -711,19 +744,23 @@ Deno.test("class attributes: static override in a subclass, instance assignment,
   b.timeout = 0.01;
   assert.equal(b.timeout, 0.01);
   assert.equal(TCPServer.timeout, null);
-  // Python's `socketserver.TCPServer.allow_reuse_address = True`.
+  // Python's `socketserver.TCPServer.allow_reuse_address = True`: a
+  // subclass that does not set its own inherits it; UDPServer has its own
+  // (False for both reuse options), as Python's.
   TCPServer.allow_reuse_address = true;
+  TCPServer.allow_reuse_port = true;
   try {
     await using c = new TCPServer(["127.0.0.1", 0], StreamRequestHandler);
     assert.notEqual(c.socket.getsockopt(SOL_SOCKET, SO_REUSEADDR), 0);
     assert.equal(Reusing.allow_reuse_address, true);
-    assert.equal(
-      UDPServer.allow_reuse_address,
-      true,
-      "inherited, as in Python",
-    );
+    assert.equal(UDPServer.allow_reuse_address, false);
+    assert.equal(UDPServer.allow_reuse_port, false);
+    await using u = new UDPServer(["127.0.0.1", 0], DatagramRequestHandler);
+    assert.equal(u.socket.getsockopt(SOL_SOCKET, SO_REUSEADDR), 0);
+    assert.equal(u.socket.backend, "deno", "SO_REUSEPORT was not asked for");
   } finally {
     TCPServer.allow_reuse_address = false;
+    TCPServer.allow_reuse_port = false;
   }
 });
 
@@ -1002,6 +1039,95 @@ Deno.test("BytesIO: Python's io.BytesIO for datagram handlers", () => {
   f.close();
   assert.throws(() => f.read(), { message: "I/O operation on closed file." });
   assert.throws(() => new BytesIO().write("x" as never), TypeError);
+});
+
+// Random operation sequences on BytesIO and io.BytesIO: every result, the
+// position after each call, and every error class and message the same.
+const BYTESIO_OPS = `
+import io, json, sys
+out = []
+for init, ops in json.load(sys.stdin):
+    f = io.BytesIO(init.encode("latin-1"))
+    got = []
+    for op in ops:
+        try:
+            k = op[0]
+            if k == "seek": r = f.seek(op[1], op[2])
+            elif k == "write": r = f.write(op[1].encode("latin-1"))
+            elif k == "readinto":
+                b = bytearray(op[1]); n = f.readinto(b); r = [n, b.decode("latin-1")]
+            elif k == "readlines": r = [x.decode("latin-1") for x in f.readlines(op[1])]
+            elif k == "iter": r = [x.decode("latin-1") for x in f]
+            elif k == "tell": r = f.tell()
+            elif k == "getvalue": r = f.getvalue().decode("latin-1")
+            else: r = getattr(f, k)(op[1]).decode("latin-1")
+            got.append([r, f.tell()])
+        except Exception as e:
+            got.append([type(e).__name__, str(e)])
+    out.append(got)
+print(json.dumps(out))
+`;
+
+Deno.test({
+  name: skipNote(
+    "BytesIO: 400 random operation sequences go as python3's io.BytesIO",
+    noPython,
+  ),
+  ignore: noPython !== null,
+}, async () => {
+  const latin1 = (b: Uint8Array) => String.fromCharCode(...b);
+  const op = fc.oneof(
+    fc.tuple(
+      fc.constantFrom("read", "read1", "readline"),
+      fc.constantFrom(null, -1, 0, 1, 2, 3, 5, 20),
+    ),
+    fc.tuple(fc.constant("readlines"), fc.constantFrom(null, -1, 0, 1, 3, 6)),
+    fc.tuple(
+      fc.constant("seek"),
+      fc.integer({ min: -20, max: 20 }),
+      fc.constantFrom(0, 1, 2),
+    ),
+    fc.tuple(fc.constant("write"), fc.stringMatching(/^[xy\n]{0,5}$/)),
+    fc.tuple(fc.constant("readinto"), fc.integer({ min: 0, max: 6 })),
+    fc.tuple(fc.constantFrom("tell", "getvalue", "iter")),
+  );
+  const seqs = fc.sample(
+    fc.tuple(
+      fc.stringMatching(/^[ab\n]{0,12}$/),
+      fc.array(op, { minLength: 1, maxLength: 12 }),
+    ),
+    { seed: 12345, numRuns: 400 },
+  );
+  const ours = seqs.map(([init, ops]) => {
+    const f = new BytesIO(bytes(init));
+    return ops.map((o) => {
+      try {
+        const [k, a, b] = o as [string, any, any];
+        let r: unknown;
+        if (k === "seek") r = f.seek(a, b);
+        else if (k === "write") r = f.write(bytes(a));
+        else if (k === "readinto") {
+          const buf = new Uint8Array(a);
+          r = [f.readinto(buf), latin1(buf)];
+        } else if (k === "readlines") r = f.readlines(a).map(latin1);
+        else if (k === "iter") r = [...f].map(latin1);
+        else if (k === "tell") r = f.tell();
+        else if (k === "getvalue") r = latin1(f.getvalue());
+        else {
+          r = latin1(
+            (f as unknown as Record<string, (n: unknown) => Uint8Array>)[k](a),
+          );
+        }
+        return [r, f.tell()];
+      } catch (e) {
+        return [(e as Error).name, (e as Error).message];
+      }
+    });
+  });
+  const theirs = await pythonJson(BYTESIO_OPS, seqs) as unknown[];
+  for (let i = 0; i < seqs.length; i++) {
+    assert.deepEqual(ours[i], theirs[i], JSON.stringify(seqs[i]));
+  }
 });
 
 Deno.test(

@@ -1,0 +1,65 @@
+// Python's repr() and str() of the values this library puts in messages:
+// KeyError's key, a client address in socketserver's error report.
+
+/**
+ * Python's `repr()`: strings and bytes quoted and escaped as CPython does,
+ * `null` as `None`, booleans as `True` / `False`, arrays as tuples.
+ */
+export function pyRepr(value: unknown): string {
+  if (value === null || value === undefined) return "None";
+  if (typeof value === "boolean") return value ? "True" : "False";
+  if (typeof value === "number") {
+    if (Number.isNaN(value)) return "nan";
+    if (!Number.isFinite(value)) return value > 0 ? "inf" : "-inf";
+    return String(value);
+  }
+  if (typeof value === "string") return strRepr(value);
+  if (value instanceof Uint8Array) return bytesRepr(value);
+  if (Array.isArray(value)) {
+    const items = value.map(pyRepr);
+    return `(${items.join(", ")}${items.length === 1 ? "," : ""})`;
+  }
+  return String(value);
+}
+
+/** Python's `str()`: a string as it is, anything else as its repr. */
+export function pyStr(value: unknown): string {
+  return typeof value === "string" ? value : pyRepr(value);
+}
+
+// Single quotes unless the text holds one and no double quote.
+function quoteFor(has: (c: number) => boolean): string {
+  return has(0x27) && !has(0x22) ? '"' : "'";
+}
+
+function strRepr(s: string): string {
+  const quote = quoteFor((c) => s.includes(String.fromCharCode(c)));
+  let out = quote;
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    if (ch === quote || ch === "\\") out += `\\${ch}`;
+    else if (ch === "\n") out += "\\n";
+    else if (ch === "\r") out += "\\r";
+    else if (ch === "\t") out += "\\t";
+    else if (c < 0x20 || (c >= 0x7f && c <= 0xa0) || c === 0xad) {
+      out += `\\x${c.toString(16).padStart(2, "0")}`;
+    } else out += ch;
+  }
+  return out + quote;
+}
+
+function bytesRepr(b: Uint8Array): string {
+  const quote = quoteFor((c) => b.includes(c));
+  let out = "b" + quote;
+  for (const c of b) {
+    const ch = String.fromCharCode(c);
+    if (ch === quote || ch === "\\") out += `\\${ch}`;
+    else if (ch === "\n") out += "\\n";
+    else if (ch === "\r") out += "\\r";
+    else if (ch === "\t") out += "\\t";
+    else if (c < 0x20 || c >= 0x7f) {
+      out += `\\x${c.toString(16).padStart(2, "0")}`;
+    } else out += ch;
+  }
+  return out + quote;
+}
