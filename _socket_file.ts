@@ -1283,7 +1283,9 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
     data: ArrayBufferView | ArrayBuffer,
     options?: AbortOptions,
   ): Promise<number> {
-    this.#checkWrite();
+    // socketserver's _SocketWriter.write() does not look at `closed`: it
+    // sends while the socket is open (and raises EBADF once it is not).
+    if (!this.#through) this.#checkWrite();
     const bytes = requireBytes(data);
     options?.signal?.throwIfAborted();
     if (this.#through) {

@@ -250,6 +250,7 @@ export class Options {
    *   ENOPROTOOPT naming libc for what Deno cannot do.
    */
   parse(level: number, option: number, value: number | Uint8Array): Setting {
+    this.#unixLevel(level);
     const dgram = this.type === SOCK_DGRAM;
     const v4 = this.family !== AF_INET6;
     const plain = (v: number): Setting => ({
@@ -358,6 +359,14 @@ export class Options {
     return { kind: join ? "join" : "leave", level, option, membership: m };
   }
 
+  // A unix socket has no options but SOL_SOCKET's: Linux answers any other
+  // level (TCP_NODELAY too) with EOPNOTSUPP.
+  #unixLevel(level: number): void {
+    if (this.family === AF_UNIX && level !== SOL_SOCKET) {
+      throw new OSError(E.EOPNOTSUPP);
+    }
+  }
+
   /** Remember a setting that took effect (or will, at bind). */
   record(s: Setting): void {
     if (s.kind === "value") {
@@ -380,6 +389,7 @@ export class Options {
   }
 
   get(level: number, option: number, listening: boolean): number {
+    this.#unixLevel(level);
     if (level === SOL_SOCKET) {
       if (option === SO_TYPE) return this.type;
       if (option === SO_DOMAIN) return this.family;

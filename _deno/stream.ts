@@ -311,10 +311,25 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   bind(addr: SockAddr): void {
     this.check();
     if (this.#listener || this.#conn || this.#connecting) {
-      throw new OSError(E.EINVAL);
+      // Linux makes a unix path's node before it looks whether the socket
+      // is bound: a path that is there is EADDRINUSE (python3's second
+      // server_bind()), anything else EINVAL.
+      throw new OSError(this.#pathThere(addr) ? E.EADDRINUSE : E.EINVAL);
     }
     const empty = this.#family === AF_UNIX && unixPath(addr) === "";
     this.#listener = empty ? this.#autobindUnix() : this.#listen(addr);
+  }
+
+  #pathThere(addr: SockAddr): boolean {
+    if (this.#family !== AF_UNIX) return false;
+    try {
+      const path = unixPath(addr);
+      if (path === "" || path.startsWith("\0")) return false;
+      Deno.lstatSync(path);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   listen(backlog: number): void {

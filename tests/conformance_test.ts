@@ -52,6 +52,7 @@ import { IP_TTL } from "../constants.ts";
 import {
   type Addr,
   BACKENDS,
+  abstractName,
   bytes,
   connectedPair,
   deadPort,
@@ -535,6 +536,18 @@ for (const backend of BACKENDS) {
       s.bind(["127.0.0.1", 0]);
       raisesSync(() => s.bind(["127.0.0.1", 0]), OSError, EINVAL);
     }
+  });
+
+  test("a bound unix socket's bind() again: EADDRINUSE for a path that is there (as Linux makes the node first), else EINVAL", () => {
+    using tmp = tempUnixPath("rebind");
+    using other = tempUnixPath("other");
+    using s = sock(backend, AF_UNIX);
+    s.bind(tmp.path);
+    raisesSync(() => s.bind(tmp.path), OSError, { errno: 98 });
+    raisesSync(() => s.bind(other.path), OSError, EINVAL);
+    raisesSync(() => s.bind(abstractName()), OSError, EINVAL);
+    s.listen();
+    raisesSync(() => s.bind(tmp.path), OSError, { errno: 98 });
   });
 
   test("bind() and listen() after connect() raise OSError 22", async () => {
@@ -1642,6 +1655,24 @@ for (const backend of BACKENDS) {
     p.client.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
     if (!isDeno) {
       assert.notEqual(p.client.getsockopt(IPPROTO_TCP, TCP_NODELAY), 0);
+    }
+  });
+
+  test("a unix socket's options at any level but SOL_SOCKET are EOPNOTSUPP, as Linux's", async () => {
+    await using p = await connectedPair(backend, AF_UNIX);
+    for (const s of [p.client, p.server]) {
+      for (
+        const [level, option] of [
+          [IPPROTO_TCP, TCP_NODELAY],
+          [IPPROTO_IP, IP_TTL],
+          [99, 1],
+        ]
+      ) {
+        raisesSync(() => s.setsockopt(level, option, 1), OSError, {
+          errno: 95,
+        });
+        raisesSync(() => s.getsockopt(level, option), OSError, { errno: 95 });
+      }
     }
   });
 

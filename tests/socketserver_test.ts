@@ -678,6 +678,25 @@ Deno.test(
   },
 );
 
+Deno.test("StreamRequestHandler: wfile (wbufsize 0) writes after close() while the socket is open, as Python's _SocketWriter", async () => {
+  let handler: StreamRequestHandler | undefined;
+  const seen: unknown[] = [];
+  class Handler extends StreamRequestHandler {
+    override async handle() {
+      await this.wfile.close();
+      seen.push(this.wfile.closed, await this.wfile.write(bytes("after\n")));
+      handler = this;
+    }
+  }
+  await using server = new TCPServer(["127.0.0.1", 0], Handler);
+  using client = await create_connection(server.server_address, 5);
+  await within(server.handle_request());
+  assert.deepEqual(seen, [true, 6]);
+  assert.deepEqual(await within(client.recv(100)), bytes("after\n"));
+  // The request is over and its socket closed: EBADF, as Python's.
+  await assert.rejects(handler!.wfile.write(bytes("x")), { errno: 9 });
+});
+
 Deno.test("Threading: a handle_error() that throws is reported and the server goes on", async () => {
   class BadHandler extends BaseRequestHandler {
     override handle() {
