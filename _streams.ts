@@ -3,7 +3,7 @@
 // fill their own buffers), and a writable that sends each chunk with
 // sendall.
 import { SHUT_WR } from "./constants.ts";
-import type { Wait } from "./_wait.ts";
+import { raceWait, type Wait } from "./_wait.ts";
 
 /** What the streams need of a socket (the public Socket methods). */
 export interface StreamSocket {
@@ -317,7 +317,11 @@ function defineSocketReadable() {
         pull(controller: ReadableByteStreamController) {
           pulling = pull(controller);
           released ??= Promise.withResolvers();
-          return Promise.race([pulling, released.promise]);
+          // Not Promise.race: `released` lives as long as the reader, and
+          // would gather a reaction per chunk.
+          return raceWait(pulling, null, undefined, released.promise).then(
+            () => {},
+          );
         },
         // Resolves once the read it ended has let go: nothing left running.
         // A backend's stream read ends its wait (libc), or cannot be ended

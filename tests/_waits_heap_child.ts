@@ -1,9 +1,10 @@
 // Run by waits_heap_test.ts with --v8-flags=--expose-gc: calls that wait
 // on an idle socket and give up (find nothing, time out, are aborted, or a
-// stream reader lets go), again and again on one socket, on the backend
-// named by argv[0]. Prints {case: heap bytes kept per call}: a wait that
-// left something on the socket's long-lived read, accept or receive in
-// flight grows the heap with every call.
+// stream reader lets go), and a stream reader that reads chunk after chunk,
+// again and again on one socket, on the backend named by argv[0]. Prints
+// {case: heap bytes kept per call}: a wait that left something on a
+// long-lived promise (the socket's read, accept or receive in flight, a
+// reader's lock) grows the heap with every call.
 import {
   AF_INET,
   BlockingIOError,
@@ -87,6 +88,17 @@ const cases: Record<string, Case> = {
       const read = reader.read().then(() => {}, () => {});
       reader.releaseLock();
       await read;
+    }, [a, b]];
+  }],
+  // Not a wait that gives up, but one reader holding its lock for good:
+  // each chunk's pull must leave nothing on what lasts as long as it.
+  "reader.read() of chunks": [3000, async () => {
+    const [a, b] = await tcpPair();
+    const reader = a.readable.getReader();
+    const chunk = new Uint8Array(16);
+    return [async () => {
+      await b.sendall(chunk);
+      await reader.read();
     }, [a, b]];
   }],
 };
