@@ -234,32 +234,49 @@ function cpLength(s: string): number {
 // One operation at a time on a file's read side (or write side), in call
 // order, as CPython's buffered objects lock around each call.
 class Turn {
-  #busy: Promise<void> | null = null;
+  #busy = false;
+  // The calls waiting, first first: each is handed the turn in order.
+  readonly #queue: (() => void)[] = [];
 
   get busy(): boolean {
-    return this.#busy !== null;
+    return this.#busy;
   }
 
   /**
    * Run `fn` once the calls before it are done. A signal that aborts while
    * this call waits its turn rejects it with the reason, as a socket call
    * waiting behind another does; `fn` has not run, so nothing is taken.
+   * A call with a signal keeps its place: the turn goes in call order.
    */
   async run<R>(
     options: AbortOptions | undefined,
     fn: () => Promise<R>,
   ): Promise<R> {
-    for (let busy; (busy = this.#busy) !== null;) {
-      await abortable(() => busy, options?.signal);
-    }
-    let done!: () => void;
-    this.#busy = new Promise((resolve) => done = resolve);
+    if (this.#busy) {
+      const { promise, resolve } = Promise.withResolvers<void>();
+      this.#queue.push(resolve);
+      try {
+        await abortable(() => promise, options?.signal);
+      } catch (e) {
+        const i = this.#queue.indexOf(resolve);
+        // Still waiting: leave the line. Handed the turn as the signal
+        // aborted: hand it on.
+        if (i >= 0) this.#queue.splice(i, 1);
+        else this.#next();
+        throw e;
+      }
+    } else this.#busy = true;
     try {
       return await fn();
     } finally {
-      this.#busy = null;
-      done();
+      this.#next();
     }
+  }
+
+  #next(): void {
+    const next = this.#queue.shift();
+    if (next === undefined) this.#busy = false;
+    else next();
   }
 }
 

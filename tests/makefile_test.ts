@@ -14,6 +14,7 @@ import {
   onBackend,
   type Pair,
   raises,
+  recvExactly,
   skipNote,
   sleep,
   STEP_MS,
@@ -791,6 +792,28 @@ print(json.dumps(out))`,
     await sleep(10);
     await pair.server.sendall(bytes("3\n"));
     assert.deepEqual(await within(Promise.all(calls)), ["1\n", "2\n", "3\n"]);
+  });
+
+  test("calls made together keep call order when some carry a { signal }", async (pair) => {
+    const { signal } = new AbortController();
+    {
+      await using f = pair.client.makefile("rb");
+      const calls = [f.read(2), f.readline(-1, { signal }), f.read(3)];
+      await pair.server.sendall(bytes("AAline\nBBB"));
+      const got = (await within(Promise.all(calls))).map(text);
+      assert.deepEqual(got, ["AA", "line\n", "BBB"]);
+    }
+    for (const mode of ["wb", "w"] as const) {
+      const f = pair.server.makefile(mode, 4);
+      const w = (s: string, options?: { signal: AbortSignal }) =>
+        mode === "wb"
+          ? (f as BinarySocketFile).write(bytes(s), options)
+          : (f as TextSocketFile).write(s, options);
+      const writes = [w("11111111"), w("22", { signal }), w("33")];
+      await within(Promise.all(writes));
+      await within(f.close());
+      assert.equal(text(await recvExactly(pair.client, 12)), "111111112233");
+    }
   });
 
   test("buffered write: sent on flush() and on close(), big writes at once", async (pair) => {
