@@ -14,8 +14,12 @@ export interface StreamSocket {
     flags: number,
     options: { signal?: AbortSignal },
   ): Promise<number>;
-  /** Send all of `data`. */
-  sendall(data: Uint8Array): Promise<void>;
+  /** Send all of `data`; `signal` ends the wait. */
+  sendall(
+    data: Uint8Array,
+    flags: number,
+    options: { signal?: AbortSignal },
+  ): Promise<void>;
   /** shutdown(2). */
   shutdown(how: number): void;
   /** close(). */
@@ -858,7 +862,9 @@ export function socketWritable(
       signal.addEventListener("abort", () => sock.close(), { once: true });
     },
     write(chunk) {
-      return sock.sendall(chunk).catch((e) => {
+      // With the signal: the socket's close() is put off while a file made
+      // by makefile() is open (Python's rule), and the write would wait on.
+      return sock.sendall(chunk, 0, { signal }).catch((e) => {
         throw signal.aborted ? signal.reason : e;
       });
     },

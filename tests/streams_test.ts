@@ -10,6 +10,7 @@ import {
   pattern,
   recvExactly,
   sha256,
+  sleep,
   text,
 } from "./_helpers.ts";
 import { withTimeout } from "./_python.ts";
@@ -116,6 +117,24 @@ for (const backend of BACKENDS) {
       await using q = await connectedPair(backend);
       await q.client.writable.abort();
       assert.equal(q.client.fileno(), -1);
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
+      "writable.abort() ends a write stuck on a peer that does not read, with a makefile() file still open",
+    ),
+    async () => {
+      await using p = await connectedPair(backend);
+      // The file keeps the descriptor open past close() (Python's rule).
+      await using _rfile = p.client.makefile("rb");
+      const writer = p.client.writable.getWriter();
+      const stuck = writer.write(new Uint8Array(16 << 20)).catch((e) => e);
+      await sleep(50);
+      const reason = new Error("give up");
+      await withTimeout(writer.abort(reason));
+      assert.equal(await withTimeout(stuck), reason);
     },
   );
 
