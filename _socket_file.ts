@@ -1338,7 +1338,9 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
     try {
       await this.#sendBuffer(options);
     } catch (e) {
-      if (!(e instanceof BlockingIOError)) throw e;
+      if (!(e instanceof BlockingIOError)) {
+        throw this.#keepAborted(e, bytes, options);
+      }
       const room = this.#bufsize - this.#wlen;
       if (bytes.length <= room) {
         this.#buffer(bytes);
@@ -1352,7 +1354,9 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
       try {
         written += await this.#raw.send(bytes.subarray(written), options);
       } catch (e) {
-        if (!(e instanceof BlockingIOError)) throw e;
+        if (!(e instanceof BlockingIOError)) {
+          throw this.#keepAborted(e, bytes.subarray(written), options);
+        }
         this.#buffer(bytes.subarray(written, written + this.#bufsize));
         throw wouldBlock(written + this.#bufsize);
       }
@@ -1361,9 +1365,24 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
     return bytes.length;
   }
 
+  // An aborted write keeps what it did not send, all of it (past the
+  // buffer's size if need be), for the next flush: an abort loses nothing.
+  // Other failures (a timeout, a dead peer) go as CPython's, which keeps
+  // none of it.
+  #keepAborted(
+    e: unknown,
+    unsent: Uint8Array,
+    options: AbortOptions | undefined,
+  ): unknown {
+    if (options?.signal?.aborted) this.#buffer(unsent);
+    return e;
+  }
+
   #buffer(bytes: Uint8Array): void {
-    if (this.#wbuf.length < this.#bufsize) {
-      const buf = new Uint8Array(this.#bufsize);
+    if (this.#wbuf.length < this.#wlen + bytes.length) {
+      const buf = new Uint8Array(
+        Math.max(this.#bufsize, this.#wlen + bytes.length),
+      );
       buf.set(this.#wbuf.subarray(0, this.#wlen));
       this.#wbuf = buf;
     }
@@ -1386,6 +1405,10 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
       if (sent > 0) {
         this.#wbuf.copyWithin(0, sent, this.#wlen);
         this.#wlen -= sent;
+      }
+      // Grown by an aborted write: back to the buffer's size once sent.
+      if (this.#wlen === 0 && this.#wbuf.length > this.#bufsize) {
+        this.#wbuf = new Uint8Array(0);
       }
     }
   }
