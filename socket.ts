@@ -583,7 +583,8 @@ export class Socket<
   // it has, that is kept.
   #unboundDatagram(): boolean {
     if (
-      this.#named || this.#type !== SOCK_DGRAM ||
+      // Closed: the call itself says EBADF (connect_ex returns it).
+      this.#named || this.#sock === null || this.#type !== SOCK_DGRAM ||
       (this.#family !== AF_INET && this.#family !== AF_INET6) ||
       this.#proto === IPPROTO_ICMP || this.#proto === IPPROTO_ICMPV6
     ) return false;

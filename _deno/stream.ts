@@ -161,6 +161,9 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   #shutWhileConnecting = false;
   #connectDone = false;
   #connectError: Error | null = null;
+  // A TCP connect with a timeout succeeded: the next connect() returns
+  // (then EISCONN), as CPython's on Linux.
+  #connectsOnceMore = false;
   // A non-blocking connect failed and something other than connect() took
   // its error (SO_ERROR, a recv, a send): as Linux keeps such a socket,
   // reads say EOF, polls say POLLIN | POLLOUT | POLLHUP, and the next
@@ -455,6 +458,10 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       this.#refused = false;
       throw new OSError(E.ECONNABORTED);
     }
+    if (this.#conn && this.#connectsOnceMore) {
+      this.#connectsOnceMore = false;
+      return;
+    }
     if (this.#conn) throw new OSError(E.EISCONN);
     if (this.#listening) throw new OSError(E.EISCONN);
     // Linux refuses port 0 at once; Deno would throw a RangeError.
@@ -550,6 +557,9 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       throw err;
     }
     if (this.closed) throw badFd();
+    // With a timeout CPython's descriptor is non-blocking: Linux marks it
+    // connected only at the next connect(), which returns once more.
+    this.#connectsOnceMore = wait !== null && this.#family !== AF_UNIX;
   }
 
   // A finished non-blocking connect's error (null when it connected); the

@@ -289,9 +289,13 @@ class LibcSocket implements BackendSocket {
         }
         // Linux marks the socket connected only when connect() is called
         // again (it then returns 0); a blocking connect would have done so,
-        // and a later connect() must say EISCONN, as in Python.
-        len = encodeSockAddr(this.#family, addr, addrIn, ifindex);
-        C.connect(fd, addrIn, len);
+        // and a later connect() must say EISCONN, as in Python. With a
+        // timeout CPython's descriptor is non-blocking and it does not: a
+        // later connect() returns once more, then EISCONN.
+        if (wait === null) {
+          len = encodeSockAddr(this.#family, addr, addrIn, ifindex);
+          C.connect(fd, addrIn, len);
+        }
         return;
       }
       // A unix listener with a full backlog: a blocking connect would wait
@@ -1109,13 +1113,15 @@ class LibcSocket implements BackendSocket {
     wait: Wait,
     signal?: AbortSignal,
   ): Promise<RecvMsg> {
-    // Descriptors that arrive in SCM_RIGHTS are close-on-exec, as every
-    // descriptor this module makes, so no child process inherits them.
-    // Linux echoes the flag in msg_flags: it shows only when asked for.
+    // Descriptors that arrive in SCM_RIGHTS (unix sockets only) are
+    // close-on-exec, as every descriptor this module makes, so no child
+    // process inherits them. Linux echoes the flag in msg_flags: it shows
+    // only when asked for. Other families may refuse the flag (AF_PACKET
+    // says EINVAL), so it goes to unix sockets alone.
     if (this.#takesGiven(flags)) {
       return await this.#recvmsgGiven(buffers, ancbufsize, flags, wait, signal);
     }
-    const f = flags | L.MSG_CMSG_CLOEXEC;
+    const f = this.#family === L.AF_UNIX ? flags | L.MSG_CMSG_CLOEXEC : flags;
     const echo = flags & L.MSG_CMSG_CLOEXEC;
     // recvmsgOnce() answers a failure with its errno.
     let failed = 0;

@@ -50,9 +50,9 @@ import {
 } from "../mod.ts";
 import { IP_TTL } from "../constants.ts";
 import {
+  abstractName,
   type Addr,
   BACKENDS,
-  abstractName,
   bytes,
   connectedPair,
   deadPort,
@@ -550,6 +550,18 @@ for (const backend of BACKENDS) {
     raisesSync(() => s.bind(tmp.path), OSError, { errno: 98 });
   });
 
+  test("connect() again: EISCONN after a blocking connect; after one with a timeout it returns once first, as CPython's on Linux", async () => {
+    using l = listener(backend);
+    for (const timeout of [null, 5]) {
+      using s = sock(backend);
+      s.settimeout(timeout);
+      await withTimeout(s.connect(l.addr));
+      if (timeout !== null) await withTimeout(s.connect(l.addr));
+      await raises(() => s.connect(l.addr), OSError, { errno: 106 });
+      assert.equal(await withTimeout(s.connect_ex(l.addr)), 106);
+    }
+  });
+
   test("bind() and listen() after connect() raise OSError 22", async () => {
     await using p = await connectedPair(backend);
     raisesSync(() => p.client.bind(["127.0.0.1", 0]), OSError, EINVAL);
@@ -758,10 +770,12 @@ for (const backend of BACKENDS) {
     }
   });
 
-  test("connect_ex() on a closed socket returns 9", async () => {
-    const s = sock(backend);
-    s.close();
-    assert.equal(await withTimeout(s.connect_ex(["127.0.0.1", 9])), 9);
+  test("connect_ex() on a closed socket returns 9, stream or datagram", async () => {
+    for (const type of [SOCK_STREAM, SOCK_DGRAM]) {
+      const s = sock(backend, AF_INET, type);
+      s.close();
+      assert.equal(await withTimeout(s.connect_ex(["127.0.0.1", 9])), 9);
+    }
   });
 
   test("close() twice is fine and fileno() is -1 afterwards", () => {

@@ -564,5 +564,14 @@ Deno.test({
       [0, 0, 0, 0, 0, 0],
     ]);
     assert.ok(pkttype === 0 || pkttype === 4, `pkttype ${pkttype}`);
+    // recvmsg() too (Linux refuses MSG_CMSG_CLOEXEC on AF_PACKET: EINVAL).
+    await u.sendto(bytes("packet-probe"), ["127.0.0.1", 9]);
+    const [data, anc, flags, addr] = await withTimeout(p.recvmsg(2048));
+    assert.ok(data.length > 0);
+    assert.deepEqual([anc, flags, (addr as [string, number])[0]], [
+      [],
+      0,
+      "lo",
+    ]);
   },
 });
