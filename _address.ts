@@ -210,11 +210,12 @@ export function addressForBind(
 /**
  * Check an address and resolve its host (for connect and sendto): numeric
  * hosts at once, names through getaddrinfo(), first result of the family;
- * `signal` stops waiting for a name.
+ * `signal` stops waiting for a name. As CPython's setipaddr(), the host is
+ * resolved alone (no service, no socket type: a raw socket's too), and the
+ * port put in after.
  */
 export function addressForConnect(
   family: number,
-  type: number,
   address: unknown,
   method: string,
   signal?: AbortSignal,
@@ -226,7 +227,7 @@ export function addressForConnect(
   const p = ipParts(family, address, method);
   const host = literalHost(family, p.host);
   if (host !== null) return build(family, host, p);
-  return getaddrinfo(p.host, p.port, family, type, 0, 0, { signal }).then(
+  return getaddrinfo(p.host, null, family, 0, 0, 0, { signal }).then(
     (infos) => {
       const sa = infos[0][4];
       // A link-local name may come back with its interface's scope id.

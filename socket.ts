@@ -736,7 +736,6 @@ export class Socket<
     this.#live();
     const addr = await addressForConnect(
       this.#family,
-      this.#type,
       address,
       "connect",
       signal,
@@ -784,7 +783,6 @@ export class Socket<
     signal?.throwIfAborted();
     const addr = await addressForConnect(
       this.#family,
-      this.#type,
       address,
       "connect_ex",
       signal,
@@ -1218,7 +1216,6 @@ export class Socket<
     this.#live();
     const addr = await addressForConnect(
       this.#family,
-      this.#type,
       target,
       "sendto",
       signal,
@@ -1297,7 +1294,6 @@ export class Socket<
       ? null
       : await addressForConnect(
         this.#family,
-        this.#type,
         address,
         "sendmsg",
         signal,

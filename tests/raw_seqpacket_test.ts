@@ -265,6 +265,26 @@ const rawSkip = either(libcMissing, netRawMissing);
 
 Deno.test({
   name: skipNote(
+    "SOCK_RAW ICMP: sendto() and connect() take a host name ('localhost') and glibc's numeric short forms ('127.1'), as CPython resolves the host alone",
+    rawSkip,
+  ),
+  ignore: rawSkip !== null,
+  async fn() {
+    const { AF_INET, IPPROTO_ICMP, SOCK_RAW } = await import("../mod.ts");
+    for (const host of ["localhost", "127.1"]) {
+      using s = sock("libc", AF_INET, SOCK_RAW, IPPROTO_ICMP);
+      s.settimeout(2);
+      assert.equal(
+        await withTimeout(s.sendto(echo(8, 0x4321, 1), [host, 0])),
+        16,
+      );
+      await withTimeout(s.connect([host, 0]));
+    }
+  },
+});
+
+Deno.test({
+  name: skipNote(
     "SOCK_RAW ICMPv6: an echo request to ::1 gets its reply (id and sequence kept)",
     rawSkip,
   ),
