@@ -17,6 +17,7 @@ import {
   IPV6_LEAVE_GROUP,
   IPV6_MULTICAST_IF,
   IPV6_MULTICAST_LOOP,
+  IPV6_V6ONLY,
   MSG_CMSG_CLOEXEC,
   MSG_DONTWAIT,
   MSG_NOSIGNAL,
@@ -217,6 +218,19 @@ function sysctl(name: string, fallback: number): number {
   }
 }
 
+// IPV6_V6ONLY of a new AF_INET6 socket (net.ipv6.bindv6only; 0 unless set):
+// the one value Deno's sockets can have, as Deno cannot set the option.
+function v6onlyDefault(): number {
+  try {
+    return Deno.readTextFileSync("/proc/sys/net/ipv6/bindv6only").trim() ===
+        "1"
+      ? 1
+      : 0;
+  } catch {
+    return 0;
+  }
+}
+
 /**
  * Python's socket options that Deno can honour, with their recorded
  * values: values checked as Linux checks them (EINVAL for what it
@@ -345,6 +359,13 @@ export class Options {
         });
       }
     }
+    if (!v4 && level === IPPROTO_IPV6 && option === IPV6_V6ONLY) {
+      // The value Deno's socket will have is accepted (dual-stack code sets
+      // 0); the other one needs the kernel's socket.
+      const v = Options.#int(value, false) !== 0 ? 1 : 0;
+      if (v === v6onlyDefault()) return plain(v);
+    }
+    if (v4 && level === IPPROTO_IPV6) throw new OSError(E.ENOPROTOOPT);
     throw new OSError(
       E.ENOPROTOOPT,
       `Protocol not available: option (${level}, ${option}) cannot be set through Deno's networking; ${LIBC_HINT}`,
@@ -428,6 +449,11 @@ export class Options {
         if (option === IPV6_MULTICAST_IF) return 0;
       }
     }
+    if (!v4 && level === IPPROTO_IPV6 && option === IPV6_V6ONLY) {
+      return v6onlyDefault();
+    }
+    // Linux: an AF_INET socket has no IPv6 options to read.
+    if (v4 && level === IPPROTO_IPV6) throw new OSError(E.EOPNOTSUPP);
     throw new OSError(
       E.ENOPROTOOPT,
       `Protocol not available: option (${level}, ${option}) cannot be read through Deno's networking; ${LIBC_HINT}`,

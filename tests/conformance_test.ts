@@ -19,7 +19,9 @@ import {
   getdefaulttimeout,
   has_dualstack_ipv6,
   IPPROTO_IP,
+  IPPROTO_IPV6,
   IPPROTO_TCP,
+  IPV6_V6ONLY,
   MSG_DONTWAIT,
   MSG_PEEK,
   MSG_WAITALL,
@@ -1687,6 +1689,38 @@ for (const backend of BACKENDS) {
         });
         raisesSync(() => s.getsockopt(level, option), OSError, { errno: 95 });
       }
+    }
+  });
+
+  test("IPV6_V6ONLY reads as Linux's default and takes it (dual-stack code sets 0); an AF_INET socket has no IPv6 options (92 to set, 95 to read)", () => {
+    const dflt = Number(Deno.readTextFileSync("/proc/sys/net/ipv6/bindv6only"));
+    for (const type of [SOCK_STREAM, SOCK_DGRAM]) {
+      using s6 = sock(backend, AF_INET6, type);
+      assert.equal(s6.getsockopt(IPPROTO_IPV6, IPV6_V6ONLY), dflt);
+      s6.setsockopt(IPPROTO_IPV6, IPV6_V6ONLY, dflt);
+      assert.equal(s6.getsockopt(IPPROTO_IPV6, IPV6_V6ONLY), dflt);
+      if (isDeno) {
+        needsLibc(
+          raisesSync(
+            () => s6.setsockopt(IPPROTO_IPV6, IPV6_V6ONLY, 1 - dflt),
+            OSError,
+            { errno: 92 },
+          ),
+        );
+      } else {
+        s6.setsockopt(IPPROTO_IPV6, IPV6_V6ONLY, 1 - dflt);
+        assert.equal(s6.getsockopt(IPPROTO_IPV6, IPV6_V6ONLY), 1 - dflt);
+      }
+      using s4 = sock(backend, AF_INET, type);
+      const e = raisesSync(
+        () => s4.setsockopt(IPPROTO_IPV6, IPV6_V6ONLY, 1),
+        OSError,
+        { errno: 92 },
+      );
+      assert.doesNotMatch(e.message, /libc/);
+      raisesSync(() => s4.getsockopt(IPPROTO_IPV6, IPV6_V6ONLY), OSError, {
+        errno: 95,
+      });
     }
   });
 
