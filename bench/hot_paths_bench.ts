@@ -33,17 +33,17 @@ import { inet_pton } from "../_inet.ts";
 // --- address parsing -------------------------------------------------------
 
 Deno.bench("addressForConnect AF_INET numeric", { group: "address" }, () => {
-  addressForConnect(AF_INET, SOCK_STREAM, ["127.0.0.1", 8080], "connect");
+  addressForConnect(AF_INET, ["127.0.0.1", 8080], "connect");
 });
 
 Deno.bench("addressForConnect AF_INET6 numeric", { group: "address" }, () => {
-  addressForConnect(AF_INET6, SOCK_STREAM, ["::1", 8080], "connect");
+  addressForConnect(AF_INET6, ["::1", 8080], "connect");
 });
 
 Deno.bench("addressForConnect AF_INET 'localhost'", {
   group: "address",
 }, () => {
-  addressForConnect(AF_INET, SOCK_STREAM, ["localhost", 8080], "connect");
+  addressForConnect(AF_INET, ["localhost", 8080], "connect");
 });
 
 Deno.bench("addressForBind AF_INET ''", { group: "address" }, () => {
