@@ -46,8 +46,10 @@ async function abortAfter(
 ): Promise<{ reason: unknown; elapsed: number }> {
   const controller = new AbortController();
   const reason = new Error("stop");
-  const timer = setTimeout(() => controller.abort(reason), ms);
+  // The clock starts before the timer: a pause between the two (a GC under
+  // load) would otherwise make the abort look early.
   const t0 = performance.now();
+  const timer = setTimeout(() => controller.abort(reason), ms);
   try {
     await withTimeout(call(controller.signal), 5000, "aborted call");
   } catch (e) {
