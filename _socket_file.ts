@@ -332,6 +332,11 @@ export type WriteData<T> = T extends string ? string
 // Takes back lines an aborted readlines() had read (see readlines()).
 const GIVE_BACK: unique symbol = Symbol("giveBack");
 
+// How many writes a binary file has taken (buffered, sent, or kept by an
+// abort): a text file tells by it whether a hand-over rejected before the
+// binary file took its bytes.
+const WRITES_TAKEN: unique symbol = Symbol("writesTaken");
+
 // A line's size as readlines(hint) counts it: bytes, or characters (code
 // points, as Python's str has) for text.
 function lineSize(line: Uint8Array | string): number {
@@ -903,6 +908,9 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
     this.#rend = have;
   }
 
+  /** @ignore How many writes this file has taken (see WRITES_TAKEN). */
+  [WRITES_TAKEN] = 0;
+
   /** @ignore Put `lines` back in front of the buffer's bytes. */
   [GIVE_BACK](lines: Uint8Array<ArrayBuffer>[]): void {
     const bytes = concat(lines);
@@ -1319,10 +1327,14 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
       );
     }
     if (!this.#writes.busy && this.#wlen + bytes.length <= this.#bufsize) {
+      this[WRITES_TAKEN]++;
       this.#buffer(bytes);
       return bytes.length;
     }
-    return await this.#writes.run(options, () => this.#write(bytes, options));
+    return await this.#writes.run(options, () => {
+      this[WRITES_TAKEN]++;
+      return this.#write(bytes, options);
+    });
   }
 
   // CPython 3.11's BufferedWriter.write (_bufferedwriter_write): send the
@@ -1971,7 +1983,18 @@ export class TextSocketFile extends SocketFile<string> {
       : concat(this.#pending);
     this.#pending = [];
     this.#pendingBytes = 0;
-    await this.#buffer.write(bytes, options);
+    const taken = this.#buffer[WRITES_TAKEN];
+    try {
+      await this.#buffer.write(bytes, options);
+    } catch (e) {
+      // Aborted before the binary file took them (in its turn, or at once):
+      // text that write() accepted stays this file's, first in line.
+      if (this.#buffer[WRITES_TAKEN] === taken) {
+        this.#pending.unshift(bytes);
+        this.#pendingBytes += bytes.length;
+      }
+      throw e;
+    }
   }
 
   /**

@@ -873,6 +873,42 @@ print(json.dumps(out))`,
     assert.equal(got.replaceAll("\0", ""), "A".repeat(8000) + "B".repeat(5000));
   });
 
+  test("text: a write() that resolved is not lost when a later write's hand-over is aborted before the binary file takes it", async () => {
+    // A unix pair: its buffers are fixed, so 3 MB fills them.
+    await using pair = await connectedPair(backend, AF_UNIX);
+    const f = pair.client.makefile("w");
+    // The socket full, the peer not reading: a flush's binary send waits.
+    const fill = pair.client.sendall(new Uint8Array(3_000_000).fill(0x2e));
+    await f.write("hello|");
+    const flushed = f.flush();
+    await sleep(20);
+    assert.equal(await within(f.write("RESOLVED|")), 9);
+    // Past the chunk size with what is pending: handed over under a signal,
+    // behind the waiting flush.
+    await raises(
+      () => f.write("C".repeat(10000), { signal: AbortSignal.timeout(20) }),
+      DOMException,
+    );
+    const draining = (async () => {
+      const parts: string[] = [];
+      for (let part; (part = await pair.server.recv(1 << 20)).length > 0;) {
+        parts.push(text(part));
+      }
+      return parts.join("");
+    })();
+    await within(fill, "filler");
+    await within(flushed, "flush");
+    await within(f.close(), "close");
+    pair.client.close();
+    const got = (await withTimeout(draining, 20_000)).replaceAll(".", "");
+    // The aborted write kept its text (it passed its turn): it goes too.
+    assert.ok(
+      got === "hello|RESOLVED|" ||
+        got === "hello|RESOLVED|" + "C".repeat(10000),
+      got.slice(0, 40),
+    );
+  });
+
   test("buffered write: sent on flush() and on close(), big writes at once", async (pair) => {
     const f = pair.client.makefile("wb", 10);
     await f.write(bytes("abc"));
