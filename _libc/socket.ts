@@ -331,6 +331,7 @@ class LibcSocket implements BackendSocket {
       }
       return await this.#recvRest(buf, flags, wait, n, signal);
     }
+    const e = errno();
     if (wait === 0) {
       // #again: EINTR retries, EAGAIN lets the loop turn now and then.
       return await this.#retry(
@@ -344,10 +345,9 @@ class LibcSocket implements BackendSocket {
           return m < 0 ? null : m;
         },
         errno,
-        true,
+        e,
       );
     }
-    const e = errno();
     if (e !== EAGAIN && e !== EINTR) throw new OSError(e);
     return await this.#recvRest(buf, flags, wait, 0, signal);
   }
@@ -578,13 +578,14 @@ class LibcSocket implements BackendSocket {
       const p = pace();
       return p === undefined ? got : p.then(() => got);
     }
+    const e = errno();
     return this.#retry(
       this.#readEvents(flags),
       wait,
       signal,
       () => this.#recvScratch(size, flags),
       errno,
-      true,
+      e,
     );
   }
 
@@ -625,6 +626,7 @@ class LibcSocket implements BackendSocket {
       const p = pace();
       return p === undefined ? Promise.resolve(n) : p.then(() => n);
     }
+    const e = errno();
     return this.#retry(
       L.EPOLLOUT,
       wait,
@@ -635,7 +637,7 @@ class LibcSocket implements BackendSocket {
         return n < 0 ? null : n;
       },
       errno,
-      true,
+      e,
     );
   }
 
@@ -849,28 +851,32 @@ class LibcSocket implements BackendSocket {
   // or null after a failure whose errno `lastErrno` reads at once. Between
   // EAGAINs it waits for `events` as `wait` and `signal` allow. An attempt
   // reads a shared scratch buffer only before it returns, never after an
-  // await. `failed`: the caller's own first attempt just failed.
+  // await. `failed`: the errno of the caller's own first attempt, which it
+  // read at once (anything that allocates first, such as this call, may run
+  // the garbage collector, whose system calls overwrite errno).
   async #retry<T>(
     events: number,
     wait: Wait,
     signal: AbortSignal | undefined,
     attempt: () => T | null,
     lastErrno: () => number = errno,
-    failed = false,
+    failed: number | null = null,
   ): Promise<T> {
     let w: WaitState | null = null;
     for (;;) {
-      if (!failed) {
+      let e = failed;
+      failed = null;
+      if (e === null) {
         const r = attempt();
         if (r !== null) {
           const p = pace();
           if (p !== undefined) await p;
           return r;
         }
+        e = lastErrno();
       }
-      failed = false;
       const again = this.#again(
-        lastErrno(),
+        e,
         events,
         wait,
         w ??= waitState(wait, signal),
