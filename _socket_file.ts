@@ -140,6 +140,11 @@ export interface FileRef {
   acquire(): void;
   /** The file closed: count it off, and close the socket if it is waiting. */
   release(): void;
+  /**
+   * Bytes an unbuffered file took and could not hand out (a readline that
+   * failed part-way): the socket's next receive gets them first.
+   */
+  giveBack?(bytes: Uint8Array): void;
 }
 
 const NO_REF: FileRef = { acquire() {}, release() {} };
@@ -313,6 +318,11 @@ class SocketIO {
 
   send(data: Uint8Array, options?: AbortOptions): Promise<number> {
     return this.sock.send(data, 0, options);
+  }
+
+  /** See {@linkcode FileRef.giveBack}. */
+  giveBack(bytes: Uint8Array): void {
+    this.#ref.giveBack?.(bytes);
   }
 
   close(): void {
@@ -1190,7 +1200,14 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
       } catch (e) {
         // Non-blocking with part of a line: Python returns the part.
         if (e instanceof BlockingIOError && this.#have() > 0) got = 0;
-        else throw e;
+        else {
+          // Unbuffered: what this call read of the line goes back to the
+          // socket, so that a later file or recv() misses nothing.
+          if (this.#bufsize === 0 && this.#have() > 0) {
+            this.#raw.giveBack(this.#takeTo(this.#rend));
+          }
+          throw e;
+        }
       }
       if (got === 0) return this.#takeTo(this.#rend);
     }

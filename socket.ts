@@ -1914,6 +1914,9 @@ export class Socket<
         if (this.#ioRefs > 0) this.#ioRefs--;
         if (this.#closeCalled) this.close();
       },
+      giveBack: (bytes) =>
+        (this.#sock as Partial<DirectReads> | null)
+          ?.giveBack?.(bytes),
     });
   }
 

@@ -909,6 +909,18 @@ print(json.dumps(out))`,
     );
   });
 
+  test("unbuffered: an aborted readline() gives the part of the line it read back to the socket, in order", async (pair) => {
+    const raw = pair.client.makefile("rb", 0);
+    await pair.server.sendall(bytes("abc"));
+    await raises(
+      () => raw.readline(-1, { signal: AbortSignal.timeout(50) }),
+      DOMException,
+    );
+    await pair.server.sendall(bytes("def\n"));
+    assert.equal(text(await recvExactly(pair.client, 7)), "abcdef\n");
+    await raw.close();
+  });
+
   test("buffered write: sent on flush() and on close(), big writes at once", async (pair) => {
     const f = pair.client.makefile("wb", 10);
     await f.write(bytes("abc"));
