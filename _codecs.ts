@@ -24,151 +24,24 @@
  *
  * @module
  */
-import { LookupError, ValueError } from "./errors.ts";
+import {
+  LookupError,
+  UnicodeDecodeError,
+  UnicodeEncodeError,
+} from "./errors.ts";
+import { charEscape } from "./_repr.ts";
 import { CHARMAPS, NOT_TEXT, UNSUPPORTED } from "./_charmaps.ts";
 
 export { LookupError } from "./errors.ts";
 
-/** Python's `UnicodeError`, the base of the codec errors; a `ValueError`. */
-export class UnicodeError extends ValueError {}
-UnicodeError.prototype.name = "UnicodeError";
-
-/**
- * Python's `UnicodeDecodeError`: bytes that are not valid in the encoding,
- * with errors `"strict"`.
- *
- * @example
- * ```ts
- * import { lookupCodec, UnicodeDecodeError } from "./_codecs.ts";
- * import assert from "node:assert/strict";
- *
- * const dec = lookupCodec("utf-8").decoder("strict");
- * assert.throws(() => dec.decode(new Uint8Array([0x61, 0xff]), true), {
- *   name: "UnicodeDecodeError",
- *   message: "'utf-8' codec can't decode byte 0xff in position 1: invalid start byte",
- * });
- * assert.ok(UnicodeDecodeError.prototype instanceof RangeError);
- * ```
- */
-export class UnicodeDecodeError extends UnicodeError {
-  /** The codec's name (`"utf-8"`). */
-  readonly encoding: string;
-  /** The bytes being decoded. */
-  readonly object: Uint8Array;
-  /** Where the invalid bytes start in `object`. */
-  readonly start: number;
-  /** Where they end (exclusive). */
-  readonly end: number;
-  /** Why they are invalid (`"invalid start byte"`). */
-  readonly reason: string;
-
-  /**
-   * Make the error; the message is Python's.
-   *
-   * @param encoding The codec's name.
-   * @param object The bytes.
-   * @param start First invalid byte.
-   * @param end Past the last invalid byte.
-   * @param reason Why.
-   */
-  constructor(
-    encoding: string,
-    object: Uint8Array,
-    start: number,
-    end: number,
-    reason: string,
-  ) {
-    super(
-      end - start === 1
-        ? `'${encoding}' codec can't decode byte 0x${
-          hex2(object[start])
-        } in position ${start}: ${reason}`
-        : `'${encoding}' codec can't decode bytes in position ${start}-${
-          end - 1
-        }: ${reason}`,
-    );
-    this.encoding = encoding;
-    this.object = object;
-    this.start = start;
-    this.end = end;
-    this.reason = reason;
-  }
-}
-UnicodeDecodeError.prototype.name = "UnicodeDecodeError";
-
-/**
- * Python's `UnicodeEncodeError`: characters the encoding cannot represent
- * (a lone surrogate in UTF-8), with errors `"strict"`. Positions count code
- * points, as Python's do.
- *
- * @example
- * ```ts
- * import { lookupCodec } from "./_codecs.ts";
- * import assert from "node:assert/strict";
- *
- * assert.throws(() => lookupCodec("ascii").encode("é", "strict"), {
- *   name: "UnicodeEncodeError",
- *   message: "'ascii' codec can't encode character '\\xe9' in position 0: ordinal not in range(128)",
- * });
- * ```
- */
-export class UnicodeEncodeError extends UnicodeError {
-  /** The codec's name. */
-  readonly encoding: string;
-  /** The text being encoded. */
-  readonly object: string;
-  /** The first character (code point index) that cannot be encoded. */
-  readonly start: number;
-  /** Past the last one. */
-  readonly end: number;
-  /** Why. */
-  readonly reason: string;
-
-  /**
-   * Make the error; the message is Python's.
-   *
-   * @param encoding The codec's name.
-   * @param object The text.
-   * @param start First code point that failed.
-   * @param end Past the last one.
-   * @param reason Why.
-   * @param first The first failing code point, for the message.
-   */
-  constructor(
-    encoding: string,
-    object: string,
-    start: number,
-    end: number,
-    reason: string,
-    first: number,
-  ) {
-    super(
-      end - start === 1
-        ? `'${encoding}' codec can't encode character '${
-          charEscape(first)
-        }' in position ${start}: ${reason}`
-        : `'${encoding}' codec can't encode characters in position ${start}-${
-          end - 1
-        }: ${reason}`,
-    );
-    this.encoding = encoding;
-    this.object = object;
-    this.start = start;
-    this.end = end;
-    this.reason = reason;
-  }
-}
-UnicodeEncodeError.prototype.name = "UnicodeEncodeError";
+export {
+  UnicodeDecodeError,
+  UnicodeEncodeError,
+  UnicodeError,
+} from "./errors.ts";
 
 function hex2(b: number): string {
   return b.toString(16).padStart(2, "0");
-}
-
-// How CPython's codec messages and backslashreplace show a code point.
-function charEscape(cp: number): string {
-  if (cp < 0x100) return `\\x${hex2(cp)}`;
-  if (cp < 0x10000) return `\\u${cp.toString(16).padStart(4, "0")}`;
-  return `\\U${cp.toString(16).padStart(8, "0")}`;
 }
 
 function unknownHandler(errors: string): LookupError {

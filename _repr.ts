@@ -63,3 +63,10 @@ function bytesRepr(b: Uint8Array): string {
   }
   return out + quote;
 }
+
+/** How CPython's codec messages and backslashreplace show a code point. */
+export function charEscape(cp: number): string {
+  if (cp < 0x100) return `\\x${cp.toString(16).padStart(2, "0")}`;
+  if (cp < 0x10000) return `\\u${cp.toString(16).padStart(4, "0")}`;
+  return `\\U${cp.toString(16).padStart(8, "0")}`;
+}

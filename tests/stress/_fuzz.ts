@@ -53,6 +53,10 @@ const ALLOWED: ReadonlySet<unknown> = new Set<unknown>([
   ),
   errors.ValueError,
   errors.OverflowError,
+  // Python's codec errors (an IDNA label empty or too long in a host name).
+  errors.UnicodeError,
+  errors.UnicodeEncodeError,
+  errors.UnicodeDecodeError,
   TypeError,
 ]);
 
