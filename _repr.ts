@@ -27,41 +27,37 @@ export function pyStr(value: unknown): string {
   return typeof value === "string" ? value : pyRepr(value);
 }
 
-// Single quotes unless the text holds one and no double quote.
-function quoteFor(has: (c: number) => boolean): string {
-  return has(0x27) && !has(0x22) ? '"' : "'";
+// A str or bytes literal of code points: single quotes unless the text
+// holds one and no double quote; the quote, backslash, \n \r \t escaped,
+// and what is not printable as charEscape() shows it.
+function quoted(
+  prefix: string,
+  codes: number[],
+  printable: (c: number) => boolean,
+): string {
+  const quote = codes.includes(0x27) && !codes.includes(0x22) ? '"' : "'";
+  let out = prefix + quote;
+  for (const c of codes) {
+    const ch = String.fromCodePoint(c);
+    if (ch === quote || ch === "\\") out += `\\${ch}`;
+    else if (ch === "\n") out += "\\n";
+    else if (ch === "\r") out += "\\r";
+    else if (ch === "\t") out += "\\t";
+    else out += printable(c) ? ch : charEscape(c);
+  }
+  return out + quote;
 }
 
 function strRepr(s: string): string {
-  const quote = quoteFor((c) => s.includes(String.fromCharCode(c)));
-  let out = quote;
-  for (const ch of s) {
-    const c = ch.codePointAt(0)!;
-    if (ch === quote || ch === "\\") out += `\\${ch}`;
-    else if (ch === "\n") out += "\\n";
-    else if (ch === "\r") out += "\\r";
-    else if (ch === "\t") out += "\\t";
-    else if (c < 0x20 || (c >= 0x7f && c <= 0xa0) || c === 0xad) {
-      out += `\\x${c.toString(16).padStart(2, "0")}`;
-    } else out += ch;
-  }
-  return out + quote;
+  return quoted(
+    "",
+    Array.from(s, (ch) => ch.codePointAt(0)!),
+    (c) => c >= 0x20 && !(c >= 0x7f && c <= 0xa0) && c !== 0xad,
+  );
 }
 
 function bytesRepr(b: Uint8Array): string {
-  const quote = quoteFor((c) => b.includes(c));
-  let out = "b" + quote;
-  for (const c of b) {
-    const ch = String.fromCharCode(c);
-    if (ch === quote || ch === "\\") out += `\\${ch}`;
-    else if (ch === "\n") out += "\\n";
-    else if (ch === "\r") out += "\\r";
-    else if (ch === "\t") out += "\\t";
-    else if (c < 0x20 || c >= 0x7f) {
-      out += `\\x${c.toString(16).padStart(2, "0")}`;
-    } else out += ch;
-  }
-  return out + quote;
+  return quoted("b", [...b], (c) => c >= 0x20 && c < 0x7f);
 }
 
 /** How CPython's codec messages and backslashreplace show a code point. */

@@ -736,8 +736,8 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         this.#pendingRead ??= this.#readAhead(conn);
         this.#readOp?.hold(true);
         // A stream's bytes given back meanwhile end the wait too.
-        const given = (this.#lookAgain ??= Promise.withResolvers()).promise;
-        const r = await raceWait(this.#pendingRead, left, signal, given);
+        const woken = (this.#lookAgain ??= Promise.withResolvers()).promise;
+        const r = await raceWait(this.#pendingRead, left, signal, woken);
         if (r === EXPIRED || r === WOKEN) {
           // A read left pending by a timeout must not keep the process
           // alive, as a Python socket would not; the next caller to wait
