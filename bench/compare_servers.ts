@@ -17,7 +17,6 @@ import {
   overBudget,
   type Processes,
   procStatusKiB,
-  ROOT,
   table,
   waitPort,
 } from "./_harness.ts";
@@ -33,8 +32,6 @@ export interface Server {
   cmd: (bin: string) => string[];
   /** A program it needs on PATH, besides deno. */
   needs?: string;
-  /** A file of the repository it needs; skipped with a note until it exists. */
-  requires?: string;
   /** Also measured holding idle connections (bench/memory.ts). */
   memory?: boolean;
 }
@@ -122,7 +119,6 @@ export const SERVERS: Server[] = [
     about:
       "this module's selectors, server.py ported line by line, Deno backend",
     cmd: selectors("deno"),
-    requires: "selectors.ts",
     memory: true,
   },
   {
@@ -130,7 +126,6 @@ export const SERVERS: Server[] = [
     about:
       "this module's selectors, server.py ported line by line, libc backend",
     cmd: selectors("libc"),
-    requires: "selectors.ts",
     memory: true,
   },
 ];
@@ -161,22 +156,9 @@ export function choose(
       notes.push(`${s.name} skipped: ${missing}`);
       return false;
     }
-    if (s.requires !== undefined && !exists(`${ROOT}${s.requires}`)) {
-      notes.push(`${s.name} skipped: ${s.requires} does not exist yet`);
-      return false;
-    }
     return true;
   });
   return { servers, notes };
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**

@@ -23,13 +23,8 @@ import {
   SOL_SOCKET,
   TCP_NODELAY,
 } from "../../mod.ts";
+import * as selectors from "../../selectors.ts";
 import { parseBackend } from "../clients/client.ts";
-
-// A dynamic import, so that bench/ type-checks before selectors.ts exists
-// (deno check passes over a dynamic import it cannot find); once the module
-// is there, it is type-checked like a static import. run.ts skips this
-// server until then.
-const selectors = await import("../../selectors.ts");
 
 const { backend, rest: [port] } = parseBackend(Deno.args);
 const sel = new selectors.DefaultSelector();
