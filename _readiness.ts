@@ -30,8 +30,8 @@ import {
   loopTurned,
   MAX_TIMER,
   pace,
-  stirredSinceTurn,
   turnLoop,
+  turnOwed,
 } from "./_wait.ts";
 
 /** Anything select(), poll, epoll and the selectors take: a number or an object with fileno(). */
@@ -243,7 +243,7 @@ export class Readiness {
         out.length > 0
           ? this.#denoFull < this.#deno.size && loopTurnDue()
           : timeoutMs === 0 &&
-            (loopTurnDue() || (this.#deno.size > 0 && stirredSinceTurn()))
+            (loopTurnDue() || (this.#deno.size > 0 && turnOwed()))
       ) {
         await turnLoop();
         out = this.#look(max);

@@ -260,6 +260,7 @@ export function loopTurned(): void {
   answers = 0;
   paced = 0;
   stirred = false;
+  polled = true;
 }
 
 // A call answered at once with data does not let the loop turn either: a
@@ -324,24 +325,60 @@ export function stir(): void {
   stirred = true;
 }
 
+// Bytes another process sends reach a Deno-backend socket only when the
+// event loop polls for I/O. A program that does synchronous work between
+// its non-blocking calls (a game loop's select(0) once a frame) keeps the
+// loop from turning: it would be told "would block" for as long as it has
+// made fewer than TURN_EVERY calls, where Python's sees the bytes. So once
+// nothing has shown for POLL_LATEST_MS that the loop polled (no wait slept,
+// no turn was made, no Deno socket's read, accept, connect or receive
+// completed), a call on a Deno socket that finds nothing turns the loop
+// first, at most once per POLL_LATEST_MS. A program whose loop turns by
+// itself shows it through its sockets' completions and never pays for it.
+const POLL_LATEST_MS = 20;
+let polled = true;
+let quietSince = 0;
+
 /**
- * Whether a socket of this process may have made another ready since the
- * loop last turned (see {@linkcode stir}).
- *
- * @returns Whether a turn is owed.
+ * Note that Deno's event loop polled for I/O: a Deno socket's read, accept,
+ * connect or receive in flight completed.
  */
-export function stirredSinceTurn(): boolean {
-  return stirred;
+export function loopPolled(): void {
+  polled = true;
+}
+
+// Whether nothing has shown for POLL_LATEST_MS that the loop polled (time
+// runs from the first look after the last sign).
+function pollOverdue(): boolean {
+  const now = performance.now();
+  if (polled) {
+    polled = false;
+    quietSince = now;
+    return false;
+  }
+  return now - quietSince >= POLL_LATEST_MS;
 }
 
 /**
- * {@linkcode loopTurnDue}, or a turn owed since {@linkcode stir}, and the
- * turn when it is due.
+ * Whether a Deno-backend socket may hold what the loop has not reported:
+ * a socket of this process made another ready since the loop last turned
+ * (see {@linkcode stir}), or the loop has not polled for I/O for a while
+ * (see {@linkcode loopPolled}).
+ *
+ * @returns Whether a turn is owed.
+ */
+export function turnOwed(): boolean {
+  return stirred || pollOverdue();
+}
+
+/**
+ * {@linkcode loopTurnDue}, or a turn owed (see
+ * {@linkcode turnOwed}), and the turn when it is due.
  *
  * @returns Whether the loop was made to turn.
  */
 export async function letLoopTurn(): Promise<boolean> {
-  if (!loopTurnDue() && !stirred) return false;
+  if (!loopTurnDue() && !turnOwed()) return false;
   await turnLoop();
   return true;
 }
@@ -349,7 +386,5 @@ export async function letLoopTurn(): Promise<boolean> {
 /** Make Deno's event loop turn once (a timer), so pending work can run. */
 export async function turnLoop(): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, 0));
-  answers = 0;
-  paced = 0;
-  stirred = false;
+  loopTurned();
 }

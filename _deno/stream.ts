@@ -25,6 +25,7 @@ import {
   Deadline,
   EXPIRED,
   letLoopTurn,
+  loopPolled,
   loopTurnDue,
   pace,
   raceWait,
@@ -425,12 +426,14 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     // nobody's: the connection goes, the error is not this socket's.
     const p: Promise<void> = listener.accept().then(
       (conn) => {
+        loopPolled();
         if (this.#pendingAccept === p) this.#pendingAccept = null;
         if (this.closed || listener !== this.#listener) conn.close();
         else this.#accepted = conn;
         this.watchers.notify();
       },
       (e) => {
+        loopPolled();
         if (this.#pendingAccept === p) this.#pendingAccept = null;
         if (this.closed) this.#acceptError = badFd();
         else if (listener === this.#listener) this.#acceptError = e;
@@ -495,12 +498,14 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     this.#connectDone = false;
     const done = started.then(
       (conn) => {
+        loopPolled();
         if (this.closed) conn.close();
         else this.#adopt(conn);
         this.#connectDone = true;
         this.watchers.notify();
       },
       (e) => {
+        loopPolled();
         // Abandoned by shutdown(): Linux disconnects a socket still
         // connecting, and its connect fails with ECONNRESET.
         this.#connectError = this.#shutWhileConnecting && !this.closed
@@ -957,12 +962,14 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     const op = this.#readOp = startRead(conn, inner, false);
     return op.promise.then(
       (n) => {
+        loopPolled();
         this.#readEnded();
         if (n === 0) this.#eof = true;
         else this.#keep(inner.subarray(0, n));
         this.watchers.notify();
       },
       (e) => {
+        loopPolled();
         this.#readEnded();
         this.#eof = true;
         this.#readError = this.#ioError(e);

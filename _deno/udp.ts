@@ -32,6 +32,7 @@ import {
   badFd,
   EXPIRED,
   letLoopTurn,
+  loopPolled,
   pace,
   raceWait,
   settlesAtOnce,
@@ -796,6 +797,7 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     } catch (e) {
       this.#heldError = this.closed ? badFd() : translate(e);
     } finally {
+      loopPolled();
       this.#pending = null;
       this.watchers.notify();
     }
