@@ -234,7 +234,7 @@ export class Readiness {
       // has arrived is reported, as the kernel would.
       if (this.#deno.size > 0 && (out.length > 0 || timeoutMs === 0)) {
         for (let i = 0; i < 8 && this.#changes === changes; i++) await null;
-        if (this.#changes !== changes) out = this.#look(max);
+        if (this.#changes !== changes) out = this.#lookAgain(out, max);
       }
       // An answer given at once lets nothing else in the process run; a
       // caller that never waits must still see what other tasks send, and
@@ -246,13 +246,44 @@ export class Readiness {
             (loopTurnDue() || (this.#deno.size > 0 && turnOwed()))
       ) {
         await turnLoop();
-        out = this.#look(max);
+        out = this.#lookAgain(out, max);
       }
       if (out.length > 0 || timeoutMs === 0 || deadline.expired) return out;
       await this.#sleep(deadline.left(), signal);
       signal?.throwIfAborted();
       if (this.#closed) return [];
     }
+  }
+
+  // A look that replaces `first`, an answer not given yet. What `first`
+  // reported of an edge-triggered or one-shot registration is not reported
+  // again (its edge is spent, the kernel's too): it stays in the answer,
+  // and level-triggered entries make room for it under `max` (they are
+  // reported again next time).
+  #lookAgain(first: [number, number][], max: number): [number, number][] {
+    const out = this.#look(max);
+    let kept: [number, number][] | null = null;
+    for (const [fd, revents] of first) {
+      if (this.#edgeOnly(fd)) (kept ??= []).push([fd, revents]);
+    }
+    if (kept === null) return out;
+    const at = new Map(out.map((entry, i) => [entry[0], i]));
+    const merged = out.slice();
+    for (const [fd, revents] of kept) {
+      const i = at.get(fd);
+      if (i !== undefined) merged[i] = [fd, merged[i][1] | revents];
+      else merged.push([fd, revents]);
+    }
+    for (let i = merged.length - 1; merged.length > max && i >= 0; i--) {
+      if (!this.#edgeOnly(merged[i][0])) merged.splice(i, 1);
+    }
+    return merged;
+  }
+
+  // Whether `fd` is watched edge-triggered or one-shot.
+  #edgeOnly(fd: number): boolean {
+    const events = this.#deno.get(fd)?.events ?? this.#kernel?.events(fd) ?? 0;
+    return (events & (EPOLLET | EPOLLONESHOT)) !== 0;
   }
 
   // One look at everything, without waiting. When `max` cuts it short,

@@ -183,6 +183,16 @@ export class KernelEpoll {
     return this.#fds.size;
   }
 
+  /**
+   * The EPOLL* events `fd` is watched for (EPOLLET, EPOLLONESHOT included).
+   *
+   * @param fd The descriptor.
+   * @returns Its events; undefined when it is not watched.
+   */
+  events(fd: number): number | undefined {
+    return this.#fds.get(fd);
+  }
+
   /** Called by {@linkcode descriptorClosed}. */
   closed(fd: number): void {
     if (!this.#fds.has(fd)) return;

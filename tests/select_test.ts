@@ -1640,6 +1640,103 @@ print(json.dumps(out))`,
 
 Deno.test({
   name: skipNote(
+    "epoll with EPOLLET or EPOLLONESHOT (re-armed with modify) reports every socket that has more to read while many are busy at once: an edge-triggered echo server that drains each event until BlockingIOError finishes all 16 python3 clients (300 KB each), on both backends",
+    hasPython ? null : "python3 is not available",
+  ),
+  ignore: !hasPython,
+  fn: () =>
+    withTimeout(
+      (async () => {
+        const N = 16;
+        const clients = `import socket, sys, threading
+port = int(sys.argv[1]); res = {}
+def client(i):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    got = []
+    def read():
+        while (d := s.recv(65536)): got.append(len(d))
+    t = threading.Thread(target=read); t.start()
+    for k in range(300): s.sendall(b"y" * 1000)
+    s.shutdown(socket.SHUT_WR); t.join(); res[i] = sum(got)
+ts = [threading.Thread(target=client, args=(i,)) for i in range(${N})]
+[t.start() for t in ts]; [t.join() for t in ts]
+print(sorted(res.values()), flush=True)`;
+        for (const backend of BACKENDS) {
+          if (backend === "libc" && libcMissing !== null) continue;
+          for (const mode of [select.EPOLLET, select.EPOLLONESHOT]) {
+            const what = `${backend}, ${
+              mode === select.EPOLLET ? "EPOLLET" : "EPOLLONESHOT"
+            }`;
+            using l = listener(backend);
+            l.sock.setblocking(false);
+            using ep = select.epoll();
+            ep.register(l.sock, select.EPOLLIN);
+            const events = select.EPOLLIN | select.EPOLLRDHUP | mode;
+            const conns = new Map<number, Socket>();
+            await using py = python(clients, (l.addr as [string, number])[1]);
+            let finished = 0;
+            const t0 = performance.now();
+            try {
+              while (finished < N && performance.now() - t0 < 8000) {
+                for (const [fd] of await ep.poll(0.5)) {
+                  if (fd === l.sock.fileno()) {
+                    for (;;) {
+                      let c: Socket;
+                      try {
+                        [c] = await l.sock.accept();
+                      } catch (e) {
+                        if (e instanceof BlockingIOError) break;
+                        throw e;
+                      }
+                      c.setblocking(false);
+                      ep.register(c, events);
+                      conns.set(c.fileno(), c);
+                    }
+                    continue;
+                  }
+                  const c = conns.get(fd)!;
+                  let eof = false;
+                  for (;;) {
+                    let data: Uint8Array;
+                    try {
+                      data = await c.recv(65536);
+                    } catch (e) {
+                      if (e instanceof BlockingIOError) break;
+                      throw e;
+                    }
+                    if (data.length === 0) {
+                      eof = true;
+                      break;
+                    }
+                    await c.sendall(data);
+                  }
+                  if (eof) {
+                    ep.unregister(c);
+                    c.close();
+                    conns.delete(fd);
+                    finished++;
+                  } else if (mode === select.EPOLLONESHOT) ep.modify(c, events);
+                }
+              }
+              assert.equal(finished, N, `${what}: ${N - finished} stalled`);
+              assert.equal(
+                await py.line(),
+                JSON.stringify(Array(N).fill(300_000)).replaceAll(",", ", "),
+                what,
+              );
+            } finally {
+              for (const c of conns.values()) c.close();
+            }
+          }
+        }
+      })(),
+      40_000,
+      "the edge-triggered servers",
+    ),
+});
+
+Deno.test({
+  name: skipNote(
     "a program that works synchronously between its zero-timeout looks and non-blocking recv() (a game loop's select(0) once a frame) sees what another process sent within a few frames, as Python's does (select, poll, epoll, a selector, recv, recv_into), on both backends",
     hasPython ? null : "python3 is not available",
   ),
