@@ -81,6 +81,16 @@ export async function sendfile(
     );
   }
   if (offset < 0) throw new OSError(22);
+  const f = file as Partial<Deno.FsFile> | null | undefined;
+  if (
+    typeof f?.statSync !== "function" || typeof f.read !== "function" ||
+    typeof f.seek !== "function"
+  ) {
+    // CPython's AttributeError, from the first method it calls.
+    throw new TypeError(
+      `sendfile() takes an open Deno.FsFile, not '${pyTypeName(file)}'`,
+    );
+  }
   // CPython on Linux looks at the size first: an empty file sends nothing,
   // even on a non-blocking socket.
   const size = onFile(() => file.statSync()).size;

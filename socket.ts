@@ -1473,6 +1473,8 @@ export class Socket<
    *   or a closed socket ("Invalid file descriptor: -1", as CPython's; an
    *   empty file still sends 0).
    * @throws {TimeoutError} The socket's timeout passed while waiting to send.
+   * @throws {TypeError} `file` is not an open file (CPython raises
+   *   AttributeError).
    *
    * @example Send a file over a socket pair
    * ```ts

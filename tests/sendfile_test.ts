@@ -114,6 +114,19 @@ for (const backend of BACKENDS) {
           name: "TypeError",
           message: "count must be a positive integer (got 1.5)",
         });
+        // Not a file: CPython's AttributeError is a TypeError here, and the
+        // socket stays usable.
+        for (const [notFile, name] of [["x", "str"], [null, "NoneType"]]) {
+          await assert.rejects(p.client.sendfile(notFile as never), {
+            name: "TypeError",
+            message: `sendfile() takes an open Deno.FsFile, not '${name}'`,
+          });
+        }
+        assert.equal(await p.client.sendfile(file, 98), 2);
+        assert.deepEqual(
+          await recvExactly(p.server, 2),
+          pattern(100).subarray(98),
+        );
         p.client.setblocking(false);
         using none = await Deno.open(empty);
         assert.equal(await p.client.sendfile(none), 0);
