@@ -233,7 +233,8 @@ export class Readiness {
       // microtasks on. An answer given now waits for those, so that what
       // has arrived is reported, as the kernel would.
       if (this.#deno.size > 0 && (out.length > 0 || timeoutMs === 0)) {
-        for (let i = 0; i < 8 && this.#changes === changes; i++) await null;
+        // All of them: an accept takes a few microtasks more than a read.
+        for (let i = 0; i < 8; i++) await null;
         if (this.#changes !== changes) out = this.#lookAgain(out, max);
       }
       // An answer given at once lets nothing else in the process run; a
@@ -258,26 +259,29 @@ export class Readiness {
   // A look that replaces `first`, an answer not given yet. What `first`
   // reported of an edge-triggered or one-shot registration is not reported
   // again (its edge is spent, the kernel's too): it stays in the answer,
-  // and level-triggered entries make room for it under `max` (they are
-  // reported again next time).
+  // with what a Deno socket has gained since (a read that completed), and
+  // the look fills only the places left under `max`.
   #lookAgain(first: [number, number][], max: number): [number, number][] {
-    const out = this.#look(max);
     let kept: [number, number][] | null = null;
     for (const [fd, revents] of first) {
-      if (this.#edgeOnly(fd)) (kept ??= []).push([fd, revents]);
+      if (!this.#edgeOnly(fd)) continue;
+      const entry = this.#deno.get(fd);
+      let now = revents;
+      if (entry !== undefined) {
+        const want = entry.events & ~(EPOLLET | EPOLLONESHOT);
+        now |= entry.sock.poll(want) & (want | ALWAYS);
+      }
+      (kept ??= []).push([fd, now]);
     }
-    if (kept === null) return out;
-    const at = new Map(out.map((entry, i) => [entry[0], i]));
-    const merged = out.slice();
-    for (const [fd, revents] of kept) {
+    if (kept === null) return this.#look(max);
+    if (kept.length >= max) return kept;
+    const at = new Map(kept.map((entry, i) => [entry[0], i]));
+    for (const [fd, revents] of this.#look(max - kept.length)) {
       const i = at.get(fd);
-      if (i !== undefined) merged[i] = [fd, merged[i][1] | revents];
-      else merged.push([fd, revents]);
+      if (i !== undefined) kept[i][1] |= revents;
+      else kept.push([fd, revents]);
     }
-    for (let i = merged.length - 1; merged.length > max && i >= 0; i--) {
-      if (!this.#edgeOnly(merged[i][0])) merged.splice(i, 1);
-    }
-    return merged;
+    return kept;
   }
 
   // Whether `fd` is watched edge-triggered or one-shot.

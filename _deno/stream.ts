@@ -380,6 +380,8 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       const conn = this.#accepted;
       if (conn !== null) {
         this.#accepted = null;
+        // Readiness changed: an edge-triggered watch is armed again.
+        this.watchers.notify();
         return [
           new DenoStream(this.#family, conn),
           fromDeno(this.#family, conn.remoteAddr),
@@ -771,7 +773,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     }
     const n = Math.min(buf.length, stash.length);
     buf.set(stash.subarray(0, n));
-    if (!peek) this.#stash = stash.subarray(n);
+    if (!peek) this.#take(stash, n);
     const paced = pace();
     if (paced !== undefined) await paced;
     return n;
@@ -872,6 +874,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
           buf.set(stash.subarray(0, n));
           this.#stash = stash.subarray(n);
           if (!sink.deliver(n)) this.#stash = stash;
+          else if (this.#stash.length === 0) this.watchers.notify();
           return;
         }
         if (this.#readError !== null) {
@@ -916,6 +919,18 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       ? bytes.slice()
       : concat([bytes, this.#stash]);
     this.#wakeReaders();
+    this.watchers.notify();
+  }
+
+  // `n` bytes of `stash` (the stash) taken. Drained, readiness changed:
+  // an edge-triggered watch is armed again, so that what comes next is a
+  // new edge (the watch looks, which starts the next read).
+  #take(stash: Uint8Array, n: number): void {
+    if (n < stash.length) {
+      this.#stash = stash.subarray(n);
+      return;
+    }
+    this.#stash = NO_BYTES;
     this.watchers.notify();
   }
 
@@ -998,13 +1013,13 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       this.#conn !== null
     ) {
       const n = Math.min(size, stash.length);
-      this.#stash = n === stash.length ? NO_BYTES : stash.subarray(n);
       // Copied out first: the stash may be the read-ahead's buffer, which
       // the next read fills.
       const got: [Uint8Array<ArrayBuffer>, SockAddr | null] = [
         stash.slice(0, n),
         this.#sender(n),
       ];
+      this.#take(stash, n);
       const paced = pace();
       return paced === undefined ? got : paced.then(() => got);
     }
@@ -1473,7 +1488,10 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     }
     if ((rdShut && this.#shutWr) || this.#reset) r |= POLLHUP;
     if (this.#reset) r |= POLLIN | POLLRDHUP;
-    if ((r & POLLIN) === 0 && (events & POLLIN)) this.#startRead(conn);
+    // A read in flight is how EOF is learnt: for POLLRDHUP too.
+    if ((r & POLLIN) === 0 && (events & (POLLIN | POLLRDHUP))) {
+      this.#startRead(conn);
+    }
     return r;
   }
 

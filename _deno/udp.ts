@@ -777,7 +777,11 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
       throw e;
     }
     const d = this.#held!;
-    if (!(flags & MSG_PEEK)) this.#held = null;
+    if (!(flags & MSG_PEEK)) {
+      this.#held = null;
+      // Readiness changed: an edge-triggered watch is armed again.
+      this.watchers.notify();
+    }
     const paced = pace();
     if (paced !== undefined) await paced;
     return d;

@@ -571,6 +571,118 @@ for (const backend of BACKENDS) {
     assert.deepEqual(await select.select([u], [], [], 0), [[u], [], []]);
   });
 
+  test("edge-triggered and one-shot epoll as Linux's: a short read that drains the socket re-arms EPOLLET (the next bytes are a new edge, and so is the next connection after one accept per report), a first EPOLLONESHOT report carries EPOLLIN for bytes already there, poll(0, maxevents) never returns more than maxevents, and POLLRDHUP alone reports the peer's shutdown", async () => {
+    const ready = async (ep: select.Epoll, timeout: number, max = -1) =>
+      (await withTimeout(ep.poll(timeout, max))).map(([, ev]) => ev);
+    {
+      // A short read drains it; the next bytes are a new edge.
+      await using p = await connectedPair(backend);
+      p.client.setblocking(false);
+      using ep = select.epoll();
+      ep.register(p.client, select.EPOLLIN | select.EPOLLET);
+      await p.server.sendall(bytes("hello"));
+      assert.deepEqual(await ready(ep, 1), [select.EPOLLIN]);
+      assert.equal((await p.client.recv(1000)).length, 5);
+      await p.server.sendall(bytes("again"));
+      assert.deepEqual(await ready(ep, 1), [select.EPOLLIN]);
+      assert.deepEqual(await ready(ep, 0), []);
+    }
+    {
+      // A listener, one accept per report: each connection is an edge.
+      using l = listener(backend);
+      l.sock.setblocking(false);
+      using ep = select.epoll();
+      ep.register(l.sock, select.EPOLLIN | select.EPOLLET);
+      for (let i = 0; i < 3; i++) {
+        using c = sock(backend);
+        await c.connect(l.addr);
+        assert.deepEqual(await ready(ep, 1), [select.EPOLLIN], `client ${i}`);
+        const [a] = await l.sock.accept();
+        a.close();
+      }
+    }
+    {
+      // Never polled before, bytes there: the one report has both bits.
+      await using p = await connectedPair(backend);
+      await p.server.sendall(bytes("x"));
+      await sleep(20);
+      using ep = select.epoll();
+      ep.register(
+        p.client,
+        select.EPOLLIN | select.EPOLLOUT | select.EPOLLONESHOT,
+      );
+      assert.deepEqual(await ready(ep, 0), [select.EPOLLIN | select.EPOLLOUT]);
+      assert.deepEqual(await ready(ep, 0), []);
+    }
+    for (const mode of [select.EPOLLET, select.EPOLLONESHOT]) {
+      // Five ready, two of them holding bytes already: at most maxevents.
+      using l = listener(backend);
+      const pairs: [Socket, Socket][] = [];
+      try {
+        for (let i = 0; i < 5; i++) {
+          const c = sock(backend);
+          pairs.push([c, c]);
+          await c.connect(l.addr);
+          const [a] = await l.sock.accept();
+          pairs[i] = [c, a];
+        }
+        using ep = select.epoll();
+        for (const [, a] of pairs.slice(0, 2)) ep.register(a, select.EPOLLIN);
+        for (const [c] of pairs) await c.sendall(bytes("0123456789"));
+        await sleep(20);
+        assert.equal((await ready(ep, 1)).length, 2);
+        for (const [, a] of pairs.slice(0, 2)) {
+          ep.modify(a, select.EPOLLIN | mode);
+        }
+        for (const [, a] of pairs.slice(2)) {
+          ep.register(a, select.EPOLLIN | mode);
+        }
+        const first = await ready(ep, 0, 3);
+        assert.equal(first.length, 3, `mode ${mode}`);
+        assert.equal((await ready(ep, 0, 3)).length, 2, `mode ${mode}`);
+      } finally {
+        for (const pair of pairs) for (const s of pair) s.close();
+      }
+    }
+    {
+      // Only POLLRDHUP watched: the peer's shutdown(SHUT_WR) shows.
+      await using p = await connectedPair(backend);
+      const pl = select.poll();
+      pl.register(p.client, select.POLLRDHUP);
+      p.server.shutdown(SHUT_WR);
+      assert.deepEqual(
+        (await withTimeout(pl.poll(1000))).map(([, ev]) => ev),
+        [select.POLLRDHUP],
+      );
+    }
+  });
+
+  test("a zero-timeout select() reports a listener with a connection queued beside sockets holding bytes, all in one look, as Linux's", async () => {
+    using l = listener(backend);
+    const socks: Socket[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        const c = sock(backend);
+        socks.push(c);
+        await c.connect(l.addr);
+        const [a] = await l.sock.accept();
+        socks.push(a);
+        await c.sendall(bytes("x"));
+      }
+      const waiting = sock(backend);
+      socks.push(waiting);
+      await waiting.connect(l.addr);
+      await sleep(20);
+      const accepted = socks.filter((_, i) => i % 2 === 1 && i < 6);
+      const [r] = await withTimeout(
+        select.select([l.sock, ...accepted], [], [], 0),
+      );
+      assert.equal(r.length, 4);
+    } finally {
+      for (const s of socks) s.close();
+    }
+  });
+
   test("a loop of zero-timeout looks and non-blocking recv() that never waits still sees what another task sends (select, poll, epoll, a selector, recv, recv_into; within 3 s each)", async () => {
     const looks: [string, (p: Pair) => () => Promise<boolean>][] = [
       [
