@@ -778,7 +778,11 @@ async function hostAddresses(
   const addrs = await lookupName(host, family, flags, caller);
   let canon = host;
   if (flags & AI_CANONNAME) {
-    const [entry] = await hostsByName(host, family);
+    let [entry] = await hostsByName(host, family);
+    // IPv4 answers mapped (AI_V4MAPPED): the name of their line, as glibc.
+    if (
+      entry === undefined && family === AF_INET6 && (flags & AI_V4MAPPED)
+    ) [entry] = await hostsByName(host, AF_INET);
     if (entry !== undefined) canon = entry.names[0];
   }
   return { addrs, canon };
