@@ -1345,9 +1345,13 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     }
     if (how !== SHUT_RD && !this.#shutWr) {
       this.#shutWr = true;
-      // The FIN goes after a write still under way.
-      const after = this.#behind?.write ?? Promise.resolve();
-      after.then(() => conn.closeWrite()).catch(() => {});
+      // The FIN goes after a write still under way; else now, as Linux's
+      // (Deno sends it within the call), so that a peer in this process
+      // sees EOF at once.
+      const behind = this.#behind;
+      const finish = () => conn.closeWrite().catch(() => {});
+      if (behind === null || behind.done) finish();
+      else behind.write.then(finish, finish);
     }
     // A select() waiting sees the socket readable (or writable) now.
     this.watchers.notify();

@@ -1752,6 +1752,32 @@ print(json.dumps(out))`,
 
 Deno.test({
   name: skipNote(
+    "mixed: a Deno-backend socket's shutdown(SHUT_WR) reaches its libc peer in this process at once, as Linux's: the peer's non-blocking recv() gives EOF and select(0) reports it readable, with no await between",
+    libcMissing,
+  ),
+  ignore: libcMissing !== null,
+  fn: () =>
+    withTimeout((async () => {
+      for (const look of ["recv", "select"]) {
+        using l = listener("libc");
+        using a = sock("deno");
+        await a.connect(l.addr);
+        const [b] = await l.sock.accept();
+        using _b = b;
+        b.setblocking(false);
+        await sleep(20);
+        a.shutdown(SHUT_WR);
+        if (look === "recv") assert.equal((await b.recv(10)).length, 0);
+        else {
+          const [r] = await select.select([b], [], [], 0);
+          assert.deepEqual(r, [b]);
+        }
+      }
+    })()),
+});
+
+Deno.test({
+  name: skipNote(
     "epoll with EPOLLET or EPOLLONESHOT (re-armed with modify) reports every socket that has more to read while many are busy at once: an edge-triggered echo server that drains each event until BlockingIOError finishes all 16 python3 clients (300 KB each), on both backends",
     hasPython ? null : "python3 is not available",
   ),
