@@ -657,6 +657,26 @@ for (const backend of BACKENDS) {
     }
   });
 
+  test("POLLRDHUP reports the peer's shutdown after bytes it sent first, watched alone or with POLLIN (as python3: 0x2000, 0x2001), and the bytes are still there, in order, before EOF", async () => {
+    await using p = await connectedPair(backend);
+    await p.server.sendall(bytes("data"));
+    p.server.shutdown(SHUT_WR);
+    const alone = select.poll();
+    alone.register(p.client, select.POLLRDHUP);
+    assert.deepEqual(
+      (await withTimeout(alone.poll(1000))).map(([, ev]) => ev),
+      [select.POLLRDHUP],
+    );
+    const both = select.poll();
+    both.register(p.client, select.POLLIN | select.POLLRDHUP);
+    assert.deepEqual(
+      (await withTimeout(both.poll(1000))).map(([, ev]) => ev),
+      [select.POLLIN | select.POLLRDHUP],
+    );
+    assert.equal(text(await p.client.recv(100)), "data");
+    assert.equal((await p.client.recv(100)).length, 0);
+  });
+
   test("a zero-timeout select() reports a listener with a connection queued beside sockets holding bytes, all in one look, as Linux's", async () => {
     using l = listener(backend);
     const socks: Socket[] = [];
