@@ -57,6 +57,9 @@ interface DenoEntry {
   readonly sock: DenoReadiness;
   events: number;
   readonly unwatch: () => void;
+  // Edge-triggered, and drained since it was reported: the next report
+  // needs new input (see DenoReadiness.watch).
+  inputOnly: boolean;
 }
 
 /** Options of {@linkcode Readiness}. */
@@ -127,17 +130,18 @@ export class Readiness {
       // Closed since it was added: EBADF, as epoll_ctl says.
       if (entry.sock.poll(0) & POLLNVAL) throw new OSError(E.EBADF);
       entry.events = events;
+      entry.inputOnly = false;
     } else {
       const sock = denoSocket(fd);
       if (sock !== null) {
         // Weakly: a set dropped without close() is collected (and its
         // kernel epoll closed), then stops watching (see `dropped`).
         const self = this.#self;
-        const unwatch = sock.watch(() => {
+        const unwatch = sock.watch((drained) => {
           const set = self.deref();
-          if (set !== undefined) set.#changed(fd);
+          if (set !== undefined) set.#changed(fd, drained);
         });
-        this.#deno.set(fd, { sock, events, unwatch });
+        this.#deno.set(fd, { sock, events, unwatch, inputOnly: false });
       } else {
         if (fd >= PSEUDO_FD_BASE) throw new OSError(E.EBADF);
         try {
@@ -160,7 +164,11 @@ export class Readiness {
   }
 
   // A Deno socket's watcher: something about `fd` may have changed.
-  #changed(fd: number): void {
+  #changed(fd: number, drained: boolean): void {
+    const entry = this.#deno.get(fd);
+    if (entry !== undefined) {
+      entry.inputOnly = drained && (entry.events & EPOLLET) !== 0;
+    }
     this.#changes++;
     this.#check.add(fd);
     this.#wake();
@@ -335,11 +343,16 @@ export class Readiness {
       }
       const want = entry.events & ~(EPOLLET | EPOLLONESHOT);
       const revents = entry.sock.poll(want) & (want | ALWAYS);
-      if (revents === 0) {
-        // Not ready: its watcher puts it back when that may change.
+      if (
+        revents === 0 ||
+        (entry.inputOnly && (revents & (POLLIN | ALWAYS)) === 0)
+      ) {
+        // Not ready (or, drained, with no new input): its watcher puts it
+        // back when that may change.
         this.#check.delete(fd);
         continue;
       }
+      entry.inputOnly = false;
       out.push([fd, revents]);
       if ((revents & want) === want) this.#denoFull++;
       if (entry.events & (EPOLLONESHOT | EPOLLET)) {

@@ -116,8 +116,13 @@ export interface DenoReadiness {
    * waits, never keeps the process alive by itself.
    */
   poll(events: number): number;
-  /** Call `fn` whenever poll()'s answer may have changed; returns the unsubscriber. */
-  watch(fn: () => void): () => void;
+  /**
+   * Call `fn` whenever poll()'s answer may have changed; returns the
+   * unsubscriber. `drained` says a call took all the socket held (bytes, a
+   * connection, a datagram): an edge-triggered watch looks again for new
+   * input only, as Linux's reports no event for a read.
+   */
+  watch(fn: (drained: boolean) => void): () => void;
 }
 
 // Deno exposes no descriptors; these stand in, far above any real one so a
@@ -149,10 +154,10 @@ export function denoSocket(fd: number): DenoReadiness | null {
 
 /** The callbacks of {@linkcode DenoReadiness.watch}. */
 export class Watchers {
-  #fns: (() => void)[] = [];
+  #fns: ((drained: boolean) => void)[] = [];
 
   /** Add `fn`; returns its remover. */
-  add(fn: () => void): () => void {
+  add(fn: (drained: boolean) => void): () => void {
     this.#fns.push(fn);
     return () => {
       const i = this.#fns.indexOf(fn);
@@ -160,11 +165,15 @@ export class Watchers {
     };
   }
 
-  /** Tell every watcher that readiness may have changed. */
-  notify(): void {
+  /**
+   * Tell every watcher that readiness may have changed.
+   *
+   * @param drained A call took all the socket held (see DenoReadiness.watch).
+   */
+  notify(drained = false): void {
     const fns = this.#fns;
     if (fns.length === 0) return;
-    for (const fn of fns.length === 1 ? fns : fns.slice()) fn();
+    for (const fn of fns.length === 1 ? fns : fns.slice()) fn(drained);
   }
 }
 
@@ -594,7 +603,7 @@ export abstract class DenoSocket implements DenoReadiness {
 
   abstract poll(events: number): number;
 
-  watch(fn: () => void): () => void {
+  watch(fn: (drained: boolean) => void): () => void {
     return this.watchers.add(fn);
   }
 

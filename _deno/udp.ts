@@ -780,7 +780,7 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     if (!(flags & MSG_PEEK)) {
       this.#held = null;
       // Readiness changed: an edge-triggered watch is armed again.
-      this.watchers.notify();
+      this.watchers.notify(true);
     }
     const paced = pace();
     if (paced !== undefined) await paced;

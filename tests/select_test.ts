@@ -588,6 +588,32 @@ for (const backend of BACKENDS) {
       assert.deepEqual(await ready(ep, 0), []);
     }
     {
+      // A read makes no edge: drained, a writable socket is not reported
+      // again for EPOLLOUT, nor at EOF for each recv() that returns b''.
+      await using p = await connectedPair(backend);
+      p.client.setblocking(false);
+      using ep = select.epoll();
+      ep.register(
+        p.client,
+        select.EPOLLIN | select.EPOLLOUT | select.EPOLLET,
+      );
+      await p.server.sendall(bytes("x"));
+      await sleep(20);
+      assert.deepEqual(await ready(ep, 1), [select.EPOLLIN | select.EPOLLOUT]);
+      assert.equal((await p.client.recv(10)).length, 1);
+      await assert.rejects(p.client.recv(10), BlockingIOError);
+      assert.deepEqual(await ready(ep, 0), []);
+      assert.deepEqual(await ready(ep, 0.05), []);
+      p.server.close();
+      assert.equal(
+        (await ready(ep, 1))[0] & select.EPOLLIN,
+        select.EPOLLIN,
+      );
+      assert.equal((await p.client.recv(10)).length, 0);
+      assert.equal((await p.client.recv(10)).length, 0);
+      assert.deepEqual(await ready(ep, 0), []);
+    }
+    {
       // A listener, one accept per report: each connection is an edge.
       using l = listener(backend);
       l.sock.setblocking(false);
