@@ -274,12 +274,8 @@ export class Readiness {
     for (const [fd, revents] of first) {
       if (!this.#edgeOnly(fd)) continue;
       const entry = this.#deno.get(fd);
-      let now = revents;
-      if (entry !== undefined) {
-        const want = entry.events & ~(EPOLLET | EPOLLONESHOT);
-        now |= entry.sock.poll(want) & (want | ALWAYS);
-      }
-      (kept ??= []).push([fd, now]);
+      const now = entry === undefined ? 0 : Readiness.#denoNow(entry);
+      (kept ??= []).push([fd, revents | now]);
     }
     if (kept === null) return this.#look(max);
     if (kept.length >= max) return kept;
@@ -290,6 +286,17 @@ export class Readiness {
       else kept.push([fd, revents]);
     }
     return kept;
+  }
+
+  // The poll(2) events a Deno socket is watched for.
+  static #wanted(entry: DenoEntry): number {
+    return entry.events & ~(EPOLLET | EPOLLONESHOT);
+  }
+
+  // What a Deno socket's poll() says now of the events it is watched for.
+  static #denoNow(entry: DenoEntry): number {
+    const want = Readiness.#wanted(entry);
+    return entry.sock.poll(want) & (want | ALWAYS);
   }
 
   // Whether `fd` is watched edge-triggered or one-shot.
@@ -341,8 +348,7 @@ export class Readiness {
         this.#check.delete(fd);
         continue;
       }
-      const want = entry.events & ~(EPOLLET | EPOLLONESHOT);
-      const revents = entry.sock.poll(want) & (want | ALWAYS);
+      const revents = Readiness.#denoNow(entry);
       if (
         revents === 0 ||
         (entry.inputOnly && (revents & (POLLIN | ALWAYS)) === 0)
@@ -354,6 +360,7 @@ export class Readiness {
       }
       entry.inputOnly = false;
       out.push([fd, revents]);
+      const want = Readiness.#wanted(entry);
       if ((revents & want) === want) this.#denoFull++;
       if (entry.events & (EPOLLONESHOT | EPOLLET)) {
         this.#check.delete(fd);

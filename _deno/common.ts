@@ -40,7 +40,7 @@ import {
 } from "../constants.ts";
 import { OSError, PermissionError } from "../errors.ts";
 import type { SockAddr } from "../_backend.ts";
-import { badFd } from "../_wait.ts";
+import { badFd, loopPolled } from "../_wait.ts";
 import { inet_ntop } from "../_inet.ts";
 
 export const LIBC_HINT =
@@ -605,6 +605,16 @@ export abstract class DenoSocket implements DenoReadiness {
 
   watch(fn: (drained: boolean) => void): () => void {
     return this.watchers.add(fn);
+  }
+
+  /**
+   * A read, accept, connect or receive kept in flight has settled: its
+   * outcome is in place, readiness may have changed, and Deno's event loop
+   * has polled for I/O (see loopPolled).
+   */
+  protected settled(): void {
+    loopPolled();
+    this.watchers.notify();
   }
 
   /** Deno gives no descriptor to hand over. */

@@ -25,7 +25,6 @@ import {
   Deadline,
   EXPIRED,
   letLoopTurn,
-  loopPolled,
   loopTurnDue,
   pace,
   raceWait,
@@ -431,18 +430,16 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     // nobody's: the connection goes, the error is not this socket's.
     const p: Promise<void> = listener.accept().then(
       (conn) => {
-        loopPolled();
         if (this.#pendingAccept === p) this.#pendingAccept = null;
         if (this.closed || listener !== this.#listener) conn.close();
         else this.#accepted = conn;
-        this.watchers.notify();
+        this.settled();
       },
       (e) => {
-        loopPolled();
         if (this.#pendingAccept === p) this.#pendingAccept = null;
         if (this.closed) this.#acceptError = badFd();
         else if (listener === this.#listener) this.#acceptError = e;
-        this.watchers.notify();
+        this.settled();
       },
     );
     return this.#pendingAccept = p;
@@ -503,14 +500,12 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     this.#connectDone = false;
     const done = started.then(
       (conn) => {
-        loopPolled();
         if (this.closed) conn.close();
         else this.#adopt(conn);
         this.#connectDone = true;
-        this.watchers.notify();
+        this.settled();
       },
       (e) => {
-        loopPolled();
         // Abandoned by shutdown(): Linux disconnects a socket still
         // connecting, and its connect fails with ECONNRESET.
         this.#connectError = this.#shutWhileConnecting && !this.closed
@@ -518,7 +513,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
           : this.#ioError(e);
         this.#shutWhileConnecting = false;
         this.#connectDone = true;
-        this.watchers.notify();
+        this.settled();
       },
     );
     if (wait === 0) {
@@ -981,18 +976,16 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     const op = this.#readOp = startRead(conn, inner, false);
     return op.promise.then(
       (n) => {
-        loopPolled();
         this.#readEnded();
         if (n === 0) this.#eof = true;
         else this.#keep(inner.subarray(0, n));
-        this.watchers.notify();
+        this.settled();
       },
       (e) => {
-        loopPolled();
         this.#readEnded();
         this.#eof = true;
         this.#readError = this.#ioError(e);
-        this.watchers.notify();
+        this.settled();
       },
     );
   }

@@ -32,7 +32,6 @@ import {
   badFd,
   EXPIRED,
   letLoopTurn,
-  loopPolled,
   pace,
   raceWait,
   settlesAtOnce,
@@ -801,9 +800,8 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     } catch (e) {
       this.#heldError = this.closed ? badFd() : translate(e);
     } finally {
-      loopPolled();
       this.#pending = null;
-      this.watchers.notify();
+      this.settled();
     }
   }
 
