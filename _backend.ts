@@ -82,13 +82,17 @@ export interface BackendSocket extends Partial<DirectReads> {
   /**
    * Receive into `buf` (its whole length is the request). Resolves with the
    * count; 0 is EOF on a stream, an empty datagram otherwise. Data that
-   * arrives after a wait expired is kept for the next call.
+   * arrives after a wait expired is kept for the next call. `own`: nothing
+   * but this module sees `buf`, and it is dropped or read into again only
+   * by this socket's receives, so a wait that cannot be cancelled may be
+   * ended by shutdown() (the bytes it brings later land there unseen).
    */
   recv(
     buf: Uint8Array,
     flags: number,
     wait: Wait,
     signal?: AbortSignal,
+    own?: boolean,
   ): Promise<number>;
   /** recvfrom(2): as recv, with the sender (`null` where there is none). */
   recvfrom(

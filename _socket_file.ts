@@ -145,6 +145,12 @@ export interface FileRef {
    * failed part-way): the socket's next receive gets them first.
    */
   giveBack?(bytes: Uint8Array): void;
+  /**
+   * recv_into() of the file's own buffer, which only the file sees and only
+   * the socket's receives fill: a blocking one may be ended by shutdown(),
+   * as Python's is.
+   */
+  recvOwn?(target: Uint8Array, options?: AbortOptions): Promise<number>;
 }
 
 const NO_REF: FileRef = { acquire() {}, release() {} };
@@ -304,12 +310,19 @@ class SocketIO {
     this.#ref = ref;
   }
 
-  async readinto(target: Uint8Array, options?: AbortOptions): Promise<number> {
+  async readinto(
+    target: Uint8Array,
+    options?: AbortOptions,
+    own = false,
+  ): Promise<number> {
     if (this.timedOut) {
       throw new OSError("cannot read from timed out object");
     }
     try {
-      return await this.sock.recv_into(target, 0, 0, options);
+      const recvOwn = own ? this.#ref.recvOwn : undefined;
+      return await (recvOwn === undefined
+        ? this.sock.recv_into(target, 0, 0, options)
+        : recvOwn(target, options));
     } catch (e) {
       if (e instanceof TimeoutError) this.timedOut = true;
       throw e;
@@ -964,6 +977,7 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
     const n = await this.#raw.readinto(
       this.#rbuf.subarray(this.#rend, this.#rend + want),
       options,
+      true,
     );
     this.#rend += n;
     return n;

@@ -77,6 +77,11 @@ export interface DirectSource {
   reads(): DirectReads | null;
   /** How long one read may wait now (the socket's timeout). */
   wait(): Wait;
+  /**
+   * recv_into() of a buffer of the stream's own that nothing else sees: a
+   * blocking one may be ended by shutdown(), as Python's is.
+   */
+  recvOwn(target: Uint8Array): Promise<number>;
 }
 
 // What one read asks the socket for when the reader brings no buffer.
@@ -275,6 +280,7 @@ function defineSocketReadable() {
    */
   class SocketReadable extends ByteStream {
     readonly #sock: StreamSocket;
+    readonly #recvOwn: (target: Uint8Array) => Promise<number>;
     readonly #stop: (cancel: boolean) => Promise<void> | void;
     readonly #fast: (
       view: ArrayBufferView,
@@ -424,6 +430,7 @@ function defineSocketReadable() {
       };
       super(source, { highWaterMark: 0 });
       this.#sock = sock;
+      this.#recvOwn = direct.recvOwn;
       this.#controller = controller;
       this.#stop = stop;
       // A BYOB read with nothing queued and no read in flight (see fastMin):
@@ -691,7 +698,7 @@ function defineSocketReadable() {
     ): AsyncIterableIterator<Uint8Array<ArrayBuffer>> {
       const reader = super.getReader();
       return new ChunkIterator(
-        this.#sock,
+        this.#recvOwn,
         reader,
         options?.preventCancel === true,
         this.#idle,
@@ -719,7 +726,7 @@ function defineSocketReadable() {
 // (WHATWG Streams, "ReadableStream async iterator"): next() calls run one
 // after another; at the end, or on an error, the reader is released.
 class ChunkIterator {
-  readonly #sock: StreamSocket;
+  readonly #recvOwn: (target: Uint8Array) => Promise<number>;
   readonly #reader: ReadableStreamDefaultReader<Chunk>;
   readonly #preventCancel: boolean;
   readonly #direct: () => boolean;
@@ -734,14 +741,14 @@ class ChunkIterator {
   #buf: Chunk | null = null;
 
   constructor(
-    sock: StreamSocket,
+    recvOwn: (target: Uint8Array) => Promise<number>,
     reader: ReadableStreamDefaultReader<Chunk>,
     preventCancel: boolean,
     direct: () => boolean,
     fail: (e: unknown) => void,
     end: () => void,
   ) {
-    this.#sock = sock;
+    this.#recvOwn = recvOwn;
     this.#reader = reader;
     this.#preventCancel = preventCancel;
     this.#direct = direct;
@@ -782,7 +789,8 @@ class ChunkIterator {
     const buf = this.#buf ?? new Uint8Array(CHUNK);
     let n: number;
     try {
-      n = await this.#sock.recv_into(buf, 0, 0, {});
+      // The iterator's own buffer: a chunk is handed out only once filled.
+      n = await this.#recvOwn(buf);
     } catch (e) {
       this.#finished = true;
       this.#fail(e);

@@ -519,6 +519,7 @@ export class Socket<
         return sock?.streamRead === undefined ? null : sock as DirectReads;
       },
       wait: () => this.#wait(0),
+      recvOwn: (target) => this.#recvOwn(target),
     });
   }
 
@@ -967,6 +968,19 @@ export class Socket<
       throw abortReason(e, signal);
     }
     return intact(target.length, length, n, "recv_into");
+  }
+
+  // recv_into() of a buffer only this module sees and only this socket's
+  // receives fill (a file's, a stream's): a blocking one may be ended by
+  // shutdown(), as Python's is (see BackendSocket.recv).
+  async #recvOwn(target: Uint8Array, options?: AbortOptions): Promise<number> {
+    const signal = options?.signal;
+    signal?.throwIfAborted();
+    try {
+      return await this.#live().recv(target, 0, this.#wait(0), signal, true);
+    } catch (e) {
+      throw abortReason(e, signal);
+    }
   }
 
   /**
@@ -1919,6 +1933,7 @@ export class Socket<
       giveBack: (bytes) =>
         (this.#sock as Partial<DirectReads> | null)
           ?.giveBack?.(bytes),
+      recvOwn: (target, options) => this.#recvOwn(target, options),
     });
   }
 

@@ -126,6 +126,15 @@ interface Behind {
   readonly op: HeldOp;
 }
 
+/** A blocking recv()'s read into its own buffer (see DenoStream#readOwn). */
+interface OwnRead {
+  readonly op: HeldOp;
+  /** Ends the call with this count. */
+  readonly end: (n: number) => void;
+  /** Ended by shutdown(): what the read brings is the socket's. */
+  woken: boolean;
+}
+
 function sameBytes(a: Uint8Array, b: Uint8Array, n: number): boolean {
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
   return true;
@@ -187,6 +196,10 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   // Resolved by giveBack() and streamAbandon(): a recv() or stream read
   // waiting for a read looks again.
   #lookAgain: PromiseWithResolvers<void> | null = null;
+  // A blocking recv(bufsize) reading into a buffer of its own (see
+  // #recvBytesLater): shutdown(SHUT_RD) ends the call with 0, as Linux wakes
+  // a recv blocked in another thread, and the read goes on as the socket's.
+  #ownRead: OwnRead | null = null;
   #readError: Error | null = null;
   #eof = false;
   #shutRd = false;
@@ -628,6 +641,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     flags: number,
     wait: Wait,
     signal?: AbortSignal,
+    own = false,
   ): Promise<number> {
     const conn = this.#conn;
     if (
@@ -638,14 +652,20 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     ) {
       // Hot path: a blocking read straight into the caller's buffer (not a
       // resizable one, which could shrink under Deno's write).
-      return this.#readDirect(conn, buf);
+      return this.#readDirect(conn, buf, own);
     }
-    return this.#recv(buf, flags, wait, signal);
+    return this.#recv(buf, flags, wait, signal, own);
   }
 
   // A read with no wait to honour goes straight into the caller's buffer;
   // null from Deno is EOF, and after an error the stream reads as ended.
-  #readDirect(conn: Deno.Conn, buf: Uint8Array): Promise<number> {
+  // One into a buffer of the call's own can be ended (see #readOwn).
+  #readDirect(
+    conn: Deno.Conn,
+    buf: Uint8Array,
+    own: boolean,
+  ): Promise<number> {
+    if (own && this.#ownRead === null) return this.#readOwn(conn, buf);
     return conn.read(buf).then(
       (n) => {
         if (n !== null) return n;
@@ -659,11 +679,60 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     );
   }
 
+  // A blocking read into `buf`, a buffer nobody else sees (recv's, a
+  // file's, a stream's), that shutdown(SHUT_RD) can end: its caller gets 0 at once, and the read goes
+  // on as the socket's own, unheld, its bytes kept for the next receive
+  // (Linux hands bytes that come after SHUT_RD to recv too). A read into a
+  // caller's buffer cannot be ended so: Deno cannot cancel it, and its
+  // bytes would land there after the call returned.
+  #readOwn(conn: Deno.Conn, buf: Uint8Array): Promise<number> {
+    const op = startRead(conn, buf, true);
+    return new Promise((resolve, reject) => {
+      const own: OwnRead = this.#ownRead = { op, end: resolve, woken: false };
+      const late = () => {
+        if (this.#readOp === op) this.#readEnded();
+        this.settled();
+      };
+      op.promise.then(
+        (n) => {
+          if (this.#ownRead === own) this.#ownRead = null;
+          if (n === 0) this.#eof = true;
+          if (!own.woken) return resolve(n);
+          if (n > 0) this.#keep(buf.slice(0, n));
+          late();
+        },
+        (e) => {
+          if (this.#ownRead === own) this.#ownRead = null;
+          this.#eof = true;
+          if (!own.woken) return reject(this.#ioError(e));
+          this.#readError = this.#ioError(e);
+          late();
+        },
+      );
+    });
+  }
+
+  // shutdown(SHUT_RD): a blocking recv() reading into its own buffer ends
+  // with 0 (see #readOwn).
+  #endOwnRead(): void {
+    const own = this.#ownRead;
+    if (own === null) return;
+    this.#ownRead = null;
+    own.woken = true;
+    own.op.hold(false);
+    if (this.#pendingRead === null) {
+      this.#readOp = own.op;
+      this.#pendingRead = own.op.promise.then(() => {}, () => {});
+    }
+    own.end(0);
+  }
+
   async #recv(
     buf: Uint8Array,
     flags: number,
     wait: Wait,
     signal: AbortSignal | undefined,
+    own: boolean,
   ): Promise<number> {
     this.check();
     if (flags & ~RECV_FLAGS) throw unsupportedFlags(flags & ~RECV_FLAGS);
@@ -681,7 +750,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       }
     }
     if (!(flags & MSG_WAITALL) || peek) {
-      return await this.#read(conn, buf, peek, wait, signal);
+      return await this.#read(conn, buf, peek, wait, signal, own);
     }
     // MSG_WAITALL: fill the buffer unless EOF comes first; on a timeout keep
     // what arrived rather than lose it, and on an abort give it back: the
@@ -718,6 +787,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     peek: boolean,
     wait: Wait,
     signal: AbortSignal | undefined,
+    own = false,
   ): Promise<number> {
     const deadline = new Deadline(wait);
     let left = wait;
@@ -728,7 +798,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         this.#pendingRead === null && left === null && !peek &&
         signal === undefined && !(buf.buffer as ArrayBuffer).resizable
       ) {
-        return await this.#readDirect(conn, buf);
+        return await this.#readDirect(conn, buf, own);
       }
       if (left === 0) {
         // Non-blocking: what is already there comes at once; else the read
@@ -1030,7 +1100,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     signal?: AbortSignal,
   ): Promise<[Uint8Array<ArrayBuffer>, SockAddr | null]> {
     const buf = new Uint8Array(size);
-    const n = await this.recv(buf, flags, wait, signal);
+    const n = await this.recv(buf, flags, wait, signal, true);
     return [n === size ? buf : buf.slice(0, n), this.#sender(n)];
   }
 
@@ -1338,6 +1408,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     }
     if (how !== SHUT_WR) {
       this.#shutRd = true;
+      this.#endOwnRead();
       this.#wakeReaders();
     }
     if (how !== SHUT_RD && !this.#shutWr) {

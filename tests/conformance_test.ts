@@ -2407,6 +2407,60 @@ for (const backend of BACKENDS) {
   Deno.test(
     onBackend(
       backend,
+      "shutdown(SHUT_RD or SHUT_RDWR) by another task wakes a blocking recv() with b'', as a Python thread's does; after SHUT_RD, bytes that come later are still received, then b'' (python3: b'', b'after', b'')",
+    ),
+    async () => {
+      for (const how of [SHUT_RDWR, SHUT_RD]) {
+        await using p = await connectedPair(backend);
+        const blocked = p.client.recv(100);
+        await sleep(20);
+        p.client.shutdown(how);
+        assert.deepEqual(await withTimeout(blocked, 1000), EMPTY);
+        // After SHUT_RDWR Linux answers the peer's bytes with a reset.
+        if (how === SHUT_RDWR) continue;
+        await p.server.sendall(bytes("after"));
+        await sleep(30);
+        assert.equal(text(await withTimeout(p.client.recv(100))), "after");
+        assert.deepEqual(await withTimeout(p.client.recv(100)), EMPTY);
+      }
+    },
+  );
+}
+
+for (const backend of BACKENDS) {
+  Deno.test(
+    onBackend(
+      backend,
+      "shutdown(SHUT_RD) by another task ends a makefile() readline() and a for await over readable that wait, as EOF (python3: readline() returns b'')",
+    ),
+    async () => {
+      {
+        await using p = await connectedPair(backend);
+        await using f = p.client.makefile("rb");
+        const line = f.readline();
+        await sleep(20);
+        p.client.shutdown(SHUT_RD);
+        assert.deepEqual(await withTimeout(line, 1000), EMPTY);
+      }
+      {
+        await using p = await connectedPair(backend);
+        const chunks = (async () => {
+          let n = 0;
+          for await (const _ of p.client.readable) n++;
+          return n;
+        })();
+        await sleep(20);
+        p.client.shutdown(SHUT_RD);
+        assert.equal(await withTimeout(chunks, 1000), 0);
+      }
+    },
+  );
+}
+
+for (const backend of BACKENDS) {
+  Deno.test(
+    onBackend(
+      backend,
       "sendto() between IPv6 and IPv4-mapped addresses fails as Linux's: ENETUNREACH from ::1 to ::ffff:127.0.0.1, EAFNOSUPPORT from ::ffff:127.0.0.1 to ::1",
     ),
     async () => {
