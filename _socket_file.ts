@@ -128,6 +128,13 @@ export interface MakefileOptions {
   newline?: string | null;
 }
 
+/** The names of {@linkcode MakefileOptions}, to tell them in buffering's place. */
+export const MAKEFILE_OPTIONS: readonly string[] = [
+  "encoding",
+  "errors",
+  "newline",
+];
+
 /** A mode that makes a binary file: any of `r`, `w`, `b`, with a `b`. */
 export type BinaryFileMode = `${string}b${string}`;
 

@@ -96,6 +96,7 @@ import { totalLength } from "./_codecs.ts";
 import {
   type BinaryFileMode,
   type BinarySocketFile,
+  MAKEFILE_OPTIONS,
   type MakefileOptions,
   openFile,
   type TextFileMode,
@@ -1888,40 +1889,51 @@ export class Socket<
    */
   makefile(
     mode: BinaryFileMode,
-    buffering?: number | null,
+    buffering?: number | null | MakefileOptions,
     options?: MakefileOptions,
   ): BinarySocketFile;
   /**
    * A text file for the socket (see the binary overload).
    *
    * @param mode `"r"` (default), `"w"`, `"rw"`.
-   * @param buffering The buffer's size; `null` or negative for 8192.
+   * @param buffering The buffer's size; `null` or negative for 8192; or
+   *   the options, as Python's keywords leave buffering out.
    * @param options `encoding`, `errors`, `newline`.
    * @returns The file.
    */
   makefile(
     mode?: TextFileMode,
-    buffering?: number | null,
+    buffering?: number | null | MakefileOptions,
     options?: MakefileOptions,
   ): TextSocketFile;
   /**
    * A file for the socket, binary or text by `mode` (see the overloads).
    *
    * @param mode Any of `r`, `w` and `b`.
-   * @param buffering The buffer's size.
+   * @param buffering The buffer's size, or the options.
    * @param options `encoding`, `errors`, `newline`.
    * @returns The file.
    */
   makefile(
     mode?: string,
-    buffering?: number | null,
+    buffering?: number | null | MakefileOptions,
     options?: MakefileOptions,
   ): BinarySocketFile | TextSocketFile;
   makefile(
     mode: string = "r",
-    buffering: number | null = null,
+    buffering: number | null | MakefileOptions = null,
     options?: MakefileOptions,
   ): BinarySocketFile | TextSocketFile {
+    if (
+      isOptionsArg<MakefileOptions>(
+        buffering,
+        arguments,
+        "makefile",
+        MAKEFILE_OPTIONS,
+      )
+    ) {
+      [buffering, options] = [null, buffering];
+    }
     return openFile(this, mode, buffering, options, {
       acquire: () => {
         this.#ioRefs++;

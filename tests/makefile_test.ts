@@ -394,6 +394,22 @@ Deno.test("makefile() modes: the file's mode and kind", async () => {
   }
 });
 
+Deno.test("makefile(mode, { encoding, errors, newline }): the options in buffering's place, as Python's keywords leave buffering out; options then more arguments raise TypeError", async () => {
+  const [a, b] = await socketpair();
+  using _a = a, _b = b;
+  await using f = a.makefile("rw", { encoding: "latin-1", newline: "\r\n" });
+  assert.equal(f.encoding, "latin-1");
+  await f.write("\u00e9\n");
+  await f.flush();
+  assert.deepEqual(await b.recv(10), new Uint8Array([0xe9, 13, 10]));
+  assert.throws(
+    () => a.makefile("r", { newline: "\n" }, { newline: "\n" }),
+    TypeError,
+  );
+  await using g = a.makefile("rb", {});
+  assert.equal(g.mode, "rb");
+});
+
 Deno.test({
   name: skipNote(
     "makefile(): a text file's encoding is named as python3 names the default, and given ones as given",
