@@ -1,8 +1,8 @@
 // socket.sendfile(): CPython 3.11's rules (Lib/socket.py, _sendfile_use_sendfile
 // and _sendfile_use_send), with the kernel's sendfile(2) where the backend
 // has it and a double-buffered read/sendall loop otherwise.
-import { SOCK_STREAM } from "./constants.ts";
-import { OSError, ValueError } from "./errors.ts";
+import { errno as E, SOCK_STREAM } from "./constants.ts";
+import { OSError, OverflowError, ValueError } from "./errors.ts";
 import { UnsupportedOperation } from "./_socket_file.ts";
 import { translate } from "./_deno/common.ts";
 import { pyTypeName } from "./_args.ts";
@@ -80,7 +80,6 @@ export async function sendfile(
       `'${pyTypeName(offset)}' object cannot be interpreted as an integer`,
     );
   }
-  if (offset < 0) throw new OSError(22);
   const f = file as Partial<Deno.FsFile> | null | undefined;
   if (
     typeof f?.statSync !== "function" || typeof f.read !== "function" ||
@@ -100,6 +99,15 @@ export async function sendfile(
   }
   // CPython's selector takes the closed socket's fileno() next, and says so.
   if (sock.closed) throw new ValueError("Invalid file descriptor: -1");
+  // CPython's os.sendfile() takes its arguments here: past a C long (a
+  // ssize_t for the count) is OverflowError; Linux refuses a negative offset.
+  if (offset >= 2 ** 63 || offset < -(2 ** 63)) {
+    throw new OverflowError("Python int too large to convert to C long");
+  }
+  if (limit !== null && limit >= 2 ** 63) {
+    throw new OverflowError("Python int too large to convert to C ssize_t");
+  }
+  if (offset < 0) throw new OSError(E.EINVAL);
   if (sock.kernel !== null && readable(file)) {
     using own = sock.descriptor(file);
     if (own !== null) {

@@ -1,6 +1,6 @@
 // socket.sendfile(): CPython 3.11's results and errors (checked with python3:
-// offset -1 is OSError 22, count 0 ValueError, 1.5 TypeError, an empty file
-// sends 0 even non-blocking, an offset past the end sends 0 and leaves the
+// offset -1 is OSError 22, 2**63 OverflowError, count 0 ValueError, 1.5
+// TypeError, an empty file sends 0 even non-blocking or with a bad offset, an offset past the end sends 0 and leaves the
 // position), on both backends: sendfile(2) on libc, read/send on Deno.
 import assert from "node:assert/strict";
 import {
@@ -106,6 +106,17 @@ for (const backend of BACKENDS) {
           p.client.sendfile(file, -1),
           (e) => e instanceof OSError && e.errno === 22,
         );
+        // Past 64 bits: python3's OverflowError, for the offset first.
+        for (const offset of [2 ** 63, 2 ** 64, -(2 ** 63) - 4096]) {
+          await assert.rejects(p.client.sendfile(file, offset, 2 ** 63), {
+            name: "OverflowError",
+            message: "Python int too large to convert to C long",
+          });
+        }
+        await assert.rejects(p.client.sendfile(file, 0, 2 ** 63), {
+          name: "OverflowError",
+          message: "Python int too large to convert to C ssize_t",
+        });
         await assert.rejects(p.client.sendfile(file, 0, 0), {
           name: "ValueError",
           message: "count must be a positive integer (got 0)",
@@ -130,6 +141,9 @@ for (const backend of BACKENDS) {
         p.client.setblocking(false);
         using none = await Deno.open(empty);
         assert.equal(await p.client.sendfile(none), 0);
+        // An empty file sends nothing before the offset is looked at.
+        assert.equal(await p.client.sendfile(none, -1), 0);
+        assert.equal(await p.client.sendfile(none, 2 ** 63), 0);
         await assert.rejects(
           p.client.sendfile(file),
           (e) =>
