@@ -237,6 +237,8 @@ export function toFd(value: unknown): number {
  * @param value The value.
  * @returns A `Uint8Array` over the same memory, or `null` if `value` is not
  *   bytes-like.
+ * @throws {ValueError} A detached buffer, or a view of one (as Python's
+ *   released memoryview): it holds no memory to read or write.
  *
  * @example
  * ```ts
@@ -245,21 +247,39 @@ export function toFd(value: unknown): number {
  *
  * assert.equal(bytesView(new Uint16Array(2))?.length, 4);
  * assert.equal(bytesView("abc"), null);
+ * const moved = new ArrayBuffer(4);
+ * moved.transfer();
+ * assert.throws(() => bytesView(moved), { name: "ValueError" });
  * ```
  */
 export function bytesView(value: unknown): Uint8Array | null {
-  if (value instanceof Uint8Array) return value;
+  if (value instanceof Uint8Array) {
+    // A detached view reads as empty: only an empty one needs the look.
+    if (value.byteLength === 0) notDetached(value.buffer);
+    return value;
+  }
   if (ArrayBuffer.isView(value)) {
+    // A detached DataView throws on byteLength: the buffer is looked at.
+    notDetached(value.buffer);
     return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   }
+  if (value instanceof ArrayBuffer) {
+    notDetached(value);
+    return new Uint8Array(value);
+  }
   if (
-    value instanceof ArrayBuffer ||
-    (typeof SharedArrayBuffer === "function" &&
-      value instanceof SharedArrayBuffer)
+    typeof SharedArrayBuffer === "function" &&
+    value instanceof SharedArrayBuffer
   ) {
     return new Uint8Array(value);
   }
   return null;
+}
+
+function notDetached(buffer: ArrayBufferLike): void {
+  if ((buffer as ArrayBuffer).detached === true) {
+    throw new ValueError("operation forbidden on a detached ArrayBuffer");
+  }
 }
 
 /**

@@ -1300,6 +1300,32 @@ for (const backend of BACKENDS) {
     );
   });
 
+  test("a detached ArrayBuffer, or a view of one, raises ValueError (python3: a released memoryview's) in send, sendall, sendto, recv_into and sendmsg; nothing is sent and the socket stays usable", async () => {
+    await using p = await connectedPair(backend);
+    const moved = new ArrayBuffer(8);
+    const view = new Uint8Array(moved);
+    const dataView = new DataView(moved);
+    moved.transfer();
+    const message = "operation forbidden on a detached ArrayBuffer";
+    for (const data of [moved, view, dataView]) {
+      await raises(() => p.client.send(data), ValueError, { message });
+      await raises(() => p.client.sendall(data), ValueError, { message });
+      await raises(() => p.client.recv_into(data), ValueError, { message });
+    }
+    using u = sock(backend, AF_INET, SOCK_DGRAM);
+    u.bind(["127.0.0.1", 0]);
+    await raises(() => u.sendto(view, u.getsockname()), ValueError, {
+      message,
+    });
+    await raises(() => u.sendmsg([view], [], 0, u.getsockname()), ValueError, {
+      message,
+    });
+    u.settimeout(0.05);
+    await raises(() => u.recv(10), TimeoutError);
+    await p.client.sendall(bytes("ok"));
+    assert.equal(text(await recvExactly(p.server, 2)), "ok");
+  });
+
   test("send() of an empty array returns 0", async () => {
     await using p = await connectedPair(backend);
     assert.equal(await withTimeout(p.client.send(new Uint8Array(0))), 0);
