@@ -102,6 +102,14 @@ function unixPath(addr: SockAddr): string {
       `an AF_UNIX name that is not UTF-8 cannot be passed to Deno's networking; ${LIBC_HINT}`,
     );
   }
+  if (bytes[0] === 0 && (bytes.length === 1 || bytes[1] === 0)) {
+    // Deno reads such a name as another: b"\0" autobinds, and b"\0\0x"
+    // becomes b"\0\0", a name another socket may hold.
+    throw new OSError(
+      E.EOPNOTSUPP,
+      `an abstract AF_UNIX name that is empty or starts with a NUL byte cannot be passed to Deno's networking; ${LIBC_HINT}`,
+    );
+  }
   return decoder.decode(bytes);
 }
 

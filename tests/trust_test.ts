@@ -295,6 +295,35 @@ Deno.test("deno: an AF_UNIX path that is not UTF-8 raises OSError naming the lib
   }
 });
 
+Deno.test("deno: an abstract AF_UNIX name that is empty or starts with a NUL (b'\\0', b'\\0\\0', b'\\0\\0a') raises OSError naming the libc backend, never reaching another name; b'\\0a\\0' works", async () => {
+  // Deno reads b"\0" as an autobind and b"\0\0a" as b"\0\0": a listener on
+  // that name would take the connection.
+  using other = socket(AF_UNIX, undefined, undefined, { backend: "libc" });
+  const taken = new Uint8Array([0, 0]);
+  other.bind(taken);
+  other.listen();
+  for (const name of [[0], [0, 0], [0, 0, 97], new Array(108).fill(0)]) {
+    using s = socket(AF_UNIX, undefined, undefined, { backend: "deno" });
+    const addr = new Uint8Array(name);
+    assert.throws(
+      () => s.bind(addr),
+      (e) => e instanceof OSError && e.errno === 95 && /libc/.test(e.message),
+    );
+    await assert.rejects(
+      s.connect(addr),
+      (e) => e instanceof OSError && e.errno === 95 && /libc/.test(e.message),
+    );
+  }
+  using ok = socket(AF_UNIX, undefined, undefined, { backend: "deno" });
+  const name = new Uint8Array([
+    0,
+    ...new TextEncoder().encode(`t${Deno.pid}`),
+    0,
+  ]);
+  ok.bind(name);
+  assert.deepEqual(ok.getsockname(), name);
+});
+
 for (const backend of BACKENDS) {
   backendTest(
     backend,
