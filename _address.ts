@@ -23,6 +23,7 @@ import {
   inet_ntop,
   inet_pton,
   isV4Mapped,
+  parseAton,
   parsePton4,
   parsePton6,
 } from "./_inet.ts";
@@ -148,6 +149,12 @@ function literalHost(family: number, host: string): string | null {
     if (host === "") return "0.0.0.0";
     if (host === "<broadcast>") return "255.255.255.255";
     if (isNumeric(AF_INET, host)) return host;
+    // glibc's getaddrinfo, which CPython's bind falls back to, takes every
+    // inet_aton form: "127.1", "0x7f.1", "2130706433".
+    const n = parseAton(host, true);
+    if (n >= 0) {
+      return `${n >>> 24}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${n & 0xff}`;
+    }
     if (host.includes(":") && isNumeric(AF_INET6, host)) {
       // glibc answers an IPv4-mapped address with its IPv4 one.
       if (isV4Mapped(scratch)) return scratch.subarray(12).join(".");
@@ -157,7 +164,7 @@ function literalHost(family: number, host: string): string | null {
     if (host === "") return "::";
     if (host === "<broadcast>") throw new gaierror(EAI_NONAME);
     if (isNumeric(AF_INET6, host)) return canonical6(host);
-    if (isNumeric(AF_INET, host)) throw new gaierror(EAI_ADDRFAMILY);
+    if (parseAton(host, true) >= 0) throw new gaierror(EAI_ADDRFAMILY);
   }
   if (host === "localhost") return family === AF_INET ? "127.0.0.1" : "::1";
   return null;

@@ -1516,6 +1516,27 @@ for (const backend of BACKENDS) {
     assert.deepEqual(sender, u.aAddr);
   });
 
+  test("bind() takes glibc's inet_aton forms as python3 does ('127.1', '0x7f.1', '2130706433', '0177.1' bind 127.0.0.1); '127.1 ' and '127.1.' raise gaierror -2, and '127.1' on AF_INET6 gaierror -9", () => {
+    for (const host of ["127.1", "0x7f.1", "2130706433", "0177.1", "127.0.1"]) {
+      using s = sock(backend);
+      s.bind([host, 0]);
+      assert.equal(s.getsockname()[0], "127.0.0.1", host);
+    }
+    for (const host of ["127.1 ", "127.1.", "1.2.3.4 x"]) {
+      using s = sock(backend);
+      assert.throws(
+        () => s.bind([host, 0]),
+        (e) => e instanceof gaierror && e.errno === -2,
+        host,
+      );
+    }
+    using s6 = sock(backend, AF_INET6);
+    assert.throws(
+      () => s6.bind(["127.1", 0]),
+      (e) => e instanceof gaierror && e.errno === -9,
+    );
+  });
+
   test("bind() and connect() resolve 'localhost'", async () => {
     using l = sock(backend);
     l.bind(["localhost", 0]);
