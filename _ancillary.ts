@@ -357,11 +357,16 @@ export async function recvmsgOn(
     const truncated = data.length > total ? MSG_TRUNC : 0;
     return [flags & MSG_TRUNC ? data.length : copied, [], truncated, from];
   }
-  if (buffers.length === 1) {
-    const [n, from] = await sock.recvfrom(buffers[0], flags, wait, signal);
+  if (buffers.length === 1 || total === 0) {
+    // No room at all waits as one empty buffer does, as Linux's recvmsg.
+    const [n, from] = await sock.recvfrom(
+      buffers[0] ?? new Uint8Array(0),
+      flags,
+      wait,
+      signal,
+    );
     return [n, [], 0, from];
   }
-  if (total === 0) return [0, [], 0, null];
   const tmp = new Uint8Array(total);
   const [n, from] = await sock.recvfrom(tmp, flags, wait, signal);
   scatter(tmp.subarray(0, n), buffers);

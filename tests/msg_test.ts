@@ -53,7 +53,9 @@ import {
   type OwnFd,
   python,
   raises,
+  recvExactly,
   skipNote,
+  sleep,
   text,
   udpPair,
   withTimeout,
@@ -323,6 +325,23 @@ for (const backend of BACKENDS) {
     await raises(() => p.client.recvmsg_into([new Uint8Array(4)]), OSError, {
       errno: 9,
     });
+  });
+
+  test("recvmsg_into() with no room ([], or empty buffers) waits for data as python3's does (TimeoutError), then returns (0, [], 0, None) and leaves the bytes", async () => {
+    await using p = await connectedPair(backend);
+    p.server.settimeout(0.05);
+    const shapes = () => [[], [new Uint8Array(0), new Uint8Array(0)], [
+      new Uint8Array(0),
+    ]];
+    for (const buffers of shapes()) {
+      await raises(() => p.server.recvmsg_into(buffers), TimeoutError);
+    }
+    await p.client.sendall(MSG);
+    await sleep(30);
+    for (const buffers of shapes()) {
+      assert.deepEqual(await p.server.recvmsg_into(buffers), [0, [], 0, null]);
+    }
+    assert.deepEqual(await recvExactly(p.server, MSG.length), MSG);
   });
 
   test("sendmsg(): a full send buffer times out (TimeoutError) or, with MSG_DONTWAIT, raises BlockingIOError 11", async () => {
