@@ -75,11 +75,6 @@ export async function sendfile(
     throw new ValueError("only SOCK_STREAM type sockets are supported");
   }
   const limit = checkCount(count);
-  if (typeof offset !== "number" || !Number.isInteger(offset)) {
-    throw new TypeError(
-      `'${pyTypeName(offset)}' object cannot be interpreted as an integer`,
-    );
-  }
   const f = file as Partial<Deno.FsFile> | null | undefined;
   if (
     typeof f?.statSync !== "function" || typeof f.read !== "function" ||
@@ -99,13 +94,19 @@ export async function sendfile(
   }
   // CPython's selector takes the closed socket's fileno() next, and says so.
   if (sock.closed) throw new ValueError("Invalid file descriptor: -1");
-  // CPython's os.sendfile() takes its arguments here: past a C long (a
-  // ssize_t for the count) is OverflowError; Linux refuses a negative offset.
-  if (offset >= 2 ** 63 || offset < -(2 ** 63)) {
-    throw new OverflowError("Python int too large to convert to C long");
-  }
+  // CPython's os.sendfile() takes its arguments here, the count first: past
+  // a ssize_t (a C long for the offset) is OverflowError; Linux refuses a
+  // negative offset.
   if (limit !== null && limit >= 2 ** 63) {
     throw new OverflowError("Python int too large to convert to C ssize_t");
+  }
+  if (typeof offset !== "number" || !Number.isInteger(offset)) {
+    throw new TypeError(
+      `'${pyTypeName(offset)}' object cannot be interpreted as an integer`,
+    );
+  }
+  if (offset >= 2 ** 63 || offset < -(2 ** 63)) {
+    throw new OverflowError("Python int too large to convert to C long");
   }
   if (offset < 0) throw new OSError(E.EINVAL);
   if (sock.kernel !== null && readable(file)) {

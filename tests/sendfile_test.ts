@@ -106,16 +106,22 @@ for (const backend of BACKENDS) {
           p.client.sendfile(file, -1),
           (e) => e instanceof OSError && e.errno === 22,
         );
-        // Past 64 bits: python3's OverflowError, for the offset first.
+        // Past 64 bits: python3's OverflowError, for the count first.
         for (const offset of [2 ** 63, 2 ** 64, -(2 ** 63) - 4096]) {
-          await assert.rejects(p.client.sendfile(file, offset, 2 ** 63), {
+          await assert.rejects(p.client.sendfile(file, offset), {
             name: "OverflowError",
             message: "Python int too large to convert to C long",
           });
         }
-        await assert.rejects(p.client.sendfile(file, 0, 2 ** 63), {
-          name: "OverflowError",
-          message: "Python int too large to convert to C ssize_t",
+        for (const offset of [0, 2 ** 63, 1.5]) {
+          await assert.rejects(p.client.sendfile(file, offset, 2 ** 63), {
+            name: "OverflowError",
+            message: "Python int too large to convert to C ssize_t",
+          });
+        }
+        await assert.rejects(p.client.sendfile(file, 1.5), {
+          name: "TypeError",
+          message: "'float' object cannot be interpreted as an integer",
         });
         await assert.rejects(p.client.sendfile(file, 0, 0), {
           name: "ValueError",
@@ -144,6 +150,7 @@ for (const backend of BACKENDS) {
         // An empty file sends nothing before the offset is looked at.
         assert.equal(await p.client.sendfile(none, -1), 0);
         assert.equal(await p.client.sendfile(none, 2 ** 63), 0);
+        assert.equal(await p.client.sendfile(none, 1.5), 0);
         await assert.rejects(
           p.client.sendfile(file),
           (e) =>
