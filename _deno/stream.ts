@@ -94,23 +94,27 @@ const encoder = new TextEncoder();
 // Deno's unix sockets take a string path: a name that is not UTF-8 cannot
 // be carried exactly, and a lossy one would reach another socket.
 function unixPath(addr: SockAddr): string {
-  if (typeof addr === "string") return addr;
-  const bytes = addr as Uint8Array;
-  if (!isUtf8(bytes)) {
-    throw new OSError(
-      E.EOPNOTSUPP,
-      `an AF_UNIX name that is not UTF-8 cannot be passed to Deno's networking; ${LIBC_HINT}`,
-    );
+  let path: string;
+  if (typeof addr === "string") path = addr;
+  else {
+    const bytes = addr as Uint8Array;
+    if (!isUtf8(bytes)) {
+      throw new OSError(
+        E.EOPNOTSUPP,
+        `an AF_UNIX name that is not UTF-8 cannot be passed to Deno's networking; ${LIBC_HINT}`,
+      );
+    }
+    path = decoder.decode(bytes);
   }
-  if (bytes[0] === 0 && (bytes.length === 1 || bytes[1] === 0)) {
-    // Deno reads such a name as another: b"\0" autobinds, and b"\0\0x"
-    // becomes b"\0\0", a name another socket may hold.
+  if (path === "\0" || path.startsWith("\0\0")) {
+    // Deno reads such a name as another: "\0" autobinds, and "\0\0x"
+    // loses a byte, a name another socket may hold.
     throw new OSError(
       E.EOPNOTSUPP,
       `an abstract AF_UNIX name that is empty or starts with a NUL byte cannot be passed to Deno's networking; ${LIBC_HINT}`,
     );
   }
-  return decoder.decode(bytes);
+  return path;
 }
 
 function fromDeno(family: number, addr: Deno.Addr): SockAddr {

@@ -313,6 +313,12 @@ Deno.test("deno: an abstract AF_UNIX name that is empty or starts with a NUL (b'
       s.connect(addr),
       (e) => e instanceof OSError && e.errno === 95 && /libc/.test(e.message),
     );
+    // The same name as a str.
+    const path = String.fromCharCode(...name);
+    assert.throws(
+      () => s.bind(path),
+      (e) => e instanceof OSError && e.errno === 95 && /libc/.test(e.message),
+    );
   }
   using ok = socket(AF_UNIX, undefined, undefined, { backend: "deno" });
   const name = new Uint8Array([
