@@ -1242,7 +1242,8 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
     const have = this.#have();
     if (have > 0) return this.#takeTo(this.#rpos + Math.min(n, have));
     const out = new Uint8Array(n);
-    return trim(out, await this.#raw.readinto(out, options));
+    // The file's own buffer until it is returned (a copy when empty).
+    return trim(out, await this.#raw.readinto(out, options, true));
   }
 
   // Fill `target` until it is full or EOF. A failure leaves every byte read
@@ -1288,7 +1289,7 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
     try {
       for (;;) {
         const chunk = new Uint8Array(size);
-        const k = await this.#raw.readinto(chunk, options);
+        const k = await this.#raw.readinto(chunk, options, true);
         if (k === 0) break;
         chunks.push(chunk.subarray(0, k));
         if (k === size && size < MAX_CHUNK) size *= 2;

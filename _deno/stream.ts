@@ -208,10 +208,11 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   // Resolved by giveBack() and streamAbandon(): a recv() or stream read
   // waiting for a read looks again.
   #lookAgain: PromiseWithResolvers<void> | null = null;
-  // A blocking recv(bufsize) reading into a buffer of its own (see
-  // #recvBytesLater): shutdown(SHUT_RD) ends the call with 0, as Linux wakes
-  // a recv blocked in another thread, and the read goes on as the socket's.
-  #ownRead: OwnRead | null = null;
+  // Blocking receives reading into buffers of their own (see #readOwn), in
+  // the order they started: shutdown(SHUT_RD) ends them all with 0, as
+  // Linux wakes every recv blocked in another thread, and their reads go on
+  // as the socket's.
+  #ownReads: Set<OwnRead> | null = null;
   #readError: Error | null = null;
   #eof = false;
   #shutRd = false;
@@ -660,10 +661,12 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       conn !== null && flags === 0 && wait === null && signal === undefined &&
       this.#stash.length === 0 &&
       this.#pendingRead === null && !this.#eof && !this.#shutRd &&
-      this.#readError === null && !(buf.buffer as ArrayBuffer).resizable
+      this.#readError === null && buf.length > 0 &&
+      !(buf.buffer as ArrayBuffer).resizable
     ) {
       // Hot path: a blocking read straight into the caller's buffer (not a
-      // resizable one, which could shrink under Deno's write).
+      // resizable one, which could shrink under Deno's write; not an empty
+      // one, which Deno answers at once where Linux waits for data).
       return this.#readDirect(conn, buf, own);
     }
     return this.#recv(buf, flags, wait, signal, own);
@@ -677,12 +680,14 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     buf: Uint8Array,
     own: boolean,
   ): Promise<number> {
-    if (own && this.#ownRead === null) return this.#readOwn(conn, buf);
+    if (own) return this.#readOwn(conn, buf);
     return conn.read(buf).then(
       (n) => {
-        if (n !== null) return n;
-        this.#eof = true;
-        return 0;
+        if (n === null) {
+          this.#eof = true;
+          n = 0;
+        }
+        return this.#stash.length === 0 ? n : this.#inOrder(buf, n);
       },
       (e) => {
         this.#eof = true;
@@ -700,43 +705,81 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   #readOwn(conn: Deno.Conn, buf: Uint8Array): Promise<number> {
     const op = startRead(conn, buf, true);
     return new Promise((resolve, reject) => {
-      const own: OwnRead = this.#ownRead = { op, end: resolve, woken: false };
-      const late = () => {
-        if (this.#readOp === op) this.#readEnded();
-        this.settled();
-      };
+      const own: OwnRead = { op, end: resolve, woken: false };
+      (this.#ownReads ??= new Set()).add(own);
       op.promise.then(
         (n) => {
-          if (this.#ownRead === own) this.#ownRead = null;
+          this.#ownReads?.delete(own);
           if (n === 0) this.#eof = true;
-          if (!own.woken) return resolve(n);
+          if (!own.woken) {
+            return resolve(
+              this.#stash.length === 0 ? n : this.#inOrder(buf, n),
+            );
+          }
           if (n > 0) this.#keep(buf.slice(0, n));
-          late();
+          this.settled();
         },
         (e) => {
-          if (this.#ownRead === own) this.#ownRead = null;
+          this.#ownReads?.delete(own);
           this.#eof = true;
           if (!own.woken) return reject(this.#ioError(e));
           this.#readError = this.#ioError(e);
-          late();
+          this.settled();
         },
       );
     });
   }
 
-  // shutdown(SHUT_RD): a blocking recv() reading into its own buffer ends
-  // with 0 (see #readOwn).
-  #endOwnRead(): void {
-    const own = this.#ownRead;
-    if (own === null) return;
-    this.#ownRead = null;
-    own.woken = true;
-    own.op.hold(false);
-    if (this.#pendingRead === null) {
-      this.#readOp = own.op;
-      this.#pendingRead = own.op.promise.then(() => {}, () => {});
+  // A read straight into `buf` brought `n` bytes (0: EOF) while the stash
+  // took bytes of a read that started before it (Deno serves a connection's
+  // reads in turn: one that shutdown() ended, or readiness's): those came
+  // first, so they go out first, and the tail of this read's waits in the
+  // stash. The count read.
+  #inOrder(buf: Uint8Array, n: number): number {
+    const stash = this.#stash;
+    if (n === 0) {
+      const k = Math.min(buf.length, stash.length);
+      buf.set(stash.subarray(0, k));
+      this.#take(stash, k);
+      return k;
     }
-    own.end(0);
+    const all = concat([stash, buf.subarray(0, n)]);
+    buf.set(all.subarray(0, n));
+    this.#stash = all.subarray(n);
+    return n;
+  }
+
+  // shutdown(SHUT_RD): the blocking receives reading into buffers of their
+  // own end with 0 (see #readOwn). Their reads are the socket's read until
+  // all have ended (Deno serves a connection's reads in turn, so their bytes
+  // reach the stash in order): a receive waits for them.
+  #endOwnReads(): void {
+    const owns = this.#ownReads;
+    if (owns === null || owns.size === 0) return;
+    this.#ownReads = null;
+    const ops = [...owns].map((own) => own.op);
+    for (const own of owns) {
+      own.woken = true;
+      own.op.hold(false);
+    }
+    if (this.#pendingRead === null) {
+      const op: HeldOp = ops.length === 1 ? ops[0] : {
+        promise: Promise.allSettled(ops.map((o) => o.promise)).then(() => 0),
+        hold: (held) => {
+          for (const o of ops) o.hold(held);
+        },
+      };
+      this.#readOp = op;
+      const pending: Promise<void> = this.#pendingRead = op.promise.then(
+        () => {},
+        () => {},
+      ).then(() => {
+        if (this.#pendingRead !== pending) return;
+        this.#readEnded();
+        this.settled();
+      });
+    }
+    for (const own of owns) own.end(0);
   }
 
   async #recv(
@@ -808,7 +851,8 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     while (this.#stash.length === 0 && !this.#eof && this.#readError === null) {
       if (
         this.#pendingRead === null && left === null && !peek &&
-        signal === undefined && !(buf.buffer as ArrayBuffer).resizable
+        signal === undefined && buf.length > 0 &&
+        !(buf.buffer as ArrayBuffer).resizable
       ) {
         return await this.#readDirect(conn, buf, own);
       }
@@ -1420,7 +1464,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     }
     if (how !== SHUT_WR) {
       this.#shutRd = true;
-      this.#endOwnRead();
+      this.#endOwnReads();
       this.#wakeReaders();
     }
     if (how !== SHUT_RD && !this.#shutWr) {

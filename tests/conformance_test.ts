@@ -2478,16 +2478,113 @@ for (const backend of BACKENDS) {
   Deno.test(
     onBackend(
       backend,
-      "shutdown(SHUT_RD) by another task ends a makefile() readline() and a for await over readable that wait, as EOF (python3: readline() returns b'')",
+      "shutdown(SHUT_RD) wakes every task blocked in recv() with b''; bytes that come after arrive once and in order, also past a recv_into() left waiting (python3: b'', b'', then b'onetwo')",
     ),
     async () => {
       {
         await using p = await connectedPair(backend);
-        await using f = p.client.makefile("rb");
-        const line = f.readline();
+        const blocked = [p.client.recv(100), p.client.recv(100)];
         await sleep(20);
         p.client.shutdown(SHUT_RD);
-        assert.deepEqual(await withTimeout(line, 1000), EMPTY);
+        assert.deepEqual(await withTimeout(Promise.all(blocked), 1000), [
+          EMPTY,
+          EMPTY,
+        ]);
+        await p.server.sendall(bytes("one"));
+        await sleep(20);
+        await p.server.sendall(bytes("two"));
+        await sleep(30);
+        let got = "";
+        for (let i = 0; i < 4 && got.length < 6; i++) {
+          got += text(await withTimeout(p.client.recv(100)));
+        }
+        assert.equal(got, "onetwo");
+        assert.deepEqual(await withTimeout(p.client.recv(100)), EMPTY);
+      }
+      {
+        // A recv_into() into the caller's buffer may wait on (the Deno
+        // backend cannot end it): whatever it returns keeps the order.
+        await using p = await connectedPair(backend);
+        const first = p.client.recv(100);
+        const buf = new Uint8Array(3);
+        const into = p.client.recv_into(buf);
+        await sleep(20);
+        p.client.shutdown(SHUT_RD);
+        assert.deepEqual(await withTimeout(first, 1000), EMPTY);
+        await p.server.sendall(bytes("one"));
+        await sleep(20);
+        await p.server.sendall(bytes("two"));
+        const n = await withTimeout(into, 1000);
+        let got = text(buf.subarray(0, n));
+        for (let i = 0; i < 4 && got.length < 6; i++) {
+          await sleep(20);
+          got += text(await withTimeout(p.client.recv(100)));
+        }
+        assert.equal(got, "onetwo");
+      }
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
+      "recvfrom(0) waits for data and leaves it (python3: (b'', None), then recv gives the bytes)",
+    ),
+    async () => {
+      await using p = await connectedPair(backend);
+      const waiting = p.client.recvfrom(0);
+      await sleep(20);
+      await p.server.sendall(bytes("data"));
+      assert.deepEqual(await withTimeout(waiting, 1000), [EMPTY, null]);
+      assert.equal(text(await withTimeout(p.client.recv(100))), "data");
+      p.client.settimeout(0.05);
+      await raises(() => p.client.recvfrom(0), TimeoutError);
+    },
+  );
+}
+
+for (const backend of BACKENDS) {
+  Deno.test(
+    onBackend(
+      backend,
+      "shutdown(SHUT_RD) by another task ends the makefile() reads and a for await over readable that wait, as EOF (python3: b'' from readline, read1, read, read(n) unbuffered; '' from a text readline)",
+    ),
+    async () => {
+      type File = { readonly closed: boolean; close(): Promise<void> };
+      const reads: [string, (f: Socket) => [File, Promise<unknown>]][] = [
+        ["rb readline", (s) => {
+          const f = s.makefile("rb");
+          return [f, f.readline()];
+        }],
+        ["rb read1", (s) => {
+          const f = s.makefile("rb");
+          return [f, f.read1()];
+        }],
+        ["rb read", (s) => {
+          const f = s.makefile("rb");
+          return [f, f.read()];
+        }],
+        ["rb,0 read(10)", (s) => {
+          const f = s.makefile("rb", 0);
+          return [f, f.read(10)];
+        }],
+        ["r readline", (s) => {
+          const f = s.makefile("r");
+          return [f, f.readline()];
+        }],
+      ];
+      for (const [name, start] of reads) {
+        await using p = await connectedPair(backend);
+        const [f, read] = start(p.client);
+        await sleep(20);
+        p.client.shutdown(SHUT_RD);
+        const got = await withTimeout(read, 1000);
+        assert.equal(
+          typeof got === "string" ? got.length : (got as Uint8Array).length,
+          0,
+          name,
+        );
+        await f.close();
       }
       {
         await using p = await connectedPair(backend);

@@ -328,11 +328,23 @@ for (const backend of BACKENDS) {
   });
 
   test("recvmsg_into() with no room ([], or empty buffers) waits for data as python3's does (TimeoutError), then returns (0, [], 0, None) and leaves the bytes", async () => {
-    await using p = await connectedPair(backend);
-    p.server.settimeout(0.05);
     const shapes = () => [[], [new Uint8Array(0), new Uint8Array(0)], [
       new Uint8Array(0),
     ]];
+    for (const buffers of shapes()) {
+      // Blocking, on a socket that has read nothing yet.
+      await using q = await connectedPair(backend);
+      const waiting = q.server.recvmsg_into(buffers);
+      let settled = false;
+      waiting.finally(() => settled = true);
+      await sleep(30);
+      assert.equal(settled, false, `${buffers.length} buffers`);
+      await q.client.sendall(MSG);
+      assert.deepEqual(await withTimeout(waiting, 1000), [0, [], 0, null]);
+      assert.deepEqual(await recvExactly(q.server, MSG.length), MSG);
+    }
+    await using p = await connectedPair(backend);
+    p.server.settimeout(0.05);
     for (const buffers of shapes()) {
       await raises(() => p.server.recvmsg_into(buffers), TimeoutError);
     }
