@@ -1048,7 +1048,12 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
     if (!raw && n < -1) {
       throw new ValueError("read length must be non-negative or -1");
     }
-    if (n === 0) return empty();
+    if (n === 0) {
+      // Unbuffered, CPython's raw read(0) is a socket call all the same: a
+      // file that timed out says so.
+      if (raw) await this.#raw.readinto(new Uint8Array(0), options);
+      return empty();
+    }
     if (n < 0) {
       return await this.#reads.run(options, () => this.#readall(options));
     }
@@ -1144,7 +1149,10 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
       );
     }
     options?.signal?.throwIfAborted();
-    if (target.length === 0) return 0;
+    if (target.length === 0) {
+      // As read(0).
+      return this.#bufsize > 0 ? 0 : await this.#raw.readinto(target, options);
+    }
     return await this.#reads.run(options, async () => {
       if (this.#bufsize > 0) return await this.#readInto(target, options);
       if (this.#have() > 0) {
@@ -1914,7 +1922,15 @@ export class TextSocketFile extends SocketFile<string> {
     // a file that cannot read.
     await this.#writeFlush(options);
     this.#checkRead();
-    if (n === 0) return "";
+    if (n === 0) {
+      // CPython reads a chunk first when it holds no decoded text (a wait,
+      // a timeout), then cuts the line to nothing.
+      if (this.#decoded.length > 0 && !this.#reads.busy) return "";
+      return await this.#reads.run(options, async () => {
+        if (this.#decoded.length === 0) await this.#readChunk(options);
+        return "";
+      });
+    }
     if (!this.#reads.busy) {
       const end = this.#lineEnd(n, 0);
       if (end >= 0) return this.#take(end);
@@ -1976,12 +1992,12 @@ export class TextSocketFile extends SocketFile<string> {
     if (this.#writenl !== null && text.includes("\n")) {
       text = text.replaceAll("\n", this.#writenl);
     }
+    // The stream's first bytes (utf-8-sig) go with its first write; as
+    // CPython's encoder, a first write that fails to encode spends them.
+    const bom = this.#bom;
+    this.#bom = undefined;
     let bytes = this.#codec.encode(text, this.#errors);
-    if (this.#bom !== undefined) {
-      // The stream's first bytes (utf-8-sig), with its first write.
-      bytes = concat([this.#bom, bytes]);
-      this.#bom = undefined;
-    }
+    if (bom !== undefined) bytes = concat([bom, bytes]);
     // CPython's TextIOWrapper: hand over what gathered before it would pass
     // the chunk size, and everything once it reaches it. Text that fits is
     // gathered at once when no write is under way; otherwise the write

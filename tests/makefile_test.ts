@@ -363,6 +363,63 @@ for (const backend of BACKENDS) {
   );
 }
 
+for (const backend of BACKENDS) {
+  Deno.test(
+    onBackend(
+      backend,
+      "makefile zero-size reads as python3's: a text readline(0) reads a chunk first (TimeoutError with nothing sent, the bytes then the file's); an unbuffered read(0) or readinto(empty) after a timeout raises 'cannot read from timed out object'",
+    ),
+    async () => {
+      {
+        await using p = await connectedPair(backend);
+        await using f = p.client.makefile("r");
+        p.client.settimeout(0.05);
+        await raises(() => f.readline(0), TimeoutError);
+        await raises(() => f.readline(0), OSError, {
+          message: "cannot read from timed out object",
+        });
+      }
+      {
+        await using p = await connectedPair(backend);
+        await using f = p.client.makefile("r");
+        p.client.settimeout(0.05);
+        await p.server.sendall(bytes("abc\n"));
+        await sleep(30);
+        assert.equal(await f.readline(0), "");
+        await raises(() => p.client.recv(10), TimeoutError);
+        assert.equal(await f.readline(), "abc\n");
+      }
+      {
+        await using p = await connectedPair(backend);
+        await using f = p.client.makefile("rb", 0);
+        assert.deepEqual(await f.read(0), new Uint8Array(0));
+        p.client.settimeout(0.05);
+        await raises(() => f.read(1), TimeoutError);
+        const message = "cannot read from timed out object";
+        await raises(() => f.read(0), OSError, { message });
+        await raises(() => f.readinto(new Uint8Array(0)), OSError, {
+          message,
+        });
+      }
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
+      "makefile utf-8-sig: a first write that fails to encode spends the BOM, as python3's encoder does",
+    ),
+    async () => {
+      await using p = await connectedPair(backend);
+      await using f = p.client.makefile("w", null, { encoding: "utf-8-sig" });
+      await raises(() => f.write("x\udcff"), UnicodeEncodeError);
+      await f.write("ok");
+      await f.flush();
+      assert.deepEqual(await recvExactly(p.server, 2), bytes("ok"));
+    },
+  );
+}
+
 // ----------------------------------------------------------- modes (test_socket)
 
 Deno.test("makefile() modes: the file's mode and kind", async () => {
