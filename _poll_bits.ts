@@ -19,3 +19,16 @@ export const POLLHUP = 0x010;
 export const POLLNVAL = 0x020;
 /** The peer shut down its writing side. */
 export const POLLRDHUP = 0x2000;
+
+/**
+ * What a Deno-backend socket's change concerns, as Linux's wakeup key: an
+ * edge-triggered watch reports after a change whose key holds an event it
+ * watches (or POLLERR, POLLHUP). Data came (a read, an accept):
+ */
+export const WAKE_INPUT: number = POLLIN | POLLRDNORM;
+/** A write completed: room to write. */
+export const WAKE_OUTPUT: number = POLLOUT | POLLWRNORM;
+/** A state change (EOF, an error, a shutdown, a close): every watch. */
+export const WAKE_ALL = -1;
+/** A call took what the socket held: no event, as Linux's read makes none. */
+export const WAKE_NONE = 0;

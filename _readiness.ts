@@ -57,9 +57,9 @@ interface DenoEntry {
   readonly sock: DenoReadiness;
   events: number;
   readonly unwatch: () => void;
-  // Edge-triggered, and drained since it was reported: the next report
-  // needs new input (see DenoReadiness.watch).
-  inputOnly: boolean;
+  // Edge-triggered: a change it watches came since it was last looked at
+  // (Linux's epitem on the ready list): the next look reports what holds.
+  pending: boolean;
 }
 
 /** Options of {@linkcode Readiness}. */
@@ -130,18 +130,18 @@ export class Readiness {
       // Closed since it was added: EBADF, as epoll_ctl says.
       if (entry.sock.poll(0) & POLLNVAL) throw new OSError(E.EBADF);
       entry.events = events;
-      entry.inputOnly = false;
+      entry.pending = true;
     } else {
       const sock = denoSocket(fd);
       if (sock !== null) {
         // Weakly: a set dropped without close() is collected (and its
         // kernel epoll closed), then stops watching (see `dropped`).
         const self = this.#self;
-        const unwatch = sock.watch((drained) => {
+        const unwatch = sock.watch((key) => {
           const set = self.deref();
-          if (set !== undefined) set.#changed(fd, drained);
+          if (set !== undefined) set.#changed(fd, key);
         });
-        this.#deno.set(fd, { sock, events, unwatch, inputOnly: false });
+        this.#deno.set(fd, { sock, events, unwatch, pending: true });
       } else {
         if (fd >= PSEUDO_FD_BASE) throw new OSError(E.EBADF);
         try {
@@ -163,11 +163,13 @@ export class Readiness {
     this.#wake();
   }
 
-  // A Deno socket's watcher: something about `fd` may have changed.
-  #changed(fd: number, drained: boolean): void {
+  // A Deno socket's watcher: something about `fd` may have changed, as
+  // `key` says (see DenoReadiness.watch). As Linux's wakeup, a key that
+  // holds an event the registration watches is an edge for it.
+  #changed(fd: number, key: number): void {
     const entry = this.#deno.get(fd);
-    if (entry !== undefined) {
-      entry.inputOnly = drained && (entry.events & EPOLLET) !== 0;
+    if (entry !== undefined && (key & (entry.events | ALWAYS)) !== 0) {
+      entry.pending = true;
     }
     this.#changes++;
     this.#check.add(fd);
@@ -349,16 +351,16 @@ export class Readiness {
         continue;
       }
       const revents = Readiness.#denoNow(entry);
-      if (
-        revents === 0 ||
-        (entry.inputOnly && (revents & (POLLIN | ALWAYS)) === 0)
-      ) {
-        // Not ready (or, drained, with no new input): its watcher puts it
-        // back when that may change.
+      // Edge-triggered, it reports only after a change it watches; looked
+      // at, that edge is spent, reported or not, as Linux's.
+      const edge = (entry.events & EPOLLET) === 0 || entry.pending;
+      entry.pending = false;
+      if (revents === 0 || !edge) {
+        // Not ready (or no new edge): its watcher puts it back when that
+        // may change.
         this.#check.delete(fd);
         continue;
       }
-      entry.inputOnly = false;
       out.push([fd, revents]);
       const want = Readiness.#wanted(entry);
       if ((revents & want) === want) this.#denoFull++;

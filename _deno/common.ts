@@ -1,5 +1,6 @@
 // What the Deno backend's stream and datagram sockets share: error
 // translation, the socket options Deno can honour, pseudo descriptors.
+import { WAKE_ALL } from "../_poll_bits.ts";
 import {
   AF_INET6,
   AF_UNIX,
@@ -118,11 +119,13 @@ export interface DenoReadiness {
   poll(events: number): number;
   /**
    * Call `fn` whenever poll()'s answer may have changed; returns the
-   * unsubscriber. `drained` says a call took all the socket held (bytes, a
-   * connection, a datagram): an edge-triggered watch looks again for new
-   * input only, as Linux's reports no event for a read.
+   * unsubscriber. `key` says what the change concerns, as Linux's wakeup
+   * key (see WAKE_INPUT and the others in _poll_bits.ts): an edge-triggered
+   * watch reports only after a change it watches; WAKE_NONE when a call
+   * took all the socket held (bytes, a connection, a datagram), which makes
+   * no event on Linux, but the watch looks again to read on.
    */
-  watch(fn: (drained: boolean) => void): () => void;
+  watch(fn: (key: number) => void): () => void;
 }
 
 // Deno exposes no descriptors; these stand in, far above any real one so a
@@ -154,10 +157,10 @@ export function denoSocket(fd: number): DenoReadiness | null {
 
 /** The callbacks of {@linkcode DenoReadiness.watch}. */
 export class Watchers {
-  #fns: ((drained: boolean) => void)[] = [];
+  #fns: ((key: number) => void)[] = [];
 
   /** Add `fn`; returns its remover. */
-  add(fn: (drained: boolean) => void): () => void {
+  add(fn: (key: number) => void): () => void {
     this.#fns.push(fn);
     return () => {
       const i = this.#fns.indexOf(fn);
@@ -168,12 +171,12 @@ export class Watchers {
   /**
    * Tell every watcher that readiness may have changed.
    *
-   * @param drained A call took all the socket held (see DenoReadiness.watch).
+   * @param key What the change concerns (see DenoReadiness.watch).
    */
-  notify(drained = false): void {
+  notify(key: number = WAKE_ALL): void {
     const fns = this.#fns;
     if (fns.length === 0) return;
-    for (const fn of fns.length === 1 ? fns : fns.slice()) fn(drained);
+    for (const fn of fns.length === 1 ? fns : fns.slice()) fn(key);
   }
 }
 
@@ -603,18 +606,19 @@ export abstract class DenoSocket implements DenoReadiness {
 
   abstract poll(events: number): number;
 
-  watch(fn: (drained: boolean) => void): () => void {
+  watch(fn: (key: number) => void): () => void {
     return this.watchers.add(fn);
   }
 
   /**
    * A read, accept, connect or receive kept in flight has settled: its
-   * outcome is in place, readiness may have changed, and Deno's event loop
-   * has polled for I/O (see loopPolled).
+   * outcome is in place, readiness may have changed (`key` says how, see
+   * DenoReadiness.watch), and Deno's event loop has polled for I/O (see
+   * loopPolled).
    */
-  protected settled(): void {
+  protected settled(key: number = WAKE_ALL): void {
     loopPolled();
-    this.watchers.notify();
+    this.watchers.notify(key);
   }
 
   /** Deno gives no descriptor to hand over. */

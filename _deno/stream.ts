@@ -53,6 +53,9 @@ import {
   POLLNVAL,
   POLLOUT,
   POLLRDHUP,
+  WAKE_INPUT,
+  WAKE_NONE,
+  WAKE_OUTPUT,
 } from "../_poll_bits.ts";
 import { type HeldOp, startRead, startWrite } from "./held_ops.ts";
 import type { StreamSink } from "../_streams.ts";
@@ -408,8 +411,8 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       const conn = this.#accepted;
       if (conn !== null) {
         this.#accepted = null;
-        // Readiness changed: an edge-triggered watch is armed again.
-        this.watchers.notify(true);
+        // Taken: the watch looks again, to accept the next.
+        this.watchers.notify(WAKE_NONE);
         return [
           new DenoStream(this.#family, conn),
           fromDeno(this.#family, conn.remoteAddr),
@@ -459,7 +462,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         if (this.#pendingAccept === p) this.#pendingAccept = null;
         if (this.closed || listener !== this.#listener) conn.close();
         else this.#accepted = conn;
-        this.settled();
+        this.settled(WAKE_INPUT);
       },
       (e) => {
         if (this.#pendingAccept === p) this.#pendingAccept = null;
@@ -717,7 +720,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
             );
           }
           if (n > 0) this.#keep(buf.slice(0, n));
-          this.settled();
+          this.settled(n > 0 ? WAKE_INPUT : undefined);
         },
         (e) => {
           this.#ownReads?.delete(own);
@@ -776,7 +779,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       ).then(() => {
         if (this.#pendingRead !== pending) return;
         this.#readEnded();
-        this.settled();
+        this.settled(WAKE_NONE);
       });
     }
     for (const own of owns) own.end(0);
@@ -949,7 +952,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
           this.watchers.notify();
         } else if (!sink.deliver(n)) {
           this.#keep(buf.slice(0, n));
-          this.watchers.notify();
+          this.watchers.notify(WAKE_INPUT);
         }
       },
       (e) => {
@@ -998,7 +1001,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
           buf.set(stash.subarray(0, n));
           this.#stash = stash.subarray(n);
           if (!sink.deliver(n)) this.#stash = stash;
-          else if (this.#stash.length === 0) this.watchers.notify(true);
+          else if (this.#stash.length === 0) this.watchers.notify(WAKE_NONE);
           return;
         }
         if (this.#readError !== null) {
@@ -1043,7 +1046,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       ? bytes.slice()
       : concat([bytes, this.#stash]);
     this.#wakeReaders();
-    this.watchers.notify();
+    this.watchers.notify(WAKE_INPUT);
   }
 
   // `n` bytes of `stash` (the stash) taken. Drained, readiness changed:
@@ -1056,7 +1059,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       return;
     }
     this.#stash = NO_BYTES;
-    this.watchers.notify(true);
+    this.watchers.notify(WAKE_NONE);
   }
 
   // Bytes a read brought that no caller took: after what the stash holds.
@@ -1105,7 +1108,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         this.#readEnded();
         if (n === 0) this.#eof = true;
         else this.#keep(inner.subarray(0, n));
-        this.settled();
+        this.settled(n > 0 ? WAKE_INPUT : undefined);
       },
       (e) => {
         this.#readEnded();
@@ -1342,7 +1345,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         this.#wrote = true;
         this.#unsent = n < bytes.length ? bytes.subarray(n) : null;
         // Writable again only if no call waits on this write.
-        if (this.#behind === b) this.watchers.notify();
+        if (this.#behind === b) this.watchers.notify(WAKE_OUTPUT);
       },
       (e) => {
         b.done = true;

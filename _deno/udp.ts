@@ -52,7 +52,14 @@ import {
   unboundName,
   unsupportedFlags,
 } from "./common.ts";
-import { POLLERR, POLLIN, POLLNVAL, POLLOUT } from "../_poll_bits.ts";
+import {
+  POLLERR,
+  POLLIN,
+  POLLNVAL,
+  POLLOUT,
+  WAKE_INPUT,
+  WAKE_NONE,
+} from "../_poll_bits.ts";
 import { libc, libcUsable } from "../_libc/ffi.ts";
 
 /** One datagram and its sender: the shape Deno.DatagramConn gives. */
@@ -778,8 +785,8 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     const d = this.#held!;
     if (!(flags & MSG_PEEK)) {
       this.#held = null;
-      // Readiness changed: an edge-triggered watch is armed again.
-      this.watchers.notify(true);
+      // Taken: the watch looks again, to receive the next.
+      this.watchers.notify(WAKE_NONE);
     }
     const paced = pace();
     if (paced !== undefined) await paced;
@@ -801,7 +808,7 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
       this.#heldError = this.closed ? badFd() : translate(e);
     } finally {
       this.#pending = null;
-      this.settled();
+      this.settled(this.#held !== null ? WAKE_INPUT : undefined);
     }
   }
 

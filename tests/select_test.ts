@@ -614,6 +614,27 @@ for (const backend of BACKENDS) {
       assert.deepEqual(await ready(ep, 0), []);
     }
     {
+      // An edge is what the registration watches: registered for EPOLLOUT
+      // and not yet polled, its edge waits through bytes read meanwhile
+      // (python3: [EPOLLOUT]); reported, bytes that another select() looks
+      // at make no new EPOLLOUT edge (python3: []).
+      await using p = await connectedPair(backend);
+      p.client.setblocking(false);
+      using ep = select.epoll();
+      ep.register(p.client, select.EPOLLOUT | select.EPOLLET);
+      await p.server.sendall(bytes("x"));
+      await sleep(20);
+      assert.equal((await p.client.recv(10)).length, 1);
+      await assert.rejects(p.client.recv(10), BlockingIOError);
+      assert.deepEqual(await ready(ep, 0), [select.EPOLLOUT]);
+      assert.deepEqual(await ready(ep, 0), []);
+      await p.server.sendall(bytes("y"));
+      await sleep(20);
+      const [r] = await withTimeout(select.select([p.client], [], [], 0));
+      assert.equal(r.length, 1);
+      assert.deepEqual(await ready(ep, 0.05), []);
+    }
+    {
       // A listener, one accept per report: each connection is an edge.
       using l = listener(backend);
       l.sock.setblocking(false);
