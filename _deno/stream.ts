@@ -240,6 +240,14 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   // Reset by the peer (ECONNRESET): both ways shut, as Linux's poll says.
   #reset = false;
 
+  // Whether Linux has closed the connection, which then names no peer and
+  // takes no shutdown(): reset, or a TCP one shut down both ways (this
+  // side's FIN sent, the peer's read).
+  #disconnected(): boolean {
+    return this.#reset ||
+      (this.#family !== AF_UNIX && this.#shutWr && this.#eof);
+  }
+
   // What a failed read, write or connect raises: EBADF once closed.
   #ioError(e: unknown): Error {
     if (this.closed) return badFd();
@@ -1465,6 +1473,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       }
       throw new OSError(E.ENOTCONN);
     }
+    if (this.#disconnected()) throw new OSError(E.ENOTCONN);
     if (how !== SHUT_WR) {
       this.#shutRd = true;
       this.#endOwnReads();
@@ -1534,8 +1543,9 @@ export class DenoStream extends DenoSocket implements BackendSocket {
 
   getpeername(): SockAddr {
     this.check();
-    // Reset: Linux has closed the connection, and names no peer.
-    if (this.#conn === null || this.#reset) throw new OSError(E.ENOTCONN);
+    if (this.#conn === null || this.#disconnected()) {
+      throw new OSError(E.ENOTCONN);
+    }
     if (this.#anonymous) return "";
     return this.#withScope(fromDeno(this.#family, this.#conn.remoteAddr));
   }

@@ -207,6 +207,19 @@ for (const backend of BACKENDS) {
     assert.deepEqual(await withTimeout(p.client.recv(10)), EMPTY);
   });
 
+  test("a TCP connection shut down both ways (the peer's FIN read, this side's sent) is closed: shutdown() and getpeername() raise OSError 107, as python3's", async () => {
+    await using p = await connectedPair(backend);
+    p.server.shutdown(SHUT_WR);
+    assert.deepEqual(await withTimeout(p.client.recv(10)), EMPTY);
+    p.client.shutdown(SHUT_WR);
+    await sleep(30);
+    raisesSync(() => p.client.shutdown(SHUT_RDWR), OSError, { errno: 107 });
+    assert.throws(
+      () => p.client.getpeername(),
+      (e) => e instanceof OSError && e.errno === 107,
+    );
+  });
+
   test("shutdown(SHUT_RDWR) gives the peer EOF", async () => {
     await using p = await connectedPair(backend);
     p.client.shutdown(SHUT_RDWR);
