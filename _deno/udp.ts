@@ -59,6 +59,7 @@ import {
   POLLOUT,
   WAKE_INPUT,
   WAKE_NONE,
+  WAKE_OUTPUT,
 } from "../_poll_bits.ts";
 import { libc, libcUsable } from "../_libc/ffi.ts";
 
@@ -870,6 +871,9 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
       permitAddress(this.#family, SOCK_DGRAM, 0, addr);
       throw unknownSendError(e, io.address()[0], host);
     }
+    // Linux wakes a datagram socket's writers as each one it sent is freed:
+    // an edge-triggered EPOLLOUT watch reports again.
+    this.watchers.notify(WAKE_OUTPUT);
     return data.length;
   }
 

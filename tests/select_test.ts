@@ -635,6 +635,22 @@ for (const backend of BACKENDS) {
       assert.deepEqual(await ready(ep, 0.05), []);
     }
     {
+      // A datagram sent is an EPOLLOUT edge for its sender, as Linux wakes
+      // a datagram socket's writers (python3: [EPOLLOUT], [], then
+      // [EPOLLOUT]).
+      using u = socket(AF_INET, SOCK_DGRAM, 0, { backend });
+      using peer = socket(AF_INET, SOCK_DGRAM, 0, { backend });
+      u.bind(["127.0.0.1", 0]);
+      peer.bind(["127.0.0.1", 0]);
+      using ep = select.epoll();
+      ep.register(u, select.EPOLLOUT | select.EPOLLET);
+      assert.deepEqual(await ready(ep, 0), [select.EPOLLOUT]);
+      assert.deepEqual(await ready(ep, 0), []);
+      await u.sendto(bytes("z"), peer.getsockname());
+      await sleep(20);
+      assert.deepEqual(await ready(ep, 0.05), [select.EPOLLOUT]);
+    }
+    {
       // A listener, one accept per report: each connection is an edge.
       using l = listener(backend);
       l.sock.setblocking(false);
