@@ -1886,6 +1886,19 @@ export class Socket<
    * await server.write(new TextEncoder().encode("pong\n"));
    * assert.equal(await client.readline(), "pong\n");
    * ```
+   *
+   * @example Python's keyword options, in buffering's place
+   * ```ts
+   * import { socketpair } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const [a, b] = await socketpair();
+   * using _a = a, _b = b;
+   * await using f = a.makefile("w", { encoding: "latin-1" });
+   * await f.write("\u00e9\n");
+   * await f.flush();
+   * assert.deepEqual(await b.recv(10), new Uint8Array([0xe9, 10]));
+   * ```
    */
   makefile(
     mode: BinaryFileMode,
