@@ -31,6 +31,8 @@
  *   wait for the next request at once rather than after `poll_interval`.
  * - `server_close()` closes the socket before it returns and resolves when
  *   the server's tasks are done; `await using` calls it.
+ * - There is no `ForkingMixIn` (nor `ForkingTCPServer`, `ForkingUDPServer`):
+ *   Deno cannot fork. The `Threading` servers serve the same programs.
  *
  * The server's socket is `socket(address_family, socket_type)`, on the
  * default backend; `static override backend = "libc"` picks libc (a unix
@@ -959,6 +961,10 @@ export function ThreadingMixIn<B extends ServerClass>(
     static daemon_threads = false;
     static block_on_close = true;
     #tasks = new Set<Promise<void>>();
+    // Python's instance `_threads`, made by the first request served while
+    // block_on_close held: from then on server_close() waits for every
+    // non-daemon handler, whatever block_on_close says later.
+    #joining = false;
     #daemonThreads?: boolean;
     #blockOnClose?: boolean;
 
@@ -995,7 +1001,8 @@ export function ThreadingMixIn<B extends ServerClass>(
     ): Promise<void> {
       const task = this.process_request_thread(request, client_address)
         .catch(reportTaskError);
-      if (this.block_on_close && !this.daemon_threads) {
+      if (this.block_on_close) this.#joining = true;
+      if (this.#joining && !this.daemon_threads) {
         this.#tasks.add(task);
         task.finally(() => this.#tasks.delete(task));
       }

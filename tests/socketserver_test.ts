@@ -718,6 +718,26 @@ Deno.test("Threading: a handle_error() that throws is reported and the server go
   assert.match(stderr, /ValueError: Test error/);
 });
 
+Deno.test("Threading: once a request was served with block_on_close, server_close() waits for every later non-daemon handler, even after block_on_close is turned off (python3: both handlers done)", async () => {
+  const done: string[] = [];
+  class Slow extends BaseRequestHandler {
+    override async handle() {
+      await sleep(150);
+      done.push(new TextDecoder().decode(await this.request.recv(5)));
+    }
+  }
+  const server = new ThreadingTCPServer(["127.0.0.1", 0], Slow);
+  using c1 = await create_connection(server.server_address);
+  await c1.sendall(bytes("1"));
+  await within(server.handle_request());
+  server.block_on_close = false;
+  using c2 = await create_connection(server.server_address);
+  await c2.sendall(bytes("2"));
+  await within(server.handle_request());
+  await within(server.server_close());
+  assert.deepEqual(done, ["1", "2"]);
+});
+
 // ------------------------------------------------ class attributes, hooks
 
 Deno.test({
