@@ -20,6 +20,7 @@ import {
   toInt,
 } from "./_args.ts";
 import {
+  addressBytes,
   inet_ntop,
   inet_pton,
   isV4Mapped,
@@ -152,9 +153,7 @@ function literalHost(family: number, host: string): string | null {
     // glibc's getaddrinfo, which CPython's bind falls back to, takes every
     // inet_aton form: "127.1", "0x7f.1", "2130706433".
     const n = parseAton(host, true);
-    if (n >= 0) {
-      return `${n >>> 24}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${n & 0xff}`;
-    }
+    if (n >= 0) return addressBytes(n).join(".");
     if (host.includes(":") && isNumeric(AF_INET6, host)) {
       // glibc answers an IPv4-mapped address with its IPv4 one.
       if (isV4Mapped(scratch)) return scratch.subarray(12).join(".");

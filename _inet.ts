@@ -132,6 +132,30 @@ export function parseAton(s: string, exact: boolean): number {
 }
 
 /**
+ * The 4 bytes of an IPv4 address held as an unsigned 32-bit number, as
+ * {@linkcode parseAton} gives it.
+ *
+ * @param n The address (host order).
+ * @returns Its bytes, in network order.
+ *
+ * @example
+ * ```ts
+ * import { addressBytes, parseAton } from "./_inet.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(addressBytes(parseAton("127.1", true)), new Uint8Array([127, 0, 0, 1]));
+ * ```
+ */
+export function addressBytes(n: number): Uint8Array<ArrayBuffer> {
+  return new Uint8Array([
+    n >>> 24,
+    (n >>> 16) & 0xff,
+    (n >>> 8) & 0xff,
+    n & 0xff,
+  ]);
+}
+
+/**
  * Parse a dotted-quad IPv4 address as glibc's `inet_pton(AF_INET)` does:
  * exactly four decimal parts, 0-255, no leading zeros.
  *
@@ -313,12 +337,7 @@ export function inet_aton(ip_string: string): Uint8Array {
   if (n < 0) {
     throw new OSError("illegal IP address string passed to inet_aton");
   }
-  return new Uint8Array([
-    n >>> 24,
-    (n >>> 16) & 0xff,
-    (n >>> 8) & 0xff,
-    n & 0xff,
-  ]);
+  return addressBytes(n);
 }
 
 /**

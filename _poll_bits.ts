@@ -20,11 +20,11 @@ export const POLLNVAL = 0x020;
 /** The peer shut down its writing side. */
 export const POLLRDHUP = 0x2000;
 
-/**
- * What a Deno-backend socket's change concerns, as Linux's wakeup key: an
- * edge-triggered watch reports after a change whose key holds an event it
- * watches (or POLLERR, POLLHUP). Data came (a read, an accept):
- */
+// What a Deno-backend socket's change concerns, as Linux's wakeup key: an
+// edge-triggered watch reports after a change whose key holds an event it
+// watches (or POLLERR, POLLHUP).
+
+/** Data came (a read, an accept, a datagram). */
 export const WAKE_INPUT: number = POLLIN | POLLRDNORM;
 /** A write completed: room to write. */
 export const WAKE_OUTPUT: number = POLLOUT | POLLWRNORM;

@@ -65,6 +65,7 @@ import {
 } from "./errors.ts";
 import { isOptionsArg, pyArgName, pyTypeName, toCInt } from "./_args.ts";
 import {
+  addressBytes,
   formatIPv6,
   isV4Mapped,
   parseAton,
@@ -592,12 +593,7 @@ function glibcNumericHost(
 ): HostAddress | null {
   const n = parseAton(host, true);
   if (n >= 0) {
-    const v4 = new Uint8Array([
-      n >>> 24,
-      (n >>> 16) & 0xff,
-      (n >>> 8) & 0xff,
-      n & 0xff,
-    ]);
+    const v4 = addressBytes(n);
     if (family === AF_UNSPEC || family === AF_INET) {
       return { family: AF_INET, bytes: v4, scope_id: 0 };
     }

@@ -279,7 +279,6 @@ function defineSocketReadable() {
    * socket without the byte-stream machinery in between (see `values()`).
    */
   class SocketReadable extends ByteStream {
-    readonly #sock: StreamSocket;
     readonly #recvOwn: (target: Uint8Array) => Promise<number>;
     readonly #stop: (cancel: boolean) => Promise<void> | void;
     readonly #fast: (
@@ -429,7 +428,6 @@ function defineSocketReadable() {
         });
       };
       super(source, { highWaterMark: 0 });
-      this.#sock = sock;
       this.#recvOwn = direct.recvOwn;
       this.#controller = controller;
       this.#stop = stop;

@@ -53,6 +53,7 @@ import {
   POLLNVAL,
   POLLOUT,
   POLLRDHUP,
+  WAKE_ALL,
   WAKE_INPUT,
   WAKE_NONE,
   WAKE_OUTPUT,
@@ -708,11 +709,12 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   }
 
   // A blocking read into `buf`, a buffer nobody else sees (recv's, a
-  // file's, a stream's), that shutdown(SHUT_RD) can end: its caller gets 0 at once, and the read goes
-  // on as the socket's own, unheld, its bytes kept for the next receive
-  // (Linux hands bytes that come after SHUT_RD to recv too). A read into a
-  // caller's buffer cannot be ended so: Deno cannot cancel it, and its
-  // bytes would land there after the call returned.
+  // file's, a stream's), that shutdown(SHUT_RD) can end: its caller gets 0
+  // at once, and the read goes on as the socket's own, unheld, its bytes
+  // kept for the next receive (Linux hands bytes that come after SHUT_RD to
+  // recv too). A read into a caller's buffer cannot be ended so: Deno
+  // cannot cancel it, and its bytes would land there after the call
+  // returned.
   #readOwn(conn: Deno.Conn, buf: Uint8Array): Promise<number> {
     const op = startRead(conn, buf, true);
     return new Promise((resolve, reject) => {
@@ -721,21 +723,15 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       op.promise.then(
         (n) => {
           this.#ownReads?.delete(own);
+          if (own.woken) return this.#readBrought(buf.slice(0, n));
           if (n === 0) this.#eof = true;
-          if (!own.woken) {
-            return resolve(
-              this.#stash.length === 0 ? n : this.#inOrder(buf, n),
-            );
-          }
-          if (n > 0) this.#keep(buf.slice(0, n));
-          this.settled(n > 0 ? WAKE_INPUT : undefined);
+          resolve(this.#stash.length === 0 ? n : this.#inOrder(buf, n));
         },
         (e) => {
           this.#ownReads?.delete(own);
+          if (own.woken) return this.#readFailed(e);
           this.#eof = true;
-          if (!own.woken) return reject(this.#ioError(e));
-          this.#readError = this.#ioError(e);
-          this.settled();
+          reject(this.#ioError(e));
         },
       );
     });
@@ -1114,17 +1110,28 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     return op.promise.then(
       (n) => {
         this.#readEnded();
-        if (n === 0) this.#eof = true;
-        else this.#keep(inner.subarray(0, n));
-        this.settled(n > 0 ? WAKE_INPUT : undefined);
+        this.#readBrought(inner.subarray(0, n));
       },
       (e) => {
         this.#readEnded();
-        this.#eof = true;
-        this.#readError = this.#ioError(e);
-        this.settled();
+        this.#readFailed(e);
       },
     );
+  }
+
+  // What a read that no caller takes brought (none: EOF) goes to the
+  // stash, and its watchers learn of it.
+  #readBrought(bytes: Uint8Array): void {
+    if (bytes.length === 0) this.#eof = true;
+    else this.#keep(bytes);
+    this.settled(bytes.length > 0 ? WAKE_INPUT : WAKE_ALL);
+  }
+
+  // A read that no caller takes failed: the next receive raises why.
+  #readFailed(e: unknown): void {
+    this.#eof = true;
+    this.#readError = this.#ioError(e);
+    this.settled();
   }
 
   /**

@@ -57,6 +57,7 @@ import {
   POLLIN,
   POLLNVAL,
   POLLOUT,
+  WAKE_ALL,
   WAKE_INPUT,
   WAKE_NONE,
   WAKE_OUTPUT,
@@ -809,7 +810,7 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
       this.#heldError = this.closed ? badFd() : translate(e);
     } finally {
       this.#pending = null;
-      this.settled(this.#held !== null ? WAKE_INPUT : undefined);
+      this.settled(this.#held !== null ? WAKE_INPUT : WAKE_ALL);
     }
   }
 
