@@ -529,7 +529,8 @@ export class Socket<
    * is sent in full (`sendall`) before the next is taken, so a fast writer
    * waits for a slow reader; `close()` shuts down writing (SHUT_WR) and
    * `abort()` closes the socket at once, a chunk still on its way too (its
-   * write rejects with the abort's reason).
+   * write rejects with the abort's reason). Once the stream is closed,
+   * `abort()` does nothing, as the Streams spec says: close the socket.
    *
    * @example Write through a text encoder
    * ```ts
