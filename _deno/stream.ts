@@ -156,6 +156,18 @@ function sameBytes(a: Uint8Array, b: Uint8Array, n: number): boolean {
   return true;
 }
 
+// Deno.connect() throws the signal's reason when the signal was aborted by
+// the time its connect op came back, even where the op made the connection,
+// which nothing then closes (a connection the peer sees open for good). It
+// gets a signal of its own that only cancels an attempt under way: a
+// connection made all the same comes back, and the socket keeps or closes
+// it as its state says.
+function cancelOnly(signals: AbortSignal[]): AbortSignal {
+  const signal = AbortSignal.any(signals);
+  Object.defineProperty(signal, "throwIfAborted", { value: () => {} });
+  return signal;
+}
+
 /** A TCP or unix stream socket on Deno.listen / Deno.connect. */
 export class DenoStream extends DenoSocket implements BackendSocket {
   readonly #family: number;
@@ -532,7 +544,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         port: (addr as [string, number])[1],
         // Deno abandons the attempt on any: the timeout, the caller's, a
         // close().
-        signal: signals.length === 1 ? signals[0] : AbortSignal.any(signals),
+        signal: cancelOnly(signals),
       };
     const started = Deno.connect(options as Deno.ConnectOptions);
     this.#connectDone = false;
