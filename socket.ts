@@ -77,7 +77,7 @@ import {
   needLibc,
   type SockAddr,
 } from "./_backend.ts";
-import { badFd, Deadline, stir, type Wait } from "./_wait.ts";
+import { abortable, badFd, Deadline, stir, type Wait } from "./_wait.ts";
 import {
   ancBufSize,
   type AncData,
@@ -2220,7 +2220,8 @@ export function close(fd: number): void {
  * @param type `SOCK_STREAM` (default) or `SOCK_DGRAM` / `SOCK_SEQPACKET` (libc).
  * @param proto `0`.
  * @param options `backend`: which backend makes the pair, as for
- *   {@linkcode socket} (`null`: the default).
+ *   {@linkcode socket} (`null`: the default); `signal`: aborting rejects
+ *   the call with its reason (a pair made all the same is closed).
  * @returns The two ends.
  * @throws {OSError} `[Errno 95]` for AF_INET, as on Linux; for
  *   `backend: "deno"` and a kind Deno's networking does not have.
@@ -2245,17 +2246,29 @@ export async function socketpair<
   family: F = AF_UNIX as F,
   type: T = SOCK_STREAM as T,
   proto = 0,
-  options: Pick<SocketOptions, "backend"> | null = null,
+  options: (Pick<SocketOptions, "backend"> & AbortOptions) | null = null,
 ): Promise<
   [Socket<AddressOf<F>, SenderOf<F, T>>, Socket<AddressOf<F>, SenderOf<F, T>>]
 > {
+  const signal = options?.signal;
+  signal?.throwIfAborted();
   const fam = toCInt(family), pro = toCInt(proto);
   let typ = toCInt(type);
   const nonblock = (typ & SOCK_NONBLOCK) !== 0;
   typ &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (fam !== AF_UNIX) throw new OSError(E.EOPNOTSUPP);
   const backend = chooseBackend(fam, typ, pro, { backend: options?.backend });
-  const [x, y] = await backend.socketpair(fam, typ, pro);
+  const making = backend.socketpair(fam, typ, pro);
+  let x: BackendSocket, y: BackendSocket;
+  try {
+    [x, y] = await abortable(() => making, signal);
+  } catch (e) {
+    making.then(([a, b]) => {
+      a.close();
+      b.close();
+    }, () => {});
+    throw e;
+  }
   const pair: [
     Socket<AddressOf<F>, SenderOf<F, T>>,
     Socket<AddressOf<F>, SenderOf<F, T>>,

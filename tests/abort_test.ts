@@ -20,7 +20,9 @@ import {
   SHUT_RDWR,
   SHUT_WR,
   SOCK_DGRAM,
+  SOCK_STREAM,
   type Socket,
+  socketpair,
 } from "../mod.ts";
 import * as select from "../select.ts";
 import { DefaultSelector, EVENT_READ } from "../selectors.ts";
@@ -598,6 +600,34 @@ Deno.test("deno: create_connection(): an abort that lands as the connection is m
     for (const conn of leaked) conn.close();
   }
 });
+
+for (const backend of BACKENDS) {
+  Deno.test(
+    onBackend(
+      backend,
+      "socketpair(): an aborted signal rejects with its reason and makes no pair; a live one changes nothing",
+    ),
+    async () => {
+      const reason = new Error("stop");
+      await assert.rejects(
+        socketpair(AF_UNIX, SOCK_STREAM, 0, {
+          backend,
+          signal: AbortSignal.abort(reason),
+        }),
+        (e) => e === reason,
+      );
+      const [a, b] = await withTimeout(
+        socketpair(AF_UNIX, SOCK_STREAM, 0, {
+          backend,
+          signal: new AbortController().signal,
+        }),
+      );
+      using _a = a, _b = b;
+      await a.sendall(bytes("x"));
+      assert.equal(text(await b.recv(1)), "x");
+    },
+  );
+}
 
 Deno.test("getaddrinfo() and the name lookups reject at once with an aborted signal's reason", async () => {
   const reason = new Error("stop");
