@@ -21,8 +21,7 @@ import {
 } from "./_args.ts";
 import {
   addressBytes,
-  inet_ntop,
-  inet_pton,
+  formatIPv6,
   isV4Mapped,
   parseAton,
   parsePton4,
@@ -162,7 +161,14 @@ function literalHost(family: number, host: string): string | null {
   } else {
     if (host === "") return "::";
     if (host === "<broadcast>") throw new gaierror(EAI_NONAME);
-    if (isNumeric(AF_INET6, host)) return canonical6(host);
+    if (host === lastHost6) return lastCanonical6;
+    if (isNumeric(AF_INET6, host)) {
+      // Formatted from the bytes just parsed: no second parse, no new
+      // buffer (a sendto() loop to one peer asks for the same host again).
+      lastCanonical6 = formatIPv6(scratch, 0);
+      lastHost6 = host;
+      return lastCanonical6;
+    }
     if (parseAton(host, true) >= 0) throw new gaierror(EAI_ADDRFAMILY);
   }
   if (host === "localhost") return family === AF_INET ? "127.0.0.1" : "::1";
@@ -170,15 +176,14 @@ function literalHost(family: number, host: string): string | null {
 }
 
 const scratch = new Uint8Array(16);
+// The last IPv6 literal canonicalized, and its canonical form.
+let lastHost6: string | null = null;
+let lastCanonical6 = "";
 
 function isNumeric(family: number, host: string): boolean {
   return family === AF_INET
     ? parsePton4(host, 0, host.length, scratch, 0)
     : parsePton6(host, 0, host.length, scratch, 0);
-}
-
-function canonical6(host: string): string {
-  return inet_ntop(AF_INET6, inet_pton(AF_INET6, host));
 }
 
 function build(family: number, host: string, p: IpParts): SockAddr {
