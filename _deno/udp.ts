@@ -66,6 +66,8 @@ import { libc, libcUsable } from "../_libc/ffi.ts";
 
 /** One datagram and its sender: the shape Deno.DatagramConn gives. */
 type Datagram = readonly [data: Uint8Array, from: Sender];
+// A datagram in memory of its own, the caller's to keep.
+type OwnedDatagram = readonly [data: Uint8Array<ArrayBuffer>, from: Sender];
 interface Sender {
   hostname: string;
   port: number;
@@ -462,6 +464,11 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
   #innerBusy = false;
   #pending: Promise<void> | null = null;
   #held: Datagram | null = null;
+  // The receive-ahead's buffer, for the next one once its datagram is
+  // taken: a new 64 KiB buffer per datagram (fresh pages) cost 10-130 us,
+  // longer than datagrams take to come at a few thousand a second, and the
+  // kernel dropped what queued meanwhile.
+  #spare: Uint8Array | null = null;
   #heldError: Error | null = null;
   #waiting = 0;
   #keepAlive: ReturnType<typeof setInterval> | undefined;
@@ -689,7 +696,7 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
       }
     }
     const d = await this.#take(flags, wait, signal);
-    return [d[0].slice(0, size), this.#from(d)];
+    return [d[0].length > size ? d[0].slice(0, size) : d[0], this.#from(d)];
   }
 
   // The next datagram from the peer (any sender when unconnected).
@@ -756,7 +763,7 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     flags: number,
     wait: Wait,
     signal: AbortSignal | undefined,
-  ): Promise<Datagram> {
+  ): Promise<OwnedDatagram> {
     while (this.#held === null && this.#heldError === null) {
       const io = this.#io;
       // Unbound: nothing can arrive (as on Linux); wait for the timeout or close().
@@ -784,9 +791,12 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
       this.#heldError = null;
       throw e;
     }
-    const d = this.#held!;
+    const held = this.#held!;
+    // The caller's copy: the receive-ahead's buffer serves the next one.
+    const d: OwnedDatagram = [held[0].slice(), held[1]];
     if (!(flags & MSG_PEEK)) {
       this.#held = null;
+      this.#spare = new Uint8Array(held[0].buffer);
       // Taken: the watch looks again, to receive the next.
       this.watchers.notify(WAKE_NONE);
     }
@@ -797,7 +807,8 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
 
   async #receiveAhead(io: UdpIo): Promise<void> {
     // Not the caller's buffer: this receive may outlive the call.
-    const inner = new Uint8Array(MAX_DATAGRAM);
+    const inner = this.#spare ?? new Uint8Array(MAX_DATAGRAM);
+    this.#spare = null;
     try {
       for (;;) {
         const d = await io.receive(inner);
@@ -808,6 +819,7 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
       }
     } catch (e) {
       this.#heldError = this.closed ? badFd() : translate(e);
+      this.#spare = inner;
     } finally {
       this.#pending = null;
       this.settled(this.#held !== null ? WAKE_INPUT : WAKE_ALL);

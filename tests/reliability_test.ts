@@ -6,6 +6,7 @@ import {
   AF_INET,
   ConnectionRefusedError,
   ConnectionResetError,
+  MSG_PEEK,
   OSError,
   OverflowError,
   SHUT_WR,
@@ -31,6 +32,7 @@ import {
   sock,
   tempUnixPath,
   text,
+  udpPair,
   withoutCapNetRaw,
   withTimeout,
 } from "./_helpers.ts";
@@ -115,6 +117,35 @@ for (const backend of BACKENDS) {
   const isDeno = backend === "deno";
 
   // -------------------------------------------------------------- load
+
+  test("with a timeout, 400 datagrams received in bursts and kept are each intact, and a MSG_PEEK'd one is what the next recvfrom() takes", async () => {
+    // The timed receive runs ahead into the socket's own buffer, which the
+    // next one reuses: no result may share that memory.
+    using p = udpPair(backend);
+    p.b.settimeout(2);
+    const sent: string[] = [];
+    const got: string[] = [];
+    const kept: Uint8Array[] = [];
+    for (let burst = 0; sent.length < 400; burst++) {
+      const n = 1 + (burst * 7) % 13;
+      for (let i = 0; i < n; i++) {
+        const msg = `d${sent.length}:` + "x".repeat((sent.length * 31) % 900);
+        sent.push(msg);
+        await p.a.sendto(bytes(msg), p.bAddr);
+      }
+      for (let i = 0; i < n; i++) {
+        if ((got.length + i) % 5 === 0) {
+          const [peeked] = await withTimeout(p.b.recvfrom(2048, MSG_PEEK));
+          kept.push(peeked);
+        }
+        const [data] = await withTimeout(p.b.recvfrom(2048));
+        kept.push(data);
+      }
+      got.push(...sent.slice(got.length));
+    }
+    const expected = sent.flatMap((m, i) => i % 5 === 0 ? [m, m] : [m]);
+    assert.deepEqual(kept.map(text), expected);
+  });
 
   test("a server echoes 100 concurrent connections of 64 KiB in random chunks, every byte in order", async () => {
     const r = await echoLoad(backend, 100, 64 << 10, 16 << 10, 7, 20000);
