@@ -7,6 +7,7 @@ import {
   AF_UNIX,
   errno as E,
   IPPROTO_TCP,
+  MSG_MORE,
   MSG_PEEK,
   MSG_WAITALL,
   SHUT_RD,
@@ -167,6 +168,10 @@ function cancelOnly(signals: AbortSignal[]): AbortSignal {
   Object.defineProperty(signal, "throwIfAborted", { value: () => {} });
   return signal;
 }
+
+// MSG_MORE on a stream only asks the kernel to hold a short segment back for
+// more: Deno's writes go as they come, the same bytes in the same order.
+const STREAM_SEND_FLAGS = SEND_FLAGS | MSG_MORE;
 
 /** A TCP or unix stream socket on Deno.listen / Deno.connect. */
 export class DenoStream extends DenoSocket implements BackendSocket {
@@ -1223,7 +1228,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     const conn = this.#conn;
     if (
       conn !== null && signal === undefined &&
-      (flags & ~SEND_FLAGS) === 0 &&
+      (flags & ~STREAM_SEND_FLAGS) === 0 &&
       !this.#shutWr && this.#readError === null &&
       this.#behind === null && this.#writeError === null && data.length > 0
     ) {
@@ -1247,7 +1252,9 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     signal: AbortSignal | undefined,
   ): Promise<number> {
     this.check();
-    if (flags & ~SEND_FLAGS) throw unsupportedFlags(flags & ~SEND_FLAGS);
+    if (flags & ~STREAM_SEND_FLAGS) {
+      throw unsupportedFlags(flags & ~STREAM_SEND_FLAGS);
+    }
     const conn = await this.#connected(wait, this.#unconnected(true), signal);
     const pending = this.#takePendingError();
     if (pending !== null) throw pending;

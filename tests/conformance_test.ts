@@ -23,6 +23,7 @@ import {
   IPPROTO_TCP,
   IPV6_V6ONLY,
   MSG_DONTWAIT,
+  MSG_MORE,
   MSG_PEEK,
   MSG_WAITALL,
   OSError,
@@ -164,6 +165,16 @@ for (const backend of BACKENDS) {
     );
     assert.equal(got.length, data.length);
     assert.equal(await sha256(got), await sha256(data));
+  });
+
+  test("send() and sendall() with MSG_MORE on TCP and unix streams: the bytes go, in order, once a send without it follows", async () => {
+    for (const family of [AF_INET, AF_UNIX]) {
+      await using p = await connectedPair(backend, family);
+      assert.equal(await p.client.send(bytes("ab"), MSG_MORE), 2);
+      await p.client.sendall(bytes("cd"), MSG_MORE);
+      await p.client.sendall(bytes("e"));
+      assert.equal(text(await recvExactly(p.server, 5)), "abcde");
+    }
   });
 
   test("sendall() resolves with undefined (Python's None)", async () => {
