@@ -220,7 +220,9 @@ export function ancillaryItems(value: unknown): AncData[] {
   return Array.from(value, (item): AncData => {
     if (!Array.isArray(item)) {
       throw new TypeError(
-        `${ITEMS} argument must be 3-item sequence, not ${pyTypeName(item)}`,
+        `${ITEMS} argument must be 3-item sequence, not ${
+          // CPython's argument parser names None, not its type.
+          item === null || item === undefined ? "None" : pyTypeName(item)}`,
       );
     }
     if (item.length !== 3) {

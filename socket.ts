@@ -1300,9 +1300,11 @@ export class Socket<
     } else if (isOptionsArg(address, arguments, "sendmsg")) {
       [address, options] = [null, address];
     }
+    // CPython's order: the flags are parsed with the arguments, then the
+    // buffers and the items.
+    const f = toCInt(flags);
     const bufs = sendBuffers(buffers);
     const items = ancillaryItems(ancdata);
-    const f = toCInt(flags);
     const signal = options?.signal;
     signal?.throwIfAborted();
     this.#live();

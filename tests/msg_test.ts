@@ -305,6 +305,19 @@ for (const backend of BACKENDS) {
         [[MSG], [[0, 0, new Uint8Array(0)], {}]],
         "[sendmsg() ancillary data items]() argument must be 3-item sequence, not dict",
       ],
+      [
+        [[MSG], [null]],
+        "[sendmsg() ancillary data items]() argument must be 3-item sequence, not None",
+      ],
+      // The flags come first, as CPython parses them with the arguments.
+      [
+        [[MSG], [[1, 1, 7]], "0"],
+        "'str' object cannot be interpreted as an integer",
+      ],
+      [
+        [[MSG, "s"], [], "0"],
+        "'str' object cannot be interpreted as an integer",
+      ],
     ];
     for (const [args, message] of cases) {
       await raises(() => c.sendmsg(...args), TypeError, { message });
