@@ -24,7 +24,7 @@ import type { SockAddr } from "./_backend.ts";
 // The unscoped grant answers first: Deno keeps a state for every host or
 // path it is asked about, for the life of the process, so asking per address
 // grew memory with each new peer (0.4 KB each); the flag without a scope
-// grants them all.
+// grants them all, unless a --deny-* list takes some back (`partial`).
 function granted(
   descriptor: Deno.PermissionDescriptor,
   ask = false,
@@ -32,10 +32,10 @@ function granted(
   const { name } = descriptor;
   if (
     (name === "net" || name === "read" || name === "write") &&
-    Object.keys(descriptor).length > 1 &&
-    Deno.permissions.querySync({ name }).state === "granted"
+    Object.keys(descriptor).length > 1
   ) {
-    return true;
+    const all = Deno.permissions.querySync({ name });
+    if (all.state === "granted" && !all.partial) return true;
   }
   try {
     const status = ask

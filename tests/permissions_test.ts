@@ -132,6 +132,56 @@ await probe("sendto allowed, bound", async () => { const s = udp(); try { s.bind
   });
 }
 
+for (const backend of ["deno", "libc"] as const) {
+  Deno.test({
+    name: skipNote(
+      `${backend}: a --deny-net / --deny-write list under unscoped --allow-net / --allow-write refuses its addresses: bind, connect, sendto, sendmsg and a unix bind raise PermissionError and make no system call; other addresses work`,
+      backend === "libc" ? libcMissing : null,
+    ),
+    ignore: backend === "libc" && ignore,
+    fn: async () => {
+      const port = 40000 + Math.floor(Math.random() * 20000);
+      const opts = JSON.stringify({ backend });
+      const sockDir = await Deno.makeTempDir({ prefix: "perm-deny-" });
+      try {
+        const path = `${sockDir}/denied.sock`;
+        const out = await probe(
+          [
+            "--allow-ffi",
+            "--allow-net",
+            "--allow-read",
+            "--allow-write",
+            `--deny-net=127.0.0.1:${port}`,
+            `--deny-write=${path}`,
+          ],
+          `const P = ${port}, O = ${opts}, PATH = ${JSON.stringify(path)};
+const tcp = () => mod.socket(mod.AF_INET, mod.SOCK_STREAM, 0, O);
+const udp = () => mod.socket(mod.AF_INET, mod.SOCK_DGRAM, 0, O);
+const unix = () => mod.socket(mod.AF_UNIX, mod.SOCK_STREAM, 0, O);
+await probe("bind denied", () => { const s = tcp(); try { s.bind(["127.0.0.1", P]); } finally { s.close(); } });
+await probe("bind other", () => { const s = tcp(); try { s.bind(["127.0.0.1", 0]); } finally { s.close(); } });
+await probe("connect denied", async () => { const s = tcp(); try { await s.connect(["127.0.0.1", P]); } finally { s.close(); } });
+await probe("sendto denied", async () => { const s = udp(); try { await s.sendto(new Uint8Array(1), ["127.0.0.1", P]); } finally { s.close(); } });
+await probe("sendmsg denied", async () => { const s = udp(); try { await s.sendmsg([new Uint8Array(1)], [], 0, ["127.0.0.1", P]); } finally { s.close(); } });
+await probe("sendto other", async () => { const s = udp(); try { return await s.sendto(new Uint8Array(1), ["127.0.0.1", P + 1]); } finally { s.close(); } });
+await probe("unix bind denied", () => { const s = unix(); try { s.bind(PATH); } finally { s.close(); } });
+await probe("unix file made", async () => { try { await Deno.lstat(PATH); return true; } catch { return false; } });`,
+        );
+        denied(out, "bind denied", new RegExp(`127\\.0\\.0\\.1:${port}`));
+        denied(out, "connect denied", new RegExp(`127\\.0\\.0\\.1:${port}`));
+        denied(out, "sendto denied", new RegExp(`127\\.0\\.0\\.1:${port}`));
+        denied(out, "sendmsg denied", new RegExp(`127\\.0\\.0\\.1:${port}`));
+        denied(out, "unix bind denied", /--allow-write/);
+        assert.deepEqual(out["unix file made"], ["ok", "false"]);
+        allowed(out, "bind other");
+        assert.deepEqual(out["sendto other"], ["ok", "1"]);
+      } finally {
+        await Deno.remove(sockDir, { recursive: true });
+      }
+    },
+  });
+}
+
 for (
   const [backend, extra] of [
     ["deno", []],
