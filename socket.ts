@@ -661,7 +661,23 @@ export class Socket<
   listen(backlog?: number): void {
     let n = backlog === undefined ? Math.min(SOMAXCONN, 128) : toCInt(backlog);
     if (n < 0) n = 0;
-    this.#live().listen(n);
+    const sock = this.#live();
+    // An unbound IP socket's listen() binds it to the wildcard first (the
+    // kernel's autobind; the Deno backend's own bind), which needs what
+    // bind() of that address needs.
+    if (
+      this.#backend.name === "libc" && this.#type === SOCK_STREAM &&
+      (this.#family === AF_INET || this.#family === AF_INET6) &&
+      (sock.getsockname() as [string, number])[1] === 0
+    ) {
+      permitAddress(
+        this.#family,
+        this.#type,
+        this.#proto,
+        autobindAddress(this.#family),
+      );
+    }
+    sock.listen(n);
   }
 
   /**

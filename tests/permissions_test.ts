@@ -165,19 +165,46 @@ await probe("sendto denied", async () => { const s = udp(); try { await s.sendto
 await probe("sendmsg denied", async () => { const s = udp(); try { await s.sendmsg([new Uint8Array(1)], [], 0, ["127.0.0.1", P]); } finally { s.close(); } });
 await probe("sendto other", async () => { const s = udp(); try { return await s.sendto(new Uint8Array(1), ["127.0.0.1", P + 1]); } finally { s.close(); } });
 await probe("unix bind denied", () => { const s = unix(); try { s.bind(PATH); } finally { s.close(); } });
-await probe("unix file made", async () => { try { await Deno.lstat(PATH); return true; } catch { return false; } });`,
+await probe("unix file made", async () => { try { await Deno.lstat(PATH); return true; } catch { return false; } });
+await probe("listen unbound", () => { const s = tcp(); try { s.listen(); } finally { s.close(); } });`,
         );
         denied(out, "bind denied", new RegExp(`127\\.0\\.0\\.1:${port}`));
         denied(out, "connect denied", new RegExp(`127\\.0\\.0\\.1:${port}`));
         denied(out, "sendto denied", new RegExp(`127\\.0\\.0\\.1:${port}`));
         denied(out, "sendmsg denied", new RegExp(`127\\.0\\.0\\.1:${port}`));
         denied(out, "unix bind denied", /--allow-write/);
+        // Unscoped --allow-net with a deny list: the wildcard autobind of
+        // listen() is granted.
+        allowed(out, "listen unbound");
         assert.deepEqual(out["unix file made"], ["ok", "false"]);
         allowed(out, "bind other");
         assert.deepEqual(out["sendto other"], ["ok", "1"]);
       } finally {
         await Deno.remove(sockDir, { recursive: true });
       }
+    },
+  });
+}
+
+for (const backend of ["deno", "libc"] as const) {
+  Deno.test({
+    name: skipNote(
+      `${backend}: listen() on an unbound TCP socket binds it to the wildcard first, which needs --allow-net for "0.0.0.0:0" ("[::]:0" on AF_INET6)`,
+      backend === "libc" ? libcMissing : null,
+    ),
+    ignore: backend === "libc" && ignore,
+    fn: async () => {
+      const opts = JSON.stringify({ backend });
+      const out = await probe(
+        ["--allow-ffi", "--allow-net=127.0.0.1"],
+        `const O = ${opts};
+await probe("listen", () => { const s = mod.socket(mod.AF_INET, mod.SOCK_STREAM, 0, O); try { s.listen(); return s.getsockname(); } finally { s.close(); } });
+await probe("listen6", () => { const s = mod.socket(mod.AF_INET6, mod.SOCK_STREAM, 0, O); try { s.listen(); return s.getsockname(); } finally { s.close(); } });
+await probe("listen bound", () => { const s = mod.socket(mod.AF_INET, mod.SOCK_STREAM, 0, O); try { s.bind(["127.0.0.1", 0]); s.listen(); return "ok"; } finally { s.close(); } });`,
+      );
+      denied(out, "listen", /"0\.0\.0\.0:0"/);
+      denied(out, "listen6", /"\[::\]:0"/);
+      assert.deepEqual(out["listen bound"], ["ok", "ok"]);
     },
   });
 }
