@@ -209,6 +209,41 @@ await probe("listen bound", () => { const s = mod.socket(mod.AF_INET, mod.SOCK_S
   });
 }
 
+for (const backend of ["deno", "libc"] as const) {
+  Deno.test({
+    name: skipNote(
+      `${backend}: a relative unix path is checked as Deno checks its own: from the working directory, so --allow-net=unix:ABSOLUTE grants it`,
+      backend === "libc" ? libcMissing : null,
+    ),
+    ignore: backend === "libc" && ignore,
+    fn: async () => {
+      const opts = JSON.stringify({ backend });
+      const sockDir = await Deno.realPath(
+        await Deno.makeTempDir({ prefix: "perm-rel-" }),
+      );
+      try {
+        const out = await probe(
+          [
+            "--allow-ffi",
+            `--allow-read=${sockDir}`,
+            `--allow-write=${sockDir}`,
+            `--allow-net=unix:${sockDir}/r.sock`,
+          ],
+          `const O = ${opts};
+Deno.chdir(${JSON.stringify(sockDir)});
+const unix = () => mod.socket(mod.AF_UNIX, mod.SOCK_STREAM, 0, O);
+await probe("relative", () => { const s = unix(); try { s.bind("r.sock"); return "bound"; } finally { s.close(); } });
+await probe("dotted", () => { const s = unix(); try { s.bind("./sub/../other.sock"); } finally { s.close(); } });`,
+        );
+        assert.deepEqual(out["relative"], ["ok", "bound"]);
+        denied(out, "dotted", /other\.sock/);
+      } finally {
+        await Deno.remove(sockDir, { recursive: true });
+      }
+    },
+  });
+}
+
 for (
   const [backend, extra] of [
     ["deno", []],
