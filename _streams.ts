@@ -293,6 +293,9 @@ function defineSocketReadable() {
     #open = true;
     // How many times the stream was cancelled (once, or a no-op after).
     #cancels = 0;
+    // The signal of the pipe reading the stream, and the pipe's promise.
+    #pipeSignal: AbortSignal | null = null;
+    #piped: Promise<void> | null = null;
 
     /**
      * @param sock The socket to read.
@@ -311,6 +314,12 @@ function defineSocketReadable() {
         if (bytes.length > 0) direct.reads()?.giveBack(bytes);
       };
       let controller!: ReadableByteStreamController;
+      // Settles once a pipe whose signal has aborted lets go of the
+      // stream; null while no such pipe holds it.
+      const pipeStopping = (): Promise<void> | null =>
+        this.#pipeSignal?.aborted === true && this.locked && this.#piped
+          ? this.#piped.then(() => {}, () => {})
+          : null;
       let pulling: Promise<void> = Promise.resolve();
       let released: PromiseWithResolvers<void> | null = null;
       const source: UnderlyingByteSource = {
@@ -324,6 +333,10 @@ function defineSocketReadable() {
         // may go on, unheld, and its bytes are the socket's), so that the
         // next reader's read is not left waiting on it.
         pull(controller: ReadableByteStreamController) {
+          // A pipe whose signal aborted drops what a read brings it now:
+          // no read until it lets go of the stream.
+          const stopping = pipeStopping();
+          if (stopping !== null) return stopping;
           pulling = pull(controller);
           released ??= Promise.withResolvers();
           // Not Promise.race: `released` lives as long as the reader, and
@@ -415,10 +428,11 @@ function defineSocketReadable() {
               req.respond(0);
               return;
             }
-            if (!this.locked) {
+            if (!this.locked || pipeStopping() !== null) {
               // Its reader let go without releaseLock() (a pipe releases
-              // its own): no read waits for these bytes, so they are the
-              // socket's, not the stream's queue's.
+              // its own), or is a pipe stopping that would drop them: no
+              // read waits for these bytes, so they are the socket's, not
+              // the stream's queue's. The request stays for the next read.
               giveBack(target.subarray(0, n));
               return;
             }
@@ -627,8 +641,20 @@ function defineSocketReadable() {
       destination: WritableStream<Uint8Array<ArrayBuffer>>,
       options?: StreamPipeOptions,
     ): Promise<void> {
+      const signal = options?.signal ?? null;
+      // A stream already locked: the built-in method rejects, and the pipe
+      // that holds it stays the one watched.
+      const free = !this.locked;
       const piped = super.pipeTo(destination, options);
+      if (free) {
+        this.#pipeSignal = signal;
+        this.#piped = piped;
+      }
       const letGo = () => {
+        if (this.#piped === piped) {
+          this.#pipeSignal = null;
+          this.#piped = null;
+        }
         if (!this.locked) this.#stop(false);
       };
       piped.then(letGo, letGo);

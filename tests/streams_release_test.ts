@@ -439,6 +439,45 @@ for (const backend of BACKENDS) {
   Deno.test({
     ...onBackend(
       backend,
+      "a pipe aborted by its signal while its read waits: bytes that come before it lets go of the stream go to the next recv(), not to the pipe, which would drop them",
+    ),
+    fn: async () => {
+      await using p = await peers(backend, backend);
+      const got: number[] = [];
+      const aborting = Promise.withResolvers<void>();
+      const sink = new WritableStream<Uint8Array>({
+        write: (chunk) => {
+          got.push(...chunk);
+        },
+        // The pipe holds the stream until the destination's abort is done.
+        abort: async () => {
+          aborting.resolve();
+          await sleep(100);
+        },
+      });
+      const stop = new AbortController();
+      const piped = p.reader.readable.pipeTo(sink, {
+        signal: stop.signal,
+        preventCancel: true,
+      }).catch((e) => e);
+      await sleep(20); // its read waits for data now
+      stop.abort(new Error("stop"));
+      await withTimeout(aborting.promise);
+      await p.sender.sendall(bytes("after the abort"));
+      assert.equal(((await withTimeout(piped)) as Error).message, "stop");
+      assert.deepEqual(got, [], "the sink got bytes after the abort");
+      assert.equal(
+        text(await recvExactly(p.reader, 15)),
+        "after the abort",
+      );
+    },
+  });
+}
+
+for (const backend of BACKENDS) {
+  Deno.test({
+    ...onBackend(
+      backend,
       "a BYOB read queued behind another takes its buffer at once, and a cancel ends it done with no view",
     ),
     fn: async () => {
