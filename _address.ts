@@ -118,6 +118,41 @@ function uint32(n: number): number {
   return ((n % 2 ** 32) + 2 ** 32) % 2 ** 32;
 }
 
+/**
+ * A unix socket path in one spelling, as Deno resolves its own sockets'
+ * (a `unix:` permission scope is absolute): from the working directory,
+ * with ".", ".." and repeated slashes resolved by name. Where reading the
+ * working directory is not granted (Deno.cwd() would prompt), a relative
+ * path stays relative, tidied the same way.
+ *
+ * @param path The path given.
+ * @returns Its one spelling.
+ */
+export function resolveUnixPath(path: string): string {
+  let full = path;
+  if (!path.startsWith("/")) {
+    try {
+      if (
+        Deno.permissions.querySync({ name: "read", path: "." }).state ===
+          "granted"
+      ) {
+        full = `${Deno.cwd()}/${path}`;
+      }
+    } catch {
+      // The working directory is not ours to read: the path as given.
+    }
+  }
+  const absolute = full.startsWith("/");
+  const parts: string[] = [];
+  for (const part of full.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part !== "..") parts.push(part);
+    else if (parts.length > 0 && parts.at(-1) !== "..") parts.pop();
+    else if (!absolute) parts.push(part);
+  }
+  return absolute ? `/${parts.join("/")}` : parts.join("/");
+}
+
 function unixAddress(address: unknown): SockAddr {
   let bytes: Uint8Array;
   let result: SockAddr;

@@ -27,6 +27,7 @@ import { OSError, OverflowError, ValueError } from "./errors.ts";
 import {
   bytesView,
   isOptionsArg,
+  pyArgName,
   pyTypeName,
   requireBytes,
   toCInt,
@@ -220,9 +221,7 @@ export function ancillaryItems(value: unknown): AncData[] {
   return Array.from(value, (item): AncData => {
     if (!Array.isArray(item)) {
       throw new TypeError(
-        `${ITEMS} argument must be 3-item sequence, not ${
-          // CPython's argument parser names None, not its type.
-          item === null || item === undefined ? "None" : pyTypeName(item)}`,
+        `${ITEMS} argument must be 3-item sequence, not ${pyArgName(item)}`,
       );
     }
     if (item.length !== 3) {

@@ -19,6 +19,7 @@ import {
 } from "./constants.ts";
 import { PermissionError } from "./errors.ts";
 import { fsDecode } from "./_args.ts";
+import { resolveUnixPath } from "./_address.ts";
 import type { SockAddr } from "./_backend.ts";
 
 // The unscoped grant answers first: Deno keeps a state for every host or
@@ -117,7 +118,7 @@ export function permitAddress(
     if (name === "" || name.startsWith("\0")) {
       return needNet(undefined, "an abstract unix name (unscoped --allow-net)");
     }
-    const path = absolutePath(name);
+    const path = resolveUnixPath(name);
     for (const flag of ["read", "write"] as const) {
       if (!granted({ name: flag, path })) {
         throw denied(flag, JSON.stringify(path));
@@ -126,25 +127,4 @@ export function permitAddress(
     return needNet(`unix:${path}`, JSON.stringify(`unix:${path}`));
   }
   needNet(undefined, "all addresses (this family has no scope)");
-}
-
-// A unix path as Deno checks its own sockets' (a `unix:` scope must be
-// absolute): from the working directory, with ".", ".." and repeated
-// slashes resolved by name. As given where there is no working directory.
-function absolutePath(name: string): string {
-  let full = name;
-  if (!name.startsWith("/")) {
-    try {
-      full = `${Deno.cwd()}/${name}`;
-    } catch {
-      return name;
-    }
-  }
-  const parts: string[] = [];
-  for (const part of full.split("/")) {
-    if (part === "" || part === ".") continue;
-    if (part === "..") parts.pop();
-    else parts.push(part);
-  }
-  return `/${parts.join("/")}`;
 }

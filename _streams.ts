@@ -314,12 +314,11 @@ function defineSocketReadable() {
         if (bytes.length > 0) direct.reads()?.giveBack(bytes);
       };
       let controller!: ReadableByteStreamController;
-      // Settles once a pipe whose signal has aborted lets go of the
-      // stream; null while no such pipe holds it.
-      const pipeStopping = (): Promise<void> | null =>
-        this.#pipeSignal?.aborted === true && this.locked && this.#piped
-          ? this.#piped.then(() => {}, () => {})
-          : null;
+      // Whether a pipe whose signal has aborted still holds the stream; and
+      // when it has let go.
+      const pipeStopping = () =>
+        this.#pipeSignal?.aborted === true && this.locked;
+      const pipeLetGo = () => this.#piped!.then(() => {}, () => {});
       let pulling: Promise<void> = Promise.resolve();
       let released: PromiseWithResolvers<void> | null = null;
       const source: UnderlyingByteSource = {
@@ -335,8 +334,7 @@ function defineSocketReadable() {
         pull(controller: ReadableByteStreamController) {
           // A pipe whose signal aborted drops what a read brings it now:
           // no read until it lets go of the stream.
-          const stopping = pipeStopping();
-          if (stopping !== null) return stopping;
+          if (pipeStopping()) return pipeLetGo();
           pulling = pull(controller);
           released ??= Promise.withResolvers();
           // Not Promise.race: `released` lives as long as the reader, and
@@ -428,7 +426,7 @@ function defineSocketReadable() {
               req.respond(0);
               return;
             }
-            if (!this.locked || pipeStopping() !== null) {
+            if (!this.locked || pipeStopping()) {
               // Its reader let go without releaseLock() (a pipe releases
               // its own), or is a pipe stopping that would drop them: no
               // read waits for these bytes, so they are the socket's, not

@@ -66,8 +66,6 @@ import { libc, libcUsable } from "../_libc/ffi.ts";
 
 /** One datagram and its sender: the shape Deno.DatagramConn gives. */
 type Datagram = readonly [data: Uint8Array, from: Sender];
-// A datagram in memory of its own, the caller's to keep.
-type OwnedDatagram = readonly [data: Uint8Array<ArrayBuffer>, from: Sender];
 interface Sender {
   hostname: string;
   port: number;
@@ -661,8 +659,12 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
       }
     }
     const had = buf.length;
-    const d = await this.#take(flags, wait, signal);
-    return [this.#copyOut(buf, had, d), this.#from(d)];
+    return await this.#take(
+      flags,
+      wait,
+      signal,
+      (d) => [this.#copyOut(buf, had, d), this.#from(d)],
+    );
   }
 
   /**
@@ -695,8 +697,12 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
         this.#innerBusy = false;
       }
     }
-    const d = await this.#take(flags, wait, signal);
-    return [d[0].length > size ? d[0].slice(0, size) : d[0], this.#from(d)];
+    return await this.#take(
+      flags,
+      wait,
+      signal,
+      (d) => [d[0].slice(0, size), this.#from(d)],
+    );
   }
 
   // The next datagram from the peer (any sender when unconnected).
@@ -757,13 +763,15 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
       this.#heldError === null;
   }
 
-  // The next wanted datagram, waiting at most `wait`; kept for the next call
-  // with MSG_PEEK.
-  async #take(
+  // The next wanted datagram, waiting at most `wait`, as `copy` takes it out
+  // of the receive-ahead's buffer, which the next one reuses; kept for the
+  // next call with MSG_PEEK.
+  async #take<T>(
     flags: number,
     wait: Wait,
     signal: AbortSignal | undefined,
-  ): Promise<OwnedDatagram> {
+    copy: (d: Datagram) => T,
+  ): Promise<T> {
     while (this.#held === null && this.#heldError === null) {
       const io = this.#io;
       // Unbound: nothing can arrive (as on Linux); wait for the timeout or close().
@@ -792,8 +800,7 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
       throw e;
     }
     const held = this.#held!;
-    // The caller's copy: the receive-ahead's buffer serves the next one.
-    const d: OwnedDatagram = [held[0].slice(), held[1]];
+    const d = copy(held);
     if (!(flags & MSG_PEEK)) {
       this.#held = null;
       this.#spare = new Uint8Array(held[0].buffer);

@@ -4,30 +4,13 @@
 // a program that closes a server and starts another does, would lose its
 // file to that removal. This keeps the paths whose removal is still to come,
 // and gives a listener made on one its name back.
+import { resolveUnixPath } from "../_address.ts";
 
 const removals = new Map<string, Promise<void>>();
 // Links made and not yet put back or removed: removed if the process ends
 // first, so that none is left behind.
 const links = new Set<string>();
 let unloadHooked = false;
-
-// One spelling per path: absolute where the working directory may be
-// read, and "./a//b" as "a/b".
-function key(path: string): string {
-  let full = path;
-  if (!path.startsWith("/")) {
-    try {
-      // Asked first: Deno.cwd() would prompt for what was not granted.
-      if (Deno.permissions.querySync({ name: "read" }).state === "granted") {
-        full = `${Deno.cwd()}/${path}`;
-      }
-    } catch {
-      // The working directory is not ours to read: the path as given.
-    }
-  }
-  return full.replace(/\/(\.\/)+/g, "/").replace(/\/{2,}/g, "/")
-    .replace(/^(\.\/)+/, "");
-}
 
 function forget(link: string): void {
   links.delete(link);
@@ -50,7 +33,7 @@ export function removalPending(
   accepting: Promise<unknown>,
 ): void {
   const done = accepting.then(() => {}, () => {});
-  const k = key(path);
+  const k = resolveUnixPath(path);
   removals.set(k, done);
   done.then(() => {
     if (removals.get(k) === done) removals.delete(k);
@@ -68,7 +51,7 @@ export function removalPending(
  * @param alive Whether the new listener is still open.
  */
 export function keepName(path: string, alive: () => boolean): void {
-  const removal = removals.get(key(path));
+  const removal = removals.get(resolveUnixPath(path));
   if (removal === undefined) return;
   const slash = path.lastIndexOf("/");
   const keep = `${path.slice(0, slash + 1)}.${
