@@ -873,6 +873,39 @@ for (const backend of BACKENDS) {
     assert.equal(text(await p.client.recv(10)), "x");
   });
 
+  test("right after this process's own send, a non-blocking recv() and a zero-timeout select() see the bytes, and the loop turn they may make waits on no timer (a timer waits for Deno's next millisecond tick)", async () => {
+    await using p = await connectedPair(backend);
+    p.client.setblocking(false);
+    const realSetTimeout = globalThis.setTimeout;
+    let timers = 0;
+    const counting = ((...args: Parameters<typeof setTimeout>) => {
+      timers++;
+      return realSetTimeout(...args);
+    }) as typeof setTimeout;
+    for (let i = 0; i < 20; i++) {
+      await p.server.sendall(bytes(`m${i}`));
+      globalThis.setTimeout = counting;
+      let got: Uint8Array;
+      try {
+        got = await p.client.recv(10);
+      } finally {
+        globalThis.setTimeout = realSetTimeout;
+      }
+      assert.equal(new TextDecoder().decode(got), `m${i}`);
+      await p.server.sendall(bytes(`s${i}`));
+      globalThis.setTimeout = counting;
+      let r: unknown[];
+      try {
+        [r] = await select.select([p.client], [], [], 0);
+      } finally {
+        globalThis.setTimeout = realSetTimeout;
+      }
+      assert.deepEqual(r, [p.client]);
+      assert.equal(new TextDecoder().decode(await p.client.recv(10)), `s${i}`);
+    }
+    assert.equal(timers, 0);
+  });
+
   test("in such a loop, an epoll or selector closed by a timer ends the call that waits, and a signal aborted by a timer rejects it (no hang)", async () => {
     await using p = await connectedPair(backend);
     await p.server.sendall(bytes("x"));
