@@ -289,7 +289,7 @@ function kernelRefusal(family: number, type: number, proto: number): number {
     ) return E.EPROTONOSUPPORT;
   }
   if (family === AF_UNIX) {
-    if (type === SOCK_RAW || type === SOCK_RDM) return E.ESOCKTNOSUPPORT;
+    if (type === SOCK_RDM) return E.ESOCKTNOSUPPORT;
     if (proto !== 0 && proto !== AF_UNIX) return E.EPROTONOSUPPORT;
   }
   return 0;

@@ -1,7 +1,15 @@
 // The libc backend's own kinds of socket through the public API: raw ICMP
 // (with and without the privilege) and SOCK_SEQPACKET against CPython.
 import assert from "node:assert/strict";
-import { AF_UNIX, SOCK_SEQPACKET } from "../mod.ts";
+import {
+  AF_UNIX,
+  OSError,
+  SO_TYPE,
+  SOCK_DGRAM,
+  SOCK_RAW,
+  SOCK_SEQPACKET,
+  SOL_SOCKET,
+} from "../mod.ts";
 import {
   bytes,
   hasPython,
@@ -152,6 +160,54 @@ catch (e) { console.log((e instanceof PermissionError) + " " + e.message); }`,
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+Deno.test({
+  ...libcCase(
+    "socket(AF_UNIX, SOCK_RAW) is Linux's unix datagram socket, as python3 opens it (type SOCK_RAW, SO_TYPE SOCK_DGRAM): libc passes a datagram; the Deno backend says 95 naming libc; without --allow-ffi it is PermissionError naming the flag",
+  ),
+  async fn() {
+    const dir = Deno.makeTempDirSync();
+    try {
+      using a = sock("libc", AF_UNIX, SOCK_RAW);
+      using b = sock("libc", AF_UNIX, SOCK_RAW);
+      assert.equal(a.type, SOCK_RAW);
+      assert.equal(a.getsockopt(SOL_SOCKET, SO_TYPE), SOCK_DGRAM);
+      a.bind(`${dir}/a`);
+      b.bind(`${dir}/b`);
+      a.settimeout(5);
+      assert.equal(await b.sendto(bytes("dgram"), `${dir}/a`), 5);
+      const [data, from] = await withTimeout(a.recvfrom(100));
+      assert.deepEqual([text(data), from], ["dgram", `${dir}/b`]);
+      assert.throws(
+        () => sock("deno", AF_UNIX, SOCK_RAW),
+        (e: unknown) =>
+          e instanceof OSError && e.errno === 95 &&
+          e.message.includes('backend: "libc"'),
+      );
+      Deno.writeTextFileSync(
+        `${dir}/raw.ts`,
+        `import { AF_UNIX, PermissionError, SOCK_RAW, socket } from ${
+          JSON.stringify(new URL("../mod.ts", import.meta.url).href)
+        };
+try { socket(AF_UNIX, SOCK_RAW); console.log("opened"); }
+catch (e) { console.log((e instanceof PermissionError) + " " + e.message); }`,
+      );
+      const r = await run([
+        "run",
+        "--no-prompt",
+        "--no-check",
+        `${dir}/raw.ts`,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(
+        r.stdout.trim(),
+        "true [Errno 13] the libc backend needs FFI: run with --allow-ffi",
+      );
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
 });
 
 const SEQ_SERVER = `
