@@ -249,10 +249,12 @@ export class Readiness {
       }
       // An answer given at once lets nothing else in the process run; a
       // caller that never waits must still see what other tasks send, and
-      // Deno sockets whose reads complete only when the event loop turns.
+      // Deno sockets whose reads complete only when the event loop turns:
+      // what a socket of this process sent them since it last turned is
+      // reported with what else is ready, as the kernel would.
       if (
         out.length > 0
-          ? this.#denoFull < this.#deno.size && loopTurnDue()
+          ? this.#denoFull < this.#deno.size && (loopTurnDue() || turnOwed())
           : timeoutMs === 0 &&
             (loopTurnDue() || (this.#deno.size > 0 && turnOwed()))
       ) {

@@ -79,6 +79,13 @@ import {
 } from "./_backend.ts";
 import { abortable, badFd, Deadline, stir, type Wait } from "./_wait.ts";
 import {
+  clientsOf,
+  holdNames,
+  nameHeld,
+  nameOf,
+  releaseNames,
+} from "./_local_names.ts";
+import {
   ancBufSize,
   type AncData,
   type AncDataIn,
@@ -324,6 +331,9 @@ function abortReason(e: unknown, signal: AbortSignal | undefined): unknown {
     : e;
 }
 
+// A peer that may be any socket of this process (an unnamed unix pair).
+const ANY_PEER = "*";
+
 // The internal path to a Socket around a backend socket that is already
 // open (accept, dup, socketpair, fromfd), as CPython's accept() calls
 // socket(family, type, proto, fileno=fd): an options object that only this
@@ -380,6 +390,11 @@ export class Socket<
   #timeout: number | null;
   // Known to have a local port (see #unboundDatagram).
   #named = false;
+  // The names this Deno-backend socket holds in _local_names, and the name
+  // a send on it reaches once connected (undefined: not looked up yet):
+  // whether a send may make a Deno socket of this process ready.
+  #held: string[] = [];
+  #peerName: string | null | undefined;
   // CPython's _io_refs and _closed: files from makefile() still open, and
   // whether close() was called while they were.
   #ioRefs = 0;
@@ -415,6 +430,7 @@ export class Socket<
       this.#type = type!;
       this.#proto = proto!;
       this.#timeout = defaultTimeout;
+      this.#holdNames();
       return;
     }
     let fam = family === undefined ? -1 : asCInt(family);
@@ -582,6 +598,72 @@ export class Socket<
     }
   }
 
+  // Deno backend: hold the names other sockets of this process reach this
+  // one by (see _local_names.ts): its own, and a unix client's, the name
+  // of what it connected to. Called once it may have a name: bound,
+  // listening, connected, accepted, or bound by a first sendto().
+  #holdNames(): void {
+    const sock = this.#sock;
+    if (this.#backend.name !== "deno" || sock === null) return;
+    const names: string[] = [];
+    try {
+      const own = nameOf(this.#family, sock.getsockname());
+      if (own !== null) names.push(own);
+      if (this.#family === AF_UNIX) {
+        const peer = nameOf(AF_UNIX, sock.getpeername());
+        if (peer !== null) names.push(clientsOf(peer));
+      }
+    } catch {
+      // Not connected: its own name only.
+    }
+    releaseNames(this.#held);
+    holdNames(names);
+    this.#held = names;
+  }
+
+  #releaseNames(): void {
+    releaseNames(this.#held);
+    this.#held = [];
+  }
+
+  // After a connect() that succeeded: the peer is new.
+  #connected(): void {
+    this.#peerName = undefined;
+    this.#holdNames();
+  }
+
+  // Whether a send to `addr` may reach a Deno socket of this process.
+  #towardLocal(addr: SockAddr): boolean {
+    return nameHeld(nameOf(this.#family, addr));
+  }
+
+  // Whether a send on this connected socket (or its shutdown or close) may
+  // make a Deno socket of this process ready: its peer holds the name
+  // (an unnamed unix peer: the clients' name of this socket's own; a unix
+  // pair with no names at all may be one of this process's pairs).
+  #reachesLocal(): boolean {
+    let name = this.#peerName;
+    if (name === undefined) {
+      const sock = this.#sock;
+      if (sock === null) return false;
+      let peer: SockAddr;
+      try {
+        peer = sock.getpeername();
+      } catch {
+        return false; // not connected: nothing it sends reaches a peer
+      }
+      name = nameOf(this.#family, peer);
+      if (name === null && this.#family === AF_UNIX) {
+        const own = nameOf(AF_UNIX, sock.getsockname());
+        name = own === null ? ANY_PEER : clientsOf(own);
+      }
+      this.#peerName = name;
+      // A non-blocking connect() completes unseen: its names now.
+      if (this.#held.length === 0) this.#holdNames();
+    }
+    return name === ANY_PEER || nameHeld(name);
+  }
+
   // Whether an IP datagram socket (not a ping socket) has no port yet; once
   // it has, that is kept.
   #unboundDatagram(): boolean {
@@ -639,6 +721,7 @@ export class Socket<
     const addr = addressForBind(this.#family, address, "bind");
     this.#permit(addr);
     this.#live().bind(addr);
+    this.#holdNames();
   }
 
   /**
@@ -678,6 +761,7 @@ export class Socket<
       );
     }
     sock.listen(n);
+    this.#holdNames();
   }
 
   /**
@@ -761,11 +845,14 @@ export class Socket<
     );
     this.#permit(addr, "connect");
     try {
-      stir();
+      // A Deno socket's own connect completes where Deno reports it only
+      // once its loop turns, as does the accept it makes ready here.
+      if (this.#backend.name === "deno" || this.#towardLocal(addr)) stir();
       await this.#live().connect(addr, this.#wait(0), signal);
     } catch (e) {
       throw abortReason(e, signal);
     }
+    this.#connected();
   }
 
   /**
@@ -808,8 +895,11 @@ export class Socket<
     );
     this.#permit(addr, "connect");
     try {
-      stir();
+      // A Deno socket's own connect completes where Deno reports it only
+      // once its loop turns, as does the accept it makes ready here.
+      if (this.#backend.name === "deno" || this.#towardLocal(addr)) stir();
       await this.#live().connect(addr, this.#wait(0), signal);
+      this.#connected();
       return 0;
     } catch (e) {
       if (signal?.aborted) throw abortReason(e, signal);
@@ -1095,7 +1185,7 @@ export class Socket<
     const signal = options?.signal;
     signal?.throwIfAborted();
     try {
-      stir();
+      if (this.#reachesLocal()) stir();
       return await this.#live().send(bytes, f, this.#wait(f), signal);
     } catch (e) {
       throw abortReason(e, signal);
@@ -1153,7 +1243,7 @@ export class Socket<
         // #live() each time: a close() during the call stops it with EBADF.
         const length = bytes.length;
         // Each part: a wait before it may have turned the loop.
-        stir();
+        if (this.#reachesLocal()) stir();
         const n = await this.#live().send(bytes, f, deadline.left(), signal);
         if (n >= length) return;
         if (bytes.length < length) {
@@ -1254,8 +1344,16 @@ export class Socket<
     );
     this.#permit(addr, "send");
     try {
-      stir();
-      return await this.#live().sendto(bytes, f, addr, this.#wait(f), signal);
+      if (this.#towardLocal(addr)) stir();
+      const n = await this.#live().sendto(
+        bytes,
+        f,
+        addr,
+        this.#wait(f),
+        signal,
+      );
+      if (this.#held.length === 0) this.#holdNames();
+      return n;
     } catch (e) {
       throw abortReason(e, signal);
     }
@@ -1335,7 +1433,9 @@ export class Socket<
     if (addr !== null) this.#permit(addr, "send");
     try {
       const sock = this.#live();
-      stir();
+      if (addr === null ? this.#reachesLocal() : this.#towardLocal(addr)) {
+        stir();
+      }
       return await sendmsgOn(sock, bufs, items, f, addr, this.#wait(f), signal);
     } catch (e) {
       throw abortReason(e, signal);
@@ -1543,7 +1643,7 @@ export class Socket<
     const sock = this.#sock;
     const kernel = sock?.sendfile;
     try {
-      stir();
+      if (this.#reachesLocal()) stir();
       return await sendfile(
         {
           type: this.#type,
@@ -1792,7 +1892,7 @@ export class Socket<
     const h = asCInt(how);
     const sock = this.#live();
     if (h < SHUT_RD || h > SHUT_RDWR) throw new OSError(E.EINVAL);
-    stir();
+    if (this.#reachesLocal()) stir();
     sock.shutdown(h);
   }
 
@@ -1839,8 +1939,9 @@ export class Socket<
     if (this.#ioRefs > 0) return;
     const sock = this.#sock;
     if (sock === null) return;
+    if (this.#reachesLocal()) stir();
     this.#sock = null;
-    stir();
+    this.#releaseNames();
     sock.close();
   }
 
@@ -1865,6 +1966,7 @@ export class Socket<
     if (sock === null) return -1;
     const fd = sock.detach();
     this.#sock = null;
+    this.#releaseNames();
     return fd;
   }
 

@@ -665,8 +665,13 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     signal: AbortSignal | undefined,
   ): Promise<Deno.Conn> {
     if (this.#conn === null && this.#connecting) {
-      if (!this.#connectDone) {
-        if (wait === 0) throw waitExpired(0);
+      if (wait === 0 && !this.#connectDone) {
+        // A connect the kernel has made shows once Deno's loop turns: one
+        // turn when one is owed (see letLoopTurn), as Linux's is done.
+        if (!(await letLoopTurn()) || !this.#connectDone) {
+          throw waitExpired(0);
+        }
+      } else if (!this.#connectDone) {
         const r = await raceWait(this.#connecting, wait, signal);
         if (r === EXPIRED) throw waitExpired(wait);
       }

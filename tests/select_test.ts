@@ -2242,3 +2242,78 @@ for (const backend of BACKENDS) {
     },
   );
 }
+
+// What this process sends to a Deno-backend socket shows once Deno's loop
+// turns; a look that answers at once because something else is ready
+// (CPython's test_select_read_write, the selectors echo pattern) must
+// report it too, as the kernel's would.
+for (const where of [...BACKENDS, "mixed"] as const) {
+  testOn(
+    where,
+    "a look that answers at once because one socket is ready also reports what this process just sent to another (select of a pair's read and write, a selector of 4 pairs, a level-triggered epoll), and a non-blocking connect() that the listener accepted sends at once",
+    async () => {
+      const combos: [BackendName, BackendName][] = where === "mixed"
+        ? [["deno", "libc"], ["libc", "deno"]]
+        : [[where, where]];
+      for (const [server, client] of combos) {
+        const pairs: Pair[] = [];
+        try {
+          for (let i = 0; i < 4; i++) {
+            pairs.push(await connectedPair(server, AF_INET, "path", client));
+          }
+          const [p] = pairs;
+          for (let i = 0; i < 5; i++) {
+            await p.server.send(bytes("x"));
+            assert.deepEqual(
+              await withTimeout(
+                select.select([p.client], [p.client], [], 0),
+              ),
+              [[p.client], [p.client], []],
+              `${server}/${client} select, round ${i}`,
+            );
+            assert.equal(text(await p.client.recv(10)), "x");
+          }
+          using sel = new DefaultSelector();
+          for (const q of pairs) {
+            sel.register(q.client, EVENT_READ | EVENT_WRITE);
+          }
+          for (const q of pairs) {
+            await q.server.send(bytes("y"));
+            const events = await withTimeout(sel.select(0));
+            const mine = events.find(([key]) => key.fileobj === q.client);
+            assert.equal(
+              mine?.[1],
+              EVENT_READ | EVENT_WRITE,
+              `${server}/${client} selector`,
+            );
+            assert.equal(events.length, pairs.length);
+            assert.equal(text(await q.client.recv(10)), "y");
+          }
+          using ep = select.epoll();
+          ep.register(p.server, select.EPOLLOUT);
+          ep.register(p.client, select.EPOLLIN);
+          await p.server.send(bytes("z"));
+          const polled = await withTimeout(ep.poll(0));
+          assert.deepEqual(
+            polled.map(([fd]) => fd).sort(),
+            [p.server.fileno(), p.client.fileno()].sort(),
+            `${server}/${client} epoll`,
+          );
+          assert.equal(text(await p.client.recv(10)), "z");
+          using l = listener(server);
+          using c = sock(client);
+          c.setblocking(false);
+          await raises(() => c.connect(l.addr), BlockingIOError, {
+            errno: 115,
+          });
+          const [conn] = await withTimeout(l.sock.accept());
+          using _conn = conn;
+          assert.equal(await c.send(bytes("w")), 1, `${server}/${client}`);
+          assert.equal(text(await withTimeout(conn.recv(10))), "w");
+        } finally {
+          for (const q of pairs) await q[Symbol.asyncDispose]();
+        }
+      }
+    },
+  );
+}
