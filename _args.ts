@@ -57,7 +57,9 @@ export type BytesLike = Uint8Array | ArrayBufferView | ArrayBuffer;
  * assert.throws(() => recv(1, { signal: AbortSignal.timeout(10) }, 2), TypeError);
  * ```
  */
-export function isOptionsArg<O extends object = { signal?: AbortSignal }>(
+export function isOptionsArg<
+  O extends object = { signal?: AbortSignal | undefined },
+>(
   value: unknown,
   args: IArguments,
   fn: string,

@@ -161,17 +161,17 @@ export interface CreateConnectionOptions {
    * When every address fails, throw an `AggregateError` of all their errors
    * (Python's `ExceptionGroup`) rather than the last one.
    */
-  all_errors?: boolean;
+  all_errors?: boolean | undefined;
   /**
    * The new socket's backend, as {@linkcode socket} takes it; by default
    * Deno's networking, or libc with a `source_address`.
    */
-  backend?: "deno" | "libc";
+  backend?: "deno" | "libc" | undefined;
   /**
    * Aborting it rejects the call with `signal.reason`, whether it is
    * looking up the name or connecting; a socket it made is closed.
    */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /**
@@ -185,19 +185,19 @@ export interface CreateServerOptions<F extends number = number> {
    *
    * @default {AF_INET}
    */
-  family?: F;
+  family?: F | undefined;
   /** The listen backlog; the default is Python's. */
-  backlog?: number | null;
+  backlog?: number | null | undefined;
   /** Set SO_REUSEPORT (libc backend). */
-  reuse_port?: boolean;
+  reuse_port?: boolean | undefined;
   /** An AF_INET6 socket that also accepts IPv4. */
-  dualstack_ipv6?: boolean;
+  dualstack_ipv6?: boolean | undefined;
   /**
    * The socket's backend, as {@linkcode socket} takes it; by default Deno's
    * networking, or libc where FFI is allowed and Deno's listeners cannot do
    * what is asked (`reuse_port`, IPV6_V6ONLY on AF_INET6).
    */
-  backend?: "deno" | "libc";
+  backend?: "deno" | "libc" | undefined;
 }
 
 /**

@@ -40,9 +40,9 @@ export type FileDescriptorLike = number | { fileno(): number };
 /** Options of {@linkcode Readiness.wait}. */
 export interface WaitOptions {
   /** At most this many results; `-1` or omitted: all. */
-  maxevents?: number;
+  maxevents?: number | undefined;
   /** Aborting rejects the wait with `signal.reason`. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /** epoll's edge-triggered and one-shot bits (EPOLLET is bit 31). */

@@ -111,7 +111,7 @@ export interface MakefileOptions {
    * `"cp437"`, ...), by any of Python's names for them. The UTF-16/32 and
    * multi-byte (CJK) codecs raise LookupError.
    */
-  encoding?: string | null;
+  encoding?: string | null | undefined;
   /**
    * What to do with bytes that do not decode, or text that does not
    * encode: `"strict"` (the default: `UnicodeDecodeError` /
@@ -119,13 +119,13 @@ export interface MakefileOptions {
    * `"backslashreplace"`; writing also takes `"xmlcharrefreplace"` and
    * `"surrogatepass"`.
    */
-  errors?: string | null;
+  errors?: string | null | undefined;
   /**
    * `null` (the default): universal newlines, `\r\n` and `\r` read as
    * `\n`; `""`: lines end at any of them, untranslated; `"\n"`, `"\r"`,
    * `"\r\n"`: lines end only there, and a `\n` written becomes it.
    */
-  newline?: string | null;
+  newline?: string | null | undefined;
 }
 
 /** The names of {@linkcode MakefileOptions}, to tell them in buffering's place. */

@@ -232,6 +232,12 @@ class ReadSink implements StreamSink {
   }
 }
 
+// A read that ends as the Streams spec has it: `value` is there, undefined
+// (the cast: TypeScript's lib types `value` as optional).
+function readDone<T>(): ReadableStreamReadDoneResult<T> {
+  return { done: true, value: undefined } as ReadableStreamReadDoneResult<T>;
+}
+
 const DONE: IteratorReturnResult<undefined> = Object.freeze({
   value: undefined,
   done: true,
@@ -525,7 +531,7 @@ function defineSocketReadable() {
             },
             drop: (cancel) => {
               giveBack(target.subarray(0, filled));
-              if (cancel) resolve({ value: undefined, done: true });
+              if (cancel) resolve(readDone());
               else reject(new TypeError("the reader was released"));
             },
           };
@@ -615,7 +621,7 @@ function defineSocketReadable() {
         const cancels = this.#cancels;
         const run = () =>
           this.#cancels !== cancels
-            ? Promise.resolve({ value: undefined, done: true as const })
+            ? Promise.resolve(readDone<ArrayBufferView<ArrayBuffer>>())
             : dispatch(view, opts);
         const p = last.then(run, run);
         busy++;

@@ -119,7 +119,7 @@ export { OSError as error } from "./errors.ts";
 /** Options of every call that waits. */
 export interface SelectOptions {
   /** Aborting rejects the call with `signal.reason`; nothing is lost. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 // Linux's select(2): which poll bits make a descriptor readable, writable or

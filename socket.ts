@@ -162,13 +162,13 @@ export type SenderOf<F extends number, T extends number> = number extends T
 /** Options for {@linkcode socket} and the {@linkcode Socket} constructor. */
 export interface SocketOptions {
   /** Adopt this open descriptor (libc backend); Python's `fileno` argument. */
-  fileno?: number;
+  fileno?: number | undefined;
   /**
    * Which backend moves the bytes: `"deno"` (Deno's own networking, the
    * default for TCP, UDP and unix stream sockets) or `"libc"` (FFI: raw,
    * seqpacket, socket options, real descriptors; needs `--allow-ffi`).
    */
-  backend?: "deno" | "libc";
+  backend?: "deno" | "libc" | undefined;
 }
 
 let defaultTimeout: number | null = null;
@@ -286,7 +286,7 @@ export interface AbortOptions {
    * call) and the socket stays open and usable. An already-aborted signal
    * rejects at once.
    */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 // CPython reads `fileno` as a C long and keeps its low 32 bits as the int

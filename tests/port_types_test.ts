@@ -226,3 +226,90 @@ Deno.test("socket.timeout and socket.error are types as well as classes, as a po
   }
   assert.ok(caught !== null && caught === base);
 });
+
+// A port's optional values may be undefined (Python's None-defaulted
+// arguments); a project that type-checks with exactOptionalPropertyTypes
+// passes them on only if each option's type says `| undefined`.
+Deno.test("options take an explicit undefined, at run time and under exactOptionalPropertyTypes", async () => {
+  const maybe: {
+    signal: AbortSignal | undefined;
+    newline: string | undefined;
+    backlog: number | undefined;
+    backend: "deno" | "libc" | undefined;
+  } = {
+    signal: undefined,
+    newline: undefined,
+    backlog: undefined,
+    backend: undefined,
+  };
+  using server = create_server(["127.0.0.1", 0], {
+    backlog: maybe.backlog,
+    backend: maybe.backend,
+  });
+  using client = await create_connection(server.getsockname(), 5, null, {
+    signal: maybe.signal,
+    backend: maybe.backend,
+  });
+  const [conn] = await server.accept({ signal: maybe.signal });
+  using _conn = conn;
+  await client.sendall(new TextEncoder().encode("a\n"), {
+    signal: maybe.signal,
+  });
+  const f = conn.makefile("r", { newline: maybe.newline, encoding: undefined });
+  assert.equal(await f.readline(), "a\n");
+  await f.close();
+
+  const dir = Deno.makeTempDirSync();
+  try {
+    const lib = (m: string) =>
+      JSON.stringify(new URL(`../${m}`, import.meta.url).href);
+    Deno.writeTextFileSync(
+      `${dir}/deno.json`,
+      JSON.stringify({
+        compilerOptions: { strict: true, exactOptionalPropertyTypes: true },
+      }),
+    );
+    Deno.writeTextFileSync(
+      `${dir}/port.ts`,
+      `import { create_connection, create_server, socket } from ${
+        lib("mod.ts")
+      };
+import * as select from ${lib("select.ts")};
+import { DefaultSelector } from ${lib("selectors.ts")};
+import { TCPServer } from ${lib("socketserver.ts")};
+export async function port(o: {
+  signal?: AbortSignal; newline?: string; encoding?: string; backlog?: number;
+  backend?: "deno" | "libc"; timeout?: number;
+}): Promise<void> {
+  using s = create_server(["127.0.0.1", 0], { backlog: o.backlog, backend: o.backend });
+  using c = await create_connection(s.getsockname(), o.timeout, null, { signal: o.signal });
+  await c.recv(1, { signal: o.signal });
+  c.makefile("r", { newline: o.newline, encoding: o.encoding });
+  await select.select([c], [], [], 0, { signal: o.signal });
+  await new DefaultSelector().select(0, { signal: o.signal });
+  socket(2, 1, 0, { backend: o.backend });
+  void TCPServer;
+}
+`,
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "check",
+        "--quiet",
+        "--config",
+        `${dir}/deno.json`,
+        `${dir}/port.ts`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(120_000),
+    }).output();
+    assert.equal(
+      out.code,
+      0,
+      new TextDecoder().decode(out.stderr).slice(0, 2000),
+    );
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
