@@ -55,6 +55,7 @@ import {
   SOCK_SEQPACKET,
   SOCK_STREAM,
 } from "./constants.ts";
+import { errno as E } from "./constants.ts";
 import {
   gaierror,
   herror,
@@ -373,8 +374,8 @@ function configuredFamilies(caller: string): { v4: boolean; v6: boolean } {
   } catch (e) {
     if (!isPermissionError(e)) throw e;
     throw new PermissionError(
+      E.EACCES,
       `${caller} with AI_ADDRCONFIG needs --allow-sys (networkInterfaces)`,
-      null,
       { cause: e },
     );
   }
@@ -528,6 +529,7 @@ function translateDnsError(e: unknown, name: string, caller: string): Error {
 
 function netPermission(caller: string, name: string): PermissionError {
   return new PermissionError(
+    E.EACCES,
     `${caller} needs --allow-net (to look up '${name}')`,
   );
 }
@@ -573,6 +575,7 @@ function scopeId(bytes: Uint8Array, scope: string, caller: string): number {
     if (index > 0) return index;
     if (index < 0 && !numeric) {
       throw new PermissionError(
+        E.EACCES,
         `${caller} needs --allow-ffi (or --allow-all) to find the interface '${scope}'`,
       );
     }
@@ -1173,7 +1176,7 @@ export function gethostname(): string {
     return Deno.hostname();
   } catch (e) {
     if (isPermissionError(e)) {
-      throw new PermissionError("gethostname needs --allow-sys");
+      throw new PermissionError(E.EACCES, "gethostname needs --allow-sys");
     }
     throw new OSError(String((e as Error)?.message ?? e));
   }
@@ -1356,6 +1359,7 @@ function scopeName(bytes: Uint8Array, scope: number, caller: string): string {
   const name = ifIndexToName(scope);
   if (name === undefined) {
     throw new PermissionError(
+      E.EACCES,
       `${caller} needs --allow-ffi (or --allow-all) to name the interface ${scope}`,
     );
   }
@@ -1400,6 +1404,7 @@ function strArg(value: unknown, fn: string, position: number): string {
 function readServicesOrThrow(fn: string): void {
   if (services() === "permission") {
     throw new PermissionError(
+      E.EACCES,
       `${fn} needs --allow-read (to read /etc/services)`,
     );
   }

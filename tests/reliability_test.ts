@@ -665,7 +665,7 @@ await probe("create_server reuse_port", () => mod.create_server(["127.0.0.1", 0]
   );
   assert.deepEqual(out["getaddrinfo service"], [
     "PermissionError",
-    "getaddrinfo needs --allow-read (to read /etc/services)",
+    "[Errno 13] getaddrinfo needs --allow-read (to read /etc/services)",
   ]);
   assert.equal(out["create_server reuse_port"][0], "PermissionError");
   assert.match(out["create_server reuse_port"][1], /--allow-ffi/);

@@ -379,13 +379,13 @@ Deno.test("gethostname() is the machine's name, and getfqdn() falls back to its 
 // ---------------------------------------------------------------------------
 // Permissions: a subprocess without flags
 
-Deno.test("lookups without permissions raise PermissionError naming the flag", async () => {
+Deno.test("lookups without permissions raise PermissionError 13 naming the flag, as every missing flag does", async () => {
   const script = `
     import * as r from ${JSON.stringify(import.meta.resolve("../_resolve.ts"))};
     const out = [];
     async function run(f) {
       try { out.push(JSON.stringify(await f())); }
-      catch (e) { out.push(e.name + ": " + e.message); }
+      catch (e) { out.push(e.name + " " + e.errno + ": " + e.message); }
     }
     await run(() => r.getaddrinfo("127.0.0.1", 80, 0, 1));
     await run(() => r.getaddrinfo("localhost", 80, 0, 1));
@@ -411,14 +411,14 @@ Deno.test("lookups without permissions raise PermissionError naming the flag", a
   assert.equal(code, 0, new TextDecoder().decode(stderr));
   assert.deepEqual(JSON.parse(new TextDecoder().decode(stdout)), [
     JSON.stringify([[2, 1, 6, "", ["127.0.0.1", 80]]]),
-    "PermissionError: getaddrinfo needs --allow-net (to look up 'localhost')",
-    "PermissionError: getaddrinfo needs --allow-read (to read /etc/services)",
-    "PermissionError: gethostname needs --allow-sys",
-    "PermissionError: getservbyname needs --allow-read (to read /etc/services)",
+    "PermissionError 13: [Errno 13] getaddrinfo needs --allow-net (to look up 'localhost')",
+    "PermissionError 13: [Errno 13] getaddrinfo needs --allow-read (to read /etc/services)",
+    "PermissionError 13: [Errno 13] gethostname needs --allow-sys",
+    "PermissionError 13: [Errno 13] getservbyname needs --allow-read (to read /etc/services)",
     JSON.stringify(["127.0.0.1", "80"]),
     // The service's name, or the interface's, is not silently left out.
-    "PermissionError: getnameinfo needs --allow-read (to read /etc/services)",
-    "PermissionError: getnameinfo needs --allow-ffi (or --allow-all) to name the interface 1",
+    "PermissionError 13: [Errno 13] getnameinfo needs --allow-read (to read /etc/services)",
+    "PermissionError 13: [Errno 13] getnameinfo needs --allow-ffi (or --allow-all) to name the interface 1",
     // Not link-local: glibc prints the number, with no lookup.
     JSON.stringify(["2001:db8::1%1", "80"]),
   ]);
@@ -638,7 +638,7 @@ Deno.test({
     }).output();
     assert.equal(denied.code, 0, new TextDecoder().decode(denied.stderr));
     const errors = JSON.parse(new TextDecoder().decode(denied.stdout));
-    assert.deepEqual(errors[0], ["PermissionError", null]);
+    assert.deepEqual(errors[0], ["PermissionError", 13]);
   },
 });
 
