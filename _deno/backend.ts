@@ -1,7 +1,7 @@
 // The Deno backend: TCP and unix stream sockets (stream.ts) and UDP (udp.ts)
 // on Deno's own networking, and its socketpair().
 import { AF_UNIX, errno as E, SOCK_DGRAM, SOCK_STREAM } from "../constants.ts";
-import { OSError } from "../errors.ts";
+import { OSError, PermissionError } from "../errors.ts";
 import type { Backend, BackendSocket } from "../_backend.ts";
 import { LIBC_HINT, translate } from "./common.ts";
 import { DenoStream } from "./stream.ts";
@@ -28,7 +28,17 @@ export const denoBackend: Backend = {
     try {
       listener = Deno.listen({ transport: "unix", path });
     } catch (e) {
-      throw translate(e);
+      const error = translate(e);
+      // Deno names the pair's random abstract name, which no scoped flag
+      // can grant: say what to run with instead.
+      if (!(error instanceof PermissionError)) throw error;
+      throw new PermissionError(
+        E.EACCES,
+        "socketpair() on the Deno backend needs --allow-net (Deno joins " +
+          'the pair through an abstract unix name); backend: "libc" ' +
+          "needs --allow-ffi instead",
+        { cause: e },
+      );
     }
     try {
       const [a, b] = await Promise.all([

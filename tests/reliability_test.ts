@@ -688,6 +688,11 @@ await probe("socketpair", async () => { const [a, b] = await mod.socketpair(); a
     assert.equal(fileOnly[name][0], "PermissionError", name);
     assert.match(fileOnly[name][1], /--allow-net/, name);
   }
+  // Not the pair's random internal name, which no flag can name.
+  assert.equal(
+    fileOnly.socketpair[1],
+    '[Errno 13] socketpair() on the Deno backend needs --allow-net (Deno joins the pair through an abstract unix name); backend: "libc" needs --allow-ffi instead',
+  );
   const netOnly = await probe(["--allow-net"], body);
   assert.equal(netOnly.path[0], "PermissionError");
   assert.match(netOnly.path[1], /--allow-(read|write)/);
