@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
-import { AF_INET, AF_INET6, AF_UNIX } from "./constants.ts";
+import { AF_INET, AF_INET6, AF_UNIX, SOCK_DGRAM } from "./constants.ts";
+import { socket, socketpair } from "./mod.ts";
+// Opens libc outside any test, as the suite's other files do.
+import { libcMissing } from "./tests/_helpers.ts";
 import {
   clientsOf,
   holdNames,
@@ -16,6 +19,7 @@ Deno.test("nameOf() matches an IP port of any host or family, a unix path's last
   assert.equal(nameOf(AF_UNIX, "s.sock"), "u:s.sock");
   assert.equal(nameOf(AF_UNIX, ""), null);
   assert.equal(nameOf(AF_UNIX, new Uint8Array([0, 97])), "a:\0a");
+  assert.equal(nameOf(AF_UNIX, "\0a"), "a:\0a");
   assert.equal(nameOf(AF_INET, null), null);
 });
 
@@ -32,4 +36,22 @@ Deno.test("a name is held while any socket holds it, and released once each has 
   releaseNames(names.slice(0, 1));
   assert.equal(nameHeld("#65001"), false);
   assert.equal(nameHeld(null), false);
+});
+
+Deno.test("a Deno-backend socket holds its port while open and lets go of it when closed or detached; a libc socket holds none", async () => {
+  const u = socket(AF_INET, SOCK_DGRAM, 0, { backend: "deno" });
+  u.bind(["127.0.0.1", 0]);
+  const name = nameOf(AF_INET, u.getsockname());
+  assert.equal(nameHeld(name), true);
+  u.close();
+  assert.equal(nameHeld(name), false);
+  const [a, b] = await socketpair();
+  a.close();
+  b.close();
+  if (libcMissing === null) {
+    const l = socket(AF_INET, SOCK_DGRAM, 0, { backend: "libc" });
+    l.bind(["127.0.0.1", 0]);
+    assert.equal(nameHeld(nameOf(AF_INET, l.getsockname())), false);
+    l.close();
+  }
 });

@@ -24,6 +24,7 @@ import {
   POLLWRNORM,
 } from "./_poll_bits.ts";
 import {
+  closeOwed,
   Deadline,
   longTimeout,
   loopTurnDue,
@@ -256,7 +257,8 @@ export class Readiness {
         out.length > 0
           ? this.#denoFull < this.#deno.size && (loopTurnDue() || turnOwed())
           : timeoutMs === 0 &&
-            (loopTurnDue() || (this.#deno.size > 0 && turnOwed()))
+            (loopTurnDue() ||
+              (this.#deno.size > 0 ? turnOwed() : closeOwed()))
       ) {
         await turnLoop();
         out = this.#lookAgain(out, max);

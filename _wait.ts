@@ -258,6 +258,7 @@ export function loopTurned(): void {
   answers = 0;
   paced = 0;
   stirred = false;
+  closing = false;
   polled = true;
 }
 
@@ -300,8 +301,14 @@ export function pace(): Promise<void> | undefined {
 // node:timers' setImmediate, loaded the first time it is needed: a static
 // import would add about 10 ms to every importer's start-up.
 async function loadImmediate(): Promise<(callback: () => void) => unknown> {
-  const { setImmediate } = await import("node:timers");
-  return immediate = setImmediate;
+  try {
+    const { setImmediate } = await import("node:timers");
+    return immediate = setImmediate;
+  } catch {
+    // No node:timers here: a timer yields, and turns the loop in one go.
+    ticksPerPoll = 1;
+    return immediate = (callback) => setTimeout(callback, 0);
+  }
 }
 
 /**
@@ -326,6 +333,26 @@ let stirred = false;
 /** Note a call that may make another socket of this process ready. */
 export function stir(): void {
   stirred = true;
+}
+
+// A Deno-backend socket was closed since the loop last turned: Deno closes
+// it in the kernel only when the loop turns, so a libc peer of this process
+// sees the EOF only then. A look at kernel descriptors alone, or a libc
+// call, that finds nothing turns the loop once for it.
+let closing = false;
+
+/** Note a Deno-backend socket's close (see {@linkcode closeOwed}). */
+export function stirClose(): void {
+  closing = true;
+}
+
+/**
+ * Whether a Deno-backend socket was closed since the loop last turned.
+ *
+ * @returns Whether a look that finds nothing owes a turn for it.
+ */
+export function closeOwed(): boolean {
+  return closing;
 }
 
 // Bytes another process sends reach a Deno-backend socket only when the
@@ -394,24 +421,38 @@ export async function letLoopTurn(): Promise<boolean> {
 // timer (setTimeout 0) parks the loop until the next millisecond tick,
 // about 2 ms.
 let ticksPerPoll = 0;
+// Past this many immediates a timer is the cheaper turn (about 2 ms).
+const MAX_TICKS = 1000;
 
 function ticksToPoll(): number {
   if (ticksPerPoll > 0) return ticksPerPoll;
   let interval = 61;
   try {
     const variable = "DENO_TOKIO_EVENT_INTERVAL";
-    // Read only where it needs no prompt: a set value without leave to
-    // read it keeps the default (turns then may not see all, as before).
+    // Read only where it needs no prompt. Set above 61 without leave to
+    // read it, turns miss what the kernel holds (README, "Performance").
     if (
       Deno.permissions.querySync({ name: "env", variable }).state === "granted"
     ) {
       const n = Number(Deno.env.get(variable));
-      if (Number.isInteger(n) && n > 0 && n <= 10_000) interval = n;
+      if (Number.isInteger(n) && n > 0) interval = n;
     }
   } catch {
     // No permissions API (Deploy-style tooling): the default.
   }
   return ticksPerPoll = interval + 2;
+}
+
+let turns = 0;
+
+/**
+ * How many turns {@linkcode turnLoop} has made in this process (for tests
+ * that a call owed none).
+ *
+ * @returns The count.
+ */
+export function turnsMade(): number {
+  return turns;
 }
 
 /**
@@ -420,9 +461,15 @@ function ticksToPoll(): number {
  * and the timers due fire.
  */
 export async function turnLoop(): Promise<void> {
+  turns++;
   const next = immediate ?? await loadImmediate();
-  for (let i = ticksToPoll(); i > 0; i--) {
-    await new Promise<void>((resolve) => next(resolve));
+  const ticks = ticksToPoll();
+  if (ticks > MAX_TICKS) {
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  } else {
+    for (let i = ticks; i > 0; i--) {
+      await new Promise<void>((resolve) => next(resolve));
+    }
   }
   loopTurned();
 }

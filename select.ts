@@ -37,7 +37,7 @@ import {
 
 export { RuntimeError } from "./errors.ts";
 import { isOptionsArg, pyTypeName } from "./_args.ts";
-import { loopTurnDue, pace, turnLoop } from "./_wait.ts";
+import { closeOwed, loopTurnDue, pace, turnLoop } from "./_wait.ts";
 import {
   descriptorOpen,
   type FileDescriptorLike,
@@ -381,8 +381,10 @@ export async function select<
   let revents = look();
   // Nothing, and no waiting: now and then the rest of the process runs
   // first (see loopTurnDue), so a caller that polls in a loop sees what
-  // its other tasks send.
-  if (revents?.size === 0 && seconds === 0 && loopTurnDue()) {
+  // its other tasks send, and a Deno socket's close reaches the kernel.
+  if (
+    revents?.size === 0 && seconds === 0 && (loopTurnDue() || closeOwed())
+  ) {
     await turnLoop();
     revents = look();
   }

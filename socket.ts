@@ -77,14 +77,15 @@ import {
   needLibc,
   type SockAddr,
 } from "./_backend.ts";
-import { abortable, badFd, Deadline, stir, type Wait } from "./_wait.ts";
 import {
-  clientsOf,
-  holdNames,
-  nameHeld,
-  nameOf,
-  releaseNames,
-} from "./_local_names.ts";
+  abortable,
+  badFd,
+  Deadline,
+  stir,
+  stirClose,
+  type Wait,
+} from "./_wait.ts";
+import { SocketNames } from "./_local_names.ts";
 import {
   ancBufSize,
   type AncData,
@@ -331,9 +332,6 @@ function abortReason(e: unknown, signal: AbortSignal | undefined): unknown {
     : e;
 }
 
-// A peer that may be any socket of this process (an unnamed unix pair).
-const ANY_PEER = "*";
-
 // The internal path to a Socket around a backend socket that is already
 // open (accept, dup, socketpair, fromfd), as CPython's accept() calls
 // socket(family, type, proto, fileno=fd): an options object that only this
@@ -390,11 +388,8 @@ export class Socket<
   #timeout: number | null;
   // Known to have a local port (see #unboundDatagram).
   #named = false;
-  // The names this Deno-backend socket holds in _local_names, and the name
-  // a send on it reaches once connected (undefined: not looked up yet):
-  // whether a send may make a Deno socket of this process ready.
-  #held: string[] = [];
-  #peerName: string | null | undefined;
+  // Whether what it sends may make a Deno socket of this process ready.
+  readonly #names: SocketNames;
   // CPython's _io_refs and _closed: files from makefile() still open, and
   // whether close() was called while they were.
   #ioRefs = 0;
@@ -430,7 +425,8 @@ export class Socket<
       this.#type = type!;
       this.#proto = proto!;
       this.#timeout = defaultTimeout;
-      this.#holdNames();
+      this.#names = new SocketNames(family!, this.#backend.name === "deno");
+      this.#names.hold(this.#sock);
       return;
     }
     let fam = family === undefined ? -1 : asCInt(family);
@@ -474,6 +470,7 @@ export class Socket<
     this.#type = typ;
     this.#proto = pro;
     this.#timeout = timeout;
+    this.#names = new SocketNames(fam, this.#backend.name === "deno");
   }
 
   /** The address family (`AF_INET`, ...); readable after close. */
@@ -598,72 +595,6 @@ export class Socket<
     }
   }
 
-  // Deno backend: hold the names other sockets of this process reach this
-  // one by (see _local_names.ts): its own, and a unix client's, the name
-  // of what it connected to. Called once it may have a name: bound,
-  // listening, connected, accepted, or bound by a first sendto().
-  #holdNames(): void {
-    const sock = this.#sock;
-    if (this.#backend.name !== "deno" || sock === null) return;
-    const names: string[] = [];
-    try {
-      const own = nameOf(this.#family, sock.getsockname());
-      if (own !== null) names.push(own);
-      if (this.#family === AF_UNIX) {
-        const peer = nameOf(AF_UNIX, sock.getpeername());
-        if (peer !== null) names.push(clientsOf(peer));
-      }
-    } catch {
-      // Not connected: its own name only.
-    }
-    releaseNames(this.#held);
-    holdNames(names);
-    this.#held = names;
-  }
-
-  #releaseNames(): void {
-    releaseNames(this.#held);
-    this.#held = [];
-  }
-
-  // After a connect() that succeeded: the peer is new.
-  #connected(): void {
-    this.#peerName = undefined;
-    this.#holdNames();
-  }
-
-  // Whether a send to `addr` may reach a Deno socket of this process.
-  #towardLocal(addr: SockAddr): boolean {
-    return nameHeld(nameOf(this.#family, addr));
-  }
-
-  // Whether a send on this connected socket (or its shutdown or close) may
-  // make a Deno socket of this process ready: its peer holds the name
-  // (an unnamed unix peer: the clients' name of this socket's own; a unix
-  // pair with no names at all may be one of this process's pairs).
-  #reachesLocal(): boolean {
-    let name = this.#peerName;
-    if (name === undefined) {
-      const sock = this.#sock;
-      if (sock === null) return false;
-      let peer: SockAddr;
-      try {
-        peer = sock.getpeername();
-      } catch {
-        return false; // not connected: nothing it sends reaches a peer
-      }
-      name = nameOf(this.#family, peer);
-      if (name === null && this.#family === AF_UNIX) {
-        const own = nameOf(AF_UNIX, sock.getsockname());
-        name = own === null ? ANY_PEER : clientsOf(own);
-      }
-      this.#peerName = name;
-      // A non-blocking connect() completes unseen: its names now.
-      if (this.#held.length === 0) this.#holdNames();
-    }
-    return name === ANY_PEER || nameHeld(name);
-  }
-
   // Whether an IP datagram socket (not a ping socket) has no port yet; once
   // it has, that is kept.
   #unboundDatagram(): boolean {
@@ -720,8 +651,9 @@ export class Socket<
   bind(address: Address): void {
     const addr = addressForBind(this.#family, address, "bind");
     this.#permit(addr);
-    this.#live().bind(addr);
-    this.#holdNames();
+    const sock = this.#live();
+    sock.bind(addr);
+    this.#names.hold(sock);
   }
 
   /**
@@ -761,7 +693,7 @@ export class Socket<
       );
     }
     sock.listen(n);
-    this.#holdNames();
+    this.#names.hold(sock);
   }
 
   /**
@@ -844,15 +776,18 @@ export class Socket<
       signal,
     );
     this.#permit(addr, "connect");
+    let owes = false;
     try {
-      // A Deno socket's own connect completes where Deno reports it only
-      // once its loop turns, as does the accept it makes ready here.
-      if (this.#backend.name === "deno" || this.#towardLocal(addr)) stir();
-      await this.#live().connect(addr, this.#wait(0), signal);
+      const sock = this.#live();
+      owes = this.#names.connecting(sock, addr);
+      await sock.connect(addr, this.#wait(0), signal);
     } catch (e) {
       throw abortReason(e, signal);
+    } finally {
+      // After the call: a wait in it turns the loop before the peer knows.
+      if (owes) stir();
     }
-    this.#connected();
+    this.#names.hold(this.#live());
   }
 
   /**
@@ -894,12 +829,12 @@ export class Socket<
       signal,
     );
     this.#permit(addr, "connect");
+    let owes = false;
     try {
-      // A Deno socket's own connect completes where Deno reports it only
-      // once its loop turns, as does the accept it makes ready here.
-      if (this.#backend.name === "deno" || this.#towardLocal(addr)) stir();
-      await this.#live().connect(addr, this.#wait(0), signal);
-      this.#connected();
+      const sock = this.#live();
+      owes = this.#names.connecting(sock, addr);
+      await sock.connect(addr, this.#wait(0), signal);
+      this.#names.hold(this.#live());
       return 0;
     } catch (e) {
       if (signal?.aborted) throw abortReason(e, signal);
@@ -911,6 +846,8 @@ export class Socket<
       }
       if (e instanceof OSError && e.errno !== null) return e.errno;
       throw e;
+    } finally {
+      if (owes) stir();
     }
   }
 
@@ -1184,11 +1121,15 @@ export class Socket<
     const f = toCInt(flags);
     const signal = options?.signal;
     signal?.throwIfAborted();
+    let owes = false;
     try {
-      if (this.#reachesLocal()) stir();
-      return await this.#live().send(bytes, f, this.#wait(f), signal);
+      const sock = this.#live();
+      owes = this.#names.reaches(sock);
+      return await sock.send(bytes, f, this.#wait(f), signal);
     } catch (e) {
       throw abortReason(e, signal);
+    } finally {
+      if (owes) stir();
     }
   }
 
@@ -1234,6 +1175,7 @@ export class Socket<
     signal?.throwIfAborted();
     this.#live();
     const deadline = new Deadline(this.#wait(f));
+    let owes = false;
     try {
       for (let first = true;; first = false) {
         // The first send is made however short the timeout (CPython's
@@ -1242,9 +1184,9 @@ export class Socket<
         if (signal?.aborted) throw signal.reason;
         // #live() each time: a close() during the call stops it with EBADF.
         const length = bytes.length;
-        // Each part: a wait before it may have turned the loop.
-        if (this.#reachesLocal()) stir();
-        const n = await this.#live().send(bytes, f, deadline.left(), signal);
+        const sock = this.#live();
+        owes ||= this.#names.reaches(sock);
+        const n = await sock.send(bytes, f, deadline.left(), signal);
         if (n >= length) return;
         if (bytes.length < length) {
           // Detached or shrunk while the send waited: the rest is gone.
@@ -1256,6 +1198,8 @@ export class Socket<
       }
     } catch (e) {
       throw abortReason(e, signal);
+    } finally {
+      if (owes) stir();
     }
   }
 
@@ -1343,19 +1287,17 @@ export class Socket<
       signal,
     );
     this.#permit(addr, "send");
+    let owes = false;
     try {
-      if (this.#towardLocal(addr)) stir();
-      const n = await this.#live().sendto(
-        bytes,
-        f,
-        addr,
-        this.#wait(f),
-        signal,
-      );
-      if (this.#held.length === 0) this.#holdNames();
+      const sock = this.#live();
+      owes = this.#names.toward(addr);
+      const n = await sock.sendto(bytes, f, addr, this.#wait(f), signal);
+      this.#names.sent(sock);
       return n;
     } catch (e) {
       throw abortReason(e, signal);
+    } finally {
+      if (owes) stir();
     }
   }
 
@@ -1431,14 +1373,27 @@ export class Socket<
         signal,
       );
     if (addr !== null) this.#permit(addr, "send");
+    let owes = false;
     try {
       const sock = this.#live();
-      if (addr === null ? this.#reachesLocal() : this.#towardLocal(addr)) {
-        stir();
-      }
-      return await sendmsgOn(sock, bufs, items, f, addr, this.#wait(f), signal);
+      owes = addr === null
+        ? this.#names.reaches(sock)
+        : this.#names.toward(addr);
+      const n = await sendmsgOn(
+        sock,
+        bufs,
+        items,
+        f,
+        addr,
+        this.#wait(f),
+        signal,
+      );
+      if (addr !== null) this.#names.sent(sock);
+      return n;
     } catch (e) {
       throw abortReason(e, signal);
+    } finally {
+      if (owes) stir();
     }
   }
 
@@ -1642,8 +1597,8 @@ export class Socket<
     // A closed socket fails where CPython's does: after the file's checks.
     const sock = this.#sock;
     const kernel = sock?.sendfile;
+    const owes = sock !== null && this.#names.reaches(sock);
     try {
-      if (this.#reachesLocal()) stir();
       return await sendfile(
         {
           type: this.#type,
@@ -1662,6 +1617,8 @@ export class Socket<
       );
     } catch (e) {
       throw abortReason(e, signal);
+    } finally {
+      if (owes) stir();
     }
   }
 
@@ -1892,7 +1849,7 @@ export class Socket<
     const h = asCInt(how);
     const sock = this.#live();
     if (h < SHUT_RD || h > SHUT_RDWR) throw new OSError(E.EINVAL);
-    if (this.#reachesLocal()) stir();
+    if (this.#names.reaches(sock)) stir();
     sock.shutdown(h);
   }
 
@@ -1939,9 +1896,12 @@ export class Socket<
     if (this.#ioRefs > 0) return;
     const sock = this.#sock;
     if (sock === null) return;
-    if (this.#reachesLocal()) stir();
+    if (this.#names.reaches(sock)) stir();
+    // Deno closes it in the kernel once its loop turns (a read or accept
+    // in flight holds it): a libc peer's look owes that turn.
+    if (this.#backend.name === "deno") stirClose();
     this.#sock = null;
-    this.#releaseNames();
+    this.#names.release();
     sock.close();
   }
 
@@ -1966,7 +1926,7 @@ export class Socket<
     if (sock === null) return -1;
     const fd = sock.detach();
     this.#sock = null;
-    this.#releaseNames();
+    this.#names.release();
     return fd;
   }
 

@@ -8,6 +8,7 @@
 import type { BackendSocket, LibcBackend, SockAddr } from "../_backend.ts";
 import {
   badFd,
+  closeOwed,
   Deadline,
   loopTurnDue,
   loopTurned,
@@ -899,7 +900,9 @@ class LibcSocket implements BackendSocket {
     if (wait === 0) {
       // Would block: a caller that polls in a loop must still let the
       // rest of the process run now and then (see loopTurnDue).
-      if (!loopTurnDue()) throw waitExpired(0);
+      // And a Deno socket of this process closed since the loop turned
+      // closes in the kernel only when it does (its peer may be this one).
+      if (!loopTurnDue() && !closeOwed()) throw waitExpired(0);
       return turnLoop();
     }
     const ready = this.#ready(events, w);

@@ -66,6 +66,7 @@ import {
 } from "./_helpers.ts";
 import { python, pythonJson } from "./_python.ts";
 import { libc, LINUX } from "../_libc/ffi.ts";
+import { turnsMade } from "../_wait.ts";
 
 /** The longest a whole test here may take; a hang fails it. */
 const TEST_MS = 20_000;
@@ -2310,6 +2311,23 @@ for (const where of [...BACKENDS, "mixed"] as const) {
           using _conn = conn;
           assert.equal(await c.send(bytes("w")), 1, `${server}/${client}`);
           assert.equal(text(await withTimeout(conn.recv(10))), "w");
+          // The other way: what the accepted socket sends reaches the
+          // client that connected without waiting, at its first look.
+          using l2 = listener(server);
+          using c2 = sock(client);
+          c2.setblocking(false);
+          assert.equal(await c2.connect_ex(l2.addr), 115);
+          await withTimeout(select.select([], [c2], [], 5));
+          const [conn2] = await withTimeout(l2.sock.accept());
+          using _conn2 = conn2;
+          for (let i = 0; i < 10; i++) {
+            await conn2.send(bytes(`v${i}`));
+            assert.equal(
+              text(await c2.recv(10)),
+              `v${i}`,
+              `${server}/${client} after connect_ex, round ${i}`,
+            );
+          }
         } finally {
           for (const q of pairs) await q[Symbol.asyncDispose]();
         }
@@ -2317,3 +2335,93 @@ for (const where of [...BACKENDS, "mixed"] as const) {
     },
   );
 }
+
+testOn(
+  "deno",
+  "an unbound Deno UDP socket that sent first with sendmsg() or sendto() sees the reply at its first non-blocking look",
+  async () => {
+    for (const how of ["sendto", "sendmsg"] as const) {
+      using peer = sock("deno", AF_INET, SOCK_DGRAM);
+      peer.bind(["127.0.0.1", 0]);
+      using u = sock("deno", AF_INET, SOCK_DGRAM);
+      u.setblocking(false);
+      if (how === "sendto") await u.sendto(bytes("q"), peer.getsockname());
+      else await u.sendmsg([bytes("q")], [], 0, peer.getsockname());
+      peer.settimeout(5);
+      const [, from] = await withTimeout(peer.recvfrom(10));
+      assert.ok(from !== null);
+      for (let i = 0; i < 5; i++) {
+        await peer.sendto(bytes(`r${i}`), from);
+        assert.equal(text(await u.recv(10)), `r${i}`, `${how}, round ${i}`);
+      }
+    }
+  },
+);
+
+testOn(
+  "deno",
+  "sends toward another process owe no loop turn: a look that answers at once after them turns Deno's loop at most once per 20 ms, not once per send",
+  async () => {
+    if (!hasPython) return;
+    using l = listener("deno");
+    await using py = python(
+      `import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+print("ok", flush=True)
+while s.recv(65536): pass`,
+      (l.addr as [string, number])[1],
+    );
+    const [conn] = await withTimeout(l.sock.accept());
+    using _conn = conn;
+    assert.equal(await py.line(), "ok");
+    const rounds = 50;
+    const before = turnsMade();
+    const t0 = performance.now();
+    for (let i = 0; i < rounds; i++) {
+      await conn.send(bytes("x"));
+      // Writable, not readable: an answer at once with conn not full.
+      const [r, w] = await select.select([conn], [conn], [], 0);
+      assert.deepEqual([r.length, w.length], [0, 1]);
+    }
+    const turns = turnsMade() - before;
+    const ms = performance.now() - t0;
+    assert.ok(
+      turns <= Math.ceil(ms / 20) + 1,
+      `${turns} turns in ${rounds} rounds over ${ms.toFixed(1)} ms`,
+    );
+  },
+);
+
+testOn(
+  "mixed",
+  "what a libc socket of this process does toward a Deno one, and a Deno socket's close toward a libc one, shows at the first zero-timeout look: a blocking connect to a Deno listener (by port, and by an abstract name given as a string), and a close with a read in flight (EOF at a non-blocking recv too)",
+  async () => {
+    for (const timeout of [null, 5]) {
+      using l = listener("deno");
+      using c = sock("libc");
+      c.settimeout(timeout);
+      await withTimeout(c.connect(l.addr));
+      const [r] = await select.select([l.sock], [], [], 0);
+      assert.deepEqual(r, [l.sock], `connect with timeout ${timeout}`);
+      (await withTimeout(l.sock.accept()))[0].close();
+    }
+    using ul = sock("deno", AF_UNIX);
+    const name = `\0pysocket-test-${crypto.randomUUID()}`;
+    ul.bind(new TextEncoder().encode(name));
+    ul.listen();
+    await select.select([ul], [], [], 0); // an accept now in flight
+    using uc = sock("libc", AF_UNIX);
+    await withTimeout(uc.connect(name));
+    assert.deepEqual((await select.select([ul], [], [], 0))[0], [ul]);
+    (await withTimeout(ul.accept()))[0].close();
+    for (const watched of [false, true]) {
+      await using p = await connectedPair("libc", AF_INET, "path", "deno");
+      if (watched) await select.select([p.client], [], [], 0); // a read in flight
+      p.client.close();
+      const [r] = await select.select([p.server], [], [], 0);
+      assert.deepEqual(r, [p.server], `close, watched before: ${watched}`);
+      p.server.setblocking(false);
+      assert.equal((await p.server.recv(10)).length, 0);
+    }
+  },
+);
