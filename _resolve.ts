@@ -41,6 +41,7 @@ import {
   EAI_SERVICE,
   EAI_SOCKTYPE,
   EAI_SYSTEM,
+  errno as E,
   IPPROTO_SCTP,
   IPPROTO_TCP,
   IPPROTO_UDP,
@@ -55,7 +56,6 @@ import {
   SOCK_SEQPACKET,
   SOCK_STREAM,
 } from "./constants.ts";
-import { errno as E } from "./constants.ts";
 import {
   gaierror,
   herror,

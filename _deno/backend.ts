@@ -35,8 +35,7 @@ export const denoBackend: Backend = {
       throw new PermissionError(
         E.EACCES,
         "socketpair() on the Deno backend needs --allow-net (Deno joins " +
-          'the pair through an abstract unix name); backend: "libc" ' +
-          "needs --allow-ffi instead",
+          `the pair through an abstract unix name), or ${LIBC_HINT}`,
         { cause: e },
       );
     }

@@ -139,27 +139,32 @@ Deno.test({
   },
 });
 
-Deno.test("raw ICMP without --allow-ffi raises PermissionError naming the flag", async () => {
+/** What `socket(args)` raises in a child with no permissions at all. */
+async function openedWithoutFfi(args: string): Promise<string> {
   const dir = Deno.makeTempDirSync();
   try {
     Deno.writeTextFileSync(
-      `${dir}/raw.ts`,
-      `import { AF_INET, IPPROTO_ICMP, PermissionError, SOCK_RAW, socket } from ${
+      `${dir}/open.ts`,
+      `import * as m from ${
         JSON.stringify(new URL("../mod.ts", import.meta.url).href)
       };
-try { socket(AF_INET, SOCK_RAW, IPPROTO_ICMP); console.log("opened"); }
-catch (e) { console.log((e instanceof PermissionError) + " " + e.message); }`,
+try { m.socket(${args}); console.log("opened"); }
+catch (e) { console.log((e instanceof m.PermissionError) + " " + e.message); }`,
     );
-    // No permissions at all: the module still imports; only the socket fails.
-    const r = await run(["run", "--no-prompt", "--no-check", `${dir}/raw.ts`]);
+    const r = await run(["run", "--no-prompt", "--no-check", `${dir}/open.ts`]);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(
-      r.stdout.trim(),
-      "true [Errno 13] the libc backend needs FFI: run with --allow-ffi",
-    );
+    return r.stdout.trim();
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+}
+
+Deno.test("raw ICMP without --allow-ffi raises PermissionError naming the flag", async () => {
+  // No permissions at all: the module still imports; only the socket fails.
+  assert.equal(
+    await openedWithoutFfi("m.AF_INET, m.SOCK_RAW, m.IPPROTO_ICMP"),
+    "true [Errno 13] the libc backend needs FFI: run with --allow-ffi",
+  );
 });
 
 Deno.test({
@@ -185,23 +190,8 @@ Deno.test({
           e instanceof OSError && e.errno === 95 &&
           e.message.includes('backend: "libc"'),
       );
-      Deno.writeTextFileSync(
-        `${dir}/raw.ts`,
-        `import { AF_UNIX, PermissionError, SOCK_RAW, socket } from ${
-          JSON.stringify(new URL("../mod.ts", import.meta.url).href)
-        };
-try { socket(AF_UNIX, SOCK_RAW); console.log("opened"); }
-catch (e) { console.log((e instanceof PermissionError) + " " + e.message); }`,
-      );
-      const r = await run([
-        "run",
-        "--no-prompt",
-        "--no-check",
-        `${dir}/raw.ts`,
-      ]);
-      assert.equal(r.code, 0, r.stderr);
       assert.equal(
-        r.stdout.trim(),
+        await openedWithoutFfi("m.AF_UNIX, m.SOCK_RAW"),
         "true [Errno 13] the libc backend needs FFI: run with --allow-ffi",
       );
     } finally {
