@@ -255,7 +255,8 @@ export class Readiness {
       // reported with what else is ready, as the kernel would.
       if (
         out.length > 0
-          ? this.#denoFull < this.#deno.size && (loopTurnDue() || turnOwed())
+          ? this.#denoFull < this.#deno.size && (loopTurnDue() || turnOwed()) ||
+            (this.#kernel !== null && this.#kernel.size > 0 && closeOwed())
           : timeoutMs === 0 &&
             (loopTurnDue() ||
               (this.#deno.size > 0 ? turnOwed() : closeOwed()))

@@ -1290,7 +1290,10 @@ export class Socket<
     let owes = false;
     try {
       const sock = this.#live();
-      owes = this.#names.toward(addr);
+      // A stream sends on its connection, whatever the address says.
+      owes = this.#type === SOCK_STREAM
+        ? this.#names.reaches(sock)
+        : this.#names.toward(addr);
       const n = await sock.sendto(bytes, f, addr, this.#wait(f), signal);
       this.#names.sent(sock);
       return n;

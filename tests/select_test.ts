@@ -2415,13 +2415,33 @@ testOn(
     assert.deepEqual((await select.select([ul], [], [], 0))[0], [ul]);
     (await withTimeout(ul.accept()))[0].close();
     for (const watched of [false, true]) {
-      await using p = await connectedPair("libc", AF_INET, "path", "deno");
-      if (watched) await select.select([p.client], [], [], 0); // a read in flight
-      p.client.close();
-      const [r] = await select.select([p.server], [], [], 0);
-      assert.deepEqual(r, [p.server], `close, watched before: ${watched}`);
-      p.server.setblocking(false);
-      assert.equal((await p.server.recv(10)).length, 0);
+      for (const other of [false, true]) {
+        await using p = await connectedPair("libc", AF_INET, "path", "deno");
+        // A read in flight holds the Deno socket open in the kernel.
+        if (watched) await select.select([p.client], [], [], 0);
+        p.client.close();
+        // With `other`, the look answers at once: the socket is writable.
+        const [r] = await select.select(
+          [p.server],
+          other ? [p.server] : [],
+          [],
+          0,
+        );
+        assert.deepEqual(r, [p.server], `close, ${watched}, ${other}`);
+        p.server.setblocking(false);
+        assert.equal((await p.server.recv(10)).length, 0);
+      }
     }
+    // sendto() on a stream sends on its connection: to a Deno client that
+    // connected without waiting, it is seen at once too.
+    using l3 = listener("libc");
+    using c3 = sock("deno");
+    c3.setblocking(false);
+    assert.equal(await c3.connect_ex(l3.addr), 115);
+    await withTimeout(select.select([], [c3], [], 5));
+    const [conn3] = await withTimeout(l3.sock.accept());
+    using _conn3 = conn3;
+    await conn3.sendto(bytes("t"), c3.getsockname());
+    assert.equal(text(await c3.recv(10)), "t");
   },
 );
