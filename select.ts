@@ -705,9 +705,10 @@ export class Epoll {
    * @throws {ValueError} `sizehint` is 0 or below -1 ("negative sizehint").
    * @throws {OSError} `flags` other than 0 and `EPOLL_CLOEXEC` ("invalid
    *   flags").
-   * @throws {TypeError} A non-integer argument.
+   * @throws {TypeError} A non-integer argument, or more than two.
    */
   constructor(sizehint = -1, flags = 0) {
+    if (arguments.length > 2) throw tooManyEpollArgs(arguments.length);
     const size = cInt(sizehint);
     const f = cInt(flags);
     if (size === 0 || size < -1) throw new ValueError("negative sizehint");
@@ -981,7 +982,7 @@ export class Epoll {
  * @throws {ValueError} `sizehint` is 0 or below -1 ("negative sizehint").
  * @throws {OSError} `flags` other than 0 and `EPOLL_CLOEXEC` ("invalid
  *   flags").
- * @throws {TypeError} A non-integer argument.
+ * @throws {TypeError} A non-integer argument, or more than two.
  *
  * @example
  * ```ts
@@ -994,5 +995,11 @@ export class Epoll {
  * ```
  */
 export function epoll(sizehint = -1, flags = 0): Epoll {
+  if (arguments.length > 2) throw tooManyEpollArgs(arguments.length);
   return new Epoll(sizehint, flags);
+}
+
+// A port's extra argument is Python's TypeError, not ignored.
+function tooManyEpollArgs(given: number): TypeError {
+  return new TypeError(`epoll() takes at most 2 arguments (${given} given)`);
 }

@@ -265,6 +265,10 @@ Deno.test({
       ["select.epoll(1 << 31)", () => select.epoll(2 ** 31)],
       ["select.epoll(-1, 12356)", () => select.epoll(-1, 12356)],
       ["select.epoll(-1, 'x')", () => select.epoll(-1, any("x"))],
+      [
+        "select.epoll(1, 2, 3)",
+        () => (select.epoll as (...args: number[]) => unknown)(1, 2, 3),
+      ],
       ["ep().register(-1)", () => ep().register(-1)],
       ["ep().register(closed)", () => ep().register(closed)],
       ["ep().register(1.5)", () => ep().register(1.5)],
