@@ -253,13 +253,17 @@ export class Readiness {
       // Deno sockets whose reads complete only when the event loop turns:
       // what a socket of this process sent them since it last turned is
       // reported with what else is ready, as the kernel would.
+      // Kernel descriptors owe a turn after a Deno socket's close (its FIN
+      // goes when the loop turns); Deno sockets, what turnOwed() says.
+      const kernelOwed = this.#kernel !== null && this.#kernel.size > 0 &&
+        closeOwed();
       if (
         out.length > 0
-          ? this.#denoFull < this.#deno.size && (loopTurnDue() || turnOwed()) ||
-            (this.#kernel !== null && this.#kernel.size > 0 && closeOwed())
+          ? (this.#denoFull < this.#deno.size &&
+            (loopTurnDue() || turnOwed())) || kernelOwed
           : timeoutMs === 0 &&
-            (loopTurnDue() ||
-              (this.#deno.size > 0 ? turnOwed() : closeOwed()))
+            (loopTurnDue() || (this.#deno.size > 0 && turnOwed()) ||
+              kernelOwed)
       ) {
         await turnLoop();
         out = this.#lookAgain(out, max);

@@ -383,8 +383,8 @@ export async function select<
   // first (see loopTurnDue), so a caller that polls in a loop sees what
   // its other tasks send, and a Deno socket's close reaches the kernel.
   if (
-    revents !== null && (revents.size === 0 && seconds === 0 && loopTurnDue() ||
-      closeOwed())
+    revents !== null &&
+    ((revents.size === 0 && seconds === 0 && loopTurnDue()) || closeOwed())
   ) {
     await turnLoop();
     revents = look();

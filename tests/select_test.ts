@@ -2436,6 +2436,16 @@ testOn(
         assert.equal((await p.server.recv(10)).length, 0);
       }
     }
+    // The same look at a set that also watches an idle Deno socket.
+    {
+      await using p = await connectedPair("libc", AF_INET, "path", "deno");
+      const [idle, idlePeer] = await socketpair();
+      using _idle = idle, _idlePeer = idlePeer;
+      await select.select([p.client, idle], [], [], 0); // reads in flight
+      p.client.close();
+      const [r] = await select.select([p.server, idle], [], [], 0);
+      assert.deepEqual(r, [p.server], "close, seen in a mixed set");
+    }
     // sendto() on a stream sends on its connection: to a Deno client that
     // connected without waiting, it is seen at once too.
     using l3 = listener("libc");
