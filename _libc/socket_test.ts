@@ -11,7 +11,7 @@ import {
   OSError,
   TimeoutError,
 } from "../errors.ts";
-import { FREE_FDS } from "../tests/_helpers.ts";
+import { COUNTED_CHILD_ENV, FREE_FDS } from "../tests/_helpers.ts";
 
 const AF_UNIX = 1, AF_INET = 2, AF_INET6 = 10;
 const SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_RAW = 3, SOCK_SEQPACKET = 5;
@@ -758,8 +758,8 @@ async function cycle(mode) {
   }
 }
 // Warm up first, so libc and the poller are loaded, and wait out the
-// runtime's own start-up: Deno 2.9 opens a unix socketpair of its own about
-// 500 ms after it starts. The snapshots then compare steady states.
+// runtime's own start-up: Deno 2.9 opens a unix socketpair for its signal
+// thread about 500 ms after it starts. The snapshots then compare steady states.
 for (let mode = 0; mode < 4; mode++) await cycle(mode);
 await new Promise((resolve) => setTimeout(resolve, 1000));
 const before = freeFds();
@@ -794,6 +794,7 @@ async function runChild(code: string, args: string[]) {
     const t0 = performance.now();
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["run", "--no-prompt", ...args, file],
+      env: COUNTED_CHILD_ENV,
       stdout: "piped",
       stderr: "piped",
       signal: AbortSignal.timeout(20_000),

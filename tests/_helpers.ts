@@ -465,6 +465,16 @@ export function raisesSync(
  * The eventfds come from a library handle of the child's own, not from the
  * code under test.
  */
+/**
+ * The environment for a `deno` child whose descriptors a test counts: Deno's
+ * update check resolves dl.deno.land in the background about 500 ms after
+ * start, and its DNS sockets, open for seconds where the resolver does not
+ * answer, would look like a leak.
+ */
+export const COUNTED_CHILD_ENV: Readonly<Record<string, string>> = {
+  DENO_NO_UPDATE_CHECK: "1",
+};
+
 export const FREE_FDS = `
 const fdLib = Deno.dlopen("libc.so.6", {
   eventfd: { parameters: ["u32", "i32"], result: "i32" },

@@ -14,6 +14,7 @@ import {
 import {
   type BackendName,
   bytes,
+  COUNTED_CHILD_ENV,
   FREE_FDS,
   sleep,
   sock,
@@ -183,7 +184,8 @@ import { AF_INET, SOCK_STREAM, socket, TimeoutError } from ${
 const [backend, n] = [Deno.args[0], Number(Deno.args[1])];
 ${FREE_FDS}
 const fds = () => freeFds(32);
-// Deno opens a unix socketpair of its own ~500 ms after start: baseline later.
+// Deno opens a unix socketpair for its signal thread ~500 ms after start:
+// baseline later.
 await new Promise((r) => setTimeout(r, 1100));
 const base = fds();
 const l = socket(AF_INET, SOCK_STREAM, 0, { backend });
@@ -209,7 +211,9 @@ for (let i = 0; i < n; i++) await cycle(i);
 const ms = Math.round(performance.now() - t0);
 const after = fds();
 l.close();
-await new Promise((r) => setTimeout(r, 50));
+// Deno closes a descriptor when the loop next polls: give it up to a second.
+const same = () => JSON.stringify(fds()) === JSON.stringify(base);
+for (let i = 0; i < 100 && !same(); i++) await new Promise((r) => setTimeout(r, 10));
 console.log(JSON.stringify({ backend, cycles: n, base, before, after, afterClose: fds(), ms }));
 // No Deno.exit(): the script must end on its own, with no timer or op left.
 `;
@@ -233,6 +237,7 @@ export async function cyclesInChild(
     );
     const child = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", "--no-check", script, backend, String(n)],
+      env: COUNTED_CHILD_ENV,
       stdout: "piped",
       stderr: "piped",
     }).spawn();
