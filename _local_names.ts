@@ -9,6 +9,9 @@ import { AF_INET, AF_INET6, AF_UNIX } from "./constants.ts";
 import type { SockAddr } from "./_backend.ts";
 
 const held = new Map<string, number>();
+// Bumped whenever `held` changes, so that a socket's answer can be kept
+// between changes: a send asks on every call.
+let heldVersion = 0;
 const encoder = new TextEncoder();
 
 /**
@@ -58,6 +61,7 @@ export function clientsOf(name: string): string {
  * @param names The names.
  */
 export function holdNames(names: readonly string[]): void {
+  if (names.length > 0) heldVersion++;
   for (const name of names) held.set(name, (held.get(name) ?? 0) + 1);
 }
 
@@ -67,6 +71,7 @@ export function holdNames(names: readonly string[]): void {
  * @param names The names, as they were held.
  */
 export function releaseNames(names: readonly string[]): void {
+  if (names.length > 0) heldVersion++;
   for (const name of names) {
     const n = held.get(name) ?? 0;
     if (n <= 1) held.delete(name);
@@ -108,6 +113,9 @@ export class SocketNames {
   #held: string[] = [];
   // undefined: not looked up since the socket last connected.
   #peer: string[] | undefined;
+  // reaches()'s answer while `heldVersion` is this (-1: none kept).
+  #reachesAt = -1;
+  #reaches = false;
 
   /**
    * Nothing held yet.
@@ -188,6 +196,9 @@ export class SocketNames {
    */
   reaches(sock: NamedSocket): boolean {
     let names = this.#peer;
+    if (names !== undefined && this.#reachesAt === heldVersion) {
+      return this.#reaches;
+    }
     if (names === undefined) {
       try {
         const peer = nameOf(this.#family, sock.getpeername());
@@ -203,9 +214,8 @@ export class SocketNames {
       // A non-blocking connect completed unseen: its own name now.
       this.hold(sock);
     }
-    for (const name of names) {
-      if (name === ANY_PEER || nameHeld(name)) return true;
-    }
-    return false;
+    this.#reaches = names.some((name) => name === ANY_PEER || nameHeld(name));
+    this.#reachesAt = heldVersion;
+    return this.#reaches;
   }
 }
