@@ -75,9 +75,21 @@ import {
   TCP_NODELAY,
 } from "./constants.ts";
 import { OSError, RuntimeError, ValueError } from "./errors.ts";
-import { type Address, type SockAddr, type Socket, socket } from "./socket.ts";
+import {
+  type AbortOptions,
+  type Address,
+  type SockAddr,
+  type Socket,
+  socket,
+} from "./socket.ts";
 import { EVENT_READ, PollSelector } from "./selectors.ts";
-import { bytesView, pyTypeName, requireBytes, toInt } from "./_args.ts";
+import {
+  bytesView,
+  isOptionsArg,
+  pyTypeName,
+  requireBytes,
+  toInt,
+} from "./_args.ts";
 import { pyStr } from "./_repr.ts";
 import { type BinarySocketFile, socketWriter } from "./_socket_file.ts";
 import { socketsLetGo } from "./_deno/common.ts";
@@ -256,8 +268,12 @@ export abstract class BaseServer<R = unknown, A = SockAddr> {
    *
    * @param poll_interval Seconds between looks at `service_actions()` and
    *   the shutdown flag (shutdown() itself ends the wait at once).
+   * @param options `signal`: aborting it stops the loop as `shutdown()`
+   *   does (a request being handled is finished first), and the call then
+   *   rejects with its reason.
    * @returns Resolves when the loop has stopped.
    * @throws {RuntimeError} The loop is running already.
+   * @throws The signal's reason, once the loop has stopped for it.
    * @throws Whatever `handle_error()` throws (the default prints and goes
    *   on).
    *
@@ -271,8 +287,26 @@ export abstract class BaseServer<R = unknown, A = SockAddr> {
    * await server.shutdown();
    * assert.equal(await serving, undefined);
    * ```
+   *
+   * @example Serve until a signal aborts
+   * ```ts
+   * import { TCPServer, StreamRequestHandler } from "./socketserver.ts";
+   * import assert from "node:assert/strict";
+   *
+   * await using server = new TCPServer(["127.0.0.1", 0], StreamRequestHandler);
+   * const signal = AbortSignal.timeout(20);
+   * await assert.rejects(server.serve_forever({ signal }), { name: "TimeoutError" });
+   * ```
    */
-  async serve_forever(poll_interval: number | null = 0.5): Promise<void> {
+  async serve_forever(
+    poll_interval: number | null | AbortOptions = 0.5,
+    options?: AbortOptions,
+  ): Promise<void> {
+    if (isOptionsArg(poll_interval, arguments, "serve_forever")) {
+      [poll_interval, options] = [0.5, poll_interval];
+    }
+    const signal = options?.signal;
+    signal?.throwIfAborted();
     if (this.#running) {
       throw new RuntimeError("serve_forever() is already running");
     }
@@ -281,10 +315,12 @@ export abstract class BaseServer<R = unknown, A = SockAddr> {
     if (isShutDown.done) this.#isShutDown = isShutDown = shutDownEvent();
     const stop = new AbortController();
     this.#stopWaiting = stop;
+    const onAbort = () => stop.abort();
+    signal?.addEventListener("abort", onAbort, { once: true });
     try {
       using selector = new PollSelector();
       selector.register(this, EVENT_READ);
-      while (!this.#shutdownRequest) {
+      while (!this.#shutdownRequest && !stop.signal.aborted) {
         let ready: unknown[];
         try {
           ready = await selector.select(poll_interval, { signal: stop.signal });
@@ -297,12 +333,14 @@ export abstract class BaseServer<R = unknown, A = SockAddr> {
         await this.service_actions();
       }
     } finally {
+      signal?.removeEventListener("abort", onAbort);
       this.#shutdownRequest = false;
       this.#stopWaiting = null;
       this.#running = false;
       isShutDown.done = true;
       isShutDown.resolve();
     }
+    signal?.throwIfAborted();
   }
 
   /**
@@ -341,8 +379,12 @@ export abstract class BaseServer<R = unknown, A = SockAddr> {
    * Wait for one request and handle it, or call `handle_timeout()` when
    * `timeout` (the server's, or the socket's if shorter) passes first.
    *
+   * @param options `signal`: aborting it while no request has come ends
+   *   the wait, and the call rejects with its reason (no request is lost:
+   *   the next call takes it).
    * @returns Resolves once the request was handled (Threading servers: once
    *   its task was started).
+   * @throws The signal's reason.
    *
    * @example
    * ```ts
@@ -362,7 +404,9 @@ export abstract class BaseServer<R = unknown, A = SockAddr> {
    * assert.equal(handled, 1);
    * ```
    */
-  async handle_request(): Promise<void> {
+  async handle_request(options?: AbortOptions): Promise<void> {
+    const signal = options?.signal;
+    signal?.throwIfAborted();
     let timeout = this.socket.gettimeout();
     if (timeout === null) timeout = this.timeout;
     else if (this.timeout !== null) timeout = Math.min(timeout, this.timeout);
@@ -370,7 +414,7 @@ export abstract class BaseServer<R = unknown, A = SockAddr> {
     using selector = new PollSelector();
     selector.register(this, EVENT_READ);
     for (;;) {
-      const ready = await selector.select(timeout);
+      const ready = await selector.select(timeout, { signal });
       if (ready.length > 0) return await this.#handleRequestNoblock();
       if (timeout !== null) {
         timeout = deadline - performance.now() / 1e3;

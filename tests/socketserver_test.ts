@@ -485,6 +485,115 @@ for (const backend of BACKENDS) {
   Deno.test(
     onBackend(
       backend,
+      "serve_forever({ signal }): an abort during a request finishes it, stops the loop and rejects with the reason; a shutdown() waiting resolves, and the server serves again",
+    ),
+    async () => {
+      const handled: string[] = [];
+      let stopping: Promise<void> | undefined;
+      const controller = new AbortController();
+      const reason = new Error("stop serving");
+      class Handler extends StreamRequestHandler {
+        override async handle() {
+          const line = text(await this.rfile.readline());
+          if (line === "abort\n") {
+            controller.abort(reason);
+            // Not awaited (the loop waits for this handler): it resolves
+            // once the loop has stopped.
+            stopping = this.server.shutdown();
+          }
+          await sleep(20);
+          await this.wfile.write(bytes(`done ${line}`));
+          handled.push(line);
+        }
+      }
+      await using server = new TCP(["127.0.0.1", 0], Handler);
+      const outcome = server.serve_forever(60, { signal: controller.signal })
+        .then(() => "resolved", (e) => e);
+      const ask = async (line: string) => {
+        using c = await create_connection(server.server_address, 5);
+        await c.sendall(bytes(line));
+        await using f = c.makefile("rb");
+        return text(await f.readline());
+      };
+      assert.equal(await within(ask("one\n")), "done one\n");
+      assert.equal(await within(ask("abort\n")), "done abort\n");
+      assert.equal(await within(outcome), reason);
+      assert.ok(stopping, "the handler called shutdown()");
+      await within(stopping);
+      assert.deepEqual(handled, ["one\n", "abort\n"]);
+      // The loop let go of everything: a new one serves.
+      const again = server.serve_forever({ signal: AbortSignal.timeout(5000) });
+      assert.equal(await within(ask("two\n")), "done two\n");
+      await within(server.shutdown());
+      await within(again);
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
+      "serve_forever({ signal }) ends a long poll_interval's wait at once; an aborted signal rejects before the loop starts",
+    ),
+    async () => {
+      await using server = new TCP(["127.0.0.1", 0], StreamRequestHandler);
+      const controller = new AbortController();
+      const serving = server.serve_forever(60, { signal: controller.signal });
+      await sleep(20);
+      const t0 = performance.now();
+      controller.abort();
+      await within(
+        assert.rejects(serving, { name: "AbortError" }),
+        "serve_forever after abort",
+        2000,
+      );
+      assert.ok(performance.now() - t0 < 1000);
+      await assert.rejects(
+        server.serve_forever(0.01, { signal: controller.signal }),
+        { name: "AbortError" },
+      );
+      // That call never ran: no loop is left running, none is refused.
+      const loop = server.serve_forever(0.01);
+      await within(server.shutdown());
+      await within(loop);
+      await assert.rejects(
+        (server.serve_forever as any)({ signal: controller.signal }, 0.5),
+        TypeError,
+      );
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
+      "handle_request({ signal }): an abort while no request came rejects with the reason, and the connection that comes next is the next call's",
+    ),
+    async () => {
+      let handled = 0;
+      class Handler extends BaseRequestHandler {
+        override async handle() {
+          handled++;
+          await this.request.sendall(bytes("hi"));
+        }
+      }
+      await using server = new TCP(["127.0.0.1", 0], Handler);
+      const controller = new AbortController();
+      const waiting = server.handle_request({ signal: controller.signal });
+      await sleep(20);
+      controller.abort("no more");
+      await within(assert.rejects(waiting, (e) => e === "no more"));
+      assert.equal(handled, 0);
+      using c = await create_connection(server.server_address, 5);
+      await within(
+        server.handle_request({ signal: AbortSignal.timeout(5000) }),
+      );
+      assert.equal(handled, 1);
+      assert.equal(text(await within(c.recv(10))), "hi");
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
       "wfile writes at once, without flush(), and in full (SocketWriterTest)",
     ),
     async () => {
