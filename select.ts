@@ -674,8 +674,11 @@ let nextEpollFd = INT_MAX;
  * level-triggered; `EPOLLET` and `EPOLLONESHOT` as Linux has them (edge
  * triggering on kernel descriptors). Made by {@linkcode epoll}.
  *
- * A socket closed while registered is reported (with `POLLNVAL`, 0x20)
- * instead of silently dropped, so a wait never hangs on it.
+ * A socket closed while registered is dropped without a word, as Linux's
+ * epoll drops a closed descriptor: it is never reported, a wait goes on
+ * without it, and `unregister()` of it says `[Errno 9]`. (`poll()` reports
+ * such a socket `POLLNVAL`, and `select()` raises `[Errno 9]`, as theirs
+ * do.)
  *
  * @example
  * ```ts
@@ -892,7 +895,8 @@ export class Epoll {
    * @default {timeout} null
    * @default {maxevents} -1
    * @returns `[fd, events]` for each ready descriptor; empty when the time
-   *   ran out.
+   *   ran out. A socket closed while registered is not among them (see
+   *   {@linkcode Epoll}).
    * @throws {ValueError} `maxevents` is 0 or below -1 ("maxevents must be
    *   greater than 0, got N"); this epoll is closed.
    * @throws {TypeError} `timeout` is not a number ("timeout must be an
@@ -932,15 +936,31 @@ export class Epoll {
     }
     const engine = this.#live();
     checkSignal(options.signal);
-    const got = await waitFor(engine, ms, max, options.signal);
-    const out: [number, number][] = [];
-    for (const [fd, ev] of got) {
-      const mask = this.#fds.get(fd);
-      if (mask === undefined) continue;
-      const events = reported(ev, mask);
-      if (events !== 0) out.push([fd, events]);
+    const deadline = ms === null ? null : performance.now() + ms;
+    let left = ms;
+    for (;;) {
+      const got = await waitFor(engine, left, max, options.signal);
+      const out: [number, number][] = [];
+      let dropped = false;
+      for (const [fd, ev] of got) {
+        const mask = this.#fds.get(fd);
+        if (mask === undefined) continue;
+        // Closed while registered: Linux's epoll drops it without a word,
+        // and a loop that closes without unregistering relies on that.
+        if ((ev & POLLNVAL) && this.#stale(engine, fd)) {
+          dropped = true;
+          continue;
+        }
+        const events = reported(ev, mask);
+        if (events !== 0) out.push([fd, events]);
+      }
+      if (out.length > 0 || !dropped || this.#closed) return out;
+      // Only dropped ones: the wait goes on for what is left of it.
+      if (deadline !== null) {
+        left = Math.ceil(deadline - performance.now());
+        if (left <= 0) return out;
+      }
     }
-    return out;
   }
 
   /**

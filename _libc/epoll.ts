@@ -196,6 +196,10 @@ export class KernelEpoll {
   /** Called by {@linkcode descriptorClosed}. */
   closed(fd: number): void {
     if (!this.#fds.has(fd)) return;
+    // Out of the kernel's set while the number still names it: a copy of
+    // the descriptor (dup, a child's) would keep it there, reported under
+    // a number that is closed or names something else by then.
+    this.#C.epoll_ctl(this.#h.epfd, L.EPOLL_CTL_DEL, fd, this.#ctl);
     this.#gone.add(fd);
     this.#onGone?.();
   }
