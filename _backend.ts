@@ -63,6 +63,12 @@ export type SockAddr =
 export interface BackendSocket extends Partial<DirectReads> {
   /** The real descriptor (libc), or a stable pseudo number (deno); -1 once closed. */
   fileno(): number;
+  /**
+   * Set or clear the descriptor's own O_NONBLOCK, as CPython does for a
+   * socket with or without a timeout (libc: another process may share the
+   * descriptor). The backend's calls never block either way.
+   */
+  setBlocking?(blocking: boolean): void;
   /** bind(2). Sync. Resolves port 0 at once so getsockname() is right. */
   bind(addr: SockAddr): void;
   /** listen(2); autobinds an unbound socket as the kernel does. */

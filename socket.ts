@@ -425,6 +425,8 @@ export class Socket<
       this.#type = type!;
       this.#proto = proto!;
       this.#timeout = defaultTimeout;
+      // New descriptors are blocking: only a timeout changes that.
+      if (defaultTimeout !== null) this.#sock.setBlocking?.(false);
       this.#names = new SocketNames(family!, this.#backend.name === "deno");
       this.#names.hold(this.#sock);
       return;
@@ -470,6 +472,9 @@ export class Socket<
     this.#type = typ;
     this.#proto = pro;
     this.#timeout = timeout;
+    // A new descriptor is blocking, and an adopted one's flag is left as it
+    // is (CPython's), unless the socket has a timeout.
+    if (timeout !== null) this.#sock.setBlocking?.(false);
     this.#names = new SocketNames(fam, this.#backend.name === "deno");
   }
 
@@ -1648,7 +1653,7 @@ export class Socket<
   settimeout(value: number | null): void {
     oneArgument(arguments.length, "settimeout");
     const t = toTimeout(value);
-    this.#live();
+    this.#live().setBlocking?.(t === null);
     this.#timeout = t;
   }
 
@@ -2071,7 +2076,8 @@ export class Socket<
       this.#type,
       this.#proto,
     );
-    copy.#timeout = this.#timeout;
+    // Python's dup() calls settimeout() on the copy.
+    copy.settimeout(this.#timeout);
     return copy;
   }
 

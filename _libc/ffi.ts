@@ -21,6 +21,7 @@ export const LINUX = {
   MSG_OOB: 1,
   MSG_PEEK: 2,
   MSG_WAITALL: 0x100,
+  MSG_DONTWAIT: 0x40,
   MSG_NOSIGNAL: 0x4000,
   F_GETFL: 3,
   F_SETFL: 4,
@@ -237,6 +238,16 @@ export function libc(): Libc {
  */
 export function errno(): number {
   return errnoCell![0];
+}
+
+/**
+ * Put back an errno read with {@linkcode errno}, after calls made since
+ * that may have changed it.
+ *
+ * @param value The errno value.
+ */
+export function setErrno(value: number): void {
+  errnoCell![0] = value;
 }
 
 /**

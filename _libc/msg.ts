@@ -301,7 +301,7 @@ export function sendmsgOnce(
   );
   pinned = [hdr, iov, name, control, buffers];
   try {
-    return Number(C.sendmsg(fd, hdr, flags));
+    return Number(C.sendmsg(fd, hdr, flags | L.MSG_DONTWAIT));
   } finally {
     pinned = null;
   }
@@ -339,7 +339,7 @@ export function recvmsgOnce(
   let n: number;
   pinned = [hdr, iov, name, control, buffers];
   try {
-    n = Number(C.recvmsg(fd, hdr, flags));
+    n = Number(C.recvmsg(fd, hdr, flags | L.MSG_DONTWAIT));
     if (n < 0) return errno();
   } finally {
     pinned = null;

@@ -18,7 +18,14 @@ import {
   type Wait,
   waitExpired,
 } from "../_wait.ts";
-import { errno, lastError, type Libc, libc, LINUX as L } from "./ffi.ts";
+import {
+  errno,
+  lastError,
+  type Libc,
+  libc,
+  LINUX as L,
+  setErrno,
+} from "./ffi.ts";
 import { type PollEntry, type Poller, poller } from "./poller.ts";
 import { descriptorClosed, descriptorHolds, pollNow } from "./epoll.ts";
 import {
@@ -52,7 +59,14 @@ export { checkLibc, libcUsable } from "./ffi.ts";
 const EAGAIN = E.EAGAIN;
 const EINTR = E.EINTR;
 const EINPROGRESS = E.EINPROGRESS;
-const OPEN_FLAGS = L.SOCK_NONBLOCK | L.SOCK_CLOEXEC;
+// A descriptor is made blocking, as CPython makes it, and stays so while
+// the socket has no timeout (setBlocking): another process (a child, a
+// peer given it by SCM_RIGHTS) shares the flag. No call here may block
+// this thread, so every receive and send says MSG_DONTWAIT, and accept,
+// connect and sendfile, which take no such flag, make the descriptor
+// non-blocking while they run (see #nonBlocking).
+const OPEN_FLAGS = L.SOCK_CLOEXEC;
+const DONTWAIT = L.MSG_DONTWAIT;
 const GETSOCKOPT_MAX = 1024;
 
 // What a garbage-collected socket leaves for its finalizer.
@@ -206,9 +220,12 @@ function after(buffers: readonly Uint8Array[], n: number): Uint8Array[] {
   return out;
 }
 
-/** One socket of the libc backend: a real non-blocking descriptor. */
+/** One socket of the libc backend: a real descriptor, never waited on. */
 class LibcSocket implements BackendSocket {
   #fd: number;
+  // Whether the descriptor's O_NONBLOCK is set (CPython's: the socket has
+  // a timeout).
+  #nonblock: boolean;
   readonly #family: number;
   readonly #type: number;
   readonly #proto: number;
@@ -221,7 +238,14 @@ class LibcSocket implements BackendSocket {
   // first.
   #given: Uint8Array | null = null;
 
-  constructor(fd: number, family: number, type: number, proto: number) {
+  constructor(
+    fd: number,
+    family: number,
+    type: number,
+    proto: number,
+    nonblock = false,
+  ) {
+    this.#nonblock = nonblock;
     this.#fd = fd;
     this.#family = family;
     this.#type = type;
@@ -233,6 +257,35 @@ class LibcSocket implements BackendSocket {
 
   fileno(): number {
     return this.#fd;
+  }
+
+  setBlocking(blocking: boolean): void {
+    // The flag is the open file's: a dup() or another process may have
+    // changed it, so it is read each time.
+    const fd = this.#live();
+    const fl = C.fcntl(fd, L.F_GETFL, 0);
+    if (fl < 0) throw lastError();
+    const to = blocking ? fl & ~L.O_NONBLOCK : fl | L.O_NONBLOCK;
+    if (to !== fl && C.fcntl(fd, L.F_SETFL, to) < 0) throw lastError();
+    this.#nonblock = !blocking;
+  }
+
+  // Make a blocking descriptor non-blocking for a call that has no
+  // MSG_DONTWAIT; the flags to restore after it, or -1 for none.
+  #nonBlocking(fd: number): number {
+    if (this.#nonblock) return -1;
+    const fl = C.fcntl(fd, L.F_GETFL, 0);
+    if (fl < 0 || (fl & L.O_NONBLOCK) !== 0) return -1;
+    if (C.fcntl(fd, L.F_SETFL, fl | L.O_NONBLOCK) < 0) throw lastError();
+    return fl;
+  }
+
+  // Undo #nonBlocking (errno is left as the call set it).
+  #restore(fd: number, fl: number): void {
+    if (fl < 0 || this.#fd !== fd) return;
+    const e = errno();
+    C.fcntl(fd, L.F_SETFL, fl);
+    setErrno(e);
   }
 
   bind(addr: SockAddr): void {
@@ -251,7 +304,10 @@ class LibcSocket implements BackendSocket {
   ): Promise<[BackendSocket, SockAddr | null]> {
     return this.#retry(L.EPOLLIN, wait, signal, () => {
       lenU32[0] = SOCKADDR_MAX;
-      const r = C.accept4(this.#live(), addrOut, lenBuf, OPEN_FLAGS);
+      const fd = this.#live();
+      const fl = this.#nonBlocking(fd);
+      const r = C.accept4(fd, addrOut, lenBuf, OPEN_FLAGS);
+      this.#restore(fd, fl);
       if (r < 0) return null;
       const sock = new LibcSocket(r, this.#family, this.#type, this.#proto);
       return [sock, decodeSockAddr(addrOut, lenU32[0], ifname)];
@@ -259,6 +315,20 @@ class LibcSocket implements BackendSocket {
   }
 
   async connect(
+    addr: SockAddr,
+    wait: Wait,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const fd = this.#live();
+    const fl = this.#nonBlocking(fd);
+    try {
+      await this.#connect(addr, wait, signal);
+    } finally {
+      this.#restore(fd, fl);
+    }
+  }
+
+  async #connect(
     addr: SockAddr,
     wait: Wait,
     signal?: AbortSignal,
@@ -323,7 +393,9 @@ class LibcSocket implements BackendSocket {
     if (this.#takesGiven(flags)) {
       return await this.#recvGiven(buf, flags, wait, signal);
     }
-    const n = Number(C.recv(this.#live(), buf, BigInt(buf.length), flags));
+    const n = Number(
+      C.recv(this.#live(), buf, BigInt(buf.length), flags | DONTWAIT),
+    );
     if (n >= 0) {
       if (n === 0 || n === buf.length || wait === 0 || !this.#waitAll(flags)) {
         const p = pace();
@@ -341,7 +413,7 @@ class LibcSocket implements BackendSocket {
         signal,
         () => {
           const m = Number(
-            C.recv(this.#live(), buf, BigInt(buf.length), flags),
+            C.recv(this.#live(), buf, BigInt(buf.length), flags | DONTWAIT),
           );
           return m < 0 ? null : m;
         },
@@ -413,7 +485,7 @@ class LibcSocket implements BackendSocket {
     let n: number;
     if (given !== null) n = this.#takeGiven(buf, 0);
     else {
-      n = Number(C.recv(this.#live(), buf, BigInt(buf.length), 0));
+      n = Number(C.recv(this.#live(), buf, BigInt(buf.length), DONTWAIT));
       if (n < 0) return errno();
     }
     // Not this stream's read any more: deliver() may start the next (taken
@@ -485,7 +557,7 @@ class LibcSocket implements BackendSocket {
       // EOF or an error is for the next call, after these bytes.
       const view = buf.subarray(n);
       const m = Number(
-        C.recv(fd, view, BigInt(view.length), flags),
+        C.recv(fd, view, BigInt(view.length), flags | DONTWAIT),
       );
       if (m > 0) n += m;
     }
@@ -543,7 +615,7 @@ class LibcSocket implements BackendSocket {
             this.#live(),
             buf,
             BigInt(buf.length),
-            flags,
+            flags | DONTWAIT,
             addrOut,
             lenBuf,
           ),
@@ -603,7 +675,14 @@ class LibcSocket implements BackendSocket {
     }
     lenU32[0] = SOCKADDR_MAX;
     const n = Number(
-      C.recvfrom(this.#live(), scratch, BigInt(size), flags, addrOut, lenBuf),
+      C.recvfrom(
+        this.#live(),
+        scratch,
+        BigInt(size),
+        flags | DONTWAIT,
+        addrOut,
+        lenBuf,
+      ),
     );
     if (n < 0) return null;
     return [
@@ -621,7 +700,7 @@ class LibcSocket implements BackendSocket {
     // MSG_NOSIGNAL: a broken pipe is EPIPE (BrokenPipeError), never SIGPIPE.
     const f = flags | L.MSG_NOSIGNAL;
     const size = BigInt(data.length);
-    const n = Number(C.send(this.#live(), data, size, f));
+    const n = Number(C.send(this.#live(), data, size, f | DONTWAIT));
     // The first try without a closure: the hot path.
     if (n >= 0) {
       const p = pace();
@@ -634,7 +713,7 @@ class LibcSocket implements BackendSocket {
       signal,
       () => {
         unchanged(data, size, "send");
-        const n = Number(C.send(this.#live(), data, size, f));
+        const n = Number(C.send(this.#live(), data, size, f | DONTWAIT));
         return n < 0 ? null : n;
       },
       errno,
@@ -656,7 +735,9 @@ class LibcSocket implements BackendSocket {
       // sockets use it while this one waits.
       unchanged(data, size, "sendto");
       const len = encodeSockAddr(this.#family, addr, addrIn, ifindex);
-      const n = Number(C.sendto(this.#live(), data, size, f, addrIn, len));
+      const n = Number(
+        C.sendto(this.#live(), data, size, f | DONTWAIT, addrIn, len),
+      );
       return n < 0 ? null : n;
     });
   }
@@ -683,17 +764,22 @@ class LibcSocket implements BackendSocket {
     const piece = this.#family === L.AF_UNIX ? count : 61440;
     return this.#retry(L.EPOLLOUT, wait, signal, () => {
       const sock = this.#live();
+      const fl = this.#nonBlocking(sock);
       let sent = 0;
-      // At most count / piece + 1 rounds: each sends `want` or ends.
-      while (sent < count) {
-        const want = Math.min(count - sent, piece);
-        // Set right before each synchronous call: the buffer is shared.
-        offsetCell[0] = BigInt(offset + sent);
-        const n = Number(C.sendfile(sock, fd, offsetBuf, BigInt(want)));
-        // A failure after some went is reported by the next call.
-        if (n < 0) return sent > 0 ? sent : null;
-        sent += n;
-        if (n < want) break;
+      try {
+        // At most count / piece + 1 rounds: each sends `want` or ends.
+        while (sent < count) {
+          const want = Math.min(count - sent, piece);
+          // Set right before each synchronous call: the buffer is shared.
+          offsetCell[0] = BigInt(offset + sent);
+          const n = Number(C.sendfile(sock, fd, offsetBuf, BigInt(want)));
+          // A failure after some went is reported by the next call.
+          if (n < 0) return sent > 0 ? sent : null;
+          sent += n;
+          if (n < want) break;
+        }
+      } finally {
+        this.#restore(sock, fl);
       }
       return sent;
     });
@@ -770,7 +856,13 @@ class LibcSocket implements BackendSocket {
   dup(): BackendSocket {
     const fd = C.fcntl(this.#live(), L.F_DUPFD_CLOEXEC, 0);
     if (fd < 0) throw lastError();
-    return new LibcSocket(fd, this.#family, this.#type, this.#proto);
+    return new LibcSocket(
+      fd,
+      this.#family,
+      this.#type,
+      this.#proto,
+      this.#nonblock,
+    );
   }
 
   #live(): number {
@@ -1064,7 +1156,9 @@ class LibcSocket implements BackendSocket {
       // Detached or shrunk to nothing while it waited: a receive of 0 bytes
       // would take a datagram and drop it; the caller says what happened.
       if (view.length === 0 && had > 0) return got;
-      const n = Number(C.recv(this.#live(), view, BigInt(view.length), flags));
+      const n = Number(
+        C.recv(this.#live(), view, BigInt(view.length), flags | DONTWAIT),
+      );
       if (n > 0) {
         got += n;
         if (got === buf.length || !this.#waitAll(flags)) return got;
@@ -1230,12 +1324,17 @@ export const libcBackend: LibcBackend = {
     if (family <= 0) family = domain;
     if (type <= 0) type = getInt(fd, L.SOL_SOCKET, L.SO_TYPE);
     if (proto < 0) proto = getInt(fd, L.SOL_SOCKET, L.SO_PROTOCOL);
+    // Its O_NONBLOCK is left as it is, as CPython leaves it: another
+    // process may share it.
     const fl = C.fcntl(fd, L.F_GETFL, 0);
     if (fl < 0) throw lastError();
-    if ((fl & L.O_NONBLOCK) === 0) {
-      if (C.fcntl(fd, L.F_SETFL, fl | L.O_NONBLOCK) < 0) throw lastError();
-    }
-    return [new LibcSocket(fd, family, type, proto), family, type, proto];
+    const nonblock = (fl & L.O_NONBLOCK) !== 0;
+    return [
+      new LibcSocket(fd, family, type, proto, nonblock),
+      family,
+      type,
+      proto,
+    ];
   },
   dupFd(fd: number): number {
     state();

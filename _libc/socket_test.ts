@@ -628,15 +628,21 @@ test("open() raises what the kernel says, typed", () => {
   ]);
 });
 
-test("open() makes non-blocking close-on-exec descriptors", () => {
+test("open() makes blocking close-on-exec descriptors, as CPython; setBlocking() sets and clears O_NONBLOCK", () => {
   using scope = new Scope();
   const s = scope.open(AF_INET, SOCK_STREAM);
   const C = libc();
-  assert.ok((C.fcntl(s.fileno(), L.F_GETFL, 0) & L.O_NONBLOCK) !== 0);
+  const nonblock = () =>
+    (C.fcntl(s.fileno(), L.F_GETFL, 0) & L.O_NONBLOCK) !== 0;
+  assert.equal(nonblock(), false);
   assert.equal(C.fcntl(s.fileno(), 1, /* F_GETFD */ 0) & 1, 1);
+  s.setBlocking!(false);
+  assert.equal(nonblock(), true);
+  s.setBlocking!(true);
+  assert.equal(nonblock(), false);
 });
 
-test("adopt() reads family, type and proto from a descriptor and makes it non-blocking", async () => {
+test("adopt() reads family, type and proto from a descriptor and leaves its O_NONBLOCK alone; a call without a wait still never blocks", async () => {
   using scope = new Scope();
   const C = libc();
   const fd = C.socket(AF_INET, SOCK_DGRAM, 0);
@@ -645,7 +651,7 @@ test("adopt() reads family, type and proto from a descriptor and makes it non-bl
   scope.add(s);
   assert.deepEqual([family, type, proto], [AF_INET, SOCK_DGRAM, 17]);
   assert.equal(s.fileno(), fd);
-  assert.ok((C.fcntl(fd, L.F_GETFL, 0) & L.O_NONBLOCK) !== 0);
+  assert.equal(C.fcntl(fd, L.F_GETFL, 0) & L.O_NONBLOCK, 0);
   await assert.rejects(
     s.recv(new Uint8Array(1), 0, 0),
     isErrno(BlockingIOError, 11),

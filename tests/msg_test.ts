@@ -922,12 +922,11 @@ c.connect(name)
 if sys.argv[2] == "receive":
     # Take a listening socket from Deno, serve one client on it.
     msg, fds, flags, addr = socket.recv_fds(c, 100, 1)
-    print(msg.decode(), len(fds), os.get_inheritable(fds[0]), flush=True)
+    print(msg.decode(), len(fds), os.get_inheritable(fds[0]),
+          os.get_blocking(fds[0]), flush=True)
     with socket.socket(fileno=fds[0]) as l:
-        # This module's descriptors are non-blocking (O_NONBLOCK belongs to
-        # the socket, shared by every descriptor of it): blocking Python
-        # code says so, as it would for any descriptor it did not make.
-        l.setblocking(True)
+        # Blocking, as a socket without a timeout is in CPython: plain
+        # blocking code works on it.
         conn, _ = l.accept()
         conn.sendall(b"python got: " + conn.recv(100))
         conn.close()
@@ -945,6 +944,85 @@ else:
 `;
 
 const peerSkip = libcMissing ?? (hasPython ? null : "no python3");
+
+/** Whether open descriptor `fd` of this process has O_NONBLOCK (octal 04000). */
+function nonBlocking(fd: number): boolean {
+  const info = Deno.readTextFileSync(`/proc/self/fdinfo/${fd}`);
+  return (parseInt(/flags:\s+([0-7]+)/.exec(info)![1], 8) & 0o4000) !== 0;
+}
+
+Deno.test({
+  name: skipNote(
+    "libc: a socket's descriptor is blocking while it has no timeout and O_NONBLOCK with one, as CPython keeps it (another process may share it); adopting one leaves its flag alone",
+    libcMissing,
+  ),
+  ignore: libcMissing !== null,
+  async fn() {
+    using s = socket(AF_INET, SOCK_STREAM, 0, { backend: "libc" });
+    assert.equal(nonBlocking(s.fileno()), false);
+    s.settimeout(2);
+    assert.equal(nonBlocking(s.fileno()), true);
+    s.setblocking(true);
+    assert.equal(nonBlocking(s.fileno()), false);
+    s.setblocking(false);
+    assert.equal(nonBlocking(s.fileno()), true);
+    s.settimeout(null);
+    assert.equal(nonBlocking(s.fileno()), false);
+    // dup() gives the copy the timeout, and so the flag (Python's dup()
+    // calls settimeout()); the flag is the shared open file's.
+    s.settimeout(1);
+    using d = s.dup();
+    assert.equal(d.gettimeout(), 1);
+    s.settimeout(null);
+    assert.equal(nonBlocking(d.fileno()), false);
+    d.settimeout(3);
+    assert.equal(nonBlocking(s.fileno()), true);
+    s.settimeout(null);
+    // Adopted: left as it is, blocking or not, when there is no timeout.
+    const [a, b] = await socketpair(AF_UNIX, SOCK_STREAM, 0, {
+      backend: "libc",
+    });
+    using _a = a, _b = b;
+    using adopted = socket(AF_UNIX, SOCK_STREAM, 0, dup(a.fileno()));
+    assert.equal(adopted.gettimeout(), null);
+    assert.equal(nonBlocking(a.fileno()), false);
+    a.setblocking(false);
+    using again = socket(AF_UNIX, SOCK_STREAM, 0, dup(a.fileno()));
+    assert.equal(nonBlocking(again.fileno()), true);
+    // Blocking in Python's sense whatever the flag: the call waits.
+    const late = setTimeout(() => void b.sendall(bytes("late")), 30);
+    try {
+      assert.equal(text(await withTimeout(again.recv(10))), "late");
+    } finally {
+      clearTimeout(late);
+    }
+    // A blocking socket's calls never block the thread: a timer runs while
+    // accept() and recv() wait.
+    using l = socket(AF_INET, SOCK_STREAM, 0, { backend: "libc" });
+    l.bind(["127.0.0.1", 0]);
+    l.listen();
+    let ticks = 0;
+    const tick = setInterval(() => ticks++, 5);
+    try {
+      const accepting = l.accept();
+      await sleep(60);
+      assert.ok(ticks >= 3, `${ticks} ticks while accept() waited`);
+      using c = socket(AF_INET, SOCK_STREAM, 0, { backend: "libc" });
+      await withTimeout(c.connect(l.getsockname()));
+      const [conn] = await withTimeout(accepting);
+      using _conn = conn;
+      assert.equal(nonBlocking(conn.fileno()), false);
+      const receiving = conn.recv(10);
+      const before = ticks;
+      await sleep(60);
+      assert.ok(ticks - before >= 3, "recv() blocked the thread");
+      await c.sendall(bytes("x"));
+      assert.equal(text(await withTimeout(receiving)), "x");
+    } finally {
+      clearInterval(tick);
+    }
+  },
+});
 
 /** A libc unix listener on a fresh abstract name, and the name for python. */
 function channel(): { sock: Socket; name: string } & Disposable {
@@ -977,7 +1055,8 @@ Deno.test({
         8,
       );
       // CPython's recv_fds() does not ask for MSG_CMSG_CLOEXEC: inheritable.
-      assert.equal(await peer.line(), "listener 1 True");
+      // A socket without a timeout has a blocking descriptor, as CPython's.
+      assert.equal(await peer.line(), "listener 1 True True");
     } finally {
       server.close(); // python holds the listening socket now
     }
