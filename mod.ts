@@ -44,6 +44,7 @@ export {
   socket,
   type SocketOptions,
   socketpair,
+  SocketType,
 } from "./socket.ts";
 export type { Address, AddressOf, SenderOf, SockAddr } from "./socket.ts";
 export {

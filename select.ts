@@ -77,6 +77,12 @@ export const POLLWRBAND = 0x200;
 /** Unused on Linux; kept because CPython exports it. */
 export const POLLMSG = 0x400;
 
+/**
+ * The most bytes a pipe takes in one atomic write (Linux: 4096), as
+ * CPython's `select.PIPE_BUF`: a pipe reported writable takes that many.
+ */
+export const PIPE_BUF = 4096;
+
 // ------------------------------------------------------ epoll(7) constants
 
 /** The descriptor can be read (same bit as `POLLIN`). */

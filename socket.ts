@@ -2210,16 +2210,46 @@ function trim(
  * ```
  */
 export function socket<
-  F extends number = typeof AF_INET,
-  T extends number = typeof SOCK_STREAM,
+  F extends number | undefined = undefined,
+  T extends number | undefined = undefined,
 >(
   family?: F,
   type?: T,
   proto?: number,
   fileno?: number | SocketOptions | null,
-): Socket<AddressOf<F>, SenderOf<F, T>> {
+): Socket<
+  // An omitted or undefined argument is Python's default.
+  AddressOf<[F] extends [number] ? F : typeof AF_INET>,
+  SenderOf<
+    [F] extends [number] ? F : typeof AF_INET,
+    [T] extends [number] ? T : typeof SOCK_STREAM
+  >
+> {
   return new Socket(family, type, proto, fileno);
 }
+
+// `s instanceof socket`, as Python's `isinstance(s, socket.socket)`: the
+// factory answers for the class.
+Object.defineProperty(socket, Symbol.hasInstance, {
+  value: (value: unknown): boolean => value instanceof Socket,
+});
+
+/**
+ * Python's `socket.SocketType`, the type of every socket:
+ * {@linkcode Socket} under CPython's other name.
+ *
+ * @example
+ * ```ts
+ * import { socket, SocketType } from "./socket.ts";
+ * import assert from "node:assert/strict";
+ *
+ * using s = socket();
+ * assert.ok(s instanceof SocketType);
+ * ```
+ */
+export const SocketType: typeof Socket = Socket;
+/** The type of every socket (see {@linkcode Socket}). */
+export type SocketType = Socket;
 
 /**
  * A socket on a duplicate of the descriptor `fd`: Python's `socket.fromfd`.
@@ -2329,20 +2359,36 @@ export function close(fd: number): void {
  * ```
  */
 export async function socketpair<
-  F extends number = typeof AF_UNIX,
-  T extends number = typeof SOCK_STREAM,
+  F extends number | undefined = undefined,
+  T extends number | undefined = undefined,
 >(
-  family: F = AF_UNIX as F,
-  type: T = SOCK_STREAM as T,
+  family?: F,
+  type?: T,
   proto = 0,
   options: (Pick<SocketOptions, "backend"> & AbortOptions) | null = null,
 ): Promise<
-  [Socket<AddressOf<F>, SenderOf<F, T>>, Socket<AddressOf<F>, SenderOf<F, T>>]
+  // An omitted or undefined argument is Python's default.
+  [
+    Socket<
+      AddressOf<[F] extends [number] ? F : typeof AF_UNIX>,
+      SenderOf<
+        [F] extends [number] ? F : typeof AF_UNIX,
+        [T] extends [number] ? T : typeof SOCK_STREAM
+      >
+    >,
+    Socket<
+      AddressOf<[F] extends [number] ? F : typeof AF_UNIX>,
+      SenderOf<
+        [F] extends [number] ? F : typeof AF_UNIX,
+        [T] extends [number] ? T : typeof SOCK_STREAM
+      >
+    >,
+  ]
 > {
   const signal = options?.signal;
   signal?.throwIfAborted();
-  const fam = toCInt(family), pro = toCInt(proto);
-  let typ = toCInt(type);
+  const fam = toCInt(family ?? AF_UNIX), pro = toCInt(proto);
+  let typ = toCInt(type ?? SOCK_STREAM);
   const nonblock = (typ & SOCK_NONBLOCK) !== 0;
   typ &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (fam !== AF_UNIX) throw new OSError(E.EOPNOTSUPP);
@@ -2358,9 +2404,11 @@ export async function socketpair<
     }, () => {});
     throw e;
   }
+  type Fam = [F] extends [number] ? F : typeof AF_UNIX;
+  type Kind = [T] extends [number] ? T : typeof SOCK_STREAM;
   const pair: [
-    Socket<AddressOf<F>, SenderOf<F, T>>,
-    Socket<AddressOf<F>, SenderOf<F, T>>,
+    Socket<AddressOf<Fam>, SenderOf<Fam, Kind>>,
+    Socket<AddressOf<Fam>, SenderOf<Fam, Kind>>,
   ] = [
     wrapSocket(backend, x, fam, typ, pro),
     wrapSocket(backend, y, fam, typ, pro),

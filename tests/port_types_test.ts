@@ -21,6 +21,7 @@ import {
   type Socket,
   socket,
   SocketKind,
+  socketpair,
   SOL_SOCKET,
 } from "../mod.ts";
 import {
@@ -61,6 +62,21 @@ Deno.test("getsockname() on an AF_INET socket destructures as [host, port]", () 
   const h: string = host, p: number = port;
   assert.equal(h, "127.0.0.1");
   assert.ok(p > 0);
+});
+
+Deno.test("undefined for family and type is Python's default in the types too: socket(undefined, undefined, undefined, options) is AF_INET, socketpair()'s AF_UNIX", async () => {
+  using s = socket(undefined, undefined, undefined, { backend: "deno" });
+  s.bind(["127.0.0.1", 0]);
+  const [host, port] = s.getsockname();
+  const h: string = host, p: number = port;
+  assert.equal(h, "127.0.0.1");
+  assert.ok(p > 0);
+  const [a, b] = await socketpair(undefined, undefined, undefined, {
+    backend: "deno",
+  });
+  using _a = a, _b = b;
+  const name: string | Uint8Array = a.getsockname();
+  assert.equal(name, "");
 });
 
 Deno.test("an AF_INET6 socket's address is the 4-tuple", () => {

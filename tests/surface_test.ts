@@ -24,10 +24,13 @@ import {
   OverflowError,
   sethostname,
   SOCK_STREAM,
+  Socket,
   socket,
   SocketKind,
+  SocketType,
   ValueError,
 } from "../mod.ts";
+import { PIPE_BUF } from "../select.ts";
 import {
   deadPort,
   hasPython,
@@ -50,6 +53,48 @@ import { netns, netnsMissing, script } from "./_netns.ts";
 const pySkip = hasPython ? null : "no python3";
 const either = (...reasons: (string | null)[]) =>
   reasons.find((r) => r !== null) ?? null;
+
+// ------------------------------------------------------------------------
+// Python's other names
+
+Deno.test({
+  name: skipNote(
+    "socket.SocketType is the socket class, `instanceof socket` answers as isinstance(s, socket.socket) on both backends, and select.PIPE_BUF is python3's",
+    pySkip,
+  ),
+  ignore: pySkip !== null,
+  async fn() {
+    const want = await py(
+      `import json, select, socket, sys
+s = socket.socket()
+print(json.dumps([isinstance(s, socket.socket), isinstance(s, socket.SocketType),
+                  isinstance(3, socket.socket), select.PIPE_BUF]))
+s.close()`,
+      null,
+    );
+    using deno = socket(AF_INET, SOCK_STREAM, 0, { backend: "deno" });
+    for (const s of libcMissing === null ? [deno, libcSocket()] : [deno]) {
+      try {
+        assert.deepEqual(
+          [
+            s instanceof socket,
+            s instanceof SocketType,
+            (3 as unknown) instanceof socket,
+            PIPE_BUF,
+          ],
+          want,
+        );
+        assert.equal(SocketType, Socket);
+      } finally {
+        if (s !== deno) s.close();
+      }
+    }
+  },
+});
+
+function libcSocket(): Socket {
+  return socket(AF_INET, SOCK_STREAM, 0, { backend: "libc" });
+}
 
 // ------------------------------------------------------------------------
 // Enums
