@@ -11,7 +11,11 @@ import {
   OSError,
   TimeoutError,
 } from "../errors.ts";
-import { COUNTED_CHILD_ENV, FREE_FDS } from "../tests/_helpers.ts";
+import {
+  COUNTED_CHILD_ENV,
+  DENO_SIGNALS_READY,
+  FREE_FDS,
+} from "../tests/_helpers.ts";
 
 const AF_UNIX = 1, AF_INET = 2, AF_INET6 = 10;
 const SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_RAW = 3, SOCK_SEQPACKET = 5;
@@ -767,7 +771,7 @@ async function cycle(mode) {
 // runtime's own start-up: Deno 2.9 opens a unix socketpair for its signal
 // thread about 500 ms after it starts. The snapshots then compare steady states.
 for (let mode = 0; mode < 4; mode++) await cycle(mode);
-await new Promise((resolve) => setTimeout(resolve, 1000));
+${DENO_SIGNALS_READY}
 const before = freeFds();
 for (let i = 0; i < 2000; i++) await cycle(i % 4);
 console.log(JSON.stringify({ before, after: freeFds(), pollerOpen: poller().open }));
@@ -871,6 +875,7 @@ test("sockets dropped without close() are closed when collected", async () => {
     `
 import { libcBackend as B } from "MODULE";
 ${FREE_FDS}
+${DENO_SIGNALS_READY}
 // The 50 sockets take the 50 lowest free numbers: slots of this snapshot.
 const free = freeFds();
 const inUse = () => free.filter(isOpen).length;
@@ -896,6 +901,7 @@ test("epoll objects dropped without close() are closed when collected, with what
 import { libcBackend as B } from "MODULE";
 const { KernelEpoll } = await import(new URL("./epoll.ts", "MODULE").href);
 ${FREE_FDS}
+${DENO_SIGNALS_READY}
 const free = freeFds();
 const inUse = () => free.filter(isOpen).length;
 const s = B.open(2, 2, 0);

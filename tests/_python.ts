@@ -44,6 +44,12 @@ export interface PythonPeer extends AsyncDisposable {
   finish(ms?: number): Promise<{ code: number; stderr: string }>;
 }
 
+/**
+ * How long a python3 child's first line (or first connection) may take: its
+ * start-up is about 0.4 s on an idle machine, seconds on a busy one.
+ */
+export const PY_START_MS = 15_000;
+
 /** Run `python3 -c code ...args` (`sys.argv[1:]`), its stdout read line by line. */
 export function python(code: string, ...args: (string | number)[]): PythonPeer {
   const child = new Deno.Command("python3", {
@@ -56,6 +62,7 @@ export function python(code: string, ...args: (string | number)[]): PythonPeer {
   const stderr = new Response(child.stderr).text();
   let buffered = "";
   let done = false;
+  let started = false;
   let finished: Promise<{ code: number; stderr: string }> | undefined;
   const finish = () =>
     finished ??= (async () => {
@@ -68,7 +75,8 @@ export function python(code: string, ...args: (string | number)[]): PythonPeer {
       return { code: status.code, stderr: await stderr };
     })();
   return {
-    async line(ms = STEP_MS) {
+    async line(ms = started ? STEP_MS : PY_START_MS) {
+      started = true;
       const deadline = Date.now() + ms;
       while (!buffered.includes("\n")) {
         if (done) throw new Error(`python exited; stderr: ${await stderr}`);

@@ -60,7 +60,7 @@ import {
   udpPair,
   withTimeout,
 } from "./_helpers.ts";
-import { pythonJson } from "./_python.ts";
+import { PY_START_MS, pythonJson } from "./_python.ts";
 
 /** python3 with JSON in and out, bounded in time. */
 function py(code: string, input: unknown): Promise<unknown> {
@@ -1030,7 +1030,8 @@ function channel(): { sock: Socket; name: string } & Disposable {
   const sock = socket(AF_UNIX, SOCK_STREAM, 0, { backend: "libc" });
   sock.bind(bytes(`\0${name}`));
   sock.listen();
-  sock.settimeout(5);
+  // python3 connects once started: seconds on a busy machine.
+  sock.settimeout(PY_START_MS / 1000);
   return { sock, name, [Symbol.dispose]: () => sock.close() };
 }
 

@@ -23,6 +23,7 @@ import {
   listener,
   onBackend,
   pattern,
+  PY_START_MS,
   python,
   raises,
   recvExactly,
@@ -188,8 +189,8 @@ for (const backend of BACKENDS) {
         FLOOD_THEN_RESET,
         (l.addr as [string, number])[1],
       );
-      const [conn] = await withTimeout(l.sock.accept());
-      const sent = Number(await peer.line(5000));
+      const [conn] = await withTimeout(l.sock.accept(), PY_START_MS);
+      const sent = Number(await peer.line());
       assert.ok(sent > 0);
       const block = new Uint8Array(65536).map((_, i) => (i * 7 + 3) & 0xff);
       const expected = new Uint8Array(sent);

@@ -51,7 +51,7 @@ async function sendSpan(
     const [sent, got] = await withTimeout(
       Promise.all([
         p.client.sendfile(file, offset, count),
-        recvExactly(p.server, count),
+        recvExactly(p.server, count, 30_000),
       ]),
       30_000,
     );

@@ -15,6 +15,7 @@ import {
   type BackendName,
   bytes,
   COUNTED_CHILD_ENV,
+  DENO_SIGNALS_READY,
   FREE_FDS,
   sleep,
   sock,
@@ -185,8 +186,8 @@ const [backend, n] = [Deno.args[0], Number(Deno.args[1])];
 ${FREE_FDS}
 const fds = () => freeFds(32);
 // Deno opens a unix socketpair for its signal thread ~500 ms after start:
-// baseline later.
-await new Promise((r) => setTimeout(r, 1100));
+// baseline once it has.
+${DENO_SIGNALS_READY}
 const base = fds();
 const l = socket(AF_INET, SOCK_STREAM, 0, { backend });
 l.bind(["127.0.0.1", 0]);
