@@ -71,6 +71,22 @@ async function stopped(run: Run, what: string): Promise<void> {
   );
 }
 
+// Until a socket of this network namespace has UDP `port` (the server's
+// start-up, seconds on a busy machine): the client sends one datagram.
+async function udpBound(port: number, ms = 20_000): Promise<void> {
+  const local = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  for (const end = Date.now() + ms; Date.now() < end;) {
+    const table = Deno.readTextFileSync("/proc/net/udp").split("\n").slice(1);
+    if (
+      table.some((row) => row.trim().split(/\s+/)[1]?.endsWith(local))
+    ) {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`no socket had UDP port ${port} within ${ms} ms`);
+}
+
 function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
@@ -216,7 +232,7 @@ Deno.test("examples: udp_echo.ts server and client", async () => {
   const port = freePort();
   const srv = start("udp_echo.ts", ["server", String(port)]);
   try {
-    await new Promise((r) => setTimeout(r, 1500));
+    await udpBound(port);
     const out = await finished(
       start("udp_echo.ts", ["client", String(port), "hello"]),
       "udp client",
