@@ -223,9 +223,6 @@ function after(buffers: readonly Uint8Array[], n: number): Uint8Array[] {
 /** One socket of the libc backend: a real descriptor, never waited on. */
 class LibcSocket implements BackendSocket {
   #fd: number;
-  // Whether the descriptor's O_NONBLOCK is set (CPython's: the socket has
-  // a timeout).
-  #nonblock: boolean;
   readonly #family: number;
   readonly #type: number;
   readonly #proto: number;
@@ -238,14 +235,7 @@ class LibcSocket implements BackendSocket {
   // first.
   #given: Uint8Array | null = null;
 
-  constructor(
-    fd: number,
-    family: number,
-    type: number,
-    proto: number,
-    nonblock = false,
-  ) {
-    this.#nonblock = nonblock;
+  constructor(fd: number, family: number, type: number, proto: number) {
     this.#fd = fd;
     this.#family = family;
     this.#type = type;
@@ -267,13 +257,12 @@ class LibcSocket implements BackendSocket {
     if (fl < 0) throw lastError();
     const to = blocking ? fl & ~L.O_NONBLOCK : fl | L.O_NONBLOCK;
     if (to !== fl && C.fcntl(fd, L.F_SETFL, to) < 0) throw lastError();
-    this.#nonblock = !blocking;
   }
 
   // Make a blocking descriptor non-blocking for a call that has no
-  // MSG_DONTWAIT; the flags to restore after it, or -1 for none.
+  // MSG_DONTWAIT; the flags to restore after it, or -1 for none. Read each
+  // time, as setBlocking() does: a dup() may have changed them.
   #nonBlocking(fd: number): number {
-    if (this.#nonblock) return -1;
     const fl = C.fcntl(fd, L.F_GETFL, 0);
     if (fl < 0 || (fl & L.O_NONBLOCK) !== 0) return -1;
     if (C.fcntl(fd, L.F_SETFL, fl | L.O_NONBLOCK) < 0) throw lastError();
@@ -856,13 +845,7 @@ class LibcSocket implements BackendSocket {
   dup(): BackendSocket {
     const fd = C.fcntl(this.#live(), L.F_DUPFD_CLOEXEC, 0);
     if (fd < 0) throw lastError();
-    return new LibcSocket(
-      fd,
-      this.#family,
-      this.#type,
-      this.#proto,
-      this.#nonblock,
-    );
+    return new LibcSocket(fd, this.#family, this.#type, this.#proto);
   }
 
   #live(): number {
@@ -1326,15 +1309,7 @@ export const libcBackend: LibcBackend = {
     if (proto < 0) proto = getInt(fd, L.SOL_SOCKET, L.SO_PROTOCOL);
     // Its O_NONBLOCK is left as it is, as CPython leaves it: another
     // process may share it.
-    const fl = C.fcntl(fd, L.F_GETFL, 0);
-    if (fl < 0) throw lastError();
-    const nonblock = (fl & L.O_NONBLOCK) !== 0;
-    return [
-      new LibcSocket(fd, family, type, proto, nonblock),
-      family,
-      type,
-      proto,
-    ];
+    return [new LibcSocket(fd, family, type, proto), family, type, proto];
   },
   dupFd(fd: number): number {
     state();

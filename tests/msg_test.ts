@@ -997,32 +997,62 @@ Deno.test({
       clearTimeout(late);
     }
     // A blocking socket's calls never block the thread: a timer runs while
-    // accept() and recv() wait.
-    using l = socket(AF_INET, SOCK_STREAM, 0, { backend: "libc" });
-    l.bind(["127.0.0.1", 0]);
-    l.listen();
-    let ticks = 0;
-    const tick = setInterval(() => ticks++, 5);
-    try {
-      const accepting = l.accept();
-      await sleep(60);
-      assert.ok(ticks >= 3, `${ticks} ticks while accept() waited`);
-      using c = socket(AF_INET, SOCK_STREAM, 0, { backend: "libc" });
-      await withTimeout(c.connect(l.getsockname()));
-      const [conn] = await withTimeout(accepting);
-      using _conn = conn;
-      assert.equal(nonBlocking(conn.fileno()), false);
-      const receiving = conn.recv(10);
-      const before = ticks;
-      await sleep(60);
-      assert.ok(ticks - before >= 3, "recv() blocked the thread");
-      await c.sendall(bytes("x"));
-      assert.equal(text(await withTimeout(receiving)), "x");
-    } finally {
-      clearInterval(tick);
-    }
+    // accept() and recv() wait, and while an accept() waits on a listener
+    // with a timeout whose dup() made the shared descriptor blocking. In a
+    // child, killed after 20 s: a call that blocked the thread would hang.
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", NEVER_BLOCKS(import.meta.resolve("../mod.ts"))],
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(20_000),
+    }).output();
+    assert.equal(
+      new TextDecoder().decode(out.stdout),
+      "accept ok\naccepted blocking\nrecv ok\ndup ok\n",
+      new TextDecoder().decode(out.stderr),
+    );
   },
 });
+
+// The child of the test above: prints a line for each call that waited
+// while a 5 ms timer kept ticking.
+const NEVER_BLOCKS = (mod: string) => `
+import { AF_INET, SOCK_STREAM, socket } from ${JSON.stringify(mod)};
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+let ticks = 0;
+const tick = setInterval(() => ticks++, 5);
+const l = socket(AF_INET, SOCK_STREAM, 0, { backend: "libc" });
+l.bind(["127.0.0.1", 0]);
+l.listen();
+const accepting = l.accept();
+await sleep(60);
+if (ticks >= 3) console.log("accept ok");
+const c = socket(AF_INET, SOCK_STREAM, 0, { backend: "libc" });
+await c.connect(l.getsockname());
+const [conn] = await accepting;
+const flags = Deno.readTextFileSync("/proc/self/fdinfo/" + conn.fileno());
+if ((parseInt(/flags:\\s+([0-7]+)/.exec(flags)[1], 8) & 0o4000) === 0) {
+  console.log("accepted blocking");
+}
+const receiving = conn.recv(10);
+let before = ticks;
+await sleep(60);
+if (ticks - before >= 3) console.log("recv ok");
+await c.sendall(new Uint8Array([120]));
+await receiving;
+l.settimeout(5);
+const d = l.dup();
+d.settimeout(null);
+const again = l.accept();
+before = ticks;
+await sleep(60);
+if (ticks - before >= 3) console.log("dup ok");
+const c2 = socket(AF_INET, SOCK_STREAM, 0, { backend: "libc" });
+await c2.connect(l.getsockname());
+const [conn2] = await again;
+for (const s of [l, d, c, conn, c2, conn2]) s.close();
+clearInterval(tick);
+`;
 
 /** A libc unix listener on a fresh abstract name, and the name for python. */
 function channel(): { sock: Socket; name: string } & Disposable {
