@@ -343,7 +343,7 @@ class KeyTable<D, F extends FileDescriptorLike> {
   register<T extends D>(
     fileobj: F,
     events: number,
-    data: T | undefined,
+    data: T | null | undefined,
   ): SelectorKey<T, F> {
     const ev = pyInt(events);
     // Python's `not events or events & ~3`: NaN is truthy there, and the
@@ -462,7 +462,7 @@ export abstract class BaseSelector<
   abstract register<T extends D = D>(
     fileobj: F,
     events: number,
-    data?: T,
+    data?: T | null,
   ): SelectorKey<T, F>;
 
   /**
@@ -487,7 +487,7 @@ export abstract class BaseSelector<
   modify<T extends D = D>(
     fileobj: F,
     events: number,
-    data?: T,
+    data?: T | null,
   ): SelectorKey<T, F> {
     this.unregister(fileobj);
     return this.register(fileobj, events, data);
@@ -629,7 +629,7 @@ export class SelectSelector<
   register<T extends D = D>(
     fileobj: F,
     events: number,
-    data?: T,
+    data?: T | null,
   ): SelectorKey<T, F> {
     const key = this.#table.register(fileobj, events, data);
     if (key.events & EVENT_READ) this.#readers.add(key.fd);
@@ -688,7 +688,7 @@ export class SelectSelector<
   override modify<T extends D = D>(
     fileobj: F,
     events: number,
-    data?: T,
+    data?: T | null,
   ): SelectorKey<T, F> {
     const key = this.#table.registered(fileobj);
     const value = data === undefined ? null : data;
@@ -847,7 +847,7 @@ class PollLike<D, F extends FileDescriptorLike> {
   register<T extends D>(
     fileobj: F,
     events: number,
-    data: T | undefined,
+    data: T | null | undefined,
   ): SelectorKey<T, F> {
     const key = this.table.register(fileobj, events, data);
     try {
@@ -873,7 +873,7 @@ class PollLike<D, F extends FileDescriptorLike> {
   modify<T extends D>(
     fileobj: F,
     raw: number,
-    data: T | undefined,
+    data: T | null | undefined,
   ): SelectorKey<T, F> {
     const key = this.table.registered(fileobj);
     const events = pyInt(raw);
@@ -965,7 +965,7 @@ export class PollSelector<
   register<T extends D = D>(
     fileobj: F,
     events: number,
-    data?: T,
+    data?: T | null,
   ): SelectorKey<T, F> {
     return this.#impl.register(fileobj, events, data);
   }
@@ -1015,7 +1015,7 @@ export class PollSelector<
   override modify<T extends D = D>(
     fileobj: F,
     events: number,
-    data?: T,
+    data?: T | null,
   ): SelectorKey<T, F> {
     return this.#impl.modify(fileobj, events, data);
   }
@@ -1195,7 +1195,7 @@ export class EpollSelector<
   register<T extends D = D>(
     fileobj: F,
     events: number,
-    data?: T,
+    data?: T | null,
   ): SelectorKey<T, F> {
     return this.#impl.register(fileobj, events, data);
   }
@@ -1249,7 +1249,7 @@ export class EpollSelector<
   override modify<T extends D = D>(
     fileobj: F,
     events: number,
-    data?: T,
+    data?: T | null,
   ): SelectorKey<T, F> {
     return this.#impl.modify(fileobj, events, data);
   }

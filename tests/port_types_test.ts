@@ -31,6 +31,7 @@ import {
   ThreadingTCPServer,
   UnixStreamServer,
 } from "../socketserver.ts";
+import { DefaultSelector, EVENT_READ, EVENT_WRITE } from "../selectors.ts";
 import * as errors from "../errors.ts";
 // Opens libc, as an AF_INET6 create_server() may, outside any test.
 import "./_helpers.ts";
@@ -328,4 +329,37 @@ export async function port(o: {
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+Deno.test("Real Python's multiconn server: register(lsock, EVENT_READ, null) on a selector typed by its data, then `key.data === null` picks the listener", async () => {
+  interface Conn {
+    readonly addr: [string, number];
+    outb: Uint8Array;
+  }
+  using sel = new DefaultSelector<Conn, Socket<[string, number]>>();
+  using lsock = socket(AF_INET, SOCK_STREAM);
+  lsock.bind(["127.0.0.1", 0]);
+  lsock.listen();
+  lsock.setblocking(false);
+  sel.register(lsock, EVENT_READ, null);
+  using client = socket(AF_INET, SOCK_STREAM);
+  await client.connect(lsock.getsockname());
+  const accepted: Socket[] = [];
+  for (const [key, mask] of await sel.select(5)) {
+    if (key.data === null) {
+      const [conn, addr] = await key.fileobj.accept();
+      accepted.push(conn);
+      conn.setblocking(false);
+      const data: Conn = { addr, outb: new Uint8Array(0) };
+      sel.register(conn, EVENT_READ | EVENT_WRITE, data);
+    } else {
+      assert.fail(`no connection was registered yet (mask ${mask})`);
+    }
+  }
+  assert.equal(accepted.length, 1);
+  using _accepted = accepted[0];
+  const [key] = (await sel.select(5)).find(([k]) => k.data !== null) ?? [];
+  assert.deepEqual(key?.data?.addr, client.getsockname());
+  sel.modify(lsock, EVENT_READ, null);
+  assert.equal(sel.get_key(lsock).data, null);
 });
