@@ -35,8 +35,29 @@ import {
   turnOwed,
 } from "./_wait.ts";
 
-/** Anything select(), poll, epoll and the selectors take: a number or an object with fileno(). */
-export type FileDescriptorLike = number | { fileno(): number };
+/**
+ * Anything select(), poll, epoll and the selectors take: a number, an object
+ * with fileno(), or `Deno.stdin`, `Deno.stdout` or `Deno.stderr` (Python's
+ * `sys.stdin` and friends, which have no fileno() in Deno).
+ */
+export type FileDescriptorLike =
+  | number
+  | { fileno(): number }
+  | typeof Deno.stdin
+  | typeof Deno.stdout
+  | typeof Deno.stderr;
+
+/**
+ * The descriptor of `Deno.stdin` (0), `Deno.stdout` (1) or `Deno.stderr`
+ * (2); `undefined` for anything else.
+ */
+export function stdioFd(o: unknown): number | undefined {
+  if (typeof o !== "object" || o === null) return undefined;
+  if (o === Deno.stdin) return 0;
+  if (o === Deno.stdout) return 1;
+  if (o === Deno.stderr) return 2;
+  return undefined;
+}
 
 /** Options of {@linkcode Readiness.wait}. */
 export interface WaitOptions {

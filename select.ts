@@ -43,6 +43,7 @@ import {
   type FileDescriptorLike,
   pollKernelNow,
   Readiness,
+  stdioFd,
 } from "./_readiness.ts";
 import {
   POLLERR,
@@ -151,13 +152,15 @@ const EXCLUSIVE_OK = EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLET |
 
 /**
  * CPython's `PyObject_AsFileDescriptor`: a descriptor number, or what an
- * object's `fileno()` returns.
+ * object's `fileno()` returns (`Deno.stdin` and friends: 0, 1, 2).
  */
 function asFileDescriptor(o: unknown): number {
   let fd: unknown = o;
   if (typeof o === "boolean") fd = o ? 1 : 0;
   else if (typeof o === "bigint") fd = Number(o);
   else if (typeof o !== "number" || !Number.isInteger(o)) {
+    const stdio = stdioFd(o);
+    if (stdio !== undefined) return stdio;
     const fileno = (o as { fileno?: unknown } | null | undefined)?.fileno;
     if (typeof fileno !== "function") {
       throw new TypeError(

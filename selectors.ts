@@ -60,7 +60,7 @@
  */
 import { KeyError, OSError, RuntimeError, ValueError } from "./errors.ts";
 import { isOptionsArg, pyTypeName } from "./_args.ts";
-import type { FileDescriptorLike } from "./_readiness.ts";
+import { type FileDescriptorLike, stdioFd } from "./_readiness.ts";
 import {
   Epoll,
   EPOLLIN,
@@ -99,9 +99,11 @@ function repr(value: unknown): string {
 
 /**
  * Python's `selectors._fileobj_to_fd`: the descriptor of a number or of an
- * object with `fileno()`.
+ * object with `fileno()` (`Deno.stdin` and friends: 0, 1, 2).
  */
 function fileobjToFd(fileobj: unknown): number {
+  const stdio = stdioFd(fileobj);
+  if (stdio !== undefined) return stdio;
   let fd: unknown;
   if (typeof fileobj === "number" && Number.isInteger(fileobj)) fd = fileobj;
   else if (typeof fileobj === "bigint") fd = Number(fileobj);

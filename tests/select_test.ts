@@ -44,6 +44,7 @@ import {
   BACKENDS,
   bytes,
   connectedPair,
+  COUNTED_CHILD_ENV,
   deadPort,
   hasPython,
   libcMissing,
@@ -2511,3 +2512,94 @@ testOn(
     assert.equal(text(await c3.recv(10)), "t");
   },
 );
+
+Deno.test({
+  name: skipNote(
+    "select(), poll() and the selectors take Deno.stdin and Deno.stdout as Python's take sys.stdin and sys.stdout, and give the same objects back",
+    libcMissing,
+  ),
+  ignore: libcMissing !== null,
+  fn: async () => {
+    const script = await Deno.makeTempFile({ suffix: ".ts" });
+    try {
+      await Deno.writeTextFile(
+        script,
+        `import * as select from ${
+          JSON.stringify(import.meta.resolve("../select.ts"))
+        };
+import { DefaultSelector, EVENT_READ } from ${
+          JSON.stringify(import.meta.resolve("../selectors.ts"))
+        };
+const [early] = await select.select([Deno.stdin], [], [], 0);
+console.log(JSON.stringify({ early: early.length }));
+const [r] = await select.select([Deno.stdin], [], [], 10);
+const [, w] = await select.select([], [Deno.stdout], [], 0);
+const p = select.poll();
+p.register(Deno.stdin, select.POLLIN);
+const polled = await p.poll(0);
+using sel = new DefaultSelector();
+const key = sel.register(Deno.stdin, EVENT_READ, "stdin");
+const ready = await sel.select(0);
+const buf = new Uint8Array(64);
+const n = Deno.stdin.readSync(buf) ?? 0;
+console.log(JSON.stringify({
+  r: r.map((o) => o === Deno.stdin),
+  w: w.map((o) => o === Deno.stdout),
+  polled,
+  fd: key.fd,
+  got: sel.get_key(Deno.stdin) === key,
+  ready: ready.map(([k, m]) => [k.fileobj === Deno.stdin, k.data, m]),
+  line: new TextDecoder().decode(buf.subarray(0, n)),
+}));
+`,
+      );
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--no-check", script],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+        env: COUNTED_CHILD_ENV,
+      }).spawn();
+      const lines = child.stdout.pipeThrough(new TextDecoderStream())
+        .getReader();
+      let out = "";
+      const nextLine = async (): Promise<string> => {
+        while (!out.includes("\n")) {
+          const { value, done } = await withTimeout(
+            lines.read(),
+            PY_START_MS,
+            "child output",
+          );
+          if (done) break;
+          out += value;
+        }
+        const i = out.indexOf("\n");
+        const line = out.slice(0, i);
+        out = out.slice(i + 1);
+        return line;
+      };
+      const writer = child.stdin.getWriter();
+      try {
+        assert.deepEqual(JSON.parse(await nextLine()), { early: 0 });
+        await writer.write(bytes("hello\n"));
+        assert.deepEqual(JSON.parse(await nextLine()), {
+          r: [true],
+          w: [true],
+          polled: [[0, select.POLLIN]],
+          fd: 0,
+          got: true,
+          ready: [[true, "stdin", EVENT_READ]],
+          line: "hello\n",
+        });
+      } finally {
+        await writer.close();
+        await lines.cancel();
+        const status = await child.status;
+        const err = await new Response(child.stderr).text();
+        assert.ok(status.success, err);
+      }
+    } finally {
+      await Deno.remove(script);
+    }
+  },
+});
