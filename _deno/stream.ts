@@ -66,6 +66,14 @@ import { keepName, removalPending } from "./unix_names.ts";
 
 // accept() errors that mean only that this one client is already gone.
 const DEAD_PEER = new Set<number>([E.ENOTCONN, E.ECONNRESET, E.ECONNABORTED]);
+// What a TCP connect under way can fail with, later than the call: the
+// kernel's socket error, which a non-blocking connect leaves to be taken.
+const SETTLED_CONNECT_ERRORS = new Set<number>([
+  E.ECONNREFUSED,
+  E.EHOSTUNREACH,
+  E.ENETUNREACH,
+  E.ETIMEDOUT,
+]);
 // The most one send() that may outlive its wait copies (see DenoStream.send).
 const CHUNK = 1 << 18;
 // Copy buffers of writes that settled in time, for the next such send of any
@@ -614,6 +622,12 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         this.check();
         return await this.connect(addr, wait, signal);
       }
+      // With a timeout, CPython's connect is a non-blocking one whose error
+      // SO_ERROR takes: Linux keeps the TCP socket refused (see #refused).
+      if (
+        wait !== null && this.#family !== AF_UNIX && err instanceof OSError &&
+        err.errno !== null && SETTLED_CONNECT_ERRORS.has(err.errno)
+      ) this.#refused = true;
       throw err;
     }
     if (this.closed) throw badFd();

@@ -457,6 +457,7 @@ def run_ops(s, ops, live, dead, p):
             elif op == "so_error": r = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             elif op == "peer": r = list(s.getpeername())
             elif op == "connect": r = s.connect_ex(live)
+            elif op == "dead": r = s.connect_ex(("127.0.0.1", dead))
             elif op == "listen": r = s.listen()
             elif op == "shutdown": r = s.shutdown(socket.SHUT_RDWR)
             elif op in ("bconnect", "bdead"):
@@ -473,7 +474,8 @@ def run_ops(s, ops, live, dead, p):
 /**
  * Run `ops` on `s` as {@linkcode PY_RUN_OPS} does in python3, each as
  * `["ok", result]` or `[error name, errno]`: recv, send, so_error, peer
- * (getpeername), connect (connect_ex to `live`), listen, shutdown, bconnect
+ * (getpeername), connect and dead (connect_ex to `live` or to the refusing
+ * port `dead`), listen, shutdown, bconnect
  * and bdead (a blocking connect_ex to `live` or to the refusing port
  * `dead`), poll (poll(0)) and pollwait (poll(5000)).
  */
@@ -491,7 +493,9 @@ async function runOps(
       else if (op === "so_error") r = s.getsockopt(SOL_SOCKET, SO_ERROR);
       else if (op === "peer") r = s.getpeername();
       else if (op === "connect") r = await s.connect_ex(at.live);
-      else if (op === "listen") r = s.listen();
+      else if (op === "dead") {
+        r = await withTimeout(s.connect_ex(["127.0.0.1", at.dead]));
+      } else if (op === "listen") r = s.listen();
       else if (op === "shutdown") r = s.shutdown(SHUT_RDWR);
       else if (op === "bconnect" || op === "bdead") {
         s.setblocking(true);
@@ -510,6 +514,59 @@ async function runOps(
     }
   }
   return out;
+}
+
+/**
+ * Run each of `cases` (a list of {@linkcode runOps} ops) on a new socket of
+ * `backend` and in python3, and check they go alike, with a listener for
+ * connect_ex to reach. "nonblocking": the socket first makes a non-blocking
+ * connect to a refusing port and waits for it to fail (python3 sleeps 50 ms;
+ * here poll waits); "timeout": the socket has a 2 s timeout, and the ops
+ * make the connects.
+ */
+async function refusedLikePython(
+  backend: BackendName,
+  mode: "nonblocking" | "timeout",
+  cases: string[][],
+): Promise<void> {
+  const dead = deadPort(backend);
+  using l = sock(backend);
+  l.bind(["127.0.0.1", 0]);
+  l.listen();
+  const live = l.getsockname() as [string, number];
+  const ours: unknown[][] = [];
+  for (const ops of cases) {
+    using s = sock(backend);
+    const pl = select.poll();
+    pl.register(s, select.POLLIN | select.POLLOUT | select.POLLRDHUP);
+    if (mode === "timeout") s.settimeout(2);
+    else {
+      s.setblocking(false);
+      assert.equal(await s.connect_ex(["127.0.0.1", dead]), 115);
+      await withTimeout(pl.poll(5000));
+    }
+    ours.push(await runOps(s, ops, { live, dead, poll: pl }));
+  }
+  const theirs = await pythonJson(
+    PY_RUN_OPS + `
+import json, select, socket, sys, time
+mode, port, cases = json.load(sys.stdin)
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen()
+out = []
+for ops in cases:
+    s = socket.socket()
+    p = select.poll(); p.register(s, select.POLLIN | select.POLLOUT | select.POLLRDHUP)
+    if mode == "timeout": s.settimeout(2)
+    else:
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", port)); time.sleep(0.05)
+    out.append(run_ops(s, ops, l.getsockname(), port, p))
+    s.close()
+print(json.dumps(out))
+`,
+    [mode, dead, cases],
+  );
+  assert.deepEqual(ours, theirs);
 }
 
 for (const backend of BACKENDS) {
@@ -1101,11 +1158,6 @@ console.log(JSON.stringify({ writable: w.length, failed }));
   });
 
   test("after a refused connect, recv, send, poll, listen, shutdown and connect go as python3's: EOF once a non-blocking one's error is taken, ECONNABORTED from the next connect, then a new attempt (EINVAL for good once shut down); a blocking one leaves the socket new", async () => {
-    const port = deadPort(backend);
-    using l = sock(backend);
-    l.bind(["127.0.0.1", 0]);
-    l.listen();
-    const live = l.getsockname() as [string, number];
     // Each case: a refused non-blocking connect, then `ops`. Python's
     // poll() is poll(0) after a short sleep; here the wait is poll's own.
     // "bconnect": a blocking connect_ex, which leaves the socket new when
@@ -1120,33 +1172,18 @@ console.log(JSON.stringify({ writable: w.length, failed }));
       ["so_error", "shutdown", "connect", "connect", "recv", "poll"],
       ["shutdown", "so_error", "connect", "recv"],
     ];
-    const ours: unknown[][] = [];
-    for (const ops of cases) {
-      using s = sock(backend);
-      s.setblocking(false);
-      assert.equal(await s.connect_ex(["127.0.0.1", port]), 115);
-      const pl = select.poll();
-      pl.register(s, select.POLLIN | select.POLLOUT | select.POLLRDHUP);
-      await withTimeout(pl.poll(5000));
-      ours.push(await runOps(s, ops, { live, dead: port, poll: pl }));
-    }
-    const theirs = await pythonJson(
-      PY_RUN_OPS + `
-import json, select, socket, sys, time
-port, live, cases = json.load(sys.stdin)
-l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen()
-out = []
-for ops in cases:
-    s = socket.socket(); s.setblocking(False)
-    s.connect_ex(("127.0.0.1", port)); time.sleep(0.05)
-    p = select.poll(); p.register(s, select.POLLIN | select.POLLOUT | select.POLLRDHUP)
-    out.append(run_ops(s, ops, l.getsockname(), port, p))
-    s.close()
-print(json.dumps(out))
-`,
-      [port, live, cases],
-    );
-    assert.deepEqual(ours, theirs);
+    await refusedLikePython(backend, "nonblocking", cases);
+  });
+
+  test("after a connect with a timeout that the peer refuses, recv, send, poll, shutdown and connect go as python3's: the socket stays refused (EOF, POLLOUT | POLLHUP, EPIPE) until the next connect says ECONNABORTED", async () => {
+    const cases = [
+      ["dead", "poll", "recv", "so_error", "send", "dead", "dead"],
+      ["dead", "dead", "connect", "send"],
+      ["dead", "connect", "connect", "send"],
+      ["dead", "shutdown", "connect", "recv"],
+      ["dead", "bdead", "bconnect", "send"],
+    ];
+    await refusedLikePython(backend, "timeout", cases);
   });
 
   test("poll() reports a refused non-blocking connect with POLLIN, POLLOUT, POLLERR and POLLHUP, as Linux", async () => {
