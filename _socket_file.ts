@@ -299,8 +299,10 @@ class Turn {
 }
 
 /**
- * Python's `SocketIO`: one socket call per read or write; a socket timeout
- * marks it so that later reads refuse (CPython issue 7322).
+ * Python's `SocketIO`: one socket call per read or write. CPython's refuses
+ * every read after a timeout (issue 7322: its buffered reader could lose
+ * bytes then); here a timeout loses nothing, so reads go on, as after an
+ * abort.
  */
 class SocketIO {
   readonly sock: Socket;
@@ -308,7 +310,6 @@ class SocketIO {
   readonly writing: boolean;
   readonly #ref: FileRef;
   closed = false;
-  timedOut = false;
 
   constructor(sock: Socket, reading: boolean, writing: boolean, ref: FileRef) {
     this.sock = sock;
@@ -322,18 +323,10 @@ class SocketIO {
     options?: AbortOptions,
     own = false,
   ): Promise<number> {
-    if (this.timedOut) {
-      throw new OSError("cannot read from timed out object");
-    }
-    try {
-      const recvOwn = own ? this.#ref.recvOwn : undefined;
-      return await (recvOwn === undefined
-        ? this.sock.recv_into(target, 0, 0, options)
-        : recvOwn(target, options));
-    } catch (e) {
-      if (e instanceof TimeoutError) this.timedOut = true;
-      throw e;
-    }
+    const recvOwn = own ? this.#ref.recvOwn : undefined;
+    return await (recvOwn === undefined
+      ? this.sock.recv_into(target, 0, 0, options)
+      : recvOwn(target, options));
   }
 
   send(data: Uint8Array, options?: AbortOptions): Promise<number> {
@@ -359,7 +352,8 @@ class SocketIO {
 export type WriteData<T> = T extends string ? string
   : ArrayBufferView | ArrayBuffer;
 
-// Takes back lines an aborted readlines() had read (see readlines()).
+// Takes back lines a readlines() had read when it timed out or was aborted
+// (see readlines()).
 const GIVE_BACK: unique symbol = Symbol("giveBack");
 
 // How many writes a binary file has taken (buffered, sent, or kept by an
@@ -523,9 +517,12 @@ export abstract class SocketFile<
    * @param hint Stop once more than this many bytes (characters) were
    *   read; `-1`, `0` or `null` for no limit.
    * @param options `signal` aborts the wait; the lines read so far go back
-   *   to the file for the next read. (A timeout loses them, as in CPython.)
+   *   to the file for the next read, as on a timeout. (CPython's readlines()
+   *   drops them.)
    * @returns The lines.
    * @throws {ValueError} The file is closed.
+   * @throws {TimeoutError} The socket's timeout passed first; the lines
+   *   read so far go back to the file.
    *
    * @example
    * ```ts
@@ -561,8 +558,10 @@ export abstract class SocketFile<
         if (limit > 0 && total > limit) return lines;
       }
     } catch (e) {
-      // An abort loses nothing (a timeout does, as CPython's readlines()).
-      if (options?.signal?.aborted && lines.length > 0) this[GIVE_BACK](lines);
+      // A timeout or an abort loses nothing: the lines read go back to the
+      // file (CPython's readlines() drops them).
+      const stopped = e instanceof TimeoutError || options?.signal?.aborted;
+      if (stopped && lines.length > 0) this[GIVE_BACK](lines);
       throw e;
     }
   }
@@ -668,12 +667,12 @@ class Parts {
  * a byte stream's `enqueue()`), which would empty the others cut from the
  * same block; the file itself reads on unharmed.
  *
- * A socket timeout makes a read raise `TimeoutError`. What the file took
- * from the socket before that stays in its buffer; as in CPython 3.11, a
- * later read that needs the socket raises `OSError("cannot read from timed
- * out object")`, while one that the buffer can answer (`read1()`, a line
- * already there) still does. An aborted `signal` is not a timeout: the file
- * stays usable, and nothing is lost.
+ * A socket timeout makes a read raise `TimeoutError`, and an aborted
+ * `signal` rejects it with the signal's reason; either way nothing is lost
+ * and the file stays usable: what it took from the socket stays in its
+ * buffer for the next read, which goes on from there. (CPython 3.11 refuses
+ * every read after a timeout that needs the socket, with
+ * `OSError("cannot read from timed out object")`.)
  *
  * @example Read lines of bytes across packet boundaries
  * ```ts
@@ -1015,9 +1014,8 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
    * @returns The bytes; fewer than `size` only at EOF; empty at EOF.
    * @throws {ValueError} Closed ("read of closed file"); a size below -1.
    * @throws {UnsupportedOperation} A file opened for writing only.
-   * @throws {TimeoutError} The socket's timeout passed first.
-   * @throws {OSError} "cannot read from timed out object": a read after a
-   *   timeout that needs the socket.
+   * @throws {TimeoutError} The socket's timeout passed first; what came
+   *   stays in the file for the next read.
    * @throws {BlockingIOError} Non-blocking, and nothing has arrived.
    *
    * @example `read(n)` with fewer bytes: waits for more or EOF
