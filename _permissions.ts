@@ -65,6 +65,22 @@ function needNet(host: string | undefined, what: string, ask = false): void {
   if (!ok) throw denied("net", what);
 }
 
+function unixName(addr: SockAddr): string {
+  return typeof addr === "string" ? addr : fsDecode(addr as Uint8Array);
+}
+
+/**
+ * Whether a unix address is an abstract name (or the empty one, which binds
+ * to an abstract name the kernel picks).
+ *
+ * @param addr A unix address: a path, or bytes.
+ * @returns True for an abstract name.
+ */
+export function isAbstractName(addr: SockAddr): boolean {
+  const name = unixName(addr);
+  return name === "" || name.startsWith("\0");
+}
+
 /**
  * What a raw socket, or one of a family Deno has no sockets for, needs:
  * unscoped `--allow-net` (it can reach any address).
@@ -114,11 +130,10 @@ export function permitAddress(
     return needNet(target, JSON.stringify(target), ask);
   }
   if (family === AF_UNIX) {
-    const name = typeof addr === "string" ? addr : fsDecode(addr as Uint8Array);
-    if (name === "" || name.startsWith("\0")) {
+    if (isAbstractName(addr)) {
       return needNet(undefined, "an abstract unix name (unscoped --allow-net)");
     }
-    const path = resolveUnixPath(name);
+    const path = resolveUnixPath(unixName(addr));
     for (const flag of ["read", "write"] as const) {
       if (!granted({ name: flag, path })) {
         throw denied(flag, JSON.stringify(path));

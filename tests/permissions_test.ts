@@ -78,7 +78,7 @@ const ignore = libcMissing !== null;
 for (const backend of ["deno", "libc"] as const) {
   Deno.test({
     name: skipNote(
-      `${backend}: --allow-net=127.0.0.1:PORT,[::1]:PORT lets bind, connect, connect_ex, sendto and sendmsg reach that address and nothing else; an unbound UDP socket's implicit bind needs its own grant`,
+      `${backend}: --allow-net=127.0.0.1:PORT,[::1]:PORT lets bind, connect, connect_ex, sendto and sendmsg reach that address and nothing else, and a refusal names the address asked for (an abstract unix name as such); an unbound UDP socket's implicit bind needs its own grant`,
       backend === "libc" ? libcMissing : null,
     ),
     ignore: backend === "libc" && ignore,
@@ -105,7 +105,8 @@ await probe("sendto6 other port", async () => { const s = udp6(); try { await s.
 await probe("sendmsg other port", async () => { const s = udp(); try { await s.sendmsg([new Uint8Array(1)], [], 0, ["127.0.0.1", P + 1]); } finally { s.close(); } });
 await probe("sendto allowed, unbound", async () => { const s = udp(); try { await s.sendto(new Uint8Array(1), ["127.0.0.1", P]); } finally { s.close(); } });
 await probe("udp connect allowed, unbound", async () => { const s = udp(); try { await s.connect(["127.0.0.1", P]); } finally { s.close(); } });
-await probe("sendto allowed, bound", async () => { const s = udp(); try { s.bind(["127.0.0.1", P]); return await s.sendto(new Uint8Array(1), ["127.0.0.1", P]); } finally { s.close(); } });`,
+await probe("sendto allowed, bound", async () => { const s = udp(); try { s.bind(["127.0.0.1", P]); return await s.sendto(new Uint8Array(1), ["127.0.0.1", P]); } finally { s.close(); } });
+await probe("abstract bind", () => { const s = mod.socket(mod.AF_UNIX, mod.SOCK_STREAM, 0, O); try { s.bind(new Uint8Array([0, 0x61, 0x62])); } finally { s.close(); } });`,
       );
       allowed(out, "bind allowed");
       allowed(out, "connect allowed");
@@ -119,9 +120,22 @@ await probe("sendto allowed, bound", async () => { const s = udp(); try { s.bind
       denied(out, "connect other host", /127\.0\.0\.2/);
       denied(out, "connect6 other port", new RegExp(`\\[::1\\]:${port + 1}`));
       denied(out, "connect_ex other port", /--allow-net/);
-      denied(out, "sendto other port", /--allow-net/);
-      denied(out, "sendto6 other port", /--allow-net/);
-      denied(out, "sendmsg other port", /--allow-net/);
+      denied(
+        out,
+        "sendto other port",
+        new RegExp(`"127\\.0\\.0\\.1:${port + 1}"`),
+      );
+      denied(out, "sendto6 other port", new RegExp(`"\\[::1\\]:${port + 1}"`));
+      denied(
+        out,
+        "sendmsg other port",
+        new RegExp(`"127\\.0\\.0\\.1:${port + 1}"`),
+      );
+      denied(out, "abstract bind", /access to an abstract unix name/);
+      assert.ok(
+        !out["abstract bind"][1].includes("\0"),
+        "a NUL in the message",
+      );
       // An unbound UDP socket's send or connect binds it first (the
       // kernel's autobind; the Deno backend's own bind), which needs what
       // bind() of that address needs: here, both backends refuse.
