@@ -5,11 +5,12 @@
  * buffering, newline and error rules. What blocks in Python returns a
  * Promise here.
  *
- * Two differences from CPython, both so that nothing is lost: a read that
+ * Three differences from CPython, all so that nothing is lost: a read that
  * fails (a timeout, an abort) keeps every byte it took from the socket in
  * the file's buffer, where CPython 3.11 drops a buffered read's partial
- * data; and writing to an `"rw"` text file keeps the text read ahead, which
- * CPython's TextIOWrapper discards. Where Python returns `None` (a
+ * data; a read after a timeout goes on from there, where CPython's refuses
+ * ("cannot read from timed out object"); and writing to an `"rw"` text
+ * file keeps the text read ahead, which CPython's TextIOWrapper discards. Where Python returns `None` (a
  * non-blocking socket with nothing to read), these files raise
  * `BlockingIOError`, so that reads are always typed as bytes or text.
  *
@@ -356,6 +357,9 @@ export type WriteData<T> = T extends string ? string
 // (see readlines()).
 const GIVE_BACK: unique symbol = Symbol("giveBack");
 
+// Runs readlines()'s loop in one read turn (see readlines()).
+const READ_LINES: unique symbol = Symbol("readLines");
+
 // How many writes a binary file has taken (buffered, sent, or kept by an
 // abort): a text file tells by it whether a hand-over rejected before the
 // binary file took its bytes.
@@ -511,6 +515,15 @@ export abstract class SocketFile<
   abstract [GIVE_BACK](lines: T[]): void;
 
   /**
+   * @ignore Check the file can read lines, then run `body` in one read turn
+   * with `next`, a readline() of no limit that waits for no turn.
+   */
+  abstract [READ_LINES](
+    options: AbortOptions | undefined,
+    body: (next: () => Promise<T>) => Promise<T[]>,
+  ): Promise<T[]>;
+
+  /**
    * Read lines until EOF, or until the lines' total size passes `hint`
    * (io.IOBase's rule: the line that takes it over `hint` is the last).
    *
@@ -547,23 +560,27 @@ export abstract class SocketFile<
     }
     this.#checkClosed();
     const limit = hint === null || hint === undefined ? -1 : toInt(hint);
-    const lines: T[] = [];
-    let total = 0;
-    try {
-      for (;;) {
-        const line = await this.readline(-1, options);
-        if (line.length === 0) return lines;
-        lines.push(line);
-        total += lineSize(line);
-        if (limit > 0 && total > limit) return lines;
+    // One turn for all the lines: another read waits until they are
+    // taken, or given back, so that it never sees them move.
+    return await this[READ_LINES](options, async (next) => {
+      const lines: T[] = [];
+      let total = 0;
+      try {
+        for (;;) {
+          const line = await next();
+          if (line.length === 0) return lines;
+          lines.push(line);
+          total += lineSize(line);
+          if (limit > 0 && total > limit) return lines;
+        }
+      } catch (e) {
+        // A timeout or an abort loses nothing: the lines read go back to
+        // the file (CPython's readlines() drops them).
+        const stopped = e instanceof TimeoutError || options?.signal?.aborted;
+        if (stopped && lines.length > 0) this[GIVE_BACK](lines);
+        throw e;
       }
-    } catch (e) {
-      // A timeout or an abort loses nothing: the lines read go back to the
-      // file (CPython's readlines() drops them).
-      const stopped = e instanceof TimeoutError || options?.signal?.aborted;
-      if (stopped && lines.length > 0) this[GIVE_BACK](lines);
-      throw e;
-    }
+    });
   }
 
   /**
@@ -603,8 +620,8 @@ export abstract class SocketFile<
   [Symbol.asyncIterator](): AsyncIterableIterator<T> {
     this.#checkClosed();
     // Not a generator: one ends for good at its first error, where Python's
-    // next(f) raises again (a timed-out file: "cannot read from timed out
-    // object") until the loop stops.
+    // next(f) is asked again (after a timeout, it reads on) until the loop
+    // stops.
     let ended = false;
     const lines: AsyncIterableIterator<T> = {
       next: async (): Promise<IteratorResult<T>> => {
@@ -940,9 +957,13 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
   /** @ignore How many writes this file has taken (see WRITES_TAKEN). */
   [WRITES_TAKEN] = 0;
 
-  /** @ignore Put `lines` back in front of the buffer's bytes. */
+  /**
+   * @ignore Put `lines` back in front of the buffer's bytes (unbuffered: of
+   * the socket's, where readline() gives back a part line).
+   */
   [GIVE_BACK](lines: Uint8Array<ArrayBuffer>[]): void {
     const bytes = concat(lines);
+    if (this.#bufsize === 0) return this.#raw.giveBack(bytes);
     const n = bytes.length;
     if (this.#rpos < n) {
       // No results are views of the buffer, so its front can be written.
@@ -957,6 +978,25 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
     }
     this.#rpos -= n;
     this.#rbuf.set(bytes, this.#rpos);
+  }
+
+  /** @ignore See {@linkcode SocketFile.readlines}. */
+  [READ_LINES](
+    options: AbortOptions | undefined,
+    body: (
+      next: () => Promise<Uint8Array<ArrayBuffer>>,
+    ) => Promise<Uint8Array<ArrayBuffer>[]>,
+  ): Promise<Uint8Array<ArrayBuffer>[]> {
+    try {
+      this.#checkRead("readline");
+      options?.signal?.throwIfAborted();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#reads.run(
+      options,
+      () => body(() => this.#readline(-1, options)),
+    );
   }
 
   // Keep bytes a failed call took from the socket, after the unread ones.
@@ -1047,8 +1087,8 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
       throw new ValueError("read length must be non-negative or -1");
     }
     if (n === 0) {
-      // Unbuffered, CPython's raw read(0) is a socket call all the same: a
-      // file that timed out says so.
+      // Unbuffered, CPython's raw read(0) is a socket call all the same (a
+      // closed socket says so).
       if (raw) await this.#raw.readinto(new Uint8Array(0), options);
       return empty();
     }
@@ -1785,6 +1825,22 @@ export class TextSocketFile extends SocketFile<string> {
     this.#decoded = lines.join("") + this.#decoded;
   }
 
+  /** @ignore See {@linkcode SocketFile.readlines}. */
+  async [READ_LINES](
+    options: AbortOptions | undefined,
+    body: (next: () => Promise<string>) => Promise<string[]>,
+  ): Promise<string[]> {
+    this.#checkOpen();
+    options?.signal?.throwIfAborted();
+    // As readline(): text written and not yet handed down goes first.
+    await this.#writeFlush(options);
+    this.#checkRead();
+    return await this.#reads.run(
+      options,
+      () => body(() => this.#readline(-1, options)),
+    );
+  }
+
   #take(end: number): string {
     const out = this.#decoded.slice(0, end);
     this.#decoded = this.#decoded.slice(end);
@@ -1933,18 +1989,21 @@ export class TextSocketFile extends SocketFile<string> {
       const end = this.#lineEnd(n, 0);
       if (end >= 0) return this.#take(end);
     }
-    return await this.#reads.run(options, async () => {
-      let scanned = 0;
-      for (;;) {
-        const end = this.#lineEnd(n, scanned);
-        if (end >= 0) return this.#take(end);
-        scanned = this.#decoded.length;
-        if (!await this.#readChunk(options)) {
-          const end = this.#lineEnd(n, 0);
-          return this.#take(end >= 0 ? end : this.#decoded.length);
-        }
+    return await this.#reads.run(options, () => this.#readline(n, options));
+  }
+
+  // A line of at most `n` characters (-1: any), once this call has the turn.
+  async #readline(n: number, options?: AbortOptions): Promise<string> {
+    let scanned = 0;
+    for (;;) {
+      const end = this.#lineEnd(n, scanned);
+      if (end >= 0) return this.#take(end);
+      scanned = this.#decoded.length;
+      if (!await this.#readChunk(options)) {
+        const end = this.#lineEnd(n, 0);
+        return this.#take(end >= 0 ? end : this.#decoded.length);
       }
-    });
+    }
   }
 
   /**

@@ -787,6 +787,32 @@ print(json.dumps(out))`,
     }
   }
 
+  for (const mode of ["rb", "r"] as const) {
+    test(`a readline() queued behind a readlines() that times out gets the first line (${mode}): readlines() holds the file's turn until its lines are given back`, async (pair) => {
+      await using f = pair.client.makefile(mode);
+      pair.client.settimeout(0.2);
+      await pair.server.sendall(bytes("a\nb\nccc"));
+      const all = f.readlines();
+      await sleep(50);
+      const queued = f.readline();
+      await raises(() => all, TimeoutError);
+      const first = await within(queued);
+      assert.equal(typeof first === "string" ? first : text(first), "a\n");
+      await pair.server.sendall(bytes("c\n"));
+      pair.server.shutdown(SHUT_WR);
+      const rest = await within(f.read());
+      assert.equal(typeof rest === "string" ? rest : text(rest), "b\ncccc\n");
+    });
+  }
+
+  test("an unbuffered readlines() that times out gives its lines back to the socket, in order before the part line", async (pair) => {
+    await using f = pair.client.makefile("rb", 0);
+    pair.client.settimeout(0.2);
+    await pair.server.sendall(bytes("a\nb\nccc"));
+    await raises(() => f.readlines(), TimeoutError);
+    assert.equal(text(await within(pair.client.recv(100))), "a\nb\nccc");
+  });
+
   test("text readlines(hint) counts characters, as Python's str: an astral one is one", async (pair) => {
     await using f = pair.client.makefile("r");
     await pair.server.sendall(bytes("😀\nab\ncd\n"));
