@@ -66,6 +66,7 @@ import {
   withTimeout,
 } from "./_helpers.ts";
 import { PY_START_MS, python, pythonJson } from "./_python.ts";
+import { netns, netnsMissing, script } from "./_netns.ts";
 import { libc, LINUX } from "../_libc/ffi.ts";
 import { turnsMade } from "../_wait.ts";
 
@@ -2549,6 +2550,60 @@ testOn(
     assert.equal(text(await c3.recv(10)), "t");
   },
 );
+
+Deno.test({
+  name: skipNote(
+    "a connect with a timeout that Linux fails within the call (no route: ENETUNREACH) leaves the socket new on both backends, as python3's: connect_ex says 101 again, recv ENOTCONN (only a refusal that comes later leaves it refused)",
+    netnsMissing ?? libcMissing,
+  ),
+  ignore: (netnsMissing ?? libcMissing) !== null,
+  fn: async () => {
+    using ns = netns();
+    using child = script(`
+const out = [];
+for (const backend of ["deno", "libc"]) {
+  const s = S.socket(S.AF_INET, S.SOCK_STREAM, 0, { backend });
+  s.settimeout(2);
+  const row = [];
+  for (const op of ["connect", "connect", "recv"]) {
+    try {
+      row.push(op === "recv" ? (await s.recv(10)).length : await s.connect_ex(["10.9.9.9", 80]));
+    } catch (e) {
+      row.push([e.name, e.errno]);
+    }
+  }
+  s.close();
+  out.push(row);
+}
+console.log(JSON.stringify(out));
+`);
+    const py = await ns.exec([
+      "python3",
+      "-c",
+      `
+import json, socket
+s = socket.socket(); s.settimeout(2)
+row = []
+for op in ["connect", "connect", "recv"]:
+    try: row.append(len(s.recv(10)) if op == "recv" else s.connect_ex(("10.9.9.9", 80)))
+    except OSError as e: row.append([type(e).__name__, e.errno])
+print(json.dumps(row))
+`,
+    ]);
+    assert.equal(py.code, 0, py.stderr);
+    const theirs = JSON.parse(py.stdout);
+    assert.deepEqual(theirs, [101, 101, ["OSError", 107]]);
+    const ts = await ns.exec([
+      Deno.execPath(),
+      "run",
+      "-A",
+      "--no-check",
+      child.path,
+    ]);
+    assert.equal(ts.code, 0, ts.stderr);
+    assert.deepEqual(JSON.parse(ts.stdout), [theirs, theirs]);
+  },
+});
 
 Deno.test({
   name: skipNote(
