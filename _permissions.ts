@@ -65,21 +65,8 @@ function needNet(host: string | undefined, what: string, ask = false): void {
   if (!ok) throw denied("net", what);
 }
 
-function unixName(addr: SockAddr): string {
-  return typeof addr === "string" ? addr : fsDecode(addr as Uint8Array);
-}
-
-/**
- * Whether a unix address is an abstract name (or the empty one, which binds
- * to an abstract name the kernel picks).
- *
- * @param addr A unix address: a path, or bytes.
- * @returns True for an abstract name.
- */
-export function isAbstractName(addr: SockAddr): boolean {
-  const name = unixName(addr);
-  return name === "" || name.startsWith("\0");
-}
+/** How a refusal names an abstract unix name, which only unscoped --allow-net grants. */
+export const ABSTRACT_NAME = "an abstract unix name (unscoped --allow-net)";
 
 /**
  * What a raw socket, or one of a family Deno has no sockets for, needs:
@@ -130,10 +117,11 @@ export function permitAddress(
     return needNet(target, JSON.stringify(target), ask);
   }
   if (family === AF_UNIX) {
-    if (isAbstractName(addr)) {
-      return needNet(undefined, "an abstract unix name (unscoped --allow-net)");
+    const name = typeof addr === "string" ? addr : fsDecode(addr as Uint8Array);
+    if (name === "" || name.startsWith("\0")) {
+      return needNet(undefined, ABSTRACT_NAME);
     }
-    const path = resolveUnixPath(unixName(addr));
+    const path = resolveUnixPath(name);
     for (const flag of ["read", "write"] as const) {
       if (!granted({ name: flag, path })) {
         throw denied(flag, JSON.stringify(path));

@@ -111,7 +111,7 @@ import {
   type TextSocketFile,
 } from "./_socket_file.ts";
 import { sendfile } from "./_sendfile.ts";
-import { isAbstractName, permitAddress, permitOpen } from "./_permissions.ts";
+import { permitAddress, permitOpen } from "./_permissions.ts";
 import {
   type DirectReads,
   type SocketReadable,
@@ -580,12 +580,11 @@ export class Socket<
   #permit(addr: SockAddr, binds?: "send" | "connect"): void {
     if (this.#backend.name !== "libc") {
       // Deno checks what its sockets reach, but a UDP connect() reaches
-      // nothing yet: it is checked here, as on libc. So are an abstract
-      // unix name (Deno's refusal quotes its NUL byte) and an unbound UDP
-      // socket's first send (Deno's names the address it binds first).
+      // nothing yet: it is checked here, as on libc. So is an unbound UDP
+      // socket's first send (Deno's refusal names the address it binds
+      // first, where libc's names the destination).
       if (
         (binds === "connect" && this.#type === SOCK_DGRAM) ||
-        (this.#family === AF_UNIX && isAbstractName(addr)) ||
         (binds === "send" && this.#unboundDatagram())
       ) {
         permitAddress(this.#family, this.#type, this.#proto, addr, true);

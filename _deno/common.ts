@@ -43,6 +43,7 @@ import { OSError, PermissionError } from "../errors.ts";
 import type { SockAddr } from "../_backend.ts";
 import { badFd, loopPolled } from "../_wait.ts";
 import { inet_ntop } from "../_inet.ts";
+import { ABSTRACT_NAME } from "../_permissions.ts";
 
 export const LIBC_HINT =
   'use socket(..., { backend: "libc" }) (needs --allow-ffi)';
@@ -78,7 +79,13 @@ const CLASS_ERRNO: ReadonlyArray<[string, number]> = [
 export function translate(e: unknown): Error {
   if (e instanceof OSError) return e;
   if (e instanceof Deno.errors.NotCapable) {
-    return new PermissionError(E.EACCES, (e as Error).message, { cause: e });
+    // Deno quotes an abstract unix name with its NUL byte: it is named as
+    // the libc backend's check names it.
+    const message = (e as Error).message.replace(
+      /"unix:\0[^"]*"/,
+      ABSTRACT_NAME,
+    );
+    return new PermissionError(E.EACCES, message, { cause: e });
   }
   // Deno reports some kernel errors as a TypeError with the errno's code
   // (EINVAL connecting to fe80::1 with no scope): the code decides.
