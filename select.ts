@@ -305,8 +305,9 @@ function sequence<T>(list: Iterable<T>): T[] {
  * waits is reported in every list it is in. Unlike select(2) there is no
  * FD_SETSIZE limit.
  *
- * @param rlist Sockets, objects with `fileno()`, or descriptor numbers to
- *   wait for reading (any iterable).
+ * @param rlist Sockets, objects with `fileno()`, descriptor numbers, or
+ *   `Deno.stdin` (`Deno.stdout`, `Deno.stderr`: 0, 1, 2) to wait for
+ *   reading (any iterable).
  * @param wlist The same, to wait for writing.
  * @param xlist The same, to wait for an exceptional condition.
  * @param timeout Seconds; `null` (the default) waits, `0` only polls.
