@@ -264,7 +264,9 @@ export abstract class BaseServer<R = unknown, A = SockAddr> {
   /**
    * Handle one request at a time until {@linkcode BaseServer.shutdown}: wait
    * for the socket to be readable (a selector, as CPython's), handle the
-   * request, call `service_actions()`, again.
+   * request, call `service_actions()`, again. It also stops once the
+   * server's socket is closed (`server_close()` without `shutdown()`), where
+   * CPython's loop spins on the closed descriptor until `shutdown()`.
    *
    * @param poll_interval Seconds between looks at `service_actions()` and
    *   the shutdown flag (shutdown() itself ends the wait at once).
@@ -329,6 +331,9 @@ export abstract class BaseServer<R = unknown, A = SockAddr> {
           throw e;
         }
         if (this.#shutdownRequest) break;
+        // Closed (server_close()): reported ready for good, with nothing to
+        // serve.
+        if (ready.length > 0 && this.fileno() < 0) break;
         if (ready.length > 0) await this.#handleRequestNoblock();
         await this.service_actions();
       }

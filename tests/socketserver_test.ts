@@ -485,6 +485,24 @@ for (const backend of BACKENDS) {
   Deno.test(
     onBackend(
       backend,
+      "server_close() without shutdown() stops a serve_forever() that is waiting, which resolves (CPython's loop spins on the closed socket until shutdown()); a shutdown() afterwards resolves at once",
+    ),
+    async () => {
+      const server = new TCP(["127.0.0.1", 0], StreamRequestHandler);
+      const serving = server.serve_forever(60);
+      await sleep(20);
+      await server.server_close();
+      assert.equal(
+        await withTimeout(serving, 2000, "serve_forever"),
+        undefined,
+      );
+      await withTimeout(server.shutdown(), 2000, "shutdown");
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
       "serve_forever({ signal }): an abort during a request finishes it, stops the loop and rejects with the reason; a shutdown() waiting resolves, and the server serves again",
     ),
     async () => {
