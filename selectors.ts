@@ -98,6 +98,20 @@ function repr(value: unknown): string {
 }
 
 /**
+ * Python's `events & EVENT_READ` on what is not an integer: a TypeError.
+ *
+ * @param events The events as given (for the message).
+ * @param ev The events as a number.
+ */
+function checkBits(events: unknown, ev: unknown): void {
+  if (typeof ev !== "number" || !Number.isInteger(ev)) {
+    throw new TypeError(
+      `unsupported operand type(s) for &: '${pyTypeName(events)}' and 'int'`,
+    );
+  }
+}
+
+/**
  * Python's `selectors._fileobj_to_fd`: the descriptor of a number or of an
  * object with `fileno()` (`Deno.stdin` and friends: 0, 1, 2).
  */
@@ -353,11 +367,7 @@ class KeyTable<D, F extends FileDescriptorLike> {
     if (!ev && !Number.isNaN(ev)) {
       throw new ValueError(`Invalid events: ${repr(events)}`);
     }
-    if (typeof ev !== "number" || !Number.isInteger(ev)) {
-      throw new TypeError(
-        `unsupported operand type(s) for &: '${pyTypeName(events)}' and 'int'`,
-      );
-    }
+    checkBits(events, ev);
     if (ev < 0 || ev > (EVENT_READ | EVENT_WRITE)) {
       throw new ValueError(`Invalid events: ${repr(events)}`);
     }
@@ -882,6 +892,8 @@ class PollLike<D, F extends FileDescriptorLike> {
     const value = data === undefined ? null : data;
     let changed = false;
     if (events !== key.events) {
+      // Python's `events & EVENT_READ`, before the registration is touched.
+      checkBits(raw, events);
       try {
         this.#poller.modify(key.fd, this.#mask(events));
       } catch (e) {

@@ -279,6 +279,22 @@ Deno.test("register() and modify() take events as a bigint or a bool, as Python'
   }
 });
 
+Deno.test("modify() with events that are not an integer raises python3's TypeError; the poll-like selectors keep the key, SelectSelector (unregister, then register) drops it", async () => {
+  const [a, b] = await socketpair();
+  using _a = a, _b = b;
+  for (const [name, Class] of SELECTORS) {
+    using s = new Class();
+    s.register(a, EVENT_READ);
+    assert.throws(() => s.modify(a, NaN), {
+      name: "TypeError",
+      message: "unsupported operand type(s) for &: 'float' and 'int'",
+    }, name);
+    const kept = name !== "SelectSelector";
+    assert.equal(s.get_map()!.size, kept ? 1 : 0, name);
+    if (kept) assert.equal(s.get_key(a).events, EVENT_READ, name);
+  }
+});
+
 Deno.test("SelectorKey: frozen, _replace() makes a new key, toString() is Python's repr", () => {
   const key = new SelectorKey(5, 5, EVENT_READ, null);
   assert.ok(Object.isFrozen(key));
