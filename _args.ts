@@ -78,6 +78,25 @@ export function isOptionsArg<
 const SIGNAL = ["signal"] as const;
 
 /**
+ * A call's `signal` option, checked at the call's start: nothing to do for
+ * `undefined` (or `null`); an aborted signal rejects the call with its
+ * reason at once.
+ *
+ * @param signal The option as given.
+ * @throws {TypeError} Not an AbortSignal.
+ * @throws The signal's reason, when it is aborted already.
+ */
+export function throwIfAborted(signal: unknown): void {
+  if (signal === undefined || signal === null) return;
+  if (!(signal instanceof AbortSignal)) {
+    throw new TypeError(
+      `signal must be an AbortSignal, not ${pyTypeName(signal)}`,
+    );
+  }
+  signal.throwIfAborted();
+}
+
+/**
  * The options object found in place of optional arguments, checked to be the
  * last argument given: `recv_into(buf, { signal }, MSG_PEEK)` would otherwise
  * drop the flags without a word.

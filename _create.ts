@@ -108,7 +108,7 @@ export async function create_connection(
     );
   }
   const [host, port] = address;
-  const signal = options.signal;
+  const signal = options?.signal ?? undefined;
   const errors: unknown[] = [];
   for (
     const [family, type, proto, , sa] of await getaddrinfo(

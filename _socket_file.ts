@@ -43,6 +43,7 @@ import {
   isOptionsArg,
   pyTypeName,
   requireBytes,
+  throwIfAborted,
   toInt,
 } from "./_args.ts";
 import { errno } from "./constants.ts";
@@ -989,7 +990,7 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
   ): Promise<Uint8Array<ArrayBuffer>[]> {
     try {
       this.#checkRead("readline");
-      options?.signal?.throwIfAborted();
+      throwIfAborted(options?.signal);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -1082,7 +1083,7 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
     this.#checkRead("read");
     const raw = this.#bufsize === 0;
     const n = sizeArg(size, raw);
-    options?.signal?.throwIfAborted();
+    throwIfAborted(options?.signal);
     if (!raw && n < -1) {
       throw new ValueError("read length must be non-negative or -1");
     }
@@ -1140,7 +1141,7 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
     }
     this.#checkRead("read1");
     let n = sizeArg(size, this.#bufsize === 0);
-    options?.signal?.throwIfAborted();
+    throwIfAborted(options?.signal);
     if (n < 0) n = this.#bufsize || DEFAULT_BUFFER_SIZE;
     if (n === 0) return empty();
     return await this.#reads.run(options, () => this.#readOnce(n, options));
@@ -1186,7 +1187,7 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
         }`,
       );
     }
-    options?.signal?.throwIfAborted();
+    throwIfAborted(options?.signal);
     if (target.length === 0) {
       // As read(0).
       return this.#bufsize > 0 ? 0 : await this.#raw.readinto(target, options);
@@ -1240,7 +1241,7 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
       }
       this.#checkRead("readline");
       n = sizeArg(limit, this.#bufsize === 0);
-      options?.signal?.throwIfAborted();
+      throwIfAborted(options?.signal);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -1397,7 +1398,7 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
     // sends while the socket is open (and raises EBADF once it is not).
     if (!this.#through) this.#checkWrite();
     const bytes = requireBytes(data);
-    options?.signal?.throwIfAborted();
+    throwIfAborted(options?.signal);
     if (this.#through) {
       await this.#writes.run(
         options,
@@ -1538,7 +1539,7 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
           : "I/O operation on closed file.",
       );
     }
-    options?.signal?.throwIfAborted();
+    throwIfAborted(options?.signal);
     if (this.#wlen === 0 && !this.#writes.busy) return;
     await this.#writes.run(options, () => this.#sendBuffer(options));
   }
@@ -1577,7 +1578,7 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
     }
     return (async () => {
       try {
-        options?.signal?.throwIfAborted();
+        throwIfAborted(options?.signal);
         await this.#writes.run(options, () => this.#sendBuffer(options));
       } finally {
         this.#raw.close();
@@ -1831,7 +1832,7 @@ export class TextSocketFile extends SocketFile<string> {
     body: (next: () => Promise<string>) => Promise<string[]>,
   ): Promise<string[]> {
     this.#checkOpen();
-    options?.signal?.throwIfAborted();
+    throwIfAborted(options?.signal);
     // As readline(): text written and not yet handed down goes first.
     await this.#writeFlush(options);
     this.#checkRead();
@@ -1912,7 +1913,7 @@ export class TextSocketFile extends SocketFile<string> {
     }
     this.#checkRead();
     const n = sizeArg(size, false);
-    options?.signal?.throwIfAborted();
+    throwIfAborted(options?.signal);
     await this.#writeFlush(options);
     if (n === 0) return "";
     return await this.#reads.run(options, async () => {
@@ -1971,7 +1972,7 @@ export class TextSocketFile extends SocketFile<string> {
     }
     this.#checkOpen();
     const n = sizeArg(limit, false);
-    options?.signal?.throwIfAborted();
+    throwIfAborted(options?.signal);
     // As CPython's, text written and not yet handed down goes first, even on
     // a file that cannot read.
     await this.#writeFlush(options);
@@ -2044,7 +2045,7 @@ export class TextSocketFile extends SocketFile<string> {
         `write() argument must be str, not ${pyTypeName(data)}`,
       );
     }
-    options?.signal?.throwIfAborted();
+    throwIfAborted(options?.signal);
     let text = data;
     if (this.#writenl !== null && text.includes("\n")) {
       text = text.replaceAll("\n", this.#writenl);
@@ -2131,7 +2132,7 @@ export class TextSocketFile extends SocketFile<string> {
    */
   async flush(options?: AbortOptions): Promise<void> {
     this.#checkOpen();
-    options?.signal?.throwIfAborted();
+    throwIfAborted(options?.signal);
     await this.#writes.run(options, () => this.#handOver(options));
     await this.#buffer.flush(options);
   }
@@ -2167,7 +2168,7 @@ export class TextSocketFile extends SocketFile<string> {
     }
     return (async () => {
       try {
-        options?.signal?.throwIfAborted();
+        throwIfAborted(options?.signal);
         await this.#writes.run(options, () => this.#handOver(options));
       } finally {
         await this.#buffer.close(options);

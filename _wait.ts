@@ -3,6 +3,7 @@
 // timers longer than setTimeout() takes.
 import { errno as E } from "./constants.ts";
 import { BlockingIOError, OSError, TimeoutError } from "./errors.ts";
+import { throwIfAborted } from "./_args.ts";
 
 /**
  * How long one backend call may wait for readiness: `null` forever, `0` not
@@ -211,8 +212,8 @@ export async function abortable<T>(
   start: () => Promise<T>,
   signal: AbortSignal | undefined,
 ): Promise<T> {
-  if (signal === undefined) return await start();
-  signal.throwIfAborted();
+  if (signal === undefined || signal === null) return await start();
+  throwIfAborted(signal);
   const r = await raceWait(start(), null, signal);
   if (r === EXPIRED) throw signal.reason;
   return r;

@@ -36,7 +36,7 @@ import {
 } from "./errors.ts";
 
 export { RuntimeError } from "./errors.ts";
-import { isOptionsArg, pyTypeName } from "./_args.ts";
+import { isOptionsArg, pyTypeName, throwIfAborted } from "./_args.ts";
 import { closeOwed, loopTurnDue, pace, turnLoop } from "./_wait.ts";
 import {
   descriptorOpen,
@@ -224,9 +224,6 @@ function pollMs(ms: number | null, awayFromZero: boolean): number | null {
 }
 
 /** Reject at once with the reason of an aborted signal. */
-function checkSignal(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw signal.reason;
-}
 
 /**
  * Linux sockets report POLLRDNORM with POLLIN and POLLWRNORM with POLLOUT;
@@ -364,7 +361,7 @@ export async function select<
   }
   const lists = [sequence(rlist), sequence(wlist), sequence(xlist)] as const;
   const fds = lists.map((list) => list.map(asFileDescriptor));
-  checkSignal(options.signal);
+  throwIfAborted(options?.signal);
 
   const wanted = new Map<number, number>();
   const bits = [POLLIN, POLLOUT, POLLPRI];
@@ -412,7 +409,7 @@ export async function select<
       const left = deadline === null
         ? null
         : Math.max(0, Math.ceil(deadline - performance.now()));
-      const got = await waitFor(r, left, -1, options.signal);
+      const got = await waitFor(r, left, -1, options?.signal);
       const revents = new Map<number, number>();
       for (const [fd, ev] of got) {
         // Linux's select() does not wake for what it was not asked (a
@@ -565,7 +562,7 @@ export class Poll {
       timeoutNumber(timeout, 1e6, "timeout must be an integer or None"),
       true,
     );
-    checkSignal(options.signal);
+    throwIfAborted(options?.signal);
     if (this.#polling) throw new RuntimeError("concurrent poll() invocation");
     // An abort ends this call for its caller at once, so a new one may start
     // while this one's per-call engine is still letting go.
@@ -574,7 +571,7 @@ export class Poll {
     const release = () => {
       if (this.#polling === call) this.#polling = null;
     };
-    options.signal?.addEventListener("abort", release, { once: true });
+    options?.signal?.addEventListener("abort", release, { once: true });
     // A Readiness per call, as poll(2) takes its array per call: nothing to
     // close afterwards, and registrations never race a wait.
     const fds = new Map(this.#fds);
@@ -593,7 +590,7 @@ export class Poll {
         r,
         invalid.size > 0 ? 0 : ms,
         -1,
-        options.signal,
+        options?.signal,
       );
       const revents = new Map(got);
       const out: [number, number][] = [];
@@ -606,7 +603,7 @@ export class Poll {
       return out;
     } finally {
       r.close();
-      options.signal?.removeEventListener("abort", release);
+      options?.signal?.removeEventListener("abort", release);
       release();
     }
   }
@@ -945,11 +942,11 @@ export class Epoll {
       throw new ValueError(`maxevents must be greater than 0, got ${max}`);
     }
     const engine = this.#live();
-    checkSignal(options.signal);
+    throwIfAborted(options?.signal);
     const deadline = ms === null ? null : performance.now() + ms;
     let left = ms;
     for (;;) {
-      const got = await waitFor(engine, left, max, options.signal);
+      const got = await waitFor(engine, left, max, options?.signal);
       const out: [number, number][] = [];
       let dropped = false;
       for (const [fd, ev] of got) {

@@ -59,7 +59,7 @@
  * @module
  */
 import { KeyError, OSError, RuntimeError, ValueError } from "./errors.ts";
-import { isOptionsArg, pyTypeName } from "./_args.ts";
+import { isOptionsArg, pyTypeName, throwIfAborted } from "./_args.ts";
 import { type FileDescriptorLike, stdioFd } from "./_readiness.ts";
 import {
   Epoll,
@@ -573,8 +573,9 @@ async function untilClosed<T>(
   options: SelectOptions,
   wait: (options: SelectOptions) => Promise<T>,
 ): Promise<T | null> {
-  if (closing.aborted) return await wait(options);
-  const { signal } = options;
+  const signal = options?.signal ?? undefined;
+  throwIfAborted(signal);
+  if (closing.aborted) return await wait({ signal });
   try {
     return await wait({
       signal: signal === undefined

@@ -64,6 +64,7 @@ import {
   optionsLast,
   pyTypeName,
   requireBytes,
+  throwIfAborted,
   toCInt,
   toFd,
   toInt,
@@ -734,7 +735,7 @@ export class Socket<
    */
   async accept(options?: AbortOptions): Promise<[Socket<A, S>, A]> {
     const signal = options?.signal;
-    signal?.throwIfAborted();
+    throwIfAborted(signal);
     let sock: BackendSocket, addr: SockAddr | null;
     try {
       [sock, addr] = await this.#live().accept(this.#wait(0), signal);
@@ -777,7 +778,7 @@ export class Socket<
    */
   async connect(address: Address, options?: AbortOptions): Promise<void> {
     const signal = options?.signal;
-    signal?.throwIfAborted();
+    throwIfAborted(signal);
     this.#live();
     const addr = await addressForConnect(
       this.#family,
@@ -831,7 +832,7 @@ export class Socket<
     options?: AbortOptions,
   ): Promise<number> {
     const signal = options?.signal;
-    signal?.throwIfAborted();
+    throwIfAborted(signal);
     const addr = await addressForConnect(
       this.#family,
       address,
@@ -905,7 +906,7 @@ export class Socket<
     const size = checkSize(bufsize, "recv");
     const f = toCInt(flags);
     const signal = options?.signal;
-    signal?.throwIfAborted();
+    throwIfAborted(signal);
     if (size === 0) return new Uint8Array(0);
     const sock = this.#live();
     try {
@@ -958,7 +959,7 @@ export class Socket<
     const size = checkSize(bufsize, "recvfrom");
     const f = toCInt(flags);
     const signal = options?.signal;
-    signal?.throwIfAborted();
+    throwIfAborted(signal);
     const sock = this.#live();
     try {
       if (sock.recvBytes) {
@@ -1013,7 +1014,7 @@ export class Socket<
     const target = intoTarget(buffer, nbytes, "recv_into");
     const f = toCInt(flags);
     const signal = options?.signal;
-    signal?.throwIfAborted();
+    throwIfAborted(signal);
     if (target.length === 0) return 0;
     const length = target.length;
     let n: number;
@@ -1030,7 +1031,7 @@ export class Socket<
   // shutdown(), as Python's is (see BackendSocket.recv).
   async #recvOwn(target: Uint8Array, options?: AbortOptions): Promise<number> {
     const signal = options?.signal;
-    signal?.throwIfAborted();
+    throwIfAborted(signal);
     try {
       return await this.#live().recv(target, 0, this.#wait(0), signal, true);
     } catch (e) {
@@ -1078,7 +1079,7 @@ export class Socket<
     const target = intoTarget(buffer, nbytes, "recvfrom_into");
     const f = toCInt(flags);
     const signal = options?.signal;
-    signal?.throwIfAborted();
+    throwIfAborted(signal);
     try {
       const length = target.length;
       const [n, addr] = await this.#live().recvfrom(
@@ -1130,7 +1131,7 @@ export class Socket<
     const bytes = requireBytes(data);
     const f = toCInt(flags);
     const signal = options?.signal;
-    signal?.throwIfAborted();
+    throwIfAborted(signal);
     let owes = false;
     try {
       const sock = this.#live();
@@ -1182,7 +1183,7 @@ export class Socket<
     let bytes = requireBytes(data);
     const f = toCInt(flags);
     const signal = options?.signal;
-    signal?.throwIfAborted();
+    throwIfAborted(signal);
     this.#live();
     const deadline = new Deadline(this.#wait(f));
     let owes = false;
@@ -1288,7 +1289,7 @@ export class Socket<
       options = optionsLast(addressOrOptions, arguments, "sendto");
     }
     const signal = options?.signal;
-    signal?.throwIfAborted();
+    throwIfAborted(signal);
     this.#live();
     const addr = await addressForConnect(
       this.#family,
@@ -1375,7 +1376,7 @@ export class Socket<
     const bufs = sendBuffers(buffers);
     const items = ancillaryItems(ancdata);
     const signal = options?.signal;
-    signal?.throwIfAborted();
+    throwIfAborted(signal);
     this.#live();
     const addr = address === null || address === undefined
       ? null
@@ -1464,7 +1465,7 @@ export class Socket<
     const anc = ancBufSize(ancbufsize);
     const f = toCInt(flags);
     const signal = options?.signal;
-    signal?.throwIfAborted();
+    throwIfAborted(signal);
     const sock = this.#live();
     const buf = new Uint8Array(size);
     try {
@@ -1533,7 +1534,7 @@ export class Socket<
     const anc = ancBufSize(ancbufsize);
     const f = toCInt(flags);
     const signal = options?.signal;
-    signal?.throwIfAborted();
+    throwIfAborted(signal);
     const sock = this.#live();
     const length = totalLength(bufs);
     try {
@@ -1606,7 +1607,7 @@ export class Socket<
       [count, options] = [null, count];
     }
     const signal = options?.signal;
-    signal?.throwIfAborted();
+    throwIfAborted(signal);
     // A closed socket fails where CPython's does: after the file's checks.
     const sock = this.#sock;
     const kernel = sock?.sendfile;
@@ -2391,7 +2392,7 @@ export async function socketpair<
   ]
 > {
   const signal = options?.signal;
-  signal?.throwIfAborted();
+  throwIfAborted(signal);
   const fam = toCInt(family ?? AF_UNIX), pro = toCInt(proto);
   let typ = toCInt(type ?? SOCK_STREAM);
   const nonblock = (typ & SOCK_NONBLOCK) !== 0;

@@ -88,6 +88,7 @@ import {
   isOptionsArg,
   pyTypeName,
   requireBytes,
+  throwIfAborted,
   toInt,
 } from "./_args.ts";
 import { pyStr } from "./_repr.ts";
@@ -308,7 +309,7 @@ export abstract class BaseServer<R = unknown, A = SockAddr> {
       [poll_interval, options] = [0.5, poll_interval];
     }
     const signal = options?.signal;
-    signal?.throwIfAborted();
+    throwIfAborted(signal);
     if (this.#running) {
       throw new RuntimeError("serve_forever() is already running");
     }
@@ -345,7 +346,7 @@ export abstract class BaseServer<R = unknown, A = SockAddr> {
       isShutDown.done = true;
       isShutDown.resolve();
     }
-    signal?.throwIfAborted();
+    throwIfAborted(signal);
   }
 
   /**
@@ -411,7 +412,7 @@ export abstract class BaseServer<R = unknown, A = SockAddr> {
    */
   async handle_request(options?: AbortOptions): Promise<void> {
     const signal = options?.signal;
-    signal?.throwIfAborted();
+    throwIfAborted(signal);
     let timeout = this.socket.gettimeout();
     if (timeout === null) timeout = this.timeout;
     else if (this.timeout !== null) timeout = Math.min(timeout, this.timeout);

@@ -629,6 +629,48 @@ for (const backend of BACKENDS) {
   );
 }
 
+for (const backend of BACKENDS) {
+  Deno.test(
+    onBackend(
+      backend,
+      "a signal that is not an AbortSignal raises TypeError naming it, from the socket's, a file's, select's, poll's and a selector's calls and getaddrinfo(), and null options are none; the socket works on",
+    ),
+    async () => {
+      await using p = await connectedPair(backend);
+      const bad = { signal: "x" } as unknown as { signal: AbortSignal };
+      const message = "signal must be an AbortSignal, not str";
+      await assert.rejects(p.client.recv(1, bad), {
+        name: "TypeError",
+        message,
+      });
+      await assert.rejects(p.client.sendall(bytes("x"), bad), { message });
+      await using f = p.client.makefile("rb");
+      await assert.rejects(f.readline(bad), { message });
+      await assert.rejects(select.select([p.client], [], [], 0, bad), {
+        message,
+      });
+      const pl = select.poll();
+      pl.register(p.client);
+      await assert.rejects(pl.poll(0, bad), { message });
+      using sel = new DefaultSelector();
+      sel.register(p.client, EVENT_READ);
+      await assert.rejects(sel.select(0, bad), { message });
+      await assert.rejects(getaddrinfo("localhost", 80, 0, 0, 0, 0, bad), {
+        message,
+      });
+      const none = null as unknown as { signal?: AbortSignal };
+      assert.deepEqual(await select.select([p.client], [], [], 0, none), [
+        [],
+        [],
+        [],
+      ]);
+      assert.deepEqual(await sel.select(0, none), []);
+      await p.server.sendall(bytes("y"));
+      assert.equal(text(await withTimeout(p.client.recv(1))), "y");
+    },
+  );
+}
+
 Deno.test("getaddrinfo() and the name lookups reject at once with an aborted signal's reason", async () => {
   const reason = new Error("stop");
   const signal = AbortSignal.abort(reason);
