@@ -590,6 +590,7 @@ export abstract class SocketFile<
    * @param lines The bytes or text to write, in order.
    * @param options `signal` aborts a wait to send.
    * @throws {ValueError} The file is closed.
+   * @throws {TypeError} `lines` is not iterable (python3's message).
    *
    * @example
    * ```ts
@@ -609,6 +610,10 @@ export abstract class SocketFile<
     options?: AbortOptions,
   ): Promise<void> {
     this.#checkClosed();
+    const iterable = lines as Partial<Iterable<unknown>> | null | undefined;
+    if (typeof iterable?.[Symbol.iterator] !== "function") {
+      throw new TypeError(`'${pyTypeName(lines)}' object is not iterable`);
+    }
     for (const line of lines) await this.write(line, options);
   }
 

@@ -1064,6 +1064,19 @@ print(json.dumps(out))`,
     assert.deepEqual(rest, ["three\n", "four\n"]);
   });
 
+  test("writelines() of what is not iterable raises python3's TypeError, and the file writes on", async (pair) => {
+    await using w = pair.server.makefile("wb");
+    for (const [value, name] of [[5, "int"], [null, "NoneType"]] as const) {
+      await assert.rejects(
+        w.writelines(value as unknown as Uint8Array[]),
+        { name: "TypeError", message: `'${name}' object is not iterable` },
+      );
+    }
+    await w.writelines([bytes("ok")]);
+    await w.flush();
+    assert.equal(text(await within(pair.client.recv(10))), "ok");
+  });
+
   test("lines kept from earlier reads are never overwritten by later ones", async (pair) => {
     for (const bufsize of [-1, 2, 16, 0]) {
       await using f = pair.client.makefile("rb", bufsize);
