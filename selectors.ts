@@ -58,7 +58,13 @@
  *
  * @module
  */
-import { KeyError, OSError, RuntimeError, ValueError } from "./errors.ts";
+import {
+  KeyError,
+  OSError,
+  OverflowError,
+  RuntimeError,
+  ValueError,
+} from "./errors.ts";
 import { isOptionsArg, pyTypeName, throwIfAborted } from "./_args.ts";
 import { type FileDescriptorLike, stdioFd } from "./_readiness.ts";
 import {
@@ -433,6 +439,23 @@ function checkTimeout(timeout: unknown, viaMax = false): number | null {
     );
   }
   return timeout;
+}
+
+/**
+ * Python's `math.ceil(timeout * 1e3)` in the poll-like selectors, with its
+ * errors for what is not finite.
+ *
+ * @param timeout Seconds, above 0.
+ * @returns Whole milliseconds, rounded up.
+ */
+function ceilMs(timeout: number): number {
+  if (Number.isNaN(timeout)) {
+    throw new ValueError("cannot convert float NaN to integer");
+  }
+  if (timeout === Infinity) {
+    throw new OverflowError("cannot convert float infinity to integer");
+  }
+  return Math.ceil(timeout * 1e3);
 }
 
 /**
@@ -1062,7 +1085,7 @@ export class PollSelector<
       [timeout, options] = [null, timeout];
     }
     const t = checkTimeout(timeout);
-    const ms = t === null ? null : t <= 0 ? 0 : Math.ceil(t * 1e3);
+    const ms = t === null ? null : t <= 0 ? 0 : ceilMs(t);
     const fdEvents = await untilClosed(
       this.#closing.signal,
       options,
@@ -1298,7 +1321,7 @@ export class EpollSelector<
       [timeout, options] = [null, timeout];
     }
     const t = checkTimeout(timeout);
-    const seconds = t === null ? -1 : t <= 0 ? 0 : Math.ceil(t * 1e3) * 1e-3;
+    const seconds = t === null ? -1 : t <= 0 ? 0 : ceilMs(t) * 1e-3;
     // epoll_wait() wants maxevents > 0, even with nothing registered.
     const maxEvents = Math.max(this.#impl.table.fdToKey.size, 1);
     return this.#impl.ready(

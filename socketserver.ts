@@ -495,6 +495,10 @@ export abstract class BaseServer<R = unknown, A = SockAddr> {
    * @param client_address Its client.
    */
   async finish_request(request: R, client_address: A): Promise<void> {
+    const Handler: unknown = this.RequestHandlerClass;
+    if (typeof Handler !== "function") {
+      throw new TypeError(`'${pyTypeName(Handler)}' object is not callable`);
+    }
     const handler = new this.RequestHandlerClass(
       request as never,
       client_address as never,

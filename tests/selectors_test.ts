@@ -295,6 +295,39 @@ Deno.test("modify() with events that are not an integer raises python3's TypeErr
   }
 });
 
+Deno.test("select(Infinity) and select(NaN) raise python3's errors: PollSelector and EpollSelector math.ceil()'s, SelectSelector select()'s; select(-Infinity) polls", async () => {
+  const [a, b] = await socketpair();
+  using _a = a, _b = b;
+  const python: Record<string, [string, string]> = {
+    SelectSelector: [
+      "timestamp out of range for platform time_t",
+      "Invalid value NaN (not a number)",
+    ],
+    PollSelector: [
+      "cannot convert float infinity to integer",
+      "cannot convert float NaN to integer",
+    ],
+    EpollSelector: [
+      "cannot convert float infinity to integer",
+      "cannot convert float NaN to integer",
+    ],
+  };
+  for (const [name, Class] of SELECTORS) {
+    using s = new Class();
+    s.register(a, EVENT_READ);
+    const [inf, nan] = python[name];
+    await assert.rejects(s.select(Infinity), {
+      name: "OverflowError",
+      message: inf,
+    }, name);
+    await assert.rejects(s.select(NaN), {
+      name: "ValueError",
+      message: nan,
+    }, name);
+    assert.deepEqual(await s.select(-Infinity), [], name);
+  }
+});
+
 Deno.test("SelectorKey: frozen, _replace() makes a new key, toString() is Python's repr", () => {
   const key = new SelectorKey(5, 5, EVENT_READ, null);
   assert.ok(Object.isFrozen(key));

@@ -741,6 +741,29 @@ async function capturingStderr<T>(fn: () => Promise<T>): Promise<[T, string]> {
   }
 }
 
+Deno.test("a RequestHandlerClass that is not a class reaches handle_error() as python3's TypeError ('int' object is not callable)", async () => {
+  const errors: unknown[] = [];
+  class Server extends TCPServer {
+    override handle_error(_request: unknown, _address: unknown, e: unknown) {
+      errors.push(e);
+    }
+  }
+  const server = new Server(
+    ["127.0.0.1", 0],
+    5 as unknown as typeof StreamRequestHandler,
+  );
+  try {
+    using c = await create_connection(server.server_address, 5);
+    await within(server.handle_request());
+    assert.equal(errors.length, 1);
+    assert.ok(errors[0] instanceof TypeError);
+    assert.equal((errors[0] as Error).message, "'int' object is not callable");
+    assert.equal((await within(c.recv(10))).length, 0);
+  } finally {
+    await server.server_close();
+  }
+});
+
 Deno.test("handle_error(): the default prints as Python does and serving goes on", async () => {
   let calls = 0;
   class Handler extends StreamRequestHandler {
