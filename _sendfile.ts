@@ -3,7 +3,7 @@
 // has it and a double-buffered read/sendall loop otherwise.
 import { errno as E, SOCK_STREAM } from "./constants.ts";
 import { OSError, OverflowError, ValueError } from "./errors.ts";
-import { UnsupportedOperation } from "./_socket_file.ts";
+import { UnsupportedOperation } from "./errors.ts";
 import { translate } from "./_deno/common.ts";
 import { pyTypeName } from "./_args.ts";
 import type { OwnedDescriptor } from "./_libc/file_fd.ts";

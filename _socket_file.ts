@@ -34,8 +34,8 @@
 import type { AbortOptions, Socket } from "./socket.ts";
 import {
   BlockingIOError,
-  OSError,
   TimeoutError,
+  UnsupportedOperation,
   ValueError,
 } from "./errors.ts";
 import {
@@ -62,6 +62,7 @@ export {
   UnicodeEncodeError,
   UnicodeError,
 } from "./_codecs.ts";
+export { UnsupportedOperation } from "./errors.ts";
 
 // What the socket's raw file (CPython's SocketIO) says once closed.
 function closedSocket(): ValueError {
@@ -81,25 +82,6 @@ const MIN_BUFFER = 1024;
 // The block small results are cut from; one larger than a quarter of it
 // gets its own buffer.
 const RESULT_BLOCK = 8192;
-
-/**
- * Python's `io.UnsupportedOperation`: reading a file opened for writing only,
- * or writing one opened for reading. Python's class is both an `OSError` and
- * a `ValueError`; here it is an `OSError` (errno `null`).
- *
- * @example
- * ```ts
- * import { socketpair, UnsupportedOperation } from "./mod.ts";
- * import assert from "node:assert/strict";
- *
- * const [a, b] = await socketpair();
- * using _a = a, _b = b;
- * await using f = a.makefile("rb");
- * await assert.rejects(f.write(new Uint8Array(1)), UnsupportedOperation);
- * ```
- */
-export class UnsupportedOperation extends OSError {}
-UnsupportedOperation.prototype.name = "UnsupportedOperation";
 
 /**
  * The text options of {@linkcode Socket.makefile}, as Python's keyword

@@ -277,8 +277,41 @@ herror.prototype.name = "herror";
  * assert.ok(new ValueError("negative buffersize in recv") instanceof RangeError);
  * ```
  */
-export class ValueError extends RangeError {}
+export class ValueError extends RangeError {
+  /**
+   * `instanceof ValueError`, which also holds for an
+   * {@linkcode UnsupportedOperation} (Python's is an OSError and a
+   * ValueError).
+   *
+   * @param value Anything.
+   * @returns Whether `value` is a ValueError in Python's sense.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return Function.prototype[Symbol.hasInstance].call(this, value) ||
+      (this === ValueError && value instanceof UnsupportedOperation);
+  }
+}
 ValueError.prototype.name = "ValueError";
+
+/**
+ * Python's `io.UnsupportedOperation`: reading a file opened for writing only,
+ * or writing one opened for reading. As Python's, it is both an `OSError`
+ * (errno `null`) and, through `instanceof`, a {@linkcode ValueError}.
+ *
+ * @example
+ * ```ts
+ * import { socketpair, UnsupportedOperation, ValueError } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const [a, b] = await socketpair();
+ * using _a = a, _b = b;
+ * await using f = a.makefile("rb");
+ * const e = await f.write(new Uint8Array(1)).catch((e) => e);
+ * assert.ok(e instanceof UnsupportedOperation && e instanceof ValueError);
+ * ```
+ */
+export class UnsupportedOperation extends OSError {}
+UnsupportedOperation.prototype.name = "UnsupportedOperation";
 
 /**
  * Python's `OverflowError`: a number out of range (a port outside 0-65535).

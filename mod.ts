@@ -57,7 +57,6 @@ export {
   UnicodeDecodeError,
   UnicodeEncodeError,
   UnicodeError,
-  UnsupportedOperation,
   type WriteData,
 } from "./_socket_file.ts";
 export {

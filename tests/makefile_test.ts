@@ -1115,6 +1115,10 @@ print(json.dumps(out))`,
     await raises(() => r.write(bytes("x")), UnsupportedOperation, {
       message: "write",
     });
+    // As Python's io.UnsupportedOperation: an OSError and a ValueError.
+    await raises(() => r.write(bytes("x")), OSError, { errno: null });
+    await raises(() => r.write(bytes("x")), ValueError, { message: "write" });
+    assert.ok(!(new OSError(5) instanceof ValueError));
     await r.close();
     await raises(() => r.read(), ValueError, {
       message: "read of closed file",
