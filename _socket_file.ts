@@ -79,6 +79,11 @@ const CHUNK_SIZE = 8192;
 const MAX_CHUNK = 1 << 20;
 // The smallest read buffer, and the least room worth reading into.
 const MIN_BUFFER = 1024;
+// The most a file allocates ahead of need: a larger buffer size still sets
+// when writes are sent and how much a read may take, but its memory grows
+// only as data fills it (CPython allocates it whole, and a huge one raises
+// MemoryError).
+const MAX_AHEAD = 1 << 24;
 // The block small results are cut from; one larger than a quarter of it
 // gets its own buffer.
 const RESULT_BLOCK = 8192;
@@ -933,7 +938,7 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
       this.#rbuf.copyWithin(0, this.#rpos, this.#rend);
     } else {
       const next = new Uint8Array(
-        Math.max(this.#bufsize, have + n, MIN_BUFFER),
+        Math.max(Math.min(this.#bufsize, MAX_AHEAD), have + n, MIN_BUFFER),
       );
       next.set(this.#rbuf.subarray(this.#rpos, this.#rend));
       this.#rbuf = next;
@@ -957,7 +962,7 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
       // No results are views of the buffer, so its front can be written.
       const have = this.#have();
       const next = new Uint8Array(
-        Math.max(this.#bufsize, have + n, MIN_BUFFER),
+        Math.max(Math.min(this.#bufsize, MAX_AHEAD), have + n, MIN_BUFFER),
       );
       next.set(this.#rbuf.subarray(this.#rpos, this.#rend), n);
       this.#rbuf = next;
@@ -999,11 +1004,14 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
   // (one byte when unbuffered); 0 at EOF.
   async #fill(options?: AbortOptions): Promise<number> {
     const have = this.#have();
-    let want = this.#bufsize === 0
-      ? 1
-      : have < this.#bufsize
-      ? this.#bufsize - have
-      : this.#bufsize;
+    let want = Math.min(
+      this.#bufsize === 0
+        ? 1
+        : have < this.#bufsize
+        ? this.#bufsize - have
+        : this.#bufsize,
+      MAX_AHEAD,
+    );
     // Use what is left of this buffer unless it is very little.
     const space = this.#rbuf.length - this.#rend;
     if (space >= Math.min(want, MIN_BUFFER)) want = Math.min(want, space);
@@ -1319,7 +1327,10 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
 
   async #readall(options?: AbortOptions): Promise<Uint8Array<ArrayBuffer>> {
     const chunks: Uint8Array[] = [this.#rbuf.subarray(this.#rpos, this.#rend)];
-    let size = Math.max(this.#bufsize, DEFAULT_BUFFER_SIZE);
+    let size = Math.min(
+      Math.max(this.#bufsize, DEFAULT_BUFFER_SIZE),
+      MAX_AHEAD,
+    );
     try {
       for (;;) {
         const chunk = new Uint8Array(size);
@@ -1466,7 +1477,10 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
   #buffer(bytes: Uint8Array): void {
     if (this.#wbuf.length < this.#wlen + bytes.length) {
       const buf = new Uint8Array(
-        Math.max(this.#bufsize, this.#wlen + bytes.length),
+        Math.max(
+          Math.min(this.#bufsize, MAX_AHEAD),
+          this.#wlen + bytes.length,
+        ),
       );
       buf.set(this.#wbuf.subarray(0, this.#wlen));
       this.#wbuf = buf;

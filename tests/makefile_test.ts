@@ -1110,6 +1110,19 @@ print(json.dumps(out))`,
     assert.equal(await within(f.readline()), "b\n");
   });
 
+  test("a huge buffering (2 ** 40) reads, writes and decodes, its memory growing only with the data (python3 raises MemoryError for it)", async (pair) => {
+    await using f = pair.client.makefile("rwb", 2 ** 40);
+    await pair.server.sendall(bytes("A\nB"));
+    assert.deepEqual(await within(f.readline()), bytes("A\n"));
+    assert.deepEqual(await within(f.read1(10)), bytes("B"));
+    await f.write(bytes("xyz"));
+    await f.flush();
+    assert.equal(text(await within(pair.server.recv(10))), "xyz");
+    await using t = pair.client.makefile("r", 2 ** 40);
+    await pair.server.sendall(bytes("hé\n"));
+    assert.equal(await within(t.readline()), "hé\n");
+  });
+
   test("closed and unsupported operations raise as Python", async (pair) => {
     const r = pair.client.makefile("rb");
     await raises(() => r.write(bytes("x")), UnsupportedOperation, {
