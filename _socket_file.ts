@@ -10,9 +10,10 @@
  * the file's buffer, where CPython 3.11 drops a buffered read's partial
  * data; a read after a timeout goes on from there, where CPython's refuses
  * ("cannot read from timed out object"); and writing to an `"rw"` text
- * file keeps the text read ahead, which CPython's TextIOWrapper discards. Where Python returns `None` (a
- * non-blocking socket with nothing to read), these files raise
- * `BlockingIOError`, so that reads are always typed as bytes or text.
+ * file keeps the text read ahead, which CPython's TextIOWrapper discards.
+ * Where Python returns `None` (a non-blocking socket with nothing to read),
+ * these files raise `BlockingIOError`, so that reads are always typed as
+ * bytes or text.
  *
  * @example A line protocol over a socket pair
  * ```ts
@@ -704,6 +705,8 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
   readonly #raw: SocketIO;
   readonly #mode: string;
   readonly #bufsize: number;
+  // What the buffers are made at, at least (see MAX_AHEAD).
+  readonly #ahead: number;
   // _SocketWriter (socketserver's wfile with wbufsize 0): sendall per write.
   readonly #through: boolean;
   #closed = false;
@@ -734,6 +737,7 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
     this.#raw = parts.raw;
     this.#mode = parts.mode;
     this.#bufsize = parts.bufsize;
+    this.#ahead = Math.min(parts.bufsize, MAX_AHEAD);
     this.#through = parts.through;
   }
 
@@ -937,9 +941,7 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
     if (this.#rbuf.length >= have + n) {
       this.#rbuf.copyWithin(0, this.#rpos, this.#rend);
     } else {
-      const next = new Uint8Array(
-        Math.max(Math.min(this.#bufsize, MAX_AHEAD), have + n, MIN_BUFFER),
-      );
+      const next = new Uint8Array(Math.max(this.#ahead, have + n, MIN_BUFFER));
       next.set(this.#rbuf.subarray(this.#rpos, this.#rend));
       this.#rbuf = next;
     }
@@ -961,9 +963,7 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
     if (this.#rpos < n) {
       // No results are views of the buffer, so its front can be written.
       const have = this.#have();
-      const next = new Uint8Array(
-        Math.max(Math.min(this.#bufsize, MAX_AHEAD), have + n, MIN_BUFFER),
-      );
+      const next = new Uint8Array(Math.max(this.#ahead, have + n, MIN_BUFFER));
       next.set(this.#rbuf.subarray(this.#rpos, this.#rend), n);
       this.#rbuf = next;
       this.#rpos = n;
@@ -974,19 +974,15 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
   }
 
   /** @ignore See {@linkcode SocketFile.readlines}. */
-  [READ_LINES](
+  async [READ_LINES](
     options: AbortOptions | undefined,
     body: (
       next: () => Promise<Uint8Array<ArrayBuffer>>,
     ) => Promise<Uint8Array<ArrayBuffer>[]>,
   ): Promise<Uint8Array<ArrayBuffer>[]> {
-    try {
-      this.#checkRead("readline");
-      throwIfAborted(options?.signal);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    return this.#reads.run(
+    this.#checkRead("readline");
+    throwIfAborted(options?.signal);
+    return await this.#reads.run(
       options,
       () => body(() => this.#readline(-1, options)),
     );
@@ -1327,10 +1323,7 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
 
   async #readall(options?: AbortOptions): Promise<Uint8Array<ArrayBuffer>> {
     const chunks: Uint8Array[] = [this.#rbuf.subarray(this.#rpos, this.#rend)];
-    let size = Math.min(
-      Math.max(this.#bufsize, DEFAULT_BUFFER_SIZE),
-      MAX_AHEAD,
-    );
+    let size = Math.max(this.#ahead, DEFAULT_BUFFER_SIZE);
     try {
       for (;;) {
         const chunk = new Uint8Array(size);
@@ -1477,10 +1470,7 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
   #buffer(bytes: Uint8Array): void {
     if (this.#wbuf.length < this.#wlen + bytes.length) {
       const buf = new Uint8Array(
-        Math.max(
-          Math.min(this.#bufsize, MAX_AHEAD),
-          this.#wlen + bytes.length,
-        ),
+        Math.max(this.#ahead, this.#wlen + bytes.length),
       );
       buf.set(this.#wbuf.subarray(0, this.#wlen));
       this.#wbuf = buf;

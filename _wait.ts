@@ -212,8 +212,8 @@ export async function abortable<T>(
   start: () => Promise<T>,
   signal: AbortSignal | undefined,
 ): Promise<T> {
-  if (signal === undefined || signal === null) return await start();
   throwIfAborted(signal);
+  if (!signal) return await start();
   const r = await raceWait(start(), null, signal);
   if (r === EXPIRED) throw signal.reason;
   return r;

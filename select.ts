@@ -223,8 +223,6 @@ function pollMs(ms: number | null, awayFromZero: boolean): number | null {
   return whole < 0 ? null : whole;
 }
 
-/** Reject at once with the reason of an aborted signal. */
-
 /**
  * Linux sockets report POLLRDNORM with POLLIN and POLLWRNORM with POLLOUT;
  * keep what was asked for plus what is always reported.
