@@ -254,8 +254,32 @@ const TURN_AFTER_MS = 2;
 let answers = 0;
 let since = 0;
 
+// Reads and writes started on Deno's ops, in all and as of the last turn
+// (see opsSinceTurn).
+let opsStarted = 0;
+let opsAtTurn = 0;
+
+/** Count a read or write started on one of Deno's ops. */
+export function opStarted(): void {
+  opsStarted++;
+}
+
+/**
+ * How many reads and writes were started since the event loop last turned
+ * (as far as this module knows: more, if it turned unseen). Deno's runtime
+ * makes at most 128 of them in one turn (tokio's cooperative budget) and
+ * puts the rest off; those left past a couple of ticks wait for the next
+ * poll of the kernel ({@linkcode turnLoop}).
+ *
+ * @returns The count.
+ */
+export function opsSinceTurn(): number {
+  return opsStarted - opsAtTurn;
+}
+
 /** Note that a wait slept: Deno's event loop has turned. */
 export function loopTurned(): void {
+  opsAtTurn = opsStarted;
   answers = 0;
   paced = 0;
   stirred = false;
@@ -445,6 +469,16 @@ function ticksToPoll(): number {
 }
 
 let turns = 0;
+
+/**
+ * Let Deno's scheduler tick once (one immediate), much cheaper than
+ * {@linkcode turnLoop}: an op Deno put off past its turn's budget (see
+ * {@linkcode opsSinceTurn}) often completes after a tick or two.
+ */
+export async function tick(): Promise<void> {
+  const next = immediate ?? await loadImmediate();
+  await new Promise<void>((resolve) => next(resolve));
+}
 
 /**
  * How many turns {@linkcode turnLoop} has made in this process (for tests

@@ -9,6 +9,8 @@
 // conn.read / conn.write, a read's hold goes through Conn.ref/unref, and a
 // write holds the process until it ends, as it always did.
 
+import { opStarted } from "../_wait.ts";
+
 interface Core {
   readonly internalRidSymbol: symbol;
   read(rid: number, buf: Uint8Array): Promise<number>;
@@ -68,6 +70,7 @@ function heldOp(promise: Promise<number>, held: boolean): HeldOp {
 
 /** Start writing `bytes` on `conn`; where Deno's op API is missing, `hold` does nothing. */
 export function startWrite(conn: Deno.Conn, bytes: Uint8Array): HeldOp {
+  opStarted();
   const r = rid(conn);
   if (r === undefined) return { promise: conn.write(bytes), hold() {} };
   return heldOp(core!.write(r, bytes), true);
@@ -83,6 +86,7 @@ export function startRead(
   buf: Uint8Array,
   held: boolean,
 ): HeldOp {
+  opStarted();
   const r = rid(conn);
   if (r === undefined) {
     if (!held) conn.unref();

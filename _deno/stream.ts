@@ -27,9 +27,11 @@ import {
   EXPIRED,
   letLoopTurn,
   loopTurnDue,
+  opsSinceTurn,
   pace,
   raceWait,
   settlesAtOnce,
+  tick,
   turnLoop,
   type Wait,
   waitExpired,
@@ -86,6 +88,12 @@ const RDHUP_AHEAD = 1 << 17;
 // The event loop turns a socket's first non-blocking send waits for its
 // write (see #settlesIn): one was short 1 time in 100 under load.
 const FIRST_WRITE_TURNS = 8;
+// A non-blocking send whose write Deno put off past its turn's budget of
+// 128 ops (see #settlesIn) waits this many ticks, then a poll of the kernel
+// when at least BUDGET_OPS ops were started since the last (fewer cannot
+// have spent the budget: the buffer is full).
+const BUDGET_TICKS = 2;
+const BUDGET_OPS = 64;
 // The longest a non-blocking unix connect waits for Deno's answer (which
 // comes within a turn of the event loop) before it says EINPROGRESS.
 const UNIX_CONNECT_MS = 1000;
@@ -1449,6 +1457,18 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         if (await settlesAtOnce(write)) return true;
       }
       return false;
+    }
+    // Deno's runtime makes at most 128 reads and writes in one turn and puts
+    // the rest off (see opsSinceTurn): a write put off so, in a loop that
+    // writes to many sockets in one go, is not a full buffer. It goes after
+    // a tick or two, or after a poll of the kernel.
+    for (let t = 0; t < BUDGET_TICKS; t++) {
+      await tick();
+      if (await settlesAtOnce(write)) return true;
+    }
+    if (opsSinceTurn() >= BUDGET_OPS) {
+      await turnLoop();
+      return await settlesAtOnce(write);
     }
     // Otherwise (a write is this process's own doing) only the budget turns
     // the loop.
