@@ -254,32 +254,66 @@ const TURN_AFTER_MS = 2;
 let answers = 0;
 let since = 0;
 
-// Reads and writes started on Deno's ops, in all and as of the last turn
-// (see opsSinceTurn).
-let opsStarted = 0;
-let opsAtTurn = 0;
+// Deno's runtime (tokio) completes at most 128 reads, writes and accepts in
+// one turn of its loop (its cooperative budget) and puts the rest off until
+// it next polls the kernel: once that many completed since the loop last
+// turned, what a socket has may not be reported yet, and a look or a call
+// that would say "nothing" turns the loop first (see turnOwed). Counted a
+// little short of 128: other ops of the program's spend the budget too.
+const OP_BUDGET = 120;
+let opsDone = 0;
+let opsDoneAtTurn = 0;
 
-/** Count a read or write started on one of Deno's ops. */
-export function opStarted(): void {
-  opsStarted++;
+function countOp(): void {
+  opsDone++;
 }
 
 /**
- * How many reads and writes were started since the event loop last turned
- * (as far as this module knows: more, if it turned unseen). Deno's runtime
- * makes at most 128 of them in one turn (tokio's cooperative budget) and
- * puts the rest off; those left past a couple of ticks wait for the next
- * poll of the kernel ({@linkcode turnLoop}).
+ * Count a Deno op toward the budget of the loop's turn once it settles.
+ *
+ * @param op The op's promise.
+ * @returns `op`.
+ */
+export function budgeted<T>(op: Promise<T>): Promise<T> {
+  op.then(countOp, countOp);
+  return op;
+}
+
+/**
+ * Whether the ops completed since the event loop last turned (as far as
+ * this module knows) may have spent Deno's budget for the turn, so that
+ * some were put off until the loop polls the kernel ({@linkcode turnLoop}).
+ *
+ * @returns Whether the budget may be spent.
+ */
+export function budgetSpent(): boolean {
+  return spentSince(opsDoneAtTurn);
+}
+
+/**
+ * How many Deno ops have completed in all (see {@linkcode budgeted}): a
+ * mark for {@linkcode spentSince}.
  *
  * @returns The count.
  */
-export function opsSinceTurn(): number {
-  return opsStarted - opsAtTurn;
+export function opsMark(): number {
+  return opsDone;
+}
+
+/**
+ * Whether a turn's budget of Deno ops completed since `mark`, so that more
+ * may have been put off to the next poll of the kernel.
+ *
+ * @param mark What {@linkcode opsMark} returned.
+ * @returns Whether the budget was spent.
+ */
+export function spentSince(mark: number): boolean {
+  return opsDone - mark >= OP_BUDGET;
 }
 
 /** Note that a wait slept: Deno's event loop has turned. */
 export function loopTurned(): void {
-  opsAtTurn = opsStarted;
+  opsDoneAtTurn = opsDone;
   answers = 0;
   paced = 0;
   stirred = false;
@@ -423,7 +457,7 @@ function pollOverdue(): boolean {
  * @returns Whether a turn is owed.
  */
 export function turnOwed(): boolean {
-  return stirred || pollOverdue();
+  return stirred || budgetSpent() || pollOverdue();
 }
 
 /**
@@ -473,7 +507,7 @@ let turns = 0;
 /**
  * Let Deno's scheduler tick once (one immediate), much cheaper than
  * {@linkcode turnLoop}: an op Deno put off past its turn's budget (see
- * {@linkcode opsSinceTurn}) often completes after a tick or two.
+ * {@linkcode budgetSpent}) often completes after a tick or two.
  */
 export async function tick(): Promise<void> {
   const next = immediate ?? await loadImmediate();

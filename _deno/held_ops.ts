@@ -9,7 +9,7 @@
 // conn.read / conn.write, a read's hold goes through Conn.ref/unref, and a
 // write holds the process until it ends, as it always did.
 
-import { opStarted } from "../_wait.ts";
+import { budgeted } from "../_wait.ts";
 
 interface Core {
   readonly internalRidSymbol: symbol;
@@ -70,10 +70,11 @@ function heldOp(promise: Promise<number>, held: boolean): HeldOp {
 
 /** Start writing `bytes` on `conn`; where Deno's op API is missing, `hold` does nothing. */
 export function startWrite(conn: Deno.Conn, bytes: Uint8Array): HeldOp {
-  opStarted();
   const r = rid(conn);
-  if (r === undefined) return { promise: conn.write(bytes), hold() {} };
-  return heldOp(core!.write(r, bytes), true);
+  if (r === undefined) {
+    return { promise: budgeted(conn.write(bytes)), hold() {} };
+  }
+  return heldOp(budgeted(core!.write(r, bytes)), true);
 }
 
 /**
@@ -86,11 +87,10 @@ export function startRead(
   buf: Uint8Array,
   held: boolean,
 ): HeldOp {
-  opStarted();
   const r = rid(conn);
   if (r === undefined) {
     if (!held) conn.unref();
-    const promise = conn.read(buf).then(
+    const promise = budgeted(conn.read(buf)).then(
       (n) => {
         conn.ref();
         return n ?? 0;
@@ -105,5 +105,5 @@ export function startRead(
       hold: (want) => want ? conn.ref() : conn.unref(),
     };
   }
-  return heldOp(core!.read(r, buf), held);
+  return heldOp(budgeted(core!.read(r, buf)), held);
 }

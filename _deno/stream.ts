@@ -23,11 +23,12 @@ import type { BackendSocket, SockAddr } from "../_backend.ts";
 import { isUtf8 } from "../_args.ts";
 import {
   badFd,
+  budgeted,
+  budgetSpent,
   Deadline,
   EXPIRED,
   letLoopTurn,
   loopTurnDue,
-  opsSinceTurn,
   pace,
   raceWait,
   settlesAtOnce,
@@ -88,12 +89,10 @@ const RDHUP_AHEAD = 1 << 17;
 // The event loop turns a socket's first non-blocking send waits for its
 // write (see #settlesIn): one was short 1 time in 100 under load.
 const FIRST_WRITE_TURNS = 8;
-// A non-blocking send whose write Deno put off past its turn's budget of
-// 128 ops (see #settlesIn) waits this many ticks, then a poll of the kernel
-// when at least BUDGET_OPS ops were started since the last (fewer cannot
-// have spent the budget: the buffer is full).
+// A non-blocking send whose write Deno put off past its turn's budget (see
+// #settlesIn) waits this many ticks, then a poll of the kernel when the
+// budget may be spent (else the buffer is full).
 const BUDGET_TICKS = 2;
-const BUDGET_OPS = 64;
 // The longest a non-blocking unix connect waits for Deno's answer (which
 // comes within a turn of the event loop) before it says EINPROGRESS.
 const UNIX_CONNECT_MS = 1000;
@@ -496,7 +495,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     listener.unref();
     // What a listener stopped since (closed, or shut down) brings is
     // nobody's: the connection goes, the error is not this socket's.
-    const p: Promise<void> = listener.accept().then(
+    const p: Promise<void> = budgeted(listener.accept()).then(
       (conn) => {
         if (this.#pendingAccept === p) this.#pendingAccept = null;
         if (this.closed || listener !== this.#listener) conn.close();
@@ -564,7 +563,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         // close().
         signal: cancelOnly(signals),
       };
-    const started = Deno.connect(options as Deno.ConnectOptions);
+    const started = budgeted(Deno.connect(options as Deno.ConnectOptions));
     this.#connectDone = false;
     const done = started.then(
       (conn) => {
@@ -734,7 +733,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     own: boolean,
   ): Promise<number> {
     if (own) return this.#readOwn(conn, buf);
-    return conn.read(buf).then(
+    return budgeted(conn.read(buf)).then(
       (n) => {
         if (n === null) {
           this.#eof = true;
@@ -1260,7 +1259,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       // closure made per call.
       if (wait === null) {
         this.#unsent = null;
-        return conn.write(data).catch(this.#writeFailed);
+        return budgeted(conn.write(data)).catch(this.#writeFailed);
       }
       // A non-blocking send on a socket that has written before, as a
       // selectors loop makes: straight to the write.
@@ -1318,7 +1317,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     if (wait === null && signal === undefined) {
       this.#unsent = null;
       try {
-        return await conn.write(data);
+        return await budgeted(conn.write(data));
       } catch (e) {
         throw this.#ioError(e);
       }
@@ -1459,14 +1458,14 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       return false;
     }
     // Deno's runtime makes at most 128 reads and writes in one turn and puts
-    // the rest off (see opsSinceTurn): a write put off so, in a loop that
+    // the rest off (see budgetSpent): a write put off so, in a loop that
     // writes to many sockets in one go, is not a full buffer. It goes after
     // a tick or two, or after a poll of the kernel.
     for (let t = 0; t < BUDGET_TICKS; t++) {
       await tick();
       if (await settlesAtOnce(write)) return true;
     }
-    if (opsSinceTurn() >= BUDGET_OPS) {
+    if (budgetSpent()) {
       await turnLoop();
       return await settlesAtOnce(write);
     }

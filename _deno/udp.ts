@@ -30,6 +30,7 @@ import { permitAddress } from "../_permissions.ts";
 import type { BackendSocket, SockAddr } from "../_backend.ts";
 import {
   badFd,
+  budgeted,
   EXPIRED,
   letLoopTurn,
   pace,
@@ -146,11 +147,13 @@ class DenoIo implements UdpIo {
 
   receive(into?: Uint8Array): Promise<Datagram> {
     // Deno's own promise, passed on: no layer of ours on the hot path.
-    return this.#conn.receive(into) as Promise<Datagram>;
+    return budgeted(this.#conn.receive(into) as Promise<Datagram>);
   }
 
   send(data: Uint8Array, host: string, port: number): Promise<unknown> {
-    return this.#conn.send(data, { transport: "udp", hostname: host, port });
+    return budgeted(
+      this.#conn.send(data, { transport: "udp", hostname: host, port }),
+    );
   }
 
   apply(s: Setting): Promise<unknown> | void {

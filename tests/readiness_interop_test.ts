@@ -289,6 +289,83 @@ for (const where of [...BACKENDS, "mixed"] as const) {
   );
 }
 
+// More connections and datagrams ready at once than Deno's runtime completes
+// in one turn of its loop (128): python3 connects MANY clients to the
+// listener, each sends a line, and one UDP socket sends MANY datagrams; then
+// the program looks once, as CPython's would see them all.
+const MANY = 200;
+const PY_MANY = `
+import socket, sys, time
+port, udp_port, n = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(n)]
+for i, c in enumerate(conns): c.sendall(b"%d\\n" % i)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(n): u.sendto(b"%d" % i, ("127.0.0.1", udp_port))
+print("sent", flush=True)
+time.sleep(60)
+`;
+
+for (const backend of BACKENDS) {
+  testOn(
+    backend,
+    `${MANY} connections and datagrams from another process ready at once: one non-blocking accept loop, select(0) and non-blocking recv loop see them all, as CPython's`,
+    async () => {
+      const { socket, AF_INET, SOCK_DGRAM, SOCK_STREAM, BlockingIOError } =
+        await import("../mod.ts");
+      const { select } = await import("../select.ts");
+      using l = socket(AF_INET, SOCK_STREAM, 0, { backend });
+      l.bind(["127.0.0.1", 0]);
+      l.listen(1024);
+      using u = socket(AF_INET, SOCK_DGRAM, 0, { backend });
+      u.bind(["127.0.0.1", 0]);
+      await using peer = python(
+        PY_MANY,
+        l.getsockname()[1],
+        u.getsockname()[1],
+        MANY,
+      );
+      assert.equal(await peer.line(30_000), "sent");
+      // What the kernel holds is there for the first look, as the peer's
+      // last sends went a while ago.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      l.setblocking(false);
+      u.setblocking(false);
+      const conns: Socket[] = [];
+      try {
+        for (;;) {
+          try {
+            conns.push((await l.accept())[0]);
+          } catch (e) {
+            if (e instanceof BlockingIOError) break;
+            throw e;
+          }
+          if (conns.length > MANY) break;
+        }
+        assert.equal(conns.length, MANY, "non-blocking accepts");
+        for (const c of conns) c.setblocking(false);
+        const [readable] = await select(conns, [], [], 0);
+        assert.equal(readable.length, MANY, "select(0) readable");
+        const lines = new Set<string>();
+        for (const c of conns) lines.add(text(await c.recv(100)));
+        assert.equal(lines.size, MANY, "one line from each");
+        const datagrams = new Set<string>();
+        for (;;) {
+          try {
+            datagrams.add(text((await u.recvfrom(100))[0]));
+          } catch (e) {
+            if (e instanceof BlockingIOError) break;
+            throw e;
+          }
+          if (datagrams.size > MANY) break;
+        }
+        assert.equal(datagrams.size, MANY, "datagrams before BlockingIOError");
+      } finally {
+        for (const c of conns) c.close();
+      }
+    },
+  );
+}
+
 /** A `deno run` child whose stdout lines can be read; killed on dispose. */
 function denoScript(script: string, ...args: string[]) {
   const child = new Deno.Command(Deno.execPath(), {

@@ -1051,6 +1051,38 @@ for (const backend of BACKENDS) {
     );
   });
 
+  // Deno's runtime completes at most 128 connects in one turn of its loop.
+  test("200 non-blocking connects made in one go are all writable at the first zero-timeout select(), and all accepted by one non-blocking accept loop (as python3)", async () => {
+    using l = sock(backend);
+    l.bind(["127.0.0.1", 0]);
+    l.listen(1024);
+    const addr = l.getsockname();
+    const socks: Socket[] = [];
+    try {
+      for (let i = 0; i < 200; i++) {
+        const s = sock(backend);
+        socks.push(s);
+        s.setblocking(false);
+        assert.equal(await withTimeout(s.connect_ex(addr)), 115);
+      }
+      const [, w] = await withTimeout(select.select([], socks, [], 0));
+      assert.equal(w.length, socks.length);
+      l.setblocking(false);
+      let accepted = 0;
+      for (; accepted <= socks.length; accepted++) {
+        try {
+          (await withTimeout(l.accept()))[0].close();
+        } catch (e) {
+          if (e instanceof BlockingIOError) break;
+          throw e;
+        }
+      }
+      assert.equal(accepted, socks.length);
+    } finally {
+      for (const s of socks) s.close();
+    }
+  });
+
   test("select() waits its timeout when nothing is ready, and returns empty lists", async () => {
     await using p = await connectedPair(backend);
     const t0 = performance.now();

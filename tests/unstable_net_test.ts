@@ -16,6 +16,7 @@ Deno.test("deno backend conformance holds with --unstable-net (UDP on Deno.liste
       "/^deno: /",
       here("conformance_test.ts"),
       here("python_interop_test.ts"),
+      here("readiness_interop_test.ts"),
     ],
     env: { NO_COLOR: "1" },
     stdout: "piped",
