@@ -333,6 +333,18 @@ function abortReason(e: unknown, signal: AbortSignal | undefined): unknown {
     : e;
 }
 
+// A Deno-backend socket dropped without close() (with every file and stream
+// made from it, which hold it): its Deno resources close once it is
+// collected, as CPython closes a socket it collects. A libc socket has its
+// own backstop, on the descriptor (see _libc/socket.ts).
+const dropped = new FinalizationRegistry((sock: BackendSocket) => {
+  try {
+    sock.close();
+  } catch {
+    // No caller to tell: the socket is gone either way.
+  }
+});
+
 // The internal path to a Socket around a backend socket that is already
 // open (accept, dup, socketpair, fromfd), as CPython's accept() calls
 // socket(family, type, proto, fileno=fd): an options object that only this
@@ -430,6 +442,9 @@ export class Socket<
       if (defaultTimeout !== null) this.#sock.setBlocking?.(false);
       this.#names = new SocketNames(family!, this.#backend.name === "deno");
       this.#names.hold(this.#sock);
+      if (this.#backend.name === "deno") {
+        dropped.register(this, this.#sock, this);
+      }
       return;
     }
     let fam = family === undefined ? -1 : asCInt(family);
@@ -477,6 +492,7 @@ export class Socket<
     // is (CPython's), unless the socket has a timeout.
     if (timeout !== null) this.#sock.setBlocking?.(false);
     this.#names = new SocketNames(fam, this.#backend.name === "deno");
+    if (this.#backend.name === "deno") dropped.register(this, this.#sock, this);
   }
 
   /** The address family (`AF_INET`, ...); readable after close. */
@@ -1916,6 +1932,7 @@ export class Socket<
     if (this.#backend.name === "deno") stirClose();
     this.#sock = null;
     this.#names.release();
+    dropped.unregister(this);
     sock.close();
   }
 
@@ -1941,6 +1958,7 @@ export class Socket<
     const fd = sock.detach();
     this.#sock = null;
     this.#names.release();
+    dropped.unregister(this);
     return fd;
   }
 
