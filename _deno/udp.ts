@@ -552,6 +552,23 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     return this.#open(autobindAddress(this.#family, toward));
   }
 
+  // Linux binds a socket that sends (autobind) before it finds it has no
+  // destination; so does this, where Deno's bind needs no prompt. The send
+  // fails either way, with the missing destination.
+  #autobindQuietly(): void {
+    if (this.#io !== null) return;
+    const [host] = autobindAddress(this.#family);
+    try {
+      const where = this.#family === AF_INET6 ? `[${host}]:0` : `${host}:0`;
+      if (
+        Deno.permissions.querySync({ name: "net", host: where }).state ===
+          "granted"
+      ) this.#autobind();
+    } catch {
+      // Not bound: the error to report is the missing destination.
+    }
+  }
+
   listen(_backlog: number): void {
     this.check();
     throw new OSError(E.EOPNOTSUPP);
@@ -858,6 +875,7 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
   send(data: Uint8Array, flags: number, wait: Wait): Promise<number> {
     if (this.closed) return Promise.reject(badFd());
     if (this.#peer === null) {
+      this.#autobindQuietly();
       // Linux refuses an IPv4 datagram past 64 KiB before it looks for a
       // destination.
       const big = this.#family === AF_INET && data.length > 0xffff;

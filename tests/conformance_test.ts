@@ -738,6 +738,23 @@ for (const backend of BACKENDS) {
     await raises(() => u.sendall(bytes("x")), OSError, EDESTADDRREQ);
   });
 
+  test("a send() without a destination binds an unbound UDP socket first, as Linux: 89, then a port, and bind() is EINVAL (IPv4 and IPv6, as python3)", async () => {
+    for (
+      const [family, any, local] of [[AF_INET, "0.0.0.0", "127.0.0.1"], [
+        AF_INET6,
+        "::",
+        "::1",
+      ]] as const
+    ) {
+      using u = sock(backend, family, SOCK_DGRAM);
+      await raises(() => u.send(bytes("x")), OSError, { errno: 89 });
+      const [host, port] = u.getsockname() as [string, number];
+      assert.equal(host, any);
+      assert.ok(port > 0, `port ${port}`);
+      raisesSync(() => u.bind([local, 0]), OSError, EINVAL);
+    }
+  });
+
   test("unconnected TCP: recv() 107, send() BrokenPipeError 32, shutdown() 107", async () => {
     using s = sock(backend);
     await raises(() => s.recv(1), OSError, ENOTCONN);
