@@ -1460,18 +1460,18 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     // Deno's runtime makes at most 128 reads and writes in one turn and puts
     // the rest off (see budgetSpent): a write put off so, in a loop that
     // writes to many sockets in one go, is not a full buffer. It goes after
-    // a tick or two, or after a poll of the kernel.
+    // a tick or two, or after a poll of the kernel (below).
     for (let t = 0; t < BUDGET_TICKS; t++) {
       await tick();
       if (await settlesAtOnce(write)) return true;
     }
-    if (budgetSpent()) {
-      await turnLoop();
-      return await settlesAtOnce(write);
-    }
-    // Otherwise (a write is this process's own doing) only the budget turns
-    // the loop.
-    if (this.#writableAt !== this.#sends - 1 && !loopTurnDue()) return false;
+    // A poll of the kernel then, if Deno's budget may be spent, readiness
+    // has just said writable, or answers given at once are due a turn
+    // (loopTurnDue); else the buffer is full.
+    if (
+      !budgetSpent() && this.#writableAt !== this.#sends - 1 &&
+      !loopTurnDue()
+    ) return false;
     await turnLoop();
     return await settlesAtOnce(write);
   }

@@ -553,17 +553,18 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
   }
 
   // Linux binds a socket that sends (autobind) before it finds it has no
-  // destination; so does this, where Deno's bind needs no prompt. The send
-  // fails either way, with the missing destination.
+  // destination; so does this, where the flags grant the bind without a
+  // prompt. The send fails either way, with the missing destination.
   #autobindQuietly(): void {
     if (this.#io !== null) return;
-    const [host] = autobindAddress(this.#family);
     try {
-      const where = this.#family === AF_INET6 ? `[${host}]:0` : `${host}:0`;
-      if (
-        Deno.permissions.querySync({ name: "net", host: where }).state ===
-          "granted"
-      ) this.#autobind();
+      permitAddress(
+        this.#family,
+        SOCK_DGRAM,
+        0,
+        autobindAddress(this.#family),
+      );
+      this.#autobind();
     } catch {
       // Not bound: the error to report is the missing destination.
     }
