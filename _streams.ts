@@ -428,8 +428,8 @@ function defineSocketReadable() {
         return read(target, {
           take: (n) => {
             if (n === 0) {
+              // Responds to `req` too (see #close).
               this.#close();
-              req.respond(0);
               return;
             }
             if (!this.locked || pipeStopping()) {
@@ -542,7 +542,16 @@ function defineSocketReadable() {
 
     #close(): void {
       this.#open = false;
-      this.#controller.close();
+      const controller = this.#controller;
+      controller.close();
+      // Closed (not only asked to close, with bytes queued): the pull-into
+      // at the head, a pull's, or one a reader left when it let go with a
+      // read in flight (reads that bypass the controller leave it there),
+      // is committed with no byte, as the spec asks of a source after
+      // close(). Left, it would hold every later BYOB read of the stream:
+      // the spec queues one behind a pending pull-into before it looks at
+      // whether the stream is closed, and a closed stream never pulls.
+      if (controller.desiredSize === 0) controller.byobRequest?.respond(0);
     }
 
     #error(e: unknown): void {

@@ -669,6 +669,62 @@ for (const backend of BACKENDS) {
     });
   }
 
+  // The released read's pull-into stays at the head of the controller's
+  // queue; the spec queues a BYOB read behind it before it looks at whether
+  // the stream is closed, so EOF met around the controller must clear it.
+  for (
+    const ending of ["a BYOB read", "a queued BYOB read", "for await"] as const
+  ) {
+    Deno.test({
+      ...onBackend(
+        backend,
+        `EOF met by ${ending} after a reader was released mid-read: a BYOB read of the closed stream then ends done at once`,
+      ),
+      fn: async () => {
+        await using p = await peers(backend, backend);
+        const stream = p.reader.readable;
+        const first = stream.getReader();
+        const read = first.read();
+        await sleep(20);
+        first.releaseLock();
+        await assert.rejects(withTimeout(read), TypeError);
+        await p.sender.sendall(new Uint8Array([1, 0, 0, 0]));
+        p.sender.shutdown(SHUT_WR);
+        if (ending === "for await") {
+          const chunks: number[] = [];
+          for await (const c of stream.values({ preventCancel: true })) {
+            chunks.push(...c);
+          }
+          assert.deepEqual(chunks, [1, 0, 0, 0]);
+        }
+        const reader = stream.getReader({ mode: "byob" });
+        if (ending !== "for await") {
+          // Wants 8 elements and meets EOF after 1: done, with that one.
+          const eight = reader.read(new Int32Array(8), { min: 8 });
+          const queued = ending === "a queued BYOB read"
+            ? reader.read(new Int32Array(1))
+            : null;
+          const r = await withTimeout(eight, 2000, "the read that met EOF");
+          assert.equal(r.done, true);
+          assert.deepEqual([...r.value!], [1]);
+          if (queued !== null) {
+            const q = await withTimeout(queued, 2000, "the queued read");
+            assert.equal(q.done, true);
+            assert.equal(q.value!.length, 0);
+          }
+        }
+        const after = await withTimeout(
+          reader.read(new Int32Array(1)),
+          2000,
+          "a BYOB read after EOF",
+        );
+        assert.equal(after.done, true);
+        assert.equal(after.value!.length, 0);
+        reader.releaseLock();
+      },
+    });
+  }
+
   Deno.test({
     ...onBackend(
       backend,
