@@ -256,8 +256,9 @@ export function toFd(value: unknown): number {
  * View a bytes-like value as bytes, without copying.
  *
  * @param value The value.
- * @returns A `Uint8Array` over the same memory, or `null` if `value` is not
- *   bytes-like.
+ * @returns A `Uint8Array` over the same memory, of the length it has now
+ *   (one that tracks a resizable buffer's length does not), or `null` if
+ *   `value` is not bytes-like.
  * @throws {ValueError} A detached buffer, or a view of one (as Python's
  *   released memoryview): it holds no memory to read or write.
  *
@@ -275,9 +276,13 @@ export function toFd(value: unknown): number {
  */
 export function bytesView(value: unknown): Uint8Array | null {
   if (value instanceof Uint8Array) {
+    const buffer = value.buffer;
     // A detached view reads as empty: only an empty one needs the look.
-    if (value.byteLength === 0) notDetached(value.buffer);
-    return value;
+    if (value.byteLength === 0) notDetached(buffer);
+    // A view may track a resizable buffer's length: its bytes are fixed at
+    // what it holds now, as Python's buffer protocol fixes them for the
+    // call, so that a buffer grown while a call waits adds nothing to it.
+    return resizes(buffer) ? value.subarray(0, value.length) : value;
   }
   if (ArrayBuffer.isView(value)) {
     // A detached DataView throws on byteLength: the buffer is looked at.
@@ -286,15 +291,22 @@ export function bytesView(value: unknown): Uint8Array | null {
   }
   if (value instanceof ArrayBuffer) {
     notDetached(value);
-    return new Uint8Array(value);
+    return new Uint8Array(value, 0, value.byteLength);
   }
   if (
     typeof SharedArrayBuffer === "function" &&
     value instanceof SharedArrayBuffer
   ) {
-    return new Uint8Array(value);
+    return new Uint8Array(value, 0, value.byteLength);
   }
   return null;
+}
+
+// Whether `buffer` can change length (a resizable ArrayBuffer, a growable
+// SharedArrayBuffer).
+function resizes(buffer: ArrayBufferLike): boolean {
+  return (buffer as ArrayBuffer).resizable === true ||
+    (buffer as { growable?: boolean }).growable === true;
 }
 
 function notDetached(buffer: ArrayBufferLike): void {

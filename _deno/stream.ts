@@ -786,7 +786,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     const stash = this.#stash;
     if (n === 0) {
       const k = Math.min(buf.length, stash.length);
-      buf.set(stash.subarray(0, k));
+      if (k > 0) buf.set(stash.subarray(0, k));
       this.#take(stash, k);
       return k;
     }
@@ -943,7 +943,9 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       throw err;
     }
     const n = Math.min(buf.length, stash.length);
-    buf.set(stash.subarray(0, n));
+    // None: a buffer shrunk away while the call waited (set() would throw);
+    // the Python layer says BufferError.
+    if (n > 0) buf.set(stash.subarray(0, n));
     if (!peek) this.#take(stash, n);
     const paced = pace();
     if (paced !== undefined) await paced;

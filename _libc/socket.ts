@@ -517,7 +517,7 @@ class LibcSocket implements BackendSocket {
   #takeGiven(buf: Uint8Array, flags: number): number {
     const given = this.#given!;
     const n = Math.min(buf.length, given.length);
-    buf.set(given.subarray(0, n));
+    if (n > 0) buf.set(given.subarray(0, n));
     if ((flags & L.MSG_PEEK) === 0) this.#consumeGiven(n);
     return n;
   }

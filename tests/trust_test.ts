@@ -22,11 +22,12 @@ import {
   libcMissing,
   libcTest,
   onBackend,
+  recvExactly,
   skipNote,
   text,
   udpPair,
 } from "./_helpers.ts";
-import { hasPython, pythonJson } from "./_python.ts";
+import { hasPython, pythonJson, withTimeout } from "./_python.ts";
 
 const encode = (s: string) => new TextEncoder().encode(s);
 
@@ -356,17 +357,79 @@ for (const backend of BACKENDS) {
         ["recv_into", (b) => p.client.recv_into(b)],
         ["recvmsg_into", (b) => p.client.recvmsg_into([b])],
       ];
-      for (const [name, call] of calls) {
-        const memory = new ArrayBuffer(16, { maxByteLength: 64 });
-        const pending = call(new Uint8Array(memory));
-        await new Promise((r) => setTimeout(r, 20));
-        memory.resize(0);
-        await p.server.sendall(encode(name));
-        await assert.rejects(pending, BufferError, name);
-        p.client.settimeout(2);
-        assert.deepEqual(await p.client.recv(64), encode(name));
-        p.client.settimeout(null);
+      // A view that tracks the buffer's length, and one of fixed length
+      // (out of bounds once the buffer shrinks).
+      for (const fixed of [false, true]) {
+        for (const [name, call] of calls) {
+          const memory = new ArrayBuffer(16, { maxByteLength: 64 });
+          const pending = call(
+            fixed ? new Uint8Array(memory, 0, 16) : new Uint8Array(memory),
+          );
+          await new Promise((r) => setTimeout(r, 20));
+          memory.resize(0);
+          await p.server.sendall(encode(name));
+          await assert.rejects(pending, BufferError, `${name}, ${fixed}`);
+          p.client.settimeout(2);
+          assert.deepEqual(await p.client.recv(64), encode(name));
+          p.client.settimeout(null);
+        }
       }
+    },
+  );
+}
+
+// A view that tracks a resizable buffer's length is taken at the length it
+// has when the call is made, as Python's buffer protocol fixes it.
+for (const backend of BACKENDS) {
+  backendTest(
+    backend,
+    "sendall() of a view whose resizable buffer grows while the call waits sends only the bytes it had, as does the writable",
+    async () => {
+      await using p = await connectedPair(backend);
+      const size = 16 << 20;
+      const sends: [string, (b: Uint8Array) => Promise<void>][] = [
+        ["sendall", (b) => p.client.sendall(b)],
+        ["writable", async (b) => {
+          const writer = p.client.writable.getWriter();
+          try {
+            await writer.write(b);
+          } finally {
+            writer.releaseLock();
+          }
+        }],
+      ];
+      for (const [name, send] of sends) {
+        const memory = new ArrayBuffer(size, { maxByteLength: size + 4096 });
+        // Length-tracking: the peer does not read, so the call waits with
+        // most of it to send.
+        const pending = send(new Uint8Array(memory).fill(1));
+        await new Promise((r) => setTimeout(r, 50));
+        memory.resize(size + 4096);
+        new Uint8Array(memory).fill(2, size);
+        const got = await recvExactly(p.server, size, 20_000);
+        assert.equal(got.length, size, name);
+        assert.ok(got.every((b) => b === 1), `${name}: bytes it had not`);
+        await withTimeout(pending);
+      }
+      // Nothing more went: the next bytes are these.
+      await p.client.sendall(encode("end"));
+      assert.deepEqual(await recvExactly(p.server, 3), encode("end"));
+    },
+  );
+
+  backendTest(
+    backend,
+    "recv_into() of a view whose resizable buffer grows while the call waits fills at most the length it had",
+    async () => {
+      await using p = await connectedPair(backend);
+      const memory = new ArrayBuffer(4, { maxByteLength: 64 });
+      const pending = p.client.recv_into(new Uint8Array(memory));
+      await new Promise((r) => setTimeout(r, 20));
+      memory.resize(64);
+      await p.server.sendall(encode("0123456789"));
+      assert.equal(await withTimeout(pending), 4);
+      assert.deepEqual(new Uint8Array(memory, 0, 4), encode("0123"));
+      assert.deepEqual(await recvExactly(p.client, 6), encode("456789"));
     },
   );
 }
@@ -389,7 +452,7 @@ libcTest(
 for (const backend of BACKENDS) {
   backendTest(
     backend,
-    `a UDP recv_into(), recvfrom_into() or recvmsg_into() whose buffer is detached while it waits fails with BufferError${
+    `a UDP recv_into(), recvfrom_into() or recvmsg_into() whose buffer is detached or shrunk away while it waits fails with BufferError${
       backend === "libc" ? " and leaves the datagram for the next call" : ""
     }`,
     async () => {
@@ -399,19 +462,22 @@ for (const backend of BACKENDS) {
         ["recvfrom_into", (b) => p.a.recvfrom_into(b)],
         ["recvmsg_into", (b) => p.a.recvmsg_into([b])],
       ];
-      for (const [name, call] of calls) {
-        const buf = new Uint8Array(16);
-        const pending = call(buf);
-        await new Promise((r) => setTimeout(r, 20));
-        buf.buffer.transfer();
-        await p.b.sendto(encode(name), p.aAddr);
-        await assert.rejects(pending, BufferError, name);
-        // The Deno backend's receive may have gone into the memory the
-        // buffer was transferred to.
-        p.a.settimeout(backend === "libc" ? 2 : 0.2);
-        const next = await p.a.recv(64).catch(() => null);
-        if (backend === "libc") assert.deepEqual(next, encode(name));
-        p.a.settimeout(null);
+      for (const shrunk of [false, true]) {
+        for (const [name, call] of calls) {
+          const memory = new ArrayBuffer(16, { maxByteLength: 64 });
+          const pending = call(new Uint8Array(memory, 0, 16));
+          await new Promise((r) => setTimeout(r, 20));
+          if (shrunk) memory.resize(0);
+          else memory.transfer();
+          await p.b.sendto(encode(name), p.aAddr);
+          await assert.rejects(pending, BufferError, `${name}, ${shrunk}`);
+          // The Deno backend's receive may have gone into the memory the
+          // buffer was transferred to.
+          p.a.settimeout(backend === "libc" ? 2 : 0.2);
+          const next = await p.a.recv(64).catch(() => null);
+          if (backend === "libc") assert.deepEqual(next, encode(name));
+          p.a.settimeout(null);
+        }
       }
     },
   );
