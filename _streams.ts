@@ -287,6 +287,7 @@ function defineSocketReadable() {
   class SocketReadable extends ByteStream {
     readonly #recvOwn: (target: Uint8Array) => Promise<number>;
     readonly #stop: (cancel: boolean) => Promise<void> | void;
+    readonly #refill: () => void;
     readonly #fast: (
       view: ArrayBufferView,
       min: number,
@@ -327,6 +328,8 @@ function defineSocketReadable() {
       const pipeLetGo = () => this.#piped!.then(() => {}, () => {});
       let pulling: Promise<void> = Promise.resolve();
       let released: PromiseWithResolvers<void> | null = null;
+      // A read refill() started that no pull() has taken on yet.
+      let refilling: Promise<void> | null = null;
       const source: UnderlyingByteSource = {
         type: "bytes",
         autoAllocateChunkSize: CHUNK,
@@ -341,7 +344,11 @@ function defineSocketReadable() {
           // A pipe whose signal aborted drops what a read brings it now:
           // no read until it lets go of the stream.
           if (pipeStopping()) return pipeLetGo();
-          pulling = pull(controller);
+          // A read refill() started still fills the request: wait for it.
+          const filling = refilling !== null &&
+            (st.taker !== null || inflight !== null);
+          refilling = null;
+          if (!filling) pulling = pull(controller);
           released ??= Promise.withResolvers();
           // Not Promise.race: `released` lives as long as the reader, and
           // would gather a reaction per chunk.
@@ -363,6 +370,7 @@ function defineSocketReadable() {
       // once that read has let go (a read let go of before is not waited
       // for: a Deno read cannot be ended, and goes on unheld).
       const stop = (cancel: boolean): Promise<void> | void => {
+        refilling = null;
         released?.resolve();
         released = null;
         let letGo: Promise<void> | void = undefined;
@@ -446,6 +454,23 @@ function defineSocketReadable() {
         });
       };
       super(source, { highWaterMark: 0 });
+      // A pull-into whose read a reader let go of stays at the head of the
+      // controller's queue, no pull() filling it: a read of the spec's
+      // through a BYOB reader (tee()'s) is queued behind it and asks for no
+      // pull, so it would wait for good. Fill it as pull() would: its bytes
+      // go to the controller's queue (it is a released reader's), and the
+      // reads behind it are served from there; EOF commits it (#close).
+      this.#refill = () => {
+        if (
+          !this.#open || controller.byobRequest === null ||
+          inflight !== null || st.taker !== null || fast !== null
+        ) return;
+        const filled: Promise<void> = pulling = pull(controller).finally(() => {
+          if (refilling === filled) refilling = null;
+        });
+        refilling = filled;
+        released ??= Promise.withResolvers();
+      };
       this.#recvOwn = direct.recvOwn;
       this.#controller = controller;
       this.#stop = stop;
@@ -554,6 +579,19 @@ function defineSocketReadable() {
       if (controller.desiredSize === 0) controller.byobRequest?.respond(0);
     }
 
+    // A closed stream's pull-into that close() could not commit: a default
+    // reader's read that met EOF through pull() (the spec commits a closed
+    // stream's pull-into only to a BYOB reader, and leaves a default
+    // reader's at the head). Once its reader has let go it is a released
+    // reader's, which respond(0) commits; left, it would hold every BYOB
+    // read of the closed stream, as in #close.
+    #dropClosedPullInto(): void {
+      const controller = this.#controller;
+      if (!this.locked && !this.#open && controller.desiredSize === 0) {
+        controller.byobRequest?.respond(0);
+      }
+    }
+
     #error(e: unknown): void {
       this.#open = false;
       this.#controller.error(e);
@@ -579,6 +617,7 @@ function defineSocketReadable() {
     override getReader(
       options?: ReadableStreamGetReaderOptions,
     ): ReadableStreamReader<Uint8Array<ArrayBuffer>> {
+      this.#dropClosedPullInto();
       const reader = super.getReader(options);
       const release = reader.releaseLock.bind(reader);
       const stop = this.#stop;
@@ -639,6 +678,22 @@ function defineSocketReadable() {
       };
       byob.read = read as typeof byob.read;
       return reader;
+    }
+
+    /**
+     * Two branches of the stream, as the built-in method makes them.
+     *
+     * @returns The branches.
+     */
+    override tee(): [
+      ReadableStream<Uint8Array<ArrayBuffer>>,
+      ReadableStream<Uint8Array<ArrayBuffer>>,
+    ] {
+      this.#dropClosedPullInto();
+      const branches = super.tee();
+      // Once the tee holds the stream, which the bytes are for.
+      this.#refill();
+      return branches;
     }
 
     /**

@@ -846,3 +846,125 @@ for (const backend of BACKENDS) {
     });
   }
 }
+
+// A default reader's read that meets EOF through pull() leaves its
+// pull-into at the head of the closed stream's queue (the spec commits a
+// closed stream's pull-into only to a BYOB reader): a BYOB reader taken
+// after must still end done at once (Deno.Conn's readable waits for good).
+for (const backend of BACKENDS) {
+  for (const how of ["a default reader", "pipeTo"] as const) {
+    Deno.test({
+      ...onBackend(
+        backend,
+        `EOF met by ${how} through the controller: a BYOB read of the closed stream then ends done at once`,
+      ),
+      fn: async () => {
+        await using p = await peers(backend, backend);
+        const stream = p.reader.readable;
+        const got: number[] = [];
+        const sent = (async () => {
+          await sleep(20);
+          await p.sender.sendall(bytes("abc"));
+          p.sender.shutdown(SHUT_WR);
+        })();
+        if (how === "a default reader") {
+          const reader = stream.getReader();
+          for (let i = 0; i < 10; i++) {
+            const r = await withTimeout(reader.read());
+            if (r.done) break;
+            got.push(...r.value);
+          }
+          reader.releaseLock();
+        } else {
+          await withTimeout(stream.pipeTo(
+            new WritableStream({ write: (c) => void got.push(...c) }),
+          ));
+        }
+        await sent;
+        assert.equal(text(new Uint8Array(got)), "abc");
+        const reader = stream.getReader({ mode: "byob" });
+        const r = await withTimeout(
+          reader.read(new Int16Array(4)),
+          2000,
+          "a BYOB read of the closed stream",
+        );
+        assert.equal(r.done, true);
+        assert.ok(r.value instanceof Int16Array);
+        assert.equal(r.value.length, 0);
+        reader.releaseLock();
+      },
+    });
+  }
+}
+
+// A reader let go with a read in flight leaves that read's pull-into at the
+// head of the controller's queue, which no pull() fills; tee()'s BYOB reads
+// of the source are queued behind it and ask for no pull. A branch read
+// with a BYOB reader must still get every byte, and EOF.
+for (const backend of BACKENDS) {
+  for (const how of ["a default reader released", "a pipe aborted"] as const) {
+    for (const early of [false, true]) {
+      Deno.test({
+        ...onBackend(
+          backend,
+          `tee() after ${how} mid-read (bytes ${
+            early ? "before" : "after"
+          } the tee): a branch read by a BYOB reader gets every byte, then EOF`,
+        ),
+        fn: async () => {
+          await using p = await peers(backend, backend);
+          const stream = p.reader.readable;
+          if (how === "a default reader released") {
+            const first = stream.getReader();
+            const read = first.read().catch(() => {});
+            await sleep(20);
+            first.releaseLock();
+            await withTimeout(read);
+          } else {
+            const ac = new AbortController();
+            const piped = stream.pipeTo(new WritableStream(), {
+              signal: ac.signal,
+              preventCancel: true,
+            });
+            await sleep(20);
+            ac.abort();
+            await withTimeout(piped.catch(() => {}));
+          }
+          const send = async () => {
+            await p.sender.sendall(bytes("hello"));
+            p.sender.shutdown(SHUT_WR);
+          };
+          if (early) {
+            await send();
+            await sleep(20);
+          }
+          const [a, b] = stream.tee();
+          const byob = async () => {
+            const reader = a.getReader({ mode: "byob" });
+            const out: number[] = [];
+            for (let i = 0; i < 10; i++) {
+              const r = await withTimeout(
+                reader.read(new Uint8Array(3)),
+                2000,
+                "a BYOB read of the branch",
+              );
+              if (r.done) return out;
+              out.push(...r.value!);
+            }
+            throw new Error("no EOF");
+          };
+          const whole = async () => {
+            const out: number[] = [];
+            for await (const c of b) out.push(...c);
+            return out;
+          };
+          const both = Promise.all([byob(), withTimeout(whole())]);
+          if (!early) await send();
+          const [x, y] = await both;
+          assert.equal(text(new Uint8Array(x)), "hello");
+          assert.equal(text(new Uint8Array(y)), "hello");
+        },
+      });
+    }
+  }
+}
