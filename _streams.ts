@@ -64,6 +64,12 @@ export interface DirectReads {
    */
   streamAbandon(): Promise<void> | void;
   /**
+   * A read still in flight into `buffer` that cannot be ended (one a
+   * stream let go of): settles once it has ended and its bytes are the
+   * socket's; null when there is none.
+   */
+  readingInto(buffer: ArrayBufferLike): Promise<void> | null;
+  /**
    * Bytes received that no reader took: every receive returns them before
    * anything else, and readiness reports the socket readable meanwhile.
    * The bytes are copied.
@@ -286,6 +292,7 @@ function defineSocketReadable() {
    */
   class SocketReadable extends ByteStream {
     readonly #recvOwn: (target: Uint8Array) => Promise<number>;
+    readonly #reads: () => DirectReads | null;
     readonly #stop: (cancel: boolean) => Promise<void> | void;
     readonly #refill: () => void;
     readonly #fast: (
@@ -472,6 +479,7 @@ function defineSocketReadable() {
         released ??= Promise.withResolvers();
       };
       this.#recvOwn = direct.recvOwn;
+      this.#reads = direct.reads;
       this.#controller = controller;
       this.#stop = stop;
       // A BYOB read with nothing queued and no read in flight (see fastMin):
@@ -567,8 +575,7 @@ function defineSocketReadable() {
 
     #close(): void {
       this.#open = false;
-      const controller = this.#controller;
-      controller.close();
+      this.#controller.close();
       // Closed (not only asked to close, with bytes queued): the pull-into
       // at the head, a pull's, or one a reader left when it let go with a
       // read in flight (reads that bypass the controller leave it there),
@@ -576,7 +583,21 @@ function defineSocketReadable() {
       // close(). Left, it would hold every later BYOB read of the stream:
       // the spec queues one behind a pending pull-into before it looks at
       // whether the stream is closed, and a closed stream never pulls.
-      if (controller.desiredSize === 0) controller.byobRequest?.respond(0);
+      this.#commitClosed();
+    }
+
+    // Commit a closed stream's pull-into with no byte, once no read that
+    // cannot be ended (a Deno read a reader let go of) is still filling its
+    // buffer: committing transfers the buffer, and the bytes that read
+    // brings, which are the socket's, would be lost with it.
+    #commitClosed(): void {
+      const controller = this.#controller;
+      if (controller.desiredSize !== 0) return;
+      const req = controller.byobRequest;
+      if (req === null) return;
+      const busy = this.#reads()?.readingInto(req.view!.buffer) ?? null;
+      if (busy === null) req.respond(0);
+      else busy.then(() => this.#commitClosed());
     }
 
     // A closed stream's pull-into that close() could not commit: a default
@@ -586,10 +607,7 @@ function defineSocketReadable() {
     // reader's, which respond(0) commits; left, it would hold every BYOB
     // read of the closed stream, as in #close.
     #dropClosedPullInto(): void {
-      const controller = this.#controller;
-      if (!this.locked && !this.#open && controller.desiredSize === 0) {
-        controller.byobRequest?.respond(0);
-      }
+      if (!this.locked && !this.#open) this.#commitClosed();
     }
 
     #error(e: unknown): void {

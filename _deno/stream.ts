@@ -235,6 +235,8 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   // buffer; what its stream no longer wants lands in #stash the same way.
   #inner: Uint8Array | null = null;
   #stash: Uint8Array = NO_BYTES;
+  // The buffer of the stream read in flight (see readingInto).
+  #readInto: ArrayBufferLike | null = null;
   #pendingRead: Promise<void> | null = null;
   // The op under #pendingRead, to hold the process while a caller waits.
   #readOp: HeldOp | null = null;
@@ -989,6 +991,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     wait: Wait,
   ): Promise<void> {
     const op = this.#readOp = startRead(conn, buf, true);
+    this.#readInto = buf.buffer;
     const read = op.promise.then(
       (n) => {
         this.#readEnded();
@@ -1125,6 +1128,20 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     this.#wakeReaders();
   }
 
+  /**
+   * A stream's read still in flight into `buffer`, which Deno cannot end:
+   * settles once it has ended and its bytes are in the stash.
+   *
+   * @param buffer The buffer a stream read was given.
+   * @returns The read, or null when none fills `buffer`.
+   */
+  readingInto(buffer: ArrayBufferLike): Promise<void> | null {
+    const read = this.#pendingRead;
+    return read !== null && this.#readInto === buffer
+      ? read.then(() => {}, () => {})
+      : null;
+  }
+
   // Whether `read` (the read in flight) ends at once, as a non-blocking
   // call needs: within a few microtasks, or once the event loop turns when
   // its budget says so (see letLoopTurn).
@@ -1137,6 +1154,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   #readEnded(): void {
     this.#pendingRead = null;
     this.#readOp = null;
+    this.#readInto = null;
   }
 
   // A read into the socket's own buffer that no caller waits on (yet).

@@ -579,6 +579,16 @@ class LibcSocket implements BackendSocket {
     return entry.done;
   }
 
+  /**
+   * A read still in flight into `buffer`: never, once a stream has let go
+   * (streamAbandon() ends its wait; no call is left filling the buffer).
+   *
+   * @returns null.
+   */
+  readingInto(_buffer: ArrayBufferLike): Promise<void> | null {
+    return null;
+  }
+
   async recvfrom(
     buf: Uint8Array,
     flags: number,

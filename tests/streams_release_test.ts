@@ -9,6 +9,7 @@ import {
   AF_INET,
   BlockingIOError,
   MSG_WAITALL,
+  SHUT_RD,
   SHUT_WR,
   type Socket,
   TimeoutError,
@@ -845,6 +846,33 @@ for (const backend of BACKENDS) {
       },
     });
   }
+}
+
+// Ending the stream commits the pull-into a released reader left, which
+// transfers its buffer: a Deno read still filling it (Deno cannot end one)
+// must have handed its bytes to the socket first.
+for (const backend of BACKENDS) {
+  Deno.test({
+    ...onBackend(
+      backend,
+      "a reader released mid-read, then shutdown(SHUT_RD) and a read that ends the stream: bytes the peer sends after reach recv()",
+    ),
+    fn: async () => {
+      await using p = await peers(backend, "libc");
+      const stream = p.reader.readable;
+      const first = stream.getReader();
+      const read = first.read();
+      await sleep(20);
+      first.releaseLock();
+      await assert.rejects(withTimeout(read), TypeError);
+      p.reader.shutdown(SHUT_RD);
+      const second = stream.getReader();
+      assert.equal((await withTimeout(second.read())).done, true);
+      second.releaseLock();
+      await p.sender.sendall(bytes("after"));
+      assert.equal(text(await recvExactly(p.reader, 5)), "after");
+    },
+  });
 }
 
 // A default reader's read that meets EOF through pull() leaves its
