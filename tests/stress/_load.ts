@@ -2,13 +2,17 @@
 // run: a many-connection echo with random chunk sizes checked by hash, a
 // child process that checks its own descriptors around connect/accept/close
 // cycles (without /proc: see FREE_FDS), and a slow peer for recv timeouts
-// interleaved with data.
-import assert from "node:assert/strict";
+// interleaved with data. And what the seeded stream runs share: random
+// choices from a seed, the views a BYOB read may bring, and a run of rounds
+// that goes on past a failed one, so that a run counts them.
+import assert, { AssertionError } from "node:assert/strict";
 import {
   AF_INET,
   SHUT_WR,
+  SO_LINGER,
   SOCK_DGRAM,
   type Socket,
+  SOL_SOCKET,
   TimeoutError,
 } from "../../mod.ts";
 import {
@@ -33,6 +37,175 @@ export function rng(seed: number): () => number {
     x >>>= 0;
     return x;
   };
+}
+
+/** An environment variable, or undefined (also without --allow-env). */
+export function env(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Random choices from one seed. */
+export class Dice {
+  readonly #next: () => number;
+
+  constructor(seed: number) {
+    this.#next = rng(seed);
+  }
+
+  /** An integer in [0, n). */
+  int(n: number): number {
+    return this.#next() % n;
+  }
+
+  /** True with probability `p`. */
+  chance(p: number): boolean {
+    return this.#next() / 2 ** 32 < p;
+  }
+
+  /** One of `items`. */
+  pick<T>(items: readonly T[]): T {
+    return items[this.int(items.length)];
+  }
+}
+
+/**
+ * A seed for one part (0 or 1) of one round, the same whatever the timing
+ * did to the parts and rounds before.
+ */
+export function seedOf(seed: number, round: number, part: number): number {
+  const mixed = Math.imul(seed, 0x9e3779b1) ^
+    Math.imul(round * 2 + part, 0x85ebca6b);
+  return mixed >>> 0;
+}
+
+/** How many times each thing happened, for a run's log line. */
+export type Tally = Record<string, number>;
+
+/** Count one more `what`. */
+export function count(tally: Tally, what: string): void {
+  tally[what] = (tally[what] ?? 0) + 1;
+}
+
+/** A view constructor a BYOB read may be given. */
+export type ViewKind = new (
+  buffer: ArrayBuffer,
+  byteOffset: number,
+  length: number,
+) => ArrayBufferView<ArrayBuffer>;
+// Float16Array where the runtime has it.
+const F16 = (globalThis as { Float16Array?: ViewKind }).Float16Array;
+/** Every built-in view. */
+export const VIEWS: readonly ViewKind[] = [
+  Uint8Array,
+  Int8Array,
+  Uint8ClampedArray,
+  Uint16Array,
+  Int16Array,
+  Uint32Array,
+  Int32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
+  DataView,
+  ...(F16 === undefined ? [] : [F16]),
+];
+
+/** Bytes per element of `kind` (1 for DataView). */
+export function elementSize(kind: ViewKind): number {
+  return (kind as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1;
+}
+
+/** The bytes `view` spans. */
+export function bytesOf(view: ArrayBufferView): Uint8Array {
+  return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+}
+
+/** `parts`, one after another (the module's own). */
+export { concat } from "../../_codecs.ts";
+
+/** Make `s`'s close() reset the connection (SO_LINGER on, 0 s). */
+export function resetOnClose(s: Socket): void {
+  s.setsockopt(SOL_SOCKET, SO_LINGER, new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]));
+}
+
+/** What {@linkcode seededRounds} runs. */
+export interface SeededRounds {
+  /** Who runs them, for messages: e.g. `deno reader, libc sender`. */
+  what: string;
+  /** How to replay round `n`: e.g. `STREAMS_SEED=1 STREAMS_ROUND=7`. */
+  replay: (n: number) => string;
+  rounds: number;
+  /** Run this round alone, or null for all. */
+  only: number | null;
+  /** The most the rounds may take, in all. */
+  boundMs: number;
+  /** One round, on a connection of its own; it throws if it fails. */
+  round: (n: number) => Promise<void>;
+}
+
+// A failure's message; with the stack where the error is no check's (an
+// assertion's, or a hang's from withTimeout) but a surprise.
+function describe(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  const cause = e.cause instanceof Error ? e.cause : e;
+  if (
+    cause instanceof AssertionError ||
+    /did not settle within/.test(cause.message)
+  ) return e.message;
+  return cause === e ? String(e.stack) : `${e.message}\n${cause.stack}`;
+}
+
+/** At most this many failed rounds are logged before a run stops. */
+const MAX_FAILED_ROUNDS = 5;
+
+/**
+ * Run seeded rounds in turn. A failed round is logged with how to replay it
+ * and the run goes on (up to {@linkcode MAX_FAILED_ROUNDS}), so that one run
+ * tells how many rounds fail; then it throws, naming them. Running out of
+ * time is a failure too. Returns how many rounds ran.
+ */
+export async function seededRounds(run: SeededRounds): Promise<number> {
+  const deadline = Date.now() + run.boundMs;
+  const failed: number[] = [];
+  let first: unknown = undefined;
+  let ran = 0;
+  for (let n = 0; n < run.rounds; n++) {
+    if (run.only !== null && n !== run.only) continue;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `${run.what}: out of time (${run.boundMs} ms) after ${ran} rounds, ${failed.length} failed (${
+          run.replay(n)
+        } replays the next)`,
+      );
+    }
+    ran++;
+    try {
+      await run.round(n);
+    } catch (e) {
+      first ??= e;
+      failed.push(n);
+      console.log(
+        `${run.what}, round ${n} failed (${run.replay(n)} replays): ${
+          describe(e)
+        }`,
+      );
+      if (failed.length === MAX_FAILED_ROUNDS) break;
+    }
+  }
+  if (failed.length > 0) {
+    throw new Error(
+      `${run.what}: ${failed.length} of ${ran} rounds failed (rounds ${
+        failed.join(", ")
+      }; ${run.replay(failed[0])} replays the first)`,
+      { cause: first },
+    );
+  }
+  return ran;
 }
 
 /** FNV-1a over a stream of chunks: order-sensitive, so reordering shows. */

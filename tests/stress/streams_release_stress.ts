@@ -28,16 +28,17 @@ import {
   unavailable,
   withTimeout,
 } from "../_helpers.ts";
-import { rng } from "./_load.ts";
-
-/** An environment variable, or undefined (also without --allow-env). */
-function env(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined;
-  }
-}
+import {
+  bytesOf,
+  count,
+  Dice,
+  elementSize,
+  env,
+  seedOf,
+  type Tally,
+  type ViewKind,
+  VIEWS,
+} from "./_load.ts";
 
 const SEED = Number(
   env("STREAMS_SEED") ?? crypto.getRandomValues(new Uint32Array(1))[0],
@@ -67,45 +68,6 @@ function at(i: number): number {
   return (x ^ (x >>> 13)) & 255;
 }
 
-/** Random choices from one seed. */
-class Dice {
-  readonly #next: () => number;
-
-  constructor(seed: number) {
-    this.#next = rng(seed);
-  }
-
-  /** An integer in [0, n). */
-  int(n: number): number {
-    return this.#next() % n;
-  }
-
-  /** True with probability `p`. */
-  chance(p: number): boolean {
-    return this.#next() / 2 ** 32 < p;
-  }
-
-  /** One of `items`. */
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)];
-  }
-}
-
-// A seed for one part of one round, the same whatever the timing did to
-// the parts before.
-function seedOf(seed: number, round: number, part: number): number {
-  const mixed = Math.imul(seed, 0x9e3779b1) ^
-    Math.imul(round * 2 + part, 0x85ebca6b);
-  return mixed >>> 0;
-}
-
-/** How many times each thing happened, for the run's log line. */
-type Tally = Record<string, number>;
-
-function count(tally: Tally, what: string): void {
-  tally[what] = (tally[what] ?? 0) + 1;
-}
-
 // A moment to let go at: now, after a microtask, after the timers' turn, or
 // 1-2 ms on (bytes may come meanwhile).
 async function moment(d: Dice): Promise<void> {
@@ -113,10 +75,6 @@ async function moment(d: Dice): Promise<void> {
   if (k === 1) await Promise.resolve();
   else if (k === 2) await sleep(0);
   else if (k === 3) await sleep(1 + d.int(2));
-}
-
-function bytesOf(view: ArrayBufferView): Uint8Array {
-  return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
 }
 
 /** What one connection's reader has taken, checked byte by byte. */
@@ -179,34 +137,6 @@ class Received {
       })`,
     );
   }
-}
-
-// The views a BYOB read may bring: every built-in one.
-type ViewKind = new (
-  buffer: ArrayBuffer,
-  byteOffset: number,
-  length: number,
-) => ArrayBufferView<ArrayBuffer>;
-// Float16Array where the runtime has it.
-const F16 = (globalThis as { Float16Array?: ViewKind }).Float16Array;
-const VIEWS: readonly ViewKind[] = [
-  Uint8Array,
-  Int8Array,
-  Uint8ClampedArray,
-  Uint16Array,
-  Int16Array,
-  Uint32Array,
-  Int32Array,
-  Float32Array,
-  Float64Array,
-  BigInt64Array,
-  BigUint64Array,
-  DataView,
-  ...(F16 === undefined ? [] : [F16]),
-];
-
-function elementSize(kind: ViewKind): number {
-  return (kind as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1;
 }
 
 interface ByobRead {
