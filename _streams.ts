@@ -589,25 +589,19 @@ function defineSocketReadable() {
     // Commit a closed stream's pull-into with no byte, once no read that
     // cannot be ended (a Deno read a reader let go of) is still filling its
     // buffer: committing transfers the buffer, and the bytes that read
-    // brings, which are the socket's, would be lost with it.
+    // brings, which are the socket's, would be lost with it. Also before a
+    // new reader or a tee: the spec commits a closed stream's pull-into
+    // only to a BYOB reader, so a default reader's read that met EOF
+    // through pull() leaves its own at the head; once that reader has let
+    // go, respond(0) commits it.
     #commitClosed(): void {
       const controller = this.#controller;
-      if (controller.desiredSize !== 0) return;
+      if (this.#open || controller.desiredSize !== 0) return;
       const req = controller.byobRequest;
       if (req === null) return;
       const busy = this.#reads()?.readingInto(req.view!.buffer) ?? null;
       if (busy === null) req.respond(0);
       else busy.then(() => this.#commitClosed());
-    }
-
-    // A closed stream's pull-into that close() could not commit: a default
-    // reader's read that met EOF through pull() (the spec commits a closed
-    // stream's pull-into only to a BYOB reader, and leaves a default
-    // reader's at the head). Once its reader has let go it is a released
-    // reader's, which respond(0) commits; left, it would hold every BYOB
-    // read of the closed stream, as in #close.
-    #dropClosedPullInto(): void {
-      if (!this.locked && !this.#open) this.#commitClosed();
     }
 
     #error(e: unknown): void {
@@ -635,7 +629,7 @@ function defineSocketReadable() {
     override getReader(
       options?: ReadableStreamGetReaderOptions,
     ): ReadableStreamReader<Uint8Array<ArrayBuffer>> {
-      this.#dropClosedPullInto();
+      this.#commitClosed();
       const reader = super.getReader(options);
       const release = reader.releaseLock.bind(reader);
       const stop = this.#stop;
@@ -707,7 +701,7 @@ function defineSocketReadable() {
       ReadableStream<Uint8Array<ArrayBuffer>>,
       ReadableStream<Uint8Array<ArrayBuffer>>,
     ] {
-      this.#dropClosedPullInto();
+      this.#commitClosed();
       const branches = super.tee();
       // Once the tee holds the stream, which the bytes are for.
       this.#refill();

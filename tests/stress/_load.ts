@@ -48,6 +48,19 @@ export function env(name: string): string | undefined {
   }
 }
 
+/**
+ * The seed of the seeded stream runs: STREAMS_SEED, or a random one. It
+ * replays a run's choices (not its timing).
+ */
+export const STREAMS_SEED: number = Number(
+  env("STREAMS_SEED") ?? crypto.getRandomValues(new Uint32Array(1))[0],
+);
+
+/** STREAMS_ROUND: the one round {@linkcode seededRounds} runs, or null. */
+export const STREAMS_ROUND: number | null = env("STREAMS_ROUND") === undefined
+  ? null
+  : Number(env("STREAMS_ROUND"));
+
 /** Random choices from one seed. */
 export class Dice {
   readonly #next: () => number;
@@ -137,13 +150,11 @@ export function resetOnClose(s: Socket): void {
 export interface SeededRounds {
   /** Who runs them, for messages: e.g. `deno reader, libc sender`. */
   what: string;
-  /** How to replay round `n`: e.g. `STREAMS_SEED=1 STREAMS_ROUND=7`. */
-  replay: (n: number) => string;
   rounds: number;
-  /** Run this round alone, or null for all. */
-  only: number | null;
   /** The most the rounds may take, in all. */
   boundMs: number;
+  /** What the rounds counted, logged at the end. */
+  tally: Tally;
   /** One round, on a connection of its own; it throws if it fails. */
   round: (n: number) => Promise<void>;
 }
@@ -167,19 +178,23 @@ const MAX_FAILED_ROUNDS = 5;
  * Run seeded rounds in turn. A failed round is logged with how to replay it
  * and the run goes on (up to {@linkcode MAX_FAILED_ROUNDS}), so that one run
  * tells how many rounds fail; then it throws, naming them. Running out of
- * time is a failure too. Returns how many rounds ran.
+ * time is a failure too. The rounds are STREAMS_ROUND's alone where it is
+ * set. At the end it logs the tally. Returns how many rounds ran.
  */
 export async function seededRounds(run: SeededRounds): Promise<number> {
-  const deadline = Date.now() + run.boundMs;
+  const started = Date.now();
+  const deadline = started + run.boundMs;
+  const replay = (n: number) =>
+    `STREAMS_SEED=${STREAMS_SEED} STREAMS_ROUND=${n}`;
   const failed: number[] = [];
   let first: unknown = undefined;
   let ran = 0;
   for (let n = 0; n < run.rounds; n++) {
-    if (run.only !== null && n !== run.only) continue;
+    if (STREAMS_ROUND !== null && n !== STREAMS_ROUND) continue;
     if (Date.now() > deadline) {
       throw new Error(
         `${run.what}: out of time (${run.boundMs} ms) after ${ran} rounds, ${failed.length} failed (${
-          run.replay(n)
+          replay(n)
         } replays the next)`,
       );
     }
@@ -190,9 +205,7 @@ export async function seededRounds(run: SeededRounds): Promise<number> {
       first ??= e;
       failed.push(n);
       console.log(
-        `${run.what}, round ${n} failed (${run.replay(n)} replays): ${
-          describe(e)
-        }`,
+        `${run.what}, round ${n} failed (${replay(n)} replays): ${describe(e)}`,
       );
       if (failed.length === MAX_FAILED_ROUNDS) break;
     }
@@ -201,10 +214,15 @@ export async function seededRounds(run: SeededRounds): Promise<number> {
     throw new Error(
       `${run.what}: ${failed.length} of ${ran} rounds failed (rounds ${
         failed.join(", ")
-      }; ${run.replay(failed[0])} replays the first)`,
+      }; ${replay(failed[0])} replays the first)`,
       { cause: first },
     );
   }
+  console.log(
+    `${run.what}, seed ${STREAMS_SEED}: ${ran} rounds in ${
+      Date.now() - started
+    } ms, ${JSON.stringify(run.tally)}`,
+  );
   return ran;
 }
 

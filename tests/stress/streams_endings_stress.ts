@@ -36,22 +36,17 @@ import {
   count,
   Dice,
   elementSize,
-  env,
   resetOnClose,
   rng,
   seededRounds,
   seedOf,
+  STREAMS_ROUND,
+  STREAMS_SEED,
   type Tally,
   type ViewKind,
   VIEWS,
 } from "./_load.ts";
 
-const SEED = Number(
-  env("STREAMS_SEED") ?? crypto.getRandomValues(new Uint32Array(1))[0],
-);
-const ONLY = env("STREAMS_ROUND") === undefined
-  ? null
-  : Number(env("STREAMS_ROUND"));
 /** Connections per pairing. */
 const ROUNDS = 300;
 /** The most one pairing may take. */
@@ -372,20 +367,35 @@ function checkByob(
 
 type Act = "await" | "release" | "cancel";
 
-// A reader, then 1-5 times: 1-3 reads queued, then awaited, or the reader
-// released or cancelled at a moment. A read that settled after the release
-// or cancel may have been ended by it.
-async function sessionDefault(
+/** One step's reads, queued at once, and how each is told and checked. */
+interface Step<T> {
+  reads: Promise<Settled<ReadableStreamReadResult<T>>>[];
+  /** Read `j`'s name in messages. */
+  name(j: number): string;
+  check(
+    j: number,
+    res: Settled<ReadableStreamReadResult<T>>,
+    how: string,
+    released: boolean,
+    cancelled: boolean,
+  ): "more" | "end";
+}
+
+// 1-5 times: 1-3 reads queued, then awaited, or the reader released or
+// cancelled at a moment. A read that settled after the release or cancel
+// may have been ended by it. Says whether the reader was released.
+async function session<T>(
   r: Round,
-  s: ReadableStream<Uint8Array>,
-): Promise<void> {
+  reader: ReadableStreamGenericReader & { releaseLock(): void },
+  kind: "default" | "BYOB",
+  queue: () => Step<T>,
+): Promise<{ released: boolean; cancelled: boolean }> {
   const d = r.d;
-  const reader = s.getReader();
   let released = false, cancelled = false;
   const steps = 1 + d.int(5);
   for (let i = 0; i < steps; i++) {
-    const n = 1 + d.int(3);
-    const reads = Array.from({ length: n }, () => r.settle(reader.read()));
+    const step = queue();
+    const n = step.reads.length;
     const act = d.pick<Act>(["await", "await", "await", "release", "cancel"]);
     let cancel: Promise<Settled<void>> | null = null;
     let actAt = Infinity;
@@ -399,19 +409,22 @@ async function sessionDefault(
         cancel = r.settle(reader.cancel());
         cancelled = true;
       }
-      r.count(`default reader ${act} with reads queued`);
+      r.count(`${kind} reader ${act} with reads queued`);
     }
     if (cancel !== null) {
-      const c = await r.guard(cancel, "reader.cancel()");
+      const c = await r.guard(
+        cancel,
+        `${kind === "BYOB" ? "BYOB " : ""}reader.cancel()`,
+      );
       if (!c.ok) r.cancelError = c.error;
     }
     let ended = false;
     for (let j = 0; j < n; j++) {
-      const how = `default read ${j + 1}/${n} (${act})`;
-      const res = await r.guard(reads[j], how);
+      const how = `${kind} read ${j + 1}/${n}${step.name(j)} (${act})`;
+      const res = await r.guard(step.reads[j], how);
       const after = res.at > actAt;
-      const end = checkDefault(
-        r,
+      const end = step.check(
+        j,
         res,
         how,
         released && after,
@@ -431,9 +444,26 @@ async function sessionDefault(
     }
     if (released || cancelled || ended) break;
   }
+  return { released, cancelled };
+}
+
+// A default reader's session (see session()).
+async function sessionDefault(
+  r: Round,
+  s: ReadableStream<Uint8Array>,
+): Promise<void> {
+  const reader = s.getReader();
+  const { released, cancelled } = await session(r, reader, "default", () => {
+    const n = 1 + r.d.int(3);
+    return {
+      reads: Array.from({ length: n }, () => r.settle(reader.read())),
+      name: () => "",
+      check: (_j, res, how, rel, can) => checkDefault(r, res, how, rel, can),
+    };
+  });
   if (released) return;
   // Cancelling an ended stream's reader settles too.
-  if (!cancelled && d.chance(0.1)) {
+  if (!cancelled && r.d.chance(0.1)) {
     await r.guard(r.settle(reader.cancel()), "a last reader.cancel()");
   }
   reader.releaseLock();
@@ -444,62 +474,17 @@ async function sessionByob(
   r: Round,
   s: ReadableStream<Uint8Array>,
 ): Promise<void> {
-  const d = r.d;
   const reader = s.getReader({ mode: "byob" });
-  let released = false, cancelled = false;
-  const steps = 1 + d.int(5);
-  for (let i = 0; i < steps; i++) {
-    const n = 1 + d.int(3);
+  const { released } = await session(r, reader, "BYOB", () => {
+    const n = 1 + r.d.int(3);
     const views = Array.from({ length: n }, () => makeView(r));
-    const reads = views.map((q) =>
-      r.settle(reader.read(q.view, { min: q.min }))
-    );
-    const act = d.pick<Act>(["await", "await", "await", "release", "cancel"]);
-    let cancel: Promise<Settled<void>> | null = null;
-    let actAt = Infinity;
-    if (act !== "await") {
-      await r.moment();
-      actAt = r.tick();
-      if (act === "release") {
-        reader.releaseLock();
-        released = true;
-      } else {
-        cancel = r.settle(reader.cancel());
-        cancelled = true;
-      }
-      r.count(`BYOB reader ${act} with reads queued`);
-    }
-    if (cancel !== null) {
-      const c = await r.guard(cancel, "BYOB reader.cancel()");
-      if (!c.ok) r.cancelError = c.error;
-    }
-    let ended = false;
-    for (let j = 0; j < n; j++) {
-      const how = `BYOB read ${j + 1}/${n} ${label(views[j])} (${act})`;
-      const res = await r.guard(reads[j], how);
-      const after = res.at > actAt;
-      const end = checkByob(
-        r,
-        res,
-        views[j],
-        how,
-        released && after,
-        cancelled && after,
-      );
-      if (end === "end") ended = true;
-    }
-    if (
-      cancel !== null && r.cancelError !== undefined &&
-      r.cancelError !== r.error
-    ) {
-      r.fail(
-        `cancel() rejected with ${
-          errName(r.cancelError)
-        }, the stream errored with ${errName(r.error)}`,
-      );
-    }
-    if (released || cancelled || ended) break;
-  }
+    return {
+      reads: views.map((q) => r.settle(reader.read(q.view, { min: q.min }))),
+      name: (j) => ` ${label(views[j])}`,
+      check: (j, res, how, rel, can) =>
+        checkByob(r, res, views[j], how, rel, can),
+    };
+  });
   if (!released) reader.releaseLock();
 }
 
@@ -1027,26 +1012,19 @@ for (const [i, [rb, sb]] of PAIRINGS.entries()) {
     ),
     ignore: reason !== null,
     fn: async () => {
-      const seed = (SEED + i) >>> 0;
+      const seed = (STREAMS_SEED + i) >>> 0;
       const tally: Tally = {};
-      const started = Date.now();
-      const ran = await seededRounds({
+      await seededRounds({
         what: `${rb} reader, ${sb} sender`,
-        replay: (n) => `STREAMS_SEED=${SEED} STREAMS_ROUND=${n}`,
         rounds: ROUNDS,
-        only: ONLY,
         boundMs: BOUND_MS,
+        tally,
         round: (n) => round(rb, sb, seed, n, tally),
       });
-      console.log(
-        `${rb}<-${sb} seed ${SEED}: ${ran} rounds in ${
-          Date.now() - started
-        } ms, ${JSON.stringify(tally)}`,
-      );
-      if (ONLY !== null) return;
+      if (STREAMS_ROUND !== null) return;
       // Streams ended every way are what this run is for.
       for (const what of ["stream closed", "stream errored"]) {
-        assert.ok((tally[what] ?? 0) > 0, `no ${what} (seed ${SEED})`);
+        assert.ok((tally[what] ?? 0) > 0, `no ${what} (seed ${STREAMS_SEED})`);
       }
     },
   });

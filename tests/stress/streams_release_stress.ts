@@ -33,16 +33,13 @@ import {
   count,
   Dice,
   elementSize,
-  env,
   seedOf,
+  STREAMS_SEED,
   type Tally,
   type ViewKind,
   VIEWS,
 } from "./_load.ts";
 
-const SEED = Number(
-  env("STREAMS_SEED") ?? crypto.getRandomValues(new Uint32Array(1))[0],
-);
 /** Bytes each pairing moves. */
 const BYTES = 8 << 20;
 /**
@@ -520,7 +517,7 @@ for (const [i, [r, s]] of PAIRINGS.entries()) {
     ),
     ignore: reason !== null,
     fn: async () => {
-      const seed = (SEED + i) >>> 0;
+      const seed = (STREAMS_SEED + i) >>> 0;
       const tally: Tally = {};
       const started = Date.now();
       try {
@@ -531,12 +528,12 @@ for (const [i, [r, s]] of PAIRINGS.entries()) {
         throw new Error(
           `${r} reader, ${s} sender: ${
             e instanceof Error ? e.message : e
-          } (STREAMS_SEED=${SEED} replays)`,
+          } (STREAMS_SEED=${STREAMS_SEED} replays)`,
           { cause: e },
         );
       }
       console.log(
-        `${r}<-${s} seed ${SEED}: ${BYTES} bytes in ${
+        `${r}<-${s} seed ${STREAMS_SEED}: ${BYTES} bytes in ${
           Date.now() - started
         } ms, ${JSON.stringify(tally)}`,
       );
@@ -544,7 +541,7 @@ for (const [i, [r, s]] of PAIRINGS.entries()) {
       for (const what of ["BYOB", "default"]) {
         assert.ok(
           (tally[`${what} reads released unsettled`] ?? 0) > 0,
-          `no ${what} read was released while it waited (seed ${SEED})`,
+          `no ${what} read was released while it waited (seed ${STREAMS_SEED})`,
         );
       }
     },

@@ -41,19 +41,13 @@ import {
   concat,
   count,
   Dice,
-  env,
   resetOnClose,
   seededRounds,
   seedOf,
+  STREAMS_SEED,
   type Tally,
 } from "./_load.ts";
 
-const SEED = Number(
-  env("STREAMS_SEED") ?? crypto.getRandomValues(new Uint32Array(1))[0],
-);
-const ONLY = env("STREAMS_ROUND") === undefined
-  ? null
-  : Number(env("STREAMS_ROUND"));
 /** Connections per pairing. */
 const ROUNDS = 100;
 /** The most one pairing may take. */
@@ -664,22 +658,15 @@ for (const [i, [wb, pb]] of PAIRINGS.entries()) {
     ),
     ignore: reason !== null,
     fn: async () => {
-      const seed = (SEED + i) >>> 0;
+      const seed = (STREAMS_SEED + i) >>> 0;
       const tally: Tally = {};
-      const started = Date.now();
-      const ran = await seededRounds({
+      await seededRounds({
         what: `${wb} writer, ${pb} peer`,
-        replay: (n) => `STREAMS_SEED=${SEED} STREAMS_ROUND=${n}`,
         rounds: ROUNDS,
-        only: ONLY,
         boundMs: BOUND_MS,
+        tally,
         round: (n) => round(wb, pb, seed, n, tally),
       });
-      console.log(
-        `${wb}->${pb} seed ${SEED}: ${ran} rounds in ${
-          Date.now() - started
-        } ms, ${JSON.stringify(tally)}`,
-      );
     },
   });
 }
