@@ -104,6 +104,26 @@ const NO_BYTES = new Uint8Array(0);
 // (min(SOMAXCONN, 128)), so that a plain listen() keeps that listener and
 // never releases the port to make it again.
 const DENO_BACKLOG = 128;
+// How long listen(backlog) waits for the port of the listener it closed to
+// come free (see #relisten), and the sleep between tries: a child process
+// between fork and exec holds the old listener for a few milliseconds (at
+// most 16 in 15,000 listens with three threads spawning and the CPUs busy).
+const RELISTEN_MS = 1000;
+const RELISTEN_SLEEP_MS = 1;
+// What Atomics.wait sleeps on (never notified), made on first use.
+let sleepCell: Int32Array | null = null;
+
+// Sleep synchronously (nothing else in this thread runs meanwhile).
+function sleepSync(ms: number): void {
+  try {
+    sleepCell ??= new Int32Array(new SharedArrayBuffer(4));
+    Atomics.wait(sleepCell, 0, 0, ms);
+  } catch {
+    // A runtime that forbids Atomics.wait on this thread: spin.
+    const end = performance.now() + ms;
+    while (performance.now() < end) { /* spin */ }
+  }
+}
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
@@ -347,6 +367,34 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     }
   }
 
+  // Listen again where the listener just closed was. No other code of this
+  // thread runs between, but closing the listener frees its port only when
+  // no other copy of its descriptor is left: while another thread of this
+  // process spawns a program (a parallel `deno test` module, a Worker), the
+  // child holds a copy of every descriptor from its fork (clone) until exec
+  // closes them, and the old socket listens on meanwhile. Deno.listen then
+  // says EADDRINUSE (1 listen(5) in 100-500 with a thread spawning in a loop),
+  // so EADDRINUSE is tried again after a short sleep, for up to RELISTEN_MS.
+  // (A socket elsewhere that took the port in the microseconds between the
+  // close and the new bind would fail every try: EADDRINUSE, RELISTEN_MS
+  // later.)
+  #relisten(addr: [string, number], backlog: number): Deno.Listener {
+    const end = performance.now() + RELISTEN_MS;
+    for (;;) {
+      try {
+        return this.#listen(addr, backlog);
+      } catch (e) {
+        if (
+          !(e instanceof OSError && e.errno === E.EADDRINUSE) ||
+          performance.now() >= end
+        ) {
+          throw e;
+        }
+      }
+      sleepSync(RELISTEN_SLEEP_MS);
+    }
+  }
+
   // An IPv6 peer's host with its scope id as Deno.connect takes it
   // ("fe80::1%2"): Deno has no other way to say which link.
   #scoped(addr: SockAddr): string {
@@ -434,7 +482,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       const { hostname, port } = this.#listener.addr as Deno.NetAddr;
       this.#listener.close();
       this.#listener = null;
-      this.#listener = this.#listen([hostname, port], backlog);
+      this.#listener = this.#relisten([hostname, port], backlog);
     }
     this.#listening = true;
   }

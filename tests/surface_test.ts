@@ -481,6 +481,72 @@ Deno.test("deno: listen() with Python's default backlog keeps the listener bind(
   assert.deepEqual(await conn.recv(1), new Uint8Array([7]));
 });
 
+// Another thread of this process spawning programs (a parallel `deno test`
+// module): a child holds a copy of every descriptor from its fork until
+// exec, the listener bind() made among them, so closing that listener in
+// listen(backlog) does not free its port at once. It raised EADDRINUSE in 1
+// listen(5) in 100-500 here; the test counts the children spawned meanwhile.
+const SPAWNER = `
+const count = new Int32Array(await new Promise((r) => self.onmessage = (e) => r(e.data)));
+while (Atomics.load(count, 1) === 0) {
+  await new Deno.Command("/bin/true", { stdout: "null", stderr: "null" }).output();
+  Atomics.add(count, 0, 1);
+}
+self.postMessage("done");
+`;
+const runSkip =
+  Deno.permissions.querySync({ name: "run", command: "/bin/true" })
+      .state === "granted"
+    ? null
+    : "no --allow-run";
+
+Deno.test({
+  name: skipNote(
+    "deno: listen(backlog) while another thread spawns programs makes the listener again on the port bind() held (the old one lives on in a child until exec)",
+    runSkip,
+  ),
+  ignore: runSkip !== null,
+  async fn() {
+    const count = new Int32Array(new SharedArrayBuffer(8));
+    const url = URL.createObjectURL(
+      new Blob([SPAWNER], { type: "application/javascript" }),
+    );
+    const worker = new Worker(url, { type: "module" });
+    const done = new Promise((r) => worker.onmessage = r);
+    worker.postMessage(count.buffer);
+    const failed: string[] = [];
+    let listens = 0;
+    try {
+      // Until 150 children were spawned meanwhile, or 10 s.
+      const end = Date.now() + 10_000;
+      while (Atomics.load(count, 0) < 150 && Date.now() < end) {
+        for (let i = 0; i < 20; i++, listens++) {
+          using s = socket(AF_INET, SOCK_STREAM, 0, { backend: "deno" });
+          s.bind(["127.0.0.1", 0]);
+          try {
+            s.listen(5);
+          } catch (e) {
+            failed.push(String(e));
+          }
+        }
+        await new Promise((r) => setTimeout(r, 0));
+      }
+    } finally {
+      Atomics.store(count, 1, 1);
+      await withTimeout(done, 10_000, "the spawning worker");
+      worker.terminate();
+      URL.revokeObjectURL(url);
+    }
+    const spawned = Atomics.load(count, 0);
+    assert.ok(spawned >= 50, `only ${spawned} children spawned`);
+    assert.deepEqual(
+      failed,
+      [],
+      `${failed.length} of ${listens} listen(5) failed, ${spawned} children`,
+    );
+  },
+});
+
 // ------------------------------------------------------------------------
 // In network namespaces: link-local peers, ping sockets
 
