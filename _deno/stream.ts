@@ -1193,9 +1193,18 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   // Whether `read` (the read in flight) ends at once, as a non-blocking
   // call needs: within a few microtasks, or once the event loop turns when
   // its budget says so (see letLoopTurn).
+  // On a connection a send found reset, it ends at the loop's next poll
+  // whatever the budget: the kernel holds only its last bytes and EOF
+  // (Linux's recv after the reset's error was taken), and poll() says
+  // readable for it already.
   async #endsAtOnce(read: Promise<void>): Promise<boolean> {
-    return await settlesAtOnce(read) ||
-      (await letLoopTurn() && this.#pendingRead !== read);
+    if (
+      await settlesAtOnce(read) ||
+      (await letLoopTurn() && this.#pendingRead !== read)
+    ) return true;
+    if (!this.#reset) return false;
+    for (let i = 0; i < 4 && this.#pendingRead === read; i++) await turnLoop();
+    return this.#pendingRead !== read;
   }
 
   // The read in flight (a read-ahead or a stream's) is over.

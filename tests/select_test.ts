@@ -12,6 +12,7 @@ import {
   FileExistsError,
   FileNotFoundError,
   KeyError,
+  MSG_DONTWAIT,
   MSG_OOB,
   MSG_PEEK,
   OSError,
@@ -1237,6 +1238,64 @@ console.log(JSON.stringify({ writable: w.length, failed }));
     // compiles as it reads.
     const err: number = s.getsockopt(SOL_SOCKET, SO_ERROR);
     assert.equal(err, 111);
+  });
+
+  test("a peer in another process resets while the socket keeps a read in flight, and a send meets the reset first (ECONNRESET): then a selector says readable and a non-blocking recv() answers at once, the bytes sent before the reset and then b'', as python3's (readiness fuzz, STREAMS_SEED=11 round 50)", async () => {
+    if (!hasPython) return;
+    // Accepts connections; each sends `tail` bytes after the byte it
+    // reads, then resets (SO_LINGER 0).
+    await using py = python(
+      `import socket, struct
+l = socket.create_server(("127.0.0.1", 0))
+print(l.getsockname()[1], flush=True)
+while True:
+    c, _ = l.accept()
+    n = c.recv(1)
+    if not n: break
+    c.sendall(b"t" * (n[0] - 1))
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()`,
+    );
+    const port = Number(await py.line());
+    let met = 0;
+    for (let i = 0; i < 40 && met < 6; i++) {
+      const tail = i % 2 === 0 ? 0 : 1 + (i % 7);
+      using s = sock(backend);
+      await withTimeout(s.connect(["127.0.0.1", port]));
+      using sel = new EpollSelector();
+      sel.register(s, EVENT_READ | EVENT_WRITE);
+      // Writable, not readable: the Deno backend now keeps a read in
+      // flight.
+      assert.deepEqual(
+        (await withTimeout(sel.select(0))).map(([, m]) => m),
+        [EVENT_WRITE],
+      );
+      await withTimeout(s.send(new Uint8Array([tail + 1])));
+      // The reset comes while this process works, with no turn of the
+      // event loop (Deno has not handed the read its end yet).
+      const until = performance.now() + 8;
+      while (performance.now() < until) {
+        // Work.
+      }
+      try {
+        await withTimeout(s.send(new Uint8Array(100), MSG_DONTWAIT));
+        continue; // The reset had not come yet: not this case.
+      } catch (e) {
+        if (!(e instanceof ConnectionResetError)) throw e;
+      }
+      met++;
+      const [[, mask]] = await withTimeout(sel.select(0));
+      assert.ok(mask & EVENT_READ, `mask ${mask}`);
+      // python3: the tail, then b'' (the send took the reset's error).
+      let got = 0;
+      for (let k = 0; k < 10; k++) {
+        const b = await withTimeout(s.recv(100, MSG_DONTWAIT));
+        if (b.length === 0) break;
+        got += b.length;
+      }
+      assert.equal(got, tail, `round ${i}`);
+    }
+    assert.ok(met > 0, "no send met the reset first");
   });
 
   test("poll() reports a peer's reset (SO_LINGER 0) with POLLIN, POLLERR and POLLHUP, as Linux; recv() raises 104", async () => {
