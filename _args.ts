@@ -16,6 +16,7 @@
  */
 import { errno as E } from "./constants.ts";
 import { OSError, OverflowError, ValueError } from "./errors.ts";
+import { utf8Encode } from "./_codecs.ts";
 
 const INT_MAX = 2 ** 31 - 1;
 const INT_MIN = -(2 ** 31);
@@ -445,8 +446,9 @@ export function toTimeout(value: unknown): number | null {
  *
  * @param path A path as a string.
  * @returns Its bytes.
- * @throws {ValueError} Another lone surrogate, as Python's
- *   UnicodeEncodeError ("surrogates not allowed").
+ * @throws {UnicodeEncodeError} Another lone surrogate ("surrogates not
+ *   allowed"), as Python's: the error names the run of lone surrogates from
+ *   it, by code point positions.
  *
  * @example
  * ```ts
@@ -457,44 +459,7 @@ export function toTimeout(value: unknown): number | null {
  * ```
  */
 export function fsEncode(path: string): Uint8Array {
-  const out: number[] = [];
-  for (let i = 0; i < path.length; i++) {
-    let c = path.charCodeAt(i);
-    if (c < 0x80) {
-      out.push(c);
-      continue;
-    }
-    if (c >= 0xd800 && c <= 0xdbff && i + 1 < path.length) {
-      const d = path.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
-        i++;
-        out.push(
-          0xf0 | (c >> 18),
-          0x80 | ((c >> 12) & 0x3f),
-          0x80 | ((c >> 6) & 0x3f),
-          0x80 | (c & 0x3f),
-        );
-        continue;
-      }
-    }
-    if (c >= 0xdc80 && c <= 0xdcff) {
-      out.push(c - 0xdc00);
-      continue;
-    }
-    if (c >= 0xd800 && c <= 0xdfff) {
-      throw new ValueError(
-        `'utf-8' codec can't encode character '\\u${
-          c.toString(16)
-        }' in position ${i}: surrogates not allowed`,
-      );
-    }
-    if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 0x3f));
-    else {
-      out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f));
-    }
-  }
-  return new Uint8Array(out);
+  return utf8Encode(path, "surrogateescape");
 }
 
 /**

@@ -301,12 +301,15 @@ function utf8EncodeSlow(text: string, errors: string): Uint8Array<ArrayBuffer> {
         case "ignore":
           break;
         case "surrogateescape":
+          // As CPython's: the escapes that lead the run are encoded, and
+          // the error names the rest of the run, from the first that is not
+          // one.
           if (s < 0xdc80 || s > 0xdcff) {
             throw new UnicodeEncodeError(
               "utf-8",
               text,
               cpIndex + (k - i),
-              cpIndex + (k - i) + 1,
+              cpEnd,
               "surrogates not allowed",
               s,
             );
@@ -380,13 +383,36 @@ export function scatter(
   return at;
 }
 
+/**
+ * `text.encode("utf-8", errors)`, as Python's.
+ *
+ * @param text The text.
+ * @param errors The error handler (`strict`, `surrogateescape`, ...).
+ * @returns The bytes.
+ * @throws {UnicodeEncodeError} A lone surrogate under `strict`, or one that
+ *   is not an escape under `surrogateescape`: the error names the run.
+ * @throws {LookupError} An unknown error handler, where one is needed.
+ *
+ * @example
+ * ```ts
+ * import { utf8Encode } from "./_codecs.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(utf8Encode("s\udcff", "surrogateescape"), new Uint8Array([0x73, 0xff]));
+ * ```
+ */
+export function utf8Encode(
+  text: string,
+  errors: string,
+): Uint8Array<ArrayBuffer> {
+  if (text.isWellFormed()) return utf8Encoder.encode(text);
+  return utf8EncodeSlow(text, errors);
+}
+
 const UTF8: Codec = {
   name: "utf-8",
   decoder: (errors) => new Utf8Decoder(errors),
-  encode(text, errors) {
-    if (text.isWellFormed()) return utf8Encoder.encode(text);
-    return utf8EncodeSlow(text, errors);
-  },
+  encode: utf8Encode,
 };
 
 const BOM_UTF8 = new Uint8Array([0xef, 0xbb, 0xbf]);

@@ -1071,13 +1071,15 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
     if (isOptionsArg(size, arguments, "read")) {
       [size, options] = [-1, size];
     }
-    this.#checkRead("read");
     const raw = this.#bufsize === 0;
-    const n = sizeArg(size, raw);
-    throwIfAborted(options?.signal);
-    if (!raw && n < -1) {
+    // CPython's BufferedReader (and a BufferedRWPair's) checks the size
+    // before `closed`; a BufferedWriter has no read at all.
+    if (!raw && this.#raw.reading && sizeArg(size, false) < -1) {
       throw new ValueError("read length must be non-negative or -1");
     }
+    this.#checkRead("read");
+    const n = sizeArg(size, raw);
+    throwIfAborted(options?.signal);
     if (n === 0) {
       // Unbuffered, CPython's raw read(0) is a socket call all the same (a
       // closed socket says so).
@@ -1385,10 +1387,15 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
     data: ArrayBufferView | ArrayBuffer,
     options?: AbortOptions,
   ): Promise<number> {
+    // CPython's BufferedWriter (and BufferedRWPair's) parses its argument
+    // first: a str raises TypeError even once the file is closed. A
+    // BufferedReader has no write, and SocketIO checks `closed` first.
+    const parsesFirst = this.#bufsize > 0 && this.#raw.writing;
+    let bytes = parsesFirst ? requireBytes(data) : undefined;
     // socketserver's _SocketWriter.write() does not look at `closed`: it
     // sends while the socket is open (and raises EBADF once it is not).
     if (!this.#through) this.#checkWrite();
-    const bytes = requireBytes(data);
+    bytes ??= requireBytes(data);
     throwIfAborted(options?.signal);
     if (this.#through) {
       await this.#writes.run(
@@ -2027,14 +2034,16 @@ export class TextSocketFile extends SocketFile<string> {
    * ```
    */
   async write(data: string, options?: AbortOptions): Promise<number> {
-    this.#checkOpen();
-    if (!this.#buffer.writable()) {
-      throw new UnsupportedOperation("not writable");
-    }
+    // CPython's TextIOWrapper.write parses its argument first: bytes raise
+    // TypeError even on a closed or read-only file.
     if (typeof data !== "string") {
       throw new TypeError(
         `write() argument must be str, not ${pyTypeName(data)}`,
       );
+    }
+    this.#checkOpen();
+    if (!this.#buffer.writable()) {
+      throw new UnsupportedOperation("not writable");
     }
     throwIfAborted(options?.signal);
     let text = data;

@@ -1799,6 +1799,174 @@ print(json.dumps(out))`,
   },
 });
 
+Deno.test("makefile: a buffered read(-2) says the size is wrong before it says the file is closed, as CPython's BufferedReader; a write-only file has no read", async () => {
+  // Found by tests/stress/makefile_stress.ts: a closed "rb" file's
+  // read(-2) said "read of closed file". Expected values are python3's.
+  const [a, b] = await socketpair();
+  using _a = a, _b = b;
+  for (const mode of ["rb", "rwb"] as const) {
+    const f = a.makefile(mode);
+    await raises(() => f.read(-2), ValueError, {
+      message: "read length must be non-negative or -1",
+    });
+    await f.close();
+    await raises(() => f.read(-2), ValueError, {
+      message: "read length must be non-negative or -1",
+    });
+    await raises(() => f.read(1), ValueError, {
+      message: "read of closed file",
+    });
+  }
+  const w = a.makefile("wb");
+  await raises(() => w.read(-2), UnsupportedOperation, { message: "read" });
+  await w.close();
+  await raises(() => w.read(-2), UnsupportedOperation, { message: "read" });
+  // Unbuffered, SocketIO reads all for any negative size: closed says so.
+  const u = a.makefile("rb", 0);
+  await u.close();
+  await raises(() => u.read(-2), ValueError, {
+    message: "I/O operation on closed file.",
+  });
+});
+
+Deno.test({
+  name:
+    `makefile: write() of the wrong type raises TypeError before the closed or read-only check where python3's does (buffered and text files)${
+      noPython ? ` [ignored: ${noPython}]` : ""
+    }`,
+  ignore: noPython !== null,
+  async fn() {
+    // CPython's BufferedWriter, BufferedRWPair and TextIOWrapper parse the
+    // argument first (argument clinic); a BufferedReader has no write and
+    // SocketIO checks `closed` first. Found by
+    // tests/stress/makefile_stress.ts (a str to a closed "wb" file said
+    // "write to closed file").
+    const cases: [string, number, boolean, boolean][] = [];
+    for (
+      const [mode, buffering] of [
+        ["w", -1],
+        ["r", -1],
+        ["rw", -1],
+        ["wb", -1],
+        ["wb", 0],
+        ["rb", -1],
+        ["rb", 0],
+        ["rwb", -1],
+        ["rwb", 0],
+      ] as const
+    ) {
+      for (const closed of [false, true]) {
+        for (const wrongType of [false, true]) {
+          cases.push([mode, buffering, closed, wrongType]);
+        }
+      }
+    }
+    const theirs = await pythonJson(
+      String.raw`
+import json, socket, sys
+out = []
+for mode, buffering, closed, wrong in json.load(sys.stdin):
+    a, b = socket.socketpair()
+    f = a.makefile(mode, buffering)
+    if closed: f.close()
+    binary = "b" in mode
+    data = ("x" if binary else b"x") if wrong else (b"x" if binary else "x")
+    try:
+        f.write(data); out.append("ok")
+    except Exception as e:
+        out.append("%s: %s" % (type(e).__name__, e))
+    try: f.close()
+    except Exception: pass
+    a.close(); b.close()
+print(json.dumps(out))`,
+      cases,
+    );
+    const ours: string[] = [];
+    for (const [mode, buffering, closed, wrongType] of cases) {
+      const [a, b] = await socketpair();
+      using _a = a, _b = b;
+      const f = a.makefile(mode, buffering) as SocketFile;
+      if (closed) await f.close();
+      const binary = mode.includes("b");
+      const data = wrongType
+        ? (binary ? "x" : bytes("x"))
+        : (binary ? bytes("x") : "x");
+      try {
+        await within((f.write as (d: unknown) => Promise<number>)(data));
+        ours.push("ok");
+      } catch (e) {
+        ours.push(`${(e as Error).name}: ${(e as Error).message}`);
+      }
+      await f.close().catch(() => {});
+    }
+    assert.deepEqual(ours, theirs);
+  },
+});
+
+Deno.test({
+  name:
+    `makefile text: UTF-8 with surrogateescape names the rest of a run of lone surrogates from the first that is not an escape, as python3's${
+      noPython ? ` [ignored: ${noPython}]` : ""
+    }`,
+  ignore: noPython !== null,
+  async fn() {
+    // Each a run of lone surrogates CPython's UTF-8 encoder hands the
+    // handler whole: escapes (U+DC80-U+DCFF) that lead it are encoded, and
+    // the error covers the run from the first that is not one to its end
+    // ("characters in position 0-1" for two, not "character ... in
+    // position 0"). Found by tests/stress/makefile_stress.ts.
+    const texts = [
+      "\ud800\ud800x",
+      "a\udc80\ud800\ud801b",
+      "\udc80\udcff\ud800",
+      "x\ud800",
+      "\ud800\udc80",
+      "\udbff\udbff\udbff\u00e9",
+      "\udc80\udc81",
+    ];
+    const theirs = await pythonJson(
+      String.raw`
+import json, socket, sys
+out = []
+for text in json.load(sys.stdin):
+    a, b = socket.socketpair()
+    w = a.makefile("w", encoding="utf-8", errors="surrogateescape")
+    try:
+        w.write(text); w.flush()
+        a.shutdown(socket.SHUT_WR)
+        out.append({"ok": list(b.recv(100))})
+    except Exception as e:
+        out.append({"error": "%s: %s" % (type(e).__name__, e)})
+    w.close(); a.close(); b.close()
+print(json.dumps(out))`,
+      texts,
+    );
+    const ours: unknown[] = [];
+    for (const text of texts) {
+      const [a, b] = await socketpair();
+      using _a = a, _b = b;
+      const w = a.makefile("w", null, {
+        encoding: "utf-8",
+        errors: "surrogateescape",
+      });
+      try {
+        await within(w.write(text));
+        await within(w.flush());
+        a.shutdown(SHUT_WR);
+        ours.push({ ok: [...await within(b.recv(100))] });
+      } catch (e) {
+        ours.push({ error: `${(e as Error).name}: ${(e as Error).message}` });
+      }
+      await w.close();
+    }
+    assert.deepEqual(ours, theirs);
+    assert.deepEqual((theirs as { error?: string }[])[0], {
+      error:
+        "UnicodeEncodeError: 'utf-8' codec can't encode characters in position 0-1: surrogates not allowed",
+    });
+  },
+});
+
 for (const backend of BACKENDS) {
   Deno.test(
     onBackend(
