@@ -44,6 +44,12 @@ export interface PythonPeer extends AsyncDisposable {
   finish(ms?: number): Promise<{ code: number; stderr: string }>;
 }
 
+/** A python3 child fed lines of JSON on its stdin (see {@linkcode pythonFed}). */
+export interface FedPythonPeer extends PythonPeer {
+  /** Write `value` to the child's stdin as one line of JSON. */
+  send(value: unknown): Promise<void>;
+}
+
 /**
  * How long a python3 child's first line (or first connection) may take: its
  * start-up is about 0.4 s on an idle machine, seconds on a busy one.
@@ -52,12 +58,31 @@ export const PY_START_MS = 15_000;
 
 /** Run `python3 -c code ...args` (`sys.argv[1:]`), its stdout read line by line. */
 export function python(code: string, ...args: (string | number)[]): PythonPeer {
+  return spawn(code, args, false);
+}
+
+/**
+ * Run `python3 -c code`, fed with {@linkcode FedPythonPeer.send} (a line of
+ * JSON each) and read line by line: a long-lived peer that plays one round
+ * per line.
+ */
+export function pythonFed(code: string): FedPythonPeer {
+  return spawn(code, [], true);
+}
+
+function spawn(
+  code: string,
+  args: readonly (string | number)[],
+  fed: boolean,
+): FedPythonPeer {
   const child = new Deno.Command("python3", {
     args: ["-c", code, ...args.map(String)],
-    stdin: "null",
+    stdin: fed ? "piped" : "null",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  const writer = fed ? child.stdin.getWriter() : null;
+  const encoder = new TextEncoder();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   const stderr = new Response(child.stderr).text();
   let buffered = "";
@@ -96,12 +121,18 @@ export function python(code: string, ...args: (string | number)[]): PythonPeer {
     finish(ms = STEP_MS) {
       return withTimeout(finish(), ms, "python exit");
     },
+    async send(value) {
+      if (writer === null) throw new Error("python3's stdin is not piped");
+      await writer.write(encoder.encode(JSON.stringify(value) + "\n"));
+    },
     async [Symbol.asyncDispose]() {
       try {
         child.kill("SIGKILL");
       } catch {
         // It has exited already.
       }
+      // After the kill: a close that waits on a full pipe then fails.
+      await writer?.close().catch(() => {});
       await finish();
     },
   };

@@ -67,9 +67,11 @@ import {
   sleep,
   sock,
   STEP_MS,
+  tempUnixPath,
   unavailable,
   withTimeout,
 } from "../_helpers.ts";
+import { type FedPythonPeer, pythonFed } from "../_python.ts";
 import {
   count,
   Dice,
@@ -1354,62 +1356,6 @@ for line in sys.stdin:
     print(json.dumps({"sent": off, "got": st["n"], "sha": h.hexdigest(), "err": err, "rerr": st["err"]}), flush=True)
 `;
 
-/** A python3 peer process, fed one plan a line. */
-class PythonPeer implements AsyncDisposable {
-  readonly #child: Deno.ChildProcess;
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-  readonly #lines: ReadableStreamDefaultReader<string>;
-  #buffered = "";
-  readonly dir = Deno.makeTempDirSync({ prefix: "pysock-ready-" });
-
-  constructor() {
-    this.#child = new Deno.Command("python3", {
-      args: ["-c", PY_PEER],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    this.#writer = this.#child.stdin.getWriter();
-    this.#lines = this.#child.stdout.pipeThrough(new TextDecoderStream())
-      .getReader();
-  }
-
-  async plan(p: unknown): Promise<void> {
-    await this.#writer.write(
-      new TextEncoder().encode(JSON.stringify(p) + "\n"),
-    );
-  }
-
-  /** Its next line, as JSON. */
-  async result(): Promise<PeerResult> {
-    while (!this.#buffered.includes("\n")) {
-      const r = await this.#lines.read();
-      if (r.done) throw new Error("python3 peer exited");
-      this.#buffered += r.value;
-    }
-    const i = this.#buffered.indexOf("\n");
-    const line = this.#buffered.slice(0, i);
-    this.#buffered = this.#buffered.slice(i + 1);
-    return JSON.parse(line);
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    try {
-      await this.#writer.close();
-    } catch {
-      // Gone already.
-    }
-    const status = await withTimeout(this.#child.status, 20_000, "python3 exit")
-      .catch(() => {
-        this.#child.kill("SIGKILL");
-        return this.#child.status;
-      });
-    await this.#lines.cancel().catch(() => {});
-    void status;
-    Deno.removeSync(this.dir, { recursive: true });
-  }
-}
-
 interface PeerResult {
   sent: number;
   got: number;
@@ -1421,7 +1367,8 @@ interface PeerResult {
 async function pythonRound(
   kind: Kind,
   lb: BackendName,
-  py: PythonPeer,
+  py: FedPythonPeer,
+  dir: string,
   seed: number,
   n: number,
   tally: Tally,
@@ -1444,11 +1391,11 @@ async function pythonRound(
     seed ^ n,
     pd,
   );
-  const file = `${py.dir}/data`;
+  const file = `${dir}/data`;
   Deno.writeFileSync(file, inFlow.data);
   using l = listener(lb, kind === "tcp" ? AF_INET : AF_UNIX);
   await r.guard(
-    py.plan({ addr: l.addr, file, chunks, tail: pd.int(10), ending }),
+    py.send({ addr: l.addr, file, chunks, tail: pd.int(10), ending }),
     "plan to python3",
   );
   const [local] = await withTimeout(
@@ -1456,7 +1403,7 @@ async function pythonRound(
     PY_START_MS,
     "python3's connect",
   );
-  const result = py.result();
+  const result = py.line(25_000).then((line) => JSON.parse(line) as PeerResult);
   result.catch(() => {});
   const w = new Watch(r, local);
   const L = new Local(r, local, lb, inFlow, outFlow, w);
@@ -1535,7 +1482,8 @@ for (const [i, lb] of BACKENDS.entries()) {
     ),
     ignore: reason !== null,
     fn: async () => {
-      await using py = new PythonPeer();
+      await using py = pythonFed(PY_PEER);
+      using tmp = tempUnixPath();
       for (const [j, kind] of (["tcp", "unix"] as const).entries()) {
         const seed = (STREAMS_SEED + 100 + i * 2 + j) >>> 0;
         const tally: Tally = {};
@@ -1544,7 +1492,7 @@ for (const [i, lb] of BACKENDS.entries()) {
           rounds: Math.ceil(ROUNDS / 3),
           boundMs: BOUND_MS,
           tally,
-          round: (n) => pythonRound(kind, lb, py, seed, n, tally),
+          round: (n) => pythonRound(kind, lb, py, tmp.dir, seed, n, tally),
         });
       }
     },
