@@ -596,6 +596,11 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         `connect() after bind() (a source address) is not possible with Deno's networking; ${LIBC_HINT}`,
       );
     }
+    // Aborted while the address was resolved (socket.ts awaits that):
+    // Deno.connect() would never hear of it, since cancelOnly() hides an
+    // abort that came before the call, and the attempt would go on for as
+    // long as the kernel retries (a listener with a full backlog).
+    signal?.throwIfAborted();
     const controller = wait !== null && wait > 0 ? new AbortController() : null;
     // close() abandons an attempt under way (its SYNs could go on for a
     // minute, holding the process).

@@ -559,6 +559,31 @@ for (const backend of BACKENDS) {
   );
 }
 
+for (const backend of BACKENDS) {
+  Deno.test(
+    onBackend(
+      backend,
+      "connect() to a listener with a full backlog, aborted right after the call (before it awaited anything), rejects with the reason at once",
+      libcMissing !== null,
+    ),
+    async () => {
+      await using full = await fullBacklog();
+      using c = sock(backend);
+      const controller = new AbortController();
+      const reason = new Error("stop");
+      const t0 = performance.now();
+      const connecting = c.connect(full.addr, { signal: controller.signal });
+      controller.abort(reason);
+      await assert.rejects(
+        withTimeout(connecting, 2000, "connect() aborted at once"),
+        (e) => e === reason,
+      );
+      const elapsed = performance.now() - t0;
+      assert.ok(elapsed < 500, `rejected after ${elapsed} ms`);
+    },
+  );
+}
+
 Deno.test("deno: create_connection(): an abort that lands as the connection is made leaves no connection open", async () => {
   // Deno.connect() throws the signal's reason when the signal is aborted by
   // the time its connect op comes back, connection made or not, and nothing
