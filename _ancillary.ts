@@ -18,6 +18,7 @@
  */
 import {
   errno as E,
+  MSG_CMSG_CLOEXEC,
   MSG_TRUNC,
   SCM_RIGHTS,
   SOCK_DGRAM,
@@ -218,7 +219,10 @@ export function ancillaryItems(value: unknown): AncData[] {
     throw new TypeError("sendmsg() argument 2 must be an iterable");
   }
   let total = 0;
-  return Array.from(value, (item): AncData => {
+  return Array.from(value, (entry): AncData => {
+    // A str is a sequence to CPython's "(iiy*)": its length is checked, then
+    // its first character fails as an int.
+    const item = typeof entry === "string" ? Array.from(entry) : entry;
     if (!Array.isArray(item)) {
       throw new TypeError(
         `${ITEMS} argument must be 3-item sequence, not ${pyArgName(item)}`,
@@ -341,6 +345,8 @@ export async function recvmsgOn(
     return await sock.recvmsg(buffers, ancbufsize, flags, wait, signal);
   }
   if (ancbufsize > 0) throw noAncillary("recvmsg");
+  // Linux echoes MSG_CMSG_CLOEXEC in msg_flags, whatever the socket.
+  const echo = flags & MSG_CMSG_CLOEXEC;
   const total = totalLength(buffers);
   if (type === SOCK_DGRAM && sock.recvBytes) {
     const [data, from] = await sock.recvBytes(
@@ -352,11 +358,16 @@ export async function recvmsgOn(
     // Detached or shrunk to nothing while it waited: the Python layer
     // raises BufferError for 0 bytes into buffers that had room.
     if (total > 0 && totalLength(buffers) === 0) {
-      return [0, [], 0, from];
+      return [0, [], echo, from];
     }
     const copied = scatter(data, buffers);
     const truncated = data.length > total ? MSG_TRUNC : 0;
-    return [flags & MSG_TRUNC ? data.length : copied, [], truncated, from];
+    return [
+      flags & MSG_TRUNC ? data.length : copied,
+      [],
+      truncated | echo,
+      from,
+    ];
   }
   if (buffers.length === 1 || total === 0) {
     // No room at all waits as one empty buffer does, as Linux's recvmsg.
@@ -366,12 +377,12 @@ export async function recvmsgOn(
       wait,
       signal,
     );
-    return [n, [], 0, from];
+    return [n, [], echo, from];
   }
   const tmp = new Uint8Array(total);
   const [n, from] = await sock.recvfrom(tmp, flags, wait, signal);
   scatter(tmp.subarray(0, n), buffers);
-  return [n, [], 0, from];
+  return [n, [], echo, from];
 }
 
 /**

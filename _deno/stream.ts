@@ -906,7 +906,9 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         throw e;
       }
     }
-    if (!(flags & MSG_WAITALL) || peek) {
+    // No room: MSG_WAITALL has nothing to fill, and the call waits for data
+    // (or EAGAIN) as one without it does, as Linux's recvmsg.
+    if (!(flags & MSG_WAITALL) || peek || buf.length === 0) {
       return await this.#read(conn, buf, peek, wait, signal, own);
     }
     // MSG_WAITALL: fill the buffer unless EOF comes first; on a timeout keep

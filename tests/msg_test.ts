@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import {
   AF_INET,
   AF_UNIX,
+  BlockingIOError,
   BufferError,
   close,
   CMSG_LEN,
@@ -322,12 +323,69 @@ for (const backend of BACKENDS) {
     for (const [args, message] of cases) {
       await raises(() => c.sendmsg(...args), TypeError, { message });
     }
+    // A str is a sequence to CPython's "(iiy*)": its length counts, then its
+    // first character fails as an int.
+    for (
+      const [item, message] of [
+        ["abc", "'str' object cannot be interpreted as an integer"],
+        [
+          "ab",
+          "[sendmsg() ancillary data items]() argument must be sequence of length 3, not 2",
+        ],
+        [
+          "abcd",
+          "[sendmsg() ancillary data items]() argument must be sequence of length 3, not 4",
+        ],
+      ]
+    ) {
+      await raises(() => c.sendmsg([MSG], [item]), TypeError, { message });
+    }
     await raises(() => c.sendmsg([MSG], [], 0, { host: "" }), TypeError);
     await raises(
       () => c.sendmsg([MSG], [[2 ** 31, 0, MSG]]),
       OverflowError,
       { message: "signed integer is greater than maximum" },
     );
+  });
+
+  test("recvmsg()/recvmsg_into() with no room and MSG_WAITALL on a non-blocking stream raise BlockingIOError 11, as python3's (nothing to fill: it waits as without the flag)", async () => {
+    await using p = await connectedPair(backend);
+    p.server.setblocking(false);
+    for (const flags of [MSG_WAITALL, MSG_WAITALL | MSG_DONTWAIT]) {
+      await raises(() => p.server.recvmsg(0, 0, flags), BlockingIOError, {
+        errno: 11,
+      });
+      await raises(
+        () => p.server.recvmsg_into([new Uint8Array(0)], 0, flags),
+        BlockingIOError,
+        { errno: 11 },
+      );
+      await raises(() => p.server.recvmsg_into([], 0, flags), BlockingIOError, {
+        errno: 11,
+      });
+    }
+    // With a timeout it waits, as python3's: TimeoutError.
+    p.server.settimeout(0.05);
+    await raises(() => p.server.recvmsg(0, 0, MSG_WAITALL), TimeoutError);
+  });
+
+  test("recvmsg()/recvmsg_into(): msg_flags echoes MSG_CMSG_CLOEXEC as Linux's (and python3's) do, on TCP and UDP", async () => {
+    await using p = await connectedPair(backend);
+    await p.client.sendall(bytes("abcd"));
+    p.server.settimeout(3);
+    const [data, , flags] = await p.server.recvmsg(2, 0, MSG_CMSG_CLOEXEC);
+    assert.deepEqual([text(data), flags], ["ab", MSG_CMSG_CLOEXEC]);
+    const [n, , flags2] = await p.server.recvmsg_into(
+      [new Uint8Array(1), new Uint8Array(1)],
+      0,
+      MSG_CMSG_CLOEXEC,
+    );
+    assert.deepEqual([n, flags2], [2, MSG_CMSG_CLOEXEC]);
+    await using u = udpPair(backend);
+    await u.a.sendto(bytes("xyz"), u.bAddr);
+    u.b.settimeout(3);
+    const [, , flags3] = await u.b.recvmsg(1, 0, MSG_CMSG_CLOEXEC);
+    assert.equal(flags3, MSG_CMSG_CLOEXEC | MSG_TRUNC);
   });
 
   test("sendmsg(), recvmsg() and recvmsg_into() on a closed socket raise OSError 9", async () => {
