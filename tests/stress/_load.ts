@@ -61,6 +61,14 @@ export const STREAMS_ROUND: number | null = env("STREAMS_ROUND") === undefined
   ? null
   : Number(env("STREAMS_ROUND"));
 
+/**
+ * A run's round count: the environment variable `name`, or `fallback`, and
+ * at least as many as STREAMS_ROUND needs to reach its round.
+ */
+export function roundsFrom(name: string, fallback: number): number {
+  return Math.max(Number(env(name) ?? fallback), (STREAMS_ROUND ?? -1) + 1);
+}
+
 /** Random choices from one seed. */
 export class Dice {
   readonly #next: () => number;

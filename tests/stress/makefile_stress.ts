@@ -72,7 +72,7 @@ import {
 import {
   count,
   Dice,
-  env,
+  roundsFrom,
   seededRounds,
   seedOf,
   STREAMS_ROUND,
@@ -81,10 +81,7 @@ import {
 } from "./_load.ts";
 
 /** Rounds per pairing (at least as many as STREAMS_ROUND needs). */
-const ROUNDS = Math.max(
-  Number(env("MAKEFILE_ROUNDS") ?? 70),
-  (STREAMS_ROUND ?? -1) + 1,
-);
+const ROUNDS = roundsFrom("MAKEFILE_ROUNDS", 70);
 /** The most one pairing may take. */
 const BOUND_MS = Math.max(40_000, ROUNDS * 600);
 
@@ -952,10 +949,7 @@ for (const [i, [fb, pb]] of PAIRINGS.entries()) {
 // ------------------------------------------------------------- timeouts
 
 /** Rounds per pairing of the timeout run. */
-const TIMEOUT_ROUNDS = Math.max(
-  Number(env("MAKEFILE_TIMEOUT_ROUNDS") ?? 4),
-  (STREAMS_ROUND ?? -1) + 1,
-);
+const TIMEOUT_ROUNDS = roundsFrom("MAKEFILE_TIMEOUT_ROUNDS", 4);
 
 interface TimeoutCase {
   mode: string;
