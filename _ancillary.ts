@@ -67,8 +67,24 @@ const UIO_MAXIOV = 1024;
 // MSG_TRUNC can be told.
 const WHOLE_DATAGRAM = 65536;
 
-// Python's "n" (Py_ssize_t) argument conversion.
-function ssize(value: unknown): number {
+/**
+ * Python's "n" (Py_ssize_t) argument conversion.
+ *
+ * @param value The argument.
+ * @returns It as a number.
+ * @throws {TypeError} Not an integer.
+ * @throws {OverflowError} Out of Py_ssize_t's range.
+ *
+ * @example
+ * ```ts
+ * import { ssize } from "./_ancillary.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(ssize(-1), -1);
+ * assert.throws(() => ssize("1"), TypeError);
+ * ```
+ */
+export function ssize(value: unknown): number {
   const n = toInt(value);
   if (n >= SSIZE_LIMIT || n < -SSIZE_LIMIT) {
     throw new OverflowError("Python int too large to convert to C ssize_t");

@@ -98,6 +98,7 @@ import {
   recvmsgSize,
   sendBuffers,
   sendmsgOn,
+  ssize,
 } from "./_ancillary.ts";
 import { inheritable, setInheritable } from "./_system.ts";
 import { rightsIn } from "./_libc/msg.ts";
@@ -1477,9 +1478,12 @@ export class Socket<
     } else if (isOptionsArg(flags, arguments, "recvmsg")) {
       [flags, options] = [0, flags];
     }
-    const size = recvmsgSize(bufsize, MAX_RECV);
-    const anc = ancBufSize(ancbufsize);
+    // CPython parses every argument ("n|ni") before it checks a value.
+    const sizeArg = ssize(bufsize);
+    const ancArg = ssize(ancbufsize);
     const f = toCInt(flags);
+    const size = recvmsgSize(sizeArg, MAX_RECV);
+    const anc = ancBufSize(ancArg);
     const signal = options?.signal;
     throwIfAborted(signal);
     const sock = this.#live();
@@ -1546,9 +1550,12 @@ export class Socket<
     } else if (isOptionsArg(flags, arguments, "recvmsg_into")) {
       [flags, options] = [0, flags];
     }
-    const bufs = intoBuffers(buffers);
-    const anc = ancBufSize(ancbufsize);
+    // As CPython's ("O|ni"): the numbers are parsed first, then the
+    // buffers, then ancbufsize's range.
+    const ancArg = ssize(ancbufsize);
     const f = toCInt(flags);
+    const bufs = intoBuffers(buffers);
+    const anc = ancBufSize(ancArg);
     const signal = options?.signal;
     throwIfAborted(signal);
     const sock = this.#live();

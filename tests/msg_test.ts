@@ -527,6 +527,57 @@ for (const backend of BACKENDS) {
     await raises(() => s.recvmsg_into([buf], -1, 0), ValueError);
     await raises(() => s.recvmsg_into([buf], {}, 0), TypeError);
     await raises(() => s.recvmsg_into([buf], 0, { flags: 0 }), TypeError);
+    // CPython parses every argument before it checks a value: a bad type
+    // anywhere wins over a bad number (python3 3.11; the ancillary fuzz).
+    const cases: [string, unknown[], string, string][] = [
+      [
+        "recvmsg",
+        [5, "x"],
+        "TypeError",
+        "'str' object cannot be interpreted as an integer",
+      ],
+      [
+        "recvmsg",
+        [-1, "s"],
+        "TypeError",
+        "'str' object cannot be interpreted as an integer",
+      ],
+      [
+        "recvmsg",
+        [-1, 0, "f"],
+        "TypeError",
+        "'str' object cannot be interpreted as an integer",
+      ],
+      ["recvmsg", [-1, -1], "ValueError", "negative buffer size in recvmsg()"],
+      [
+        "recvmsg_into",
+        [5, "x"],
+        "TypeError",
+        "'str' object cannot be interpreted as an integer",
+      ],
+      [
+        "recvmsg_into",
+        [[buf], -1, "f"],
+        "TypeError",
+        "'str' object cannot be interpreted as an integer",
+      ],
+      [
+        "recvmsg_into",
+        [5, -1],
+        "TypeError",
+        "recvmsg_into() argument 1 must be an iterable",
+      ],
+      [
+        "recvmsg_into",
+        [-1, 2 ** 40],
+        "TypeError",
+        "recvmsg_into() argument 1 must be an iterable",
+      ],
+    ];
+    for (const [method, args, name, message] of cases) {
+      const Class = name === "TypeError" ? TypeError : ValueError;
+      await raises(() => s[method as "recvmsg"](...args), Class, { message });
+    }
   });
 
   test("recvmsg_into(): scatters into several buffers, views and typed arrays", async () => {
