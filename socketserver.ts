@@ -504,7 +504,15 @@ export abstract class BaseServer<R = unknown, A = SockAddr> {
       client_address as never,
       this as never,
     );
-    await handler.setup();
+    try {
+      await handler.setup();
+    } catch (e) {
+      // CPython drops the handler here, and reference counting closes the
+      // files its setup() made, so that the request's descriptor can close
+      // with the request (not when the garbage collector comes).
+      if (handler instanceof StreamRequestHandler) await dropFiles(handler);
+      throw e;
+    }
     try {
       await handler.handle();
     } finally {
@@ -1337,6 +1345,16 @@ export class StreamRequestHandler<
       await this.wfile.close();
     } finally {
       await this.rfile.close();
+    }
+  }
+}
+
+// Close what a StreamRequestHandler's setup() made, quietly (as CPython's
+// files close when collected).
+async function dropFiles(handler: StreamRequestHandler): Promise<void> {
+  for (const file of [handler.wfile, handler.rfile]) {
+    if (file !== undefined && !file.closed) {
+      await file.close().catch(() => {});
     }
   }
 }

@@ -712,6 +712,42 @@ for (const threading of [false, true]) {
   });
 }
 
+for (const backend of BACKENDS) {
+  Deno.test(
+    onBackend(
+      backend,
+      "a StreamRequestHandler whose setup() throws after making rfile and wfile: they are closed with the request, and the descriptor with them, as python3's are by the time handle_request() returns (reference counting; the test keeps the handler only to look)",
+    ),
+    async () => {
+      let made: StreamRequestHandler | null = null;
+      class Handler extends StreamRequestHandler {
+        override setup() {
+          super.setup();
+          made = this;
+          throw new ValueError("setup failed");
+        }
+      }
+      class Server extends onBackendClass(TCPServer, backend) {
+        errors: unknown[] = [];
+        override handle_error(_r: unknown, _a: unknown, error?: unknown) {
+          this.errors.push(error);
+        }
+      }
+      await using server = new Server(["127.0.0.1", 0], Handler);
+      using client = await within(create_connection(server.server_address));
+      await within(server.handle_request());
+      assert.equal(server.errors.length, 1);
+      const handler = made as StreamRequestHandler | null;
+      assert.ok(handler !== null);
+      assert.ok(handler.rfile.closed && handler.wfile.closed);
+      assert.equal(handler.request.fileno(), -1);
+      // The server's side is gone: EOF (TCPServer shuts it down first).
+      client.settimeout(STEP_MS / 1000);
+      assert.equal((await within(client.recv(10))).length, 0);
+    },
+  );
+}
+
 Deno.test("handle_error(): one that throws stops handle_request() (Python's not-handled case)", async () => {
   class BadHandler extends BaseRequestHandler {
     override handle() {
