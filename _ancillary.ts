@@ -262,10 +262,11 @@ export function ancillaryItems(value: unknown): AncData[] {
 }
 
 /**
- * recvmsg()'s `bufsize`: Python's checks, then at most `max` (no receive
- * hands over more at once).
+ * recvmsg()'s `bufsize`, parsed by {@linkcode ssize} (CPython parses every
+ * argument before it checks one): Python's check, then at most `max` (no
+ * receive hands over more at once).
  *
- * @param value The argument.
+ * @param n The size.
  * @param max The most bytes one receive allocates.
  * @returns The size.
  * @throws {ValueError} `negative buffer size in recvmsg()`.
@@ -279,16 +280,16 @@ export function ancillaryItems(value: unknown): AncData[] {
  * assert.throws(() => recvmsgSize(-1, 10), RangeError);
  * ```
  */
-export function recvmsgSize(value: unknown, max: number): number {
-  const n = ssize(value);
+export function recvmsgSize(n: number, max: number): number {
   if (n < 0) throw new ValueError("negative buffer size in recvmsg()");
   return Math.min(n, max);
 }
 
 /**
- * `ancbufsize` of recvmsg() and recvmsg_into().
+ * `ancbufsize` of recvmsg() and recvmsg_into(), parsed by
+ * {@linkcode ssize}: Python's range check.
  *
- * @param value The argument.
+ * @param n The size.
  * @returns The size, 0 to INT_MAX.
  * @throws {ValueError} `invalid ancillary data buffer length`.
  *
@@ -301,8 +302,7 @@ export function recvmsgSize(value: unknown, max: number): number {
  * assert.throws(() => ancBufSize(2 ** 31), RangeError);
  * ```
  */
-export function ancBufSize(value: unknown): number {
-  const n = ssize(value);
+export function ancBufSize(n: number): number {
   if (n < 0 || n > SOCKLEN_T_LIMIT) {
     throw new ValueError("invalid ancillary data buffer length");
   }

@@ -20,6 +20,9 @@ import { poller } from "../_libc/poller.ts";
 export const BACKENDS = ["deno", "libc"] as const;
 /** One of {@linkcode BACKENDS}. */
 export type BackendName = typeof BACKENDS[number];
+/** Every ordered pair of backends (this side's, the peer's): deno/deno, deno/libc, libc/deno, libc/libc. */
+export const BACKEND_PAIRS: readonly (readonly [BackendName, BackendName])[] =
+  BACKENDS.flatMap((a) => BACKENDS.map((b) => [a, b] as const));
 /** An address as `bind()` takes it. */
 export type Addr = Parameters<Socket["bind"]>[0];
 

@@ -24,6 +24,7 @@ import {
 } from "../select.ts";
 import { DefaultSelector, EVENT_READ } from "../selectors.ts";
 import {
+  BACKEND_PAIRS,
   type BackendName,
   BACKENDS,
   bytes,
@@ -74,9 +75,7 @@ async function drain(s: Socket, ms = 150): Promise<number[]> {
   return out;
 }
 
-const PAIRS = BACKENDS.flatMap((r) => BACKENDS.map((s) => [r, s] as const));
-
-for (const [r, s] of PAIRS) {
+for (const [r, s] of BACKEND_PAIRS) {
   const ignore = unavailable(s);
   for (const mode of ["default", "byob"] as const) {
     for (const timeout of [null, 5]) {
@@ -320,7 +319,7 @@ async function giveBack(p: Peers, data: string): Promise<void> {
   assert.ok(await withTimeout(read) instanceof TypeError);
 }
 
-for (const [r, s] of PAIRS) {
+for (const [r, s] of BACKEND_PAIRS) {
   const ignore = unavailable(s) !== null;
 
   Deno.test({
@@ -590,7 +589,7 @@ const OTHER_VIEWS: [string, () => ArrayBufferView<ArrayBuffer>, number][] = [
   ],
 ];
 
-for (const [r, s] of PAIRS) {
+for (const [r, s] of BACKEND_PAIRS) {
   const ignore = unavailable(s);
   for (const [kind, make, min] of OTHER_VIEWS) {
     for (const how of ["released", "cancelled"] as const) {

@@ -38,8 +38,8 @@ import * as select from "../../select.ts";
 import { DefaultSelector, EVENT_READ } from "../../selectors.ts";
 import {
   type Addr,
+  BACKEND_PAIRS,
   type BackendName,
-  BACKENDS,
   connectedPair,
   listener,
   skipNote,
@@ -1160,9 +1160,7 @@ async function round(
   }
 }
 
-const PAIRINGS = BACKENDS.flatMap((l) => BACKENDS.map((p) => [l, p] as const));
-
-for (const [i, [lb, pb]] of PAIRINGS.entries()) {
+for (const [i, [lb, pb]] of BACKEND_PAIRS.entries()) {
   const reason = unavailable(lb) ?? unavailable(pb);
   Deno.test({
     name: skipNote(

@@ -53,8 +53,8 @@ import {
   type SocketFile,
 } from "../../mod.ts";
 import {
+  BACKEND_PAIRS,
   type BackendName,
-  BACKENDS,
   connectedPair,
   skipNote,
   sleep,
@@ -919,10 +919,9 @@ async function round(
   }
 }
 
-const PAIRINGS = BACKENDS.flatMap((f) => BACKENDS.map((p) => [f, p] as const));
 const noPython = hasPython ? null : "no python3";
 
-for (const [i, [fb, pb]] of PAIRINGS.entries()) {
+for (const [i, [fb, pb]] of BACKEND_PAIRS.entries()) {
   const reason = noPython ?? unavailable(fb) ?? unavailable(pb);
   Deno.test({
     name: skipNote(
@@ -1168,7 +1167,7 @@ function flat(v: Val): string {
   return "";
 }
 
-for (const [i, [fb, pb]] of PAIRINGS.entries()) {
+for (const [i, [fb, pb]] of BACKEND_PAIRS.entries()) {
   const reason = noPython ?? unavailable(fb) ?? unavailable(pb);
   Deno.test({
     name: skipNote(

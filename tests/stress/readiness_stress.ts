@@ -56,6 +56,7 @@ import { RuntimeError } from "../../errors.ts";
 import * as select from "../../select.ts";
 import * as selectors from "../../selectors.ts";
 import {
+  BACKEND_PAIRS,
   type BackendName,
   BACKENDS,
   connectedPair,
@@ -1443,9 +1444,7 @@ async function pythonRound(
   }
 }
 
-const PAIRINGS = BACKENDS.flatMap((a) => BACKENDS.map((b) => [a, b] as const));
-
-for (const [i, [lb, pb]] of PAIRINGS.entries()) {
+for (const [i, [lb, pb]] of BACKEND_PAIRS.entries()) {
   const reason = unavailable(lb) ?? unavailable(pb);
   for (const [j, what] of (["tcp", "unix", "listener"] as const).entries()) {
     Deno.test({

@@ -21,8 +21,8 @@
 import assert from "node:assert/strict";
 import { AF_INET, OSError, SHUT_RD, SHUT_WR, type Socket } from "../../mod.ts";
 import {
+  BACKEND_PAIRS,
   type BackendName,
-  BACKENDS,
   connectedPair,
   skipNote,
   sleep,
@@ -999,9 +999,7 @@ async function round(
   }
 }
 
-const PAIRINGS = BACKENDS.flatMap((r) => BACKENDS.map((s) => [r, s] as const));
-
-for (const [i, [rb, sb]] of PAIRINGS.entries()) {
+for (const [i, [rb, sb]] of BACKEND_PAIRS.entries()) {
   const reason = unavailable(rb) ?? unavailable(sb);
   Deno.test({
     name: skipNote(

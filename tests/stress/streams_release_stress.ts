@@ -19,8 +19,8 @@ import {
   TimeoutError,
 } from "../../mod.ts";
 import {
+  BACKEND_PAIRS,
   type BackendName,
-  BACKENDS,
   connectedPair,
   skipNote,
   sleep,
@@ -504,9 +504,7 @@ async function round(
   if (rest.length > 0) got.fail(`${rest.length} more bytes after the end`);
 }
 
-const PAIRINGS = BACKENDS.flatMap((r) => BACKENDS.map((s) => [r, s] as const));
-
-for (const [i, [r, s]] of PAIRINGS.entries()) {
+for (const [i, [r, s]] of BACKEND_PAIRS.entries()) {
   const reason = unavailable(r) ?? unavailable(s);
   Deno.test({
     name: skipNote(

@@ -28,8 +28,8 @@
 import assert from "node:assert/strict";
 import { AF_INET, AF_UNIX, SHUT_WR, type Socket } from "../../mod.ts";
 import {
+  BACKEND_PAIRS,
   type BackendName,
-  BACKENDS,
   connectedPair,
   skipNote,
   sleep,
@@ -647,9 +647,7 @@ async function round(
   }
 }
 
-const PAIRINGS = BACKENDS.flatMap((w) => BACKENDS.map((p) => [w, p] as const));
-
-for (const [i, [wb, pb]] of PAIRINGS.entries()) {
+for (const [i, [wb, pb]] of BACKEND_PAIRS.entries()) {
   const reason = unavailable(wb) ?? unavailable(pb);
   Deno.test({
     name: skipNote(
