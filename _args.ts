@@ -367,6 +367,28 @@ export function toInt(value: unknown): number {
 }
 
 /**
+ * A C `unsigned int` as CPython's `I` format takes it: any integer, its low
+ * 32 bits, with no overflow check (`-1` is `0xffffffff`, `2 ** 32` is 0).
+ *
+ * @param value The argument.
+ * @returns The value, within 0 to 2 ** 32 - 1.
+ * @throws {TypeError} Not an integer.
+ *
+ * @example
+ * ```ts
+ * import { toUIntMask } from "./_args.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(toUIntMask(-1), 0xffffffff);
+ * assert.equal(toUIntMask(2n ** 32n + 5n), 5);
+ * ```
+ */
+export function toUIntMask(value: unknown): number {
+  const n = typeof value === "bigint" ? value : BigInt(toInt(value));
+  return Number(BigInt.asUintN(32, n));
+}
+
+/**
  * A bytes-like argument as bytes, without copying; anything else is
  * Python's `a bytes-like object is required, not 'str'`.
  *

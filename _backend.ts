@@ -187,8 +187,16 @@ export interface BackendSocket extends Partial<DirectReads> {
   getsockname(): SockAddr;
   /** getpeername(2); OSError(ENOTCONN) when not connected. */
   getpeername(): SockAddr;
-  /** setsockopt(2): an int option, or raw bytes. */
-  setsockopt(level: number, option: number, value: number | Uint8Array): void;
+  /**
+   * setsockopt(2): an int option, raw bytes, or `null`: no buffer (a NULL
+   * optval) with `optlen`, Python's `setsockopt(level, option, None, optlen)`.
+   */
+  setsockopt(
+    level: number,
+    option: number,
+    value: number | Uint8Array | null,
+    optlen?: number,
+  ): void;
   /** getsockopt(2): an int when `buflen` is 0, else up to `buflen` bytes. */
   getsockopt(
     level: number,

@@ -69,6 +69,7 @@ import {
   toFd,
   toInt,
   toTimeout,
+  toUIntMask,
 } from "./_args.ts";
 import {
   type Backend,
@@ -1786,7 +1787,8 @@ export class Socket<
   }
 
   /**
-   * Set a socket option.
+   * Set a socket option to an integer or bytes (see the four-argument
+   * form below for no buffer at all).
    *
    * @param level `SOL_SOCKET`, `IPPROTO_TCP`, ...
    * @param option `SO_REUSEADDR`, `TCP_NODELAY`, ...
@@ -1809,17 +1811,70 @@ export class Socket<
     level: number,
     option: number,
     value: number | boolean | ArrayBufferView | ArrayBuffer,
+  ): void;
+  /**
+   * Set a socket option with no buffer: Python's four-argument
+   * `setsockopt(level, option, None, optlen)` passes a NULL optval with
+   * `optlen` (`SO_BINDTODEVICE` with `(null, 0)` unbinds). Libc sockets
+   * only: the Deno backend raises OSError 92 naming libc.
+   *
+   * @param level `SOL_SOCKET`, `IPPROTO_TCP`, ...
+   * @param option `SO_BINDTODEVICE`, ...
+   * @param value `null`.
+   * @param optlen The length passed: an unsigned C int, taken modulo
+   *   2 ** 32 as Python's.
+   * @throws {OSError} What the kernel says (`[Errno 14]` for an option
+   *   that wants a buffer of that length); `[Errno 92]` on the Deno
+   *   backend.
+   * @throws {TypeError} Four arguments whose third is not `null`
+   *   ("setsockopt() takes exactly 3 arguments (4 given)", as Python's).
+   *
+   * @example
+   * ```ts
+   * import { OSError, SO_KEEPALIVE, SOL_SOCKET, socket } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * using s = socket();
+   * assert.throws(
+   *   () => s.setsockopt(SOL_SOCKET, SO_KEEPALIVE, null, 4),
+   *   (e) => e instanceof OSError,
+   * );
+   * ```
+   */
+  setsockopt(level: number, option: number, value: null, optlen: number): void;
+  setsockopt(
+    level: number,
+    option: number,
+    value: number | boolean | ArrayBufferView | ArrayBuffer | null,
+    optlen?: number,
   ): void {
+    if (optlen !== undefined) {
+      // CPython's "iiO!I": anything else with four arguments fails its
+      // last try, "iiy*", on the count.
+      let l: number, o: number, n: number;
+      try {
+        l = toCInt(level);
+        o = toCInt(option);
+        if (value !== null) throw new TypeError();
+        n = toUIntMask(optlen);
+      } catch (e) {
+        if (!(e instanceof TypeError || e instanceof RangeError)) throw e;
+        throw new TypeError("setsockopt() takes exactly 3 arguments (4 given)");
+      }
+      this.#live().setsockopt(l, o, null, n);
+      return;
+    }
     const l = toCInt(level), o = toCInt(option);
     let v: number | Uint8Array;
     if (
-      typeof value === "number" || typeof value === "boolean" ||
-      typeof value === "bigint"
+      (typeof value === "number" && Number.isInteger(value)) ||
+      typeof value === "boolean" || typeof value === "bigint"
     ) {
       v = toInt(value);
       // CPython parses an int value as a C int, then tries bytes.
       if (v > 0x7fffffff || v < -0x80000000) requireBytes(value);
     } else {
+      // A float too: CPython's last try, bytes, names the type.
       v = requireBytes(value);
     }
     this.#live().setsockopt(l, o, v);

@@ -14,6 +14,7 @@ import {
   IPPROTO_IP,
   IPPROTO_IPV6,
   IPPROTO_TCP,
+  IPPROTO_UDP,
   IPV6_JOIN_GROUP,
   IPV6_LEAVE_GROUP,
   IPV6_MULTICAST_IF,
@@ -29,6 +30,7 @@ import {
   SO_DOMAIN,
   SO_ERROR,
   SO_KEEPALIVE,
+  SO_PEERCRED,
   SO_PROTOCOL,
   SO_RCVBUF,
   SO_REUSEADDR,
@@ -42,8 +44,9 @@ import {
 import { OSError, PermissionError } from "../errors.ts";
 import type { SockAddr } from "../_backend.ts";
 import { badFd, loopPolled } from "../_wait.ts";
-import { inet_ntop } from "../_inet.ts";
+import { inet_ntop, inet_pton } from "../_inet.ts";
 import { ABSTRACT_NAME } from "../_permissions.ts";
+import { libc, libcUsable } from "../_libc/ffi.ts";
 
 export const LIBC_HINT =
   'use socket(..., { backend: "libc" }) (needs --allow-ffi)';
@@ -268,7 +271,50 @@ export class Options {
   readonly values = new Map<string, number>();
   /** Multicast groups joined, by {@linkcode Options.key}. */
   readonly memberships = new Map<string, Membership>();
-  constructor(readonly family: number, readonly type: number) {}
+  /**
+   * @param family The socket's family.
+   * @param type SOCK_STREAM or SOCK_DGRAM.
+   * @param bound Whether the socket has a local port now (Linux refuses
+   *   IPV6_V6ONLY then).
+   */
+  constructor(
+    readonly family: number,
+    readonly type: number,
+    readonly bound: () => boolean = () => false,
+  ) {}
+
+  /**
+   * Note a bind() that succeeded: as Linux's, an AF_INET6 socket bound to
+   * one address (not the wildcard, not IPv4-mapped) becomes IPv6-only.
+   *
+   * @param host The numeric host bound to.
+   */
+  bind(host: string): void {
+    if (this.family !== AF_INET6) return;
+    let b: Uint8Array;
+    try {
+      b = inet_pton(AF_INET6, host.replace(/%.*$/, ""));
+    } catch {
+      return;
+    }
+    const zeros = b.subarray(0, 10).every((x) => x === 0);
+    const any = zeros && b.subarray(10).every((x) => x === 0);
+    const mapped = zeros && b[10] === 0xff && b[11] === 0xff;
+    if (!any && !mapped) this.values.set(`${IPPROTO_IPV6}:${IPV6_V6ONLY}`, 1);
+  }
+
+  // Linux's socket takes options at SOL_SOCKET, IP, its protocol's level
+  // and (AF_INET6) IPv6 only; any other level is refused whatever the
+  // backend: ENOPROTOOPT, or EOPNOTSUPP for an AF_INET getsockopt().
+  #level(level: number, get: boolean): void {
+    const v4 = this.family !== AF_INET6;
+    if (
+      level === SOL_SOCKET || level === IPPROTO_IP ||
+      level === (this.type === SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP) ||
+      (!v4 && level === IPPROTO_IPV6)
+    ) return;
+    throw new OSError(get && v4 ? E.EOPNOTSUPP : E.ENOPROTOOPT);
+  }
 
   /** A membership's identity, as the kernel tells two apart. */
   static key(m: Membership): string {
@@ -282,8 +328,23 @@ export class Options {
    *   EADDRNOTAVAIL for a membership already there / not there,
    *   ENOPROTOOPT naming libc for what Deno cannot do.
    */
-  parse(level: number, option: number, value: number | Uint8Array): Setting {
+  parse(
+    level: number,
+    option: number,
+    value: number | Uint8Array | null,
+  ): Setting {
     this.#unixLevel(level);
+    this.#level(level, false);
+    if (value === null) {
+      throw new OSError(
+        E.ENOPROTOOPT,
+        `Protocol not available: setsockopt(${level}, ${option}, None, optlen) passes no buffer, which only the kernel's socket takes; ${LIBC_HINT}`,
+      );
+    }
+    if (level === SOL_SOCKET && READ_ONLY.includes(option)) {
+      Options.#int(value, false);
+      throw new OSError(E.ENOPROTOOPT);
+    }
     const dgram = this.type === SOCK_DGRAM;
     const v4 = this.family !== AF_INET6;
     const plain = (v: number): Setting => ({
@@ -363,7 +424,13 @@ export class Options {
         return plain(v);
       }
       if (option === IPV6_MULTICAST_IF) {
-        return plain(Options.#int(value, false));
+        // Linux looks the interface up at once (ENODEV), where it can be
+        // told here.
+        const v = Options.#int(value, false);
+        if (v !== 0 && (v < 0 || interfaceName(v) === null)) {
+          throw new OSError(E.ENODEV);
+        }
+        return plain(v);
       }
       if (option === IPV6_JOIN_GROUP || option === IPV6_LEAVE_GROUP) {
         // struct ipv6_mreq: the group's 16 bytes, then the interface index.
@@ -382,9 +449,10 @@ export class Options {
       // The value Deno's socket will have is accepted (dual-stack code sets
       // 0); the other one needs the kernel's socket.
       const v = Options.#int(value, false) !== 0 ? 1 : 0;
+      // Linux: not once the socket has a port.
+      if (this.bound()) throw new OSError(E.EINVAL);
       if (v === v6onlyDefault()) return plain(v);
     }
-    if (v4 && level === IPPROTO_IPV6) throw new OSError(E.ENOPROTOOPT);
     throw new OSError(
       E.ENOPROTOOPT,
       `Protocol not available: option (${level}, ${option}) cannot be set through Deno's networking; ${LIBC_HINT}`,
@@ -417,7 +485,11 @@ export class Options {
   }
 
   /** parse() and record() at once; the value getsockopt() will read. */
-  set(level: number, option: number, value: number | Uint8Array): number {
+  set(
+    level: number,
+    option: number,
+    value: number | Uint8Array | null,
+  ): number {
     const s = this.parse(level, option, value);
     this.record(s);
     return s.kind === "value" ? s.value : 0;
@@ -430,6 +502,7 @@ export class Options {
 
   get(level: number, option: number, listening: boolean): number {
     this.#unixLevel(level);
+    this.#level(level, true);
     if (level === SOL_SOCKET) {
       if (option === SO_TYPE) return this.type;
       if (option === SO_DOMAIN) return this.family;
@@ -471,8 +544,6 @@ export class Options {
     if (!v4 && level === IPPROTO_IPV6 && option === IPV6_V6ONLY) {
       return v6onlyDefault();
     }
-    // Linux: an AF_INET socket has no IPv6 options to read.
-    if (v4 && level === IPPROTO_IPV6) throw new OSError(E.EOPNOTSUPP);
     throw new OSError(
       E.ENOPROTOOPT,
       `Protocol not available: option (${level}, ${option}) cannot be read through Deno's networking; ${LIBC_HINT}`,
@@ -512,6 +583,46 @@ export class Options {
       `Protocol not available: option (${level}, ${option}) with ${what} cannot be set through Deno's networking: give the interface's address, or ${LIBC_HINT}`,
     );
   }
+}
+
+// SOL_SOCKET options Linux only reads: setting one is ENOPROTOOPT on
+// either backend.
+const READ_ONLY: readonly number[] = [
+  SO_TYPE,
+  SO_ERROR,
+  SO_ACCEPTCONN,
+  SO_PROTOCOL,
+  SO_DOMAIN,
+  SO_PEERCRED,
+];
+
+/**
+ * The name of the interface with this index; `undefined` where this
+ * process cannot tell (no read of /sys/class/net, no FFI), `null` where
+ * there is none.
+ *
+ * @param index The interface index, above 0.
+ */
+export function interfaceName(index: number): string | null | undefined {
+  const sys = "/sys/class/net";
+  // Queried first: a read Deno has not been granted would prompt.
+  const read = Deno.permissions.querySync({ name: "read", path: sys });
+  if (read.state === "granted") {
+    try {
+      for (const entry of Deno.readDirSync(sys)) {
+        const text = Deno.readTextFileSync(`${sys}/${entry.name}/ifindex`);
+        if (Number(text) === index) return entry.name;
+      }
+      return null;
+    } catch {
+      // Not readable after all (Deno keeps /sys for --allow-all): libc's.
+    }
+  }
+  if (!libcUsable()) return undefined;
+  const name = new Uint8Array(16);
+  if (libc().if_indextoname(index >>> 0, name) === null) return null;
+  const end = name.indexOf(0);
+  return new TextDecoder().decode(name.subarray(0, end < 0 ? 16 : end));
 }
 
 /** The error for what needs a real descriptor. */

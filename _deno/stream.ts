@@ -310,10 +310,26 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     return err;
   }
 
-  constructor(family: number, conn: Deno.Conn | null = null) {
+  /**
+   * @param family The socket's family.
+   * @param conn The connection, for an accepted socket.
+   * @param inherited The listener's options, which an accepted socket
+   *   starts with, as Linux's copy of the listening socket.
+   */
+  constructor(
+    family: number,
+    conn: Deno.Conn | null = null,
+    inherited?: Options,
+  ) {
     super();
     this.#family = family;
-    this.#opts = new Options(family, SOCK_STREAM);
+    this.#opts = new Options(family, SOCK_STREAM, () => {
+      const name = this.getsockname();
+      return Array.isArray(name) && name[1] !== 0;
+    });
+    for (const [key, v] of inherited?.values ?? []) {
+      this.#opts.values.set(key, v);
+    }
     if (conn !== null) this.#adopt(conn);
   }
 
@@ -441,6 +457,9 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     }
     const empty = this.#family === AF_UNIX && unixPath(addr) === "";
     this.#listener = empty ? this.#autobindUnix() : this.#listen(addr);
+    if (this.#family !== AF_UNIX) {
+      this.#opts.bind((addr as [string, number])[0]);
+    }
   }
 
   #pathThere(addr: SockAddr): boolean {
@@ -502,7 +521,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         // Taken: the watch looks again, to accept the next.
         this.watchers.notify(WAKE_NONE);
         return [
-          new DenoStream(this.#family, conn),
+          new DenoStream(this.#family, conn, this.#opts),
           fromDeno(this.#family, conn.remoteAddr),
         ];
       }
@@ -1695,7 +1714,11 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     return this.#withScope(fromDeno(this.#family, this.#conn.remoteAddr));
   }
 
-  setsockopt(level: number, option: number, value: number | Uint8Array): void {
+  setsockopt(
+    level: number,
+    option: number,
+    value: number | Uint8Array | null,
+  ): void {
     this.check();
     const v = this.#opts.set(level, option, value);
     const tcp = this.#conn as Deno.TcpConn | null;

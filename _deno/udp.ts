@@ -41,6 +41,7 @@ import {
 } from "../_wait.ts";
 import {
   DenoSocket,
+  interfaceName,
   lettingGo,
   LIBC_HINT,
   type Membership,
@@ -63,7 +64,6 @@ import {
   WAKE_NONE,
   WAKE_OUTPUT,
 } from "../_poll_bits.ts";
-import { libc, libcUsable } from "../_libc/ffi.ts";
 
 /** One datagram and its sender: the shape Deno.DatagramConn gives. */
 type Datagram = readonly [data: Uint8Array, from: Sender];
@@ -234,29 +234,15 @@ function nodeDgram(): Dgram {
 function nodeInterface(m: Membership): string | undefined {
   if (!m.v6) return m.address || undefined;
   if (m.index === 0) return undefined;
-  try {
-    for (const entry of Deno.readDirSync("/sys/class/net")) {
-      const text = Deno.readTextFileSync(
-        `/sys/class/net/${entry.name}/ifindex`,
-      );
-      if (Number(text) === m.index) return `::%${entry.name}`;
-    }
-    throw new OSError(E.ENODEV);
-  } catch (e) {
-    if (e instanceof OSError) throw e;
-  }
-  if (!libcUsable()) {
+  const name = interfaceName(m.index);
+  if (name === null) throw new OSError(E.ENODEV);
+  if (name === undefined) {
     throw new OSError(
       E.ENOPROTOOPT,
       `IPV6_JOIN_GROUP with interface index ${m.index} needs the interface's name: run with --allow-ffi, or join with index 0`,
     );
   }
-  const name = new Uint8Array(16);
-  if (libc().if_indextoname(m.index, name) === null) {
-    throw new OSError(E.ENODEV);
-  }
-  const end = name.indexOf(0);
-  return `::%${new TextDecoder().decode(name.subarray(0, end < 0 ? 16 : end))}`;
+  return `::%${name}`;
 }
 
 /** node:dgram: no flag needed; messages are queued as they arrive. */
@@ -479,13 +465,14 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
   constructor(family: number) {
     super();
     this.#family = family;
-    this.#opts = new Options(family, SOCK_DGRAM);
+    this.#opts = new Options(family, SOCK_DGRAM, () => this.#io !== null);
   }
 
   bind(addr: SockAddr): void {
     this.check();
     if (this.#io) throw new OSError(E.EINVAL);
     this.#open(addr as [string, number]);
+    this.#opts.bind((addr as [string, number])[0]);
   }
 
   #open([host, port]: [string, number]): UdpIo {
@@ -944,7 +931,11 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     return this.#family === AF_INET6 ? [...this.#peer, 0, 0] : [...this.#peer];
   }
 
-  setsockopt(level: number, option: number, value: number | Uint8Array): void {
+  setsockopt(
+    level: number,
+    option: number,
+    value: number | Uint8Array | null,
+  ): void {
     this.check();
     this.#raiseOptionError();
     const s = this.#opts.parse(level, option, value);

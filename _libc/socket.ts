@@ -810,10 +810,17 @@ class LibcSocket implements BackendSocket {
     return this.#name(decodeSockAddr(addrOut, lenU32[0], ifname));
   }
 
-  setsockopt(level: number, option: number, value: number | Uint8Array): void {
+  setsockopt(
+    level: number,
+    option: number,
+    value: number | Uint8Array | null,
+    optlen = 0,
+  ): void {
     const fd = this.#live();
     let r: number;
-    if (typeof value === "number") {
+    if (value === null) {
+      r = C.setsockopt(fd, level, option, null, optlen);
+    } else if (typeof value === "number") {
       optI32[0] = value;
       r = C.setsockopt(fd, level, option, optBuf, 4);
     } else {
