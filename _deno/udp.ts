@@ -18,6 +18,7 @@ import {
   IPV6_MULTICAST_IF,
   IPV6_MULTICAST_LOOP,
   MSG_PEEK,
+  SHUT_RD,
   SHUT_WR,
   SO_BROADCAST,
   SO_REUSEADDR,
@@ -459,7 +460,12 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
   #heldError: Error | null = null;
   #waiting = 0;
   #keepAlive: ReturnType<typeof setInterval> | undefined;
+  // shutdown(): SHUT_RD stops no datagram (Linux's UDP): it makes a
+  // blocking receive that finds none return nothing, and wakes one waiting;
+  // SHUT_WR makes a send EPIPE.
   #shutRd = false;
+  readonly #readShut = Promise.withResolvers<void>();
+  #shutWr = false;
   #optionError: Error | null = null;
 
   constructor(family: number) {
@@ -578,7 +584,9 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     }
   }
 
-  #from([, { hostname, port }]: Datagram): SockAddr {
+  #from([, from]: Datagram): SockAddr | null {
+    if (from === NOBODY) return null;
+    const { hostname, port } = from;
     return this.#family === AF_INET6
       ? [hostname, port, 0, 0]
       : [hostname, port];
@@ -651,15 +659,14 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
   ): Promise<[number, SockAddr | null]> {
     this.check();
     if (flags & ~RECV_FLAGS) throw unsupportedFlags(flags & ~RECV_FLAGS);
-    if (this.#shutRd) return [0, null];
     const io = this.#io;
     if (
       io !== null && wait === null && signal === undefined &&
-      !(flags & MSG_PEEK) && this.#ready()
+      !(flags & MSG_PEEK) && !this.#shutRd && this.#ready()
     ) {
       if (this.#peer === null) {
         const d = await this.#receiveWanted(io, buf);
-        return [d[0].length, d[1] === NOBODY ? null : this.#from(d)];
+        return [d[0].length, this.#from(d)];
       }
       if (!this.#innerBusy) {
         const [n, d] = await this.#receiveCopy(io, buf);
@@ -687,11 +694,10 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
   ): Promise<[Uint8Array<ArrayBuffer>, SockAddr | null]> {
     this.check();
     if (flags & ~RECV_FLAGS) throw unsupportedFlags(flags & ~RECV_FLAGS);
-    if (this.#shutRd) return [new Uint8Array(0), null];
     const io = this.#io;
     if (
       io !== null && wait === null && signal === undefined &&
-      !(flags & MSG_PEEK) &&
+      !(flags & MSG_PEEK) && !this.#shutRd &&
       !this.#innerBusy && this.#ready()
     ) {
       this.#innerBusy = true;
@@ -783,20 +789,19 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     while (this.#held === null && this.#heldError === null) {
       const io = this.#io;
       // Unbound: nothing can arrive (as on Linux); wait for the timeout or close().
-      if (wait === 0) {
-        // Non-blocking: a datagram already there comes at once; else a
-        // receive stays in flight for a later call.
-        if (io === null) throw waitExpired(0);
-        this.#startReceive(io);
-        if (
-          !await settlesAtOnce(this.#pending!) &&
-          !(await letLoopTurn() && this.#pending === null)
-        ) throw waitExpired(0);
-        continue;
+      // Non-blocking, or blocking but shut down for reading (then Linux's UDP
+      // returns nothing at once): a datagram already there comes at once;
+      // else a receive stays in flight for a later call.
+      if (wait === 0 || (wait === null && this.#shutRd)) {
+        if (io !== null && await this.#arrivesAtOnce(io)) continue;
+        if (wait === 0) throw waitExpired(0);
+        return copy([new Uint8Array(0), NOBODY]);
       }
-      const next = io === null
+      let next: Promise<void> = io === null
         ? this.#closing.promise
         : this.#pending ??= this.#receiveAhead(io);
+      // A shutdown(SHUT_RD) wakes a blocking wait (Linux's UDP).
+      if (wait === null) next = Promise.race([next, this.#readShut.promise]);
       if (await this.#waitFor(next, wait, signal) === EXPIRED) {
         throw waitExpired(wait);
       }
@@ -818,6 +823,14 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     const paced = pace();
     if (paced !== undefined) await paced;
     return d;
+  }
+
+  // Whether a datagram is there, or comes in a turn of the loop: a receive
+  // is started (and stays in flight for a later call) and held on to.
+  async #arrivesAtOnce(io: UdpIo): Promise<boolean> {
+    this.#startReceive(io);
+    return await settlesAtOnce(this.#pending!) ||
+      (await letLoopTurn() && this.#pending === null);
   }
 
   async #receiveAhead(io: UdpIo): Promise<void> {
@@ -890,6 +903,7 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     if (data.length > (this.#family === AF_INET6 ? 65527 : 65507)) {
       throw new OSError(E.EMSGSIZE);
     }
+    if (this.#shutWr) throw new OSError(E.EPIPE);
     const io = this.#autobind();
     try {
       await io.send(data, host, port);
@@ -908,8 +922,13 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
 
   shutdown(how: number): void {
     this.check();
+    // Linux shuts an unconnected UDP socket down too, and then says ENOTCONN.
+    if (how !== SHUT_WR) {
+      this.#shutRd = true;
+      this.#readShut.resolve();
+    }
+    if (how !== SHUT_RD) this.#shutWr = true;
     if (this.#peer === null) throw new OSError(E.ENOTCONN);
-    if (how !== SHUT_WR) this.#shutRd = true;
   }
 
   getsockname(): SockAddr {
@@ -920,7 +939,10 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     // routes from, loopback toward a loopback peer (others it alone knows).
     const peer = this.#peer;
     if (peer !== null && (host === "0.0.0.0" || host === "::")) {
-      host = autobindAddress(this.#family, peer[0])[0];
+      // Toward an IPv4-mapped loopback peer, the mapped loopback.
+      host = /^::ffff:127\./i.test(peer[0])
+        ? "::ffff:127.0.0.1"
+        : autobindAddress(this.#family, peer[0])[0];
     }
     return this.#family === AF_INET6 ? [host, port, 0, 0] : [host, port];
   }
