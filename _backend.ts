@@ -280,9 +280,18 @@ function denoCan(family: number, type: number, proto: number): boolean {
   return false;
 }
 
-// Linux's answer for sockets it refuses, so that without FFI the error is
-// still the kernel's where we know it; 0 where it would open the socket.
-function kernelRefusal(family: number, type: number, proto: number): number {
+/**
+ * Linux's answer for sockets it refuses, so that without FFI the error is
+ * still the kernel's where we know it; 0 where it would open the socket.
+ *
+ * @param family, type, proto The socket's kind (type without flag bits).
+ * @returns The errno socket(2) (and socketpair(2)) would fail with, or 0.
+ */
+export function kernelRefusal(
+  family: number,
+  type: number,
+  proto: number,
+): number {
   if (family < 0 || family > 45) return E.EAFNOSUPPORT;
   if (type < SOCK_STREAM || type > 10 || (type > 6 && type !== 10)) {
     return E.EINVAL;

@@ -12,7 +12,7 @@ import {
   SOL_SOCKET,
 } from "./constants.ts";
 import { OSError, ValueError } from "./errors.ts";
-import { isOptionsArg } from "./_args.ts";
+import { isOptionsArg, pyTypeName } from "./_args.ts";
 import { type Address, addressRepr } from "./_address.ts";
 import { chooseBackend, needLibc, type SockAddr } from "./_backend.ts";
 import { getaddrinfo } from "./_resolve.ts";
@@ -57,6 +57,8 @@ const OPTIONS = [
  * @throws {AggregateError} With `all_errors`: `create_connection failed
  *   (N sub-exceptions)`, its `errors` the OSErrors in the order tried.
  * @throws {gaierror} The name could not be resolved.
+ * @throws {ValueError} `address` has more or fewer than two items, as
+ *   Python's `host, port = address`.
  *
  * @example
  * ```ts
@@ -102,12 +104,7 @@ export async function create_connection(
   } else if (given(source_address)) {
     [source_address, options] = [undefined, source_address];
   }
-  if (!Array.isArray(address) || address.length !== 2) {
-    throw new TypeError(
-      "create_connection() address must be a pair (host, port)",
-    );
-  }
-  const [host, port] = address;
+  const [host, port] = unpackPair(address);
   const signal = options?.signal ?? undefined;
   const errors: unknown[] = [];
   for (
@@ -153,6 +150,28 @@ export async function create_connection(
     errors,
     `create_connection failed (${n} sub-exception${n === 1 ? "" : "s"})`,
   );
+}
+
+// Python's `host, port = address`: any iterable of two items.
+function unpackPair<H, P>(address: readonly [H, P]): [H, P] {
+  if (
+    address === null || address === undefined ||
+    typeof (address as Iterable<unknown>)[Symbol.iterator] !== "function"
+  ) {
+    throw new TypeError(
+      `cannot unpack non-iterable ${pyTypeName(address)} object`,
+    );
+  }
+  const items: (H | P)[] = [...address];
+  if (items.length > 2) {
+    throw new ValueError("too many values to unpack (expected 2)");
+  }
+  if (items.length < 2) {
+    throw new ValueError(
+      `not enough values to unpack (expected 2, got ${items.length})`,
+    );
+  }
+  return [items[0] as H, items[1] as P];
 }
 
 /** Options of {@linkcode create_connection}, as Python's keyword arguments. */

@@ -672,6 +672,12 @@ function servTuples(
   proto: number,
   flags: number,
 ): ServTuple[] {
+  // glibc's getaddrinfo() refuses a service name under AI_NUMERICSERV
+  // before gaih_inet() looks the type and protocol up.
+  const num = service === null ? null : serviceNumber(service);
+  if (service !== null && num === null && (flags & AI_NUMERICSERV)) {
+    throw new gaierror(EAI_NONAME);
+  }
   let chosen: TypeProto | null = null;
   if (type !== 0 || proto !== 0) {
     chosen = TYPEPROTO.find((t) =>
@@ -684,10 +690,6 @@ function servTuples(
   }
   let port = 0;
   if (service !== null) {
-    const num = serviceNumber(service);
-    if (num === null && (flags & AI_NUMERICSERV)) {
-      throw new gaierror(EAI_NONAME);
-    }
     if (chosen?.noService) throw new gaierror(EAI_SERVICE);
     if (num === null || num < 0) {
       // A name (or a number glibc reads as negative): look it up per protocol.
@@ -1080,6 +1082,14 @@ async function hostByNameEx(
     return [name, [], [dotted(first.bytes)]];
   }
   if (parseAton(name, true) >= 0) throw new herror(1);
+  // An IPv6 literal that got this far is IPv4-mapped: glibc's
+  // gethostbyname_r has no IPv4 entry for it either.
+  const pct = name.indexOf("%");
+  if (
+    parsePton6(name, 0, pct >= 0 ? pct : name.length, new Uint8Array(16), 0)
+  ) {
+    throw new herror(1);
+  }
   const addrs = await lookupName(name, AF_INET, 0, "gethostbyname_ex");
   const entry = mergedEntry(await hostsByName(name, AF_INET));
   return [

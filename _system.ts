@@ -22,7 +22,7 @@ import {
   PermissionError,
   ValueError,
 } from "./errors.ts";
-import { pyTypeName, toInt } from "./_args.ts";
+import { pyArgName, pyTypeName, toFd } from "./_args.ts";
 import { libcDescriptor, needLibc } from "./_backend.ts";
 import { errno, lastError, libc, LINUX as L } from "./_libc/ffi.ts";
 import { noDescriptor } from "./_deno/common.ts";
@@ -213,7 +213,7 @@ function protocolsFile(): string | null {
 export function getprotobyname(name: string): number {
   if (typeof name !== "string") {
     throw new TypeError(
-      `getprotobyname() argument 1 must be str, not ${pyTypeName(name)}`,
+      `getprotobyname() argument 1 must be str, not ${pyArgName(name)}`,
     );
   }
   if (name.includes("\0")) throw new ValueError("embedded null character");
@@ -280,7 +280,7 @@ export function sethostname(name: string | Uint8Array): void {
  * ```
  */
 export function dup(fd: number): number {
-  return needLibc("dup()").dupFd(libcDescriptor(toInt(fd), "dup()"));
+  return needLibc("dup()").dupFd(libcDescriptor(toFd(fd), "dup()"));
 }
 
 /**

@@ -75,6 +75,7 @@ import {
   type Backend,
   type BackendSocket,
   chooseBackend,
+  kernelRefusal,
   libcDescriptor,
   needLibc,
   type SockAddr,
@@ -2429,7 +2430,9 @@ export function close(fd: number): void {
  *   the call with its reason (a pair made all the same is closed).
  * @returns The two ends.
  * @throws {OSError} `[Errno 95]` for AF_INET, as on Linux; for
- *   `backend: "deno"` and a kind Deno's networking does not have.
+ *   `backend: "deno"` and a kind Deno's networking does not have. A kind
+ *   Linux has no socket for is its socket(2) error first (`[Errno 97]` for
+ *   an unknown family, `[Errno 22]` for a bad type).
  * @throws {PermissionError} `backend: "libc"` (or a kind only libc has)
  *   without `--allow-ffi`.
  *
@@ -2477,7 +2480,11 @@ export async function socketpair<
   let typ = toCInt(type ?? SOCK_STREAM);
   const nonblock = (typ & SOCK_NONBLOCK) !== 0;
   typ &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
-  if (fam !== AF_UNIX) throw new OSError(E.EOPNOTSUPP);
+  // Linux makes the socket first (refusing a kind it does not have, as
+  // socket(2) would), then finds no socketpair for any family but AF_UNIX.
+  if (fam !== AF_UNIX) {
+    throw new OSError(kernelRefusal(fam, typ, pro) || E.EOPNOTSUPP);
+  }
   const backend = chooseBackend(fam, typ, pro, { backend: options?.backend });
   const making = backend.socketpair(fam, typ, pro);
   let x: BackendSocket, y: BackendSocket;

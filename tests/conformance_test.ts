@@ -2062,6 +2062,21 @@ Deno.test("socketpair(AF_INET) raises OSError 95", async () => {
   });
 });
 
+Deno.test("socketpair() of a kind Linux has no socket for raises socket(2)'s error first", async () => {
+  // [family, type, proto, errno], as CPython's socketpair() gets them.
+  const cases = [
+    [99, SOCK_STREAM, 0, 97],
+    [-1, SOCK_STREAM, 0, 97],
+    [AF_INET, 99, 0, 22],
+    [AF_INET, SOCK_STREAM, 17, 93],
+    [AF_INET, SOCK_SEQPACKET, 0, 94],
+    [AF_INET6, SOCK_DGRAM, 0, 95],
+  ];
+  for (const [family, type, proto, errno] of cases) {
+    await raises(() => socketpair(family, type, proto), OSError, { errno });
+  }
+});
+
 Deno.test("create_connection() connects to a listener", async () => {
   using l = create_server(["127.0.0.1", 0]);
   const [c, [conn]] = await withTimeout(
@@ -2075,6 +2090,22 @@ Deno.test("create_connection() connects to a listener", async () => {
   assert.equal(c.gettimeout(), 2);
   await withTimeout(c.sendall(bytes("cc")));
   assert.equal(text(await recvExactly(conn, 2)), "cc");
+});
+
+Deno.test("create_connection() unpacks its address as Python's `host, port = address`", async () => {
+  const cc = create_connection as (address: unknown) => Promise<unknown>;
+  await raises(() => cc(["127.0.0.1", 1, 0]), ValueError, {
+    message: "too many values to unpack (expected 2)",
+  });
+  await raises(() => cc(["127.0.0.1"]), ValueError, {
+    message: "not enough values to unpack (expected 2, got 1)",
+  });
+  await raises(() => cc("127.0.0.1"), ValueError, {
+    message: "too many values to unpack (expected 2)",
+  });
+  await raises(() => cc(80), TypeError, {
+    message: "cannot unpack non-iterable int object",
+  });
 });
 
 for (const backend of BACKENDS) {

@@ -171,6 +171,16 @@ Deno.test("getaddrinfo() errors carry glibc's EAI codes", async () => {
   await rejectsGai(getaddrinfo("::1%lo", 80), -2);
   await rejectsGai(getaddrinfo("::1%4294967296", 80), -2);
   await rejectsGai(getaddrinfo("1.2.3.4%1", 80), -2);
+  // glibc refuses a service name under AI_NUMERICSERV before it looks the
+  // type and protocol up.
+  await rejectsGai(
+    getaddrinfo("127.0.0.1", "http", 0, 99, 0, AI_NUMERICSERV),
+    -2,
+  );
+  await rejectsGai(
+    getaddrinfo(null, "x", 0, SOCK_STREAM, IPPROTO_UDP, AI_NUMERICSERV),
+    -2,
+  );
   await assert.rejects(getaddrinfo("", 80), {
     message: "[Errno -2] Name or service not known",
   });
@@ -284,6 +294,16 @@ Deno.test("gethostbyname_ex() is stricter than getaddrinfo, as glibc's gethostby
   // glibc's code for this one depends on the DNS server's answer.
   await assert.rejects(gethostbyname_ex("<broadcast>"), herror);
   await rejectsGai(gethostbyname_ex("::1"), -9);
+  // An IPv4-mapped literal resolves (gethostbyname gives its IPv4 address)
+  // but has no host entry.
+  for (
+    const name of ["::ffff:127.0.0.1", "::FFFF:7f00:1", "::ffff:1.2.3.4%1"]
+  ) {
+    await assert.rejects(
+      gethostbyname_ex(name),
+      (e: unknown) => e instanceof herror && e.errno === 1,
+    );
+  }
 });
 
 Deno.test("getnameinfo() with numeric flags needs no lookup", async () => {

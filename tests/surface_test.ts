@@ -245,6 +245,11 @@ print(json.dumps(out))`,
       TypeError,
       { message: "getprotobyname() argument 1 must be str, not bytes" },
     );
+    raisesSync(
+      () => (getprotobyname as (x: unknown) => number)(null),
+      TypeError,
+      { message: "getprotobyname() argument 1 must be str, not None" },
+    );
     raisesSync(() => getprotobyname("tcp\0x"), ValueError, {
       message: "embedded null character",
     });
@@ -352,6 +357,9 @@ Deno.test(
     assert.deepEqual(copy.getsockname(), s.getsockname());
     assert.equal(copy.get_inheritable(), false);
     raisesSync(() => dup(-1), OSError, { errno: 9 });
+    // Past C int no descriptor is open: EBADF, not FFI's TypeError.
+    raisesSync(() => dup(2 ** 31), OSError, { errno: 9 });
+    raisesSync(() => dup(-(2 ** 31) - 1), OSError, { errno: 9 });
   },
 );
 
