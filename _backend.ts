@@ -284,7 +284,9 @@ function denoCan(family: number, type: number, proto: number): boolean {
  * Linux's answer for sockets it refuses, so that without FFI the error is
  * still the kernel's where we know it; 0 where it would open the socket.
  *
- * @param family, type, proto The socket's kind (type without flag bits).
+ * @param family The socket's family.
+ * @param type Its type, without flag bits.
+ * @param proto Its protocol.
  * @returns The errno socket(2) (and socketpair(2)) would fail with, or 0.
  */
 export function kernelRefusal(
@@ -358,7 +360,9 @@ export function libcDescriptor(fd: number, what: string): number {
  * The one backend choice, for every socket the module opens (the Socket
  * constructor, socketpair, create_connection, create_server).
  *
- * @param family, type, proto The socket's kind (type without flag bits).
+ * @param family The socket's family.
+ * @param type Its type, without flag bits.
+ * @param proto Its protocol.
  * @param request What the caller asks for.
  * @returns The backend to open the socket on.
  * @throws {OSError} The kernel's refusal where known without FFI; EOPNOTSUPP
