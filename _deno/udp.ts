@@ -92,6 +92,12 @@ interface UdpIo {
    * `outlived`: a receive is still running with no call waiting for it.
    */
   hold(on: boolean, outlived?: boolean): void;
+  /**
+   * shutdown(SHUT_RD): receives waiting with nothing queued end with no
+   * datagram (NOBODY's), as Linux wakes them. Where a receive cannot be
+   * ended (Deno.listenDatagram's is an op in flight), absent.
+   */
+  wake?(): void;
   close(): void;
 }
 
@@ -253,6 +259,8 @@ class NodeIo implements UdpIo {
   #head = 0;
   #queued = 0;
   #arrived: PromiseWithResolvers<void> | null = null;
+  // Counts wake()s: a receive that saw one end while it waited ends.
+  #wakes = 0;
   #closed = false;
   #keepAlive: ReturnType<typeof setInterval> | undefined;
 
@@ -311,8 +319,10 @@ class NodeIo implements UdpIo {
   }
 
   async receive(into?: Uint8Array): Promise<Datagram> {
+    const wakes = this.#wakes;
     while (this.#head === this.#queue.length) {
       if (this.#closed) throw badFd();
+      if (this.#wakes !== wakes) return [new Uint8Array(0), NOBODY];
       await (this.#arrived ??= Promise.withResolvers<void>()).promise;
     }
     const d = this.#queue[this.#head];
@@ -326,6 +336,12 @@ class NodeIo implements UdpIo {
     const n = Math.min(into.length, d[0].length);
     into.set(d[0].subarray(0, n));
     return [into.subarray(0, n), d[1]];
+  }
+
+  wake(): void {
+    this.#wakes++;
+    this.#arrived?.resolve();
+    this.#arrived = null;
   }
 
   send(data: Uint8Array, host: string, port: number): Promise<void> {
@@ -595,7 +611,7 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
   // A connected socket only hears from its peer, as the kernel filters.
   #wanted(d: Datagram): boolean {
     const peer = this.#peer;
-    return peer === null ||
+    return peer === null || d[1] === NOBODY ||
       (d[1].port === peer[1] && d[1].hostname === peer[0]);
   }
 
@@ -840,6 +856,11 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     try {
       for (;;) {
         const d = await io.receive(inner);
+        if (d[1] === NOBODY) {
+          // Woken by shutdown(SHUT_RD): nothing came; the next call asks.
+          this.#spare = inner;
+          break;
+        }
         if (this.#wanted(d)) {
           this.#held = d;
           break;
@@ -926,6 +947,7 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     if (how !== SHUT_WR) {
       this.#shutRd = true;
       this.#readShut.resolve();
+      this.#io?.wake?.();
     }
     if (how !== SHUT_RD) this.#shutWr = true;
     if (this.#peer === null) throw new OSError(E.ENOTCONN);

@@ -43,6 +43,7 @@ export const LINUX = {
   EPOLLOUT: 0x004,
   EPOLLERR: 0x008,
   EPOLLHUP: 0x010,
+  EPOLLRDHUP: 0x2000,
   EPOLLONESHOT: 1 << 30,
   EPOLLET: 2 ** 31,
 } as const;

@@ -621,6 +621,9 @@ class LibcSocket implements BackendSocket {
         );
         return n < 0 ? null : [n, decodeSockAddr(addrOut, lenU32[0], ifname)];
       },
+      errno,
+      null,
+      () => [0, null],
     );
     if (n === 0 || n === buf.length || wait === 0 || !this.#waitAll(flags)) {
       return [n, from];
@@ -658,6 +661,7 @@ class LibcSocket implements BackendSocket {
       () => this.#recvScratch(size, flags),
       errno,
       e,
+      () => [new Uint8Array(0), null],
     );
   }
 
@@ -940,6 +944,22 @@ class LibcSocket implements BackendSocket {
     }
   }
 
+  // Whether a blocking receive that found nothing (`e`) after a wait is
+  // over: a datagram socket shut down for reading reports readable, and a
+  // blocking recv(2) on it returns nothing at once (CPython's b'', None),
+  // where this descriptor's non-blocking one says EAGAIN. Asked only after
+  // a wake-up found nothing, so a receive that waits pays nothing for it.
+  #readShut(e: number, events: number, wait: Wait): boolean {
+    if (
+      e !== EAGAIN || wait !== null || events !== L.EPOLLIN ||
+      this.#type === L.SOCK_STREAM
+    ) return false;
+    pollFd[0] = this.#live();
+    pollEvents[0] = L.EPOLLRDHUP;
+    pollEvents[1] = 0;
+    return C.poll(pollBuf, 1n, 0) > 0 && (pollEvents[1] & L.EPOLLRDHUP) !== 0;
+  }
+
   // Make `attempt` (one syscall) until it succeeds: it returns its result,
   // or null after a failure whose errno `lastErrno` reads at once. Between
   // EAGAINs it waits for `events` as `wait` and `signal` allow. An attempt
@@ -954,6 +974,7 @@ class LibcSocket implements BackendSocket {
     attempt: () => T | null,
     lastErrno: () => number = errno,
     failed: number | null = null,
+    shut?: () => T,
   ): Promise<T> {
     let w: WaitState | null = null;
     for (;;) {
@@ -967,6 +988,9 @@ class LibcSocket implements BackendSocket {
           return r;
         }
         e = lastErrno();
+      }
+      if (shut !== undefined && w !== null && this.#readShut(e, events, wait)) {
+        return shut();
       }
       const again = this.#again(
         e,
@@ -1167,6 +1191,7 @@ class LibcSocket implements BackendSocket {
       }
       if (n === 0) return got;
       const e = errno();
+      if (this.#readShut(e, events, wait)) return got;
       if (e === EAGAIN || e === EINTR) continue;
       // Bytes already received are returned; the error (a reset) is
       // reported again by the next call.
@@ -1246,6 +1271,8 @@ class LibcSocket implements BackendSocket {
         return r;
       },
       () => failed,
+      null,
+      () => [0, [], 0, null],
     );
     // The kernel returns what is there on a non-blocking descriptor: a
     // blocking MSG_WAITALL gathers the rest.
