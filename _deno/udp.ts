@@ -17,6 +17,7 @@ import {
   IPV6_JOIN_GROUP,
   IPV6_MULTICAST_IF,
   IPV6_MULTICAST_LOOP,
+  IPV6_V6ONLY,
   MSG_PEEK,
   SHUT_RD,
   SHUT_WR,
@@ -26,6 +27,7 @@ import {
   SOL_SOCKET,
 } from "../constants.ts";
 import { OSError } from "../errors.ts";
+import { inet_pton, isV4Mapped } from "../_inet.ts";
 import { autobindAddress } from "../_address.ts";
 import { permitAddress } from "../_permissions.ts";
 import type { BackendSocket, SockAddr } from "../_backend.ts";
@@ -592,12 +594,29 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     try {
       this.check();
       const [host, port] = addr as [string, number];
+      this.#route(host);
       this.#autobind(host);
       this.#peer = [host, port];
       return Promise.resolve();
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  // Linux's IPv6 rules for IPv4-mapped addresses: an IPv6-only socket
+  // (one bound to a single IPv6 address is) has no IPv4 route, and one
+  // bound to a mapped address reaches IPv4 only.
+  #route(host: string): void {
+    if (this.#family !== AF_INET6) return;
+    const mapped = isV4Mapped(inet_pton(AF_INET6, host.replace(/%.*$/, "")));
+    if (mapped && this.#opts.flag(IPPROTO_IPV6, IPV6_V6ONLY)) {
+      throw new OSError(E.ENETUNREACH);
+    }
+    const io = this.#io;
+    if (
+      !mapped && io !== null &&
+      isV4Mapped(inet_pton(AF_INET6, io.address()[0]))
+    ) throw new OSError(E.EAFNOSUPPORT);
   }
 
   #from([, from]: Datagram): SockAddr | null {
@@ -915,6 +934,7 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     this.check();
     if (flags & ~SEND_FLAGS) throw unsupportedFlags(flags & ~SEND_FLAGS);
     const [host, port] = addr as [string, number];
+    this.#route(host);
     if (
       host === "255.255.255.255" && !this.#opts.flag(SOL_SOCKET, SO_BROADCAST)
     ) {
@@ -971,7 +991,10 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
 
   getpeername(): SockAddr {
     this.check();
-    if (this.#peer === null) throw new OSError(E.ENOTCONN);
+    // Linux: connected to port 0, the socket names no peer.
+    if (this.#peer === null || this.#peer[1] === 0) {
+      throw new OSError(E.ENOTCONN);
+    }
     return this.#family === AF_INET6 ? [...this.#peer, 0, 0] : [...this.#peer];
   }
 

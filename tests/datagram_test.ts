@@ -129,6 +129,37 @@ const SCRIPTS: Record<string, { ops: Op[]; libcOnly?: boolean }> = {
       ["getpeername", "a"],
     ],
   },
+  "IPv4-mapped routes of IPv6-only and mapped sockets; a peer of port 0": {
+    ops: [
+      ["sock", "v4", "4"],
+      ["bind", "v4", ["lo0"]],
+      ["sock", "v6", "6"],
+      ["bind", "v6", ["lo0"]],
+      // Bound to ::1: IPv6-only, no route to IPv4.
+      ["sock", "a", "6"],
+      ["bind", "a", ["lo0"]],
+      ["sendto", "a", "A:1", ["mapped", "v4"]],
+      ["connect", "a", ["mapped", "v4"]],
+      ["sendto", "a", "A:1", ["v6", "v6"]],
+      // Bound to a mapped address: IPv4 only.
+      ["sock", "m", "6"],
+      ["bind", "m", ["raw", ["::ffff:127.0.0.1", 0]]],
+      ["sendto", "m", "M:1", ["v6", "v6"]],
+      ["connect", "m", ["v6", "v6"]],
+      ["sendto", "m", "M:2", ["mapped", "v4"]],
+      ["settimeout", "v4", 0.3],
+      ["recvfrom", "v4", 10, 0],
+      // Bound to the wildcard: both.
+      ["sock", "w", "6"],
+      ["bind", "w", ["any0"]],
+      ["sendto", "w", "W:1", ["mapped", "v4"]],
+      ["recvfrom", "v4", 10, 0],
+      // Connected to port 0: no peer to name.
+      ["sock", "z", "4"],
+      ["connect", "z", ["raw", ["127.0.0.1", 0]]],
+      ["getpeername", "z"],
+    ],
+  },
   "unix datagrams": {
     libcOnly: true,
     ops: [
