@@ -5,7 +5,8 @@ import { errno as E, SOCK_STREAM } from "./constants.ts";
 import { OSError, OverflowError, ValueError } from "./errors.ts";
 import { UnsupportedOperation } from "./errors.ts";
 import { translate } from "./_deno/common.ts";
-import { pyTypeName } from "./_args.ts";
+import { pyTypeName, toInt } from "./_args.ts";
+import { pyRepr } from "./_repr.ts";
 import type { OwnedDescriptor } from "./_libc/file_fd.ts";
 
 /** What sendfile needs of the socket it sends on. */
@@ -41,23 +42,23 @@ const CHUNK = 1 << 20;
 // how long it holds the event loop (~1-4 ms) without an await per 60 KiB.
 const KERNEL_BATCH = 4 << 20;
 
+// CPython's check: any int (a bool too) is a count, and a positive one.
 function checkCount(count: unknown): number | null {
   if (count === null || count === undefined) return null;
-  if (typeof count !== "number" || !Number.isInteger(count)) {
+  let n: number;
+  try {
+    n = toInt(count);
+  } catch {
     throw new TypeError(
       `count must be a positive integer (got ${pyRepr(count)})`,
     );
   }
-  if (count <= 0) {
-    throw new ValueError(`count must be a positive integer (got ${count})`);
+  if (n <= 0) {
+    throw new ValueError(
+      `count must be a positive integer (got ${pyRepr(count)})`,
+    );
   }
-  return count;
-}
-
-function pyRepr(value: unknown): string {
-  if (typeof value === "string") return `'${value}'`;
-  if (typeof value === "number") return String(value);
-  return pyTypeName(value);
+  return n;
 }
 
 /**
@@ -100,11 +101,7 @@ export async function sendfile(
   if (limit !== null && limit >= 2 ** 63) {
     throw new OverflowError("Python int too large to convert to C ssize_t");
   }
-  if (typeof offset !== "number" || !Number.isInteger(offset)) {
-    throw new TypeError(
-      `'${pyTypeName(offset)}' object cannot be interpreted as an integer`,
-    );
-  }
+  offset = toInt(offset);
   if (offset >= 2 ** 63 || offset < -(2 ** 63)) {
     throw new OverflowError("Python int too large to convert to C long");
   }

@@ -170,6 +170,52 @@ for (const backend of BACKENDS) {
   );
 
   Deno.test(
+    onBackend(
+      backend,
+      "sendfile() takes a bigint or a boolean offset and count as the ints they are in Python",
+    ),
+    async () => {
+      // python3: sendfile(f, True) sends from offset 1; count True sends 1
+      // byte, False is ValueError "(got False)".
+      const data = pattern(100, 4);
+      const path = await tempFile(data);
+      try {
+        await using p = await connectedPair(backend);
+        using file = await Deno.open(path);
+        const send = p.client.sendfile.bind(p.client) as (
+          ...args: unknown[]
+        ) => Promise<number>;
+        assert.equal(await send(file, true, 2n), 2);
+        assert.equal(await position(file), 3);
+        assert.equal(await send(file, 98n, true), 1);
+        assert.equal(await position(file), 99);
+        assert.deepEqual(
+          await withTimeout(recvExactly(p.server, 3)),
+          Uint8Array.of(data[1], data[2], data[98]),
+        );
+        await assert.rejects(send(file, 0, false), {
+          name: "ValueError",
+          message: "count must be a positive integer (got False)",
+        });
+        await assert.rejects(send(file, 0, -3n), {
+          name: "ValueError",
+          message: "count must be a positive integer (got -3)",
+        });
+        await assert.rejects(send(file, 0, NaN), {
+          name: "TypeError",
+          message: "count must be a positive integer (got nan)",
+        });
+        await assert.rejects(send(file, 2n ** 64n), {
+          name: "OverflowError",
+          message: "Python int too large to convert to C long",
+        });
+      } finally {
+        await Deno.remove(path);
+      }
+    },
+  );
+
+  Deno.test(
     onBackend(backend, "sendfile() of 64 MiB arrives intact"),
     async () => {
       const data = pattern(64 << 20, 9);
