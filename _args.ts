@@ -133,6 +133,44 @@ export function optionsLast<O>(options: O, args: IArguments, fn: string): O {
 }
 
 /**
+ * Python's TypeError for a positional argument too many: at index `at` of
+ * `args` only the options object (or `undefined` / `null`) may come, and
+ * nothing after it. `poll(0, 5)` would otherwise drop the 5 without a word.
+ *
+ * @param args The call's `arguments`.
+ * @param at The index of the options argument.
+ * @param message Python's message, given the number of arguments passed.
+ * @throws {TypeError} Something else is there, or after it.
+ *
+ * @example
+ * ```ts
+ * import { optionsAt } from "./_args.ts";
+ * import assert from "node:assert/strict";
+ *
+ * function poll(_timeout?: number, _options?: object) {
+ *   optionsAt(arguments, 1, (n) => `poll expected at most 1 argument, got ${n}`);
+ * }
+ * poll(0, {});
+ * poll(0, undefined);
+ * assert.throws(() => poll(0, 5 as never), TypeError);
+ * ```
+ */
+export function optionsAt(
+  args: IArguments,
+  at: number,
+  message: (given: number) => string,
+): void {
+  for (let i = args.length - 1; i >= at; i--) {
+    const value = args[i];
+    if (value === undefined) continue;
+    if (
+      i === at && typeof value === "object" && !Array.isArray(value)
+    ) return;
+    throw new TypeError(message(i + 1));
+  }
+}
+
+/**
  * The Python type name for a JavaScript value, for `TypeError` messages that
  * read like Python's (`'float' object cannot be interpreted as an integer`).
  *

@@ -11,6 +11,11 @@ export const POLLOUT = 0x004;
 export const POLLRDNORM = 0x040;
 /** Normal data may be written (reported with `POLLOUT` on sockets). */
 export const POLLWRNORM = 0x100;
+/**
+ * Priority data may be written (reported with `POLLOUT` on unix and
+ * datagram sockets, not on TCP ones).
+ */
+export const POLLWRBAND = 0x200;
 /** An error is pending (always reported). */
 export const POLLERR = 0x008;
 /** Hung up (always reported). */
@@ -27,7 +32,7 @@ export const POLLRDHUP = 0x2000;
 /** Data came (a read, an accept, a datagram). */
 export const WAKE_INPUT: number = POLLIN | POLLRDNORM;
 /** A write completed: room to write. */
-export const WAKE_OUTPUT: number = POLLOUT | POLLWRNORM;
+export const WAKE_OUTPUT: number = POLLOUT | POLLWRNORM | POLLWRBAND;
 /** A state change (EOF, an error, a shutdown, a close): every watch. */
 export const WAKE_ALL = -1;
 /** A call took what the socket held: no event, as Linux's read makes none. */

@@ -21,6 +21,7 @@ import {
   POLLNVAL,
   POLLOUT,
   POLLRDNORM,
+  POLLWRBAND,
   POLLWRNORM,
 } from "./_poll_bits.ts";
 import {
@@ -348,9 +349,17 @@ export class Readiness {
   }
 
   // What a Deno socket's poll() says now of the events it is watched for.
+  // As on Linux's sockets, POLLRDNORM comes with POLLIN and POLLWRNORM with
+  // POLLOUT (the backend adds POLLWRBAND where Linux has it): asking for
+  // one asks for the other.
   static #denoNow(entry: DenoEntry): number {
     const want = Readiness.#wanted(entry);
-    return entry.sock.poll(want) & (want | ALWAYS);
+    const ask = want | (want & POLLRDNORM ? POLLIN : 0) |
+      (want & (POLLWRNORM | POLLWRBAND) ? POLLOUT : 0);
+    let now = entry.sock.poll(ask);
+    if (now & POLLIN) now |= POLLRDNORM;
+    if (now & POLLOUT) now |= POLLWRNORM;
+    return now & (want | ALWAYS);
   }
 
   // Whether `fd` is watched edge-triggered or one-shot.

@@ -36,7 +36,12 @@ import {
 } from "./errors.ts";
 
 export { RuntimeError } from "./errors.ts";
-import { isOptionsArg, pyTypeName, throwIfAborted } from "./_args.ts";
+import {
+  isOptionsArg,
+  optionsAt,
+  pyTypeName,
+  throwIfAborted,
+} from "./_args.ts";
 import { closeOwed, loopTurnDue, pace, turnLoop } from "./_wait.ts";
 import {
   descriptorOpen,
@@ -53,6 +58,7 @@ import {
   POLLOUT,
   POLLPRI,
   POLLRDNORM,
+  POLLWRBAND,
   POLLWRNORM,
 } from "./_poll_bits.ts";
 
@@ -66,6 +72,7 @@ export {
   POLLPRI,
   POLLRDHUP,
   POLLRDNORM,
+  POLLWRBAND,
   POLLWRNORM,
 } from "./_poll_bits.ts";
 
@@ -73,8 +80,6 @@ export {
 
 /** Priority band data to read. */
 export const POLLRDBAND = 0x080;
-/** Priority data may be written. */
-export const POLLWRBAND = 0x200;
 /** Unused on Linux; kept because CPython exports it. */
 export const POLLMSG = 0x400;
 
@@ -146,6 +151,9 @@ const INT_MAX = 2 ** 31 - 1;
 const MAX_WAIT_MS = INT_MAX;
 // What CPython's epoll.poll() takes maxevents=-1 to mean (FD_SETSIZE - 1).
 const EPOLL_DEFAULT_MAXEVENTS = 1023;
+// The most events epoll_wait(2) takes (Linux's EP_MAX_EVENTS: INT_MAX over
+// the 12 bytes of a struct epoll_event); more is EINVAL.
+const EP_MAX_EVENTS = Math.floor(INT_MAX / 12);
 // Linux's EPOLLEXCLUSIVE_OK_BITS: what EPOLLEXCLUSIVE may be combined with.
 const EXCLUSIVE_OK = EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLET |
   EPOLLEXCLUSIVE | (1 << 29); // EPOLLWAKEUP
@@ -168,7 +176,9 @@ function asFileDescriptor(o: unknown): number {
       );
     }
     fd = fileno.call(o);
-    if (typeof fd === "bigint") fd = Number(fd);
+    // Python's bool is an int: a fileno() of True is descriptor 1.
+    if (typeof fd === "boolean") fd = fd ? 1 : 0;
+    else if (typeof fd === "bigint") fd = Number(fd);
     if (typeof fd !== "number" || !Number.isInteger(fd)) {
       throw new TypeError("fileno() returned a non-integer");
     }
@@ -311,7 +321,8 @@ function sequence<T>(list: Iterable<T>): T[] {
  *   order; all empty when the time ran out.
  * @throws {TypeError} A list is not iterable ("arguments 1-3 must be
  *   sequences"), an item is neither an integer nor has `fileno()`, or
- *   `timeout` is not a number ("timeout must be a float or None").
+ *   `timeout` is not a number ("timeout must be a float or None"), or an
+ *   argument past `timeout` is no options object.
  * @throws {ValueError} A closed socket ("file descriptor cannot be a negative
  *   integer (-1)"), or a negative timeout ("timeout must be non-negative").
  * @throws {OSError} `[Errno 9] Bad file descriptor`: a number that is no
@@ -348,6 +359,12 @@ export async function select<
   if (paced !== undefined) await paced;
   if (isOptionsArg(timeout, arguments, "select")) {
     [timeout, options] = [null, timeout];
+  } else {
+    optionsAt(
+      arguments,
+      4,
+      (n) => `select expected at most 4 arguments, got ${n}`,
+    );
   }
   const seconds = timeoutNumber(
     timeout,
@@ -555,6 +572,12 @@ export class Poll {
   ): Promise<[number, number][]> {
     if (isOptionsArg(timeout, arguments, "poll")) {
       [timeout, options] = [null, timeout];
+    } else {
+      optionsAt(
+        arguments,
+        1,
+        (n) => `poll expected at most 1 argument, got ${n}`,
+      );
     }
     const ms = pollMs(
       timeoutNumber(timeout, 1e6, "timeout must be an integer or None"),
@@ -825,8 +848,8 @@ export class Epoll {
    * @param eventmask The new events.
    * @throws {FileNotFoundError} `[Errno 2]`: not registered.
    * @throws {OSError} `[Errno 9]`: the socket was closed, or `fd` is not
-   *   open; `[Errno 22]`:
-   *   `EPOLLEXCLUSIVE`, which only `register()` takes.
+   *   open; `[Errno 22]`: `EPOLLEXCLUSIVE`, which only `register()` takes
+   *   (refused before the registration is looked for, as Linux does).
    * @throws {ValueError} A closed socket (negative descriptor), or this
    *   epoll is closed.
    * @throws {TypeError} As {@linkcode Epoll.register}.
@@ -847,8 +870,12 @@ export class Epoll {
     const n = asFileDescriptor(fd);
     const mask = uint(eventmask);
     const engine = this.#live();
+    // Linux refuses EPOLLEXCLUSIVE in a modify before it looks for the
+    // registration (after the descriptor itself: EBADF first).
+    if (mask & EPOLLEXCLUSIVE) {
+      throw new OSError(descriptorOpen(n) ? E.EINVAL : E.EBADF);
+    }
     if (!this.#fds.has(n) || this.#stale(engine, n)) throw notRegistered(n);
-    if (mask & EPOLLEXCLUSIVE) throw new OSError(E.EINVAL);
     watch(engine, n, mask);
     this.#fds.set(n, mask);
   }
@@ -903,9 +930,12 @@ export class Epoll {
    *   ran out. A socket closed while registered is not among them (see
    *   {@linkcode Epoll}).
    * @throws {ValueError} `maxevents` is 0 or below -1 ("maxevents must be
-   *   greater than 0, got N"); this epoll is closed.
+   *   greater than 0, got N"); this epoll is closed (checked first).
+   * @throws {OSError} `[Errno 22]`: `maxevents` above 178956970, as
+   *   epoll_wait(2) says.
    * @throws {TypeError} `timeout` is not a number ("timeout must be an
-   *   integer or None").
+   *   integer or None"); an argument past `maxevents` that is no options
+   *   object ("poll() takes at most 2 arguments (3 given)").
    * @throws {OverflowError} `timeout` beyond C int milliseconds ("timeout
    *   is too large").
    *
@@ -927,7 +957,15 @@ export class Epoll {
       [timeout, maxevents, options] = [null, -1, timeout];
     } else if (isOptionsArg(maxevents, arguments, "poll")) {
       [maxevents, options] = [-1, maxevents];
+    } else {
+      optionsAt(
+        arguments,
+        2,
+        (n) => `poll() takes at most 2 arguments (${n} given)`,
+      );
     }
+    // CPython looks at the epoll before its arguments.
+    const engine = this.#live();
     const seconds = timeoutNumber(
       timeout,
       1e9,
@@ -938,8 +976,7 @@ export class Epoll {
     if (max === -1) max = EPOLL_DEFAULT_MAXEVENTS;
     else if (max <= 0) {
       throw new ValueError(`maxevents must be greater than 0, got ${max}`);
-    }
-    const engine = this.#live();
+    } else if (max > EP_MAX_EVENTS) throw new OSError(E.EINVAL);
     throwIfAborted(options?.signal);
     const deadline = ms === null ? null : performance.now() + ms;
     let left = ms;

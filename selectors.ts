@@ -65,7 +65,12 @@ import {
   RuntimeError,
   ValueError,
 } from "./errors.ts";
-import { isOptionsArg, pyTypeName, throwIfAborted } from "./_args.ts";
+import {
+  isOptionsArg,
+  optionsAt,
+  pyTypeName,
+  throwIfAborted,
+} from "./_args.ts";
 import { type FileDescriptorLike, stdioFd } from "./_readiness.ts";
 import {
   Epoll,
@@ -135,10 +140,15 @@ function fileobjToFd(fileobj: unknown): number {
       if (e instanceof TypeError || e instanceof ValueError) fd = undefined;
       else throw e;
     }
-    // int(fileobj.fileno()): an integer, or a float truncated.
+    // int(fileobj.fileno()): an integer (True is 1), or a float truncated;
+    // int() of an infinity is an OverflowError, which Python lets through.
     if (typeof fd === "bigint") fd = Number(fd);
-    else if (typeof fd === "number" && Number.isFinite(fd)) fd = Math.trunc(fd);
-    else fd = undefined;
+    else if (typeof fd === "boolean") fd = fd ? 1 : 0;
+    else if (fd === Infinity || fd === -Infinity) {
+      throw new OverflowError("cannot convert float infinity to integer");
+    } else if (typeof fd === "number" && Number.isFinite(fd)) {
+      fd = Math.trunc(fd);
+    } else fd = undefined;
     if (fd === undefined) {
       throw new ValueError(`Invalid file object: ${repr(fileobj)}`);
     }
@@ -584,6 +594,20 @@ export abstract class BaseSelector<
   }
 }
 
+// A selector's select() given a positional argument past its timeout:
+// Python's TypeError (counting `self`, and naming the class that defines
+// select(), as Python's message does).
+function tooManyArgs(args: IArguments, cls: string): void {
+  optionsAt(
+    args,
+    1,
+    (n) =>
+      `${cls}.select() takes from 1 to 2 positional arguments but ${
+        n + 1
+      } were given`,
+  );
+}
+
 // The reason a selector's close() gives the select() calls it ends.
 const SELECTOR_CLOSED = Symbol("selector closed");
 
@@ -767,7 +791,7 @@ export class SelectSelector<
   ): Promise<[SelectorKey<D, F>, number][]> {
     if (isOptionsArg(timeout, arguments, "select")) {
       [timeout, options] = [null, timeout];
-    }
+    } else tooManyArgs(arguments, "SelectSelector");
     const t = checkTimeout(timeout, true);
     const got = await untilClosed(
       this.#closing.signal,
@@ -1083,7 +1107,7 @@ export class PollSelector<
   ): Promise<[SelectorKey<D, F>, number][]> {
     if (isOptionsArg(timeout, arguments, "select")) {
       [timeout, options] = [null, timeout];
-    }
+    } else tooManyArgs(arguments, "_PollLikeSelector");
     const t = checkTimeout(timeout);
     const ms = t === null ? null : t <= 0 ? 0 : ceilMs(t);
     const fdEvents = await untilClosed(
@@ -1319,7 +1343,7 @@ export class EpollSelector<
   ): Promise<[SelectorKey<D, F>, number][]> {
     if (isOptionsArg(timeout, arguments, "select")) {
       [timeout, options] = [null, timeout];
-    }
+    } else tooManyArgs(arguments, "EpollSelector");
     const t = checkTimeout(timeout);
     const seconds = t === null ? -1 : t <= 0 ? 0 : ceilMs(t) * 1e-3;
     // epoll_wait() wants maxevents > 0, even with nothing registered.

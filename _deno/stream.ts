@@ -57,6 +57,7 @@ import {
   POLLNVAL,
   POLLOUT,
   POLLRDHUP,
+  POLLWRBAND,
   WAKE_ALL,
   WAKE_INPUT,
   WAKE_NONE,
@@ -1755,6 +1756,12 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   }
 
   override poll(events: number): number {
+    const r = this.#poll(events);
+    // Linux's unix sockets report POLLWRBAND with POLLOUT; TCP's do not.
+    return this.#family === AF_UNIX && (r & POLLOUT) ? r | POLLWRBAND : r;
+  }
+
+  #poll(events: number): number {
     if (this.closed) return POLLNVAL;
     const conn = this.#conn;
     if (conn === null) {

@@ -62,6 +62,7 @@ import {
   POLLIN,
   POLLNVAL,
   POLLOUT,
+  POLLWRBAND,
   WAKE_ALL,
   WAKE_INPUT,
   WAKE_NONE,
@@ -903,7 +904,8 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
 
   override poll(events: number): number {
     if (this.closed) return POLLNVAL;
-    let r = POLLOUT;
+    // Linux's datagram sockets are always writable, POLLWRBAND too.
+    let r = POLLOUT | POLLWRBAND;
     if (this.#held !== null || this.#shutRd) r |= POLLIN;
     if (this.#heldError !== null) r |= POLLIN | POLLERR;
     const io = this.#io;

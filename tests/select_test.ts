@@ -123,6 +123,8 @@ class Almost:
     def fileno(self): return 'fileno'
 class Neg:
     def fileno(self): return -1
+class TrueFd:
+    def fileno(self): return True
 def ep():
     return select.epoll()
 def closed_ep():
@@ -131,6 +133,8 @@ def twice(e, o):
     e.register(o); e.register(o)
 def modify_exclusive(e, o):
     e.register(o, select.EPOLLIN); e.modify(o, select.EPOLLIN | select.EPOLLEXCLUSIVE)
+def registered(p, o):
+    p.register(o); return p
 def outcome(f):
     try:
         f()
@@ -152,6 +156,7 @@ Deno.test({
     closed.close();
     const almost = { fileno: () => "fileno" as unknown as number };
     const neg = { fileno: () => -1 };
+    const trueFd = { fileno: () => true as unknown as number };
     const eps: select.Epoll[] = [];
     const ep = () => {
       const e = select.epoll();
@@ -321,6 +326,55 @@ Deno.test({
       ["closed_ep().unregister(a)", () => closedEp().unregister(a)],
       ["closed_ep().poll(0)", () => closedEp().poll(0)],
       ["closed_ep().close()", () => closedEp().close()],
+      // Python's checks before the arguments' (closed), after (EINVAL of
+      // EPOLLEXCLUSIVE before ENOENT), and what they let through.
+      ['closed_ep().poll("x")', () => closedEp().poll(any("x"))],
+      ["closed_ep().poll(0, 0)", () => closedEp().poll(0, 0)],
+      [
+        "ep().modify(a, select.EPOLLIN | select.EPOLLEXCLUSIVE)",
+        () => ep().modify(a, select.EPOLLIN | select.EPOLLEXCLUSIVE),
+      ],
+      ["ep().modify(a, -1)", () => ep().modify(a, -1)],
+      [
+        "ep().modify(999999, select.EPOLLEXCLUSIVE)",
+        () => ep().modify(999999, select.EPOLLEXCLUSIVE),
+      ],
+      ["ep().poll(0, 178956971)", () => ep().poll(0, 178956971)],
+      ["ep().poll(0, 178956970)", () => ep().poll(0, 178956970)],
+      ["ep().poll(0, 1, 2)", () => ep().poll(0, 1, any(2) as never)],
+      [
+        "select.poll().poll(0, 5)",
+        () => select.poll().poll(0, any(5) as never),
+      ],
+      [
+        "select.select([], [], [], 0, 5)",
+        () => select.select([], [], [], 0, any(5) as never),
+      ],
+      [
+        "select.select([], [], [], 0, 5, 6)",
+        () =>
+          (select.select as (...args: unknown[]) => unknown)(
+            [],
+            [],
+            [],
+            0,
+            {},
+            6,
+          ),
+      ],
+      [
+        "select.poll().register(TrueFd())",
+        () => select.poll().register(trueFd),
+      ],
+      ["ep().register(TrueFd())", () => ep().register(trueFd)],
+      [
+        "registered(select.poll(), TrueFd()).unregister(1)",
+        () => {
+          const p = select.poll();
+          p.register(trueFd);
+          p.unregister(1);
+        },
+      ],
     ];
     try {
       const ours: ErrorRow[] = [];
@@ -2786,3 +2840,55 @@ console.log(JSON.stringify({
     }
   },
 });
+
+// Linux's sockets report POLLRDNORM with POLLIN and POLLWRNORM with POLLOUT,
+// and POLLWRBAND too on unix and datagram sockets (not TCP): python3's
+// select.poll() with each bit alone, on a unix stream pair, a TCP pair and
+// a UDP socket. The Deno backend reported nothing for a mask of these bits
+// alone, and no POLLWRBAND.
+for (const backend of BACKENDS) {
+  testOn(
+    backend,
+    "poll() and epoll() report POLLRDNORM, POLLWRNORM and POLLWRBAND asked alone, as Linux's sockets",
+    async () => {
+      const { POLLRDNORM, POLLWRNORM, POLLWRBAND } = select;
+      const all = 0xffff;
+      const look = async (s: Socket, mask: number, ms = 0) => {
+        const p = select.poll();
+        p.register(s, mask);
+        const got = await p.poll(ms);
+        using ep = select.epoll();
+        ep.register(s, mask);
+        const viaEpoll = await ep.poll(ms / 1000);
+        assert.deepEqual(viaEpoll, got, `epoll, mask ${mask}`);
+        return got.map(([, ev]) => ev);
+      };
+      const [a, b] = await socketpair(AF_UNIX, SOCK_STREAM, 0, { backend });
+      using _a = a, _b = b;
+      assert.deepEqual(await look(a, POLLWRNORM), [POLLWRNORM]);
+      assert.deepEqual(await look(a, POLLWRBAND), [POLLWRBAND]);
+      assert.deepEqual(await look(a, POLLRDNORM), []);
+      assert.deepEqual(await look(a, all), [0x304]);
+      await b.sendall(bytes("x"));
+      assert.deepEqual(await look(a, POLLRDNORM, STEP_MS), [POLLRDNORM]);
+      assert.deepEqual(await look(a, all), [0x345]);
+
+      await using tcp = await connectedPair(backend);
+      assert.deepEqual(await look(tcp.client, POLLWRNORM), [POLLWRNORM]);
+      assert.deepEqual(await look(tcp.client, POLLWRBAND), []);
+      assert.deepEqual(await look(tcp.client, all), [0x104]);
+      await tcp.server.sendall(bytes("x"));
+      assert.deepEqual(
+        await look(tcp.client, POLLRDNORM, STEP_MS),
+        [POLLRDNORM],
+      );
+      assert.deepEqual(await look(tcp.client, all), [0x145]);
+
+      using udp = udpPair(backend);
+      assert.deepEqual(await look(udp.a, all), [0x304]);
+      await udp.b.sendto(bytes("x"), udp.aAddr);
+      assert.deepEqual(await look(udp.a, POLLRDNORM, STEP_MS), [POLLRDNORM]);
+      assert.deepEqual(await look(udp.a, all), [0x345]);
+    },
+  );
+}

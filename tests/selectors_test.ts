@@ -197,6 +197,20 @@ Deno.test({
       ["s.select(False)", (s) => s.select(any(false))],
       ["closed(s).select(0)", (s) => closed(s).select(0)],
       ["closed(s).close()", (s) => closed(s).close()],
+      // int(fileobj.fileno()): True is 1; infinity's OverflowError passes.
+      [
+        "s.get_key(s.register(TrueFd(), 1).fileobj).fd",
+        (s) =>
+          s.get_key(s.register({ fileno: () => true } as never, 1).fileobj),
+      ],
+      [
+        "s.register(InfFd(), 1)",
+        (s) => s.register({ fileno: () => Infinity } as never, 1),
+      ],
+      [
+        "s.select(0, 5, 6, 7, 8)",
+        (s) => (s.select as (...args: unknown[]) => unknown)(0, 5, 6, 7, 8),
+      ],
     ];
     const names = SELECTORS.map(([name]) => name);
     const theirs = await pythonJson(
@@ -206,6 +220,10 @@ a, b = socket.socketpair()
 fa = a.fileno()
 class Neg:
     def fileno(self): return -1
+class TrueFd:
+    def fileno(self): return True
+class InfFd:
+    def fileno(self): return float("inf")
 def twice(s, fd):
     s.register(fd, 1); s.register(fd, 1)
 def modify_bad(s, fd):
