@@ -798,7 +798,8 @@ export class Socket<
   async connect(address: Address, options?: AbortOptions): Promise<void> {
     const signal = options?.signal;
     throwIfAborted(signal);
-    this.#live();
+    // The address first, as CPython parses it: a bad one on a closed socket
+    // is the TypeError, a good one EBADF.
     const addr = await addressForConnect(
       this.#family,
       address,
@@ -1309,7 +1310,6 @@ export class Socket<
     }
     const signal = options?.signal;
     throwIfAborted(signal);
-    this.#live();
     const addr = await addressForConnect(
       this.#family,
       target,
@@ -1684,8 +1684,10 @@ export class Socket<
   settimeout(value: number | null): void {
     oneArgument(arguments.length, "settimeout");
     const t = toTimeout(value);
-    this.#live().setBlocking?.(t === null);
+    // CPython records the timeout before it sets the descriptor's mode: a
+    // closed socket's raises EBADF with the new timeout kept.
     this.#timeout = t;
+    this.#live().setBlocking?.(t === null);
   }
 
   /**

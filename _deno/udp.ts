@@ -39,6 +39,7 @@ import {
   pace,
   raceWait,
   settlesAtOnce,
+  turnLoop,
   type Wait,
   waitExpired,
 } from "../_wait.ts";
@@ -471,6 +472,9 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
   #innerBusy = false;
   #pending: Promise<void> | null = null;
   #held: Datagram | null = null;
+  // Datagrams queued behind #held, oldest first: those connect() found
+  // already come (Linux keeps them, from any sender), and any come since.
+  #queued: Datagram[] = [];
   // The receive-ahead's buffer, for the next one once its datagram is
   // taken: a new 64 KiB buffer per datagram (fresh pages) cost 10-130 us,
   // longer than datagrams take to come at a few thousand a second, and the
@@ -591,17 +595,26 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     return Promise.reject(this.closed ? badFd() : new OSError(E.EOPNOTSUPP));
   }
 
-  connect(addr: SockAddr, _wait: Wait): Promise<void> {
-    try {
+  async connect(addr: SockAddr, _wait: Wait): Promise<void> {
+    this.check();
+    const [host, port] = addr as [string, number];
+    this.#route(host);
+    // Linux filters by the peer as datagrams arrive: those already queued
+    // stay, whoever sent them. What has come is taken in first, a turn of
+    // the loop given to each (one owed or not: what the kernel holds may
+    // have come before the last turn, with no receive there to take it).
+    const io = this.#io;
+    if (io !== null) {
+      for (let i = 0; i < QUEUE_COUNT && this.#heldError === null; i++) {
+        this.#startReceive(io);
+        if (await settlesAtOnce(this.#pending!)) continue;
+        await turnLoop();
+        if (this.#pending !== null) break;
+      }
       this.check();
-      const [host, port] = addr as [string, number];
-      this.#route(host);
-      this.#autobind(host);
-      this.#peer = [host, port];
-      return Promise.resolve();
-    } catch (e) {
-      return Promise.reject(e);
     }
+    this.#autobind(host);
+    this.#peer = [host, port];
   }
 
   // Linux's IPv6 rules for IPv4-mapped addresses: an IPv6-only socket
@@ -851,8 +864,10 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     const held = this.#held!;
     const d = copy(held);
     if (!(flags & MSG_PEEK)) {
-      this.#held = null;
-      this.#spare = new Uint8Array(held[0].buffer);
+      this.#held = this.#queued.shift() ?? null;
+      if (held[0].buffer.byteLength === MAX_DATAGRAM) {
+        this.#spare = new Uint8Array(held[0].buffer);
+      }
       // Taken: the watch looks again, to receive the next.
       this.watchers.notify(WAKE_NONE);
     }
@@ -882,7 +897,12 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
           break;
         }
         if (this.#wanted(d)) {
-          this.#held = d;
+          if (this.#held === null) this.#held = d;
+          else {
+            // Behind one held: a copy, and the buffer serves again.
+            this.#queued.push([d[0].slice(), d[1]]);
+            this.#spare = inner;
+          }
           break;
         }
       }
@@ -936,17 +956,25 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     this.check();
     if (flags & ~SEND_FLAGS) throw unsupportedFlags(flags & ~SEND_FLAGS);
     const [host, port] = addr as [string, number];
-    this.#route(host);
-    if (
-      host === "255.255.255.255" && !this.#opts.flag(SOL_SOCKET, SO_BROADCAST)
-    ) {
-      throw new OSError(E.EACCES);
+    try {
+      this.#route(host);
+      if (
+        host === "255.255.255.255" &&
+        !this.#opts.flag(SOL_SOCKET, SO_BROADCAST)
+      ) {
+        throw new OSError(E.EACCES);
+      }
+      if (port === 0) throw new OSError(E.EINVAL);
+      if (data.length > (this.#family === AF_INET6 ? 65527 : 65507)) {
+        throw new OSError(E.EMSGSIZE);
+      }
+      if (this.#shutWr) throw new OSError(E.EPIPE);
+    } catch (e) {
+      // Linux binds the socket (autobind) before it looks at the send: one
+      // refused has a port all the same.
+      this.#autobindQuietly();
+      throw e;
     }
-    if (port === 0) throw new OSError(E.EINVAL);
-    if (data.length > (this.#family === AF_INET6 ? 65527 : 65507)) {
-      throw new OSError(E.EMSGSIZE);
-    }
-    if (this.#shutWr) throw new OSError(E.EPIPE);
     const io = this.#autobind();
     try {
       await io.send(data, host, port);
@@ -1039,6 +1067,7 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     this.#closing.resolve();
     const io = this.#io;
     this.#io = null;
+    this.#queued = [];
     io?.close();
     if (this.#pending !== null) lettingGo(this.#pending);
   }
