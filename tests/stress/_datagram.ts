@@ -143,10 +143,14 @@ export async function runScript(
     return ["E", e.name, errno, e.message.replaceAll(dir, "$D")];
   };
 
-  const truncMark = (b: Uint8Array, size: number, flags: number) =>
-    (flags & MSG_TRUNC) && b.length > size
-      ? fmtBytes(b.subarray(0, size)) + "#".repeat(b.length - size)
-      : fmtBytes(b);
+  // MSG_TRUNC: the bytes past `size` (the kernel's length, not its data)
+  // as "#", then written as any bytes are.
+  const truncMark = (b: Uint8Array, size: number, flags: number) => {
+    if (!(flags & MSG_TRUNC) || b.length <= size) return fmtBytes(b);
+    const marked = new Uint8Array(b.length).fill(35);
+    marked.set(b.subarray(0, size));
+    return fmtBytes(marked);
+  };
 
   for (const op of script.ops) {
     const k = op[0] as string;
