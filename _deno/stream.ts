@@ -293,21 +293,24 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   // Reset by the peer (ECONNRESET): both ways shut, as Linux's poll says.
   #reset = false;
 
-  // Whether Linux has closed the connection, which then names no peer and
-  // takes no shutdown(): reset, or a TCP one shut down both ways (this
-  // side's FIN sent, the peer's read).
+  // Whether Linux has closed the TCP connection, which then names no peer
+  // and takes no shutdown(): reset, or shut down both ways (this side's FIN
+  // sent, the peer's read). A unix stream socket keeps its peer.
   #disconnected(): boolean {
-    return this.#reset ||
-      (this.#family !== AF_UNIX && this.#shutWr && this.#eof);
+    return this.#family !== AF_UNIX &&
+      (this.#reset || (this.#shutWr && this.#eof));
   }
 
   // What a failed read, write or connect raises: EBADF once closed.
   #ioError(e: unknown): Error {
     if (this.closed) return badFd();
     const err = translate(e);
-    if (err instanceof OSError && err.errno === E.ECONNRESET) {
-      this.#reset = true;
-    }
+    // EPIPE on a TCP socket not shut down for writing: the connection is
+    // closed (the peer's reset after its FIN), as after ECONNRESET.
+    if (
+      err instanceof OSError && (err.errno === E.ECONNRESET ||
+        (err.errno === E.EPIPE && this.#family !== AF_UNIX && !this.#shutWr))
+    ) this.#reset = true;
     return err;
   }
 
@@ -592,8 +595,13 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     if (this.#connecting) {
       // A non-blocking connect is under way, or done and not yet reported:
       // report as the kernel would (success or failure once, then EISCONN
-      // or a new attempt).
-      if (!this.#connectDone) throw new OSError(E.EALREADY);
+      // or a new attempt). One the kernel has made shows once Deno's loop
+      // turns: one turn when one is owed (see letLoopTurn), as Linux's is
+      // done (on loopback, by the time its first connect returned).
+      if (
+        !this.#connectDone &&
+        (!(await letLoopTurn()) || !this.#connectDone)
+      ) throw new OSError(E.EALREADY);
       return this.#reportConnect();
     }
     if (this.#refused) {

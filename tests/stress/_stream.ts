@@ -1,0 +1,438 @@
+// A differential of stream sockets (TCP over IPv4 and IPv6, unix streams):
+// one small script of socket operations (a JSON list), run by an
+// interpreter here on the chosen backends and by its twin in python3
+// (STREAM_PY), each result written down the same way (bytes as text, a
+// port as the name of the socket that has it, an error as its class, errno
+// and message) so that the two lists compare line by line. Where timing
+// matters, a script says so: "settle" waits (bounded) until a socket is
+// readable, "discard" reads what is there without waiting, "fill" and
+// "drain" fill the buffers and empty them, comparing only how that ended
+// (byte counts are the buffers'). A stream recv may be short: a "recv" that
+// got bytes reads on without waiting while more come, on both sides, so a
+// short first read does not show. Shared by tests/stream_ops_test.ts (fixed
+// scripts) and tests/stress/stream_ops_stress.ts (seeded random ones).
+import {
+  AF_INET,
+  AF_INET6,
+  AF_UNIX,
+  BlockingIOError,
+  MSG_DONTWAIT,
+  MSG_PEEK,
+  MSG_WAITALL,
+  OSError,
+  SO_LINGER,
+  SO_REUSEADDR,
+  SOCK_STREAM,
+  type Socket,
+  socketpair,
+  SOL_SOCKET,
+  TimeoutError,
+} from "../../mod.ts";
+import * as select from "../../select.ts";
+import { type BackendName, sleep, sock, withTimeout } from "../_helpers.ts";
+
+/** One operation: `[op, socket name, ...arguments]` (see STREAM_PY). */
+export type Op = readonly unknown[];
+/** A script: its operations and the temp dir unix paths go in. */
+export interface Script {
+  dir: string;
+  ops: readonly Op[];
+}
+/** What one operation gave, as JSON. */
+export type Outcome = unknown;
+
+/** The longest one operation may take (python3's twin: the same). */
+const STEP_MS = 3000;
+
+const FAMILIES: Record<string, number> = {
+  "4": AF_INET,
+  "6": AF_INET6,
+  "u": AF_UNIX,
+};
+
+// JSON to arguments: lists stay arrays (Python's tuples), {bytes} is bytes.
+function conv(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(conv);
+  if (v !== null && typeof v === "object") {
+    const o = v as { bytes?: string; float?: number };
+    if (o.bytes !== undefined) {
+      return Uint8Array.from(o.bytes, (c) => c.charCodeAt(0));
+    }
+    if (o.float !== undefined) return o.float;
+  }
+  return v;
+}
+
+function data(d: unknown): unknown {
+  if (typeof d === "string") {
+    const [ch, n] = d.split(":");
+    return new Uint8Array(Number(n)).fill(ch.charCodeAt(0));
+  }
+  return conv(d);
+}
+
+function fmtBytes(b: Uint8Array): string {
+  if (b.length > 12 && b.every((x) => x === b[0])) {
+    return `${String.fromCharCode(b[0])}*${b.length}`;
+  }
+  let s = "";
+  for (const x of b) s += String.fromCharCode(x);
+  return s;
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+const HANG = /did not settle/;
+
+/**
+ * Run `script` with each socket it makes on `backendOf(its name)` (an
+ * accepted socket is its listener's, a pair is the first name's); the
+ * outcome of each operation, in order. Every call is bounded: one that
+ * hangs is "hang".
+ */
+export async function runScript(
+  script: Script,
+  backendOf: (name: string) => BackendName,
+): Promise<Outcome[]> {
+  const { dir } = script;
+  const socks = new Map<string, Socket>();
+  const dead = new Map<number, number>();
+  const sent = new Map<string, number>();
+  const out: Outcome[] = [];
+  const loopback = (f: number) => f === AF_INET ? "127.0.0.1" : "::1";
+  const portOf = (n: string) =>
+    (socks.get(n)!.getsockname() as [string, number])[1];
+
+  const addr = (s: Socket, spec: readonly unknown[]): unknown => {
+    const f = s.family;
+    switch (spec[0]) {
+      case "lo":
+        if (f === AF_UNIX) return socks.get(spec[1] as string)!.getsockname();
+        return [loopback(f), portOf(spec[1] as string)];
+      case "lo0":
+        return [loopback(f), 0];
+      case "any0":
+        return ["", 0];
+      case "dead": {
+        if (f === AF_UNIX) return `${dir}/dead`;
+        if (!dead.has(f)) {
+          const t = sock(backendOf("dead"), f, SOCK_STREAM);
+          t.bind([loopback(f), 0]);
+          dead.set(f, (t.getsockname() as [string, number])[1]);
+          t.close();
+        }
+        return [loopback(f), dead.get(f)];
+      }
+      case "path":
+        return `${dir}/${spec[1]}`;
+      case "raw":
+        return conv(spec[1]);
+    }
+    throw new Error(`bad address spec ${JSON.stringify(spec)}`);
+  };
+
+  const names = () => {
+    const m = new Map<string, string>();
+    for (const [n, s] of socks) {
+      try {
+        const a = s.getsockname();
+        const key = Array.isArray(a) ? `${s.family}:${a[1]}` : null;
+        if (key !== null && !m.has(key)) m.set(key, n);
+      } catch {
+        // Closed.
+      }
+    }
+    for (const [f, p] of dead) m.set(`${f}:${p}`, "dead");
+    return m;
+  };
+
+  const fmtAddr = (a: unknown, fam: number): unknown => {
+    if (a === null || a === undefined) return null;
+    if (Array.isArray(a)) {
+      const p = a[1] as number;
+      const pn = names().get(`${fam}:${p}`) ?? (p === 0 ? "0" : "?");
+      return [a[0], pn, ...a.slice(2)];
+    }
+    if (typeof a === "string") return a.replaceAll(dir, "$D");
+    if (a instanceof Uint8Array) return a[0] === 0 ? "@auto" : String(a);
+    return String(a);
+  };
+
+  const fmtExc = (e: unknown): Outcome => {
+    if (!(e instanceof Error)) return ["E", "?", null, String(e)];
+    const errno = e instanceof OSError ? e.errno : null;
+    return ["E", e.name, errno, e.message.replaceAll(dir, "$D")];
+  };
+
+  const bounded = <T>(p: Promise<T>, what: Op) =>
+    withTimeout(p, STEP_MS, JSON.stringify(what));
+
+  // Read on without waiting while bytes come (see the header).
+  const topUp = async (
+    s: Socket,
+    room: number,
+    into?: Uint8Array,
+  ): Promise<[Uint8Array, Outcome | null]> => {
+    // (Non-blocking: with a timeout, CPython's MSG_DONTWAIT waits.)
+    let got: Uint8Array = new Uint8Array(0);
+    let extra: Outcome | null = null;
+    const saved = s.gettimeout();
+    s.setblocking(false);
+    while (room > 0) {
+      let b: Uint8Array;
+      try {
+        if (into === undefined) {
+          b = await s.recv(room);
+        } else {
+          const view = into.subarray(got.length);
+          const n = await s.recv_into(view, room);
+          b = view.slice(0, n);
+        }
+      } catch (e) {
+        if (e instanceof BlockingIOError) break;
+        if (!(e instanceof OSError)) throw e;
+        extra = fmtExc(e);
+        break;
+      }
+      if (b.length === 0) break;
+      got = concat(got, b);
+      room -= b.length;
+    }
+    s.settimeout(saved);
+    return [got, extra];
+  };
+
+  for (const op of script.ops) {
+    const k = op[0] as string;
+    let r: Outcome = null;
+    try {
+      if (k === "sleep") {
+        await sleep(op[1] as number);
+      } else if (k === "sock") {
+        const n = op[1] as string;
+        socks.set(n, sock(backendOf(n), FAMILIES[op[2] as string]));
+      } else if (k === "pair") {
+        const [x, y] = await bounded(
+          socketpair(AF_UNIX, SOCK_STREAM, 0, {
+            backend: backendOf(op[1] as string),
+          }),
+          op,
+        );
+        socks.set(op[1] as string, x);
+        socks.set(op[2] as string, y);
+      } else {
+        const s = socks.get(op[1] as string)!;
+        const fam = s.family;
+        // deno-lint-ignore no-explicit-any
+        const a = op as any[];
+        // deno-lint-ignore no-explicit-any
+        const any = s as any;
+        const call = <T>(p: Promise<T>) => bounded(p, op);
+        switch (k) {
+          case "bind":
+            r = s.bind(addr(s, a[2]) as never) ?? null;
+            break;
+          case "listen":
+            r = (a.length < 3 ? s.listen() : s.listen(a[2])) ?? null;
+            break;
+          case "accept": {
+            const [c, from] = await call(s.accept());
+            socks.set(a[2], c);
+            r = fmtAddr(from, fam);
+            break;
+          }
+          case "connect":
+            r = (await call(s.connect(addr(s, a[2]) as never))) ?? null;
+            break;
+          case "connect_ex":
+            r = await call(s.connect_ex(addr(s, a[2]) as never));
+            break;
+          case "reuseaddr":
+            s.setsockopt(SOL_SOCKET, SO_REUSEADDR, a[2]);
+            break;
+          case "linger0":
+            s.setsockopt(
+              SOL_SOCKET,
+              SO_LINGER,
+              new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]),
+            );
+            break;
+          case "send":
+            r = await call(any.send(data(a[2]), a[3]));
+            break;
+          case "sendall":
+            r = (await call(any.sendall(data(a[2])))) ?? null;
+            break;
+          case "recv": {
+            const size = conv(a[2]) as number;
+            const flags = a[3] as number;
+            let b: Uint8Array = await call(s.recv(size, flags));
+            let extra: Outcome | null = null;
+            if (b.length > 0 && !(flags & (MSG_PEEK | MSG_WAITALL))) {
+              const [more, e] = await call(topUp(s, size - b.length));
+              b = concat(b, more);
+              extra = e;
+            }
+            r = extra === null ? fmtBytes(b) : [fmtBytes(b), extra];
+            break;
+          }
+          case "recv_into": {
+            const buf = new Uint8Array(a[2]).fill(46);
+            const nbytes = conv(a[3]) as number;
+            const flags = a[4] as number;
+            let n = await call(s.recv_into(buf, nbytes, flags));
+            let extra: Outcome | null = null;
+            const room = (nbytes || a[2]) - n;
+            if (n > 0 && !(flags & (MSG_PEEK | MSG_WAITALL))) {
+              const [more, e] = await call(topUp(s, room, buf.subarray(n)));
+              n += more.length;
+              extra = e;
+            }
+            r = extra === null ? [n, fmtBytes(buf)] : [n, fmtBytes(buf), extra];
+            break;
+          }
+          case "settimeout":
+            s.settimeout(conv(a[2]) as number | null);
+            break;
+          case "setblocking":
+            s.setblocking(a[2]);
+            break;
+          case "mode":
+            r = [s.gettimeout(), s.getblocking()];
+            break;
+          case "getsockname":
+            r = fmtAddr(s.getsockname(), fam);
+            break;
+          case "getpeername":
+            r = fmtAddr(s.getpeername(), fam);
+            break;
+          case "shutdown":
+            s.shutdown(a[2]);
+            break;
+          case "close":
+            s.close();
+            break;
+          case "settle":
+            try {
+              await call(select.select([s], [], [], a[2] / 1000));
+            } catch (e) {
+              if (e instanceof Error && HANG.test(e.message)) throw e;
+            }
+            break;
+          case "fill": {
+            let total = 0;
+            r = "nofill";
+            const chunk = new Uint8Array(a[2]).fill(70);
+            for (let i = 0; i < 4000; i++) {
+              try {
+                total += await call(s.send(chunk, MSG_DONTWAIT));
+              } catch (e) {
+                if (e instanceof Error && HANG.test(e.message)) throw e;
+                r = e instanceof Error ? e.name : String(e);
+                break;
+              }
+            }
+            sent.set(a[1], (sent.get(a[1]) ?? 0) + total);
+            if (total === 0) r = [r, "none sent"];
+            break;
+          }
+          case "drain": {
+            const want = a.length > 3 ? sent.get(a[3]) ?? 0 : 0;
+            if (a.length > 3) sent.delete(a[3]);
+            let got = 0;
+            const bad: number[] = [];
+            r = "quiet";
+            s.settimeout(a[2] / 1000);
+            for (let i = 0; i < 100000; i++) {
+              let b: Uint8Array;
+              try {
+                b = await call(s.recv(1 << 20));
+              } catch (e) {
+                if (e instanceof TimeoutError) break;
+                if (!(e instanceof OSError)) throw e;
+                r = e.name;
+                break;
+              }
+              if (b.length === 0) {
+                r = "eof";
+                break;
+              }
+              got += b.length;
+              for (const x of b) if (x !== 70) bad.push(x);
+            }
+            r = [r, got >= want, fmtBytes(Uint8Array.from(bad))];
+            break;
+          }
+          case "discard": {
+            let n = 0;
+            r = "would block";
+            for (let i = 0; i < 100000; i++) {
+              let b: Uint8Array;
+              try {
+                b = await call(s.recv(1 << 20, MSG_DONTWAIT));
+              } catch (e) {
+                if (e instanceof BlockingIOError) break;
+                if (!(e instanceof OSError)) throw e;
+                r = e.name;
+                break;
+              }
+              if (b.length === 0) {
+                r = "eof";
+                break;
+              }
+              n += b.length;
+            }
+            r = [n, r];
+            break;
+          }
+          default:
+            throw new Error(`bad op ${JSON.stringify(op)}`);
+        }
+      }
+    } catch (e) {
+      r = e instanceof Error && HANG.test(e.message) ? "hang" : fmtExc(e);
+    }
+    out.push(r);
+  }
+  for (const s of socks.values()) s.close();
+  return out;
+}
+
+/** python3's twin of {@linkcode runScript}: one script per line of JSON in, its outcomes out. */
+export const STREAM_PY: string = Deno.readTextFileSync(
+  new URL("./_stream.py", import.meta.url),
+);
+
+/** Which backend each socket of a script is on: all one, or `a` on the other. */
+export const PLACEMENTS: Record<string, (name: string) => BackendName> = {
+  deno: () => "deno",
+  libc: () => "libc",
+  "a on libc, others deno": (n) => n === "a" ? "libc" : "deno",
+  "a on deno, others libc": (n) => n === "a" ? "deno" : "libc",
+};
+
+/**
+ * Where `ours` and python3's `theirs` outcomes differ, one line each (none:
+ * they agree). A TypeError's `'list'` is Python's `'tuple'` (a JavaScript
+ * address is an array).
+ */
+export function differences(
+  ops: readonly Op[],
+  theirs: readonly Outcome[],
+  ours: readonly Outcome[],
+): string[] {
+  const out: string[] = [];
+  ops.forEach((op, i) => {
+    const a = JSON.stringify(theirs[i] ?? null);
+    const b = JSON.stringify(ours[i] ?? null).replaceAll("'list'", "'tuple'");
+    if (a !== b) {
+      out.push(`op ${i} ${JSON.stringify(op)}: python3 ${a}, ours ${b}`);
+    }
+  });
+  return out;
+}
