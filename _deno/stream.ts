@@ -1647,6 +1647,9 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       throw new OSError(E.ENOTCONN);
     }
     if (this.#disconnected()) throw new OSError(E.ENOTCONN);
+    // Linux marks the socket connected here too: no connect() returns once
+    // more after it.
+    this.#connectsOnceMore = false;
     if (how !== SHUT_WR) {
       this.#shutRd = true;
       this.#endOwnReads();
