@@ -414,6 +414,19 @@ export function closeOwed(): boolean {
   return closing;
 }
 
+/**
+ * A send or connect that may be toward a socket of this process: when a
+ * Deno-backend socket was closed since the loop last turned (see
+ * {@linkcode closeOwed}), the loop turns once first, so that the call
+ * meets the close as Python's would (EPIPE, a reset, a refused connect)
+ * rather than a socket the kernel still holds open.
+ *
+ * @returns A promise to await first, or `undefined` (no await, no cost).
+ */
+export function closeFirst(): Promise<void> | undefined {
+  return closing ? turnLoop() : undefined;
+}
+
 // Bytes another process sends reach a Deno-backend socket only when the
 // event loop polls for I/O. A program that does synchronous work between
 // its non-blocking calls (a game loop's select(0) once a frame) keeps the

@@ -83,6 +83,7 @@ import {
 import {
   abortable,
   badFd,
+  closeFirst,
   Deadline,
   stir,
   stirClose,
@@ -809,6 +810,8 @@ export class Socket<
     this.#permit(addr, "connect");
     let owes = false;
     try {
+      const closed = closeFirst();
+      if (closed !== undefined) await closed;
       const sock = this.#live();
       owes = this.#names.connecting(sock, addr);
       await sock.connect(addr, this.#wait(0), signal);
@@ -862,6 +865,8 @@ export class Socket<
     this.#permit(addr, "connect");
     let owes = false;
     try {
+      const closed = closeFirst();
+      if (closed !== undefined) await closed;
       const sock = this.#live();
       owes = this.#names.connecting(sock, addr);
       await sock.connect(addr, this.#wait(0), signal);
@@ -1154,6 +1159,8 @@ export class Socket<
     throwIfAborted(signal);
     let owes = false;
     try {
+      const closed = closeFirst();
+      if (closed !== undefined) await closed;
       const sock = this.#live();
       owes = this.#names.reaches(sock);
       return await sock.send(bytes, f, this.#wait(f), signal);
@@ -1208,6 +1215,8 @@ export class Socket<
     const deadline = new Deadline(this.#wait(f));
     let owes = false;
     try {
+      const closed = closeFirst();
+      if (closed !== undefined) await closed;
       for (let first = true;; first = false) {
         // The first send is made however short the timeout (CPython's
         // polls with it, and a socket with room is ready at once).
