@@ -13,6 +13,8 @@ signal.signal(signal.SIGALRM, _alarm)
 
 FAM = {"4": socket.AF_INET, "6": socket.AF_INET6, "u": socket.AF_UNIX}
 STEP_S = 3.0
+# The operations after which a socket's name is noted (see ["lo", n]).
+KEEPS_NAME = {"bind", "listen", "connect", "connect_ex"}
 
 
 def run(script):
@@ -20,6 +22,9 @@ def run(script):
     socks = {}
     dead = {}
     sent = {}
+    # The name each socket last had (["lo", n] of a closed one).
+    known = {}
+    fills = [0]
     out = []
 
     def conv(v):
@@ -35,15 +40,23 @@ def run(script):
     def loopback(f):
         return "127.0.0.1" if f == socket.AF_INET else "::1"
 
+    def name_of(n):
+        try:
+            return socks[n].getsockname()
+        except OSError:
+            if n in known:
+                return known[n]
+            raise
+
     def port_of(n):
-        return socks[n].getsockname()[1]
+        return name_of(n)[1]
 
     def addr(s, spec):
         k = spec[0]
         f = s.family
         if k == "lo":
             if f == socket.AF_UNIX:
-                return socks[spec[1]].getsockname()
+                return name_of(spec[1])
             return (loopback(f), port_of(spec[1]))
         if k == "lo0":
             return (loopback(f), 0)
@@ -209,10 +222,14 @@ def run(script):
                 elif k == "fill":
                     # Non-blocking sends of op[2] bytes until the buffers
                     # are full: only how it ends compares.
+                    # (The sends alternate two bytes, as _stream.ts's.)
                     total, r = 0, "nofill"
+                    chunks = [b"F" * op[2], b"G" * op[2]]
                     for _ in range(4000):
                         try:
-                            total += s.send(b"F" * op[2], socket.MSG_DONTWAIT)
+                            chunk = chunks[fills[0] % 2]
+                            fills[0] += 1
+                            total += s.send(chunk, socket.MSG_DONTWAIT)
                         except Exception as e:
                             r = type(e).__name__
                             break
@@ -237,7 +254,7 @@ def run(script):
                             r = "eof"
                             break
                         got += b
-                    bad = got.replace(b"F", b"")
+                    bad = got.replace(b"F", b"").replace(b"G", b"")
                     r = [r, len(got) >= want, fmt_bytes(bad)]
                 elif k == "discard":
                     # Every byte now readable, without waiting: how many.
@@ -263,6 +280,11 @@ def run(script):
             r = fmt_exc(e)
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
+        if k in KEEPS_NAME and op[1] in socks:
+            try:
+                known[op[1]] = socks[op[1]].getsockname()
+            except OSError:
+                pass
         out.append(r)
     for s in socks.values():
         s.close()
