@@ -24,13 +24,8 @@ import {
 } from "./_helpers.ts";
 import { pythonFed } from "./_python.ts";
 import { skipNote } from "./_helpers.ts";
-import {
-  DATAGRAM_PY,
-  differences,
-  type Op,
-  PLACEMENTS,
-  runScript,
-} from "./stress/_datagram.ts";
+import { DATAGRAM_PY, differences, runScript } from "./stress/_datagram.ts";
+import { type Op, PLACEMENTS } from "./stress/_ops.ts";
 
 const SCRIPTS: Record<string, { ops: Op[]; libcOnly?: boolean }> = {
   "truncation, empty datagrams, recv_into's nbytes, MSG_PEEK, EMSGSIZE": {

@@ -7,13 +7,8 @@
 import assert from "node:assert/strict";
 import { hasPython, skipNote } from "./_helpers.ts";
 import { pythonFed } from "./_python.ts";
-import {
-  differences,
-  type Op,
-  PLACEMENTS,
-  runScript,
-  STREAM_PY,
-} from "./stress/_stream.ts";
+import { differences, runScript, STREAM_PY } from "./stress/_stream.ts";
+import { type Op, PLACEMENTS } from "./stress/_ops.ts";
 
 type Fam = "4" | "6" | "u";
 

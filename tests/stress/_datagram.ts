@@ -7,7 +7,6 @@
 // tests/stress/datagram_stress.ts (seeded random ones).
 import {
   AF_INET,
-  AF_INET6,
   AF_UNIX,
   MSG_TRUNC,
   OSError,
@@ -15,50 +14,17 @@ import {
   type Socket,
 } from "../../mod.ts";
 import { type BackendName, sleep, sock, withTimeout } from "../_helpers.ts";
-
-/** One operation: `[op, socket name, ...arguments]` (see DATAGRAM_PY). */
-export type Op = readonly unknown[];
-/** A script: its operations and the temp dir unix paths go in. */
-export interface Script {
-  dir: string;
-  ops: readonly Op[];
-}
-/** What one operation gave, as JSON. */
-export type Outcome = unknown;
-
-const FAMILIES: Record<string, number> = {
-  "4": AF_INET,
-  "6": AF_INET6,
-  "u": AF_UNIX,
-};
-
-// JSON to arguments: lists stay arrays (Python's tuples), {bytes} is bytes.
-function conv(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(conv);
-  if (v !== null && typeof v === "object") {
-    const o = v as { bytes?: string; float?: number };
-    if (o.bytes !== undefined) {
-      return Uint8Array.from(o.bytes, (c) => c.charCodeAt(0));
-    }
-    if (o.float !== undefined) return o.float;
-  }
-  return v;
-}
-
-function data(d: unknown): unknown {
-  if (typeof d === "string") {
-    const [ch, n] = d.split(":");
-    return new Uint8Array(Number(n)).fill(ch.charCodeAt(0));
-  }
-  return conv(d);
-}
-
-function fmtBytes(b: Uint8Array): string {
-  if (b.length > 12 && b.every((x) => x === b[0])) {
-    return `${String.fromCharCode(b[0])}*${b.length}`;
-  }
-  return String.fromCharCode(...b);
-}
+import {
+  compareOutcomes,
+  conv,
+  data,
+  FAMILIES,
+  fmtBytes,
+  HANG,
+  type Op,
+  type Outcome,
+  type Script,
+} from "./_ops.ts";
 
 /**
  * Run `script` with each socket on `backendOf(its name)`; the outcome of
@@ -248,7 +214,7 @@ export async function runScript(
               const [b, from] = await withTimeout(waiting, 3000);
               r = [fmtBytes(b), fmtAddr(from, fam)];
             } catch (e) {
-              if (e instanceof Error && /did not settle/.test(e.message)) {
+              if (e instanceof Error && HANG.test(e.message)) {
                 r = "hang";
               } else throw e;
             }
@@ -259,7 +225,7 @@ export async function runScript(
         }
       }
     } catch (e) {
-      if (e instanceof Error && /did not settle/.test(e.message)) throw e;
+      if (e instanceof Error && HANG.test(e.message)) throw e;
       r = fmtExc(e);
     }
     out.push(r);
@@ -273,31 +239,14 @@ export const DATAGRAM_PY: string = Deno.readTextFileSync(
   new URL("./_datagram.py", import.meta.url),
 );
 
-/** Which backend each socket of a script is on: all one, or `a` on the other. */
-export const PLACEMENTS: Record<string, (name: string) => BackendName> = {
-  deno: () => "deno",
-  libc: () => "libc",
-  "a on libc, others deno": (n) => n === "a" ? "libc" : "deno",
-  "a on deno, others libc": (n) => n === "a" ? "deno" : "libc",
-};
-
 /**
  * Where `ours` and python3's `theirs` outcomes differ, one line each (none:
- * they agree). A TypeError's `'list'` is Python's `'tuple'` (a JavaScript
- * address is an array).
+ * they agree; see compareOutcomes).
  */
 export function differences(
   ops: readonly Op[],
   theirs: readonly Outcome[],
   ours: readonly Outcome[],
 ): string[] {
-  const out: string[] = [];
-  ops.forEach((op, i) => {
-    const a = JSON.stringify(theirs[i] ?? null);
-    const b = JSON.stringify(ours[i] ?? null).replaceAll("'list'", "'tuple'");
-    if (a !== b) {
-      out.push(`op ${i} ${JSON.stringify(op)}: python3 ${a}, ours ${b}`);
-    }
-  });
-  return out;
+  return compareOutcomes(ops, theirs, ours);
 }

@@ -17,7 +17,6 @@
 // tests/stream_ops_test.ts.
 import {
   AF_INET,
-  AF_INET6,
   AF_UNIX,
   BlockingIOError,
   MSG_DONTWAIT,
@@ -34,55 +33,20 @@ import {
 } from "../../mod.ts";
 import * as select from "../../select.ts";
 import { type BackendName, sleep, sock, withTimeout } from "../_helpers.ts";
-
-/** One operation: `[op, socket name, ...arguments]` (see STREAM_PY). */
-export type Op = readonly unknown[];
-/** A script: its operations and the temp dir unix paths go in. */
-export interface Script {
-  dir: string;
-  ops: readonly Op[];
-}
-/** What one operation gave, as JSON. */
-export type Outcome = unknown;
+import {
+  compareOutcomes,
+  conv,
+  data,
+  FAMILIES,
+  fmtBytes,
+  HANG,
+  type Op,
+  type Outcome,
+  type Script,
+} from "./_ops.ts";
 
 /** The longest one operation may take (python3's twin: the same). */
 const STEP_MS = 3000;
-
-const FAMILIES: Record<string, number> = {
-  "4": AF_INET,
-  "6": AF_INET6,
-  "u": AF_UNIX,
-};
-
-// JSON to arguments: lists stay arrays (Python's tuples), {bytes} is bytes.
-function conv(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(conv);
-  if (v !== null && typeof v === "object") {
-    const o = v as { bytes?: string; float?: number };
-    if (o.bytes !== undefined) {
-      return Uint8Array.from(o.bytes, (c) => c.charCodeAt(0));
-    }
-    if (o.float !== undefined) return o.float;
-  }
-  return v;
-}
-
-function data(d: unknown): unknown {
-  if (typeof d === "string") {
-    const [ch, n] = d.split(":");
-    return new Uint8Array(Number(n)).fill(ch.charCodeAt(0));
-  }
-  return conv(d);
-}
-
-function fmtBytes(b: Uint8Array): string {
-  if (b.length > 12 && b.every((x) => x === b[0])) {
-    return `${String.fromCharCode(b[0])}*${b.length}`;
-  }
-  let s = "";
-  for (const x of b) s += String.fromCharCode(x);
-  return s;
-}
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.length + b.length);
@@ -91,7 +55,6 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
-const HANG = /did not settle/;
 // The operations after which a socket's name is noted (see ["lo", n]).
 const KEEPS_NAME = new Set(["bind", "listen", "connect", "connect_ex"]);
 
@@ -432,14 +395,6 @@ export const STREAM_PY: string = Deno.readTextFileSync(
   new URL("./_stream.py", import.meta.url),
 );
 
-/** Which backend each socket of a script is on: all one, or `a` on the other. */
-export const PLACEMENTS: Record<string, (name: string) => BackendName> = {
-  deno: () => "deno",
-  libc: () => "libc",
-  "a on libc, others deno": (n) => n === "a" ? "libc" : "deno",
-  "a on deno, others libc": (n) => n === "a" ? "deno" : "libc",
-};
-
 /**
  * Where `ours` and python3's `theirs` outcomes differ, one line each (none:
  * they agree). A TypeError's `'list'` is Python's `'tuple'` (a JavaScript
@@ -454,13 +409,12 @@ export function differences(
   ours: readonly Outcome[],
   backendOf?: (name: string) => BackendName,
 ): string[] {
-  const out: string[] = [];
   // Each socket's backend: an accepted one is its listener's, a pair's
   // second end the first's.
   const on = new Map<string, BackendName>();
-  ops.forEach((op, i) => {
-    const [k, n] = op as [string, string];
-    if (backendOf !== undefined) {
+  if (backendOf !== undefined) {
+    for (const op of ops) {
+      const [k, n] = op as [string, string];
       if (k === "sock") on.set(n, backendOf(n));
       if (k === "pair") {
         on.set(n, backendOf(n));
@@ -468,17 +422,14 @@ export function differences(
       }
       if (k === "accept" && on.has(n)) on.set(op[2] as string, on.get(n)!);
     }
-    const a = JSON.stringify(theirs[i] ?? null);
-    const b = JSON.stringify(ours[i] ?? null).replaceAll("'list'", "'tuple'");
-    if (a === b) return;
+  }
+  return compareOutcomes(ops, theirs, ours, (i) => {
+    const op = ops[i];
+    const [k, n] = op as [string, string];
     const flags = (k === "recv" ? op[3] : op[4]) as number;
-    if (
-      (k === "recv" || k === "recv_into") && (flags & MSG_PEEK) &&
-      on.get(n) === "deno" && shortPeek(k, theirs[i], ours[i])
-    ) return;
-    out.push(`op ${i} ${JSON.stringify(op)}: python3 ${a}, ours ${b}`);
+    return (k === "recv" || k === "recv_into") && (flags & MSG_PEEK) !== 0 &&
+      on.get(n) === "deno" && shortPeek(k, theirs[i], ours[i]);
   });
-  return out;
 }
 
 // Bytes as fmtBytes() wrote them, written out.

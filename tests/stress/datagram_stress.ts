@@ -23,13 +23,8 @@
 // it, STREAMS_ROUND=n runs round n alone. DATAGRAM_ROUNDS sets the rounds.
 import { hasPython, libcMissing, skipNote } from "../_helpers.ts";
 import { pythonFed } from "../_python.ts";
-import {
-  DATAGRAM_PY,
-  differences,
-  type Op,
-  PLACEMENTS,
-  runScript,
-} from "./_datagram.ts";
+import { DATAGRAM_PY, differences, runScript } from "./_datagram.ts";
+import { type Op, PLACEMENTS } from "./_ops.ts";
 import {
   count,
   Dice,
