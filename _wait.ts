@@ -317,7 +317,7 @@ export function loopTurned(): void {
   answers = 0;
   paced = 0;
   stirred = false;
-  closing = false;
+  if (closing > 0) closing--;
   polled = true;
 }
 
@@ -394,37 +394,45 @@ export function stir(): void {
   stirred = true;
 }
 
-// A Deno-backend socket was closed since the loop last turned: Deno closes
-// it in the kernel only when the loop turns, so a libc peer of this process
-// sees the EOF only then. A look at kernel descriptors alone, or a libc
-// call, that finds nothing turns the loop once for it.
-let closing = false;
+// Turns of the loop a Deno-backend socket's close() still owes: Deno
+// closes it in the kernel only once its calls in flight (a read, an
+// accept) have ended, which can be the turn after the one that ends them;
+// a libc peer of this process sees the EOF only then. A look at kernel
+// descriptors alone, or a libc call, that finds nothing turns the loop for
+// it, and a send or connect waits for them (closeFirst).
+const CLOSE_TURNS = 2;
+let closing = 0;
 
 /** Note a Deno-backend socket's close (see {@linkcode closeOwed}). */
 export function stirClose(): void {
-  closing = true;
+  closing = CLOSE_TURNS;
 }
 
 /**
- * Whether a Deno-backend socket was closed since the loop last turned.
+ * Whether a Deno-backend socket's close may not have reached the kernel
+ * yet: the loop has not turned twice since.
  *
  * @returns Whether a look that finds nothing owes a turn for it.
  */
 export function closeOwed(): boolean {
-  return closing;
+  return closing > 0;
 }
 
 /**
  * A send or connect that may be toward a socket of this process: when a
- * Deno-backend socket was closed since the loop last turned (see
- * {@linkcode closeOwed}), the loop turns once first, so that the call
+ * Deno-backend socket's close may not have reached the kernel yet (see
+ * {@linkcode closeOwed}), the loop turns until it has, so that the call
  * meets the close as Python's would (EPIPE, a reset, a refused connect)
  * rather than a socket the kernel still holds open.
  *
  * @returns A promise to await first, or `undefined` (no await, no cost).
  */
 export function closeFirst(): Promise<void> | undefined {
-  return closing ? turnLoop() : undefined;
+  return closing > 0 ? closeTurns() : undefined;
+}
+
+async function closeTurns(): Promise<void> {
+  for (let i = 0; i < CLOSE_TURNS && closing > 0; i++) await turnLoop();
 }
 
 // Bytes another process sends reach a Deno-backend socket only when the

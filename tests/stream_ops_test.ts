@@ -379,6 +379,26 @@ const SCRIPTS: Record<string, Case> = {
         ]),
       ],
     },
+  "a peer closed with a read in flight, then a turn of the loop: sends still meet the close":
+    {
+      // A turn that ends the closed socket's read is not always the one
+      // that closes it in the kernel: a send waits for the next too.
+      placements: ["deno"],
+      ops: (f) => [
+        ...connected(f),
+        ["send", "a", "x:2635", 0],
+        ["fill", "c", 65536],
+        ["drain", "a", 300, "c"],
+        ["settle", "a", 200],
+        ["discard", "a"],
+        ["close", "a"],
+        ["settle", "c", 200],
+        ["recv_into", "c", 5, 0, 0],
+        ["send", "c", "e:10", 0],
+        ["send", "c", "f:17", 0],
+        ["sendall", "c", "w:4"],
+      ],
+    },
   "a peer that closes with unread bytes resets the connection": {
     // Deno's close() reads as EOF (README, Backends): libc closes here.
     placements: ["libc", "a on deno, others libc"],
