@@ -9,7 +9,6 @@ import {
   AF_INET,
   AF_UNIX,
   MSG_TRUNC,
-  OSError,
   SOCK_DGRAM,
   type Socket,
 } from "../../mod.ts";
@@ -23,6 +22,7 @@ import {
   HANG,
   type Op,
   type Outcome,
+  outcomeWriter,
   type Script,
 } from "./_ops.ts";
 
@@ -77,37 +77,7 @@ export async function runScript(
     throw new Error(`bad address spec ${JSON.stringify(spec)}`);
   };
 
-  const names = () => {
-    const m = new Map<string, string>();
-    for (const [n, s] of socks) {
-      try {
-        const a = s.getsockname();
-        if (Array.isArray(a)) m.set(`${s.family}:${a[1]}`, n);
-      } catch {
-        // Closed.
-      }
-    }
-    for (const [f, p] of dead) m.set(`${f}:${p}`, "dead");
-    return m;
-  };
-
-  const fmtAddr = (a: unknown, fam: number): unknown => {
-    if (a === null || a === undefined) return null;
-    if (Array.isArray(a)) {
-      const p = a[1] as number;
-      const pn = names().get(`${fam}:${p}`) ?? (p === 0 ? "0" : "?");
-      return [a[0], pn, ...a.slice(2)];
-    }
-    if (typeof a === "string") return a.replaceAll(dir, "$D");
-    if (a instanceof Uint8Array) return a[0] === 0 ? "@auto" : String(a);
-    return String(a);
-  };
-
-  const fmtExc = (e: unknown): Outcome => {
-    if (!(e instanceof Error)) return ["E", "?", null, String(e)];
-    const errno = e instanceof OSError ? e.errno : null;
-    return ["E", e.name, errno, e.message.replaceAll(dir, "$D")];
-  };
+  const { fmtAddr, fmtExc } = outcomeWriter(dir, socks, dead, false);
 
   // MSG_TRUNC: the bytes past `size` (the kernel's length, not its data)
   // as "#", then written as any bytes are.

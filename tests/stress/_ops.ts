@@ -2,7 +2,7 @@
 // tests/stress/_stream.ts): a script's shape, how its JSON arguments become
 // values and bytes become text, where its sockets run, and how its outcomes
 // are compared with python3's twin's.
-import { AF_INET, AF_INET6, AF_UNIX } from "../../mod.ts";
+import { AF_INET, AF_INET6, AF_UNIX, OSError, type Socket } from "../../mod.ts";
 import type { BackendName } from "../_helpers.ts";
 
 /** One operation: `[op, socket name, ...arguments]`. */
@@ -85,4 +85,57 @@ export function compareOutcomes(
     out.push(`op ${i} ${JSON.stringify(op)}: python3 ${a}, ours ${b}`);
   });
   return out;
+}
+
+/** How a script's addresses and errors are written down (see outcomeWriter). */
+export interface OutcomeWriter {
+  /** An address: a port as its socket's name, a path under `$D`. */
+  fmtAddr(a: unknown, fam: number): unknown;
+  /** An error: `["E", class, errno, message]`, paths under `$D`. */
+  fmtExc(e: unknown): Outcome;
+}
+
+/**
+ * The writer for one script run: `socks` and `dead` (family to port) name
+ * the ports; where two sockets have one, the first made names it when
+ * `firstNames`, else the last (as the python3 twin does).
+ */
+export function outcomeWriter(
+  dir: string,
+  socks: ReadonlyMap<string, Socket>,
+  dead: ReadonlyMap<number, number>,
+  firstNames: boolean,
+): OutcomeWriter {
+  const names = () => {
+    const m = new Map<string, string>();
+    for (const [n, s] of socks) {
+      try {
+        const a = s.getsockname();
+        const key = Array.isArray(a) ? `${s.family}:${a[1]}` : null;
+        if (key !== null && !(firstNames && m.has(key))) m.set(key, n);
+      } catch {
+        // Closed.
+      }
+    }
+    for (const [f, p] of dead) m.set(`${f}:${p}`, "dead");
+    return m;
+  };
+  return {
+    fmtAddr(a, fam) {
+      if (a === null || a === undefined) return null;
+      if (Array.isArray(a)) {
+        const p = a[1] as number;
+        const pn = names().get(`${fam}:${p}`) ?? (p === 0 ? "0" : "?");
+        return [a[0], pn, ...a.slice(2)];
+      }
+      if (typeof a === "string") return a.replaceAll(dir, "$D");
+      if (a instanceof Uint8Array) return a[0] === 0 ? "@auto" : String(a);
+      return String(a);
+    },
+    fmtExc(e) {
+      if (!(e instanceof Error)) return ["E", "?", null, String(e)];
+      const errno = e instanceof OSError ? e.errno : null;
+      return ["E", e.name, errno, e.message.replaceAll(dir, "$D")];
+    },
+  };
 }

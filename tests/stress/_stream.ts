@@ -42,6 +42,7 @@ import {
   HANG,
   type Op,
   type Outcome,
+  outcomeWriter,
   type Script,
 } from "./_ops.ts";
 
@@ -115,38 +116,7 @@ export async function runScript(
     throw new Error(`bad address spec ${JSON.stringify(spec)}`);
   };
 
-  const names = () => {
-    const m = new Map<string, string>();
-    for (const [n, s] of socks) {
-      try {
-        const a = s.getsockname();
-        const key = Array.isArray(a) ? `${s.family}:${a[1]}` : null;
-        if (key !== null && !m.has(key)) m.set(key, n);
-      } catch {
-        // Closed.
-      }
-    }
-    for (const [f, p] of dead) m.set(`${f}:${p}`, "dead");
-    return m;
-  };
-
-  const fmtAddr = (a: unknown, fam: number): unknown => {
-    if (a === null || a === undefined) return null;
-    if (Array.isArray(a)) {
-      const p = a[1] as number;
-      const pn = names().get(`${fam}:${p}`) ?? (p === 0 ? "0" : "?");
-      return [a[0], pn, ...a.slice(2)];
-    }
-    if (typeof a === "string") return a.replaceAll(dir, "$D");
-    if (a instanceof Uint8Array) return a[0] === 0 ? "@auto" : String(a);
-    return String(a);
-  };
-
-  const fmtExc = (e: unknown): Outcome => {
-    if (!(e instanceof Error)) return ["E", "?", null, String(e)];
-    const errno = e instanceof OSError ? e.errno : null;
-    return ["E", e.name, errno, e.message.replaceAll(dir, "$D")];
-  };
+  const { fmtAddr, fmtExc } = outcomeWriter(dir, socks, dead, true);
 
   const bounded = <T>(p: Promise<T>, what: Op) =>
     withTimeout(p, STEP_MS, JSON.stringify(what));
