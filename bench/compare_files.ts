@@ -33,8 +33,10 @@ import {
 export interface FilesPlan {
   /** Lines per readline run. */
   lines: number;
-  /** MiB per bulk receive run. */
+  /** MiB per bulk receive run, timed. */
   mib: number;
+  /** MiB each bulk receive run reads untimed first. */
+  warmMib: number;
   /** MiB in the file of the sendfile runs. */
   fileMib: number;
   /** Rounds; each runs every row once. */
@@ -66,9 +68,9 @@ const NAME: Record<Impl, string> = {
 // reader of it (files.ts's native_* modes).
 const BULK = ["recv_into", "fresh", "readable", "byob"];
 
-function command(impl: Impl, mode: string, arg: string): string[] {
+function command(impl: Impl, mode: string, args: string[]): string[] {
   if (impl === "python") {
-    return ["python3", "bench/clients/files.py", mode, arg];
+    return ["python3", "bench/clients/files.py", mode, ...args];
   }
   if (impl === "native") {
     mode = `native_${mode === "recv_into" ? "read" : mode}`;
@@ -83,7 +85,7 @@ function command(impl: Impl, mode: string, arg: string): string[] {
     "bench/clients/files.ts",
     `--backend=${impl === "native" ? "deno" : impl}`,
     mode,
-    arg,
+    ...args,
   ];
 }
 
@@ -117,20 +119,25 @@ export async function compareFiles(
     return `# files skipped: its peer is Python and ${missing}`;
   }
   const bytes = String(plan.mib * 2 ** 20);
+  const warm = String(plan.warmMib * 2 ** 20);
   const path = await makeFile(plan.fileMib);
   // Every (implementation, mode) run, in the order of a round.
-  const jobs: { impl: Impl; mode: string; arg: string }[] = [
-    ...IMPLS.map((impl) => ({ impl, mode: "readline", arg: `${plan.lines}` })),
-    { impl: "python", mode: "recv_into", arg: bytes },
+  const jobs: { impl: Impl; mode: string; args: string[] }[] = [
+    ...IMPLS.map((impl) => ({
+      impl,
+      mode: "readline",
+      args: [`${plan.lines}`],
+    })),
+    { impl: "python", mode: "recv_into", args: [bytes, warm] },
     ...(["deno", "libc", "native"] as const).flatMap((impl) =>
       BULK.map((mode) => ({
         impl,
         mode,
-        arg: bytes,
+        args: [bytes, warm],
       }))
     ),
     ...IMPLS.flatMap((impl) =>
-      ["sendfile", "loop"].map((mode) => ({ impl, mode, arg: path }))
+      ["sendfile", "loop"].map((mode) => ({ impl, mode, args: [path] }))
     ),
   ];
   const runs = new Map<string, Run[]>();
@@ -143,9 +150,13 @@ export async function compareFiles(
       }
       for (const job of jobs) {
         const key = `${job.impl} ${job.mode}`;
-        const out = await procs.run(command(job.impl, job.mode, job.arg), 120, {
-          env: { NO_COLOR: "1" },
-        });
+        const out = await procs.run(
+          command(job.impl, job.mode, job.args),
+          120,
+          {
+            env: { NO_COLOR: "1" },
+          },
+        );
         let run: Run = { rate: NaN, peer_busy: NaN, cpu: NaN };
         if (out.code === 0) {
           run = JSON.parse(out.stdout.trim());
@@ -254,7 +265,7 @@ export async function compareFiles(
     `# ${plan.lines} lines of 64 bytes read with makefile("rb").readline() until EOF, timed from the first line; x CPython: over python-socket`,
     "",
     bulk,
-    `# ${plan.mib} MiB received until EOF, timed from the first chunk: recv_into a 64 KiB buffer; fresh: recv_into a new 64 KiB buffer each time (a reader that keeps its chunks: the bound of for await); readable: for await over sock.readable; byob: a BYOB reader of it filling one 64 KiB buffer; x recv_into, x fresh: over the same backend's loops (the target is 0.90 or more of recv_into); deno-native: Deno's own Deno.Conn, conn.read into 64 KiB (one, or fresh), for await over conn.readable, a BYOB reader of it; cpu s/GiB: the reader's user+sys CPU per GiB over the timed part, recv_into / fresh / readable / byob`,
+    `# ${plan.mib} MiB received until EOF after ${plan.warmMib} MiB untimed (a warm-up: V8 compiles the reader's code meanwhile), timed from the first chunk after it: recv_into a 64 KiB buffer; fresh: recv_into a new 64 KiB buffer each time (a reader that keeps its chunks: the bound of for await); readable: for await over sock.readable; byob: a BYOB reader of it filling one 64 KiB buffer; x recv_into, x fresh: over the same backend's loops (the target is 0.90 or more of recv_into); deno-native: Deno's own Deno.Conn, conn.read into 64 KiB (one, or fresh), for await over conn.readable, a BYOB reader of it; cpu s/GiB: the reader's user+sys CPU per GiB over the timed part, recv_into / fresh / readable / byob`,
     "",
     send,
     `# a ${plan.fileMib} MiB file sent until the sink reports the count back: sendfile is socket.sendfile (the kernel's sendfile(2) on libc and in CPython, a read/send loop on the Deno backend); loop: read into a 1 MiB buffer and sendall, blocking sockets; x loop: over the same row's loop; x CPython: over python-socket's sendfile`,

@@ -35,10 +35,11 @@ const USAGE = `usage: deno task bench [flags]
   --quick            a sanity run: 1 round, 256 MiB, 5000 trips, 2 s of load, no micro
   --only PARTS       comma-separated, of: ${PARTS.join(", ")} (default: all)
   --rounds N         rounds of every part (default: client 5, server 3,
-                     memory and files 2)
+                     files 3, memory 2)
   --median           clients and files: medians, not each row's best round
-  --mib N            MiB per bulk run (default 1024; files: the sendfile
-                     file is a quarter of it)
+  --mib N            MiB per bulk run (default 1024; files: the bulk reads
+                     take as many untimed first, the sendfile file is a
+                     quarter of it)
   --trips N          round trips per TCP or UDP run (default 20000; files
                      reads 100 times as many lines)
   --clients NAMES    only these clients (c-libc always runs)
@@ -58,7 +59,7 @@ export interface Plan {
   /** Which parts run. */
   parts: Set<string>;
   /** Rounds per part. */
-  rounds: { client: number; server: number; memory: number };
+  rounds: { client: number; server: number; memory: number; files: number };
   /** Clients: medians instead of best rounds. */
   median: boolean;
   /** MiB per bulk run. */
@@ -109,8 +110,8 @@ export function parsePlan(args: string[]): Plan {
   const p: Plan = {
     parts: new Set(quick ? PARTS.filter((x) => x !== "micro") : PARTS),
     rounds: quick
-      ? { client: 1, server: 1, memory: 1 }
-      : { client: 5, server: 3, memory: 2 },
+      ? { client: 1, server: 1, memory: 1, files: 1 }
+      : { client: 5, server: 3, memory: 2, files: 3 },
     median: false,
     mib: quick ? 256 : 1024,
     trips: quick ? 5000 : 20000,
@@ -154,7 +155,7 @@ export function parsePlan(args: string[]): Plan {
       }
       case "--rounds": {
         const n = num(true);
-        p.rounds = { client: n, server: n, memory: n };
+        p.rounds = { client: n, server: n, memory: n, files: n };
         break;
       }
       case "--median":
@@ -407,8 +408,9 @@ async function main(): Promise<void> {
           compareFiles(procs, {
             lines: plan.trips * 100,
             mib: plan.mib,
+            warmMib: plan.mib,
             fileMib: Math.max(1, Math.round(plan.mib / 4)),
-            rounds: plan.rounds.memory,
+            rounds: plan.rounds.files,
             deadline,
             median: plan.median,
           }, skip),

@@ -5,7 +5,7 @@ a file with socket.sendfile or a read/sendall loop. It listens on
 prints one JSON line.
 
 usage: python3 bench/clients/files.py readline N
-       python3 bench/clients/files.py recv_into NBYTES
+       python3 bench/clients/files.py recv_into NBYTES [WARM]
        python3 bench/clients/files.py sendfile|loop PATH
 
   readline   N lines of 64 bytes until EOF: "rate" in lines/s
@@ -14,8 +14,9 @@ usage: python3 bench/clients/files.py readline N
              count back: "rate" in MiB/s
   loop       the same with readinto a 1 MiB buffer and sendall
 
-The readers time from the first line or chunk to EOF and count what came
-after it; "peer_busy" is the peer's CPU time over its wall time.
+recv_into reads WARM bytes (default 0) untimed before its NBYTES, as
+files.ts's bulk modes do. The readers time from the first line or chunk
+(after the warm-up) to EOF and count what came after it; "peer_busy" is the peer's CPU time over its wall time.
 """
 import json, os, socket, subprocess, sys, time
 
@@ -70,19 +71,23 @@ def readline(n):
     return serve("lines", n, measure)
 
 
-def recv_into(nbytes):
+def recv_into(nbytes, warm):
+    every = nbytes + warm
+
     def measure(conn):
         buf = bytearray(65536)
-        first = conn.recv_into(buf)
+        total = 0
+        while total < max(warm, 1) and (n := conn.recv_into(buf)):
+            total += n
+        untimed = total
         t0 = time.perf_counter()
-        total = first
         while n := conn.recv_into(buf):
             total += n
         t = time.perf_counter() - t0
-        if total != nbytes:
-            raise SystemExit(f"{total} bytes, not {nbytes}")
-        return {"rate": (total - first) / MiB / t, "count": total}
-    return serve("bytes", nbytes, measure)
+        if total != every:
+            raise SystemExit(f"{total} bytes, not {every}")
+        return {"rate": (total - untimed) / MiB / t, "count": total}
+    return serve("bytes", every, measure)
 
 
 def send_file(path, kernel):
@@ -114,7 +119,7 @@ def main():
     if mode == "readline":
         result = readline(int(arg))
     elif mode == "recv_into":
-        result = recv_into(int(arg))
+        result = recv_into(int(arg), int(sys.argv[3]) if len(sys.argv) > 3 else 0)
     elif mode in ("sendfile", "loop"):
         result = send_file(arg, mode == "sendfile")
     else:

@@ -8,7 +8,7 @@
  *
  * ```sh
  * deno run --allow-net --allow-ffi --allow-read --allow-run=python3 \
- *   bench/clients/files.ts --backend deno|libc MODE ARG
+ *   bench/clients/files.ts --backend deno|libc MODE ARG [WARM]
  * ```
  *
  * | MODE        | ARG    | "rate"                                               |
@@ -24,8 +24,10 @@
  * | `sendfile`  | PATH   | MiB/s, `sock.sendfile`, until the sink reports back  |
  * | `loop`      | PATH   | MiB/s, `file.read` into 1 MiB and `sendall`, same    |
  *
- * The readers time from the first line or chunk to EOF and count what came
- * after it; "peer_busy" is the peer's CPU time over its wall time, and the
+ * The bulk modes read WARM bytes (default 0) untimed before their NBYTES,
+ * so that V8's compiling of the reader's code is not what they measure. The
+ * readers time from the first line or chunk (after the warm-up) to EOF and
+ * count what came after it; "peer_busy" is the peer's CPU time over its wall time, and the
  * bulk readers' "cpu" is this process's user+sys CPU seconds per GiB over
  * the timed part (steadier than the rate on a shared machine).
  *
@@ -50,7 +52,9 @@ interface Result {
   cpu?: number;
 }
 
-const { backend, rest: [mode, arg] } = parseBackend(Deno.args);
+const { backend, rest: [mode, arg, warmArg] } = parseBackend(Deno.args);
+// Bytes a bulk mode reads untimed first.
+const warm = Number(warmArg ?? 0);
 
 /** A listening socket: this module's, or Deno's own for the native rows. */
 interface Listening<C> {
@@ -157,26 +161,40 @@ function readline(n: number): Promise<Result> {
   });
 }
 
-/** One bulk read of `nbytes`; `next` returns each chunk's length, 0 at EOF. */
+/**
+ * One bulk read of `nbytes` after `warm` bytes read untimed (so that what is
+ * measured is the steady state, not V8 compiling the reader's code); `next`
+ * returns each chunk's length, 0 at EOF. Timed from the first chunk boundary
+ * at or after `warm` bytes (after the first chunk when `warm` is 0).
+ */
 function bulk<C extends { close(): void }>(
   listening: Listening<C>,
   nbytes: number,
+  warm: number,
   reader: (conn: C) => () => Promise<number>,
 ): Promise<Result> {
-  return serve(listening, ["bytes", String(nbytes)], async (conn) => {
+  const all = nbytes + warm;
+  return serve(listening, ["bytes", String(all)], async (conn) => {
     const next = reader(conn);
-    const first = await next();
+    // The count is kept in a Float64Array: a plain number starts as a
+    // small integer, and V8 deoptimizes the loop (with the reader's code
+    // inlined into it) when it passes 2^30, 1 GiB into the run.
+    const count = new Float64Array(1);
+    for (let n; count[0] < Math.max(warm, 1) && (n = await next()) > 0;) {
+      count[0] += n;
+    }
+    const untimed = count[0];
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
-    let total = first;
-    for (let n; (n = await next()) > 0;) total += n;
+    for (let n; (n = await next()) > 0;) count[0] += n;
     const s = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
-    if (total !== nbytes) throw new Error(`${total} bytes, not ${nbytes}`);
+    const total = count[0];
+    if (total !== all) throw new Error(`${total} bytes, not ${all}`);
     return {
-      rate: (total - first) / MiB / s,
+      rate: (total - untimed) / MiB / s,
       count: total,
-      cpu: (cpu.user + cpu.system) / 1e6 / ((total - first) / 2 ** 30),
+      cpu: (cpu.user + cpu.system) / 1e6 / ((total - untimed) / 2 ** 30),
     };
   });
 }
@@ -253,16 +271,17 @@ function sendFile(path: string, kernel: boolean): Promise<Result> {
 
 const runs: Record<string, () => Promise<Result>> = {
   readline: () => readline(Number(arg)),
-  recv_into: () => bulk(listenModule(), Number(arg), recvInto),
-  fresh: () => bulk(listenModule(), Number(arg), recvIntoFresh),
+  recv_into: () => bulk(listenModule(), Number(arg), warm, recvInto),
+  fresh: () => bulk(listenModule(), Number(arg), warm, recvIntoFresh),
   readable: () =>
-    bulk(listenModule(), Number(arg), (c) => forAwait(c.readable)),
-  byob: () => bulk(listenModule(), Number(arg), (c) => byob(c.readable)),
-  native_read: () => bulk(listenNative(), Number(arg), connRead),
-  native_fresh: () => bulk(listenNative(), Number(arg), connReadFresh),
+    bulk(listenModule(), Number(arg), warm, (c) => forAwait(c.readable)),
+  byob: () => bulk(listenModule(), Number(arg), warm, (c) => byob(c.readable)),
+  native_read: () => bulk(listenNative(), Number(arg), warm, connRead),
+  native_fresh: () => bulk(listenNative(), Number(arg), warm, connReadFresh),
   native_readable: () =>
-    bulk(listenNative(), Number(arg), (c) => forAwait(c.readable)),
-  native_byob: () => bulk(listenNative(), Number(arg), (c) => byob(c.readable)),
+    bulk(listenNative(), Number(arg), warm, (c) => forAwait(c.readable)),
+  native_byob: () =>
+    bulk(listenNative(), Number(arg), warm, (c) => byob(c.readable)),
   sendfile: () => sendFile(arg, true),
   loop: () => sendFile(arg, false),
 };
