@@ -31,6 +31,7 @@ import {
   pyArgName,
   pyTypeName,
   requireBytes,
+  ssize,
   toCInt,
   toInt,
 } from "./_args.ts";
@@ -60,37 +61,11 @@ export type AncDataIn = readonly [
 // size on LP64 Linux.
 const SOCKLEN_T_LIMIT = 2 ** 31 - 1;
 const CMSG_HDR = 16;
-const SSIZE_LIMIT = 2 ** 63;
 // What the kernel takes in one sendmsg (UIO_MAXIOV).
 const UIO_MAXIOV = 1024;
 // Larger than any UDP payload: a Deno-backend datagram comes whole, so
 // MSG_TRUNC can be told.
 const WHOLE_DATAGRAM = 65536;
-
-/**
- * Python's "n" (Py_ssize_t) argument conversion.
- *
- * @param value The argument.
- * @returns It as a number.
- * @throws {TypeError} Not an integer.
- * @throws {OverflowError} Out of Py_ssize_t's range.
- *
- * @example
- * ```ts
- * import { ssize } from "./_ancillary.ts";
- * import assert from "node:assert/strict";
- *
- * assert.equal(ssize(-1), -1);
- * assert.throws(() => ssize("1"), TypeError);
- * ```
- */
-export function ssize(value: unknown): number {
-  const n = toInt(value);
-  if (n >= SSIZE_LIMIT || n < -SSIZE_LIMIT) {
-    throw new OverflowError("Python int too large to convert to C ssize_t");
-  }
-  return n;
-}
 
 /**
  * `CMSG_LEN(length)`: the `cmsg_len` of a control message carrying

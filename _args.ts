@@ -405,6 +405,31 @@ export function toInt(value: unknown): number {
 }
 
 /**
+ * Python's "n" (Py_ssize_t) argument conversion.
+ *
+ * @param value The argument.
+ * @returns It as a number.
+ * @throws {TypeError} Not an integer.
+ * @throws {OverflowError} Out of Py_ssize_t's range.
+ *
+ * @example
+ * ```ts
+ * import { ssize } from "./_args.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(ssize(-1), -1);
+ * assert.throws(() => ssize("1"), TypeError);
+ * ```
+ */
+export function ssize(value: unknown): number {
+  const n = toInt(value);
+  if (n >= LONG_MAX || n < -LONG_MAX) {
+    throw new OverflowError("Python int too large to convert to C ssize_t");
+  }
+  return n;
+}
+
+/**
  * A C `unsigned int` as CPython's `I` format takes it: any integer, its low
  * 32 bits, with no overflow check (`-1` is `0xffffffff`, `2 ** 32` is 0).
  *

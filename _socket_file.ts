@@ -35,6 +35,7 @@
 import type { AbortOptions, Socket } from "./socket.ts";
 import {
   BlockingIOError,
+  OverflowError,
   TimeoutError,
   UnsupportedOperation,
   ValueError,
@@ -42,10 +43,11 @@ import {
 import {
   bytesView,
   isOptionsArg,
+  pyArgName,
   pyTypeName,
   requireBytes,
+  ssize,
   throwIfAborted,
-  toInt,
 } from "./_args.ts";
 import { errno } from "./constants.ts";
 import { abortable } from "./_wait.ts";
@@ -194,16 +196,24 @@ function strRepr(s: string): string {
   return q + out + q;
 }
 
-// A size argument: an integer, or null/undefined for -1. Buffered and text
-// files word the TypeError as CPython's C layer does, the raw one as
-// PyNumber_Index does.
+// A size argument: an integer that fits a Py_ssize_t, or null/undefined for
+// -1. `raw` words the TypeError as PyNumber_Index does (an argument parsed
+// as "n"), else as _Py_convert_optional_to_ssize_t does (one that takes
+// None).
 function sizeArg(value: unknown, raw: boolean): number {
   if (value === null || value === undefined) return -1;
-  if (raw) return toInt(value);
+  if (raw) return ssize(value);
   if (
     (typeof value === "number" && Number.isInteger(value)) ||
     typeof value === "bigint" || typeof value === "boolean"
-  ) return toInt(value);
+  ) {
+    try {
+      return ssize(value);
+    } catch (e) {
+      if (!(e instanceof OverflowError)) throw e;
+      throw new OverflowError("cannot fit 'int' into an index-sized integer");
+    }
+  }
   throw new TypeError(
     `argument should be integer or None, not '${pyTypeName(value)}'`,
   );
@@ -447,6 +457,31 @@ export abstract class SocketFile<
   abstract seekable(): boolean;
 
   /**
+   * Whether the file is a terminal: a socket's never is (Python's
+   * `isatty()`).
+   *
+   * @returns `false`.
+   * @throws {ValueError} The file is closed.
+   *
+   * @example
+   * ```ts
+   * import { socketpair } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const [a, b] = await socketpair();
+   * using _a = a, _b = b;
+   * const f = a.makefile("rb");
+   * assert.equal(f.isatty(), false);
+   * await f.close();
+   * assert.throws(() => f.isatty(), { name: "ValueError" });
+   * ```
+   */
+  isatty(): boolean {
+    this.#checkClosed();
+    return false;
+  }
+
+  /**
    * Read up to `size` bytes (characters, in a text file), waiting until
    * there are that many or the peer closed; all of it until EOF when
    * `size` is -1 or omitted.
@@ -547,8 +582,10 @@ export abstract class SocketFile<
     if (isOptionsArg(hint, arguments, "readlines")) {
       [hint, options] = [-1, hint];
     }
+    // CPython parses the hint first: a bad one is a TypeError even once the
+    // file is closed.
+    const limit = sizeArg(hint, false);
     this.#checkClosed();
-    const limit = hint === null || hint === undefined ? -1 : toInt(hint);
     // One turn for all the lines: another read waits until they are
     // taken, or given back, so that it never sees them move.
     return await this[READ_LINES](options, async (next) => {
@@ -563,6 +600,9 @@ export abstract class SocketFile<
           if (limit > 0 && total > limit) return lines;
         }
       } catch (e) {
+        // Non-blocking and nothing more there: CPython's readline() returns
+        // empty, which ends the lines.
+        if (e instanceof BlockingIOError && lines.length > 0) return lines;
         // A timeout or an abort loses nothing: the lines read go back to
         // the file (CPython's readlines() drops them).
         const stopped = e instanceof TimeoutError || options?.signal?.aborted;
@@ -1072,13 +1112,13 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
       [size, options] = [-1, size];
     }
     const raw = this.#bufsize === 0;
-    // CPython's BufferedReader (and a BufferedRWPair's) checks the size
-    // before `closed`; a BufferedWriter has no read at all.
-    if (!raw && this.#raw.reading && sizeArg(size, false) < -1) {
+    // CPython's SocketIO, BufferedReader (and a BufferedRWPair's) parse the
+    // size before looking at `closed`; a BufferedWriter has no read at all.
+    const n = raw || this.#raw.reading ? sizeArg(size, raw) : 0;
+    if (!raw && n < -1) {
       throw new ValueError("read length must be non-negative or -1");
     }
     this.#checkRead("read");
-    const n = sizeArg(size, raw);
     throwIfAborted(options?.signal);
     if (n === 0) {
       // Unbuffered, CPython's raw read(0) is a socket call all the same (a
@@ -1132,8 +1172,9 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
     if (isOptionsArg(size, arguments, "read1")) {
       [size, options] = [-1, size];
     }
+    // Parsed first, as an index (a float is not one).
+    let n = sizeArg(size, true);
     this.#checkRead("read1");
-    let n = sizeArg(size, this.#bufsize === 0);
     throwIfAborted(options?.signal);
     if (n < 0) n = this.#bufsize || DEFAULT_BUFFER_SIZE;
     if (n === 0) return empty();
@@ -1171,15 +1212,19 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
     b: ArrayBufferView | ArrayBuffer,
     options?: AbortOptions,
   ): Promise<number> {
-    this.#checkRead("readinto");
+    // A buffered file parses its argument first; SocketIO checks closed
+    // and readable, then hands it to recv_into().
+    const raw = this.#bufsize === 0;
+    if (raw) this.#checkRead("readinto");
     const target = bytesView(b);
     if (target === null) {
       throw new TypeError(
-        `readinto() argument must be read-write bytes-like object, not ${
-          pyTypeName(b)
-        }`,
+        `${
+          raw ? "recv_into() argument 1" : "readinto() argument"
+        } must be read-write bytes-like object, not ${pyTypeName(b)}`,
       );
     }
+    if (!raw) this.#checkRead("readinto");
     throwIfAborted(options?.signal);
     if (target.length === 0) {
       // As read(0).
@@ -1232,8 +1277,12 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
       if (isOptionsArg(limit, arguments, "readline")) {
         [limit, options] = [-1, limit];
       }
+      n = sizeArg(limit, false);
+      // Only a BufferedReader has a readline() of its own; the others'
+      // (IOBase's) return empty for a limit of 0 before any check.
+      const reader = this.#bufsize > 0 && !this.#raw.writing;
+      if (n === 0 && !reader) return Promise.resolve(empty());
       this.#checkRead("readline");
-      n = sizeArg(limit, this.#bufsize === 0);
       throwIfAborted(options?.signal);
     } catch (e) {
       return Promise.reject(e);
@@ -1808,12 +1857,22 @@ export class TextSocketFile extends SocketFile<string> {
     return this.#decoder;
   }
 
-  // Decode one more chunk of the buffer; false at EOF.
+  // Decode one more chunk of the buffer; false at EOF, or when a
+  // non-blocking socket has nothing more and some text is decoded already
+  // (CPython's read and readline then return that part).
   async #readChunk(options?: AbortOptions): Promise<boolean> {
     // Closed while a read was under way (its last chunk came after the
     // close): what it has decoded is its answer, not lost to an error.
     if (this.closed) return false;
-    const bytes = await this.#buffer.read1(CHUNK_SIZE, options);
+    let bytes: Uint8Array;
+    try {
+      bytes = await this.#buffer.read1(CHUNK_SIZE, options);
+    } catch (e) {
+      if (e instanceof BlockingIOError && this.#decoded.length > 0) {
+        return false;
+      }
+      throw e;
+    }
     const final = bytes.length === 0;
     this.#decoded += this.#decoderNow().decode(bytes, final);
     return !final;
@@ -1909,8 +1968,8 @@ export class TextSocketFile extends SocketFile<string> {
     if (isOptionsArg(size, arguments, "read")) {
       [size, options] = [-1, size];
     }
-    this.#checkRead();
     const n = sizeArg(size, false);
+    this.#checkRead();
     throwIfAborted(options?.signal);
     await this.#writeFlush(options);
     if (n === 0) return "";
@@ -1968,8 +2027,9 @@ export class TextSocketFile extends SocketFile<string> {
     if (isOptionsArg(limit, arguments, "readline")) {
       [limit, options] = [-1, limit];
     }
+    // Parsed first, as an index (a float is not one).
+    const n = sizeArg(limit, true);
     this.#checkOpen();
-    const n = sizeArg(limit, false);
     throwIfAborted(options?.signal);
     // As CPython's, text written and not yet handed down goes first, even on
     // a file that cannot read.
@@ -2038,7 +2098,7 @@ export class TextSocketFile extends SocketFile<string> {
     // TypeError even on a closed or read-only file.
     if (typeof data !== "string") {
       throw new TypeError(
-        `write() argument must be str, not ${pyTypeName(data)}`,
+        `write() argument must be str, not ${pyArgName(data)}`,
       );
     }
     this.#checkOpen();
@@ -2204,6 +2264,7 @@ function textArg(name: string, value: unknown): string | null {
       }`,
     );
   }
+  if (value.includes("\0")) throw new ValueError("embedded null character");
   return value;
 }
 
@@ -2253,10 +2314,12 @@ export function openFile(
       }' and 'int'`,
     );
   }
-  let bufsize = buffering === null || buffering === undefined
-    ? -1
-    : toInt(buffering);
-  if (bufsize < 0) bufsize = DEFAULT_BUFFER_SIZE;
+  // Any negative number is the default (-1.5 too), as `buffering < 0` says;
+  // the rest must be an integer that fits a Py_ssize_t.
+  const bufsize = buffering === null || buffering === undefined ||
+      (buffering as number | bigint) < 0
+    ? DEFAULT_BUFFER_SIZE
+    : ssize(buffering);
   let text: {
     codec: Codec;
     encoding: string;
@@ -2267,6 +2330,11 @@ export function openFile(
     if (bufsize === 0) {
       throw new ValueError("unbuffered streams must be binary");
     }
+    // TextIOWrapper() takes its arguments in order, then checks newline's
+    // value, then looks the encoding up.
+    // None is the locale's encoding, UTF-8 here, named as Python names it.
+    const encoding = textArg("encoding", options?.encoding) ?? "UTF-8";
+    const errors = textArg("errors", options?.errors) ?? "strict";
     const newline = textArg("newline", options?.newline);
     if (
       newline !== null && newline !== "" && newline !== "\n" &&
@@ -2274,9 +2342,6 @@ export function openFile(
     ) {
       throw new ValueError(`illegal newline value: ${newline}`);
     }
-    const errors = textArg("errors", options?.errors) ?? "strict";
-    // None is the locale's encoding, UTF-8 here, named as Python names it.
-    const encoding = textArg("encoding", options?.encoding) ?? "UTF-8";
     text = { codec: lookupCodec(encoding), encoding, errors, newline };
   }
   const raw = new SocketIO(sock, reading, writing, ref);

@@ -64,6 +64,7 @@ import {
   optionsLast,
   pyTypeName,
   requireBytes,
+  ssize,
   throwIfAborted,
   toCInt,
   toFd,
@@ -101,7 +102,6 @@ import {
   recvmsgSize,
   sendBuffers,
   sendmsgOn,
-  ssize,
 } from "./_ancillary.ts";
 import { inheritable, setInheritable } from "./_system.ts";
 import { rightsIn } from "./_libc/msg.ts";
