@@ -28,6 +28,7 @@ import {
   Deadline,
   EXPIRED,
   letLoopTurn,
+  longTimeout,
   loopTurnDue,
   pace,
   raceWait,
@@ -681,13 +682,15 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       }
       throw waitExpired(0, E.EINPROGRESS);
     }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    if (controller) timer = setTimeout(() => controller.abort(), wait!);
+    // A timeout past setTimeout()'s 2^31-1 ms would fire at once.
+    const cancelTimer = controller
+      ? longTimeout(() => controller.abort(), wait!)
+      : undefined;
     this.#connecting = done;
     try {
       await done;
     } finally {
-      clearTimeout(timer);
+      cancelTimer?.();
       this.#connecting = null;
     }
     const err = this.#connectError;

@@ -557,6 +557,23 @@ for (const backend of BACKENDS) {
       );
     },
   );
+
+  Deno.test(
+    onBackend(
+      backend,
+      "a connect() with a timeout past setTimeout()'s 2^31-1 ms waits (python3: settimeout(2**31) waits), not a timer fired at once",
+      libcMissing !== null,
+    ),
+    async () => {
+      await using l = await fullBacklog();
+      using c = sock(backend, AF_INET);
+      c.settimeout(2 ** 31);
+      expectAborted(
+        await abortAfter(200, (signal) => c.connect(l.addr, { signal })),
+        200,
+      );
+    },
+  );
 }
 
 for (const backend of BACKENDS) {
