@@ -97,21 +97,22 @@ function ipParts(family: number, address: unknown, method: string): IpParts {
     );
   }
   const host = hostString(address[0]);
+  // A C int here ("i"); its range (and flowinfo's) is checked once the
+  // host is resolved, as CPython's: ("127.0.0.1", 70000) on AF_INET6 is
+  // the gaierror.
   const port = toInt(address[1]);
-  if (port < 0 || port > 0xffff) {
-    throw new OverflowError(`${method}(): port must be 0-65535.`);
-  }
-  // CPython reads both as C unsigned ints, modulo 2**32 (-1 is 2**32 - 1),
-  // then checks flowinfo's 20 bits.
+  if (port > INT_MAX || port < -INT_MAX - 1) throw portRange(method);
+  // CPython reads both as C unsigned ints, modulo 2**32 (-1 is 2**32 - 1).
   let flowinfo = 0, scope_id = 0;
-  if (address.length > 2) {
-    flowinfo = uint32(toInt(address[2]));
-    if (flowinfo > 0xfffff) {
-      throw new OverflowError(`${method}(): flowinfo must be 0-1048575.`);
-    }
-  }
+  if (address.length > 2) flowinfo = uint32(toInt(address[2]));
   if (address.length > 3) scope_id = uint32(toInt(address[3]));
   return { host, port, flowinfo, scope_id };
+}
+
+const INT_MAX = 2 ** 31 - 1;
+
+function portRange(method: string): OverflowError {
+  return new OverflowError(`${method}(): port must be 0-65535.`);
 }
 
 function uint32(n: number): number {
@@ -195,7 +196,7 @@ function literalHost(family: number, host: string): string | null {
     }
   } else {
     if (host === "") return "::";
-    if (host === "<broadcast>") throw new gaierror(EAI_NONAME);
+    if (host === "<broadcast>") throw new OSError("address family mismatched");
     if (host === lastHost6) return lastCanonical6;
     if (isNumeric(AF_INET6, host)) {
       // Formatted from the bytes just parsed: no second parse, no new
@@ -221,7 +222,18 @@ function isNumeric(family: number, host: string): boolean {
     : parsePton6(host, 0, host.length, scratch, 0);
 }
 
-function build(family: number, host: string, p: IpParts): SockAddr {
+// The address, its host resolved: the port's range and flowinfo's 20 bits
+// are checked now, as CPython checks them after its setipaddr().
+function build(
+  family: number,
+  host: string,
+  p: IpParts,
+  method: string,
+): SockAddr {
+  if (p.port < 0 || p.port > 0xffff) throw portRange(method);
+  if (p.flowinfo > 0xfffff) {
+    throw new OverflowError(`${method}(): flowinfo must be 0-1048575.`);
+  }
   return family === AF_INET
     ? [host, p.port]
     : [host, p.port, p.flowinfo, p.scope_id];
@@ -250,7 +262,7 @@ export function addressForBind(
         "resolve names first with getaddrinfo()",
     );
   }
-  return build(family, host, p);
+  return build(family, host, p, method);
 }
 
 /**
@@ -272,13 +284,13 @@ export function addressForConnect(
   }
   const p = ipParts(family, address, method);
   const host = literalHost(family, p.host);
-  if (host !== null) return build(family, host, p);
+  if (host !== null) return build(family, host, p, method);
   return getaddrinfo(p.host, null, family, 0, 0, 0, { signal }).then(
     (infos) => {
       const sa = infos[0][4];
       // A link-local name may come back with its interface's scope id.
       const scope_id = p.scope_id || (sa.length === 4 ? sa[3] : 0);
-      return build(family, sa[0], { ...p, scope_id });
+      return build(family, sa[0], { ...p, scope_id }, method);
     },
   );
 }

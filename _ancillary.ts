@@ -26,8 +26,12 @@ import {
 } from "./constants.ts";
 import { OSError, OverflowError, ValueError } from "./errors.ts";
 import {
+  argumentCount,
   bytesView,
+  defArity,
   isOptionsArg,
+  optionsAt,
+  parsedArity,
   pyArgName,
   pyTypeName,
   requireBytes,
@@ -87,6 +91,7 @@ const WHOLE_DATAGRAM = 65536;
  * ```
  */
 export function CMSG_LEN(length: number): number {
+  argumentCount(arguments, 1, 1, ARITY.CMSG_LEN);
   const n = ssize(length);
   if (n < 0 || n > SOCKLEN_T_LIMIT - CMSG_HDR) {
     throw new OverflowError("CMSG_LEN() argument out of range");
@@ -115,6 +120,7 @@ export function CMSG_LEN(length: number): number {
  * ```
  */
 export function CMSG_SPACE(length: number): number {
+  argumentCount(arguments, 1, 1, ARITY.CMSG_SPACE);
   const n = ssize(length);
   // CPython: the largest length whose space still fits socklen_t with the
   // largest padding.
@@ -428,6 +434,7 @@ export async function send_fds(
   address: Address | null | AbortOptions = null,
   options?: AbortOptions,
 ): Promise<number> {
+  optionsAt(arguments, 5, ARITY.send_fds);
   if (isOptionsArg(flags, arguments, "send_fds")) {
     [flags, address, options] = [0, null, flags];
   } else if (isOptionsArg(address, arguments, "send_fds")) {
@@ -487,6 +494,7 @@ export async function recv_fds<A extends SockAddr, S extends SockAddr | null>(
   flags: number | AbortOptions = 0,
   options?: AbortOptions,
 ): Promise<[Uint8Array<ArrayBuffer>, number[], number, S]> {
+  optionsAt(arguments, 4, ARITY.recv_fds);
   if (isOptionsArg(flags, arguments, "recv_fds")) {
     [flags, options] = [0, flags];
   }
@@ -520,3 +528,11 @@ export function closeRights(fds: readonly number[]): void {
     }
   }
 }
+
+// Python's messages for a call given too many arguments (or too few).
+const ARITY = {
+  CMSG_LEN: parsedArity("CMSG_LEN", 1, 1),
+  CMSG_SPACE: parsedArity("CMSG_SPACE", 1, 1),
+  send_fds: defArity("send_fds", 3, 5),
+  recv_fds: defArity("recv_fds", 3, 4),
+} as const;

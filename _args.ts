@@ -133,14 +133,20 @@ export function optionsLast<O>(options: O, args: IArguments, fn: string): O {
 }
 
 /**
- * Python's TypeError for a positional argument too many: at index `at` of
- * `args` only the options object (or `undefined` / `null`) may come, and
- * nothing after it. `poll(0, 5)` would otherwise drop the 5 without a word.
+ * Python's TypeError for a positional argument too many (or too few): at
+ * index `at` of `args` only the options object (or `undefined` / `null`) may
+ * come, and nothing after it. `poll(0, 5)` would otherwise drop the 5
+ * without a word. A length test when the count is right: cheap enough for
+ * recv() and send().
  *
  * @param args The call's `arguments`.
  * @param at The index of the options argument.
- * @param message Python's message, given the number of arguments passed.
- * @throws {TypeError} Something else is there, or after it.
+ * @param message Python's message, given the number of arguments passed
+ *   (one of {@linkcode parsedArity}, {@linkcode builtinArity},
+ *   {@linkcode defArity}, made once, not per call).
+ * @param min Python's required arguments: fewer is the TypeError too (an
+ *   `undefined` given counts, as Python's None).
+ * @throws {TypeError} Something else is there, or after it; or too few.
  *
  * @example
  * ```ts
@@ -159,15 +165,175 @@ export function optionsAt(
   args: IArguments,
   at: number,
   message: (given: number) => string,
+  min = 0,
 ): void {
+  if (args.length > at) beyond(args, at, true, message);
+  else if (args.length < min) throw new TypeError(message(args.length));
+}
+
+/**
+ * Python's TypeError for a call of a function that takes no options object
+ * given more than `max` arguments, or fewer than `min`: `s.bind(addr, 1)`
+ * would otherwise drop the 1 without a word. Trailing `undefined`s are not
+ * counted past `max`, as {@linkcode optionsAt} does not count them.
+ *
+ * @param args The call's `arguments`.
+ * @param min Python's required arguments.
+ * @param max Python's positional arguments.
+ * @param message Python's message, given the number of arguments passed.
+ * @throws {TypeError} Too many, or too few.
+ *
+ * @example
+ * ```ts
+ * import { argumentCount, builtinArity } from "./_args.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const BIND = builtinArity("socket.bind", 1);
+ * function bind(_address: unknown) {
+ *   argumentCount(arguments, 1, 1, BIND);
+ * }
+ * bind(["", 0]);
+ * assert.throws(() => Reflect.apply(bind, null, [["", 0], 1]), {
+ *   message: "socket.bind() takes exactly one argument (2 given)",
+ * });
+ * ```
+ */
+export function argumentCount(
+  args: IArguments,
+  min: number,
+  max: number,
+  message: (given: number) => string,
+): void {
+  if (args.length > max) beyond(args, max, false, message);
+  else if (args.length < min) throw new TypeError(message(args.length));
+}
+
+function beyond(
+  args: IArguments,
+  at: number,
+  options: boolean,
+  message: (given: number) => string,
+): void {
+  // What an Array method hands its callback after a one-argument function's
+  // argument (the index, and the array): `names.map(gethostbyname)`, where
+  // Python's map() would hand the name alone.
+  if (at === 1 && args.length === 3 && typeof args[1] === "number") {
+    const array = args[2];
+    if (
+      (Array.isArray(array) || ArrayBuffer.isView(array)) &&
+      (array as ArrayLike<unknown>)[args[1]] === args[0]
+    ) return;
+  }
   for (let i = args.length - 1; i >= at; i--) {
     const value = args[i];
     if (value === undefined) continue;
     if (
-      i === at && typeof value === "object" && !Array.isArray(value)
+      options && i === at && typeof value === "object" && !Array.isArray(value)
     ) return;
     throw new TypeError(message(i + 1));
   }
+}
+
+/**
+ * The message of a C function that parses its arguments as a tuple
+ * (CPython's `PyArg_ParseTuple`: `recv()`, `getsockopt()`, `htons()`).
+ *
+ * @param fn The function's name.
+ * @param min Its required arguments.
+ * @param max Its positional arguments.
+ * @returns The message for a count of arguments given.
+ *
+ * @example
+ * ```ts
+ * import { parsedArity } from "./_args.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const recv = parsedArity("recv", 1, 2);
+ * assert.equal(recv(3), "recv() takes at most 2 arguments (3 given)");
+ * assert.equal(recv(0), "recv() takes at least 1 argument (0 given)");
+ * ```
+ */
+export function parsedArity(
+  fn: string,
+  min: number,
+  max: number,
+): (given: number) => string {
+  const count = (n: number) => `${n} argument${n === 1 ? "" : "s"}`;
+  return (given) =>
+    `${fn}() takes ${
+      min === max
+        ? `exactly ${count(max)}`
+        : given > max
+        ? `at most ${count(max)}`
+        : `at least ${count(min)}`
+    } (${given} given)`;
+}
+
+/**
+ * The message of a C function that takes one argument or none
+ * (`METH_O`, `METH_NOARGS`: `socket.bind()`, `socket.fileno()`).
+ *
+ * @param fn The function's qualified name (`socket.bind`, `_socket.close`).
+ * @param n 1 or 0.
+ * @returns The message for a count of arguments given.
+ *
+ * @example
+ * ```ts
+ * import { builtinArity } from "./_args.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(
+ *   builtinArity("socket.fileno", 0)(1),
+ *   "socket.fileno() takes no arguments (1 given)",
+ * );
+ * ```
+ */
+export function builtinArity(
+  fn: string,
+  n: 0 | 1,
+): (given: number) => string {
+  const takes = n === 0 ? "no arguments" : "exactly one argument";
+  return (given) => `${fn}() takes ${takes} (${given} given)`;
+}
+
+/**
+ * The message of a function written in Python (`socket.accept()`,
+ * `create_connection()`) given too many positional arguments; a method's
+ * count includes `self`, as Python's does.
+ *
+ * @param fn The function's qualified name.
+ * @param min Its required positional arguments (without `self`).
+ * @param max Its positional arguments (without `self`).
+ * @param method Whether it is a method: `self` is counted.
+ * @returns The message for a count of arguments given (without `self`).
+ *
+ * @example
+ * ```ts
+ * import { defArity } from "./_args.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(
+ *   defArity("socket.accept", 0, 0, true)(1),
+ *   "socket.accept() takes 1 positional argument but 2 were given",
+ * );
+ * ```
+ */
+export function defArity(
+  fn: string,
+  min: number,
+  max: number,
+  method = false,
+): (given: number) => string {
+  const self = method ? 1 : 0;
+  const lo = min + self, hi = max + self;
+  const takes = lo === hi ? `${hi}` : `from ${lo} to ${hi}`;
+  const s = lo === hi && hi === 1 ? "" : "s";
+  return (given) => {
+    const n = given + self;
+    return `${fn}() takes ${takes} positional argument${s} but ${n} ${
+      n === 1 ? "was" : "were"
+    } given`;
+  };
 }
 
 /**
@@ -267,6 +433,40 @@ export function asCInt(value: unknown): number {
 }
 
 /**
+ * A C `long` (or `ssize_t`) argument as CPython's `PyLong_AsLong` takes it:
+ * past 64 bits, Python's OverflowError. A bigint is checked exactly.
+ *
+ * @param value The argument.
+ * @param type The C type the message names.
+ * @returns The integer.
+ * @throws {TypeError} Not an integer.
+ * @throws {OverflowError} "Python int too large to convert to C long".
+ *
+ * @example
+ * ```ts
+ * import { toCLong } from "./_args.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(toCLong(2 ** 40), 2 ** 40);
+ * assert.throws(() => toCLong(2n ** 63n, "ssize_t"), {
+ *   message: "Python int too large to convert to C ssize_t",
+ * });
+ * ```
+ */
+export function toCLong(value: unknown, type = "long"): number {
+  if (
+    typeof value === "bigint"
+      ? value >= LONG_LIMIT || value < -LONG_LIMIT
+      : toInt(value) >= LONG_MAX || (value as number) < -LONG_MAX
+  ) {
+    throw new OverflowError(`Python int too large to convert to C ${type}`);
+  }
+  return toInt(value);
+}
+
+const LONG_LIMIT = 2n ** 63n;
+
+/**
  * A descriptor argument of a module function (`close(fd)`, `fromfd`,
  * `dup`): past C `int` it cannot be open, so the answer is the kernel's
  * `[Errno 9]`, as CPython's.
@@ -286,7 +486,7 @@ export function asCInt(value: unknown): number {
  * ```
  */
 export function toFd(value: unknown): number {
-  const n = toInt(value);
+  const n = toCLong(value);
   if (n > INT_MAX || n < INT_MIN) throw new OSError(E.EBADF);
   return n;
 }
@@ -422,11 +622,7 @@ export function toInt(value: unknown): number {
  * ```
  */
 export function ssize(value: unknown): number {
-  const n = toInt(value);
-  if (n >= LONG_MAX || n < -LONG_MAX) {
-    throw new OverflowError("Python int too large to convert to C ssize_t");
-  }
-  return n;
+  return toCLong(value, "ssize_t");
 }
 
 /**
@@ -477,6 +673,38 @@ export function requireBytes(value: unknown): Uint8Array {
   return bytes;
 }
 
+/**
+ * CPython's OverflowError for a timeout past its clock's range (int64
+ * nanoseconds): an int's message, or a float's. A number with no fraction
+ * is the int (JavaScript cannot tell `1e10` from `10 ** 10`), as
+ * {@linkcode toInt} takes it.
+ *
+ * @param value The timeout, out of range.
+ * @returns The error to throw.
+ *
+ * @example
+ * ```ts
+ * import { timestampRange } from "./_args.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(
+ *   timestampRange(2 ** 53).message,
+ *   "timestamp too large to convert to C _PyTime_t",
+ * );
+ * assert.equal(
+ *   timestampRange(Infinity).message,
+ *   "timestamp out of range for platform time_t",
+ * );
+ * ```
+ */
+export function timestampRange(value: number): OverflowError {
+  return new OverflowError(
+    Number.isInteger(value)
+      ? "timestamp too large to convert to C _PyTime_t"
+      : "timestamp out of range for platform time_t",
+  );
+}
+
 // CPython keeps timeouts as int64 nanoseconds and converts through time_t.
 const MAX_TIMEOUT = 9223372036.854775;
 
@@ -504,6 +732,7 @@ export function toTimeout(value: unknown): number | null {
   let t: number;
   if (typeof value === "number") t = value;
   else if (typeof value === "boolean") t = value ? 1 : 0;
+  else if (typeof value === "bigint") t = Number(value);
   else {
     throw new TypeError(
       `'${pyTypeName(value)}' object cannot be interpreted as an integer`,
@@ -511,13 +740,7 @@ export function toTimeout(value: unknown): number | null {
   }
   if (Number.isNaN(t)) throw new ValueError("Invalid value NaN (not a number)");
   // The clock's range first, then the sign: settimeout(-inf) overflows.
-  if (Math.abs(t) > MAX_TIMEOUT) {
-    throw new OverflowError(
-      Number.isInteger(t) && Math.abs(t) >= 2 ** 63
-        ? "timestamp too large to convert to C _PyTime_t"
-        : "timestamp out of range for platform time_t",
-    );
-  }
+  if (Math.abs(t) > MAX_TIMEOUT) throw timestampRange(t);
   if (t < 0) throw new ValueError("Timeout value out of range");
   // Held in nanoseconds, rounded up, as CPython's _PyTime_t: settimeout(
   // 0.1 + 0.2) reads back 0.300000001.

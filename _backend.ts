@@ -294,7 +294,8 @@ export function kernelRefusal(
   type: number,
   proto: number,
 ): number {
-  if (family < 0 || family > 45) return E.EAFNOSUPPORT;
+  // AF_UNSPEC (0) has no sockets: socketpair(0) is EAFNOSUPPORT too.
+  if (family <= 0 || family > 45) return E.EAFNOSUPPORT;
   if (type < SOCK_STREAM || type > 10 || (type > 6 && type !== 10)) {
     return E.EINVAL;
   }

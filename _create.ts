@@ -12,7 +12,13 @@ import {
   SOL_SOCKET,
 } from "./constants.ts";
 import { OSError, ValueError } from "./errors.ts";
-import { isOptionsArg, pyTypeName } from "./_args.ts";
+import {
+  argumentCount,
+  defArity,
+  isOptionsArg,
+  optionsAt,
+  pyTypeName,
+} from "./_args.ts";
 import { type Address, addressRepr } from "./_address.ts";
 import { chooseBackend, needLibc, type SockAddr } from "./_backend.ts";
 import { getaddrinfo } from "./_resolve.ts";
@@ -97,6 +103,7 @@ export async function create_connection(
   source_address?: Address | null | CreateConnectionOptions,
   options: CreateConnectionOptions = {},
 ): Promise<TcpSocket> {
+  optionsAt(arguments, 3, ARITY.create_connection);
   const given = (x: unknown): x is CreateConnectionOptions =>
     isOptionsArg(x, arguments, "create_connection", OPTIONS);
   if (given(timeout)) {
@@ -246,6 +253,7 @@ export function create_server<F extends number = typeof AF_INET>(
   address: Address,
   options: CreateServerOptions<F> = {},
 ): Socket<AddressOf<F>, AddressOf<F> | null> {
+  optionsAt(arguments, 1, ARITY.create_server);
   const {
     family = AF_INET as number,
     backlog = null,
@@ -320,5 +328,13 @@ export function create_server<F extends number = typeof AF_INET>(
  * ```
  */
 export function has_dualstack_ipv6(): boolean {
+  argumentCount(arguments, 0, 0, ARITY.has_dualstack_ipv6);
   return has_ipv6;
 }
+
+// Python's messages for a call given too many positional arguments.
+const ARITY = {
+  create_connection: defArity("create_connection", 1, 3),
+  create_server: defArity("create_server", 1, 1),
+  has_dualstack_ipv6: defArity("has_dualstack_ipv6", 0, 0),
+} as const;

@@ -21,7 +21,10 @@
 import { AF_INET, AF_INET6, errno } from "./constants.ts";
 import { OSError, OverflowError, ValueError } from "./errors.ts";
 import {
+  argumentCount,
+  builtinArity,
   type BytesLike,
+  parsedArity,
   pyArgName,
   pyTypeName,
   requireBytes,
@@ -30,6 +33,18 @@ import {
 } from "./_args.ts";
 
 const ULONG_LIMIT = 2 ** 64;
+
+// Python's messages for a call given too many arguments, or too few.
+const ARITY = {
+  inet_aton: parsedArity("inet_aton", 1, 1),
+  inet_ntoa: parsedArity("inet_ntoa", 1, 1),
+  inet_pton: parsedArity("inet_pton", 2, 2),
+  inet_ntop: parsedArity("inet_ntop", 2, 2),
+  htons: parsedArity("htons", 1, 1),
+  ntohs: parsedArity("ntohs", 1, 1),
+  htonl: builtinArity("_socket.htonl", 1),
+  ntohl: builtinArity("_socket.ntohl", 1),
+} as const;
 
 function requireStr(value: unknown, fn: string, position: number): string {
   if (typeof value !== "string") {
@@ -330,6 +345,7 @@ function nullCheck(s: string): void {
  * ```
  */
 export function inet_aton(ip_string: string): Uint8Array {
+  argumentCount(arguments, 1, 1, ARITY.inet_aton);
   requireStr(ip_string, "inet_aton", 1);
   // Python rejects a NUL before parsing, even in text inet_aton would ignore.
   nullCheck(ip_string);
@@ -358,6 +374,7 @@ export function inet_aton(ip_string: string): Uint8Array {
  * ```
  */
 export function inet_ntoa(packed_ip: BytesLike): string {
+  argumentCount(arguments, 1, 1, ARITY.inet_ntoa);
   const b = requireBytes(packed_ip);
   if (b.length !== 4) {
     throw new OSError("packed IP wrong length for inet_ntoa");
@@ -394,6 +411,7 @@ export function inet_pton(
   address_family: number,
   ip_string: string,
 ): Uint8Array {
+  argumentCount(arguments, 2, 2, ARITY.inet_pton);
   toCInt(address_family);
   requireStr(ip_string, "inet_pton", 2);
   const end = ip_string.length;
@@ -513,6 +531,7 @@ export function inet_ntop(
   address_family: number,
   packed_ip: BytesLike,
 ): string {
+  argumentCount(arguments, 2, 2, ARITY.inet_ntop);
   toCInt(address_family);
   const b = requireBytes(packed_ip);
   if (address_family === AF_INET) {
@@ -604,6 +623,7 @@ function swap32(n: number): number {
  * ```
  */
 export function htons(x: number): number {
+  argumentCount(arguments, 1, 1, ARITY.htons);
   return swap16(check16(x, "htons"));
 }
 
@@ -624,6 +644,7 @@ export function htons(x: number): number {
  * ```
  */
 export function ntohs(x: number): number {
+  argumentCount(arguments, 1, 1, ARITY.ntohs);
   return swap16(check16(x, "ntohs"));
 }
 
@@ -644,6 +665,7 @@ export function ntohs(x: number): number {
  * ```
  */
 export function htonl(x: number): number {
+  argumentCount(arguments, 1, 1, ARITY.htonl);
   return swap32(check32(x));
 }
 
@@ -664,5 +686,6 @@ export function htonl(x: number): number {
  * ```
  */
 export function ntohl(x: number): number {
+  argumentCount(arguments, 1, 1, ARITY.ntohl);
   return swap32(check32(x));
 }

@@ -64,7 +64,18 @@ import {
   PermissionError,
   ValueError,
 } from "./errors.ts";
-import { isOptionsArg, pyArgName, pyTypeName, toCInt } from "./_args.ts";
+import {
+  argumentCount,
+  builtinArity,
+  defArity,
+  isOptionsArg,
+  optionsAt,
+  parsedArity,
+  pyArgName,
+  pyTypeName,
+  toCInt,
+  toCLong,
+} from "./_args.ts";
 import {
   addressBytes,
   formatIPv6,
@@ -421,6 +432,10 @@ function portArg(port: unknown): string | null {
       throw new OverflowError("Python int too large to convert to C long");
     }
     return BigInt(port).toString(); // Python's "%ld"
+  }
+  if (typeof port === "bigint") {
+    toCLong(port);
+    return port.toString();
   }
   if (typeof port === "string") return cString(port);
   if (port instanceof Uint8Array) return cString(decoder.decode(port));
@@ -904,6 +919,7 @@ export function getaddrinfo<F extends number = 0>(
   options: AbortOptions = {},
 ): Promise<AddrInfoOf<F>[]> {
   try {
+    optionsAt(arguments, 6, ARITY.getaddrinfo);
     // The options may come in place of the optional arguments (their
     // defaults then hold).
     const rest: (number | AbortOptions)[] = [family, type, proto, flags];
@@ -1030,6 +1046,11 @@ export function gethostbyname(
   hostname: string,
   options: AbortOptions = {},
 ): Promise<string> {
+  try {
+    optionsAt(arguments, 1, ARITY.gethostbyname, 1);
+  } catch (e) {
+    return Promise.reject(e);
+  }
   return abortable(() => hostByName(hostname), options.signal);
 }
 
@@ -1068,6 +1089,11 @@ export function gethostbyname_ex(
   hostname: string,
   options: AbortOptions = {},
 ): Promise<[string, string[], string[]]> {
+  try {
+    optionsAt(arguments, 1, ARITY.gethostbyname_ex, 1);
+  } catch (e) {
+    return Promise.reject(e);
+  }
   return abortable(() => hostByNameEx(hostname), options.signal);
 }
 
@@ -1149,6 +1175,11 @@ export function gethostbyaddr(
   ip_address: string,
   options: AbortOptions = {},
 ): Promise<[string, string[], string[]]> {
+  try {
+    optionsAt(arguments, 1, ARITY.gethostbyaddr, 1);
+  } catch (e) {
+    return Promise.reject(e);
+  }
   return abortable(() => hostByAddr(ip_address), options.signal);
 }
 
@@ -1182,6 +1213,7 @@ async function hostByAddr(
  * ```
  */
 export function gethostname(): string {
+  argumentCount(arguments, 0, 0, ARITY.gethostname);
   try {
     return Deno.hostname();
   } catch (e) {
@@ -1218,6 +1250,7 @@ export function getfqdn(
   options: AbortOptions = {},
 ): Promise<string> {
   try {
+    optionsAt(arguments, 1, ARITY.getfqdn);
     if (isOptionsArg(name, arguments, "getfqdn")) [name, options] = ["", name];
   } catch (e) {
     return Promise.reject(e);
@@ -1302,6 +1335,11 @@ export function getnameinfo(
   flags: number,
   options: AbortOptions = {},
 ): Promise<[string, string]> {
+  try {
+    optionsAt(arguments, 2, ARITY.getnameinfo, 2);
+  } catch (e) {
+    return Promise.reject(e);
+  }
   return abortable(() => nameInfo(sockaddr, flags), options.signal);
 }
 
@@ -1444,6 +1482,7 @@ export function getservbyname(
   servicename: string,
   protocolname?: string,
 ): number {
+  argumentCount(arguments, 1, 2, ARITY.getservbyname);
   const name = strArg(servicename, "getservbyname", 1);
   const proto = protocolname === undefined
     ? null
@@ -1475,6 +1514,7 @@ export function getservbyname(
  * ```
  */
 export function getservbyport(port: number, protocolname?: string): string {
+  argumentCount(arguments, 1, 2, ARITY.getservbyport);
   const n = toCInt(port);
   const proto = protocolname === undefined
     ? null
@@ -1487,3 +1527,16 @@ export function getservbyport(port: number, protocolname?: string): string {
   if (entry === null) throw new OSError("port/proto not found");
   return entry.name;
 }
+
+// Python's messages for a call given too many arguments (or too few).
+const ARITY = {
+  getaddrinfo: defArity("getaddrinfo", 2, 6),
+  gethostbyname: parsedArity("gethostbyname", 1, 1),
+  gethostbyname_ex: parsedArity("gethostbyname_ex", 1, 1),
+  gethostbyaddr: parsedArity("gethostbyaddr", 1, 1),
+  gethostname: builtinArity("_socket.gethostname", 0),
+  getfqdn: defArity("getfqdn", 0, 1),
+  getnameinfo: parsedArity("getnameinfo", 2, 2),
+  getservbyname: parsedArity("getservbyname", 1, 2),
+  getservbyport: parsedArity("getservbyport", 1, 2),
+} as const;

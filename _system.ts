@@ -22,7 +22,14 @@ import {
   PermissionError,
   ValueError,
 } from "./errors.ts";
-import { pyArgName, pyTypeName, toFd } from "./_args.ts";
+import {
+  argumentCount,
+  builtinArity,
+  parsedArity,
+  pyArgName,
+  pyTypeName,
+  toFd,
+} from "./_args.ts";
 import { libcDescriptor, needLibc } from "./_backend.ts";
 import { errno, lastError, libc, LINUX as L } from "./_libc/ffi.ts";
 import { noDescriptor } from "./_deno/common.ts";
@@ -78,6 +85,7 @@ function cString(bytes: Uint8Array): Uint8Array {
  * ```
  */
 export function if_nametoindex(name: string | Uint8Array): number {
+  argumentCount(arguments, 1, 1, ARITY.if_nametoindex);
   const bytes = fsBytes(name);
   needLibc("if_nametoindex()");
   const index = libc().if_nametoindex(cString(bytes));
@@ -107,6 +115,7 @@ export function if_nametoindex(name: string | Uint8Array): number {
  * ```
  */
 export function if_indextoname(index: number): string {
+  argumentCount(arguments, 1, 1, ARITY.if_indextoname);
   if (
     !(typeof index === "number" && Number.isInteger(index)) &&
     typeof index !== "boolean" && typeof index !== "bigint"
@@ -149,6 +158,7 @@ export function if_indextoname(index: number): string {
  * ```
  */
 export function if_nameindex(): [index: number, name: string][] {
+  argumentCount(arguments, 0, 0, ARITY.if_nameindex);
   needLibc("if_nameindex()");
   const C = libc();
   const list = C.if_nameindex();
@@ -211,6 +221,7 @@ function protocolsFile(): string | null {
  * ```
  */
 export function getprotobyname(name: string): number {
+  argumentCount(arguments, 1, 1, ARITY.getprotobyname);
   if (typeof name !== "string") {
     throw new TypeError(
       `getprotobyname() argument 1 must be str, not ${pyArgName(name)}`,
@@ -253,6 +264,7 @@ export function getprotobyname(name: string): number {
  * ```
  */
 export function sethostname(name: string | Uint8Array): void {
+  argumentCount(arguments, 1, 1, ARITY.sethostname);
   const bytes = fsBytes(name);
   needLibc("sethostname()");
   // A buffer of its own even when empty: a null pointer is not a name.
@@ -280,6 +292,7 @@ export function sethostname(name: string | Uint8Array): void {
  * ```
  */
 export function dup(fd: number): number {
+  argumentCount(arguments, 1, 1, ARITY.dup);
   return needLibc("dup()").dupFd(libcDescriptor(toFd(fd), "dup()"));
 }
 
@@ -322,3 +335,13 @@ export function setInheritable(
     throw new OSError(errno());
   }
 }
+
+// Python's messages for a call given too many arguments, or too few.
+const ARITY = {
+  if_nametoindex: parsedArity("if_nametoindex", 1, 1),
+  if_indextoname: builtinArity("_socket.if_indextoname", 1),
+  if_nameindex: builtinArity("_socket.if_nameindex", 0),
+  getprotobyname: parsedArity("getprotobyname", 1, 1),
+  sethostname: parsedArity("sethostname", 1, 1),
+  dup: builtinArity("_socket.dup", 1),
+} as const;

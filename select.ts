@@ -41,6 +41,7 @@ import {
   optionsAt,
   pyTypeName,
   throwIfAborted,
+  timestampRange,
 } from "./_args.ts";
 import { closeOwed, loopTurnDue, pace, turnLoop } from "./_wait.ts";
 import {
@@ -209,13 +210,7 @@ function timeoutNumber(
   if (Number.isNaN(value)) {
     throw new ValueError("Invalid value NaN (not a number)");
   }
-  if (Math.abs(value * unitNs) >= 2 ** 63) {
-    throw new OverflowError(
-      Number.isSafeInteger(value) && unitNs === 1e6
-        ? "timeout is too large"
-        : "timestamp out of range for platform time_t",
-    );
-  }
+  if (Math.abs(value * unitNs) >= 2 ** 63) throw timestampRange(value);
   return value;
 }
 
@@ -632,11 +627,20 @@ export class Poll {
 
 function ushort(eventmask: unknown): number {
   if (typeof eventmask === "boolean") return eventmask ? 1 : 0;
+  // CPython reads a C unsigned long first: past it, that is the message.
+  const ulong = typeof eventmask === "bigint"
+    ? eventmask >= 2n ** 64n
+    : typeof eventmask === "number" && eventmask >= 2 ** 64;
   if (typeof eventmask === "bigint") eventmask = Number(eventmask);
   if (typeof eventmask !== "number" || !Number.isInteger(eventmask)) {
     throw new TypeError("an integer is required");
   }
   if (eventmask < 0) throw new ValueError("value must be positive");
+  if (ulong) {
+    throw new OverflowError(
+      "Python int too large to convert to C unsigned long",
+    );
+  }
   if (eventmask > 0xffff) {
     throw new OverflowError("Python int too large for C unsigned short");
   }

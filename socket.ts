@@ -58,15 +58,21 @@ import {
   normalize,
 } from "./_address.ts";
 import {
+  argumentCount,
   asCInt,
+  builtinArity,
   bytesView,
+  defArity,
   isOptionsArg,
+  optionsAt,
   optionsLast,
-  pyTypeName,
+  parsedArity,
+  pyArgName,
   requireBytes,
   ssize,
   throwIfAborted,
   toCInt,
+  toCLong,
   toFd,
   toInt,
   toTimeout,
@@ -194,6 +200,7 @@ let defaultTimeout: number | null = null;
  * ```
  */
 export function getdefaulttimeout(): number | null {
+  argumentCount(arguments, 0, 0, ARITY.getdefaulttimeout);
   return defaultTimeout;
 }
 
@@ -220,6 +227,7 @@ export function getdefaulttimeout(): number | null {
  * ```
  */
 export function setdefaulttimeout(timeout: number | null): void {
+  argumentCount(arguments, 1, 1, ARITY.setdefaulttimeout);
   defaultTimeout = toTimeout(timeout);
 }
 
@@ -229,11 +237,8 @@ export function setdefaulttimeout(timeout: number | null): void {
 const MAX_RECV = 1 << 24;
 
 function checkSize(value: unknown, method: string): number {
-  const n = toInt(value);
+  const n = toCLong(value, "ssize_t");
   if (n < 0) throw new ValueError(`negative buffersize in ${method}`);
-  if (n >= 2 ** 63) {
-    throw new OverflowError("Python int too large to convert to C ssize_t");
-  }
   return Math.min(n, MAX_RECV);
 }
 
@@ -247,11 +252,11 @@ function intoTarget(
   if (b === null) {
     throw new TypeError(
       `${method}() argument 1 must be read-write bytes-like object, not ${
-        pyTypeName(buffer)
+        pyArgName(buffer)
       }`,
     );
   }
-  const n = toInt(nbytes);
+  const n = toCLong(nbytes, "ssize_t");
   if (n < 0) throw new ValueError(`negative buffersize in ${method}`);
   if (n > b.length) {
     throw new ValueError(
@@ -680,6 +685,7 @@ export class Socket<
    * ```
    */
   bind(address: Address): void {
+    argumentCount(arguments, 1, 1, ARITY.bind);
     const addr = addressForBind(this.#family, address, "bind");
     this.#permit(addr);
     const sock = this.#live();
@@ -705,6 +711,7 @@ export class Socket<
    * ```
    */
   listen(backlog?: number): void {
+    argumentCount(arguments, 0, 1, ARITY.listen);
     let n = backlog === undefined ? Math.min(SOMAXCONN, 128) : toCInt(backlog);
     if (n < 0) n = 0;
     const sock = this.#live();
@@ -754,6 +761,7 @@ export class Socket<
    * ```
    */
   async accept(options?: AbortOptions): Promise<[Socket<A, S>, A]> {
+    optionsAt(arguments, 0, ARITY.accept);
     const signal = options?.signal;
     throwIfAborted(signal);
     let sock: BackendSocket, addr: SockAddr | null;
@@ -797,6 +805,7 @@ export class Socket<
    * ```
    */
   async connect(address: Address, options?: AbortOptions): Promise<void> {
+    optionsAt(arguments, 1, ARITY.connect, 1);
     const signal = options?.signal;
     throwIfAborted(signal);
     // The address first, as CPython parses it: a bad one on a closed socket
@@ -854,6 +863,7 @@ export class Socket<
     address: Address,
     options?: AbortOptions,
   ): Promise<number> {
+    optionsAt(arguments, 1, ARITY.connect_ex, 1);
     const signal = options?.signal;
     throwIfAborted(signal);
     const addr = await addressForConnect(
@@ -925,6 +935,7 @@ export class Socket<
     flags: number | AbortOptions = 0,
     options?: AbortOptions,
   ): Promise<Uint8Array<ArrayBuffer>> {
+    optionsAt(arguments, 2, ARITY.recv, 1);
     if (isOptionsArg(flags, arguments, "recv")) {
       [flags, options] = [0, flags];
     }
@@ -978,6 +989,7 @@ export class Socket<
     flags: number | AbortOptions = 0,
     options?: AbortOptions,
   ): Promise<[Uint8Array<ArrayBuffer>, S]> {
+    optionsAt(arguments, 2, ARITY.recvfrom, 1);
     if (isOptionsArg(flags, arguments, "recvfrom")) {
       [flags, options] = [0, flags];
     }
@@ -1031,6 +1043,7 @@ export class Socket<
     flags: number | AbortOptions = 0,
     options?: AbortOptions,
   ): Promise<number> {
+    optionsAt(arguments, 3, ARITY.recv_into, 1);
     if (isOptionsArg(nbytes, arguments, "recv_into")) {
       [nbytes, flags, options] = [0, 0, nbytes];
     } else if (isOptionsArg(flags, arguments, "recv_into")) {
@@ -1096,6 +1109,7 @@ export class Socket<
     flags: number | AbortOptions = 0,
     options?: AbortOptions,
   ): Promise<[number, S]> {
+    optionsAt(arguments, 3, ARITY.recvfrom_into, 1);
     if (isOptionsArg(nbytes, arguments, "recvfrom_into")) {
       [nbytes, flags, options] = [0, 0, nbytes];
     } else if (isOptionsArg(flags, arguments, "recvfrom_into")) {
@@ -1150,6 +1164,7 @@ export class Socket<
     flags: number | AbortOptions = 0,
     options?: AbortOptions,
   ): Promise<number> {
+    optionsAt(arguments, 2, ARITY.send, 1);
     if (isOptionsArg(flags, arguments, "send")) {
       [flags, options] = [0, flags];
     }
@@ -1204,6 +1219,7 @@ export class Socket<
     flags: number | AbortOptions = 0,
     options?: AbortOptions,
   ): Promise<void> {
+    optionsAt(arguments, 2, ARITY.sendall, 1);
     if (isOptionsArg(flags, arguments, "sendall")) {
       [flags, options] = [0, flags];
     }
@@ -1308,6 +1324,7 @@ export class Socket<
     addressOrOptions?: Address | AbortOptions,
     options?: AbortOptions,
   ): Promise<number> {
+    optionsAt(arguments, 3, ARITY.sendto, 2);
     const bytes = requireBytes(data);
     let f = 0;
     let target: unknown = flagsOrAddress;
@@ -1386,6 +1403,7 @@ export class Socket<
     address: Address | null | AbortOptions = null,
     options?: AbortOptions,
   ): Promise<number> {
+    optionsAt(arguments, 4, ARITY.sendmsg, 1);
     if (isOptionsArg(ancdata, arguments, "sendmsg")) {
       [ancdata, flags, address, options] = [
         [],
@@ -1484,6 +1502,7 @@ export class Socket<
     flags: number | AbortOptions = 0,
     options?: AbortOptions,
   ): Promise<[Uint8Array<ArrayBuffer>, AncData[], number, S]> {
+    optionsAt(arguments, 3, ARITY.recvmsg, 1);
     if (isOptionsArg(ancbufsize, arguments, "recvmsg")) {
       [ancbufsize, flags, options] = [0, 0, ancbufsize];
     } else if (isOptionsArg(flags, arguments, "recvmsg")) {
@@ -1556,6 +1575,7 @@ export class Socket<
     flags: number | AbortOptions = 0,
     options?: AbortOptions,
   ): Promise<[number, AncData[], number, S]> {
+    optionsAt(arguments, 3, ARITY.recvmsg_into, 1);
     if (isOptionsArg(ancbufsize, arguments, "recvmsg_into")) {
       [ancbufsize, flags, options] = [0, 0, ancbufsize];
     } else if (isOptionsArg(flags, arguments, "recvmsg_into")) {
@@ -1635,6 +1655,7 @@ export class Socket<
     count: number | null | AbortOptions = null,
     options?: AbortOptions,
   ): Promise<number> {
+    optionsAt(arguments, 3, ARITY.sendfile);
     if (isOptionsArg(offset, arguments, "sendfile")) {
       [offset, count, options] = [0, null, offset];
     } else if (isOptionsArg(count, arguments, "sendfile")) {
@@ -1691,7 +1712,7 @@ export class Socket<
    * ```
    */
   settimeout(value: number | null): void {
-    oneArgument(arguments.length, "settimeout");
+    argumentCount(arguments, 1, 1, ARITY.settimeout);
     const t = toTimeout(value);
     // CPython records the timeout before it sets the descriptor's mode: a
     // closed socket's raises EBADF with the new timeout kept.
@@ -1714,6 +1735,7 @@ export class Socket<
    * ```
    */
   gettimeout(): number | null {
+    argumentCount(arguments, 0, 0, ARITY.gettimeout);
     return this.#timeout;
   }
 
@@ -1735,10 +1757,10 @@ export class Socket<
    * ```
    */
   setblocking(flag: boolean | number): void {
-    oneArgument(arguments.length, "setblocking");
+    argumentCount(arguments, 1, 1, ARITY.setblocking);
     // An int, as CPython reads it: a bool or an integer (None, a float or
     // a string is a TypeError).
-    this.settimeout(toInt(flag) ? null : 0);
+    this.settimeout(toCLong(flag) ? null : 0);
   }
 
   /**
@@ -1756,6 +1778,7 @@ export class Socket<
    * ```
    */
   getblocking(): boolean {
+    argumentCount(arguments, 0, 0, ARITY.getblocking);
     return this.#timeout !== 0;
   }
 
@@ -1776,6 +1799,7 @@ export class Socket<
    * ```
    */
   getsockname(): A {
+    argumentCount(arguments, 0, 0, ARITY.getsockname);
     return this.#address(this.#live().getsockname());
   }
 
@@ -1795,6 +1819,7 @@ export class Socket<
    * ```
    */
   getpeername(): A {
+    argumentCount(arguments, 0, 0, ARITY.getpeername);
     return this.#address(this.#live().getpeername());
   }
 
@@ -1860,6 +1885,7 @@ export class Socket<
     value: number | boolean | ArrayBufferView | ArrayBuffer | null,
     optlen?: number,
   ): void {
+    argumentCount(arguments, 3, 4, ARITY.setsockopt);
     if (optlen !== undefined) {
       // CPython's "iiO!I": anything else with four arguments fails its
       // last try, "iiy*", on the count.
@@ -1924,6 +1950,7 @@ export class Socket<
     buflen?: N,
   ): number extends N ? number | Uint8Array : N extends 0 ? number
   : Uint8Array {
+    argumentCount(arguments, 2, 3, ARITY.getsockopt);
     const l = toCInt(level), o = toCInt(option);
     const n = toCInt(buflen === undefined ? 0 : buflen);
     if (n < 0 || n > 1024) throw new OSError("getsockopt buflen out of range");
@@ -1950,6 +1977,7 @@ export class Socket<
    * ```
    */
   shutdown(how: number): void {
+    argumentCount(arguments, 1, 1, ARITY.shutdown);
     const h = asCInt(how);
     const sock = this.#live();
     if (h < SHUT_RD || h > SHUT_RDWR) throw new OSError(E.EINVAL);
@@ -1975,6 +2003,7 @@ export class Socket<
    * ```
    */
   fileno(): number {
+    argumentCount(arguments, 0, 0, ARITY.fileno);
     return this.#sock === null ? -1 : this.#sock.fileno();
   }
 
@@ -1994,6 +2023,7 @@ export class Socket<
    * ```
    */
   close(): void {
+    argumentCount(arguments, 0, 0, ARITY.close);
     this.#closeCalled = true;
     // A file from makefile() keeps the descriptor open; the last file's
     // close() closes it (CPython's _io_refs).
@@ -2027,6 +2057,7 @@ export class Socket<
    * ```
    */
   detach(): number {
+    argumentCount(arguments, 0, 0, ARITY.detach);
     const sock = this.#sock;
     if (sock === null) return -1;
     const fd = sock.detach();
@@ -2124,6 +2155,7 @@ export class Socket<
     buffering: number | null | MakefileOptions = null,
     options?: MakefileOptions,
   ): BinarySocketFile | TextSocketFile {
+    optionsAt(arguments, 2, ARITY.makefile);
     if (
       isOptionsArg<MakefileOptions>(
         buffering,
@@ -2167,6 +2199,7 @@ export class Socket<
    * ```
    */
   dup(): Socket<A, S> {
+    argumentCount(arguments, 0, 0, ARITY.dup);
     const copy = wrapSocket<A, S>(
       this.#backend,
       this.#live().dup(),
@@ -2199,6 +2232,7 @@ export class Socket<
    * ```
    */
   get_inheritable(): boolean {
+    argumentCount(arguments, 0, 0, ARITY.get_inheritable);
     return inheritable(this.#backend.name, this.#live().fileno());
   }
 
@@ -2218,7 +2252,10 @@ export class Socket<
    * ```
    */
   set_inheritable(flag: boolean | number): void {
-    setInheritable(this.#backend.name, this.#live().fileno(), Boolean(flag));
+    argumentCount(arguments, 1, 1, ARITY.set_inheritable);
+    // A C int, as os.set_inheritable() parses it, before anything else.
+    const inheritable = asCInt(flag) !== 0;
+    setInheritable(this.#backend.name, this.#live().fileno(), inheritable);
   }
 
   /** Close the socket at the end of a `using` block. */
@@ -2263,14 +2300,61 @@ export class Socket<
   }
 }
 
-// A method that takes exactly one argument, called with none: Python's
-// TypeError.
-function oneArgument(given: number, method: string): void {
-  if (given !== 1) {
-    throw new TypeError(
-      `socket.${method}() takes exactly one argument (${given} given)`,
-    );
-  }
+// Python's messages for a method given too many arguments (or too few),
+// made once: the check is a length test when the count is right.
+const ARITY = {
+  bind: builtinArity("socket.bind", 1),
+  listen: parsedArity("listen", 0, 1),
+  accept: defArity("socket.accept", 0, 0, true),
+  connect: builtinArity("socket.connect", 1),
+  connect_ex: builtinArity("socket.connect_ex", 1),
+  recv: parsedArity("recv", 1, 2),
+  recvfrom: parsedArity("recvfrom", 1, 2),
+  recv_into: keywordsArity("recv_into", "buffer", 3),
+  recvfrom_into: keywordsArity("recvfrom_into", "buffer", 3),
+  send: parsedArity("send", 1, 2),
+  sendall: parsedArity("sendall", 1, 2),
+  sendto: (given: number) => `sendto() takes 2 or 3 arguments (${given} given)`,
+  sendmsg: parsedArity("sendmsg", 1, 4),
+  recvmsg: parsedArity("recvmsg", 1, 3),
+  recvmsg_into: parsedArity("recvmsg_into", 1, 3),
+  sendfile: defArity("socket.sendfile", 1, 3, true),
+  settimeout: builtinArity("socket.settimeout", 1),
+  gettimeout: builtinArity("socket.gettimeout", 0),
+  setblocking: builtinArity("socket.setblocking", 1),
+  getblocking: builtinArity("socket.getblocking", 0),
+  getsockname: builtinArity("socket.getsockname", 0),
+  getpeername: builtinArity("socket.getpeername", 0),
+  setsockopt: parsedArity("setsockopt", 3, 3),
+  getsockopt: parsedArity("getsockopt", 2, 3),
+  shutdown: builtinArity("socket.shutdown", 1),
+  fileno: builtinArity("socket.fileno", 0),
+  close: defArity("socket.close", 0, 0, true),
+  detach: defArity("socket.detach", 0, 0, true),
+  dup: defArity("socket.dup", 0, 0, true),
+  get_inheritable: defArity("socket.get_inheritable", 0, 0, true),
+  set_inheritable: defArity("socket.set_inheritable", 1, 1, true),
+  makefile: defArity("socket.makefile", 0, 2, true),
+  // The module's functions.
+  getdefaulttimeout: builtinArity("_socket.getdefaulttimeout", 0),
+  setdefaulttimeout: builtinArity("_socket.setdefaulttimeout", 1),
+  socket: defArity("socket.__init__", 0, 4, true),
+  fromfd: defArity("fromfd", 3, 4),
+  closeFd: builtinArity("_socket.close", 1),
+  socketpair: defArity("socketpair", 0, 3),
+} as const;
+
+// recv_into()'s message: it parses keywords too, and names a missing one.
+function keywordsArity(
+  fn: string,
+  first: string,
+  max: number,
+): (given: number) => string {
+  const most = parsedArity(fn, 1, max);
+  return (given) =>
+    given === 0
+      ? `${fn}() missing required argument '${first}' (pos 1)`
+      : most(given);
 }
 
 function trim(
@@ -2323,6 +2407,7 @@ export function socket<
     [T] extends [number] ? T : typeof SOCK_STREAM
   >
 > {
+  argumentCount(arguments, 0, 4, ARITY.socket);
   return new Socket(family, type, proto, fileno);
 }
 
@@ -2386,6 +2471,7 @@ export function fromfd<F extends number, T extends number>(
   type: T,
   proto = 0,
 ): Socket<AddressOf<F>, SenderOf<F, T>> {
+  argumentCount(arguments, 0, 4, ARITY.fromfd);
   const n = toFd(fd);
   const fam = asCInt(family),
     typ = asCInt(type) & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -2422,6 +2508,7 @@ export function fromfd<F extends number, T extends number>(
  * ```
  */
 export function close(fd: number): void {
+  argumentCount(arguments, 1, 1, ARITY.closeFd);
   needLibc("close()").closeFd(libcDescriptor(toFd(fd), "close()"));
 }
 
@@ -2485,6 +2572,7 @@ export async function socketpair<
     >,
   ]
 > {
+  optionsAt(arguments, 3, ARITY.socketpair);
   const signal = options?.signal;
   throwIfAborted(signal);
   const fam = toCInt(family ?? AF_UNIX), pro = toCInt(proto);

@@ -52,6 +52,8 @@ import {
   ValueError,
 } from "../mod.ts";
 import { IP_TTL } from "../constants.ts";
+import * as S from "../mod.ts";
+import * as select from "../select.ts";
 import {
   abstractName,
   type Addr,
@@ -59,6 +61,7 @@ import {
   bytes,
   connectedPair,
   deadPort,
+  type Expect,
   kernelSocket,
   libcCase,
   libcMissing,
@@ -2842,3 +2845,258 @@ for (const backend of BACKENDS) {
     },
   );
 }
+
+// A call's arguments as CPython checks them, table-driven: each row's class,
+// errno and message are python3 3.11's for the same call (too many or too
+// few arguments, values past C long, a port's range checked after its host
+// is resolved, timestamps past the clock as an int's). A trailing argument
+// past Python's was once dropped without a word.
+for (const backend of BACKENDS) {
+  Deno.test(
+    onBackend(
+      backend,
+      "arguments checked in CPython's order and with its errors: extra or missing positionals, C long and timestamp overflows, a port's range after its host",
+    ),
+    async () => {
+      using s = sock(backend);
+      s.settimeout(0.05);
+      using d = sock(backend, AF_INET, SOCK_DGRAM);
+      using s6 = sock(backend, AF_INET6, SOCK_DGRAM);
+      const buf = new Uint8Array(4);
+      const x = bytes("x");
+      // deno-lint-ignore no-explicit-any
+      const a = (o: unknown) => o as any;
+      const rows: [
+        () => unknown,
+        abstract new (...args: never[]) => Error,
+        Expect,
+      ][] = [
+        [() => a(s).recv(1, 0, 5), TypeError, {
+          message: "recv() takes at most 2 arguments (3 given)",
+        }],
+        [() => a(s).recv(), TypeError, {
+          message: "recv() takes at least 1 argument (0 given)",
+        }],
+        [() => a(s).recvfrom(1, 0, "x"), TypeError, {
+          message: "recvfrom() takes at most 2 arguments (3 given)",
+        }],
+        [() => a(s).recv_into(buf, 0, 0, 5), TypeError, {
+          message: "recv_into() takes at most 3 arguments (4 given)",
+        }],
+        [() => a(s).recv_into(), TypeError, {
+          message: "recv_into() missing required argument 'buffer' (pos 1)",
+        }],
+        [() => a(s).recvfrom_into(buf, 0, 0, [1]), TypeError, {
+          message: "recvfrom_into() takes at most 3 arguments (4 given)",
+        }],
+        [() => a(s).send(x, 0, 5), TypeError, {
+          message: "send() takes at most 2 arguments (3 given)",
+        }],
+        [() => a(s).sendall(x, 0, 5, { signal: undefined }), TypeError, {
+          message: "sendall() takes at most 2 arguments (4 given)",
+        }],
+        [() => a(d).sendto(x, 0, ["127.0.0.1", 9], 5), TypeError, {
+          message: "sendto() takes 2 or 3 arguments (4 given)",
+        }],
+        [() => a(d).sendto(x), TypeError, {
+          message: "sendto() takes 2 or 3 arguments (1 given)",
+        }],
+        [() => a(d).sendmsg([x], [], 0, null, 5), TypeError, {
+          message: "sendmsg() takes at most 4 arguments (5 given)",
+        }],
+        [() => a(d).recvmsg(1, 0, 0, 5), TypeError, {
+          message: "recvmsg() takes at most 3 arguments (4 given)",
+        }],
+        [() => a(s).bind(["127.0.0.1", 0], 1), TypeError, {
+          message: "socket.bind() takes exactly one argument (2 given)",
+        }],
+        [() => a(s).bind(), TypeError, {
+          message: "socket.bind() takes exactly one argument (0 given)",
+        }],
+        [() => a(s).listen(1, 2), TypeError, {
+          message: "listen() takes at most 1 argument (2 given)",
+        }],
+        [() => a(s).accept(1), TypeError, {
+          message:
+            "socket.accept() takes 1 positional argument but 2 were given",
+        }],
+        [() => a(s).connect(["127.0.0.1", 9], 2), TypeError, {
+          message: "socket.connect() takes exactly one argument (2 given)",
+        }],
+        [() => a(s).connect_ex(), TypeError, {
+          message: "socket.connect_ex() takes exactly one argument (0 given)",
+        }],
+        [() => a(s).gettimeout(1), TypeError, {
+          message: "socket.gettimeout() takes no arguments (1 given)",
+        }],
+        [() => a(s).getsockname(1), TypeError, {
+          message: "socket.getsockname() takes no arguments (1 given)",
+        }],
+        [() => a(s).setsockopt(1, 2, 1, 4, 5), TypeError, {
+          message: "setsockopt() takes exactly 3 arguments (5 given)",
+        }],
+        [() => a(s).getsockopt(1, 2, 4, 5), TypeError, {
+          message: "getsockopt() takes at most 3 arguments (4 given)",
+        }],
+        [() => a(s).shutdown(1, 2), TypeError, {
+          message: "socket.shutdown() takes exactly one argument (2 given)",
+        }],
+        [() => a(s).fileno(1), TypeError, {
+          message: "socket.fileno() takes no arguments (1 given)",
+        }],
+        [() => a(d).close(1), TypeError, {
+          message:
+            "socket.close() takes 1 positional argument but 2 were given",
+        }],
+        [() => a(s).makefile("r", null, {}, 5), TypeError, {
+          message:
+            "socket.makefile() takes from 1 to 3 positional arguments but 5 were given",
+        }],
+        [() => a(s).set_inheritable(1, 2), TypeError, {
+          message:
+            "socket.set_inheritable() takes 2 positional arguments but 3 were given",
+        }],
+        [() => a(s).sendfile(null, 0, null, 5), TypeError, {
+          message:
+            "socket.sendfile() takes from 2 to 4 positional arguments but 5 were given",
+        }],
+        [() => a(S).close(-1, 2), TypeError, {
+          message: "_socket.close() takes exactly one argument (2 given)",
+        }],
+        [() => a(S).htons(1, 5), TypeError, {
+          message: "htons() takes exactly 1 argument (2 given)",
+        }],
+        [() => a(S).htonl(), TypeError, {
+          message: "_socket.htonl() takes exactly one argument (0 given)",
+        }],
+        [() => a(S).inet_pton(2, "1.2.3.4", 5), TypeError, {
+          message: "inet_pton() takes exactly 2 arguments (3 given)",
+        }],
+        [() => a(S).getaddrinfo("a", 1, 0, 0, 0, 0, 5), TypeError, {
+          message:
+            "getaddrinfo() takes from 2 to 6 positional arguments but 7 were given",
+        }],
+        [() => a(S).gethostbyname("a", 5), TypeError, {
+          message: "gethostbyname() takes exactly 1 argument (2 given)",
+        }],
+        [() => a(S).getnameinfo(["127.0.0.1", 1], 0, 5), TypeError, {
+          message: "getnameinfo() takes exactly 2 arguments (3 given)",
+        }],
+        [
+          () => a(S).create_connection(["127.0.0.1", 9], 1, null, null, 5),
+          TypeError,
+          {
+            message:
+              "create_connection() takes from 1 to 3 positional arguments but 5 were given",
+          },
+        ],
+        [() => a(S).has_dualstack_ipv6(5), TypeError, {
+          message:
+            "has_dualstack_ipv6() takes 0 positional arguments but 1 was given",
+        }],
+        [() => a(S).socket(2, 1, 0, null, 5), TypeError, {
+          message:
+            "socket.__init__() takes from 1 to 5 positional arguments but 6 were given",
+        }],
+        // The host is resolved before the port's range is checked.
+        [() => s6.sendto(x, ["127.0.0.1", 70000]), gaierror, { errno: -9 }],
+        [() => a(s6).bind(["127.0.0.1", 0, 2 ** 20]), gaierror, { errno: -9 }],
+        [() => s6.sendto(x, ["<broadcast>", 9]), OSError, {
+          errno: null,
+          message: "address family mismatched",
+        }],
+        [() => d.sendto(x, ["::1", 70000]), gaierror, { errno: -9 }],
+        [() => d.sendto(x, ["127.0.0.1", 70000]), OverflowError, {
+          message: "sendto(): port must be 0-65535.",
+        }],
+        [() => d.sendto(x, ["::1", 2 ** 31]), OverflowError, {
+          message: "sendto(): port must be 0-65535.",
+        }],
+        // Past C long (ssize_t), before any other check.
+        [() => a(s).setblocking(2n ** 63n), OverflowError, {
+          message: "Python int too large to convert to C long",
+        }],
+        [() => a(s).recv_into(buf, -(2n ** 63n) - 1n), OverflowError, {
+          message: "Python int too large to convert to C ssize_t",
+        }],
+        [() => a(s).recv(-(2n ** 63n) - 1n), OverflowError, {
+          message: "Python int too large to convert to C ssize_t",
+        }],
+        [() => a(s).makefile("r", 2n ** 63n), OverflowError, {
+          message: "Python int too large to convert to C ssize_t",
+        }],
+        [() => a(S).close(2n ** 63n), OverflowError, {
+          message: "Python int too large to convert to C long",
+        }],
+        [() => a(S).getaddrinfo("127.0.0.1", 2n ** 63n), OverflowError, {
+          message: "Python int too large to convert to C long",
+        }],
+        [() => a(s).recv_into(null), TypeError, {
+          message:
+            "recv_into() argument 1 must be read-write bytes-like object, not None",
+        }],
+        [() => a(s).set_inheritable(null), TypeError, {
+          message: "'NoneType' object cannot be interpreted as an integer",
+        }],
+        [() => S.socketpair(0), OSError, { errno: 97 }],
+        // A timeout past the clock: an int's message (2 ** 53 is an int).
+        [() => s.settimeout(2 ** 34), OverflowError, {
+          message: "timestamp too large to convert to C _PyTime_t",
+        }],
+        [() => a(s).settimeout(2n ** 64n), OverflowError, {
+          message: "timestamp too large to convert to C _PyTime_t",
+        }],
+        [() => s.settimeout(9223372037.5), OverflowError, {
+          message: "timestamp out of range for platform time_t",
+        }],
+        [() => select.select([], [], [], 2 ** 53), OverflowError, {
+          message: "timestamp too large to convert to C _PyTime_t",
+        }],
+        [() => select.poll().poll(2 ** 44), OverflowError, {
+          message: "timestamp too large to convert to C _PyTime_t",
+        }],
+        [() => select.poll().poll(2 ** 43), OverflowError, {
+          message: "timeout is too large",
+        }],
+        [() => select.poll().register(0, a(2n ** 64n)), OverflowError, {
+          message: "Python int too large to convert to C unsigned long",
+        }],
+      ];
+      for (const [i, [call, Class, expect]] of rows.entries()) {
+        try {
+          await raises(call, Class, expect);
+        } catch (e) {
+          throw new Error(`row ${i}: ${call}`, { cause: e });
+        }
+      }
+      // Each failed settimeout() kept the timeout.
+      assert.equal(s.gettimeout(), 0.05);
+    },
+  );
+}
+
+Deno.test("a one-argument module function is an Array method's callback as it is map()'s in Python: the index and the array are not arguments too many", async () => {
+  assert.deepEqual([1, 2].map(S.htons), [256, 512]);
+  assert.deepEqual(new Uint16Array([1]).map(S.ntohs), new Uint16Array([256]));
+  assert.deepEqual(
+    ["1.2.3.4"].map(S.inet_aton),
+    [new Uint8Array([1, 2, 3, 4])],
+  );
+  assert.deepEqual(
+    await Promise.all(
+      // TypeScript refuses it (the index is no options object); JavaScript
+      // can call it so.
+      ["127.0.0.1"].map(S.gethostbyname as (host: string) => Promise<string>),
+    ),
+    [
+      "127.0.0.1",
+    ],
+  );
+  // Anything else past the one argument is an argument too many.
+  const a = S.htons as (...args: unknown[]) => number;
+  assert.throws(() => a(1, 0, [2]), {
+    name: "TypeError",
+    message: "htons() takes exactly 1 argument (3 given)",
+  });
+  assert.throws(() => a(1, 2), TypeError);
+});

@@ -264,7 +264,7 @@ for (const backend of BACKENDS) {
       sendmsg(...args: unknown[]): Promise<number>;
     };
     const cases: [unknown[], string][] = [
-      [[], "sendmsg() argument 1 must be an iterable"],
+      [[], "sendmsg() takes at least 1 argument (0 given)"],
       [
         [bytes("not in an iterable")],
         "a bytes-like object is required, not 'int'",

@@ -189,9 +189,23 @@ Deno.test({
         'select.select([], [], [], "1")',
         () => select.select([], [], [], any("1")),
       ],
+      // A number with no fraction is Python's int (JavaScript cannot tell
+      // 1e300 from 10 ** 300): an int's overflow message, not a float's.
       [
-        "select.select([], [], [], 1e300)",
+        "select.select([], [], [], int(1e300))",
         () => select.select([], [], [], 1e300),
+      ],
+      [
+        "select.select([], [], [], 2 ** 53)",
+        () => select.select([], [], [], 2 ** 53),
+      ],
+      [
+        "select.select([], [], [], 9223372037)",
+        () => select.select([], [], [], 9223372037),
+      ],
+      [
+        "select.select([], [], [], 9223372036.9)",
+        () => select.select([], [], [], 9223372036.9),
       ],
       [
         "select.select([], [], [], float('inf'))",
@@ -273,7 +287,21 @@ Deno.test({
         () => select.poll().poll(-(2 ** 31) - 1),
       ],
       ["select.poll().poll(float('nan'))", () => select.poll().poll(NaN)],
-      ["select.poll().poll(1e300)", () => select.poll().poll(1e300)],
+      ["select.poll().poll(int(1e300))", () => select.poll().poll(1e300)],
+      ["select.poll().poll(2 ** 44)", () => select.poll().poll(2 ** 44)],
+      ["select.poll().poll(2 ** 43)", () => select.poll().poll(2 ** 43)],
+      [
+        "select.poll().poll(2 ** 53 - 1)",
+        () => select.poll().poll(2 ** 53 - 1),
+      ],
+      [
+        "select.poll().register(0, 2 ** 64)",
+        () => select.poll().register(0, any(2n ** 64n)),
+      ],
+      [
+        "select.poll().register(0, 2 ** 64 - 1)",
+        () => select.poll().register(0, any(2n ** 64n - 1n)),
+      ],
       ["select.epoll(0)", () => select.epoll(0)],
       ["select.epoll(-2)", () => select.epoll(-2)],
       ["select.epoll('x')", () => select.epoll(any("x"))],
@@ -326,8 +354,9 @@ Deno.test({
       ["ep().poll(0, 1 << 31)", () => ep().poll(0, 2 ** 31)],
       ['ep().poll("x")', () => ep().poll(any("x"))],
       ["ep().poll(3e6)", () => ep().poll(3e6)],
-      ["ep().poll(1e300)", () => ep().poll(1e300)],
-      ["ep().poll(-1e300)", () => ep().poll(-1e300)],
+      ["ep().poll(int(1e300))", () => ep().poll(1e300)],
+      ["ep().poll(-int(1e300))", () => ep().poll(-1e300)],
+      ["ep().poll(2 ** 53)", () => ep().poll(2 ** 53)],
       ["ep().poll(float('nan'))", () => ep().poll(NaN)],
       ["closed_ep().fileno()", () => closedEp().fileno()],
       ["closed_ep().register(a)", () => closedEp().register(a)],
