@@ -18,7 +18,7 @@ import {
   SOL_SOCKET,
   TCP_NODELAY,
 } from "../constants.ts";
-import { BlockingIOError, OSError } from "../errors.ts";
+import { BlockingIOError, OSError, TimeoutError } from "../errors.ts";
 import type { BackendSocket, SockAddr } from "../_backend.ts";
 import { isUtf8 } from "../_args.ts";
 import {
@@ -288,6 +288,8 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   #writableAt = -1;
   #writeError: Error | null = null;
   #shutWr = false;
+  // The kernel's socket is shut for writing (see #sendShut).
+  #finSent = false;
   readonly #writeFailed = (e: unknown): never => {
     throw this.#ioError(e);
   };
@@ -960,7 +962,16 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         );
       } catch (e) {
         if (got > 0 && e instanceof OSError && e.errno !== E.EBADF) {
-          if (!signal?.aborted) return got;
+          if (!signal?.aborted) {
+            // A socket error after some bytes (a reset) ends the call; on
+            // TCP it is the next call's, as Linux's (a unix stream's recv
+            // takes it).
+            if (
+              this.#family !== AF_UNIX &&
+              !(e instanceof TimeoutError || e instanceof BlockingIOError)
+            ) this.#readError = e;
+            return got;
+          }
           this.giveBack(buf.subarray(0, got));
         }
         throw e;
@@ -1396,7 +1407,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     const conn = await this.#connected(wait, this.#unconnected(true), signal);
     const pending = this.#takePendingError();
     if (pending !== null) throw pending;
-    if (this.#shutWr) throw new OSError(E.EPIPE);
+    if (this.#shutWr) return await this.#sendShut(conn, data);
     // Nothing to send: 0 at once, as Linux's send of 0 bytes, even on a full
     // buffer; a write under way keeps its bytes for the send that carries
     // them.
@@ -1438,6 +1449,21 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       }
     }
     return await this.#write(conn, data, wait, signal);
+  }
+
+  // A send once writing is shut down: EPIPE, but on TCP Linux raises the
+  // socket's pending error first (a peer's reset: ECONNRESET), which Deno
+  // learns of only by a read. Once the FIN is out the kernel answers (its
+  // write sends nothing).
+  async #sendShut(conn: Deno.Conn, data: Uint8Array): Promise<never> {
+    if (this.#family !== AF_UNIX && this.#finSent) {
+      try {
+        await conn.write(data);
+      } catch (e) {
+        throw this.#ioError(e);
+      }
+    }
+    throw new OSError(E.EPIPE);
   }
 
   // A write cannot be cancelled: one that outlives the wait (a timeout, an
@@ -1664,7 +1690,10 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       // (Deno sends it within the call), so that a peer in this process
       // sees EOF at once.
       const behind = this.#behind;
-      const finish = () => conn.closeWrite().catch(() => {});
+      const finish = () => {
+        this.#finSent = true;
+        conn.closeWrite().catch(() => {});
+      };
       if (behind === null || behind.done) finish();
       else behind.write.then(finish, finish);
     }
