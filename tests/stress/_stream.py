@@ -175,6 +175,8 @@ def run(script):
                     r = s.connect_ex(addr(s, op[2]))
                 elif k == "reuseaddr":
                     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, op[2])
+                elif k == "nodelay":
+                    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 elif k == "linger0":
                     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                                  struct.pack("ii", 1, 0))

@@ -9,16 +9,19 @@
 // "drain" fill the buffers and empty them, comparing only how that ended
 // (byte counts are the buffers'; a fill's sends alternate two bytes, so that
 // none looks like the retry of a timed-out one, which the Deno backend counts
-// as those bytes: README, Backends). A stream recv may be short: a "recv"
+// as those bytes: README, Backends), and "nodelay" turns Nagle off, so that
+// what is sent goes at once. A stream recv may be short: a "recv"
 // that got bytes reads on without waiting while more come, on both sides, so
 // a short first read does not show; a peek cannot read on, so a Deno
 // socket's may be short (see differences). An address ["lo", name] is that
 // socket's, or, once it is closed, the one it had. Played by
-// tests/stream_ops_test.ts.
+// tests/stream_ops_test.ts (fixed scripts) and
+// tests/stress/stream_ops_stress.ts (seeded random ones).
 import {
   AF_INET,
   AF_UNIX,
   BlockingIOError,
+  IPPROTO_TCP,
   MSG_DONTWAIT,
   MSG_PEEK,
   MSG_WAITALL,
@@ -29,6 +32,7 @@ import {
   type Socket,
   socketpair,
   SOL_SOCKET,
+  TCP_NODELAY,
   TimeoutError,
 } from "../../mod.ts";
 import * as select from "../../select.ts";
@@ -203,6 +207,9 @@ export async function runScript(
             break;
           case "reuseaddr":
             s.setsockopt(SOL_SOCKET, SO_REUSEADDR, a[2]);
+            break;
+          case "nodelay":
+            s.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
             break;
           case "linger0":
             s.setsockopt(
