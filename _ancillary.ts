@@ -313,6 +313,9 @@ export async function sendmsgOn(
   signal: AbortSignal | undefined,
 ): Promise<number> {
   if (sock.sendmsg) {
+    // Python's docs pass descriptors with sendmsg() itself: a Deno-backend
+    // socket's fileno() among them gets send_fds()'s error, not a bare EBADF.
+    for (const fd of rightsIn(ancdata)) libcDescriptor(fd, "sendmsg()");
     return await sock.sendmsg(buffers, ancdata, flags, addr, wait, signal);
   }
   if (ancdata.length > 0) throw noAncillary("sendmsg");

@@ -664,7 +664,7 @@ Deno.test({
 
 Deno.test({
   name: skipNote(
-    "a Deno-backend socket's fileno() where a descriptor is wanted (fromfd, dup, socket(fileno=), send_fds, close) is OSError 9 naming the libc backend",
+    "a Deno-backend socket's fileno() where a descriptor is wanted (fromfd, dup, socket(fileno=), send_fds, sendmsg's SCM_RIGHTS, close) is OSError 9 naming the libc backend",
     libcMissing,
   ),
   ignore: libcMissing !== null,
@@ -678,6 +678,11 @@ Deno.test({
       ["dup()", () => dup(fd)],
       ["socket(fileno=...)", () => socket(undefined, undefined, undefined, fd)],
       ["send_fds()", () => send_fds(x, [MSG], [fd])],
+      // Python's docs pass descriptors with sendmsg() itself.
+      [
+        "sendmsg()",
+        () => x.sendmsg([MSG], [[SOL_SOCKET, SCM_RIGHTS, ints([0, fd])]]),
+      ],
       ["close()", () => close(fd)],
     ];
     for (const [what, call] of calls) {
