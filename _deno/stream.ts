@@ -940,26 +940,20 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       }
     }
     // No room: MSG_WAITALL has nothing to fill, and the call waits for data
-    // (or EAGAIN) as one without it does, as Linux's recvmsg.
-    if (!(flags & MSG_WAITALL) || peek || buf.length === 0) {
+    // (or EAGAIN) as one without it does, as Linux's recvmsg. With a timeout
+    // CPython's descriptor is non-blocking, so its MSG_WAITALL returns what
+    // the first read finds (CPython 3.11): only a blocking call gathers.
+    if (!(flags & MSG_WAITALL) || peek || buf.length === 0 || wait !== null) {
       return await this.#read(conn, buf, peek, wait, signal, own);
     }
-    // MSG_WAITALL: fill the buffer unless EOF comes first; on a timeout keep
-    // what arrived rather than lose it, and on an abort give it back: the
-    // call rejects, and the next one returns it.
-    const deadline = new Deadline(wait);
+    // Blocking MSG_WAITALL: fill the buffer unless EOF comes first; on an
+    // abort give what arrived back: the call rejects, and the next one
+    // returns it.
     let got = 0;
     while (got < buf.length) {
-      const left = deadline.left();
       let n: number;
       try {
-        n = await this.#read(
-          conn,
-          buf.subarray(got),
-          false,
-          got > 0 && left === 0 ? 0 : left,
-          signal,
-        );
+        n = await this.#read(conn, buf.subarray(got), false, null, signal);
       } catch (e) {
         if (got > 0 && e instanceof OSError && e.errno !== E.EBADF) {
           if (!signal?.aborted) {

@@ -386,7 +386,7 @@ class LibcSocket implements BackendSocket {
       C.recv(this.#live(), buf, BigInt(buf.length), flags | DONTWAIT),
     );
     if (n >= 0) {
-      if (n === 0 || n === buf.length || wait === 0 || !this.#waitAll(flags)) {
+      if (n === 0 || n === buf.length || !this.#waitAll(flags, wait)) {
         const p = pace();
         if (p !== undefined) await p;
         return n;
@@ -550,7 +550,7 @@ class LibcSocket implements BackendSocket {
       );
       if (m > 0) n += m;
     }
-    if (n === buf.length || wait === 0 || !this.#waitAll(flags)) return n;
+    if (n === buf.length || !this.#waitAll(flags, wait)) return n;
     return await this.#recvRest(buf, flags, wait, n, signal);
   }
 
@@ -625,7 +625,7 @@ class LibcSocket implements BackendSocket {
       null,
       () => [0, null],
     );
-    if (n === 0 || n === buf.length || wait === 0 || !this.#waitAll(flags)) {
+    if (n === 0 || n === buf.length || !this.#waitAll(flags, wait)) {
       return [n, from];
     }
     return [await this.#recvRest(buf, flags, wait, n, signal), from];
@@ -640,7 +640,8 @@ class LibcSocket implements BackendSocket {
     | [Uint8Array<ArrayBuffer>, SockAddr | null]
     | Promise<[Uint8Array<ArrayBuffer>, SockAddr | null]> {
     if (
-      size > scratch.length || this.#waitAll(flags) || this.#given !== null
+      size > scratch.length || this.#waitAll(flags, wait) ||
+      this.#given !== null
     ) {
       const buf = new Uint8Array(size);
       return this.recvfrom(buf, flags, wait, signal).then((
@@ -895,10 +896,14 @@ class LibcSocket implements BackendSocket {
     return addr ?? (this.#family === L.AF_UNIX ? "" : new Uint8Array(0));
   }
 
-  #waitAll(flags: number): boolean {
+  #waitAll(flags: number, wait: Wait): boolean {
     // On a non-blocking stream the kernel returns what is there; the loop
-    // gathers the rest. A peek re-reads the same bytes, so it is not looped.
-    return (flags & (L.MSG_WAITALL | L.MSG_PEEK)) === L.MSG_WAITALL &&
+    // gathers the rest for a blocking call only. With a timeout CPython's
+    // descriptor is non-blocking too, so its MSG_WAITALL returns what the
+    // first read finds (CPython 3.11). A peek re-reads the same bytes, so it
+    // is not looped.
+    return wait === null &&
+      (flags & (L.MSG_WAITALL | L.MSG_PEEK)) === L.MSG_WAITALL &&
       this.#type === L.SOCK_STREAM;
   }
 
@@ -1098,7 +1103,7 @@ class LibcSocket implements BackendSocket {
         if (!(e instanceof OSError) || e.errno === E.EBADF) throw e;
       }
     }
-    if (wait === 0 || !this.#waitAll(flags)) return r;
+    if (!this.#waitAll(flags, wait)) return r;
     return await this.#recvmsgRest(r, buffers, ancbufsize, flags, wait, signal);
   }
 
@@ -1152,7 +1157,7 @@ class LibcSocket implements BackendSocket {
   }
 
   // The rest of a recv that must wait: for the first bytes, or for the rest
-  // of an MSG_WAITALL. A wait that runs out after some bytes returns them.
+  // of a blocking MSG_WAITALL.
   async #recvRest(
     buf: Uint8Array,
     flags: number,
@@ -1166,7 +1171,7 @@ class LibcSocket implements BackendSocket {
     for (;;) {
       if (this.#takesGiven(flags)) {
         got += this.#takeGiven(buf.subarray(got), flags);
-        if (got === buf.length || !this.#waitAll(flags)) return got;
+        if (got === buf.length || !this.#waitAll(flags, wait)) return got;
         continue;
       }
       if (!await this.#ready(events, w)) {
@@ -1185,7 +1190,7 @@ class LibcSocket implements BackendSocket {
       );
       if (n > 0) {
         got += n;
-        if (got === buf.length || !this.#waitAll(flags)) return got;
+        if (got === buf.length || !this.#waitAll(flags, wait)) return got;
         w.spins = 0;
         continue;
       }
@@ -1276,7 +1281,7 @@ class LibcSocket implements BackendSocket {
     );
     // The kernel returns what is there on a non-blocking descriptor: a
     // blocking MSG_WAITALL gathers the rest.
-    if (r[0] === 0 || wait === 0 || !this.#waitAll(flags)) return r;
+    if (r[0] === 0 || !this.#waitAll(flags, wait)) return r;
     return await this.#recvmsgRest(r, buffers, ancbufsize, flags, wait, signal);
   }
 }

@@ -1723,6 +1723,22 @@ for (const backend of BACKENDS) {
     assert.equal(text(await withTimeout(got)), "abcd");
   });
 
+  test("recv(MSG_WAITALL) with a timeout returns the part the first read finds, as python3's (its descriptor is non-blocking)", async () => {
+    await using p = await connectedPair(backend);
+    p.client.settimeout(5);
+    const got = p.client.recv(8, MSG_WAITALL);
+    await withTimeout(p.server.sendall(bytes("abc")));
+    // python3: b'abc' at once, though more comes within the timeout.
+    assert.equal(text(await withTimeout(got, 1000)), "abc");
+    await withTimeout(p.server.sendall(bytes("defgh")));
+    const into = new Uint8Array(8);
+    const n = await withTimeout(p.client.recv_into(into, 8, MSG_WAITALL), 1000);
+    assert.equal(text(into.subarray(0, n)), "defgh");
+    await withTimeout(p.server.sendall(bytes("ij")));
+    const [data] = await withTimeout(p.client.recvmsg(8, 0, MSG_WAITALL), 1000);
+    assert.equal(text(data), "ij");
+  });
+
   test("connect() to a unix path nobody listens on raises ConnectionRefusedError 111 (libc; Deno accepts)", async () => {
     using tmp = tempUnixPath();
     using a = sock(backend, AF_UNIX);
