@@ -940,26 +940,32 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       }
     }
     // No room: MSG_WAITALL has nothing to fill, and the call waits for data
-    // (or EAGAIN) as one without it does, as Linux's recvmsg. With a timeout
-    // CPython's descriptor is non-blocking, so its MSG_WAITALL returns what
-    // the first read finds (CPython 3.11): only a blocking call gathers.
-    if (!(flags & MSG_WAITALL) || peek || buf.length === 0 || wait !== null) {
+    // (or EAGAIN) as one without it does, as Linux's recvmsg.
+    if (!(flags & MSG_WAITALL) || peek || buf.length === 0) {
       return await this.#read(conn, buf, peek, wait, signal, own);
     }
-    // Blocking MSG_WAITALL: fill the buffer unless EOF comes first; on an
-    // abort give what arrived back: the call rejects, and the next one
-    // returns it.
+    // MSG_WAITALL: fill the buffer unless EOF comes first. A blocking call
+    // waits for all of it; with a timeout CPython's descriptor is
+    // non-blocking, and the kernel takes what is there once the first bytes
+    // have come (CPython 3.11). On an abort what arrived goes back: the call
+    // rejects, and the next one returns it.
     let got = 0;
     while (got < buf.length) {
       let n: number;
       try {
-        n = await this.#read(conn, buf.subarray(got), false, null, signal);
+        n = await this.#read(
+          conn,
+          buf.subarray(got),
+          false,
+          got > 0 && wait !== null ? 0 : wait,
+          signal,
+        );
       } catch (e) {
         if (got > 0 && e instanceof OSError && e.errno !== E.EBADF) {
           if (!signal?.aborted) {
-            // A socket error after some bytes (a reset) ends the call; on
-            // TCP it is the next call's, as Linux's (a unix stream's recv
-            // takes it).
+            // Nothing more there, or a socket error after some bytes (a
+            // reset) ends the call. The error is the next call's on TCP, as
+            // Linux's; a unix stream's recv takes it.
             if (
               this.#family !== AF_UNIX &&
               !(e instanceof TimeoutError || e instanceof BlockingIOError)
