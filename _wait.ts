@@ -198,7 +198,15 @@ export function raceWait<T>(
       return;
     }
     signal?.addEventListener("abort", expire, { once: true });
-    if (wait !== null) cancelTimer = longTimeout(expire, wait);
+    if (wait === null) return;
+    // Run out: one more turn of the loop before the wait fails, as
+    // CPython's poll() looks once more at its end. A process that did not
+    // run for the whole wait has the timer and the promise's I/O due at
+    // once, and the timer may fire first.
+    const late = () => {
+      if (!over) turnLoop().then(() => expire());
+    };
+    cancelTimer = longTimeout(wait === 0 ? expire : late, wait);
   });
 }
 

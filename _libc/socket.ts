@@ -199,11 +199,22 @@ interface WaitState {
   readonly deadline: Deadline;
   readonly signal: AbortSignal | undefined;
   spins: number;
+  // The call was made once more after its wait ran out (see lastLook).
+  looked: boolean;
 }
 
 // Made on a call's first EAGAIN only: the fast path reads no clock.
 function waitState(wait: Wait, signal: AbortSignal | undefined): WaitState {
-  return { deadline: new Deadline(wait), signal, spins: 0 };
+  return { deadline: new Deadline(wait), signal, spins: 0, looked: false };
+}
+
+// Whether a call whose wait ran out (not an abort) is made once more before
+// it fails, as CPython's poll() looks once more at its end: a process that
+// did not run for the whole wait takes what came meanwhile.
+function lastLook(w: WaitState): boolean {
+  if (w.looked || w.signal?.aborted) return false;
+  w.looked = true;
+  return true;
 }
 
 // The room in `buffers` past their first `n` bytes.
@@ -450,6 +461,7 @@ class LibcSocket implements BackendSocket {
           if (e === EINTR) continue;
           if (e !== EAGAIN) throw new OSError(e);
           if (!await this.#ready(L.EPOLLIN, w)) {
+            if (lastLook(w)) continue;
             if (!stop.signal.aborted) throw w.deadline.error();
             return;
           }
@@ -1028,9 +1040,12 @@ class LibcSocket implements BackendSocket {
     }
     const ready = this.#ready(events, w);
     if (ready === true) return;
-    if (ready === false) throw w.deadline.error();
+    if (ready === false) {
+      if (lastLook(w)) return;
+      throw w.deadline.error();
+    }
     return ready.then((ok) => {
-      if (!ok) throw w.deadline.error();
+      if (!ok && !lastLook(w)) throw w.deadline.error();
     });
   }
 
@@ -1174,7 +1189,7 @@ class LibcSocket implements BackendSocket {
         if (got === buf.length || !this.#waitAll(flags, wait)) return got;
         continue;
       }
-      if (!await this.#ready(events, w)) {
+      if (!await this.#ready(events, w) && (got > 0 || !lastLook(w))) {
         // Expired: what arrived is the answer. Aborted: the call rejects,
         // and the next one returns it.
         if (got > 0 && !signal?.aborted) return got;

@@ -3116,3 +3116,60 @@ Deno.test("a one-argument module function is an Array method's callback as it is
   });
   assert.throws(() => a(1, 2), TypeError);
 });
+
+// A process that does not run for a whole timed wait (busy, or stopped)
+// finds the timer and the bytes due at once. python3's poll() looks once
+// more at its end and takes them; these calls raised TimeoutError.
+for (const backend of BACKENDS) {
+  Deno.test(
+    onBackend(
+      backend,
+      "a timed recv, accept or recvfrom that the process could not run through takes what came meanwhile, as python3's poll() does",
+    ),
+    async () => {
+      const stall = () => {
+        const t = performance.now();
+        while (performance.now() - t < 100) {
+          // The process does not run for the whole wait.
+        }
+      };
+      const settle = () => new Promise((r) => setTimeout(r, 5));
+      using srv = sock("libc");
+      srv.bind(["127.0.0.1", 0]);
+      srv.listen();
+      using r = sock(backend);
+      await r.connect(srv.getsockname());
+      const [peer] = await srv.accept();
+      using _peer = peer;
+      r.settimeout(0.05);
+      const got = r.recv(10);
+      await settle();
+      await peer.sendall(bytes("abc"));
+      stall();
+      assert.deepEqual(await got, bytes("abc"));
+
+      using l = sock(backend);
+      l.bind(["127.0.0.1", 0]);
+      l.listen();
+      l.settimeout(0.05);
+      const accepted = l.accept();
+      await settle();
+      using c = sock("libc");
+      c.setblocking(false);
+      assert.equal(await c.connect_ex(l.getsockname()), S.errno.EINPROGRESS);
+      stall();
+      const [conn] = await accepted;
+      conn.close();
+
+      using u = sock(backend, AF_INET, SOCK_DGRAM);
+      u.bind(["127.0.0.1", 0]);
+      u.settimeout(0.05);
+      const datagram = u.recvfrom(10);
+      await settle();
+      using v = sock("libc", AF_INET, SOCK_DGRAM);
+      await v.sendto(bytes("x"), u.getsockname());
+      stall();
+      assert.deepEqual((await datagram)[0], bytes("x"));
+    },
+  );
+}

@@ -627,16 +627,20 @@ for (const backend of BACKENDS) {
       })();
       const got = new Uint8Array(data.length);
       let n = 0;
+      let reads = 0;
       p.server.settimeout(10);
       while (n < data.length) {
-        // A slow reader: small reads with pauses, so the sender times out.
+        // A slow reader: small reads with pauses, so the sender times out
+        // (a pause longer than its timeout: a send looks once more when its
+        // wait runs out, and finds room after a short one).
         const k = await p.server.recv_into(
           got.subarray(n),
           Math.min(65536, data.length - n),
         );
         if (k === 0) break;
         n += k;
-        await new Promise((r) => setTimeout(r, 1));
+        const pause = reads++ % 16 === 0 ? 20 : 1;
+        await new Promise((r) => setTimeout(r, pause));
       }
       assert.equal(await sending, data.length);
       assert.equal(n, data.length);
