@@ -131,6 +131,9 @@ export async function settlesAtOnce(p: Promise<unknown>): Promise<boolean> {
   return w.settled;
 }
 
+// How late a timer fires, in ms, for raceWait to look once more.
+const LATE_MS = 5;
+
 /** What {@linkcode raceWait} resolves with when `wake` settled first. */
 export const WOKEN: unique symbol = Symbol("woken");
 
@@ -199,14 +202,21 @@ export function raceWait<T>(
     }
     signal?.addEventListener("abort", expire, { once: true });
     if (wait === null) return;
-    // Run out: one more turn of the loop before the wait fails, as
-    // CPython's poll() looks once more at its end. A process that did not
-    // run for the whole wait has the timer and the promise's I/O due at
-    // once, and the timer may fire first.
+    if (wait === 0) {
+      cancelTimer = longTimeout(expire, 0);
+      return;
+    }
+    // Run out: a timer that fires late (the process did not run for a
+    // while) may have the promise's I/O due with it, and fire first. As
+    // CPython's poll() looks once more at its end, the loop turns once more
+    // before the wait fails; a timer on time costs nothing more.
+    const due = performance.now() + wait;
     const late = () => {
-      if (!over) turnLoop().then(() => expire());
+      if (over) return;
+      if (performance.now() - due < LATE_MS) expire();
+      else turnLoop().then(expire);
     };
-    cancelTimer = longTimeout(wait === 0 ? expire : late, wait);
+    cancelTimer = longTimeout(late, wait);
   });
 }
 
