@@ -44,6 +44,8 @@ export const LINUX = {
   EPOLLERR: 0x008,
   EPOLLHUP: 0x010,
   EPOLLRDHUP: 0x2000,
+  // ioctl(2): the bytes queued to read (SIOCINQ), leaving a pending error.
+  FIONREAD: 0x541b,
   EPOLLONESHOT: 1 << 30,
   EPOLLET: 2 ** 31,
 } as const;
@@ -84,6 +86,7 @@ const SYMBOLS = {
   // fcntl is variadic; one int argument is passed as a fixed one on the
   // x86_64 and aarch64 Linux ABIs.
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   eventfd: { parameters: ["u32", "i32"], result: "i32" },

@@ -908,6 +908,14 @@ class LibcSocket implements BackendSocket {
     return addr ?? (this.#family === L.AF_UNIX ? "" : new Uint8Array(0));
   }
 
+  // The bytes queued to read (FIONREAD), which leaves a pending error.
+  #queued(): number {
+    optI32[0] = 0;
+    return C.ioctl(this.#live(), BigInt(L.FIONREAD), optBuf) < 0
+      ? -1
+      : optI32[0];
+  }
+
   #waitAll(flags: number, wait: Wait): boolean {
     // On a non-blocking stream the kernel returns what is there; the loop
     // gathers the rest for a blocking call only. With a timeout CPython's
@@ -1200,6 +1208,13 @@ class LibcSocket implements BackendSocket {
       // Detached or shrunk to nothing while it waited: a receive of 0 bytes
       // would take a datagram and drop it; the caller says what happened.
       if (view.length === 0 && had > 0) return got;
+      // Ready with nothing queued after some bytes: EOF or a socket error.
+      // A recv() would take a TCP reset's error that Linux's MSG_WAITALL
+      // leaves for the next call (a unix stream's takes it): return the
+      // bytes and leave it there.
+      if (
+        got > 0 && this.#family !== L.AF_UNIX && this.#queued() === 0
+      ) return got;
       const n = Number(
         C.recv(this.#live(), view, BigInt(view.length), flags | DONTWAIT),
       );
