@@ -454,14 +454,15 @@ export function asCInt(value: unknown): number {
  * ```
  */
 export function toCLong(value: unknown, type = "long"): number {
+  const n = toInt(value);
   if (
     typeof value === "bigint"
       ? value >= LONG_LIMIT || value < -LONG_LIMIT
-      : toInt(value) >= LONG_MAX || (value as number) < -LONG_MAX
+      : n >= LONG_MAX || n < -LONG_MAX
   ) {
     throw new OverflowError(`Python int too large to convert to C ${type}`);
   }
-  return toInt(value);
+  return n;
 }
 
 const LONG_LIMIT = 2n ** 63n;

@@ -199,22 +199,13 @@ interface WaitState {
   readonly deadline: Deadline;
   readonly signal: AbortSignal | undefined;
   spins: number;
-  // The call was made once more after its wait ran out (see lastLook).
+  // The kernel was asked once more when the wait ran out (see #ready).
   looked: boolean;
 }
 
 // Made on a call's first EAGAIN only: the fast path reads no clock.
 function waitState(wait: Wait, signal: AbortSignal | undefined): WaitState {
   return { deadline: new Deadline(wait), signal, spins: 0, looked: false };
-}
-
-// Whether a call whose wait ran out (not an abort) is made once more before
-// it fails, as CPython's poll() looks once more at its end: a process that
-// did not run for the whole wait takes what came meanwhile.
-function lastLook(w: WaitState): boolean {
-  if (w.looked || w.signal?.aborted) return false;
-  w.looked = true;
-  return true;
 }
 
 // The room in `buffers` past their first `n` bytes.
@@ -461,7 +452,6 @@ class LibcSocket implements BackendSocket {
           if (e === EINTR) continue;
           if (e !== EAGAIN) throw new OSError(e);
           if (!await this.#ready(L.EPOLLIN, w)) {
-            if (lastLook(w)) continue;
             if (!stop.signal.aborted) throw w.deadline.error();
             return;
           }
@@ -931,8 +921,29 @@ class LibcSocket implements BackendSocket {
     return (flags & L.MSG_OOB) !== 0 ? L.EPOLLPRI : L.EPOLLIN;
   }
 
-  // Wait for readiness; false once the call's deadline has passed.
+  // Wait for readiness; false once the call's deadline has passed and the
+  // kernel, asked once more then, does not report it either: as CPython's
+  // poll() answers at its end, a process that did not run for the whole
+  // wait (or a timer shorter than the poller's round trip) takes what came.
   #ready(events: number, w: WaitState): Promise<boolean> | boolean {
+    const r = this.#await(events, w);
+    if (r === true) return true;
+    if (r === false) return this.#readyNow(events, w);
+    return r.then((ok) => ok || this.#readyNow(events, w));
+  }
+
+  // The kernel's readiness now, once per call, where the wait ran out (an
+  // abort ends the call at once). Its errors count: the retried call
+  // reports them.
+  #readyNow(events: number, w: WaitState): boolean {
+    if (w.looked || w.signal?.aborted || this.#fd < 0) return false;
+    w.looked = true;
+    const now = pollNow(new Map([[this.#fd, events]]), true);
+    const want = events | L.EPOLLERR | L.EPOLLHUP;
+    return now?.some(([, revents]) => (revents & want) !== 0) ?? false;
+  }
+
+  #await(events: number, w: WaitState): Promise<boolean> | boolean {
     const spins = w.spins++;
     let ms: number | null = null;
     if (w.deadline.wait !== null) {
@@ -957,16 +968,9 @@ class LibcSocket implements BackendSocket {
     return this.#park(entry, events, ms, w.signal);
   }
 
-  // Wait until `events` or the deadline, which throws waitExpired(). At the
-  // deadline the kernel is asked once more, as CPython's poll() answers at
-  // its end: a timer shorter than the poller's round trip cannot fail a
-  // connect that is already done.
+  // Wait until `events` or the deadline, which throws waitExpired().
   async #waitFor(events: number, w: WaitState): Promise<void> {
-    if (await this.#ready(events, w)) return;
-    const now = pollNow(new Map([[this.#live(), events]]), true);
-    if (!now?.some(([, revents]) => (revents & events) !== 0)) {
-      throw w.deadline.error();
-    }
+    if (!await this.#ready(events, w)) throw w.deadline.error();
   }
 
   // Whether a blocking receive that found nothing (`e`) after a wait is
@@ -1048,12 +1052,9 @@ class LibcSocket implements BackendSocket {
     }
     const ready = this.#ready(events, w);
     if (ready === true) return;
-    if (ready === false) {
-      if (lastLook(w)) return;
-      throw w.deadline.error();
-    }
+    if (ready === false) throw w.deadline.error();
     return ready.then((ok) => {
-      if (!ok && !lastLook(w)) throw w.deadline.error();
+      if (!ok) throw w.deadline.error();
     });
   }
 
@@ -1197,7 +1198,7 @@ class LibcSocket implements BackendSocket {
         if (got === buf.length || !this.#waitAll(flags, wait)) return got;
         continue;
       }
-      if (!await this.#ready(events, w) && (got > 0 || !lastLook(w))) {
+      if (!await this.#ready(events, w)) {
         // Expired: what arrived is the answer. Aborted: the call rejects,
         // and the next one returns it.
         if (got > 0 && !signal?.aborted) return got;
