@@ -92,6 +92,7 @@ import {
   badFd,
   closeFirst,
   Deadline,
+  preloadImmediate,
   stir,
   stirClose,
   type Wait,
@@ -437,6 +438,7 @@ export class Socket<
     proto?: number,
     fileno?: number | SocketOptions | null,
   ) {
+    preloadImmediate();
     const options: SocketOptions = typeof fileno === "object" && fileno !== null
       ? fileno
       : { fileno: fileno ?? undefined };

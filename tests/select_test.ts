@@ -2027,6 +2027,55 @@ print(json.dumps(out))
     );
     assert.ok(medianUs < 200, `median ${medianUs} µs`);
   });
+
+  test("the first non-blocking recv() of a fresh process finds what turns the loop loaded already (its import took 10-20 ms before the BlockingIOError)", async () => {
+    // A child process: this one has turned its loop already.
+    const mod = new URL("../mod.ts", import.meta.url).href;
+    const wait = new URL("../_wait.ts", import.meta.url).href;
+    const code = `
+      import { BlockingIOError, socket } from "${mod}";
+      import { immediateLoaded, turnsMade } from "${wait}";
+      const options = { backend: "${backend}" };
+      const l = socket(2, 1, 0, options);
+      l.bind(["127.0.0.1", 0]);
+      l.listen();
+      const c = socket(2, 1, 0, options);
+      await c.connect(l.getsockname());
+      const [s] = await l.accept();
+      for (let i = 0; i < 200 && !immediateLoaded(); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      const loaded = immediateLoaded();
+      const turns = turnsMade();
+      s.setblocking(false);
+      const t0 = performance.now();
+      try {
+        await s.recv(1);
+      } catch (e) {
+        if (!(e instanceof BlockingIOError)) throw e;
+      }
+      const ms = performance.now() - t0;
+      for (const x of [l, c, s]) x.close();
+      console.log(JSON.stringify({ loaded, turns, ms }));
+    `;
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--no-check", code],
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(STEP_MS * 4),
+    }).output();
+    const err = new TextDecoder().decode(out.stderr);
+    assert.ok(out.success, `child failed: ${err}`);
+    const got = JSON.parse(new TextDecoder().decode(out.stdout));
+    console.log(
+      `${backend}: first non-blocking recv() of a process ${
+        got.ms.toFixed(2)
+      } ms`,
+    );
+    // Nothing turned the loop before the recv, yet the import is done.
+    assert.equal(got.turns, 0);
+    assert.equal(got.loaded, true);
+  });
 }
 
 testOn(
