@@ -33,6 +33,7 @@ import {
   MAX_TIMER,
   opsMark,
   pace,
+  preloadFor,
   spentSince,
   turnLoop,
   turnOwed,
@@ -140,6 +141,7 @@ export class Readiness {
    */
   constructor(options: ReadinessOptions = {}) {
     this.#filesReady = options.filesReady ?? false;
+    preloadFor();
     dropped.register(this, this.#deno, this.#deno);
   }
 

@@ -376,7 +376,7 @@ export function pace(): Promise<void> | undefined {
 }
 
 // node:timers' setImmediate, loaded the first time it is needed, or in the
-// background once a socket is made (see preloadImmediate): a static import
+// background once something will turn the loop (see preloadFor): a static import
 // would add about 10 ms to every importer's start-up.
 let loading: Promise<(callback: () => void) => unknown> | null = null;
 
@@ -385,14 +385,16 @@ function loadImmediate(): Promise<(callback: () => void) => unknown> {
 }
 
 /**
- * Start loading what {@linkcode turnLoop} needs, without waiting for it:
- * the import takes about 10 ms, which the first non-blocking call that
- * turns the loop would otherwise spend before its `BlockingIOError`
- * (microseconds after it). A socket's constructor calls it, so the import
- * runs while the program's first connect or accept waits.
+ * Start loading what {@linkcode turnLoop} needs, without waiting for it,
+ * once something will turn the loop: a non-blocking socket (`timeout` 0),
+ * or a readiness set (any timeout). The import takes about 10 ms, which
+ * the first non-blocking call that finds nothing would otherwise spend
+ * before its `BlockingIOError`; programs that only block do not pay it.
+ *
+ * @param timeout A socket's new timeout; omitted: a readiness set's.
  */
-export function preloadImmediate(): void {
-  if (immediate === null) void loadImmediate();
+export function preloadFor(timeout: Wait = 0): void {
+  if (timeout === 0 && immediate === null) void loadImmediate();
 }
 
 /**

@@ -92,7 +92,7 @@ import {
   badFd,
   closeFirst,
   Deadline,
-  preloadImmediate,
+  preloadFor,
   stir,
   stirClose,
   type Wait,
@@ -438,7 +438,6 @@ export class Socket<
     proto?: number,
     fileno?: number | SocketOptions | null,
   ) {
-    preloadImmediate();
     const options: SocketOptions = typeof fileno === "object" && fileno !== null
       ? fileno
       : { fileno: fileno ?? undefined };
@@ -449,6 +448,7 @@ export class Socket<
       this.#type = type!;
       this.#proto = proto!;
       this.#timeout = defaultTimeout;
+      preloadFor(defaultTimeout);
       // New descriptors are blocking: only a timeout changes that.
       if (defaultTimeout !== null) this.#sock.setBlocking?.(false);
       this.#names = new SocketNames(family!, this.#backend.name === "deno");
@@ -499,6 +499,7 @@ export class Socket<
     this.#type = typ;
     this.#proto = pro;
     this.#timeout = timeout;
+    preloadFor(timeout);
     // A new descriptor is blocking, and an adopted one's flag is left as it
     // is (CPython's), unless the socket has a timeout.
     if (timeout !== null) this.#sock.setBlocking?.(false);
@@ -1719,6 +1720,7 @@ export class Socket<
     // CPython records the timeout before it sets the descriptor's mode: a
     // closed socket's raises EBADF with the new timeout kept.
     this.#timeout = t;
+    preloadFor(t);
     this.#live().setBlocking?.(t === null);
   }
 
