@@ -25,6 +25,8 @@ import {
 import {
   argumentCount,
   builtinArity,
+  fsDecode,
+  fsEncode,
   parsedArity,
   pyArgName,
   pyTypeName,
@@ -34,9 +36,6 @@ import { libcDescriptor, needLibc } from "./_backend.ts";
 import { errno, lastError, libc, LINUX as L } from "./_libc/ffi.ts";
 import { noDescriptor } from "./_deno/common.ts";
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-
 // IF_NAMESIZE: an interface name and its NUL.
 const IF_NAMESIZE = 16;
 // if_nameindex() ends its array with a zero entry; never read past this many.
@@ -44,11 +43,13 @@ const MAX_INTERFACES = 1 << 16;
 
 /**
  * A file-system-style string argument (str or bytes) as C sees it, with
- * CPython's PyUnicode_FSConverter errors.
+ * CPython's PyUnicode_FSConverter errors: a string is `os.fsencode`d, so a
+ * name that `fsDecode` gave back (undecodable bytes as U+DC80..U+DCFF) is
+ * those bytes again.
  */
 function fsBytes(value: unknown): Uint8Array {
   let bytes: Uint8Array;
-  if (typeof value === "string") bytes = encoder.encode(value);
+  if (typeof value === "string") bytes = fsEncode(value);
   else if (value instanceof Uint8Array) bytes = value;
   else {
     throw new TypeError(
@@ -138,7 +139,7 @@ export function if_indextoname(index: number): string {
     throw lastError();
   }
   const end = name.indexOf(0);
-  return decoder.decode(name.subarray(0, end < 0 ? IF_NAMESIZE : end));
+  return fsDecode(name.subarray(0, end < 0 ? IF_NAMESIZE : end));
 }
 
 /**
@@ -173,7 +174,14 @@ export function if_nameindex(): [index: number, name: string][] {
       const name = view.getPointer(i * 16 + 8);
       if (index === 0 && name === null) break;
       if (name === null) continue;
-      out.push([index, Deno.UnsafePointerView.getCString(name)]);
+      // Its bytes up to the NUL, read one by one (never past the string),
+      // decoded as Python's os.fsdecode.
+      const at = new Deno.UnsafePointerView(name);
+      let end = 0;
+      while (end < IF_NAMESIZE && at.getUint8(end) !== 0) end++;
+      const bytes = new Uint8Array(end);
+      at.copyInto(bytes);
+      out.push([index, fsDecode(bytes)]);
     }
   } finally {
     C.if_freenameindex(list);

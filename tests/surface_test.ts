@@ -163,7 +163,9 @@ print(json.dumps([socket.if_nameindex(),
                   err(socket.if_indextoname, 2**64),
                   err(socket.if_nametoindex, "lo\\0x"),
                   err(socket.if_nametoindex, 0),
-                  err(socket.if_indextoname, "_DEADBEEF")]))`,
+                  err(socket.if_indextoname, "_DEADBEEF"),
+                  err(socket.if_nametoindex, "lo\\ud800"),
+                  err(socket.if_nametoindex, "lo\\udcff")]))`,
       null,
     ) as unknown[];
     const err = (f: () => unknown) => {
@@ -189,6 +191,10 @@ print(json.dumps([socket.if_nameindex(),
       err(() => f("lo\0x")),
       err(() => f(0)),
       err(() => g("_DEADBEEF")),
+      // os.fsencode: a lone surrogate other than an escaped byte is
+      // UnicodeEncodeError; an escaped byte is that byte (no such name).
+      err(() => f("lo\ud800")),
+      err(() => f("lo\udcff")),
     ];
     assert.deepEqual(ours, python);
     for (const [index, name] of if_nameindex()) {
@@ -256,6 +262,50 @@ print(json.dumps(out))`,
   },
 });
 
+const IF_NAMES = `
+const [[index, name]] = S.if_nameindex();
+console.log(JSON.stringify([
+  [index, name],
+  S.if_indextoname(index),
+  S.if_nametoindex(name),
+  S.if_nametoindex(new Uint8Array([0x6c, 0xff, 0x6f])),
+]));
+`;
+
+Deno.test({
+  name: skipNote(
+    "if_nameindex(), if_indextoname(), if_nametoindex(): a name that is not UTF-8 comes back as os.fsdecode gives it, and goes back as its bytes",
+    either(netnsMissing, libcMissing),
+  ),
+  ignore: either(netnsMissing, libcMissing) !== null,
+  async fn() {
+    using ns = netns();
+    // Renamed "l\xffo" (Linux takes any bytes but "/", ":" and white
+    // space), by the shell: a command's arguments here are UTF-8.
+    const renamed = await ns.exec([
+      "sh",
+      "-c",
+      `ip link set lo down && ip link set lo name "$(printf 'l\\377o')"`,
+    ]);
+    assert.equal(renamed.code, 0, renamed.stderr);
+    using child = script(IF_NAMES);
+    const out = await ns.exec([
+      Deno.execPath(),
+      "run",
+      "--allow-ffi",
+      child.path,
+    ]);
+    assert.equal(out.code, 0, out.stderr);
+    // CPython: [(1, 'l\udcffo')], 'l\udcffo', 1, 1
+    assert.deepEqual(JSON.parse(out.stdout), [
+      [1, "l\udcffo"],
+      "l\udcffo",
+      1,
+      1,
+    ]);
+  },
+});
+
 // ------------------------------------------------------------------------
 // sethostname, in a UTS namespace of its own
 
@@ -285,6 +335,21 @@ for (const name of ["pysock-new", new TextEncoder().encode("pysock-bar"), "x".re
   } catch (e) {
     out.push([e.constructor.name, e.errno]);
   }
+}
+// A name that is not UTF-8: its bytes, as os.fsencode gives them.
+try {
+  S.sethostname("pysock-\\udcff");
+  // Its bytes from libc (Deno.hostname() decodes them lossily, and Deno
+  // lets only --allow-all read /proc/sys).
+  const libc = Deno.dlopen("libc.so.6", {
+    gethostname: { parameters: ["buffer", "usize"], result: "i32" },
+  });
+  const b = new Uint8Array(65);
+  libc.symbols.gethostname(b, 65n);
+  libc.close();
+  out.push([...b.subarray(0, b.indexOf(0))]);
+} catch (e) {
+  out.push([e.constructor.name, e.errno]);
 }
 console.log(JSON.stringify(out));
 `;
@@ -322,6 +387,7 @@ Deno.test({
       "x".repeat(64),
       ["OSError", 22],
       "",
+      [...new TextEncoder().encode("pysock-"), 0xff],
     ]);
     const dropped = await run([
       "setpriv",
