@@ -223,6 +223,11 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   // The name of an accepted socket that has no connection (see
   // #resetBeforeAccept).
   #local: SockAddr | null = null;
+  // A unix path as bind() (the listener's, for an accepted socket) and
+  // connect() were given it: the names Linux reports, where Deno reports
+  // the path made absolute whenever its permissions are scoped.
+  #givenName: string | null = null;
+  #givenPeer: string | null = null;
   // The backlog #listener was made with; listen(backlog) before any
   // accept makes the listener again when it differs.
   #backlog = DENO_BACKLOG;
@@ -373,6 +378,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         const listener = Deno.listen({ transport: "unix", path });
         if (!path.startsWith("\0")) {
           keepName(path, () => !this.closed && this.#listener === listener);
+          this.#givenName = path;
         }
         return listener;
       }
@@ -527,10 +533,9 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         this.#accepted = null;
         // Taken: the watch looks again, to accept the next.
         this.watchers.notify(WAKE_NONE);
-        return [
-          new DenoStream(this.#family, conn, this.#opts),
-          fromDeno(this.#family, conn.remoteAddr),
-        ];
+        const sock = new DenoStream(this.#family, conn, this.#opts);
+        sock.#givenName = this.#givenName;
+        return [sock, fromDeno(this.#family, conn.remoteAddr)];
       }
       if (this.#acceptError !== null) {
         const err = translate(this.#acceptError);
@@ -655,6 +660,10 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       (conn) => {
         if (this.closed) conn.close();
         else this.#adopt(conn);
+        const path = (options as Deno.UnixConnectOptions).path;
+        if (path !== undefined && !path.startsWith("\0")) {
+          this.#givenPeer = path;
+        }
         this.#connectDone = true;
         this.settled();
       },
@@ -1742,6 +1751,9 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     if (this.#anonymous) return "";
     if (this.#stopped !== null) return this.#stopped;
     if (this.#local !== null) return this.#local;
+    if (this.#givenName !== null && (this.#conn || this.#listener)) {
+      return this.#givenName;
+    }
     if (this.#conn) {
       return this.#withScope(fromDeno(this.#family, this.#conn.localAddr));
     }
@@ -1755,6 +1767,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       throw new OSError(E.ENOTCONN);
     }
     if (this.#anonymous) return "";
+    if (this.#givenPeer !== null) return this.#givenPeer;
     return this.#withScope(fromDeno(this.#family, this.#conn.remoteAddr));
   }
 

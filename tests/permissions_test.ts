@@ -247,9 +247,26 @@ for (const backend of ["deno", "libc"] as const) {
 Deno.chdir(${JSON.stringify(sockDir)});
 const unix = () => mod.socket(mod.AF_UNIX, mod.SOCK_STREAM, 0, O);
 await probe("relative", () => { const s = unix(); try { s.bind("r.sock"); return "bound"; } finally { s.close(); } });
-await probe("dotted", () => { const s = unix(); try { s.bind("./sub/../other.sock"); } finally { s.close(); } });`,
+await probe("dotted", () => { const s = unix(); try { s.bind("./sub/../other.sock"); } finally { s.close(); } });
+await probe("names", async () => {
+  // The file a libc socket's bind() left ("relative" above).
+  try { Deno.removeSync("r.sock"); } catch { /* none */ }
+  const l = unix(), c = unix();
+  try {
+    l.bind("r.sock"); l.listen();
+    await c.connect("r.sock");
+    const [a] = await l.accept();
+    try { return JSON.stringify([l.getsockname(), c.getpeername(), a.getsockname(), a.getpeername()]); } finally { a.close(); }
+  } finally { c.close(); l.close(); }
+});`,
         );
         assert.deepEqual(out["relative"], ["ok", "bound"]);
+        // Linux reports a unix name as it was given, relative too (Deno's
+        // own addresses make it absolute when permissions are scoped).
+        assert.deepEqual(out["names"], [
+          "ok",
+          JSON.stringify(["r.sock", "r.sock", "r.sock", ""]),
+        ]);
         denied(out, "dotted", /other\.sock/);
       } finally {
         await Deno.remove(sockDir, { recursive: true });
