@@ -224,8 +224,8 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   // #resetBeforeAccept).
   #local: SockAddr | null = null;
   // A unix path as bind() (the listener's, for an accepted socket) and
-  // connect() were given it: the names Linux reports, where Deno reports
-  // the path made absolute whenever its permissions are scoped.
+  // connect() were given it: the names Linux reports where Deno made the
+  // path absolute to bind it (whenever its permissions are scoped).
   #givenName: string | null = null;
   #givenPeer: string | null = null;
   // The backlog #listener was made with; listen(backlog) before any
@@ -1767,8 +1767,16 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       throw new OSError(E.ENOTCONN);
     }
     if (this.#anonymous) return "";
-    if (this.#givenPeer !== null) return this.#givenPeer;
-    return this.#withScope(fromDeno(this.#family, this.#conn.remoteAddr));
+    const name = this.#withScope(fromDeno(this.#family, this.#conn.remoteAddr));
+    // The peer's name is the one it bound: the path connect() was given
+    // when that is it, made absolute by a Deno listener's scoped bind.
+    const given = this.#givenPeer;
+    if (
+      given !== null &&
+      (name === given || (!given.startsWith("/") &&
+        typeof name === "string" && name.endsWith(`/${given}`)))
+    ) return given;
+    return name;
   }
 
   setsockopt(

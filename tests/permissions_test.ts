@@ -258,6 +258,18 @@ await probe("names", async () => {
     const [a] = await l.accept();
     try { return JSON.stringify([l.getsockname(), c.getpeername(), a.getsockname(), a.getpeername()]); } finally { a.close(); }
   } finally { c.close(); l.close(); }
+});
+await probe("peer named by its bind", async () => {
+  // A libc listener bound "r.sock", reached by the absolute path: the peer's
+  // name is the one it bound.
+  try { Deno.removeSync("r.sock"); } catch { /* none */ }
+  const lib = { backend: "libc" };
+  const l = mod.socket(mod.AF_UNIX, mod.SOCK_STREAM, 0, lib), c = unix();
+  try {
+    l.bind("r.sock"); l.listen();
+    await c.connect(${JSON.stringify(sockDir)} + "/r.sock");
+    return c.getpeername();
+  } finally { c.close(); l.close(); }
 });`,
         );
         assert.deepEqual(out["relative"], ["ok", "bound"]);
@@ -267,6 +279,7 @@ await probe("names", async () => {
           "ok",
           JSON.stringify(["r.sock", "r.sock", "r.sock", ""]),
         ]);
+        assert.deepEqual(out["peer named by its bind"], ["ok", "r.sock"]);
         denied(out, "dotted", /other\.sock/);
       } finally {
         await Deno.remove(sockDir, { recursive: true });
