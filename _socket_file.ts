@@ -154,6 +154,17 @@ export interface FileRef {
 
 const NO_REF: FileRef = { acquire() {}, release() {} };
 
+// A close() whose signal is bad or aborted already: its rejection, before
+// anything is done (the file stays open); else null.
+function refusedAtOnce(options?: AbortOptions): Promise<never> | null {
+  try {
+    throwIfAborted(options?.signal);
+    return null;
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
 function empty(): Uint8Array<ArrayBuffer> {
   return new Uint8Array(0);
 }
@@ -530,7 +541,8 @@ export abstract class SocketFile<
    * hold on the socket goes. Idempotent.
    *
    * @param options `signal` aborts the wait to send (the file is closed all
-   *   the same).
+   *   the same); one aborted already rejects at once, leaving the file open
+   *   with what it holds, as every call does.
    * @returns Resolves when the file's writes are sent and its hold released.
    */
   abstract close(options?: AbortOptions): Promise<void>;
@@ -1597,7 +1609,8 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
    * if its `close()` was called and this was its last file). Idempotent.
    *
    * @param options `signal` aborts the wait to send the buffer (the file is
-   *   closed all the same, and what was not sent is dropped).
+   *   closed all the same, and what was not sent is dropped); one aborted
+   *   already rejects at once, leaving the file open with its buffer.
    * @returns Resolves once the buffer is sent; rejects if it could not be
    *   (the file is closed all the same).
    *
@@ -1618,6 +1631,8 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
    */
   close(options?: AbortOptions): Promise<void> {
     if (this.#closed) return Promise.resolve();
+    const refused = refusedAtOnce(options);
+    if (refused !== null) return refused;
     this.#closed = true;
     if (this.#wlen === 0 && !this.#writes.busy) {
       this.#raw.close();
@@ -2202,7 +2217,8 @@ export class TextSocketFile extends SocketFile<string> {
    * then the file's hold on the socket goes. Idempotent.
    *
    * @param options `signal` aborts the wait to send the text (the file is
-   *   closed all the same, and what was not sent is dropped).
+   *   closed all the same, and what was not sent is dropped); one aborted
+   *   already rejects at once, leaving the file open with its text.
    * @returns Resolves once the text is sent; rejects if it could not be
    *   (the file is closed all the same).
    *
@@ -2222,6 +2238,8 @@ export class TextSocketFile extends SocketFile<string> {
    */
   close(options?: AbortOptions): Promise<void> {
     if (this.closed) return Promise.resolve();
+    const refused = refusedAtOnce(options);
+    if (refused !== null) return refused;
     this.#closing = true;
     if (this.#pendingBytes === 0 && !this.#writes.busy) {
       return this.#buffer.close(options);

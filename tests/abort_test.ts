@@ -311,14 +311,33 @@ for (const backend of BACKENDS) {
         );
         assert.equal(f.closed, true);
         assert.equal(p.client.fileno(), -1);
+      },
+    );
+
+    Deno.test(
+      onBackend(
+        backend,
+        `makefile("${mode}").close() with a signal aborted already rejects at once and does nothing: the file stays open with what it holds, as every call does`,
+      ),
+      async () => {
+        await using p = await connectedPair(backend, AF_UNIX);
         const already = AbortSignal.abort("at once");
-        const g = p.server.makefile("wb");
-        await g.write(new Uint8Array(1));
+        let f;
+        if (mode === "wb") {
+          f = p.client.makefile("wb");
+          await f.write(bytes("abc"));
+        } else {
+          f = p.client.makefile("w");
+          await f.write("abc");
+        }
         await assert.rejects(
-          g.close({ signal: already }),
+          f.close({ signal: already }),
           (e) => e === "at once",
         );
-        assert.equal(g.closed, true);
+        assert.equal(f.closed, false);
+        await f.close();
+        assert.equal(f.closed, true);
+        assert.equal(text(await withTimeout(p.server.recv(10))), "abc");
       },
     );
   }
