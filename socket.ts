@@ -2371,6 +2371,35 @@ function trim(
 }
 
 /**
+ * Adopt an open descriptor: Python's `socket.socket(fileno=fd)`. A family
+ * or type left out comes from the descriptor, so its addresses have the
+ * general type ({@linkcode SockAddr}) unless the family is given.
+ *
+ * @param family The family, or `undefined` to take the descriptor's.
+ * @param type The type, or `undefined` to take the descriptor's.
+ * @param proto The protocol, or `undefined` to take the descriptor's.
+ * @param fileno The descriptor, or {@linkcode SocketOptions} naming it.
+ * @returns The socket, on the libc backend.
+ * @throws {PermissionError} Without `--allow-ffi`.
+ * @throws {OSError} `[Errno 9]` not an open descriptor, `[Errno 88]` not a
+ *   socket.
+ */
+export function socket<
+  F extends number | undefined = undefined,
+  T extends number | undefined = undefined,
+>(
+  family: F,
+  type: T,
+  proto: number | undefined,
+  fileno: number | (SocketOptions & { fileno: number }),
+): Socket<
+  AddressOf<[F] extends [number] ? F : number>,
+  SenderOf<
+    [F] extends [number] ? F : number,
+    [T] extends [number] ? T : number
+  >
+>;
+/**
  * Open a socket: Python's `socket.socket(family, type, proto, fileno)`.
  *
  * TCP, UDP and unix stream sockets run on Deno's own networking; raw and
@@ -2410,7 +2439,13 @@ export function socket<
     [F] extends [number] ? F : typeof AF_INET,
     [T] extends [number] ? T : typeof SOCK_STREAM
   >
-> {
+>;
+export function socket(
+  family?: number,
+  type?: number,
+  proto?: number,
+  fileno?: number | SocketOptions | null,
+): Socket {
   argumentCount(arguments, 0, 4, ARITY.socket);
   return new Socket(family, type, proto, fileno);
 }

@@ -7,6 +7,7 @@ import {
   AF_INET,
   AF_INET6,
   type AF_PACKET,
+  AF_UNIX,
   create_connection,
   create_server,
   fromfd,
@@ -18,6 +19,7 @@ import {
   SOCK_DGRAM,
   SOCK_RAW,
   SOCK_STREAM,
+  type SockAddr,
   type Socket,
   socket,
   SocketKind,
@@ -78,6 +80,25 @@ Deno.test("undefined for family and type is Python's default in the types too: s
   using _a = a, _b = b;
   const name: string | Uint8Array = a.getsockname();
   assert.equal(name, "");
+});
+
+Deno.test("socket(fileno=fd) takes its family from the descriptor, so its address is the general SockAddr, never typed [host, port]", async () => {
+  const [a, b] = await socketpair(AF_UNIX, SOCK_STREAM, 0, {
+    backend: "libc",
+  });
+  using _b = b;
+  using s = socket(undefined, undefined, undefined, a.detach());
+  const name: SockAddr = s.getsockname();
+  // @ts-expect-error: a unix socket's name is a path, not [host, port]
+  const _inet: [string, number] = s.getsockname();
+  assert.equal(s.family, AF_UNIX);
+  assert.equal(name, "");
+  using t = socket(undefined, undefined, undefined, {
+    fileno: b.dup().detach(),
+  });
+  // @ts-expect-error: the same with { fileno }
+  const _inet2: [string, number] = t.getsockname();
+  assert.equal(t.getsockname(), "");
 });
 
 Deno.test("an AF_INET6 socket's address is the 4-tuple", () => {
