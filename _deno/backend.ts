@@ -35,7 +35,8 @@ export const denoBackend: Backend = {
       throw new PermissionError(
         E.EACCES,
         "socketpair() on the Deno backend needs --allow-net (Deno joins " +
-          `the pair through an abstract unix name), or ${LIBC_HINT}`,
+          "the pair through an abstract unix name), or use " +
+          'socketpair(..., { backend: "libc" }) (needs --allow-ffi)',
         { cause: e },
       );
     }

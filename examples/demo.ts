@@ -50,7 +50,7 @@ console.log(
     JSON.stringify(from)
   }`,
 );
-await udpServer.sendto(enc.encode("pong"), from!);
+await udpServer.sendto(enc.encode("pong"), from);
 console.log(
   `udp client: ${JSON.stringify(dec.decode(await udpClient.recv(1024)))}`,
 );

@@ -13,7 +13,7 @@ if (mode === "server") {
   console.log(`udp echo on 127.0.0.1:${port}`);
   for (;;) {
     const [data, addr] = await s.recvfrom(65535);
-    await s.sendto(data, addr!);
+    await s.sendto(data, addr);
   }
 } else {
   s.settimeout(2);

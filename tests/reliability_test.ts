@@ -692,7 +692,7 @@ await probe("socketpair", async () => { const [a, b] = await mod.socketpair(); a
   // Not the pair's random internal name, which no flag can name.
   assert.equal(
     fileOnly.socketpair[1],
-    '[Errno 13] socketpair() on the Deno backend needs --allow-net (Deno joins the pair through an abstract unix name), or use socket(..., { backend: "libc" }) (needs --allow-ffi)',
+    '[Errno 13] socketpair() on the Deno backend needs --allow-net (Deno joins the pair through an abstract unix name), or use socketpair(..., { backend: "libc" }) (needs --allow-ffi)',
   );
   const netOnly = await probe(["--allow-net"], body);
   assert.equal(netOnly.path[0], "PermissionError");
