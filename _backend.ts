@@ -18,7 +18,7 @@ import {
   IPPROTO_UDP,
   IPPROTO_UDPLITE,
   SOCK_DGRAM,
-  SOCK_RDM,
+  SOCK_RAW,
   SOCK_SEQPACKET,
   SOCK_STREAM,
 } from "./constants.ts";
@@ -280,6 +280,9 @@ function denoCan(family: number, type: number, proto: number): boolean {
   return false;
 }
 
+// Linux's obsolete SOCK_PACKET (Python has no name for it).
+const SOCK_PACKET = 10;
+
 /**
  * Linux's answer for sockets it refuses, so that without FFI the error is
  * still the kernel's where we know it; 0 where it would open the socket.
@@ -294,30 +297,67 @@ export function kernelRefusal(
   type: number,
   proto: number,
 ): number {
+  // Linux's order: type bits it does not know, the family's range, the
+  // type's range (SOCK_MAX is 11), then the family's own checks.
+  if (type & ~0xf) return E.EINVAL;
+  if (family < 0 || family > 45) return E.EAFNOSUPPORT;
+  if (type < 0 || type > 10) return E.EINVAL;
   // AF_UNSPEC (0) has no sockets: socketpair(0) is EAFNOSUPPORT too.
-  if (family <= 0 || family > 45) return E.EAFNOSUPPORT;
-  if (type < SOCK_STREAM || type > 10 || (type > 6 && type !== 10)) {
-    return E.EINVAL;
-  }
+  if (family === 0) return E.EAFNOSUPPORT;
   if (family === AF_INET || family === AF_INET6) {
-    if (type === SOCK_RDM || type === SOCK_SEQPACKET) {
-      return E.ESOCKTNOSUPPORT;
+    // inet_create(): the protocol's range, then the type's list of them.
+    if (proto < 0 || proto > 262) return E.EINVAL;
+    if (type === SOCK_STREAM) {
+      return proto === 0 || proto === IPPROTO_TCP || proto === IPPROTO_MPTCP
+        ? 0
+        : E.EPROTONOSUPPORT;
     }
-    if (
-      type === SOCK_STREAM && proto !== 0 && proto !== IPPROTO_TCP &&
-      proto !== IPPROTO_MPTCP
-    ) return E.EPROTONOSUPPORT;
-    if (
-      type === SOCK_DGRAM && proto !== 0 && proto !== IPPROTO_UDP &&
-      proto !== IPPROTO_UDPLITE &&
-      proto !== (family === AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6)
-    ) return E.EPROTONOSUPPORT;
+    if (type === SOCK_DGRAM) {
+      return proto === 0 || proto === IPPROTO_UDP ||
+          proto === IPPROTO_UDPLITE ||
+          proto === (family === AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6)
+        ? 0
+        : E.EPROTONOSUPPORT;
+    }
+    // A raw socket needs its protocol named.
+    if (type === SOCK_RAW) return proto === 0 ? E.EPROTONOSUPPORT : 0;
+    // Linux makes socket(AF_INET, SOCK_PACKET) an AF_PACKET one.
+    if (family === AF_INET && type === SOCK_PACKET) return 0;
+    return E.ESOCKTNOSUPPORT;
   }
   if (family === AF_UNIX) {
-    if (type === SOCK_RDM) return E.ESOCKTNOSUPPORT;
     if (proto !== 0 && proto !== AF_UNIX) return E.EPROTONOSUPPORT;
+    if (
+      type !== SOCK_STREAM && type !== SOCK_DGRAM && type !== SOCK_RAW &&
+      type !== SOCK_SEQPACKET
+    ) return E.ESOCKTNOSUPPORT;
   }
   return 0;
+}
+
+/**
+ * The backend for `socketpair()`: a unix pair's as {@linkcode chooseBackend}
+ * picks it; any other family's goes to libc where it can be used, so that
+ * the kernel answers (Linux has socketpair(2) for AF_UNIX only, and refuses
+ * others with the errno of the socket it would make first), else the
+ * kernel's refusal as far as it is known, EOPNOTSUPP for the rest.
+ *
+ * @param family The pair's family.
+ * @param type Its type, without flag bits.
+ * @param proto Its protocol.
+ * @param request What the caller asks for.
+ * @returns The backend to make the pair on.
+ * @throws {OSError} The refusal, where libc cannot ask the kernel.
+ */
+export function choosePairBackend(
+  family: number,
+  type: number,
+  proto: number,
+  request: BackendRequest = {},
+): Backend {
+  if (family === AF_UNIX) return chooseBackend(family, type, proto, request);
+  if (request.backend !== "deno" && libcUsable()) return libcBackend;
+  throw new OSError(kernelRefusal(family, type, proto) || E.EOPNOTSUPP);
 }
 
 /**

@@ -82,7 +82,7 @@ import {
   type Backend,
   type BackendSocket,
   chooseBackend,
-  kernelRefusal,
+  choosePairBackend,
   libcDescriptor,
   needLibc,
   type SockAddr,
@@ -2289,15 +2289,21 @@ export class Socket<
       closed ? " [closed]" : ""
     } fd=${this.fileno()}, family=${this.#family}, type=${this.#type}, proto=${this.#proto}`;
     if (!closed) {
+      // Python's: any name but an empty one (an unnamed unix socket's), the
+      // unbound 0.0.0.0 too, by str(): a unix path without quotes. Each is
+      // left out where asking for it fails (raddr: not connected).
+      const str = (a: SockAddr) => typeof a === "string" ? a : addressRepr(a);
       try {
-        // Python's: any name but an empty one (an unnamed unix socket's),
-        // the unbound 0.0.0.0 too.
         const laddr = this.getsockname();
-        if (laddr.length !== 0) s += `, laddr=${addressRepr(laddr)}`;
-        const raddr = this.getpeername();
-        if (raddr.length !== 0) s += `, raddr=${addressRepr(raddr)}`;
+        if (laddr.length !== 0) s += `, laddr=${str(laddr)}`;
       } catch {
-        // Not connected: Python leaves raddr out.
+        // No name to show.
+      }
+      try {
+        const raddr = this.getpeername();
+        if (raddr.length !== 0) s += `, raddr=${str(raddr)}`;
+      } catch {
+        // Not connected.
       }
     }
     return s + ">";
@@ -2618,12 +2624,9 @@ export async function socketpair<
   let typ = toCInt(type ?? SOCK_STREAM);
   const nonblock = (typ & SOCK_NONBLOCK) !== 0;
   typ &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
-  // Linux makes the socket first (refusing a kind it does not have, as
-  // socket(2) would), then finds no socketpair for any family but AF_UNIX.
-  if (fam !== AF_UNIX) {
-    throw new OSError(kernelRefusal(fam, typ, pro) || E.EOPNOTSUPP);
-  }
-  const backend = chooseBackend(fam, typ, pro, { backend: options?.backend });
+  const backend = choosePairBackend(fam, typ, pro, {
+    backend: options?.backend,
+  });
   const making = backend.socketpair(fam, typ, pro);
   let x: BackendSocket, y: BackendSocket;
   try {

@@ -156,6 +156,24 @@ function unixPath(addr: SockAddr): string {
   return path;
 }
 
+// What Linux's unix connect() finds at a path before it looks at the
+// connecting socket: ENOENT (or ENOTDIR) where nothing is there,
+// ECONNREFUSED where no socket is, EINVAL for an empty name; 0 where a
+// socket is, or where it cannot be told (an abstract name, no read
+// permission).
+function unixPeerMissing(addr: SockAddr): number {
+  const path = unixPath(addr);
+  if (path === "") return E.EINVAL;
+  if (path.startsWith("\0")) return 0;
+  try {
+    return Deno.statSync(path).isSocket === false ? E.ECONNREFUSED : 0;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return E.ENOENT;
+    if (e instanceof Deno.errors.NotADirectory) return E.ENOTDIR;
+    return 0;
+  }
+}
+
 function fromDeno(family: number, addr: Deno.Addr): SockAddr {
   if (addr.transport === "unix" || addr.transport === "unixpacket") {
     const path = (addr as Deno.UnixAddr).path ?? "";
@@ -619,6 +637,15 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     if (this.#conn && this.#connectsOnceMore) {
       this.#connectsOnceMore = false;
       return;
+    }
+    if (this.#family === AF_UNIX && (this.#conn || this.#listening)) {
+      // Linux looks a unix peer up before it looks at this socket's state:
+      // no such path is ENOENT even when connected, and a listener is
+      // EINVAL.
+      throw new OSError(
+        unixPeerMissing(addr) ||
+          (this.#conn ? E.EISCONN : E.EINVAL),
+      );
     }
     if (this.#conn) throw new OSError(E.EISCONN);
     if (this.#listening) throw new OSError(E.EISCONN);
@@ -1650,10 +1677,10 @@ export class DenoStream extends DenoSocket implements BackendSocket {
           : new OSError(this.#conn !== null ? E.EISCONN : E.EOPNOTSUPP),
       );
     }
+    // Linux's sendto() on a TCP socket never connected is send()'s EPIPE,
+    // bound or listening too.
     if (this.#conn === null && !this.#connecting) {
-      return Promise.reject(
-        new OSError(this.#listener ? E.ENOTCONN : E.EPIPE),
-      );
+      return Promise.reject(new OSError(E.EPIPE));
     }
     return this.send(data, flags, wait, signal);
   }
@@ -1675,6 +1702,13 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       // succeeds, the connect fails with ECONNRESET).
       this.#shutWhileConnecting = true;
       this.#connectAbort.abort();
+      return;
+    }
+    if (conn === null && this.#family === AF_UNIX && !this.#connecting) {
+      // Linux shuts a unix socket never connected down too (no ENOTCONN):
+      // once connected, its sends raise EPIPE and its reads end.
+      if (how !== SHUT_WR) this.#shutRd = true;
+      if (how !== SHUT_RD) this.#shutWr = true;
       return;
     }
     if (conn === null) {

@@ -40,6 +40,7 @@ import {
   SOCK_CLOEXEC,
   SOCK_DGRAM,
   SOCK_NONBLOCK,
+  SOCK_RAW,
   SOCK_RDM,
   SOCK_SEQPACKET,
   SOCK_STREAM,
@@ -52,6 +53,7 @@ import {
   ValueError,
 } from "../mod.ts";
 import { IP_TTL } from "../constants.ts";
+import { kernelRefusal } from "../_backend.ts";
 import * as S from "../mod.ts";
 import * as select from "../select.ts";
 import {
@@ -153,6 +155,94 @@ for (const backend of BACKENDS) {
       1,
     );
     assert.equal(text(await recvExactly(t.server, 1)), "y");
+  });
+
+  test("sendto() on a TCP socket bound or listening, never connected, raises BrokenPipeError 32 as send() does, as python3's", async () => {
+    for (const listening of [false, true]) {
+      using s = sock(backend);
+      s.bind(["127.0.0.1", 0]);
+      if (listening) s.listen();
+      s.setblocking(false);
+      for (
+        const call of [
+          () => s.send(bytes("x")),
+          () => s.sendto(bytes("x"), ["127.0.0.1", 9]),
+          () => s.sendto(bytes("x"), 0, ["127.0.0.1", 9]),
+        ]
+      ) {
+        await raises(call, BrokenPipeError, {
+          errno: 32,
+          message: "[Errno 32] Broken pipe",
+        });
+      }
+    }
+  });
+
+  test("shutdown() of a unix stream socket never connected succeeds, as Linux's (TCP: ENOTCONN); writing shut down, a send once connected raises BrokenPipeError", async () => {
+    using tmp = tempUnixPath();
+    using l = sock(backend, AF_UNIX);
+    l.bind(tmp.path);
+    l.listen();
+    for (const how of [SHUT_RD, SHUT_WR, SHUT_RDWR]) {
+      using s = sock(backend, AF_UNIX);
+      assert.equal(s.shutdown(how), undefined);
+      using b = sock(backend, AF_UNIX);
+      b.bind(`${tmp.dir}/b${how}`);
+      assert.equal(b.shutdown(how), undefined);
+      using t = sock(backend);
+      raisesSync(() => t.shutdown(how), OSError, ENOTCONN);
+      if (how === SHUT_RD) continue;
+      await withTimeout(s.connect(tmp.path));
+      const [a] = await withTimeout(l.accept());
+      using _a = a;
+      await raises(() => s.send(bytes("x")), BrokenPipeError, { errno: 32 });
+    }
+  });
+
+  test("connect() on a connected or listening unix socket looks the path up first (ENOENT, ENOTDIR, ECONNREFUSED), then says EISCONN or EINVAL, as python3's", async () => {
+    await using p = await connectedPair(backend, AF_UNIX, "path");
+    using tmp = tempUnixPath();
+    Deno.writeTextFileSync(`${tmp.dir}/file`, "");
+    const there = p.listener.getsockname() as string;
+    for (
+      const [who, s, last] of [
+        ["client", p.client, 106],
+        ["accepted", p.server, 106],
+        ["listener", p.listener, 22],
+      ] as const
+    ) {
+      for (
+        const [path, errno] of [
+          [`${tmp.dir}/none`, 2],
+          [`${tmp.dir}/file/x`, 20],
+          [`${tmp.dir}/file`, 111],
+          ["", 22],
+          [there, last],
+        ] as const
+      ) {
+        const e = await raises(() => s.connect(path), OSError, { errno });
+        assert.equal((e as OSError).errno, errno, `${who} ${path}`);
+        assert.equal(await s.connect_ex(path), errno, `${who} ${path}`);
+      }
+    }
+  });
+
+  test("repr shows a unix path as str() does, without quotes, as python3's", async () => {
+    await using p = await connectedPair(backend, AF_UNIX, "path");
+    const path = p.listener.getsockname() as string;
+    const fd = (s: Socket) => s.fileno();
+    assert.equal(
+      String(p.listener),
+      `<socket.socket fd=${
+        fd(p.listener)
+      }, family=1, type=1, proto=0, laddr=${path}>`,
+    );
+    assert.equal(
+      String(p.client),
+      `<socket.socket fd=${
+        fd(p.client)
+      }, family=1, type=1, proto=0, raddr=${path}>`,
+    );
   });
 
   test("sendall() delivers 8 MiB intact", async () => {
@@ -2090,9 +2180,25 @@ Deno.test("socketpair() of a kind Linux has no socket for raises socket(2)'s err
     [AF_INET, SOCK_STREAM, 17, 93],
     [AF_INET, SOCK_SEQPACKET, 0, 94],
     [AF_INET6, SOCK_DGRAM, 0, 95],
+    // Checked against python3 on Linux 6.x.
+    [AF_INET, SOCK_RAW, 0, 93],
+    [AF_INET6, SOCK_RAW, 0, 93],
+    [AF_INET, 0, 0, 94],
+    [AF_INET, 6, 0, 94],
+    [AF_INET, 7, 0, 94],
+    [0, 15, 0, 22],
+    [0, 99, 0, 22],
+    [99, 16, 0, 22],
+    [AF_INET, SOCK_STREAM, -1, 22],
   ];
   for (const [family, type, proto, errno] of cases) {
     await raises(() => socketpair(family, type, proto), OSError, { errno });
+    // The same without libc (the model of Linux's checks, for no FFI).
+    assert.equal(
+      kernelRefusal(family, type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC), proto),
+      errno === 95 ? 0 : errno,
+      `${family}, ${type}, ${proto}`,
+    );
   }
 });
 
