@@ -160,12 +160,15 @@ function unixPath(addr: SockAddr): string {
 // connecting socket: ENOENT (or ENOTDIR) where nothing is there,
 // ECONNREFUSED where no socket is, EINVAL for an empty name; 0 where a
 // socket is, or where it cannot be told (an abstract name, no read
-// permission).
+// permission granted).
 function unixPeerMissing(addr: SockAddr): number {
   const path = unixPath(addr);
   if (path === "") return E.EINVAL;
   if (path.startsWith("\0")) return 0;
   try {
+    // Asked without a prompt: a misused socket's error is no reason to ask.
+    const read = Deno.permissions.querySync({ name: "read", path });
+    if (read.state !== "granted") return 0;
     return Deno.statSync(path).isSocket === false ? E.ECONNREFUSED : 0;
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return E.ENOENT;
