@@ -137,6 +137,12 @@ function getInt(fd: number, level: number, option: number): number {
 // ~25 us. Idle connections and busy servers (many parked) never spin.
 const QUICK_MS = 0.3;
 const SPIN_MS = 0.05;
+// Spins in a row that found nothing (the answer came later, or from this
+// very thread, which a spin holds up: a peer in this process) before a
+// socket parks at once; it spins again every SPIN_PROBE-th wait, to learn
+// whether its peer has got quick.
+const SPIN_MISSES = 2;
+const SPIN_PROBE = 32;
 const pollBuf = new Uint8Array(8);
 // sendfile()'s off_t, for synchronous calls only.
 const offsetBuf = new Uint8Array(8);
@@ -230,6 +236,7 @@ class LibcSocket implements BackendSocket {
   readonly #proto: number;
   readonly #h: Handle;
   #quick = false;
+  #spinMisses = 0;
   // A byte stream's read in flight (streamRead), and how to end its wait.
   #stream: { readonly stop: AbortController; done: Promise<void> } | null =
     null;
@@ -1084,14 +1091,21 @@ class LibcSocket implements BackendSocket {
   }
 
   #spin(events: number, ms: number | null): boolean {
+    if (
+      this.#spinMisses >= SPIN_MISSES && ++this.#spinMisses % SPIN_PROBE !== 0
+    ) return false;
     const until = performance.now() +
       (ms === null ? SPIN_MS : Math.min(SPIN_MS, ms));
     pollFd[0] = this.#fd;
     pollEvents[0] = events;
     do {
       pollEvents[1] = 0;
-      if (C.poll(pollBuf, 1n, 0) > 0) return true;
+      if (C.poll(pollBuf, 1n, 0) > 0) {
+        this.#spinMisses = 0;
+        return true;
+      }
     } while (performance.now() < until);
+    if (this.#spinMisses < SPIN_MISSES) this.#spinMisses++;
     return false;
   }
 
