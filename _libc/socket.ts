@@ -905,6 +905,14 @@ class LibcSocket implements BackendSocket {
     return addr ?? (this.#family === L.AF_UNIX ? "" : new Uint8Array(0));
   }
 
+  // Whether poll(2) says readable now: bytes, EOF or a pending error.
+  #readableNow(): boolean {
+    pollFd[0] = this.#fd;
+    pollEvents[0] = L.EPOLLIN; // POLLIN: the same bit
+    pollEvents[1] = 0;
+    return C.poll(pollBuf, 1n, 0) > 0;
+  }
+
   // The bytes queued to read (FIONREAD), which leaves a pending error.
   #queued(): number {
     optI32[0] = 0;
@@ -1223,13 +1231,16 @@ class LibcSocket implements BackendSocket {
       // Detached or shrunk to nothing while it waited: a receive of 0 bytes
       // would take a datagram and drop it; the caller says what happened.
       if (view.length === 0 && had > 0) return got;
-      // Ready with nothing queued after some bytes: EOF or a socket error.
-      // A recv() would take a TCP reset's error that Linux's MSG_WAITALL
-      // leaves for the next call (a unix stream's takes it): return the
-      // bytes and leave it there.
-      if (
-        got > 0 && this.#family !== L.AF_UNIX && this.#queued() === 0
-      ) return got;
+      // Readable with nothing queued after some bytes: EOF or a socket
+      // error. A recv() would take a TCP reset's error that Linux's
+      // MSG_WAITALL leaves for the next call (a unix stream's takes it):
+      // return the bytes and leave it there. Not readable any more: another
+      // reader (a stream's read, which gives its bytes back) took what woke
+      // this one, which waits on.
+      if (got > 0 && this.#family !== L.AF_UNIX) {
+        if (!this.#readableNow()) continue;
+        if (this.#queued() === 0) return got;
+      }
       const n = Number(
         C.recv(this.#live(), view, BigInt(view.length), flags | DONTWAIT),
       );
