@@ -518,6 +518,18 @@ function isOpen(fd) {
 }
 `;
 
+/**
+ * Whether descriptor number `fd` is open in this process (libc's fcntl).
+ * A number a test closed may be open again: `deno test --parallel` runs
+ * test files as threads of one process, and another may take it at once.
+ *
+ * @param fd The number.
+ * @returns Whether it is open.
+ */
+export function numberOpen(fd: number): boolean {
+  return libc().fcntl(fd, LINUX.F_GETFD, 0) >= 0;
+}
+
 /** A descriptor a test owns, closed on dispose. */
 export interface OwnFd extends Disposable {
   readonly fd: number;

@@ -50,6 +50,7 @@ import {
   hasPython,
   libcMissing,
   listener,
+  numberOpen,
   onBackend,
   type Pair,
   pattern,
@@ -97,8 +98,7 @@ function dupHigh(fd: number, from = 900): number {
  * A check of what a call on the number of a descriptor the test closed
  * raises: EBADF, or ENOENT (Linux's answer for an open descriptor that is
  * not registered) where another test file took the number meanwhile, which
- * no ordering here prevents: `deno test --parallel` runs files as threads of
- * one process. The number is open then.
+ * no ordering here prevents (see numberOpen). The number is open then.
  */
 function closedNumber(fd: number): (e: unknown) => boolean {
   return (e) => {
@@ -107,11 +107,6 @@ function closedNumber(fd: number): (e: unknown) => boolean {
     assert.equal(e.errno, 9, `${e}`);
     return true;
   };
-}
-
-/** Whether descriptor number `fd` is open in this process (libc). */
-function numberOpen(fd: number): boolean {
-  return libc().fcntl(fd, LINUX.F_GETFD, 0) >= 0;
 }
 
 /** A connected unix pair on `backend`: stream on deno, datagram on libc. */

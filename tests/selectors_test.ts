@@ -34,6 +34,7 @@ import {
   hasPython,
   libcMissing,
   listener,
+  numberOpen,
   raises,
   skipNote,
   sleep,
@@ -847,6 +848,10 @@ for (const backend of BACKENDS) {
         const key = s.register(c.client, EVENT_READ | EVENT_WRITE);
         const fd = c.client.fileno();
         c.client.close();
+        // Another test file took the number meanwhile (see numberOpen): to
+        // select(2) and poll(2) it names a descriptor of theirs now, whose
+        // readiness says nothing here. (epoll dropped it at the close.)
+        if (!isEpoll && numberOpen(fd)) return;
         if (isEpoll) {
           // python3: EpollSelector [] 1, then unregister() works.
           assert.deepEqual(await withTimeout(s.select(0.05)), []);
