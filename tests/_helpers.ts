@@ -530,6 +530,37 @@ export function numberOpen(fd: number): boolean {
   return libc().fcntl(fd, LINUX.F_GETFD, 0) >= 0;
 }
 
+/**
+ * `fd` moved to a number of 5000 or more (libc's F_DUPFD_CLOEXEC, then the
+ * old number closed): Linux hands out the lowest free number, so no other
+ * test file gets this one, and a test may close it twice without touching
+ * another's descriptor (see {@linkcode numberOpen}).
+ *
+ * @param fd An open descriptor the caller owns.
+ * @returns Its new number.
+ */
+export function movedHigh(fd: number): number {
+  const high = libc().fcntl(fd, LINUX.F_DUPFD_CLOEXEC, 5000);
+  if (high < 0) throw new Error(`fcntl(F_DUPFD_CLOEXEC) failed: ${errno()}`);
+  libc().close(fd);
+  return high;
+}
+
+/**
+ * What descriptor number `fd` names now, as /proc/self/fd shows it
+ * ("socket:[inode]"), or null where it is closed.
+ *
+ * @param fd The number.
+ * @returns The link, or null.
+ */
+export function fdLink(fd: number): string | null {
+  try {
+    return Deno.readLinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return null;
+  }
+}
+
 /** A descriptor a test owns, closed on dispose. */
 export interface OwnFd extends Disposable {
   readonly fd: number;

@@ -12,10 +12,12 @@ import {
 } from "../mod.ts";
 import {
   bytes,
+  fdLink,
   hasPython,
   kernelSocket,
   libcCase,
   libcMissing,
+  movedHigh,
   netRawMissing,
   openEventfd,
   python,
@@ -480,10 +482,14 @@ Deno.test(
   async () => {
     const { close, OSError } = await import("../mod.ts");
     const s = sock("libc");
-    const fd = s.detach();
-    assert.ok(fd >= 0);
+    const detached = s.detach();
+    assert.ok(detached >= 0);
     assert.equal(s.fileno(), -1);
+    // A number no other test file is handed: the second close() must not
+    // close another's descriptor.
+    const fd = movedHigh(detached);
     close(fd);
+    assert.equal(fdLink(fd), null);
     assert.throws(
       () => close(fd),
       (e) => e instanceof OSError && e.errno === 9,
