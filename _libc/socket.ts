@@ -905,12 +905,13 @@ class LibcSocket implements BackendSocket {
     return addr ?? (this.#family === L.AF_UNIX ? "" : new Uint8Array(0));
   }
 
-  // Whether poll(2) says readable now: bytes, EOF or a pending error.
-  #readableNow(): boolean {
+  // What poll(2) reports now for `events` (EPOLL* bits, poll's own on
+  // Linux), without waiting: 0 where nothing.
+  #pollNow(events: number): number {
     pollFd[0] = this.#fd;
-    pollEvents[0] = L.EPOLLIN; // POLLIN: the same bit
+    pollEvents[0] = events;
     pollEvents[1] = 0;
-    return C.poll(pollBuf, 1n, 0) > 0;
+    return C.poll(pollBuf, 1n, 0) > 0 ? pollEvents[1] : 0;
   }
 
   // The bytes queued to read (FIONREAD), which leaves a pending error.
@@ -998,10 +999,8 @@ class LibcSocket implements BackendSocket {
       e !== EAGAIN || wait !== null || events !== L.EPOLLIN ||
       this.#type === L.SOCK_STREAM
     ) return false;
-    pollFd[0] = this.#live();
-    pollEvents[0] = L.EPOLLRDHUP;
-    pollEvents[1] = 0;
-    return C.poll(pollBuf, 1n, 0) > 0 && (pollEvents[1] & L.EPOLLRDHUP) !== 0;
+    this.#live();
+    return (this.#pollNow(L.EPOLLRDHUP) & L.EPOLLRDHUP) !== 0;
   }
 
   // Make `attempt` (one syscall) until it succeeds: it returns its result,
@@ -1104,11 +1103,8 @@ class LibcSocket implements BackendSocket {
     ) return false;
     const until = performance.now() +
       (ms === null ? SPIN_MS : Math.min(SPIN_MS, ms));
-    pollFd[0] = this.#fd;
-    pollEvents[0] = events;
     do {
-      pollEvents[1] = 0;
-      if (C.poll(pollBuf, 1n, 0) > 0) {
+      if (this.#pollNow(events) !== 0) {
         this.#spinMisses = 0;
         return true;
       }
@@ -1231,14 +1227,17 @@ class LibcSocket implements BackendSocket {
       // Detached or shrunk to nothing while it waited: a receive of 0 bytes
       // would take a datagram and drop it; the caller says what happened.
       if (view.length === 0 && had > 0) return got;
-      // Readable with nothing queued after some bytes: EOF or a socket
+      // Nothing queued after some bytes, yet readable: EOF or a socket
       // error. A recv() would take a TCP reset's error that Linux's
       // MSG_WAITALL leaves for the next call (a unix stream's takes it):
-      // return the bytes and leave it there. Not readable any more: another
-      // reader (a stream's read, which gives its bytes back) took what woke
-      // this one, which waits on.
-      if (got > 0 && this.#family !== L.AF_UNIX) {
-        if (!this.#readableNow()) continue;
+      // return the bytes and leave it there. Not readable: another reader
+      // (a stream's read, which gives its bytes back) took what woke this
+      // one, which waits on. Queued once more after poll(): bytes that came
+      // between the two are read, not taken for EOF.
+      if (
+        got > 0 && this.#family !== L.AF_UNIX && this.#queued() === 0
+      ) {
+        if (this.#pollNow(L.EPOLLIN) === 0) continue;
         if (this.#queued() === 0) return got;
       }
       const n = Number(
