@@ -155,11 +155,42 @@ function shutDownEvent(): PromiseWithResolvers<void> & { done: boolean } {
   return { ...Promise.withResolvers<void>(), done: false };
 }
 
+// Errors raised while handling another (Python's `__context__`), kept as
+// their `cause`; other causes print as Python's `raise ... from`.
+const contexts = new WeakSet<Error>();
+
+// `error`, raised while `context` was being handled: as Python's implicit
+// chaining, `context` is kept (as the cause) unless it has one already.
+function withContext(error: unknown, context: unknown): unknown {
+  if (
+    error instanceof Error && error.cause === undefined && error !== context
+  ) {
+    error.cause = context;
+    contexts.add(error);
+  }
+  return error;
+}
+
+// What Python's traceback module prints for an error: its chain first
+// (the causes, oldest first, each introduced as Python does), then itself.
+function formatError(error: unknown, seen = new Set<unknown>()): string {
+  seen.add(error);
+  const text = error instanceof Error
+    ? error.stack ?? String(error)
+    : String(error);
+  if (!(error instanceof Error) || error.cause === undefined) return text;
+  if (seen.has(error.cause)) return text;
+  const joint = contexts.has(error)
+    ? "During handling of the above exception, another exception occurred:"
+    : "The above exception was the direct cause of the following exception:";
+  return `${formatError(error.cause, seen)}\n\n${joint}\n\n${text}`;
+}
+
 // What Python's threading.excepthook prints for a thread that raised: here
 // a request task whose handle_error() itself threw.
 function reportTaskError(error: unknown): void {
   console.error("Exception in request task:");
-  console.error(error instanceof Error ? error.stack ?? String(error) : error);
+  console.error(error instanceof Error ? formatError(error) : error);
 }
 
 /**
@@ -441,7 +472,11 @@ export abstract class BaseServer<R = unknown, A = SockAddr> {
       try {
         await this.process_request(request, client_address);
       } catch (e) {
-        await this.handle_error(request, client_address, e);
+        try {
+          await this.handle_error(request, client_address, e);
+        } catch (handleError) {
+          throw withContext(handleError, e);
+        }
         await this.shutdown_request(request);
       }
     } else {
@@ -515,9 +550,17 @@ export abstract class BaseServer<R = unknown, A = SockAddr> {
     }
     try {
       await handler.handle();
-    } finally {
-      await handler.finish();
+    } catch (e) {
+      // Python's `finally`: finish() runs, and if it fails too its error is
+      // raised, with handle()'s as its context.
+      try {
+        await handler.finish();
+      } catch (finishError) {
+        throw withContext(finishError, e);
+      }
+      throw e;
     }
+    await handler.finish();
   }
 
   /**
@@ -555,9 +598,7 @@ export abstract class BaseServer<R = unknown, A = SockAddr> {
       "Exception occurred during processing of request from",
       pyStr(client_address),
     );
-    console.error(
-      error instanceof Error ? error.stack ?? String(error) : error,
-    );
+    console.error(error instanceof Error ? formatError(error) : error);
     console.error("-".repeat(40));
   }
 
@@ -652,7 +693,7 @@ export class TCPServer<
    */
   constructor(
     server_address: Address | A,
-    RequestHandlerClass: RequestHandlerClass<R>,
+    RequestHandlerClass: RequestHandlerClass<NoInfer<R>>,
     bind_and_activate = true,
   ) {
     super(server_address, RequestHandlerClass);
@@ -674,11 +715,8 @@ export class TCPServer<
           closing = this.server_close();
         } catch (closeError) {
           // As Python's `except: self.server_close(); raise`: the cleanup's
-          // own error wins, with the first as its cause (Python's context).
-          if (closeError instanceof Error && closeError.cause === undefined) {
-            closeError.cause = e;
-          }
-          throw closeError;
+          // own error wins, with the first as its context.
+          throw withContext(closeError, e);
         }
         // A cleanup that fails later has nobody to tell: the first error is.
         Promise.resolve(closing).catch(() => {});
@@ -1051,7 +1089,11 @@ export function ThreadingMixIn<B extends ServerClass>(
       try {
         await this.finish_request(request, client_address);
       } catch (e) {
-        await this.handle_error(request, client_address, e);
+        try {
+          await this.handle_error(request, client_address, e);
+        } catch (handleError) {
+          throw withContext(handleError, e);
+        }
       } finally {
         await this.shutdown_request(request);
       }

@@ -28,6 +28,7 @@ import {
   BinarySocketFile,
   create_connection,
   IPPROTO_TCP,
+  KeyError,
   OSError,
   OverflowError,
   RuntimeError,
@@ -833,6 +834,51 @@ Deno.test("handle_error(): the default prints as Python does and serving goes on
   assert.ok(port > 0);
 });
 
+Deno.test("handle() and finish() both throw: finish()'s error reaches handle_error() with handle()'s as its context, and the default prints the chain as python3 does", async () => {
+  // python3: handle_error() sees the KeyError, whose __context__ is the
+  // ValueError; traceback prints the ValueError's, "During handling of the
+  // above exception, another exception occurred:", then the KeyError's.
+  class Handler extends BaseRequestHandler {
+    override handle() {
+      throw new ValueError("in handle");
+    }
+    override finish() {
+      throw new KeyError("in finish");
+    }
+  }
+  const seen: unknown[] = [];
+  class Server extends TCPServer {
+    override handle_error(request: Socket, address: any, error?: unknown) {
+      seen.push(error);
+      return super.handle_error(request, address, error);
+    }
+  }
+  const server = new Server(["127.0.0.1", 0], Handler);
+  const [, stderr] = await capturingStderr(async () => {
+    try {
+      using c = await create_connection(server.server_address, 5);
+      await within(server.handle_request());
+      assert.equal((await within(c.recv(10))).length, 0);
+    } finally {
+      await server.server_close();
+    }
+  });
+  assert.equal(seen.length, 1);
+  assert.ok(seen[0] instanceof KeyError);
+  assert.ok((seen[0] as Error).cause instanceof ValueError);
+  const lines = stderr.split("\n");
+  const at = (re: RegExp) => lines.findIndex((l) => re.test(l));
+  const first = at(/^ValueError: in handle$/);
+  const joint = lines.indexOf(
+    "During handling of the above exception, another exception occurred:",
+  );
+  const last = at(/^KeyError: 'in finish'$/);
+  assert.ok(0 < first && first < joint && joint < last, stderr);
+  assert.equal(lines[joint - 1], "");
+  assert.equal(lines[joint + 1], "");
+  assert.equal(lines.at(-1), "-".repeat(40));
+});
+
 Deno.test(
   libcCase(
     "handle_error(): an abstract unix client address prints as Python's bytes repr",
@@ -903,6 +949,51 @@ Deno.test("Threading: a handle_error() that throws is reported and the server go
   });
   assert.match(stderr, /^Exception in request task:/);
   assert.match(stderr, /ValueError: Test error/);
+});
+
+Deno.test("handle_error() that raises an error of its own: the request's error is its context, as in python3 (plain: handle_request() rejects with it; Threading: the report prints the chain)", async () => {
+  class BadHandler extends BaseRequestHandler {
+    override handle() {
+      throw new ValueError("in handle");
+    }
+  }
+  const failing = <B extends typeof TCPServer>(Base: B) =>
+    class extends (Base as typeof TCPServer) {
+      override handle_error(request: Socket): never {
+        this.close_request(request); // not shut down after this, as in Python
+        throw new RuntimeError("in handle_error");
+      }
+    };
+  {
+    // python3: RuntimeError('in handle_error'), __context__ ValueError.
+    await using server = new (failing(TCPServer))(
+      ["127.0.0.1", 0],
+      BadHandler,
+    );
+    using _c = await create_connection(server.server_address);
+    const error = await within(server.handle_request()).then(
+      () => assert.fail("handle_request() resolved"),
+      (e) => e,
+    );
+    assert.ok(error instanceof RuntimeError, String(error));
+    assert.ok(error.cause instanceof ValueError);
+  }
+  // python3's threading.excepthook: the ValueError's traceback, "During
+  // handling of the above exception, another exception occurred:", the
+  // RuntimeError's.
+  const server = new (failing(ThreadingTCPServer))(
+    ["127.0.0.1", 0],
+    BadHandler,
+  );
+  const [, stderr] = await capturingStderr(async () => {
+    (await create_connection(server.server_address)).close();
+    await within(server.handle_request());
+    await within(server.server_close());
+  });
+  assert.match(
+    stderr,
+    /^Exception in request task:\nValueError: in handle\n[^]*\n\nDuring handling of the above exception, another exception occurred:\n\nRuntimeError: in handle_error\n/,
+  );
 });
 
 Deno.test("Threading: once a request was served with block_on_close, server_close() waits for every later non-daemon handler, even after block_on_close is turned off (python3: both handlers done)", async () => {
@@ -1295,6 +1386,16 @@ Deno.test("typing: the patterns of Python's socketserver docs compile without ca
   assert.deepEqual(await within(u.recv(10)), new Uint8Array(0));
   // BaseServer is abstract; subclasses must give get_request and fileno.
   assert.ok(server instanceof BaseServer);
+  // Types only (never called): a handler for the other kind of request
+  // does not fit, also where the server class is generic in its request.
+  const _mismatched = () => [
+    // @ts-expect-error: a datagram handler on a stream server
+    new TCPServer(["127.0.0.1", 0], Upper),
+    // @ts-expect-error: a datagram handler on a Threading stream server
+    new ThreadingTCPServer(["127.0.0.1", 0], Upper),
+    // @ts-expect-error: a stream handler on a datagram server
+    new UDPServer(["127.0.0.1", 0], StreamRequestHandler),
+  ];
 });
 
 Deno.test("BytesIO: Python's io.BytesIO for datagram handlers", () => {
