@@ -1652,6 +1652,65 @@ export class BytesIO {
   }
 
   /**
+   * Cut the content to `size` bytes (never longer); the position stays.
+   *
+   * @param size The new length; `null` for the position.
+   * @returns `size`.
+   * @throws {ValueError} `size` is negative.
+   */
+  truncate(size: number | null = null): number {
+    this.#check();
+    const n = size === null ? this.#pos : toInt(size);
+    if (n < 0) throw new ValueError(`negative size value ${n}`);
+    if (n < this.#len) {
+      // What a later write past the end pads with is zeros, as Python's.
+      this.#buf.fill(0, n, this.#len);
+      this.#len = n;
+    }
+    return n;
+  }
+
+  /**
+   * Python's `readable()`.
+   *
+   * @returns `true`.
+   */
+  readable(): boolean {
+    this.#check();
+    return true;
+  }
+
+  /**
+   * Python's `writable()`.
+   *
+   * @returns `true`.
+   */
+  writable(): boolean {
+    this.#check();
+    return true;
+  }
+
+  /**
+   * Python's `seekable()`.
+   *
+   * @returns `true`.
+   */
+  seekable(): boolean {
+    this.#check();
+    return true;
+  }
+
+  /**
+   * Python's `isatty()`.
+   *
+   * @returns `false`.
+   */
+  isatty(): boolean {
+    this.#check();
+    return false;
+  }
+
+  /**
    * The position.
    *
    * @returns The offset from the start.

@@ -1436,6 +1436,8 @@ for init, ops in json.load(sys.stdin):
                 b = bytearray(op[1]); n = f.readinto(b); r = [n, b.decode("latin-1")]
             elif k == "readlines": r = [x.decode("latin-1") for x in f.readlines(op[1])]
             elif k == "iter": r = [x.decode("latin-1") for x in f]
+            elif k == "truncate": r = f.truncate(op[1])
+            elif k in ("readable", "writable", "seekable", "isatty", "close"): r = getattr(f, k)()
             elif k == "tell": r = f.tell()
             elif k == "getvalue": r = f.getvalue().decode("latin-1")
             else: r = getattr(f, k)(op[1]).decode("latin-1")
@@ -1468,6 +1470,10 @@ Deno.test({
     fc.tuple(fc.constant("write"), fc.stringMatching(/^[xy\n]{0,5}$/)),
     fc.tuple(fc.constant("readinto"), fc.integer({ min: 0, max: 6 })),
     fc.tuple(fc.constantFrom("tell", "getvalue", "iter")),
+    fc.tuple(fc.constant("truncate"), fc.constantFrom(null, -1, 0, 1, 2, 4, 8)),
+    fc.tuple(
+      fc.constantFrom("readable", "writable", "seekable", "isatty", "close"),
+    ),
   );
   const seqs = fc.sample(
     fc.tuple(
@@ -1489,7 +1495,12 @@ Deno.test({
           r = [f.readinto(buf), latin1(buf)];
         } else if (k === "readlines") r = f.readlines(a).map(latin1);
         else if (k === "iter") r = [...f].map(latin1);
-        else if (k === "tell") r = f.tell();
+        else if (k === "truncate") r = f.truncate(a);
+        else if (
+          ["readable", "writable", "seekable", "isatty", "close"].includes(k)
+        ) {
+          r = (f as unknown as Record<string, () => unknown>)[k]() ?? null;
+        } else if (k === "tell") r = f.tell();
         else if (k === "getvalue") r = latin1(f.getvalue());
         else {
           r = latin1(
