@@ -94,6 +94,7 @@ import {
 import { pyStr } from "./_repr.ts";
 import { type BinarySocketFile, socketWriter } from "./_socket_file.ts";
 import { socketsLetGo } from "./_deno/common.ts";
+import { AsyncLocalStorage } from "node:async_hooks";
 
 // The socket module's types that this module's API shows, so that its
 // documentation stands alone (`deno doc --lint socketserver.ts`).
@@ -148,6 +149,11 @@ export interface RequestHandler {
 function classAttr<T>(self: object, name: string): T {
   return (self.constructor as unknown as Record<string, T>)[name];
 }
+
+// The request task running now (Python's threading.current_thread()): a
+// Threading server's server_close() called from one of its own tasks
+// cannot wait for that task.
+const currentTask = new AsyncLocalStorage<object>();
 
 // Python's threading.Event as socketserver uses it: set when a
 // serve_forever() ends; a shutdown() waits for that.
@@ -1036,7 +1042,9 @@ export type ThreadingServerClass<B extends ServerClass> =
  * starts each request as its own async task (JavaScript has no threads;
  * the tasks run concurrently on the event loop) and returns at once, so
  * the server goes on accepting. `server_close()` waits for the tasks
- * unless `daemon_threads`, or `block_on_close` is false.
+ * unless `daemon_threads`, or `block_on_close` is false; called from one of
+ * them, it closes the socket and raises `RuntimeError("cannot join current
+ * thread")`, as Python's.
  *
  * @param Base The server class: `TCPServer`, `UDPServer`, a subclass...
  * @returns A subclass of `Base` with the threading behaviour, to extend:
@@ -1060,7 +1068,8 @@ export function ThreadingMixIn<B extends ServerClass>(
   abstract class Threading extends Base {
     static daemon_threads = false;
     static block_on_close = true;
-    #tasks = new Set<Promise<void>>();
+    // Each task, by the token it runs with (currentTask), in start order.
+    #tasks = new Map<object, Promise<void>>();
     // Python's instance `_threads`, made by the first request served while
     // block_on_close held: from then on server_close() waits for every
     // non-daemon handler, whatever block_on_close says later.
@@ -1103,19 +1112,32 @@ export function ThreadingMixIn<B extends ServerClass>(
       request: unknown,
       client_address: unknown,
     ): Promise<void> {
-      const task = this.process_request_thread(request, client_address)
-        .catch(reportTaskError);
+      const token = {};
+      const task = currentTask.run(
+        token,
+        () => this.process_request_thread(request, client_address),
+      ).catch(reportTaskError);
       if (this.block_on_close) this.#joining = true;
       if (this.#joining && !this.daemon_threads) {
-        this.#tasks.add(task);
-        task.finally(() => this.#tasks.delete(task));
+        this.#tasks.set(token, task);
+        task.finally(() => this.#tasks.delete(token));
       }
       return Promise.resolve();
     }
 
     override async server_close(): Promise<void> {
       await super.server_close();
-      while (this.#tasks.size > 0) await Promise.all([...this.#tasks]);
+      const current = currentTask.getStore();
+      if (current !== undefined && this.#tasks.has(current)) {
+        // Python joins its threads in order, and fails at its own.
+        for (const [token, task] of [...this.#tasks]) {
+          if (token === current) {
+            throw new RuntimeError("cannot join current thread");
+          }
+          await task;
+        }
+      }
+      while (this.#tasks.size > 0) await Promise.all(this.#tasks.values());
     }
   }
   return Threading as unknown as ThreadingServerClass<B>;

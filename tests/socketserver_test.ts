@@ -996,6 +996,29 @@ Deno.test("handle_error() that raises an error of its own: the request's error i
   );
 });
 
+Deno.test("Threading: server_close() from one of the server's own handlers closes the socket and raises python3's RuntimeError('cannot join current thread') instead of waiting for itself", async () => {
+  const seen: string[] = [];
+  class Handler extends BaseRequestHandler {
+    override async handle() {
+      try {
+        await within(this.server.server_close(), "server_close in handler");
+        seen.push("returned");
+      } catch (e) {
+        seen.push(`${(e as Error).name}: ${(e as Error).message}`);
+        seen.push(`fileno ${this.server.fileno()}`);
+      }
+    }
+  }
+  const server = new ThreadingTCPServer(["127.0.0.1", 0], Handler);
+  using _c = await create_connection(server.server_address);
+  await within(server.handle_request());
+  await within(server.server_close());
+  assert.deepEqual(seen, [
+    "RuntimeError: cannot join current thread",
+    "fileno -1",
+  ]);
+});
+
 Deno.test("Threading: once a request was served with block_on_close, server_close() waits for every later non-daemon handler, even after block_on_close is turned off (python3: both handlers done)", async () => {
   const done: string[] = [];
   class Slow extends BaseRequestHandler {
