@@ -94,7 +94,6 @@ import {
 import { pyStr } from "./_repr.ts";
 import { type BinarySocketFile, socketWriter } from "./_socket_file.ts";
 import { socketsLetGo } from "./_deno/common.ts";
-import { AsyncLocalStorage } from "node:async_hooks";
 
 // The socket module's types that this module's API shows, so that its
 // documentation stands alone (`deno doc --lint socketserver.ts`).
@@ -152,8 +151,23 @@ function classAttr<T>(self: object, name: string): T {
 
 // The request task running now (Python's threading.current_thread()): a
 // Threading server's server_close() called from one of its own tasks
-// cannot wait for that task.
-const currentTask = new AsyncLocalStorage<object>();
+// cannot wait for that task. node:async_hooks is loaded when a Threading
+// server is made, not on import: it adds about 15 ms to a start-up.
+interface TaskStore {
+  run<R>(token: object, fn: () => R): R;
+  getStore(): object | undefined;
+}
+let currentTask: TaskStore | null = null;
+let loadingTasks: Promise<TaskStore | null> | null = null;
+
+function loadTaskStore(): Promise<TaskStore | null> {
+  return loadingTasks ??= import("node:async_hooks").then(
+    (m) => currentTask = new m.AsyncLocalStorage<object>(),
+    // No node:async_hooks here: tasks run untracked, and a server_close()
+    // from a handler waits for itself, as it would with no check.
+    () => null,
+  );
+}
 
 // Python's threading.Event as socketserver uses it: set when a
 // serve_forever() ends; a shutdown() waits for that.
@@ -1077,6 +1091,12 @@ export function ThreadingMixIn<B extends ServerClass>(
     #daemonThreads?: boolean;
     #blockOnClose?: boolean;
 
+    // deno-lint-ignore no-explicit-any
+    constructor(...args: any[]) {
+      super(...args);
+      void loadTaskStore();
+    }
+
     get daemon_threads(): boolean {
       return this.#daemonThreads ?? classAttr(this, "daemon_threads");
     }
@@ -1108,26 +1128,25 @@ export function ThreadingMixIn<B extends ServerClass>(
       }
     }
 
-    override process_request(
+    override async process_request(
       request: unknown,
       client_address: unknown,
     ): Promise<void> {
+      const tasks = currentTask ?? await loadTaskStore();
       const token = {};
-      const task = currentTask.run(
-        token,
-        () => this.process_request_thread(request, client_address),
-      ).catch(reportTaskError);
+      const run = () => this.process_request_thread(request, client_address);
+      const task = (tasks === null ? run() : tasks.run(token, run))
+        .catch(reportTaskError);
       if (this.block_on_close) this.#joining = true;
       if (this.#joining && !this.daemon_threads) {
         this.#tasks.set(token, task);
         task.finally(() => this.#tasks.delete(token));
       }
-      return Promise.resolve();
     }
 
     override async server_close(): Promise<void> {
       await super.server_close();
-      const current = currentTask.getStore();
+      const current = currentTask?.getStore();
       if (current !== undefined && this.#tasks.has(current)) {
         // Python joins its threads in order, and fails at its own.
         for (const [token, task] of [...this.#tasks]) {
