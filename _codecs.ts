@@ -3,8 +3,8 @@
  * Latin-1 and Python's other single-byte codecs (cp1252, iso8859-15,
  * koi8-r, the EBCDIC ones, ...: their tables in _charmaps.ts, generated from
  * CPython) with Python's error handlers (`strict`, `replace`, `ignore`,
- * `surrogateescape`, `backslashreplace`, and on encoding also
- * `xmlcharrefreplace` and `surrogatepass`), incremental so that a character
+ * `surrogateescape`, `backslashreplace`, `surrogatepass`, and on encoding
+ * also `xmlcharrefreplace`), incremental so that a character
  * split across two packets decodes whole, and the errors Python raises
  * (`UnicodeDecodeError`, `UnicodeEncodeError`, `LookupError`).
  *
@@ -148,17 +148,34 @@ function incompleteTail(bytes: Uint8Array, end: number): number {
     const need = seqLength(b);
     if (need <= k) return end;
     // A lead byte with k - 1 bytes after it: incomplete if they are valid.
+    // As CPython's, a truncated surrogate (0xED then 0xA0-0xBF) waits too:
+    // surrogatepass may take it whole once its third byte comes.
     if (k >= 2) {
       const c = bytes[end - k + 1];
-      if (c < secondLow(b) || c > secondHigh(b)) return end;
+      const surrogate = k === 2 && b === 0xed && c >= 0xa0 && c <= 0xbf;
+      if (!surrogate && (c < secondLow(b) || c > secondHigh(b))) return end;
     }
     return end - k;
   }
   return end;
 }
 
+// The surrogate (U+D800-DFFF) whose three-byte form starts at bytes[i], or
+// -1: what surrogatepass decodes.
+function surrogateAt(bytes: Uint8Array, i: number): number {
+  const [a, b, c] = [bytes[i], bytes[i + 1], bytes[i + 2]];
+  if ((a & 0xf0) !== 0xe0 || (b & 0xc0) !== 0x80 || (c & 0xc0) !== 0x80) {
+    return -1;
+  }
+  const code = ((a & 0x0f) << 12) | ((b & 0x3f) << 6) | (c & 0x3f);
+  return isSurrogate(code) ? code : -1;
+}
+
 // Decode bytes[0, end) applying `errors`; every sequence is complete or an
-// error (incompleteTail held back the rest), except with `final`.
+// error (incompleteTail held back the rest), except with `final`. As
+// CPython's, an error is told by all the input, the part held back too: a
+// sequence cut by a byte held back is an invalid continuation, not an
+// unexpected end, and the error's object is the whole input.
 function utf8Slow(bytes: Uint8Array, end: number, errors: string): string {
   let out = "";
   let run = 0; // start of a run of plain ASCII copied in one go
@@ -177,8 +194,8 @@ function utf8Slow(bytes: Uint8Array, end: number, errors: string): string {
       flush(i);
       out += decodeReplacement(
         "utf-8",
-        errors,
-        bytes.subarray(0, end),
+        errors === "surrogatepass" ? "strict" : errors,
+        bytes,
         i,
         i + 1,
         "invalid start byte",
@@ -189,7 +206,7 @@ function utf8Slow(bytes: Uint8Array, end: number, errors: string): string {
     let j = i + 1;
     let bad: string | null = null;
     for (let k = 1; k < need; k++, j++) {
-      if (j >= end) {
+      if (j >= bytes.length) {
         bad = "unexpected end of data";
         break;
       }
@@ -206,10 +223,20 @@ function utf8Slow(bytes: Uint8Array, end: number, errors: string): string {
       continue;
     }
     flush(i);
+    if (errors === "surrogatepass") {
+      // CPython's handler: a surrogate's three bytes decode to it; any
+      // other error raises, as strict.
+      const c = i + 2 < end ? surrogateAt(bytes, i) : -1;
+      if (c >= 0) {
+        out += String.fromCharCode(c);
+        run = i += 3;
+        continue;
+      }
+    }
     out += decodeReplacement(
       "utf-8",
-      errors,
-      bytes.subarray(0, end),
+      errors === "surrogatepass" ? "strict" : errors,
+      bytes,
       i,
       j,
       bad,
@@ -419,7 +446,9 @@ const BOM_UTF8 = new Uint8Array([0xef, 0xbb, 0xbf]);
 
 // utf-8-sig's decoder: UTF-8 that drops a BOM at the start. As CPython's,
 // it decides only once three bytes are there: fewer that could begin a BOM
-// wait, and are dropped at the end.
+// wait, and are dropped at the end. As CPython's too, the call that decides
+// has decided even if its bytes do not decode: what it held stays held, to
+// be decoded as UTF-8, BOM or not, before the next call's bytes.
 class Utf8SigDecoder implements Decoder {
   readonly #inner: Decoder;
   #first = true;
@@ -430,16 +459,21 @@ class Utf8SigDecoder implements Decoder {
   }
 
   decode(input: Uint8Array, final: boolean): string {
-    if (!this.#first) return this.#inner.decode(input, final);
     const bytes = this.#held.length > 0 ? concat([this.#held, input]) : input;
+    if (!this.#first) {
+      const out = this.#inner.decode(bytes, final);
+      this.#held = new Uint8Array(0);
+      return out;
+    }
     if (bytes.length < 3 && bytes.every((b, i) => b === BOM_UTF8[i])) {
       this.#held = bytes.slice();
       return "";
     }
     this.#first = false;
-    this.#held = new Uint8Array(0);
     const bom = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
-    return this.#inner.decode(bom ? bytes.subarray(3) : bytes, final);
+    const out = this.#inner.decode(bom ? bytes.subarray(3) : bytes, final);
+    this.#held = new Uint8Array(0);
+    return out;
   }
 }
 
@@ -624,8 +658,8 @@ const ASCII = singleByte("ascii", "ascii", 0x80);
 const LATIN1 = singleByte("iso8859-1", "latin-1", 0x100);
 
 // Python's names for the three codecs, after encodings.normalize_encoding
-// (lower case, punctuation to "_"). "locale" is what io.text_encoding()
-// gives for encoding=None; the locale's encoding is UTF-8 here.
+// (lower case, punctuation to "_"). ("locale" is not one: TextIOWrapper
+// takes that exact name for the locale's encoding, see openFile.)
 const ALIASES: Record<string, Codec> = Object.create(null);
 for (
   const name of [
@@ -636,7 +670,6 @@ for (
     "utf8_ucs2",
     "utf8_ucs4",
     "cp65001",
-    "locale",
   ]
 ) ALIASES[name] = UTF8;
 ALIASES["utf_8_sig"] = UTF8_SIG;

@@ -11,9 +11,10 @@
  * data; a read after a timeout goes on from there, where CPython's refuses
  * ("cannot read from timed out object"); and writing to an `"rw"` text
  * file keeps the text read ahead, which CPython's TextIOWrapper discards.
- * Where Python returns `None` (a non-blocking socket with nothing to read),
- * these files raise `BlockingIOError`, so that reads are always typed as
- * bytes or text.
+ * Where Python returns `None` (a non-blocking socket with nothing to read,
+ * or an unbuffered write with no room), these files raise
+ * `BlockingIOError`, so that reads are always typed as bytes or text and
+ * writes as counts.
  *
  * @example A line protocol over a socket pair
  * ```ts
@@ -97,7 +98,7 @@ const RESULT_BLOCK = 8192;
  */
 export interface MakefileOptions {
   /**
-   * `"utf-8"` (the default, and what `null` means), `"utf-8-sig"` (a BOM
+   * `"utf-8"` (the default, and what `null` and `"locale"` mean), `"utf-8-sig"` (a BOM
    * dropped on read, written first), `"ascii"`, `"latin-1"` or another of
    * Python's single-byte codecs (`"cp1252"`, `"iso8859-15"`, `"koi8-r"`,
    * `"cp437"`, ...), by any of Python's names for them. The UTF-16/32 and
@@ -108,8 +109,9 @@ export interface MakefileOptions {
    * What to do with bytes that do not decode, or text that does not
    * encode: `"strict"` (the default: `UnicodeDecodeError` /
    * `UnicodeEncodeError`), `"replace"`, `"ignore"`, `"surrogateescape"`,
-   * `"backslashreplace"`; writing also takes `"xmlcharrefreplace"` and
-   * `"surrogatepass"`.
+   * `"backslashreplace"`, `"surrogatepass"` (UTF-8's lone surrogates;
+   * with other codecs as `"strict"`); writing also takes
+   * `"xmlcharrefreplace"`.
    */
   errors?: string | null | undefined;
   /**
@@ -1426,7 +1428,9 @@ export class BinarySocketFile extends SocketFile<Uint8Array<ArrayBuffer>> {
    * @throws {BrokenPipeError} The peer is gone.
    * @throws {BlockingIOError} A non-blocking socket would block: its
    *   `characters_written` says how much of `data` was taken (sent, or kept
-   *   to fill the buffer), as Python's BufferedWriter says.
+   *   to fill the buffer), as Python's BufferedWriter says. Unbuffered,
+   *   nothing was sent (Python's SocketIO returns `None`), and
+   *   `characters_written` is undefined.
    *
    * @example Nothing is sent before flush()
    * ```ts
@@ -2350,8 +2354,10 @@ export function openFile(
     }
     // TextIOWrapper() takes its arguments in order, then checks newline's
     // value, then looks the encoding up.
-    // None is the locale's encoding, UTF-8 here, named as Python names it.
-    const encoding = textArg("encoding", options?.encoding) ?? "UTF-8";
+    // None, or "locale" as written, is the locale's encoding (CPython
+    // 3.11's TextIOWrapper): UTF-8 here, named as Python names it.
+    const asked = textArg("encoding", options?.encoding);
+    const encoding = asked === null || asked === "locale" ? "UTF-8" : asked;
     const errors = textArg("errors", options?.errors) ?? "strict";
     const newline = textArg("newline", options?.newline);
     if (

@@ -2284,7 +2284,9 @@ export class Socket<
    * @returns `<socket.socket fd=3, family=2, type=1, proto=0, laddr=('127.0.0.1', 80)>`.
    */
   toString(): string {
-    const closed = this.#sock === null;
+    // As CPython's _closed: close() called, though a file from makefile()
+    // still holds the descriptor open.
+    const closed = this.#sock === null || this.#closeCalled;
     let s = `<socket.socket${
       closed ? " [closed]" : ""
     } fd=${this.fileno()}, family=${this.#family}, type=${this.#type}, proto=${this.#proto}`;

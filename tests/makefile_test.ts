@@ -25,6 +25,7 @@ import {
   withTimeout,
 } from "./_helpers.ts";
 import { hasPython, pythonJson } from "./_python.ts";
+import { lookupCodec } from "../_codecs.ts";
 import {
   AF_UNIX,
   BinarySocketFile,
@@ -2526,3 +2527,130 @@ Deno.test("makefile: isatty() is false, and a closed file's raises ValueError, i
     });
   }
 });
+
+const PY_INCREMENTAL = String.raw`
+import codecs, json, sys
+out = []
+for encoding, errors, chunks in json.load(sys.stdin):
+    d = codecs.getincrementaldecoder(encoding)(errors)
+    steps = []
+    for i, chunk in enumerate(chunks + [[]]):
+        try:
+            got = d.decode(bytes(chunk), i == len(chunks))
+            # UTF-16 code units, as a JavaScript string holds them.
+            units = got.encode("utf-16-le", "surrogatepass")
+            steps.append(["ok", [int.from_bytes(units[k:k + 2], "little")
+                                 for k in range(0, len(units), 2)]])
+        except UnicodeDecodeError as e:
+            steps.append([type(e).__name__, str(e)])
+    out.append(steps)
+print(json.dumps(out))
+`;
+
+Deno.test({
+  name:
+    `makefile text: the incremental decoder holds, decodes and fails as python3's codecs across chunks (a truncated surrogate waits, surrogatepass, a cut sequence is an invalid continuation, utf-8-sig keeps what it held when its deciding chunk fails)${
+      noPython ? ` [ignored: ${noPython}]` : ""
+    }`,
+  ignore: noPython !== null,
+  async fn() {
+    const cases: [string, string, number[][]][] = [
+      ["utf-8", "strict", [[0x61, 0xed, 0xa0], [0xbd, 0x7a]]],
+      ["utf-8", "replace", [[0x61, 0xed, 0xa0], [0xbd, 0x7a]]],
+      ["utf-8", "surrogatepass", [[0x61, 0xed, 0xa0], [0xbd, 0x7a]]],
+      ["utf-8", "surrogatepass", [[0xed], [0xa0, 0xbd, 0xed, 0xb0, 0x80]]],
+      ["utf-8", "surrogatepass", [[0x61, 0xed, 0xa0]]],
+      ["utf-8", "surrogatepass", [[0xed, 0x9f, 0xbf, 0xed, 0xa0, 0x41]]],
+      ["utf-8", "surrogatepass", [[0xff, 0x0a]]],
+      ["utf-8", "surrogatepass", [[0xe0, 0x80, 0x80]]],
+      ["utf-8-sig", "surrogatepass", [[0xef, 0xbb, 0xbf, 0xed, 0xa0, 0x80]]],
+      ["ascii", "surrogatepass", [[0x61, 0x80]]],
+      ["utf-8", "strict", [[0xc3], [0xe2], [0x41]]],
+      ["utf-8", "replace", [[0x0a, 0xc3, 0xf4], [0x80]]],
+      ["utf-8", "strict", [[0x0a, 0xc3, 0xf4], [0x80]]],
+      ["utf-8", "strict", [[0xf0], [0xe0], [0xe0]]],
+      ["utf-8-sig", "strict", [[0xef], [0x9f, 0xff, 0x90], [0xed], [0xac], [
+        0x90,
+      ]]],
+      ["utf-8-sig", "strict", [[0xef], [0xa9, 0xbd, 0xc0, 0xa9]]],
+      ["utf-8-sig", "replace", [[0xef, 0xbb], [0xbf, 0xff], [0x61]]],
+    ];
+    const expected = await pythonJson(PY_INCREMENTAL, cases) as unknown[][];
+    for (let i = 0; i < cases.length; i++) {
+      const [encoding, errors, chunks] = cases[i];
+      const d = lookupCodec(encoding).decoder(errors);
+      const steps = [...chunks, []].map((chunk, k) => {
+        try {
+          const got = d.decode(new Uint8Array(chunk), k === chunks.length);
+          const units = Array.from(
+            { length: got.length },
+            (_, k) => got.charCodeAt(k),
+          );
+          return ["ok", units];
+        } catch (e) {
+          return [(e as Error).name, (e as Error).message];
+        }
+      });
+      assert.deepEqual(steps, expected[i], JSON.stringify(cases[i]));
+    }
+  },
+});
+
+for (const backend of BACKENDS) {
+  Deno.test(
+    onBackend(
+      backend,
+      "makefile text: a surrogate's first two bytes wait for the third (python3: 'a', then surrogatepass decodes it, strict raises at its first byte)",
+    ),
+    async () => {
+      for (const errors of ["strict", "surrogatepass"]) {
+        await using pair = await connectedPair(backend);
+        await using f = pair.client.makefile("r", null, { errors });
+        await pair.server.sendall(new Uint8Array([0x61, 0xed, 0xa0]));
+        assert.equal(await within(f.read(1)), "a");
+        await pair.server.sendall(new Uint8Array([0xbd, 0x7a]));
+        pair.server.shutdown(SHUT_WR);
+        if (errors === "strict") {
+          await raises(() => f.read(), UnicodeDecodeError, {
+            message:
+              "'utf-8' codec can't decode byte 0xed in position 0: invalid continuation byte",
+          });
+        } else assert.equal(await within(f.read()), "\ud83dz");
+      }
+    },
+  );
+}
+
+Deno.test("makefile text: encoding \"locale\" as written is the locale's (UTF-8), other spellings are unknown, as python3's TextIOWrapper", async () => {
+  const [a, b] = await socketpair();
+  using _a = a, _b = b;
+  await using f = a.makefile("r", null, { encoding: "locale" });
+  assert.match(String(f), / encoding='UTF-8'>$/);
+  raisesSync(
+    () => a.makefile("r", null, { encoding: "LOCALE" }),
+    LookupError,
+    { message: "unknown encoding: LOCALE" },
+  );
+});
+
+for (const backend of BACKENDS) {
+  Deno.test(
+    onBackend(
+      backend,
+      "makefile: the socket's repr says [closed] once close() is called, while a file holds its descriptor open (CPython's _closed)",
+    ),
+    async () => {
+      await using pair = await connectedPair(backend);
+      const s = pair.client;
+      const f = s.makefile("rb");
+      const fd = s.fileno();
+      s.close();
+      assert.equal(
+        String(s),
+        `<socket.socket [closed] fd=${fd}, family=${s.family}, type=${s.type}, proto=${s.proto}>`,
+      );
+      await f.close();
+      assert.match(String(s), /^<socket\.socket \[closed\] fd=-1,/);
+    },
+  );
+}

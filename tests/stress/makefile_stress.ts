@@ -310,6 +310,7 @@ const INVALID = [
   [0xe2, 0x82],
   [0x80],
   [0xed, 0xa0, 0x80],
+  [0xed, 0xa0, 0xbd, 0xed, 0xb0, 0x80],
   [0xf4, 0x90, 0x80, 0x80],
   [0xc0, 0x80],
   [0xf0, 0x9f, 0x98],
@@ -320,6 +321,7 @@ const ENCODINGS = [
   "utf-8",
   "utf-8",
   "utf8",
+  "locale",
   "utf-8-sig",
   "ascii",
   "latin-1",
@@ -337,11 +339,11 @@ const READ_ERRORS = [
   "ignore",
   "surrogateescape",
   "backslashreplace",
+  "surrogatepass",
 ];
 const WRITE_ERRORS = [
   ...READ_ERRORS,
   "xmlcharrefreplace",
-  "surrogatepass",
   // Not "namereplace": this module has no Unicode names, and raises
   // LookupError("unknown error handler name 'namereplace'") (reported).
 ];
@@ -371,7 +373,8 @@ function genData(d: Dice, encoding: string | null, binary: boolean): number[] {
   const out: number[] = [];
   const size = d.chance(0.1) ? 2000 + d.int(12000) : 1 + d.int(300);
   const invalid = d.chance(0.4) ? 0.08 : 0;
-  const utf8 = binary || encoding === null || encoding.startsWith("utf");
+  const utf8 = binary || encoding === null || encoding === "locale" ||
+    encoding.startsWith("utf");
   const enc = new TextEncoder();
   while (out.length < size) {
     if (d.chance(0.03)) out.push(...BOM);
