@@ -606,6 +606,29 @@ export function toInt(value: unknown): number {
 }
 
 /**
+ * Python's `int(text)` of a string, base 10: surrounding whitespace, a
+ * sign, digits with single underscores between them.
+ *
+ * @param text The string.
+ * @returns The number, or `undefined` where Python raises ValueError.
+ *
+ * @example
+ * ```ts
+ * import { intFromText } from "./_args.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(intFromText(" -0_7\n"), -7);
+ * assert.equal(intFromText("1__0"), undefined);
+ * assert.equal(intFromText("0x10"), undefined);
+ * ```
+ */
+export function intFromText(text: string): number | undefined {
+  const t = text.trim();
+  if (!/^[+-]?[0-9]+(?:_[0-9]+)*$/.test(t)) return undefined;
+  return Number(t.replaceAll("_", ""));
+}
+
+/**
  * Python's "n" (Py_ssize_t) argument conversion.
  *
  * @param value The argument.

@@ -171,10 +171,14 @@ function asFileDescriptor(o: unknown): number {
     const stdio = stdioFd(o);
     if (stdio !== undefined) return stdio;
     const fileno = (o as { fileno?: unknown } | null | undefined)?.fileno;
-    if (typeof fileno !== "function") {
+    if (fileno === undefined) {
       throw new TypeError(
         "argument must be an int, or have a fileno() method.",
       );
+    }
+    // A `fileno` that is there is called, as CPython does.
+    if (typeof fileno !== "function") {
+      throw new TypeError(`'${pyTypeName(fileno)}' object is not callable`);
     }
     fd = fileno.call(o);
     // Python's bool is an int: a fileno() of True is descriptor 1.
@@ -285,14 +289,28 @@ function watch(r: Readiness, fd: number, events: number): void {
   }
 }
 
-function sequence<T>(list: Iterable<T>): T[] {
+/**
+ * CPython's `seq2set`: the items of one list and their descriptors, each
+ * list in turn (its errors before the next list is looked at). An array is
+ * read as it stands at each step, as CPython reads a list: a `fileno()`
+ * that shortens it ends the walk early.
+ */
+function descriptors<T>(list: Iterable<T>): [T[], number[]] {
   if (
     list === null || list === undefined ||
     typeof (list as Partial<Iterable<T>>)[Symbol.iterator] !== "function"
   ) {
     throw new TypeError("arguments 1-3 must be sequences");
   }
-  return Array.from(list);
+  const items = Array.isArray(list) ? list : Array.from(list);
+  const kept: T[] = [];
+  const fds: number[] = [];
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i];
+    fds.push(asFileDescriptor(item));
+    kept.push(item);
+  }
+  return [kept, fds];
 }
 
 /**
@@ -369,8 +387,11 @@ export async function select<
   if (seconds !== null && Math.floor(seconds * 1e6) < 0) {
     throw new ValueError("timeout must be non-negative");
   }
-  const lists = [sequence(rlist), sequence(wlist), sequence(xlist)] as const;
-  const fds = lists.map((list) => list.map(asFileDescriptor));
+  const [rs, rfds] = descriptors(rlist);
+  const [ws, wfds] = descriptors(wlist);
+  const [xs, xfds] = descriptors(xlist);
+  const lists = [rs, ws, xs] as const;
+  const fds = [rfds, wfds, xfds];
   throwIfAborted(options?.signal);
 
   const wanted = new Map<number, number>();

@@ -66,6 +66,7 @@ import {
   ValueError,
 } from "./errors.ts";
 import {
+  intFromText,
   isOptionsArg,
   optionsAt,
   pyTypeName,
@@ -140,9 +141,11 @@ function fileobjToFd(fileobj: unknown): number {
       if (e instanceof TypeError || e instanceof ValueError) fd = undefined;
       else throw e;
     }
-    // int(fileobj.fileno()): an integer (True is 1), or a float truncated;
-    // int() of an infinity is an OverflowError, which Python lets through.
+    // int(fileobj.fileno()): an integer (True is 1), a float truncated, or
+    // a string of digits; int() of an infinity is an OverflowError, which
+    // Python lets through.
     if (typeof fd === "bigint") fd = Number(fd);
+    else if (typeof fd === "string") fd = intFromText(fd);
     else if (typeof fd === "boolean") fd = fd ? 1 : 0;
     else if (fd === Infinity || fd === -Infinity) {
       throw new OverflowError("cannot convert float infinity to integer");

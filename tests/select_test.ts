@@ -147,6 +147,8 @@ class Neg:
     def fileno(self): return -1
 class TrueFd:
     def fileno(self): return True
+class NotCallable:
+    fileno = 5
 def ep():
     return select.epoll()
 def closed_ep():
@@ -267,6 +269,20 @@ Deno.test({
       [
         "select.select([Neg()], [], [], 0)",
         () => select.select([neg], [], [], 0),
+      ],
+      // Each list in turn, as CPython's seq2set: rlist's errors first.
+      [
+        "select.select([-1], 1, [], 0)",
+        () => select.select([-1], any(1) as unknown as number[], [], 0),
+      ],
+      // A fileno that is no function is called all the same.
+      [
+        "select.select([NotCallable()], [], [], 0)",
+        () => select.select([{ fileno: 5 } as never], [], [], 0),
+      ],
+      [
+        "select.poll().register(NotCallable())",
+        () => select.poll().register({ fileno: 5 } as never),
       ],
       [
         "select.select([1 << 40], [], [], 0)",
@@ -493,6 +509,30 @@ print(json.dumps({n: getattr(select, n) for n in json.load(sys.stdin)}))`,
   );
   assert.deepEqual(ours, theirs);
 });
+
+for (const backend of BACKENDS) {
+  testOn(
+    backend,
+    "select() reads a list as fileno() leaves it (test_select test_select_mutated)",
+    async () => {
+      const [a, b] = await pairOn(backend);
+      using _a = a, _b = b;
+      const list: { fileno(): number }[] = [];
+      const f = {
+        fileno() {
+          list.pop();
+          return a.fileno();
+        },
+      };
+      for (let i = 0; i < 10; i++) list.push(f);
+      assert.deepEqual(
+        await select.select([], list, []),
+        [[], list.slice(0, 5), []],
+      );
+      assert.equal(list.length, 5);
+    },
+  );
+}
 
 Deno.test("select() of empty lists with a timeout returns three new empty lists after the timeout", async () => {
   const t0 = performance.now();

@@ -224,6 +224,15 @@ Deno.test({
           );
         },
       ],
+      // int(fileobj.fileno()) of a string of digits is that number.
+      ["str_fd_twice(s, fa)", (s) => {
+        s.register({ fileno: () => ` +0_${fa}\n` } as never, 1);
+        s.register(fa, 1);
+      }],
+      [
+        "s.register(StrFd('-1'), 1)",
+        (s) => s.register({ fileno: () => "-1" } as never, 1),
+      ],
       [
         "s.register(InfFd(), 1)",
         (s) => s.register({ fileno: () => Infinity } as never, 1),
@@ -245,6 +254,11 @@ class TrueFd:
     def fileno(self): return True
 class InfFd:
     def fileno(self): return float("inf")
+class StrFd:
+    def __init__(self, text): self.text = text
+    def fileno(self): return self.text
+def str_fd_twice(s, fd):
+    s.register(StrFd(f" +0_{fd}\\n"), 1); s.register(fd, 1)
 def twice(s, fd):
     s.register(fd, 1); s.register(fd, 1)
 def modify_bad(s, fd):
