@@ -327,6 +327,7 @@ export class Readiness {
   // with what a Deno socket has gained since (a read that completed), and
   // the look fills only the places left under `max`.
   #lookAgain(first: [number, number][], max: number): [number, number][] {
+    this.#unrotate(first);
     let kept: [number, number][] | null = null;
     for (const [fd, revents] of first) {
       if (!this.#edgeOnly(fd)) continue;
@@ -343,6 +344,18 @@ export class Readiness {
       else kept.push([fd, revents]);
     }
     return kept;
+  }
+
+  // `first`, an answer replaced before it was given, put what it reported
+  // last (see #lookDeno): back first, so that the look that replaces it
+  // finds them in the order the kernel's ready list would.
+  #unrotate(first: [number, number][]): void {
+    const front = first.map(([fd]) => fd).filter((fd) => this.#check.has(fd));
+    if (front.length === 0) return;
+    const rest = [...this.#check].filter((fd) => !front.includes(fd));
+    this.#check.clear();
+    for (const fd of front) this.#check.add(fd);
+    for (const fd of rest) this.#check.add(fd);
   }
 
   // The poll(2) events a Deno socket is watched for.

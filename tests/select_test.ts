@@ -534,6 +534,29 @@ for (const backend of BACKENDS) {
   );
 }
 
+for (const backend of BACKENDS) {
+  testOn(
+    backend,
+    "epoll.poll() with maxevents takes ready sockets in turn, in the order they were registered, as Linux's ready list",
+    async () => {
+      await using p = await connectedPair(backend);
+      await using q = await connectedPair(backend);
+      const socks = [p.client, p.server, q.client];
+      const name = new Map(socks.map((s, i) => [s.fileno(), "abc"[i]]));
+      using ep = select.epoll();
+      for (const s of socks) ep.register(s, select.EPOLLOUT);
+      const seen = async (max: number) =>
+        (await ep.poll(0, max)).map(([fd]) => name.get(fd)).join("");
+      const ones = [];
+      for (let i = 0; i < 6; i++) ones.push(await seen(1));
+      assert.deepEqual(ones, ["a", "b", "c", "a", "b", "c"]);
+      const twos = [];
+      for (let i = 0; i < 3; i++) twos.push(await seen(2));
+      assert.deepEqual(twos, ["ab", "ca", "bc"]);
+    },
+  );
+}
+
 Deno.test("select() of empty lists with a timeout returns three new empty lists after the timeout", async () => {
   const t0 = performance.now();
   const [r, w, x] = await withTimeout(select.select([], [], [], 0.1));
