@@ -66,9 +66,7 @@ export function isOptionsArg<
   fn: string,
   names: readonly string[] = SIGNAL,
 ): value is O {
-  if (typeof value !== "object" || value === null) return false;
-  const proto = Object.getPrototypeOf(value);
-  if (proto !== Object.prototype && proto !== null) return false;
+  if (!isPlainObject(value)) return false;
   // `{}` too: TypeScript takes it for the options (`signal ? { signal } :
   // {}`), where Python would see a dict.
   if (!Object.keys(value).every((k) => names.includes(k))) return false;
@@ -77,6 +75,15 @@ export function isOptionsArg<
 }
 
 const SIGNAL = ["signal"] as const;
+
+// An object literal (or `Object.create(null)`): what an options argument is.
+// A typed array, a Map or a class instance there is a positional argument
+// too many, as Python sees it.
+function isPlainObject(value: unknown): value is object {
+  if (typeof value !== "object" || value === null) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
 
 /**
  * A call's `signal` option, checked at the call's start: nothing to do for
@@ -136,8 +143,9 @@ export function optionsLast<O>(options: O, args: IArguments, fn: string): O {
  * Python's TypeError for a positional argument too many (or too few): at
  * index `at` of `args` only the options object (or `undefined` / `null`) may
  * come, and nothing after it. `poll(0, 5)` would otherwise drop the 5
- * without a word. A length test when the count is right: cheap enough for
- * recv() and send().
+ * without a word, as `recv(1, 0, new Uint8Array(4))` would drop the array:
+ * the options object is an object literal. A length test when the count is
+ * right: cheap enough for recv() and send().
  *
  * @param args The call's `arguments`.
  * @param at The index of the options argument.
@@ -159,6 +167,7 @@ export function optionsLast<O>(options: O, args: IArguments, fn: string): O {
  * poll(0, {});
  * poll(0, undefined);
  * assert.throws(() => poll(0, 5 as never), TypeError);
+ * assert.throws(() => poll(0, new Uint8Array(1)), TypeError);
  * ```
  */
 export function optionsAt(
@@ -227,9 +236,9 @@ function beyond(
   for (let i = args.length - 1; i >= at; i--) {
     const value = args[i];
     if (value === undefined) continue;
-    if (
-      options && i === at && typeof value === "object" && !Array.isArray(value)
-    ) return;
+    if (options && i === at && (value === null || isPlainObject(value))) {
+      return;
+    }
     throw new TypeError(message(i + 1));
   }
 }

@@ -3029,6 +3029,24 @@ for (const backend of BACKENDS) {
         [() => a(d).recvmsg(1, 0, 0, 5), TypeError, {
           message: "recvmsg() takes at most 3 arguments (4 given)",
         }],
+        // An object in the options' place that is no object literal is an
+        // argument too many, not options (it was dropped without a word).
+        [() => a(d).recvmsg(1, 0, 0, new Uint8Array(1)), TypeError, {
+          message: "recvmsg() takes at most 3 arguments (4 given)",
+        }],
+        [() => a(d).recvmsg_into([buf], 0, 0, new Map()), TypeError, {
+          message: "recvmsg_into() takes at most 3 arguments (4 given)",
+        }],
+        [() => a(d).sendmsg([x], [], 0, null, new Uint8Array(1)), TypeError, {
+          message: "sendmsg() takes at most 4 arguments (5 given)",
+        }],
+        [() => a(s).send(x, 0, new (class Options {})()), TypeError, {
+          message: "send() takes at most 2 arguments (3 given)",
+        }],
+        [() => a(S).recv_fds(d, 1, 0, 0, new Uint8Array(1)), TypeError, {
+          message:
+            "recv_fds() takes from 3 to 4 positional arguments but 5 were given",
+        }],
         [() => a(s).bind(["127.0.0.1", 0], 1), TypeError, {
           message: "socket.bind() takes exactly one argument (2 given)",
         }],
