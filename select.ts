@@ -314,6 +314,33 @@ function descriptors<T>(list: Iterable<T>): [T[], number[]] {
 }
 
 /**
+ * The item type of one of {@linkcode select}'s result lists: the items of
+ * the list given, or, where that list was an empty `[]` (typed `never[]`),
+ * `All`, the items of the three lists. A list given empty comes back empty,
+ * so its type only decides what a variable holding it may later hold.
+ *
+ * @typeParam T The items of the list given.
+ * @typeParam All The items of all three lists.
+ *
+ * @example
+ * ```ts
+ * import { type Socket, socketpair } from "./socket.ts";
+ * import { select } from "./select.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const [a, b] = await socketpair();
+ * using _a = a, _b = b;
+ * let [r, w, x] = await select([], [a], [], 0);
+ * const readers: Socket[] = r;
+ * assert.deepEqual(readers, []);
+ * await b.sendall(new Uint8Array([1]));
+ * [r, w, x] = await select([a], [], [], 5);
+ * assert.deepEqual([r, w, x], [[a], [], []]);
+ * ```
+ */
+export type Ready<T, All> = [T] extends [never] ? All : T;
+
+/**
  * Wait until some of the given sockets are ready: Python's
  * `select.select(rlist, wlist, xlist, timeout)`.
  *
@@ -331,7 +358,9 @@ function descriptors<T>(list: Iterable<T>): [T[], number[]] {
  * @param timeout Seconds; `null` (the default) waits, `0` only polls.
  * @param options `signal` aborts the wait.
  * @returns Three new arrays: the items of each list that are ready, in input
- *   order; all empty when the time ran out.
+ *   order; all empty when the time ran out. A list given as `[]` is typed
+ *   as the others' items (see {@linkcode Ready}), so that
+ *   `let [r, w, x] = await select([], [s], [])` takes a later call's result.
  * @throws {TypeError} A list is not iterable ("arguments 1-3 must be
  *   sequences"), an item is neither an integer nor has `fileno()`, or
  *   `timeout` is not a number ("timeout must be a float or None"), or an
@@ -365,7 +394,9 @@ export async function select<
   xlist: Iterable<X>,
   timeout: number | null | SelectOptions = null,
   options: SelectOptions = {},
-): Promise<[R[], W[], X[]]> {
+): Promise<
+  [Ready<R, R | W | X>[], Ready<W, R | W | X>[], Ready<X, R | W | X>[]]
+> {
   // An answer at once, as Readiness.wait() counts one (see pace); first, so
   // that what runs meanwhile (a close, an abort) is before the call.
   const paced = pace();

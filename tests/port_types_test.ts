@@ -34,6 +34,7 @@ import {
   UnixStreamServer,
 } from "../socketserver.ts";
 import { DefaultSelector, EVENT_READ, EVENT_WRITE } from "../selectors.ts";
+import * as select from "../select.ts";
 import * as errors from "../errors.ts";
 // Opens libc, as an AF_INET6 create_server() may, outside any test.
 import "./_helpers.ts";
@@ -383,4 +384,15 @@ Deno.test("Real Python's multiconn server: register(lsock, EVENT_READ, null) on 
   assert.deepEqual(key?.data?.addr, client.getsockname());
   sel.modify(lsock, EVENT_READ, null);
   assert.equal(sel.get_key(lsock).data, null);
+});
+
+Deno.test("PyMOTW's select loop: `readable, writable, exceptional = select.select([], [s], [])` reassigned from a later call with other lists", async () => {
+  const [a, b] = await socketpair();
+  using _a = a, _b = b;
+  let [readable, writable, exceptional] = await select.select([], [a], [], 0);
+  assert.deepEqual([readable, writable, exceptional], [[], [a], []]);
+  await b.sendall(new Uint8Array([1]));
+  [readable, writable, exceptional] = await select.select([a], [], [a], 5);
+  const inputs: Socket[] = readable;
+  assert.deepEqual([inputs, writable, exceptional], [[a], [], []]);
 });
