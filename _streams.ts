@@ -164,6 +164,66 @@ function fastMin(view: ArrayBufferView, opts?: { min?: number }): number {
   return Number.isInteger(min) && min >= 1 && min <= length ? min : 0;
 }
 
+// The error the spec's BYOBReader read() rejects `view` and `opts` with
+// before it looks at the stream (the WebIDL conversions, then its own
+// checks), or null: a read queued behind another must fail at once too, as
+// the built-in reader's does, not when its turn comes.
+function badRead(view: unknown, opts: unknown): Error | null {
+  const arg = "Failed to execute 'read' on 'ReadableStreamBYOBReader': ";
+  if (!ArrayBuffer.isView(view)) {
+    return new TypeError(
+      `${arg}Argument 1 is not a view on an ArrayBuffer or SharedArrayBuffer`,
+    );
+  }
+  if (!(view.buffer instanceof ArrayBuffer)) {
+    return new TypeError(
+      `${arg}Argument 1 is a view on a SharedArrayBuffer, which is not allowed`,
+    );
+  }
+  if (opts !== undefined && opts !== null && typeof opts !== "object") {
+    return new TypeError(
+      `${arg}Argument 2 can not be converted to a dictionary`,
+    );
+  }
+  const given = (opts as { min?: unknown } | null | undefined)?.min;
+  let min = 1;
+  if (given !== undefined) {
+    const option = `${arg}'min' of 'ReadableStreamBYOBReaderReadOptions' ` +
+      "(Argument 2)";
+    try {
+      min = Number(given);
+    } catch (e) {
+      return e as Error;
+    }
+    if (!Number.isFinite(min)) {
+      return new TypeError(`${option} is not a finite number`);
+    }
+    min = Math.trunc(min);
+    if (min < 0 || min > Number.MAX_SAFE_INTEGER) {
+      return new TypeError(
+        `${option} is outside the accepted range of 0 to ` +
+          `${Number.MAX_SAFE_INTEGER}, inclusive`,
+      );
+    }
+  }
+  if (view.byteLength === 0) {
+    return new TypeError("view must have non-zero byteLength");
+  }
+  if (view.buffer.byteLength === 0) {
+    return new TypeError("view's buffer must have non-zero byteLength");
+  }
+  if (min === 0) return new TypeError("options.min must be non-zero");
+  const length = view instanceof DataView
+    ? view.byteLength
+    : (view as Uint8Array).length;
+  if (min > length) {
+    return new RangeError(
+      "options.min must be smaller or equal to view's size",
+    );
+  }
+  return null;
+}
+
 // The spec's TransferArrayBuffer: `view`'s buffer moved to a new one, of
 // fixed length (a resizable one's too). Throws where it cannot move.
 function transfer(view: ArrayBufferView): ArrayBuffer {
@@ -660,6 +720,8 @@ function defineSocketReadable() {
         busy--;
       };
       const read = (view: ArrayBufferView, opts?: { min?: number }) => {
+        const bad = badRead(view, opts);
+        if (bad !== null) return Promise.reject(bad);
         if (busy === 0) {
           const p = dispatch(view, opts);
           busy++;

@@ -57,6 +57,56 @@ for (const backend of BACKENDS) {
   Deno.test(
     onBackend(
       backend,
+      "a BYOB read with bad arguments rejects at once as the built-in reader's, even queued behind a pending read",
+    ),
+    async () => {
+      await using p = await connectedPair(backend);
+      // The built-in byte stream's errors for the same calls.
+      const native = new ReadableStream({
+        type: "bytes",
+        pull: () => new Promise<void>(() => {}),
+      }).getReader({ mode: "byob" });
+      const reader = p.client.readable.getReader({ mode: "byob" });
+      const pending = reader.read(new Uint8Array(4));
+      const cases: [unknown, unknown][] = [
+        [new ArrayBuffer(4), undefined],
+        [null, undefined],
+        [new Uint8Array(new SharedArrayBuffer(4)), undefined],
+        [new Uint8Array(0), undefined],
+        [new DataView(new ArrayBuffer(0)), undefined],
+        [new Uint8Array(4), "min"],
+        [new Uint8Array(4), { min: 0 }],
+        [new Uint8Array(4), { min: -1 }],
+        [new Uint8Array(4), { min: NaN }],
+        [new Uint8Array(4), { min: 5 }],
+        [new Uint16Array(2), { min: 3 }],
+        [new DataView(new ArrayBuffer(2)), { min: 3 }],
+      ];
+      native.read(new Uint8Array(4)).catch(() => {});
+      for (const [view, opts] of cases) {
+        const why = async (r: ReadableStreamBYOBReader) => {
+          const got = await withTimeout(
+            // deno-lint-ignore no-explicit-any
+            r.read(view as any, opts as any).then(
+              () => "resolved",
+              (e: Error) => `${e.name}: ${e.message}`,
+            ),
+            1000,
+          );
+          return got;
+        };
+        assert.equal(await why(reader), await why(native));
+      }
+      // The pending read still gets the next bytes.
+      await p.server.sendall(bytes("ok"));
+      const { value } = await withTimeout(pending);
+      assert.equal(text(value!), "ok");
+    },
+  );
+
+  Deno.test(
+    onBackend(
+      backend,
       "breaking out of for await cancels the stream; the socket keeps what it had not handed out",
     ),
     async () => {
