@@ -694,9 +694,14 @@ function defineSocketReadable() {
       const release = reader.releaseLock.bind(reader);
       const stop = this.#stop;
       let held = true;
+      // How many cancels the stream had when this reader let go: a read
+      // queued before is ended by a cancel before that (done), and by the
+      // release otherwise (rejected), as the spec's are at once.
+      let releasedAt: number | null = null;
       reader.releaseLock = () => {
         if (held) stop(false);
         held = false;
+        releasedAt ??= this.#cancels;
         release();
       };
       if (options?.mode !== "byob") return reader;
@@ -742,7 +747,7 @@ function defineSocketReadable() {
         }
         const cancels = this.#cancels;
         const run = () =>
-          this.#cancels !== cancels
+          (releasedAt ?? this.#cancels) !== cancels
             ? Promise.resolve(readDone<ArrayBufferView<ArrayBuffer>>())
             : dispatch(view, opts);
         const p = last.then(run, run);

@@ -985,3 +985,43 @@ for (const backend of BACKENDS) {
     }
   }
 }
+
+for (const backend of BACKENDS) {
+  Deno.test(
+    onBackend(
+      backend,
+      "BYOB reads queued behind a pending one reject as released when the reader lets go, even if the stream is cancelled next; their bytes stay the socket's",
+    ),
+    async () => {
+      await using p = await connectedPair(backend);
+      // What the built-in byte stream does with the same steps.
+      const builtin = async (stream: ReadableStream, cancel: () => unknown) => {
+        const r = stream.getReader({ mode: "byob" });
+        const reads = [
+          r.read(new Uint8Array(8), { min: 8 }),
+          r.read(new Uint8Array(8)),
+        ].map((q) =>
+          q.then(
+            (v) => v.done ? "done" : "value",
+            (e: Error) => e.name,
+          )
+        );
+        r.releaseLock();
+        await cancel();
+        return await withTimeout(Promise.all(reads));
+      };
+      const native = new ReadableStream({
+        type: "bytes",
+        pull: () => new Promise<void>(() => {}),
+      });
+      const expected = await builtin(native, () => native.cancel());
+      assert.deepEqual(expected, ["TypeError", "TypeError"]);
+      await p.server.sendall(bytes("abc"));
+      await sleep(20);
+      const stream = p.client.readable;
+      assert.deepEqual(await builtin(stream, () => stream.cancel()), expected);
+      await p.server.sendall(bytes("de"));
+      assert.equal(text(await recvExactly(p.client, 5)), "abcde");
+    },
+  );
+}
