@@ -438,10 +438,23 @@ export async function select<
   // Kernel descriptors only (libc sockets, files): one poll(2) answers at
   // once what is ready, as CPython's select(2) does, without an epoll
   // descriptor made, filled and closed for the call.
-  const look = () => {
-    const now = pollKernelNow(wanted);
-    if (now === null) return null;
+  // `closedSince`: a descriptor closed since the call began (during a turn
+  // of the loop) is reported as closed while waited on (POLLNVAL, in every
+  // list it is in), as the wait below reports it, not as select(2)'s EBADF
+  // for one that was never open.
+  const look = (closedSince = false) => {
     const revents = new Map<number, number>();
+    let open = wanted;
+    if (closedSince) {
+      open = new Map();
+      for (const [fd, events] of wanted) {
+        if (descriptorOpen(fd)) open.set(fd, events);
+        else revents.set(fd, POLLNVAL);
+      }
+      if (open.size === 0) return revents;
+    }
+    const now = pollKernelNow(open);
+    if (now === null) return null;
     for (const [fd, ev] of now) {
       if (asked(wanted.get(fd)!, ev) !== 0) revents.set(fd, ev);
     }
@@ -456,7 +469,7 @@ export async function select<
     ((revents.size === 0 && seconds === 0 && loopTurnDue()) || closeOwed())
   ) {
     await turnLoop();
-    revents = look();
+    revents = look(true);
   }
   if (revents !== null && (revents.size > 0 || seconds === 0)) {
     return pick(revents);

@@ -2188,6 +2188,30 @@ testOn(
 
 testOn(
   "mixed",
+  "select() and a SelectSelector over libc sockets report one that another task closes while the call turns the loop for a Deno socket's close (closed while waiting, not EBADF)",
+  async () => {
+    await using a = await connectedPair("libc");
+    await using b = await connectedPair("libc");
+    using s = new SelectSelector();
+    const key = s.register(b.client, EVENT_READ);
+    // A Deno socket's close owes the look at kernel descriptors a turn of
+    // the loop, which each call makes after it has taken its descriptors:
+    // a close then is one while the call waits.
+    sock("deno").close();
+    setTimeout(() => a.client.close(), 0);
+    assert.deepEqual(
+      await withTimeout(select.select([a.client], [], [a.client], 5)),
+      [[a.client], [], [a.client]],
+    );
+    sock("deno").close();
+    setTimeout(() => b.client.close(), 0);
+    assert.deepEqual(await withTimeout(s.select(5)), [[key, EVENT_READ]]);
+    s.unregister(b.client);
+  },
+);
+
+testOn(
+  "mixed",
   "poll() and epoll() over a Deno-backend and a libc socket",
   async () => {
     await using d = await connectedPair("deno");
