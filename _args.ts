@@ -776,8 +776,9 @@ export function toTimeout(value: unknown): number | null {
   if (Math.abs(t) > MAX_TIMEOUT) throw timestampRange(t);
   if (t < 0) throw new ValueError("Timeout value out of range");
   // Held in nanoseconds, rounded up, as CPython's _PyTime_t: settimeout(
-  // 0.1 + 0.2) reads back 0.300000001.
-  return Math.ceil(t * 1e9) / 1e9;
+  // 0.1 + 0.2) reads back 0.300000001, and settimeout(-0.0) 0.0 (an integer
+  // count has no sign; + 0 turns -0 into 0).
+  return Math.ceil(t * 1e9) / 1e9 + 0;
 }
 
 /**

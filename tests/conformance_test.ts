@@ -1025,6 +1025,19 @@ for (const backend of BACKENDS) {
     assert.ok(new ValueError("x") instanceof RangeError);
   });
 
+  test("settimeout(-0) and setdefaulttimeout(-0) read back 0, not -0, as python3's settimeout(-0.0) reads 0.0", () => {
+    using s = sock(backend);
+    s.settimeout(-0);
+    assert.ok(Object.is(s.gettimeout(), 0));
+    assert.equal(s.getblocking(), false);
+    try {
+      setdefaulttimeout(-0);
+      assert.ok(Object.is(getdefaulttimeout(), 0));
+    } finally {
+      setdefaulttimeout(null);
+    }
+  });
+
   test("setdefaulttimeout(2.5) makes new sockets start at 2.5", () => {
     assert.equal(getdefaulttimeout(), null);
     try {
