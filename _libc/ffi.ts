@@ -16,6 +16,8 @@ export const LINUX = {
   SOL_SOCKET: 1,
   SO_TYPE: 3,
   SO_ERROR: 4,
+  SO_RCVTIMEO: 20,
+  SO_SNDTIMEO: 21,
   SO_PROTOCOL: 38,
   SO_DOMAIN: 39,
   MSG_OOB: 1,

@@ -50,7 +50,7 @@ import {
   SHUT_RD,
   SHUT_WR,
 } from "../constants.ts";
-import { BufferError, OSError } from "../errors.ts";
+import { BlockingIOError, BufferError, OSError } from "../errors.ts";
 import type { StreamSink } from "../_streams.ts";
 import { concat, scatter, totalLength } from "../_codecs.ts";
 
@@ -87,6 +87,8 @@ let lenBuf: Uint8Array;
 let lenU32: Uint32Array;
 let optBuf: Uint8Array;
 let optI32: Int32Array;
+let timevalBuf: Uint8Array;
+let timevalI64: BigInt64Array;
 let pairBuf: Uint8Array;
 let pairI32: Int32Array;
 let ifindex: InterfaceIndex;
@@ -103,6 +105,8 @@ function state(): void {
   lenU32 = new Uint32Array(lenBuf.buffer);
   optBuf = new Uint8Array(4);
   optI32 = new Int32Array(optBuf.buffer);
+  timevalBuf = new Uint8Array(16);
+  timevalI64 = new BigInt64Array(timevalBuf.buffer);
   pairBuf = new Uint8Array(8);
   pairI32 = new Int32Array(pairBuf.buffer);
   const encoder = new TextEncoder();
@@ -209,9 +213,28 @@ interface WaitState {
   looked: boolean;
 }
 
-// Made on a call's first EAGAIN only: the fast path reads no clock.
-function waitState(wait: Wait, signal: AbortSignal | undefined): WaitState {
-  return { deadline: new Deadline(wait), signal, spins: 0, looked: false };
+// The deadline of a blocking call that the kernel bounds: Linux's blocking
+// call gives up with EAGAIN (EINPROGRESS for connect), which CPython raises
+// as BlockingIOError; only a socket's own timeout is TimeoutError.
+class KernelDeadline extends Deadline {
+  override error(errno: number = EAGAIN): OSError {
+    return new BlockingIOError(errno);
+  }
+}
+
+// A blocking call's wait, as the kernel bounds it (CPython's descriptor is
+// blocking only while the socket has no timeout, so only then does this
+// count): SO_SNDTIMEO bounds sends and connect, SO_RCVTIMEO receives and
+// accept (0: no bound).
+function kernelWait(fd: number, events: number): Deadline {
+  const option = events === L.EPOLLOUT ? L.SO_SNDTIMEO : L.SO_RCVTIMEO;
+  timevalI64[0] = timevalI64[1] = 0n;
+  lenU32[0] = 16;
+  if (C.getsockopt(fd, L.SOL_SOCKET, option, timevalBuf, lenBuf) < 0) {
+    return new Deadline(null);
+  }
+  const ms = Number(timevalI64[0]) * 1000 + Number(timevalI64[1]) / 1000;
+  return ms > 0 ? new KernelDeadline(ms) : new Deadline(null);
 }
 
 // The room in `buffers` past their first `n` bytes.
@@ -266,6 +289,19 @@ class LibcSocket implements BackendSocket {
     if (fl < 0) throw lastError();
     const to = blocking ? fl & ~L.O_NONBLOCK : fl | L.O_NONBLOCK;
     if (to !== fl && C.fcntl(fd, L.F_SETFL, to) < 0) throw lastError();
+  }
+
+  // Made on a call's first EAGAIN only: the fast path reads no clock (nor,
+  // for a blocking call, the kernel's timeout).
+  #waitState(
+    wait: Wait,
+    signal: AbortSignal | undefined,
+    events: number,
+  ): WaitState {
+    const deadline = wait === null && this.#fd >= 0
+      ? kernelWait(this.#fd, events)
+      : new Deadline(wait);
+    return { deadline, signal, spins: 0, looked: false };
   }
 
   // Make a blocking descriptor non-blocking for a call that has no
@@ -341,7 +377,11 @@ class LibcSocket implements BackendSocket {
         // The kernel goes on connecting; its outcome is SO_ERROR once the
         // descriptor turns writable.
         if (wait === 0) throw waitExpired(0, EINPROGRESS);
-        await this.#waitFor(L.EPOLLOUT, w ??= waitState(wait, signal));
+        await this.#waitFor(
+          L.EPOLLOUT,
+          w ??= this.#waitState(wait, signal, L.EPOLLOUT),
+          EINPROGRESS,
+        );
         fd = this.#live();
         const err = getInt(fd, L.SOL_SOCKET, L.SO_ERROR);
         if (err !== 0) {
@@ -373,7 +413,7 @@ class LibcSocket implements BackendSocket {
       if (e !== EAGAIN || this.#family !== L.AF_UNIX || wait !== null) {
         throw new OSError(e);
       }
-      w ??= waitState(wait, signal);
+      w ??= this.#waitState(wait, signal, L.EPOLLOUT);
       w.spins = Math.max(w.spins, 3);
       const again = this.#again(e, L.EPOLLOUT, wait, w);
       if (again !== undefined) await again;
@@ -448,7 +488,7 @@ class LibcSocket implements BackendSocket {
     const stop = new AbortController();
     const entry = { stop, done: Promise.resolve() };
     this.#stream = entry;
-    const w = waitState(wait, stop.signal);
+    const w = this.#waitState(wait, stop.signal, L.EPOLLIN);
     entry.done = (async () => {
       try {
         for (;;) {
@@ -984,9 +1024,14 @@ class LibcSocket implements BackendSocket {
     return this.#park(entry, events, ms, w.signal);
   }
 
-  // Wait until `events` or the deadline, which throws waitExpired().
-  async #waitFor(events: number, w: WaitState): Promise<void> {
-    if (!await this.#ready(events, w)) throw w.deadline.error();
+  // Wait until `events` or the deadline, which throws its error (`errno`
+  // when it is the kernel's).
+  async #waitFor(
+    events: number,
+    w: WaitState,
+    errno: number = EAGAIN,
+  ): Promise<void> {
+    if (!await this.#ready(events, w)) throw w.deadline.error(errno);
   }
 
   // Whether a blocking receive that found nothing (`e`) after a wait is
@@ -1039,7 +1084,7 @@ class LibcSocket implements BackendSocket {
         e,
         events,
         wait,
-        w ??= waitState(wait, signal),
+        w ??= this.#waitState(wait, signal, events),
       );
       if (again !== undefined) await again;
     }
@@ -1208,7 +1253,7 @@ class LibcSocket implements BackendSocket {
     signal: AbortSignal | undefined,
   ): Promise<number> {
     const events = this.#readEvents(flags);
-    const w = waitState(wait, signal);
+    const w = this.#waitState(wait, signal, events);
     const had = buf.length;
     for (;;) {
       if (this.#takesGiven(flags)) {

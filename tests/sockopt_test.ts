@@ -7,6 +7,8 @@ import assert from "node:assert/strict";
 import {
   AF_INET,
   AF_INET6,
+  AF_UNIX,
+  BlockingIOError,
   IPPROTO_IPV6,
   IPPROTO_TCP,
   IPPROTO_UDP,
@@ -15,19 +17,26 @@ import {
   OSError,
   SO_ERROR,
   SO_KEEPALIVE,
+  SO_RCVTIMEO,
   SO_REUSEADDR,
+  SO_SNDBUF,
+  SO_SNDTIMEO,
   SO_TYPE,
   SOCK_DGRAM,
   SOCK_STREAM,
   type Socket,
+  socketpair,
   SOL_SOCKET,
   TCP_NODELAY,
+  TimeoutError,
 } from "../mod.ts";
 import {
   BACKENDS,
   connectedPair,
+  libcCase,
   needsLibc,
   onBackend,
+  raises,
   raisesSync,
   sock,
   withTimeout,
@@ -225,3 +234,85 @@ for (const backend of BACKENDS) {
     s.bind(["::1", 0]);
   });
 }
+
+// A struct timeval of `ms` milliseconds, as SO_RCVTIMEO / SO_SNDTIMEO take it.
+function timeval(ms: number): Uint8Array {
+  const tv = new Uint8Array(16);
+  new DataView(tv.buffer).setBigInt64(8, BigInt(ms * 1000), true);
+  return tv;
+}
+
+// python3 (timeout None, SO_RCVTIMEO 50 ms): recv, recvfrom, recvmsg,
+// recv_into and accept raise BlockingIOError 11 after 50 ms (the kernel's
+// blocking call says EAGAIN); with settimeout(0.1) the kernel's option does
+// not count (the descriptor is non-blocking): TimeoutError after 100 ms.
+Deno.test(
+  libcCase(
+    "libc: SO_RCVTIMEO bounds a blocking socket's receives and accept(): BlockingIOError 11 once it passes, as CPython's; a socket timeout goes first",
+  ),
+  async () => {
+    const [a, b] = await socketpair(AF_UNIX, SOCK_STREAM, 0, {
+      backend: "libc",
+    });
+    using _a = a;
+    using _b = b;
+    a.setsockopt(SOL_SOCKET, SO_RCVTIMEO, timeval(50));
+    for (
+      const call of [
+        () => a.recv(1),
+        () => a.recvfrom(1),
+        () => a.recvmsg(1),
+        () => a.recv_into(new Uint8Array(1)),
+      ]
+    ) {
+      const t0 = performance.now();
+      await raises(call, BlockingIOError, { errno: 11 });
+      assert.ok(performance.now() - t0 >= 45);
+    }
+    a.settimeout(0.1);
+    const t0 = performance.now();
+    await raises(() => a.recv(1), TimeoutError, { errno: null });
+    assert.ok(performance.now() - t0 >= 95);
+    a.settimeout(null);
+    // Nothing was lost: bytes that come later are the next recv's.
+    await b.sendall(new Uint8Array([7]));
+    assert.deepEqual(await withTimeout(a.recv(1)), new Uint8Array([7]));
+    using l = sock("libc");
+    l.bind(["127.0.0.1", 0]);
+    l.listen();
+    l.setsockopt(SOL_SOCKET, SO_RCVTIMEO, timeval(50));
+    await raises(() => l.accept(), BlockingIOError, { errno: 11 });
+  },
+);
+
+// python3 (timeout None, SO_SNDTIMEO 50 ms): a connect to a listener whose
+// backlog is full raises BlockingIOError 115 after 50 ms, and the attempt
+// goes on (connect_ex 114); sendall() into a full buffer raises
+// BlockingIOError 11.
+Deno.test(
+  libcCase(
+    "libc: SO_SNDTIMEO bounds a blocking connect() (BlockingIOError 115, the attempt goes on) and sendall() (BlockingIOError 11), as CPython's",
+  ),
+  async () => {
+    using l = sock("libc");
+    l.bind(["127.0.0.1", 0]);
+    l.listen(0);
+    const addr = l.getsockname();
+    // Backlog 0 queues one connection; the next one's SYNs go unanswered.
+    using first = sock("libc");
+    await withTimeout(first.connect(addr));
+    using c = sock("libc");
+    c.setsockopt(SOL_SOCKET, SO_SNDTIMEO, timeval(50));
+    await raises(() => c.connect(addr), BlockingIOError, { errno: 115 });
+    assert.equal(await withTimeout(c.connect_ex(addr)), 114);
+    const [server] = await withTimeout(l.accept());
+    using _server = server;
+    first.setsockopt(SOL_SOCKET, SO_SNDTIMEO, timeval(50));
+    first.setsockopt(SOL_SOCKET, SO_SNDBUF, 4096);
+    await raises(
+      () => first.sendall(new Uint8Array(8 << 20)),
+      BlockingIOError,
+      { errno: 11 },
+    );
+  },
+);
