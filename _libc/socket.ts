@@ -224,9 +224,16 @@ class KernelDeadline extends Deadline {
 
 // A blocking call's wait, as the kernel bounds it (CPython's descriptor is
 // blocking only while the socket has no timeout, so only then does this
-// count): SO_SNDTIMEO bounds sends and connect, SO_RCVTIMEO receives and
-// accept (0: no bound).
-function kernelWait(fd: number, events: number): Deadline {
+// count). A descriptor that is non-blocking all the same (adopted, given by
+// fromfd() of a socket with a timeout, or shared with a dup() that has one)
+// makes the syscall fail at once: the call looks once more, then raises
+// BlockingIOError, as CPython's does. Else SO_SNDTIMEO bounds sends and
+// connect, SO_RCVTIMEO receives and accept (0: no bound).
+function kernelWait(fd: number, events: number, lent: boolean): Deadline {
+  const fl = lent ? 0 : C.fcntl(fd, L.F_GETFL, 0);
+  if (fl >= 0 && (fl & L.O_NONBLOCK) !== 0) {
+    return new KernelDeadline(Number.MIN_VALUE);
+  }
   const option = events === L.EPOLLOUT ? L.SO_SNDTIMEO : L.SO_RCVTIMEO;
   timevalI64[0] = timevalI64[1] = 0n;
   lenU32[0] = 16;
@@ -260,6 +267,9 @@ class LibcSocket implements BackendSocket {
   readonly #h: Handle;
   #quick = false;
   #spinMisses = 0;
+  // O_NONBLOCK is set for the moment by #nonBlocking, not the descriptor's
+  // own.
+  #lent = false;
   // A byte stream's read in flight (streamRead), and how to end its wait.
   #stream: { readonly stop: AbortController; done: Promise<void> } | null =
     null;
@@ -292,14 +302,14 @@ class LibcSocket implements BackendSocket {
   }
 
   // Made on a call's first EAGAIN only: the fast path reads no clock (nor,
-  // for a blocking call, the kernel's timeout).
+  // for a blocking call, the descriptor's flag and options).
   #waitState(
     wait: Wait,
     signal: AbortSignal | undefined,
     events: number,
   ): WaitState {
     const deadline = wait === null && this.#fd >= 0
-      ? kernelWait(this.#fd, events)
+      ? kernelWait(this.#fd, events, this.#lent)
       : new Deadline(wait);
     return { deadline, signal, spins: 0, looked: false };
   }
@@ -311,12 +321,15 @@ class LibcSocket implements BackendSocket {
     const fl = C.fcntl(fd, L.F_GETFL, 0);
     if (fl < 0 || (fl & L.O_NONBLOCK) !== 0) return -1;
     if (C.fcntl(fd, L.F_SETFL, fl | L.O_NONBLOCK) < 0) throw lastError();
+    this.#lent = true;
     return fl;
   }
 
   // Undo #nonBlocking (errno is left as the call set it).
   #restore(fd: number, fl: number): void {
-    if (fl < 0 || this.#fd !== fd) return;
+    if (fl < 0) return;
+    this.#lent = false;
+    if (this.#fd !== fd) return;
     const e = errno();
     C.fcntl(fd, L.F_SETFL, fl);
     setErrno(e);

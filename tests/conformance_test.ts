@@ -3310,3 +3310,42 @@ for (const backend of BACKENDS) {
     },
   );
 }
+
+// python3: a socket with no timeout whose descriptor is O_NONBLOCK all the
+// same (fromfd() or socket(fileno=) of one with a timeout, or sharing the
+// open file with a dup() given one) makes its syscall once and raises:
+// recv and accept BlockingIOError 11, connect 115 (then connect_ex 114).
+Deno.test(
+  libcCase(
+    "libc: a socket without a timeout on a non-blocking descriptor raises BlockingIOError as CPython's (recv, accept 11; connect 115) instead of waiting",
+  ),
+  async () => {
+    using l = sock("libc");
+    l.bind(["127.0.0.1", 0]);
+    l.listen(0);
+    l.settimeout(5);
+    using adopted = S.fromfd(l.fileno(), AF_INET, SOCK_STREAM);
+    assert.equal(adopted.gettimeout(), null);
+    await raises(() => adopted.accept(), BlockingIOError, { errno: 11 });
+    using first = sock("libc");
+    await withTimeout(first.connect(l.getsockname()));
+    // The listener's backlog (0) is full: the next connect goes on.
+    using timed = sock("libc");
+    timed.settimeout(5);
+    using c = S.fromfd(timed.fileno(), AF_INET, SOCK_STREAM);
+    await raises(() => c.connect(l.getsockname()), BlockingIOError, {
+      errno: 115,
+    });
+    assert.equal(await withTimeout(c.connect_ex(l.getsockname())), 114);
+    const [server] = await withTimeout(l.accept());
+    using _server = server;
+    using d = first.dup();
+    d.settimeout(3);
+    await raises(() => first.recv(1), BlockingIOError, { errno: 11 });
+    // Nothing lost, and a blocking descriptor waits again.
+    d.settimeout(null);
+    const late = first.recv(1);
+    await server.sendall(bytes("x"));
+    assert.deepEqual(await withTimeout(late), bytes("x"));
+  },
+);

@@ -1107,7 +1107,12 @@ Deno.test({
     a.setblocking(false);
     using again = socket(AF_UNIX, SOCK_STREAM, 0, dup(a.fileno()));
     assert.equal(nonBlocking(again.fileno()), true);
-    // Blocking in Python's sense whatever the flag: the call waits.
+    // No timeout, yet the flag is set: as CPython's, the call makes its
+    // syscall once and raises (python3: BlockingIOError 11), losing nothing;
+    // settimeout(null) clears the shared flag, and the call waits.
+    await raises(() => again.recv(10), BlockingIOError, { errno: 11 });
+    again.settimeout(null);
+    assert.equal(nonBlocking(a.fileno()), false);
     const late = setTimeout(() => void b.sendall(bytes("late")), 30);
     try {
       assert.equal(text(await withTimeout(again.recv(10))), "late");
