@@ -329,8 +329,14 @@ function intact(
 }
 
 // sendto()'s third argument: the options, or (flags form) an address, which
-// is an array, a string or bytes; any other object is the options.
-function sendtoOptions(x: Address | AbortOptions): x is AbortOptions {
+// is an array, a string or bytes; any other object is the options. A null
+// after flags (a number, or Python's None) is the address, as Python's
+// sendto(data, 0, None) (a TypeError naming NoneType).
+function sendtoOptions(
+  flags: unknown,
+  x: Address | AbortOptions,
+): x is AbortOptions {
+  if (x === null) return typeof flags !== "number" && flags !== null;
   return typeof x === "object" && !Array.isArray(x) && !ArrayBuffer.isView(x);
 }
 
@@ -1331,7 +1337,10 @@ export class Socket<
     const bytes = requireBytes(data);
     let f = 0;
     let target: unknown = flagsOrAddress;
-    if (addressOrOptions !== undefined && !sendtoOptions(addressOrOptions)) {
+    if (
+      addressOrOptions !== undefined &&
+      !sendtoOptions(flagsOrAddress, addressOrOptions)
+    ) {
       f = toCInt(flagsOrAddress);
       target = addressOrOptions;
     } else if (addressOrOptions !== undefined) {

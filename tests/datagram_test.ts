@@ -211,6 +211,16 @@ const SCRIPTS: Record<string, { ops: Op[]; libcOnly?: boolean }> = {
       ["sendto", "a", "A:1", ["raw", ["::1", 9]]],
     ],
   },
+  "sendto(): Python's None as the address (flags form) and as the flags": {
+    ops: [
+      ["sock", "b", "4"],
+      ["sendto_f", "b", "A:1", 0, ["raw", null]],
+      ["sendto_f", "b", "A:1", null, ["raw", null]],
+      ["sendto", "b", "A:1", ["raw", null]],
+      ["sock", "c", "6"],
+      ["sendto_f", "c", "A:1", 0, ["raw", null]],
+    ],
+  },
   "unix datagrams": {
     libcOnly: true,
     ops: [
