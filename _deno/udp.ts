@@ -213,6 +213,13 @@ class DenoIo implements UdpIo {
   }
 }
 
+// The peer a connect() to the wildcard gets: loopback, as Linux routes it.
+const LOOPBACK_FOR_ANY: ReadonlyMap<string, string> = new Map([
+  ["0.0.0.0", "127.0.0.1"],
+  ["::", "::1"],
+  ["::ffff:0.0.0.0", "::ffff:127.0.0.1"],
+]);
+
 // Like the kernel's receive buffer: past this, new datagrams are dropped.
 const QUEUE_BYTES = 4 << 20;
 const QUEUE_COUNT = 4096;
@@ -597,8 +604,18 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
 
   async connect(addr: SockAddr, _wait: Wait): Promise<void> {
     this.check();
-    const [host, port] = addr as [string, number];
+    const [to, port] = addr as [string, number];
+    // Linux connects to the wildcard as to this host: the peer named, and
+    // heard from, is loopback.
+    const host = LOOPBACK_FOR_ANY.get(to) ?? to;
     this.#route(host);
+    try {
+      this.#broadcast(host);
+    } catch (e) {
+      // Linux binds the socket (autobind) before it looks for the route.
+      this.#autobindQuietly();
+      throw e;
+    }
     // Linux filters by the peer as datagrams arrive: those already queued
     // stay, whoever sent them. What has come is taken in first, a turn of
     // the loop given to each (one owed or not: what the kernel holds may
@@ -631,6 +648,15 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
       !mapped && io !== null &&
       isV4Mapped(inet_pton(AF_INET6, io.address()[0]))
     ) throw new OSError(E.EAFNOSUPPORT);
+  }
+
+  // Linux routes to the broadcast address, IPv4-mapped too, only with
+  // SO_BROADCAST set.
+  #broadcast(host: string): void {
+    if (
+      (host === "255.255.255.255" || host === "::ffff:255.255.255.255") &&
+      !this.#opts.flag(SOL_SOCKET, SO_BROADCAST)
+    ) throw new OSError(E.EACCES);
   }
 
   #from([, from]: Datagram): SockAddr | null {
@@ -935,7 +961,7 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     return r;
   }
 
-  send(data: Uint8Array, flags: number, wait: Wait): Promise<number> {
+  send(data: Uint8Array, flags: number, _wait: Wait): Promise<number> {
     if (this.closed) return Promise.reject(badFd());
     if (this.#peer === null) {
       this.#autobindQuietly();
@@ -944,27 +970,31 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
       const big = this.#family === AF_INET && data.length > 0xffff;
       return Promise.reject(new OSError(big ? E.EMSGSIZE : E.EDESTADDRREQ));
     }
-    return this.sendto(data, flags, this.#peer, wait);
+    return this.#sendTo(data, flags, this.#peer, true);
   }
 
-  async sendto(
+  sendto(
     data: Uint8Array,
     flags: number,
     addr: SockAddr,
     _wait: Wait,
+  ): Promise<number> {
+    return this.#sendTo(data, flags, addr, false);
+  }
+
+  async #sendTo(
+    data: Uint8Array,
+    flags: number,
+    addr: SockAddr,
+    connected: boolean,
   ): Promise<number> {
     this.check();
     if (flags & ~SEND_FLAGS) throw unsupportedFlags(flags & ~SEND_FLAGS);
     const [host, port] = addr as [string, number];
     try {
       this.#route(host);
-      if (
-        host === "255.255.255.255" &&
-        !this.#opts.flag(SOL_SOCKET, SO_BROADCAST)
-      ) {
-        throw new OSError(E.EACCES);
-      }
-      if (port === 0) throw new OSError(E.EINVAL);
+      this.#broadcast(host);
+      if (port === 0 && !connected) throw new OSError(E.EINVAL);
       if (data.length > (this.#family === AF_INET6 ? 65527 : 65507)) {
         throw new OSError(E.EMSGSIZE);
       }
@@ -977,7 +1007,9 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     }
     const io = this.#autobind();
     try {
-      await io.send(data, host, port);
+      // Connected to port 0, Linux sends all the same, to a port no socket
+      // can have; Deno's stacks refuse it.
+      if (port !== 0) await io.send(data, host, port);
     } catch (e) {
       if (this.closed) throw badFd();
       // node:dgram reports a destination --allow-net refuses as "send

@@ -38,6 +38,10 @@ def run(script):
                 dead[f] = t.getsockname()[1]
                 t.close()
             return ("127.0.0.1" if f == socket.AF_INET else "::1", dead[f])
+        if k == "any":
+            return ("", port_of(spec[1]))
+        if k == "mappedany":
+            return ("::ffff:0.0.0.0", port_of(spec[1]))
         if k == "mapped":
             return ("::ffff:127.0.0.1", port_of(spec[1]))
         if k == "v4":
@@ -147,6 +151,8 @@ def run(script):
                     r = s.setblocking(op[2])
                 elif k == "mode":
                     r = [s.gettimeout(), s.getblocking()]
+                elif k == "setsockopt":
+                    r = s.setsockopt(op[2], op[3], op[4])
                 elif k == "getsockname":
                     r = fmt_addr(s.getsockname(), fam)
                 elif k == "getpeername":

@@ -61,6 +61,10 @@ export async function runScript(
         }
         return [loopback(f), dead.get(f)];
       }
+      case "any":
+        return ["", portOf(spec[1] as string)];
+      case "mappedany":
+        return ["::ffff:0.0.0.0", portOf(spec[1] as string)];
       case "mapped":
         return ["::ffff:127.0.0.1", portOf(spec[1] as string)];
       case "v4":
@@ -162,6 +166,9 @@ export async function runScript(
             break;
           case "mode":
             r = [s.gettimeout(), s.getblocking()];
+            break;
+          case "setsockopt":
+            r = s.setsockopt(a[2], a[3], a[4]) ?? null;
             break;
           case "getsockname":
             r = fmtAddr(s.getsockname(), fam);

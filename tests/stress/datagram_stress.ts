@@ -158,12 +158,14 @@ export function script(dice: Dice): Op[] {
       }
       case 8: {
         // Toward a socket with a port (one without is port 0, whose sends
-        // Linux makes and the Deno backend refuses), or a bad address.
+        // Linux answers with an ICMP error the Deno backend never hears), by
+        // its address or the wildcard's (Linux's loopback), or a bad one.
         const p = peer();
         if (dice.chance(0.1)) {
           push([dice.pick(["connect", "connect_ex"]), n, bad()]);
         } else if (unix || (bound.has(p) && !closed.has(p))) {
-          push([dice.pick(["connect", "connect_ex"]), n, ["lo", p]]);
+          const to = !unix && dice.chance(0.2) ? "any" : "lo";
+          push([dice.pick(["connect", "connect_ex"]), n, [to, p]]);
           if (!closed.has(n)) {
             connected.set(n, p);
             bound.add(n);
