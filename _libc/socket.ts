@@ -229,6 +229,10 @@ class KernelDeadline extends Deadline {
 // makes the syscall fail at once: the call looks once more, then raises
 // BlockingIOError, as CPython's does. Else SO_SNDTIMEO bounds sends and
 // connect, SO_RCVTIMEO receives and accept (0: no bound).
+//
+// Asked only once this process may have a socket whose flag or options this
+// module did not set (see shareKernel): until then a blocking wait costs no
+// system call more.
 function kernelWait(fd: number, events: number, lent: boolean): Deadline {
   const fl = lent ? 0 : C.fcntl(fd, L.F_GETFL, 0);
   if (fl >= 0 && (fl & L.O_NONBLOCK) !== 0) {
@@ -243,6 +247,23 @@ function kernelWait(fd: number, events: number, lent: boolean): Deadline {
   const ms = Number(timevalI64[0]) * 1000 + Number(timevalI64[1]) / 1000;
   return ms > 0 ? new KernelDeadline(ms) : new Deadline(null);
 }
+
+// Whether some libc socket of this process may have an O_NONBLOCK or an
+// SO_RCVTIMEO / SO_SNDTIMEO that this module did not set for it: one
+// adopted (socket(fileno=), fromfd()), a dup() (their open file is shared,
+// so each one's settimeout() sets the other's flag), or one given those
+// options (accept() passes them on). Never reset: a shared descriptor may
+// outlive any socket that shows it.
+let kernelBounds = false;
+
+function shareKernel(): void {
+  kernelBounds = true;
+}
+
+// Linux's SO_RCVTIMEO_NEW / SO_SNDTIMEO_NEW (a 64-bit time_t on every ABI):
+// what they set is what SO_RCVTIMEO / SO_SNDTIMEO read.
+const SO_RCVTIMEO_NEW = 66;
+const SO_SNDTIMEO_NEW = 67;
 
 // The room in `buffers` past their first `n` bytes.
 function after(buffers: readonly Uint8Array[], n: number): Uint8Array[] {
@@ -308,7 +329,7 @@ class LibcSocket implements BackendSocket {
     signal: AbortSignal | undefined,
     events: number,
   ): WaitState {
-    const deadline = wait === null && this.#fd >= 0
+    const deadline = wait === null && kernelBounds && this.#fd >= 0
       ? kernelWait(this.#fd, events, this.#lent)
       : new Deadline(wait);
     return { deadline, signal, spins: 0, looked: false };
@@ -884,6 +905,11 @@ class LibcSocket implements BackendSocket {
     optlen = 0,
   ): void {
     const fd = this.#live();
+    if (
+      level === L.SOL_SOCKET &&
+      (option === L.SO_RCVTIMEO || option === L.SO_SNDTIMEO ||
+        option === SO_RCVTIMEO_NEW || option === SO_SNDTIMEO_NEW)
+    ) shareKernel();
     let r: number;
     if (value === null) {
       r = C.setsockopt(fd, level, option, null, optlen);
@@ -929,6 +955,7 @@ class LibcSocket implements BackendSocket {
   dup(): BackendSocket {
     const fd = C.fcntl(this.#live(), L.F_DUPFD_CLOEXEC, 0);
     if (fd < 0) throw lastError();
+    shareKernel();
     return new LibcSocket(fd, this.#family, this.#type, this.#proto);
   }
 
@@ -1471,12 +1498,14 @@ export const libcBackend: LibcBackend = {
     if (proto < 0) proto = getInt(fd, L.SOL_SOCKET, L.SO_PROTOCOL);
     // Its O_NONBLOCK is left as it is, as CPython leaves it: another
     // process may share it.
+    shareKernel();
     return [new LibcSocket(fd, family, type, proto), family, type, proto];
   },
   dupFd(fd: number): number {
     state();
     const copy = C.fcntl(fd, L.F_DUPFD_CLOEXEC, 0);
     if (copy < 0) throw lastError();
+    shareKernel();
     return copy;
   },
   closeFd(fd: number): void {
