@@ -390,8 +390,9 @@ export class Options {
         const b = Options.#bytes(value);
         if (b.length < 4) throw new OSError(E.EINVAL);
         // struct ip_mreqn (12 bytes) names the interface by imr_address or
-        // imr_ifindex; struct in_addr (4) by address.
-        const at = b.length >= 12 ? 4 : 0;
+        // imr_ifindex, struct ip_mreq (8) by imr_interface, both after the
+        // group; struct in_addr (4) by address.
+        const at = b.length >= 8 ? 4 : 0;
         if (b.length >= 12 && Options.#u32(b, 8) !== 0) {
           throw Options.#needsLibc(level, option, "an interface index");
         }

@@ -128,6 +128,9 @@ const OPTION_CASES: Case[] = [
   [AF_INET, [
     [IPPROTO_IP, IP_MULTICAST_IF, 0],
     [IPPROTO_IP, IP_MULTICAST_IF, b([1])],
+    // A struct ip_mreq (8 to 11 bytes): the interface is imr_interface,
+    // after the group.
+    [IPPROTO_IP, IP_MULTICAST_IF, b([...inet_aton("127.0.0.1"), 0, 0, 0, 0])],
   ]],
   // An interface address is checked by the kernel: after bind() here,
   // since the Deno backend has a socket to ask only from then on.
@@ -135,6 +138,9 @@ const OPTION_CASES: Case[] = [
     BIND,
     [IPPROTO_IP, IP_MULTICAST_IF, b(inet_aton("127.0.0.1"))],
     [IPPROTO_IP, IP_MULTICAST_IF, b(inet_aton("192.0.2.1"))],
+    [IPPROTO_IP, IP_MULTICAST_IF, mreq("239.1.1.1", "127.0.0.1")],
+    [IPPROTO_IP, IP_MULTICAST_IF, b([...inet_aton("127.0.0.1"), 0, 0, 0])],
+    [IPPROTO_IP, IP_MULTICAST_IF, mreq("239.1.1.1", "192.0.2.1")],
     [IPPROTO_IP, IP_MULTICAST_TTL, 3],
     [IPPROTO_IP, IP_MULTICAST_LOOP, 0],
     [IPPROTO_IP, IP_TTL, 9],
