@@ -197,6 +197,36 @@ export function unboundName(family: number): SockAddr {
 }
 
 /**
+ * An address's host as Deno's networking takes it: an AF_INET6 address's
+ * scope id as a zone ("fe80::1%3"), Deno's only way to say which link.
+ *
+ * @param addr The address as the Python layer gives it.
+ */
+export function zonedHost(addr: SockAddr): string {
+  const [host, , , scope] = addr as [string, number, number?, number?];
+  return !scope || host.includes("%") ? host : `${host}%${scope}`;
+}
+
+/** Whether an IPv6 host is link-local (fe80::/10): its scope id names the link. */
+export function isLinkLocal(host: string): boolean {
+  return /^fe[89ab][0-9a-f]:/i.test(host);
+}
+
+/**
+ * An address Deno gave, with the scope id it leaves out on a link-local
+ * host: `scope`, the link the socket is bound or connected to (0: none).
+ *
+ * @param addr The address, from fromDeno().
+ * @param scope The scope id to put in.
+ */
+export function withScope(addr: SockAddr, scope: number): SockAddr {
+  if (scope !== 0 && Array.isArray(addr) && addr.length === 4) {
+    if (isLinkLocal(addr[0])) return [addr[0], addr[1], addr[2], scope];
+  }
+  return addr;
+}
+
+/**
  * A multicast membership as IP_ADD_MEMBERSHIP / IPV6_JOIN_GROUP ask for it:
  * the group, and the interface as an IPv4 address (`""` for any) or an
  * IPv6 interface index (0 for any).

@@ -41,6 +41,7 @@ import {
 } from "../_wait.ts";
 import {
   DenoSocket,
+  isLinkLocal,
   lettingGo,
   LIBC_HINT,
   optionBytes,
@@ -50,6 +51,8 @@ import {
   translate,
   unboundName,
   unsupportedFlags,
+  withScope,
+  zonedHost,
 } from "./common.ts";
 import {
   POLLERR,
@@ -403,14 +406,16 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         }
         return listener;
       }
-      const [hostname, port] = addr as [string, number];
+      const [host, port, , scope] = addr as [string, number, number?, number?];
       const listener = Deno.listen({
         transport: "tcp",
-        hostname,
+        hostname: zonedHost(addr),
         port,
         tcpBacklog: backlog,
       });
       this.#backlog = backlog;
+      // Bound to a link: its peers there are on it too.
+      if (scope && isLinkLocal(host)) this.#scope = scope;
       return listener;
     } catch (e) {
       throw translate(e);
@@ -428,7 +433,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   // (A socket elsewhere that took the port in the microseconds between the
   // close and the new bind would fail every try: EADDRINUSE, RELISTEN_MS
   // later.)
-  #relisten(addr: [string, number], backlog: number): Deno.Listener {
+  #relisten(addr: SockAddr, backlog: number): Deno.Listener {
     const end = performance.now() + RELISTEN_MS;
     for (;;) {
       try {
@@ -449,20 +454,15 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   // ("fe80::1%2"): Deno has no other way to say which link.
   #scoped(addr: SockAddr): string {
     const [host, , , scope] = addr as [string, number, number?, number?];
-    if (this.#family !== AF_INET6 || !scope || host.includes("%")) return host;
-    this.#scope = scope;
-    return `${host}%${scope}`;
+    const zoned = zonedHost(addr);
+    if (zoned !== host) this.#scope = scope!;
+    return zoned;
   }
 
   // An address Deno gave, with the scope id it leaves out: the one this
-  // socket connected with, on link-local (fe80::/10) addresses.
+  // socket was bound or connected with, on link-local (fe80::/10) addresses.
   #withScope(addr: SockAddr): SockAddr {
-    if (this.#scope !== 0 && Array.isArray(addr) && addr.length === 4) {
-      if (/^fe[89ab][0-9a-f]:/i.test(addr[0])) {
-        return [addr[0], addr[1], addr[2], this.#scope];
-      }
-    }
-    return addr;
+    return withScope(addr, this.#scope);
   }
 
   // Linux autobinds a unix socket to an abstract name of five hex digits.
@@ -535,7 +535,10 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       const { hostname, port } = this.#listener.addr as Deno.NetAddr;
       this.#listener.close();
       this.#listener = null;
-      this.#listener = this.#relisten([hostname, port], backlog);
+      this.#listener = this.#relisten(
+        [hostname, port, 0, this.#scope],
+        backlog,
+      );
     }
     this.#listening = true;
   }
@@ -556,7 +559,8 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         this.watchers.notify(WAKE_NONE);
         const sock = new DenoStream(this.#family, conn, this.#opts);
         sock.#givenName = this.#givenName;
-        return [sock, fromDeno(this.#family, conn.remoteAddr)];
+        sock.#scope = this.#scope;
+        return [sock, sock.#withScope(fromDeno(this.#family, conn.remoteAddr))];
       }
       if (this.#acceptError !== null) {
         const err = translate(this.#acceptError);
@@ -1757,7 +1761,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
 
   #stopListening(): void {
     const listener = this.#listener!;
-    this.#stopped = fromDeno(this.#family, listener.addr);
+    this.#stopped = this.#withScope(fromDeno(this.#family, listener.addr));
     this.#listening = false;
     this.#listener = null;
     this.#accepted?.close();
@@ -1794,7 +1798,9 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     if (this.#conn) {
       return this.#withScope(fromDeno(this.#family, this.#conn.localAddr));
     }
-    if (this.#listener) return fromDeno(this.#family, this.#listener.addr);
+    if (this.#listener) {
+      return this.#withScope(fromDeno(this.#family, this.#listener.addr));
+    }
     return unboundName(this.#family);
   }
 

@@ -46,6 +46,7 @@ import {
 import {
   DenoSocket,
   interfaceName,
+  isLinkLocal,
   lettingGo,
   LIBC_HINT,
   type Membership,
@@ -57,6 +58,8 @@ import {
   translate,
   unboundName,
   unsupportedFlags,
+  withScope,
+  zonedHost,
 } from "./common.ts";
 import {
   POLLERR,
@@ -473,6 +476,10 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
   #io: UdpIo | null = null;
   readonly #closing = Promise.withResolvers<void>();
   #peer: [string, number] | null = null;
+  // The scope ids (0: none) of the link-local peer connected to and of the
+  // link-local address bound: Deno's addresses leave them out.
+  #peerScope = 0;
+  #scope = 0;
   // A receive that outlived its caller's wait lands in #held for the next
   // call, so a timeout never loses a datagram.
   #inner: Uint8Array | null = null;
@@ -507,8 +514,10 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
   bind(addr: SockAddr): void {
     this.check();
     if (this.#io) throw new OSError(E.EINVAL);
-    this.#open(addr as [string, number]);
-    this.#opts.bind((addr as [string, number])[0]);
+    const [host, port, , scope] = addr as [string, number, number?, number?];
+    this.#open([zonedHost(addr), port]);
+    this.#opts.bind(host);
+    if (scope && isLinkLocal(host)) this.#scope = scope;
   }
 
   #open([host, port]: [string, number]): UdpIo {
@@ -632,6 +641,7 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     }
     this.#autobind(host);
     this.#peer = [host, port];
+    this.#peerScope = zonedHost(addr) === to ? 0 : (addr as number[])[3];
   }
 
   // Linux's IPv6 rules for IPv4-mapped addresses: an IPv6-only socket
@@ -663,7 +673,7 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     if (from === NOBODY) return null;
     const { hostname, port } = from;
     return this.#family === AF_INET6
-      ? [hostname, port, 0, 0]
+      ? withScope([hostname, port, 0, 0], this.#peerScope || this.#scope)
       : [hostname, port];
   }
 
@@ -970,7 +980,12 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
       const big = this.#family === AF_INET && data.length > 0xffff;
       return Promise.reject(new OSError(big ? E.EMSGSIZE : E.EDESTADDRREQ));
     }
-    return this.#sendTo(data, flags, this.#peer, true);
+    return this.#sendTo(
+      data,
+      flags,
+      [...this.#peer, 0, this.#peerScope],
+      true,
+    );
   }
 
   sendto(
@@ -1009,7 +1024,13 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     try {
       // Connected to port 0, Linux sends all the same, to a port no socket
       // can have; Deno's stacks refuse it.
-      if (port !== 0) await io.send(data, host, port);
+      // A link-local peer with no scope id is on the link bound to, as
+      // Linux takes it.
+      const [, , , scope] = addr as [string, number, number?, number?];
+      const to = !scope && this.#scope && isLinkLocal(host)
+        ? `${host}%${this.#scope}`
+        : zonedHost(addr);
+      if (port !== 0) await io.send(data, to, port);
     } catch (e) {
       if (this.closed) throw badFd();
       // node:dgram reports a destination --allow-net refuses as "send
@@ -1048,7 +1069,9 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
         ? "::ffff:127.0.0.1"
         : autobindAddress(this.#family, peer[0])[0];
     }
-    return this.#family === AF_INET6 ? [host, port, 0, 0] : [host, port];
+    return this.#family === AF_INET6
+      ? withScope([host, port, 0, 0], this.#scope)
+      : [host, port];
   }
 
   getpeername(): SockAddr {
@@ -1057,7 +1080,9 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     if (this.#peer === null || this.#peer[1] === 0) {
       throw new OSError(E.ENOTCONN);
     }
-    return this.#family === AF_INET6 ? [...this.#peer, 0, 0] : [...this.#peer];
+    return this.#family === AF_INET6
+      ? withScope([...this.#peer, 0, 0], this.#peerScope)
+      : [...this.#peer];
   }
 
   setsockopt(

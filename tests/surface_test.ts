@@ -698,6 +698,124 @@ print(json.dumps([list(s.getpeername()), s.getsockname()[3]]))`,
   },
 });
 
+// Bound to a link-local address by scope id, the link the socket's peers
+// are on: TCP and UDP, as CPython's (for each step what it returns, with
+// the scope ids of the addresses involved; ports vary).
+const LINK_BOUND = `
+const scope = Number(Deno.args[0]);
+const backend = Deno.env.get("BACKEND");
+const ll = ["fe80::1", 0, 0, scope];
+const out = [];
+const l = S.socket(S.AF_INET6, S.SOCK_STREAM, 0, { backend });
+l.bind(ll);
+l.listen();
+out.push(l.getsockname()[3]);
+l.listen(3);
+const port = l.getsockname()[1];
+out.push(l.getsockname()[3]);
+const c = S.socket(S.AF_INET6, S.SOCK_STREAM, 0, { backend });
+c.settimeout(5);
+l.settimeout(5);
+await c.connect(["fe80::1", port, 0, scope]);
+const [a, from] = await l.accept();
+out.push(from[3], a.getsockname()[3], a.getpeername()[3], c.getpeername()[3]);
+const u = S.socket(S.AF_INET6, S.SOCK_DGRAM, 0, { backend });
+u.bind(ll);
+u.settimeout(5);
+out.push(u.getsockname()[3]);
+const v = S.socket(S.AF_INET6, S.SOCK_DGRAM, 0, { backend });
+v.settimeout(5);
+const uport = u.getsockname()[1];
+out.push(await v.sendto(new Uint8Array([1]), ["fe80::1", uport, 0, scope]));
+out.push((await u.recvfrom(10))[1][3]);
+await v.connect(["fe80::1", uport, 0, scope]);
+out.push(v.getpeername()[3], await v.send(new Uint8Array([2])));
+out.push((await u.recvfrom(10))[1][3]);
+// No scope id: the link u is bound to.
+out.push(await u.sendto(new Uint8Array([3]), ["fe80::1", v.getsockname()[1]]));
+out.push((await v.recv(10))[0]);
+for (const s of [a, c, l, u, v]) s.close();
+console.log(JSON.stringify(out));
+`;
+
+Deno.test({
+  name: skipNote(
+    "bind() to a link-local IPv6 address by scope id (TCP and UDP), and sendto()/connect() to one, on the Deno backend, as on libc and in CPython",
+    either(netnsMissing, pySkip),
+  ),
+  ignore: either(netnsMissing, pySkip) !== null,
+  async fn() {
+    using ns = netns();
+    ns.ip("link", "add", "mc0", "type", "veth", "peer", "name", "mc1");
+    ns.ip("link", "set", "mc0", "up");
+    ns.ip("link", "set", "mc1", "up");
+    ns.ip("-6", "addr", "add", "fe80::1/64", "dev", "mc0", "nodad");
+    const index = (await ns.exec(["cat", "/sys/class/net/mc0/ifindex"]))
+      .stdout.trim();
+    const py = await ns.exec([
+      "python3",
+      "-c",
+      `import json, socket, sys
+scope = int(sys.argv[1])
+ll = ("fe80::1", 0, 0, scope)
+out = []
+l = socket.socket(socket.AF_INET6)
+l.bind(ll)
+l.listen()
+out.append(l.getsockname()[3])
+l.listen(3)
+port = l.getsockname()[1]
+out.append(l.getsockname()[3])
+c = socket.socket(socket.AF_INET6)
+c.settimeout(5)
+l.settimeout(5)
+c.connect(("fe80::1", port, 0, scope))
+a, frm = l.accept()
+out += [frm[3], a.getsockname()[3], a.getpeername()[3], c.getpeername()[3]]
+u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+u.bind(ll)
+u.settimeout(5)
+out.append(u.getsockname()[3])
+v = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+v.settimeout(5)
+uport = u.getsockname()[1]
+out.append(v.sendto(b"\\1", ("fe80::1", uport, 0, scope)))
+out.append(u.recvfrom(10)[1][3])
+v.connect(("fe80::1", uport, 0, scope))
+out += [v.getpeername()[3], v.send(b"\\2")]
+out.append(u.recvfrom(10)[1][3])
+out.append(u.sendto(b"\\3", ("fe80::1", v.getsockname()[1])))
+out.append(v.recv(10)[0])
+print(json.dumps(out))`,
+      index,
+    ]);
+    assert.equal(py.code, 0, py.stderr);
+    const expected = JSON.parse(py.stdout);
+    const n = Number(index);
+    assert.deepEqual(expected, [n, n, n, n, n, n, n, 1, n, n, 1, n, 1, 3]);
+    using child = script(LINK_BOUND);
+    const runs: [string, string[]][] = [
+      ["deno", ["--allow-net"]],
+      ["deno", ["--allow-net", "--unstable-net"]],
+      ["libc", ["--allow-net", "--allow-ffi"]],
+    ];
+    for (const [backend, flags] of runs) {
+      const out = await ns.exec([
+        "env",
+        `BACKEND=${backend}`,
+        Deno.execPath(),
+        "run",
+        "--allow-env",
+        ...flags,
+        child.path,
+        index,
+      ]);
+      assert.equal(out.code, 0, `${backend} ${flags}: ${out.stderr}`);
+      assert.deepEqual(JSON.parse(out.stdout), expected, `${backend} ${flags}`);
+    }
+  },
+});
+
 const noNetRaw = withoutCapNetRaw();
 const pingSkip = either(
   netnsMissing,
