@@ -2,20 +2,15 @@
 // encodes a str host with it before the resolver sees it, so a bad label is
 // a UnicodeError and a non-ASCII name reaches glibc as "xn--" labels.
 import { UnicodeError } from "./_codecs.ts";
+import { pyRepr } from "./_repr.ts";
+import { ASSIGNED_3_2, FOLDS, L, PROHIBITED, RAND_AL } from "./_idna_tables.ts";
 
 // The label separators RFC 3490 section 3.1 names.
 const DOTS = /[.\u3002\uff0e\uff61]/;
 
 // Nameprep's table B.1: code points mapped to nothing.
 const MAPPED_OUT =
-  /[\u00ad\u034f\u1806\u180b-\u180d\u200b-\u200d\u2060\ufe00-\ufe0f\ufeff]/g;
-
-// Case folds of table B.2 that lower-casing does not make.
-const FOLDS: Record<string, string> = {
-  "\u00df": "ss",
-  "\u03c2": "\u03c3",
-  "\u0130": "i\u0307",
-};
+  /[\u00ad\u034f\u1806\u180b-\u180d\u200b-\u200d\u2060\ufe00-\ufe0f\ufeff]/;
 
 function fail(reason: string): UnicodeError {
   return new UnicodeError(
@@ -73,13 +68,93 @@ function toAscii(label: string): string {
   return label;
 }
 
-// Nameprep (RFC 3491) as far as names in use need it: the mappings of
-// tables B.1 and B.2 (case folding), then NFKC.
+// Nameprep (RFC 3491) as Python's: table B.1 mapped to nothing, table B.2
+// (case folding), Unicode 3.2's NFKC, then the prohibited characters and
+// the bidi rule (RFC 3454 section 6). The label is held as code points
+// until the end: two lone surrogates that meet once B.1 drops what stood
+// between them stay two (prohibited) characters, as in Python's str.
 function nameprep(label: string): string {
-  const mapped = label.replace(MAPPED_OUT, "");
-  let folded = "";
-  for (const c of mapped) folded += FOLDS[c] ?? c.toLowerCase();
-  return folded.normalize("NFKC");
+  const folded: string[] = [];
+  for (const c of label) {
+    if (!MAPPED_OUT.test(c)) folded.push(...foldB2(c));
+  }
+  const chars = nfkc32(folded);
+  for (const c of chars) {
+    if (inRanges(PROHIBITED_SET, c)) {
+      throw fail(`Invalid character ${pyRepr(c)}`);
+    }
+  }
+  if (chars.some((c) => inRanges(RAND_AL_SET, c))) {
+    if (chars.some((c) => inRanges(L_SET, c))) {
+      throw fail("Violation of BIDI requirement 2");
+    }
+    if (
+      !inRanges(RAND_AL_SET, chars[0]) || !inRanges(RAND_AL_SET, chars.at(-1)!)
+    ) {
+      throw fail("Violation of BIDI requirement 3");
+    }
+  }
+  return chars.join("");
+}
+
+// Table B.2 of one character, as code points: Python's
+// stringprep.map_table_b2().
+function foldB2(c: string): string[] {
+  const fold = FOLDS[c.codePointAt(0)!];
+  if (fold !== undefined) return Array.from(fold);
+  const lower = Array.from(c.toLowerCase());
+  const b = nfkc32(lower);
+  const again = nfkc32(Array.from(b.join("").toLowerCase()));
+  return b.join("") !== again.join("") ? again : lower;
+}
+
+// NFKC by Unicode 3.2's tables, as Python's ucd_3_2_0.normalize(), of code
+// points: what Unicode 3.2 does not assign, and a lone surrogate, is a
+// starter with no decomposition, so only the runs between such characters
+// are normalized (by today's tables).
+function nfkc32(chars: string[]): string[] {
+  const out: string[] = [];
+  let run = "";
+  for (const c of chars) {
+    const lone = c.length === 1 && c >= "\ud800" && c <= "\udfff";
+    if (!lone && inRanges(ASSIGNED_SET, c)) {
+      run += c;
+      continue;
+    }
+    out.push(...run.normalize("NFKC"), c);
+    run = "";
+  }
+  out.push(...run.normalize("NFKC"));
+  return out;
+}
+
+// The generated tables' "first-last" words as sorted [first, last] pairs.
+function parseRanges(words: string): Uint32Array {
+  const list = words.trim().split(/\s+/);
+  const out = new Uint32Array(list.length * 2);
+  list.forEach((w, i) => {
+    const [a, b = a] = w.split("-");
+    out[2 * i] = parseInt(a, 16);
+    out[2 * i + 1] = parseInt(b, 16);
+  });
+  return out;
+}
+
+const ASSIGNED_SET = parseRanges(ASSIGNED_3_2);
+const PROHIBITED_SET = parseRanges(PROHIBITED);
+const RAND_AL_SET = parseRanges(RAND_AL);
+const L_SET = parseRanges(L);
+
+function inRanges(ranges: Uint32Array, c: string): boolean {
+  const cp = c.codePointAt(0)!;
+  let lo = 0, hi = ranges.length / 2 - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (cp < ranges[2 * mid]) hi = mid - 1;
+    else if (cp > ranges[2 * mid + 1]) lo = mid + 1;
+    else return true;
+  }
+  return false;
 }
 
 // Punycode (RFC 3492) of a label.

@@ -52,9 +52,13 @@ function strRepr(s: string): string {
   return quoted(
     "",
     Array.from(s, (ch) => ch.codePointAt(0)!),
-    (c) => c >= 0x20 && !(c >= 0x7f && c <= 0xa0) && c !== 0xad,
+    (c) => c === 0x20 || !NOT_PRINTABLE.test(String.fromCodePoint(c)),
   );
 }
+
+// What Python's str.isprintable() refuses: categories C* and Z* but the
+// space.
+const NOT_PRINTABLE = /^[\p{C}\p{Z}]$/u;
 
 function bytesRepr(b: Uint8Array): string {
   return quoted("b", [...b], (c) => c >= 0x20 && c < 0x7f);

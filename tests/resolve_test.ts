@@ -789,7 +789,7 @@ print(json.dumps(out))
 
 Deno.test({
   name: skipNote(
-    "host names are encoded as Python's idna codec does (nameprep, Punycode, label lengths)",
+    "host names are encoded as Python's idna codec does (nameprep with Unicode 3.2's tables: case folding, NFKC, prohibited characters, the bidi rule; Punycode, label lengths)",
     hasPython ? null : "no python3",
   ),
   ignore: !hasPython,
@@ -813,6 +813,35 @@ Deno.test({
       "xn--\u00fc",
       "\u00fc".repeat(60),
       "\u200b.x",
+      // Prohibited characters (RFC 3454 tables C.*), shown as Python's
+      // repr() shows them, lone surrogates among them.
+      "a\u0080b",
+      "a\ue000",
+      "a\ufffd",
+      "\u2ff0x",
+      "a\u200eb",
+      "a\u06ddb",
+      "a\u{e0001}b",
+      "a\uffffb",
+      "a\ud800b",
+      "\udc80",
+      "\ud800\u200b\udc80",
+      // The bidi rule (table D.1 / D.2).
+      "\u05d0a",
+      "\u05d01",
+      "1\u05d0",
+      "\u05d0\u05d1",
+      "\u0627\u0628.\u05d0",
+      // Table B.2 folds what NFKC makes; Unicode 3.2's NFKC leaves what
+      // Unicode 3.2 does not assign alone.
+      "\u211c",
+      "\u3384x",
+      "x\u03d0",
+      "\u1e9e",
+      "a\u3000b",
+      "a\u0340b",
+      "a\u1d3eb",
+      "a\u321eb",
     ];
     const want = await pythonJson(PY_IDNA, names) as string[];
     const got = names.map((n) => {
