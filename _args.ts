@@ -782,6 +782,51 @@ export function toTimeout(value: unknown): number | null {
 }
 
 /**
+ * A str argument that CPython encodes to UTF-8 (`PyUnicode_AsUTF8`): a lone
+ * surrogate is `UnicodeEncodeError` ("surrogates not allowed").
+ *
+ * @param text The argument.
+ * @returns `text`.
+ * @throws {UnicodeEncodeError} A lone surrogate.
+ *
+ * @example
+ * ```ts
+ * import { utf8Arg } from "./_args.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.throws(() => utf8Arg("\udc80"), { name: "UnicodeEncodeError" });
+ * ```
+ */
+export function utf8Arg(text: string): string {
+  if (!text.isWellFormed()) utf8Encode(text, "strict");
+  return text;
+}
+
+/**
+ * A str argument as CPython's "s" format reads it: it must encode to UTF-8
+ * (a lone surrogate is `UnicodeEncodeError`), then hold no NUL.
+ *
+ * @param text The argument.
+ * @returns `text`.
+ * @throws {UnicodeEncodeError} A lone surrogate ("surrogates not allowed").
+ * @throws {ValueError} `embedded null character`.
+ *
+ * @example
+ * ```ts
+ * import { cStringArg } from "./_args.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.throws(() => cStringArg("a\ud800"), { name: "UnicodeEncodeError" });
+ * assert.throws(() => cStringArg("a\0"), { name: "ValueError" });
+ * ```
+ */
+export function cStringArg(text: string): string {
+  utf8Arg(text);
+  if (text.includes("\0")) throw new ValueError("embedded null character");
+  return text;
+}
+
+/**
  * Python's `os.fsencode`: UTF-8, with the lone surrogates U+DC80..U+DCFF
  * that `fsDecode` makes of undecodable bytes turned back into those bytes
  * (the "surrogateescape" error handler).

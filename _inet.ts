@@ -24,6 +24,7 @@ import {
   argumentCount,
   builtinArity,
   type BytesLike,
+  cStringArg,
   parsedArity,
   pyArgName,
   pyTypeName,
@@ -319,10 +320,6 @@ export function parsePton6(
 // Where inet_pton parses to; a result is a copy the caller owns.
 const scratch = new Uint8Array(16);
 
-function nullCheck(s: string): void {
-  if (s.indexOf("\0") >= 0) throw new ValueError("embedded null character");
-}
-
 /**
  * Convert an IPv4 address from dotted text to 4 packed bytes, accepting every
  * form glibc's `inet_aton` does: `"1.2.3.4"`, `"1.2"` (`1.0.0.2`), `"1"`,
@@ -348,7 +345,7 @@ export function inet_aton(ip_string: string): Uint8Array {
   argumentCount(arguments, 1, 1, ARITY.inet_aton);
   requireStr(ip_string, "inet_aton", 1);
   // Python rejects a NUL before parsing, even in text inet_aton would ignore.
-  nullCheck(ip_string);
+  cStringArg(ip_string);
   const n = parseAton(ip_string, false);
   if (n < 0) {
     throw new OSError("illegal IP address string passed to inet_aton");
@@ -424,11 +421,11 @@ export function inet_pton(
     size = 16;
     ok = parsePton6(ip_string, 0, end, scratch, 0);
   } else {
-    nullCheck(ip_string);
+    cStringArg(ip_string);
     throw new OSError(errno.EAFNOSUPPORT);
   }
   if (!ok) {
-    nullCheck(ip_string);
+    cStringArg(ip_string);
     throw new OSError("illegal IP address string passed to inet_pton");
   }
   return scratch.slice(0, size);

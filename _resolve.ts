@@ -62,11 +62,11 @@ import {
   OSError,
   OverflowError,
   PermissionError,
-  ValueError,
 } from "./errors.ts";
 import {
   argumentCount,
   builtinArity,
+  cStringArg,
   defArity,
   isOptionsArg,
   optionsAt,
@@ -75,6 +75,7 @@ import {
   pyTypeName,
   toCInt,
   toCLong,
+  utf8Arg,
 } from "./_args.ts";
 import {
   addressBytes,
@@ -437,7 +438,7 @@ function portArg(port: unknown): string | null {
     toCLong(port);
     return port.toString();
   }
-  if (typeof port === "string") return cString(port);
+  if (typeof port === "string") return cString(utf8Arg(port));
   if (port instanceof Uint8Array) return cString(decoder.decode(port));
   throw new OSError("Int or String expected");
 }
@@ -1355,10 +1356,10 @@ async function nameInfo(
   if (sockaddr.length < 2 || sockaddr.length > 4) throw new TypeError(illegal);
   const host: unknown = sockaddr[0];
   if (typeof host !== "string") throw new TypeError(illegal);
+  cStringArg(host);
   const port = toCInt(sockaddr[1]);
   const flowinfo = sockaddr.length > 2 ? uintArg(sockaddr[2]) : 0;
   const scope = sockaddr.length > 3 ? uintArg(sockaddr[3]) : 0;
-  if (host.includes("\0")) throw new ValueError("embedded null character");
   if (flowinfo > 0xfffff) {
     throw new OverflowError("getnameinfo(): flowinfo must be 0-1048575.");
   }
@@ -1445,8 +1446,7 @@ function strArg(value: unknown, fn: string, position: number): string {
       `${fn}() argument ${position} must be str, not ${pyArgName(value)}`,
     );
   }
-  if (value.includes("\0")) throw new ValueError("embedded null character");
-  return value;
+  return cStringArg(value);
 }
 
 function readServicesOrThrow(fn: string): void {

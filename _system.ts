@@ -25,6 +25,7 @@ import {
 import {
   argumentCount,
   builtinArity,
+  cStringArg,
   fsDecode,
   fsEncode,
   parsedArity,
@@ -235,7 +236,7 @@ export function getprotobyname(name: string): number {
       `getprotobyname() argument 1 must be str, not ${pyArgName(name)}`,
     );
   }
-  if (name.includes("\0")) throw new ValueError("embedded null character");
+  cStringArg(name);
   const text = protocolsFile();
   if (text !== null) {
     for (const raw of text.split("\n")) {

@@ -36,6 +36,8 @@ import {
 } from "../errors.ts";
 import { UnicodeError } from "../_codecs.ts";
 import { idnaEncode } from "../_idna.ts";
+import { inet_aton, inet_pton } from "../_inet.ts";
+import { getprotobyname } from "../_system.ts";
 import {
   getaddrinfo,
   getfqdn,
@@ -388,6 +390,37 @@ Deno.test("getservbyname() and getservbyport() read /etc/services", () => {
   assert.throws(() => getservbyname(1 as unknown as string), {
     name: "TypeError",
     message: "getservbyname() argument 1 must be str, not int",
+  });
+});
+
+Deno.test("str arguments with a lone surrogate are UnicodeEncodeError, as CPython's UTF-8 encoding of them, before a NUL or a port's type is looked at", async () => {
+  const surrogates = (at: number, ch = "\\ud800") => ({
+    name: "UnicodeEncodeError",
+    message:
+      `'utf-8' codec can't encode character '${ch}' in position ${at}: surrogates not allowed`,
+  });
+  await assert.rejects(getaddrinfo(null, "\ud800"), surrogates(0));
+  await assert.rejects(getaddrinfo(null, "80\0\ud800"), surrogates(3));
+  await assert.rejects(
+    getnameinfo(["a\ud800\0", "x" as unknown as number], 1),
+    surrogates(1),
+  );
+  await assert.rejects(
+    getnameinfo(["a\0", "x" as unknown as number], 1),
+    { name: "ValueError", message: "embedded null character" },
+  );
+  assert.throws(() => getservbyname("\udc80"), surrogates(0, "\\udc80"));
+  assert.throws(() => getservbyname("http", "t\ud800"), surrogates(1));
+  assert.throws(() => getservbyport(80, "\ud800"), surrogates(0));
+  assert.throws(() => getprotobyname("tcp\udfff"), surrogates(3, "\\udfff"));
+  assert.throws(() => inet_aton("\ud800"), surrogates(0));
+  assert.throws(() => inet_pton(AF_INET, "1\ud800"), surrogates(1));
+  assert.throws(() => inet_pton(AF_INET6, "::\ud800"), surrogates(2));
+  // A host goes through the idna codec instead: a prohibited character.
+  await assert.rejects(getaddrinfo("a\ud800", 80, 0, 0, 0, AI_NUMERICHOST), {
+    name: "UnicodeError",
+    message:
+      "encoding with 'idna' codec failed (UnicodeError: Invalid character '\\ud800')",
   });
 });
 

@@ -5,8 +5,11 @@
 // CMSG_LEN() and CMSG_SPACE() against CPython's own, call for call. Each
 // round draws a batch of calls: hosts near the numeric forms glibc reads
 // (inet_aton's dotted parts in decimal, octal and hex, IPv6 with and
-// without an embedded IPv4 and a %scope, junk, spaces, trailing dots),
-// ports as numbers, decimal strings, service names and junk, every family,
+// without an embedded IPv4 and a %scope, junk, spaces, trailing dots) and
+// non-ASCII names for Python's idna codec (nameprep's folds, prohibited
+// characters and bidi rule, lone surrogates, long labels),
+// ports as numbers, decimal strings, bytes, service names and junk (lone
+// surrogates, a NUL), every family,
 // type and protocol of glibc's table and a few it does not have, and AI_* /
 // NI_* flags OR-ed at random (bits glibc does not know among them).
 // python3 runs the batch first; then this module, and every call's result
@@ -150,7 +153,85 @@ const V6_GROUPS = [
 ];
 const SCOPES = ["", "", "", "%1", "%lo", "%0", "%4294967296", "%", "%-1"];
 
+// Pieces of non-ASCII names for Python's idna codec: case folds, NFKC,
+// what Unicode 3.2 did not assign, prohibited characters (lone surrogates
+// among them), right-to-left letters and digits for the bidi rule, the
+// ideographic full stop, the ACE prefix.
+const IDNA_PIECES = [
+  "a",
+  "1",
+  "-",
+  ".",
+  "\u3002",
+  "xn--",
+  "\u00fc",
+  "\u00df",
+  "\u03a3",
+  "\u0130",
+  "\ufb01",
+  "\u211c",
+  "\u3384",
+  "\u1d3e",
+  "\u321e",
+  "\u00ad",
+  "\u200b",
+  "\u0340",
+  "\u3000",
+  "\u05d0",
+  "\u0627",
+  "\u0660",
+  "\u200e",
+  "\ue000",
+  "\ufffd",
+  "\uffff",
+  "\u2ff0",
+  "\u0080",
+  "\ud800",
+  "\udc80",
+  "\u{1d400}",
+  "\u{e0001}",
+];
+
+// Blocks whose characters python3 (3.11: Unicode 14) and Deno's
+// JavaScript see alike (no code point a later Unicode assigned): Latin,
+// Greek, Cyrillic, Hebrew, Arabic, punctuation, letterlike symbols, CJK
+// symbols and squares, ideographs, Hangul, private use, presentation forms,
+// fullwidth forms, mathematical letters, tags.
+const IDNA_BLOCKS: [number, number][] = [
+  [0x80, 0x21f],
+  [0x370, 0x3ce],
+  [0x400, 0x486],
+  [0x5d0, 0x5ea],
+  [0x621, 0x63a],
+  [0x660, 0x669],
+  [0x1e00, 0x1e9b],
+  [0x2000, 0x2046],
+  [0x2100, 0x213a],
+  [0x3000, 0x303a],
+  [0x3300, 0x33fe],
+  [0x4e00, 0x9fa5],
+  [0xac00, 0xd7a3],
+  [0xe000, 0xf8ff],
+  [0xfb00, 0xfb06],
+  [0xfe70, 0xfefc],
+  [0xff01, 0xffbe],
+  [0x1d400, 0x1d454],
+  [0xe0000, 0xe007f],
+];
+
+function idnaHost(d: Dice): string {
+  let host = "";
+  for (let n = 1 + d.int(6); n > 0; n--) {
+    const [first, last] = d.pick(IDNA_BLOCKS);
+    host += d.chance(0.15)
+      ? String.fromCodePoint(first + d.int(last - first + 1))
+      : d.pick(IDNA_PIECES);
+  }
+  return d.chance(0.05) ? host.repeat(20) : host;
+}
+
 function randomHost(d: Dice): string {
+  if (d.chance(0.1)) return idnaHost(d);
   if (d.chance(0.45)) {
     const parts = Array.from(
       { length: 1 + d.int(5) },
@@ -217,6 +298,11 @@ const PORTS: Arg[] = [
   "18446744073709551616",
   "00080",
   "\uff11",
+  "\ud800",
+  "8\udc80",
+  "80\0x",
+  { $b: "3830" },
+  { $b: "68747470" },
 ];
 
 function flags(d: Dice, bits: readonly number[], p: number): number {
@@ -318,15 +404,28 @@ function call(d: Dice): Call {
         ? {
           fn: "getservbyname",
           args: [
-            d.pick(["http", "domain", "ssh", "HTTP", "www", "nope", ""]),
-            ...(d.chance(0.7) ? [d.pick(["tcp", "udp", "sctp", "x", ""])] : []),
+            d.pick([
+              "http",
+              "domain",
+              "ssh",
+              "HTTP",
+              "www",
+              "nope",
+              "",
+              "\ud800",
+            ]),
+            ...(d.chance(0.7)
+              ? [d.pick(["tcp", "udp", "sctp", "x", "", "t\udc80"])]
+              : []),
           ],
         }
         : {
           fn: "getservbyport",
           args: [
             d.pick([0, 7, 22, 53, 80, 443, 65535, 65536, -1]),
-            ...(d.chance(0.7) ? [d.pick(["tcp", "udp", "sctp", "x"])] : []),
+            ...(d.chance(0.7)
+              ? [d.pick(["tcp", "udp", "sctp", "x", "\ud800"])]
+              : []),
           ],
         };
   }
