@@ -51,6 +51,7 @@ import {
   throwIfAborted,
 } from "./_args.ts";
 import { errno } from "./constants.ts";
+import { pyRepr } from "./_repr.ts";
 import { abortable } from "./_wait.ts";
 import {
   type Codec,
@@ -190,23 +191,6 @@ function trim(
 ): Uint8Array<ArrayBuffer> {
   if (n === buf.length) return buf;
   return n * 2 < buf.length ? buf.slice(0, n) : buf.subarray(0, n);
-}
-
-// Python's repr() of a str, for the invalid-mode message.
-function strRepr(s: string): string {
-  const q = s.includes("'") && !s.includes('"') ? '"' : "'";
-  let out = "";
-  for (const ch of s) {
-    const c = ch.codePointAt(0)!;
-    if (ch === q || ch === "\\") out += "\\" + ch;
-    else if (ch === "\n") out += "\\n";
-    else if (ch === "\r") out += "\\r";
-    else if (ch === "\t") out += "\\t";
-    else if (c < 0x20 || c === 0x7f) {
-      out += `\\x${c.toString(16).padStart(2, "0")}`;
-    } else out += ch;
-  }
-  return q + out + q;
 }
 
 // A size argument: an integer that fits a Py_ssize_t, or null/undefined for
@@ -2261,8 +2245,8 @@ export class TextSocketFile extends SocketFile<string> {
   /** Python's repr: `<_io.TextIOWrapper name=3 mode='r' encoding='UTF-8'>`. */
   override toString(): string {
     return `<_io.TextIOWrapper name=${this.name} mode=${
-      strRepr(this.#mode)
-    } encoding=${strRepr(this.#encoding)}>`;
+      pyRepr(this.#mode)
+    } encoding=${pyRepr(this.#encoding)}>`;
   }
 }
 
@@ -2315,7 +2299,7 @@ export function openFile(
   for (const c of mode) {
     if (c !== "r" && c !== "w" && c !== "b") {
       throw new ValueError(
-        `invalid mode ${strRepr(mode)} (only r, w, b allowed)`,
+        `invalid mode ${pyRepr(mode)} (only r, w, b allowed)`,
       );
     }
   }

@@ -577,6 +577,12 @@ Deno.test("makefile() with an invalid mode raises ValueError as Python", () => {
       message: `invalid mode '${mode}' (only r, w, b allowed)`,
     });
   }
+  // The mode shown as Python's repr() shows it: a private-use character
+  // escaped (python3: invalid mode 'r\ue000' ...).
+  assert.throws(() => s.makefile("r\ue000"), {
+    name: "ValueError",
+    message: "invalid mode 'r\\ue000' (only r, w, b allowed)",
+  });
   assert.throws(() => s.makefile("r", 0), {
     name: "ValueError",
     message: "unbuffered streams must be binary",
