@@ -65,6 +65,20 @@ function needNet(host: string | undefined, what: string, ask = false): void {
   if (!ok) throw denied("net", what);
 }
 
+// A socket that can reach any address (a raw socket, a family with no
+// scope): unscoped --allow-net, and no --deny-net list, which such a socket
+// would otherwise pass by.
+function needAllNet(what: string): void {
+  const all = Deno.permissions.querySync({ name: "net" });
+  if (all.state !== "granted") throw denied("net", what);
+  if (all.partial) {
+    throw new PermissionError(
+      E.EACCES,
+      `Requires net access to ${what}, which a --deny-net list takes some of`,
+    );
+  }
+}
+
 /** How a refusal names an abstract unix name, which only unscoped --allow-net grants. */
 export const ABSTRACT_NAME = "an abstract unix name (unscoped --allow-net)";
 
@@ -74,12 +88,13 @@ export const ABSTRACT_NAME = "an abstract unix name (unscoped --allow-net)";
  *
  * @param family The socket's family.
  * @param type The socket's type.
- * @throws {PermissionError} Without unscoped `--allow-net`.
+ * @throws {PermissionError} Without unscoped `--allow-net`, or with a
+ *   `--deny-net` list.
  */
 export function permitOpen(family: number, type: number): void {
   const inet = family === AF_INET || family === AF_INET6;
   if ((inet && type === SOCK_RAW) || (!inet && family !== AF_UNIX)) {
-    needNet(undefined, "all addresses (a raw socket)");
+    needAllNet("all addresses (a raw socket)");
   }
 }
 
@@ -106,7 +121,7 @@ export function permitAddress(
 ): void {
   if (family === AF_INET || family === AF_INET6) {
     if (type === SOCK_RAW) {
-      return needNet(undefined, "all addresses (a raw socket)");
+      return needAllNet("all addresses (a raw socket)");
     }
     const [host, port] = addr as [string, number];
     const h = family === AF_INET6 ? `[${host.split("%")[0]}]` : host;
@@ -129,5 +144,5 @@ export function permitAddress(
     }
     return needNet(`unix:${path}`, JSON.stringify(`unix:${path}`));
   }
-  needNet(undefined, "all addresses (this family has no scope)");
+  needAllNet("all addresses (this family has no scope)");
 }

@@ -381,6 +381,32 @@ await probe("packet", () => mod.socket(17, mod.SOCK_DGRAM, 0).close());`,
   },
 });
 
+Deno.test({
+  name: skipNote(
+    "libc: a --deny-net list under unscoped --allow-net refuses raw sockets and families with no scope, which could reach the denied addresses",
+    libcMissing,
+  ),
+  ignore,
+  fn: async () => {
+    const out = await probe(
+      ["--allow-ffi", "--allow-net", "--deny-net=127.0.0.2"],
+      `await probe("raw", () => mod.socket(mod.AF_INET, mod.SOCK_RAW, mod.IPPROTO_ICMP).close());
+await probe("raw6", () => mod.socket(mod.AF_INET6, mod.SOCK_RAW, mod.IPPROTO_ICMPV6).close());
+await probe("packet", () => mod.socket(17, mod.SOCK_DGRAM, 0).close());
+await probe("udp", () => { const s = mod.socket(mod.AF_INET, mod.SOCK_DGRAM, 0, { backend: "libc" }); try { s.bind(["127.0.0.1", 0]); } finally { s.close(); } });`,
+    );
+    for (const name of ["raw", "raw6", "packet"]) {
+      const [cls, msg] = out[name];
+      assert.equal(cls, "PermissionError", `${name}: ${cls}: ${msg}`);
+      assert.match(
+        msg,
+        /^\[Errno 13\] Requires net access to all addresses .*--deny-net/,
+      );
+    }
+    allowed(out, "udp");
+  },
+});
+
 Deno.test("with unscoped --allow-net and --allow-read/--allow-write, addresses are not asked about one by one (Deno keeps a state for each host or path it is asked about: memory grew with each new peer)", () => {
   const seen: Deno.PermissionDescriptor[] = [];
   const perms = Deno.permissions;
