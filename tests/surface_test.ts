@@ -48,7 +48,7 @@ import { pythonJson } from "./_python.ts";
 function py(code: string, input: unknown): Promise<unknown> {
   return withTimeout(pythonJson(code, input), 20_000, "python3");
 }
-import { netns, netnsMissing, script } from "./_netns.ts";
+import { type NetNs, netns, netnsMissing, script } from "./_netns.ts";
 
 const pySkip = hasPython ? null : "no python3";
 const either = (...reasons: (string | null)[]) =>
@@ -633,6 +633,15 @@ await s.connect(address);
 console.log(JSON.stringify([s.getpeername(), s.getsockname()[3]]));
 `;
 
+// A namespace's veth pair mc0/mc1, up, with fe80::1 on mc0: its index.
+async function linkLocal(ns: NetNs): Promise<number> {
+  ns.ip("link", "add", "mc0", "type", "veth", "peer", "name", "mc1");
+  ns.ip("link", "set", "mc0", "up");
+  ns.ip("link", "set", "mc1", "up");
+  ns.ip("-6", "addr", "add", "fe80::1/64", "dev", "mc0", "nodad");
+  return Number((await ns.exec(["cat", "/sys/class/net/mc0/ifindex"])).stdout);
+}
+
 Deno.test({
   name: skipNote(
     "connect() to a link-local IPv6 peer (fe80::1%mc0, or the 4-tuple's scope id) on the Deno backend, as on libc and in CPython",
@@ -641,13 +650,7 @@ Deno.test({
   ignore: either(netnsMissing, pySkip) !== null,
   async fn() {
     using ns = netns();
-    ns.ip("link", "add", "mc0", "type", "veth", "peer", "name", "mc1");
-    ns.ip("link", "set", "mc0", "up");
-    ns.ip("link", "set", "mc1", "up");
-    ns.ip("-6", "addr", "add", "fe80::1/64", "dev", "mc0", "nodad");
-    const index = Number(
-      (await ns.exec(["cat", "/sys/class/net/mc0/ifindex"])).stdout,
-    );
+    const index = await linkLocal(ns);
     using child = script(LINK_LOCAL);
     const server = ns.exec([
       "python3",
@@ -746,12 +749,7 @@ Deno.test({
   ignore: either(netnsMissing, pySkip) !== null,
   async fn() {
     using ns = netns();
-    ns.ip("link", "add", "mc0", "type", "veth", "peer", "name", "mc1");
-    ns.ip("link", "set", "mc0", "up");
-    ns.ip("link", "set", "mc1", "up");
-    ns.ip("-6", "addr", "add", "fe80::1/64", "dev", "mc0", "nodad");
-    const index = (await ns.exec(["cat", "/sys/class/net/mc0/ifindex"]))
-      .stdout.trim();
+    const index = String(await linkLocal(ns));
     const py = await ns.exec([
       "python3",
       "-c",
