@@ -217,6 +217,15 @@ interface WaitState {
 // call gives up with EAGAIN (EINPROGRESS for connect), which CPython raises
 // as BlockingIOError; only a socket's own timeout is TimeoutError.
 class KernelDeadline extends Deadline {
+  // A descriptor non-blocking all the same: the one syscall made is the
+  // answer, with no look after it.
+  readonly atOnce: boolean;
+
+  constructor(ms: number, atOnce = false) {
+    super(ms);
+    this.atOnce = atOnce;
+  }
+
   override error(errno: number = EAGAIN): OSError {
     return new BlockingIOError(errno);
   }
@@ -226,8 +235,8 @@ class KernelDeadline extends Deadline {
 // blocking only while the socket has no timeout, so only then does this
 // count). A descriptor that is non-blocking all the same (adopted, given by
 // fromfd() of a socket with a timeout, or shared with a dup() that has one)
-// makes the syscall fail at once: the call looks once more, then raises
-// BlockingIOError, as CPython's does. Else SO_SNDTIMEO bounds sends and
+// makes the syscall fail at once: the call raises BlockingIOError after
+// that one syscall, as CPython's does. Else SO_SNDTIMEO bounds sends and
 // connect, SO_RCVTIMEO receives and accept (0: no bound).
 //
 // Asked only once this process may have a socket whose flag or options this
@@ -236,7 +245,7 @@ class KernelDeadline extends Deadline {
 function kernelWait(fd: number, events: number, lent: boolean): Deadline {
   const fl = lent ? 0 : C.fcntl(fd, L.F_GETFL, 0);
   if (fl >= 0 && (fl & L.O_NONBLOCK) !== 0) {
-    return new KernelDeadline(Number.MIN_VALUE);
+    return new KernelDeadline(Number.MIN_VALUE, true);
   }
   const option = events === L.EPOLLOUT ? L.SO_SNDTIMEO : L.SO_RCVTIMEO;
   timevalI64[0] = timevalI64[1] = 0n;
@@ -332,7 +341,8 @@ class LibcSocket implements BackendSocket {
     const deadline = wait === null && kernelBounds && this.#fd >= 0
       ? kernelWait(this.#fd, events, this.#lent)
       : new Deadline(wait);
-    return { deadline, signal, spins: 0, looked: false };
+    const looked = deadline instanceof KernelDeadline && deadline.atOnce;
+    return { deadline, signal, spins: 0, looked };
   }
 
   // Make a blocking descriptor non-blocking for a call that has no

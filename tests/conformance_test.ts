@@ -3347,5 +3347,16 @@ Deno.test(
     const late = first.recv(1);
     await server.sendall(bytes("x"));
     assert.deepEqual(await withTimeout(late), bytes("x"));
+    // A connect that the listener's room lets finish at once raises too:
+    // the one syscall said EINPROGRESS (no look after it may see it done).
+    using roomy = sock("libc");
+    roomy.bind(["127.0.0.1", 0]);
+    roomy.listen(5);
+    using timed2 = sock("libc");
+    timed2.settimeout(5);
+    using c2 = S.fromfd(timed2.fileno(), AF_INET, SOCK_STREAM);
+    await raises(() => c2.connect(roomy.getsockname()), BlockingIOError, {
+      errno: 115,
+    });
   },
 );
