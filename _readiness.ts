@@ -350,9 +350,11 @@ export class Readiness {
   // last (see #lookDeno): back first, so that the look that replaces it
   // finds them in the order the kernel's ready list would.
   #unrotate(first: [number, number][]): void {
-    const front = first.map(([fd]) => fd).filter((fd) => this.#check.has(fd));
-    if (front.length === 0) return;
-    const rest = [...this.#check].filter((fd) => !front.includes(fd));
+    if (first.length === 0) return;
+    const front = new Set<number>();
+    for (const [fd] of first) if (this.#check.has(fd)) front.add(fd);
+    if (front.size === 0) return;
+    const rest = [...this.#check].filter((fd) => !front.has(fd));
     this.#check.clear();
     for (const fd of front) this.#check.add(fd);
     for (const fd of rest) this.#check.add(fd);
