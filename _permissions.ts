@@ -22,6 +22,15 @@ import { fsDecode } from "./_args.ts";
 import { resolveUnixPath } from "./_address.ts";
 import type { SockAddr } from "./_backend.ts";
 
+// What the flag `name` grants without a scope: every host or path ("all"),
+// all but what a --deny-* list takes back ("partial", Deno's `partial`), or
+// not everything ("no").
+function unscoped(name: "net" | "read" | "write"): "all" | "partial" | "no" {
+  const all = Deno.permissions.querySync({ name });
+  if (all.state !== "granted") return "no";
+  return all.partial ? "partial" : "all";
+}
+
 // The unscoped grant answers first: Deno keeps a state for every host or
 // path it is asked about, for the life of the process, so asking per address
 // grew memory with each new peer (0.4 KB each); the flag without a scope
@@ -35,8 +44,7 @@ function granted(
     (name === "net" || name === "read" || name === "write") &&
     Object.keys(descriptor).length > 1
   ) {
-    const all = Deno.permissions.querySync({ name });
-    if (all.state === "granted" && !all.partial) return true;
+    if (unscoped(name) === "all") return true;
   }
   try {
     const status = ask
@@ -69,9 +77,9 @@ function needNet(host: string | undefined, what: string, ask = false): void {
 // scope): unscoped --allow-net, and no --deny-net list, which such a socket
 // would otherwise pass by.
 function needAllNet(what: string): void {
-  const all = Deno.permissions.querySync({ name: "net" });
-  if (all.state !== "granted") throw denied("net", what);
-  if (all.partial) {
+  const all = unscoped("net");
+  if (all === "no") throw denied("net", what);
+  if (all === "partial") {
     throw new PermissionError(
       E.EACCES,
       `Requires net access to ${what}, which a --deny-net list takes some of`,
