@@ -449,10 +449,13 @@ const BOM_UTF8 = new Uint8Array([0xef, 0xbb, 0xbf]);
 // wait, and are dropped at the end. As CPython's too, the call that decides
 // has decided even if its bytes do not decode: what it held stays held, to
 // be decoded as UTF-8, BOM or not, before the next call's bytes.
+// What nothing held is (never written to).
+const NOTHING = new Uint8Array(0);
+
 class Utf8SigDecoder implements Decoder {
   readonly #inner: Decoder;
   #first = true;
-  #held: Uint8Array = new Uint8Array(0);
+  #held: Uint8Array = NOTHING;
 
   constructor(errors: string) {
     this.#inner = new Utf8Decoder(errors);
@@ -461,8 +464,9 @@ class Utf8SigDecoder implements Decoder {
   decode(input: Uint8Array, final: boolean): string {
     const bytes = this.#held.length > 0 ? concat([this.#held, input]) : input;
     if (!this.#first) {
+      if (this.#held.length === 0) return this.#inner.decode(input, final);
       const out = this.#inner.decode(bytes, final);
-      this.#held = new Uint8Array(0);
+      this.#held = NOTHING;
       return out;
     }
     if (bytes.length < 3 && bytes.every((b, i) => b === BOM_UTF8[i])) {
@@ -472,7 +476,7 @@ class Utf8SigDecoder implements Decoder {
     this.#first = false;
     const bom = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
     const out = this.#inner.decode(bom ? bytes.subarray(3) : bytes, final);
-    this.#held = new Uint8Array(0);
+    this.#held = NOTHING;
     return out;
   }
 }
