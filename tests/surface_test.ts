@@ -48,7 +48,13 @@ import { pythonJson } from "./_python.ts";
 function py(code: string, input: unknown): Promise<unknown> {
   return withTimeout(pythonJson(code, input), 20_000, "python3");
 }
-import { type NetNs, netns, netnsMissing, script } from "./_netns.ts";
+import {
+  type NetNs,
+  netns,
+  netnsMissing,
+  type Script,
+  script,
+} from "./_netns.ts";
 
 const pySkip = hasPython ? null : "no python3";
 const either = (...reasons: (string | null)[]) =>
@@ -633,6 +639,31 @@ await s.connect(address);
 console.log(JSON.stringify([s.getpeername(), s.getsockname()[3]]));
 `;
 
+// `child` run in `ns` once per [backend, flags, args] must print what
+// python3 printed there (`expected`).
+async function sameOnEach(
+  ns: NetNs,
+  child: Script,
+  runs: [string, string[], string[]][],
+  expected: unknown,
+): Promise<void> {
+  for (const [backend, flags, args] of runs) {
+    const out = await ns.exec([
+      "env",
+      `BACKEND=${backend}`,
+      Deno.execPath(),
+      "run",
+      "--allow-env",
+      ...flags,
+      child.path,
+      ...args,
+    ]);
+    const what = `${backend} ${flags} ${args}`;
+    assert.equal(out.code, 0, `${what}: ${out.stderr}`);
+    assert.deepEqual(JSON.parse(out.stdout), expected, what);
+  }
+}
+
 // A namespace's veth pair mc0/mc1, up, with fe80::1 on mc0: its index.
 async function linkLocal(ns: NetNs): Promise<number> {
   ns.ip("link", "add", "mc0", "type", "veth", "peer", "name", "mc1");
@@ -682,20 +713,7 @@ print(json.dumps([list(s.getpeername()), s.getsockname()[3]]))`,
       ]],
       ["libc", ["--allow-net", "--allow-ffi"], ["fe80::1%mc0", "8007"]],
     ];
-    for (const [backend, flags, args] of runs) {
-      const out = await ns.exec([
-        "env",
-        `BACKEND=${backend}`,
-        Deno.execPath(),
-        "run",
-        "--allow-env",
-        ...flags,
-        child.path,
-        ...args,
-      ]);
-      assert.equal(out.code, 0, `${backend} ${args}: ${out.stderr}`);
-      assert.deepEqual(JSON.parse(out.stdout), expected, `${backend} ${args}`);
-    }
+    await sameOnEach(ns, child, runs, expected);
     const rest = await server;
     assert.equal(rest.code, 0, rest.stderr);
   },
@@ -792,25 +810,12 @@ print(json.dumps(out))`,
     const n = Number(index);
     assert.deepEqual(expected, [n, n, n, n, n, n, n, 1, n, n, 1, n, 1, 3]);
     using child = script(LINK_BOUND);
-    const runs: [string, string[]][] = [
-      ["deno", ["--allow-net"]],
-      ["deno", ["--allow-net", "--unstable-net"]],
-      ["libc", ["--allow-net", "--allow-ffi"]],
+    const runs: [string, string[], string[]][] = [
+      ["deno", ["--allow-net"], [index]],
+      ["deno", ["--allow-net", "--unstable-net"], [index]],
+      ["libc", ["--allow-net", "--allow-ffi"], [index]],
     ];
-    for (const [backend, flags] of runs) {
-      const out = await ns.exec([
-        "env",
-        `BACKEND=${backend}`,
-        Deno.execPath(),
-        "run",
-        "--allow-env",
-        ...flags,
-        child.path,
-        index,
-      ]);
-      assert.equal(out.code, 0, `${backend} ${flags}: ${out.stderr}`);
-      assert.deepEqual(JSON.parse(out.stdout), expected, `${backend} ${flags}`);
-    }
+    await sameOnEach(ns, child, runs, expected);
   },
 });
 
