@@ -763,6 +763,34 @@ export function withoutCapNetRaw(): { prefix: string[] } | { reason: string } {
   })();
 }
 
+/**
+ * Runs `deno run -A --no-check ...args` as a child, to its end or for `ms`:
+ * "hung" when it was still running then (and was killed).
+ */
+export async function runChild(
+  args: string[],
+  ms: number,
+): Promise<Deno.CommandOutput | "hung"> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--no-check", ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const killed = new Promise<"hung">((resolve) => {
+    timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      resolve("hung");
+    }, ms);
+  });
+  try {
+    return await Promise.race([child.output(), killed]);
+  } finally {
+    clearTimeout(timer);
+    await child.status;
+  }
+}
+
 /** The typed OSError the deno backend raises for what only libc can do. */
 export function needsLibc(e: Error): void {
   check(e, OSError, { message: /backend: "libc"/ });

@@ -75,6 +75,7 @@ import {
   raises,
   raisesSync,
   recvExactly,
+  runChild,
   sha256,
   sleep,
   sock,
@@ -2424,29 +2425,12 @@ c.close();
 console.log("done");
 `,
       );
-      const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", "--no-check", ...flags, script],
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const killed = new Promise<"hung">((resolve) => {
-        timer = setTimeout(() => {
-          child.kill("SIGKILL");
-          resolve("hung");
-        }, 5000);
-      });
-      try {
-        const out = await Promise.race([child.output(), killed]);
-        assert.notEqual(out, "hung", "the script did not exit within 5 s");
-        if (out === "hung") return;
-        const text = new TextDecoder();
-        assert.equal(out.code, 0, text.decode(out.stderr));
-        assert.equal(text.decode(out.stdout).trim(), "done");
-      } finally {
-        clearTimeout(timer);
-        await child.status;
-      }
+      const out = await runChild([...flags, script], 5000);
+      assert.notEqual(out, "hung", "the script did not exit within 5 s");
+      if (out === "hung") return;
+      const text = new TextDecoder();
+      assert.equal(out.code, 0, text.decode(out.stderr));
+      assert.equal(text.decode(out.stdout).trim(), "done");
     },
   );
 }

@@ -7,7 +7,7 @@
 // nothing registered) holds the process until it is answered, as Python's
 // blocks. Each script runs as a child `deno run`, bounded in time.
 import assert from "node:assert/strict";
-import { BACKENDS, onBackend, sleep } from "./_helpers.ts";
+import { BACKENDS, onBackend, runChild, sleep } from "./_helpers.ts";
 import { withTimeout } from "./_python.ts";
 import {
   AF_INET,
@@ -133,32 +133,6 @@ console.log("done");
 `;
 const CASES = ["unix", "selectors", "pollers", "aborted", "servers", "files"];
 
-// Runs `script` with `args`; "hung" when it is still running after `ms`.
-async function runChild(
-  script: string,
-  args: string[],
-  ms: number,
-): Promise<Deno.CommandOutput | "hung"> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--no-check", script, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const killed = new Promise<"hung">((resolve) => {
-    timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      resolve("hung");
-    }, ms);
-  });
-  try {
-    return await Promise.race([child.output(), killed]);
-  } finally {
-    clearTimeout(timer);
-    await child.status;
-  }
-}
-
 for (const backend of BACKENDS) {
   Deno.test(
     onBackend(
@@ -170,12 +144,12 @@ for (const backend of BACKENDS) {
       try {
         const script = `${dir}/left_open.js`;
         Deno.writeTextFileSync(script, LEFT_OPEN);
-        const out = await runChild(script, [backend, dir, ...CASES], 8000);
+        const out = await runChild([script, backend, dir, ...CASES], 8000);
         if (out === "hung") {
           // Name the cases that hold it.
           const held: string[] = [];
           for (const name of CASES) {
-            if (await runChild(script, [backend, dir, name], 5000) === "hung") {
+            if (await runChild([script, backend, dir, name], 5000) === "hung") {
               held.push(name);
             }
           }
