@@ -764,15 +764,18 @@ export function withoutCapNetRaw(): { prefix: string[] } | { reason: string } {
 }
 
 /**
- * Runs `deno run -A --no-check ...args` as a child, to its end or for `ms`:
- * "hung" when it was still running then (and was killed).
+ * Runs `deno run -A --no-check ...args` as a child (with `env` added to
+ * its environment), to its end or for `ms`: "hung" when it was still
+ * running then (and was killed).
  */
 export async function runChild(
   args: string[],
   ms: number,
+  env?: Readonly<Record<string, string>>,
 ): Promise<Deno.CommandOutput | "hung"> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--no-check", ...args],
+    env: env === undefined ? undefined : { ...env },
     stdout: "piped",
     stderr: "piped",
   }).spawn();

@@ -21,6 +21,7 @@ import {
   COUNTED_CHILD_ENV,
   DENO_SIGNALS_READY,
   FREE_FDS,
+  runChild,
   sleep,
   sock,
   withTimeout,
@@ -435,33 +436,19 @@ export async function cyclesInChild(
       script,
       CYCLE_CHILD(import.meta.resolve("../../mod.ts")),
     );
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--no-check", script, backend, String(n)],
-      env: COUNTED_CHILD_ENV,
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const hung = new Promise<"hung">((resolve) => {
-      timer = setTimeout(() => {
-        child.kill("SIGKILL");
-        resolve("hung");
-      }, ms);
-    });
-    try {
-      const out = await Promise.race([child.output(), hung]);
-      if (out === "hung") {
-        throw new Error(
-          `${backend}: the cycle child did not exit within ${ms} ms`,
-        );
-      }
-      const stderr = new TextDecoder().decode(out.stderr);
-      assert.equal(out.code, 0, stderr);
-      return JSON.parse(new TextDecoder().decode(out.stdout));
-    } finally {
-      clearTimeout(timer);
-      await child.status;
+    const out = await runChild(
+      [script, backend, String(n)],
+      ms,
+      COUNTED_CHILD_ENV,
+    );
+    if (out === "hung") {
+      throw new Error(
+        `${backend}: the cycle child did not exit within ${ms} ms`,
+      );
     }
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, stderr);
+    return JSON.parse(new TextDecoder().decode(out.stdout));
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
