@@ -13,6 +13,7 @@ import { gaierror, OSError, OverflowError, ValueError } from "./errors.ts";
 import type { SockAddr } from "./_backend.ts";
 import {
   bytesView,
+  cStringArg,
   fsEncode,
   isUtf8,
   pyTypeName,
@@ -333,7 +334,7 @@ function packetAddress(address: unknown, method: string): SockAddr {
       `AF_PACKET address must be a tuple of two to five elements`,
     );
   }
-  if (ifname.includes("\0")) throw new ValueError("embedded null character");
+  cStringArg(ifname);
   // C ints, as CPython's "i" format takes them.
   const cInt = (v: unknown) => {
     const n = toInt(v);

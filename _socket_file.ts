@@ -43,6 +43,7 @@ import {
 } from "./errors.ts";
 import {
   bytesView,
+  cStringArg,
   isOptionsArg,
   pyArgName,
   pyTypeName,
@@ -2270,8 +2271,7 @@ function textArg(name: string, value: unknown): string | null {
       }`,
     );
   }
-  if (value.includes("\0")) throw new ValueError("embedded null character");
-  return value;
+  return cStringArg(value);
 }
 
 /**

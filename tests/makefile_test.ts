@@ -2360,6 +2360,8 @@ const ARG_CASES: ArgCase[] = [
   ["r", null, { encoding: "a\0b" }, false, null, null],
   ["r", null, { errors: "a\0b" }, false, null, null],
   ["r", null, { newline: "a\0b" }, false, null, null],
+  ["r", null, { encoding: "utf\ud800" }, false, null, null],
+  ["r", null, { errors: "str\udc80ict" }, false, null, null],
   ...(["rb", "rwb", "wb", "r", "w"] as const).flatMap((mode) =>
     [false, true].flatMap((closed) =>
       [
