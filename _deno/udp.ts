@@ -980,12 +980,7 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
       const big = this.#family === AF_INET && data.length > 0xffff;
       return Promise.reject(new OSError(big ? E.EMSGSIZE : E.EDESTADDRREQ));
     }
-    return this.#sendTo(
-      data,
-      flags,
-      [...this.#peer, 0, this.#peerScope],
-      true,
-    );
+    return this.#sendTo(data, flags, this.#peer, this.#peerScope, true);
   }
 
   sendto(
@@ -994,13 +989,17 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     addr: SockAddr,
     _wait: Wait,
   ): Promise<number> {
-    return this.#sendTo(data, flags, addr, false);
+    const scope = (addr as [string, number, number?, number?])[3] ?? 0;
+    return this.#sendTo(data, flags, addr, scope, false);
   }
 
+  // A datagram to `addr` (`scope`: its scope id, 0 for none), or to the
+  // peer connected to.
   async #sendTo(
     data: Uint8Array,
     flags: number,
     addr: SockAddr,
+    scope: number,
     connected: boolean,
   ): Promise<number> {
     this.check();
@@ -1026,10 +1025,9 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
       // can have; Deno's stacks refuse it.
       // A link-local peer with no scope id is on the link bound to, as
       // Linux takes it.
-      const [, , , scope] = addr as [string, number, number?, number?];
-      const to = !scope && this.#scope && isLinkLocal(host)
-        ? `${host}%${this.#scope}`
-        : zonedHost(addr);
+      const zone = scope ||
+        (this.#scope && isLinkLocal(host) ? this.#scope : 0);
+      const to = zone && !host.includes("%") ? `${host}%${zone}` : host;
       if (port !== 0) await io.send(data, to, port);
     } catch (e) {
       if (this.closed) throw badFd();
