@@ -79,17 +79,18 @@ function nameprep(label: string): string {
     if (!MAPPED_OUT.test(c)) folded.push(...foldB2(c));
   }
   const chars = nfkc32(folded);
+  const t = tables();
   for (const c of chars) {
-    if (inRanges(PROHIBITED_SET, c)) {
+    if (inRanges(t.prohibited, c)) {
       throw fail(`Invalid character ${pyRepr(c)}`);
     }
   }
-  if (chars.some((c) => inRanges(RAND_AL_SET, c))) {
-    if (chars.some((c) => inRanges(L_SET, c))) {
+  if (chars.some((c) => inRanges(t.randAl, c))) {
+    if (chars.some((c) => inRanges(t.l, c))) {
       throw fail("Violation of BIDI requirement 2");
     }
     if (
-      !inRanges(RAND_AL_SET, chars[0]) || !inRanges(RAND_AL_SET, chars.at(-1)!)
+      !inRanges(t.randAl, chars[0]) || !inRanges(t.randAl, chars.at(-1)!)
     ) {
       throw fail("Violation of BIDI requirement 3");
     }
@@ -113,11 +114,12 @@ function foldB2(c: string): string[] {
 // starter with no decomposition, so only the runs between such characters
 // are normalized (by today's tables).
 function nfkc32(chars: string[]): string[] {
+  const { assigned } = tables();
   const out: string[] = [];
   let run = "";
   for (const c of chars) {
     const lone = c.length === 1 && c >= "\ud800" && c <= "\udfff";
-    if (!lone && inRanges(ASSIGNED_SET, c)) {
+    if (!lone && inRanges(assigned, c)) {
       run += c;
       continue;
     }
@@ -140,10 +142,23 @@ function parseRanges(words: string): Uint32Array {
   return out;
 }
 
-const ASSIGNED_SET = parseRanges(ASSIGNED_3_2);
-const PROHIBITED_SET = parseRanges(PROHIBITED);
-const RAND_AL_SET = parseRanges(RAND_AL);
-const L_SET = parseRanges(L);
+// Parsed when a non-ASCII label first needs them (about 2.6 ms), not on
+// import: every importer of the module loads this file.
+let sets: {
+  readonly assigned: Uint32Array;
+  readonly prohibited: Uint32Array;
+  readonly randAl: Uint32Array;
+  readonly l: Uint32Array;
+} | null = null;
+
+function tables(): NonNullable<typeof sets> {
+  return sets ??= {
+    assigned: parseRanges(ASSIGNED_3_2),
+    prohibited: parseRanges(PROHIBITED),
+    randAl: parseRanges(RAND_AL),
+    l: parseRanges(L),
+  };
+}
 
 function inRanges(ranges: Uint32Array, c: string): boolean {
   const cp = c.codePointAt(0)!;
