@@ -213,6 +213,13 @@ interface WaitState {
   looked: boolean;
 }
 
+// A call made of parts (a blocking MSG_WAITALL receive): the wait state of
+// its first wait, which every later part shares, so that SO_RCVTIMEO
+// bounds the whole call as Linux's does, not each part.
+interface Carried {
+  w: WaitState | null;
+}
+
 // The deadline of a blocking call that the kernel bounds: Linux's blocking
 // call gives up with EAGAIN (EINPROGRESS for connect), which CPython raises
 // as BlockingIOError; only a socket's own timeout is TimeoutError.
@@ -693,6 +700,7 @@ class LibcSocket implements BackendSocket {
       return [await this.#recvGiven(buf, flags, wait, signal), null];
     }
     const had = buf.length;
+    const carried: Carried = { w: null };
     const [n, from] = await this.#retry(
       this.#readEvents(flags),
       wait,
@@ -717,11 +725,15 @@ class LibcSocket implements BackendSocket {
       errno,
       null,
       () => [0, null],
+      carried,
     );
     if (n === 0 || n === buf.length || !this.#waitAll(flags, wait)) {
       return [n, from];
     }
-    return [await this.#recvRest(buf, flags, wait, n, signal), from];
+    return [
+      await this.#recvRest(buf, flags, wait, n, signal, carried.w),
+      from,
+    ];
   }
 
   recvBytes(
@@ -1113,8 +1125,11 @@ class LibcSocket implements BackendSocket {
     lastErrno: () => number = errno,
     failed: number | null = null,
     shut?: () => T,
+    carried?: Carried,
   ): Promise<T> {
-    let w: WaitState | null = null;
+    let w = carried?.w ?? null;
+    // A later part starts its own count of wake-ups that found nothing.
+    if (w !== null) w.spins = 0;
     for (;;) {
       let e = failed;
       failed = null;
@@ -1130,12 +1145,11 @@ class LibcSocket implements BackendSocket {
       if (shut !== undefined && w !== null && this.#readShut(e, events, wait)) {
         return shut();
       }
-      const again = this.#again(
-        e,
-        events,
-        wait,
-        w ??= this.#waitState(wait, signal, events),
-      );
+      if (w === null) {
+        w = this.#waitState(wait, signal, events);
+        if (carried !== undefined) carried.w = w;
+      }
+      const again = this.#again(e, events, wait, w);
       if (again !== undefined) await again;
     }
   }
@@ -1241,7 +1255,15 @@ class LibcSocket implements BackendSocket {
       }
     }
     if (!this.#waitAll(flags, wait)) return r;
-    return await this.#recvmsgRest(r, buffers, ancbufsize, flags, wait, signal);
+    return await this.#recvmsgRest(
+      r,
+      buffers,
+      ancbufsize,
+      flags,
+      wait,
+      signal,
+      { w: null },
+    );
   }
 
   // MSG_WAITALL on a stream, after a first part `r`: the rest, until the
@@ -1254,8 +1276,8 @@ class LibcSocket implements BackendSocket {
     flags: number,
     wait: Wait,
     signal: AbortSignal | undefined,
+    carried: Carried,
   ): Promise<RecvMsg> {
-    const deadline = new Deadline(wait);
     for (;;) {
       const rest = after(buffers, r[0]);
       // Linux's MSG_WAITALL on a unix stream stops after a message that
@@ -1263,12 +1285,13 @@ class LibcSocket implements BackendSocket {
       if (rest.length === 0 || carriedRights(r)) return r;
       let more: RecvMsg;
       try {
-        more = await this.recvmsg(
+        more = await this.#recvmsg(
           rest,
           ancbufsize,
           flags & ~L.MSG_WAITALL,
-          deadline.left(),
+          wait,
           signal,
+          carried,
         );
       } catch (e) {
         // No part so far brought descriptors (one that does ends the call).
@@ -1301,9 +1324,11 @@ class LibcSocket implements BackendSocket {
     wait: Wait,
     got: number,
     signal: AbortSignal | undefined,
+    first: WaitState | null = null,
   ): Promise<number> {
     const events = this.#readEvents(flags);
-    const w = this.#waitState(wait, signal, events);
+    const w = first ?? this.#waitState(wait, signal, events);
+    w.spins = 0;
     const had = buf.length;
     for (;;) {
       if (this.#takesGiven(flags)) {
@@ -1389,12 +1414,26 @@ class LibcSocket implements BackendSocket {
     });
   }
 
-  async recvmsg(
+  recvmsg(
     buffers: readonly Uint8Array[],
     ancbufsize: number,
     flags: number,
     wait: Wait,
     signal?: AbortSignal,
+  ): Promise<RecvMsg> {
+    return this.#recvmsg(buffers, ancbufsize, flags, wait, signal, {
+      w: null,
+    });
+  }
+
+  // recvmsg(), as one part of a call whose wait state is `carried`.
+  async #recvmsg(
+    buffers: readonly Uint8Array[],
+    ancbufsize: number,
+    flags: number,
+    wait: Wait,
+    signal: AbortSignal | undefined,
+    carried: Carried,
   ): Promise<RecvMsg> {
     // Descriptors that arrive in SCM_RIGHTS (unix sockets only) are
     // close-on-exec, as every descriptor this module makes, so no child
@@ -1428,11 +1467,20 @@ class LibcSocket implements BackendSocket {
       () => failed,
       null,
       () => [0, [], 0, null],
+      carried,
     );
     // The kernel returns what is there on a non-blocking descriptor: a
     // blocking MSG_WAITALL gathers the rest.
     if (r[0] === 0 || !this.#waitAll(flags, wait)) return r;
-    return await this.#recvmsgRest(r, buffers, ancbufsize, flags, wait, signal);
+    return await this.#recvmsgRest(
+      r,
+      buffers,
+      ancbufsize,
+      flags,
+      wait,
+      signal,
+      carried,
+    );
   }
 }
 

@@ -14,6 +14,7 @@ import {
   IPPROTO_UDP,
   IPV6_MULTICAST_IF,
   IPV6_V6ONLY,
+  MSG_WAITALL,
   OSError,
   SO_ERROR,
   SO_KEEPALIVE,
@@ -282,6 +283,45 @@ Deno.test(
     l.listen();
     l.setsockopt(SOL_SOCKET, SO_RCVTIMEO, timeval(50));
     await raises(() => l.accept(), BlockingIOError, { errno: 11 });
+  },
+);
+
+// python3 (timeout None, SO_RCVTIMEO 400 ms, one byte every 150 ms):
+// recv(10, MSG_WAITALL), recvfrom and recvmsg return the 2 bytes that came
+// at 400 ms: Linux's timeout bounds the whole call. Each part of the call
+// waiting 400 ms anew returned at 550 ms (recvmsg: after 1.5 s).
+Deno.test(
+  libcCase(
+    "libc: SO_RCVTIMEO bounds a blocking MSG_WAITALL receive as a whole, not each part of it, as CPython's",
+  ),
+  async () => {
+    const [a, b] = await socketpair(AF_UNIX, SOCK_STREAM, 0, {
+      backend: "libc",
+    });
+    using _a = a;
+    using _b = b;
+    a.setsockopt(SOL_SOCKET, SO_RCVTIMEO, timeval(400));
+    let sent = 0;
+    const feed = setInterval(() => {
+      if (sent++ < 20) void b.send(new Uint8Array([sent]));
+    }, 150);
+    try {
+      for (
+        const call of [
+          async () => (await a.recv(10, MSG_WAITALL)).length,
+          async () => (await a.recvfrom(10, MSG_WAITALL))[0].length,
+          async () => (await a.recvmsg(10, 0, MSG_WAITALL))[0].length,
+        ]
+      ) {
+        const t0 = performance.now();
+        const n = await withTimeout(call());
+        const took = performance.now() - t0;
+        assert.ok(n > 0 && n < 10, `${n} bytes`);
+        assert.ok(took >= 390 && took < 520, `returned after ${took} ms`);
+      }
+    } finally {
+      clearInterval(feed);
+    }
   },
 );
 
