@@ -426,6 +426,11 @@ export class Options {
         if (b.length >= 12 && Options.#u32(b, 8) !== 0) {
           throw Options.#needsLibc(level, option, "an interface index");
         }
+        // Linux looks the address up at once: one no interface has is
+        // EADDRNOTAVAIL (node:dgram would refuse it only at bind()).
+        if (localAddress(b.subarray(at, at + 4)) === false) {
+          throw new OSError(E.EADDRNOTAVAIL);
+        }
         return plain(
           new DataView(b.buffer, b.byteOffset + at, 4).getInt32(0, true),
         );
@@ -435,11 +440,21 @@ export class Options {
         // address, and in ip_mreqn an interface index.
         const b = Options.#bytes(value);
         if (b.length < 8) throw new OSError(E.EINVAL);
-        if (b[0] < 224 || b[0] > 239) throw new OSError(E.EINVAL);
+        // Linux checks the group on joining only: leaving one never joined
+        // is EADDRNOTAVAIL, multicast or not.
+        if (option === IP_ADD_MEMBERSHIP && (b[0] < 224 || b[0] > 239)) {
+          throw new OSError(E.EINVAL);
+        }
         if (b.length >= 12 && Options.#u32(b, 8) !== 0) {
           throw Options.#needsLibc(level, option, "an interface index");
         }
         const iface = b.subarray(4, 8).join(".");
+        // Joining through an address no interface has: ENODEV at once, as
+        // Linux's (not at bind()).
+        if (
+          option === IP_ADD_MEMBERSHIP &&
+          localAddress(b.subarray(4, 8)) === false
+        ) throw new OSError(E.ENODEV);
         return this.#membership(level, option, {
           v6: false,
           group: b.subarray(0, 4).join("."),
@@ -468,11 +483,17 @@ export class Options {
         const b = Options.#bytes(value);
         if (b.length < 20) throw new OSError(E.EINVAL);
         if (b[0] !== 0xff) throw new OSError(E.EINVAL);
+        const index = Options.#u32(b, 16);
+        // Linux looks the interface up at once (ENODEV), not at bind().
+        if (
+          option === IPV6_JOIN_GROUP && index !== 0 &&
+          (index > 0x7fffffff || interfaceName(index) === null)
+        ) throw new OSError(E.ENODEV);
         return this.#membership(level, option, {
           v6: true,
           group: inet_ntop(AF_INET6, b.subarray(0, 16)),
           address: "",
-          index: Options.#u32(b, 16),
+          index,
         });
       }
     }
@@ -654,6 +675,43 @@ export function interfaceName(index: number): string | null | undefined {
   if (libc().if_indextoname(index >>> 0, name) === null) return null;
   const end = name.indexOf(0);
   return new TextDecoder().decode(name.subarray(0, end < 0 ? 16 : end));
+}
+
+/**
+ * Whether Linux's ip_dev_find() finds an interface for the IPv4 address
+ * `b` (4 bytes): the wildcard (no interface named) and an address some
+ * interface has count, and any address in a loopback interface's prefix
+ * (127.0.0.2: the kernel routes the whole 127.0.0.0/8 locally).
+ * `undefined` where this process may not list the interfaces (no
+ * `--allow-sys`): the kernel's socket tells, once there is one.
+ *
+ * @param b The address's bytes, in network order.
+ */
+export function localAddress(b: Uint8Array): boolean | undefined {
+  const value = (x: Uint8Array | number[]) =>
+    ((x[0] << 24) | (x[1] << 16) | (x[2] << 8) | x[3]) >>> 0;
+  const addr = value(b);
+  if (addr === 0) return true;
+  // Queried first: a listing Deno has not been granted would prompt.
+  const sys = Deno.permissions.querySync({
+    name: "sys",
+    kind: "networkInterfaces",
+  });
+  if (sys.state !== "granted") return undefined;
+  let list: Deno.NetworkInterfaceInfo[];
+  try {
+    list = Deno.networkInterfaces();
+  } catch {
+    return undefined;
+  }
+  for (const { family, name, address, netmask } of list) {
+    if (family !== "IPv4") continue;
+    const own = value(address.split(".").map(Number));
+    if (own === addr) return true;
+    const mask = value(netmask.split(".").map(Number));
+    if (name === "lo" && ((own ^ addr) & mask) === 0) return true;
+  }
+  return false;
 }
 
 /** The error for what needs a real descriptor. */

@@ -558,3 +558,111 @@ Deno.test({
     }
   },
 });
+
+// Before bind() the Deno backend has no socket for the kernel to check an
+// interface with: what Linux refuses at once must fail at setsockopt() all
+// the same, not at the bind() after (node:dgram) or the next call
+// (Deno.listenDatagram), and leaving a group checks no group address.
+const PREBIND_RUNNER = `
+const cases = JSON.parse(Deno.args[0]);
+const out = [];
+const attempt = async (row, f) => {
+  try {
+    await f();
+    await new Promise((r) => setTimeout(r, 20));
+    s.getsockopt(S.SOL_SOCKET, S.SO_TYPE);
+    row.push(["ok"]);
+  } catch (e) {
+    row.push(["err", e.errno]);
+  }
+};
+let s;
+for (const [family, before, after] of cases) {
+  s = S.socket(family, S.SOCK_DGRAM, 0, { backend: Deno.args[1] });
+  const row = [];
+  const set = ([level, option, value]) => () =>
+    s.setsockopt(level, option, new Uint8Array(value.b));
+  for (const step of before) await attempt(row, set(step));
+  await attempt(row, () => s.bind([family === S.AF_INET6 ? "::" : "0.0.0.0", 0]));
+  for (const step of after) await attempt(row, set(step));
+  out.push(row);
+  s.close();
+}
+console.log(JSON.stringify(out));
+`;
+const PY_PREBIND = `
+import json, socket, sys
+out = []
+for family, before, after in json.loads(sys.argv[1]):
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    row = []
+    def attempt(f):
+        try:
+            f()
+            row.append(["ok"])
+        except OSError as e:
+            row.append(["err", e.errno])
+    for level, option, value in before:
+        attempt(lambda: s.setsockopt(level, option, bytes(value["b"])))
+    attempt(lambda: s.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0)))
+    for level, option, value in after:
+        attempt(lambda: s.setsockopt(level, option, bytes(value["b"])))
+    out.append(row)
+    s.close()
+print(json.dumps(out))
+`;
+type Steps = [number, number, Value][];
+const PREBIND_CASES: [number, Steps, Steps][] = [
+  [AF_INET, [[IPPROTO_IP, IP_MULTICAST_IF, b(inet_aton("192.0.2.1"))]], []],
+  [AF_INET, [[IPPROTO_IP, IP_MULTICAST_IF, mreq("239.1.1.1", "192.0.2.1")]], [
+    [IPPROTO_IP, IP_MULTICAST_IF, mreq("239.1.1.1", "192.0.2.1")],
+  ]],
+  // The namespace's broadcast address is no interface's; 127.0.0.2 is lo's.
+  [AF_INET, [[IPPROTO_IP, IP_MULTICAST_IF, b(inet_aton("10.99.0.255"))]], []],
+  [AF_INET, [[IPPROTO_IP, IP_MULTICAST_IF, b(inet_aton("127.0.0.2"))]], []],
+  [AF_INET, [[IPPROTO_IP, IP_ADD_MEMBERSHIP, mreq(GROUP4, "192.0.2.7")]], []],
+  [AF_INET, [
+    [IPPROTO_IP, IP_DROP_MEMBERSHIP, mreq("10.99.0.7", "0.0.0.0")],
+    [IPPROTO_IP, IP_DROP_MEMBERSHIP, mreq("10.1.2.3", "10.99.0.1")],
+    [IPPROTO_IP, IP_ADD_MEMBERSHIP, mreq("10.1.2.3", "10.99.0.1")],
+  ], [
+    [IPPROTO_IP, IP_DROP_MEMBERSHIP, mreq("10.99.0.7", "0.0.0.0")],
+    [IPPROTO_IP, IP_DROP_MEMBERSHIP, mreq("0.0.0.0", "10.99.0.1")],
+  ]],
+  [AF_INET6, [
+    [IPPROTO_IPV6, IPV6_JOIN_GROUP, mreq6(GROUP6, 99999)],
+    [IPPROTO_IPV6, IPV6_JOIN_GROUP, mreq6(GROUP6, 2 ** 31)],
+    [IPPROTO_IPV6, IPV6_LEAVE_GROUP, mreq6("fd00::1", 0)],
+  ], [[IPPROTO_IPV6, IPV6_JOIN_GROUP, mreq6(GROUP6, 99999)]]],
+];
+
+Deno.test({
+  name: skipNote(
+    "setsockopt() before bind(): an interface no one has fails at once as in CPython (EADDRNOTAVAIL, ENODEV) and bind() then works; leaving checks no group, on node:dgram and Deno.listenDatagram",
+    skip,
+  ),
+  ignore: skip !== null,
+  async fn() {
+    using ns = multicastNs();
+    using child = script(PREBIND_RUNNER);
+    const cases = JSON.stringify(PREBIND_CASES);
+    const py = await ns.exec(["python3", "-c", PY_PREBIND, cases]);
+    assert.equal(py.code, 0, py.stderr);
+    const expected = JSON.parse(py.stdout);
+    for (const side of [NODE, UNSTABLE, LIBC]) {
+      // With what looks the interfaces up: --allow-sys, and /sys (which
+      // Deno reads only for --allow-all) or libc.
+      const out = await ns.exec([
+        Deno.execPath(),
+        "run",
+        "--allow-all",
+        ...side.flags.filter((f) => f !== "--allow-ffi"),
+        child.path,
+        cases,
+        side.backend,
+      ]);
+      assert.equal(out.code, 0, out.stderr);
+      assert.deepEqual(JSON.parse(out.stdout), expected, side.label);
+    }
+  },
+});
