@@ -437,7 +437,7 @@ export async function send_fds(
   address: Address | null | AbortOptions = null,
   options?: AbortOptions,
 ): Promise<number> {
-  optionsAt(arguments, 5, ARITY.send_fds);
+  optionsAt(arguments, 5, ARITY.send_fds, 3);
   if (isOptionsArg(flags, arguments, "send_fds")) {
     [flags, address, options] = [0, null, flags];
   } else if (isOptionsArg(address, arguments, "send_fds")) {
@@ -497,7 +497,7 @@ export async function recv_fds<A extends SockAddr, S extends SockAddr | null>(
   flags: number | AbortOptions = 0,
   options?: AbortOptions,
 ): Promise<[Uint8Array<ArrayBuffer>, number[], number, S]> {
-  optionsAt(arguments, 4, ARITY.recv_fds);
+  optionsAt(arguments, 4, ARITY.recv_fds, 3);
   if (isOptionsArg(flags, arguments, "recv_fds")) {
     [flags, options] = [0, flags];
   }
@@ -536,6 +536,6 @@ export function closeRights(fds: readonly number[]): void {
 const ARITY = {
   CMSG_LEN: parsedArity("CMSG_LEN", 1, 1),
   CMSG_SPACE: parsedArity("CMSG_SPACE", 1, 1),
-  send_fds: defArity("send_fds", 3, 5),
-  recv_fds: defArity("recv_fds", 3, 4),
+  send_fds: defArity("send_fds", 3, 5, false, ["sock", "buffers", "fds"]),
+  recv_fds: defArity("recv_fds", 3, 4, false, ["sock", "bufsize", "maxfds"]),
 } as const;

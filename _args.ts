@@ -307,13 +307,15 @@ export function builtinArity(
 
 /**
  * The message of a function written in Python (`socket.accept()`,
- * `create_connection()`) given too many positional arguments; a method's
- * count includes `self`, as Python's does.
+ * `create_connection()`) given too many positional arguments, or too few
+ * (Python names the missing ones); a method's count includes `self`, as
+ * Python's does.
  *
  * @param fn The function's qualified name.
  * @param min Its required positional arguments (without `self`).
  * @param max Its positional arguments (without `self`).
  * @param method Whether it is a method: `self` is counted.
+ * @param names The names of its required arguments (`min` of them).
  * @returns The message for a count of arguments given (without `self`).
  *
  * @example
@@ -325,6 +327,10 @@ export function builtinArity(
  *   defArity("socket.accept", 0, 0, true)(1),
  *   "socket.accept() takes 1 positional argument but 2 were given",
  * );
+ * assert.equal(
+ *   defArity("recv_fds", 3, 4, false, ["sock", "bufsize", "maxfds"])(1),
+ *   "recv_fds() missing 2 required positional arguments: 'bufsize' and 'maxfds'",
+ * );
  * ```
  */
 export function defArity(
@@ -332,12 +338,25 @@ export function defArity(
   min: number,
   max: number,
   method = false,
+  names: readonly string[] = [],
 ): (given: number) => string {
   const self = method ? 1 : 0;
   const lo = min + self, hi = max + self;
   const takes = lo === hi ? `${hi}` : `from ${lo} to ${hi}`;
   const s = lo === hi && hi === 1 ? "" : "s";
   return (given) => {
+    if (given < min && names.length === min) {
+      // CPython's list: 'a', 'a' and 'b', 'a', 'b', and 'c'.
+      const missing = names.slice(given).map((name) => `'${name}'`);
+      const last = missing.pop()!;
+      const list = missing.length === 0
+        ? last
+        : `${missing.join(", ")}${missing.length > 1 ? "," : ""} and ${last}`;
+      const k = min - given;
+      return `${fn}() missing ${k} required positional argument${
+        k === 1 ? "" : "s"
+      }: ${list}`;
+    }
     const n = given + self;
     return `${fn}() takes ${takes} positional argument${s} but ${n} ${
       n === 1 ? "was" : "were"

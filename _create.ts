@@ -103,7 +103,7 @@ export async function create_connection(
   source_address?: Address | null | CreateConnectionOptions,
   options: CreateConnectionOptions = {},
 ): Promise<TcpSocket> {
-  optionsAt(arguments, 3, ARITY.create_connection);
+  optionsAt(arguments, 3, ARITY.create_connection, 1);
   const given = (x: unknown): x is CreateConnectionOptions =>
     isOptionsArg(x, arguments, "create_connection", OPTIONS);
   if (given(timeout)) {
@@ -253,7 +253,7 @@ export function create_server<F extends number = typeof AF_INET>(
   address: Address,
   options: CreateServerOptions<F> = {},
 ): Socket<AddressOf<F>, AddressOf<F> | null> {
-  optionsAt(arguments, 1, ARITY.create_server);
+  optionsAt(arguments, 1, ARITY.create_server, 1);
   const {
     family = AF_INET as number,
     backlog = null,
@@ -332,9 +332,9 @@ export function has_dualstack_ipv6(): boolean {
   return has_ipv6;
 }
 
-// Python's messages for a call given too many positional arguments.
+// Python's messages for a call given too many positional arguments, or too few.
 const ARITY = {
-  create_connection: defArity("create_connection", 1, 3),
-  create_server: defArity("create_server", 1, 1),
+  create_connection: defArity("create_connection", 1, 3, false, ["address"]),
+  create_server: defArity("create_server", 1, 1, false, ["address"]),
   has_dualstack_ipv6: defArity("has_dualstack_ipv6", 0, 0),
 } as const;

@@ -920,7 +920,7 @@ export function getaddrinfo<F extends number = 0>(
   options: AbortOptions = {},
 ): Promise<AddrInfoOf<F>[]> {
   try {
-    optionsAt(arguments, 6, ARITY.getaddrinfo);
+    optionsAt(arguments, 6, ARITY.getaddrinfo, 2);
     // The options may come in place of the optional arguments (their
     // defaults then hold).
     const rest: (number | AbortOptions)[] = [family, type, proto, flags];
@@ -1530,7 +1530,7 @@ export function getservbyport(port: number, protocolname?: string): string {
 
 // Python's messages for a call given too many arguments (or too few).
 const ARITY = {
-  getaddrinfo: defArity("getaddrinfo", 2, 6),
+  getaddrinfo: defArity("getaddrinfo", 2, 6, false, ["host", "port"]),
   gethostbyname: parsedArity("gethostbyname", 1, 1),
   gethostbyname_ex: parsedArity("gethostbyname_ex", 1, 1),
   gethostbyaddr: parsedArity("gethostbyaddr", 1, 1),

@@ -1667,7 +1667,7 @@ export class Socket<
     count: number | null | AbortOptions = null,
     options?: AbortOptions,
   ): Promise<number> {
-    optionsAt(arguments, 3, ARITY.sendfile);
+    optionsAt(arguments, 3, ARITY.sendfile, 1);
     if (isOptionsArg(offset, arguments, "sendfile")) {
       [offset, count, options] = [0, null, offset];
     } else if (isOptionsArg(count, arguments, "sendfile")) {
@@ -2339,7 +2339,7 @@ const ARITY = {
   sendmsg: parsedArity("sendmsg", 1, 4),
   recvmsg: parsedArity("recvmsg", 1, 3),
   recvmsg_into: parsedArity("recvmsg_into", 1, 3),
-  sendfile: defArity("socket.sendfile", 1, 3, true),
+  sendfile: defArity("socket.sendfile", 1, 3, true, ["file"]),
   settimeout: builtinArity("socket.settimeout", 1),
   gettimeout: builtinArity("socket.gettimeout", 0),
   setblocking: builtinArity("socket.setblocking", 1),
@@ -2354,13 +2354,15 @@ const ARITY = {
   detach: defArity("socket.detach", 0, 0, true),
   dup: defArity("socket.dup", 0, 0, true),
   get_inheritable: defArity("socket.get_inheritable", 0, 0, true),
-  set_inheritable: defArity("socket.set_inheritable", 1, 1, true),
+  set_inheritable: defArity("socket.set_inheritable", 1, 1, true, [
+    "inheritable",
+  ]),
   makefile: defArity("socket.makefile", 0, 2, true),
   // The module's functions.
   getdefaulttimeout: builtinArity("_socket.getdefaulttimeout", 0),
   setdefaulttimeout: builtinArity("_socket.setdefaulttimeout", 1),
   socket: defArity("socket.__init__", 0, 4, true),
-  fromfd: defArity("fromfd", 3, 4),
+  fromfd: defArity("fromfd", 3, 4, false, ["fd", "family", "type"]),
   closeFd: builtinArity("_socket.close", 1),
   socketpair: defArity("socketpair", 0, 3),
 } as const;
@@ -2527,7 +2529,7 @@ export function fromfd<F extends number, T extends number>(
   type: T,
   proto = 0,
 ): Socket<AddressOf<F>, SenderOf<F, T>> {
-  argumentCount(arguments, 0, 4, ARITY.fromfd);
+  argumentCount(arguments, 3, 4, ARITY.fromfd);
   const n = toFd(fd);
   const fam = asCInt(family),
     typ = asCInt(type) & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);

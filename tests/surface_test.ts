@@ -15,6 +15,8 @@ import {
   create_connection,
   create_server,
   dup,
+  fromfd,
+  getaddrinfo,
   getprotobyname,
   if_indextoname,
   if_nameindex,
@@ -22,6 +24,8 @@ import {
   MsgFlag,
   OSError,
   OverflowError,
+  recv_fds,
+  send_fds,
   sethostname,
   SOCK_STREAM,
   Socket,
@@ -402,6 +406,82 @@ Deno.test({
       "--",
     ]);
     assert.deepEqual(dropped[0], ["PermissionError", 1]);
+  },
+});
+
+Deno.test({
+  name: skipNote(
+    "too few positional arguments: CPython's TypeError naming the missing ones (set_inheritable, send_fds, recv_fds, create_connection, create_server, getaddrinfo, fromfd, sendfile)",
+    hasPython ? null : "no python3",
+  ),
+  ignore: !hasPython,
+  async fn() {
+    const expected = await py(
+      `import json, socket, sys
+s = socket.socket()
+calls = [
+    lambda: s.set_inheritable(),
+    lambda: socket.send_fds(s, []),
+    lambda: socket.send_fds(s),
+    lambda: socket.send_fds(),
+    lambda: socket.recv_fds(s, 1),
+    lambda: socket.recv_fds(),
+    lambda: socket.create_connection(),
+    lambda: socket.create_server(),
+    lambda: socket.getaddrinfo("x"),
+    lambda: socket.getaddrinfo(),
+    lambda: socket.fromfd(1, 2),
+    lambda: socket.fromfd(),
+    lambda: s.sendfile(),
+]
+out = []
+for call in calls:
+    try:
+        call()
+    except TypeError as e:
+        out.append(str(e))
+s.close()
+print(json.dumps(out))`,
+      null,
+    );
+    using s = socket();
+    // Called as from JavaScript, where nothing checks the count.
+    type Loose = Record<string, (...args: unknown[]) => unknown>;
+    const S = {
+      send_fds,
+      recv_fds,
+      create_connection,
+      create_server,
+      getaddrinfo,
+      fromfd,
+    } as unknown as Loose;
+    const t = s as unknown as Loose;
+    const calls = [
+      () => t.set_inheritable(),
+      () => S.send_fds(s, []),
+      () => S.send_fds(s),
+      () => S.send_fds(),
+      () => S.recv_fds(s, 1),
+      () => S.recv_fds(),
+      () => S.create_connection(),
+      () => S.create_server(),
+      () => S.getaddrinfo("x"),
+      () => S.getaddrinfo(),
+      () => S.fromfd(1, 2),
+      () => S.fromfd(),
+      () => t.sendfile(),
+    ];
+    const out: string[] = [];
+    for (const call of calls) {
+      try {
+        await call();
+        out.push("returned");
+      } catch (e) {
+        assert.ok(e instanceof TypeError, String(e));
+        out.push(e.message);
+      }
+    }
+    assert.deepEqual(out, expected);
   },
 });
 
