@@ -772,12 +772,18 @@ for _ in range(5):
     c, a = l.accept()
     c.close()`,
     ]);
-    await new Promise((r) => setTimeout(r, 300));
+    // The server may take a while to listen on a busy machine: the first
+    // client tries again for up to 10 s (the library's clients run after).
     const py = await ns.exec([
       "python3",
       "-c",
-      `import json, socket
-s = socket.create_connection(("fe80::1%mc0", 8007))
+      `import json, socket, time
+for attempt in range(200):
+    try:
+        s = socket.create_connection(("fe80::1%mc0", 8007))
+        break
+    except ConnectionRefusedError:
+        time.sleep(0.05)
 print(json.dumps([list(s.getpeername()), s.getsockname()[3]]))`,
     ]);
     assert.equal(py.code, 0, py.stderr);
