@@ -256,8 +256,13 @@ function notRegistered(fd: number): OSError {
     : new OSError(E.EBADF);
 }
 
-/** Wait on `r`, in steps when `ms` is longer than one timer may be. */
-async function waitFor(
+/**
+ * Wait on `r`, in steps when `ms` is longer than one timer may be. Not
+ * `async`: the engine's own promise is handed back as it is (an async
+ * function returning it would take two more turns of the microtask queue
+ * to settle, on every select()).
+ */
+function waitFor(
   r: Readiness,
   ms: number | null,
   maxevents: number,
@@ -266,6 +271,15 @@ async function waitFor(
   if (ms === null || ms <= MAX_WAIT_MS) {
     return r.wait(ms, { maxevents, signal });
   }
+  return waitInSteps(r, ms, maxevents, signal);
+}
+
+async function waitInSteps(
+  r: Readiness,
+  ms: number,
+  maxevents: number,
+  signal: AbortSignal | undefined,
+): Promise<[number, number][]> {
   const deadline = performance.now() + ms;
   for (;;) {
     const left = Math.max(0, Math.ceil(deadline - performance.now()));
