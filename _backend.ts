@@ -119,13 +119,17 @@ export interface BackendSocket extends Partial<DirectReads> {
   ):
     | [Uint8Array<ArrayBuffer>, SockAddr | null]
     | Promise<[Uint8Array<ArrayBuffer>, SockAddr | null]>;
-  /** send(2): resolves with the bytes accepted (may be fewer than given). */
+  /**
+   * send(2): the bytes accepted (may be fewer than given); a number, with
+   * no promise, where the kernel took them at once (the selectors loop's
+   * sendall()), else a promise of it.
+   */
   send(
     data: Uint8Array,
     flags: number,
     wait: Wait,
     signal?: AbortSignal,
-  ): Promise<number>;
+  ): number | Promise<number>;
   /** sendto(2); autobinds an unbound socket as the kernel does. */
   sendto(
     data: Uint8Array,

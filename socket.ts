@@ -1251,7 +1251,9 @@ export class Socket<
         const length = bytes.length;
         const sock = this.#live();
         owes ||= this.#names.reaches(sock);
-        const n = await sock.send(bytes, f, deadline.left(), signal);
+        // A number when the kernel took the bytes at once: no await.
+        const sent = sock.send(bytes, f, deadline.left(), signal);
+        const n = typeof sent === "number" ? sent : await sent;
         if (n >= length) return;
         if (bytes.length < length) {
           // Detached or shrunk while the send waited: the rest is gone.

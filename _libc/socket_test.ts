@@ -101,7 +101,7 @@ class Scope implements Disposable {
 }
 
 // Fail instead of hanging: every awaited step is bounded.
-async function within<T>(p: Promise<T>, ms = 5000): Promise<T> {
+async function within<T>(p: T | Promise<T>, ms = 5000): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const limit = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`step took over ${ms} ms`)), ms);
