@@ -276,6 +276,21 @@ function shareKernel(): void {
   kernelBounds = true;
 }
 
+// One open file, as the copies of a descriptor share it (a dup(), or one
+// adopted from a number this module made): how many calls have set its
+// O_NONBLOCK for the moment (#nonBlocking), and the flags to put back when
+// the last one ends. A copy's wait must not take that O_NONBLOCK for the
+// descriptor's own, and the first call to end must not clear it under the
+// others.
+interface OpenFile {
+  lent: number;
+  flags: number;
+}
+
+// The open file of each descriptor a libc socket of this process holds (a
+// number dup()ed from one too): what adopt() and dupFd() share.
+const files = new Map<number, OpenFile>();
+
 // Linux's SO_RCVTIMEO_NEW / SO_SNDTIMEO_NEW (a 64-bit time_t on every ABI):
 // what they set is what SO_RCVTIMEO / SO_SNDTIMEO read.
 const SO_RCVTIMEO_NEW = 66;
@@ -304,9 +319,7 @@ class LibcSocket implements BackendSocket {
   readonly #h: Handle;
   #quick = false;
   #spinMisses = 0;
-  // O_NONBLOCK is set for the moment by #nonBlocking, not the descriptor's
-  // own.
-  #lent = false;
+  readonly #file: OpenFile;
   // A byte stream's read in flight (streamRead), and how to end its wait.
   #stream: { readonly stop: AbortController; done: Promise<void> } | null =
     null;
@@ -314,8 +327,16 @@ class LibcSocket implements BackendSocket {
   // first.
   #given: Uint8Array | null = null;
 
-  constructor(fd: number, family: number, type: number, proto: number) {
+  constructor(
+    fd: number,
+    family: number,
+    type: number,
+    proto: number,
+    file: OpenFile = { lent: 0, flags: 0 },
+  ) {
     this.#fd = fd;
+    this.#file = file;
+    files.set(fd, file);
     this.#family = family;
     this.#type = type;
     this.#proto = proto;
@@ -335,7 +356,9 @@ class LibcSocket implements BackendSocket {
     const fl = C.fcntl(fd, L.F_GETFL, 0);
     if (fl < 0) throw lastError();
     const to = blocking ? fl & ~L.O_NONBLOCK : fl | L.O_NONBLOCK;
-    if (to !== fl && C.fcntl(fd, L.F_SETFL, to) < 0) throw lastError();
+    // A call in flight holds O_NONBLOCK set: the change waits for its end.
+    if (this.#file.lent > 0) this.#file.flags = to;
+    else if (to !== fl && C.fcntl(fd, L.F_SETFL, to) < 0) throw lastError();
   }
 
   // Made on a call's first EAGAIN only: the fast path reads no clock (nor,
@@ -346,30 +369,35 @@ class LibcSocket implements BackendSocket {
     events: number,
   ): WaitState {
     const deadline = wait === null && kernelBounds && this.#fd >= 0
-      ? kernelWait(this.#fd, events, this.#lent)
+      ? kernelWait(this.#fd, events, this.#file.lent > 0)
       : new Deadline(wait);
     const looked = deadline instanceof KernelDeadline && deadline.atOnce;
     return { deadline, signal, spins: 0, looked };
   }
 
   // Make a blocking descriptor non-blocking for a call that has no
-  // MSG_DONTWAIT; the flags to restore after it, or -1 for none. Read each
-  // time, as setBlocking() does: a dup() may have changed them.
-  #nonBlocking(fd: number): number {
+  // MSG_DONTWAIT; whether #restore has anything to undo. Read each time, as
+  // setBlocking() does: another process may have changed the flags.
+  #nonBlocking(fd: number): boolean {
+    const file = this.#file;
+    if (file.lent > 0) {
+      file.lent++;
+      return true;
+    }
     const fl = C.fcntl(fd, L.F_GETFL, 0);
-    if (fl < 0 || (fl & L.O_NONBLOCK) !== 0) return -1;
+    if (fl < 0 || (fl & L.O_NONBLOCK) !== 0) return false;
     if (C.fcntl(fd, L.F_SETFL, fl | L.O_NONBLOCK) < 0) throw lastError();
-    this.#lent = true;
-    return fl;
+    file.lent = 1;
+    file.flags = fl;
+    return true;
   }
 
-  // Undo #nonBlocking (errno is left as the call set it).
-  #restore(fd: number, fl: number): void {
-    if (fl < 0) return;
-    this.#lent = false;
-    if (this.#fd !== fd) return;
+  // Undo #nonBlocking once no call of any copy needs it (errno is left as
+  // the call set it).
+  #restore(fd: number, lent: boolean): void {
+    if (!lent || --this.#file.lent > 0 || this.#fd !== fd) return;
     const e = errno();
-    C.fcntl(fd, L.F_SETFL, fl);
+    C.fcntl(fd, L.F_SETFL, this.#file.flags);
     setErrno(e);
   }
 
@@ -390,9 +418,9 @@ class LibcSocket implements BackendSocket {
     return this.#retry(L.EPOLLIN, wait, signal, () => {
       lenU32[0] = SOCKADDR_MAX;
       const fd = this.#live();
-      const fl = this.#nonBlocking(fd);
+      const lent = this.#nonBlocking(fd);
       const r = C.accept4(fd, addrOut, lenBuf, OPEN_FLAGS);
-      this.#restore(fd, fl);
+      this.#restore(fd, lent);
       if (r < 0) return null;
       const sock = new LibcSocket(r, this.#family, this.#type, this.#proto);
       return [sock, decodeSockAddr(addrOut, lenU32[0], ifname)];
@@ -405,11 +433,11 @@ class LibcSocket implements BackendSocket {
     signal?: AbortSignal,
   ): Promise<void> {
     const fd = this.#live();
-    const fl = this.#nonBlocking(fd);
+    const lent = this.#nonBlocking(fd);
     try {
       await this.#connect(addr, wait, signal);
     } finally {
-      this.#restore(fd, fl);
+      this.#restore(fd, lent);
     }
   }
 
@@ -873,7 +901,7 @@ class LibcSocket implements BackendSocket {
     const piece = this.#family === L.AF_UNIX ? count : 61440;
     return this.#retry(L.EPOLLOUT, wait, signal, () => {
       const sock = this.#live();
-      const fl = this.#nonBlocking(sock);
+      const lent = this.#nonBlocking(sock);
       let sent = 0;
       try {
         // At most count / piece + 1 rounds: each sends `want` or ends.
@@ -888,7 +916,7 @@ class LibcSocket implements BackendSocket {
           if (n < want) break;
         }
       } finally {
-        this.#restore(sock, fl);
+        this.#restore(sock, lent);
       }
       return sent;
     });
@@ -978,7 +1006,13 @@ class LibcSocket implements BackendSocket {
     const fd = C.fcntl(this.#live(), L.F_DUPFD_CLOEXEC, 0);
     if (fd < 0) throw lastError();
     shareKernel();
-    return new LibcSocket(fd, this.#family, this.#type, this.#proto);
+    return new LibcSocket(
+      fd,
+      this.#family,
+      this.#type,
+      this.#proto,
+      this.#file,
+    );
   }
 
   #live(): number {
@@ -995,6 +1029,7 @@ class LibcSocket implements BackendSocket {
       descriptorHolds(this.#fd, false);
     }
     descriptorClosed(this.#fd);
+    if (files.get(this.#fd) === this.#file) files.delete(this.#fd);
     this.#fd = -1;
     const entry = this.#h.entry;
     if (entry !== null) P.cancel(entry, badFd());
@@ -1557,17 +1592,26 @@ export const libcBackend: LibcBackend = {
     // Its O_NONBLOCK is left as it is, as CPython leaves it: another
     // process may share it.
     shareKernel();
-    return [new LibcSocket(fd, family, type, proto), family, type, proto];
+    return [
+      new LibcSocket(fd, family, type, proto, files.get(fd)),
+      family,
+      type,
+      proto,
+    ];
   },
   dupFd(fd: number): number {
     state();
     const copy = C.fcntl(fd, L.F_DUPFD_CLOEXEC, 0);
     if (copy < 0) throw lastError();
     shareKernel();
+    const file = files.get(fd);
+    if (file !== undefined) files.set(copy, file);
+    else files.delete(copy);
     return copy;
   },
   closeFd(fd: number): void {
     state();
     if (C.close(fd) < 0) throw lastError();
+    files.delete(fd);
   },
 };

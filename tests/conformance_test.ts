@@ -3344,3 +3344,54 @@ Deno.test(
     });
   },
 );
+
+// python3 (threads): a blocking connect() that waits for a full backlog,
+// and a recv() on a dup() of the socket meanwhile: the recv waits for the
+// connection and its data. The module's connect sets O_NONBLOCK on the
+// open file while it waits: the dup took it for its own and raised
+// BlockingIOError at once; and a dup() made meanwhile (its settimeout(None))
+// cleared it under the connect.
+Deno.test(
+  libcCase(
+    "libc: a blocking call on a dup() waits while another copy's connect() is in progress, as CPython's",
+  ),
+  async () => {
+    using l = sock("libc");
+    l.bind(["127.0.0.1", 0]);
+    l.listen(0);
+    using first = sock("libc");
+    await withTimeout(first.connect(l.getsockname()));
+    using s = sock("libc");
+    using before = s.dup();
+    // The backlog (0) is full: the SYN is answered only once it has room.
+    const connecting = s.connect(l.getsockname());
+    await new Promise((r) => setTimeout(r, 30));
+    using during = s.dup();
+    const early = before.recv(1);
+    const late = during.recv(1);
+    // Settled on every path: a failure below is the assertion's.
+    for (const p of [connecting, early, late]) p.catch(() => {});
+    const nonBlocking = () => {
+      const info = Deno.readTextFileSync(`/proc/self/fdinfo/${s.fileno()}`);
+      return (parseInt(/flags:\s+(\d+)/.exec(info)![1], 8) & 0o4000) !== 0;
+    };
+    // The connect still holds O_NONBLOCK, the dup's setblocking waits.
+    assert.equal(nonBlocking(), true);
+    const gone = await Promise.race([
+      early.then(() => "early", (e) => e),
+      late.then(() => "late", (e) => e),
+      new Promise((r) => setTimeout(() => r("waiting"), 100)),
+    ]);
+    assert.equal(gone, "waiting");
+    const [a] = await withTimeout(l.accept());
+    using _a = a;
+    await withTimeout(connecting, 5000);
+    // Blocking again once the connect is done.
+    assert.equal(nonBlocking(), false);
+    const [b] = await withTimeout(l.accept());
+    using _b = b;
+    await b.sendall(bytes("xy"));
+    const got = [await withTimeout(early), await withTimeout(late)];
+    assert.deepEqual(got.map((x) => x.length), [1, 1]);
+  },
+);
