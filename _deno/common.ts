@@ -680,17 +680,19 @@ export function interfaceName(index: number): string | null | undefined {
 /**
  * Whether Linux's ip_dev_find() finds an interface for the IPv4 address
  * `b` (4 bytes): the wildcard (no interface named) and an address some
- * interface has count, and any address in a loopback interface's prefix
- * (127.0.0.2: the kernel routes the whole 127.0.0.0/8 locally).
- * `undefined` where this process may not list the interfaces (no
- * `--allow-sys`): the kernel's socket tells, once there is one.
+ * interface has count, and any address a local route covers (127.0.0.2:
+ * the kernel routes the whole 127.0.0.0/8 locally; an AnyIP prefix added
+ * with `ip route add local`), as /proc/net/fib_trie lists them where this
+ * process may read it (Deno lets only `--allow-all`), else a loopback
+ * interface's prefix. `undefined` where this process may not list the
+ * interfaces (no `--allow-sys`): the kernel's socket tells, once there is
+ * one.
  *
  * @param b The address's bytes, in network order.
+ * @returns Whether the kernel finds an interface, or `undefined`.
  */
 export function localAddress(b: Uint8Array): boolean | undefined {
-  const value = (x: Uint8Array | number[]) =>
-    ((x[0] << 24) | (x[1] << 16) | (x[2] << 8) | x[3]) >>> 0;
-  const addr = value(b);
+  const addr = ipv4Value(b);
   if (addr === 0) return true;
   // Queried first: a listing Deno has not been granted would prompt.
   const sys = Deno.permissions.querySync({
@@ -704,14 +706,48 @@ export function localAddress(b: Uint8Array): boolean | undefined {
   } catch {
     return undefined;
   }
-  for (const { family, name, address, netmask } of list) {
-    if (family !== "IPv4") continue;
-    const own = value(address.split(".").map(Number));
-    if (own === addr) return true;
-    const mask = value(netmask.split(".").map(Number));
-    if (name === "lo" && ((own ^ addr) & mask) === 0) return true;
+  const v4 = list.filter(({ family }) => family === "IPv4");
+  const own = (text: string) => ipv4Value(text.split(".").map(Number));
+  if (v4.some(({ address }) => own(address) === addr)) return true;
+  // Read only now: the file is long on a router with a full table.
+  const routes = localRoutes() ??
+    v4.filter(({ name }) => name === "lo").map((
+      { address, netmask },
+    ): [number, number] => [own(address), own(netmask)]);
+  return routes.some(([net, mask]) => ((net ^ addr) & mask) === 0);
+}
+
+function ipv4Value(x: Uint8Array | number[]): number {
+  return ((x[0] << 24) | (x[1] << 16) | (x[2] << 8) | x[3]) >>> 0;
+}
+
+// The prefixes of the kernel's local routes ([network, mask]), or null where
+// /proc/net/fib_trie may not be read. Its leaves read "|-- 10.98.0.0" with a
+// line under each route, "/24 host LOCAL".
+function localRoutes(): [number, number][] | null {
+  const path = "/proc/net/fib_trie";
+  // Queried first: a read Deno has not been granted would prompt.
+  if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") {
+    return null;
   }
-  return false;
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch {
+    return null;
+  }
+  const out: [number, number][] = [];
+  let leaf = 0;
+  for (const line of text.split("\n")) {
+    const at = line.match(/^\s*\|-- (\d+\.\d+\.\d+\.\d+)$/);
+    if (at !== null) leaf = ipv4Value(at[1].split(".").map(Number));
+    const local = line.match(/^\s*\/(\d+) \S+ LOCAL\b/);
+    if (local === null) continue;
+    const bits = Number(local[1]);
+    const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
+    out.push([(leaf & mask) >>> 0, mask]);
+  }
+  return out;
 }
 
 /** The error for what needs a real descriptor. */

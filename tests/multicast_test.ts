@@ -621,6 +621,12 @@ const PREBIND_CASES: [number, Steps, Steps][] = [
   [AF_INET, [[IPPROTO_IP, IP_MULTICAST_IF, b(inet_aton("10.99.0.255"))]], []],
   [AF_INET, [[IPPROTO_IP, IP_MULTICAST_IF, b(inet_aton("127.0.0.2"))]], []],
   [AF_INET, [[IPPROTO_IP, IP_ADD_MEMBERSHIP, mreq(GROUP4, "192.0.2.7")]], []],
+  // No interface has 10.98.0.5, but a local route covers it (AnyIP, made
+  // below): Linux's ip_dev_find() finds lo for it, as for 127.0.0.2.
+  [AF_INET, [
+    [IPPROTO_IP, IP_MULTICAST_IF, b(inet_aton("10.98.0.5"))],
+    [IPPROTO_IP, IP_ADD_MEMBERSHIP, mreq(GROUP4, "10.98.0.5")],
+  ], [[IPPROTO_IP, IP_MULTICAST_IF, mreq(GROUP4, "10.98.0.5")]]],
   [AF_INET, [
     [IPPROTO_IP, IP_DROP_MEMBERSHIP, mreq("10.99.0.7", "0.0.0.0")],
     [IPPROTO_IP, IP_DROP_MEMBERSHIP, mreq("10.1.2.3", "10.99.0.1")],
@@ -644,6 +650,7 @@ Deno.test({
   ignore: skip !== null,
   async fn() {
     using ns = multicastNs();
+    ns.ip("route", "add", "local", "10.98.0.0/24", "dev", "lo");
     using child = script(PREBIND_RUNNER);
     const cases = JSON.stringify(PREBIND_CASES);
     const py = await ns.exec(["python3", "-c", PY_PREBIND, cases]);
