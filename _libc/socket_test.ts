@@ -305,6 +305,19 @@ test("SOCK_SEQPACKET keeps message boundaries and truncates long ones", async ()
   assert.equal(await recvText(conn, 100), "two");
 });
 
+// The selectors loop's sendall() takes it without an await. pace() makes
+// one call in PACE_EVERY (32) a promise at most: of two in a row, one is not.
+test("send() hands back the count itself, no promise, when the kernel takes the bytes at once", async () => {
+  using scope = new Scope();
+  const [a, b] = await B.socketpair(AF_UNIX, SOCK_STREAM, 0);
+  scope.add(a);
+  scope.add(b);
+  const sent = [a.send(bytes("x"), 0, null), a.send(bytes("y"), 0, null)];
+  assert.ok(sent.some((n) => n === 1), String(sent));
+  assert.deepEqual(await Promise.all(sent), [1, 1]);
+  assert.equal(await recvText(b, 2), "xy");
+});
+
 test("socketpair() gives two connected unnamed ends, stream and dgram", async () => {
   for (const type of [SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET]) {
     using scope = new Scope();
