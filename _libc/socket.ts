@@ -73,6 +73,7 @@ const GETSOCKOPT_MAX = 1024;
 interface Handle {
   fd: number;
   entry: PollEntry | null;
+  file: OpenFile;
 }
 
 // Set up on first use (see state()): the symbols, the poller, and scratch
@@ -122,6 +123,7 @@ function state(): void {
   // otherwise stay open for the life of the process.
   registry = new FinalizationRegistry((h: Handle) => {
     if (h.entry !== null) P.cancel(h.entry, badFd());
+    forgetFd(h.fd, h.file);
     C.close(h.fd);
     P.release();
   });
@@ -285,11 +287,20 @@ function shareKernel(): void {
 interface OpenFile {
   lent: number;
   flags: number;
+  // Its open descriptors: the flags go back through one that is still
+  // open when the call that set them lost its own.
+  readonly fds: Set<number>;
 }
 
 // The open file of each descriptor a libc socket of this process holds (a
 // number dup()ed from one too): what adopt() and dupFd() share.
 const files = new Map<number, OpenFile>();
+
+// `fd` of `file` is closing: no flag goes back through its number.
+function forgetFd(fd: number, file: OpenFile): void {
+  if (files.get(fd) === file) files.delete(fd);
+  file.fds.delete(fd);
+}
 
 // Linux's SO_RCVTIMEO_NEW / SO_SNDTIMEO_NEW (a 64-bit time_t on every ABI):
 // what they set is what SO_RCVTIMEO / SO_SNDTIMEO read.
@@ -332,15 +343,16 @@ class LibcSocket implements BackendSocket {
     family: number,
     type: number,
     proto: number,
-    file: OpenFile = { lent: 0, flags: 0 },
+    file: OpenFile = { lent: 0, flags: 0, fds: new Set() },
   ) {
     this.#fd = fd;
     this.#file = file;
     files.set(fd, file);
+    file.fds.add(fd);
     this.#family = family;
     this.#type = type;
     this.#proto = proto;
-    this.#h = { fd, entry: null };
+    this.#h = { fd, entry: null, file };
     registry.register(this, this.#h, this);
     P.retain();
   }
@@ -395,9 +407,13 @@ class LibcSocket implements BackendSocket {
   // Undo #nonBlocking once no call of any copy needs it (errno is left as
   // the call set it).
   #restore(fd: number, lent: boolean): void {
-    if (!lent || --this.#file.lent > 0 || this.#fd !== fd) return;
+    const file = this.#file;
+    if (!lent || --file.lent > 0) return;
+    // Closed meanwhile: through a copy still open, if any.
+    const open = this.#fd === fd ? fd : file.fds.values().next().value;
+    if (open === undefined) return;
     const e = errno();
-    C.fcntl(fd, L.F_SETFL, this.#file.flags);
+    C.fcntl(open, L.F_SETFL, file.flags);
     setErrno(e);
   }
 
@@ -1029,7 +1045,7 @@ class LibcSocket implements BackendSocket {
       descriptorHolds(this.#fd, false);
     }
     descriptorClosed(this.#fd);
-    if (files.get(this.#fd) === this.#file) files.delete(this.#fd);
+    forgetFd(this.#fd, this.#file);
     this.#fd = -1;
     const entry = this.#h.entry;
     if (entry !== null) P.cancel(entry, badFd());
@@ -1605,13 +1621,16 @@ export const libcBackend: LibcBackend = {
     if (copy < 0) throw lastError();
     shareKernel();
     const file = files.get(fd);
-    if (file !== undefined) files.set(copy, file);
-    else files.delete(copy);
+    if (file !== undefined) {
+      files.set(copy, file);
+      file.fds.add(copy);
+    } else files.delete(copy);
     return copy;
   },
   closeFd(fd: number): void {
     state();
     if (C.close(fd) < 0) throw lastError();
+    files.get(fd)?.fds.delete(fd);
     files.delete(fd);
   },
 };

@@ -3395,3 +3395,32 @@ Deno.test(
     assert.deepEqual(got.map((x) => x.length), [1, 1]);
   },
 );
+
+// The copy whose connect() set O_NONBLOCK closed while it waited: the flag
+// goes back through a copy still open, whose blocking calls would otherwise
+// raise BlockingIOError where CPython's wait.
+Deno.test(
+  libcCase(
+    "libc: a connect() whose socket is closed while it waits leaves the other copies' descriptor blocking",
+  ),
+  async () => {
+    using l = sock("libc");
+    l.bind(["127.0.0.1", 0]);
+    l.listen(0);
+    using first = sock("libc");
+    await withTimeout(first.connect(l.getsockname()));
+    const s = sock("libc");
+    using d = s.dup();
+    const connecting = s.connect(l.getsockname());
+    connecting.catch(() => {});
+    await new Promise((r) => setTimeout(r, 30));
+    const nonBlocking = () => {
+      const info = Deno.readTextFileSync(`/proc/self/fdinfo/${d.fileno()}`);
+      return (parseInt(/flags:\s+(\d+)/.exec(info)![1], 8) & 0o4000) !== 0;
+    };
+    assert.equal(nonBlocking(), true);
+    s.close();
+    await raises(() => connecting, OSError, { errno: 9 });
+    assert.equal(nonBlocking(), false);
+  },
+);
