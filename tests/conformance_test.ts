@@ -3345,6 +3345,24 @@ Deno.test(
   },
 );
 
+// A libc listener whose backlog (0) is full, and the connection filling
+// it: a connect to it waits until an accept() makes room (the SYN is
+// answered when it is sent again, after 1 s).
+async function fullListener(): Promise<[Socket, Socket]> {
+  const l = sock("libc");
+  l.bind(["127.0.0.1", 0]);
+  l.listen(0);
+  const first = sock("libc");
+  await withTimeout(first.connect(l.getsockname()));
+  return [l, first];
+}
+
+// Whether descriptor `fd` of this process has O_NONBLOCK (octal 04000).
+function nonBlocking(fd: number): boolean {
+  const info = Deno.readTextFileSync(`/proc/self/fdinfo/${fd}`);
+  return (parseInt(/flags:\s+(\d+)/.exec(info)![1], 8) & 0o4000) !== 0;
+}
+
 // python3 (threads): a blocking connect() that waits for a full backlog,
 // and a recv() on a dup() of the socket meanwhile: the recv waits for the
 // connection and its data. The module's connect sets O_NONBLOCK on the
@@ -3356,14 +3374,10 @@ Deno.test(
     "libc: a blocking call on a dup() waits while another copy's connect() is in progress, as CPython's",
   ),
   async () => {
-    using l = sock("libc");
-    l.bind(["127.0.0.1", 0]);
-    l.listen(0);
-    using first = sock("libc");
-    await withTimeout(first.connect(l.getsockname()));
+    const [l, first] = await fullListener();
+    using _l = l, _first = first;
     using s = sock("libc");
     using before = s.dup();
-    // The backlog (0) is full: the SYN is answered only once it has room.
     const connecting = s.connect(l.getsockname());
     await new Promise((r) => setTimeout(r, 30));
     using during = s.dup();
@@ -3371,12 +3385,8 @@ Deno.test(
     const late = during.recv(1);
     // Settled on every path: a failure below is the assertion's.
     for (const p of [connecting, early, late]) p.catch(() => {});
-    const nonBlocking = () => {
-      const info = Deno.readTextFileSync(`/proc/self/fdinfo/${s.fileno()}`);
-      return (parseInt(/flags:\s+(\d+)/.exec(info)![1], 8) & 0o4000) !== 0;
-    };
     // The connect still holds O_NONBLOCK, the dup's setblocking waits.
-    assert.equal(nonBlocking(), true);
+    assert.equal(nonBlocking(s.fileno()), true);
     const gone = await Promise.race([
       early.then(() => "early", (e) => e),
       late.then(() => "late", (e) => e),
@@ -3387,7 +3397,7 @@ Deno.test(
     using _a = a;
     await withTimeout(connecting, 5000);
     // Blocking again once the connect is done.
-    assert.equal(nonBlocking(), false);
+    assert.equal(nonBlocking(s.fileno()), false);
     const [b] = await withTimeout(l.accept());
     using _b = b;
     await b.sendall(bytes("xy"));
@@ -3404,23 +3414,16 @@ Deno.test(
     "libc: a connect() whose socket is closed while it waits leaves the other copies' descriptor blocking",
   ),
   async () => {
-    using l = sock("libc");
-    l.bind(["127.0.0.1", 0]);
-    l.listen(0);
-    using first = sock("libc");
-    await withTimeout(first.connect(l.getsockname()));
+    const [l, first] = await fullListener();
+    using _l = l, _first = first;
     const s = sock("libc");
     using d = s.dup();
     const connecting = s.connect(l.getsockname());
     connecting.catch(() => {});
     await new Promise((r) => setTimeout(r, 30));
-    const nonBlocking = () => {
-      const info = Deno.readTextFileSync(`/proc/self/fdinfo/${d.fileno()}`);
-      return (parseInt(/flags:\s+(\d+)/.exec(info)![1], 8) & 0o4000) !== 0;
-    };
-    assert.equal(nonBlocking(), true);
+    assert.equal(nonBlocking(d.fileno()), true);
     s.close();
     await raises(() => connecting, OSError, { errno: 9 });
-    assert.equal(nonBlocking(), false);
+    assert.equal(nonBlocking(d.fileno()), false);
   },
 );
