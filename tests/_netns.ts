@@ -147,3 +147,20 @@ export function script(body: string): Script {
     },
   };
 }
+
+/** A namespace with a veth pair, 10.99.0.1 and fd00:99::1 on mc0, multicast routed there. */
+export function multicastNs(): NetNs {
+  const ns = netns();
+  try {
+    ns.ip("link", "add", "mc0", "type", "veth", "peer", "name", "mc1");
+    ns.ip("link", "set", "mc1", "up");
+    ns.ip("link", "set", "mc0", "up");
+    ns.ip("addr", "add", "10.99.0.1/24", "dev", "mc0");
+    ns.ip("-6", "addr", "add", "fd00:99::1/64", "dev", "mc0", "nodad");
+    ns.ip("route", "add", "224.0.0.0/4", "dev", "mc0");
+    return ns;
+  } catch (e) {
+    ns[Symbol.dispose]();
+    throw e;
+  }
+}

@@ -38,7 +38,7 @@ import { pythonJson } from "./_python.ts";
 function py(code: string, input: unknown): Promise<unknown> {
   return withTimeout(pythonJson(code, input), 20_000, "python3");
 }
-import { type NetNs, netns, netnsMissing, script } from "./_netns.ts";
+import { multicastNs, type NetNs, netnsMissing, script } from "./_netns.ts";
 
 // ------------------------------------------------------------------------
 // One option sequence, run by python3 and by this module alike.
@@ -233,23 +233,6 @@ const skip = netnsMissing ?? (hasPython ? null : "no python3");
 const GROUP4 = "239.255.42.99";
 // Site-local: routed by the namespace's IPv6 default (index 0 works).
 const GROUP6 = "ff05::1:3";
-
-/** A namespace with a veth pair, 10.99.0.1 and fd00:99::1 on mc0, multicast routed there. */
-function multicastNs(): NetNs {
-  const ns = netns();
-  try {
-    ns.ip("link", "add", "mc0", "type", "veth", "peer", "name", "mc1");
-    ns.ip("link", "set", "mc1", "up");
-    ns.ip("link", "set", "mc0", "up");
-    ns.ip("addr", "add", "10.99.0.1/24", "dev", "mc0");
-    ns.ip("-6", "addr", "add", "fd00:99::1/64", "dev", "mc0", "nodad");
-    ns.ip("route", "add", "224.0.0.0/4", "dev", "mc0");
-    return ns;
-  } catch (e) {
-    ns[Symbol.dispose]();
-    throw e;
-  }
-}
 
 // Sender: sends to the group until a receiver acknowledges by unicast.
 // Receiver: joins, takes one datagram, acknowledges it, prints it.

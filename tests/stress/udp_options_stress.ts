@@ -19,7 +19,7 @@
 import assert from "node:assert/strict";
 import * as S from "../../mod.ts";
 import { hasPython, skipNote } from "../_helpers.ts";
-import { type NetNs, netns, netnsMissing, script } from "../_netns.ts";
+import { multicastNs, type NetNs, netnsMissing, script } from "../_netns.ts";
 import {
   count,
   Dice,
@@ -194,22 +194,6 @@ function sequence(d: Dice, bindLast: boolean): Case {
   }
   if (bindLast) steps.push(["bind", host()]);
   return [six ? S.AF_INET6 : S.AF_INET, steps];
-}
-
-function multicastNs(): NetNs {
-  const ns = netns();
-  try {
-    ns.ip("link", "add", "mc0", "type", "veth", "peer", "name", "mc1");
-    ns.ip("link", "set", "mc1", "up");
-    ns.ip("link", "set", "mc0", "up");
-    ns.ip("addr", "add", "10.99.0.1/24", "dev", "mc0");
-    ns.ip("-6", "addr", "add", "fd00:99::1/64", "dev", "mc0", "nodad");
-    ns.ip("route", "add", "224.0.0.0/4", "dev", "mc0");
-    return ns;
-  } catch (e) {
-    ns[Symbol.dispose]();
-    throw e;
-  }
 }
 
 /** `cmd` in `ns` with `input` on its stdin; its stdout as JSON. */
