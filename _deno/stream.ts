@@ -115,6 +115,19 @@ const DENO_BACKLOG = 128;
 // most 16 in 15,000 listens with three threads spawning and the CPUs busy).
 const RELISTEN_MS = 1000;
 const RELISTEN_SLEEP_MS = 1;
+// The TCP ports this process's listeners let go of, and when: a new
+// socket's bind() to one of them meets the same window (a server closed and
+// made again on its port, as socketserver programs do), and tries again as
+// #relisten does, until RELISTEN_MS after the close.
+const portsLetGo = new Map<number, number>();
+
+function letGo(port: number): void {
+  const now = performance.now();
+  for (const [p, at] of portsLetGo) {
+    if (now - at >= RELISTEN_MS) portsLetGo.delete(p);
+  }
+  portsLetGo.set(port, now);
+}
 // What Atomics.wait sleeps on (never notified), made on first use.
 let sleepCell: Int32Array | null = null;
 
@@ -450,6 +463,32 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     }
   }
 
+  // bind()'s listen: EADDRINUSE on a port a listener of this process let go
+  // of less than RELISTEN_MS ago is tried again until then (see portsLetGo).
+  #bindListen(addr: SockAddr): Deno.Listener {
+    try {
+      return this.#listen(addr);
+    } catch (e) {
+      const port = this.#family === AF_UNIX ? 0 : (addr as [string, number])[1];
+      const at = portsLetGo.get(port);
+      if (
+        !(e instanceof OSError && e.errno === E.EADDRINUSE) || at === undefined
+      ) throw e;
+      const end = at + RELISTEN_MS;
+      for (;;) {
+        sleepSync(RELISTEN_SLEEP_MS);
+        try {
+          return this.#listen(addr);
+        } catch (again) {
+          if (
+            !(again instanceof OSError && again.errno === E.EADDRINUSE) ||
+            performance.now() >= end
+          ) throw again;
+        }
+      }
+    }
+  }
+
   // An IPv6 peer's host with its scope id as Deno.connect takes it
   // ("fe80::1%2"): Deno has no other way to say which link.
   #scoped(addr: SockAddr): string {
@@ -490,7 +529,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       throw new OSError(this.#pathThere(addr) ? E.EADDRINUSE : E.EINVAL);
     }
     const empty = this.#family === AF_UNIX && unixPath(addr) === "";
-    this.#listener = empty ? this.#autobindUnix() : this.#listen(addr);
+    this.#listener = empty ? this.#autobindUnix() : this.#bindListen(addr);
     if (this.#family !== AF_UNIX) {
       this.#opts.bind((addr as [string, number])[0]);
     }
@@ -1773,6 +1812,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   // Close a listener; a unix one's file goes when its accept in flight has
   // ended (see unix_names.ts).
   #closeListener(listener: Deno.Listener): void {
+    if (this.#family !== AF_UNIX) letGo((listener.addr as Deno.NetAddr).port);
     const pending = this.#pendingAccept;
     if (pending !== null) {
       if (this.#family === AF_UNIX) {

@@ -660,6 +660,41 @@ const runSkip =
     ? null
     : "no --allow-run";
 
+// Runs `round` (which returns its failures) over and over while a worker
+// spawns programs, until 150 children were spawned meanwhile, or 10 s;
+// returns the failures, the rounds and the children.
+async function whileSpawning(
+  round: () => string | null,
+): Promise<[string[], number, number]> {
+  const count = new Int32Array(new SharedArrayBuffer(8));
+  const url = URL.createObjectURL(
+    new Blob([SPAWNER], { type: "application/javascript" }),
+  );
+  const worker = new Worker(url, { type: "module" });
+  const done = new Promise((r) => worker.onmessage = r);
+  worker.postMessage(count.buffer);
+  const failed: string[] = [];
+  let rounds = 0;
+  try {
+    const end = Date.now() + 10_000;
+    while (Atomics.load(count, 0) < 150 && Date.now() < end) {
+      for (let i = 0; i < 20; i++, rounds++) {
+        const failure = round();
+        if (failure !== null) failed.push(failure);
+      }
+      await new Promise((r) => setTimeout(r, 0));
+    }
+  } finally {
+    Atomics.store(count, 1, 1);
+    await withTimeout(done, 10_000, "the spawning worker");
+    worker.terminate();
+    URL.revokeObjectURL(url);
+  }
+  const spawned = Atomics.load(count, 0);
+  assert.ok(spawned >= 50, `only ${spawned} children spawned`);
+  return [failed, rounds, spawned];
+}
+
 Deno.test({
   name: skipNote(
     "deno: listen(backlog) while another thread spawns programs makes the listener again on the port bind() held (the old one lives on in a child until exec)",
@@ -667,42 +702,53 @@ Deno.test({
   ),
   ignore: runSkip !== null,
   async fn() {
-    const count = new Int32Array(new SharedArrayBuffer(8));
-    const url = URL.createObjectURL(
-      new Blob([SPAWNER], { type: "application/javascript" }),
-    );
-    const worker = new Worker(url, { type: "module" });
-    const done = new Promise((r) => worker.onmessage = r);
-    worker.postMessage(count.buffer);
-    const failed: string[] = [];
-    let listens = 0;
-    try {
-      // Until 150 children were spawned meanwhile, or 10 s.
-      const end = Date.now() + 10_000;
-      while (Atomics.load(count, 0) < 150 && Date.now() < end) {
-        for (let i = 0; i < 20; i++, listens++) {
-          using s = socket(AF_INET, SOCK_STREAM, 0, { backend: "deno" });
-          s.bind(["127.0.0.1", 0]);
-          try {
-            s.listen(5);
-          } catch (e) {
-            failed.push(String(e));
-          }
-        }
-        await new Promise((r) => setTimeout(r, 0));
+    const [failed, listens, spawned] = await whileSpawning(() => {
+      using s = socket(AF_INET, SOCK_STREAM, 0, { backend: "deno" });
+      s.bind(["127.0.0.1", 0]);
+      try {
+        s.listen(5);
+        return null;
+      } catch (e) {
+        return String(e);
       }
-    } finally {
-      Atomics.store(count, 1, 1);
-      await withTimeout(done, 10_000, "the spawning worker");
-      worker.terminate();
-      URL.revokeObjectURL(url);
-    }
-    const spawned = Atomics.load(count, 0);
-    assert.ok(spawned >= 50, `only ${spawned} children spawned`);
+    });
     assert.deepEqual(
       failed,
       [],
       `${failed.length} of ${listens} listen(5) failed, ${spawned} children`,
+    );
+  },
+});
+
+// The same window when a server is closed and a new socket binds its port
+// (a socketserver program made again on its address): bind() tries again
+// while the port is one this process's listener let go of just before.
+Deno.test({
+  name: skipNote(
+    "deno: a new socket binds the port a closed listener held while another thread spawns programs",
+    runSkip,
+  ),
+  ignore: runSkip !== null,
+  async fn() {
+    const [failed, binds, spawned] = await whileSpawning(() => {
+      const s = socket(AF_INET, SOCK_STREAM, 0, { backend: "deno" });
+      s.bind(["127.0.0.1", 0]);
+      s.listen();
+      const address = s.getsockname();
+      s.close();
+      using again = socket(AF_INET, SOCK_STREAM, 0, { backend: "deno" });
+      try {
+        again.bind(address);
+        again.listen();
+        return null;
+      } catch (e) {
+        return String(e);
+      }
+    });
+    assert.deepEqual(
+      failed,
+      [],
+      `${failed.length} of ${binds} binds failed, ${spawned} children`,
     );
   },
 });
