@@ -71,6 +71,7 @@ import { type HeldOp, startRead, startWrite } from "./held_ops.ts";
 import type { StreamSink } from "../_streams.ts";
 import { concat } from "../_codecs.ts";
 import { keepName, removalPending } from "./unix_names.ts";
+import { letGo, whileLetGo } from "../_ports_let_go.ts";
 
 // accept() errors that mean only that this one client is already gone.
 const DEAD_PEER = new Set<number>([E.ENOTCONN, E.ECONNRESET, E.ECONNABORTED]);
@@ -109,40 +110,6 @@ const NO_BYTES = new Uint8Array(0);
 // (min(SOMAXCONN, 128)), so that a plain listen() keeps that listener and
 // never releases the port to make it again.
 const DENO_BACKLOG = 128;
-// How long listen(backlog) waits for the port of the listener it closed to
-// come free (see #relisten), and the sleep between tries: a child process
-// between fork and exec holds the old listener for a few milliseconds (at
-// most 16 in 15,000 listens with three threads spawning and the CPUs busy).
-const RELISTEN_MS = 1000;
-const RELISTEN_SLEEP_MS = 1;
-// The TCP ports this process's listeners let go of, and when: a new
-// socket's bind() to one of them meets the same window (a server closed and
-// made again on its port, as socketserver programs do), and tries again as
-// #relisten does, until RELISTEN_MS after the close.
-const portsLetGo = new Map<number, number>();
-
-function letGo(port: number): void {
-  const now = performance.now();
-  for (const [p, at] of portsLetGo) {
-    if (now - at >= RELISTEN_MS) portsLetGo.delete(p);
-  }
-  portsLetGo.set(port, now);
-}
-// What Atomics.wait sleeps on (never notified), made on first use.
-let sleepCell: Int32Array | null = null;
-
-// Sleep synchronously (nothing else in this thread runs meanwhile).
-function sleepSync(ms: number): void {
-  try {
-    sleepCell ??= new Int32Array(new SharedArrayBuffer(4));
-    Atomics.wait(sleepCell, 0, 0, ms);
-  } catch {
-    // A runtime that forbids Atomics.wait on this thread: spin.
-    const end = performance.now() + ms;
-    while (performance.now() < end) { /* spin */ }
-  }
-}
-
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
@@ -435,58 +402,17 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     }
   }
 
-  // Listen again where the listener just closed was. No other code of this
-  // thread runs between, but closing the listener frees its port only when
-  // no other copy of its descriptor is left: while another thread of this
-  // process spawns a program (a parallel `deno test` module, a Worker), the
-  // child holds a copy of every descriptor from its fork (clone) until exec
-  // closes them, and the old socket listens on meanwhile. Deno.listen then
-  // says EADDRINUSE (1 listen(5) in 100-500 with a thread spawning in a loop),
-  // so EADDRINUSE is tried again after a short sleep, for up to RELISTEN_MS.
-  // (A socket elsewhere that took the port in the microseconds between the
-  // close and the new bind would fail every try: EADDRINUSE, RELISTEN_MS
-  // later.)
-  #relisten(addr: SockAddr, backlog: number): Deno.Listener {
-    const end = performance.now() + RELISTEN_MS;
-    for (;;) {
-      try {
-        return this.#listen(addr, backlog);
-      } catch (e) {
-        if (
-          !(e instanceof OSError && e.errno === E.EADDRINUSE) ||
-          performance.now() >= end
-        ) {
-          throw e;
-        }
-      }
-      sleepSync(RELISTEN_SLEEP_MS);
-    }
-  }
-
-  // bind()'s listen: EADDRINUSE on a port a listener of this process let go
-  // of less than RELISTEN_MS ago is tried again until then (see portsLetGo).
-  #bindListen(addr: SockAddr): Deno.Listener {
-    try {
-      return this.#listen(addr);
-    } catch (e) {
-      const port = this.#family === AF_UNIX ? 0 : (addr as [string, number])[1];
-      const at = portsLetGo.get(port);
-      if (
-        !(e instanceof OSError && e.errno === E.EADDRINUSE) || at === undefined
-      ) throw e;
-      const end = at + RELISTEN_MS;
-      for (;;) {
-        sleepSync(RELISTEN_SLEEP_MS);
-        try {
-          return this.#listen(addr);
-        } catch (again) {
-          if (
-            !(again instanceof OSError && again.errno === E.EADDRINUSE) ||
-            performance.now() >= end
-          ) throw again;
-        }
-      }
-    }
+  // #listen(), tried again on EADDRINUSE for a port that a listener of
+  // this process let go of just before (see _ports_let_go.ts): bind() after
+  // a server on the port closed, listen(backlog) making bind()'s listener
+  // again, listen() after shutdown() stopped one.
+  #listenAgain(addr: SockAddr, backlog = DENO_BACKLOG): Deno.Listener {
+    const port = this.#family === AF_UNIX ? 0 : (addr as [string, number])[1];
+    return whileLetGo(
+      port,
+      () => this.#listen(addr, backlog),
+      (e) => e instanceof OSError && e.errno === E.EADDRINUSE,
+    );
   }
 
   // An IPv6 peer's host with its scope id as Deno.connect takes it
@@ -529,7 +455,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       throw new OSError(this.#pathThere(addr) ? E.EADDRINUSE : E.EINVAL);
     }
     const empty = this.#family === AF_UNIX && unixPath(addr) === "";
-    this.#listener = empty ? this.#autobindUnix() : this.#bindListen(addr);
+    this.#listener = empty ? this.#autobindUnix() : this.#listenAgain(addr);
     if (this.#family !== AF_UNIX) {
       this.#opts.bind((addr as [string, number])[0]);
     }
@@ -557,7 +483,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       if (this.#family === AF_UNIX && this.#stopped === null) {
         throw new OSError(E.EINVAL);
       }
-      this.#listener = this.#listen(
+      this.#listener = this.#listenAgain(
         this.#stopped ??
           (this.#family === AF_INET6 ? ["::", 0] : ["0.0.0.0", 0]),
         backlog,
@@ -572,9 +498,10 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       // SO_REUSEADDR Deno's TCP listeners always have. Connections that
       // came before listen() are reset, as Linux refuses them then.
       const { hostname, port } = this.#listener.addr as Deno.NetAddr;
+      letGo(port);
       this.#listener.close();
       this.#listener = null;
-      this.#listener = this.#relisten(
+      this.#listener = this.#listenAgain(
         [hostname, port, 0, this.#scope],
         backlog,
       );

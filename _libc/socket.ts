@@ -43,6 +43,8 @@ import {
   SOCKADDR_MAX,
 } from "./sockaddr.ts";
 import {
+  AF_INET,
+  AF_INET6,
   errno as E,
   MSG_CTRUNC,
   SCM_CREDENTIALS,
@@ -51,6 +53,7 @@ import {
   SHUT_WR,
 } from "../constants.ts";
 import { BlockingIOError, BufferError, OSError } from "../errors.ts";
+import { letGo, whileLetGo } from "../_ports_let_go.ts";
 import type { StreamSink } from "../_streams.ts";
 import { concat, scatter, totalLength } from "../_codecs.ts";
 
@@ -302,6 +305,10 @@ function forgetFd(fd: number, file: OpenFile): void {
   file.fds.delete(fd);
 }
 
+function addressInUse(e: unknown): boolean {
+  return e instanceof OSError && e.errno === E.EADDRINUSE;
+}
+
 // Linux's SO_RCVTIMEO_NEW / SO_SNDTIMEO_NEW (a 64-bit time_t on every ABI):
 // what they set is what SO_RCVTIMEO / SO_SNDTIMEO read.
 const SO_RCVTIMEO_NEW = 66;
@@ -331,6 +338,8 @@ class LibcSocket implements BackendSocket {
   #quick = false;
   #spinMisses = 0;
   readonly #file: OpenFile;
+  // The port it listens on (TCP), for close() to let go of.
+  #listenPort = 0;
   // A byte stream's read in flight (streamRead), and how to end its wait.
   #stream: { readonly stop: AbortController; done: Promise<void> } | null =
     null;
@@ -420,11 +429,37 @@ class LibcSocket implements BackendSocket {
   bind(addr: SockAddr): void {
     const fd = this.#live();
     const len = encodeSockAddr(this.#family, addr, addrIn, ifindex);
-    if (C.bind(fd, addrIn, len) < 0) throw lastError();
+    if (C.bind(fd, addrIn, len) === 0) return;
+    const e = errno();
+    if (e !== E.EADDRINUSE || !this.#tcp()) throw new OSError(e);
+    // The port's last listener here may live on in a child for a moment.
+    whileLetGo((addr as [string, number])[1], () => {
+      encodeSockAddr(this.#family, addr, addrIn, ifindex);
+      if (C.bind(this.#live(), addrIn, len) < 0) throw lastError();
+    }, addressInUse);
   }
 
   listen(backlog: number): void {
-    if (C.listen(this.#live(), backlog) < 0) throw lastError();
+    const fd = this.#live();
+    if (C.listen(fd, backlog) < 0) {
+      const e = errno();
+      if (e !== E.EADDRINUSE || !this.#tcp()) throw new OSError(e);
+      whileLetGo(this.#port(), () => {
+        if (C.listen(this.#live(), backlog) < 0) throw lastError();
+      }, addressInUse);
+    }
+    // Its close lets the port go (see _ports_let_go.ts).
+    if (this.#tcp()) this.#listenPort = this.#port();
+  }
+
+  // A TCP socket of AF_INET or AF_INET6: one whose port a listener holds.
+  #tcp(): boolean {
+    return this.#type === L.SOCK_STREAM &&
+      (this.#family === AF_INET || this.#family === AF_INET6);
+  }
+
+  #port(): number {
+    return (this.getsockname() as [string, number])[1];
   }
 
   accept(
@@ -1008,6 +1043,7 @@ class LibcSocket implements BackendSocket {
   close(): void {
     const fd = this.#fd;
     if (fd < 0) return;
+    if (this.#listenPort > 0) letGo(this.#listenPort);
     this.#forget();
     C.close(fd);
   }

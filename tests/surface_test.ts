@@ -36,10 +36,12 @@ import {
 } from "../mod.ts";
 import { PIPE_BUF } from "../select.ts";
 import {
+  BACKENDS,
   deadPort,
   hasPython,
   libcCase,
   libcMissing,
+  onBackend,
   raises,
   raisesSync,
   skipNote,
@@ -720,38 +722,43 @@ Deno.test({
   },
 });
 
-// The same window when a server is closed and a new socket binds its port
-// (a socketserver program made again on its address): bind() tries again
-// while the port is one this process's listener let go of just before.
-Deno.test({
-  name: skipNote(
-    "deno: a new socket binds the port a closed listener held while another thread spawns programs",
-    runSkip,
-  ),
-  ignore: runSkip !== null,
-  async fn() {
-    const [failed, binds, spawned] = await whileSpawning(() => {
-      const s = socket(AF_INET, SOCK_STREAM, 0, { backend: "deno" });
-      s.bind(["127.0.0.1", 0]);
-      s.listen();
-      const address = s.getsockname();
-      s.close();
-      using again = socket(AF_INET, SOCK_STREAM, 0, { backend: "deno" });
-      try {
-        again.bind(address);
-        again.listen();
-        return null;
-      } catch (e) {
-        return String(e);
-      }
-    });
-    assert.deepEqual(
-      failed,
-      [],
-      `${failed.length} of ${binds} binds failed, ${spawned} children`,
-    );
-  },
-});
+// The same window when a listener is closed and a new socket binds its port
+// (a socketserver program made again on its address), or another socket
+// bound there beside it (SO_REUSEADDR) listens: bind() and listen() try
+// again while the port is one this process's listener let go of just
+// before.
+for (const backend of BACKENDS) {
+  const { name, ignore } = onBackend(
+    backend,
+    "a new socket binds and listens on the port a closed listener held while another thread spawns programs",
+  );
+  Deno.test({
+    name: skipNote(name, runSkip),
+    ignore: ignore || runSkip !== null,
+    async fn() {
+      const [failed, rounds, spawned] = await whileSpawning(() => {
+        const s = socket(AF_INET, SOCK_STREAM, 0, { backend });
+        s.bind(["127.0.0.1", 0]);
+        s.listen();
+        const address = s.getsockname();
+        s.close();
+        using again = socket(AF_INET, SOCK_STREAM, 0, { backend });
+        try {
+          again.bind(address);
+          again.listen();
+          return null;
+        } catch (e) {
+          return String(e);
+        }
+      });
+      assert.deepEqual(
+        failed,
+        [],
+        `${failed.length} of ${rounds} rounds failed, ${spawned} children`,
+      );
+    },
+  });
+}
 
 // ------------------------------------------------------------------------
 // In network namespaces: link-local peers, ping sockets

@@ -1,0 +1,71 @@
+// The TCP ports this process's listeners let go of, and when, for both
+// backends. Closing a listening socket frees its port only once no copy of
+// its descriptor is left, and a child process spawned by another thread (a
+// Worker, a parallel `deno test` module) holds a copy of every descriptor
+// from its fork until its exec: for those few milliseconds the old socket
+// listens on, and a bind() or listen() of the port says EADDRINUSE where it
+// would not a moment later (at most 16 ms in 15,000 tries with three
+// threads spawning and the CPUs busy). Such a call on a port let go of
+// under LET_GO_MS ago is tried again until then. A socket elsewhere that
+// took the port meanwhile makes it fail, LET_GO_MS after the close.
+
+/** How long after a listener's close its port may still be held. */
+export const LET_GO_MS = 1000;
+const SLEEP_MS = 1;
+
+const letGoAt = new Map<number, number>();
+// What Atomics.wait sleeps on (never notified), made on first use.
+let sleepCell: Int32Array | null = null;
+
+/**
+ * Note that a listener on TCP `port` is being closed.
+ *
+ * @param port The port.
+ */
+export function letGo(port: number): void {
+  const now = performance.now();
+  for (const [p, at] of letGoAt) {
+    if (now - at >= LET_GO_MS) letGoAt.delete(p);
+  }
+  if (port > 0) letGoAt.set(port, now);
+}
+
+/**
+ * Make `attempt` (a bind or listen of `port`) until it does not fail with
+ * EADDRINUSE, while the port was let go of (see {@linkcode letGo}) under
+ * LET_GO_MS ago, sleeping a millisecond between tries.
+ *
+ * @param port The port the attempt binds or listens on.
+ * @param attempt The call; it throws its error.
+ * @param inUse Whether an error it threw is EADDRINUSE.
+ * @returns What the attempt returned.
+ */
+export function whileLetGo<T>(
+  port: number,
+  attempt: () => T,
+  inUse: (e: unknown) => boolean,
+): T {
+  for (;;) {
+    try {
+      return attempt();
+    } catch (e) {
+      const at = letGoAt.get(port);
+      if (
+        !inUse(e) || at === undefined || performance.now() - at >= LET_GO_MS
+      ) throw e;
+    }
+    sleepSync(SLEEP_MS);
+  }
+}
+
+// Block this thread for `ms` milliseconds.
+function sleepSync(ms: number): void {
+  try {
+    sleepCell ??= new Int32Array(new SharedArrayBuffer(4));
+    Atomics.wait(sleepCell, 0, 0, ms);
+  } catch {
+    // A runtime that forbids Atomics.wait on this thread: spin.
+    const end = performance.now() + ms;
+    while (performance.now() < end) { /* spin */ }
+  }
+}
