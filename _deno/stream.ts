@@ -1739,8 +1739,15 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   // Close a listener; a unix one's file goes when its accept in flight has
   // ended (see unix_names.ts).
   #closeListener(listener: Deno.Listener): void {
-    if (this.#family !== AF_UNIX) letGo((listener.addr as Deno.NetAddr).port);
     const pending = this.#pendingAccept;
+    if (this.#family !== AF_UNIX) {
+      // With an accept in flight Deno frees the port only once it has ended
+      // and the event loop turned, which no synchronous retry can wait for
+      // (README: a bind() before then is EADDRINUSE at once).
+      const { port } = listener.addr as Deno.NetAddr;
+      if (pending === null) letGo(port);
+      else pending.then(() => letGo(port), () => letGo(port));
+    }
     if (pending !== null) {
       if (this.#family === AF_UNIX) {
         const path = (listener.addr as Deno.UnixAddr).path ?? "";

@@ -34,7 +34,7 @@ import {
   SocketType,
   ValueError,
 } from "../mod.ts";
-import { PIPE_BUF } from "../select.ts";
+import { PIPE_BUF, select } from "../select.ts";
 import {
   BACKENDS,
   deadPort,
@@ -759,6 +759,33 @@ for (const backend of BACKENDS) {
     },
   });
 }
+
+// README: a Deno listener closed with an accept in flight (select()
+// watched it) frees its port only when the event loop turns, so a bind()
+// before that raises EADDRINUSE at once: no synchronous retry can wait for
+// it (one that tried held the thread for a second).
+Deno.test(
+  onBackend(
+    "deno",
+    "binding a port whose listener closed with an accept in flight raises EADDRINUSE at once",
+  ),
+  async () => {
+    const s = socket(AF_INET, SOCK_STREAM, 0, { backend: "deno" });
+    s.bind(["127.0.0.1", 0]);
+    s.listen();
+    assert.deepEqual(await select([s], [], [], 0.01), [[], [], []]);
+    const address = s.getsockname();
+    s.close();
+    using again = socket(AF_INET, SOCK_STREAM, 0, { backend: "deno" });
+    const t0 = performance.now();
+    raisesSync(() => again.bind(address), OSError, { errno: 98 });
+    assert.ok(performance.now() - t0 < 200, "bind() waited");
+    // Free once the loop turns.
+    await new Promise((r) => setTimeout(r, 0));
+    using later = socket(AF_INET, SOCK_STREAM, 0, { backend: "deno" });
+    later.bind(address);
+  },
+);
 
 // ------------------------------------------------------------------------
 // In network namespaces: link-local peers, ping sockets
