@@ -2,6 +2,7 @@
 // translation, the socket options Deno can honour, pseudo descriptors.
 import { WAKE_ALL } from "../_poll_bits.ts";
 import {
+  AF_INET,
   AF_INET6,
   AF_UNIX,
   errno as E,
@@ -707,7 +708,7 @@ export function localAddress(b: Uint8Array): boolean | undefined {
     return undefined;
   }
   const v4 = list.filter(({ family }) => family === "IPv4");
-  const own = (text: string) => ipv4Value(text.split(".").map(Number));
+  const own = (text: string) => ipv4Value(inet_pton(AF_INET, text));
   if (v4.some(({ address }) => own(address) === addr)) return true;
   // Read only now: the file is long on a router with a full table.
   const routes = localRoutes() ??
@@ -717,7 +718,7 @@ export function localAddress(b: Uint8Array): boolean | undefined {
   return routes.some(([net, mask]) => ((net ^ addr) & mask) === 0);
 }
 
-function ipv4Value(x: Uint8Array | number[]): number {
+function ipv4Value(x: Uint8Array): number {
   return ((x[0] << 24) | (x[1] << 16) | (x[2] << 8) | x[3]) >>> 0;
 }
 
@@ -740,7 +741,7 @@ function localRoutes(): [number, number][] | null {
   let leaf = 0;
   for (const line of text.split("\n")) {
     const at = line.match(/^\s*\|-- (\d+\.\d+\.\d+\.\d+)$/);
-    if (at !== null) leaf = ipv4Value(at[1].split(".").map(Number));
+    if (at !== null) leaf = ipv4Value(inet_pton(AF_INET, at[1]));
     const local = line.match(/^\s*\/(\d+) \S+ LOCAL\b/);
     if (local === null) continue;
     const bits = Number(local[1]);

@@ -290,19 +290,22 @@ function shareKernel(): void {
 interface OpenFile {
   lent: number;
   flags: number;
-  // Its open descriptors: the flags go back through one that is still
-  // open when the call that set them lost its own.
-  readonly fds: Set<number>;
 }
 
 // The open file of each descriptor a libc socket of this process holds (a
-// number dup()ed from one too): what adopt() and dupFd() share.
+// number dup()ed from one too): what adopt() and dupFd() share, and the
+// copies a flag can go back through once the call that set it lost its own.
 const files = new Map<number, OpenFile>();
 
 // `fd` of `file` is closing: no flag goes back through its number.
 function forgetFd(fd: number, file: OpenFile): void {
   if (files.get(fd) === file) files.delete(fd);
-  file.fds.delete(fd);
+}
+
+// A descriptor of `file` still open, if any.
+function openCopy(file: OpenFile): number | undefined {
+  for (const [fd, f] of files) if (f === file) return fd;
+  return undefined;
 }
 
 function addressInUse(e: unknown): boolean {
@@ -352,12 +355,11 @@ class LibcSocket implements BackendSocket {
     family: number,
     type: number,
     proto: number,
-    file: OpenFile = { lent: 0, flags: 0, fds: new Set() },
+    file: OpenFile = { lent: 0, flags: 0 },
   ) {
     this.#fd = fd;
     this.#file = file;
     files.set(fd, file);
-    file.fds.add(fd);
     this.#family = family;
     this.#type = type;
     this.#proto = proto;
@@ -419,7 +421,7 @@ class LibcSocket implements BackendSocket {
     const file = this.#file;
     if (!lent || --file.lent > 0) return;
     // Closed meanwhile: through a copy still open, if any.
-    const open = this.#fd === fd ? fd : file.fds.values().next().value;
+    const open = this.#fd === fd ? fd : openCopy(file);
     if (open === undefined) return;
     const e = errno();
     C.fcntl(open, L.F_SETFL, file.flags);
@@ -1657,16 +1659,13 @@ export const libcBackend: LibcBackend = {
     if (copy < 0) throw lastError();
     shareKernel();
     const file = files.get(fd);
-    if (file !== undefined) {
-      files.set(copy, file);
-      file.fds.add(copy);
-    } else files.delete(copy);
+    if (file !== undefined) files.set(copy, file);
+    else files.delete(copy);
     return copy;
   },
   closeFd(fd: number): void {
     state();
     if (C.close(fd) < 0) throw lastError();
-    files.get(fd)?.fds.delete(fd);
     files.delete(fd);
   },
 };
