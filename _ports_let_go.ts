@@ -9,8 +9,13 @@
 // under LET_GO_MS ago is tried again until then. A socket elsewhere that
 // took the port meanwhile makes it fail, LET_GO_MS after the close.
 
-/** How long after a listener's close its port may still be held. */
-export const LET_GO_MS = 1000;
+/**
+ * How long after a listener's close its port may still be held: six times
+ * the longest fork-to-exec window measured, and short, since a port held by
+ * this thread's own op in flight (Deno frees it when the event loop turns)
+ * cannot come free while the thread sleeps.
+ */
+export const LET_GO_MS = 100;
 const SLEEP_MS = 1;
 
 const letGoAt = new Map<number, number>();
