@@ -1,16 +1,20 @@
-// The TCP ports this process's listeners let go of, and when, for both
-// backends. Closing a listening socket frees its port only once no copy of
-// its descriptor is left, and a child process spawned by another thread (a
-// Worker, a parallel `deno test` module) holds a copy of every descriptor
-// from its fork until its exec: for those few milliseconds the old socket
-// listens on, and a bind() or listen() of the port says EADDRINUSE where it
-// would not a moment later (at most 16 ms in 15,000 tries with three
-// threads spawning and the CPUs busy). Such a call on a port let go of
-// under LET_GO_MS ago is tried again until then. A socket elsewhere that
-// took the port meanwhile makes it fail, LET_GO_MS after the close.
+// The TCP and UDP ports this process's sockets let go of, and when, for
+// both backends. Closing a listening TCP socket or a bound UDP socket frees
+// its port only once no copy of its descriptor is left, and a child process
+// spawned by another thread (a Worker, a parallel `deno test` module) holds
+// a copy of every descriptor from its fork until its exec: for those few
+// milliseconds the old socket lives on, and a bind() or listen() of the
+// port says EADDRINUSE where it would not a moment later (at most 16 ms in
+// 15,000 tries with three threads spawning and the CPUs busy). Such a call
+// on a port let go of under LET_GO_MS ago is tried again until then. A
+// socket elsewhere that took the port meanwhile makes it fail, LET_GO_MS
+// after the close.
+
+/** A transport whose ports are tracked apart (TCP's 80 is not UDP's). */
+export type Transport = "tcp" | "udp";
 
 /**
- * How long after a listener's close its port may still be held: six times
+ * How long after a socket's close its port may still be held: six times
  * the longest fork-to-exec window measured, and short, since a port held by
  * this thread's own op in flight (Deno frees it when the event loop turns)
  * cannot come free while the thread sleeps.
@@ -18,21 +22,29 @@
 export const LET_GO_MS = 100;
 const SLEEP_MS = 1;
 
+// By key(): when each port was let go of.
 const letGoAt = new Map<number, number>();
 // What Atomics.wait sleeps on (never notified), made on first use.
 let sleepCell: Int32Array | null = null;
 
+// One number per transport and port.
+function key(transport: Transport, port: number): number {
+  return transport === "udp" ? port + 0x10000 : port;
+}
+
 /**
- * Note that a listener on TCP `port` is being closed.
+ * Note that a socket that held `port` (a TCP listener, a bound UDP socket)
+ * is being closed.
  *
- * @param port The port.
+ * @param transport The port's transport.
+ * @param port The port; 0 (none) notes nothing.
  */
-export function letGo(port: number): void {
+export function letGo(transport: Transport, port: number): void {
   const now = performance.now();
-  for (const [p, at] of letGoAt) {
-    if (now - at >= LET_GO_MS) letGoAt.delete(p);
+  for (const [k, at] of letGoAt) {
+    if (now - at >= LET_GO_MS) letGoAt.delete(k);
   }
-  if (port > 0) letGoAt.set(port, now);
+  if (port > 0) letGoAt.set(key(transport, port), now);
 }
 
 /**
@@ -40,12 +52,14 @@ export function letGo(port: number): void {
  * EADDRINUSE, while the port was let go of (see {@linkcode letGo}) under
  * LET_GO_MS ago, sleeping a millisecond between tries.
  *
+ * @param transport The port's transport.
  * @param port The port the attempt binds or listens on.
  * @param attempt The call; it throws its error.
  * @param inUse Whether an error it threw is EADDRINUSE.
  * @returns What the attempt returned.
  */
 export function whileLetGo<T>(
+  transport: Transport,
   port: number,
   attempt: () => T,
   inUse: (e: unknown) => boolean,
@@ -54,7 +68,7 @@ export function whileLetGo<T>(
     try {
       return attempt();
     } catch (e) {
-      const at = letGoAt.get(port);
+      const at = letGoAt.get(key(transport, port));
       if (
         !inUse(e) || at === undefined || performance.now() - at >= LET_GO_MS
       ) throw e;

@@ -409,6 +409,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   #listenAgain(addr: SockAddr, backlog = DENO_BACKLOG): Deno.Listener {
     const port = this.#family === AF_UNIX ? 0 : (addr as [string, number])[1];
     return whileLetGo(
+      "tcp",
       port,
       () => this.#listen(addr, backlog),
       (e) => e instanceof OSError && e.errno === E.EADDRINUSE,
@@ -498,7 +499,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       // SO_REUSEADDR Deno's TCP listeners always have. Connections that
       // came before listen() are reset, as Linux refuses them then.
       const { hostname, port } = this.#listener.addr as Deno.NetAddr;
-      letGo(port);
+      letGo("tcp", port);
       this.#listener.close();
       this.#listener = null;
       this.#listener = this.#listenAgain(
@@ -1745,8 +1746,8 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       // and the event loop turned, which no synchronous retry can wait for
       // (README: a bind() before then is EADDRINUSE at once).
       const { port } = listener.addr as Deno.NetAddr;
-      if (pending === null) letGo(port);
-      else pending.then(() => letGo(port), () => letGo(port));
+      if (pending === null) letGo("tcp", port);
+      else pending.then(() => letGo("tcp", port), () => letGo("tcp", port));
     }
     if (pending !== null) {
       if (this.#family === AF_UNIX) {

@@ -31,6 +31,7 @@ import { inet_pton, isV4Mapped } from "../_inet.ts";
 import { autobindAddress } from "../_address.ts";
 import { permitAddress } from "../_permissions.ts";
 import type { BackendSocket, SockAddr } from "../_backend.ts";
+import { letGo, whileLetGo } from "../_ports_let_go.ts";
 import {
   badFd,
   budgeted,
@@ -105,7 +106,11 @@ interface UdpIo {
    * ended (Deno.listenDatagram's is an op in flight), absent.
    */
   wake?(): void;
-  close(): void;
+  /**
+   * Close it; the promise of the kernel's close when that comes later
+   * (node:dgram's, a turn on), for the port to be free.
+   */
+  close(): Promise<void> | void;
 }
 
 // The largest UDP payload: receives that outlive their caller land here.
@@ -212,6 +217,8 @@ class DenoIo implements UdpIo {
   }
 
   close(): void {
+    // The kernel's socket goes at once, unless a receive is in flight (the
+    // caller tracks those).
     this.#conn.close();
   }
 }
@@ -422,7 +429,7 @@ class NodeIo implements UdpIo {
     }
   }
 
-  close(): void {
+  close(): Promise<void> | void {
     this.#closed = true;
     this.hold(false);
     this.#queue = [];
@@ -432,7 +439,7 @@ class NodeIo implements UdpIo {
       // The port is free once node:dgram says closed (a turn later).
       const { promise, resolve } = Promise.withResolvers<void>();
       this.#sock.close(() => resolve());
-      lettingGo(promise);
+      return promise;
     } catch {
       // Already closed: nothing to release.
     }
@@ -485,6 +492,8 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
   #inner: Uint8Array | null = null;
   #innerBusy = false;
   #pending: Promise<void> | null = null;
+  // Receives in flight into callers' buffers.
+  readonly #receiving = new Set<Promise<Datagram>>();
   #held: Datagram | null = null;
   // Datagrams queued behind #held, oldest first: those connect() found
   // already come (Linux keeps them, from any sender), and any come since.
@@ -529,9 +538,16 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     const loop = this.#family === AF_INET6
       ? opts.get(IPPROTO_IPV6, IPV6_MULTICAST_LOOP, false)
       : opts.get(IPPROTO_IP, IP_MULTICAST_LOOP, false);
-    const io = fast
-      ? new DenoIo(host, port, reuse, loop !== 0)
-      : new NodeIo(this.#family === AF_INET6, host, port, reuse);
+    // The port's last socket here may live on in a child for a moment.
+    const io = whileLetGo(
+      "udp",
+      port,
+      () =>
+        fast
+          ? new DenoIo(host, port, reuse, loop !== 0)
+          : new NodeIo(this.#family === AF_INET6, host, port, reuse),
+      (e) => e instanceof OSError && e.errno === E.EADDRINUSE,
+    );
     // What was set before bind() takes effect now, as the kernel's socket
     // had it all along.
     try {
@@ -814,7 +830,9 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     this.#enter(io);
     try {
       for (;;) {
-        const d = await io.receive(into);
+        const op = io.receive(into);
+        this.#receiving.add(op);
+        const d = await op.finally(() => this.#receiving.delete(op));
         if (this.#wanted(d)) return d;
       }
     } catch (e) {
@@ -1123,7 +1141,16 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     const io = this.#io;
     this.#io = null;
     this.#queued = [];
-    io?.close();
-    if (this.#pending !== null) lettingGo(this.#pending);
+    if (io === null) return;
+    const [, port] = io.address();
+    // The port is free once the kernel's socket is closed: at once, or once
+    // the receives in flight (Deno's ops) or node:dgram's close have ended.
+    // A child forked meanwhile may hold it a moment longer (see
+    // _ports_let_go.ts).
+    const ops = [io.close(), this.#pending, ...this.#receiving].filter((op) =>
+      op !== undefined && op !== null
+    );
+    if (ops.length === 0) letGo("udp", port);
+    else lettingGo(Promise.allSettled(ops).then(() => letGo("udp", port)));
   }
 }

@@ -46,14 +46,17 @@ import {
   AF_INET,
   AF_INET6,
   errno as E,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
   MSG_CTRUNC,
   SCM_CREDENTIALS,
   SCM_RIGHTS,
   SHUT_RD,
   SHUT_WR,
+  SOCK_DGRAM,
 } from "../constants.ts";
 import { BlockingIOError, BufferError, OSError } from "../errors.ts";
-import { letGo, whileLetGo } from "../_ports_let_go.ts";
+import { letGo, type Transport, whileLetGo } from "../_ports_let_go.ts";
 import type { StreamSink } from "../_streams.ts";
 import { concat, scatter, totalLength } from "../_codecs.ts";
 
@@ -341,8 +344,9 @@ class LibcSocket implements BackendSocket {
   #quick = false;
   #spinMisses = 0;
   readonly #file: OpenFile;
-  // The port it listens on (TCP), for close() to let go of.
-  #listenPort = 0;
+  // The port it listens on (TCP) or is bound to (UDP), for close() to let
+  // go of.
+  #heldPort = 0;
   // A byte stream's read in flight (streamRead), and how to end its wait.
   #stream: { readonly stop: AbortController; done: Promise<void> } | null =
     null;
@@ -431,33 +435,48 @@ class LibcSocket implements BackendSocket {
   bind(addr: SockAddr): void {
     const fd = this.#live();
     const len = encodeSockAddr(this.#family, addr, addrIn, ifindex);
-    if (C.bind(fd, addrIn, len) === 0) return;
-    const e = errno();
-    if (e !== E.EADDRINUSE || !this.#tcp()) throw new OSError(e);
-    // The port's last listener here may live on in a child for a moment.
-    whileLetGo((addr as [string, number])[1], () => {
-      encodeSockAddr(this.#family, addr, addrIn, ifindex);
-      if (C.bind(this.#live(), addrIn, len) < 0) throw lastError();
-    }, addressInUse);
+    if (C.bind(fd, addrIn, len) < 0) {
+      const e = errno();
+      const transport = this.#transport();
+      if (e !== E.EADDRINUSE || transport === null) throw new OSError(e);
+      // The port's last socket here may live on in a child for a moment.
+      whileLetGo(transport, (addr as [string, number])[1], () => {
+        encodeSockAddr(this.#family, addr, addrIn, ifindex);
+        if (C.bind(this.#live(), addrIn, len) < 0) throw lastError();
+      }, addressInUse);
+    }
+    // A bound UDP socket's close lets its port go (see _ports_let_go.ts).
+    if (this.#transport() === "udp") this.#heldPort = this.#port();
   }
 
   listen(backlog: number): void {
     const fd = this.#live();
+    const tcp = this.#transport() === "tcp";
     if (C.listen(fd, backlog) < 0) {
       const e = errno();
-      if (e !== E.EADDRINUSE || !this.#tcp()) throw new OSError(e);
-      whileLetGo(this.#port(), () => {
+      if (e !== E.EADDRINUSE || !tcp) throw new OSError(e);
+      whileLetGo("tcp", this.#port(), () => {
         if (C.listen(this.#live(), backlog) < 0) throw lastError();
       }, addressInUse);
     }
     // Its close lets the port go (see _ports_let_go.ts).
-    if (this.#tcp()) this.#listenPort = this.#port();
+    if (tcp) this.#heldPort = this.#port();
   }
 
-  // A TCP socket of AF_INET or AF_INET6: one whose port a listener holds.
-  #tcp(): boolean {
-    return this.#type === L.SOCK_STREAM &&
-      (this.#family === AF_INET || this.#family === AF_INET6);
+  // Whose ports this socket's bind() and listen() take: TCP's or UDP's
+  // (AF_INET or AF_INET6), or neither.
+  #transport(): Transport | null {
+    if (this.#family !== AF_INET && this.#family !== AF_INET6) return null;
+    const proto = this.#proto;
+    if (
+      this.#type === L.SOCK_STREAM && (proto === 0 || proto === IPPROTO_TCP)
+    ) {
+      return "tcp";
+    }
+    if (this.#type === SOCK_DGRAM && (proto === 0 || proto === IPPROTO_UDP)) {
+      return "udp";
+    }
+    return null;
   }
 
   #port(): number {
@@ -1045,7 +1064,10 @@ class LibcSocket implements BackendSocket {
   close(): void {
     const fd = this.#fd;
     if (fd < 0) return;
-    if (this.#listenPort > 0) letGo(this.#listenPort);
+    const transport = this.#transport();
+    if (this.#heldPort > 0 && transport !== null) {
+      letGo(transport, this.#heldPort);
+    }
     this.#forget();
     C.close(fd);
   }

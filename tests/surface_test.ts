@@ -27,6 +27,7 @@ import {
   recv_fds,
   send_fds,
   sethostname,
+  SOCK_DGRAM,
   SOCK_STREAM,
   Socket,
   socket,
@@ -35,6 +36,7 @@ import {
   ValueError,
 } from "../mod.ts";
 import { PIPE_BUF, select } from "../select.ts";
+import { socketsLetGo } from "../_deno/common.ts";
 import {
   BACKENDS,
   deadPort,
@@ -666,7 +668,7 @@ const runSkip =
 // spawns programs, until 150 children were spawned meanwhile, or 10 s;
 // returns the failures, the rounds and the children.
 async function whileSpawning(
-  round: () => string | null,
+  round: () => string | null | Promise<string | null>,
 ): Promise<[string[], number, number]> {
   const count = new Int32Array(new SharedArrayBuffer(8));
   const url = URL.createObjectURL(
@@ -681,7 +683,7 @@ async function whileSpawning(
     const end = Date.now() + 10_000;
     while (Atomics.load(count, 0) < 150 && Date.now() < end) {
       for (let i = 0; i < 20; i++, rounds++) {
-        const failure = round();
+        const failure = await round();
         if (failure !== null) failed.push(failure);
       }
       await new Promise((r) => setTimeout(r, 0));
@@ -722,42 +724,50 @@ Deno.test({
   },
 });
 
-// The same window when a listener is closed and a new socket binds its port
+// The same window when a socket is closed and a new socket binds its port
 // (a socketserver program made again on its address), or another socket
 // bound there beside it (SO_REUSEADDR) listens: bind() and listen() try
-// again while the port is one this process's listener let go of just
-// before.
+// again while the port is one this process let go of just before, a TCP
+// listener's or a bound UDP socket's.
 for (const backend of BACKENDS) {
-  const { name, ignore } = onBackend(
-    backend,
-    "a new socket binds and listens on the port a closed listener held while another thread spawns programs",
-  );
-  Deno.test({
-    name: skipNote(name, runSkip),
-    ignore: ignore || runSkip !== null,
-    async fn() {
-      const [failed, rounds, spawned] = await whileSpawning(() => {
-        const s = socket(AF_INET, SOCK_STREAM, 0, { backend });
-        s.bind(["127.0.0.1", 0]);
-        s.listen();
-        const address = s.getsockname();
-        s.close();
-        using again = socket(AF_INET, SOCK_STREAM, 0, { backend });
-        try {
-          again.bind(address);
-          again.listen();
-          return null;
-        } catch (e) {
-          return String(e);
-        }
-      });
-      assert.deepEqual(
-        failed,
-        [],
-        `${failed.length} of ${rounds} rounds failed, ${spawned} children`,
-      );
-    },
-  });
+  for (const type of [SOCK_STREAM, SOCK_DGRAM]) {
+    const stream = type === SOCK_STREAM;
+    const { name, ignore } = onBackend(
+      backend,
+      stream
+        ? "a new socket binds and listens on the port a closed listener held while another thread spawns programs"
+        : "a new socket binds the UDP port a closed socket held while another thread spawns programs",
+    );
+    Deno.test({
+      name: skipNote(name, runSkip),
+      ignore: ignore || runSkip !== null,
+      async fn() {
+        const [failed, rounds, spawned] = await whileSpawning(async () => {
+          const s = socket(AF_INET, type, 0, { backend });
+          s.bind(["127.0.0.1", 0]);
+          if (stream) s.listen();
+          const address = s.getsockname();
+          s.close();
+          // A Deno-backend UDP port is free once the close reached the
+          // kernel, a turn on (server_close() waits for this too).
+          await socketsLetGo();
+          using again = socket(AF_INET, type, 0, { backend });
+          try {
+            again.bind(address);
+            if (stream) again.listen();
+            return null;
+          } catch (e) {
+            return String(e);
+          }
+        });
+        assert.deepEqual(
+          failed,
+          [],
+          `${failed.length} of ${rounds} rounds failed, ${spawned} children`,
+        );
+      },
+    });
+  }
 }
 
 // README: a Deno listener closed with an accept in flight (select()
