@@ -1142,7 +1142,12 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     this.#io = null;
     this.#queued = [];
     if (io === null) return;
-    const [, port] = io.address();
+    let port = 0;
+    try {
+      port = io.address()[1];
+    } catch {
+      // node:dgram's socket stopped on its own: no port to let go of.
+    }
     // The port is free once the kernel's socket is closed: at once, or once
     // the receives in flight (Deno's ops) or node:dgram's close have ended.
     // A child forked meanwhile may hold it a moment longer (see
