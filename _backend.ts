@@ -214,6 +214,13 @@ export interface BackendSocket extends Partial<DirectReads> {
   close(): void;
   /** Give up the descriptor without closing it and return it. */
   detach(): number;
+  /**
+   * Optional: from now on no wait of a call on this socket (its ops, its
+   * poller waits, its timeouts' timers) keeps the process running, as a
+   * Python daemon thread blocked on it does not (socketserver's
+   * `daemon_threads`). Not undone.
+   */
+  daemon?(): void;
   /** A new socket on a duplicate of the descriptor. */
   dup(): BackendSocket;
 }

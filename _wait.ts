@@ -144,24 +144,29 @@ export const WOKEN: unique symbol = Symbol("woken");
  * running: the caller keeps it so that nothing it later yields is lost. A
  * call that stops waiting leaves nothing on `promise` or `wake`, which may
  * be waited on for ever. Wait 0 allows one turn of the event loop, so a
- * result that is already there is taken.
+ * result that is already there is taken. `held`: whether the wait's timer
+ * holds the process (a daemon socket's does not).
  */
 export function raceWait<T>(
   promise: Promise<T>,
   wait: Wait,
   signal?: AbortSignal,
+  wake?: undefined,
+  held?: boolean,
 ): Promise<T | typeof EXPIRED>;
 export function raceWait<T>(
   promise: Promise<T>,
   wait: Wait,
   signal: AbortSignal | undefined,
   wake: Promise<unknown>,
+  held?: boolean,
 ): Promise<T | typeof EXPIRED | typeof WOKEN>;
 export function raceWait<T>(
   promise: Promise<T>,
   wait: Wait,
   signal?: AbortSignal,
   wake?: Promise<unknown>,
+  held = true,
 ): Promise<T | typeof EXPIRED | typeof WOKEN> {
   if (wait === null && signal === undefined && wake === undefined) {
     return promise;
@@ -203,7 +208,7 @@ export function raceWait<T>(
     signal?.addEventListener("abort", expire, { once: true });
     if (wait === null) return;
     if (wait === 0) {
-      cancelTimer = longTimeout(expire, 0);
+      cancelTimer = longTimeout(expire, 0, held);
       return;
     }
     // Run out: a timer that fires late (the process did not run for a
@@ -216,7 +221,7 @@ export function raceWait<T>(
       if (performance.now() - due < LATE_MS) expire();
       else turnLoop().then(expire);
     };
-    cancelTimer = longTimeout(late, wait);
+    cancelTimer = longTimeout(late, wait, held);
   });
 }
 
@@ -242,14 +247,20 @@ export const MAX_TIMER = 0x7fffffff;
 
 /**
  * setTimeout() for any delay: a longer one than {@linkcode MAX_TIMER} would
- * fire at once, so it is re-armed in steps. Returns the canceller.
+ * fire at once, so it is re-armed in steps. Returns the canceller. Unless
+ * `held`, the timer does not keep the process running (Deno.unrefTimer).
  */
-export function longTimeout(fn: () => void, ms: number): () => void {
+export function longTimeout(
+  fn: () => void,
+  ms: number,
+  held = true,
+): () => void {
   let timer: ReturnType<typeof setTimeout>;
   const arm = (left: number) => {
     timer = left > MAX_TIMER
       ? setTimeout(() => arm(left - MAX_TIMER), MAX_TIMER)
       : setTimeout(fn, left);
+    if (!held) Deno.unrefTimer(timer);
   };
   // Deno rounds a fractional delay down: round up, so no wait ends early.
   arm(Math.ceil(ms));

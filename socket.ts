@@ -386,6 +386,23 @@ function wrapSocket<A extends SockAddr, S extends SockAddr | null>(
   return new Socket<A, S>(family, type, proto, options);
 }
 
+// The internal path to a socket whose waits do not hold the process (see
+// daemonSocket): set by Socket's static block, the one code that reaches
+// its backend socket.
+let daemonize: (sock: Socket) => void;
+
+/**
+ * Make `sock` a daemon thread's socket (socketserver's `daemon_threads`):
+ * from now on no wait of a call on it, nor of its files and streams, keeps
+ * the process running, as Python's interpreter exits past a daemon thread
+ * blocked on it. Internal: not part of the module's API.
+ *
+ * @param sock The socket; a closed one is left alone.
+ */
+export function daemonSocket(sock: Socket): void {
+  daemonize(sock);
+}
+
 /**
  * A socket, as Python's `socket.socket`. Make one with {@linkcode socket} or
  * `new Socket(family, type, proto, options)`.
@@ -425,6 +442,10 @@ export class Socket<
   #closeCalled = false;
   #readable: SocketReadable | null = null;
   #writable: WritableStream<Uint8Array> | null = null;
+
+  static {
+    daemonize = (sock) => sock.#sock?.daemon?.();
+  }
 
   /**
    * Open a socket (Python's `socket.socket(family, type, proto, fileno)`).

@@ -23,10 +23,16 @@
  *   task and go on accepting; the plain servers await each request before
  *   the next, as Python's do. `server_close()` waits for the tasks still
  *   running (Python joins its threads), unless `daemon_threads` or not
- *   `block_on_close`. JavaScript has no daemon tasks: a handler still
- *   waiting on its connection keeps the process running, where Python's
- *   daemon thread would be stopped at exit; close its connection (or call
- *   `Deno.exit()`) to end it.
+ *   `block_on_close`. As a Python daemon thread, a `daemon_threads`
+ *   handler waiting on its own connection (a receive or a send, its
+ *   `rfile` and `wfile`, its streams, with a timeout or without) does not
+ *   keep the process running: once the main program ends, the process
+ *   exits. JavaScript cannot stop a task, though: one that waits on
+ *   anything else (its own timers, another socket) keeps the process
+ *   running, as any task does; close its connection (or call
+ *   `Deno.exit()`) to end it. (On a Deno whose internal op API this module
+ *   cannot reach, a handler's writes on the Deno backend, and its every
+ *   wait on the libc backend, keep the process running too.)
  * - `shutdown()` resolves once `serve_forever()` has stopped, and stops a
  *   wait for the next request at once rather than after `poll_interval`.
  * - `server_close()` closes the socket before it returns and resolves when
@@ -78,8 +84,9 @@ import { OSError, RuntimeError, ValueError } from "./errors.ts";
 import {
   type AbortOptions,
   type Address,
+  daemonSocket,
   type SockAddr,
-  type Socket,
+  Socket,
   socket,
 } from "./socket.ts";
 import { EVENT_READ, PollSelector } from "./selectors.ts";
@@ -1023,7 +1030,11 @@ export type ServerClass = abstract new (...args: any[]) => BaseServer<any, any>;
 
 /** The class attributes {@linkcode ThreadingMixIn} adds. */
 export interface ThreadingMixInStatics {
-  /** Do not wait for the request tasks in `server_close()`. */
+  /**
+   * Do not wait for the request tasks in `server_close()`, and let their
+   * waits on their connections not keep the process running (Python's
+   * daemon threads). Read as each request starts.
+   */
   daemon_threads: boolean;
   /** Wait for the request tasks in `server_close()` (default true). */
   block_on_close: boolean;
@@ -1058,7 +1069,9 @@ export type ThreadingServerClass<B extends ServerClass> =
  * the server goes on accepting. `server_close()` waits for the tasks
  * unless `daemon_threads`, or `block_on_close` is false; called from one of
  * them, it closes the socket and raises `RuntimeError("cannot join current
- * thread")`, as Python's.
+ * thread")`, as Python's. A `daemon_threads` task's waits on its connection
+ * do not keep the process running, as a daemon thread's do not (see the
+ * module's documentation for what still does).
  *
  * @param Base The server class: `TCPServer`, `UDPServer`, a subclass...
  * @returns A subclass of `Base` with the threading behaviour, to extend:
@@ -1134,11 +1147,16 @@ export function ThreadingMixIn<B extends ServerClass>(
     ): Promise<void> {
       const tasks = currentTask ?? await loadTaskStore();
       const token = {};
+      // Python's thread.daemon, taken as the thread starts. A daemon
+      // handler's waits on its connection then never keep the process
+      // running, as a daemon thread blocked on it does not.
+      const daemon = this.daemon_threads;
+      if (daemon && request instanceof Socket) daemonSocket(request);
       const run = () => this.process_request_thread(request, client_address);
       const task = (tasks === null ? run() : tasks.run(token, run))
         .catch(reportTaskError);
       if (this.block_on_close) this.#joining = true;
-      if (this.#joining && !this.daemon_threads) {
+      if (this.#joining && !daemon) {
         this.#tasks.set(token, task);
         task.finally(() => this.#tasks.delete(token));
       }

@@ -3,42 +3,14 @@
 // Deno cannot cancel a write it has started, and its public API can unref a
 // connection's reads only, through a flag on the connection (Conn.unref)
 // that every later read inherits. Deno's core can ref and unref any op's
-// promise: where its internal API is there (checked once, by shape), reads
-// and writes go through it, so that one op at a time can be let go and
+// promise (see _core.ts): where its internal API is there, reads and
+// writes go through it, so that one op at a time can be let go and
 // taken back with no state left on the connection; elsewhere they are
 // conn.read / conn.write, a read's hold goes through Conn.ref/unref, and a
 // write holds the process until it ends, as it always did.
 
 import { budgeted } from "../_wait.ts";
-
-interface Core {
-  readonly internalRidSymbol: symbol;
-  read(rid: number, buf: Uint8Array): Promise<number>;
-  write(rid: number, bytes: Uint8Array): Promise<number>;
-  refOpPromise(promise: Promise<unknown>): void;
-  unrefOpPromise(promise: Promise<unknown>): void;
-}
-
-function findCore(): Core | null {
-  try {
-    const internal = (Deno as unknown as { internal?: symbol }).internal;
-    if (internal === undefined) return null;
-    const core = (Deno as unknown as Record<symbol, { core?: Core }>)[internal]
-      ?.core;
-    if (
-      typeof core?.internalRidSymbol === "symbol" &&
-      typeof core.read === "function" &&
-      typeof core.write === "function" &&
-      typeof core.refOpPromise === "function" &&
-      typeof core.unrefOpPromise === "function"
-    ) return core;
-  } catch {
-    // A runtime that forbids the lookup has no such API.
-  }
-  return null;
-}
-
-const core = findCore();
+import { core } from "../_core.ts";
 
 /** An op in flight: its outcome, and whether it holds the process. */
 export interface HeldOp {
@@ -68,13 +40,21 @@ function heldOp(promise: Promise<number>, held: boolean): HeldOp {
   };
 }
 
-/** Start writing `bytes` on `conn`; where Deno's op API is missing, `hold` does nothing. */
-export function startWrite(conn: Deno.Conn, bytes: Uint8Array): HeldOp {
+/**
+ * Start writing `bytes` on `conn`, holding the process (the default) or
+ * not; where Deno's op API is missing, the write holds it and `hold` does
+ * nothing.
+ */
+export function startWrite(
+  conn: Deno.Conn,
+  bytes: Uint8Array,
+  held = true,
+): HeldOp {
   const r = rid(conn);
   if (r === undefined) {
     return { promise: budgeted(conn.write(bytes)), hold() {} };
   }
-  return heldOp(budgeted(core!.write(r, bytes)), true);
+  return heldOp(budgeted(core!.write(r, bytes)), held);
 }
 
 /**

@@ -304,6 +304,9 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   };
   // Reset by the peer (ECONNRESET): both ways shut, as Linux's poll says.
   #reset = false;
+  // Whether a call's wait holds the process; not on a daemon socket (see
+  // daemon()).
+  #held = true;
 
   // Whether Linux has closed the TCP connection, which then names no peer
   // and takes no shutdown(): reset, or shut down both ways (this side's FIN
@@ -788,7 +791,13 @@ export class DenoStream extends DenoSocket implements BackendSocket {
           throw waitExpired(0);
         }
       } else if (!this.#connectDone) {
-        const r = await raceWait(this.#connecting, wait, signal);
+        const r = await raceWait(
+          this.#connecting,
+          wait,
+          signal,
+          undefined,
+          this.#held,
+        );
         if (r === EXPIRED) throw waitExpired(wait);
       }
       const err = this.#takeConnectError();
@@ -831,9 +840,13 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     own: boolean,
   ): Promise<number> {
     if (own) return this.#readOwn(conn, buf);
-    return budgeted(conn.read(buf)).then(
+    const read = this.#held
+      ? budgeted(conn.read(buf))
+      : startRead(conn, buf, false).promise;
+    return read.then(
       (n) => {
-        if (n === null) {
+        // Deno.Conn's read says EOF with null, Deno's op with 0.
+        if (!n) {
           this.#eof = true;
           n = 0;
         }
@@ -854,7 +867,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   // cannot cancel it, and its bytes would land there after the call
   // returned.
   #readOwn(conn: Deno.Conn, buf: Uint8Array): Promise<number> {
-    const op = startRead(conn, buf, true);
+    const op = startRead(conn, buf, this.#held);
     return new Promise((resolve, reject) => {
       const own: OwnRead = { op, end: resolve, woken: false };
       (this.#ownReads ??= new Set()).add(own);
@@ -1021,10 +1034,16 @@ export class DenoStream extends DenoSocket implements BackendSocket {
         }
       } else {
         this.#pendingRead ??= this.#readAhead(conn);
-        this.#readOp?.hold(true);
+        this.#readOp?.hold(this.#held);
         // A stream's bytes given back meanwhile end the wait too.
         const woken = (this.#lookAgain ??= Promise.withResolvers()).promise;
-        const r = await raceWait(this.#pendingRead, left, signal, woken);
+        const r = await raceWait(
+          this.#pendingRead,
+          left,
+          signal,
+          woken,
+          this.#held,
+        );
         if (r === EXPIRED || r === WOKEN) {
           // A read left pending by a timeout must not keep the process
           // alive, as a Python socket would not; the next caller to wait
@@ -1097,7 +1116,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     left: Wait,
     wait: Wait,
   ): Promise<void> {
-    const op = this.#readOp = startRead(conn, buf, true);
+    const op = this.#readOp = startRead(conn, buf, this.#held);
     this.#readInto = buf.buffer;
     const read = op.promise.then(
       (n) => {
@@ -1125,7 +1144,8 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       // Non-blocking: what is already there comes at once.
       const done = left === 0
         ? await this.#endsAtOnce(read)
-        : await raceWait(read, left) !== EXPIRED;
+        : await raceWait(read, left, undefined, undefined, this.#held) !==
+          EXPIRED;
       if (done) return;
       // Expired: the read goes on, unheld, and its bytes are the socket's.
       op.hold(false);
@@ -1176,12 +1196,15 @@ export class DenoStream extends DenoSocket implements BackendSocket {
           await this.#streamOp(conn, buf, sink, left, wait);
           return;
         }
-        this.#readOp?.hold(true);
+        this.#readOp?.hold(this.#held);
         // Woken when the stream lets go (the loop's first check then
         // returns), so that a reader released again and again leaves no
         // wait behind on an idle socket's read.
         const woken = (this.#lookAgain ??= Promise.withResolvers()).promise;
-        if (await raceWait(pending, left, undefined, woken) === EXPIRED) {
+        if (
+          await raceWait(pending, left, undefined, woken, this.#held) ===
+            EXPIRED
+        ) {
           this.#readOp?.hold(false);
           sink.fail(waitExpired(wait));
           return;
@@ -1395,7 +1418,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       // closure made per call.
       if (wait === null) {
         this.#unsent = null;
-        return budgeted(conn.write(data)).catch(this.#writeFailed);
+        return this.#writeAll(conn, data).catch(this.#writeFailed);
       }
       // A non-blocking send on a socket that has written before, as a
       // selectors loop makes: straight to the write.
@@ -1453,12 +1476,20 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     if (wait === null && signal === undefined) {
       this.#unsent = null;
       try {
-        return await budgeted(conn.write(data));
+        return await this.#writeAll(conn, data);
       } catch (e) {
         throw this.#ioError(e);
       }
     }
     return await this.#write(conn, data, wait, signal);
+  }
+
+  // Deno's write of the caller's bytes, no copy, for a blocking send; a
+  // daemon socket's does not hold the process.
+  #writeAll(conn: Deno.Conn, data: Uint8Array): Promise<number> {
+    return this.#held
+      ? budgeted(conn.write(data))
+      : startWrite(conn, data, false).promise;
   }
 
   // A send once writing is shut down: EPIPE, but on TCP Linux raises the
@@ -1492,7 +1523,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     const copy = spares.pop() ?? new Uint8Array(CHUNK);
     copy.set(len === data.length ? data : data.subarray(0, len));
     let bytes = copy.subarray(0, len);
-    let op = startWrite(conn, bytes);
+    let op = startWrite(conn, bytes, this.#held);
     // Deno makes the write at once and settles its promise a microtask on
     // when the kernel took the bytes: the usual non-blocking send needs no
     // more than that look. While the kernel takes whole chunks it is offered
@@ -1524,7 +1555,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       len = Math.min(data.length - total, CHUNK);
       copy.set(data.subarray(total, total + len));
       bytes = copy.subarray(0, len);
-      op = startWrite(conn, bytes);
+      op = startWrite(conn, bytes, this.#held);
     }
     const b = this.#track(bytes, op);
     if (!await this.#settles(b, wait, signal)) {
@@ -1570,9 +1601,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   // takes them the socket is writable, and the caller's send of the same
   // bytes counts them (#send) rather than sending them twice.
   #writeAhead(conn: Deno.Conn, bytes: Uint8Array): void {
-    const op = startWrite(conn, bytes);
-    op.hold(false);
-    this.#behind = this.#track(bytes, op);
+    this.#behind = this.#track(bytes, startWrite(conn, bytes, false));
   }
 
   // Whether the write settles within `wait`: at once (a few microtasks, or
@@ -1583,7 +1612,7 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     wait: Wait,
     signal: AbortSignal | undefined,
   ): Promise<boolean> {
-    b.op.hold(true);
+    b.op.hold(this.#held);
     const settled = await this.#settlesIn(b.write, wait, signal);
     if (!settled) b.op.hold(false);
     return settled;
@@ -1594,7 +1623,10 @@ export class DenoStream extends DenoSocket implements BackendSocket {
     wait: Wait,
     signal: AbortSignal | undefined,
   ): Promise<boolean> {
-    if (wait !== 0) return await raceWait(write, wait, signal) !== EXPIRED;
+    if (wait !== 0) {
+      return await raceWait(write, wait, signal, undefined, this.#held) !==
+        EXPIRED;
+    }
     if (await settlesAtOnce(write)) return true;
     // A socket's first write waits for Deno to learn it is writable (a turn
     // of the event loop, once per connection, and now and then two): a few
@@ -1901,6 +1933,18 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       this.#startRead(conn);
     }
     return r;
+  }
+
+  /**
+   * From now on no call's wait on this socket holds the process, nor do
+   * its ops in flight (see BackendSocket.daemon). Where Deno's core is
+   * missing (see held_ops.ts), its writes still do.
+   */
+  daemon(): void {
+    this.#held = false;
+    this.#readOp?.hold(false);
+    for (const own of this.#ownReads ?? []) own.op.hold(false);
+    this.#behind?.op.hold(false);
   }
 
   close(): void {

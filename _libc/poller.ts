@@ -13,8 +13,14 @@
 // So when the last waiter goes away (timeout, close) while the call is in
 // flight, the poller wakes it and settles that waiter only once the call has
 // returned: whoever awaits the outcome then finds nothing pending.
+//
+// A daemon socket's waits do not hold the process (see Poller.hold): their
+// timers are unref'd, and the call in flight holds the process only while a
+// held waiter is pending or deferred, through Deno's core (_core.ts; where
+// it is missing, the call always holds it).
 import { errno, type Libc, libc, LINUX as L } from "./ffi.ts";
 import { OSError } from "../errors.ts";
+import { core } from "../_core.ts";
 
 /** A descriptor's place in the poller; one per socket that ever waited. */
 export class PollEntry {
@@ -28,6 +34,8 @@ export class PollEntry {
   armed = 0;
   /** Whether epoll knows this descriptor (EPOLL_CTL_ADD done). */
   added = false;
+  /** Whether its waits hold the process (see {@linkcode Poller.hold}). */
+  held = true;
 
   /**
    * Make an entry; use {@linkcode Poller.entry}.
@@ -53,6 +61,8 @@ export interface Waiter {
   reject: (reason: unknown) => void;
   /** The timer of a bounded wait or a sleep. */
   timer: ReturnType<typeof setTimeout> | null;
+  /** Whether it holds the process: its entry's {@linkcode PollEntry.held}. */
+  held: boolean;
 }
 
 // How a deferred waiter settles once the in-flight call returns.
@@ -126,6 +136,18 @@ function wakeSleeper(p: Poller, w: Waiter): void {
   p.drop(w, true, null);
 }
 
+// A waiter's timer, which holds the process only if the waiter does.
+function timer(
+  fn: (p: Poller, w: Waiter) => void,
+  ms: number,
+  p: Poller,
+  w: Waiter,
+): ReturnType<typeof setTimeout> {
+  const t = setTimeout(fn, ms, p, w);
+  if (!w.held) Deno.unrefTimer(t);
+  return t;
+}
+
 /**
  * The readiness poller: waits for many descriptors with one `epoll_wait`
  * on Deno's FFI thread pool, and wakes every ready waiter of a round at once.
@@ -149,9 +171,14 @@ export class Poller {
   #nextToken = 1;
   readonly #entries = new Map<number, PollEntry>();
   #waiting = 0;
+  // Held waits pending, or deferred until the call in flight returns.
+  #holding = 0;
   #users = 0;
   #running = false;
   #inFlight = false;
+  // The epoll_wait in flight, and whether it holds the process.
+  #call: Promise<number> | null = null;
+  #callHeld = true;
   #woken = false;
   #deferred: Outcome[] = [];
   #cap = 64;
@@ -230,9 +257,11 @@ export class Poller {
     }
     entry.waiters.push(w);
     this.#waiting++;
+    if (w.held) this.#holding++;
     this.#entries.set(entry.token, entry);
     // Deno rounds a fractional delay down: round up, never fire early.
-    if (ms !== null) w.timer = setTimeout(expire, Math.ceil(ms), this, w);
+    if (ms !== null) w.timer = timer(expire, Math.ceil(ms), this, w);
+    this.#refCall();
     if (signal?.aborted) this.drop(w, false, null);
     if (!this.#running) this.#run();
     else if (this.#waiting > 1) this.#harvest();
@@ -252,7 +281,7 @@ export class Poller {
   sleep(entry: PollEntry, ms: number, signal?: AbortSignal): Promise<boolean> {
     const [w, promise] = this.#waiter(entry, 0, signal);
     entry.waiters.push(w);
-    w.timer = setTimeout(wakeSleeper, ms, this, w);
+    w.timer = timer(wakeSleeper, ms, this, w);
     if (signal?.aborted) this.drop(w, false, null);
     return promise;
   }
@@ -271,6 +300,7 @@ export class Poller {
       resolve: settle.resolve,
       reject: settle.reject,
       timer: null,
+      held: entry.held,
     };
     if (signal !== undefined) {
       const abort = () => this.drop(w, false, null);
@@ -285,6 +315,27 @@ export class Poller {
       };
     }
     return [w, settle.promise];
+  }
+
+  /**
+   * Make the waits on `entry`, pending and to come, hold the process (the
+   * default) or not: a daemon socket's (see BackendSocket.daemon).
+   *
+   * @param entry The descriptor's entry.
+   * @param held Whether they hold it.
+   */
+  hold(entry: PollEntry, held: boolean): void {
+    if (entry.held === held) return;
+    entry.held = held;
+    for (const w of entry.waiters) {
+      w.held = held;
+      if (w.timer !== null) {
+        if (held) Deno.refTimer(w.timer);
+        else Deno.unrefTimer(w.timer);
+      }
+      if (w.events !== 0) this.#holding += held ? 1 : -1;
+    }
+    this.#refCall();
   }
 
   /**
@@ -337,10 +388,16 @@ export class Poller {
       clearTimeout(w.timer);
       w.timer = null;
     }
-    if (w.events !== 0 && --this.#waiting === 0 && this.#inFlight) {
-      this.#deferred.push({ waiter: w, ready, error });
-      this.#wake();
-      return;
+    if (w.events !== 0) {
+      if (--this.#waiting === 0 && this.#inFlight) {
+        this.#deferred.push({ waiter: w, ready, error });
+        this.#wake();
+        return;
+      }
+      if (w.held) {
+        this.#holding--;
+        this.#refCall();
+      }
     }
     if (error !== null) w.reject(error);
     else w.resolve(ready);
@@ -422,12 +479,16 @@ export class Poller {
     try {
       while (this.#waiting > 0) {
         this.#inFlight = true;
-        const n = await lib.epoll_wait(
+        const call = this.#call = lib.epoll_wait(
           this.#epfd,
           this.#events,
           this.#cap,
           -1,
         );
+        this.#callHeld = true;
+        this.#refCall();
+        const n = await call;
+        this.#call = null;
         this.#inFlight = false;
         this.rounds++;
         if (this.#deferred.length > 0) this.#settleDeferred();
@@ -453,6 +514,7 @@ export class Poller {
     const list = this.#deferred;
     this.#deferred = [];
     for (const { waiter, ready, error } of list) {
+      if (waiter.held) this.#holding--;
       if (error !== null) waiter.reject(error);
       else waiter.resolve(ready);
     }
@@ -504,6 +566,7 @@ export class Poller {
           this.#deferred.push({ waiter: w, ready: true, error: null });
           this.#wake();
         } else {
+          if (w.held) this.#holding--;
           w.resolve(true);
         }
       } else {
@@ -512,10 +575,22 @@ export class Poller {
       }
     }
     list.length = keep;
+    this.#refCall();
     if (mask !== 0) {
       const err = this.#arm(entry, mask);
       if (err !== 0) this.cancel(entry, new OSError(err));
     }
+  }
+
+  // The call in flight holds the process while a held waiter is pending or
+  // deferred (a caller that must run once the call returns).
+  #refCall(): void {
+    const call = this.#call;
+    const want = this.#holding > 0;
+    if (call === null || want === this.#callHeld || core === null) return;
+    this.#callHeld = want;
+    if (want) core.refOpPromise(call);
+    else core.unrefOpPromise(call);
   }
 
   #failAll(): void {

@@ -251,3 +251,47 @@ test("Poller settles a wait dropped while epoll_wait is in flight, though new wa
   assert.equal(stuck, 0, `${stuck} of 100 dropped waits settled late`);
   for (const e of [e1, e2, e3]) p.cancel(e, null);
 });
+
+test("Poller.hold(): unheld waits (a daemon socket's) do not keep the process running, held ones and a wait held again do", async () => {
+  // In a process of its own: whether it exits is the point. Its main
+  // program ends at once (a top-level await would keep it running); each
+  // step prints once its wait is over, and the process must end by itself
+  // with only the unheld wait (and its minute-long timer) left pending.
+  const url = (path: string) => JSON.stringify(import.meta.resolve(path));
+  const code = `
+import { libc, LINUX as L } from ${url("./ffi.ts")};
+import { poller } from ${url("./poller.ts")};
+const C = libc();
+const pair = () => {
+  const sv = new Int32Array(2);
+  C.socketpair(L.AF_UNIX, L.SOCK_STREAM | L.SOCK_NONBLOCK, 0, new Uint8Array(sv.buffer));
+  return sv;
+};
+const [a] = pair();
+const [b, peer] = pair();
+const p = poller();
+const daemon = p.entry(a);
+p.hold(daemon, false);
+void p.wait(daemon, L.EPOLLIN, 60_000);
+// A held wait among unheld ones holds the process until its timer ends it.
+const other = p.entry(b);
+p.wait(other, L.EPOLLIN, 200).then((ready) => {
+  console.log(ready);
+  // Unheld, then held again while it waits: it holds the process until a
+  // byte comes (sent by a timer that holds nothing).
+  p.hold(other, false);
+  p.wait(other, L.EPOLLIN, null).then((ready) => console.log(ready));
+  p.hold(other, true);
+  Deno.unrefTimer(setTimeout(() => C.send(peer, new Uint8Array(1), 1n, 0), 200));
+});
+`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--ext=ts", code],
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(30_000),
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.ok(out.success, `exited with ${out.code}: ${stderr}`);
+  assert.equal(new TextDecoder().decode(out.stdout), "false\ntrue\n", stderr);
+});

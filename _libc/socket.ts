@@ -1078,6 +1078,15 @@ class LibcSocket implements BackendSocket {
     return fd;
   }
 
+  /**
+   * From now on no wait of a call on this socket holds the process (see
+   * BackendSocket.daemon): its waits on the poller are unheld.
+   */
+  daemon(): void {
+    if (this.#fd < 0) return;
+    P.hold(this.#h.entry ??= P.entry(this.#fd), false);
+  }
+
   dup(): BackendSocket {
     const fd = C.fcntl(this.#live(), L.F_DUPFD_CLOEXEC, 0);
     if (fd < 0) throw lastError();
