@@ -492,8 +492,6 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
   #inner: Uint8Array | null = null;
   #innerBusy = false;
   #pending: Promise<void> | null = null;
-  // Receives in flight into callers' buffers.
-  readonly #receiving = new Set<Promise<Datagram>>();
   #held: Datagram | null = null;
   // Datagrams queued behind #held, oldest first: those connect() found
   // already come (Linux keeps them, from any sender), and any come since.
@@ -505,6 +503,9 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
   #spare: Uint8Array | null = null;
   #heldError: Error | null = null;
   #waiting = 0;
+  // Resolved when no call waits any more (close() waits for it: a receive
+  // into a caller's buffer holds the port until it ends).
+  #idle: PromiseWithResolvers<void> | null = null;
   #keepAlive: ReturnType<typeof setInterval> | undefined;
   // shutdown(): SHUT_RD stops no datagram (Linux's UDP): it makes a
   // blocking receive that finds none return nothing, and wakes one waiting;
@@ -724,6 +725,8 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
 
   #leave(io: UdpIo | null): void {
     if (--this.#waiting > 0) return;
+    this.#idle?.resolve();
+    this.#idle = null;
     if (io) io.hold(false, this.#pending !== null);
     if (this.#keepAlive !== undefined) {
       clearInterval(this.#keepAlive);
@@ -830,9 +833,7 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
     this.#enter(io);
     try {
       for (;;) {
-        const op = io.receive(into);
-        this.#receiving.add(op);
-        const d = await op.finally(() => this.#receiving.delete(op));
+        const d = await io.receive(into);
         if (this.#wanted(d)) return d;
       }
     } catch (e) {
@@ -1149,10 +1150,13 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
       // node:dgram's socket stopped on its own: no port to let go of.
     }
     // The port is free once the kernel's socket is closed: at once, or once
-    // the receives in flight (Deno's ops) or node:dgram's close have ended.
-    // A child forked meanwhile may hold it a moment longer (see
-    // _ports_let_go.ts).
-    const ops = [io.close(), this.#pending, ...this.#receiving].filter((op) =>
+    // the receives in flight (Deno's ops: the receive-ahead, and those of
+    // the calls still waiting) or node:dgram's close have ended. A child
+    // forked meanwhile may hold it a moment longer (see _ports_let_go.ts).
+    const callers = this.#waiting > 0
+      ? (this.#idle ??= Promise.withResolvers()).promise
+      : null;
+    const ops = [io.close(), this.#pending, callers].filter((op) =>
       op !== undefined && op !== null
     );
     if (ops.length === 0) letGo("udp", port);

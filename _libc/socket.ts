@@ -311,6 +311,23 @@ function openCopy(file: OpenFile): number | undefined {
   return undefined;
 }
 
+// Whose ports a socket's bind() and listen() take: TCP's or UDP's (AF_INET
+// or AF_INET6), or neither.
+function transportOf(
+  family: number,
+  type: number,
+  proto: number,
+): Transport | null {
+  if (family !== AF_INET && family !== AF_INET6) return null;
+  if (type === L.SOCK_STREAM && (proto === 0 || proto === IPPROTO_TCP)) {
+    return "tcp";
+  }
+  if (type === SOCK_DGRAM && (proto === 0 || proto === IPPROTO_UDP)) {
+    return "udp";
+  }
+  return null;
+}
+
 function addressInUse(e: unknown): boolean {
   return e instanceof OSError && e.errno === E.EADDRINUSE;
 }
@@ -344,8 +361,9 @@ class LibcSocket implements BackendSocket {
   #quick = false;
   #spinMisses = 0;
   readonly #file: OpenFile;
-  // The port it listens on (TCP) or is bound to (UDP), for close() to let
-  // go of.
+  // Whose ports bind() and listen() take (see transportOf()), and the port
+  // it listens on (TCP) or is bound to (UDP), for close() to let go of.
+  readonly #transport: Transport | null;
   #heldPort = 0;
   // A byte stream's read in flight (streamRead), and how to end its wait.
   #stream: { readonly stop: AbortController; done: Promise<void> } | null =
@@ -367,6 +385,7 @@ class LibcSocket implements BackendSocket {
     this.#family = family;
     this.#type = type;
     this.#proto = proto;
+    this.#transport = transportOf(family, type, proto);
     this.#h = { fd, entry: null, file };
     registry.register(this, this.#h, this);
     P.retain();
@@ -437,7 +456,7 @@ class LibcSocket implements BackendSocket {
     const len = encodeSockAddr(this.#family, addr, addrIn, ifindex);
     if (C.bind(fd, addrIn, len) < 0) {
       const e = errno();
-      const transport = this.#transport();
+      const transport = this.#transport;
       if (e !== E.EADDRINUSE || transport === null) throw new OSError(e);
       // The port's last socket here may live on in a child for a moment.
       whileLetGo(transport, (addr as [string, number])[1], () => {
@@ -446,12 +465,12 @@ class LibcSocket implements BackendSocket {
       }, addressInUse);
     }
     // A bound UDP socket's close lets its port go (see _ports_let_go.ts).
-    if (this.#transport() === "udp") this.#heldPort = this.#port();
+    if (this.#transport === "udp") this.#heldPort = this.#port();
   }
 
   listen(backlog: number): void {
     const fd = this.#live();
-    const tcp = this.#transport() === "tcp";
+    const tcp = this.#transport === "tcp";
     if (C.listen(fd, backlog) < 0) {
       const e = errno();
       if (e !== E.EADDRINUSE || !tcp) throw new OSError(e);
@@ -461,22 +480,6 @@ class LibcSocket implements BackendSocket {
     }
     // Its close lets the port go (see _ports_let_go.ts).
     if (tcp) this.#heldPort = this.#port();
-  }
-
-  // Whose ports this socket's bind() and listen() take: TCP's or UDP's
-  // (AF_INET or AF_INET6), or neither.
-  #transport(): Transport | null {
-    if (this.#family !== AF_INET && this.#family !== AF_INET6) return null;
-    const proto = this.#proto;
-    if (
-      this.#type === L.SOCK_STREAM && (proto === 0 || proto === IPPROTO_TCP)
-    ) {
-      return "tcp";
-    }
-    if (this.#type === SOCK_DGRAM && (proto === 0 || proto === IPPROTO_UDP)) {
-      return "udp";
-    }
-    return null;
   }
 
   #port(): number {
@@ -1064,10 +1067,7 @@ class LibcSocket implements BackendSocket {
   close(): void {
     const fd = this.#fd;
     if (fd < 0) return;
-    const transport = this.#transport();
-    if (this.#heldPort > 0 && transport !== null) {
-      letGo(transport, this.#heldPort);
-    }
+    if (this.#heldPort > 0) letGo(this.#transport!, this.#heldPort);
     this.#forget();
     C.close(fd);
   }
