@@ -52,9 +52,12 @@ import {
 
 /** The longest one operation may take (python3's twin: the same). */
 const STEP_MS = 3000;
-// How long after a close a "settle" waits at least: three times the longest
-// fork-to-exec window measured (see _ports_let_go.ts).
-const CLOSE_REACHES_MS = 50;
+// How long after a close the script waits before it looks at the peer
+// (see closedAt): past the longest fork-to-exec window measured, 16 ms (see
+// _ports_let_go.ts).
+const CLOSE_REACHES_MS = 20;
+// What Atomics.wait blocks the thread on (never notified).
+const BLOCK = new Int32Array(new SharedArrayBuffer(4));
 // How long a "drain" reads on while bytes sent to it have not all come,
 // within a step's bound. A quiet gap is not the end then: Linux's loopback
 // TCP can stall for a zero-window probe (200 ms, doubling) when a starved
@@ -134,8 +137,17 @@ export async function runScript(
   const bounded = <T>(p: Promise<T>, what: Op) =>
     withTimeout(p, STEP_MS, JSON.stringify(what));
 
-  // When the script last closed a socket (see "settle").
+  // A close reaches the peer once no copy of the descriptor is left, and a
+  // child that another thread of this process (a parallel test module)
+  // spawns holds one from its fork to its exec (python3's process has no
+  // such threads). So the script waits that window out before what follows
+  // a close may look at the peer: at once after a libc socket's (whose
+  // close is the kernel's), blocking the thread, since a turn of the event
+  // loop would let a Deno peer's read take the reset that the calls which
+  // follow must meet; and at the next "settle" after a Deno socket's
+  // (whose close reaches the kernel when the loop turns).
   let closedAt = -Infinity;
+  const closeLeft = () => closedAt + CLOSE_REACHES_MS - performance.now();
 
   // Read on without waiting while bytes come (see the header).
   const topUp = async (
@@ -282,18 +294,16 @@ export async function runScript(
           case "shutdown":
             s.shutdown(a[2]);
             break;
-          case "close":
+          case "close": {
+            const libc = s.backend === "libc";
             s.close();
             closedAt = performance.now();
+            if (libc) Atomics.wait(BLOCK, 0, 0, CLOSE_REACHES_MS);
             break;
+          }
           case "settle": {
-            // A close reaches the peer once no copy of the descriptor is
-            // left, and a child that another thread of this process (a
-            // parallel test module) spawns holds one from its fork to its
-            // exec: a settle soon after a close lets that window pass
-            // first, where the peer may be readable already (python3's
-            // process has no such threads).
-            const left = closedAt + CLOSE_REACHES_MS - performance.now();
+            // The peer may be readable already: first the close's window.
+            const left = closeLeft();
             if (left > 0) await sleep(left);
             try {
               await call(select.select([s], [], [], a[2] / 1000));
