@@ -2,24 +2,28 @@
 // both backends. Closing a listening TCP socket or a bound UDP socket frees
 // its port only once no copy of its descriptor is left, and a child process
 // spawned by another thread (a Worker, a parallel `deno test` module) holds
-// a copy of every descriptor from its fork until its exec: for those few
+// a copy of every descriptor from its fork until its exec: for those
 // milliseconds the old socket lives on, and a bind() or listen() of the
 // port says EADDRINUSE where it would not a moment later (at most 16 ms in
-// 15,000 tries with three threads spawning and the CPUs busy). Such a call
-// on a port let go of under LET_GO_MS ago is tried again until then. A
-// socket elsewhere that took the port meanwhile makes it fail, LET_GO_MS
-// after the close.
+// 15,000 tries with three threads spawning; tens of ms with a whole test
+// suite running beside on two CPUs, and once more than 100 ms in CI). Such
+// a call on a port let go of under LET_GO_MS ago is tried again until then.
+// Once a socket of this process holds the port again (see held()), its
+// EADDRINUSE is that socket's and is raised at once; a socket of another
+// process that took the port meanwhile makes it fail LET_GO_MS after the
+// close.
 
 /** A transport whose ports are tracked apart (TCP's 80 is not UDP's). */
 export type Transport = "tcp" | "udp";
 
 /**
- * How long after a socket's close its port may still be held: six times
- * the longest fork-to-exec window measured, and short, since a port held by
- * this thread's own op in flight (Deno frees it when the event loop turns)
- * cannot come free while the thread sleeps.
+ * How long after a socket's close its port may still be held by a child in
+ * its fork-to-exec window: ten times the longest measured on a busy
+ * machine. Only a port no socket of this process holds is waited for, and
+ * only once the kernel's socket is closed here (a Deno op in flight that
+ * holds it cannot end while the thread sleeps: letGo() comes after it).
  */
-export const LET_GO_MS = 100;
+export const LET_GO_MS = 500;
 const SLEEP_MS = 1;
 
 // By key(): when each port was let go of.
@@ -45,6 +49,18 @@ export function letGo(transport: Transport, port: number): void {
     if (now - at >= LET_GO_MS) letGoAt.delete(k);
   }
   if (port > 0) letGoAt.set(key(transport, port), now);
+}
+
+/**
+ * Note that a socket of this process holds `port` now (it bound or listened
+ * there): an EADDRINUSE on it is that socket's, never a closed one's living
+ * on in a child, so it is not tried again.
+ *
+ * @param transport The port's transport.
+ * @param port The port.
+ */
+export function held(transport: Transport, port: number): void {
+  letGoAt.delete(key(transport, port));
 }
 
 /**

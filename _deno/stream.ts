@@ -71,7 +71,7 @@ import { type HeldOp, startRead, startWrite } from "./held_ops.ts";
 import type { StreamSink } from "../_streams.ts";
 import { concat } from "../_codecs.ts";
 import { keepName, removalPending } from "./unix_names.ts";
-import { letGo, whileLetGo } from "../_ports_let_go.ts";
+import { held, letGo, whileLetGo } from "../_ports_let_go.ts";
 
 // accept() errors that mean only that this one client is already gone.
 const DEAD_PEER = new Set<number>([E.ENOTCONN, E.ECONNRESET, E.ECONNABORTED]);
@@ -410,13 +410,15 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   // a server on the port closed, listen(backlog) making bind()'s listener
   // again, listen() after shutdown() stopped one.
   #listenAgain(addr: SockAddr, backlog = DENO_BACKLOG): Deno.Listener {
-    const port = this.#family === AF_UNIX ? 0 : (addr as [string, number])[1];
-    return whileLetGo(
+    if (this.#family === AF_UNIX) return this.#listen(addr, backlog);
+    const listener = whileLetGo(
       "tcp",
-      port,
+      (addr as [string, number])[1],
       () => this.#listen(addr, backlog),
       (e) => e instanceof OSError && e.errno === E.EADDRINUSE,
     );
+    held("tcp", (listener.addr as Deno.NetAddr).port);
+    return listener;
   }
 
   // An IPv6 peer's host with its scope id as Deno.connect takes it

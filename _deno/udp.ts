@@ -31,7 +31,7 @@ import { inet_pton, isV4Mapped } from "../_inet.ts";
 import { autobindAddress } from "../_address.ts";
 import { permitAddress } from "../_permissions.ts";
 import type { BackendSocket, SockAddr } from "../_backend.ts";
-import { letGo, whileLetGo } from "../_ports_let_go.ts";
+import { held, letGo, whileLetGo } from "../_ports_let_go.ts";
 import {
   badFd,
   budgeted,
@@ -549,6 +549,7 @@ export class DenoUdp extends DenoSocket implements BackendSocket {
           : new NodeIo(this.#family === AF_INET6, host, port, reuse),
       (e) => e instanceof OSError && e.errno === E.EADDRINUSE,
     );
+    held("udp", io.address()[1]);
     // What was set before bind() takes effect now, as the kernel's socket
     // had it all along.
     try {

@@ -56,7 +56,7 @@ import {
   SOCK_DGRAM,
 } from "../constants.ts";
 import { BlockingIOError, BufferError, OSError } from "../errors.ts";
-import { letGo, type Transport, whileLetGo } from "../_ports_let_go.ts";
+import { held, letGo, type Transport, whileLetGo } from "../_ports_let_go.ts";
 import type { StreamSink } from "../_streams.ts";
 import { concat, scatter, totalLength } from "../_codecs.ts";
 
@@ -464,8 +464,12 @@ class LibcSocket implements BackendSocket {
         if (C.bind(this.#live(), addrIn, len) < 0) throw lastError();
       }, addressInUse);
     }
-    // A bound UDP socket's close lets its port go (see _ports_let_go.ts).
-    if (this.#transport === "udp") this.#heldPort = this.#port();
+    if (this.#transport === null) return;
+    // This socket holds the port; a bound UDP socket's close lets it go
+    // (see _ports_let_go.ts).
+    const port = this.#port();
+    held(this.#transport, port);
+    if (this.#transport === "udp") this.#heldPort = port;
   }
 
   listen(backlog: number): void {
@@ -479,7 +483,9 @@ class LibcSocket implements BackendSocket {
       }, addressInUse);
     }
     // Its close lets the port go (see _ports_let_go.ts).
-    if (tcp) this.#heldPort = this.#port();
+    if (!tcp) return;
+    this.#heldPort = this.#port();
+    held("tcp", this.#heldPort);
   }
 
   #port(): number {

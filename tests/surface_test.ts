@@ -37,6 +37,7 @@ import {
 } from "../mod.ts";
 import { PIPE_BUF, select } from "../select.ts";
 import { socketsLetGo } from "../_deno/common.ts";
+import { LET_GO_MS } from "../_ports_let_go.ts";
 import {
   BACKENDS,
   deadPort,
@@ -767,6 +768,39 @@ for (const backend of BACKENDS) {
         );
       },
     });
+  }
+}
+
+// Only a port no socket of this process holds is waited for: once one
+// holds it again, a bind() there raises EADDRINUSE at once, as Python's,
+// however recently another socket let it go.
+for (const backend of BACKENDS) {
+  for (const type of [SOCK_STREAM, SOCK_DGRAM]) {
+    const stream = type === SOCK_STREAM;
+    Deno.test(
+      onBackend(
+        backend,
+        `${
+          stream ? "TCP" : "UDP"
+        }: bind() raises EADDRINUSE at once on a port a socket of this process took again just after another let it go`,
+      ),
+      async () => {
+        const first = socket(AF_INET, type, 0, { backend });
+        first.bind(["127.0.0.1", 0]);
+        if (stream) first.listen();
+        const address = first.getsockname();
+        first.close();
+        await socketsLetGo();
+        using holder = socket(AF_INET, type, 0, { backend });
+        holder.bind(address);
+        if (stream) holder.listen();
+        using third = socket(AF_INET, type, 0, { backend });
+        const t0 = performance.now();
+        raisesSync(() => third.bind(address), OSError, { errno: 98 });
+        const waited = performance.now() - t0;
+        assert.ok(waited < LET_GO_MS / 5, `bind() waited ${waited} ms`);
+      },
+    );
   }
 }
 
