@@ -4,6 +4,7 @@
 // hang fails its test instead of stalling the run.
 import assert from "node:assert/strict";
 import { STEP_MS, withTimeout } from "./_python.ts";
+import { sleep } from "./_time.ts";
 import {
   AF_INET,
   AF_INET6,
@@ -155,11 +156,6 @@ export async function sha256(b: Uint8Array): Promise<string> {
     await crypto.subtle.digest("SHA-256", b as Uint8Array<ArrayBuffer>),
   );
   return Array.from(d, (x) => x.toString(16).padStart(2, "0")).join("");
-}
-
-/** Resolve after `ms` milliseconds. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** A socket on `backend`. */
@@ -799,6 +795,7 @@ export function needsLibc(e: Error): void {
   check(e, OSError, { message: /backend: "libc"/ });
 }
 
+export { sleep };
 export {
   hasPython,
   PY_START_MS,

@@ -1,27 +1,9 @@
 // python3 peers for the interop and live-comparison tests. Imports nothing
 // from the module under test, so errors and constants tests load without it.
 
-/** The longest a single awaited step may take before its test fails. */
-export const STEP_MS = 3000;
+import { STEP_MS, withTimeout } from "./_time.ts";
 
-/**
- * `promise`, or a rejection once `ms` milliseconds passed, so that a hang
- * fails the test. The timer is always cleared (the op sanitizer sees it).
- */
-export function withTimeout<T>(
-  promise: Promise<T>,
-  ms: number = STEP_MS,
-  what = "operation",
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`${what} did not settle within ${ms} ms`)),
-      ms,
-    );
-  });
-  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
-}
+export { STEP_MS, withTimeout };
 
 /** Whether python3 runs here. */
 export const hasPython: boolean = (() => {

@@ -24,7 +24,8 @@ import {
 } from "./_helpers.ts";
 import { pythonFed } from "./_python.ts";
 import { skipNote } from "./_helpers.ts";
-import { DATAGRAM_PY, differences, runScript } from "./stress/_datagram.ts";
+import { DATAGRAM_PY, differences } from "./stress/_datagram.ts";
+import { runIsolated } from "./stress/_isolated.ts";
 import { type Op, PLACEMENTS } from "./stress/_ops.ts";
 
 const SCRIPTS: Record<string, { ops: Op[]; libcOnly?: boolean }> = {
@@ -315,17 +316,21 @@ for (const [name, { ops, libcOnly }] of Object.entries(SCRIPTS)) {
         await using py = pythonFed(DATAGRAM_PY);
         await py.send({ dir, ops });
         const theirs = JSON.parse(await py.line()) as unknown[];
-        const found: string[] = [];
-        for (const [placement, backendOf] of Object.entries(PLACEMENTS)) {
-          if (libcOnly && placement !== "libc") continue;
-          for (const e of Deno.readDirSync(dir)) {
-            Deno.removeSync(`${dir}/${e.name}`);
-          }
-          const ours = await runScript({ dir, ops }, backendOf);
-          found.push(
-            ...differences(ops, theirs, ours).map((d) => `${placement}: ${d}`),
-          );
-        }
+        // One placement after another, each in a directory of its own.
+        const where = Object.keys(PLACEMENTS).filter((w) =>
+          !libcOnly || w === "libc"
+        );
+        const ours = await runIsolated(
+          "datagram",
+          where.map((placement, i) => {
+            Deno.mkdirSync(`${dir}/${i}`);
+            return { script: { dir: `${dir}/${i}`, ops }, placement };
+          }),
+          { together: false },
+        );
+        const found = where.flatMap((placement, i) =>
+          differences(ops, theirs, ours[i]).map((d) => `${placement}: ${d}`)
+        );
         assert.deepEqual(found, []);
       } finally {
         Deno.removeSync(dir, { recursive: true });

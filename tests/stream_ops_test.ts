@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { hasPython, skipNote } from "./_helpers.ts";
 import { pythonFed } from "./_python.ts";
-import { differences, runScript, STREAM_PY } from "./stress/_stream.ts";
+import { differences, STREAM_PY } from "./stress/_stream.ts";
+import { runIsolated } from "./stress/_isolated.ts";
 import { type Op, PLACEMENTS } from "./stress/_ops.ts";
 
 type Fam = "4" | "6" | "u";
@@ -534,8 +535,9 @@ for (const [name, { ops, families, placements }] of Object.entries(SCRIPTS)) {
             placements === undefined || placements.includes(w)
           );
           const scripts = where.map((_, i) => scriptIn(String(i)));
-          const ours = await Promise.all(
-            where.map((w, i) => runScript(scripts[i], PLACEMENTS[w])),
+          const ours = await runIsolated(
+            "stream",
+            where.map((placement, i) => ({ script: scripts[i], placement })),
           );
           const expected = await theirs;
           const found = where.flatMap((w, i) =>

@@ -3,16 +3,20 @@
 // twin in python3 (DATAGRAM_PY), each result written down the same way
 // (bytes as text, a sender's port as the name of the socket that has it,
 // an error as its class, errno and message) so that the two lists compare
-// line by line. Shared by tests/datagram_test.ts (fixed scripts) and
-// tests/stress/datagram_stress.ts (seeded random ones).
+// line by line. Played, in a process where no other thread spawns programs
+// (see _isolated.ts), by tests/datagram_test.ts (fixed scripts) and
+// tests/stress/datagram_stress.ts (seeded random ones; `deno task stress`
+// runs its modules one at a time).
 import {
   AF_INET,
   AF_UNIX,
   MSG_TRUNC,
   SOCK_DGRAM,
   type Socket,
+  socket,
 } from "../../mod.ts";
-import { type BackendName, sleep, sock, withTimeout } from "../_helpers.ts";
+import type { BackendName } from "../_helpers.ts";
+import { sleep, withTimeout } from "../_time.ts";
 import {
   compareOutcomes,
   conv,
@@ -54,7 +58,7 @@ export async function runScript(
         return ["", 0];
       case "dead": {
         if (!dead.has(f)) {
-          const t = sock(backendOf("dead"), f, SOCK_DGRAM);
+          const t = socket(f, SOCK_DGRAM, 0, { backend: backendOf("dead") });
           t.bind([loopback(f), 0]);
           dead.set(f, (t.getsockname() as [string, number])[1]);
           t.close();
@@ -100,7 +104,12 @@ export async function runScript(
         await sleep(op[1] as number);
       } else if (k === "sock") {
         const n = op[1] as string;
-        socks.set(n, sock(backendOf(n), FAMILIES[op[2] as string], SOCK_DGRAM));
+        socks.set(
+          n,
+          socket(FAMILIES[op[2] as string], SOCK_DGRAM, 0, {
+            backend: backendOf(n),
+          }),
+        );
       } else {
         const s = socks.get(op[1] as string)!;
         const fam = s.family;

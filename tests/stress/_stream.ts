@@ -14,9 +14,11 @@
 // that got bytes reads on without waiting while more come, on both sides, so
 // a short first read does not show; a peek cannot read on, so a Deno
 // socket's may be short (see differences). An address ["lo", name] is that
-// socket's, or, once it is closed, the one it had. Played by
+// socket's, or, once it is closed, the one it had. Played, in a process
+// where no other thread spawns programs (see _isolated.ts), by
 // tests/stream_ops_test.ts (fixed scripts) and
-// tests/stress/stream_ops_stress.ts (seeded random ones).
+// tests/stress/stream_ops_stress.ts (seeded random ones; `deno task
+// stress` runs its modules one at a time).
 import {
   AF_INET,
   AF_UNIX,
@@ -30,13 +32,15 @@ import {
   SO_REUSEADDR,
   SOCK_STREAM,
   type Socket,
+  socket,
   socketpair,
   SOL_SOCKET,
   TCP_NODELAY,
   TimeoutError,
 } from "../../mod.ts";
 import * as select from "../../select.ts";
-import { type BackendName, sleep, sock, withTimeout } from "../_helpers.ts";
+import type { BackendName } from "../_helpers.ts";
+import { sleep, withTimeout } from "../_time.ts";
 import {
   compareOutcomes,
   conv,
@@ -52,12 +56,6 @@ import {
 
 /** The longest one operation may take (python3's twin: the same). */
 const STEP_MS = 3000;
-// How long after a close the script waits before it looks at the peer
-// (see closedAt): past the longest fork-to-exec window measured, 16 ms (see
-// _ports_let_go.ts).
-const CLOSE_REACHES_MS = 20;
-// What Atomics.wait blocks the thread on (never notified).
-const BLOCK = new Int32Array(new SharedArrayBuffer(4));
 // How long a "drain" reads on while bytes sent to it have not all come,
 // within a step's bound. A quiet gap is not the end then: Linux's loopback
 // TCP can stall for a zero-window probe (200 ms, doubling) when a starved
@@ -117,7 +115,7 @@ export async function runScript(
       case "dead": {
         if (f === AF_UNIX) return `${dir}/dead`;
         if (!dead.has(f)) {
-          const t = sock(backendOf("dead"), f, SOCK_STREAM);
+          const t = socket(f, SOCK_STREAM, 0, { backend: backendOf("dead") });
           t.bind([loopback(f), 0]);
           dead.set(f, (t.getsockname() as [string, number])[1]);
           t.close();
@@ -136,18 +134,6 @@ export async function runScript(
 
   const bounded = <T>(p: Promise<T>, what: Op) =>
     withTimeout(p, STEP_MS, JSON.stringify(what));
-
-  // A close reaches the peer once no copy of the descriptor is left, and a
-  // child that another thread of this process (a parallel test module)
-  // spawns holds one from its fork to its exec (python3's process has no
-  // such threads). So the script waits that window out before what follows
-  // a close may look at the peer: at once after a libc socket's (whose
-  // close is the kernel's), blocking the thread, since a turn of the event
-  // loop would let a Deno peer's read take the reset that the calls which
-  // follow must meet; and at the next "settle" after a Deno socket's
-  // (whose close reaches the kernel when the loop turns).
-  let closedAt = -Infinity;
-  const closeLeft = () => closedAt + CLOSE_REACHES_MS - performance.now();
 
   // Read on without waiting while bytes come (see the header).
   const topUp = async (
@@ -192,7 +178,12 @@ export async function runScript(
         await sleep(op[1] as number);
       } else if (k === "sock") {
         const n = op[1] as string;
-        socks.set(n, sock(backendOf(n), FAMILIES[op[2] as string]));
+        socks.set(
+          n,
+          socket(FAMILIES[op[2] as string], SOCK_STREAM, 0, {
+            backend: backendOf(n),
+          }),
+        );
       } else if (k === "pair") {
         const [x, y] = await bounded(
           socketpair(AF_UNIX, SOCK_STREAM, 0, {
@@ -294,24 +285,16 @@ export async function runScript(
           case "shutdown":
             s.shutdown(a[2]);
             break;
-          case "close": {
-            const libc = s.backend === "libc";
+          case "close":
             s.close();
-            closedAt = performance.now();
-            if (libc) Atomics.wait(BLOCK, 0, 0, CLOSE_REACHES_MS);
             break;
-          }
-          case "settle": {
-            // The peer may be readable already: first the close's window.
-            const left = closeLeft();
-            if (left > 0) await sleep(left);
+          case "settle":
             try {
               await call(select.select([s], [], [], a[2] / 1000));
             } catch (e) {
               if (e instanceof Error && HANG.test(e.message)) throw e;
             }
             break;
-          }
           case "fill": {
             let total = 0;
             r = "nofill";
