@@ -271,8 +271,11 @@ export class Readiness {
       // A look starts a read (or accept) on each Deno socket it finds idle;
       // where the bytes are already there, Deno completes it at once, a few
       // microtasks on. An answer given now waits for those, so that what
-      // has arrived is reported, as the kernel would.
-      if (this.#deno.size > 0 && (out.length > 0 || timeoutMs === 0)) {
+      // has arrived is reported, as the kernel would; so does a wait, which
+      // would otherwise end on them without the loop having turned, and
+      // count as a turn (see #sleep): a socket of this process that sent
+      // to another then owed it none.
+      if (this.#deno.size > 0) {
         // All of them: an accept takes a few microtasks more than a read.
         for (let i = 0; i < 8; i++) await null;
         if (this.#changes !== changes) out = this.#lookAgain(out, max);

@@ -1650,6 +1650,25 @@ print(json.dumps(out))
     assert.equal(text(data), "d");
   });
 
+  test("a select() with a timeout that another socket answers at once does not stand for a turn of the loop: a non-blocking recv() after it still sees what this process sent before, also once shut down for reading (stream ops fuzz, STREAMS_SEED=3829057696 round 1)", async () => {
+    for (const how of [null, SHUT_RD]) {
+      await using p = await connectedPair(backend);
+      p.client.setblocking(false);
+      await p.client.send(bytes("to the server"));
+      await p.server.sendall(bytes("to the client"));
+      if (how !== null) p.client.shutdown(how);
+      assert.deepEqual(
+        (await select.select([p.server], [], [], 0.2))[0],
+        [p.server],
+      );
+      assert.equal(
+        text(await p.client.recv(100)),
+        "to the client",
+        `shut down: ${how}`,
+      );
+    }
+  });
+
   test("shutdown() by another task wakes what waits on the socket, as a Python thread's shutdown() does: select() reports it readable, a recv() with a timeout returns b'', a sendall() waiting for room raises BrokenPipeError (libc); close() rejects every waiting recv() with EBADF", async () => {
     {
       const [a, b] = await socketpair(AF_UNIX, SOCK_STREAM, 0, { backend });
