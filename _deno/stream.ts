@@ -755,8 +755,8 @@ export class DenoStream extends DenoSocket implements BackendSocket {
   }
 
   // An error a read kept in flight met and no caller has seen (a reset):
-  // Linux's pending socket error, which the first recv, send or SO_ERROR
-  // takes; reads then say EOF.
+  // Linux's pending socket error, which the first recv, SO_ERROR or (on
+  // TCP) send takes; reads then say EOF.
   #takePendingError(): Error | null {
     const err = this.#readError;
     if (!(err instanceof OSError) || err.errno === null) return null;
@@ -1440,8 +1440,13 @@ export class DenoStream extends DenoSocket implements BackendSocket {
       throw unsupportedFlags(flags & ~STREAM_SEND_FLAGS);
     }
     const conn = await this.#connected(wait, this.#unconnected(true), signal);
-    const pending = this.#takePendingError();
-    if (pending !== null) throw pending;
+    // TCP's send raises the socket's pending error first; a unix stream's
+    // does not look at it (a peer gone says EPIPE), and the next recv takes
+    // it.
+    if (this.#family !== AF_UNIX) {
+      const pending = this.#takePendingError();
+      if (pending !== null) throw pending;
+    }
     if (this.#shutWr) return await this.#sendShut(conn, data);
     // Nothing to send: 0 at once, as Linux's send of 0 bytes, even on a full
     // buffer; a write under way keeps its bytes for the send that carries

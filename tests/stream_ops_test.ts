@@ -415,6 +415,25 @@ const SCRIPTS: Record<string, Case> = {
       ["getpeername", "a"],
     ],
   },
+  "a peer resets while a read waits: a send is the reset's error on TCP, EPIPE on unix, whose next recv has it":
+    {
+      // Linux's TCP send raises the pending error; a unix stream's send
+      // does not look at it. a's settle with nothing there keeps a Deno
+      // read in flight, which meets the reset first. (A Deno close() is
+      // no reset: README, Backends.)
+      placements: ["libc", "a on deno, others libc"],
+      ops: (f) => [
+        ...connected(f),
+        ["send", "a", "A:5", 0],
+        ["settle", "c", 500],
+        ["settle", "a", 20],
+        ["close", "c"],
+        ["settle", "a", 500],
+        ["send", "a", "A:3", 0],
+        ["recv", "a", 10, 0],
+        ["recv", "a", 10, 0],
+      ],
+    },
   "shut down for writing, then the peer resets: a send is the reset's error once":
     {
       // Linux's send raises a TCP socket's pending error (ECONNRESET)
