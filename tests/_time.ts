@@ -1,5 +1,5 @@
 // Time bounds for tests: a hang fails its test. Imports nothing, so that
-// a process that plays scripts for a test (tests/stress/_stream_child.ts)
+// a process that plays scripts for a test (tests/stress/_script_child.ts)
 // loads without the probes of _helpers.ts and _python.ts.
 
 /** The longest a single awaited step may take before its test fails. */

@@ -39,6 +39,7 @@ import { PIPE_BUF, select } from "../select.ts";
 import { socketsLetGo } from "../_deno/common.ts";
 import { LET_GO_MS } from "../_ports_let_go.ts";
 import {
+  type Addr,
   BACKENDS,
   deadPort,
   hasPython,
@@ -729,10 +730,35 @@ Deno.test({
 // (a socketserver program made again on its address), or another socket
 // bound there beside it (SO_REUSEADDR) listens: bind() and listen() try
 // again while the port is one this process let go of just before, a TCP
-// listener's or a bound UDP socket's.
+// listener's or a bound UDP socket's. Only a port no socket of this
+// process holds is waited for: once one holds it again, a bind() there
+// raises EADDRINUSE at once, as Python's, however recently another socket
+// let it go.
 for (const backend of BACKENDS) {
   for (const type of [SOCK_STREAM, SOCK_DGRAM]) {
     const stream = type === SOCK_STREAM;
+    // A socket bound at `address`, listening if TCP.
+    const bound = (address: Addr): Socket => {
+      const s = socket(AF_INET, type, 0, { backend });
+      try {
+        s.bind(address);
+        if (stream) s.listen();
+        return s;
+      } catch (e) {
+        s.close();
+        throw e;
+      }
+    };
+    // The address of a socket of this process that held a port and has
+    // just let it go. A Deno-backend UDP port is free once the close
+    // reached the kernel, a turn on (server_close() waits for this too).
+    const letGoJustNow = async (): Promise<Addr> => {
+      const s = bound(["127.0.0.1", 0]);
+      const address = s.getsockname();
+      s.close();
+      await socketsLetGo();
+      return address;
+    };
     const { name, ignore } = onBackend(
       backend,
       stream
@@ -744,18 +770,9 @@ for (const backend of BACKENDS) {
       ignore: ignore || runSkip !== null,
       async fn() {
         const [failed, rounds, spawned] = await whileSpawning(async () => {
-          const s = socket(AF_INET, type, 0, { backend });
-          s.bind(["127.0.0.1", 0]);
-          if (stream) s.listen();
-          const address = s.getsockname();
-          s.close();
-          // A Deno-backend UDP port is free once the close reached the
-          // kernel, a turn on (server_close() waits for this too).
-          await socketsLetGo();
-          using again = socket(AF_INET, type, 0, { backend });
+          const address = await letGoJustNow();
           try {
-            again.bind(address);
-            if (stream) again.listen();
+            bound(address).close();
             return null;
           } catch (e) {
             return String(e);
@@ -768,15 +785,6 @@ for (const backend of BACKENDS) {
         );
       },
     });
-  }
-}
-
-// Only a port no socket of this process holds is waited for: once one
-// holds it again, a bind() there raises EADDRINUSE at once, as Python's,
-// however recently another socket let it go.
-for (const backend of BACKENDS) {
-  for (const type of [SOCK_STREAM, SOCK_DGRAM]) {
-    const stream = type === SOCK_STREAM;
     Deno.test(
       onBackend(
         backend,
@@ -785,15 +793,8 @@ for (const backend of BACKENDS) {
         }: bind() raises EADDRINUSE at once on a port a socket of this process took again just after another let it go`,
       ),
       async () => {
-        const first = socket(AF_INET, type, 0, { backend });
-        first.bind(["127.0.0.1", 0]);
-        if (stream) first.listen();
-        const address = first.getsockname();
-        first.close();
-        await socketsLetGo();
-        using holder = socket(AF_INET, type, 0, { backend });
-        holder.bind(address);
-        if (stream) holder.listen();
+        const address = await letGoJustNow();
+        using _holder = bound(address);
         using third = socket(AF_INET, type, 0, { backend });
         const t0 = performance.now();
         raisesSync(() => third.bind(address), OSError, { errno: 98 });

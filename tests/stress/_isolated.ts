@@ -22,7 +22,7 @@ export interface IsolatedRun {
 /** What the process reads (see _script_child.ts). */
 export interface IsolatedInput {
   runner: Runner;
-  runs: IsolatedRun[];
+  runs: readonly IsolatedRun[];
   /** Whether the runs play at once, or one after another. */
   together: boolean;
   /** Where their outcomes go, as JSON. */
@@ -42,7 +42,7 @@ export async function runIsolated(
   const input = Deno.makeTempFileSync({ prefix: "pysock-scripts-" });
   const out = `${input}.out`;
   try {
-    const given: IsolatedInput = { runner, runs: [...runs], together, out };
+    const given: IsolatedInput = { runner, runs, together, out };
     Deno.writeTextFileSync(input, JSON.stringify(given));
     const child = new Deno.Command(Deno.execPath(), {
       args: [

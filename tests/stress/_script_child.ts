@@ -2,8 +2,8 @@
 // `deno test` so that the sanitizers check what they leave behind.
 // `$PYSOCK_SCRIPTS` names its input, a JSON IsolatedInput.
 import { AF_INET, SOCK_STREAM, socket } from "../../mod.ts";
-import type { IsolatedInput } from "./_isolated.ts";
-import { type Outcome, PLACEMENTS, type Script } from "./_ops.ts";
+import type { IsolatedInput, IsolatedRun } from "./_isolated.ts";
+import { type Outcome, PLACEMENTS } from "./_ops.ts";
 
 const { runner, runs, together, out } = JSON.parse(
   Deno.readTextFileSync(Deno.env.get("PYSOCK_SCRIPTS")!),
@@ -11,7 +11,7 @@ const { runner, runs, together, out } = JSON.parse(
 const { runScript } = runner === "stream"
   ? await import("./_stream.ts")
   : await import("./_datagram.ts");
-const play = ({ script, placement }: { script: Script; placement: string }) =>
+const play = ({ script, placement }: IsolatedRun) =>
   runScript(script, PLACEMENTS[placement]);
 
 // The libc backend opens libc.so.6 once per process and keeps it: open it
